@@ -1,0 +1,76 @@
+#include "convert.hpp"
+
+namespace nncore::bindings {
+
+namespace {
+py::list param_views(Layer& l, py::handle self, bool grads) {
+  py::list out;
+  for (Param& p : l.params()) out.append(view_numpy(grads ? p.grad : p.value, self));
+  return out;
+}
+}  // namespace
+
+void bind_layers(py::module_& m) {
+  py::class_<Layer, LayerPtr>(m, "Layer")
+      .def_property_readonly("name", &Layer::name)
+      .def_property_readonly("class_name", &Layer::class_name)
+      .def("build", &Layer::build, py::arg("input_shape"))
+      .def_property_readonly("built", &Layer::built)
+      .def_property_readonly("input_shape", &Layer::input_shape)
+      .def_property_readonly("output_shape", &Layer::output_shape)
+      .def_property("trainable", &Layer::trainable, &Layer::set_trainable)
+      .def("count_params", &Layer::count_params)
+      .def_property_readonly("output_activation", [](const Layer& l) { return activation_name(l.output_activation()); })
+      .def_property_readonly("weight_names",
+                             [](Layer& l) {
+                               std::vector<std::string> n;
+                               for (const Param& p : l.params()) n.push_back(p.name);
+                               return n;
+                             })
+      .def_property_readonly("weights", [](py::object self) { return param_views(self.cast<Layer&>(), self, false); })
+      .def_property_readonly("gradients", [](py::object self) { return param_views(self.cast<Layer&>(), self, true); })
+      .def("zero_grad", &Layer::zero_grad)
+      .def(
+          "forward",
+          [](Layer& l, FloatArray x, bool training) {
+            // The layer keeps its input until backward, so it gets its own copy of the caller's array.
+            Tensor owned = view_of(x).clone();
+            Tensor out;
+            {
+              py::gil_scoped_release nogil;
+              out = l.forward(owned, training).clone();
+            }
+            return to_numpy(out);
+          },
+          py::arg("x"), py::arg("training") = false)
+      .def(
+          "backward",
+          [](Layer& l, FloatArray dy, bool need_dx) {
+            Tensor tdy = view_of(dy), dx;
+            {
+              py::gil_scoped_release nogil;
+              dx = l.backward(tdy, need_dx).clone();
+            }
+            return to_numpy(dx);
+          },
+          py::arg("dy"), py::arg("need_dx") = true);
+
+  py::class_<Dense, Layer, std::shared_ptr<Dense>>(m, "Dense")
+      .def(py::init<int64_t, const std::string&, bool, const std::string&, const std::string&, const std::string&>(),
+           py::arg("units"), py::arg("activation") = "linear", py::arg("use_bias") = true,
+           py::arg("kernel_initializer") = "glorot_uniform", py::arg("bias_initializer") = "zeros",
+           py::arg("name") = "")
+      .def_property_readonly("units", &Dense::units)
+      .def_property_readonly("use_bias", &Dense::use_bias);
+  py::class_<ActivationLayer, Layer, std::shared_ptr<ActivationLayer>>(m, "Activation")
+      .def(py::init<const std::string&, const std::string&>(), py::arg("activation"), py::arg("name") = "");
+  py::class_<Flatten, Layer, std::shared_ptr<Flatten>>(m, "Flatten")
+      .def(py::init<const std::string&>(), py::arg("name") = "");
+  py::class_<Dropout, Layer, std::shared_ptr<Dropout>>(m, "Dropout")
+      .def(py::init<float, const std::string&>(), py::arg("rate"), py::arg("name") = "")
+      .def_property_readonly("rate", &Dropout::rate);
+
+  m.def("initializer_names", &initializer_names);
+}
+
+}  // namespace nncore::bindings

@@ -1,0 +1,14 @@
+#include "convert.hpp"
+
+namespace nncore::bindings {
+
+void bind_runtime(py::module_& m) {
+  m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("get_num_threads", &get_num_threads);
+  m.def("get_isa", &get_isa);
+  m.def("set_isa", &set_isa, py::arg("isa"));
+  m.def("best_isa", &best_isa);
+  m.def("set_random_seed", &set_random_seed, py::arg("seed"));
+}
+
+}  // namespace nncore::bindings

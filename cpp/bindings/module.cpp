@@ -1,0 +1,10 @@
+#include "convert.hpp"
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "nncore's compiled core: kernels, layers, models (use the nncore package, not this module)";
+  m.attr("__version__") = NNCORE_VERSION;
+  nncore::bindings::bind_runtime(m);
+  nncore::bindings::bind_ops(m);
+  nncore::bindings::bind_layers(m);
+  nncore::bindings::bind_model(m);
+}

@@ -1,0 +1,83 @@
+#pragma once
+// Core layers: Dense, Activation, Flatten, Dropout.
+#include "nncore/layers/layer.hpp"
+
+namespace nncore {
+
+// y = act(x W + b) over the last axis. x is (B, ..., in), W is (in, units), b is (units).
+class Dense : public Layer {
+ public:
+  Dense(int64_t units, const std::string& activation = "linear", bool use_bias = true,
+        const std::string& kernel_initializer = "glorot_uniform", const std::string& bias_initializer = "zeros",
+        const std::string& name = "");
+  std::string class_name() const override { return "Dense"; }
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward_from_preact(const Tensor& dz, bool need_dx) override;
+  Activation output_activation() const override { return act_; }
+  const Tensor& pre_activation() const override { return act_ == Activation::linear ? output_ : preact_; }
+  float activation_alpha() const override { return alpha_; }
+  int64_t units() const { return units_; }
+  bool use_bias() const { return use_bias_; }
+
+ protected:
+  Shape do_build(const Shape& input_shape) override;
+
+ private:
+  int64_t units_;
+  Activation act_;
+  float alpha_;
+  bool use_bias_;
+  std::string kernel_init_, bias_init_;
+  Tensor preact_;
+};
+
+class ActivationLayer : public Layer {
+ public:
+  explicit ActivationLayer(const std::string& activation, const std::string& name = "");
+  std::string class_name() const override { return "Activation"; }
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward_from_preact(const Tensor& dz, bool need_dx) override;
+  Activation output_activation() const override { return act_; }
+  const Tensor& pre_activation() const override { return input_; }
+  float activation_alpha() const override { return alpha_; }
+
+ protected:
+  Shape do_build(const Shape& input_shape) override { return input_shape; }
+
+ private:
+  Activation act_;
+  float alpha_;
+};
+
+class Flatten : public Layer {
+ public:
+  explicit Flatten(const std::string& name = "");
+  std::string class_name() const override { return "Flatten"; }
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy, bool need_dx) override;
+
+ protected:
+  Shape do_build(const Shape& input_shape) override;
+};
+
+// Inverted dropout: in training, zeroes a fraction `rate` of the inputs and scales the rest by 1/(1-rate);
+// identity at inference. The mask comes from (layer seed, step, index), so it is reproducible under a seed.
+class Dropout : public Layer {
+ public:
+  explicit Dropout(float rate, const std::string& name = "");
+  std::string class_name() const override { return "Dropout"; }
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy, bool need_dx) override;
+  float rate() const { return rate_; }
+
+ protected:
+  Shape do_build(const Shape& input_shape) override { return input_shape; }
+
+ private:
+  float rate_;
+  bool last_training_ = false;
+  uint64_t step_ = 0;
+  Tensor mask_;
+};
+
+}  // namespace nncore

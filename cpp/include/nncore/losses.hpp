@@ -1,0 +1,65 @@
+#pragma once
+// Losses and metrics of the training loop. A loss reduces per sample as Keras does (mean over the last axis for
+// mse/mae/binary_crossentropy) and then averages over the batch.
+#include <string>
+#include <vector>
+
+#include "nncore/activations.hpp"
+#include "nncore/tensor.hpp"
+
+namespace nncore {
+
+enum class LossKind { mse, mae, binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy };
+
+class Loss {
+ public:
+  Loss() = default;
+  Loss(LossKind kind, bool from_logits) : kind_(kind), from_logits_(from_logits) {}
+  // Keras names and aliases: "mse"/"mean_squared_error", "mae"/"mean_absolute_error", "binary_crossentropy",
+  // "categorical_crossentropy", "sparse_categorical_crossentropy". Throws listing the valid names.
+  static Loss from_name(const std::string& name, bool from_logits = false);
+  static const std::vector<std::string>& names();
+
+  LossKind kind() const { return kind_; }
+  bool from_logits() const { return from_logits_; }
+  std::string name() const;
+  bool sparse() const { return kind_ == LossKind::sparse_categorical_crossentropy; }
+  // Whether a model ending in `act` can compute this loss from the pre-activation (softmax with the categorical
+  // cross-entropies, sigmoid with the binary one): stable, and the activation's backward is skipped.
+  bool fuses_with(Activation act) const;
+
+  // Per-sample target element count for a model output with per-sample shape `out`.
+  int64_t target_size(const Shape& out) const;
+  // Validates targets y (N, ...) for this loss and a model output of per-sample shape `out`: shape, finiteness,
+  // label range. `what` names the argument in errors ("y", "validation y").
+  void check_targets(const Tensor& y, const Shape& out, const std::string& what) const;
+
+  // Sum over the batch of the per-sample loss. `input` holds (B, out) probabilities/values, or logits when
+  // `logits` is true. When grad != nullptr it receives grad_scale * d(sum)/d(input).
+  double compute(const float* input, bool logits, const float* y, int64_t B, int64_t out_size, float* grad,
+                 float grad_scale) const;
+
+ private:
+  LossKind kind_ = LossKind::mse;
+  bool from_logits_ = false;
+};
+
+enum class MetricKind { sparse_categorical_accuracy, categorical_accuracy, binary_accuracy, mse, mae };
+
+class Metric {
+ public:
+  // "accuracy"/"acc" picks the variant that matches the loss, as Keras does; the display name stays as given.
+  static Metric from_name(const std::string& name, const Loss& loss);
+  static const std::vector<std::string>& names();
+  const std::string& name() const { return name_; }
+  MetricKind kind() const { return kind_; }
+  // Sum over the batch of the per-sample metric value.
+  double compute(const float* out, const float* y, int64_t B, int64_t out_size) const;
+
+ private:
+  std::string name_;
+  MetricKind kind_ = MetricKind::mse;
+  float threshold_ = 0.5f;
+};
+
+}  // namespace nncore

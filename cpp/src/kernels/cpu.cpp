@@ -1,0 +1,99 @@
+// CPU feature detection and the active SIMD path. The path is chosen once from CPUID (and XGETBV, so the OS
+// saves the wide registers), may be narrowed by NNCORE_ISA=generic|avx2|avx512, and tests can switch it.
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/kernels.hpp"
+
+#if defined(NNCORE_X86)
+#include <cpuid.h>
+#endif
+
+namespace nncore::kernels {
+
+namespace {
+
+#if defined(NNCORE_X86)
+uint64_t xgetbv0() {
+  uint32_t lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (static_cast<uint64_t>(hi) << 32) | lo;
+}
+#endif
+
+Isa detect() {
+#if defined(NNCORE_X86)
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return Isa::generic;
+  const bool osxsave = c & (1u << 27), avx = c & (1u << 28), fma = c & (1u << 12);
+  if (!(osxsave && avx && fma)) return Isa::generic;
+  const uint64_t xcr0 = xgetbv0();
+  if ((xcr0 & 0x6) != 0x6) return Isa::generic;  // XMM and YMM state
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return Isa::generic;
+  const bool avx2 = b & (1u << 5);
+  if (!avx2) return Isa::generic;
+  const bool avx512f = b & (1u << 16), avx512dq = b & (1u << 17), avx512bw = b & (1u << 30),
+             avx512vl = b & (1u << 31);
+  const bool zmm_state = (xcr0 & 0xe6) == 0xe6;  // opmask, ZMM_Hi256, Hi16_ZMM
+  if (avx512f && avx512dq && avx512bw && avx512vl && zmm_state) return Isa::avx512;
+  return Isa::avx2;
+#else
+  return Isa::generic;
+#endif
+}
+
+Isa parse(const std::string& s) {
+  if (s == "generic") return Isa::generic;
+  if (s == "avx2") return Isa::avx2;
+  if (s == "avx512") return Isa::avx512;
+  throw std::invalid_argument("NNCORE_ISA / set_isa: expected one of generic, avx2, avx512; got '" + s + "'");
+}
+
+Isa initial() {
+  const Isa best = detect();
+  const char* env = std::getenv("NNCORE_ISA");
+  if (env == nullptr || *env == '\0') return best;
+  Isa want;
+  try {
+    want = parse(env);
+  } catch (const std::invalid_argument&) {
+    return best;  // an unknown value must not make the library unusable; get_isa() shows what is used
+  }
+  return static_cast<int>(want) <= static_cast<int>(best) ? want : best;
+}
+
+std::atomic<int>& active() {
+  static std::atomic<int> isa{static_cast<int>(initial())};
+  return isa;
+}
+
+}  // namespace
+
+Isa cpu_best_isa() {
+  static const Isa best = detect();
+  return best;
+}
+
+Isa active_isa() { return static_cast<Isa>(active().load(std::memory_order_relaxed)); }
+
+void set_active_isa(Isa isa) {
+  if (static_cast<int>(isa) > static_cast<int>(cpu_best_isa()))
+    throw std::invalid_argument(std::string("set_isa: this CPU does not support '") + isa_name(isa) +
+                                "'; best available is '" + isa_name(cpu_best_isa()) + "'");
+  active().store(static_cast<int>(isa));
+}
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return "avx512";
+    case Isa::avx2: return "avx2";
+    default: return "generic";
+  }
+}
+
+Isa isa_from_name(const std::string& s) { return parse(s); }
+
+}  // namespace nncore::kernels

@@ -1,0 +1,204 @@
+// Elementwise kernels: activations and their derivatives, broadcasts, reductions, dropout.
+// Parallel over a static split of the flat index (or of rows for softmax); each thread writes its own range.
+#include <cmath>
+#include <cstring>
+
+#include "kernels/kernels.hpp"
+#include "kernels/parallel.hpp"
+
+namespace nncore::kernels {
+
+namespace {
+constexpr float kInvSqrt2 = 0.70710678118654752f;
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+
+inline float sigmoidf(float x) {
+  // Stable on both tails: exp of a non-positive argument only.
+  if (x >= 0.f) return 1.f / (1.f + std::exp(-x));
+  const float e = std::exp(x);
+  return e / (1.f + e);
+}
+
+void softmax_rows(float* y, const float* x, int64_t r0, int64_t r1, int64_t cols) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    float m = xr[0];
+    for (int64_t c = 1; c < cols; ++c) m = xr[c] > m ? xr[c] : m;
+    float s = 0.f;
+    for (int64_t c = 0; c < cols; ++c) {
+      yr[c] = std::exp(xr[c] - m);
+      s += yr[c];
+    }
+    const float inv = 1.f / s;
+    for (int64_t c = 0; c < cols; ++c) yr[c] *= inv;
+  }
+}
+}  // namespace
+
+void act_forward(Act act, float* y, const float* x, int64_t rows, int64_t cols, float alpha) {
+  const int64_t n = rows * cols;
+  switch (act) {
+    case Act::linear:
+      if (y != x) std::memcpy(y, x, sizeof(float) * static_cast<size_t>(n));
+      return;
+    case Act::softmax:
+      parallel_range(rows, 20.0 * cols, [&](int64_t r0, int64_t r1) { softmax_rows(y, x, r0, r1, cols); });
+      return;
+    case Act::relu:
+      parallel_range(n, 1.0, [&](int64_t b, int64_t e) {
+#pragma omp simd
+        for (int64_t i = b; i < e; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
+      });
+      return;
+    case Act::leaky_relu:
+      parallel_range(n, 1.0, [&](int64_t b, int64_t e) {
+#pragma omp simd
+        for (int64_t i = b; i < e; ++i) y[i] = x[i] > 0.f ? x[i] : alpha * x[i];
+      });
+      return;
+    case Act::sigmoid:
+      parallel_range(n, 20.0, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) y[i] = sigmoidf(x[i]);
+      });
+      return;
+    case Act::tanh:
+      parallel_range(n, 20.0, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) y[i] = std::tanh(x[i]);
+      });
+      return;
+    case Act::elu:
+      parallel_range(n, 20.0, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) y[i] = x[i] > 0.f ? x[i] : alpha * std::expm1(x[i]);
+      });
+      return;
+    case Act::gelu:  // exact form (Keras's approximate=False): x * Phi(x)
+      parallel_range(n, 20.0, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) y[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * kInvSqrt2));
+      });
+      return;
+  }
+}
+
+void act_backward(Act act, float* dx, const float* dy, const float* x, const float* y, int64_t rows,
+                  int64_t cols, float alpha) {
+  const int64_t n = rows * cols;
+  switch (act) {
+    case Act::linear:
+      if (dx != dy) std::memcpy(dx, dy, sizeof(float) * static_cast<size_t>(n));
+      return;
+    case Act::softmax:  // dx = y * (dy - <dy, y>) per row
+      parallel_range(rows, 4.0 * cols, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const float* yr = y + r * cols;
+          const float* gr = dy + r * cols;
+          float* dr = dx + r * cols;
+          float dot = 0.f;
+          for (int64_t c = 0; c < cols; ++c) dot += gr[c] * yr[c];
+          for (int64_t c = 0; c < cols; ++c) dr[c] = yr[c] * (gr[c] - dot);
+        }
+      });
+      return;
+    case Act::relu:  // from the output: y > 0 <=> x > 0
+      parallel_range(n, 1.0, [&](int64_t b, int64_t e) {
+#pragma omp simd
+        for (int64_t i = b; i < e; ++i) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
+      });
+      return;
+    case Act::leaky_relu:
+      parallel_range(n, 1.0, [&](int64_t b, int64_t e) {
+#pragma omp simd
+        for (int64_t i = b; i < e; ++i) dx[i] = x[i] > 0.f ? dy[i] : alpha * dy[i];
+      });
+      return;
+    case Act::sigmoid:
+      parallel_range(n, 2.0, [&](int64_t b, int64_t e) {
+#pragma omp simd
+        for (int64_t i = b; i < e; ++i) dx[i] = dy[i] * y[i] * (1.f - y[i]);
+      });
+      return;
+    case Act::tanh:
+      parallel_range(n, 2.0, [&](int64_t b, int64_t e) {
+#pragma omp simd
+        for (int64_t i = b; i < e; ++i) dx[i] = dy[i] * (1.f - y[i] * y[i]);
+      });
+      return;
+    case Act::elu:  // for x <= 0: d/dx alpha*(e^x - 1) = y + alpha
+      parallel_range(n, 2.0, [&](int64_t b, int64_t e) {
+#pragma omp simd
+        for (int64_t i = b; i < e; ++i) dx[i] = x[i] > 0.f ? dy[i] : dy[i] * (y[i] + alpha);
+      });
+      return;
+    case Act::gelu:  // d/dx x*Phi(x) = Phi(x) + x*phi(x)
+      parallel_range(n, 30.0, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          const float xi = x[i];
+          const float cdf = 0.5f * (1.f + std::erf(xi * kInvSqrt2));
+          const float pdf = kInvSqrt2Pi * std::exp(-0.5f * xi * xi);
+          dx[i] = dy[i] * (cdf + xi * pdf);
+        }
+      });
+      return;
+  }
+}
+
+void broadcast_rows(float* y, const float* b, int64_t rows, int64_t cols) {
+  parallel_range(rows, static_cast<double>(cols), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) std::memcpy(y + r * cols, b, sizeof(float) * static_cast<size_t>(cols));
+  });
+}
+
+void col_sum_accumulate(float* db, const float* dz, int64_t rows, int64_t cols) {
+  // Parallel over columns so the sum over rows keeps one fixed order whatever the thread count.
+  parallel_range(cols, static_cast<double>(rows), [&](int64_t c0, int64_t c1) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* zr = dz + r * cols;
+#pragma omp simd
+      for (int64_t c = c0; c < c1; ++c) db[c] += zr[c];
+    }
+  });
+}
+
+void axpy(float* y, float a, const float* x, int64_t n) {
+  parallel_range(n, 1.0, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; ++i) y[i] += a * x[i];
+  });
+}
+
+void mul(float* y, const float* a, const float* b, int64_t n) {
+  parallel_range(n, 1.0, [&](int64_t s, int64_t e) {
+#pragma omp simd
+    for (int64_t i = s; i < e; ++i) y[i] = a[i] * b[i];
+  });
+}
+
+int64_t count_nonfinite(const float* x, int64_t n) {
+  int64_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) bad += std::isfinite(x[i]) ? 0 : 1;
+  return bad;
+}
+
+namespace {
+inline uint64_t splitmix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+void dropout_forward(float* y, float* mask, const float* x, int64_t n, float rate, uint64_t seed) {
+  const float scale = 1.f / (1.f - rate);
+  // Keep when a 24-bit uniform from hash(seed, i) is >= rate: the mask depends on (seed, i) only.
+  const uint32_t threshold = static_cast<uint32_t>(static_cast<double>(rate) * 16777216.0);
+  parallel_range(n, 4.0, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const uint32_t u = static_cast<uint32_t>(splitmix64(seed ^ (static_cast<uint64_t>(i) * 0xd1b54a32d192ed03ull)) >> 40);
+      mask[i] = u >= threshold ? scale : 0.f;
+      y[i] = x[i] * mask[i];
+    }
+  });
+}
+
+}  // namespace nncore::kernels

@@ -1,0 +1,296 @@
+// C (M x N) = beta * C + op(A) (M x K) * op(B) (K x N), float32, row-major.
+// BLIS-style: five loops (JC over N by NC, PC over K by KC, IC over M by MC, JR by NR, IR by MR) around an
+// MR x NR micro-kernel of the active ISA, on A and B panels packed into reused, 64-byte aligned buffers.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "kernels/gemm_internal.hpp"
+#include "kernels/kernels.hpp"
+
+namespace nncore::kernels {
+
+// ---- reference ----------------------------------------------------------------------------------------------
+
+void gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+              const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) {
+      double acc = 0.0;
+      for (int64_t k = 0; k < K; ++k) {
+        const float a = trans_a ? A[k * lda + i] : A[i * lda + k];
+        const float b = trans_b ? B[j * ldb + k] : B[k * ldb + j];
+        acc += static_cast<double>(a) * b;
+      }
+      float& c = C[i * ldc + j];
+      c = beta == 0.0f ? static_cast<float>(acc) : static_cast<float>(beta * static_cast<double>(c) + acc);
+    }
+  }
+}
+
+// ---- kernel selection -----------------------------------------------------------------------------------------
+
+const GemmKernel& gemm_active_kernel() {
+#if defined(NNCORE_X86)
+  switch (active_isa()) {
+    case Isa::avx512: return gemm_kernel_avx512;
+    case Isa::avx2: return gemm_kernel_avx2;
+    default: break;
+  }
+#endif
+  return gemm_kernel_generic;
+}
+
+namespace {
+
+// ---- packing buffers ------------------------------------------------------------------------------------------
+
+// One grow-only, 64-byte aligned buffer per thread and role: OpenMP reuses its worker threads, so in steady
+// state a gemm call allocates nothing.
+class PackBuffer {
+ public:
+  float* get(int64_t n) {
+    if (n > capacity_) {
+      const size_t bytes = ((static_cast<size_t>(n) * sizeof(float) + 63) / 64) * 64;
+      void* p = std::aligned_alloc(64, bytes);
+      if (p == nullptr) throw std::bad_alloc();
+      data_.reset(static_cast<float*>(p));
+      capacity_ = n;
+    }
+    return data_.get();
+  }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float, Free> data_;
+  int64_t capacity_ = 0;
+};
+
+thread_local PackBuffer tls_pack_a;
+thread_local PackBuffer tls_pack_b;
+
+// ---- packing --------------------------------------------------------------------------------------------------
+
+// op(A)[i0 : i0+mc, p0 : p0+kc] into MR-row strips, a[s * kc * MR + k * MR + i]; rows past mc are zero so the
+// micro-kernel never sees a ragged edge.
+void pack_a(bool trans_a, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int MR,
+            float* dst) {
+  for (int64_t s = 0; s < mc; s += MR) {
+    const int mr = static_cast<int>(std::min<int64_t>(MR, mc - s));
+    if (trans_a) {
+      // A is stored K x M: each k gives mr contiguous floats of the strip.
+      const float* src = A + p0 * lda + i0 + s;
+      for (int64_t k = 0; k < kc; ++k, src += lda, dst += MR) {
+        std::memcpy(dst, src, sizeof(float) * mr);
+        for (int i = mr; i < MR; ++i) dst[i] = 0.0f;
+      }
+    } else {
+      // A is stored M x K: gather one float from each of the mr rows per k, walking the rows in step.
+      const float* rows[32];  // MR <= 32 for every kernel
+      for (int i = 0; i < mr; ++i) rows[i] = A + (i0 + s + i) * lda + p0;
+      for (int64_t k = 0; k < kc; ++k, dst += MR) {
+        for (int i = 0; i < mr; ++i) dst[i] = rows[i][k];
+        for (int i = mr; i < MR; ++i) dst[i] = 0.0f;
+      }
+    }
+  }
+}
+
+// op(B)[p0 : p0+kc, j0 : j0+nc] into NR-column strips, b[s * kc * NR + k * NR + j]; columns past nc are zero.
+void pack_b(bool trans_b, const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int NR,
+            float* dst) {
+  for (int64_t s = 0; s < nc; s += NR) {
+    const int nr = static_cast<int>(std::min<int64_t>(NR, nc - s));
+    if (!trans_b) {
+      // B is stored K x N: each k gives nr contiguous floats of the strip.
+      const float* src = B + p0 * ldb + j0 + s;
+      for (int64_t k = 0; k < kc; ++k, src += ldb, dst += NR) {
+        std::memcpy(dst, src, sizeof(float) * nr);
+        for (int j = nr; j < NR; ++j) dst[j] = 0.0f;
+      }
+    } else {
+      // B is stored N x K: gather one float from each of the nr rows per k.
+      const float* rows[64];  // NR <= 64 for every kernel
+      for (int j = 0; j < nr; ++j) rows[j] = B + (j0 + s + j) * ldb + p0;
+      for (int64_t k = 0; k < kc; ++k, dst += NR) {
+        for (int j = 0; j < nr; ++j) dst[j] = rows[j][k];
+        for (int j = nr; j < NR; ++j) dst[j] = 0.0f;
+      }
+    }
+  }
+}
+
+// ---- blocking -------------------------------------------------------------------------------------------------
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Block size for `n` split into blocks of at most `max_block` (a multiple of `step`), evened out so that the last
+// block is not a sliver: K = 784 with KC = 256 gives 4 x 196, not 256, 256, 256, 16.
+int64_t even_block(int64_t n, int64_t max_block, int64_t step) {
+  const int64_t blocks = ceil_div(n, max_block);
+  return ceil_div(ceil_div(n, blocks), step) * step;
+}
+
+// ---- the five loops on one thread's block of C ----------------------------------------------------------------
+
+struct Problem {
+  bool trans_a, trans_b;
+  int64_t M, N, K;
+  const float* A;
+  int64_t lda;
+  const float* B;
+  int64_t ldb;
+  float beta;
+  float* C;
+  int64_t rs_c, cs_c;  // C[i][j] is C[i * rs_c + j * cs_c]: (ldc, 1), or (1, ldc) when computing C^T
+};
+
+// C[m0 : m1, n0 : n1] of the problem, sequentially. m0 and n0 are multiples of MR and NR, and every block size
+// below is too, so each tile sits at the same place in C whatever the thread split: with the K slabs fixed by K
+// alone, results are bit-identical across thread counts.
+int64_t direct_a_max_n = getenv("DAN") ? atoi(getenv("DAN")) : 512;
+void gemm_block(const Problem& p, const GemmKernel& uk, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  const int MR = uk.MR, NR = uk.NR;
+  const int64_t KC = even_block(p.K, uk.KC, 8);
+  const int64_t MC = even_block(m1 - m0, std::max<int64_t>(uk.MC / MR, 1) * MR, MR);
+  const int64_t NC = even_block(n1 - n0, std::max<int64_t>(uk.NC / NR, 1) * NR, NR);
+  float* pa = tls_pack_a.get(MC * KC);
+  float* pb = tls_pack_b.get(KC * NC);
+  // A row-major A feeds the micro-kernel in place when few column strips would reuse a packed copy: the
+  // gather that packing needs would then cost more than the strided broadcasts it saves.
+  const bool direct_a = !p.trans_a && (n1 - n0) <= direct_a_max_n;
+  alignas(64) float edge[1024];  // one C tile for the ragged borders (MR * NR <= 1024 for every kernel)
+
+  for (int64_t jc = n0; jc < n1; jc += NC) {  // JC: B block in L3
+    const int64_t nc = std::min(NC, n1 - jc);
+    for (int64_t pc = 0; pc < p.K; pc += KC) {  // PC: K slab; beta applies to the first slab only
+      const int64_t kc = std::min(KC, p.K - pc);
+      const float beta = pc == 0 ? p.beta : 1.0f;
+      pack_b(p.trans_b, p.B, p.ldb, pc, kc, jc, nc, NR, pb);
+      for (int64_t ic = m0; ic < m1; ic += MC) {  // IC: A block in L2
+        const int64_t mc = std::min(MC, m1 - ic);
+        if (!direct_a) pack_a(p.trans_a, p.A, p.lda, ic, mc, pc, kc, MR, pa);
+        for (int64_t jr = 0; jr < nc; jr += NR) {  // JR: B micro-panel in L1
+          const int64_t nr = std::min<int64_t>(NR, nc - jr);
+          const float* b = pb + jr * kc;
+          for (int64_t ir = 0; ir < mc; ir += MR) {  // IR: one MR x NR tile
+            const int64_t mr = std::min<int64_t>(MR, mc - ir);
+            const float* a = pa + ir * kc;
+            int64_t rs_a = 1, cs_a = MR;
+            if (direct_a && mr == MR) {
+              a = p.A + (ic + ir) * p.lda + pc;
+              rs_a = p.lda;
+              cs_a = 1;
+            } else if (direct_a && jr == 0) {  // a ragged strip would read past A: pack it, once per slab
+              pack_a(false, p.A, p.lda, ic + ir, mr, pc, kc, MR, pa + ir * kc);
+            }
+            float* c = p.C + (ic + ir) * p.rs_c + (jc + jr) * p.cs_c;
+            if (mr == MR && nr == NR && p.cs_c == 1) {
+              uk.fn(kc, a, rs_a, cs_a, b, beta, c, p.rs_c);
+              continue;
+            }
+            // Ragged or transposed tile: run the full-size kernel on a copy so it neither reads nor writes
+            // outside C. The copy goes through the same kernel arithmetic, so every element rounds alike.
+            if (beta != 0.0f)
+              for (int64_t i = 0; i < mr; ++i)
+                for (int64_t j = 0; j < nr; ++j) edge[i * NR + j] = c[i * p.rs_c + j * p.cs_c];
+            uk.fn(kc, a, rs_a, cs_a, b, beta, edge, NR);
+            for (int64_t i = 0; i < mr; ++i)
+              for (int64_t j = 0; j < nr; ++j) c[i * p.rs_c + j * p.cs_c] = edge[i * NR + j];
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- thread split ---------------------------------------------------------------------------------------------
+
+// Range [begin, end) of part `idx` of `parts`, cutting [0, n) only at multiples of `step`.
+void split_range(int64_t n, int64_t step, int parts, int idx, int64_t* begin, int64_t* end) {
+  const int64_t units = ceil_div(n, step), base = units / parts, rem = units % parts;
+  const int64_t u0 = idx * base + std::min<int64_t>(idx, rem);
+  const int64_t u1 = u0 + base + (idx < rem ? 1 : 0);
+  *begin = std::min(n, u0 * step);
+  *end = std::min(n, u1 * step);
+}
+
+// Each thread owns a rectangle of C from a tm x tn grid and packs what it needs itself: no barriers, no shared
+// writes, no split of K. Choose the grid that minimises the busiest thread's cost: padded micro-kernel FMAs plus
+// packing, which a grid repeats (splitting N makes every thread pack all of its A rows, splitting M all of its B).
+void choose_grid(const Problem& p, const GemmKernel& uk, int nt, int* tm_out, int* tn_out) {
+  constexpr double pack_cost = 4.0;  // one packed float costs about as much as this many FMAs
+  const int64_t m_tiles = ceil_div(p.M, uk.MR), n_tiles = ceil_div(p.N, uk.NR);
+  double best = 0.0;
+  for (int tm = 1; tm <= nt; ++tm) {
+    if (nt % tm != 0) continue;
+    const int tn = nt / tm;
+    if (tm > m_tiles || tn > n_tiles) continue;
+    const double rows = static_cast<double>(ceil_div(m_tiles, tm) * uk.MR);
+    const double cols = static_cast<double>(ceil_div(n_tiles, tn) * uk.NR);
+    const double k = static_cast<double>(p.K);
+    const double a_packs = static_cast<double>(ceil_div(static_cast<int64_t>(cols), uk.NC));
+    const double b_packs = static_cast<double>(ceil_div(static_cast<int64_t>(rows), uk.MC));
+    const double cost = rows * cols * k + pack_cost * k * (rows * a_packs + cols * b_packs);
+    if (best == 0.0 || cost < best) {
+      best = cost;
+      *tm_out = tm;
+      *tn_out = tn;
+    }
+  }
+}
+
+// Fraction of the micro-kernel's padded M x N work that is useful.
+double tile_fill(int64_t M, int64_t N, const GemmKernel& uk) {
+  return static_cast<double>(M) * static_cast<double>(N) /
+         (static_cast<double>(ceil_div(M, uk.MR) * uk.MR) * static_cast<double>(ceil_div(N, uk.NR) * uk.NR));
+}
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {  // op(A) * op(B) is all zeros: C = beta * C, without reading C when beta == 0
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    return;
+  }
+  const GemmKernel& uk = gemm_active_kernel();
+  Problem p{trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, 1};
+  // C^T = op(B)^T op(A)^T is the same product with the roles of M and N swapped. Computing it instead pays when
+  // it fills the MR x NR tiles much better (N = 10 wastes most of a 16- or 32-wide tile, M = 10 fits one 12-row
+  // strip), even though every tile then goes through the transposing edge copy.
+  if (tile_fill(M, N, uk) * 1.25 < tile_fill(N, M, uk))
+    p = Problem{!trans_b, !trans_a, N, M, K, B, ldb, A, lda, beta, C, 1, ldc};
+  int nt = threads_for(2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K));
+  int tm = 1, tn = 1;
+  if (nt > 1) {
+    choose_grid(p, uk, nt, &tm, &tn);
+    nt = tm * tn;  // 1 when the problem is too small to split along M or N
+  }
+  if (nt == 1) {
+    gemm_block(p, uk, 0, p.M, 0, p.N);
+    return;
+  }
+  // Threads write disjoint rectangles of C and only read A and B: no race. Rectangles are dealt round-robin
+  // so that all are computed even if the runtime grants fewer threads than asked (nested regions).
+#pragma omp parallel num_threads(nt)
+  {
+    const int granted = omp_get_num_threads();
+    for (int r = omp_get_thread_num(); r < tm * tn; r += granted) {
+      int64_t m0, m1, n0, n1;
+      split_range(p.M, uk.MR, tm, r / tn, &m0, &m1);
+      split_range(p.N, uk.NR, tn, r % tn, &n0, &n1);
+      if (m0 < m1 && n0 < n1) gemm_block(p, uk, m0, m1, n0, n1);
+    }
+  }
+}
+
+}  // namespace nncore::kernels

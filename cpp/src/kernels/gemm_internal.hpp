@@ -1,0 +1,41 @@
+#pragma once
+// GEMM internals shared by gemm.cpp (packing, the five loops, threads) and the per-ISA micro-kernels.
+// Packed layouts (MR, NR from the chosen kernel):
+//   A panel: an MR-row strip of op(A), k-major: a[k * MR + i] = op(A)[i][k]
+//   B panel: an NR-column strip of op(B), k-major: b[k * NR + j] = op(B)[k][j]
+// Packing zero-pads ragged strips, so a micro-kernel always computes a full MR x NR tile.
+#include <cstdint>
+
+namespace nncore::kernels {
+
+// C (MR x NR tile, row stride ldc) = beta * C + a * b, summed over kc steps.
+// a[i * rs_a + k * cs_a] is row i of the A strip: a packed panel has (rs_a, cs_a) = (1, MR); a row-major A used
+// in place has (lda, 1), which spares packing A when it would not be reused enough to pay for itself.
+// b is a packed panel. beta == 0 stores without reading C (C may hold NaN); beta == 1 is a plain accumulate.
+using GemmMicroKernel = void (*)(int64_t kc, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
+                                 float beta, float* c, int64_t ldc);
+
+// A micro-kernel and the blocking tuned for it. MC is a multiple of MR and NC of NR; an A block (MC x KC)
+// is meant to stay in L2 and a B micro-panel (KC x NR) in L1.
+struct GemmKernel {
+  int MR;
+  int NR;
+  int64_t MC;
+  int64_t KC;
+  int64_t NC;
+  GemmMicroKernel fn;
+  const char* name;
+};
+
+// Constant-initialized data, not functions: reading a descriptor never runs code compiled for an ISA the CPU
+// may lack; only calling `fn` does, and gemm.cpp does that only for active_isa().
+extern const GemmKernel gemm_kernel_generic;
+#if defined(NNCORE_X86)
+extern const GemmKernel gemm_kernel_avx2;
+extern const GemmKernel gemm_kernel_avx512;
+#endif
+
+// The kernel for active_isa(); exposed for tests and benchmarks.
+const GemmKernel& gemm_active_kernel();
+
+}  // namespace nncore::kernels

@@ -1,0 +1,87 @@
+#pragma once
+// Internal kernel interface: raw float* + int64_t sizes. All OpenMP and SIMD of nncore live under
+// cpp/src/kernels/. Every fast kernel keeps a plain `_ref` twin used as the test oracle.
+#include <cstdint>
+#include <string>
+
+namespace nncore::kernels {
+
+enum class Isa { generic = 0, avx2 = 1, avx512 = 2 };
+
+Isa cpu_best_isa();      // from CPUID (and OS support of the register state)
+Isa active_isa();        // best, or NNCORE_ISA, or what set_active_isa chose
+void set_active_isa(Isa isa);  // throws std::invalid_argument when the CPU lacks it
+const char* isa_name(Isa isa);
+Isa isa_from_name(const std::string& name);  // throws std::invalid_argument
+int num_threads();       // current thread budget (runtime.cpp)
+// Threads worth using for `work` units of roughly `flops_per_unit`-sized work: small problems run on one
+// thread so that they never get slower with more threads.
+int threads_for(double flops);
+
+// C (M x N, row stride ldc) = beta * C + op(A) * op(B), op(A) is M x K, op(B) is K x N.
+// trans_a: A is stored K x M (lda >= M); else M x K (lda >= K). trans_b: B stored N x K; else K x N.
+// beta == 0 never reads C (so C may hold garbage/NaN).
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+              const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+}  // namespace nncore::kernels
+
+namespace nncore::kernels {
+
+// ---- activations (elementwise; softmax over the last axis of a rows x cols matrix) -----------------------
+enum class Act { linear, relu, sigmoid, tanh, softmax, leaky_relu, gelu, elu };
+
+// y = act(x); y may alias x except for gelu/elu/leaky_relu backward needs (callers keep x when needed).
+void act_forward(Act act, float* y, const float* x, int64_t rows, int64_t cols, float alpha);
+// dx = dy * act'(x), from the pre-activation x and/or the output y (whichever the function needs).
+// dx may alias dy.
+void act_backward(Act act, float* dx, const float* dy, const float* x, const float* y, int64_t rows,
+                  int64_t cols, float alpha);
+
+// ---- small reductions and broadcasts used by dense layers --------------------------------------------------
+void broadcast_rows(float* y, const float* b, int64_t rows, int64_t cols);        // y[r,:] = b
+void col_sum_accumulate(float* db, const float* dz, int64_t rows, int64_t cols);  // db += sum_r dz[r,:]
+void axpy(float* y, float a, const float* x, int64_t n);                          // y += a*x
+// Counts non-finite values (NaN, +-inf).
+int64_t count_nonfinite(const float* x, int64_t n);
+
+// ---- losses ----------------------------------------------------------------------------------------------
+// Each returns the SUM over the batch of the per-sample loss (Keras's per-sample reduction, i.e. the mean over
+// the last axis for mse/mae/bce) and, when grad != nullptr, writes grad = grad_scale * d(sum)/d(input).
+// `*_logits` variants take pre-activation logits (softmax / sigmoid fused: stable and cheap).
+double loss_mse(float* grad, const float* p, const float* y, int64_t B, int64_t D, float grad_scale);
+double loss_mae(float* grad, const float* p, const float* y, int64_t B, int64_t D, float grad_scale);
+double loss_bce(float* grad, const float* p, const float* y, int64_t B, int64_t D, float grad_scale);
+double loss_bce_logits(float* grad, const float* z, const float* y, int64_t B, int64_t D, float grad_scale);
+double loss_cce(float* grad, const float* p, const float* y, int64_t B, int64_t C, float grad_scale);
+double loss_cce_logits(float* grad, const float* z, const float* y, int64_t B, int64_t C, float grad_scale);
+// labels: B class indices stored as floats (validated by the caller to be integers in [0, C)).
+double loss_scce(float* grad, const float* p, const float* labels, int64_t B, int64_t C, float grad_scale);
+double loss_scce_logits(float* grad, const float* z, const float* labels, int64_t B, int64_t C,
+                        float grad_scale);
+
+// ---- metrics (return the SUM over the batch of the per-sample value) --------------------------------------
+double metric_sparse_categorical_accuracy(const float* p, const float* labels, int64_t B, int64_t C);
+double metric_categorical_accuracy(const float* p, const float* y, int64_t B, int64_t C);
+double metric_binary_accuracy(const float* p, const float* y, int64_t B, int64_t D, float threshold);
+double metric_mse(const float* p, const float* y, int64_t B, int64_t D);
+double metric_mae(const float* p, const float* y, int64_t B, int64_t D);
+
+// ---- optimizer updates (memory-bound loops over one parameter tensor) -------------------------------------
+// SGD with momentum (Keras form): v = momentum*v - lr*g; w += v  (nesterov: w += momentum*v - lr*g).
+void sgd_update(float* w, float* v, const float* g, int64_t n, float lr, float momentum, bool nesterov);
+// Adam: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; w -= lr_t * m / (sqrt(v) + eps_hat).
+void adam_update(float* w, float* m, float* v, const float* g, int64_t n, float lr_t, float b1, float b2,
+                 float eps_hat);
+// RMSprop: ms = rho*ms + (1-rho)*g^2; w -= lr * g / (sqrt(ms) + eps).
+void rmsprop_update(float* w, float* ms, const float* g, int64_t n, float lr, float rho, float eps);
+
+// ---- dropout -------------------------------------------------------------------------------------------
+// Inverted dropout: mask[i] = keep ? 1/(1-rate) : 0 from a counter-based hash of (seed, i), so the mask does
+// not depend on the thread count; y = x * mask.
+void dropout_forward(float* y, float* mask, const float* x, int64_t n, float rate, uint64_t seed);
+void mul(float* y, const float* a, const float* b, int64_t n);  // y = a * b
+
+}  // namespace nncore::kernels

@@ -1,0 +1,146 @@
+#include "nncore/layers/core.hpp"
+
+#include "kernels/kernels.hpp"
+#include "nncore/check.hpp"
+#include "nncore/initializers.hpp"
+
+namespace nncore {
+
+namespace {
+kernels::Act to_kernel(Activation a) { return static_cast<kernels::Act>(static_cast<int>(a)); }
+std::string name_or(const std::string& name, const std::string& cls) {
+  return name.empty() ? unique_layer_name(snake_case(cls)) : name;
+}
+}  // namespace
+
+// ---- Dense --------------------------------------------------------------------------------------------------
+Dense::Dense(int64_t units, const std::string& activation, bool use_bias, const std::string& kernel_initializer,
+             const std::string& bias_initializer, const std::string& name)
+    : Layer(name_or(name, "Dense")),
+      units_(units),
+      act_(activation_from_name(activation)),
+      alpha_(activation_default_alpha(act_)),
+      use_bias_(use_bias),
+      kernel_init_(kernel_initializer),
+      bias_init_(bias_initializer) {
+  NNC_CHECK(units >= 1, "Dense '", name_, "': units must be >= 1, got ", units);
+  check_initializer(kernel_initializer, "Dense '" + name_ + "' kernel_initializer");
+  check_initializer(bias_initializer, "Dense '" + name_ + "' bias_initializer");
+}
+
+Shape Dense::do_build(const Shape& in) {
+  NNC_CHECK(!in.empty(), "Dense '", name_, "': expected input with at least 2 dimensions (batch, features), got ",
+            shape_str(batch_shape(-1, in)));
+  const int64_t fan_in = in.back();
+  add_weight("kernel", {fan_in, units_}, kernel_init_, fan_in, units_);
+  if (use_bias_) add_weight("bias", {units_}, bias_init_, fan_in, units_);
+  Shape out = in;
+  out.back() = units_;
+  return out;
+}
+
+// x is (B, ..., in) viewed as (R, in); W is (in, units). z = x W + b; y = act(z).
+const Tensor& Dense::forward(const Tensor& x, bool training) {
+  check_input(x);
+  input_ = x;
+  const int64_t in = input_shape_.back(), R = x.size() / in;
+  const Shape out_shape = batch_shape(x.dim(0), output_shape_);
+  Tensor& z = act_ == Activation::linear ? output_ : preact_;
+  z.resize(out_shape);
+  output_.resize(out_shape);
+  const float beta = use_bias_ ? 1.f : 0.f;
+  if (use_bias_) kernels::broadcast_rows(z.data(), params_[1].value.data(), R, units_);
+  kernels::gemm(false, false, R, units_, in, x.data(), in, params_[0].value.data(), units_, beta, z.data(), units_);
+  if (act_ != Activation::linear) kernels::act_forward(to_kernel(act_), output_.data(), z.data(), R, units_, alpha_);
+  return output_;
+}
+
+// Backward of z = x W + b: dW += x^T dz, db += sum_rows dz, dx = dz W^T.
+const Tensor& Dense::backward_from_preact(const Tensor& dz, bool need_dx) {
+  const int64_t in = input_shape_.back(), R = input_.size() / in;
+  NNC_CHECK(dz.size() == R * units_, "Dense '", name_, "': backward expected gradient of shape ",
+            output_.shape_str(), ", got ", dz.shape_str());
+  if (trainable_) {
+    kernels::gemm(true, false, in, units_, R, input_.data(), in, dz.data(), units_, 1.f, params_[0].grad.data(),
+                  units_);
+    if (use_bias_) kernels::col_sum_accumulate(params_[1].grad.data(), dz.data(), R, units_);
+  }
+  if (!need_dx) {
+    dx_.resize({0});
+    return dx_;
+  }
+  dx_.resize(input_.shape());
+  kernels::gemm(false, true, R, in, units_, dz.data(), units_, params_[0].value.data(), units_, 0.f, dx_.data(), in);
+  return dx_;
+}
+
+
+// ---- Activation ---------------------------------------------------------------------------------------------
+ActivationLayer::ActivationLayer(const std::string& activation, const std::string& name)
+    : Layer(name_or(name, "Activation")),
+      act_(activation_from_name(activation)),
+      alpha_(activation_default_alpha(act_)) {}
+
+const Tensor& ActivationLayer::forward(const Tensor& x, bool training) {
+  check_input(x);
+  input_ = x;
+  output_.resize(x.shape());
+  const int64_t cols = input_shape_.empty() ? 1 : input_shape_.back();
+  kernels::act_forward(to_kernel(act_), output_.data(), x.data(), x.size() / cols, cols, alpha_);
+  return output_;
+}
+
+const Tensor& ActivationLayer::backward_from_preact(const Tensor& dz, bool need_dx) {
+  // dz already is the gradient with respect to this layer's input.
+  return dz;
+}
+
+// ---- Flatten -------------------------------------------------------------------------------------------------
+Flatten::Flatten(const std::string& name) : Layer(name_or(name, "Flatten")) {}
+
+Shape Flatten::do_build(const Shape& in) { return {shape_numel(in)}; }
+
+const Tensor& Flatten::forward(const Tensor& x, bool training) {
+  check_input(x);
+  output_ = x;  // shallow: same storage, new shape
+  output_.reshape(batch_shape(x.dim(0), output_shape_));
+  return output_;
+}
+
+const Tensor& Flatten::backward(const Tensor& dy, bool need_dx) {
+  NNC_CHECK(dy.size() == output_.size(), "Flatten '", name_, "': backward expected gradient of shape ",
+            output_.shape_str(), ", got ", dy.shape_str());
+  dx_ = dy;
+  dx_.reshape(batch_shape(dy.dim(0), input_shape_));
+  return dx_;
+}
+
+// ---- Dropout -------------------------------------------------------------------------------------------------
+Dropout::Dropout(float rate, const std::string& name) : Layer(name_or(name, "Dropout")), rate_(rate) {
+  NNC_CHECK(rate >= 0.f && rate < 1.f, "Dropout '", name_, "': rate must be in [0, 1), got ", rate);
+}
+
+const Tensor& Dropout::forward(const Tensor& x, bool training) {
+  check_input(x);
+  last_training_ = training && rate_ > 0.f;
+  if (!last_training_) {
+    input_ = x;  // identity: hand back the input itself, never alias it into output_ (which training reuses)
+    return input_;
+  }
+  output_.resize(x.shape());
+  mask_.resize(x.shape());
+  const uint64_t seed = rng_() ^ (++step_ * 0x9e3779b97f4a7c15ull);
+  kernels::dropout_forward(output_.data(), mask_.data(), x.data(), x.size(), rate_, seed);
+  return output_;
+}
+
+const Tensor& Dropout::backward(const Tensor& dy, bool need_dx) {
+  if (!last_training_) return dy;
+  NNC_CHECK(dy.size() == mask_.size(), "Dropout '", name_, "': backward expected gradient of shape ",
+            mask_.shape_str(), ", got ", dy.shape_str());
+  dx_.resize(dy.shape());
+  kernels::mul(dx_.data(), dy.data(), mask_.data(), dy.size());
+  return dx_;
+}
+
+}  // namespace nncore

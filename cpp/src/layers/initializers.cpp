@@ -1,0 +1,56 @@
+// Keras's weight initializers. Variance scaling: scale / fan, with fan = fan_in, fan_out or their mean.
+#include "nncore/initializers.hpp"
+
+#include <cmath>
+
+#include "nncore/check.hpp"
+
+namespace nncore {
+
+const std::vector<std::string>& initializer_names() {
+  static const std::vector<std::string> names{"glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+                                              "lecun_uniform",  "lecun_normal",  "zeros",      "ones"};
+  return names;
+}
+
+void check_initializer(const std::string& name, const std::string& where) {
+  for (const auto& n : initializer_names())
+    if (n == name) return;
+  std::string valid;
+  for (const auto& n : initializer_names()) valid += (valid.empty() ? "" : ", ") + n;
+  throw std::invalid_argument(where + ": unknown initializer '" + name + "'; valid initializers: " + valid);
+}
+
+namespace {
+void fill_uniform(Tensor& w, float limit, std::mt19937_64& rng) {
+  std::uniform_real_distribution<float> u(-limit, limit);
+  for (int64_t i = 0; i < w.size(); ++i) w.data()[i] = u(rng);
+}
+// Truncated at 2 standard deviations; the stddev of N(0,1) truncated to [-2,2] is 0.87962566, so the draw is
+// divided by it to keep the requested variance (as Keras's VarianceScaling does).
+void fill_truncated_normal(Tensor& w, float stddev, std::mt19937_64& rng) {
+  std::normal_distribution<float> n(0.f, 1.f);
+  const float s = stddev / 0.87962566103423978f;
+  for (int64_t i = 0; i < w.size(); ++i) {
+    float z;
+    do z = n(rng);
+    while (std::fabs(z) > 2.f);
+    w.data()[i] = s * z;
+  }
+}
+}  // namespace
+
+void initialize(Tensor& w, const std::string& name, int64_t fan_in, int64_t fan_out, std::mt19937_64& rng) {
+  check_initializer(name, "initialize");
+  const double fi = static_cast<double>(fan_in), fo = static_cast<double>(fan_out);
+  if (name == "zeros") w.fill(0.f);
+  else if (name == "ones") w.fill(1.f);
+  else if (name == "glorot_uniform") fill_uniform(w, static_cast<float>(std::sqrt(6.0 / (fi + fo))), rng);
+  else if (name == "glorot_normal") fill_truncated_normal(w, static_cast<float>(std::sqrt(2.0 / (fi + fo))), rng);
+  else if (name == "he_uniform") fill_uniform(w, static_cast<float>(std::sqrt(6.0 / fi)), rng);
+  else if (name == "he_normal") fill_truncated_normal(w, static_cast<float>(std::sqrt(2.0 / fi)), rng);
+  else if (name == "lecun_uniform") fill_uniform(w, static_cast<float>(std::sqrt(3.0 / fi)), rng);
+  else if (name == "lecun_normal") fill_truncated_normal(w, static_cast<float>(std::sqrt(1.0 / fi)), rng);
+}
+
+}  // namespace nncore

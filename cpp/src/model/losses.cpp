@@ -1,0 +1,150 @@
+#include "nncore/losses.hpp"
+
+#include <cmath>
+
+#include "kernels/kernels.hpp"
+#include "nncore/check.hpp"
+
+namespace nncore {
+
+namespace {
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+}  // namespace
+
+const std::vector<std::string>& Loss::names() {
+  static const std::vector<std::string> n{"mse", "mae", "binary_crossentropy", "categorical_crossentropy",
+                                          "sparse_categorical_crossentropy", "mean_squared_error",
+                                          "mean_absolute_error"};
+  return n;
+}
+
+Loss Loss::from_name(const std::string& name, bool from_logits) {
+  if (name == "mse" || name == "mean_squared_error") return Loss(LossKind::mse, false);
+  if (name == "mae" || name == "mean_absolute_error") return Loss(LossKind::mae, false);
+  if (name == "binary_crossentropy") return Loss(LossKind::binary_crossentropy, from_logits);
+  if (name == "categorical_crossentropy") return Loss(LossKind::categorical_crossentropy, from_logits);
+  if (name == "sparse_categorical_crossentropy") return Loss(LossKind::sparse_categorical_crossentropy, from_logits);
+  throw std::invalid_argument("unknown loss '" + name + "'; valid losses: " + join(names()));
+}
+
+std::string Loss::name() const {
+  switch (kind_) {
+    case LossKind::mse: return "mean_squared_error";
+    case LossKind::mae: return "mean_absolute_error";
+    case LossKind::binary_crossentropy: return "binary_crossentropy";
+    case LossKind::categorical_crossentropy: return "categorical_crossentropy";
+    case LossKind::sparse_categorical_crossentropy: return "sparse_categorical_crossentropy";
+  }
+  return "";
+}
+
+bool Loss::fuses_with(Activation act) const {
+  if (from_logits_) return false;
+  if (act == Activation::softmax)
+    return kind_ == LossKind::categorical_crossentropy || kind_ == LossKind::sparse_categorical_crossentropy;
+  if (act == Activation::sigmoid) return kind_ == LossKind::binary_crossentropy;
+  return false;
+}
+
+int64_t Loss::target_size(const Shape& out) const { return sparse() ? shape_numel(out) / out.back() : shape_numel(out); }
+
+void Loss::check_targets(const Tensor& y, const Shape& out, const std::string& what) const {
+  const int64_t n = y.ndim() > 0 ? y.dim(0) : 0;
+  const int64_t per = n > 0 ? y.size() / n : 0;
+  const int64_t want = target_size(out);
+  Shape expected{-1};
+  if (sparse()) {
+    for (size_t i = 0; i + 1 < out.size(); ++i) expected.push_back(out[i]);
+  } else {
+    expected.insert(expected.end(), out.begin(), out.end());
+  }
+  NNC_CHECK(y.ndim() >= 1 && per == want, name(), ": expected ", what, " of shape ", shape_str(expected),
+            (sparse() ? " (integer class labels)" : ""), " for a model output of shape ",
+            shape_str([&] { Shape s{-1}; s.insert(s.end(), out.begin(), out.end()); return s; }()), ", got ",
+            y.shape_str());
+  const int64_t bad = kernels::count_nonfinite(y.data(), y.size());
+  NNC_CHECK(bad == 0, what, " contains ", bad, " non-finite value(s) (NaN or inf)");
+  if (sparse()) {
+    const int64_t C = out.back();
+    for (int64_t i = 0; i < y.size(); ++i) {
+      const float v = y.data()[i];
+      NNC_CHECK(v == std::floor(v) && v >= 0.f && v < static_cast<float>(C), name(), ": ", what,
+                " must hold integer class labels in [0, ", C, ") for a model with ", C, " outputs; got ", v,
+                " at index ", i);
+    }
+  }
+}
+
+double Loss::compute(const float* in, bool logits, const float* y, int64_t B, int64_t out_size, float* grad,
+                     float scale) const {
+  switch (kind_) {
+    case LossKind::mse: return kernels::loss_mse(grad, in, y, B, out_size, scale);
+    case LossKind::mae: return kernels::loss_mae(grad, in, y, B, out_size, scale);
+    case LossKind::binary_crossentropy:
+      return logits ? kernels::loss_bce_logits(grad, in, y, B, out_size, scale)
+                    : kernels::loss_bce(grad, in, y, B, out_size, scale);
+    case LossKind::categorical_crossentropy:
+      return logits ? kernels::loss_cce_logits(grad, in, y, B, out_size, scale)
+                    : kernels::loss_cce(grad, in, y, B, out_size, scale);
+    case LossKind::sparse_categorical_crossentropy:
+      return logits ? kernels::loss_scce_logits(grad, in, y, B, out_size, scale)
+                    : kernels::loss_scce(grad, in, y, B, out_size, scale);
+  }
+  return 0.0;
+}
+
+// ---- metrics -------------------------------------------------------------------------------------------------
+const std::vector<std::string>& Metric::names() {
+  static const std::vector<std::string> n{"accuracy",  "acc", "sparse_categorical_accuracy", "categorical_accuracy",
+                                          "binary_accuracy", "mse", "mae", "mean_squared_error",
+                                          "mean_absolute_error"};
+  return n;
+}
+
+Metric Metric::from_name(const std::string& name, const Loss& loss) {
+  Metric m;
+  m.name_ = name;
+  if (name == "accuracy" || name == "acc") {
+    switch (loss.kind()) {
+      case LossKind::sparse_categorical_crossentropy: m.kind_ = MetricKind::sparse_categorical_accuracy; break;
+      case LossKind::categorical_crossentropy: m.kind_ = MetricKind::categorical_accuracy; break;
+      default: m.kind_ = MetricKind::binary_accuracy; break;  // Keras's choice for bce and regression losses
+    }
+  } else if (name == "sparse_categorical_accuracy") {
+    m.kind_ = MetricKind::sparse_categorical_accuracy;
+  } else if (name == "categorical_accuracy") {
+    m.kind_ = MetricKind::categorical_accuracy;
+  } else if (name == "binary_accuracy") {
+    m.kind_ = MetricKind::binary_accuracy;
+  } else if (name == "mse" || name == "mean_squared_error") {
+    m.kind_ = MetricKind::mse;
+  } else if (name == "mae" || name == "mean_absolute_error") {
+    m.kind_ = MetricKind::mae;
+  } else {
+    throw std::invalid_argument("unknown metric '" + name + "'; valid metrics: " + join(names()));
+  }
+  NNC_CHECK(m.kind_ != MetricKind::sparse_categorical_accuracy || loss.sparse() ||
+                loss.kind() != LossKind::categorical_crossentropy,
+            "metric '", name, "' needs integer labels but the loss '", loss.name(), "' takes one-hot targets");
+  // With logits, sigmoid(z) > 0.5 <=> z > 0.
+  if (m.kind_ == MetricKind::binary_accuracy && loss.from_logits()) m.threshold_ = 0.f;
+  return m;
+}
+
+double Metric::compute(const float* out, const float* y, int64_t B, int64_t out_size) const {
+  switch (kind_) {
+    case MetricKind::sparse_categorical_accuracy:
+      return kernels::metric_sparse_categorical_accuracy(out, y, B, out_size);
+    case MetricKind::categorical_accuracy: return kernels::metric_categorical_accuracy(out, y, B, out_size);
+    case MetricKind::binary_accuracy: return kernels::metric_binary_accuracy(out, y, B, out_size, threshold_);
+    case MetricKind::mse: return kernels::metric_mse(out, y, B, out_size);
+    case MetricKind::mae: return kernels::metric_mae(out, y, B, out_size);
+  }
+  return 0.0;
+}
+
+}  // namespace nncore

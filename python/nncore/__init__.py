@@ -1,0 +1,33 @@
+"""nncore: fast CPU deep learning with a Keras-compatible API and a C++17 core.
+
+Example:
+    >>> import nncore
+    >>> from nncore.layers import Dense
+    >>> model = nncore.Sequential([Dense(64, activation="relu", input_shape=(20,)), Dense(1)])
+    >>> model.compile(optimizer="adam", loss="mse")
+    >>> history = model.fit(x, y, epochs=5, batch_size=32)
+"""
+from __future__ import annotations
+
+import os as _os
+
+from . import _core
+from ._core import get_isa, get_num_threads, set_isa, set_num_threads, set_random_seed
+from . import callbacks, datasets, layers, losses, metrics, ops, optimizers
+from .models import Sequential
+
+__version__ = _core.__version__
+
+__all__ = ["Sequential", "layers", "losses", "metrics", "optimizers", "callbacks", "datasets", "ops",
+           "set_num_threads", "get_num_threads", "set_random_seed", "get_isa", "set_isa", "get_cmake_dir",
+           "get_include_dir", "__version__"]
+
+
+def get_cmake_dir() -> str:
+    """The directory to hand to CMake's ``find_package(nncore CONFIG)`` (as ``nncore_DIR``)."""
+    return _os.path.join(_os.path.dirname(__file__), "lib", "cmake", "nncore")
+
+
+def get_include_dir() -> str:
+    """The directory holding nncore's public C++ headers."""
+    return _os.path.join(_os.path.dirname(__file__), "include")

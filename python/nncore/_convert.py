@@ -1,0 +1,41 @@
+"""Array conversion policy shared by the Python facade (one place, used everywhere)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+_EXACT_INT_LIMIT = 1 << 24  # integers above this are not exact in float32
+
+
+def as_float32(a: Any, what: str) -> np.ndarray:
+    """Return ``a`` as a C-contiguous float32 array, without a copy when it already is one.
+
+    Floating-point and boolean inputs are converted (float64 data arrives this way from ``x / 255.0``);
+    integers are converted when float32 holds them exactly; anything else raises ``TypeError``.
+    """
+    arr = np.asarray(a)
+    if arr.dtype == np.float32:
+        return np.ascontiguousarray(arr)
+    kind = arr.dtype.kind
+    if kind in "iu":
+        if arr.size and int(np.max(np.abs(arr.astype(np.int64)))) > _EXACT_INT_LIMIT:
+            raise TypeError(f"{what}: integer values above 2**24 cannot be represented exactly in float32 "
+                            f"(dtype {arr.dtype}, max |value| {int(np.max(np.abs(arr)))})")
+        return np.ascontiguousarray(arr, dtype=np.float32)
+    if kind in "fb":
+        return np.ascontiguousarray(arr, dtype=np.float32)
+    raise TypeError(f"{what}: expected a numeric array (float, int or bool), got dtype {arr.dtype}")
+
+
+def per_sample_shape(shape: Any, what: str) -> tuple:
+    """Normalize a Keras-style shape argument to a tuple of positive ints (no batch axis)."""
+    if isinstance(shape, int):
+        shape = (shape,)
+    try:
+        dims = tuple(int(d) for d in shape)
+    except TypeError as exc:
+        raise TypeError(f"{what}: expected a tuple of ints, got {shape!r}") from exc
+    if any(d <= 0 for d in dims):
+        raise ValueError(f"{what}: expected positive dimensions, got {shape!r}")
+    return dims

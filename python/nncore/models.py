@@ -1,0 +1,258 @@
+"""Keras-compatible models. The training loop runs in C++ (nncore._core.Sequential); this module checks
+and converts arguments, wires callbacks and shapes the results as Keras does."""
+from __future__ import annotations
+
+import sys
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _core
+from . import losses as _losses
+from . import metrics as _metrics
+from . import optimizers as _optimizers
+from ._convert import as_float32, per_sample_shape
+from .callbacks import Callback, History
+from .layers import Layer
+
+__all__ = ["Sequential"]
+
+
+def _write(s: str) -> None:
+    sys.stdout.write(s)
+    sys.stdout.flush()
+
+
+def _verbose(v: Union[int, str], default: int = 1) -> int:
+    if v == "auto":
+        return default
+    if v not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {v!r}")
+    return int(v)
+
+
+def _positive_int(v: Any, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{what} must be an int >= 1, got {v!r}")
+    return int(v)
+
+
+class Sequential:
+    """A linear stack of layers, trained in C++.
+
+    Example:
+        >>> model = Sequential([Dense(128, activation="relu", input_shape=(784,)),
+        ...                     Dense(10, activation="softmax")])
+        >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        >>> model.fit(x_train, y_train, epochs=2, batch_size=32, validation_data=(x_test, y_test))
+        >>> loss, acc = model.evaluate(x_test, y_test)
+    """
+
+    def __init__(self, layers: Optional[Sequence[Layer]] = None, name: Optional[str] = None) -> None:
+        self._impl = _core.Sequential(name or "")
+        self._layers: List[Layer] = []
+        self._loss: Optional[_losses.Loss] = None
+        self.history: Optional[History] = None
+        for layer in layers or []:
+            self.add(layer)
+
+    # -- structure ------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._impl.name
+
+    @property
+    def layers(self) -> List[Layer]:
+        return list(self._layers)
+
+    def add(self, layer: Layer) -> None:
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add: expected an nncore layer, got {type(layer).__name__}")
+        self._impl.add(layer._impl)
+        self._layers.append(layer)
+        if len(self._layers) == 1 and layer._input_shape is not None and not self.built:
+            self._impl.build(list(layer._input_shape))
+
+    def pop(self) -> Layer:
+        self._impl.pop()
+        return self._layers.pop()
+
+    def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
+        if index is not None:
+            return self._layers[index]
+        for layer in self._layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"no layer named '{name}'; layers: {', '.join(l.name for l in self._layers)}")
+
+    @property
+    def built(self) -> bool:
+        return self._impl.built
+
+    def build(self, input_shape: Sequence[Optional[int]]) -> None:
+        """Build for ``input_shape``, with (``(None, 784)``) or without (``(784,)``) the batch axis."""
+        shape = tuple(input_shape)
+        if len(shape) > 0 and shape[0] is None:
+            shape = shape[1:]
+        self._impl.build(list(per_sample_shape(shape, "Sequential.build")))
+
+    @property
+    def input_shape(self) -> tuple:
+        return (None, *self._impl.input_shape)
+
+    @property
+    def output_shape(self) -> tuple:
+        return (None, *self._impl.output_shape)
+
+    def summary(self, line_length: int = 65, print_fn: Any = None) -> None:
+        text = self._impl.summary(line_length)
+        (print_fn or print)(text.rstrip("\n"))
+
+    def count_params(self) -> int:
+        return self._impl.count_params()
+
+    # -- weights ----------------------------------------------------------------------------------------
+    @property
+    def weights(self) -> list:
+        return [w for layer in self._layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list:
+        return [w for layer in self._layers for w in layer.trainable_weights]
+
+    def get_weights(self) -> list:
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        expected = sum(len(layer.weights) for layer in self._layers)
+        if len(weights) != expected:
+            raise ValueError(f"set_weights: model '{self.name}' expects {expected} arrays, got {len(weights)}")
+        i = 0
+        for layer in self._layers:
+            n = len(layer.weights)
+            layer.set_weights(weights[i:i + n])
+            i += n
+
+    # -- training configuration --------------------------------------------------------------------------
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Optional[Sequence[Any]] = None,
+                **kwargs: Any) -> None:
+        if kwargs:
+            raise TypeError(f"compile: unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+        if loss is None:
+            raise ValueError("compile: a loss is required, e.g. loss='sparse_categorical_crossentropy'; valid "
+                             f"losses: {', '.join(_core.loss_names())}")
+        loss_obj = _losses.get(loss)
+        names = [_metrics.get(m) for m in (metrics or [])]
+        self._impl.compile(_optimizers.get(optimizer), loss_obj.kernel_name, loss_obj.from_logits, names)
+        self._loss = loss_obj
+
+    @property
+    def optimizer(self) -> Any:
+        return self._impl.optimizer
+
+    @property
+    def loss(self) -> Optional[_losses.Loss]:
+        return self._loss
+
+    @property
+    def metrics_names(self) -> List[str]:
+        return list(self._impl.metrics_names)
+
+    @property
+    def stop_training(self) -> bool:
+        return self._impl.stop_training
+
+    @stop_training.setter
+    def stop_training(self, value: bool) -> None:
+        self._impl.stop_training = bool(value)
+
+    def _require_compiled(self, what: str) -> None:
+        if not self._impl.compiled:
+            raise RuntimeError(f"{what}: the model must be compiled before use: call model.compile(optimizer, "
+                               "loss, metrics)")
+
+    # -- training and inference --------------------------------------------------------------------------
+    def fit(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, epochs: int = 1,
+            verbose: Union[int, str] = "auto", callbacks: Optional[Sequence[Callback]] = None,
+            validation_split: float = 0.0, validation_data: Optional[tuple] = None, shuffle: bool = True,
+            initial_epoch: int = 0) -> History:
+        """Train for ``epochs`` passes over ``(x, y)``; returns a ``History``. Ctrl-C stops between batches,
+        keeping the weights, and then raises ``KeyboardInterrupt`` (``model.history`` holds what ran)."""
+        self._require_compiled("fit")
+        if x is None or y is None:
+            raise ValueError("fit: x and y are required")
+        x = as_float32(x, "fit: x")
+        y = as_float32(y, "fit: y")
+        batch_size = 32 if batch_size is None else _positive_int(batch_size, "fit: batch_size")
+        epochs = _positive_int(epochs, "fit: epochs")
+        val_x = val_y = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("fit: validation_data must be a tuple (x_val, y_val)")
+            val_x = as_float32(validation_data[0], "fit: validation_data x")
+            val_y = as_float32(validation_data[1], "fit: validation_data y")
+        cbs = list(callbacks or [])
+        for cb in cbs:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"fit: callbacks must be nncore.callbacks.Callback instances, got {type(cb).__name__}")
+        history = History()
+        cbs.append(history)
+        params = {"epochs": epochs, "verbose": _verbose(verbose), "steps": None}
+        for cb in cbs:
+            cb.set_model(self)
+            cb.set_params(params)
+        per_batch = [cb for cb in cbs if cb._wants_batches()]
+
+        def on_batch_end(batch: int, logs: dict) -> None:
+            for cb in per_batch:
+                cb.on_train_batch_end(batch, logs)
+                cb.on_batch_end(batch, logs)
+
+        self.history = history
+        _, _, interrupted = self._impl.fit(
+            x, y, epochs, batch_size, bool(shuffle), _verbose(verbose), float(validation_split), val_x, val_y,
+            int(initial_epoch), _write,
+            lambda: [cb.on_train_begin({}) for cb in cbs],
+            lambda: [cb.on_train_end({}) for cb in cbs],
+            lambda e: [cb.on_epoch_begin(e, {}) for cb in cbs],
+            lambda e, logs: [cb.on_epoch_end(e, logs) for cb in cbs],
+            on_batch_end if per_batch else None)
+        if interrupted:
+            raise KeyboardInterrupt("fit interrupted: the weights of the last completed batch are kept; "
+                                    "model.history holds the completed epochs")
+        return history
+
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None,
+                 verbose: Union[int, str] = "auto", return_dict: bool = False) -> Union[float, list, Dict[str, float]]:
+        """``[loss, *metrics]`` averaged over the samples (a scalar when there are no metrics)."""
+        self._require_compiled("evaluate")
+        if x is None or y is None:
+            raise ValueError("evaluate: x and y are required")
+        batch_size = 32 if batch_size is None else _positive_int(batch_size, "evaluate: batch_size")
+        values = self._impl.evaluate(as_float32(x, "evaluate: x"), as_float32(y, "evaluate: y"), batch_size,
+                                     _verbose(verbose), _write)
+        return self._shape_results(values, return_dict)
+
+    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Union[int, str] = 0) -> np.ndarray:
+        batch_size = 32 if batch_size is None else _positive_int(batch_size, "predict: batch_size")
+        return self._impl.predict(as_float32(x, "predict: x"), batch_size)
+
+    __call__ = predict
+
+    def train_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Union[float, list, Dict[str, float]]:
+        self._require_compiled("train_on_batch")
+        values = self._impl.train_on_batch(as_float32(x, "train_on_batch: x"), as_float32(y, "train_on_batch: y"))
+        return self._shape_results(values, return_dict)
+
+    def test_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Union[float, list, Dict[str, float]]:
+        self._require_compiled("test_on_batch")
+        values = self._impl.test_on_batch(as_float32(x, "test_on_batch: x"), as_float32(y, "test_on_batch: y"))
+        return self._shape_results(values, return_dict)
+
+    def _shape_results(self, values: Sequence[float], return_dict: bool) -> Union[float, list, Dict[str, float]]:
+        if return_dict:
+            return dict(zip(self.metrics_names, values))
+        return float(values[0]) if len(values) == 1 else [float(v) for v in values]
+
+    def __repr__(self) -> str:
+        return f"<Sequential name='{self.name}' layers={len(self._layers)}>"
