@@ -54,6 +54,7 @@ std::function<void(Args...)> with_gil(py::object fn) {
 void bind_runtime(py::module_& m);
 void bind_ops(py::module_& m);
 void bind_layers(py::module_& m);
+void bind_conv(py::module_& m);
 void bind_model(py::module_& m);
 
 }  // namespace nncore::bindings

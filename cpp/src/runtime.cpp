@@ -59,9 +59,10 @@ uint64_t next_seed() {
 namespace kernels {
 int num_threads() { return thread_count().load(std::memory_order_relaxed); }
 int threads_for(double flops) {
-  // Below ~64 kFLOP per thread the fork/join of a parallel region costs more than it saves.
+  // Below ~1 MFLOP (~20 us) per thread, waking and joining a thread costs more than it saves, and far more
+  // when another process holds the other core: the join then waits for a whole scheduler time slice.
   const int n = num_threads();
-  const double per_thread = 65536.0;
+  const double per_thread = 1048576.0;
   int want = static_cast<int>(flops / per_thread);
   if (want < 1) want = 1;
   return want < n ? want : n;

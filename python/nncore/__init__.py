@@ -25,9 +25,11 @@ __all__ = ["Sequential", "layers", "losses", "metrics", "optimizers", "callbacks
 
 def get_cmake_dir() -> str:
     """The directory to hand to CMake's ``find_package(nncore CONFIG)`` (as ``nncore_DIR``)."""
-    return _os.path.join(_os.path.dirname(__file__), "lib", "cmake", "nncore")
+    # Relative to the compiled module: in an editable install the Python files stay in the source tree
+    # while the compiled parts (extension, headers, library, CMake files) are installed together.
+    return _os.path.join(_os.path.dirname(_core.__file__), "lib", "cmake", "nncore")
 
 
 def get_include_dir() -> str:
     """The directory holding nncore's public C++ headers."""
-    return _os.path.join(_os.path.dirname(__file__), "include")
+    return _os.path.join(_os.path.dirname(_core.__file__), "include")

@@ -39,3 +39,14 @@ def per_sample_shape(shape: Any, what: str) -> tuple:
     if any(d <= 0 for d in dims):
         raise ValueError(f"{what}: expected positive dimensions, got {shape!r}")
     return dims
+
+
+def pair(v: Any, what: str) -> tuple:
+    """Keras's int-or-pair arguments (kernel_size=3 means (3, 3))."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return (int(v), int(v))
+    try:
+        a, b = v
+        return (int(a), int(b))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what}: expected an int or a pair of ints, got {v!r}") from exc

@@ -14,9 +14,10 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 from . import _core
-from ._convert import as_float32, per_sample_shape
+from ._convert import as_float32, pair, per_sample_shape
 
-__all__ = ["Layer", "Dense", "Activation", "Flatten", "Dropout"]
+__all__ = ["Layer", "Dense", "Activation", "Flatten", "Dropout", "Conv2D", "MaxPooling2D", "AveragePooling2D",
+           "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D", "Reshape"]
 
 ActivationArg = Union[str, None, Callable[..., Any]]
 
@@ -197,3 +198,127 @@ class Dropout(Layer):
     @property
     def rate(self) -> float:
         return self._impl.rate
+
+
+class Conv2D(Layer):
+    """2-D convolution on channels-last images ``(batch, height, width, channels)``.
+
+    The kernel has Keras's layout ``(kernel_h, kernel_w, in_channels, filters)``.
+
+    Example:
+        >>> Conv2D(32, kernel_size=(3, 3), activation="relu", input_shape=(28, 28, 1))
+    """
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
+                 dilation_rate: Any = (1, 1), activation: ActivationArg = None, use_bias: bool = True,
+                 kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
+                 data_format: Optional[str] = None, **kwargs: Any) -> None:
+        _check_kwargs("Conv2D", kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"Conv2D: only data_format='channels_last' is supported, got {data_format!r}")
+        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)):
+            raise TypeError(f"Conv2D: filters must be a positive int, got {filters!r}")
+        impl = _core.Conv2D(int(filters), pair(kernel_size, "Conv2D kernel_size"), pair(strides, "Conv2D strides"),
+                            str(padding).lower(), pair(dilation_rate, "Conv2D dilation_rate"),
+                            _activation_name(activation, "Conv2D"), bool(use_bias), kernel_initializer,
+                            bias_initializer, name or "")
+        super().__init__(impl, input_shape, trainable)
+
+    @property
+    def filters(self) -> int:
+        return self._impl.filters
+
+    @property
+    def kernel_size(self) -> tuple:
+        return tuple(self._impl.kernel_size)
+
+    @property
+    def strides(self) -> tuple:
+        return tuple(self._impl.strides)
+
+    @property
+    def padding(self) -> str:
+        return self._impl.padding
+
+
+class _Pooling2D(Layer):
+    _core_class: Any = None
+
+    def __init__(self, pool_size: Any = (2, 2), strides: Any = None, padding: str = "valid",
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None,
+                 data_format: Optional[str] = None, **kwargs: Any) -> None:
+        cls = type(self).__name__
+        _check_kwargs(cls, kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"{cls}: only data_format='channels_last' is supported, got {data_format!r}")
+        pool = pair(pool_size, f"{cls} pool_size")
+        stride = pool if strides is None else pair(strides, f"{cls} strides")
+        super().__init__(type(self)._core_class(pool, stride, str(padding).lower(), name or ""), input_shape)
+
+    @property
+    def pool_size(self) -> tuple:
+        return tuple(self._impl.pool_size)
+
+    @property
+    def strides(self) -> tuple:
+        return tuple(self._impl.strides)
+
+
+class MaxPooling2D(_Pooling2D):
+    """Max over ``pool_size`` windows (strides default to ``pool_size``): ``MaxPooling2D((2, 2))``."""
+
+    _core_class = _core.MaxPooling2D
+
+
+class AveragePooling2D(_Pooling2D):
+    """Mean over ``pool_size`` windows; with ``padding='same'`` the padding is not counted (as Keras)."""
+
+    _core_class = _core.AveragePooling2D
+
+
+class GlobalAveragePooling2D(Layer):
+    """``(batch, H, W, C) -> (batch, C)``: the mean over each image's positions."""
+
+    def __init__(self, input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None,
+                 **kwargs: Any) -> None:
+        _check_kwargs("GlobalAveragePooling2D", kwargs)
+        super().__init__(_core.GlobalAveragePooling2D(name or ""), input_shape)
+
+
+class GlobalMaxPooling2D(Layer):
+    """``(batch, H, W, C) -> (batch, C)``: the max over each image's positions."""
+
+    def __init__(self, input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None,
+                 **kwargs: Any) -> None:
+        _check_kwargs("GlobalMaxPooling2D", kwargs)
+        super().__init__(_core.GlobalMaxPooling2D(name or ""), input_shape)
+
+
+class ZeroPadding2D(Layer):
+    """Zero rows and columns around each image: ``padding`` is an int, ``(pad_h, pad_w)`` or
+    ``((top, bottom), (left, right))``."""
+
+    def __init__(self, padding: Any = (1, 1), input_shape: Optional[Sequence[int]] = None,
+                 name: Optional[str] = None, **kwargs: Any) -> None:
+        _check_kwargs("ZeroPadding2D", kwargs)
+        if isinstance(padding, (int, np.integer)):
+            h = w = (int(padding), int(padding))
+        else:
+            try:
+                ph, pw = padding
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"ZeroPadding2D: padding must be an int, a pair or a pair of pairs, "
+                                 f"got {padding!r}") from exc
+            h = pair(ph, "ZeroPadding2D padding")
+            w = pair(pw, "ZeroPadding2D padding")
+        super().__init__(_core.ZeroPadding2D(h, w, name or ""), input_shape)
+
+
+class Reshape(Layer):
+    """Reshapes each sample to ``target_shape`` (one entry may be -1): ``Reshape((28, 28, 1))``."""
+
+    def __init__(self, target_shape: Sequence[int], input_shape: Optional[Sequence[int]] = None,
+                 name: Optional[str] = None, **kwargs: Any) -> None:
+        _check_kwargs("Reshape", kwargs)
+        super().__init__(_core.Reshape([int(d) for d in target_shape], name or ""), input_shape)

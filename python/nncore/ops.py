@@ -10,9 +10,9 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from . import _core
-from ._convert import as_float32
+from ._convert import as_float32, pair
 
-__all__ = ["matmul", "matmul_reference", "activation", "activation_backward", "loss"]
+__all__ = ["matmul", "matmul_reference", "activation", "activation_backward", "loss", "conv2d", "conv2d_backward"]
 
 
 def _matrix(a: Any, what: str) -> np.ndarray:
@@ -48,3 +48,22 @@ def loss(name: str, y_pred: Any, y_true: Any, from_logits: bool = False) -> Tupl
     """Mean loss over the batch and its gradient with respect to ``y_pred``."""
     return _core.loss(name, as_float32(y_pred, f"{name}: y_pred"), as_float32(y_true, f"{name}: y_true"),
                       bool(from_logits))
+
+
+def conv2d(x: Any, w: Any, b: Any = None, strides: Any = 1, padding: str = "valid", dilation: Any = 1,
+           reference: bool = False) -> np.ndarray:
+    """2-D convolution, channels-last: x (B, H, W, C), w (KH, KW, C, OC), b (OC,) -> (B, OH, OW, OC).
+
+    ``padding`` is ``'valid'`` or ``'same'`` (Keras's rule); ``reference=True`` runs the plain direct loops.
+    """
+    return _core.conv2d(as_float32(x, "conv2d: x"), as_float32(w, "conv2d: w"),
+                        None if b is None else as_float32(b, "conv2d: b"), pair(strides, "conv2d: strides"),
+                        padding, pair(dilation, "conv2d: dilation"), bool(reference))
+
+
+def conv2d_backward(dy: Any, x: Any, w: Any, strides: Any = 1, padding: str = "valid", dilation: Any = 1,
+                    reference: bool = False) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients ``(dx, dw, db)`` of :func:`conv2d` for the output gradient ``dy``."""
+    return _core.conv2d_backward(as_float32(dy, "conv2d_backward: dy"), as_float32(x, "conv2d_backward: x"),
+                                 as_float32(w, "conv2d_backward: w"), pair(strides, "conv2d_backward: strides"),
+                                 padding, pair(dilation, "conv2d_backward: dilation"), bool(reference))

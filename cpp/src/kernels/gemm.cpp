@@ -2,6 +2,9 @@
 // BLIS-style: five loops (JC over N by NC, PC over K by KC, IC over M by MC, JR by NR, IR by MR) around an
 // MR x NR micro-kernel of the active ISA, on A and B panels packed into reused, 64-byte aligned buffers.
 #include <omp.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstdlib>
@@ -77,6 +80,32 @@ thread_local PackBuffer tls_pack_b;
 
 // ---- packing --------------------------------------------------------------------------------------------------
 
+// dst[k * R + r] = src[r * ld + k] for r < rows, k < kc, zero for rows <= r < R: the gather that packing needs
+// when the strip runs across the stored rows (A not transposed, B transposed). Full strips go through 4 x 4
+// SSE transposes (SSE is part of the x86-64 baseline), several times faster than one float at a time.
+void gather_strip(const float* src, int64_t ld, int rows, int64_t kc, int R, float* dst) {
+  int64_t k = 0;
+#if defined(__SSE__)
+  if (rows == R && R % 4 == 0) {
+    for (; k + 4 <= kc; k += 4) {
+      for (int r = 0; r < R; r += 4) {
+        __m128 x0 = _mm_loadu_ps(src + (r + 0) * ld + k), x1 = _mm_loadu_ps(src + (r + 1) * ld + k);
+        __m128 x2 = _mm_loadu_ps(src + (r + 2) * ld + k), x3 = _mm_loadu_ps(src + (r + 3) * ld + k);
+        _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+        _mm_storeu_ps(dst + (k + 0) * R + r, x0);
+        _mm_storeu_ps(dst + (k + 1) * R + r, x1);
+        _mm_storeu_ps(dst + (k + 2) * R + r, x2);
+        _mm_storeu_ps(dst + (k + 3) * R + r, x3);
+      }
+    }
+  }
+#endif
+  for (; k < kc; ++k) {
+    for (int r = 0; r < rows; ++r) dst[k * R + r] = src[r * ld + k];
+    for (int r = rows; r < R; ++r) dst[k * R + r] = 0.0f;
+  }
+}
+
 // op(A)[i0 : i0+mc, p0 : p0+kc] into MR-row strips, a[s * kc * MR + k * MR + i]; rows past mc are zero so the
 // micro-kernel never sees a ragged edge.
 void pack_a(bool trans_a, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int MR,
@@ -87,17 +116,13 @@ void pack_a(bool trans_a, const float* A, int64_t lda, int64_t i0, int64_t mc, i
       // A is stored K x M: each k gives mr contiguous floats of the strip.
       const float* src = A + p0 * lda + i0 + s;
       for (int64_t k = 0; k < kc; ++k, src += lda, dst += MR) {
-        std::memcpy(dst, src, sizeof(float) * mr);
+        for (int i = 0; i < mr; ++i) dst[i] = src[i];
         for (int i = mr; i < MR; ++i) dst[i] = 0.0f;
       }
     } else {
-      // A is stored M x K: gather one float from each of the mr rows per k, walking the rows in step.
-      const float* rows[32];  // MR <= 32 for every kernel
-      for (int i = 0; i < mr; ++i) rows[i] = A + (i0 + s + i) * lda + p0;
-      for (int64_t k = 0; k < kc; ++k, dst += MR) {
-        for (int i = 0; i < mr; ++i) dst[i] = rows[i][k];
-        for (int i = mr; i < MR; ++i) dst[i] = 0.0f;
-      }
+      // A is stored M x K: the strip runs across its rows.
+      gather_strip(A + (i0 + s) * lda + p0, lda, mr, kc, MR, dst);
+      dst += kc * MR;
     }
   }
 }
@@ -111,17 +136,14 @@ void pack_b(bool trans_b, const float* B, int64_t ldb, int64_t p0, int64_t kc, i
       // B is stored K x N: each k gives nr contiguous floats of the strip.
       const float* src = B + p0 * ldb + j0 + s;
       for (int64_t k = 0; k < kc; ++k, src += ldb, dst += NR) {
-        std::memcpy(dst, src, sizeof(float) * nr);
+        // A plain loop, not memcpy: a library call per 16..32 floats costs more than the copy.
+        for (int j = 0; j < nr; ++j) dst[j] = src[j];
         for (int j = nr; j < NR; ++j) dst[j] = 0.0f;
       }
     } else {
-      // B is stored N x K: gather one float from each of the nr rows per k.
-      const float* rows[64];  // NR <= 64 for every kernel
-      for (int j = 0; j < nr; ++j) rows[j] = B + (j0 + s + j) * ldb + p0;
-      for (int64_t k = 0; k < kc; ++k, dst += NR) {
-        for (int j = 0; j < nr; ++j) dst[j] = rows[j][k];
-        for (int j = nr; j < NR; ++j) dst[j] = 0.0f;
-      }
+      // B is stored N x K: the strip runs across its rows.
+      gather_strip(B + (j0 + s) * ldb + p0, ldb, nr, kc, NR, dst);
+      dst += kc * NR;
     }
   }
 }
@@ -151,10 +173,13 @@ struct Problem {
   int64_t rs_c, cs_c;  // C[i][j] is C[i * rs_c + j * cs_c]: (ldc, 1), or (1, ldc) when computing C^T
 };
 
+// A row-major A feeds the micro-kernel in place (no packing) when the columns it meets are at most this many:
+// then few column strips would reuse a packed copy, and the gather would cost more than it saves.
+constexpr int64_t direct_a_max_n = 512;
+
 // C[m0 : m1, n0 : n1] of the problem, sequentially. m0 and n0 are multiples of MR and NR, and every block size
 // below is too, so each tile sits at the same place in C whatever the thread split: with the K slabs fixed by K
 // alone, results are bit-identical across thread counts.
-int64_t direct_a_max_n = getenv("DAN") ? atoi(getenv("DAN")) : 512;
 void gemm_block(const Problem& p, const GemmKernel& uk, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   const int MR = uk.MR, NR = uk.NR;
   const int64_t KC = even_block(p.K, uk.KC, 8);
@@ -162,8 +187,6 @@ void gemm_block(const Problem& p, const GemmKernel& uk, int64_t m0, int64_t m1, 
   const int64_t NC = even_block(n1 - n0, std::max<int64_t>(uk.NC / NR, 1) * NR, NR);
   float* pa = tls_pack_a.get(MC * KC);
   float* pb = tls_pack_b.get(KC * NC);
-  // A row-major A feeds the micro-kernel in place when few column strips would reuse a packed copy: the
-  // gather that packing needs would then cost more than the strided broadcasts it saves.
   const bool direct_a = !p.trans_a && (n1 - n0) <= direct_a_max_n;
   alignas(64) float edge[1024];  // one C tile for the ragged borders (MR * NR <= 1024 for every kernel)
 
@@ -246,10 +269,21 @@ void choose_grid(const Problem& p, const GemmKernel& uk, int nt, int* tm_out, in
   }
 }
 
-// Fraction of the micro-kernel's padded M x N work that is useful.
-double tile_fill(int64_t M, int64_t N, const GemmKernel& uk) {
-  return static_cast<double>(M) * static_cast<double>(N) /
-         (static_cast<double>(ceil_div(M, uk.MR) * uk.MR) * static_cast<double>(ceil_div(N, uk.NR) * uk.NR));
+// Rough single-thread cost, in FMA-cycles, of computing p as laid out: padded micro-kernel work plus packing
+// (a gather from a transposed layout costs about twice a row copy) plus the transposing C copy that a
+// swapped problem pays per tile and K slab. Used only to pick between C and C^T, so only ratios matter.
+double layout_cost(const Problem& p, const GemmKernel& uk, bool swapped) {
+  const double M = static_cast<double>(p.M), N = static_cast<double>(p.N), K = static_cast<double>(p.K);
+  const double padded = static_cast<double>(ceil_div(p.M, uk.MR) * uk.MR) *
+                        static_cast<double>(ceil_div(p.N, uk.NR) * uk.NR) * K;
+  const double fma_per_cycle = 16.0;
+  const double gather = 0.5, copy = 0.25;
+  const bool direct_a = !p.trans_a && p.N <= direct_a_max_n;
+  const double pack_a =
+      direct_a ? 0.0 : M * K * static_cast<double>(ceil_div(p.N, uk.NC)) * (p.trans_a ? copy : gather);
+  const double pack_b = N * K * static_cast<double>(ceil_div(p.M, uk.MC)) * (p.trans_b ? gather : copy);
+  const double c_copy = swapped ? 2.0 * M * N * static_cast<double>(ceil_div(p.K, uk.KC)) : 0.0;
+  return padded / fma_per_cycle + pack_a + pack_b + c_copy;
 }
 
 }  // namespace
@@ -265,10 +299,11 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const flo
   const GemmKernel& uk = gemm_active_kernel();
   Problem p{trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, 1};
   // C^T = op(B)^T op(A)^T is the same product with the roles of M and N swapped. Computing it instead pays when
-  // it fills the MR x NR tiles much better (N = 10 wastes most of a 16- or 32-wide tile, M = 10 fits one 12-row
-  // strip), even though every tile then goes through the transposing edge copy.
-  if (tile_fill(M, N, uk) * 1.25 < tile_fill(N, M, uk))
-    p = Problem{!trans_b, !trans_a, N, M, K, B, ldb, A, lda, beta, C, 1, ldc};
+  // it fills the MR x NR tiles better (N = 10 wastes most of a 16- or 32-wide tile) or packs less (dY W^T
+  // with a small batch: W then feeds the micro-kernel in place instead of being gathered), even though every
+  // tile then goes through the transposing edge copy. The choice depends on the shapes only, not on threads.
+  const Problem swapped{!trans_b, !trans_a, N, M, K, B, ldb, A, lda, beta, C, 1, ldc};
+  if (layout_cost(swapped, uk, true) < layout_cost(p, uk, false)) p = swapped;
   int nt = threads_for(2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K));
   int tm = 1, tn = 1;
   if (nt > 1) {

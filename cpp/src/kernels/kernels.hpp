@@ -85,3 +85,51 @@ void dropout_forward(float* y, float* mask, const float* x, int64_t n, float rat
 void mul(float* y, const float* a, const float* b, int64_t n);  // y = a * b
 
 }  // namespace nncore::kernels
+
+namespace nncore::kernels {
+
+// ---- 2-D convolution, channels-last -----------------------------------------------------------------------
+// x (B, H, W, C), w (KH, KW, C, OC) viewed as (KH*KW*C, OC), y (B, OH, OW, OC).
+// Input pixel of output (oh, ow) and tap (kh, kw): (oh*sh - pt + kh*dh, ow*sw - pl + kw*dw); outside is zero.
+struct ConvGeom {
+  int64_t B, H, W, C, KH, KW, OC, OH, OW, sh, sw, dh, dw, pt, pl;
+  int64_t taps() const { return KH * KW * C; }  // GEMM K
+  int64_t rows_per_image() const { return OH * OW; }
+};
+// Floats of workspace conv2d_forward/backward want (they process images in chunks that fit).
+int64_t conv2d_workspace_size(const ConvGeom& g);
+// y = x * w (+ bias broadcast over OC); y is written, not accumulated.
+void conv2d_forward(float* y, const float* x, const float* w, const float* bias, const ConvGeom& g, float* ws,
+                    int64_t ws_size);
+// Backward of the forward above. dw, db accumulate (+=); dx is overwritten. Any of dx/dw/db may be null
+// (not needed). ws: at least conv2d_workspace_size floats.
+void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
+                     const ConvGeom& g, float* ws, int64_t ws_size);
+// Plain direct loops (test oracle).
+void conv2d_forward_ref(float* y, const float* x, const float* w, const float* bias, const ConvGeom& g);
+void conv2d_backward_ref(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
+                         const ConvGeom& g);
+
+// ---- 2-D pooling, channels-last ------------------------------------------------------------------------
+struct PoolGeom {
+  int64_t B, H, W, C, PH, PW, OH, OW, sh, sw, pt, pl;
+};
+// Max pooling; argmax[o] = flat input index (within the image) of the max, for backward. Padding never wins.
+void maxpool2d_forward(float* y, int32_t* argmax, const float* x, const PoolGeom& g);
+void maxpool2d_backward(float* dx, const float* dy, const int32_t* argmax, const PoolGeom& g);  // dx overwritten
+// Average pooling over the window's in-bounds elements (Keras's 'same' padding excludes the padding).
+void avgpool2d_forward(float* y, const float* x, const PoolGeom& g);
+void avgpool2d_backward(float* dx, const float* dy, const PoolGeom& g);  // dx overwritten
+// Global pooling: (B, HW, C) -> (B, C).
+void global_avgpool_forward(float* y, const float* x, int64_t B, int64_t HW, int64_t C);
+void global_avgpool_backward(float* dx, const float* dy, int64_t B, int64_t HW, int64_t C);
+void global_maxpool_forward(float* y, int32_t* argmax, const float* x, int64_t B, int64_t HW, int64_t C);
+void global_maxpool_backward(float* dx, const float* dy, const int32_t* argmax, int64_t B, int64_t HW, int64_t C);
+
+// ---- zero padding (channels-last) -------------------------------------------------------------------------
+void pad2d_forward(float* y, const float* x, int64_t B, int64_t H, int64_t W, int64_t C, int64_t top, int64_t bottom,
+                   int64_t left, int64_t right);
+void pad2d_backward(float* dx, const float* dy, int64_t B, int64_t H, int64_t W, int64_t C, int64_t top,
+                    int64_t bottom, int64_t left, int64_t right);
+
+}  // namespace nncore::kernels

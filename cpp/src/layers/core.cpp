@@ -1,22 +1,18 @@
 #include "nncore/layers/core.hpp"
 
-#include "kernels/kernels.hpp"
+#include "layers/common.hpp"
 #include "nncore/check.hpp"
 #include "nncore/initializers.hpp"
 
 namespace nncore {
 
-namespace {
-kernels::Act to_kernel(Activation a) { return static_cast<kernels::Act>(static_cast<int>(a)); }
-std::string name_or(const std::string& name, const std::string& cls) {
-  return name.empty() ? unique_layer_name(snake_case(cls)) : name;
-}
-}  // namespace
+using detail::layer_name;
+using detail::to_kernel;
 
 // ---- Dense --------------------------------------------------------------------------------------------------
 Dense::Dense(int64_t units, const std::string& activation, bool use_bias, const std::string& kernel_initializer,
              const std::string& bias_initializer, const std::string& name)
-    : Layer(name_or(name, "Dense")),
+    : Layer(layer_name(name, "Dense")),
       units_(units),
       act_(activation_from_name(activation)),
       alpha_(activation_default_alpha(act_)),
@@ -77,7 +73,7 @@ const Tensor& Dense::backward_from_preact(const Tensor& dz, bool need_dx) {
 
 // ---- Activation ---------------------------------------------------------------------------------------------
 ActivationLayer::ActivationLayer(const std::string& activation, const std::string& name)
-    : Layer(name_or(name, "Activation")),
+    : Layer(layer_name(name, "Activation")),
       act_(activation_from_name(activation)),
       alpha_(activation_default_alpha(act_)) {}
 
@@ -96,7 +92,7 @@ const Tensor& ActivationLayer::backward_from_preact(const Tensor& dz, bool need_
 }
 
 // ---- Flatten -------------------------------------------------------------------------------------------------
-Flatten::Flatten(const std::string& name) : Layer(name_or(name, "Flatten")) {}
+Flatten::Flatten(const std::string& name) : Layer(layer_name(name, "Flatten")) {}
 
 Shape Flatten::do_build(const Shape& in) { return {shape_numel(in)}; }
 
@@ -116,7 +112,7 @@ const Tensor& Flatten::backward(const Tensor& dy, bool need_dx) {
 }
 
 // ---- Dropout -------------------------------------------------------------------------------------------------
-Dropout::Dropout(float rate, const std::string& name) : Layer(name_or(name, "Dropout")), rate_(rate) {
+Dropout::Dropout(float rate, const std::string& name) : Layer(layer_name(name, "Dropout")), rate_(rate) {
   NNC_CHECK(rate >= 0.f && rate < 1.f, "Dropout '", name_, "': rate must be in [0, 1), got ", rate);
 }
 

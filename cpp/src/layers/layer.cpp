@@ -4,7 +4,7 @@
 #include <map>
 #include <mutex>
 
-#include "kernels/kernels.hpp"
+#include "layers/common.hpp"
 #include "nncore/check.hpp"
 #include "nncore/initializers.hpp"
 #include "nncore/runtime.hpp"
@@ -76,7 +76,7 @@ const Tensor& Layer::backward(const Tensor& dy, bool need_dx) {
             "): backward expected gradient of shape ", output_.shape_str(), ", got ", dy.shape_str());
   const int64_t cols = output_.ndim() > 1 ? output_.dim(-1) : 1;
   dpre_.resize(dy.shape());
-  kernels::act_backward(static_cast<kernels::Act>(static_cast<int>(act)), dpre_.data(), dy.data(),
+  kernels::act_backward(detail::to_kernel(act), dpre_.data(), dy.data(),
                         pre_activation().data(), output_.data(), dy.size() / cols, cols, activation_alpha());
   return backward_from_preact(dpre_, need_dx);
 }

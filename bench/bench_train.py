@@ -1,0 +1,129 @@
+"""One epoch of training, nncore beside PyTorch (when installed), in the same run.
+
+    python bench/bench_train.py mlp [--threads 2] [--epochs 3] [--quick]
+
+mlp: a 784-256-256-10 ReLU MLP, Adam (lr 1e-3), batch 32, sparse categorical cross-entropy, Fashion-MNIST.
+Each framework runs in its own process (so its peak resident memory is its own); each reports the median
+epoch time over the timed epochs (the first epoch is timed too but reported apart as warm-up), the test
+accuracy after training, and the peak RSS.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _common import cpu_name, median, run_child  # noqa: E402
+
+
+def load_fashion(quick: bool):
+    from nncore.datasets import fashion_mnist
+
+    (x, y), (xt, yt) = fashion_mnist.load_data()
+    if quick:
+        x, y = x[:6000], y[:6000]
+    return (x.reshape(-1, 784) / 255.0).astype("float32"), y, (xt.reshape(-1, 784) / 255.0).astype("float32"), yt
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def child_nncore(model_name: str, epochs: int, quick: bool, threads: int) -> dict:
+    import nncore
+    from nncore.layers import Dense
+
+    nncore.set_num_threads(threads)
+    nncore.set_random_seed(0)
+    x, y, xt, yt = load_fashion(quick)
+    model = nncore.Sequential([Dense(256, activation="relu", input_shape=(784,)), Dense(256, activation="relu"),
+                               Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    times = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+        times.append(time.perf_counter() - t0)
+    acc = model.evaluate(xt, yt, verbose=0)[1]
+    return {"times": times, "accuracy": acc, "peak_rss_mb": peak_rss_mb()}
+
+
+def child_torch(model_name: str, epochs: int, quick: bool, threads: int) -> dict:
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    x, y, xt, yt = load_fashion(quick)
+    X, Y = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
+                                torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    times = []
+    n = X.shape[0]
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        perm = torch.randperm(n)
+        model.train()
+        for i in range(0, n, 32):
+            idx = perm[i:i + 32]
+            opt.zero_grad()
+            loss = loss_fn(model(X[idx]), Y[idx])
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - t0)
+    model.eval()
+    with torch.no_grad():
+        acc = float((model(torch.from_numpy(xt)).argmax(1).numpy() == yt).mean())
+    return {"times": times, "accuracy": acc, "peak_rss_mb": peak_rss_mb()}
+
+
+CHILDREN = {"nncore": child_nncore, "torch": child_torch}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model", choices=["mlp"])
+    ap.add_argument("--threads", type=int, nargs="+", default=[2])
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="6,000 training images, 1 epoch: a smoke run")
+    ap.add_argument("--child", choices=list(CHILDREN), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    epochs = 1 if args.quick else args.epochs
+
+    if args.child:
+        print(json.dumps(CHILDREN[args.child](args.model, epochs, args.quick, args.threads[0])))
+        return
+
+    try:
+        import torch  # noqa: F401
+        frameworks = ["nncore", "torch"]
+    except ImportError:
+        frameworks = ["nncore"]
+        print("PyTorch not installed: timing nncore alone (pip install torch==2.13.0 for the side-by-side run)")
+    print(f"bench_train {args.model}: {cpu_name()}, {time.strftime('%Y-%m-%d')}, epochs={epochs}"
+          f"{' (quick)' if args.quick else ''}")
+    print(f"{'threads':>7} {'framework':>9} {'epoch s (median)':>17} {'first epoch s':>14} {'test acc':>9} "
+          f"{'peak RSS MB':>12} {'speedup':>8}")
+    for threads in args.threads:
+        results = {}
+        for fw in frameworks:
+            r = run_child(os.path.abspath(__file__),
+                          [args.model, "--child", fw, "--threads", str(threads), "--epochs", str(epochs)]
+                          + (["--quick"] if args.quick else []), threads)
+            timed = r["times"][1:] or r["times"]
+            results[fw] = (median(timed), r)
+        base = results.get("torch", results["nncore"])[0]
+        for fw, (med, r) in results.items():
+            print(f"{threads:>7} {fw:>9} {med:>17.3f} {r['times'][0]:>14.3f} {r['accuracy']:>9.4f} "
+                  f"{r['peak_rss_mb']:>12.0f} {base / med:>7.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+#include "convert.hpp"
+
+namespace nncore::bindings {
+
+namespace {
+Conv2DOptions conv_options(Pair strides, const std::string& padding, Pair dilation) {
+  Conv2DOptions o;
+  o.strides = strides;
+  o.padding = padding;
+  o.dilation = dilation;
+  return o;
+}
+}  // namespace
+
+void bind_conv(py::module_& m) {
+  py::class_<Conv2D, Layer, std::shared_ptr<Conv2D>>(m, "Conv2D")
+      .def(py::init<int64_t, Pair, Pair, const std::string&, Pair, const std::string&, bool, const std::string&,
+                    const std::string&, const std::string&>(),
+           py::arg("filters"), py::arg("kernel_size"), py::arg("strides"), py::arg("padding"), py::arg("dilation_rate"),
+           py::arg("activation"), py::arg("use_bias"), py::arg("kernel_initializer"), py::arg("bias_initializer"),
+           py::arg("name"))
+      .def_property_readonly("filters", &Conv2D::filters)
+      .def_property_readonly("kernel_size", &Conv2D::kernel_size)
+      .def_property_readonly("strides", &Conv2D::strides)
+      .def_property_readonly("padding", &Conv2D::padding)
+      .def_property_readonly("dilation_rate", &Conv2D::dilation_rate);
+  py::class_<Pooling2D, Layer, std::shared_ptr<Pooling2D>>(m, "Pooling2D")
+      .def_property_readonly("pool_size", &Pooling2D::pool_size)
+      .def_property_readonly("strides", &Pooling2D::strides)
+      .def_property_readonly("padding", &Pooling2D::padding);
+  py::class_<MaxPooling2D, Pooling2D, std::shared_ptr<MaxPooling2D>>(m, "MaxPooling2D")
+      .def(py::init<Pair, Pair, const std::string&, const std::string&>(), py::arg("pool_size"), py::arg("strides"),
+           py::arg("padding"), py::arg("name"));
+  py::class_<AveragePooling2D, Pooling2D, std::shared_ptr<AveragePooling2D>>(m, "AveragePooling2D")
+      .def(py::init<Pair, Pair, const std::string&, const std::string&>(), py::arg("pool_size"), py::arg("strides"),
+           py::arg("padding"), py::arg("name"));
+  py::class_<GlobalAveragePooling2D, Layer, std::shared_ptr<GlobalAveragePooling2D>>(m, "GlobalAveragePooling2D")
+      .def(py::init<const std::string&>(), py::arg("name"));
+  py::class_<GlobalMaxPooling2D, Layer, std::shared_ptr<GlobalMaxPooling2D>>(m, "GlobalMaxPooling2D")
+      .def(py::init<const std::string&>(), py::arg("name"));
+  py::class_<ZeroPadding2D, Layer, std::shared_ptr<ZeroPadding2D>>(m, "ZeroPadding2D")
+      .def(py::init<Pair, Pair, const std::string&>(), py::arg("height"), py::arg("width"), py::arg("name"));
+  py::class_<Reshape, Layer, std::shared_ptr<Reshape>>(m, "Reshape")
+      .def(py::init<Shape, const std::string&>(), py::arg("target_shape"), py::arg("name"))
+      .def_property_readonly("target_shape", &Reshape::target_shape);
+
+  m.def(
+      "conv2d",
+      [](FloatArray x, FloatArray w, std::optional<FloatArray> b, Pair strides, const std::string& padding,
+         Pair dilation, bool reference) {
+        Tensor tx = view_of(x), tw = view_of(w), tb, y;
+        if (b) tb = view_of(*b);
+        const Conv2DOptions o = conv_options(strides, padding, dilation);
+        {
+          py::gil_scoped_release nogil;
+          y = reference ? conv2d_ref(tx, tw, tb, o) : conv2d(tx, tw, tb, o);
+        }
+        return to_numpy(y);
+      },
+      py::arg("x"), py::arg("w"), py::arg("b"), py::arg("strides"), py::arg("padding"), py::arg("dilation"),
+      py::arg("reference") = false);
+  m.def(
+      "conv2d_backward",
+      [](FloatArray dy, FloatArray x, FloatArray w, Pair strides, const std::string& padding, Pair dilation,
+         bool reference) {
+        Tensor tdy = view_of(dy), tx = view_of(x), tw = view_of(w);
+        const Conv2DOptions o = conv_options(strides, padding, dilation);
+        Conv2DGradients g;
+        {
+          py::gil_scoped_release nogil;
+          g = reference ? conv2d_backward_ref(tdy, tx, tw, o) : conv2d_backward(tdy, tx, tw, o);
+        }
+        return py::make_tuple(to_numpy(g.dx), to_numpy(g.dw), to_numpy(g.db));
+      },
+      py::arg("dy"), py::arg("x"), py::arg("w"), py::arg("strides"), py::arg("padding"), py::arg("dilation"),
+      py::arg("reference") = false);
+}
+
+}  // namespace nncore::bindings

@@ -1,0 +1,139 @@
+#pragma once
+// Convolutional layers on channels-last images (batch, height, width, channels), as in Keras.
+#include <array>
+
+#include "nncore/layers/layer.hpp"
+
+namespace nncore {
+
+using Pair = std::array<int64_t, 2>;
+
+// y = act(conv(x, kernel) + bias); kernel (KH, KW, C_in, filters). padding "valid" or "same" (TensorFlow's rule:
+// output ceil(H / stride), the odd padding pixel at the bottom/right).
+class Conv2D : public Layer {
+ public:
+  Conv2D(int64_t filters, Pair kernel_size, Pair strides = {1, 1}, const std::string& padding = "valid",
+         Pair dilation_rate = {1, 1}, const std::string& activation = "linear", bool use_bias = true,
+         const std::string& kernel_initializer = "glorot_uniform", const std::string& bias_initializer = "zeros",
+         const std::string& name = "");
+  std::string class_name() const override { return "Conv2D"; }
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward_from_preact(const Tensor& dz, bool need_dx) override;
+  Activation output_activation() const override { return act_; }
+  const Tensor& pre_activation() const override { return act_ == Activation::linear ? output_ : preact_; }
+  float activation_alpha() const override { return alpha_; }
+  int64_t filters() const { return filters_; }
+  Pair kernel_size() const { return kernel_; }
+  Pair strides() const { return strides_; }
+  Pair dilation_rate() const { return dilation_; }
+  const std::string& padding() const { return padding_; }
+  bool use_bias() const { return use_bias_; }
+
+ protected:
+  Shape do_build(const Shape& input_shape) override;
+
+ private:
+  int64_t filters_;
+  Pair kernel_, strides_, dilation_;
+  std::string padding_;
+  Activation act_;
+  float alpha_;
+  bool use_bias_;
+  std::string kernel_init_, bias_init_;
+  int64_t pad_top_ = 0, pad_left_ = 0;
+  Tensor preact_, workspace_;
+};
+
+// Max or average pooling over pool_size windows; strides default to pool_size.
+class Pooling2D : public Layer {
+ public:
+  enum class Mode { max, average };
+  Pooling2D(Mode mode, Pair pool_size, Pair strides, const std::string& padding, const std::string& name);
+  std::string class_name() const override { return mode_ == Mode::max ? "MaxPooling2D" : "AveragePooling2D"; }
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy, bool need_dx) override;
+  Pair pool_size() const { return pool_; }
+  Pair strides() const { return strides_; }
+  const std::string& padding() const { return padding_; }
+
+ protected:
+  Shape do_build(const Shape& input_shape) override;
+
+ private:
+  Mode mode_;
+  Pair pool_, strides_;
+  std::string padding_;
+  int64_t pad_top_ = 0, pad_left_ = 0;
+  std::vector<int32_t> argmax_;
+};
+
+class MaxPooling2D : public Pooling2D {
+ public:
+  explicit MaxPooling2D(Pair pool_size = {2, 2}, Pair strides = {0, 0}, const std::string& padding = "valid",
+                        const std::string& name = "");
+};
+
+class AveragePooling2D : public Pooling2D {
+ public:
+  explicit AveragePooling2D(Pair pool_size = {2, 2}, Pair strides = {0, 0}, const std::string& padding = "valid",
+                            const std::string& name = "");
+};
+
+// (batch, H, W, C) -> (batch, C)
+class GlobalPooling2D : public Layer {
+ public:
+  GlobalPooling2D(bool max, const std::string& name);
+  std::string class_name() const override { return max_ ? "GlobalMaxPooling2D" : "GlobalAveragePooling2D"; }
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy, bool need_dx) override;
+
+ protected:
+  Shape do_build(const Shape& input_shape) override;
+
+ private:
+  bool max_;
+  std::vector<int32_t> argmax_;
+};
+
+class GlobalAveragePooling2D : public GlobalPooling2D {
+ public:
+  explicit GlobalAveragePooling2D(const std::string& name = "");
+};
+
+class GlobalMaxPooling2D : public GlobalPooling2D {
+ public:
+  explicit GlobalMaxPooling2D(const std::string& name = "");
+};
+
+// Zero rows/columns around each image: ((top, bottom), (left, right)).
+class ZeroPadding2D : public Layer {
+ public:
+  explicit ZeroPadding2D(Pair height = {1, 1}, Pair width = {1, 1}, const std::string& name = "");
+  std::string class_name() const override { return "ZeroPadding2D"; }
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy, bool need_dx) override;
+
+ protected:
+  Shape do_build(const Shape& input_shape) override;
+
+ private:
+  Pair h_, w_;
+};
+
+// Reshapes each sample to target_shape (one entry may be -1).
+class Reshape : public Layer {
+ public:
+  explicit Reshape(Shape target_shape, const std::string& name = "");
+  std::string class_name() const override { return "Reshape"; }
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy, bool need_dx) override;
+  const Shape& target_shape() const { return target_; }
+
+ protected:
+  Shape do_build(const Shape& input_shape) override;
+
+ private:
+  Shape target_;
+};
+
+}  // namespace nncore

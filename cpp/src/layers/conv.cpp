@@ -1,0 +1,279 @@
+#include "nncore/layers/conv.hpp"
+
+#include "layers/common.hpp"
+#include "ops/conv_geometry.hpp"
+#include "nncore/check.hpp"
+#include "nncore/initializers.hpp"
+
+namespace nncore {
+
+using detail::layer_name;
+using detail::check_padding;
+using detail::conv_axis;
+using detail::to_kernel;
+
+namespace {
+
+void check_pair(Pair p, const std::string& who, const std::string& what) {
+  NNC_CHECK(p[0] >= 1 && p[1] >= 1, who, ": ", what, " must be positive, got (", p[0], ", ", p[1], ")");
+}
+
+void check_image_input(const Shape& in, const std::string& who) {
+  Shape shown{-1};
+  shown.insert(shown.end(), in.begin(), in.end());
+  NNC_CHECK(in.size() == 3, who, ": expected input of shape (batch, height, width, channels), got ", shape_str(shown));
+}
+
+}  // namespace
+
+// ---- Conv2D ---------------------------------------------------------------------------------------------------
+Conv2D::Conv2D(int64_t filters, Pair kernel_size, Pair strides, const std::string& padding, Pair dilation_rate,
+               const std::string& activation, bool use_bias, const std::string& kernel_initializer,
+               const std::string& bias_initializer, const std::string& name)
+    : Layer(layer_name(name, "Conv2D")),
+      filters_(filters),
+      kernel_(kernel_size),
+      strides_(strides),
+      dilation_(dilation_rate),
+      padding_(padding),
+      act_(activation_from_name(activation)),
+      alpha_(activation_default_alpha(act_)),
+      use_bias_(use_bias),
+      kernel_init_(kernel_initializer),
+      bias_init_(bias_initializer) {
+  const std::string who = "Conv2D '" + name_ + "'";
+  NNC_CHECK(filters >= 1, who, ": filters must be >= 1, got ", filters);
+  check_pair(kernel_size, who, "kernel_size");
+  check_pair(strides, who, "strides");
+  check_pair(dilation_rate, who, "dilation_rate");
+  check_padding(padding, who);
+  check_initializer(kernel_initializer, who + " kernel_initializer");
+  check_initializer(bias_initializer, who + " bias_initializer");
+}
+
+Shape Conv2D::do_build(const Shape& in) {
+  const std::string who = "Conv2D '" + name_ + "'";
+  check_image_input(in, who);
+  const detail::ConvAxis h = conv_axis(in[0], kernel_[0], strides_[0], dilation_[0], padding_);
+  const detail::ConvAxis w = conv_axis(in[1], kernel_[1], strides_[1], dilation_[1], padding_);
+  NNC_CHECK(h.out >= 1 && w.out >= 1, who, ": kernel ", kernel_[0], "x", kernel_[1], " (dilation ", dilation_[0], "x",
+            dilation_[1], ") is larger than the ", padding_, "-padded input ", in[0], "x", in[1]);
+  pad_top_ = h.pad_before;
+  pad_left_ = w.pad_before;
+  const int64_t C = in[2];
+  add_weight("kernel", {kernel_[0], kernel_[1], C, filters_}, kernel_init_, kernel_[0] * kernel_[1] * C,
+             kernel_[0] * kernel_[1] * filters_);
+  if (use_bias_) add_weight("bias", {filters_}, bias_init_, C, filters_);
+  return {h.out, w.out, filters_};
+}
+
+namespace {
+kernels::ConvGeom geometry(const Shape& in, const Shape& out, int64_t B, Pair k, Pair s, Pair d, int64_t pt,
+                           int64_t pl) {
+  return {B, in[0], in[1], in[2], k[0], k[1], out[2], out[0], out[1], s[0], s[1], d[0], d[1], pt, pl};
+}
+}  // namespace
+
+const Tensor& Conv2D::forward(const Tensor& x, bool training) {
+  check_input(x);
+  input_ = x;
+  const kernels::ConvGeom g =
+      geometry(input_shape_, output_shape_, x.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
+  const Shape out_shape = batch_shape(x.dim(0), output_shape_);
+  Tensor& z = act_ == Activation::linear ? output_ : preact_;
+  z.resize(out_shape);
+  output_.resize(out_shape);
+  workspace_.resize({kernels::conv2d_workspace_size(g)});
+  kernels::conv2d_forward(z.data(), x.data(), params_[0].value.data(), use_bias_ ? params_[1].value.data() : nullptr,
+                          g, workspace_.data(), workspace_.size());
+  if (act_ != Activation::linear)
+    kernels::act_forward(to_kernel(act_), output_.data(), z.data(), z.size() / filters_, filters_, alpha_);
+  return output_;
+}
+
+const Tensor& Conv2D::backward_from_preact(const Tensor& dz, bool need_dx) {
+  NNC_CHECK(dz.shape() == output_.shape(), "Conv2D '", name_, "': backward expected gradient of shape ",
+            output_.shape_str(), ", got ", dz.shape_str());
+  const kernels::ConvGeom g =
+      geometry(input_shape_, output_shape_, input_.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
+  if (need_dx) dx_.resize(input_.shape());
+  else dx_.resize({0});
+  workspace_.resize({kernels::conv2d_workspace_size(g)});
+  kernels::conv2d_backward(need_dx ? dx_.data() : nullptr, trainable_ ? params_[0].grad.data() : nullptr,
+                           trainable_ && use_bias_ ? params_[1].grad.data() : nullptr, dz.data(), input_.data(),
+                           params_[0].value.data(), g, workspace_.data(), workspace_.size());
+  return dx_;
+}
+
+// ---- pooling -------------------------------------------------------------------------------------------------
+Pooling2D::Pooling2D(Mode mode, Pair pool_size, Pair strides, const std::string& padding, const std::string& name)
+    : Layer(layer_name(name, mode == Mode::max ? "MaxPooling2D" : "AveragePooling2D")),
+      mode_(mode),
+      pool_(pool_size),
+      strides_(strides[0] == 0 && strides[1] == 0 ? pool_size : strides),
+      padding_(padding) {
+  const std::string who = class_name() + " '" + name_ + "'";
+  check_pair(pool_, who, "pool_size");
+  check_pair(strides_, who, "strides");
+  check_padding(padding, who);
+}
+
+Shape Pooling2D::do_build(const Shape& in) {
+  const std::string who = class_name() + " '" + name_ + "'";
+  check_image_input(in, who);
+  const detail::ConvAxis h = conv_axis(in[0], pool_[0], strides_[0], 1, padding_);
+  const detail::ConvAxis w = conv_axis(in[1], pool_[1], strides_[1], 1, padding_);
+  NNC_CHECK(h.out >= 1 && w.out >= 1, who, ": pool ", pool_[0], "x", pool_[1], " is larger than the input ", in[0], "x",
+            in[1]);
+  pad_top_ = h.pad_before;
+  pad_left_ = w.pad_before;
+  return {h.out, w.out, in[2]};
+}
+
+const Tensor& Pooling2D::forward(const Tensor& x, bool training) {
+  check_input(x);
+  input_ = x;
+  const kernels::PoolGeom g{x.dim(0),   input_shape_[0], input_shape_[1], input_shape_[2], pool_[0],  pool_[1],
+                            output_shape_[0], output_shape_[1], strides_[0],   strides_[1], pad_top_, pad_left_};
+  output_.resize(batch_shape(x.dim(0), output_shape_));
+  if (mode_ == Mode::max) {
+    argmax_.resize(static_cast<size_t>(output_.size()));
+    kernels::maxpool2d_forward(output_.data(), argmax_.data(), x.data(), g);
+  } else {
+    kernels::avgpool2d_forward(output_.data(), x.data(), g);
+  }
+  return output_;
+}
+
+const Tensor& Pooling2D::backward(const Tensor& dy, bool need_dx) {
+  NNC_CHECK(dy.shape() == output_.shape(), class_name(), " '", name_, "': backward expected gradient of shape ",
+            output_.shape_str(), ", got ", dy.shape_str());
+  if (!need_dx) {
+    dx_.resize({0});
+    return dx_;
+  }
+  const kernels::PoolGeom g{input_.dim(0),   input_shape_[0], input_shape_[1], input_shape_[2], pool_[0],  pool_[1],
+                            output_shape_[0], output_shape_[1], strides_[0],     strides_[1],     pad_top_, pad_left_};
+  dx_.resize(input_.shape());
+  if (mode_ == Mode::max) kernels::maxpool2d_backward(dx_.data(), dy.data(), argmax_.data(), g);
+  else kernels::avgpool2d_backward(dx_.data(), dy.data(), g);
+  return dx_;
+}
+
+MaxPooling2D::MaxPooling2D(Pair pool_size, Pair strides, const std::string& padding, const std::string& name)
+    : Pooling2D(Mode::max, pool_size, strides, padding, name) {}
+AveragePooling2D::AveragePooling2D(Pair pool_size, Pair strides, const std::string& padding, const std::string& name)
+    : Pooling2D(Mode::average, pool_size, strides, padding, name) {}
+
+// ---- global pooling ---------------------------------------------------------------------------------------------
+GlobalPooling2D::GlobalPooling2D(bool max, const std::string& name)
+    : Layer(layer_name(name, max ? "GlobalMaxPooling2D" : "GlobalAveragePooling2D")), max_(max) {}
+
+Shape GlobalPooling2D::do_build(const Shape& in) {
+  check_image_input(in, class_name() + " '" + name_ + "'");
+  return {in[2]};
+}
+
+const Tensor& GlobalPooling2D::forward(const Tensor& x, bool training) {
+  check_input(x);
+  input_ = x;
+  const int64_t B = x.dim(0), HW = input_shape_[0] * input_shape_[1], C = input_shape_[2];
+  output_.resize({B, C});
+  if (max_) {
+    argmax_.resize(static_cast<size_t>(B * C));
+    kernels::global_maxpool_forward(output_.data(), argmax_.data(), x.data(), B, HW, C);
+  } else {
+    kernels::global_avgpool_forward(output_.data(), x.data(), B, HW, C);
+  }
+  return output_;
+}
+
+const Tensor& GlobalPooling2D::backward(const Tensor& dy, bool need_dx) {
+  NNC_CHECK(dy.shape() == output_.shape(), class_name(), " '", name_, "': backward expected gradient of shape ",
+            output_.shape_str(), ", got ", dy.shape_str());
+  const int64_t B = input_.dim(0), HW = input_shape_[0] * input_shape_[1], C = input_shape_[2];
+  dx_.resize(input_.shape());
+  if (max_) kernels::global_maxpool_backward(dx_.data(), dy.data(), argmax_.data(), B, HW, C);
+  else kernels::global_avgpool_backward(dx_.data(), dy.data(), B, HW, C);
+  return dx_;
+}
+
+GlobalAveragePooling2D::GlobalAveragePooling2D(const std::string& name) : GlobalPooling2D(false, name) {}
+GlobalMaxPooling2D::GlobalMaxPooling2D(const std::string& name) : GlobalPooling2D(true, name) {}
+
+// ---- ZeroPadding2D --------------------------------------------------------------------------------------------
+ZeroPadding2D::ZeroPadding2D(Pair height, Pair width, const std::string& name)
+    : Layer(layer_name(name, "ZeroPadding2D")), h_(height), w_(width) {
+  NNC_CHECK(h_[0] >= 0 && h_[1] >= 0 && w_[0] >= 0 && w_[1] >= 0, "ZeroPadding2D '", name_,
+            "': padding must be >= 0, got ((", h_[0], ", ", h_[1], "), (", w_[0], ", ", w_[1], "))");
+}
+
+Shape ZeroPadding2D::do_build(const Shape& in) {
+  check_image_input(in, "ZeroPadding2D '" + name_ + "'");
+  return {in[0] + h_[0] + h_[1], in[1] + w_[0] + w_[1], in[2]};
+}
+
+const Tensor& ZeroPadding2D::forward(const Tensor& x, bool training) {
+  check_input(x);
+  input_ = x;
+  output_.resize(batch_shape(x.dim(0), output_shape_));
+  kernels::pad2d_forward(output_.data(), x.data(), x.dim(0), input_shape_[0], input_shape_[1], input_shape_[2], h_[0],
+                         h_[1], w_[0], w_[1]);
+  return output_;
+}
+
+const Tensor& ZeroPadding2D::backward(const Tensor& dy, bool need_dx) {
+  NNC_CHECK(dy.shape() == output_.shape(), "ZeroPadding2D '", name_, "': backward expected gradient of shape ",
+            output_.shape_str(), ", got ", dy.shape_str());
+  dx_.resize(input_.shape());
+  kernels::pad2d_backward(dx_.data(), dy.data(), input_.dim(0), input_shape_[0], input_shape_[1], input_shape_[2],
+                          h_[0], h_[1], w_[0], w_[1]);
+  return dx_;
+}
+
+// ---- Reshape --------------------------------------------------------------------------------------------------
+Reshape::Reshape(Shape target_shape, const std::string& name)
+    : Layer(layer_name(name, "Reshape")), target_(std::move(target_shape)) {
+  int unknown = 0;
+  for (int64_t d : target_) {
+    NNC_CHECK(d == -1 || d >= 1, "Reshape '", name_, "': target_shape entries must be positive or -1, got ",
+              shape_str(target_));
+    unknown += d == -1 ? 1 : 0;
+  }
+  NNC_CHECK(unknown <= 1, "Reshape '", name_, "': at most one -1 in target_shape, got ", shape_str(target_));
+}
+
+Shape Reshape::do_build(const Shape& in) {
+  const int64_t n = shape_numel(in);
+  Shape out = target_;
+  int64_t known = 1, unknown_at = -1;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == -1) unknown_at = static_cast<int64_t>(i);
+    else known *= out[i];
+  }
+  if (unknown_at >= 0) {
+    NNC_CHECK(known > 0 && n % known == 0, "Reshape '", name_, "': cannot reshape input ", shape_str(in), " (", n,
+              " values) to ", shape_str(target_));
+    out[static_cast<size_t>(unknown_at)] = n / known;
+  }
+  NNC_CHECK(shape_numel(out) == n, "Reshape '", name_, "': cannot reshape input ", shape_str(in), " (", n,
+            " values) to ", shape_str(target_), " (", shape_numel(out), " values)");
+  return out;
+}
+
+const Tensor& Reshape::forward(const Tensor& x, bool training) {
+  check_input(x);
+  output_ = x;  // shallow: same storage, new shape
+  output_.reshape(batch_shape(x.dim(0), output_shape_));
+  return output_;
+}
+
+const Tensor& Reshape::backward(const Tensor& dy, bool need_dx) {
+  NNC_CHECK(dy.size() == output_.size(), "Reshape '", name_, "': backward expected gradient of shape ",
+            output_.shape_str(), ", got ", dy.shape_str());
+  dx_ = dy;
+  dx_.reshape(batch_shape(dy.dim(0), input_shape_));
+  return dx_;
+}
+
+}  // namespace nncore

@@ -1,0 +1,72 @@
+#include "kernels/kernels.hpp"
+#include "nncore/check.hpp"
+#include "nncore/ops.hpp"
+#include "ops/conv_geometry.hpp"
+
+namespace nncore {
+
+namespace {
+kernels::ConvGeom conv_geometry(const Tensor& x, const Tensor& w, const Conv2DOptions& o) {
+  NNC_CHECK(x.ndim() == 4, "conv2d: expected x of shape (batch, height, width, channels), got ", x.shape_str());
+  NNC_CHECK(w.ndim() == 4, "conv2d: expected w of shape (kernel_h, kernel_w, in_channels, out_channels), got ",
+            w.shape_str());
+  NNC_CHECK(w.dim(2) == x.dim(3), "conv2d: w expects ", w.dim(2), " input channels, x has ", x.dim(3), " (x ",
+            x.shape_str(), ", w ", w.shape_str(), ")");
+  NNC_CHECK(o.strides[0] >= 1 && o.strides[1] >= 1 && o.dilation[0] >= 1 && o.dilation[1] >= 1,
+            "conv2d: strides and dilation must be >= 1");
+  detail::check_padding(o.padding, "conv2d");
+  const auto h = detail::conv_axis(x.dim(1), w.dim(0), o.strides[0], o.dilation[0], o.padding);
+  const auto ww = detail::conv_axis(x.dim(2), w.dim(1), o.strides[1], o.dilation[1], o.padding);
+  NNC_CHECK(h.out >= 1 && ww.out >= 1, "conv2d: kernel ", w.dim(0), "x", w.dim(1), " is larger than the ", o.padding,
+            "-padded input ", x.dim(1), "x", x.dim(2));
+  return {x.dim(0), x.dim(1), x.dim(2),     x.dim(3),     w.dim(0),      w.dim(1),     w.dim(3),    h.out,
+          ww.out,   o.strides[0], o.strides[1], o.dilation[0], o.dilation[1], h.pad_before, ww.pad_before};
+}
+
+Tensor conv2d_impl(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2DOptions& o, bool reference) {
+  const kernels::ConvGeom g = conv_geometry(x, w, o);
+  NNC_CHECK(bias.empty() || bias.shape() == Shape({g.OC}), "conv2d: expected bias of shape (", g.OC, ",), got ",
+            bias.shape_str());
+  Tensor y({g.B, g.OH, g.OW, g.OC});
+  const float* b = bias.empty() ? nullptr : bias.data();
+  if (reference) {
+    kernels::conv2d_forward_ref(y.data(), x.data(), w.data(), b, g);
+  } else {
+    Tensor ws({kernels::conv2d_workspace_size(g)});
+    kernels::conv2d_forward(y.data(), x.data(), w.data(), b, g, ws.data(), ws.size());
+  }
+  return y;
+}
+
+Conv2DGradients conv2d_backward_impl(const Tensor& dy, const Tensor& x, const Tensor& w, const Conv2DOptions& o,
+                                     bool reference) {
+  const kernels::ConvGeom g = conv_geometry(x, w, o);
+  NNC_CHECK(dy.shape() == Shape({g.B, g.OH, g.OW, g.OC}), "conv2d_backward: expected dy of shape ",
+            shape_str({g.B, g.OH, g.OW, g.OC}), ", got ", dy.shape_str());
+  Conv2DGradients grads{Tensor(x.shape()), Tensor(w.shape()), Tensor({g.OC})};
+  if (reference) {
+    kernels::conv2d_backward_ref(grads.dx.data(), grads.dw.data(), grads.db.data(), dy.data(), x.data(), w.data(), g);
+  } else {
+    Tensor ws({kernels::conv2d_workspace_size(g)});
+    kernels::conv2d_backward(grads.dx.data(), grads.dw.data(), grads.db.data(), dy.data(), x.data(), w.data(), g,
+                             ws.data(), ws.size());
+  }
+  return grads;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2DOptions& o) {
+  return conv2d_impl(x, w, b, o, false);
+}
+Tensor conv2d_ref(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2DOptions& o) {
+  return conv2d_impl(x, w, b, o, true);
+}
+Conv2DGradients conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Conv2DOptions& o) {
+  return conv2d_backward_impl(dy, x, w, o, false);
+}
+Conv2DGradients conv2d_backward_ref(const Tensor& dy, const Tensor& x, const Tensor& w, const Conv2DOptions& o) {
+  return conv2d_backward_impl(dy, x, w, o, true);
+}
+
+}  // namespace nncore
