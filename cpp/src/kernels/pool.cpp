@@ -1,13 +1,33 @@
 // Pooling and zero padding on channels-last data. Parallel over (image, output row); the inner loops run over
 // channels, contiguous in memory, so they vectorize. Backward passes are parallel over images: overlapping
 // windows only ever scatter into their own image.
-#include <cfloat>
 #include <cstring>
 
 #include "kernels/kernels.hpp"
 #include "kernels/parallel.hpp"
 
 namespace nncore::kernels {
+
+namespace {
+// Running max over one window position, vectorized over channels; '>' keeps the first maximum.
+void max_update(float* __restrict y, int32_t* __restrict arg, const float* __restrict x, int64_t C, int32_t base) {
+  const int32_t n = static_cast<int32_t>(C);
+#pragma omp simd
+  for (int32_t c = 0; c < n; ++c) {
+    const float xv = x[c], yv = y[c];
+    const int32_t av = arg[c];
+    const int32_t take = xv > yv ? -1 : 0;  // as a lane mask, so the selects vectorize
+    y[c] = take ? xv : yv;
+    arg[c] = (take & (base + c)) | (~take & av);
+  }
+}
+void max_init(float* __restrict y, int32_t* __restrict arg, const float* __restrict x, int64_t C, int32_t base) {
+  for (int64_t c = 0; c < C; ++c) {
+    y[c] = x[c];
+    arg[c] = base + static_cast<int32_t>(c);
+  }
+}
+}  // namespace
 
 void maxpool2d_forward(float* y, int32_t* argmax, const float* x, const PoolGeom& g) {
   parallel_range(g.B * g.OH, static_cast<double>(g.OW * g.PH * g.PW * g.C), [&](int64_t r0, int64_t r1) {
@@ -17,10 +37,7 @@ void maxpool2d_forward(float* y, int32_t* argmax, const float* x, const PoolGeom
       for (int64_t ow = 0; ow < g.OW; ++ow) {
         float* yo = y + (r * g.OW + ow) * g.C;
         int32_t* ao = argmax + (r * g.OW + ow) * g.C;
-        for (int64_t c = 0; c < g.C; ++c) {
-          yo[c] = -FLT_MAX;
-          ao[c] = -1;
-        }
+        bool first = true;  // every window holds at least one in-bounds pixel ('valid' and 'same' alike)
         for (int64_t ph = 0; ph < g.PH; ++ph) {
           const int64_t ih = oh * g.sh - g.pt + ph;
           if (ih < 0 || ih >= g.H) continue;
@@ -28,13 +45,9 @@ void maxpool2d_forward(float* y, int32_t* argmax, const float* x, const PoolGeom
             const int64_t iw = ow * g.sw - g.pl + pw;
             if (iw < 0 || iw >= g.W) continue;
             const int64_t base = (ih * g.W + iw) * g.C;
-            const float* xp = xb + base;
-            for (int64_t c = 0; c < g.C; ++c) {
-              // '>' keeps the first maximum; a NaN never wins, matching a max that ignores NaN-free ties.
-              const bool take = xp[c] > yo[c] || ao[c] < 0;
-              yo[c] = take ? xp[c] : yo[c];
-              ao[c] = take ? static_cast<int32_t>(base + c) : ao[c];
-            }
+            if (first) max_init(yo, ao, xb + base, g.C, static_cast<int32_t>(base));
+            else max_update(yo, ao, xb + base, g.C, static_cast<int32_t>(base));
+            first = false;
           }
         }
       }
@@ -50,8 +63,7 @@ void maxpool2d_backward(float* dx, const float* dy, const int32_t* argmax, const
       std::memset(dxb, 0, sizeof(float) * static_cast<size_t>(in_image));
       const float* dyb = dy + b * out_image;
       const int32_t* ab = argmax + b * out_image;
-      for (int64_t o = 0; o < out_image; ++o)
-        if (ab[o] >= 0) dxb[ab[o]] += dyb[o];
+      for (int64_t o = 0; o < out_image; ++o) dxb[ab[o]] += dyb[o];
     }
   });
 }
