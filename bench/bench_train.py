@@ -1,8 +1,12 @@
 """One epoch of training, nncore beside PyTorch (when installed), in the same run.
 
-    python bench/bench_train.py mlp [--threads 2] [--epochs 3] [--quick]
+    python bench/bench_train.py mlp|cnn|lenet [--threads 1 2] [--epochs 3] [--quick]
 
-mlp: a 784-256-256-10 ReLU MLP, Adam (lr 1e-3), batch 32, sparse categorical cross-entropy, Fashion-MNIST.
+All models: Adam (lr 1e-3, eps 1e-7), batch 32, sparse categorical cross-entropy, Fashion-MNIST.
+mlp:   784-256-256-10 ReLU MLP.
+cnn:   the classic tutorial CNN: Conv2D(32, 3x3, relu) -> MaxPooling2D(2x2) -> Flatten -> Dense(10, softmax).
+lenet: Conv2D(6, 5x5, relu, same) -> MaxPool -> Conv2D(16, 5x5, relu) -> MaxPool -> Flatten -> Dense(120, relu)
+       -> Dropout(0.3) -> Dense(84, relu) -> Dense(10, softmax).
 Each framework runs in its own process (so its peak resident memory is its own); each reports the median
 epoch time over the timed epochs (the first epoch is timed too but reported apart as warm-up), the test
 accuracy after training, and the peak RSS.
@@ -21,13 +25,43 @@ sys.path.insert(0, HERE)
 from _common import cpu_name, median, run_child  # noqa: E402
 
 
-def load_fashion(quick: bool):
+def load_fashion(quick: bool, shape: tuple):
     from nncore.datasets import fashion_mnist
 
     (x, y), (xt, yt) = fashion_mnist.load_data()
     if quick:
         x, y = x[:6000], y[:6000]
-    return (x.reshape(-1, 784) / 255.0).astype("float32"), y, (xt.reshape(-1, 784) / 255.0).astype("float32"), yt
+    return ((x.reshape(-1, *shape) / 255.0).astype("float32"), y,
+            (xt.reshape(-1, *shape) / 255.0).astype("float32"), yt)
+
+
+def nncore_model(name: str):
+    from nncore import Sequential
+    from nncore.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+
+    if name == "mlp":
+        return Sequential([Dense(256, activation="relu", input_shape=(784,)), Dense(256, activation="relu"),
+                           Dense(10, activation="softmax")]), (784,)
+    if name == "cnn":
+        return Sequential([Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)), MaxPooling2D((2, 2)),
+                           Flatten(), Dense(10, activation="softmax")]), (28, 28, 1)
+    return Sequential([Conv2D(6, (5, 5), activation="relu", padding="same", input_shape=(28, 28, 1)),
+                       MaxPooling2D((2, 2)), Conv2D(16, (5, 5), activation="relu"), MaxPooling2D((2, 2)), Flatten(),
+                       Dense(120, activation="relu"), Dropout(0.3), Dense(84, activation="relu"),
+                       Dense(10, activation="softmax")]), (28, 28, 1)
+
+
+def torch_model(name: str):
+    import torch.nn as nn
+
+    if name == "mlp":
+        return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)), (784,)
+    if name == "cnn":
+        return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                             nn.Linear(32 * 13 * 13, 10)), (1, 28, 28)
+    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Dropout(0.3),
+                         nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10)), (1, 28, 28)
 
 
 def peak_rss_mb() -> float:
@@ -36,13 +70,11 @@ def peak_rss_mb() -> float:
 
 def child_nncore(model_name: str, epochs: int, quick: bool, threads: int) -> dict:
     import nncore
-    from nncore.layers import Dense
 
     nncore.set_num_threads(threads)
     nncore.set_random_seed(0)
-    x, y, xt, yt = load_fashion(quick)
-    model = nncore.Sequential([Dense(256, activation="relu", input_shape=(784,)), Dense(256, activation="relu"),
-                               Dense(10, activation="softmax")])
+    model, shape = nncore_model(model_name)
+    x, y, xt, yt = load_fashion(quick, shape)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     times = []
     for _ in range(epochs):
@@ -59,10 +91,9 @@ def child_torch(model_name: str, epochs: int, quick: bool, threads: int) -> dict
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    x, y, xt, yt = load_fashion(quick)
+    model, shape = torch_model(model_name)
+    x, y, xt, yt = load_fashion(quick, shape)
     X, Y = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
-    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
-                                torch.nn.ReLU(), torch.nn.Linear(256, 10))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     loss_fn = torch.nn.CrossEntropyLoss()
     times = []
@@ -89,7 +120,7 @@ CHILDREN = {"nncore": child_nncore, "torch": child_torch}
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", choices=["mlp"])
+    ap.add_argument("model", choices=["mlp", "cnn", "lenet"])
     ap.add_argument("--threads", type=int, nargs="+", default=[2])
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="6,000 training images, 1 epoch: a smoke run")
