@@ -68,6 +68,14 @@ void Loss::check_targets(const Tensor& y, const Shape& out, const std::string& w
             y.shape_str());
   const int64_t bad = kernels::count_nonfinite(y.data(), y.size());
   NNC_CHECK(bad == 0, what, " contains ", bad, " non-finite value(s) (NaN or inf)");
+  if (kind_ == LossKind::binary_crossentropy || kind_ == LossKind::categorical_crossentropy) {
+    // Probabilities (hard or soft labels); anything else would train on a meaningless objective.
+    for (int64_t i = 0; i < y.size(); ++i) {
+      const float v = y.data()[i];
+      NNC_CHECK(v >= 0.f && v <= 1.f, name(), ": ", what, " must hold target probabilities in [0, 1]; got ", v,
+                " at index ", i);
+    }
+  }
   if (sparse()) {
     const int64_t C = out.back();
     for (int64_t i = 0; i < y.size(); ++i) {

@@ -232,13 +232,14 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opt)
             x.dim(0), " and ", (y.ndim() >= 1 ? y.dim(0) : 0));
   loss_.check_targets(y, output_shape(), "y");
 
-  // validation_split takes the last samples, before any shuffling (as Keras does).
+  // validation_split takes the last samples, before any shuffling (as Keras does); validation_data overrides
+  // it, and then every sample trains.
   const int64_t N_all = x.dim(0);
-  const int64_t N = opt.validation_split > 0.0
-                        ? static_cast<int64_t>(static_cast<double>(N_all) * (1.0 - opt.validation_split))
-                        : N_all;
-  NNC_CHECK(N >= 1 && (opt.validation_split == 0.0 || N < N_all), "fit: validation_split=", opt.validation_split,
-            " leaves ", N, " training and ", N_all - N, " validation samples out of ", N_all);
+  const bool split = opt.validation_split > 0.0 && opt.validation_x == nullptr;
+  const int64_t N =
+      split ? static_cast<int64_t>(static_cast<double>(N_all) * (1.0 - opt.validation_split)) : N_all;
+  NNC_CHECK(N >= 1 && (!split || N < N_all), "fit: validation_split=", opt.validation_split, " leaves ", N,
+            " training and ", N_all - N, " validation samples out of ", N_all);
   Tensor val_x, val_y;
   bool has_val = false;
   if (opt.validation_x != nullptr) {
