@@ -40,9 +40,6 @@ void bind_conv(py::module_& m) {
       .def(py::init<const std::string&>(), py::arg("name"));
   py::class_<ZeroPadding2D, Layer, std::shared_ptr<ZeroPadding2D>>(m, "ZeroPadding2D")
       .def(py::init<Pair, Pair, const std::string&>(), py::arg("height"), py::arg("width"), py::arg("name"));
-  py::class_<Reshape, Layer, std::shared_ptr<Reshape>>(m, "Reshape")
-      .def(py::init<Shape, const std::string&>(), py::arg("target_shape"), py::arg("name"))
-      .def_property_readonly("target_shape", &Reshape::target_shape);
 
   m.def(
       "conv2d",

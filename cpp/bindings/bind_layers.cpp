@@ -64,7 +64,10 @@ void bind_layers(py::module_& m) {
       .def_property_readonly("use_bias", &Dense::use_bias);
   py::class_<ActivationLayer, Layer, std::shared_ptr<ActivationLayer>>(m, "Activation")
       .def(py::init<const std::string&, const std::string&>(), py::arg("activation"), py::arg("name") = "");
-  py::class_<Flatten, Layer, std::shared_ptr<Flatten>>(m, "Flatten")
+  py::class_<Reshape, Layer, std::shared_ptr<Reshape>>(m, "Reshape")
+      .def(py::init<Shape, const std::string&>(), py::arg("target_shape"), py::arg("name"))
+      .def_property_readonly("target_shape", &Reshape::target_shape);
+  py::class_<Flatten, Reshape, std::shared_ptr<Flatten>>(m, "Flatten")
       .def(py::init<const std::string&>(), py::arg("name") = "");
   py::class_<Dropout, Layer, std::shared_ptr<Dropout>>(m, "Dropout")
       .def(py::init<float, const std::string&>(), py::arg("rate"), py::arg("name") = "")

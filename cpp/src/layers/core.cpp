@@ -91,25 +91,52 @@ const Tensor& ActivationLayer::backward_from_preact(const Tensor& dz, bool need_
   return dz;
 }
 
-// ---- Flatten -------------------------------------------------------------------------------------------------
-Flatten::Flatten(const std::string& name) : Layer(layer_name(name, "Flatten")) {}
+// ---- Reshape --------------------------------------------------------------------------------------------------
+Reshape::Reshape(Shape target_shape, const std::string& name)
+    : Layer(layer_name(name, "Reshape")), target_(std::move(target_shape)) {
+  int unknown = 0;
+  for (int64_t d : target_) {
+    NNC_CHECK(d == -1 || d >= 1, "Reshape '", name_, "': target_shape entries must be positive or -1, got ",
+              shape_str(target_));
+    unknown += d == -1 ? 1 : 0;
+  }
+  NNC_CHECK(unknown <= 1, "Reshape '", name_, "': at most one -1 in target_shape, got ", shape_str(target_));
+}
 
-Shape Flatten::do_build(const Shape& in) { return {shape_numel(in)}; }
+Shape Reshape::do_build(const Shape& in) {
+  const int64_t n = shape_numel(in);
+  Shape out = target_;
+  int64_t known = 1, unknown_at = -1;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == -1) unknown_at = static_cast<int64_t>(i);
+    else known *= out[i];
+  }
+  if (unknown_at >= 0) {
+    NNC_CHECK(known > 0 && n % known == 0, class_name(), " '", name_, "': cannot reshape input ", shape_str(in), " (", n,
+              " values) to ", shape_str(target_));
+    out[static_cast<size_t>(unknown_at)] = n / known;
+  }
+  NNC_CHECK(shape_numel(out) == n, class_name(), " '", name_, "': cannot reshape input ", shape_str(in), " (", n,
+            " values) to ", shape_str(target_), " (", shape_numel(out), " values)");
+  return out;
+}
 
-const Tensor& Flatten::forward(const Tensor& x, bool training) {
+const Tensor& Reshape::forward(const Tensor& x, bool training) {
   check_input(x);
   output_ = x;  // shallow: same storage, new shape
   output_.reshape(batch_shape(x.dim(0), output_shape_));
   return output_;
 }
 
-const Tensor& Flatten::backward(const Tensor& dy, bool need_dx) {
-  NNC_CHECK(dy.size() == output_.size(), "Flatten '", name_, "': backward expected gradient of shape ",
+const Tensor& Reshape::backward(const Tensor& dy, bool need_dx) {
+  NNC_CHECK(dy.size() == output_.size(), class_name(), " '", name_, "': backward expected gradient of shape ",
             output_.shape_str(), ", got ", dy.shape_str());
   dx_ = dy;
   dx_.reshape(batch_shape(dy.dim(0), input_shape_));
   return dx_;
 }
+
+Flatten::Flatten(const std::string& name) : Reshape({-1}, layer_name(name, "Flatten")) {}
 
 // ---- Dropout -------------------------------------------------------------------------------------------------
 Dropout::Dropout(float rate, const std::string& name) : Layer(layer_name(name, "Dropout")), rate_(rate) {

@@ -120,20 +120,4 @@ class ZeroPadding2D : public Layer {
   Pair h_, w_;
 };
 
-// Reshapes each sample to target_shape (one entry may be -1).
-class Reshape : public Layer {
- public:
-  explicit Reshape(Shape target_shape, const std::string& name = "");
-  std::string class_name() const override { return "Reshape"; }
-  const Tensor& forward(const Tensor& x, bool training) override;
-  const Tensor& backward(const Tensor& dy, bool need_dx) override;
-  const Shape& target_shape() const { return target_; }
-
- protected:
-  Shape do_build(const Shape& input_shape) override;
-
- private:
-  Shape target_;
-};
-
 }  // namespace nncore

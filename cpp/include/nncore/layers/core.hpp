@@ -1,5 +1,5 @@
 #pragma once
-// Core layers: Dense, Activation, Flatten, Dropout.
+// Core layers: Dense, Activation, Reshape, Flatten, Dropout.
 #include "nncore/layers/layer.hpp"
 
 namespace nncore {
@@ -49,15 +49,27 @@ class ActivationLayer : public Layer {
   float alpha_;
 };
 
-class Flatten : public Layer {
+// Reshapes each sample to target_shape (one entry may be -1).
+class Reshape : public Layer {
  public:
-  explicit Flatten(const std::string& name = "");
-  std::string class_name() const override { return "Flatten"; }
+  explicit Reshape(Shape target_shape, const std::string& name = "");
+  std::string class_name() const override { return "Reshape"; }
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy, bool need_dx) override;
+  const Shape& target_shape() const { return target_; }
 
  protected:
   Shape do_build(const Shape& input_shape) override;
+
+ private:
+  Shape target_;
+};
+
+// Flattens each sample to one axis: a Reshape to (-1,).
+class Flatten : public Reshape {
+ public:
+  explicit Flatten(const std::string& name = "");
+  std::string class_name() const override { return "Flatten"; }
 };
 
 // Inverted dropout: in training, zeroes a fraction `rate` of the inputs and scales the rest by 1/(1-rate);
