@@ -34,9 +34,11 @@ class Loss {
   // label range. `what` names the argument in errors ("y", "validation y").
   void check_targets(const Tensor& y, const Shape& out, const std::string& what) const;
 
-  // Sum over the batch of the per-sample loss. `input` holds (B, out) probabilities/values, or logits when
-  // `logits` is true. When grad != nullptr it receives grad_scale * d(sum)/d(input).
-  double compute(const float* input, bool logits, const float* y, int64_t B, int64_t out_size, float* grad,
+  // Sum over the batch of the per-sample loss. `input` holds (B, *out) probabilities/values, or logits when
+  // `logits` is true. When grad != nullptr it receives grad_scale * d(sum)/d(input). The cross-entropies
+  // treat the last axis as the classes: an output (B, T, C) is B*T rows of C classes, and the per-sample loss
+  // is the mean over the T rows (Keras's reduction).
+  double compute(const float* input, bool logits, const float* y, int64_t B, const Shape& out, float* grad,
                  float grad_scale) const;
 
  private:
@@ -53,8 +55,8 @@ class Metric {
   static const std::vector<std::string>& names();
   const std::string& name() const { return name_; }
   MetricKind kind() const { return kind_; }
-  // Sum over the batch of the per-sample metric value.
-  double compute(const float* out, const float* y, int64_t B, int64_t out_size) const;
+  // Sum over the batch of the per-sample metric value; out is the per-sample output shape (classes last).
+  double compute(const float* pred, const float* y, int64_t B, const Shape& out) const;
 
  private:
   std::string name_;

@@ -13,7 +13,8 @@ class Optimizer {
   explicit Optimizer(float learning_rate);
   virtual ~Optimizer() = default;
   virtual std::string name() const = 0;
-  // State is created on the first call, and again if the list of parameters changes.
+  // State is created on the first call, and again (with iterations() back to 0) if the list of parameters
+  // changes.
   void apply(const std::vector<Param*>& params);
   float learning_rate() const { return lr_; }
   void set_learning_rate(float lr);
@@ -67,7 +68,7 @@ class Adam : public Optimizer {
   std::vector<Tensor> m_, v_;
 };
 
-// RMSprop (Hinton, Coursera lecture 6e, 2012): ms = rho*ms + (1-rho)*g^2; w -= lr * g / (sqrt(ms) + eps).
+// RMSprop (Hinton, Coursera lecture 6e, 2012), Keras's form: ms = rho*ms + (1-rho)*g^2; w -= lr * g / sqrt(ms + eps).
 class RMSprop : public Optimizer {
  public:
   explicit RMSprop(float learning_rate = 0.001f, float rho = 0.9f, float epsilon = 1e-7f);

@@ -23,6 +23,16 @@ int threads_for(double flops);
 // beta == 0 never reads C (so C may hold garbage/NaN).
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+// What gemm does to each finished element of C while its tile is still in L1, instead of another pass over C:
+// C = act(beta * C + op(A) op(B) + bias[j]), and preact (row stride ldc), when not null, receives the value
+// before the activation.
+struct GemmEpilogue {
+  const float* bias = nullptr;  // N floats added to every row, or none
+  bool relu = false;            // act: relu, else identity
+  float* preact = nullptr;
+};
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue);
 void gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
               const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
@@ -75,7 +85,7 @@ void sgd_update(float* w, float* v, const float* g, int64_t n, float lr, float m
 // Adam: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; w -= lr_t * m / (sqrt(v) + eps_hat).
 void adam_update(float* w, float* m, float* v, const float* g, int64_t n, float lr_t, float b1, float b2,
                  float eps_hat);
-// RMSprop: ms = rho*ms + (1-rho)*g^2; w -= lr * g / (sqrt(ms) + eps).
+// RMSprop (Keras's form): ms = rho*ms + (1-rho)*g^2; w -= lr * g / sqrt(ms + eps).
 void rmsprop_update(float* w, float* ms, const float* g, int64_t n, float lr, float rho, float eps);
 
 // ---- dropout -------------------------------------------------------------------------------------------
@@ -98,17 +108,23 @@ struct ConvGeom {
 };
 // Floats of workspace conv2d_forward/backward want (they process images in chunks that fit).
 int64_t conv2d_workspace_size(const ConvGeom& g);
-// y = x * w (+ bias broadcast over OC); y is written, not accumulated.
-void conv2d_forward(float* y, const float* x, const float* w, const float* bias, const ConvGeom& g, float* ws,
-                    int64_t ws_size);
-// Backward of the forward above. dw, db accumulate (+=); dx is overwritten. Any of dx/dw/db may be null
-// (not needed). ws: at least conv2d_workspace_size floats.
-void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
-                     const ConvGeom& g, float* ws, int64_t ws_size);
-// Plain direct loops (test oracle).
-void conv2d_forward_ref(float* y, const float* x, const float* w, const float* bias, const ConvGeom& g);
-void conv2d_backward_ref(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
-                         const ConvGeom& g);
+// Activations the convolution applies as it stores each output tile (forward) and folds into its read of dy
+// (backward); others cost a separate pass.
+bool conv2d_fuses(Act act);
+// y = act(x * w + bias) (no bias when null); y is written, not accumulated. z, when not null, receives the
+// pre-activation x * w + bias too (for backward or loss fusion).
+void conv2d_forward(float* y, float* z, const float* x, const float* w, const float* bias, Act act, float alpha,
+                    const ConvGeom& g, float* ws, int64_t ws_size);
+// Backward of y = act(x * w + bias) for act linear or relu (relu' from the forward's output y, y > 0; y is
+// not read for linear): dw, db accumulate (+=); dx is overwritten. Any of dx/dw/db may be null (not needed).
+// ws: at least conv2d_workspace_size floats.
+void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* y, Act act, const float* x,
+                     const float* w, const ConvGeom& g, float* ws, int64_t ws_size);
+// Plain direct loops (test oracle), same contracts.
+void conv2d_forward_ref(float* y, float* z, const float* x, const float* w, const float* bias, Act act,
+                        float alpha, const ConvGeom& g);
+void conv2d_backward_ref(float* dx, float* dw, float* db, const float* dy, const float* y, Act act, const float* x,
+                         const float* w, const ConvGeom& g);
 
 // ---- 2-D pooling, channels-last ------------------------------------------------------------------------
 struct PoolGeom {
@@ -117,6 +133,8 @@ struct PoolGeom {
 // Max pooling; argmax[o] = flat input index (within the image) of the max, for backward. Padding never wins.
 void maxpool2d_forward(float* y, int32_t* argmax, const float* x, const PoolGeom& g);
 void maxpool2d_backward(float* dx, const float* dy, const int32_t* argmax, const PoolGeom& g);  // dx overwritten
+void maxpool2d_forward_ref(float* y, int32_t* argmax, const float* x, const PoolGeom& g);
+void maxpool2d_backward_ref(float* dx, const float* dy, const int32_t* argmax, const PoolGeom& g);
 // Average pooling over the window's in-bounds elements (Keras's 'same' padding excludes the padding).
 void avgpool2d_forward(float* y, const float* x, const PoolGeom& g);
 void avgpool2d_backward(float* dx, const float* dy, const PoolGeom& g);  // dx overwritten

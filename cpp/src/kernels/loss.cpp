@@ -101,25 +101,26 @@ double loss_bce_logits(float* grad, const float* z, const float* y, int64_t B, i
 }
 
 double loss_cce(float* grad, const float* p, const float* y, int64_t B, int64_t C, float grad_scale) {
-  // Keras: q = clip(p / sum(p)); loss = -sum y log q. d/dp_j = -y_j/p_j + sum(y)/S (zero where clipped).
+  // Keras: q = clip(p / sum(p)); loss = -sum y log q. d/dp_j = -y_j/p_j [q_j kept] + sum_{c kept} y_c / S:
+  // a clipped q_c drops its own term, but every p_j still enters S, so the second term reaches all j.
   double total = 0.0;
   for (int64_t b = 0; b < B; ++b) {
     const float* pr = p + b * C;
     const float* yr = y + b * C;
-    double S = 0.0, ysum = 0.0;
+    double S = 0.0;
+    for (int64_t c = 0; c < C; ++c) S += pr[c];
+    double s = 0.0, ysum_kept = 0.0;
     for (int64_t c = 0; c < C; ++c) {
-      S += pr[c];
-      ysum += yr[c];
+      const float q = static_cast<float>(pr[c] / S);
+      s -= yr[c] * std::log(clip_prob(q));
+      if (q >= kEps && q <= 1.f - kEps) ysum_kept += yr[c];
     }
-    double s = 0.0;
-    for (int64_t c = 0; c < C; ++c) s -= yr[c] * std::log(clip_prob(static_cast<float>(pr[c] / S)));
     total += s;
     if (grad) {
       for (int64_t c = 0; c < C; ++c) {
-        const double q = pr[c] / S;
-        const bool clipped = q < kEps || q > 1.0 - kEps;
-        grad[b * C + c] =
-            clipped ? 0.f : static_cast<float>(grad_scale * (-yr[c] / pr[c] + ysum / S));
+        const float q = static_cast<float>(pr[c] / S);
+        const double direct = (q >= kEps && q <= 1.f - kEps) ? -yr[c] / static_cast<double>(pr[c]) : 0.0;
+        grad[b * C + c] = static_cast<float>(grad_scale * (direct + ysum_kept / S));
       }
     }
   }

@@ -44,7 +44,7 @@ void rmsprop_range(float* __restrict w, float* __restrict ms, const float* __res
   for (int64_t i = 0; i < n; ++i) {
     const float gi = g[i];
     ms[i] = rho * ms[i] + (1.f - rho) * gi * gi;
-    w[i] -= lr * gi / (std::sqrt(ms[i]) + eps);
+    w[i] -= lr * gi / std::sqrt(ms[i] + eps);
   }
 }
 }  // namespace

@@ -67,7 +67,13 @@ void Loss::check_targets(const Tensor& y, const Shape& out, const std::string& w
             shape_str([&] { Shape s{-1}; s.insert(s.end(), out.begin(), out.end()); return s; }()), ", got ",
             y.shape_str());
   const int64_t bad = kernels::count_nonfinite(y.data(), y.size());
-  NNC_CHECK(bad == 0, what, " contains ", bad, " non-finite value(s) (NaN or inf)");
+  if (bad != 0) {
+    int64_t first = 0;
+    while (std::isfinite(y.data()[first])) ++first;
+    throw std::invalid_argument(str_cat(name(), ": ", what, " contains ", bad,
+                                        " non-finite value(s) (NaN or inf); first: ", y.data()[first],
+                                        " at index ", first));
+  }
   if (kind_ == LossKind::binary_crossentropy || kind_ == LossKind::categorical_crossentropy) {
     // Probabilities (hard or soft labels); anything else would train on a meaningless objective.
     for (int64_t i = 0; i < y.size(); ++i) {
@@ -87,20 +93,25 @@ void Loss::check_targets(const Tensor& y, const Shape& out, const std::string& w
   }
 }
 
-double Loss::compute(const float* in, bool logits, const float* y, int64_t B, int64_t out_size, float* grad,
+double Loss::compute(const float* in, bool logits, const float* y, int64_t B, const Shape& out, float* grad,
                      float scale) const {
+  const int64_t size = shape_numel(out), C = out.back(), T = size / C;
+  // The cross-entropies see B*T rows of C classes; their per-sample loss is the mean over the T rows.
+  const int64_t rows = B * T;
+  const float row_scale = scale / static_cast<float>(T);
+  const double inv_t = 1.0 / static_cast<double>(T);
   switch (kind_) {
-    case LossKind::mse: return kernels::loss_mse(grad, in, y, B, out_size, scale);
-    case LossKind::mae: return kernels::loss_mae(grad, in, y, B, out_size, scale);
+    case LossKind::mse: return kernels::loss_mse(grad, in, y, B, size, scale);
+    case LossKind::mae: return kernels::loss_mae(grad, in, y, B, size, scale);
     case LossKind::binary_crossentropy:
-      return logits ? kernels::loss_bce_logits(grad, in, y, B, out_size, scale)
-                    : kernels::loss_bce(grad, in, y, B, out_size, scale);
+      return logits ? kernels::loss_bce_logits(grad, in, y, B, size, scale)
+                    : kernels::loss_bce(grad, in, y, B, size, scale);
     case LossKind::categorical_crossentropy:
-      return logits ? kernels::loss_cce_logits(grad, in, y, B, out_size, scale)
-                    : kernels::loss_cce(grad, in, y, B, out_size, scale);
+      return inv_t * (logits ? kernels::loss_cce_logits(grad, in, y, rows, C, row_scale)
+                             : kernels::loss_cce(grad, in, y, rows, C, row_scale));
     case LossKind::sparse_categorical_crossentropy:
-      return logits ? kernels::loss_scce_logits(grad, in, y, B, out_size, scale)
-                    : kernels::loss_scce(grad, in, y, B, out_size, scale);
+      return inv_t * (logits ? kernels::loss_scce_logits(grad, in, y, rows, C, row_scale)
+                             : kernels::loss_scce(grad, in, y, rows, C, row_scale));
   }
   return 0.0;
 }
@@ -143,14 +154,16 @@ Metric Metric::from_name(const std::string& name, const Loss& loss) {
   return m;
 }
 
-double Metric::compute(const float* out, const float* y, int64_t B, int64_t out_size) const {
+double Metric::compute(const float* pred, const float* y, int64_t B, const Shape& out) const {
+  const int64_t size = shape_numel(out), C = out.back(), T = size / C;
+  const double inv_t = 1.0 / static_cast<double>(T);  // accuracies over B*T rows of C classes, mean over T
   switch (kind_) {
     case MetricKind::sparse_categorical_accuracy:
-      return kernels::metric_sparse_categorical_accuracy(out, y, B, out_size);
-    case MetricKind::categorical_accuracy: return kernels::metric_categorical_accuracy(out, y, B, out_size);
-    case MetricKind::binary_accuracy: return kernels::metric_binary_accuracy(out, y, B, out_size, threshold_);
-    case MetricKind::mse: return kernels::metric_mse(out, y, B, out_size);
-    case MetricKind::mae: return kernels::metric_mae(out, y, B, out_size);
+      return inv_t * kernels::metric_sparse_categorical_accuracy(pred, y, B * T, C);
+    case MetricKind::categorical_accuracy: return inv_t * kernels::metric_categorical_accuracy(pred, y, B * T, C);
+    case MetricKind::binary_accuracy: return kernels::metric_binary_accuracy(pred, y, B, size, threshold_);
+    case MetricKind::mse: return kernels::metric_mse(pred, y, B, size);
+    case MetricKind::mae: return kernels::metric_mae(pred, y, B, size);
   }
   return 0.0;
 }

@@ -19,8 +19,10 @@ void Optimizer::apply(const std::vector<Param*>& params) {
   ids.reserve(params.size());
   for (const Param* p : params) ids.push_back(p->value.data());
   if (ids != bound_) {
+    // New variables start from fresh state, and so from step 1 (Adam's bias correction counts from it).
     create_state(params);
     bound_ = ids;
+    iterations_ = 0;
   }
   ++iterations_;
   for (size_t i = 0; i < params.size(); ++i) update(i, *params[i]);

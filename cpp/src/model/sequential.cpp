@@ -186,14 +186,14 @@ const Tensor& Sequential::forward(const Tensor& x, bool training) {
 void Sequential::train_step(const Tensor& xb, const float* yb, std::vector<double>& sums) {
   const int64_t B = xb.dim(0);
   const Tensor& out = forward(xb, true);
-  const int64_t out_size = out.size() / B;
+  const Shape& os = output_shape();
   dout_.resize(out.shape());
   const float scale = 1.f / static_cast<float>(B);
   if (fused_)
-    sums[0] += loss_.compute(layers_.back()->pre_activation().data(), true, yb, B, out_size, dout_.data(), scale);
+    sums[0] += loss_.compute(layers_.back()->pre_activation().data(), true, yb, B, os, dout_.data(), scale);
   else
-    sums[0] += loss_.compute(out.data(), loss_.from_logits(), yb, B, out_size, dout_.data(), scale);
-  for (size_t m = 0; m < metrics_.size(); ++m) sums[m + 1] += metrics_[m].compute(out.data(), yb, B, out_size);
+    sums[0] += loss_.compute(out.data(), loss_.from_logits(), yb, B, os, dout_.data(), scale);
+  for (size_t m = 0; m < metrics_.size(); ++m) sums[m + 1] += metrics_[m].compute(out.data(), yb, B, os);
 
   for (Param* p : trainable_) p->grad.zero();
   const Tensor* g = &dout_;
@@ -209,12 +209,12 @@ void Sequential::train_step(const Tensor& xb, const float* yb, std::vector<doubl
 void Sequential::test_step(const Tensor& xb, const float* yb, std::vector<double>& sums) {
   const int64_t B = xb.dim(0);
   const Tensor& out = forward(xb, false);
-  const int64_t out_size = out.size() / B;
+  const Shape& os = output_shape();
   if (fused_)
-    sums[0] += loss_.compute(layers_.back()->pre_activation().data(), true, yb, B, out_size, nullptr, 0.f);
+    sums[0] += loss_.compute(layers_.back()->pre_activation().data(), true, yb, B, os, nullptr, 0.f);
   else
-    sums[0] += loss_.compute(out.data(), loss_.from_logits(), yb, B, out_size, nullptr, 0.f);
-  for (size_t m = 0; m < metrics_.size(); ++m) sums[m + 1] += metrics_[m].compute(out.data(), yb, B, out_size);
+    sums[0] += loss_.compute(out.data(), loss_.from_logits(), yb, B, os, nullptr, 0.f);
+  for (size_t m = 0; m < metrics_.size(); ++m) sums[m + 1] += metrics_[m].compute(out.data(), yb, B, os);
 }
 
 History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opt) {

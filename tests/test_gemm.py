@@ -1,0 +1,178 @@
+"""Tests for the GEMM (cpp/src/kernels/gemm*.cpp through nncore.ops.matmul / matmul_reference).
+
+Every SIMD path this CPU has, ragged sizes around the micro-kernel tiles (MR, NR in 6..32) and blocking, all
+four transpose combinations, against NumPy in float64; bit-identical results for 1 and 2 threads (documented).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nncore
+from nncore import ops
+
+from conftest import gemm_tol
+
+# (M, K, N): ragged around the tiles (1, MR±1, NR±1, primes), a few past one K slab or one M/N block.
+SHAPES = [
+    (1, 1, 1), (1, 7, 1), (2, 5, 3), (5, 1, 6), (6, 16, 7), (7, 6, 15), (15, 17, 16), (16, 2, 17),
+    (17, 31, 33), (31, 33, 1), (33, 15, 31), (1, 97, 127), (97, 127, 5), (127, 1, 97), (5, 257, 6),
+    (257, 33, 17), (17, 257, 257), (33, 97, 257), (257, 257, 33), (6, 513, 7),
+    # Around the AVX2 tile width (24), past one M block (MC = 192/256), past the in-place A limit (N > 512)
+    # and past one N block (NC ~ 4096).
+    (4, 9, 23), (9, 3, 25), (5, 7, 49), (193, 31, 47), (200, 40, 530), (3, 5, 4133),
+]
+TRANSPOSES = [(False, False), (False, True), (True, False), (True, True)]
+
+
+def operands(rng: np.random.Generator, m: int, k: int, n: int, ta: bool, tb: bool):
+    """Stored operands for op(a) (m, k) and op(b) (k, n), and the float64 product."""
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+    a64 = a.astype(np.float64)
+    b64 = b.astype(np.float64)
+    want = (a64.T if ta else a64) @ (b64.T if tb else b64)
+    return a, b, want
+
+
+@pytest.mark.parametrize("ta,tb", TRANSPOSES, ids=["nn", "nt", "tn", "tt"])
+def test_matmul_matches_numpy_float64(isa, ta, tb):
+    rng = np.random.default_rng(hash((ta, tb)) % 2**32)
+    for m, k, n in SHAPES:
+        a, b, want = operands(rng, m, k, n, ta, tb)
+        got = ops.matmul(a, b, transpose_a=ta, transpose_b=tb)
+        assert got.dtype == np.float32
+        assert got.shape == (m, n)
+        np.testing.assert_allclose(got, want, rtol=0, atol=gemm_tol(k),
+                                   err_msg=f"isa={isa} M,K,N={m},{k},{n} ta={ta} tb={tb}")
+
+
+@pytest.mark.parametrize("ta,tb", TRANSPOSES, ids=["nn", "nt", "tn", "tt"])
+def test_matmul_reference_matches_numpy_float64(ta, tb):
+    rng = np.random.default_rng(7)
+    for m, k, n in SHAPES[:14]:
+        a, b, want = operands(rng, m, k, n, ta, tb)
+        got = ops.matmul_reference(a, b, transpose_a=ta, transpose_b=tb)
+        assert got.shape == (m, n)
+        # The reference accumulates in double and rounds once.
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_matmul_agrees_with_reference(isa):
+    rng = np.random.default_rng(3)
+    for (m, k, n), (ta, tb) in zip(SHAPES, TRANSPOSES * 7):
+        a, b, _ = operands(rng, m, k, n, ta, tb)
+        np.testing.assert_allclose(ops.matmul(a, b, ta, tb), ops.matmul_reference(a, b, ta, tb),
+                                   rtol=0, atol=gemm_tol(k))
+
+
+def test_matmul_small_exact_values(isa):
+    # Integers well inside float32's exact range: any correct summation order gives the exact product.
+    rng = np.random.default_rng(11)
+    for m, k, n in [(1, 1, 1), (7, 5, 17), (33, 31, 15)]:
+        a = rng.integers(-8, 9, (m, k)).astype(np.float32)
+        b = rng.integers(-8, 9, (k, n)).astype(np.float32)
+        np.testing.assert_array_equal(ops.matmul(a, b), (a.astype(np.int64) @ b.astype(np.int64)))
+
+
+@pytest.mark.parametrize("m,k,n", [(300, 257, 513), (257, 300, 97), (513, 129, 300), (31, 1000, 1025)])
+@pytest.mark.parametrize("ta,tb", TRANSPOSES, ids=["nn", "nt", "tn", "tt"])
+def test_matmul_one_and_two_threads_bit_identical(restore_threads, m, k, n, ta, tb):
+    rng = np.random.default_rng(m + k + n)
+    a, b, want = operands(rng, m, k, n, ta, tb)
+    restore_threads(1)
+    one = ops.matmul(a, b, ta, tb)
+    restore_threads(2)
+    two = ops.matmul(a, b, ta, tb)
+    assert np.array_equal(one, two)
+    np.testing.assert_allclose(two, want, rtol=0, atol=gemm_tol(k))
+
+
+def test_matmul_repeated_calls_identical():
+    # Reused per-thread packing buffers must not leak state between calls of different shapes.
+    rng = np.random.default_rng(5)
+    a, b, want = operands(rng, 37, 300, 45, False, False)
+    first = ops.matmul(a, b)
+    ops.matmul(rng.standard_normal((301, 513)).astype(np.float32), rng.standard_normal((513, 7)).astype(np.float32))
+    assert np.array_equal(first, ops.matmul(a, b))
+    np.testing.assert_allclose(first, want, rtol=0, atol=gemm_tol(300))
+
+
+def test_matmul_accepts_float64_and_non_contiguous():
+    rng = np.random.default_rng(2)
+    a64 = rng.standard_normal((9, 14))
+    b64 = rng.standard_normal((14, 20))
+    got = ops.matmul(a64, b64)
+    assert got.dtype == np.float32
+    want = a64.astype(np.float32).astype(np.float64) @ b64.astype(np.float32).astype(np.float64)
+    np.testing.assert_allclose(got, want, rtol=0, atol=gemm_tol(14))
+
+    big = rng.standard_normal((18, 28)).astype(np.float32)
+    a_nc = big[::2, ::2]          # strided view (9, 14)
+    b_nc = big[:14, :20]          # sliced rows (14, 20)
+    b_t = np.asfortranarray(b_nc)  # column-major copy
+    assert not (a_nc.flags.c_contiguous or b_nc.flags.c_contiguous or b_t.flags.c_contiguous)
+    want = a_nc.astype(np.float64) @ b_t.astype(np.float64)
+    np.testing.assert_allclose(ops.matmul(a_nc, b_t), want, rtol=0, atol=gemm_tol(14))
+    np.testing.assert_allclose(ops.matmul(a_nc, b_nc), want, rtol=0, atol=gemm_tol(14))
+    # A transposed view of a C array with transpose flags: op(a.T^T) = a.
+    np.testing.assert_allclose(ops.matmul(a_nc.T, b_t, transpose_a=True), want, rtol=0, atol=gemm_tol(14))
+    # Inputs are not modified.
+    assert np.array_equal(big, big.copy())
+
+
+def test_matmul_int_and_bool_inputs():
+    a = np.arange(6).reshape(2, 3)
+    b = np.ones((3, 2), dtype=bool)
+    np.testing.assert_array_equal(ops.matmul(a, b), [[3, 3], [12, 12]])
+
+
+@pytest.mark.parametrize("ta,tb", TRANSPOSES, ids=["nn", "nt", "tn", "tt"])
+def test_matmul_zero_inner_dimension_gives_zeros(ta, tb):
+    a = np.empty((0, 3) if ta else (3, 0), np.float32)
+    b = np.empty((4, 0) if tb else (0, 4), np.float32)
+    for fn in (ops.matmul, ops.matmul_reference):
+        out = fn(a, b, ta, tb)
+        assert out.shape == (3, 4)
+        assert np.array_equal(out, np.zeros((3, 4), np.float32))
+
+
+def test_matmul_zero_rows_or_columns():
+    a = np.empty((0, 5), np.float32)
+    b = np.ones((5, 3), np.float32)
+    assert ops.matmul(a, b).shape == (0, 3)
+    assert ops.matmul(b.T, np.empty((5, 0), np.float32)).shape == (3, 0)
+
+
+@pytest.mark.parametrize("bad", [np.ones(3), np.ones((2, 3, 4)), np.float32(2.0)])
+@pytest.mark.parametrize("fn", [ops.matmul, ops.matmul_reference])
+def test_matmul_rejects_non_2d(fn, bad):
+    with pytest.raises(ValueError, match=r"matmul: expected a to be 2-D, got shape"):
+        fn(bad, np.ones((3, 3)))
+    with pytest.raises(ValueError, match=r"matmul: expected b to be 2-D, got shape"):
+        fn(np.ones((3, 3)), bad)
+
+
+@pytest.mark.parametrize("fn", [ops.matmul, ops.matmul_reference])
+def test_matmul_inner_dimension_mismatch_names_both_shapes(fn):
+    with pytest.raises(ValueError, match=r"inner dimensions differ.*\(2, 3\).*\(4, 5\)"):
+        fn(np.ones((2, 3)), np.ones((4, 5)))
+    # With transposes, the message shows op(a) and op(b).
+    with pytest.raises(ValueError, match=r"op\(a\) is \(3, 2\) and op\(b\) is \(5, 4\)"):
+        fn(np.ones((2, 3)), np.ones((4, 5)), transpose_a=True, transpose_b=True)
+
+
+@pytest.mark.parametrize("bad", [np.array([["a", "b"]]), np.array([[None, 1.0]], dtype=object),
+                                 np.array([[1 + 2j]])])
+def test_matmul_rejects_non_numeric_dtype(bad):
+    with pytest.raises(TypeError, match=r"matmul: a: expected a numeric array"):
+        ops.matmul(bad, np.ones((bad.shape[1], 2)))
+    with pytest.raises(TypeError, match=r"matmul: b: expected a numeric array"):
+        ops.matmul(np.ones((2, bad.shape[0])), bad)
+
+
+def test_set_isa_rejects_unknown_name():
+    before = nncore.get_isa()
+    with pytest.raises(ValueError, match=r"expected one of generic, avx2, avx512; got 'sse9'"):
+        nncore.set_isa("sse9")
+    assert nncore.get_isa() == before
