@@ -11,6 +11,12 @@ from __future__ import annotations
 
 import os as _os
 
+# OpenMP threads that spin-wait between parallel regions steal the core that the training loop needs whenever
+# another process is busy: on 2 cores that made an epoch 10-20x slower. A short spin keeps idle-machine speed.
+# libgomp reads this when it loads (with nncore._core, just below); a value set by the user wins.
+if "GOMP_SPINCOUNT" not in _os.environ and "OMP_WAIT_POLICY" not in _os.environ:
+    _os.environ["GOMP_SPINCOUNT"] = "1000"
+
 from . import _core
 from ._core import get_isa, get_num_threads, set_isa, set_num_threads, set_random_seed
 from . import callbacks, datasets, layers, losses, metrics, ops, optimizers
