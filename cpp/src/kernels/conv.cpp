@@ -1,152 +1,549 @@
-// 2-D convolution on channels-last data as im2col + GEMM.
-//   forward:          y(rows, OC) = cols(rows, KH*KW*C) @ w(KH*KW*C, OC) (+ bias), rows = (b, oh, ow)
-//   backward-weights: dw += cols^T @ dy        backward-data: dcols = dy @ w^T, then col2im adds into dx
-// Images are processed in chunks whose im2col matrix fits a bounded workspace. A 1x1, stride-1, unpadded
-// convolution needs no im2col at all: x itself is the (rows, C) matrix.
-// Every output element is produced by one GEMM with a fixed K order, and dw accumulates chunk after chunk in
-// order, so results do not depend on the thread count.
-#include <algorithm>
-#include <cstring>
+// 2-D convolution on channels-last data, two ways:
+//   direct (few input channels, C <= 4): per block of output rows, the block's input goes into a small buffer
+//     (with stride 1 a zero-padded slab of the input rows, whose shifted windows are the taps; else the patch
+//     tap-major) and a per-ISA kernel (conv_<isa>.cpp) computes the block with the output channels in vector
+//     registers, bias and relu fused into the stores; backward-weights keeps a tile of dW in registers over the
+//     block, with relu's derivative and the bias gradient folded into the same pass.
+//   im2col + GEMM (everything else): y(rows, OC) = cols(rows, KH*KW*C) @ w(KH*KW*C, OC), rows = (b, oh, ow),
+//     with bias and relu as the GEMM's epilogue; backward-weights dw += cols^T @ dz, backward-data
+//     dcols = dz @ w^T, then col2im adds into dx. Rows go in blocks whose im2col stays in L2; a 1x1, stride-1,
+//     unpadded convolution needs no im2col at all: x itself is the (rows, C) matrix.
+// Results do not depend on the thread count: every output element is computed by one thread with a fixed
+// order over K; dw and db are summed into a fixed number of partials (fixed groups of blocks, chosen from the
+// shapes alone) and the partials are added in order.
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "kernels/conv_internal.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/parallel.hpp"
 
 namespace nncore::kernels {
 
+const ConvKernel& conv_active_kernel() {
+#if defined(NNCORE_X86)
+  switch (active_isa()) {
+    case Isa::avx512: return conv_kernel_avx512;
+    case Isa::avx2: return conv_kernel_avx2;
+    default: break;
+  }
+#endif
+  return conv_kernel_generic;
+}
+
 namespace {
 
-constexpr int64_t kWorkspaceFloats = int64_t{1} << 22;  // 16 MiB of im2col per chunk at most
+constexpr int64_t kTapFloats = 4096;   // direct, tap-major: 16 KiB patch per block, L1-resident
+constexpr int64_t kSlabPixels = 1024;  // direct, slab: output pixels per block (a 28x28 image is one block)
+constexpr int64_t kMaxChunks = 8;      // direct backward-weights: partial sums of dW, db
 
 bool is_pointwise(const ConvGeom& g) {
   return g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.OH == g.H && g.OW == g.W;
 }
 
-int64_t images_per_chunk(const ConvGeom& g) {
-  const int64_t per_image = std::max<int64_t>(1, g.rows_per_image() * g.taps());
-  return std::max<int64_t>(1, std::min(g.B, kWorkspaceFloats / per_image));
+// Few input channels: K = KH*KW*C is too short for a GEMM to repay packing, and the output is wide.
+bool is_direct(const ConvGeom& g) { return g.C <= 4 && !is_pointwise(g); }
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// Direct path with stride 1: the taps are shifted windows of one zero-padded slab of input rows (see
+// conv_internal.hpp); other strides lay the patch out tap-major.
+bool direct_slab(const ConvGeom& g) { return g.sh == 1 && g.sw == 1; }
+
+// Direct path: blocks of whole output rows of one image, evened out (26 rows as 13 + 13, not 17 + 9).
+struct DirectBlocks {
+  int64_t rows;       // output rows per block (the last block of an image may have fewer)
+  int64_t per_image;  // blocks per image
+};
+DirectBlocks direct_blocks(const ConvGeom& g) {
+  const int64_t max_rows = direct_slab(g) ? std::max<int64_t>(1, kSlabPixels / g.OW)
+                                          : std::max<int64_t>(1, kTapFloats / ((g.taps() + 1) * g.OW));
+  const int64_t n = ceil_div(g.OH, std::min(max_rows, g.OH));
+  const int64_t rows = ceil_div(g.OH, n);
+  return {rows, ceil_div(g.OH, rows)};
 }
 
-inline void copy_c(float* dst, const float* src, int64_t n) {
-  if (n < 16) {
-    for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
-  } else {
-    std::memcpy(dst, src, sizeof(float) * static_cast<size_t>(n));
+int64_t direct_chunks(const ConvGeom& g) { return std::min(g.B * direct_blocks(g).per_image, kMaxChunks); }
+
+// One grow-only, 64-byte aligned buffer per thread (OpenMP reuses its workers: no allocation in steady state).
+class ThreadBuffer {
+ public:
+  float* get(int64_t n) {
+    if (n > capacity_) {
+      const size_t bytes = ((static_cast<size_t>(n) * sizeof(float) + 63) / 64) * 64;
+      void* p = std::aligned_alloc(64, bytes);
+      if (p == nullptr) throw std::bad_alloc();
+      data_.reset(static_cast<float*>(p));
+      capacity_ = n;
+    }
+    return data_.get();
   }
-}
 
-inline void add_c(float* dst, const float* src, int64_t n) {
+ private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float, Free> data_;
+  int64_t capacity_ = 0;
+};
+
+thread_local ThreadBuffer tls_taps;
+
+// Copies and fills of a few dozen floats, the input buffers' unit of work. Plain loops would be turned into
+// memcpy/memset calls, which cost more than the copy at this size; SSE is part of the x86-64 baseline.
+void copy_floats(float* dst, const float* src, int64_t n) {
+  int64_t i = 0;
+#if defined(__SSE__)
+  for (; i + 8 <= n; i += 8) {
+    _mm_storeu_ps(dst + i, _mm_loadu_ps(src + i));
+    _mm_storeu_ps(dst + i + 4, _mm_loadu_ps(src + i + 4));
+  }
+  if (i + 4 <= n) {
+    _mm_storeu_ps(dst + i, _mm_loadu_ps(src + i));
+    i += 4;
+  }
+  switch (n - i) {  // at most 3 left
+    case 3: dst[i + 2] = src[i + 2]; [[fallthrough]];
+    case 2: dst[i + 1] = src[i + 1]; [[fallthrough]];
+    case 1: dst[i] = src[i]; [[fallthrough]];
+    default: return;
+  }
+#endif
+  for (; i < n; ++i) dst[i] = src[i];
+}
+void add_floats(float* __restrict dst, const float* __restrict src, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
 }
+void fill_floats(float* dst, float v, int64_t n) {
+  int64_t i = 0;
+#if defined(__SSE__)
+  const __m128 vv = _mm_set1_ps(v);
+  for (; i + 4 <= n; i += 4) _mm_storeu_ps(dst + i, vv);
+  switch (n - i) {
+    case 3: dst[i + 2] = v; [[fallthrough]];
+    case 2: dst[i + 1] = v; [[fallthrough]];
+    case 1: dst[i] = v; [[fallthrough]];
+    default: return;
+  }
+#endif
+  for (; i < n; ++i) dst[i] = v;
+}
 
-// cols rows for images [b0, b0+nb): row (b, oh, ow) holds the KH x KW x C patch, zeros where padded.
-void im2col(float* cols, const float* x, const ConvGeom& g, int64_t b0, int64_t nb) {
-  const int64_t K = g.taps(), KWC = g.KW * g.C;
-  parallel_range(nb * g.OH, static_cast<double>(g.OW * K), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t b = r / g.OH, oh = r % g.OH;
-      const float* xb = x + (b0 + b) * g.H * g.W * g.C;
-      float* dst = cols + r * g.OW * K;
-      for (int64_t ow = 0; ow < g.OW; ++ow) {
-        const int64_t iw0 = ow * g.sw - g.pl;
-        const bool row_inside = iw0 >= 0 && iw0 + (g.KW - 1) * g.dw < g.W;
-        for (int64_t kh = 0; kh < g.KH; ++kh) {
-          const int64_t ih = oh * g.sh - g.pt + kh * g.dh;
-          if (ih < 0 || ih >= g.H) {
-            std::memset(dst, 0, sizeof(float) * static_cast<size_t>(KWC));
-            dst += KWC;
-            continue;
+// The input buffer of one direct block (see conv_internal.hpp): `planes` planes of `plane` floats (slab: one per
+// channel; tap-major: one per tap), then a plane of ones for the bias gradient. Every plane ends in pix_tile
+// floats of slack that the forward's last tile may read.
+struct DirectLayout {
+  bool slab;
+  int64_t grid_w, slab_rows, plane, planes;
+  int64_t floats() const { return (planes + 1) * plane; }
+};
+DirectLayout direct_layout(const ConvGeom& g, int64_t rows, int pix_tile) {
+  if (direct_slab(g)) {
+    const int64_t grid_w = g.OW + (g.KW - 1) * g.dw, slab_rows = rows + (g.KH - 1) * g.dh;
+    return {true, grid_w, slab_rows, slab_rows * grid_w + pix_tile, g.C};
+  }
+  return {false, g.OW, 0, rows * g.OW + pix_tile, g.taps()};
+}
+
+// off[t] for the taps t = (kh, kw, c), and off[taps] = the plane of ones.
+void direct_offsets(const ConvGeom& g, const DirectLayout& L, int64_t* off) {
+  for (int64_t kh = 0; kh < g.KH; ++kh)
+    for (int64_t kw = 0; kw < g.KW; ++kw)
+      for (int64_t c = 0; c < g.C; ++c) {
+        const int64_t t = (kh * g.KW + kw) * g.C + c;
+        off[t] = L.slab ? c * L.plane + kh * g.dh * L.grid_w + kw * g.dw : t * L.plane;
+      }
+  off[g.taps()] = L.planes * L.plane;
+}
+
+// Output columns [lo, hi) whose input column ow*sw + off lies inside [0, W).
+void inside_columns(const ConvGeom& g, int64_t off, int64_t n, int64_t* lo, int64_t* hi) {
+  *lo = std::min(n, std::max<int64_t>(0, ceil_div(std::max<int64_t>(-off, 0), g.sw)));
+  *hi = std::max(*lo, std::min(n, floor_div(g.W - 1 - off, g.sw) + 1));
+}
+
+// The block of output rows [oh0, oh1) of image xb into a (layout L); `ones` adds the plane of ones.
+void build_block(float* a, const DirectLayout& L, const float* xb, const ConvGeom& g, int64_t oh0, int64_t oh1,
+                 int pix_tile, bool ones) {
+  const int64_t rows = oh1 - oh0;
+  if (L.slab) {
+    // Slab row r is input row oh0 - pt + r; slab column j is input column j - pl (stride 1).
+    const int64_t used = rows + (g.KH - 1) * g.dh;
+    int64_t lo, hi;
+    inside_columns(g, -g.pl, L.grid_w, &lo, &hi);
+    for (int64_t c = 0; c < g.C; ++c) {
+      float* plane = a + c * L.plane;
+      for (int64_t r = 0; r < used; ++r) {
+        float* dst = plane + r * L.grid_w;
+        const int64_t ih = oh0 - g.pt + r;
+        if (ih < 0 || ih >= g.H) {
+          fill_floats(dst, 0.f, L.grid_w);
+          continue;
+        }
+        fill_floats(dst, 0.f, lo);
+        const float* src = xb + (ih * g.W + lo - g.pl) * g.C + c;
+        if (g.C == 1) copy_floats(dst + lo, src, hi - lo);
+        else
+          for (int64_t j = 0; j < hi - lo; ++j) dst[lo + j] = src[j * g.C];
+        fill_floats(dst + hi, 0.f, L.grid_w - hi);
+      }
+      fill_floats(plane + used * L.grid_w, 0.f, pix_tile);
+    }
+  } else {
+    // Tap-major: row t holds tap t of the block's pixels p = (oh - oh0) * OW + ow.
+    const int64_t npix = rows * g.OW, step = g.sw * g.C;
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw) {
+        const int64_t off = kw * g.dw - g.pl;
+        int64_t lo, hi;
+        inside_columns(g, off, g.OW, &lo, &hi);
+        for (int64_t c = 0; c < g.C; ++c) {
+          float* const row0 = a + ((kh * g.KW + kw) * g.C + c) * L.plane;
+          float* dst = row0;
+          for (int64_t oh = oh0; oh < oh1; ++oh, dst += g.OW) {
+            const int64_t ih = oh * g.sh - g.pt + kh * g.dh;
+            if (ih < 0 || ih >= g.H) {
+              fill_floats(dst, 0.f, g.OW);
+              continue;
+            }
+            fill_floats(dst, 0.f, lo);
+            const float* src = xb + (ih * g.W + lo * g.sw + off) * g.C + c;  // x[ih][ow*sw + off][c] at ow = lo
+            for (int64_t i = 0; i < hi - lo; ++i) dst[lo + i] = src[i * step];
+            fill_floats(dst + hi, 0.f, g.OW - hi);
           }
-          const float* xr = xb + ih * g.W * g.C;
-          if (row_inside && g.dw == 1) {  // the KW pixels are contiguous in x
-            copy_c(dst, xr + iw0 * g.C, KWC);
-            dst += KWC;
-            continue;
-          }
-          for (int64_t kw = 0; kw < g.KW; ++kw, dst += g.C) {
-            const int64_t iw = iw0 + kw * g.dw;
-            if (iw < 0 || iw >= g.W) std::memset(dst, 0, sizeof(float) * static_cast<size_t>(g.C));
-            else copy_c(dst, xr + iw * g.C, g.C);
-          }
+          fill_floats(row0 + npix, 0.f, L.plane - npix);
         }
       }
+  }
+  if (ones) fill_floats(a + L.planes * L.plane, 1.f, rows * L.grid_w);
+}
+
+thread_local std::vector<int64_t> tls_offsets;  // the calling thread's tap offsets (read by all threads)
+
+// ---- direct path ---------------------------------------------------------------------------------------------
+
+// Parallel over (image, block of rows): each writes its own rows of y and z.
+void forward_direct(float* y, float* z, const float* x, const float* w, const float* bias, bool relu,
+                    const ConvGeom& g) {
+  const ConvKernel& k = conv_active_kernel();
+  const DirectBlocks blk = direct_blocks(g);
+  const DirectLayout L = direct_layout(g, blk.rows, k.pix_tile);
+  const int64_t taps = g.taps();
+  tls_offsets.resize(static_cast<size_t>(taps + 1));
+  const int64_t* off = tls_offsets.data();
+  direct_offsets(g, L, tls_offsets.data());
+  const double flops_per_unit = 2.0 * static_cast<double>(blk.rows * g.OW * taps * g.OC);
+  parallel_range(g.B * blk.per_image, flops_per_unit, [&](int64_t u0, int64_t u1) {
+    float* a = tls_taps.get(L.floats());
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t b = u / blk.per_image, oh0 = (u % blk.per_image) * blk.rows, oh1 = std::min(g.OH, oh0 + blk.rows);
+      build_block(a, L, x + b * g.H * g.W * g.C, g, oh0, oh1, k.pix_tile, false);
+      const int64_t at = (b * g.OH + oh0) * g.OW * g.OC;
+      k.forward(oh1 - oh0, L.grid_w, g.OW, taps, a, off, w, g.OC, bias, relu, y + at, z != nullptr ? z + at : nullptr);
     }
   });
 }
 
-// dx[images b0..b0+nb) += scatter of dcols. Parallel over images: each image's dx is written by one thread.
-void col2im_add(float* dx, const float* dcols, const ConvGeom& g, int64_t b0, int64_t nb) {
-  const int64_t K = g.taps();
-  parallel_range(nb, static_cast<double>(g.rows_per_image() * K), [&](int64_t i0, int64_t i1) {
-    for (int64_t b = i0; b < i1; ++b) {
-      float* xb = dx + (b0 + b) * g.H * g.W * g.C;
-      const float* src = dcols + b * g.rows_per_image() * K;
-      for (int64_t oh = 0; oh < g.OH; ++oh)
-        for (int64_t ow = 0; ow < g.OW; ++ow)
-          for (int64_t kh = 0; kh < g.KH; ++kh) {
-            const int64_t ih = oh * g.sh - g.pt + kh * g.dh;
-            for (int64_t kw = 0; kw < g.KW; ++kw, src += g.C) {
-              const int64_t iw = ow * g.sw - g.pl + kw * g.dw;
-              if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) add_c(xb + (ih * g.W + iw) * g.C, src, g.C);
-            }
-          }
+// dw += sum over pixels of patch^T g, db += sum of g, g = dy (* (y > 0) for relu: ymask not null).
+// The (image, block) units are cut into direct_chunks(g) fixed chunks; each chunk sums into its own partial
+// (taps + 1 rows: the last is db, from the tap of ones) on one thread, and the partials are added in chunk
+// order afterwards, so the result does not depend on how chunks were spread over threads.
+void backward_weights_direct(float* dw, float* db, const float* dy, const float* ymask, const float* x,
+                             const ConvGeom& g, float* partials) {
+  const ConvKernel& k = conv_active_kernel();
+  const DirectBlocks blk = direct_blocks(g);
+  const DirectLayout L = direct_layout(g, blk.rows, k.pix_tile);
+  const int64_t taps = g.taps(), rows = taps + 1;
+  tls_offsets.resize(static_cast<size_t>(rows));
+  const int64_t* off = tls_offsets.data();
+  direct_offsets(g, L, tls_offsets.data());
+  const int64_t units = g.B * blk.per_image, chunks = direct_chunks(g), part = rows * g.OC;
+  const double flops_per_chunk = 2.0 * static_cast<double>(ceil_div(units, chunks) * blk.rows * g.OW * rows * g.OC);
+  parallel_range(chunks, flops_per_chunk, [&](int64_t c0, int64_t c1) {
+    float* a = tls_taps.get(L.floats());
+    for (int64_t c = c0; c < c1; ++c) {
+      float* acc = partials + c * part;
+      std::memset(acc, 0, sizeof(float) * static_cast<size_t>(part));
+      for (int64_t u = units * c / chunks; u < units * (c + 1) / chunks; ++u) {
+        const int64_t b = u / blk.per_image, oh0 = (u % blk.per_image) * blk.rows;
+        const int64_t oh1 = std::min(g.OH, oh0 + blk.rows);
+        build_block(a, L, x + b * g.H * g.W * g.C, g, oh0, oh1, k.pix_tile, true);
+        const int64_t at = (b * g.OH + oh0) * g.OW * g.OC;
+        k.backward_weights(oh1 - oh0, L.grid_w, g.OW, rows, a, off, dy + at,
+                           ymask != nullptr ? ymask + at : nullptr, g.OC, acc);
+      }
     }
   });
+  for (int64_t c = 0; c < chunks; ++c) {
+    const float* pc = partials + c * part;
+    add_floats(dw, pc, taps * g.OC);
+    if (db != nullptr) add_floats(db, pc + taps * g.OC, g.OC);
+  }
+}
+
+// ---- im2col + GEMM path ----------------------------------------------------------------------------------------
+
+// Blocks of output rows whose im2col (pixels x K) stays in L2 next to the GEMM's packed panels: a whole
+// batch's im2col would stream through memory twice (written, then read by the GEMM) and run the micro-kernel
+// at two thirds of its in-cache speed.
+constexpr int64_t kColsFloats = int64_t{1} << 17;     // 512 KiB of im2col per block
+constexpr int64_t kMinBlockPixels = 256;              // and at least this many rows: each block packs all of w
+constexpr int64_t kPartialFloats = int64_t{1} << 20;  // backward-weights partial sums, all groups
+constexpr int64_t kMaxGroups = 8;
+
+// A block is `rows` output rows of one image (per_image blocks per image), or, for small images, `images`
+// whole images: the rows (b, oh, ow) of a block are consecutive either way.
+struct GemmBlocks {
+  int64_t rows, per_image, images;
+  int64_t units(const ConvGeom& g) const { return images > 1 ? ceil_div(g.B, images) : g.B * per_image; }
+};
+GemmBlocks gemm_blocks(const ConvGeom& g) {
+  const int64_t target = std::max(kColsFloats, kMinBlockPixels * g.taps());
+  const int64_t max_rows = std::max<int64_t>(1, target / (g.taps() * g.OW));
+  if (max_rows >= 2 * g.OH && g.B > 1) return {g.OH, 1, std::min(g.B, max_rows / g.OH)};
+  const int64_t n = ceil_div(g.OH, std::min(max_rows, g.OH));
+  const int64_t rows = ceil_div(g.OH, n);
+  return {rows, ceil_div(g.OH, rows), 1};
+}
+
+// Images [b0, b0 + nb) and their output rows [oh0, oh1) that make up block u.
+struct BlockSpan {
+  int64_t b0, nb, oh0, oh1;
+  int64_t pixels(const ConvGeom& g) const { return nb * (oh1 - oh0) * g.OW; }
+  int64_t first(const ConvGeom& g) const { return (b0 * g.OH + oh0) * g.OW; }  // first output pixel
+};
+BlockSpan block_span(const GemmBlocks& blk, const ConvGeom& g, int64_t u) {
+  if (blk.images > 1) return {u * blk.images, std::min(blk.images, g.B - u * blk.images), 0, g.OH};
+  const int64_t oh0 = (u % blk.per_image) * blk.rows;
+  return {u / blk.per_image, 1, oh0, std::min(g.OH, oh0 + blk.rows)};
+}
+
+// Backward-weights sums its blocks into this many partials of dW, db (fixed by the shapes, so that the sum's
+// order never depends on the thread count), at most kPartialFloats in all; 1 means straight into dw, db.
+int64_t gemm_groups(const ConvGeom& g) {
+  const int64_t units = gemm_blocks(g).units(g);
+  const int64_t fit = kPartialFloats / ((g.taps() + 1) * g.OC);
+  return std::max<int64_t>(1, std::min({units, fit, kMaxGroups}));
+}
+
+thread_local ThreadBuffer tls_cols;
+thread_local ThreadBuffer tls_dz;
+
+// cols (npix x K) for output rows [oh0, oh1) of image xb: row (oh, ow) holds the KH x KW x C patch, zeros
+// where padded.
+void im2col_block(float* cols, const float* xb, const ConvGeom& g, int64_t oh0, int64_t oh1) {
+  const int64_t KWC = g.KW * g.C;
+  float* dst = cols;
+  for (int64_t oh = oh0; oh < oh1; ++oh)
+    for (int64_t ow = 0; ow < g.OW; ++ow) {
+      const int64_t iw0 = ow * g.sw - g.pl;
+      const bool row_inside = iw0 >= 0 && iw0 + (g.KW - 1) * g.dw < g.W;
+      for (int64_t kh = 0; kh < g.KH; ++kh) {
+        const int64_t ih = oh * g.sh - g.pt + kh * g.dh;
+        if (ih < 0 || ih >= g.H) {
+          fill_floats(dst, 0.f, KWC);
+          dst += KWC;
+          continue;
+        }
+        const float* xr = xb + ih * g.W * g.C;
+        if (row_inside && g.dw == 1) {  // the KW pixels are contiguous in x
+          copy_floats(dst, xr + iw0 * g.C, KWC);
+          dst += KWC;
+          continue;
+        }
+        for (int64_t kw = 0; kw < g.KW; ++kw, dst += g.C) {
+          const int64_t iw = iw0 + kw * g.dw;
+          if (iw < 0 || iw >= g.W) fill_floats(dst, 0.f, g.C);
+          else copy_floats(dst, xr + iw * g.C, g.C);
+        }
+      }
+    }
+}
+
+// cols for block `sp`: the rows of each of its images one after another.
+const float* block_cols(const BlockSpan& sp, const float* x, const ConvGeom& g) {
+  if (is_pointwise(g)) return x + sp.first(g) * g.C;  // x itself is the (pixels, C) matrix
+  const int64_t per_image = (sp.oh1 - sp.oh0) * g.OW * g.taps();
+  float* buf = tls_cols.get(sp.nb * per_image);
+  for (int64_t i = 0; i < sp.nb; ++i)
+    im2col_block(buf + i * per_image, x + (sp.b0 + i) * g.H * g.W * g.C, g, sp.oh0, sp.oh1);
+  return buf;
+}
+
+// dxb (one image) += the scatter of dcols (npix x K) of output rows [oh0, oh1).
+void col2im_block_add(float* dxb, const float* dcols, const ConvGeom& g, int64_t oh0, int64_t oh1) {
+  const float* src = dcols;
+  for (int64_t oh = oh0; oh < oh1; ++oh)
+    for (int64_t ow = 0; ow < g.OW; ++ow)
+      for (int64_t kh = 0; kh < g.KH; ++kh) {
+        const int64_t ih = oh * g.sh - g.pt + kh * g.dh;
+        for (int64_t kw = 0; kw < g.KW; ++kw, src += g.C) {
+          const int64_t iw = ow * g.sw - g.pl + kw * g.dw;
+          if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) add_floats(dxb + (ih * g.W + iw) * g.C, src, g.C);
+        }
+      }
+}
+
+// f(u, serial) for every unit u in [0, n): spread over the threads, each unit's GEMMs then on its own thread,
+// when there are units enough for all of them; else one unit after another, each GEMM threaded itself. The
+// results are the same either way (no GEMM result depends on its thread split).
+template <typename F>
+void for_units(int64_t n, double flops_per_unit, F&& f) {
+  const int nt = threads_for(static_cast<double>(n) * flops_per_unit);
+  if (nt > 1 && n >= nt) {
+    parallel_range(n, flops_per_unit, [&](int64_t u0, int64_t u1) {
+      for (int64_t u = u0; u < u1; ++u) f(u, true);
+    });
+  } else {
+    for (int64_t u = 0; u < n; ++u) f(u, false);
+  }
+}
+
+void gemm_any(bool serial, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+              const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& ep = {}) {
+  if (serial) gemm_serial(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, ep);
+  else gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, ep);
+}
+
+// The rows of dz for one block: dy itself, or dy * (y > 0) in a thread buffer for relu.
+const float* block_dz(const float* dy, const float* ymask, int64_t at, int64_t npix, int64_t OC) {
+  if (ymask == nullptr) return dy + at * OC;
+  float* dz = tls_dz.get(npix * OC);
+  const float* __restrict d = dy + at * OC;
+  const float* __restrict yv = ymask + at * OC;
+  for (int64_t i = 0; i < npix * OC; ++i) dz[i] = yv[i] > 0.f ? d[i] : 0.f;
+  return dz;
+}
+
+void forward_gemm(float* y, float* z, const float* x, const float* w, const float* bias, bool relu,
+                  const ConvGeom& g) {
+  const GemmBlocks blk = gemm_blocks(g);
+  const int64_t K = g.taps();
+  const double flops = 2.0 * static_cast<double>(blk.images * blk.rows * g.OW * K * g.OC);
+  for_units(blk.units(g), flops, [&](int64_t u, bool serial) {
+    const BlockSpan sp = block_span(blk, g, u);
+    const int64_t at = sp.first(g);
+    GemmEpilogue ep;
+    ep.bias = bias;
+    ep.relu = relu;
+    ep.preact = z != nullptr ? z + at * g.OC : nullptr;
+    gemm_any(serial, false, false, sp.pixels(g), g.OC, K, block_cols(sp, x, g), K, w, g.OC, 0.f, y + at * g.OC, g.OC,
+             ep);
+  });
+}
+
+// dw += cols^T dz, db += column sums of dz. Blocks are cut into gemm_groups(g) fixed groups; each group sums
+// into its own partial on one thread, and the partials are added in group order (see backward_weights_direct).
+void backward_weights_gemm(float* dw, float* db, const float* dy, const float* ymask, const float* x,
+                           const ConvGeom& g, float* partials) {
+  const GemmBlocks blk = gemm_blocks(g);
+  const int64_t K = g.taps(), units = blk.units(g), groups = gemm_groups(g), part = (K + 1) * g.OC;
+  // One block into (pdw, pdb).
+  const auto block = [&](int64_t u, float* pdw, float* pdb, bool serial) {
+    const BlockSpan sp = block_span(blk, g, u);
+    const int64_t npix = sp.pixels(g);
+    const float* dz = block_dz(dy, ymask, sp.first(g), npix, g.OC);
+    if (pdw != nullptr) gemm_any(serial, true, false, K, g.OC, npix, block_cols(sp, x, g), K, dz, g.OC, 1.f, pdw, g.OC);
+    if (pdb != nullptr)
+      for (int64_t p = 0; p < npix; ++p) add_floats(pdb, dz + p * g.OC, g.OC);
+  };
+  if (groups == 1) {  // straight into dw, db, block after block; the GEMMs use the threads
+    for (int64_t u = 0; u < units; ++u) block(u, dw, db, false);
+    return;
+  }
+  const double flops = 2.0 * static_cast<double>(ceil_div(units, groups) * blk.images * blk.rows * g.OW * K * g.OC);
+  parallel_range(groups, flops, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      float* acc = partials + c * part;
+      std::memset(acc, 0, sizeof(float) * static_cast<size_t>(part));
+      for (int64_t u = units * c / groups; u < units * (c + 1) / groups; ++u)
+        block(u, dw != nullptr ? acc : nullptr, db != nullptr ? acc + K * g.OC : nullptr, true);
+    }
+  });
+  for (int64_t c = 0; c < groups; ++c) {
+    const float* pc = partials + c * part;
+    if (dw != nullptr) add_floats(dw, pc, K * g.OC);
+    if (db != nullptr) add_floats(db, pc + K * g.OC, g.OC);
+  }
+}
+
+// dx = col2im(dz w^T). Parallel over whole images (a block of several, or one image with all its row blocks):
+// an image's row blocks overlap in dx (the kernel's halo), so one thread adds them all, in order.
+void backward_data_gemm(float* dx, const float* dy, const float* ymask, const float* w, const ConvGeom& g) {
+  const GemmBlocks blk = gemm_blocks(g);
+  const int64_t K = g.taps(), in_image = g.H * g.W * g.C;
+  const bool pointwise = is_pointwise(g);
+  const int64_t n = blk.images > 1 ? blk.units(g) : g.B, blocks = blk.images > 1 ? 1 : blk.per_image;
+  const double flops = 2.0 * static_cast<double>(blk.images * g.rows_per_image() * K * g.OC);
+  for_units(n, flops, [&](int64_t v, bool serial) {
+    for (int64_t k = 0; k < blocks; ++k) {
+      const BlockSpan sp = block_span(blk, g, v * blocks + k);
+      const int64_t npix = sp.pixels(g), at = sp.first(g);
+      const float* dz = block_dz(dy, ymask, at, npix, g.OC);
+      if (pointwise) {  // dx rows are the block's pixels
+        gemm_any(serial, false, true, npix, g.C, g.OC, dz, g.OC, w, g.OC, 0.f, dx + at * g.C, g.C);
+        continue;
+      }
+      if (k == 0) fill_floats(dx + sp.b0 * in_image, 0.f, sp.nb * in_image);
+      float* dcols = tls_cols.get(npix * K);
+      gemm_any(serial, false, true, npix, K, g.OC, dz, g.OC, w, g.OC, 0.f, dcols, K);
+      const int64_t per_image = (sp.oh1 - sp.oh0) * g.OW * K;
+      for (int64_t i = 0; i < sp.nb; ++i)
+        col2im_block_add(dx + (sp.b0 + i) * in_image, dcols + i * per_image, g, sp.oh0, sp.oh1);
+    }
+  });
+}
+
+// Workspace: the partial sums of backward-weights, direct or GEMM path.
+int64_t workspace_floats(const ConvGeom& g) {
+  const int64_t groups = gemm_groups(g);  // the direct path's bias-only gradient goes this way too
+  const int64_t gemm_part = groups > 1 ? groups * (g.taps() + 1) * g.OC : 0;
+  return std::max(gemm_part, is_direct(g) ? direct_chunks(g) * (g.taps() + 1) * g.OC : 0);
 }
 
 }  // namespace
 
-int64_t conv2d_workspace_size(const ConvGeom& g) {
-  return is_pointwise(g) ? 0 : images_per_chunk(g) * g.rows_per_image() * g.taps();
+int64_t conv2d_workspace_size(const ConvGeom& g) { return workspace_floats(g); }
+
+bool conv2d_fuses(Act act) { return act == Act::linear || act == Act::relu; }
+
+void conv2d_forward(float* y, float* z, const float* x, const float* w, const float* bias, Act act, float alpha,
+                    const ConvGeom& g, float* ws, int64_t ws_size) {
+  // Fused activations are applied as each tile is stored; others get the pre-activation written (to z, else
+  // straight to y) and one act_forward pass after.
+  if (g.B == 0) return;
+  const bool fused = conv2d_fuses(act);
+  float* out = fused || z == nullptr ? y : z;
+  float* pre = fused ? z : nullptr;
+  const bool relu = act == Act::relu;
+  if (is_direct(g)) forward_direct(out, pre, x, w, bias, relu, g);
+  else forward_gemm(out, pre, x, w, bias, relu, g);
+  if (!fused) act_forward(act, y, out, g.B * g.rows_per_image(), g.OC, alpha);
 }
 
-void conv2d_forward(float* y, const float* x, const float* w, const float* bias, const ConvGeom& g, float* ws,
-                    int64_t ws_size) {
-  const int64_t K = g.taps(), ipc = images_per_chunk(g), in_image = g.H * g.W * g.C;
-  for (int64_t b0 = 0; b0 < g.B; b0 += ipc) {
-    const int64_t nb = std::min(ipc, g.B - b0), rows = nb * g.rows_per_image();
-    float* yc = y + b0 * g.rows_per_image() * g.OC;
-    const float* cols = x + b0 * in_image;
-    if (!is_pointwise(g)) {
-      im2col(ws, x, g, b0, nb);
-      cols = ws;
-    }
-    if (bias != nullptr) broadcast_rows(yc, bias, rows, g.OC);
-    gemm(false, false, rows, g.OC, K, cols, K, w, g.OC, bias != nullptr ? 1.f : 0.f, yc, g.OC);
-  }
-}
-
-void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
-                     const ConvGeom& g, float* ws, int64_t ws_size) {
-  const int64_t K = g.taps(), ipc = images_per_chunk(g), in_image = g.H * g.W * g.C;
-  const bool pointwise = is_pointwise(g);
-  for (int64_t b0 = 0; b0 < g.B; b0 += ipc) {
-    const int64_t nb = std::min(ipc, g.B - b0), rows = nb * g.rows_per_image();
-    const float* dyc = dy + b0 * g.rows_per_image() * g.OC;
-    if (dw != nullptr) {
-      const float* cols = x + b0 * in_image;
-      if (!pointwise) {
-        im2col(ws, x, g, b0, nb);
-        cols = ws;
-      }
-      gemm(true, false, K, g.OC, rows, cols, K, dyc, g.OC, 1.f, dw, g.OC);
-    }
-    if (db != nullptr) col_sum_accumulate(db, dyc, rows, g.OC);
-    if (dx != nullptr) {
-      float* dxc = dx + b0 * in_image;
-      if (pointwise) {
-        gemm(false, true, rows, g.C, g.OC, dyc, g.OC, w, g.OC, 0.f, dxc, g.C);
-      } else {
-        gemm(false, true, rows, K, g.OC, dyc, g.OC, w, g.OC, 0.f, ws, K);  // dcols reuses the workspace
-        std::memset(dxc, 0, sizeof(float) * static_cast<size_t>(nb * in_image));
-        col2im_add(dx, ws, g, b0, nb);
-      }
-    }
-  }
+void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* y, Act act, const float* x,
+                     const float* w, const ConvGeom& g, float* ws, int64_t ws_size) {
+  if (g.B == 0) return;
+  const float* ymask = act == Act::relu ? y : nullptr;  // dz = dy * relu'(z), from the output: y > 0 <=> z > 0
+  if (dw != nullptr && is_direct(g)) backward_weights_direct(dw, db, dy, ymask, x, g, ws);
+  else if (dw != nullptr || db != nullptr) backward_weights_gemm(dw, db, dy, ymask, x, g, ws);
+  if (dx != nullptr) backward_data_gemm(dx, dy, ymask, w, g);
 }
 
 // ---- reference (direct loops) ----------------------------------------------------------------------------
-void conv2d_forward_ref(float* y, const float* x, const float* w, const float* bias, const ConvGeom& g) {
+void conv2d_forward_ref(float* y, float* z, const float* x, const float* w, const float* bias, Act act,
+                        float alpha, const ConvGeom& g) {
+  float* out = z != nullptr ? z : y;
   for (int64_t b = 0; b < g.B; ++b)
     for (int64_t oh = 0; oh < g.OH; ++oh)
       for (int64_t ow = 0; ow < g.OW; ++ow)
@@ -160,18 +557,20 @@ void conv2d_forward_ref(float* y, const float* x, const float* w, const float* b
                 s += static_cast<double>(x[((b * g.H + ih) * g.W + iw) * g.C + c]) *
                      w[((kh * g.KW + kw) * g.C + c) * g.OC + oc];
             }
-          y[((b * g.OH + oh) * g.OW + ow) * g.OC + oc] = static_cast<float>(s);
+          out[((b * g.OH + oh) * g.OW + ow) * g.OC + oc] = static_cast<float>(s);
         }
+  act_forward(act, y, out, g.B * g.rows_per_image(), g.OC, alpha);
 }
 
-void conv2d_backward_ref(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
-                         const ConvGeom& g) {
+void conv2d_backward_ref(float* dx, float* dw, float* db, const float* dy, const float* y, Act act, const float* x,
+                         const float* w, const ConvGeom& g) {
   if (dx != nullptr) std::memset(dx, 0, sizeof(float) * static_cast<size_t>(g.B * g.H * g.W * g.C));
   for (int64_t b = 0; b < g.B; ++b)
     for (int64_t oh = 0; oh < g.OH; ++oh)
       for (int64_t ow = 0; ow < g.OW; ++ow)
         for (int64_t oc = 0; oc < g.OC; ++oc) {
-          const float gy = dy[((b * g.OH + oh) * g.OW + ow) * g.OC + oc];
+          const int64_t o = ((b * g.OH + oh) * g.OW + ow) * g.OC + oc;
+          const float gy = act == Act::relu && !(y[o] > 0.f) ? 0.f : dy[o];
           if (db != nullptr) db[oc] += gy;
           for (int64_t kh = 0; kh < g.KH; ++kh)
             for (int64_t kw = 0; kw < g.KW; ++kw) {

@@ -171,10 +171,33 @@ struct Problem {
   float beta;
   float* C;
   int64_t rs_c, cs_c;  // C[i][j] is C[i * rs_c + j * cs_c]: (ldc, 1), or (1, ldc) when computing C^T
+  bool swapped;        // computing C^T: rows of this problem are columns of the caller's C
+  const GemmEpilogue* ep;  // null: none
 };
 
-// A row-major A feeds the micro-kernel in place (no packing) when the columns it meets are at most this many:
-// then few column strips would reuse a packed copy, and the gather would cost more than it saves.
+// The epilogue on the finished mr x nr tile at (i0, j0) of the problem. Bias runs along the caller's columns,
+// which are this problem's rows when it is swapped; either way the inner loop walks contiguous memory.
+void apply_epilogue(const Problem& p, int64_t i0, int64_t j0, int64_t mr, int64_t nr) {
+  const GemmEpilogue& ep = *p.ep;
+  float* const c0 = p.C + i0 * p.rs_c + j0 * p.cs_c;
+  float* const z0 = ep.preact != nullptr ? ep.preact + (c0 - p.C) : nullptr;
+  const int64_t outer = p.swapped ? nr : mr, inner = p.swapped ? mr : nr, ld = p.swapped ? p.cs_c : p.rs_c;
+  const float* bias = ep.bias != nullptr ? ep.bias + (p.swapped ? i0 : j0) : nullptr;
+  for (int64_t o = 0; o < outer; ++o) {
+    float* __restrict c = c0 + o * ld;
+    float* __restrict z = z0 != nullptr ? z0 + o * ld : nullptr;
+    if (bias != nullptr)
+      for (int64_t k = 0; k < inner; ++k) c[k] += bias[k];
+    if (z != nullptr)
+      for (int64_t k = 0; k < inner; ++k) z[k] = c[k];
+    if (ep.relu)
+      for (int64_t k = 0; k < inner; ++k) c[k] = c[k] > 0.f ? c[k] : 0.f;
+  }
+}
+
+// A feeds the micro-kernel in place (no packing) when the columns it meets are at most this many: then few
+// column strips would reuse a packed copy, and the packing would cost more than it saves. Row-major A is read
+// a row per tile row (rs_a = lda), transposed A a contiguous MR-float run per k (cs_a = lda).
 constexpr int64_t direct_a_max_n = 512;
 
 // C[m0 : m1, n0 : n1] of the problem, sequentially. m0 and n0 are multiples of MR and NR, and every block size
@@ -187,7 +210,7 @@ void gemm_block(const Problem& p, const GemmKernel& uk, int64_t m0, int64_t m1, 
   const int64_t NC = even_block(n1 - n0, std::max<int64_t>(uk.NC / NR, 1) * NR, NR);
   float* pa = tls_pack_a.get(MC * KC);
   float* pb = tls_pack_b.get(KC * NC);
-  const bool direct_a = !p.trans_a && (n1 - n0) <= direct_a_max_n;
+  const bool direct_a = (n1 - n0) <= direct_a_max_n;
   alignas(64) float edge[1024];  // one C tile for the ragged borders (MR * NR <= 1024 for every kernel)
 
   for (int64_t jc = n0; jc < n1; jc += NC) {  // JC: B block in L3
@@ -195,6 +218,7 @@ void gemm_block(const Problem& p, const GemmKernel& uk, int64_t m0, int64_t m1, 
     for (int64_t pc = 0; pc < p.K; pc += KC) {  // PC: K slab; beta applies to the first slab only
       const int64_t kc = std::min(KC, p.K - pc);
       const float beta = pc == 0 ? p.beta : 1.0f;
+      const bool last_slab = pc + kc >= p.K;
       pack_b(p.trans_b, p.B, p.ldb, pc, kc, jc, nc, NR, pb);
       for (int64_t ic = m0; ic < m1; ic += MC) {  // IC: A block in L2
         const int64_t mc = std::min(MC, m1 - ic);
@@ -207,15 +231,21 @@ void gemm_block(const Problem& p, const GemmKernel& uk, int64_t m0, int64_t m1, 
             const float* a = pa + ir * kc;
             int64_t rs_a = 1, cs_a = MR;
             if (direct_a && mr == MR) {
-              a = p.A + (ic + ir) * p.lda + pc;
-              rs_a = p.lda;
-              cs_a = 1;
+              if (p.trans_a) {
+                a = p.A + pc * p.lda + ic + ir;
+                cs_a = p.lda;
+              } else {
+                a = p.A + (ic + ir) * p.lda + pc;
+                rs_a = p.lda;
+                cs_a = 1;
+              }
             } else if (direct_a && jr == 0) {  // a ragged strip would read past A: pack it, once per slab
-              pack_a(false, p.A, p.lda, ic + ir, mr, pc, kc, MR, pa + ir * kc);
+              pack_a(p.trans_a, p.A, p.lda, ic + ir, mr, pc, kc, MR, pa + ir * kc);
             }
             float* c = p.C + (ic + ir) * p.rs_c + (jc + jr) * p.cs_c;
             if (mr == MR && nr == NR && p.cs_c == 1) {
               uk.fn(kc, a, rs_a, cs_a, b, beta, c, p.rs_c);
+              if (last_slab && p.ep != nullptr) apply_epilogue(p, ic + ir, jc + jr, mr, nr);
               continue;
             }
             // Ragged or transposed tile: run the full-size kernel on a copy so it neither reads nor writes
@@ -226,6 +256,7 @@ void gemm_block(const Problem& p, const GemmKernel& uk, int64_t m0, int64_t m1, 
             uk.fn(kc, a, rs_a, cs_a, b, beta, edge, NR);
             for (int64_t i = 0; i < mr; ++i)
               for (int64_t j = 0; j < nr; ++j) c[i * p.rs_c + j * p.cs_c] = edge[i * NR + j];
+            if (last_slab && p.ep != nullptr) apply_epilogue(p, ic + ir, jc + jr, mr, nr);
           }
         }
       }
@@ -278,7 +309,7 @@ double layout_cost(const Problem& p, const GemmKernel& uk, bool swapped) {
                         static_cast<double>(ceil_div(p.N, uk.NR) * uk.NR) * K;
   const double fma_per_cycle = 16.0;
   const double gather = 0.5, copy = 0.25;
-  const bool direct_a = !p.trans_a && p.N <= direct_a_max_n;
+  const bool direct_a = p.N <= direct_a_max_n;
   const double pack_a =
       direct_a ? 0.0 : M * K * static_cast<double>(ceil_div(p.N, uk.NC)) * (p.trans_a ? copy : gather);
   const double pack_b = N * K * static_cast<double>(ceil_div(p.M, uk.MC)) * (p.trans_b ? gather : copy);
@@ -290,21 +321,60 @@ double layout_cost(const Problem& p, const GemmKernel& uk, bool swapped) {
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, GemmEpilogue{});
+}
+
+namespace {
+
+void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue,
+               bool serial) {
   if (M <= 0 || N <= 0) return;
+  const bool has_ep = epilogue.bias != nullptr || epilogue.relu || epilogue.preact != nullptr;
   if (K <= 0) {  // op(A) * op(B) is all zeros: C = beta * C, without reading C when beta == 0
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    if (has_ep) {
+      const Problem whole{trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, 1, false, &epilogue};
+      apply_epilogue(whole, 0, 0, M, N);
+    }
     return;
   }
   const GemmKernel& uk = gemm_active_kernel();
-  Problem p{trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, 1};
+  const GemmEpilogue* ep = has_ep ? &epilogue : nullptr;
+  Problem p{trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, 1, false, ep};
+  if (uk.narrow != nullptr && !trans_b && N <= uk.narrow_nr) {
+    // Narrow C: threads take disjoint row ranges, each row computed whole (all of K) by one thread.
+    const int64_t rs_a = trans_a ? 1 : lda, cs_a = trans_a ? lda : 1;
+    const auto rows = [&](int64_t m0, int64_t m1) {
+      uk.narrow(m1 - m0, N, K, A + m0 * rs_a, rs_a, cs_a, B, ldb, beta, C + m0 * ldc, ldc);
+      if (ep != nullptr) apply_epilogue(p, m0, 0, m1 - m0, N);
+    };
+    const int64_t tiles = ceil_div(M, uk.narrow_mr);
+    const int nt = serial ? 1 : static_cast<int>(std::min<int64_t>(
+        tiles, threads_for(2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K))));
+    if (nt <= 1) {
+      rows(0, M);
+      return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+      const int granted = omp_get_num_threads();
+      for (int r = omp_get_thread_num(); r < nt; r += granted) {
+        int64_t m0, m1;
+        split_range(M, uk.narrow_mr, nt, r, &m0, &m1);
+        if (m0 < m1) rows(m0, m1);
+      }
+    }
+    return;
+  }
   // C^T = op(B)^T op(A)^T is the same product with the roles of M and N swapped. Computing it instead pays when
   // it fills the MR x NR tiles better (N = 10 wastes most of a 16- or 32-wide tile) or packs less (dY W^T
   // with a small batch: W then feeds the micro-kernel in place instead of being gathered), even though every
   // tile then goes through the transposing edge copy. The choice depends on the shapes only, not on threads.
-  const Problem swapped{!trans_b, !trans_a, N, M, K, B, ldb, A, lda, beta, C, 1, ldc};
+  const Problem swapped{!trans_b, !trans_a, N, M, K, B, ldb, A, lda, beta, C, 1, ldc, true, ep};
   if (layout_cost(swapped, uk, true) < layout_cost(p, uk, false)) p = swapped;
-  int nt = threads_for(2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K));
+  int nt = serial ? 1 : threads_for(2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K));
   int tm = 1, tn = 1;
   if (nt > 1) {
     choose_grid(p, uk, nt, &tm, &tn);
@@ -326,6 +396,18 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const flo
       if (m0 < m1 && n0 < n1) gemm_block(p, uk, m0, m1, n0, n1);
     }
   }
+}
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue) {
+  gemm_impl(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, epilogue, false);
+}
+
+void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue) {
+  gemm_impl(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, epilogue, true);
 }
 
 }  // namespace nncore::kernels

@@ -62,10 +62,79 @@ void micro_kernel_avx2(int64_t kc, const float* a, int64_t rs_a, int64_t cs_a, c
   }
 }
 
+// ---- narrow C (N <= 16): V ymm per row of C, the columns past N masked off ------------------------------------
+constexpr int NARROW_MR = 6;  // rows per tile at V = 2 (12 accumulators); V = 1 runs 8
+
+template <int R, int V>
+void narrow_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t ldb,
+                 const __m256i* m, const bool* full, float beta, float* c, int64_t ldc) {
+  __m256 acc[R][V];
+  const float* ai[R];
+#pragma GCC unroll 8
+  for (int i = 0; i < R; ++i) {
+    ai[i] = a + i * rs_a;
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) acc[i][v] = _mm256_setzero_ps();
+  }
+  for (int64_t k = 0; k < K; ++k) {
+    __m256 bv[V];
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) bv[v] = _mm256_maskload_ps(b + k * ldb + 8 * v, m[v]);
+    const int64_t ka = k * cs_a;
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i) {
+      const __m256 ak = _mm256_broadcast_ss(ai[i] + ka);
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) acc[i][v] = _mm256_fmadd_ps(ak, bv[v], acc[i][v]);
+    }
+  }
+  // beta == 0 must not read C (see the micro-kernel). All loads of C come before the first store: a narrow row
+  // shares its 32-byte windows with the next, and a load behind an overlapping masked store waits for it.
+  // Full vectors go through plain stores: maskstore is slow on some AMD cores.
+  const __m256 vbeta = _mm256_set1_ps(beta);
+  if (beta != 0.0f) {
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) {
+        float* civ = c + i * ldc + 8 * v;
+        const __m256 ci = full[v] ? _mm256_loadu_ps(civ) : _mm256_maskload_ps(civ, m[v]);
+        acc[i][v] = beta == 1.0f ? _mm256_add_ps(ci, acc[i][v]) : _mm256_fmadd_ps(vbeta, ci, acc[i][v]);
+      }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) {
+      if (full[v]) _mm256_storeu_ps(c + i * ldc + 8 * v, acc[i][v]);
+      else _mm256_maskstore_ps(c + i * ldc + 8 * v, m[v], acc[i][v]);
+    }
+}
+
+template <int V>
+void narrow_rows(int64_t M, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t ldb,
+                 const __m256i* m, const bool* full, float beta, float* c, int64_t ldc) {
+  constexpr int R = V == 1 ? 8 : NARROW_MR;
+  int64_t i = 0;
+  for (; i + R <= M; i += R) narrow_tile<R, V>(K, a + i * rs_a, rs_a, cs_a, b, ldb, m, full, beta, c + i * ldc, ldc);
+  for (; i < M; ++i) narrow_tile<1, V>(K, a + i * rs_a, rs_a, cs_a, b, ldb, m, full, beta, c + i * ldc, ldc);
+}
+
+void narrow_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
+                 int64_t ldb, float beta, float* c, int64_t ldc) {
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i m[2] = {_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(N)), lanes),
+                        _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(N - 8)), lanes)};
+  const bool full[2] = {N >= 8, N >= 16};
+  if (N <= 8) narrow_rows<1>(M, K, a, rs_a, cs_a, b, ldb, m, full, beta, c, ldc);
+  else narrow_rows<2>(M, K, a, rs_a, cs_a, b, ldb, m, full, beta, c, ldc);
+}
+
 }  // namespace
 
 // Blocking for Zen4-class caches (32 KiB L1d, 1 MiB L2): KC * NR * 4 B = 24 KiB of B per micro-panel in L1,
 // MC * KC * 4 B = 192 KiB of A in L2, a KC x NC block of B (4 MiB) in L3.
-const GemmKernel gemm_kernel_avx2 = {MR, NR, 192, 256, 4080, micro_kernel_avx2, "avx2 4x24"};
+const GemmKernel gemm_kernel_avx2 = {MR, NR, 192, 256, 4080, micro_kernel_avx2, 16, narrow_avx2,
+                                     NARROW_MR, "avx2 4x24"};
 
 }  // namespace nncore::kernels

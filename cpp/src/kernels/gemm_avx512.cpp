@@ -61,10 +61,62 @@ void micro_kernel_avx512(int64_t kc, const float* a, int64_t rs_a, int64_t cs_a,
   }
 }
 
+// ---- narrow C (N <= 16): one zmm per row of C, the columns past N masked off ----------------------------------
+constexpr int NARROW_MR = 8;  // 8 independent accumulators cover the FMA latency
+
+template <int R>
+void narrow_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t ldb, __mmask16 m,
+                 float beta, float* c, int64_t ldc) {
+  __m512 acc[R];
+  const float* ai[R];
+#pragma GCC unroll 8
+  for (int i = 0; i < R; ++i) {
+    acc[i] = _mm512_setzero_ps();
+    ai[i] = a + i * rs_a;
+  }
+  for (int64_t k = 0; k < K; ++k) {
+    const __m512 bv = _mm512_maskz_loadu_ps(m, b + k * ldb);
+    const int64_t ka = k * cs_a;
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(ai[i][ka]), bv, acc[i]);
+  }
+  // beta == 0 must not read C (see the micro-kernel). All loads of C come before the first store: a narrow row
+  // shares its 64-byte window with the next, and a load behind an overlapping masked store waits for it.
+  const __m512 vbeta = _mm512_set1_ps(beta);
+  if (beta == 1.0f) {
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i) acc[i] = _mm512_add_ps(_mm512_maskz_loadu_ps(m, c + i * ldc), acc[i]);
+  } else if (beta != 0.0f) {
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i) acc[i] = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m, c + i * ldc), acc[i]);
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < R; ++i) _mm512_mask_storeu_ps(c + i * ldc, m, acc[i]);
+}
+
+void narrow_avx512(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
+                   int64_t ldb, float beta, float* c, int64_t ldc) {
+  const __mmask16 m = N >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << N) - 1u);
+  int64_t i = 0;
+  for (; i + NARROW_MR <= M; i += NARROW_MR)
+    narrow_tile<NARROW_MR>(K, a + i * rs_a, rs_a, cs_a, b, ldb, m, beta, c + i * ldc, ldc);
+  switch (M - i) {
+    case 7: narrow_tile<7>(K, a + i * rs_a, rs_a, cs_a, b, ldb, m, beta, c + i * ldc, ldc); break;
+    case 6: narrow_tile<6>(K, a + i * rs_a, rs_a, cs_a, b, ldb, m, beta, c + i * ldc, ldc); break;
+    case 5: narrow_tile<5>(K, a + i * rs_a, rs_a, cs_a, b, ldb, m, beta, c + i * ldc, ldc); break;
+    case 4: narrow_tile<4>(K, a + i * rs_a, rs_a, cs_a, b, ldb, m, beta, c + i * ldc, ldc); break;
+    case 3: narrow_tile<3>(K, a + i * rs_a, rs_a, cs_a, b, ldb, m, beta, c + i * ldc, ldc); break;
+    case 2: narrow_tile<2>(K, a + i * rs_a, rs_a, cs_a, b, ldb, m, beta, c + i * ldc, ldc); break;
+    case 1: narrow_tile<1>(K, a + i * rs_a, rs_a, cs_a, b, ldb, m, beta, c + i * ldc, ldc); break;
+    default: break;
+  }
+}
+
 }  // namespace
 
 // Blocking for Zen4-class caches (32 KiB L1d, 1 MiB L2): KC * NR * 4 B = 32 KiB of B per micro-panel streams
 // through L1, MC * KC * 4 B = 192 KiB of A in L2, a KC x NC block of B (4 MiB) in L3.
-const GemmKernel gemm_kernel_avx512 = {MR, NR, 192, 256, 4096, micro_kernel_avx512, "avx512 8x32"};
+const GemmKernel gemm_kernel_avx512 = {MR, NR, 192, 256, 4096, micro_kernel_avx512, 16, narrow_avx512,
+                                       NARROW_MR, "avx512 8x32"};
 
 }  // namespace nncore::kernels

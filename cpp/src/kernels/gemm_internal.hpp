@@ -15,6 +15,14 @@ namespace nncore::kernels {
 using GemmMicroKernel = void (*)(int64_t kc, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
                                  float beta, float* c, int64_t ldc);
 
+// Narrow C (N <= narrow_nr, e.g. the 10 logits of a classifier head): C (M x N) = beta * C + op(A) * B for a
+// row-major B (K x N, row stride ldb) and op(A)[i][k] = a[i * rs_a + k * cs_a]. Neither operand is packed: each
+// row of B is one masked vector load, each C row stays in a register over the whole of K. A tile of MR x NR
+// would leave most of its columns (and FMAs) idle here, and the transposed problem pays a transposing copy
+// per tile instead.
+using GemmNarrowKernel = void (*)(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a,
+                                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
 // A micro-kernel and the blocking tuned for it. MC is a multiple of MR and NC of NR; an A block (MC x KC)
 // is meant to stay in L2 and a B micro-panel (KC x NR) in L1.
 struct GemmKernel {
@@ -24,6 +32,9 @@ struct GemmKernel {
   int64_t KC;
   int64_t NC;
   GemmMicroKernel fn;
+  int narrow_nr;            // widest N the narrow kernel takes; 0: none
+  GemmNarrowKernel narrow;  // null: none
+  int narrow_mr;            // rows per narrow tile (threads split M at multiples of it)
   const char* name;
 };
 

@@ -33,6 +33,10 @@ struct GemmEpilogue {
 };
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue);
+// The same on the calling thread only, for callers that spread independent GEMMs over the threads themselves.
+// Bit-identical to gemm: its result never depends on the thread split.
+void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue);
 void gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
               const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
@@ -106,7 +110,8 @@ struct ConvGeom {
   int64_t taps() const { return KH * KW * C; }  // GEMM K
   int64_t rows_per_image() const { return OH * OW; }
 };
-// Floats of workspace conv2d_forward/backward want (they process images in chunks that fit).
+// Floats of workspace conv2d_forward/backward want: backward-weights' partial sums (the im2col and input
+// buffers of the blocks are per thread and reused).
 int64_t conv2d_workspace_size(const ConvGeom& g);
 // Activations the convolution applies as it stores each output tile (forward) and folds into its read of dy
 // (backward); others cost a separate pass.

@@ -80,28 +80,56 @@ const Tensor& Conv2D::forward(const Tensor& x, bool training) {
   const kernels::ConvGeom g =
       geometry(input_shape_, output_shape_, x.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
   const Shape out_shape = batch_shape(x.dim(0), output_shape_);
-  Tensor& z = act_ == Activation::linear ? output_ : preact_;
-  z.resize(out_shape);
+  const kernels::Act act = to_kernel(act_);
+  const bool keep_preact = !kernels::conv2d_fuses(act);
+  if (keep_preact) preact_.resize(out_shape);
+  preact_current_ = keep_preact;
   output_.resize(out_shape);
   workspace_.resize({kernels::conv2d_workspace_size(g)});
-  kernels::conv2d_forward(z.data(), x.data(), params_[0].value.data(), use_bias_ ? params_[1].value.data() : nullptr,
-                          g, workspace_.data(), workspace_.size());
-  if (act_ != Activation::linear)
-    kernels::act_forward(to_kernel(act_), output_.data(), z.data(), z.size() / filters_, filters_, alpha_);
+  kernels::conv2d_forward(output_.data(), keep_preact ? preact_.data() : nullptr, x.data(), params_[0].value.data(),
+                          use_bias_ ? params_[1].value.data() : nullptr, act, alpha_, g, workspace_.data(),
+                          workspace_.size());
   return output_;
+}
+
+const Tensor& Conv2D::pre_activation() const {
+  if (act_ == Activation::linear || preact_current_) return act_ == Activation::linear ? output_ : preact_;
+  const kernels::ConvGeom g =
+      geometry(input_shape_, output_shape_, input_.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
+  preact_.resize(output_.shape());
+  workspace_.resize({kernels::conv2d_workspace_size(g)});
+  kernels::conv2d_forward(preact_.data(), nullptr, input_.data(), params_[0].value.data(),
+                          use_bias_ ? params_[1].value.data() : nullptr, kernels::Act::linear, 0.f, g,
+                          workspace_.data(), workspace_.size());
+  preact_current_ = true;
+  return preact_;
+}
+
+const Tensor& Conv2D::backward(const Tensor& dy, bool need_dx) {
+  if (act_ != Activation::relu) return Layer::backward(dy, need_dx);
+  NNC_CHECK(dy.shape() == output_.shape(), "Conv2D '", name_, "': backward expected gradient of shape ",
+            output_.shape_str(), ", got ", dy.shape_str());
+  return run_backward(dy, act_, need_dx);
 }
 
 const Tensor& Conv2D::backward_from_preact(const Tensor& dz, bool need_dx) {
   NNC_CHECK(dz.shape() == output_.shape(), "Conv2D '", name_, "': backward expected gradient of shape ",
             output_.shape_str(), ", got ", dz.shape_str());
+  return run_backward(dz, Activation::linear, need_dx);
+}
+
+// dy is the gradient with respect to act(z) for act relu (the kernels apply relu' from output_), or with
+// respect to z itself for act linear.
+const Tensor& Conv2D::run_backward(const Tensor& dy, Activation act, bool need_dx) {
   const kernels::ConvGeom g =
       geometry(input_shape_, output_shape_, input_.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
   if (need_dx) dx_.resize(input_.shape());
   else dx_.resize({0});
   workspace_.resize({kernels::conv2d_workspace_size(g)});
   kernels::conv2d_backward(need_dx ? dx_.data() : nullptr, trainable_ ? params_[0].grad.data() : nullptr,
-                           trainable_ && use_bias_ ? params_[1].grad.data() : nullptr, dz.data(), input_.data(),
-                           params_[0].value.data(), g, workspace_.data(), workspace_.size());
+                           trainable_ && use_bias_ ? params_[1].grad.data() : nullptr, dy.data(), output_.data(),
+                           to_kernel(act), input_.data(), params_[0].value.data(), g, workspace_.data(),
+                           workspace_.size());
   return dx_;
 }
 

@@ -27,13 +27,16 @@ Tensor conv2d_impl(const Tensor& x, const Tensor& w, const Tensor& bias, const C
   const kernels::ConvGeom g = conv_geometry(x, w, o);
   NNC_CHECK(bias.empty() || bias.shape() == Shape({g.OC}), "conv2d: expected bias of shape (", g.OC, ",), got ",
             bias.shape_str());
-  Tensor y({g.B, g.OH, g.OW, g.OC});
+  Tensor y;
+  y.resize({g.B, g.OH, g.OW, g.OC});  // fully written: no need to zero it first
   const float* b = bias.empty() ? nullptr : bias.data();
   if (reference) {
-    kernels::conv2d_forward_ref(y.data(), x.data(), w.data(), b, g);
+    kernels::conv2d_forward_ref(y.data(), nullptr, x.data(), w.data(), b, kernels::Act::linear, 0.f, g);
   } else {
-    Tensor ws({kernels::conv2d_workspace_size(g)});
-    kernels::conv2d_forward(y.data(), x.data(), w.data(), b, g, ws.data(), ws.size());
+    Tensor ws;
+    ws.resize({kernels::conv2d_workspace_size(g)});
+    kernels::conv2d_forward(y.data(), nullptr, x.data(), w.data(), b, kernels::Act::linear, 0.f, g, ws.data(),
+                            ws.size());
   }
   return y;
 }
@@ -43,13 +46,16 @@ Conv2DGradients conv2d_backward_impl(const Tensor& dy, const Tensor& x, const Te
   const kernels::ConvGeom g = conv_geometry(x, w, o);
   NNC_CHECK(dy.shape() == Shape({g.B, g.OH, g.OW, g.OC}), "conv2d_backward: expected dy of shape ",
             shape_str({g.B, g.OH, g.OW, g.OC}), ", got ", dy.shape_str());
-  Conv2DGradients grads{Tensor(x.shape()), Tensor(w.shape()), Tensor({g.OC})};
+  Conv2DGradients grads{Tensor(), Tensor(w.shape()), Tensor({g.OC})};  // dw, db accumulate from zero
+  grads.dx.resize(x.shape());                                          // dx is overwritten
   if (reference) {
-    kernels::conv2d_backward_ref(grads.dx.data(), grads.dw.data(), grads.db.data(), dy.data(), x.data(), w.data(), g);
+    kernels::conv2d_backward_ref(grads.dx.data(), grads.dw.data(), grads.db.data(), dy.data(), nullptr,
+                                 kernels::Act::linear, x.data(), w.data(), g);
   } else {
-    Tensor ws({kernels::conv2d_workspace_size(g)});
-    kernels::conv2d_backward(grads.dx.data(), grads.dw.data(), grads.db.data(), dy.data(), x.data(), w.data(), g,
-                             ws.data(), ws.size());
+    Tensor ws;
+    ws.resize({kernels::conv2d_workspace_size(g)});
+    kernels::conv2d_backward(grads.dx.data(), grads.dw.data(), grads.db.data(), dy.data(), nullptr,
+                             kernels::Act::linear, x.data(), w.data(), g, ws.data(), ws.size());
   }
   return grads;
 }

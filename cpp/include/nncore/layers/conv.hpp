@@ -18,9 +18,13 @@ class Conv2D : public Layer {
          const std::string& name = "");
   std::string class_name() const override { return "Conv2D"; }
   const Tensor& forward(const Tensor& x, bool training) override;
+  // relu's derivative is folded into the kernels' read of dy; other activations take Layer's separate pass.
+  const Tensor& backward(const Tensor& dy, bool need_dx = true) override;
   const Tensor& backward_from_preact(const Tensor& dz, bool need_dx) override;
   Activation output_activation() const override { return act_; }
-  const Tensor& pre_activation() const override { return act_ == Activation::linear ? output_ : preact_; }
+  // linear and relu keep no pre-activation (the kernels fuse them; relu's backward needs only the output):
+  // relu's is recomputed here on first request after a forward.
+  const Tensor& pre_activation() const override;
   float activation_alpha() const override { return alpha_; }
   int64_t filters() const { return filters_; }
   Pair kernel_size() const { return kernel_; }
@@ -41,7 +45,9 @@ class Conv2D : public Layer {
   bool use_bias_;
   std::string kernel_init_, bias_init_;
   int64_t pad_top_ = 0, pad_left_ = 0;
-  Tensor preact_, workspace_;
+  const Tensor& run_backward(const Tensor& dy, Activation act, bool need_dx);
+  mutable Tensor preact_, workspace_;
+  mutable bool preact_current_ = false;
 };
 
 // Max or average pooling over pool_size windows; strides default to pool_size.
