@@ -362,7 +362,7 @@ def test_dense_backward_rejects_wrong_gradient_shape():
         layer.backward(np.ones((2, 4), np.float32))
     linear = Dense(3, name="dense_bad_dy_linear")
     linear.forward(np.ones((2, 4), np.float32), training=True)
-    with pytest.raises(ValueError, match=r"Dense 'dense_bad_dy_linear': backward expected gradient"):
+    with pytest.raises(ValueError, match=r"Layer 'dense_bad_dy_linear' \(Dense\): backward expected gradient"):
         linear.backward(np.ones((5, 3), np.float32))
 
 
@@ -464,3 +464,12 @@ def test_initialization_is_reproducible_under_a_seed():
     c = kernel_of("glorot_uniform", 20, 10, seed=6)
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("make", [lambda: Dense(3, name="dense_no_forward"),
+                                  lambda: nncore.layers.Conv2D(2, 3, name="dense_no_forward")])
+def test_backward_before_forward_names_the_layer(make):
+    layer = make()
+    layer.build((None, 5, 5, 2) if isinstance(layer, nncore.layers.Conv2D) else (None, 4))
+    with pytest.raises(ValueError, match=r"Layer 'dense_no_forward' \(\w+\): backward called before forward"):
+        layer.backward(np.ones((1, 3), np.float32))

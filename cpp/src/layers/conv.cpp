@@ -107,14 +107,12 @@ const Tensor& Conv2D::pre_activation() const {
 
 const Tensor& Conv2D::backward(const Tensor& dy, bool need_dx) {
   if (act_ != Activation::relu) return Layer::backward(dy, need_dx);
-  NNC_CHECK(dy.shape() == output_.shape(), "Conv2D '", name_, "': backward expected gradient of shape ",
-            output_.shape_str(), ", got ", dy.shape_str());
+  check_gradient(dy, output_.shape());
   return run_backward(dy, act_, need_dx);
 }
 
 const Tensor& Conv2D::backward_from_preact(const Tensor& dz, bool need_dx) {
-  NNC_CHECK(dz.shape() == output_.shape(), "Conv2D '", name_, "': backward expected gradient of shape ",
-            output_.shape_str(), ", got ", dz.shape_str());
+  check_gradient(dz, output_.shape());
   return run_backward(dz, Activation::linear, need_dx);
 }
 
@@ -174,8 +172,7 @@ const Tensor& Pooling2D::forward(const Tensor& x, bool training) {
 }
 
 const Tensor& Pooling2D::backward(const Tensor& dy, bool need_dx) {
-  NNC_CHECK(dy.shape() == output_.shape(), class_name(), " '", name_, "': backward expected gradient of shape ",
-            output_.shape_str(), ", got ", dy.shape_str());
+  check_gradient(dy, output_.shape());
   if (!need_dx) {
     dx_.resize({0});
     return dx_;
@@ -217,8 +214,7 @@ const Tensor& GlobalPooling2D::forward(const Tensor& x, bool training) {
 }
 
 const Tensor& GlobalPooling2D::backward(const Tensor& dy, bool need_dx) {
-  NNC_CHECK(dy.shape() == output_.shape(), class_name(), " '", name_, "': backward expected gradient of shape ",
-            output_.shape_str(), ", got ", dy.shape_str());
+  check_gradient(dy, output_.shape());
   const int64_t B = input_.dim(0), HW = input_shape_[0] * input_shape_[1], C = input_shape_[2];
   dx_.resize(input_.shape());
   if (max_) kernels::global_maxpool_backward(dx_.data(), dy.data(), argmax_.data(), B, HW, C);
@@ -251,8 +247,7 @@ const Tensor& ZeroPadding2D::forward(const Tensor& x, bool training) {
 }
 
 const Tensor& ZeroPadding2D::backward(const Tensor& dy, bool need_dx) {
-  NNC_CHECK(dy.shape() == output_.shape(), "ZeroPadding2D '", name_, "': backward expected gradient of shape ",
-            output_.shape_str(), ", got ", dy.shape_str());
+  check_gradient(dy, output_.shape());
   dx_.resize(input_.shape());
   kernels::pad2d_backward(dx_.data(), dy.data(), input_.dim(0), input_shape_[0], input_shape_[1], input_shape_[2],
                           h_[0], h_[1], w_[0], w_[1]);

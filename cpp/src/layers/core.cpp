@@ -54,8 +54,7 @@ const Tensor& Dense::forward(const Tensor& x, bool training) {
 // Backward of z = x W + b: dW += x^T dz, db += sum_rows dz, dx = dz W^T.
 const Tensor& Dense::backward_from_preact(const Tensor& dz, bool need_dx) {
   const int64_t in = input_shape_.back(), R = input_.size() / in;
-  NNC_CHECK(dz.size() == R * units_, "Dense '", name_, "': backward expected gradient of shape ",
-            output_.shape_str(), ", got ", dz.shape_str());
+  check_gradient(dz, output_.shape());
   if (trainable_) {
     kernels::gemm(true, false, in, units_, R, input_.data(), in, dz.data(), units_, 1.f, params_[0].grad.data(),
                   units_);
@@ -123,14 +122,14 @@ Shape Reshape::do_build(const Shape& in) {
 
 const Tensor& Reshape::forward(const Tensor& x, bool training) {
   check_input(x);
+  input_ = x;
   output_ = x;  // shallow: same storage, new shape
   output_.reshape(batch_shape(x.dim(0), output_shape_));
   return output_;
 }
 
 const Tensor& Reshape::backward(const Tensor& dy, bool need_dx) {
-  NNC_CHECK(dy.size() == output_.size(), class_name(), " '", name_, "': backward expected gradient of shape ",
-            output_.shape_str(), ", got ", dy.shape_str());
+  check_gradient(dy, output_.shape());
   dx_ = dy;
   dx_.reshape(batch_shape(dy.dim(0), input_shape_));
   return dx_;
@@ -145,11 +144,10 @@ Dropout::Dropout(float rate, const std::string& name) : Layer(layer_name(name, "
 
 const Tensor& Dropout::forward(const Tensor& x, bool training) {
   check_input(x);
+  input_ = x;
   last_training_ = training && rate_ > 0.f;
-  if (!last_training_) {
-    input_ = x;  // identity: hand back the input itself, never alias it into output_ (which training reuses)
-    return input_;
-  }
+  // Identity: hand back the input itself, never alias it into output_ (which training reuses).
+  if (!last_training_) return input_;
   output_.resize(x.shape());
   mask_.resize(x.shape());
   const uint64_t seed = rng_() ^ (++step_ * 0x9e3779b97f4a7c15ull);
@@ -159,8 +157,7 @@ const Tensor& Dropout::forward(const Tensor& x, bool training) {
 
 const Tensor& Dropout::backward(const Tensor& dy, bool need_dx) {
   if (!last_training_) return dy;
-  NNC_CHECK(dy.size() == mask_.size(), "Dropout '", name_, "': backward expected gradient of shape ",
-            mask_.shape_str(), ", got ", dy.shape_str());
+  check_gradient(dy, mask_.shape());
   dx_.resize(dy.shape());
   kernels::mul(dx_.data(), dy.data(), mask_.data(), dy.size());
   return dx_;

@@ -69,11 +69,16 @@ void Layer::check_input(const Tensor& x) const {
 }
 
 // Layers that end in an activation: dz = dy * act'(z) first, then the layer's own backward from z.
+void Layer::check_gradient(const Tensor& dy, const Shape& expected) const {
+  NNC_CHECK(input_.ndim() > 0, "Layer '", name_, "' (", class_name(), "): backward called before forward");
+  NNC_CHECK(dy.shape() == expected, "Layer '", name_, "' (", class_name(), "): backward expected gradient of shape ",
+            shape_str(expected), ", got ", dy.shape_str());
+}
+
 const Tensor& Layer::backward(const Tensor& dy, bool need_dx) {
   const Activation act = output_activation();
   if (act == Activation::linear) return backward_from_preact(dy, need_dx);
-  NNC_CHECK(dy.shape() == output_.shape(), "Layer '", name_, "' (", class_name(),
-            "): backward expected gradient of shape ", output_.shape_str(), ", got ", dy.shape_str());
+  check_gradient(dy, output_.shape());
   const int64_t cols = output_.ndim() > 1 ? output_.dim(-1) : 1;
   dpre_.resize(dy.shape());
   kernels::act_backward(detail::to_kernel(act), dpre_.data(), dy.data(),

@@ -67,6 +67,8 @@ class Layer {
   // Checks x is (batch, *input_shape) and names this layer in the error.
   void check_input(const Tensor& x) const;
   Shape batch_shape(int64_t batch, const Shape& per_sample) const;
+  // Checks that a forward ran and that dy has the shape of its output (`expected`), naming this layer.
+  void check_gradient(const Tensor& dy, const Shape& expected) const;
 
   std::string name_;
   bool built_ = false;
