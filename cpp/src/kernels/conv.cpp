@@ -24,6 +24,7 @@
 
 #include "kernels/conv_internal.hpp"
 #include "kernels/kernels.hpp"
+#include "kernels/thread_buffer.hpp"
 #include "kernels/parallel.hpp"
 
 namespace nncore::kernels {
@@ -73,28 +74,6 @@ DirectBlocks direct_blocks(const ConvGeom& g) {
 }
 
 int64_t direct_chunks(const ConvGeom& g) { return std::min(g.B * direct_blocks(g).per_image, kMaxChunks); }
-
-// One grow-only, 64-byte aligned buffer per thread (OpenMP reuses its workers: no allocation in steady state).
-class ThreadBuffer {
- public:
-  float* get(int64_t n) {
-    if (n > capacity_) {
-      const size_t bytes = ((static_cast<size_t>(n) * sizeof(float) + 63) / 64) * 64;
-      void* p = std::aligned_alloc(64, bytes);
-      if (p == nullptr) throw std::bad_alloc();
-      data_.reset(static_cast<float*>(p));
-      capacity_ = n;
-    }
-    return data_.get();
-  }
-
- private:
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  std::unique_ptr<float, Free> data_;
-  int64_t capacity_ = 0;
-};
 
 thread_local ThreadBuffer tls_taps;
 

@@ -14,6 +14,7 @@
 
 #include "kernels/gemm_internal.hpp"
 #include "kernels/kernels.hpp"
+#include "kernels/thread_buffer.hpp"
 
 namespace nncore::kernels {
 
@@ -52,31 +53,8 @@ namespace {
 
 // ---- packing buffers ------------------------------------------------------------------------------------------
 
-// One grow-only, 64-byte aligned buffer per thread and role: OpenMP reuses its worker threads, so in steady
-// state a gemm call allocates nothing.
-class PackBuffer {
- public:
-  float* get(int64_t n) {
-    if (n > capacity_) {
-      const size_t bytes = ((static_cast<size_t>(n) * sizeof(float) + 63) / 64) * 64;
-      void* p = std::aligned_alloc(64, bytes);
-      if (p == nullptr) throw std::bad_alloc();
-      data_.reset(static_cast<float*>(p));
-      capacity_ = n;
-    }
-    return data_.get();
-  }
-
- private:
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  std::unique_ptr<float, Free> data_;
-  int64_t capacity_ = 0;
-};
-
-thread_local PackBuffer tls_pack_a;
-thread_local PackBuffer tls_pack_b;
+thread_local ThreadBuffer tls_pack_a;
+thread_local ThreadBuffer tls_pack_b;
 
 // ---- packing --------------------------------------------------------------------------------------------------
 
