@@ -49,10 +49,6 @@ void add_rows(float* __restrict acc, const float* __restrict row, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) acc[i] += row[i];
 }
-void axpy_range(float* __restrict y, float a, const float* __restrict x, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
 void mul_range(float* __restrict y, const float* __restrict a, const float* __restrict b, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] * b[i];
@@ -178,10 +174,6 @@ void col_sum_accumulate(float* db, const float* dz, int64_t rows, int64_t cols) 
   parallel_range(cols, static_cast<double>(rows), [&](int64_t c0, int64_t c1) {
     for (int64_t r = 0; r < rows; ++r) add_rows(db + c0, dz + r * cols + c0, c1 - c0);
   });
-}
-
-void axpy(float* y, float a, const float* x, int64_t n) {
-  parallel_range(n, 1.0, [&](int64_t b, int64_t e) { axpy_range(y + b, a, x + b, e - b); });
 }
 
 void mul(float* y, const float* a, const float* b, int64_t n) {

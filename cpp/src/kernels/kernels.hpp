@@ -57,7 +57,6 @@ void act_backward(Act act, float* dx, const float* dy, const float* x, const flo
 // ---- small reductions and broadcasts used by dense layers --------------------------------------------------
 void broadcast_rows(float* y, const float* b, int64_t rows, int64_t cols);        // y[r,:] = b
 void col_sum_accumulate(float* db, const float* dz, int64_t rows, int64_t cols);  // db += sum_r dz[r,:]
-void axpy(float* y, float a, const float* x, int64_t n);                          // y += a*x
 // Counts non-finite values (NaN, +-inf).
 int64_t count_nonfinite(const float* x, int64_t n);
 
