@@ -31,6 +31,10 @@ void bind_layers(py::module_& m) {
       .def_property_readonly("gradients", [](py::object self) { return param_views(self.cast<Layer&>(), self, true); })
       .def("zero_grad", &Layer::zero_grad)
       .def(
+          "set_regularizer",
+          [](Layer& l, const std::string& weight, float l1, float l2) { l.set_regularizer(weight, Regularizer{l1, l2}); },
+          py::arg("weight_name"), py::arg("l1"), py::arg("l2"))
+      .def(
           "forward",
           [](Layer& l, FloatArray x, bool training) {
             // The layer keeps its input until backward, so it gets its own copy of the caller's array.

@@ -13,13 +13,76 @@ py::dict logs_dict(const Logs& logs) {
   for (const auto& kv : logs) d[py::str(kv.first)] = kv.second;
   return d;
 }
+
+using OptFloat = std::optional<float>;
+
+// learning_rate arrives as a number or a LearningRateSchedule.
+void set_learning_rate(Optimizer& opt, const py::object& lr) {
+  if (py::isinstance<LearningRateSchedule>(lr)) {
+    opt.set_learning_rate(lr.cast<std::shared_ptr<LearningRateSchedule>>());
+    return;
+  }
+  float value;
+  try {
+    value = lr.cast<float>();
+  } catch (const py::cast_error&) {
+    throw py::type_error("optimizer: learning_rate must be a float or a LearningRateSchedule, got " +
+                         py::repr(lr).cast<std::string>());
+  }
+  opt.set_learning_rate(value);
+}
+
+// The keyword arguments every optimizer takes (Keras's BaseOptimizer), set after construction.
+void configure(Optimizer& opt, const py::object& lr, OptFloat weight_decay, OptFloat clipnorm, OptFloat clipvalue,
+               OptFloat global_clipnorm) {
+  set_learning_rate(opt, lr);
+  opt.set_weight_decay(weight_decay);
+  opt.set_clipnorm(clipnorm);
+  opt.set_global_clipnorm(global_clipnorm);
+  opt.set_clipvalue(clipvalue);
+}
 }  // namespace
 
+// Keyword arguments shared by the optimizers' constructors, all None by default.
+#define NNC_OPTIMIZER_COMMON_ARGS                                                                \
+  py::arg("weight_decay") = py::none(), py::arg("clipnorm") = py::none(), py::arg("clipvalue") = py::none(), \
+      py::arg("global_clipnorm") = py::none()
+
 void bind_model(py::module_& m) {
+  py::class_<LearningRateSchedule, std::shared_ptr<LearningRateSchedule>>(m, "LearningRateSchedule")
+      .def_property_readonly("name", &LearningRateSchedule::name)
+      .def("__call__", &LearningRateSchedule::operator(), py::arg("step"));
+  py::class_<ExponentialDecay, LearningRateSchedule, std::shared_ptr<ExponentialDecay>>(m, "ExponentialDecay")
+      .def(py::init<float, double, float, bool>(), py::arg("initial_learning_rate"), py::arg("decay_steps"),
+           py::arg("decay_rate"), py::arg("staircase") = false)
+      .def_property_readonly("initial_learning_rate", &ExponentialDecay::initial_learning_rate)
+      .def_property_readonly("decay_steps", &ExponentialDecay::decay_steps)
+      .def_property_readonly("decay_rate", &ExponentialDecay::decay_rate)
+      .def_property_readonly("staircase", &ExponentialDecay::staircase);
+  py::class_<PiecewiseConstantDecay, LearningRateSchedule, std::shared_ptr<PiecewiseConstantDecay>>(
+      m, "PiecewiseConstantDecay")
+      .def(py::init<std::vector<double>, std::vector<float>>(), py::arg("boundaries"), py::arg("values"))
+      .def_property_readonly("boundaries", &PiecewiseConstantDecay::boundaries)
+      .def_property_readonly("values", &PiecewiseConstantDecay::values);
+  py::class_<CosineDecay, LearningRateSchedule, std::shared_ptr<CosineDecay>>(m, "CosineDecay")
+      .def(py::init<float, double, float, std::optional<float>, double>(), py::arg("initial_learning_rate"),
+           py::arg("decay_steps"), py::arg("alpha") = 0.f, py::arg("warmup_target") = py::none(),
+           py::arg("warmup_steps") = 0.0)
+      .def_property_readonly("initial_learning_rate", &CosineDecay::initial_learning_rate)
+      .def_property_readonly("decay_steps", &CosineDecay::decay_steps)
+      .def_property_readonly("alpha", &CosineDecay::alpha)
+      .def_property_readonly("warmup_target", &CosineDecay::warmup_target)
+      .def_property_readonly("warmup_steps", &CosineDecay::warmup_steps);
+
   py::class_<Optimizer, std::shared_ptr<Optimizer>>(m, "Optimizer")
       .def_property_readonly("name", &Optimizer::name)
-      .def_property("learning_rate", &Optimizer::learning_rate, &Optimizer::set_learning_rate)
+      .def_property("learning_rate", &Optimizer::learning_rate, &set_learning_rate)
+      .def_property_readonly("learning_rate_schedule", &Optimizer::learning_rate_schedule)
       .def_property_readonly("iterations", &Optimizer::iterations)
+      .def_property("weight_decay", &Optimizer::weight_decay, &Optimizer::set_weight_decay)
+      .def_property("clipnorm", &Optimizer::clipnorm, &Optimizer::set_clipnorm)
+      .def_property("clipvalue", &Optimizer::clipvalue, &Optimizer::set_clipvalue)
+      .def_property("global_clipnorm", &Optimizer::global_clipnorm, &Optimizer::set_global_clipnorm)
       .def(
           "apply_gradients",
           [](Optimizer& opt, std::vector<std::pair<FloatArray, py::array>> grads_and_vars) {
@@ -43,22 +106,66 @@ void bind_model(py::module_& m) {
           },
           py::arg("grads_and_vars"));
   py::class_<SGD, Optimizer, std::shared_ptr<SGD>>(m, "SGD")
-      .def(py::init<float, float, bool>(), py::arg("learning_rate") = 0.01f, py::arg("momentum") = 0.f,
-           py::arg("nesterov") = false)
+      .def(py::init([](const py::object& lr, float momentum, bool nesterov, OptFloat wd, OptFloat clipnorm,
+                       OptFloat clipvalue, OptFloat global_clipnorm) {
+             auto opt = std::make_shared<SGD>(0.01f, momentum, nesterov);
+             configure(*opt, lr, wd, clipnorm, clipvalue, global_clipnorm);
+             return opt;
+           }),
+           py::arg("learning_rate") = 0.01, py::arg("momentum") = 0.f, py::arg("nesterov") = false,
+           NNC_OPTIMIZER_COMMON_ARGS)
       .def_property_readonly("momentum", &SGD::momentum)
       .def_property_readonly("nesterov", &SGD::nesterov);
   py::class_<Adam, Optimizer, std::shared_ptr<Adam>>(m, "Adam")
-      .def(py::init<float, float, float, float>(), py::arg("learning_rate") = 0.001f, py::arg("beta_1") = 0.9f,
-           py::arg("beta_2") = 0.999f, py::arg("epsilon") = 1e-7f)
+      .def(py::init([](const py::object& lr, float b1, float b2, float eps, bool amsgrad, OptFloat wd,
+                       OptFloat clipnorm, OptFloat clipvalue, OptFloat global_clipnorm) {
+             auto opt = std::make_shared<Adam>(0.001f, b1, b2, eps, amsgrad);
+             configure(*opt, lr, wd, clipnorm, clipvalue, global_clipnorm);
+             return opt;
+           }),
+           py::arg("learning_rate") = 0.001, py::arg("beta_1") = 0.9f, py::arg("beta_2") = 0.999f,
+           py::arg("epsilon") = 1e-7f, py::arg("amsgrad") = false, NNC_OPTIMIZER_COMMON_ARGS)
       .def_property_readonly("beta_1", &Adam::beta_1)
       .def_property_readonly("beta_2", &Adam::beta_2)
-      .def_property_readonly("epsilon", &Adam::epsilon);
+      .def_property_readonly("epsilon", &Adam::epsilon)
+      .def_property_readonly("amsgrad", &Adam::amsgrad);
+  py::class_<AdamW, Adam, std::shared_ptr<AdamW>>(m, "AdamW")
+      .def(py::init([](const py::object& lr, float wd, float b1, float b2, float eps, bool amsgrad,
+                       OptFloat clipnorm, OptFloat clipvalue, OptFloat global_clipnorm) {
+             auto opt = std::make_shared<AdamW>(0.001f, wd, b1, b2, eps, amsgrad);
+             configure(*opt, lr, wd, clipnorm, clipvalue, global_clipnorm);
+             return opt;
+           }),
+           py::arg("learning_rate") = 0.001, py::arg("weight_decay") = 0.004f, py::arg("beta_1") = 0.9f,
+           py::arg("beta_2") = 0.999f, py::arg("epsilon") = 1e-7f, py::arg("amsgrad") = false,
+           py::arg("clipnorm") = py::none(), py::arg("clipvalue") = py::none(),
+           py::arg("global_clipnorm") = py::none());
+  py::class_<Adagrad, Optimizer, std::shared_ptr<Adagrad>>(m, "Adagrad")
+      .def(py::init([](const py::object& lr, float initial_accumulator_value, float eps, OptFloat wd,
+                       OptFloat clipnorm, OptFloat clipvalue, OptFloat global_clipnorm) {
+             auto opt = std::make_shared<Adagrad>(0.001f, initial_accumulator_value, eps);
+             configure(*opt, lr, wd, clipnorm, clipvalue, global_clipnorm);
+             return opt;
+           }),
+           py::arg("learning_rate") = 0.001, py::arg("initial_accumulator_value") = 0.1f,
+           py::arg("epsilon") = 1e-7f, NNC_OPTIMIZER_COMMON_ARGS)
+      .def_property_readonly("initial_accumulator_value", &Adagrad::initial_accumulator_value)
+      .def_property_readonly("epsilon", &Adagrad::epsilon);
   py::class_<RMSprop, Optimizer, std::shared_ptr<RMSprop>>(m, "RMSprop")
-      .def(py::init<float, float, float>(), py::arg("learning_rate") = 0.001f, py::arg("rho") = 0.9f,
-           py::arg("epsilon") = 1e-7f)
+      .def(py::init([](const py::object& lr, float rho, float momentum, float eps, bool centered, OptFloat wd,
+                       OptFloat clipnorm, OptFloat clipvalue, OptFloat global_clipnorm) {
+             auto opt = std::make_shared<RMSprop>(0.001f, rho, momentum, eps, centered);
+             configure(*opt, lr, wd, clipnorm, clipvalue, global_clipnorm);
+             return opt;
+           }),
+           py::arg("learning_rate") = 0.001, py::arg("rho") = 0.9f, py::arg("momentum") = 0.f,
+           py::arg("epsilon") = 1e-7f, py::arg("centered") = false, NNC_OPTIMIZER_COMMON_ARGS)
       .def_property_readonly("rho", &RMSprop::rho)
-      .def_property_readonly("epsilon", &RMSprop::epsilon);
+      .def_property_readonly("momentum", &RMSprop::momentum)
+      .def_property_readonly("epsilon", &RMSprop::epsilon)
+      .def_property_readonly("centered", &RMSprop::centered);
   m.def("make_optimizer", &make_optimizer, py::arg("name"));
+#undef NNC_OPTIMIZER_COMMON_ARGS
 
   py::class_<Sequential, std::shared_ptr<Sequential>>(m, "Sequential")
       .def(py::init<std::string>(), py::arg("name") = "")

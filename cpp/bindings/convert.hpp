@@ -55,6 +55,7 @@ void bind_runtime(py::module_& m);
 void bind_ops(py::module_& m);
 void bind_layers(py::module_& m);
 void bind_conv(py::module_& m);
+void bind_norm(py::module_& m);
 void bind_model(py::module_& m);
 
 }  // namespace nncore::bindings

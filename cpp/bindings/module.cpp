@@ -7,5 +7,6 @@ PYBIND11_MODULE(_core, m) {
   nncore::bindings::bind_ops(m);
   nncore::bindings::bind_layers(m);
   nncore::bindings::bind_conv(m);
+  nncore::bindings::bind_norm(m);
   nncore::bindings::bind_model(m);
 }

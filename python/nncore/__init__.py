@@ -19,12 +19,12 @@ if "GOMP_SPINCOUNT" not in _os.environ and "OMP_WAIT_POLICY" not in _os.environ:
 
 from . import _core
 from ._core import get_isa, get_num_threads, set_isa, set_num_threads, set_random_seed
-from . import callbacks, datasets, layers, losses, metrics, ops, optimizers
+from . import callbacks, datasets, layers, losses, metrics, ops, optimizers, regularizers
 from .models import Sequential
 
 __version__ = _core.__version__
 
-__all__ = ["Sequential", "layers", "losses", "metrics", "optimizers", "callbacks", "datasets", "ops",
+__all__ = ["Sequential", "layers", "losses", "metrics", "optimizers", "callbacks", "datasets", "ops", "regularizers",
            "set_num_threads", "get_num_threads", "set_random_seed", "get_isa", "set_isa", "get_cmake_dir",
            "get_include_dir", "__version__"]
 

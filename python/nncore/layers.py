@@ -14,10 +14,12 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 from . import _core
+from . import regularizers as _regularizers
 from ._convert import as_float32, pair, per_sample_shape
 
 __all__ = ["Layer", "Dense", "Activation", "Flatten", "Dropout", "Conv2D", "MaxPooling2D", "AveragePooling2D",
-           "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D", "Reshape"]
+           "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D", "Reshape",
+           "BatchNormalization", "LayerNormalization"]
 
 ActivationArg = Union[str, None, Callable[..., Any]]
 
@@ -116,6 +118,12 @@ class Layer:
     def count_params(self) -> int:
         return self._impl.count_params()
 
+    def _set_regularizers(self, kernel: Any, bias: Any) -> None:
+        for weight, reg in (("kernel", kernel), ("bias", bias)):
+            r = _regularizers.get(reg)
+            if r is not None and (r.l1 or r.l2):
+                self._impl.set_regularizer(weight, r.l1, r.l2)
+
     # -- running the layer by itself -----------------------------------------------------------------------
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
         x = as_float32(x, f"Layer '{self.name}' input")
@@ -154,6 +162,7 @@ class Dense(Layer):
 
     def __init__(self, units: int, activation: ActivationArg = None, use_bias: bool = True,
                  kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None,
                  trainable: bool = True, **kwargs: Any) -> None:
         _check_kwargs("Dense", kwargs)
@@ -162,6 +171,7 @@ class Dense(Layer):
         impl = _core.Dense(int(units), _activation_name(activation, "Dense"), bool(use_bias),
                            kernel_initializer, bias_initializer, name or "")
         super().__init__(impl, input_shape, trainable)
+        self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
 
     @property
     def units(self) -> int:
@@ -212,6 +222,7 @@ class Conv2D(Layer):
     def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
                  dilation_rate: Any = (1, 1), activation: ActivationArg = None, use_bias: bool = True,
                  kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
                  data_format: Optional[str] = None, **kwargs: Any) -> None:
         _check_kwargs("Conv2D", kwargs)
@@ -224,6 +235,7 @@ class Conv2D(Layer):
                             _activation_name(activation, "Conv2D"), bool(use_bias), kernel_initializer,
                             bias_initializer, name or "")
         super().__init__(impl, input_shape, trainable)
+        self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
 
     @property
     def filters(self) -> int:
@@ -322,3 +334,85 @@ class Reshape(Layer):
                  name: Optional[str] = None, **kwargs: Any) -> None:
         _check_kwargs("Reshape", kwargs)
         super().__init__(_core.Reshape([int(d) for d in target_shape], name or ""), input_shape)
+
+
+def _check_axis(cls: str, axis: Any) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"{cls}: only axis=-1 (the last axis) is supported, got axis={axis!r}")
+    if int(axis) != -1 and int(axis) < 1:
+        raise ValueError(f"{cls}: only axis=-1 (the last axis) is supported, got axis={int(axis)}")
+    return int(axis)
+
+
+class BatchNormalization(Layer):
+    """Normalizes each channel (the last axis) over the batch and every other axis, then scales by ``gamma`` and
+    shifts by ``beta``. Training uses the batch's statistics and updates ``moving_mean``/``moving_variance``
+    (``moving = moving * momentum + batch * (1 - momentum)``); inference, and a frozen layer
+    (``trainable=False``), use the moving statistics. Weights: gamma, beta, moving_mean, moving_variance.
+
+    Example:
+        >>> model = Sequential([Dense(64, input_shape=(784,)), BatchNormalization(), Activation("relu"),
+        ...                     Dense(10, activation="softmax")])
+    """
+
+    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
+                 scale: bool = True, beta_initializer: str = "zeros", gamma_initializer: str = "ones",
+                 moving_mean_initializer: str = "zeros", moving_variance_initializer: str = "ones",
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
+                 **kwargs: Any) -> None:
+        _check_kwargs("BatchNormalization", kwargs)
+        impl = _core.BatchNormalization(_check_axis("BatchNormalization", axis), float(momentum), float(epsilon),
+                                        bool(center), bool(scale), beta_initializer, gamma_initializer,
+                                        moving_mean_initializer, moving_variance_initializer, name or "")
+        super().__init__(impl, input_shape, trainable)
+
+    @property
+    def trainable_weights(self) -> list:
+        if not self.trainable:
+            return []
+        return [w for w, n in zip(self._impl.weights, self._impl.weight_names) if not n.startswith("moving_")]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        if not self.trainable:
+            return list(self._impl.weights)
+        return [w for w, n in zip(self._impl.weights, self._impl.weight_names) if n.startswith("moving_")]
+
+    @property
+    def axis(self) -> int:
+        return self._impl.axis
+
+    @property
+    def momentum(self) -> float:
+        return self._impl.momentum
+
+    @property
+    def epsilon(self) -> float:
+        return self._impl.epsilon
+
+
+class LayerNormalization(Layer):
+    """Normalizes each sample over its last axis, then scales by ``gamma`` and shifts by ``beta`` (both of
+    shape ``(last,)``). Behaves the same in training and inference.
+
+    Example:
+        >>> layer = LayerNormalization()
+        >>> y = layer.forward(np.random.rand(2, 5, 8).astype(np.float32))   # each (8,) row: mean 0, var ~1
+    """
+
+    def __init__(self, axis: int = -1, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
+                 beta_initializer: str = "zeros", gamma_initializer: str = "ones",
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
+                 **kwargs: Any) -> None:
+        _check_kwargs("LayerNormalization", kwargs)
+        impl = _core.LayerNormalization(_check_axis("LayerNormalization", axis), float(epsilon), bool(center),
+                                        bool(scale), beta_initializer, gamma_initializer, name or "")
+        super().__init__(impl, input_shape, trainable)
+
+    @property
+    def axis(self) -> int:
+        return self._impl.axis
+
+    @property
+    def epsilon(self) -> float:
+        return self._impl.epsilon

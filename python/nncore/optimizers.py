@@ -1,26 +1,42 @@
 """Optimizers (Keras names and defaults). State is kept per parameter in C++.
 
+Every optimizer also takes Keras's common keyword arguments: ``weight_decay`` (decoupled, w -= w * wd * lr before
+the update), ``clipnorm`` (per-variable L2 norm), ``global_clipnorm`` (all gradients together) and ``clipvalue``
+(elementwise); only one clipping mode acts, in that order of precedence, as in Keras. Clipping works on a copy;
+the gradients passed in are not modified. ``learning_rate`` is a float or a schedule from
+``nncore.optimizers.schedules``.
+
 Example:
-    >>> model.compile(optimizer=nncore.optimizers.Adam(learning_rate=1e-3), loss="mse")
+    >>> model.compile(optimizer=nncore.optimizers.Adam(learning_rate=1e-3, clipnorm=1.0), loss="mse")
+    >>> lr = nncore.optimizers.schedules.CosineDecay(1e-3, decay_steps=1000)
+    >>> opt = nncore.optimizers.AdamW(learning_rate=lr, weight_decay=0.004)
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Union
 
 from . import _core
+from . import schedules
+
+# `from nncore.optimizers.schedules import CosineDecay` works as in Keras, although optimizers is a module.
+sys.modules[__name__ + ".schedules"] = schedules
 
 Optimizer = _core.Optimizer
 SGD = _core.SGD
 Adam = _core.Adam
+AdamW = _core.AdamW
+Adagrad = _core.Adagrad
 RMSprop = _core.RMSprop
 
-__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "get"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "schedules", "get"]
 
 
 def get(identifier: Union[str, Any]) -> Any:
-    """An optimizer from a name ('sgd', 'adam', 'rmsprop') or an optimizer instance."""
+    """An optimizer from a name ('sgd', 'adam', 'adamw', 'adagrad', 'rmsprop') or an optimizer instance."""
     if isinstance(identifier, _core.Optimizer):
         return identifier
     if isinstance(identifier, str):
         return _core.make_optimizer(identifier.lower())
-    raise TypeError(f"optimizer: expected a name (sgd, adam, rmsprop) or an nncore optimizer, got {identifier!r}")
+    raise TypeError("optimizer: expected a name (sgd, adam, adamw, adagrad, rmsprop) or an nncore optimizer, "
+                    f"got {identifier!r}")

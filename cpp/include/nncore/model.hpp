@@ -95,6 +95,8 @@ class Sequential {
   // Forward in inference mode + loss/metric sums (no gradient).
   void test_step(const Tensor& xb, const float* yb, std::vector<double>& sums);
   const Tensor& forward(const Tensor& x, bool training);
+  // Sum of the trainable weights' penalties; with_grad also adds their gradients.
+  double regularization(bool with_grad);
 
   std::string name_;
   std::vector<LayerPtr> layers_;

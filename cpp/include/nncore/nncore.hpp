@@ -6,6 +6,7 @@
 #include "nncore/layers/conv.hpp"
 #include "nncore/layers/core.hpp"
 #include "nncore/layers/layer.hpp"
+#include "nncore/layers/normalization.hpp"
 #include "nncore/losses.hpp"
 #include "nncore/model.hpp"
 #include "nncore/ops.hpp"

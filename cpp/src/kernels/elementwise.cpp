@@ -180,6 +180,26 @@ void mul(float* y, const float* a, const float* b, int64_t n) {
   parallel_range(n, 1.0, [&](int64_t s, int64_t e) { mul_range(y + s, a + s, b + s, e - s); });
 }
 
+namespace {
+void regularize_grad(float* __restrict g, const float* __restrict w, int64_t n, float l1, float l2) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float sign = w[i] > 0.f ? 1.f : (w[i] < 0.f ? -1.f : 0.f);
+    g[i] += l1 * sign + 2.f * l2 * w[i];
+  }
+}
+}  // namespace
+
+double regularize(float* grad, const float* w, int64_t n, float l1, float l2) {
+  double a = 0.0, s = 0.0;  // serial: the penalty must not depend on the thread count
+  for (int64_t i = 0; i < n; ++i) {
+    a += std::fabs(w[i]);
+    s += static_cast<double>(w[i]) * w[i];
+  }
+  if (grad != nullptr) parallel_range(n, 4.0, [&](int64_t b, int64_t e) { regularize_grad(grad + b, w + b, e - b, l1, l2); });
+  return static_cast<double>(l1) * a + static_cast<double>(l2) * s;
+}
+
 int64_t count_nonfinite(const float* x, int64_t n) {
   int64_t bad = 0;
   for (int64_t i = 0; i < n; ++i) bad += std::isfinite(x[i]) ? 0 : 1;

@@ -57,6 +57,9 @@ void act_backward(Act act, float* dx, const float* dy, const float* x, const flo
 // ---- small reductions and broadcasts used by dense layers --------------------------------------------------
 void broadcast_rows(float* y, const float* b, int64_t rows, int64_t cols);        // y[r,:] = b
 void col_sum_accumulate(float* db, const float* dz, int64_t rows, int64_t cols);  // db += sum_r dz[r,:]
+// Weight penalty l1*sum|w| + l2*sum w^2 (summed in double, in order); when grad != nullptr also
+// grad += l1*sign(w) + 2*l2*w.
+double regularize(float* grad, const float* w, int64_t n, float l1, float l2);
 // Counts non-finite values (NaN, +-inf).
 int64_t count_nonfinite(const float* x, int64_t n);
 
@@ -86,10 +89,21 @@ double metric_mae(const float* p, const float* y, int64_t B, int64_t D);
 // SGD with momentum (Keras form): v = momentum*v - lr*g; w += v  (nesterov: w += momentum*v - lr*g).
 void sgd_update(float* w, float* v, const float* g, int64_t n, float lr, float momentum, bool nesterov);
 // Adam: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; w -= lr_t * m / (sqrt(v) + eps_hat).
-void adam_update(float* w, float* m, float* v, const float* g, int64_t n, float lr_t, float b1, float b2,
-                 float eps_hat);
-// RMSprop (Keras's form): ms = rho*ms + (1-rho)*g^2; w -= lr * g / sqrt(ms + eps).
-void rmsprop_update(float* w, float* ms, const float* g, int64_t n, float lr, float rho, float eps);
+// amsgrad when v_hat is not null: v_hat = max(v_hat, v) replaces v in the denominator.
+void adam_update(float* w, float* m, float* v, float* v_hat, const float* g, int64_t n, float lr_t, float b1,
+                 float b2, float eps_hat);
+// Adagrad (Keras's form): acc += g^2; w -= lr * g / sqrt(acc + eps).
+void adagrad_update(float* w, float* acc, const float* g, int64_t n, float lr, float eps);
+// RMSprop (Keras's form): ms = rho*ms + (1-rho)*g^2; d = ms + eps, or centered (mg not null): mg = rho*mg +
+// (1-rho)*g, d = ms - mg^2 + eps; inc = lr*g/sqrt(d); w -= inc, or (vel not null) vel = momentum*vel + inc; w -= vel.
+void rmsprop_update(float* w, float* ms, float* mg, float* vel, const float* g, int64_t n, float lr, float rho,
+                    float momentum, float eps);
+// Decoupled weight decay (Keras's order of operations): w -= w * wd * lr.
+void weight_decay_update(float* w, int64_t n, float wd, float lr);
+// sum(g^2) in double, over fixed blocks of 4096 added in order: the result does not depend on the thread count.
+double sum_squares(const float* g, int64_t n);
+void clip_scale(float* y, const float* x, int64_t n, float s);  // y = s * x (clipping by a norm)
+void clip_value(float* y, const float* x, int64_t n, float v);  // y = min(max(x, -v), v)
 
 // ---- dropout -------------------------------------------------------------------------------------------
 // Inverted dropout: mask[i] = keep ? 1/(1-rate) : 0 from a counter-based hash of (seed, i), so the mask does

@@ -1,6 +1,8 @@
 // Optimizer update loops: one pass over (w, state, g), memory-bound; split statically over threads.
 // Each range runs in a function over restrict-qualified pointers so the loop vectorizes.
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/kernels.hpp"
 #include "kernels/parallel.hpp"
@@ -38,14 +40,66 @@ void adam_range(float* __restrict w, float* __restrict m, float* __restrict v, c
     w[i] -= lr_t * m[i] / (std::sqrt(v[i]) + eps);
   }
 }
-void rmsprop_range(float* __restrict w, float* __restrict ms, const float* __restrict g, int64_t n, float lr,
-                   float rho, float eps) {
+void amsgrad_range(float* __restrict w, float* __restrict m, float* __restrict v, float* __restrict v_hat,
+                   const float* __restrict g, int64_t n, float lr_t, float b1, float b2, float eps) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = g[i];
+    m[i] = b1 * m[i] + (1.f - b1) * gi;
+    v[i] = b2 * v[i] + (1.f - b2) * gi * gi;
+    v_hat[i] = std::max(v_hat[i], v[i]);
+    w[i] -= lr_t * m[i] / (std::sqrt(v_hat[i]) + eps);
+  }
+}
+void adagrad_range(float* __restrict w, float* __restrict acc, const float* __restrict g, int64_t n, float lr,
+                   float eps) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = g[i];
+    acc[i] += gi * gi;
+    w[i] -= lr * gi / std::sqrt(acc[i] + eps);
+  }
+}
+// The four RMSprop variants as one loop; `centered` and `with_momentum` are constant over the loop, so the
+// compiler unswitches them.
+void rmsprop_range(float* __restrict w, float* __restrict ms, float* __restrict mg, float* __restrict vel,
+                   const float* __restrict g, int64_t n, float lr, float rho, float momentum, float eps,
+                   bool centered, bool with_momentum) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const float gi = g[i];
     ms[i] = rho * ms[i] + (1.f - rho) * gi * gi;
-    w[i] -= lr * gi / std::sqrt(ms[i] + eps);
+    float d = ms[i] + eps;
+    if (centered) {
+      mg[i] = rho * mg[i] + (1.f - rho) * gi;
+      d = ms[i] - mg[i] * mg[i] + eps;
+    }
+    const float inc = lr * gi / std::sqrt(d);
+    if (with_momentum) {
+      vel[i] = momentum * vel[i] + inc;
+      w[i] -= vel[i];
+    } else {
+      w[i] -= inc;
+    }
   }
+}
+void weight_decay_range(float* __restrict w, int64_t n, float wd, float lr) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) w[i] -= w[i] * wd * lr;
+}
+double sum_squares_range(const float* __restrict g, int64_t n) {
+  double s = 0.0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(g[i]) * g[i];
+  return s;
+}
+void scale_range(float* __restrict y, const float* __restrict x, int64_t n, float s) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = s * x[i];
+}
+void clip_range(float* __restrict y, const float* __restrict x, int64_t n, float v) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(x[i], -v), v);
 }
 }  // namespace
 
@@ -61,17 +115,53 @@ void sgd_update(float* w, float* v, const float* g, int64_t n, float lr, float m
 // twice that once m decays into subnormals), so a 5408 x 10 Dense kernel is worth both cores.
 constexpr double kSqrtDivCost = 40.0;
 
-void adam_update(float* w, float* m, float* v, const float* g, int64_t n, float lr_t, float b1, float b2,
-                 float eps_hat) {
+void adam_update(float* w, float* m, float* v, float* v_hat, const float* g, int64_t n, float lr_t, float b1,
+                 float b2, float eps_hat) {
   parallel_range(n, kSqrtDivCost, [&](int64_t b, int64_t e) {
-    adam_range(w + b, m + b, v + b, g + b, e - b, lr_t, b1, b2, eps_hat);
+    if (v_hat == nullptr)
+      adam_range(w + b, m + b, v + b, g + b, e - b, lr_t, b1, b2, eps_hat);
+    else
+      amsgrad_range(w + b, m + b, v + b, v_hat + b, g + b, e - b, lr_t, b1, b2, eps_hat);
   });
 }
 
-void rmsprop_update(float* w, float* ms, const float* g, int64_t n, float lr, float rho, float eps) {
+void adagrad_update(float* w, float* acc, const float* g, int64_t n, float lr, float eps) {
+  parallel_range(n, kSqrtDivCost, [&](int64_t b, int64_t e) { adagrad_range(w + b, acc + b, g + b, e - b, lr, eps); });
+}
+
+void rmsprop_update(float* w, float* ms, float* mg, float* vel, const float* g, int64_t n, float lr, float rho,
+                    float momentum, float eps) {
+  const bool centered = mg != nullptr, with_momentum = vel != nullptr;
   parallel_range(n, kSqrtDivCost, [&](int64_t b, int64_t e) {
-    rmsprop_range(w + b, ms + b, g + b, e - b, lr, rho, eps);
+    rmsprop_range(w + b, ms + b, centered ? mg + b : nullptr, with_momentum ? vel + b : nullptr, g + b, e - b, lr,
+                  rho, momentum, eps, centered, with_momentum);
   });
+}
+
+void weight_decay_update(float* w, int64_t n, float wd, float lr) {
+  parallel_range(n, 2.0, [&](int64_t b, int64_t e) { weight_decay_range(w + b, e - b, wd, lr); });
+}
+
+double sum_squares(const float* g, int64_t n) {
+  // Block partials are fixed by n alone; threads only decide who computes which block.
+  constexpr int64_t kBlock = 4096;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  std::vector<double> partial(static_cast<size_t>(blocks));
+  parallel_range(blocks, 2.0 * kBlock, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k)
+      partial[static_cast<size_t>(k)] = sum_squares_range(g + k * kBlock, std::min(kBlock, n - k * kBlock));
+  });
+  double s = 0.0;
+  for (double p : partial) s += p;
+  return s;
+}
+
+void clip_scale(float* y, const float* x, int64_t n, float s) {
+  parallel_range(n, 1.0, [&](int64_t b, int64_t e) { scale_range(y + b, x + b, e - b, s); });
+}
+
+void clip_value(float* y, const float* x, int64_t n, float v) {
+  parallel_range(n, 2.0, [&](int64_t b, int64_t e) { clip_range(y + b, x + b, e - b, v); });
 }
 
 }  // namespace nncore::kernels

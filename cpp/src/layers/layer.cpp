@@ -1,6 +1,7 @@
 #include "nncore/layers/layer.hpp"
 
 #include <cctype>
+#include <cmath>
 #include <map>
 #include <mutex>
 
@@ -52,6 +53,27 @@ void Layer::build(const Shape& input_shape) {
   output_shape_ = do_build(input_shape);
   input_shape_ = input_shape;
   built_ = true;
+  for (const auto& nr : pending_regularizers_) set_regularizer(nr.first, nr.second);
+  pending_regularizers_.clear();
+}
+
+void Layer::set_regularizer(const std::string& weight_name, Regularizer r) {
+  NNC_CHECK(r.l1 >= 0.f && r.l2 >= 0.f && std::isfinite(r.l1) && std::isfinite(r.l2), "Layer '", name_,
+            "': regularizer factors must be finite and >= 0, got l1=", r.l1, " l2=", r.l2);
+  if (!built_) {
+    pending_regularizers_.emplace_back(weight_name, r);
+    return;
+  }
+  std::string names;
+  for (Param& p : params_) {
+    if (p.name == weight_name) {
+      p.regularizer = r;
+      return;
+    }
+    names += (names.empty() ? "" : ", ") + p.name;
+  }
+  NNC_CHECK(false, "Layer '", name_, "' (", class_name(), "): cannot regularize '", weight_name,
+            "': the layer's weights are [", names, "]");
 }
 
 Shape Layer::batch_shape(int64_t batch, const Shape& per_sample) const {

@@ -203,6 +203,7 @@ void Sequential::train_step(const Tensor& xb, const float* yb, std::vector<doubl
     else g = &layers_[i]->backward(*g, need_dx);
     if (!need_dx) break;  // nothing below needs a gradient
   }
+  sums[0] += regularization(true) * static_cast<double>(B);  // the reported loss includes the penalty (Keras)
   optimizer_->apply(trainable_);
 }
 
@@ -215,6 +216,16 @@ void Sequential::test_step(const Tensor& xb, const float* yb, std::vector<double
   else
     sums[0] += loss_.compute(out.data(), loss_.from_logits(), yb, B, os, nullptr, 0.f);
   for (size_t m = 0; m < metrics_.size(); ++m) sums[m + 1] += metrics_[m].compute(out.data(), yb, B, os);
+  sums[0] += regularization(false) * static_cast<double>(B);
+}
+
+double Sequential::regularization(bool with_grad) {
+  double penalty = 0.0;
+  for (Param* p : trainable_)
+    if (p->regularizer.active())
+      penalty += kernels::regularize(with_grad ? p->grad.data() : nullptr, p->value.data(), p->value.size(),
+                                     p->regularizer.l1, p->regularizer.l2);
+  return penalty;
 }
 
 History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opt) {

@@ -19,10 +19,18 @@
 
 namespace nncore {
 
+// Weight penalty added to the training loss: l1 * sum|w| + l2 * sum w^2 (Keras's L1, L2, L1L2).
+struct Regularizer {
+  float l1 = 0.f;
+  float l2 = 0.f;
+  bool active() const { return l1 != 0.f || l2 != 0.f; }
+};
+
 struct Param {
   std::string name;
   Tensor value;
   Tensor grad;
+  Regularizer regularizer;
   bool trainable = true;
 };
 
@@ -59,6 +67,10 @@ class Layer {
   bool trainable() const { return trainable_; }
   void set_trainable(bool t);
 
+  // Penalizes weight `weight_name` ("kernel", "bias", ...). Set before or after build; at build, a name the
+  // layer does not create is an error.
+  void set_regularizer(const std::string& weight_name, Regularizer r);
+
  protected:
   // Returns the per-sample output shape; called once by build().
   virtual Shape do_build(const Shape& input_shape) = 0;
@@ -75,6 +87,7 @@ class Layer {
   bool trainable_ = true;
   Shape input_shape_, output_shape_;
   std::vector<Param> params_;
+  std::vector<std::pair<std::string, Regularizer>> pending_regularizers_;
   std::mt19937_64 rng_;
   Tensor input_;   // shallow copy of the last forward's input
   Tensor output_;  // layer-owned output buffer

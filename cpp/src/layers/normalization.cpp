@@ -1,0 +1,186 @@
+#include "nncore/layers/normalization.hpp"
+
+#include <cmath>
+
+#include "kernels/norm.hpp"
+#include "layers/common.hpp"
+#include "nncore/check.hpp"
+#include "nncore/initializers.hpp"
+
+namespace nncore {
+
+using detail::layer_name;
+
+namespace {
+// Keras counts the batch axis: for a per-sample shape of n axes, the last axis is -1 or n.
+void check_last_axis(int64_t axis, const Shape& in, const std::string& what) {
+  const int64_t n = static_cast<int64_t>(in.size());
+  NNC_CHECK(axis == -1 || axis == n, what, ": only axis=-1 (the last, channels-last) is supported, got axis=", axis,
+            " for input of rank ", n + 1);
+}
+}  // namespace
+
+// ---- BatchNormalization -------------------------------------------------------------------------------------
+BatchNormalization::BatchNormalization(int64_t axis, float momentum, float epsilon, bool center, bool scale,
+                                       const std::string& beta_initializer, const std::string& gamma_initializer,
+                                       const std::string& moving_mean_initializer,
+                                       const std::string& moving_variance_initializer, const std::string& name)
+    : Layer(layer_name(name, "BatchNormalization")),
+      axis_(axis),
+      momentum_(momentum),
+      epsilon_(epsilon),
+      center_(center),
+      scale_(scale),
+      beta_init_(beta_initializer),
+      gamma_init_(gamma_initializer),
+      mean_init_(moving_mean_initializer),
+      var_init_(moving_variance_initializer) {
+  const std::string who = "BatchNormalization '" + name_ + "'";
+  NNC_CHECK(axis == -1 || axis >= 1, who, ": only axis=-1 (the last, channels-last) is supported, got axis=", axis);
+  NNC_CHECK(momentum >= 0.f && momentum <= 1.f, who, ": momentum must be in [0, 1], got ", momentum);
+  NNC_CHECK(epsilon >= 0.f && std::isfinite(epsilon), who, ": epsilon must be a finite value >= 0, got ", epsilon);
+  check_initializer(beta_initializer, who + " beta_initializer");
+  check_initializer(gamma_initializer, who + " gamma_initializer");
+  check_initializer(moving_mean_initializer, who + " moving_mean_initializer");
+  check_initializer(moving_variance_initializer, who + " moving_variance_initializer");
+}
+
+Shape BatchNormalization::do_build(const Shape& in) {
+  NNC_CHECK(!in.empty(), "BatchNormalization '", name_,
+            "': expected input with at least 2 dimensions (batch, ..., channels), got ", shape_str(batch_shape(-1, in)));
+  check_last_axis(axis_, in, "BatchNormalization '" + name_ + "'");
+  const int64_t C = in.back();
+  if (scale_) {
+    gamma_ = static_cast<int>(params_.size());
+    add_weight("gamma", {C}, gamma_init_, C, C);
+  }
+  if (center_) {
+    beta_ = static_cast<int>(params_.size());
+    add_weight("beta", {C}, beta_init_, C, C);
+  }
+  moving_mean_ = static_cast<int>(params_.size());
+  add_weight("moving_mean", {C}, mean_init_, C, C).trainable = false;
+  moving_var_ = static_cast<int>(params_.size());
+  add_weight("moving_variance", {C}, var_init_, C, C).trainable = false;
+  ones_ = Tensor({C});
+  ones_.fill(1.f);
+  zeros_ = Tensor({C});
+  mean_ = Tensor({C});
+  var_ = Tensor({C});
+  rstd_ = Tensor({C});
+  ws_ = Tensor({2 * C});
+  return in;
+}
+
+// x is (B, ..., C) viewed as (R, C).
+const Tensor& BatchNormalization::forward(const Tensor& x, bool training) {
+  check_input(x);
+  input_ = x;
+  const int64_t C = input_shape_.back(), R = x.size() / C;
+  output_.resize(x.shape());
+  // Keras runs a frozen BatchNormalization in inference mode, even inside fit.
+  last_batch_stats_ = training && trainable_;
+  Tensor& mm = params_[static_cast<size_t>(moving_mean_)].value;
+  Tensor& mv = params_[static_cast<size_t>(moving_var_)].value;
+  if (last_batch_stats_) {
+    NNC_CHECK(R > 0, "BatchNormalization '", name_, "': training needs a non-empty batch, got ", x.shape_str());
+    kernels::batchnorm_stats(mean_.data(), var_.data(), rstd_.data(), x.data(), R, C, epsilon_);
+    kernels::batchnorm_update_moving(mm.data(), mv.data(), mean_.data(), var_.data(), C, momentum_);
+  } else {
+    mean_.copy_from(mm);
+    kernels::batchnorm_rstd(rstd_.data(), mv.data(), C, epsilon_);
+  }
+  const float* gamma = scale_ ? params_[static_cast<size_t>(gamma_)].value.data() : ones_.data();
+  const float* beta = center_ ? params_[static_cast<size_t>(beta_)].value.data() : zeros_.data();
+  kernels::batchnorm_forward(output_.data(), x.data(), mean_.data(), rstd_.data(), gamma, beta, R, C);
+  return output_;
+}
+
+const Tensor& BatchNormalization::backward_from_preact(const Tensor& dy, bool need_dx) {
+  check_gradient(dy, output_.shape());
+  const int64_t C = input_shape_.back(), R = input_.size() / C;
+  float* dgamma = trainable_ && scale_ ? params_[static_cast<size_t>(gamma_)].grad.data() : nullptr;
+  float* dbeta = trainable_ && center_ ? params_[static_cast<size_t>(beta_)].grad.data() : nullptr;
+  const float* gamma = scale_ ? params_[static_cast<size_t>(gamma_)].value.data() : ones_.data();
+  float* dx = nullptr;
+  if (need_dx) {
+    dx_.resize(input_.shape());
+    dx = dx_.data();
+  } else {
+    dx_.resize({0});
+  }
+  kernels::batchnorm_backward(dx, dgamma, dbeta, dy.data(), input_.data(), mean_.data(), rstd_.data(), gamma, R, C,
+                              last_batch_stats_, ws_.data());
+  return dx_;
+}
+
+// ---- LayerNormalization -------------------------------------------------------------------------------------
+LayerNormalization::LayerNormalization(int64_t axis, float epsilon, bool center, bool scale,
+                                       const std::string& beta_initializer, const std::string& gamma_initializer,
+                                       const std::string& name)
+    : Layer(layer_name(name, "LayerNormalization")),
+      axis_(axis),
+      epsilon_(epsilon),
+      center_(center),
+      scale_(scale),
+      beta_init_(beta_initializer),
+      gamma_init_(gamma_initializer) {
+  const std::string who = "LayerNormalization '" + name_ + "'";
+  NNC_CHECK(axis == -1 || axis >= 1, who, ": only axis=-1 (the last) is supported, got axis=", axis);
+  NNC_CHECK(epsilon >= 0.f && std::isfinite(epsilon), who, ": epsilon must be a finite value >= 0, got ", epsilon);
+  check_initializer(beta_initializer, who + " beta_initializer");
+  check_initializer(gamma_initializer, who + " gamma_initializer");
+}
+
+Shape LayerNormalization::do_build(const Shape& in) {
+  NNC_CHECK(!in.empty(), "LayerNormalization '", name_,
+            "': expected input with at least 2 dimensions (batch, ..., features), got ",
+            shape_str(batch_shape(-1, in)));
+  check_last_axis(axis_, in, "LayerNormalization '" + name_ + "'");
+  const int64_t C = in.back();
+  if (scale_) {
+    gamma_ = static_cast<int>(params_.size());
+    add_weight("gamma", {C}, gamma_init_, C, C);
+  }
+  if (center_) {
+    beta_ = static_cast<int>(params_.size());
+    add_weight("beta", {C}, beta_init_, C, C);
+  }
+  ones_ = Tensor({C});
+  ones_.fill(1.f);
+  zeros_ = Tensor({C});
+  return in;
+}
+
+// x is (B, ..., C) viewed as (R, C); each row is normalized by itself.
+const Tensor& LayerNormalization::forward(const Tensor& x, bool training) {
+  check_input(x);
+  input_ = x;
+  const int64_t C = input_shape_.back(), R = x.size() / C;
+  output_.resize(x.shape());
+  mean_.resize({R});
+  rstd_.resize({R});
+  const float* gamma = scale_ ? params_[static_cast<size_t>(gamma_)].value.data() : ones_.data();
+  const float* beta = center_ ? params_[static_cast<size_t>(beta_)].value.data() : zeros_.data();
+  kernels::layernorm_forward(output_.data(), mean_.data(), rstd_.data(), x.data(), gamma, beta, R, C, epsilon_);
+  return output_;
+}
+
+const Tensor& LayerNormalization::backward_from_preact(const Tensor& dy, bool need_dx) {
+  check_gradient(dy, output_.shape());
+  const int64_t C = input_shape_.back(), R = input_.size() / C;
+  float* dgamma = trainable_ && scale_ ? params_[static_cast<size_t>(gamma_)].grad.data() : nullptr;
+  float* dbeta = trainable_ && center_ ? params_[static_cast<size_t>(beta_)].grad.data() : nullptr;
+  const float* gamma = scale_ ? params_[static_cast<size_t>(gamma_)].value.data() : ones_.data();
+  float* dx = nullptr;
+  if (need_dx) {
+    dx_.resize(input_.shape());
+    dx = dx_.data();
+  } else {
+    dx_.resize({0});
+  }
+  kernels::layernorm_backward(dx, dgamma, dbeta, dy.data(), input_.data(), mean_.data(), rstd_.data(), gamma, R, C);
+  return dx_;
+}
+
+}  // namespace nncore
