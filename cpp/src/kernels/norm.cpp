@@ -1,8 +1,10 @@
-// Batch and layer normalization. Per-channel reductions (batch norm statistics, dgamma/dbeta) are parallel over
-// ranges of channels: each thread walks all rows in order for its own channels, so there is no race and the sums
-// do not depend on the split. Per-row work (layer norm, the elementwise passes) is parallel over ranges of rows.
+// Batch and layer normalization. Per-channel reductions (batch norm statistics, dgamma/dbeta) run over fixed
+// chunks of rows: each chunk sums its rows into its own double partial (contiguous, vectorized over channels),
+// and the partials are added in chunk order, so the sums do not depend on the thread count. Per-row work (layer
+// norm, the elementwise passes) is parallel over ranges of rows.
 #include "kernels/norm.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -11,43 +13,87 @@
 namespace nncore::kernels {
 
 namespace {
-// Grow-only double scratch per thread: OpenMP reuses its workers, so steady state allocates nothing.
+constexpr int64_t kRowChunk = 128;
+
+// Grow-only double scratch of the calling thread (OpenMP reuses its workers: steady state allocates nothing).
 double* scratch(int64_t n) {
   thread_local std::vector<double> buf;
   if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));
   return buf.data();
 }
+
+// Grow-only double buffer for the reductions' results (separate from the partials above).
+double* result_scratch(int64_t n) {
+  thread_local std::vector<double> buf;
+  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));
+  return buf.data();
+}
+
+// out[k*C + c] = sum over rows r of the k-th of `terms` per-row contributions, for k < terms. add_rows(r0, r1, acc)
+// adds rows [r0, r1) into acc (terms*C doubles, zeroed by the caller). Fixed row chunks + ordered reduction.
+template <typename AddRows>
+void column_sums(double* out, int64_t R, int64_t C, int terms, AddRows add_rows) {
+  const int64_t chunks = (R + kRowChunk - 1) / kRowChunk, width = terms * C;
+  double* partial = scratch(chunks * width);
+  parallel_range(chunks, static_cast<double>(kRowChunk * width) * 2.0, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      double* acc = partial + k * width;
+      for (int64_t j = 0; j < width; ++j) acc[j] = 0.0;
+      add_rows(k * kRowChunk, std::min(R, (k + 1) * kRowChunk), acc);
+    }
+  });
+  for (int64_t j = 0; j < width; ++j) out[j] = 0.0;
+  for (int64_t k = 0; k < chunks; ++k)
+    for (int64_t j = 0; j < width; ++j) out[j] += partial[k * width + j];
+}
+
+void add_row(double* __restrict acc, const float* __restrict row, int64_t C) {
+#pragma omp simd
+  for (int64_t c = 0; c < C; ++c) acc[c] += row[c];
+}
+void add_sq_dev(double* __restrict acc, const float* __restrict row, const double* __restrict m, int64_t C) {
+#pragma omp simd
+  for (int64_t c = 0; c < C; ++c) {
+    const double d = row[c] - m[c];
+    acc[c] += d * d;
+  }
+}
+void add_dy_xhat(double* __restrict s, double* __restrict sx, const float* __restrict dy, const float* __restrict x,
+                 const float* __restrict mean, const float* __restrict rstd, int64_t C) {
+#pragma omp simd
+  for (int64_t c = 0; c < C; ++c) {
+    const float xhat = (x[c] - mean[c]) * rstd[c];
+    s[c] += dy[c];
+    sx[c] += static_cast<double>(dy[c]) * xhat;
+  }
+}
+void add_dy_xhat_row(double* __restrict s, double* __restrict sx, const float* __restrict dy,
+                     const float* __restrict x, float m, float rs, int64_t C) {
+#pragma omp simd
+  for (int64_t c = 0; c < C; ++c) {
+    s[c] += dy[c];
+    sx[c] += static_cast<double>(dy[c]) * ((x[c] - m) * rs);
+  }
+}
 }  // namespace
 
 void batchnorm_stats(float* mean, float* var, float* rstd, const float* x, int64_t R, int64_t C, float eps) {
   // x is (R, C); mean, var, rstd are (C). Two passes (mean, then squared deviations) for accuracy.
-  parallel_range(C, 3.0 * static_cast<double>(R), [&](int64_t c0, int64_t c1) {
-    const int64_t n = c1 - c0;
-    double* acc = scratch(2 * n);
-    double* m = acc + n;
-    for (int64_t j = 0; j < n; ++j) acc[j] = 0.0;
-    for (int64_t r = 0; r < R; ++r) {
-      const float* row = x + r * C + c0;
-      for (int64_t j = 0; j < n; ++j) acc[j] += row[j];
-    }
-    for (int64_t j = 0; j < n; ++j) {
-      m[j] = acc[j] / static_cast<double>(R);
-      acc[j] = 0.0;
-    }
-    for (int64_t r = 0; r < R; ++r) {
-      const float* row = x + r * C + c0;
-      for (int64_t j = 0; j < n; ++j) {
-        const double d = row[j] - m[j];
-        acc[j] += d * d;
-      }
-    }
-    for (int64_t j = 0; j < n; ++j) {
-      const double v = acc[j] / static_cast<double>(R);
-      mean[c0 + j] = static_cast<float>(m[j]);
-      var[c0 + j] = static_cast<float>(v);
-      rstd[c0 + j] = static_cast<float>(1.0 / std::sqrt(v + static_cast<double>(eps)));
-    }
+  double* m = result_scratch(2 * C);
+  double* v = m + C;
+  column_sums(m, R, C, 1, [&](int64_t r0, int64_t r1, double* acc) {
+    for (int64_t r = r0; r < r1; ++r) add_row(acc, x + r * C, C);
   });
+  for (int64_t c = 0; c < C; ++c) m[c] /= static_cast<double>(R);
+  column_sums(v, R, C, 1, [&](int64_t r0, int64_t r1, double* acc) {
+    for (int64_t r = r0; r < r1; ++r) add_sq_dev(acc, x + r * C, m, C);
+  });
+  for (int64_t c = 0; c < C; ++c) {
+    const double var_c = v[c] / static_cast<double>(R);
+    mean[c] = static_cast<float>(m[c]);
+    var[c] = static_cast<float>(var_c);
+    rstd[c] = static_cast<float>(1.0 / std::sqrt(var_c + static_cast<double>(eps)));
+  }
 }
 
 void batchnorm_update_moving(float* moving_mean, float* moving_var, const float* mean, const float* var, int64_t C,
@@ -84,27 +130,16 @@ void batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
   float* sum_dy_xhat = ws + C;  // (C) sum_r dy * xhat
   const bool need_sums = dgamma != nullptr || dbeta != nullptr || (dx != nullptr && batch_stats);
   if (need_sums) {
-    parallel_range(C, 4.0 * static_cast<double>(R), [&](int64_t c0, int64_t c1) {
-      const int64_t n = c1 - c0;
-      double* s = scratch(2 * n);
-      double* sx = s + n;
-      for (int64_t j = 0; j < 2 * n; ++j) s[j] = 0.0;
-      for (int64_t r = 0; r < R; ++r) {
-        const float* xr = x + r * C + c0;
-        const float* dyr = dy + r * C + c0;
-        for (int64_t j = 0; j < n; ++j) {
-          const float xhat = (xr[j] - mean[c0 + j]) * rstd[c0 + j];
-          s[j] += dyr[j];
-          sx[j] += static_cast<double>(dyr[j]) * xhat;
-        }
-      }
-      for (int64_t j = 0; j < n; ++j) {
-        sum_dy[c0 + j] = static_cast<float>(s[j]);
-        sum_dy_xhat[c0 + j] = static_cast<float>(sx[j]);
-        if (dbeta) dbeta[c0 + j] += static_cast<float>(s[j]);
-        if (dgamma) dgamma[c0 + j] += static_cast<float>(sx[j]);
-      }
+    double* sums = result_scratch(2 * C);
+    column_sums(sums, R, C, 2, [&](int64_t r0, int64_t r1, double* acc) {
+      for (int64_t r = r0; r < r1; ++r) add_dy_xhat(acc, acc + C, dy + r * C, x + r * C, mean, rstd, C);
     });
+    for (int64_t c = 0; c < C; ++c) {
+      sum_dy[c] = static_cast<float>(sums[c]);
+      sum_dy_xhat[c] = static_cast<float>(sums[C + c]);
+      if (dbeta) dbeta[c] += sum_dy[c];
+      if (dgamma) dgamma[c] += sum_dy_xhat[c];
+    }
   }
   if (dx == nullptr) return;
   const float inv_r = 1.f / static_cast<float>(R);
@@ -181,25 +216,14 @@ void layernorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
     });
   }
   if (dgamma == nullptr && dbeta == nullptr) return;
-  parallel_range(C, 4.0 * static_cast<double>(R), [&](int64_t c0, int64_t c1) {
-    const int64_t n = c1 - c0;
-    double* s = scratch(2 * n);
-    double* sx = s + n;
-    for (int64_t j = 0; j < 2 * n; ++j) s[j] = 0.0;
-    for (int64_t r = 0; r < R; ++r) {
-      const float* xr = x + r * C + c0;
-      const float* dyr = dy + r * C + c0;
-      const float m = mean[r], rs = rstd[r];
-      for (int64_t j = 0; j < n; ++j) {
-        s[j] += dyr[j];
-        sx[j] += static_cast<double>(dyr[j]) * ((xr[j] - m) * rs);
-      }
-    }
-    for (int64_t j = 0; j < n; ++j) {
-      if (dbeta) dbeta[c0 + j] += static_cast<float>(s[j]);
-      if (dgamma) dgamma[c0 + j] += static_cast<float>(sx[j]);
-    }
+  double* sums = result_scratch(2 * C);
+  column_sums(sums, R, C, 2, [&](int64_t r0, int64_t r1, double* acc) {
+    for (int64_t r = r0; r < r1; ++r) add_dy_xhat_row(acc, acc + C, dy + r * C, x + r * C, mean[r], rstd[r], C);
   });
+  for (int64_t c = 0; c < C; ++c) {
+    if (dbeta) dbeta[c] += static_cast<float>(sums[c]);
+    if (dgamma) dgamma[c] += static_cast<float>(sums[C + c]);
+  }
 }
 
 }  // namespace nncore::kernels
