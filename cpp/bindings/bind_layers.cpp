@@ -76,6 +76,9 @@ void bind_layers(py::module_& m) {
   py::class_<Dropout, Layer, std::shared_ptr<Dropout>>(m, "Dropout")
       .def(py::init<float, const std::string&>(), py::arg("rate"), py::arg("name") = "")
       .def_property_readonly("rate", &Dropout::rate);
+  py::class_<SpatialDropout2D, Layer, std::shared_ptr<SpatialDropout2D>>(m, "SpatialDropout2D")
+      .def(py::init<float, const std::string&>(), py::arg("rate"), py::arg("name") = "")
+      .def_property_readonly("rate", &SpatialDropout2D::rate);
 
   m.def("initializer_names", &initializer_names);
 }

@@ -194,9 +194,14 @@ void bind_model(py::module_& m) {
           [](Sequential& s, FloatArray x, FloatArray y, int64_t epochs, int64_t batch_size, bool shuffle, int verbose,
              double validation_split, std::optional<FloatArray> val_x, std::optional<FloatArray> val_y,
              int64_t initial_epoch, py::object print, py::object on_train_begin, py::object on_train_end,
-             py::object on_epoch_begin, py::object on_epoch_end, py::object on_batch_end) {
-            Tensor tx = view_of(x), ty = view_of(y), tvx, tvy;
+             py::object on_epoch_begin, py::object on_epoch_end, py::object on_batch_end,
+             std::optional<FloatArray> sample_weight) {
+            Tensor tx = view_of(x), ty = view_of(y), tvx, tvy, tw;
             FitOptions o;
+            if (sample_weight) {
+              tw = view_of(*sample_weight);
+              o.sample_weight = &tw;
+            }
             o.epochs = epochs;
             o.batch_size = batch_size;
             o.shuffle = shuffle;
@@ -237,16 +242,19 @@ void bind_model(py::module_& m) {
           py::arg("x"), py::arg("y"), py::arg("epochs"), py::arg("batch_size"), py::arg("shuffle"), py::arg("verbose"),
           py::arg("validation_split"), py::arg("validation_x"), py::arg("validation_y"), py::arg("initial_epoch"),
           py::arg("print"), py::arg("on_train_begin"), py::arg("on_train_end"), py::arg("on_epoch_begin"),
-          py::arg("on_epoch_end"), py::arg("on_batch_end"))
+          py::arg("on_epoch_end"), py::arg("on_batch_end"), py::arg("sample_weight") = py::none())
       .def(
           "evaluate",
-          [](Sequential& s, FloatArray x, FloatArray y, int64_t batch_size, int verbose, py::object print) {
-            Tensor tx = view_of(x), ty = view_of(y);
+          [](Sequential& s, FloatArray x, FloatArray y, int64_t batch_size, int verbose, py::object print,
+             std::optional<FloatArray> sample_weight) {
+            Tensor tx = view_of(x), ty = view_of(y), tw;
+            if (sample_weight) tw = view_of(*sample_weight);
             auto p = with_gil<const std::string&>(print);
             py::gil_scoped_release nogil;
-            return s.evaluate(tx, ty, batch_size, verbose, p);
+            return s.evaluate(tx, ty, batch_size, verbose, p, sample_weight ? &tw : nullptr);
           },
-          py::arg("x"), py::arg("y"), py::arg("batch_size") = 32, py::arg("verbose") = 0, py::arg("print") = py::none())
+          py::arg("x"), py::arg("y"), py::arg("batch_size") = 32, py::arg("verbose") = 0, py::arg("print") = py::none(),
+          py::arg("sample_weight") = py::none())
       .def(
           "predict",
           [](Sequential& s, FloatArray x, int64_t batch_size) {
@@ -272,6 +280,25 @@ void bind_model(py::module_& m) {
             Tensor tx = view_of(x), ty = view_of(y);
             py::gil_scoped_release nogil;
             return s.test_on_batch(tx, ty);
+          },
+          py::arg("x"), py::arg("y"))
+      .def(
+          "compute_gradients",
+          [](Sequential& s, FloatArray x, FloatArray y) {
+            Tensor tx = view_of(x), ty = view_of(y);
+            py::gil_scoped_release nogil;
+            return s.compute_gradients(tx, ty);
+          },
+          py::arg("x"), py::arg("y"))
+      .def(
+          "input_gradient",
+          [](Sequential& s, FloatArray x, FloatArray y) {
+            Tensor tx = view_of(x), ty = view_of(y), dx;
+            {
+              py::gil_scoped_release nogil;
+              dx = s.input_gradient(tx, ty);
+            }
+            return to_numpy(dx);
           },
           py::arg("x"), py::arg("y"))
       .def("summary", &Sequential::summary, py::arg("line_length") = 65)

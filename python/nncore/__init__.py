@@ -21,12 +21,14 @@ from . import _core
 from ._core import get_isa, get_num_threads, set_isa, set_num_threads, set_random_seed
 from . import callbacks, datasets, layers, losses, metrics, ops, optimizers, regularizers
 from .models import Sequential
+from .gradcheck import gradient_check
+from .plotting import plot_history
 
 __version__ = _core.__version__
 
 __all__ = ["Sequential", "layers", "losses", "metrics", "optimizers", "callbacks", "datasets", "ops", "regularizers",
            "set_num_threads", "get_num_threads", "set_random_seed", "get_isa", "set_isa", "get_cmake_dir",
-           "get_include_dir", "__version__"]
+           "get_include_dir", "gradient_check", "plot_history", "__version__"]
 
 
 def get_cmake_dir() -> str:

@@ -175,14 +175,21 @@ class Sequential:
     def fit(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, epochs: int = 1,
             verbose: Union[int, str] = "auto", callbacks: Optional[Sequence[Callback]] = None,
             validation_split: float = 0.0, validation_data: Optional[tuple] = None, shuffle: bool = True,
+            class_weight: Optional[Dict[int, float]] = None, sample_weight: Any = None,
             initial_epoch: int = 0) -> History:
         """Train for ``epochs`` passes over ``(x, y)``; returns a ``History``. Ctrl-C stops between batches,
-        keeping the weights, and then raises ``KeyboardInterrupt`` (``model.history`` holds what ran)."""
+        keeping the weights, and then raises ``KeyboardInterrupt`` (``model.history`` holds what ran).
+
+        ``sample_weight`` (one weight per sample) and ``class_weight`` (``{class index: weight}``, looked up by
+        the integer label or the argmax of a one-hot target; classes left out weigh 1) multiply each sample's
+        loss, and both together multiply. The batch loss is ``sum(w * loss) / batch_size`` as in Keras; metrics
+        stay unweighted (Keras 3's ``metrics=``). A ``validation_split`` also splits the weights."""
         self._require_compiled("fit")
         if x is None or y is None:
             raise ValueError("fit: x and y are required")
         x = as_float32(x, "fit: x")
         y = as_float32(y, "fit: y")
+        weights = self._loss_weights(x, y, sample_weight, class_weight, "fit")
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "fit: batch_size")
         epochs = _positive_int(epochs, "fit: epochs")
         val_x = val_y = None
@@ -216,21 +223,25 @@ class Sequential:
             lambda: [cb.on_train_end({}) for cb in cbs],
             lambda e: [cb.on_epoch_begin(e, {}) for cb in cbs],
             lambda e, logs: [cb.on_epoch_end(e, logs) for cb in cbs],
-            on_batch_end if per_batch else None)
+            on_batch_end if per_batch else None, sample_weight=weights)
         if interrupted:
             raise KeyboardInterrupt("fit interrupted: the weights of the last completed batch are kept; "
                                     "model.history holds the completed epochs")
         return history
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None,
-                 verbose: Union[int, str] = "auto", return_dict: bool = False) -> Union[float, list, Dict[str, float]]:
-        """``[loss, *metrics]`` averaged over the samples (a scalar when there are no metrics)."""
+                 verbose: Union[int, str] = "auto", sample_weight: Any = None,
+                 return_dict: bool = False) -> Union[float, list, Dict[str, float]]:
+        """``[loss, *metrics]`` averaged over the samples (a scalar when there are no metrics). With
+        ``sample_weight`` the loss is ``sum(w * loss) / n``; metrics stay unweighted."""
         self._require_compiled("evaluate")
         if x is None or y is None:
             raise ValueError("evaluate: x and y are required")
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "evaluate: batch_size")
-        values = self._impl.evaluate(as_float32(x, "evaluate: x"), as_float32(y, "evaluate: y"), batch_size,
-                                     _verbose(verbose), _write)
+        x = as_float32(x, "evaluate: x")
+        y = as_float32(y, "evaluate: y")
+        weights = self._loss_weights(x, y, sample_weight, None, "evaluate")
+        values = self._impl.evaluate(x, y, batch_size, _verbose(verbose), _write, sample_weight=weights)
         return self._shape_results(values, return_dict)
 
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Union[int, str] = 0) -> np.ndarray:
@@ -248,6 +259,64 @@ class Sequential:
         self._require_compiled("test_on_batch")
         values = self._impl.test_on_batch(as_float32(x, "test_on_batch: x"), as_float32(y, "test_on_batch: y"))
         return self._shape_results(values, return_dict)
+
+    def compute_gradients(self, x: Any, y: Any) -> float:
+        """Fills every trainable weight's gradient (read them through ``layer.gradients``) and returns the loss.
+
+        Runs in inference mode (dropout off, BatchNormalization on its moving statistics) so the result is
+        deterministic; the loss is the batch mean plus the weight penalties. No optimizer step is taken.
+        """
+        self._require_compiled("compute_gradients")
+        return float(self._impl.compute_gradients(as_float32(x, "compute_gradients: x"),
+                                                  as_float32(y, "compute_gradients: y")))
+
+    def input_gradient(self, x: Any, y: Any) -> np.ndarray:
+        """d(mean loss)/d(x) in inference mode, shaped like ``x``: saliency maps, adversarial examples.
+
+        Also fills the weights' gradients, as :meth:`compute_gradients` does. FGSM example:
+
+            >>> g = model.input_gradient(x, y)
+            >>> x_adv = np.clip(x + 0.1 * np.sign(g), 0.0, 1.0)
+            >>> model.evaluate(x_adv, y)  # higher loss than on x
+        """
+        self._require_compiled("input_gradient")
+        return self._impl.input_gradient(as_float32(x, "input_gradient: x"), as_float32(y, "input_gradient: y"))
+
+    def _loss_weights(self, x: np.ndarray, y: np.ndarray, sample_weight: Any, class_weight: Any,
+                      what: str) -> Optional[np.ndarray]:
+        """Per-sample loss weights from ``sample_weight`` and ``class_weight`` (their product), or None. Runs
+        once per call, vectorized; C++ checks length, finiteness and sign and gathers them with each batch."""
+        w = None
+        if sample_weight is not None:
+            w = np.asarray(sample_weight, dtype=np.float64)
+            if w.ndim == 2 and w.shape[1] == 1:
+                w = w[:, 0]
+            if w.ndim != 1 or w.shape[0] != len(y):
+                raise ValueError(f"{what}: sample_weight must have shape ({len(y)},), one weight per sample, got "
+                                 f"{w.shape}")
+        if class_weight is not None:
+            if not isinstance(class_weight, dict):
+                raise ValueError(f"{what}: class_weight must be a dict {{class index: weight}}, got "
+                                 f"{type(class_weight).__name__}")
+            if not self.built:
+                self._impl.build(list(per_sample_shape(x.shape[1:], f"{what}: x")))
+            classes = max(int(self._impl.output_shape[-1]), 2)  # one sigmoid unit: labels 0 and 1
+            table = np.ones(classes)
+            for k, v in class_weight.items():
+                if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < classes:
+                    raise ValueError(f"{what}: class_weight keys must be class indices in [0, {classes}), got {k!r}")
+                v = float(v)
+                if not np.isfinite(v) or v < 0:
+                    raise ValueError(f"{what}: class_weight must hold finite weights >= 0; got {v} for class {k}")
+                table[int(k)] = v
+            yy = y.reshape(len(y), -1)
+            if yy.shape[1] > 1 and self._impl.loss_name.startswith("sparse"):
+                raise ValueError(f"{what}: class_weight needs one label per sample, got y of shape {y.shape}")
+            labels = np.argmax(yy, axis=1) if yy.shape[1] > 1 else np.rint(np.nan_to_num(yy[:, 0]))
+            # Invalid labels are reported by the loss's own target check; clip so the lookup cannot fail first.
+            cw = table[np.clip(labels, 0, classes - 1).astype(np.int64)]
+            w = cw if w is None else w * cw
+        return None if w is None else np.ascontiguousarray(w, dtype=np.float32)
 
     def _shape_results(self, values: Sequence[float], return_dict: bool) -> Union[float, list, Dict[str, float]]:
         if return_dict:

@@ -37,16 +37,25 @@ class Loss {
   // Sum over the batch of the per-sample loss. `input` holds (B, *out) probabilities/values, or logits when
   // `logits` is true. When grad != nullptr it receives grad_scale * d(sum)/d(input). The cross-entropies
   // treat the last axis as the classes: an output (B, T, C) is B*T rows of C classes, and the per-sample loss
-  // is the mean over the T rows (Keras's reduction).
+  // is the mean over the T rows (Keras's reduction). With `weight` (B per-sample weights) each sample's loss and
+  // gradient are multiplied by its weight: the result is sum_b w_b * loss_b.
   double compute(const float* input, bool logits, const float* y, int64_t B, const Shape& out, float* grad,
-                 float grad_scale) const;
+                 float grad_scale, const float* weight = nullptr) const;
 
  private:
   LossKind kind_ = LossKind::mse;
   bool from_logits_ = false;
 };
 
-enum class MetricKind { sparse_categorical_accuracy, categorical_accuracy, binary_accuracy, mse, mae };
+enum class MetricKind {
+  sparse_categorical_accuracy,
+  categorical_accuracy,
+  binary_accuracy,
+  mse,
+  mae,
+  top_k_categorical_accuracy,         // one-hot targets, k = 5 (Keras)
+  sparse_top_k_categorical_accuracy,  // integer labels, k = 5 (Keras)
+};
 
 class Metric {
  public:
@@ -62,6 +71,7 @@ class Metric {
   std::string name_;
   MetricKind kind_ = MetricKind::mse;
   float threshold_ = 0.5f;
+  int64_t k_ = 5;  // top-k metrics
 };
 
 }  // namespace nncore

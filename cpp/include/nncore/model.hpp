@@ -39,6 +39,10 @@ struct FitOptions {
   double validation_split = 0.0;
   const Tensor* validation_x = nullptr;
   const Tensor* validation_y = nullptr;
+  // (N,) per-sample loss weights, gathered with the shuffled batch; the batch loss is sum(w_i * loss_i) / B
+  // (Keras's "sum_over_batch_size"). Metrics stay unweighted (Keras 3's `metrics=`). A validation_split also
+  // splits the weights; validation_x/y are evaluated unweighted.
+  const Tensor* sample_weight = nullptr;
   int64_t initial_epoch = 0;
   bool handle_sigint = true;  // Ctrl-C stops cleanly between batches (History::interrupted)
   std::function<void(const std::string&)> print;  // progress output; default: stdout
@@ -70,13 +74,20 @@ class Sequential {
 
   History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
   // [loss, metrics...]
+  // sample_weight: (N,) per-sample loss weights as in FitOptions; metrics stay unweighted.
   std::vector<double> evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 32, int verbose = 0,
-                               const std::function<void(const std::string&)>& print = nullptr);
+                               const std::function<void(const std::string&)>& print = nullptr,
+                               const Tensor* sample_weight = nullptr);
   Tensor predict(const Tensor& x, int64_t batch_size = 32);
   // Forward with training=false into an existing output tensor (resized as needed).
   void predict_into(const Tensor& x, Tensor& out, int64_t batch_size = 32);
   std::vector<double> train_on_batch(const Tensor& x, const Tensor& y);
   std::vector<double> test_on_batch(const Tensor& x, const Tensor& y);
+  // Forward in inference mode, mean loss + weight penalties, backward into every trainable param's grad (zeroed
+  // first; no optimizer step). Also writes d(loss)/d(x) into *dx when given. Returns the loss.
+  double compute_gradients(const Tensor& x, const Tensor& y, Tensor* dx = nullptr);
+  // d(mean loss)/d(x), shaped like x (saliency maps, adversarial examples).
+  Tensor input_gradient(const Tensor& x, const Tensor& y);
 
   std::string summary(int line_length = 65) const;
   int64_t count_params() const;
@@ -91,9 +102,12 @@ class Sequential {
   void check_compiled(const std::string& what) const;
   void prepare_training();
   // One optimization step on a batch already in xb/yb; adds the batch sums of loss and metrics to `sums`.
-  void train_step(const Tensor& xb, const float* yb, std::vector<double>& sums);
+  // wb: the batch's per-sample loss weights, or nullptr for all ones.
+  void train_step(const Tensor& xb, const float* yb, std::vector<double>& sums, const float* wb = nullptr);
   // Forward in inference mode + loss/metric sums (no gradient).
-  void test_step(const Tensor& xb, const float* yb, std::vector<double>& sums);
+  void test_step(const Tensor& xb, const float* yb, std::vector<double>& sums, const float* wb = nullptr);
+  // Validates (N,) sample weights: length, finite, >= 0. `what` names the call ("fit", "evaluate").
+  static void check_sample_weight(const Tensor& w, int64_t N, const std::string& what);
   const Tensor& forward(const Tensor& x, bool training);
   // Sum of the trainable weights' penalties; with_grad also adds their gradients.
   double regularization(bool with_grad);

@@ -215,15 +215,41 @@ inline uint64_t splitmix64(uint64_t z) {
 }
 }  // namespace
 
+namespace {
+// Inverted-dropout mask value of flat index i: keep when a 24-bit uniform from hash(seed, i) is >= rate, so the
+// mask depends on (seed, i) only, never on the thread count.
+inline float dropout_keep(uint64_t seed, int64_t i, uint32_t threshold, float scale) {
+  const uint32_t u = static_cast<uint32_t>(splitmix64(seed ^ (static_cast<uint64_t>(i) * 0xd1b54a32d192ed03ull)) >> 40);
+  return u >= threshold ? scale : 0.f;
+}
+inline uint32_t dropout_threshold(float rate) { return static_cast<uint32_t>(static_cast<double>(rate) * 16777216.0); }
+}  // namespace
+
 void dropout_forward(float* y, float* mask, const float* x, int64_t n, float rate, uint64_t seed) {
   const float scale = 1.f / (1.f - rate);
-  // Keep when a 24-bit uniform from hash(seed, i) is >= rate: the mask depends on (seed, i) only.
-  const uint32_t threshold = static_cast<uint32_t>(static_cast<double>(rate) * 16777216.0);
+  const uint32_t threshold = dropout_threshold(rate);
   parallel_range(n, 4.0, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
-      const uint32_t u = static_cast<uint32_t>(splitmix64(seed ^ (static_cast<uint64_t>(i) * 0xd1b54a32d192ed03ull)) >> 40);
-      mask[i] = u >= threshold ? scale : 0.f;
+      mask[i] = dropout_keep(seed, i, threshold, scale);
       y[i] = x[i] * mask[i];
+    }
+  });
+}
+
+void spatial_dropout_forward(float* y, float* mask, const float* x, int64_t B, int64_t HW, int64_t C, float rate,
+                             uint64_t seed) {
+  const float scale = 1.f / (1.f - rate);
+  const uint32_t threshold = dropout_threshold(rate);
+  for (int64_t i = 0; i < B * C; ++i) mask[i] = dropout_keep(seed, i, threshold, scale);  // B*C is small
+  mul_channels(y, x, mask, B, HW, C);
+}
+
+void mul_channels(float* y, const float* x, const float* mask, int64_t B, int64_t HW, int64_t C) {
+  // x is (B, HW, C), mask (B, C). Parallel over the B*HW pixel rows: each thread writes its own rows.
+  parallel_range(B * HW, static_cast<double>(C), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* m = mask + (r / HW) * C;
+      for (int64_t c = 0; c < C; ++c) y[r * C + c] = x[r * C + c] * m[c];
     }
   });
 }

@@ -84,6 +84,10 @@ double metric_categorical_accuracy(const float* p, const float* y, int64_t B, in
 double metric_binary_accuracy(const float* p, const float* y, int64_t B, int64_t D, float threshold);
 double metric_mse(const float* p, const float* y, int64_t B, int64_t D);
 double metric_mae(const float* p, const float* y, int64_t B, int64_t D);
+// Hits of "the target class is among the k largest predictions" (ties at the boundary count as in, as
+// tf.math.in_top_k); the target is labels[b] (sparse) or argmax of the one-hot row y (B, C).
+double metric_sparse_top_k_accuracy(const float* p, const float* labels, int64_t B, int64_t C, int64_t k);
+double metric_top_k_accuracy(const float* p, const float* y, int64_t B, int64_t C, int64_t k);
 
 // ---- optimizer updates (memory-bound loops over one parameter tensor) -------------------------------------
 // SGD with momentum (Keras form): v = momentum*v - lr*g; w += v  (nesterov: w += momentum*v - lr*g).
@@ -109,6 +113,12 @@ void clip_value(float* y, const float* x, int64_t n, float v);  // y = min(max(x
 // Inverted dropout: mask[i] = keep ? 1/(1-rate) : 0 from a counter-based hash of (seed, i), so the mask does
 // not depend on the thread count; y = x * mask.
 void dropout_forward(float* y, float* mask, const float* x, int64_t n, float rate, uint64_t seed);
+// Spatial dropout on x (B, HW, C): one mask entry per (b, c), mask (B, C) from the same hash as dropout_forward
+// with index b*C + c, broadcast over HW. y = x * mask.
+void spatial_dropout_forward(float* y, float* mask, const float* x, int64_t B, int64_t HW, int64_t C, float rate,
+                             uint64_t seed);
+// y (B, HW, C) = x * mask (B, C) broadcast over HW; the backward of spatial_dropout_forward (dx = dy * mask).
+void mul_channels(float* y, const float* x, const float* mask, int64_t B, int64_t HW, int64_t C);
 void mul(float* y, const float* a, const float* b, int64_t n);  // y = a * b
 
 }  // namespace nncore::kernels

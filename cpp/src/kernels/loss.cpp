@@ -197,6 +197,28 @@ double metric_categorical_accuracy(const float* p, const float* y, int64_t B, in
   return hits;
 }
 
+namespace {
+// The target is in the top k when fewer than k classes score strictly higher (ties straddling the boundary
+// count as in, as tf.math.in_top_k does).
+bool in_top_k(const float* r, int64_t C, int64_t target, int64_t k) {
+  int64_t higher = 0;
+  for (int64_t c = 0; c < C; ++c) higher += r[c] > r[target] ? 1 : 0;
+  return higher < k;
+}
+}  // namespace
+
+double metric_sparse_top_k_accuracy(const float* p, const float* labels, int64_t B, int64_t C, int64_t k) {
+  double hits = 0.0;
+  for (int64_t b = 0; b < B; ++b) hits += in_top_k(p + b * C, C, static_cast<int64_t>(labels[b]), k) ? 1.0 : 0.0;
+  return hits;
+}
+
+double metric_top_k_accuracy(const float* p, const float* y, int64_t B, int64_t C, int64_t k) {
+  double hits = 0.0;
+  for (int64_t b = 0; b < B; ++b) hits += in_top_k(p + b * C, C, argmax_row(y + b * C, C), k) ? 1.0 : 0.0;
+  return hits;
+}
+
 double metric_binary_accuracy(const float* p, const float* y, int64_t B, int64_t D, float threshold) {
   double total = 0.0;
   for (int64_t b = 0; b < B; ++b) {

@@ -163,4 +163,40 @@ const Tensor& Dropout::backward(const Tensor& dy, bool need_dx) {
   return dx_;
 }
 
+// ---- SpatialDropout2D ----------------------------------------------------------------------------------------
+SpatialDropout2D::SpatialDropout2D(float rate, const std::string& name)
+    : Layer(layer_name(name, "SpatialDropout2D")), rate_(rate) {
+  NNC_CHECK(rate >= 0.f && rate < 1.f, "SpatialDropout2D '", name_, "': rate must be in [0, 1), got ", rate);
+}
+
+Shape SpatialDropout2D::do_build(const Shape& in) {
+  NNC_CHECK(in.size() == 3, "SpatialDropout2D '", name_,
+            "': expected 4-D input (batch, height, width, channels), got ", shape_str(batch_shape(-1, in)));
+  return in;
+}
+
+// x is (B, H, W, C); mask (B, C); y = x * mask broadcast over H, W.
+const Tensor& SpatialDropout2D::forward(const Tensor& x, bool training) {
+  check_input(x);
+  input_ = x;
+  last_training_ = training && rate_ > 0.f;
+  if (!last_training_) return input_;  // as Dropout: never alias the input into output_
+  const int64_t B = x.dim(0), C = input_shape_.back(), HW = B * C > 0 ? x.size() / (B * C) : 0;
+  output_.resize(x.shape());
+  mask_.resize({B, C});
+  const uint64_t seed = rng_() ^ (++step_ * 0x9e3779b97f4a7c15ull);
+  kernels::spatial_dropout_forward(output_.data(), mask_.data(), x.data(), B, HW, C, rate_, seed);
+  return output_;
+}
+
+// Backward of y = x * mask: dx = dy * mask (same broadcast).
+const Tensor& SpatialDropout2D::backward(const Tensor& dy, bool need_dx) {
+  if (!last_training_) return dy;
+  check_gradient(dy, input_.shape());
+  const int64_t B = dy.dim(0), C = input_shape_.back(), HW = B * C > 0 ? dy.size() / (B * C) : 0;
+  dx_.resize(dy.shape());
+  kernels::mul_channels(dx_.data(), dy.data(), mask_.data(), B, HW, C);
+  return dx_;
+}
+
 }  // namespace nncore

@@ -94,7 +94,17 @@ void Loss::check_targets(const Tensor& y, const Shape& out, const std::string& w
 }
 
 double Loss::compute(const float* in, bool logits, const float* y, int64_t B, const Shape& out, float* grad,
-                     float scale) const {
+                     float scale, const float* weight) const {
+  if (weight != nullptr) {
+    // Weighted: one sample at a time with its gradient scaled by w_b (the kernels cost O(B*C), so the per-sample
+    // calls are negligible next to the layers).
+    const int64_t size = shape_numel(out), ty = target_size(out);
+    double total = 0.0;
+    for (int64_t b = 0; b < B; ++b)
+      total += static_cast<double>(weight[b]) * compute(in + b * size, logits, y + b * ty, 1, out,
+                                                         grad ? grad + b * size : nullptr, scale * weight[b]);
+    return total;
+  }
   const int64_t size = shape_numel(out), C = out.back(), T = size / C;
   // The cross-entropies see B*T rows of C classes; their per-sample loss is the mean over the T rows.
   const int64_t rows = B * T;
@@ -120,7 +130,8 @@ double Loss::compute(const float* in, bool logits, const float* y, int64_t B, co
 const std::vector<std::string>& Metric::names() {
   static const std::vector<std::string> n{"accuracy",  "acc", "sparse_categorical_accuracy", "categorical_accuracy",
                                           "binary_accuracy", "mse", "mae", "mean_squared_error",
-                                          "mean_absolute_error"};
+                                          "mean_absolute_error", "top_k_categorical_accuracy",
+                                          "sparse_top_k_categorical_accuracy"};
   return n;
 }
 
@@ -143,12 +154,22 @@ Metric Metric::from_name(const std::string& name, const Loss& loss) {
     m.kind_ = MetricKind::mse;
   } else if (name == "mae" || name == "mean_absolute_error") {
     m.kind_ = MetricKind::mae;
+  } else if (name == "top_k_categorical_accuracy") {
+    m.kind_ = MetricKind::top_k_categorical_accuracy;
+  } else if (name == "sparse_top_k_categorical_accuracy") {
+    m.kind_ = MetricKind::sparse_top_k_categorical_accuracy;
   } else {
     throw std::invalid_argument("unknown metric '" + name + "'; valid metrics: " + join(names()));
   }
   NNC_CHECK(m.kind_ != MetricKind::sparse_categorical_accuracy || loss.sparse() ||
                 loss.kind() != LossKind::categorical_crossentropy,
             "metric '", name, "' needs integer labels but the loss '", loss.name(), "' takes one-hot targets");
+  // The top-k metrics read targets laid out as the loss's: integer labels for the sparse one, one-hot otherwise.
+  NNC_CHECK(m.kind_ != MetricKind::sparse_top_k_categorical_accuracy || loss.sparse(), "metric '", name,
+            "' needs integer labels but the loss '", loss.name(), "' takes targets shaped like the output");
+  NNC_CHECK(m.kind_ != MetricKind::top_k_categorical_accuracy || !loss.sparse(), "metric '", name,
+            "' needs one-hot targets but the loss '", loss.name(),
+            "' takes integer labels; use 'sparse_top_k_categorical_accuracy'");
   // With logits, sigmoid(z) > 0.5 <=> z > 0.
   if (m.kind_ == MetricKind::binary_accuracy && loss.from_logits()) m.threshold_ = 0.f;
   return m;
@@ -164,6 +185,10 @@ double Metric::compute(const float* pred, const float* y, int64_t B, const Shape
     case MetricKind::binary_accuracy: return kernels::metric_binary_accuracy(pred, y, B, size, threshold_);
     case MetricKind::mse: return kernels::metric_mse(pred, y, B, size);
     case MetricKind::mae: return kernels::metric_mae(pred, y, B, size);
+    case MetricKind::top_k_categorical_accuracy:
+      return inv_t * kernels::metric_top_k_accuracy(pred, y, B * T, C, k_);
+    case MetricKind::sparse_top_k_categorical_accuracy:
+      return inv_t * kernels::metric_sparse_top_k_accuracy(pred, y, B * T, C, k_);
   }
   return 0.0;
 }

@@ -183,16 +183,16 @@ const Tensor& Sequential::forward(const Tensor& x, bool training) {
   return *h;
 }
 
-void Sequential::train_step(const Tensor& xb, const float* yb, std::vector<double>& sums) {
+void Sequential::train_step(const Tensor& xb, const float* yb, std::vector<double>& sums, const float* wb) {
   const int64_t B = xb.dim(0);
   const Tensor& out = forward(xb, true);
   const Shape& os = output_shape();
   dout_.resize(out.shape());
   const float scale = 1.f / static_cast<float>(B);
   if (fused_)
-    sums[0] += loss_.compute(layers_.back()->pre_activation().data(), true, yb, B, os, dout_.data(), scale);
+    sums[0] += loss_.compute(layers_.back()->pre_activation().data(), true, yb, B, os, dout_.data(), scale, wb);
   else
-    sums[0] += loss_.compute(out.data(), loss_.from_logits(), yb, B, os, dout_.data(), scale);
+    sums[0] += loss_.compute(out.data(), loss_.from_logits(), yb, B, os, dout_.data(), scale, wb);
   for (size_t m = 0; m < metrics_.size(); ++m) sums[m + 1] += metrics_[m].compute(out.data(), yb, B, os);
 
   for (Param* p : trainable_) p->grad.zero();
@@ -207,16 +207,26 @@ void Sequential::train_step(const Tensor& xb, const float* yb, std::vector<doubl
   optimizer_->apply(trainable_);
 }
 
-void Sequential::test_step(const Tensor& xb, const float* yb, std::vector<double>& sums) {
+void Sequential::test_step(const Tensor& xb, const float* yb, std::vector<double>& sums, const float* wb) {
   const int64_t B = xb.dim(0);
   const Tensor& out = forward(xb, false);
   const Shape& os = output_shape();
   if (fused_)
-    sums[0] += loss_.compute(layers_.back()->pre_activation().data(), true, yb, B, os, nullptr, 0.f);
+    sums[0] += loss_.compute(layers_.back()->pre_activation().data(), true, yb, B, os, nullptr, 0.f, wb);
   else
-    sums[0] += loss_.compute(out.data(), loss_.from_logits(), yb, B, os, nullptr, 0.f);
+    sums[0] += loss_.compute(out.data(), loss_.from_logits(), yb, B, os, nullptr, 0.f, wb);
   for (size_t m = 0; m < metrics_.size(); ++m) sums[m + 1] += metrics_[m].compute(out.data(), yb, B, os);
   sums[0] += regularization(false) * static_cast<double>(B);
+}
+
+void Sequential::check_sample_weight(const Tensor& w, int64_t N, const std::string& what) {
+  NNC_CHECK(w.ndim() == 1 && w.dim(0) == N, what, ": sample_weight must have shape (", N,
+            ",), one weight per sample, got ", w.shape_str());
+  for (int64_t i = 0; i < N; ++i) {
+    const float v = w.data()[i];
+    NNC_CHECK(std::isfinite(v) && v >= 0.f, what, ": sample_weight must hold finite weights >= 0; got ", v,
+              " at index ", i);
+  }
 }
 
 double Sequential::regularization(bool with_grad) {
@@ -242,6 +252,7 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opt)
   NNC_CHECK(y.ndim() >= 1 && y.dim(0) == x.dim(0), "fit: x and y must have the same number of samples, got ",
             x.dim(0), " and ", (y.ndim() >= 1 ? y.dim(0) : 0));
   loss_.check_targets(y, output_shape(), "y");
+  if (opt.sample_weight != nullptr) check_sample_weight(*opt.sample_weight, x.dim(0), "fit");
 
   // validation_split takes the last samples, before any shuffling (as Keras does); validation_data overrides
   // it, and then every sample trains.
@@ -251,7 +262,7 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opt)
       split ? static_cast<int64_t>(static_cast<double>(N_all) * (1.0 - opt.validation_split)) : N_all;
   NNC_CHECK(N >= 1 && (!split || N < N_all), "fit: validation_split=", opt.validation_split, " leaves ", N,
             " training and ", N_all - N, " validation samples out of ", N_all);
-  Tensor val_x, val_y;
+  Tensor val_x, val_y, val_w;
   bool has_val = false;
   if (opt.validation_x != nullptr) {
     check_x(*opt.validation_x, "fit: validation x");
@@ -265,6 +276,7 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opt)
   } else if (N < N_all) {
     val_x = row_view(x, N, N_all - N);
     val_y = row_view(y, N, N_all - N);
+    if (opt.sample_weight != nullptr) val_w = row_view(*opt.sample_weight, N, N_all - N);
     has_val = true;
   }
 
@@ -276,6 +288,7 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opt)
   std::iota(order.begin(), order.end(), int64_t{0});
   std::mt19937_64 shuffle_rng(next_seed());
   Shape xb_shape = x.shape();
+  std::vector<float> wb(opt.sample_weight != nullptr ? static_cast<size_t>(B) : 0);
 
   History hist;
   std::vector<std::string> keys = metrics_names();
@@ -304,7 +317,8 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opt)
       yb_.resize({nb, row_y});
       gather_rows(xb_.data(), x.data(), order.data() + b0, nb, row_x);
       gather_rows(yb_.data(), y.data(), order.data() + b0, nb, row_y);
-      train_step(xb_, yb_.data(), sums);
+      if (!wb.empty()) gather_rows(wb.data(), opt.sample_weight->data(), order.data() + b0, nb, 1);
+      train_step(xb_, yb_.data(), sums, wb.empty() ? nullptr : wb.data());
       seen += nb;
       for (size_t k = 0; k < sums.size(); ++k) logs[k].second = sums[k] / static_cast<double>(seen);
       progress.update(step + 1, logs);
@@ -318,7 +332,7 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opt)
     }
     Logs epoch_logs = logs;
     if (has_val) {
-      const std::vector<double> v = evaluate(val_x, val_y, B, 0);
+      const std::vector<double> v = evaluate(val_x, val_y, B, 0, nullptr, val_w.size() > 0 ? &val_w : nullptr);
       const auto names = metrics_names();
       for (size_t k = 0; k < v.size(); ++k) epoch_logs.push_back({"val_" + names[k], v[k]});
     }
@@ -333,13 +347,15 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opt)
 }
 
 std::vector<double> Sequential::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size, int verbose,
-                                         const std::function<void(const std::string&)>& print) {
+                                         const std::function<void(const std::string&)>& print,
+                                         const Tensor* sample_weight) {
   check_compiled("evaluate");
   NNC_CHECK(batch_size >= 1, "evaluate: batch_size must be >= 1, got ", batch_size);
   check_x(x, "evaluate: x");
   NNC_CHECK(y.ndim() >= 1 && y.dim(0) == x.dim(0), "evaluate: x and y must have the same number of samples, got ",
             x.dim(0), " and ", (y.ndim() >= 1 ? y.dim(0) : 0));
   loss_.check_targets(y, output_shape(), "y");
+  if (sample_weight != nullptr) check_sample_weight(*sample_weight, x.dim(0), "evaluate");
   if (need_dx_.size() != layers_.size()) prepare_training();
   const int64_t N = x.dim(0), row_y = y.size() / N, B = std::min(batch_size, N), steps = (N + B - 1) / B;
   std::vector<double> sums(metrics_.size() + 1);
@@ -349,7 +365,8 @@ std::vector<double> Sequential::evaluate(const Tensor& x, const Tensor& y, int64
   for (const auto& k : metrics_names()) logs.push_back({k, 0.0});
   for (int64_t step = 0; step < steps; ++step) {
     const int64_t b0 = step * B, nb = std::min(B, N - b0);
-    test_step(row_view(x, b0, nb), y.data() + b0 * row_y, sums);
+    test_step(row_view(x, b0, nb), y.data() + b0 * row_y, sums,
+              sample_weight != nullptr ? sample_weight->data() + b0 : nullptr);
     for (size_t k = 0; k < sums.size(); ++k) logs[k].second = sums[k] / static_cast<double>(b0 + nb);
     progress.update(step + 1, logs);
   }

@@ -1,5 +1,5 @@
 #pragma once
-// Core layers: Dense, Activation, Reshape, Flatten, Dropout.
+// Core layers: Dense, Activation, Reshape, Flatten, Dropout, SpatialDropout2D.
 #include "nncore/layers/layer.hpp"
 
 namespace nncore {
@@ -90,6 +90,27 @@ class Dropout : public Layer {
   bool last_training_ = false;
   uint64_t step_ = 0;
   Tensor mask_;
+};
+
+// Spatial dropout on channels-last images (B, H, W, C): in training, drops whole feature maps, one draw per
+// (sample, channel) broadcast over H and W, scaling kept ones by 1/(1-rate); identity at inference. Same
+// reproducible mask source as Dropout.
+class SpatialDropout2D : public Layer {
+ public:
+  explicit SpatialDropout2D(float rate, const std::string& name = "");
+  std::string class_name() const override { return "SpatialDropout2D"; }
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy, bool need_dx) override;
+  float rate() const { return rate_; }
+
+ protected:
+  Shape do_build(const Shape& input_shape) override;
+
+ private:
+  float rate_;
+  bool last_training_ = false;
+  uint64_t step_ = 0;
+  Tensor mask_;  // (B, C)
 };
 
 }  // namespace nncore
