@@ -34,11 +34,13 @@ double* result_scratch(int64_t n) {
 template <typename AddRows>
 void column_sums(double* out, int64_t R, int64_t C, int terms, AddRows add_rows) {
   const int64_t chunks = (R + kRowChunk - 1) / kRowChunk, width = terms * C;
-  double* partial = scratch(chunks * width);
+  thread_local std::vector<float> partial_buf;
+  if (static_cast<int64_t>(partial_buf.size()) < chunks * width) partial_buf.resize(static_cast<size_t>(chunks * width));
+  float* partial = partial_buf.data();
   parallel_range(chunks, static_cast<double>(kRowChunk * width) * 2.0, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
-      double* acc = partial + k * width;
-      for (int64_t j = 0; j < width; ++j) acc[j] = 0.0;
+      float* acc = partial + k * width;
+      for (int64_t j = 0; j < width; ++j) acc[j] = 0.f;
       add_rows(k * kRowChunk, std::min(R, (k + 1) * kRowChunk), acc);
     }
   });
@@ -47,32 +49,32 @@ void column_sums(double* out, int64_t R, int64_t C, int terms, AddRows add_rows)
     for (int64_t j = 0; j < width; ++j) out[j] += partial[k * width + j];
 }
 
-void add_row(double* __restrict acc, const float* __restrict row, int64_t C) {
+void add_row(float* __restrict acc, const float* __restrict row, int64_t C) {
 #pragma omp simd
   for (int64_t c = 0; c < C; ++c) acc[c] += row[c];
 }
-void add_sq_dev(double* __restrict acc, const float* __restrict row, const double* __restrict m, int64_t C) {
+void add_sq_dev(float* __restrict acc, const float* __restrict row, const float* __restrict m, int64_t C) {
 #pragma omp simd
   for (int64_t c = 0; c < C; ++c) {
-    const double d = row[c] - m[c];
+    const float d = row[c] - m[c];
     acc[c] += d * d;
   }
 }
-void add_dy_xhat(double* __restrict s, double* __restrict sx, const float* __restrict dy, const float* __restrict x,
+void add_dy_xhat(float* __restrict s, float* __restrict sx, const float* __restrict dy, const float* __restrict x,
                  const float* __restrict mean, const float* __restrict rstd, int64_t C) {
 #pragma omp simd
   for (int64_t c = 0; c < C; ++c) {
     const float xhat = (x[c] - mean[c]) * rstd[c];
     s[c] += dy[c];
-    sx[c] += static_cast<double>(dy[c]) * xhat;
+    sx[c] += dy[c] * xhat;
   }
 }
-void add_dy_xhat_row(double* __restrict s, double* __restrict sx, const float* __restrict dy,
+void add_dy_xhat_row(float* __restrict s, float* __restrict sx, const float* __restrict dy,
                      const float* __restrict x, float m, float rs, int64_t C) {
 #pragma omp simd
   for (int64_t c = 0; c < C; ++c) {
     s[c] += dy[c];
-    sx[c] += static_cast<double>(dy[c]) * ((x[c] - m) * rs);
+    sx[c] += dy[c] * ((x[c] - m) * rs);
   }
 }
 }  // namespace
@@ -81,16 +83,15 @@ void batchnorm_stats(float* mean, float* var, float* rstd, const float* x, int64
   // x is (R, C); mean, var, rstd are (C). Two passes (mean, then squared deviations) for accuracy.
   double* m = result_scratch(2 * C);
   double* v = m + C;
-  column_sums(m, R, C, 1, [&](int64_t r0, int64_t r1, double* acc) {
+  column_sums(m, R, C, 1, [&](int64_t r0, int64_t r1, float* acc) {
     for (int64_t r = r0; r < r1; ++r) add_row(acc, x + r * C, C);
   });
-  for (int64_t c = 0; c < C; ++c) m[c] /= static_cast<double>(R);
-  column_sums(v, R, C, 1, [&](int64_t r0, int64_t r1, double* acc) {
-    for (int64_t r = r0; r < r1; ++r) add_sq_dev(acc, x + r * C, m, C);
+  for (int64_t c = 0; c < C; ++c) mean[c] = static_cast<float>(m[c] / static_cast<double>(R));
+  column_sums(v, R, C, 1, [&](int64_t r0, int64_t r1, float* acc) {
+    for (int64_t r = r0; r < r1; ++r) add_sq_dev(acc, x + r * C, mean, C);
   });
   for (int64_t c = 0; c < C; ++c) {
     const double var_c = v[c] / static_cast<double>(R);
-    mean[c] = static_cast<float>(m[c]);
     var[c] = static_cast<float>(var_c);
     rstd[c] = static_cast<float>(1.0 / std::sqrt(var_c + static_cast<double>(eps)));
   }
@@ -131,7 +132,7 @@ void batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
   const bool need_sums = dgamma != nullptr || dbeta != nullptr || (dx != nullptr && batch_stats);
   if (need_sums) {
     double* sums = result_scratch(2 * C);
-    column_sums(sums, R, C, 2, [&](int64_t r0, int64_t r1, double* acc) {
+    column_sums(sums, R, C, 2, [&](int64_t r0, int64_t r1, float* acc) {
       for (int64_t r = r0; r < r1; ++r) add_dy_xhat(acc, acc + C, dy + r * C, x + r * C, mean, rstd, C);
     });
     for (int64_t c = 0; c < C; ++c) {
@@ -217,7 +218,7 @@ void layernorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
   }
   if (dgamma == nullptr && dbeta == nullptr) return;
   double* sums = result_scratch(2 * C);
-  column_sums(sums, R, C, 2, [&](int64_t r0, int64_t r1, double* acc) {
+  column_sums(sums, R, C, 2, [&](int64_t r0, int64_t r1, float* acc) {
     for (int64_t r = r0; r < r1; ++r) add_dy_xhat_row(acc, acc + C, dy + r * C, x + r * C, mean[r], rstd[r], C);
   });
   for (int64_t c = 0; c < C; ++c) {
