@@ -20,35 +20,29 @@ void check_last_axis(int64_t axis, const Shape& in, const std::string& what) {
 }
 }  // namespace
 
-// ---- BatchNormalization -------------------------------------------------------------------------------------
-BatchNormalization::BatchNormalization(int64_t axis, float momentum, float epsilon, bool center, bool scale,
-                                       const std::string& beta_initializer, const std::string& gamma_initializer,
-                                       const std::string& moving_mean_initializer,
-                                       const std::string& moving_variance_initializer, const std::string& name)
-    : Layer(layer_name(name, "BatchNormalization")),
+// ---- shared affine part -------------------------------------------------------------------------------------
+AffineNormalization::AffineNormalization(const std::string& name, const std::string& class_name, int64_t axis,
+                                         float epsilon, bool center, bool scale, const std::string& beta_initializer,
+                                         const std::string& gamma_initializer)
+    : Layer(layer_name(name, class_name)),
       axis_(axis),
-      momentum_(momentum),
       epsilon_(epsilon),
       center_(center),
       scale_(scale),
       beta_init_(beta_initializer),
-      gamma_init_(gamma_initializer),
-      mean_init_(moving_mean_initializer),
-      var_init_(moving_variance_initializer) {
-  const std::string who = "BatchNormalization '" + name_ + "'";
+      gamma_init_(gamma_initializer) {
+  const std::string who = class_name + " '" + name_ + "'";
   NNC_CHECK(axis == -1 || axis >= 1, who, ": only axis=-1 (the last, channels-last) is supported, got axis=", axis);
-  NNC_CHECK(momentum >= 0.f && momentum <= 1.f, who, ": momentum must be in [0, 1], got ", momentum);
   NNC_CHECK(epsilon >= 0.f && std::isfinite(epsilon), who, ": epsilon must be a finite value >= 0, got ", epsilon);
   check_initializer(beta_initializer, who + " beta_initializer");
   check_initializer(gamma_initializer, who + " gamma_initializer");
-  check_initializer(moving_mean_initializer, who + " moving_mean_initializer");
-  check_initializer(moving_variance_initializer, who + " moving_variance_initializer");
 }
 
-Shape BatchNormalization::do_build(const Shape& in) {
-  NNC_CHECK(!in.empty(), "BatchNormalization '", name_,
-            "': expected input with at least 2 dimensions (batch, ..., channels), got ", shape_str(batch_shape(-1, in)));
-  check_last_axis(axis_, in, "BatchNormalization '" + name_ + "'");
+int64_t AffineNormalization::build_affine(const Shape& in) {
+  const std::string who = class_name() + " '" + name_ + "'";
+  NNC_CHECK(!in.empty(), who, ": expected input with at least 2 dimensions (batch, ..., channels), got ",
+            shape_str(batch_shape(-1, in)));
+  check_last_axis(axis_, in, who);
   const int64_t C = in.back();
   if (scale_) {
     gamma_ = static_cast<int>(params_.size());
@@ -58,13 +52,51 @@ Shape BatchNormalization::do_build(const Shape& in) {
     beta_ = static_cast<int>(params_.size());
     add_weight("beta", {C}, beta_init_, C, C);
   }
+  ones_ = Tensor({C});
+  ones_.fill(1.f);
+  zeros_ = Tensor({C});
+  return C;
+}
+
+const float* AffineNormalization::gamma() const {
+  return scale_ ? params_[static_cast<size_t>(gamma_)].value.data() : ones_.data();
+}
+const float* AffineNormalization::beta() const {
+  return center_ ? params_[static_cast<size_t>(beta_)].value.data() : zeros_.data();
+}
+float* AffineNormalization::dgamma() {
+  return trainable_ && scale_ ? params_[static_cast<size_t>(gamma_)].grad.data() : nullptr;
+}
+float* AffineNormalization::dbeta() {
+  return trainable_ && center_ ? params_[static_cast<size_t>(beta_)].grad.data() : nullptr;
+}
+float* AffineNormalization::dx_buffer(bool need_dx) {
+  dx_.resize(need_dx ? input_.shape() : Shape{0});
+  return need_dx ? dx_.data() : nullptr;
+}
+
+// ---- BatchNormalization -------------------------------------------------------------------------------------
+BatchNormalization::BatchNormalization(int64_t axis, float momentum, float epsilon, bool center, bool scale,
+                                       const std::string& beta_initializer, const std::string& gamma_initializer,
+                                       const std::string& moving_mean_initializer,
+                                       const std::string& moving_variance_initializer, const std::string& name)
+    : AffineNormalization(name, "BatchNormalization", axis, epsilon, center, scale, beta_initializer,
+                          gamma_initializer),
+      momentum_(momentum),
+      mean_init_(moving_mean_initializer),
+      var_init_(moving_variance_initializer) {
+  const std::string who = "BatchNormalization '" + name_ + "'";
+  NNC_CHECK(momentum >= 0.f && momentum <= 1.f, who, ": momentum must be in [0, 1], got ", momentum);
+  check_initializer(moving_mean_initializer, who + " moving_mean_initializer");
+  check_initializer(moving_variance_initializer, who + " moving_variance_initializer");
+}
+
+Shape BatchNormalization::do_build(const Shape& in) {
+  const int64_t C = build_affine(in);
   moving_mean_ = static_cast<int>(params_.size());
   add_weight("moving_mean", {C}, mean_init_, C, C).trainable = false;
   moving_var_ = static_cast<int>(params_.size());
   add_weight("moving_variance", {C}, var_init_, C, C).trainable = false;
-  ones_ = Tensor({C});
-  ones_.fill(1.f);
-  zeros_ = Tensor({C});
   mean_ = Tensor({C});
   var_ = Tensor({C});
   rstd_ = Tensor({C});
@@ -90,27 +122,15 @@ const Tensor& BatchNormalization::forward(const Tensor& x, bool training) {
     mean_.copy_from(mm);
     kernels::batchnorm_rstd(rstd_.data(), mv.data(), C, epsilon_);
   }
-  const float* gamma = scale_ ? params_[static_cast<size_t>(gamma_)].value.data() : ones_.data();
-  const float* beta = center_ ? params_[static_cast<size_t>(beta_)].value.data() : zeros_.data();
-  kernels::batchnorm_forward(output_.data(), x.data(), mean_.data(), rstd_.data(), gamma, beta, R, C);
+  kernels::batchnorm_forward(output_.data(), x.data(), mean_.data(), rstd_.data(), gamma(), beta(), R, C);
   return output_;
 }
 
 const Tensor& BatchNormalization::backward_from_preact(const Tensor& dy, bool need_dx) {
   check_gradient(dy, output_.shape());
   const int64_t C = input_shape_.back(), R = input_.size() / C;
-  float* dgamma = trainable_ && scale_ ? params_[static_cast<size_t>(gamma_)].grad.data() : nullptr;
-  float* dbeta = trainable_ && center_ ? params_[static_cast<size_t>(beta_)].grad.data() : nullptr;
-  const float* gamma = scale_ ? params_[static_cast<size_t>(gamma_)].value.data() : ones_.data();
-  float* dx = nullptr;
-  if (need_dx) {
-    dx_.resize(input_.shape());
-    dx = dx_.data();
-  } else {
-    dx_.resize({0});
-  }
-  kernels::batchnorm_backward(dx, dgamma, dbeta, dy.data(), input_.data(), mean_.data(), rstd_.data(), gamma, R, C,
-                              last_batch_stats_, ws_.data());
+  kernels::batchnorm_backward(dx_buffer(need_dx), dgamma(), dbeta(), dy.data(), input_.data(), mean_.data(),
+                              rstd_.data(), gamma(), R, C, last_batch_stats_, ws_.data());
   return dx_;
 }
 
@@ -118,37 +138,11 @@ const Tensor& BatchNormalization::backward_from_preact(const Tensor& dy, bool ne
 LayerNormalization::LayerNormalization(int64_t axis, float epsilon, bool center, bool scale,
                                        const std::string& beta_initializer, const std::string& gamma_initializer,
                                        const std::string& name)
-    : Layer(layer_name(name, "LayerNormalization")),
-      axis_(axis),
-      epsilon_(epsilon),
-      center_(center),
-      scale_(scale),
-      beta_init_(beta_initializer),
-      gamma_init_(gamma_initializer) {
-  const std::string who = "LayerNormalization '" + name_ + "'";
-  NNC_CHECK(axis == -1 || axis >= 1, who, ": only axis=-1 (the last) is supported, got axis=", axis);
-  NNC_CHECK(epsilon >= 0.f && std::isfinite(epsilon), who, ": epsilon must be a finite value >= 0, got ", epsilon);
-  check_initializer(beta_initializer, who + " beta_initializer");
-  check_initializer(gamma_initializer, who + " gamma_initializer");
-}
+    : AffineNormalization(name, "LayerNormalization", axis, epsilon, center, scale, beta_initializer,
+                          gamma_initializer) {}
 
 Shape LayerNormalization::do_build(const Shape& in) {
-  NNC_CHECK(!in.empty(), "LayerNormalization '", name_,
-            "': expected input with at least 2 dimensions (batch, ..., features), got ",
-            shape_str(batch_shape(-1, in)));
-  check_last_axis(axis_, in, "LayerNormalization '" + name_ + "'");
-  const int64_t C = in.back();
-  if (scale_) {
-    gamma_ = static_cast<int>(params_.size());
-    add_weight("gamma", {C}, gamma_init_, C, C);
-  }
-  if (center_) {
-    beta_ = static_cast<int>(params_.size());
-    add_weight("beta", {C}, beta_init_, C, C);
-  }
-  ones_ = Tensor({C});
-  ones_.fill(1.f);
-  zeros_ = Tensor({C});
+  build_affine(in);
   return in;
 }
 
@@ -160,26 +154,15 @@ const Tensor& LayerNormalization::forward(const Tensor& x, bool training) {
   output_.resize(x.shape());
   mean_.resize({R});
   rstd_.resize({R});
-  const float* gamma = scale_ ? params_[static_cast<size_t>(gamma_)].value.data() : ones_.data();
-  const float* beta = center_ ? params_[static_cast<size_t>(beta_)].value.data() : zeros_.data();
-  kernels::layernorm_forward(output_.data(), mean_.data(), rstd_.data(), x.data(), gamma, beta, R, C, epsilon_);
+  kernels::layernorm_forward(output_.data(), mean_.data(), rstd_.data(), x.data(), gamma(), beta(), R, C, epsilon_);
   return output_;
 }
 
 const Tensor& LayerNormalization::backward_from_preact(const Tensor& dy, bool need_dx) {
   check_gradient(dy, output_.shape());
   const int64_t C = input_shape_.back(), R = input_.size() / C;
-  float* dgamma = trainable_ && scale_ ? params_[static_cast<size_t>(gamma_)].grad.data() : nullptr;
-  float* dbeta = trainable_ && center_ ? params_[static_cast<size_t>(beta_)].grad.data() : nullptr;
-  const float* gamma = scale_ ? params_[static_cast<size_t>(gamma_)].value.data() : ones_.data();
-  float* dx = nullptr;
-  if (need_dx) {
-    dx_.resize(input_.shape());
-    dx = dx_.data();
-  } else {
-    dx_.resize({0});
-  }
-  kernels::layernorm_backward(dx, dgamma, dbeta, dy.data(), input_.data(), mean_.data(), rstd_.data(), gamma, R, C);
+  kernels::layernorm_backward(dx_buffer(need_dx), dgamma(), dbeta(), dy.data(), input_.data(), mean_.data(),
+                              rstd_.data(), gamma(), R, C);
   return dx_;
 }
 

@@ -4,12 +4,41 @@
 
 namespace nncore {
 
+// What both normalizations share: the last axis only, epsilon, and the optional affine map gamma * xhat + beta
+// (gamma, beta of shape (channels,); ones / zeros stand in when scale / center is off).
+class AffineNormalization : public Layer {
+ public:
+  int64_t axis() const { return axis_; }
+  float epsilon() const { return epsilon_; }
+  bool center() const { return center_; }
+  bool scale() const { return scale_; }
+
+ protected:
+  AffineNormalization(const std::string& name, const std::string& class_name, int64_t axis, float epsilon,
+                      bool center, bool scale, const std::string& beta_initializer,
+                      const std::string& gamma_initializer);
+  // Checks the input, adds gamma and beta in Keras order; returns the channel count.
+  int64_t build_affine(const Shape& in);
+  const float* gamma() const;
+  const float* beta() const;
+  float* dgamma();  // null when not needed (frozen or no scale)
+  float* dbeta();
+  float* dx_buffer(bool need_dx);  // dx_ sized like the input, or null
+
+  int64_t axis_;
+  float epsilon_;
+  bool center_, scale_;
+  std::string beta_init_, gamma_init_;
+  int gamma_ = -1, beta_ = -1;  // indices into params_ (-1: absent)
+  Tensor ones_, zeros_;
+};
+
 // Normalizes each channel (the last axis) over every other axis: y = (x - mean) / sqrt(var + eps) * gamma + beta.
 // Training uses the batch's mean and biased variance and updates moving = moving*momentum + batch*(1-momentum);
 // inference, and a frozen layer (trainable false, as in Keras), use the moving statistics.
 // Weights in Keras order: gamma (if scale), beta (if center), moving_mean, moving_variance (the last two are not
 // trainable).
-class BatchNormalization : public Layer {
+class BatchNormalization : public AffineNormalization {
  public:
   BatchNormalization(int64_t axis = -1, float momentum = 0.99f, float epsilon = 1e-3f, bool center = true,
                      bool scale = true, const std::string& beta_initializer = "zeros",
@@ -19,29 +48,22 @@ class BatchNormalization : public Layer {
   std::string class_name() const override { return "BatchNormalization"; }
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward_from_preact(const Tensor& dy, bool need_dx) override;
-  int64_t axis() const { return axis_; }
   float momentum() const { return momentum_; }
-  float epsilon() const { return epsilon_; }
-  bool center() const { return center_; }
-  bool scale() const { return scale_; }
 
  protected:
   Shape do_build(const Shape& input_shape) override;
 
  private:
-  int64_t axis_;
-  float momentum_, epsilon_;
-  bool center_, scale_;
-  std::string beta_init_, gamma_init_, mean_init_, var_init_;
-  int gamma_ = -1, beta_ = -1, moving_mean_ = -1, moving_var_ = -1;  // indices into params_ (-1: absent)
-  Tensor ones_, zeros_;  // stand-ins for gamma / beta when scale / center is off
+  float momentum_;
+  std::string mean_init_, var_init_;
+  int moving_mean_ = -1, moving_var_ = -1;  // indices into params_
   bool last_batch_stats_ = false;
   Tensor mean_, var_, rstd_, ws_;
 };
 
 // Normalizes each sample over its last axis: y = (x - mean_row) / sqrt(var_row + eps) * gamma + beta,
 // gamma and beta of shape (last,). The same in training and inference.
-class LayerNormalization : public Layer {
+class LayerNormalization : public AffineNormalization {
  public:
   LayerNormalization(int64_t axis = -1, float epsilon = 1e-3f, bool center = true, bool scale = true,
                      const std::string& beta_initializer = "zeros", const std::string& gamma_initializer = "ones",
@@ -49,21 +71,11 @@ class LayerNormalization : public Layer {
   std::string class_name() const override { return "LayerNormalization"; }
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward_from_preact(const Tensor& dy, bool need_dx) override;
-  int64_t axis() const { return axis_; }
-  float epsilon() const { return epsilon_; }
-  bool center() const { return center_; }
-  bool scale() const { return scale_; }
 
  protected:
   Shape do_build(const Shape& input_shape) override;
 
  private:
-  int64_t axis_;
-  float epsilon_;
-  bool center_, scale_;
-  std::string beta_init_, gamma_init_;
-  int gamma_ = -1, beta_ = -1;
-  Tensor ones_, zeros_;
   Tensor mean_, rstd_;
 };
 
