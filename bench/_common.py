@@ -5,9 +5,10 @@ import json
 import os
 import platform
 import statistics
+import time
 import subprocess
 import sys
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 
 def cpu_name() -> str:
@@ -23,6 +24,25 @@ def cpu_name() -> str:
 
 def median(xs: List[float]) -> float:
     return statistics.median(xs)
+
+
+def median_seconds(fn: Callable[[], object], reps: int) -> float:
+    """Median seconds per call of fn, over reps samples of enough calls (~20 ms) that timer resolution and call
+    overhead stay small, after a warm-up (caches, thread pools, packing buffers and workspaces)."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - t0, 1e-7)
+    calls = max(1, int(0.02 / once))
+    for _ in range(2):
+        fn()
+    samples = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        samples.append((time.perf_counter() - t0) / calls)
+    return statistics.median(samples)
 
 
 def run_child(script: str, args: List[str], threads: int) -> Dict[str, Any]:

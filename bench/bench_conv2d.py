@@ -10,12 +10,17 @@ Run: python bench/bench_conv2d.py [--quick]
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
 import nncore
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import median_seconds  # noqa: E402
 
 try:
     import torch
@@ -45,24 +50,6 @@ def flops_forward(h: int, w: int, c: int, oc: int, k: int, padding: str) -> floa
     oh, _ = out_size(h, k, padding)
     ow, _ = out_size(w, k, padding)
     return 2.0 * B * oh * ow * oc * k * k * c
-
-
-def median_seconds(fn: Callable[[], object], reps: int) -> float:
-    # Enough calls per sample that each lasts ~20 ms, so timer resolution and call overhead stay small.
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-7)
-    calls = max(1, int(0.02 / once))
-    for _ in range(2):  # warm-up: caches, thread pools, workspaces
-        fn()
-    samples = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        samples.append((time.perf_counter() - t0) / calls)
-    return float(np.median(samples))
 
 
 def numpy_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, padding: str) -> np.ndarray:

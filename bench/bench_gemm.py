@@ -6,9 +6,9 @@ Run: python bench/bench_gemm.py [--quick]
 from __future__ import annotations
 
 import argparse
+import sys
 import os
 import time
-from typing import Callable
 
 # OpenBLAS tuning overrides would skew the peer; drop them before numpy loads OpenBLAS.
 for _var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
@@ -17,6 +17,9 @@ for _var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
 import numpy as np  # noqa: E402
 
 import nncore  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import median_seconds  # noqa: E402
 
 try:
     from threadpoolctl import threadpool_limits
@@ -36,24 +39,6 @@ def shapes(quick: bool) -> list[tuple[int, int, int, bool, bool, str]]:
         out.append((fan_in, fan_out, batch, True, False, "dW X^T dY"))
         out.append((batch, fan_in, fan_out, False, True, "dX dY W^T"))
     return out
-
-
-def median_seconds(fn: Callable[[], object], reps: int) -> float:
-    # Enough calls per sample that each lasts ~20 ms, so timer resolution and call overhead stay small.
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-7)
-    calls = max(1, int(0.02 / once))
-    for _ in range(2):  # warm-up: caches, thread pools, packing buffers
-        fn()
-    samples = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        samples.append((time.perf_counter() - t0) / calls)
-    return float(np.median(samples))
 
 
 def numpy_threads(n: int):
