@@ -57,6 +57,11 @@ void Layer::build(const Shape& input_shape) {
   pending_regularizers_.clear();
 }
 
+const Tensor* Layer::output_mask() const {
+  const bool keeps_time = input_shape_.size() >= 2 && output_shape_.size() >= 2 && output_shape_[0] == input_shape_[0];
+  return keeps_time ? input_mask_ : nullptr;
+}
+
 void Layer::set_regularizer(const std::string& weight_name, Regularizer r) {
   NNC_CHECK(r.l1 >= 0.f && r.l2 >= 0.f && std::isfinite(r.l1) && std::isfinite(r.l2), "Layer '", name_,
             "': regularizer factors must be finite and >= 0, got l1=", r.l1, " l2=", r.l2);

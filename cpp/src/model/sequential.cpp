@@ -179,7 +179,12 @@ void Sequential::prepare_training() {
 
 const Tensor& Sequential::forward(const Tensor& x, bool training) {
   const Tensor* h = &x;
-  for (auto& l : layers_) h = &l->forward(*h, training);
+  const Tensor* mask = nullptr;
+  for (auto& l : layers_) {
+    l->set_input_mask(mask);
+    h = &l->forward(*h, training);
+    mask = l->output_mask();
+  }
   return *h;
 }
 

@@ -71,6 +71,14 @@ class Layer {
   // layer does not create is an error.
   void set_regularizer(const std::string& weight_name, Regularizer r);
 
+  // Masking of padded sequence steps (Keras's mask_zero): a (batch, time) tensor of 0/1 floats marking the valid
+  // steps. The model hands each layer the mask of the layer before it (nullptr: none) before its forward; a layer
+  // that produces or consumes masks overrides output_mask(). The default passes the input mask on when the
+  // output keeps the time axis (rank >= 2 per sample, same length as the input's first axis), else drops it.
+  void set_input_mask(const Tensor* mask) { input_mask_ = mask; }
+  const Tensor* input_mask() const { return input_mask_; }
+  virtual const Tensor* output_mask() const;
+
  protected:
   // Returns the per-sample output shape; called once by build().
   virtual Shape do_build(const Shape& input_shape) = 0;
@@ -89,6 +97,7 @@ class Layer {
   std::vector<Param> params_;
   std::vector<std::pair<std::string, Regularizer>> pending_regularizers_;
   std::mt19937_64 rng_;
+  const Tensor* input_mask_ = nullptr;  // owned by the layer before; valid during this forward/backward
   Tensor input_;   // shallow copy of the last forward's input
   Tensor output_;  // layer-owned output buffer
   Tensor dx_;      // layer-owned input-gradient buffer
