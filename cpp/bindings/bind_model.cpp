@@ -185,6 +185,7 @@ void bind_model(py::module_& m) {
       .def_property_readonly("compiled", &Sequential::compiled)
       .def_property_readonly("optimizer", &Sequential::optimizer)
       .def_property_readonly("loss_name", [](const Sequential& s) { return s.loss().name(); })
+      .def_property_readonly("loss_from_logits", [](const Sequential& s) { return s.loss().from_logits(); })
       .def_property_readonly("metrics_names", &Sequential::metrics_names)
       .def_property(
           "stop_training", [](const Sequential& s) { return s.stop_training.load(); },

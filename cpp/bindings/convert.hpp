@@ -57,5 +57,6 @@ void bind_layers(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_norm(py::module_& m);
 void bind_model(py::module_& m);
+void bind_io(py::module_& m);
 
 }  // namespace nncore::bindings

@@ -20,7 +20,11 @@ std::string shape_str(const Shape& s) {
 
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s) {
+    if (d < 0) throw std::invalid_argument("tensor shape " + shape_str(s) + " has a negative dimension");
+    if (__builtin_mul_overflow(n, d, &n) || n > (int64_t{1} << 56))
+      throw std::invalid_argument("tensor shape " + shape_str(s) + " is too large");
+  }
   return n;
 }
 

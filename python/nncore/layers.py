@@ -9,7 +9,8 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence, Union
+import json
+from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
 
@@ -117,6 +118,25 @@ class Layer:
 
     def count_params(self) -> int:
         return self._impl.count_params()
+
+    # -- configuration -----------------------------------------------------------------------------------
+    def get_config(self) -> Dict[str, Any]:
+        """The constructor arguments (Keras names), as saved in model files."""
+        return json.loads(_core.layer_config(self._impl))
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "Layer":
+        """A new, unbuilt layer of this class from ``get_config()``'s dictionary."""
+        spec = json.dumps({"class_name": cls.__name__, "config": config})
+        return _wrap(_core.layer_from_config(spec))
+
+    @classmethod
+    def _wrap(cls, impl: Any) -> "Layer":
+        """A Python handle on an existing C++ layer (a loaded model's), without running ``__init__``."""
+        obj = cls.__new__(cls)
+        obj._impl = impl
+        obj._input_shape = None
+        return obj
 
     def _set_regularizers(self, kernel: Any, bias: Any) -> None:
         for weight, reg in (("kernel", kernel), ("bias", bias)):
@@ -439,3 +459,22 @@ class LayerNormalization(Layer):
     @property
     def epsilon(self) -> float:
         return self._impl.epsilon
+
+
+def _python_classes() -> Dict[str, type]:
+    found: Dict[str, type] = {}
+    todo = [Layer]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            found.setdefault(sub.__name__, sub)
+            todo.append(sub)
+    return found
+
+
+def _wrap(impl: Any) -> Layer:
+    """The Python layer class matching a C++ layer's class_name, wrapped around it."""
+    cls = _python_classes().get(impl.class_name)
+    if cls is None:
+        raise TypeError(f"no Python layer class for the C++ layer class '{impl.class_name}'")
+    return cls._wrap(impl)

@@ -2,6 +2,8 @@
 and converts arguments, wires callbacks and shapes the results as Keras does."""
 from __future__ import annotations
 
+import json
+import os
 import sys
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -13,9 +15,11 @@ from . import metrics as _metrics
 from . import optimizers as _optimizers
 from ._convert import as_float32, per_sample_shape
 from .callbacks import Callback, History
-from .layers import Layer
+from .layers import Layer, _wrap as _wrap_layer
 
-__all__ = ["Sequential"]
+__all__ = ["Sequential", "load_model", "ModelFileError"]
+
+ModelFileError = _core.ModelFileError
 
 
 def _write(s: str) -> None:
@@ -323,5 +327,63 @@ class Sequential:
             return dict(zip(self.metrics_names, values))
         return float(values[0]) if len(values) == 1 else [float(v) for v in values]
 
+    # -- saving and loading ---------------------------------------------------------------------------------
+    def save(self, filepath: Union[str, "os.PathLike[str]"], overwrite: bool = True,
+             include_optimizer: bool = True) -> None:
+        """Save architecture, weights, compile settings and (``include_optimizer``) the optimizer state to one
+        safetensors file, atomically (a crash never leaves a half-written file at ``filepath``). Load it with
+        ``nncore.load_model`` in Python or ``nncore::load_model`` in C++.
+
+        Example:
+            >>> model.save("fashion.nncore")
+            >>> same = nncore.load_model("fashion.nncore")
+        """
+        path = os.fspath(filepath)
+        if not overwrite and os.path.exists(path):
+            raise FileExistsError(f"save: '{path}' exists and overwrite=False")
+        _core.save_model(self._impl, path, bool(include_optimizer))
+
+    def save_weights(self, filepath: Union[str, "os.PathLike[str]"], overwrite: bool = True) -> None:
+        """Save the weights alone (safetensors, one tensor per weight named ``<layer>/<weight>``)."""
+        path = os.fspath(filepath)
+        if not overwrite and os.path.exists(path):
+            raise FileExistsError(f"save_weights: '{path}' exists and overwrite=False")
+        _core.save_weights(self._impl, path)
+
+    def load_weights(self, filepath: Union[str, "os.PathLike[str]"]) -> None:
+        """Load weights saved by ``save_weights`` or ``save``, matched by name; a missing or unexpected name
+        raises ``nncore.ModelFileError`` listing the names."""
+        _core.load_weights(self._impl, os.fspath(filepath))
+
+    def get_config(self) -> Dict[str, Any]:
+        """The architecture: name, input shape and each layer's class and config."""
+        return json.loads(_core.model_config(self._impl))
+
+    def to_json(self) -> str:
+        return _core.model_config(self._impl)
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "Sequential":
+        """A new model with fresh weights from ``get_config()``'s dictionary."""
+        return cls._wrap(_core.model_from_config(json.dumps(config)))
+
+    @classmethod
+    def _wrap(cls, impl: Any) -> "Sequential":
+        obj = cls.__new__(cls)
+        obj._impl = impl
+        obj._layers = [_wrap_layer(l) for l in impl.layers]
+        obj._loss = _losses.get(impl.loss_name) if impl.compiled else None
+        if obj._loss is not None:
+            obj._loss.from_logits = bool(impl.loss_from_logits)
+        obj.history = None
+        return obj
+
     def __repr__(self) -> str:
         return f"<Sequential name='{self.name}' layers={len(self._layers)}>"
+
+
+def load_model(filepath: Union[str, "os.PathLike[str]"], compile: bool = True) -> Sequential:
+    """Load a model saved by ``model.save`` (or C++ ``nncore::save_model``): architecture, weights and, unless
+    ``compile=False``, the compile settings and optimizer state, so ``fit`` resumes where it stopped. A missing,
+    truncated or corrupted file raises ``nncore.ModelFileError`` (a ``ValueError``) naming the problem."""
+    return Sequential._wrap(_core.load_model(os.fspath(filepath), bool(compile)))

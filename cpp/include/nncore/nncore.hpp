@@ -3,6 +3,8 @@
 #include "nncore/activations.hpp"
 #include "nncore/check.hpp"
 #include "nncore/initializers.hpp"
+#include "nncore/io.hpp"
+#include "nncore/json.hpp"
 #include "nncore/layers/conv.hpp"
 #include "nncore/layers/core.hpp"
 #include "nncore/layers/layer.hpp"

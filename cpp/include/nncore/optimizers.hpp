@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "nncore/json.hpp"
 #include "nncore/layers/layer.hpp"
 
 namespace nncore {
@@ -18,6 +19,8 @@ class LearningRateSchedule {
   virtual ~LearningRateSchedule() = default;
   virtual std::string name() const = 0;
   virtual float operator()(int64_t step) const = 0;
+  // Constructor arguments as JSON, Keras names (schedule_from_config in nncore/io.hpp reads it back).
+  virtual Json config() const = 0;
 };
 
 // lr = initial * decay_rate^(step / decay_steps)  (staircase: the exponent is floored).
@@ -25,6 +28,7 @@ class ExponentialDecay : public LearningRateSchedule {
  public:
   ExponentialDecay(float initial_learning_rate, double decay_steps, float decay_rate, bool staircase = false);
   std::string name() const override { return "ExponentialDecay"; }
+  Json config() const override;
   float operator()(int64_t step) const override;
   float initial_learning_rate() const { return initial_; }
   double decay_steps() const { return decay_steps_; }
@@ -44,6 +48,7 @@ class PiecewiseConstantDecay : public LearningRateSchedule {
  public:
   PiecewiseConstantDecay(std::vector<double> boundaries, std::vector<float> values);
   std::string name() const override { return "PiecewiseConstantDecay"; }
+  Json config() const override;
   float operator()(int64_t step) const override;
   const std::vector<double>& boundaries() const { return boundaries_; }
   const std::vector<float>& values() const { return values_; }
@@ -62,6 +67,7 @@ class CosineDecay : public LearningRateSchedule {
   CosineDecay(float initial_learning_rate, double decay_steps, float alpha = 0.f,
               std::optional<float> warmup_target = std::nullopt, double warmup_steps = 0.0);
   std::string name() const override { return "CosineDecay"; }
+  Json config() const override;
   float operator()(int64_t step) const override;
   float initial_learning_rate() const { return initial_; }
   double decay_steps() const { return decay_steps_; }
@@ -108,6 +114,19 @@ class Optimizer {
   std::optional<float> global_clipnorm() const { return global_clipnorm_; }
   void set_global_clipnorm(std::optional<float> global_clipnorm);
 
+  // Constructor arguments and common options as JSON, Keras names (optimizer_from_config in nncore/io.hpp reads
+  // it back); the learning rate is a number or a schedule {"class_name", "config"}.
+  virtual Json config() const;
+  // The state of parameter `index` as named slots ("m", "v", ...); slots an option switched off are left out.
+  // Empty until the state exists (after the first apply() or build_state()).
+  virtual std::vector<std::pair<std::string, Tensor*>> slots(size_t index) = 0;
+  // Creates fresh state bound to `params` as the first apply() would, so that restored slot values and
+  // iterations are used by the next apply() with the same parameters.
+  void build_state(const std::vector<Param*>& params);
+  // Whether the state belongs to exactly these parameters, in this order.
+  bool bound_to(const std::vector<Param*>& params) const;
+  void set_iterations(int64_t iterations);
+
  protected:
   virtual void create_state(const std::vector<Param*>& params) = 0;
   // One parameter's update: w and g hold n floats; iterations_ already counts this step (1 on the first).
@@ -131,6 +150,8 @@ class SGD : public Optimizer {
  public:
   explicit SGD(float learning_rate = 0.01f, float momentum = 0.f, bool nesterov = false);
   std::string name() const override { return "SGD"; }
+  Json config() const override;
+  std::vector<std::pair<std::string, Tensor*>> slots(size_t index) override;
   float momentum() const { return momentum_; }
   bool nesterov() const { return nesterov_; }
 
@@ -152,6 +173,8 @@ class Adam : public Optimizer {
   explicit Adam(float learning_rate = 0.001f, float beta_1 = 0.9f, float beta_2 = 0.999f, float epsilon = 1e-7f,
                 bool amsgrad = false);
   std::string name() const override { return "Adam"; }
+  Json config() const override;
+  std::vector<std::pair<std::string, Tensor*>> slots(size_t index) override;
   float beta_1() const { return b1_; }
   float beta_2() const { return b2_; }
   float epsilon() const { return eps_; }
@@ -182,6 +205,8 @@ class Adagrad : public Optimizer {
  public:
   explicit Adagrad(float learning_rate = 0.001f, float initial_accumulator_value = 0.1f, float epsilon = 1e-7f);
   std::string name() const override { return "Adagrad"; }
+  Json config() const override;
+  std::vector<std::pair<std::string, Tensor*>> slots(size_t index) override;
   float initial_accumulator_value() const { return initial_accumulator_; }
   float epsilon() const { return eps_; }
 
@@ -202,6 +227,8 @@ class RMSprop : public Optimizer {
   explicit RMSprop(float learning_rate = 0.001f, float rho = 0.9f, float momentum = 0.f, float epsilon = 1e-7f,
                    bool centered = false);
   std::string name() const override { return "RMSprop"; }
+  Json config() const override;
+  std::vector<std::pair<std::string, Tensor*>> slots(size_t index) override;
   float rho() const { return rho_; }
   float momentum() const { return momentum_; }
   float epsilon() const { return eps_; }

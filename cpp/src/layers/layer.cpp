@@ -117,8 +117,22 @@ const Tensor& Layer::backward_from_preact(const Tensor& dz, bool need_dx) {
   throw std::logic_error("Layer '" + name_ + "' (" + class_name() + ") does not implement backward");
 }
 
+namespace detail {
+namespace {
+thread_local WeightBudget* active_budget = nullptr;
+}
+WeightBudget::WeightBudget(int64_t floats) : remaining_(floats), outer_(active_budget) { active_budget = this; }
+WeightBudget::~WeightBudget() { active_budget = outer_; }
+void WeightBudget::take(int64_t n, const std::string& what) {
+  if (active_budget == nullptr) return;
+  NNC_CHECK(n <= active_budget->remaining_, what, " needs ", n, " more weights than the model file holds");
+  active_budget->remaining_ -= n;
+}
+}  // namespace detail
+
 Param& Layer::add_weight(const std::string& name, const Shape& shape, const std::string& initializer,
                          int64_t fan_in, int64_t fan_out) {
+  detail::WeightBudget::take(shape_numel(shape), str_cat("Layer '", name_, "' weight '", name, "' ", shape_str(shape)));
   Param p;
   p.name = name;
   p.value = Tensor(shape);

@@ -141,14 +141,33 @@ std::vector<const float*> Optimizer::clip_gradients(const std::vector<Param*>& p
   return grads;
 }
 
-void Optimizer::apply(const std::vector<Param*>& params) {
+namespace {
+std::vector<const float*> identities(const std::vector<Param*>& params) {
   std::vector<const float*> ids;
   ids.reserve(params.size());
   for (const Param* p : params) ids.push_back(p->value.data());
-  if (ids != bound_) {
+  return ids;
+}
+}  // namespace
+
+void Optimizer::build_state(const std::vector<Param*>& params) {
+  create_state(params);
+  bound_ = identities(params);
+}
+
+bool Optimizer::bound_to(const std::vector<Param*>& params) const {
+  return !bound_.empty() && identities(params) == bound_;
+}
+
+void Optimizer::set_iterations(int64_t iterations) {
+  NNC_CHECK(iterations >= 0, "optimizer: iterations must be >= 0, got ", iterations);
+  iterations_ = iterations;
+}
+
+void Optimizer::apply(const std::vector<Param*>& params) {
+  if (identities(params) != bound_) {
     // New variables start from fresh state, and so from step 1 (Adam's bias correction counts from it).
-    create_state(params);
-    bound_ = ids;
+    build_state(params);
     iterations_ = 0;
   }
   const std::vector<const float*> grads = clip_gradients(params);

@@ -12,6 +12,8 @@ using Pair = std::array<int64_t, 2>;
 // output ceil(H / stride), the odd padding pixel at the bottom/right).
 class Conv2D : public Layer {
  public:
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
   Conv2D(int64_t filters, Pair kernel_size, Pair strides = {1, 1}, const std::string& padding = "valid",
          Pair dilation_rate = {1, 1}, const std::string& activation = "linear", bool use_bias = true,
          const std::string& kernel_initializer = "glorot_uniform", const std::string& bias_initializer = "zeros",
@@ -53,6 +55,7 @@ class Conv2D : public Layer {
 // Max or average pooling over pool_size windows; strides default to pool_size.
 class Pooling2D : public Layer {
  public:
+  Json config() const override;
   enum class Mode { max, average };
   Pooling2D(Mode mode, Pair pool_size, Pair strides, const std::string& padding, const std::string& name);
   std::string class_name() const override { return mode_ == Mode::max ? "MaxPooling2D" : "AveragePooling2D"; }
@@ -75,12 +78,14 @@ class Pooling2D : public Layer {
 
 class MaxPooling2D : public Pooling2D {
  public:
+  static LayerPtr from_config(const Json& config);
   explicit MaxPooling2D(Pair pool_size = {2, 2}, Pair strides = {0, 0}, const std::string& padding = "valid",
                         const std::string& name = "");
 };
 
 class AveragePooling2D : public Pooling2D {
  public:
+  static LayerPtr from_config(const Json& config);
   explicit AveragePooling2D(Pair pool_size = {2, 2}, Pair strides = {0, 0}, const std::string& padding = "valid",
                             const std::string& name = "");
 };
@@ -88,6 +93,7 @@ class AveragePooling2D : public Pooling2D {
 // (batch, H, W, C) -> (batch, C)
 class GlobalPooling2D : public Layer {
  public:
+  Json config() const override;
   GlobalPooling2D(bool max, const std::string& name);
   std::string class_name() const override { return max_ ? "GlobalMaxPooling2D" : "GlobalAveragePooling2D"; }
   const Tensor& forward(const Tensor& x, bool training) override;
@@ -103,17 +109,21 @@ class GlobalPooling2D : public Layer {
 
 class GlobalAveragePooling2D : public GlobalPooling2D {
  public:
+  static LayerPtr from_config(const Json& config);
   explicit GlobalAveragePooling2D(const std::string& name = "");
 };
 
 class GlobalMaxPooling2D : public GlobalPooling2D {
  public:
+  static LayerPtr from_config(const Json& config);
   explicit GlobalMaxPooling2D(const std::string& name = "");
 };
 
 // Zero rows/columns around each image: ((top, bottom), (left, right)).
 class ZeroPadding2D : public Layer {
  public:
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
   explicit ZeroPadding2D(Pair height = {1, 1}, Pair width = {1, 1}, const std::string& name = "");
   std::string class_name() const override { return "ZeroPadding2D"; }
   const Tensor& forward(const Tensor& x, bool training) override;

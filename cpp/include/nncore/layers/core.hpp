@@ -7,6 +7,8 @@ namespace nncore {
 // y = act(x W + b) over the last axis. x is (B, ..., in), W is (in, units), b is (units).
 class Dense : public Layer {
  public:
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
   Dense(int64_t units, const std::string& activation = "linear", bool use_bias = true,
         const std::string& kernel_initializer = "glorot_uniform", const std::string& bias_initializer = "zeros",
         const std::string& name = "");
@@ -33,6 +35,8 @@ class Dense : public Layer {
 
 class ActivationLayer : public Layer {
  public:
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
   explicit ActivationLayer(const std::string& activation, const std::string& name = "");
   std::string class_name() const override { return "Activation"; }
   const Tensor& forward(const Tensor& x, bool training) override;
@@ -52,6 +56,8 @@ class ActivationLayer : public Layer {
 // Reshapes each sample to target_shape (one entry may be -1).
 class Reshape : public Layer {
  public:
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
   explicit Reshape(Shape target_shape, const std::string& name = "");
   std::string class_name() const override { return "Reshape"; }
   const Tensor& forward(const Tensor& x, bool training) override;
@@ -68,6 +74,8 @@ class Reshape : public Layer {
 // Flattens each sample to one axis: a Reshape to (-1,).
 class Flatten : public Reshape {
  public:
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
   explicit Flatten(const std::string& name = "");
   std::string class_name() const override { return "Flatten"; }
 };
@@ -76,6 +84,8 @@ class Flatten : public Reshape {
 // identity at inference. The mask comes from (layer seed, step, index), so it is reproducible under a seed.
 class Dropout : public Layer {
  public:
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
   explicit Dropout(float rate, const std::string& name = "");
   std::string class_name() const override { return "Dropout"; }
   const Tensor& forward(const Tensor& x, bool training) override;
@@ -97,6 +107,8 @@ class Dropout : public Layer {
 // reproducible mask source as Dropout.
 class SpatialDropout2D : public Layer {
  public:
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
   explicit SpatialDropout2D(float rate, const std::string& name = "");
   std::string class_name() const override { return "SpatialDropout2D"; }
   const Tensor& forward(const Tensor& x, bool training) override;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "nncore/activations.hpp"
+#include "nncore/json.hpp"
 #include "nncore/tensor.hpp"
 
 namespace nncore {
@@ -25,6 +26,9 @@ struct Regularizer {
   float l2 = 0.f;
   bool active() const { return l1 != 0.f || l2 != 0.f; }
 };
+
+class Layer;
+using LayerPtr = std::shared_ptr<Layer>;
 
 struct Param {
   std::string name;
@@ -43,6 +47,14 @@ class Layer {
 
   virtual std::string class_name() const = 0;
   const std::string& name() const { return name_; }
+
+  // The constructor arguments as JSON (Keras names): the base writes name, trainable and each weight's
+  // regularizer ("kernel_regularizer": {"l1": .., "l2": ..}); derived classes add theirs. Each class has a
+  // static from_config(const Json&) that rebuilds it; layer_from_config (nncore/io.hpp) dispatches on
+  // class_name through one table in cpp/src/io/registry.cpp.
+  virtual Json config() const;
+  // Applies the base part of a config (trainable, regularizers) to a freshly constructed layer.
+  void apply_base_config(const Json& config);
 
   void build(const Shape& input_shape);
   bool built() const { return built_; }
@@ -108,7 +120,5 @@ class Layer {
 std::string unique_layer_name(const std::string& base);
 // "Dense" -> "dense", "MaxPooling2D" -> "max_pooling2d".
 std::string snake_case(const std::string& class_name);
-
-using LayerPtr = std::shared_ptr<Layer>;
 
 }  // namespace nncore

@@ -40,6 +40,8 @@ class AffineNormalization : public Layer {
 // trainable).
 class BatchNormalization : public AffineNormalization {
  public:
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
   BatchNormalization(int64_t axis = -1, float momentum = 0.99f, float epsilon = 1e-3f, bool center = true,
                      bool scale = true, const std::string& beta_initializer = "zeros",
                      const std::string& gamma_initializer = "ones",
@@ -65,6 +67,8 @@ class BatchNormalization : public AffineNormalization {
 // gamma and beta of shape (last,). The same in training and inference.
 class LayerNormalization : public AffineNormalization {
  public:
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
   LayerNormalization(int64_t axis = -1, float epsilon = 1e-3f, bool center = true, bool scale = true,
                      const std::string& beta_initializer = "zeros", const std::string& gamma_initializer = "ones",
                      const std::string& name = "");

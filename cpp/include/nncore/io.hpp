@@ -1,0 +1,77 @@
+#pragma once
+// Model files. A model is saved as one safetensors file (https://github.com/huggingface/safetensors):
+//   8 bytes: little-endian u64 N; N bytes: a JSON header; then the tensor bytes.
+// Every weight is a float32 tensor named "<layer name>/<weight name>"; with the optimizer, its state is
+// "optimizer/<layer name>/<weight name>/<slot>". The header's "__metadata__" (string values, as the format
+// requires) holds "format" = "nncore", "format_version", "model_config" (the architecture as JSON),
+// "compile_config" (loss, metrics, optimizer) and "optimizer_iterations".
+// Writing is atomic: a temporary file in the same folder, flushed, then renamed over the target, so a crash
+// never leaves a half-written file at the path. Reading validates everything before it is used (header length,
+// JSON, dtypes, shapes, offsets; the architecture may not ask for more weights than the file holds) and throws
+// ModelFileError naming the file and the problem.
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nncore/json.hpp"
+#include "nncore/model.hpp"
+#include "nncore/optimizers.hpp"
+
+namespace nncore {
+
+// A model or weights file that cannot be read: missing, truncated, corrupted, or not matching the model.
+class ModelFileError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+inline constexpr int kModelFormatVersion = 1;
+
+// ---- configs ------------------------------------------------------------------------------------------------
+// {"class_name": ..., "config": layer.config()}
+Json layer_spec(const Layer& layer);
+// Builds a layer from a spec through the registry of every layer class (cpp/src/io/registry.cpp).
+LayerPtr layer_from_config(const Json& spec);
+std::vector<std::string> layer_class_names();
+Json schedule_spec(const LearningRateSchedule& schedule);
+std::shared_ptr<LearningRateSchedule> schedule_from_config(const Json& spec);
+Json optimizer_spec(const Optimizer& optimizer);
+std::shared_ptr<Optimizer> optimizer_from_config(const Json& spec);
+
+// ---- safetensors ----------------------------------------------------------------------------------------------
+struct NamedTensor {
+  std::string name;
+  Tensor tensor;
+};
+
+struct TensorFile {
+  std::vector<NamedTensor> tensors;  // in file order
+  std::vector<std::pair<std::string, std::string>> metadata;
+  const Tensor* find(const std::string& name) const;
+  const std::string* meta(const std::string& key) const;
+};
+
+// Writes float32 tensors and string metadata atomically (see above).
+void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Tensor*>>& tensors,
+                       const std::vector<std::pair<std::string, std::string>>& metadata);
+// Reads and validates a safetensors file holding float32 tensors (F32 only).
+TensorFile read_safetensors(const std::string& path);
+// The same from bytes in memory; `source` names them in errors.
+TensorFile parse_safetensors(const std::string& bytes, const std::string& source);
+
+// ---- models -------------------------------------------------------------------------------------------------
+// Architecture + weights (+ compile settings and, with include_optimizer, the optimizer state).
+void save_model(Sequential& model, const std::string& path, bool include_optimizer = true);
+// compile=false skips the compile settings even when the file has them.
+std::unique_ptr<Sequential> load_model(const std::string& path, bool compile = true);
+// Weights alone, matched by name: a name the model lacks or a weight the file lacks is an error listing them.
+void save_weights(Sequential& model, const std::string& path);
+void load_weights(Sequential& model, const std::string& path);
+
+// The architecture alone ({"name", "input_shape", "layers": [specs]}) and back (unbuilt when no input_shape).
+Json model_config(const Sequential& model);
+std::unique_ptr<Sequential> model_from_config(const Json& config);
+
+}  // namespace nncore

@@ -1,0 +1,274 @@
+// Layer configs: each class's constructor arguments as JSON (Keras names) and back. One place for all of them,
+// next to the registry that dispatches on class_name.
+#include "nncore/check.hpp"
+#include "nncore/layers/conv.hpp"
+#include "nncore/layers/core.hpp"
+#include "nncore/layers/normalization.hpp"
+
+namespace nncore {
+
+namespace {
+
+Json pair_json(const Pair& p) {
+  Json a = Json::array();
+  a.push_back(p[0]);
+  a.push_back(p[1]);
+  return a;
+}
+
+// An int or a 2-element array of ints (Keras accepts both for kernel_size, strides, ...).
+Pair get_pair(const Json& c, const std::string& key, Pair def) {
+  const Json* v = c.find(key);
+  if (!v || v->is_null()) return def;
+  if (!v->is_array()) {
+    const int64_t n = v->as_int(str_cat("\"", key, "\""));
+    return {n, n};
+  }
+  const Shape s = v->as_shape(str_cat("\"", key, "\""));
+  NNC_CHECK(s.size() == 2, "\"", key, "\": expected 2 integers, got ", s.size());
+  return {s[0], s[1]};
+}
+
+template <typename T>
+std::shared_ptr<T> finish(std::shared_ptr<T> layer, const Json& c) {
+  layer->apply_base_config(c);
+  return layer;
+}
+
+std::string name_of(const Json& c) { return c.get("name", ""); }
+
+}  // namespace
+
+// ---- base -----------------------------------------------------------------------------------------------------
+Json Layer::config() const {
+  Json c = Json::object();
+  c["name"] = name_;
+  c["trainable"] = trainable_;
+  auto put = [&](const std::string& weight, const Regularizer& r) {
+    if (!r.active()) return;
+    Json j = Json::object();
+    j["l1"] = r.l1;
+    j["l2"] = r.l2;
+    c[weight + "_regularizer"] = j;
+  };
+  for (const Param& p : params_) put(p.name, p.regularizer);
+  for (const auto& nr : pending_regularizers_) put(nr.first, nr.second);
+  return c;
+}
+
+void Layer::apply_base_config(const Json& c) {
+  NNC_CHECK(c.is_object(), "layer config: expected an object");
+  set_trainable(c.get("trainable", true));
+  const std::string suffix = "_regularizer";
+  for (const auto& kv : c.items()) {
+    const std::string& key = kv.first;
+    if (key.size() <= suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    if (kv.second.is_null()) continue;
+    const std::string what = str_cat("Layer '", name_, "' ", key);
+    NNC_CHECK(kv.second.is_object(), what, ": expected an object with l1 and l2");
+    Regularizer r{kv.second.get("l1", 0.f), kv.second.get("l2", 0.f)};
+    set_regularizer(key.substr(0, key.size() - suffix.size()), r);
+  }
+}
+
+// ---- core -----------------------------------------------------------------------------------------------------
+Json Dense::config() const {
+  Json c = Layer::config();
+  c["units"] = units_;
+  c["activation"] = activation_name(act_);
+  c["use_bias"] = use_bias_;
+  c["kernel_initializer"] = kernel_init_;
+  c["bias_initializer"] = bias_init_;
+  return c;
+}
+
+LayerPtr Dense::from_config(const Json& c) {
+  return finish(std::make_shared<Dense>(c.at("units", "Dense config").as_int("Dense units"),
+                                        c.get("activation", "linear"), c.get("use_bias", true),
+                                        c.get("kernel_initializer", "glorot_uniform"),
+                                        c.get("bias_initializer", "zeros"), name_of(c)),
+                c);
+}
+
+Json ActivationLayer::config() const {
+  Json c = Layer::config();
+  c["activation"] = activation_name(act_);
+  return c;
+}
+
+LayerPtr ActivationLayer::from_config(const Json& c) {
+  return finish(std::make_shared<ActivationLayer>(
+                    c.at("activation", "Activation config").as_string("Activation activation"), name_of(c)),
+                c);
+}
+
+Json Reshape::config() const {
+  Json c = Layer::config();
+  c["target_shape"] = target_;
+  return c;
+}
+
+LayerPtr Reshape::from_config(const Json& c) {
+  return finish(std::make_shared<Reshape>(c.at("target_shape", "Reshape config").as_shape("Reshape target_shape"),
+                                          name_of(c)),
+                c);
+}
+
+Json Flatten::config() const { return Layer::config(); }
+
+LayerPtr Flatten::from_config(const Json& c) { return finish(std::make_shared<Flatten>(name_of(c)), c); }
+
+Json Dropout::config() const {
+  Json c = Layer::config();
+  c["rate"] = rate_;
+  return c;
+}
+
+LayerPtr Dropout::from_config(const Json& c) {
+  return finish(std::make_shared<Dropout>(static_cast<float>(c.at("rate", "Dropout config").as_number("Dropout rate")),
+                                          name_of(c)),
+                c);
+}
+
+Json SpatialDropout2D::config() const {
+  Json c = Layer::config();
+  c["rate"] = rate_;
+  return c;
+}
+
+LayerPtr SpatialDropout2D::from_config(const Json& c) {
+  return finish(std::make_shared<SpatialDropout2D>(
+                    static_cast<float>(c.at("rate", "SpatialDropout2D config").as_number("SpatialDropout2D rate")),
+                    name_of(c)),
+                c);
+}
+
+// ---- convolution and pooling ------------------------------------------------------------------------------------
+Json Conv2D::config() const {
+  Json c = Layer::config();
+  c["filters"] = filters_;
+  c["kernel_size"] = pair_json(kernel_);
+  c["strides"] = pair_json(strides_);
+  c["padding"] = padding_;
+  c["dilation_rate"] = pair_json(dilation_);
+  c["activation"] = activation_name(act_);
+  c["use_bias"] = use_bias_;
+  c["kernel_initializer"] = kernel_init_;
+  c["bias_initializer"] = bias_init_;
+  return c;
+}
+
+LayerPtr Conv2D::from_config(const Json& c) {
+  c.at("kernel_size", "Conv2D config");  // required
+  return finish(std::make_shared<Conv2D>(c.at("filters", "Conv2D config").as_int("Conv2D filters"),
+                                         get_pair(c, "kernel_size", {0, 0}), get_pair(c, "strides", {1, 1}),
+                                         c.get("padding", "valid"), get_pair(c, "dilation_rate", {1, 1}),
+                                         c.get("activation", "linear"), c.get("use_bias", true),
+                                         c.get("kernel_initializer", "glorot_uniform"),
+                                         c.get("bias_initializer", "zeros"), name_of(c)),
+                c);
+}
+
+Json Pooling2D::config() const {
+  Json c = Layer::config();
+  c["pool_size"] = pair_json(pool_);
+  c["strides"] = pair_json(strides_);
+  c["padding"] = padding_;
+  return c;
+}
+
+LayerPtr MaxPooling2D::from_config(const Json& c) {
+  return finish(std::make_shared<MaxPooling2D>(get_pair(c, "pool_size", {2, 2}), get_pair(c, "strides", {0, 0}),
+                                               c.get("padding", "valid"), name_of(c)),
+                c);
+}
+
+LayerPtr AveragePooling2D::from_config(const Json& c) {
+  return finish(std::make_shared<AveragePooling2D>(get_pair(c, "pool_size", {2, 2}), get_pair(c, "strides", {0, 0}),
+                                                   c.get("padding", "valid"), name_of(c)),
+                c);
+}
+
+Json GlobalPooling2D::config() const { return Layer::config(); }
+
+LayerPtr GlobalAveragePooling2D::from_config(const Json& c) {
+  return finish(std::make_shared<GlobalAveragePooling2D>(name_of(c)), c);
+}
+
+LayerPtr GlobalMaxPooling2D::from_config(const Json& c) {
+  return finish(std::make_shared<GlobalMaxPooling2D>(name_of(c)), c);
+}
+
+Json ZeroPadding2D::config() const {
+  Json c = Layer::config();
+  Json p = Json::array();
+  p.push_back(pair_json(h_));
+  p.push_back(pair_json(w_));
+  c["padding"] = p;
+  return c;
+}
+
+LayerPtr ZeroPadding2D::from_config(const Json& c) {
+  Pair h{1, 1}, w{1, 1};
+  if (const Json* p = c.find("padding")) {
+    if (p->is_array()) {
+      const auto& a = p->as_array("ZeroPadding2D padding");
+      NNC_CHECK(a.size() == 2, "ZeroPadding2D padding: expected ((top, bottom), (left, right)), got ", a.size(),
+                " entries");
+      Json holder = Json::object();
+      holder["h"] = a[0];
+      holder["w"] = a[1];
+      h = get_pair(holder, "h", h);
+      w = get_pair(holder, "w", w);
+    } else {
+      const int64_t n = p->as_int("ZeroPadding2D padding");
+      h = w = {n, n};
+    }
+  }
+  return finish(std::make_shared<ZeroPadding2D>(h, w, name_of(c)), c);
+}
+
+// ---- normalization ----------------------------------------------------------------------------------------------
+Json BatchNormalization::config() const {
+  Json c = Layer::config();
+  c["axis"] = axis_;
+  c["momentum"] = momentum_;
+  c["epsilon"] = epsilon_;
+  c["center"] = center_;
+  c["scale"] = scale_;
+  c["beta_initializer"] = beta_init_;
+  c["gamma_initializer"] = gamma_init_;
+  c["moving_mean_initializer"] = mean_init_;
+  c["moving_variance_initializer"] = var_init_;
+  return c;
+}
+
+LayerPtr BatchNormalization::from_config(const Json& c) {
+  return finish(std::make_shared<BatchNormalization>(
+                    c.get("axis", int64_t{-1}), c.get("momentum", 0.99f), c.get("epsilon", 1e-3f),
+                    c.get("center", true), c.get("scale", true), c.get("beta_initializer", "zeros"),
+                    c.get("gamma_initializer", "ones"), c.get("moving_mean_initializer", "zeros"),
+                    c.get("moving_variance_initializer", "ones"), name_of(c)),
+                c);
+}
+
+Json LayerNormalization::config() const {
+  Json c = Layer::config();
+  c["axis"] = axis_;
+  c["epsilon"] = epsilon_;
+  c["center"] = center_;
+  c["scale"] = scale_;
+  c["beta_initializer"] = beta_init_;
+  c["gamma_initializer"] = gamma_init_;
+  return c;
+}
+
+LayerPtr LayerNormalization::from_config(const Json& c) {
+  return finish(std::make_shared<LayerNormalization>(c.get("axis", int64_t{-1}), c.get("epsilon", 1e-3f),
+                                                     c.get("center", true), c.get("scale", true),
+                                                     c.get("beta_initializer", "zeros"),
+                                                     c.get("gamma_initializer", "ones"), name_of(c)),
+                c);
+}
+
+}  // namespace nncore

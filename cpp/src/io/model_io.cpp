@@ -1,0 +1,218 @@
+// Whole-model and weights files (format described in nncore/io.hpp).
+#include <set>
+
+#include "layers/common.hpp"
+#include "nncore/check.hpp"
+#include "nncore/io.hpp"
+
+namespace nncore {
+
+namespace {
+
+const char* const kOptimizerPrefix = "optimizer/";
+
+std::string weight_key(const Layer& l, const Param& p) { return l.name() + "/" + p.name; }
+
+void check_unique_names(const Sequential& m, const std::string& what) {
+  std::set<std::string> seen;
+  for (const auto& l : m.layers())
+    NNC_CHECK(seen.insert(l->name()).second, what, ": layer names must be unique within model '", m.name(),
+              "', '", l->name(), "' appears more than once");
+}
+
+std::vector<std::pair<std::string, const Tensor*>> weight_tensors(Sequential& m) {
+  std::vector<std::pair<std::string, const Tensor*>> out;
+  for (const auto& l : m.layers())
+    for (const Param& p : l->params()) out.emplace_back(weight_key(*l, p), &p.value);
+  return out;
+}
+
+std::string list(const std::vector<std::string>& names) {
+  std::string s;
+  for (size_t i = 0; i < names.size() && i < 20; ++i) s += (i ? ", " : "") + names[i];
+  if (names.size() > 20) s += str_cat(", ... (", names.size(), " in all)");
+  return s;
+}
+
+// Copies the file's weights into the model by name; every model weight must be in the file and every weight
+// tensor of the file (all but the optimizer's) must belong to the model.
+void assign_weights(Sequential& m, const TensorFile& f, const std::string& source) {
+  std::vector<std::string> missing, unexpected, mismatched;
+  std::set<std::string> used;
+  for (const auto& l : m.layers())
+    for (Param& p : l->params()) {
+      const std::string key = weight_key(*l, p);
+      const Tensor* t = f.find(key);
+      if (!t) {
+        missing.push_back(key);
+        continue;
+      }
+      used.insert(key);
+      if (t->shape() != p.value.shape())
+        mismatched.push_back(str_cat(key, " (model ", shape_str(p.value.shape()), ", file ", shape_str(t->shape()), ")"));
+    }
+  for (const NamedTensor& nt : f.tensors)
+    if (nt.name.rfind(kOptimizerPrefix, 0) != 0 && !used.count(nt.name)) unexpected.push_back(nt.name);
+  if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
+    std::string msg = str_cat(source, ": the file's weights do not match model '", m.name(), "'");
+    if (!missing.empty()) msg += str_cat("; missing from the file: ", list(missing));
+    if (!unexpected.empty()) msg += str_cat("; unexpected in the file: ", list(unexpected));
+    if (!mismatched.empty()) msg += str_cat("; shape mismatch: ", list(mismatched));
+    throw ModelFileError(msg);
+  }
+  for (const auto& l : m.layers())
+    for (Param& p : l->params()) p.value.copy_from(*f.find(weight_key(*l, p)));
+}
+
+// Calls fn("optimizer/<layer>/<weight>/<slot>", slot) for every optimizer slot, walking the trainable parameters
+// in the order Sequential::trainable_params() gives the optimizer.
+template <typename Fn>
+void for_each_slot(Sequential& m, Optimizer& opt, Fn fn) {
+  size_t index = 0;
+  for (const auto& l : m.layers()) {
+    if (!l->trainable()) continue;
+    for (Param& p : l->params()) {
+      if (!p.trainable) continue;
+      for (auto& slot : opt.slots(index)) fn(str_cat(kOptimizerPrefix, weight_key(*l, p), "/", slot.first), slot.second);
+      ++index;
+    }
+  }
+}
+
+Json compile_config(const Sequential& m) {
+  Json c = Json::object();
+  Json loss = Json::object();
+  loss["name"] = m.loss().name();
+  loss["from_logits"] = m.loss().from_logits();
+  c["loss"] = loss;
+  Json metrics = Json::array();
+  const auto names = m.metrics_names();
+  for (size_t i = 1; i < names.size(); ++i) metrics.push_back(names[i]);
+  c["metrics"] = metrics;
+  c["optimizer"] = optimizer_spec(*m.optimizer());
+  return c;
+}
+
+void apply_compile_config(Sequential& m, const Json& c, const TensorFile& f, const std::string& source) {
+  const Json& loss = c.at("loss", "compile_config");
+  std::vector<std::string> metrics;
+  for (const Json& name : c.at("metrics", "compile_config").as_array("compile_config metrics"))
+    metrics.push_back(name.as_string("compile_config metric"));
+  auto opt = optimizer_from_config(c.at("optimizer", "compile_config"));
+  m.compile(opt, Loss::from_name(loss.at("name", "compile_config loss").as_string("loss name"), loss.get("from_logits", false)),
+            metrics);
+  const std::string* iters = f.meta("optimizer_iterations");
+  if (!iters) return;
+  int64_t iterations = 0;
+  try {
+    iterations = Json::parse(*iters).as_int("optimizer_iterations");
+  } catch (const std::invalid_argument& e) {
+    throw ModelFileError(str_cat(source, ": corrupt optimizer_iterations: ", e.what()));
+  }
+  const std::vector<Param*> params = m.trainable_params();
+  bool has_state = false;
+  for (const NamedTensor& nt : f.tensors) has_state = has_state || nt.name.rfind(kOptimizerPrefix, 0) == 0;
+  if (has_state) {
+    opt->build_state(params);
+    for_each_slot(m, *opt, [&](const std::string& key, Tensor* slot) {
+      const Tensor* t = f.find(key);
+      if (!t) throw ModelFileError(str_cat(source, ": optimizer state '", key, "' is missing from the file"));
+      if (t->shape() != slot->shape())
+        throw ModelFileError(str_cat(source, ": optimizer state '", key, "' has shape ", shape_str(t->shape()),
+                                     ", expected ", shape_str(slot->shape())));
+      slot->copy_from(*t);
+    });
+  }
+  opt->set_iterations(iterations);
+}
+
+}  // namespace
+
+Json model_config(const Sequential& m) {
+  Json c = Json::object();
+  c["class_name"] = "Sequential";
+  c["name"] = m.name();
+  c["input_shape"] = m.built() ? Json(m.input_shape()) : Json();
+  Json layers = Json::array();
+  for (const auto& l : m.layers()) layers.push_back(layer_spec(*l));
+  c["layers"] = layers;
+  return c;
+}
+
+std::unique_ptr<Sequential> model_from_config(const Json& c) {
+  NNC_CHECK(c.is_object(), "model config: expected an object");
+  const std::string cls = c.get("class_name", "Sequential");
+  NNC_CHECK(cls == "Sequential", "model config: unknown model class '", cls, "' (known: Sequential)");
+  auto m = std::make_unique<Sequential>(c.get("name", ""));
+  for (const Json& spec : c.at("layers", "model config").as_array("model config layers")) m->add(layer_from_config(spec));
+  const Json* in = c.find("input_shape");
+  if (in && !in->is_null()) m->build(in->as_shape("model config input_shape"));
+  return m;
+}
+
+void save_model(Sequential& m, const std::string& path, bool include_optimizer) {
+  check_unique_names(m, "save");
+  auto tensors = weight_tensors(m);
+  std::vector<std::pair<std::string, std::string>> meta = {
+      {"format", "nncore"}, {"format_version", std::to_string(kModelFormatVersion)},
+      {"model_config", model_config(m).dump()}};
+  if (m.compiled()) {
+    meta.emplace_back("compile_config", compile_config(m).dump());
+    if (include_optimizer) {
+      Optimizer& opt = *m.optimizer();
+      const std::vector<Param*> params = m.trainable_params();
+      meta.emplace_back("optimizer_iterations", std::to_string(opt.iterations()));
+      if (opt.bound_to(params))
+        for_each_slot(m, opt, [&](const std::string& key, Tensor* slot) { tensors.emplace_back(key, slot); });
+    }
+  }
+  write_safetensors(path, tensors, meta);
+}
+
+std::unique_ptr<Sequential> load_model(const std::string& path, bool compile) {
+  TensorFile f = read_safetensors(path);
+  try {
+    const std::string* format = f.meta("format");
+    if (!format || *format != "nncore")
+      throw ModelFileError(str_cat(path, ": not an nncore model file (metadata \"format\" is ",
+                                   format ? "'" + *format + "'" : std::string("missing"), ", expected 'nncore')"));
+    const std::string* version = f.meta("format_version");
+    const int64_t v = version ? Json::parse(*version).as_int("format_version") : -1;
+    if (v < 1 || v > kModelFormatVersion)
+      throw ModelFileError(str_cat(path, ": format_version ", version ? *version : std::string("missing"),
+                                   " is not supported (this nncore reads versions 1 to ", kModelFormatVersion, ")"));
+    const std::string* arch = f.meta("model_config");
+    if (!arch) throw ModelFileError(str_cat(path, ": the file has no model_config (a weights-only file? use load_weights)"));
+    int64_t floats = 0;
+    for (const NamedTensor& nt : f.tensors) floats += nt.tensor.size();
+    std::unique_ptr<Sequential> m;
+    {
+      detail::WeightBudget budget(floats);
+      m = model_from_config(Json::parse(*arch));
+    }
+    if (!m->built()) throw ModelFileError(str_cat(path, ": model_config has no input_shape, so the weights cannot be placed"));
+    assign_weights(*m, f, path);
+    const std::string* cc = f.meta("compile_config");
+    if (compile && cc) apply_compile_config(*m, Json::parse(*cc), f, path);
+    return m;
+  } catch (const ModelFileError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw ModelFileError(str_cat(path, ": invalid model file: ", e.what()));
+  }
+}
+
+void save_weights(Sequential& m, const std::string& path) {
+  check_unique_names(m, "save_weights");
+  NNC_CHECK(m.built(), "save_weights: model '", m.name(), "' is not built yet, so it has no weights");
+  write_safetensors(path, weight_tensors(m), {{"format", "nncore-weights"},
+                                              {"format_version", std::to_string(kModelFormatVersion)}});
+}
+
+void load_weights(Sequential& m, const std::string& path) {
+  NNC_CHECK(m.built(), "load_weights: model '", m.name(), "' is not built yet: build it or call it on data first");
+  TensorFile f = read_safetensors(path);
+  assign_weights(m, f, path);
+}
+
+}  // namespace nncore

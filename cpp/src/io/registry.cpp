@@ -1,0 +1,66 @@
+// The one table of layer classes that model files can name. A new layer class adds its line here (and its
+// config()/from_config in layer_config.cpp or next to its other serialization code).
+#include <map>
+
+#include "nncore/check.hpp"
+#include "nncore/io.hpp"
+#include "nncore/layers/conv.hpp"
+#include "nncore/layers/core.hpp"
+#include "nncore/layers/normalization.hpp"
+
+namespace nncore {
+
+namespace {
+
+using Factory = LayerPtr (*)(const Json&);
+
+const std::map<std::string, Factory>& registry() {
+  static const std::map<std::string, Factory> table = {
+      {"Dense", &Dense::from_config},
+      {"Activation", &ActivationLayer::from_config},
+      {"Reshape", &Reshape::from_config},
+      {"Flatten", &Flatten::from_config},
+      {"Dropout", &Dropout::from_config},
+      {"SpatialDropout2D", &SpatialDropout2D::from_config},
+      {"Conv2D", &Conv2D::from_config},
+      {"MaxPooling2D", &MaxPooling2D::from_config},
+      {"AveragePooling2D", &AveragePooling2D::from_config},
+      {"GlobalAveragePooling2D", &GlobalAveragePooling2D::from_config},
+      {"GlobalMaxPooling2D", &GlobalMaxPooling2D::from_config},
+      {"ZeroPadding2D", &ZeroPadding2D::from_config},
+      {"BatchNormalization", &BatchNormalization::from_config},
+      {"LayerNormalization", &LayerNormalization::from_config},
+  };
+  return table;
+}
+
+}  // namespace
+
+Json layer_spec(const Layer& layer) {
+  Json s = Json::object();
+  s["class_name"] = layer.class_name();
+  s["config"] = layer.config();
+  return s;
+}
+
+LayerPtr layer_from_config(const Json& spec) {
+  NNC_CHECK(spec.is_object(), "layer spec: expected an object {\"class_name\": ..., \"config\": {...}}");
+  const std::string& cls = spec.at("class_name", "layer spec").as_string("layer spec class_name");
+  const auto it = registry().find(cls);
+  if (it == registry().end()) {
+    std::string known;
+    for (const auto& kv : registry()) known += (known.empty() ? "" : ", ") + kv.first;
+    throw std::invalid_argument(str_cat("unknown layer class '", cls, "'; known classes: ", known));
+  }
+  const Json& config = spec.at("config", str_cat("layer spec of class ", cls));
+  NNC_CHECK(config.is_object(), "config of layer class ", cls, ": expected an object");
+  return it->second(config);
+}
+
+std::vector<std::string> layer_class_names() {
+  std::vector<std::string> names;
+  for (const auto& kv : registry()) names.push_back(kv.first);
+  return names;
+}
+
+}  // namespace nncore

@@ -1,0 +1,223 @@
+// The safetensors container: writer (atomic) and a reader that validates before it trusts anything.
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+
+#include "nncore/check.hpp"
+#include "nncore/io.hpp"
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <unistd.h>
+#define NNCORE_POSIX_IO 1
+#endif
+
+namespace nncore {
+
+namespace {
+
+// The format caps the header at 100 MB; so do we, before allocating anything for it.
+constexpr uint64_t kMaxHeaderBytes = 100u << 20;
+
+[[noreturn]] void fail(const std::string& source, const std::string& msg) {
+  throw ModelFileError(str_cat(source, ": ", msg));
+}
+
+std::string temp_path_for(const std::string& path) {
+  std::random_device rd;
+  char suffix[32];
+  std::snprintf(suffix, sizeof suffix, ".tmp%08x", static_cast<unsigned>(rd()));
+  return path + suffix;
+}
+
+// Writes `bytes` to a fresh file, flushes it to the disk, renames it over `path`.
+void write_atomically(const std::string& path, const std::vector<std::pair<const char*, size_t>>& pieces) {
+  const std::string tmp = temp_path_for(path);
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) throw ModelFileError(str_cat(path, ": cannot create '", tmp, "': ", std::strerror(errno)));
+  bool ok = true;
+  for (const auto& p : pieces)
+    if (p.second > 0 && std::fwrite(p.first, 1, p.second, f) != p.second) ok = false;
+  ok = std::fflush(f) == 0 && ok;
+#ifdef NNCORE_POSIX_IO
+  ok = ok && ::fsync(::fileno(f)) == 0;
+#endif
+  const int saved_errno = errno;
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok) {
+    std::remove(tmp.c_str());
+    throw ModelFileError(str_cat(path, ": writing failed: ", std::strerror(saved_errno)));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
+    std::remove(tmp.c_str());
+    throw ModelFileError(str_cat(path, ": cannot replace the file: ", std::strerror(e)));
+  }
+#ifdef NNCORE_POSIX_IO
+  // Make the rename itself durable.
+  std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
+  if (dir.empty()) dir = path.find('/') == 0 ? "/" : ".";
+  const int fd = ::open(dir.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+#endif
+}
+
+uint64_t read_u64_le(const unsigned char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+}  // namespace
+
+const Tensor* TensorFile::find(const std::string& name) const {
+  for (const NamedTensor& t : tensors)
+    if (t.name == name) return &t.tensor;
+  return nullptr;
+}
+
+const std::string* TensorFile::meta(const std::string& key) const {
+  for (const auto& kv : metadata)
+    if (kv.first == key) return &kv.second;
+  return nullptr;
+}
+
+void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Tensor*>>& tensors,
+                       const std::vector<std::pair<std::string, std::string>>& metadata) {
+  Json header = Json::object();
+  if (!metadata.empty()) {
+    Json meta = Json::object();
+    for (const auto& kv : metadata) meta[kv.first] = kv.second;
+    header["__metadata__"] = meta;
+  }
+  uint64_t offset = 0;
+  for (const auto& nt : tensors) {
+    NNC_CHECK(nt.first != "__metadata__" && !header.contains(nt.first), "save: duplicate tensor name '", nt.first,
+              "'");
+    Json entry = Json::object();
+    entry["dtype"] = "F32";
+    entry["shape"] = nt.second->shape();
+    const uint64_t bytes = static_cast<uint64_t>(nt.second->size()) * sizeof(float);
+    Json offsets = Json::array();
+    offsets.push_back(static_cast<double>(offset));
+    offsets.push_back(static_cast<double>(offset + bytes));
+    entry["data_offsets"] = offsets;
+    header[nt.first] = entry;
+    offset += bytes;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // the format pads the header with spaces to 8 bytes
+  unsigned char len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>((static_cast<uint64_t>(text.size()) >> (8 * i)) & 0xff);
+  std::vector<std::pair<const char*, size_t>> pieces;
+  pieces.emplace_back(reinterpret_cast<const char*>(len), 8);
+  pieces.emplace_back(text.data(), text.size());
+  for (const auto& nt : tensors)
+    pieces.emplace_back(reinterpret_cast<const char*>(nt.second->data()),
+                        static_cast<size_t>(nt.second->size()) * sizeof(float));
+  write_atomically(path, pieces);
+}
+
+TensorFile read_safetensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) throw ModelFileError(str_cat(path, ": cannot open the file"));
+  const std::streamoff size = in.tellg();
+  if (size < 0) throw ModelFileError(str_cat(path, ": cannot read the file size"));
+  std::string bytes(static_cast<size_t>(size), '\0');
+  in.seekg(0);
+  if (size > 0 && !in.read(&bytes[0], size)) throw ModelFileError(str_cat(path, ": read failed"));
+  return parse_safetensors(bytes, path);
+}
+
+TensorFile parse_safetensors(const std::string& bytes, const std::string& source) {
+  if (bytes.size() < 8) fail(source, str_cat("not a safetensors file: ", bytes.size(), " bytes, fewer than the 8-byte header length"));
+  const uint64_t n = read_u64_le(reinterpret_cast<const unsigned char*>(bytes.data()));
+  if (n > kMaxHeaderBytes) fail(source, str_cat("header length ", n, " exceeds the format's limit of ", kMaxHeaderBytes));
+  if (n > bytes.size() - 8)
+    fail(source, str_cat("truncated: the header claims ", n, " bytes but only ", bytes.size() - 8, " follow"));
+  if (n < 2) fail(source, str_cat("header length ", n, " is too short for a JSON object"));
+  const std::string text = bytes.substr(8, static_cast<size_t>(n));
+  if (text[0] != '{') fail(source, "the header does not start with '{'");
+  Json header;
+  try {
+    header = Json::parse(text, 32);
+  } catch (const std::invalid_argument& e) {
+    fail(source, str_cat("corrupt header: ", e.what()));
+  }
+  if (!header.is_object()) fail(source, "the header is not a JSON object");
+
+  const uint64_t data_len = bytes.size() - 8 - n;
+  const char* data = bytes.data() + 8 + n;
+  TensorFile out;
+  struct Span {
+    uint64_t begin, end;
+    size_t index;
+  };
+  std::vector<Span> spans;
+  try {
+    for (const auto& kv : header.items()) {
+      const std::string& name = kv.first;
+      const Json& e = kv.second;
+      if (name == "__metadata__") {
+        if (!e.is_object()) fail(source, "__metadata__ is not an object");
+        for (const auto& m : e.items())
+          out.metadata.emplace_back(m.first, m.second.as_string(str_cat("__metadata__[\"", m.first, "\"]")));
+        continue;
+      }
+      const std::string what = str_cat("tensor '", name, "'");
+      if (!e.is_object()) fail(source, str_cat(what, ": entry is not an object"));
+      const std::string& dtype = e.at("dtype", what).as_string(what + " dtype");
+      if (dtype != "F32") fail(source, str_cat(what, ": dtype ", dtype, " is not supported (expected F32)"));
+      const Shape shape = e.at("shape", what).as_shape(what + " shape");
+      for (int64_t d : shape)
+        if (d < 0) fail(source, str_cat(what, ": negative dimension in shape ", shape_str(shape)));
+      uint64_t numel = 1;
+      if (std::find(shape.begin(), shape.end(), 0) != shape.end()) {
+        numel = 0;
+      } else {
+        for (int64_t d : shape)
+          if (__builtin_mul_overflow(numel, static_cast<uint64_t>(d), &numel) || numel > data_len / sizeof(float))
+            fail(source, str_cat(what, ": shape ", shape_str(shape), " is larger than the file's data"));
+      }
+      const Shape offs = e.at("data_offsets", what).as_shape(what + " data_offsets");
+      if (offs.size() != 2 || offs[0] < 0 || offs[1] < offs[0])
+        fail(source, str_cat(what, ": data_offsets must be [begin, end] with 0 <= begin <= end"));
+      const uint64_t b = static_cast<uint64_t>(offs[0]), en = static_cast<uint64_t>(offs[1]);
+      if (en > data_len)
+        fail(source, str_cat(what, ": data_offsets [", b, ", ", en, "] run past the data (", data_len, " bytes)"));
+      if (en - b != numel * sizeof(float))
+        fail(source, str_cat(what, ": ", en - b, " bytes for shape ", shape_str(shape), " of F32 (expected ",
+                             numel * sizeof(float), ")"));
+      spans.push_back({b, en, out.tensors.size()});
+      out.tensors.push_back({name, Tensor()});
+    }
+  } catch (const std::invalid_argument& e) {
+    fail(source, str_cat("corrupt header: ", e.what()));
+  }
+  // As the format requires: the tensors tile the data exactly, without gaps or overlaps.
+  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin || (a.begin == b.begin && a.end < b.end); });
+  uint64_t at = 0;
+  for (const Span& s : spans) {
+    if (s.begin != at)
+      fail(source, str_cat("tensor '", out.tensors[s.index].name, "' starts at byte ", s.begin, ", expected ", at,
+                           " (gap or overlap)"));
+    at = s.end;
+  }
+  if (at != data_len) fail(source, str_cat("the tensors cover ", at, " bytes of data, the file holds ", data_len));
+  // Only now, with every size checked against the real file, allocate and copy.
+  for (const Span& s : spans) {
+    NamedTensor& nt = out.tensors[s.index];
+    const Json& e = *header.find(nt.name);
+    nt.tensor = Tensor(e.find("shape")->as_shape("shape"));
+    if (s.end > s.begin) std::memcpy(nt.tensor.data(), data + s.begin, static_cast<size_t>(s.end - s.begin));
+  }
+  return out;
+}
+
+}  // namespace nncore
