@@ -51,7 +51,8 @@ def test_two_spirals_reach_97_percent():
     x, y = two_spirals()
     model = nncore.Sequential([Dense(64, activation="relu", input_shape=(2,)), Dense(64, activation="relu"),
                                Dense(64, activation="relu"), Dense(1, activation="sigmoid")])
-    model.compile(nncore.optimizers.Adam(learning_rate=0.005), "binary_crossentropy", metrics=["accuracy"])
+    # lr 0.002 reaches 100% for every seed tried (1-6); 0.005 stalls on about half of them (dead relus).
+    model.compile(nncore.optimizers.Adam(learning_rate=0.002), "binary_crossentropy", metrics=["accuracy"])
     model.fit(x, y, batch_size=16, epochs=800, verbose=0)
 
     loss, acc = model.evaluate(x, y, verbose=0)

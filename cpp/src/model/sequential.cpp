@@ -291,7 +291,9 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opt)
   const int64_t B = std::min(opt.batch_size, N), steps = (N + B - 1) / B;
   std::vector<int64_t> order(static_cast<size_t>(N));
   std::iota(order.begin(), order.end(), int64_t{0});
-  std::mt19937_64 shuffle_rng(next_seed());
+  // Each epoch's order depends only on (this fit's seed, the epoch number), so fit(epochs=2) equals fit(epochs=1)
+  // then fit(epochs=2, initial_epoch=1) under the same set_random_seed: training resumes exactly from a file.
+  const uint64_t shuffle_seed = next_seed();
   Shape xb_shape = x.shape();
   std::vector<float> wb(opt.sample_weight != nullptr ? static_cast<size_t>(B) : 0);
 
@@ -311,7 +313,13 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opt)
 
   for (int64_t epoch = opt.initial_epoch; epoch < opt.epochs; ++epoch) {
     if (cb.on_epoch_begin) cb.on_epoch_begin(epoch);
-    if (opt.shuffle) std::shuffle(order.begin(), order.end(), shuffle_rng);
+    if (opt.shuffle) {
+      std::iota(order.begin(), order.end(), int64_t{0});
+      std::seed_seq seq{static_cast<uint32_t>(shuffle_seed), static_cast<uint32_t>(shuffle_seed >> 32),
+                        static_cast<uint32_t>(epoch)};
+      std::mt19937_64 shuffle_rng(seq);
+      std::shuffle(order.begin(), order.end(), shuffle_rng);
+    }
     progress.begin_epoch(epoch, opt.epochs, steps);
     std::fill(sums.begin(), sums.end(), 0.0);
     int64_t seen = 0;
