@@ -5,6 +5,8 @@
 // "optimizer/<layer name>/<weight name>/<slot>". The header's "__metadata__" (string values, as the format
 // requires) holds "format" = "nncore", "format_version", "model_config" (the architecture as JSON),
 // "compile_config" (loss, metrics, optimizer) and "optimizer_iterations".
+// The metadata also holds "nncore_checksum": a 64-bit FNV-1a hash of the whole file with that value's 16 hex
+// digits read as zeros, so any corruption (a flipped bit in the weights too) is detected on load.
 // Writing is atomic: a temporary file in the same folder, flushed, then renamed over the target, so a crash
 // never leaves a half-written file at the path. Reading validates everything before it is used (header length,
 // JSON, dtypes, shapes, offsets; the architecture may not ask for more weights than the file holds) and throws
@@ -48,15 +50,16 @@ struct NamedTensor {
 
 struct TensorFile {
   std::vector<NamedTensor> tensors;  // in file order
-  std::vector<std::pair<std::string, std::string>> metadata;
+  std::vector<std::pair<std::string, std::string>> metadata;  // without nncore_checksum
+  bool checksummed = false;  // the file carried an nncore_checksum (and it matched)
   const Tensor* find(const std::string& name) const;
   const std::string* meta(const std::string& key) const;
 };
 
-// Writes float32 tensors and string metadata atomically (see above).
+// Writes float32 tensors, string metadata and the checksum atomically (see above).
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Tensor*>>& tensors,
                        const std::vector<std::pair<std::string, std::string>>& metadata);
-// Reads and validates a safetensors file holding float32 tensors (F32 only).
+// Reads and validates a safetensors file holding float32 tensors (F32 only); verifies nncore_checksum when present.
 TensorFile read_safetensors(const std::string& path);
 // The same from bytes in memory; `source` names them in errors.
 TensorFile parse_safetensors(const std::string& bytes, const std::string& source);

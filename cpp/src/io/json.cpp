@@ -119,7 +119,8 @@ class JsonParser {
     if (literal("false")) return Json(false);
     if (literal("null")) return Json();
     if (c == '-' || (c >= '0' && c <= '9')) return Json(number());
-    fail(str_cat("unexpected character '", c, "'"));
+    fail(printable(c) ? str_cat("unexpected character '", c, "'")
+                      : str_cat("unexpected byte 0x", std::hex, static_cast<int>(static_cast<unsigned char>(c))));
   }
 
   Json object(int depth) {
@@ -158,6 +159,28 @@ class JsonParser {
       if (c == ']') return a;
       if (c != ',') fail("expected ',' or ']'");
     }
+  }
+
+  static bool printable(char c) { return c >= 0x20 && c < 0x7f; }
+
+  // Length of the valid UTF-8 sequence starting at pos_ (its first byte >= 0x80), or 0.
+  size_t utf8_length() const {
+    const auto byte = [&](size_t i) { return pos_ + i < s_.size() ? static_cast<unsigned char>(s_[pos_ + i]) : 0u; };
+    const unsigned b0 = byte(0);
+    size_t n;
+    unsigned cp;
+    if (b0 >= 0xC2 && b0 <= 0xDF) n = 2, cp = b0 & 0x1F;
+    else if (b0 >= 0xE0 && b0 <= 0xEF) n = 3, cp = b0 & 0x0F;
+    else if (b0 >= 0xF0 && b0 <= 0xF4) n = 4, cp = b0 & 0x07;
+    else return 0;
+    for (size_t i = 1; i < n; ++i) {
+      const unsigned b = byte(i);
+      if ((b & 0xC0) != 0x80) return 0;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    const bool overlong = (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000);
+    if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000)) return 0;
+    return n;
   }
 
   static int hex(char c) {
@@ -199,7 +222,15 @@ class JsonParser {
     std::string out;
     for (;;) {
       if (pos_ >= s_.size()) fail("unterminated string");
-      const char c = s_[pos_++];
+      const char c = s_[pos_];
+      if (static_cast<unsigned char>(c) >= 0x80) {
+        const size_t n = utf8_length();
+        if (n == 0) fail("invalid UTF-8 in string");
+        out.append(s_, pos_, n);
+        pos_ += n;
+        continue;
+      }
+      ++pos_;
       if (c == '"') return out;
       if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
       if (c != '\\') {
@@ -231,7 +262,7 @@ class JsonParser {
           utf8(cp, out);
           break;
         }
-        default: fail(str_cat("bad escape '\\", e, "'"));
+        default: fail(printable(e) ? str_cat("bad escape '\\", e, "'") : std::string("bad escape"));
       }
     }
   }

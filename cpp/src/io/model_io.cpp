@@ -173,6 +173,8 @@ std::unique_ptr<Sequential> load_model(const std::string& path, bool compile) {
   TensorFile f = read_safetensors(path);
   try {
     const std::string* format = f.meta("format");
+    if (format && *format == "nncore-weights")
+      throw ModelFileError(str_cat(path, ": a weights-only file (no model_config): build the model and use load_weights"));
     if (!format || *format != "nncore")
       throw ModelFileError(str_cat(path, ": not an nncore model file (metadata \"format\" is ",
                                    format ? "'" + *format + "'" : std::string("missing"), ", expected 'nncore')"));

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -68,6 +69,26 @@ void write_atomically(const std::string& path, const std::vector<std::pair<const
 #endif
 }
 
+const char* const kChecksumKey = "nncore_checksum";
+const std::string kChecksumZero(16, '0');
+
+// 64-bit FNV-1a, streamed over pieces.
+struct Fnv1a {
+  uint64_t h = 14695981039346656037ull;
+  void add(const char* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      h ^= static_cast<unsigned char>(p[i]);
+      h *= 1099511628211ull;
+    }
+  }
+};
+
+std::string hex16(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
 uint64_t read_u64_le(const unsigned char* p) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
@@ -91,11 +112,13 @@ const std::string* TensorFile::meta(const std::string& key) const {
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Tensor*>>& tensors,
                        const std::vector<std::pair<std::string, std::string>>& metadata) {
   Json header = Json::object();
-  if (!metadata.empty()) {
-    Json meta = Json::object();
-    for (const auto& kv : metadata) meta[kv.first] = kv.second;
-    header["__metadata__"] = meta;
+  Json meta = Json::object();
+  for (const auto& kv : metadata) {
+    NNC_CHECK(kv.first != kChecksumKey, "save: metadata key '", kChecksumKey, "' is reserved");
+    meta[kv.first] = kv.second;
   }
+  meta[kChecksumKey] = kChecksumZero;  // replaced by the hash below
+  header["__metadata__"] = meta;
   uint64_t offset = 0;
   for (const auto& nt : tensors) {
     NNC_CHECK(nt.first != "__metadata__" && !header.contains(nt.first), "save: duplicate tensor name '", nt.first,
@@ -121,10 +144,20 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
   for (const auto& nt : tensors)
     pieces.emplace_back(reinterpret_cast<const char*>(nt.second->data()),
                         static_cast<size_t>(nt.second->size()) * sizeof(float));
+  Fnv1a hash;
+  for (const auto& p : pieces) hash.add(p.first, p.second);
+  const std::string marker = str_cat("\"", kChecksumKey, "\": \"", kChecksumZero, "\"");
+  const size_t at = text.find(marker);
+  NNC_CHECK(at != std::string::npos, "save: internal error placing the checksum");
+  text.replace(at + marker.size() - 17, 16, hex16(hash.h));
+  pieces[1] = {text.data(), text.size()};
   write_atomically(path, pieces);
 }
 
 TensorFile read_safetensors(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    throw ModelFileError(str_cat(path, ": not a regular file"));
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw ModelFileError(str_cat(path, ": cannot open the file"));
   const std::streamoff size = in.tellg();
@@ -152,6 +185,28 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& source
   }
   if (!header.is_object()) fail(source, "the header is not a JSON object");
 
+  // The checksum first: a corrupted file is reported as such rather than by whatever the corruption broke.
+  const Json* meta_json = header.find("__metadata__");
+  const Json* sum = meta_json && meta_json->is_object() ? meta_json->find(kChecksumKey) : nullptr;
+  bool checksummed = false;
+  if (sum) {
+    if (sum->type() != Json::Type::string || sum->as_string("checksum").size() != 16)
+      fail(source, "corrupt file: malformed checksum");
+    const std::string marker = str_cat("\"", kChecksumKey, "\": \"", sum->as_string("checksum"), "\"");
+    const size_t at = text.find(marker);
+    if (at == std::string::npos || text.find(marker, at + 1) != std::string::npos)
+      fail(source, "corrupt file: the checksum field is not where the writer puts it");
+    const size_t value_at = 8 + at + marker.size() - 17;  // offset of the 16 hex digits in the file
+    Fnv1a hash;
+    hash.add(bytes.data(), value_at);
+    hash.add(kChecksumZero.data(), 16);
+    hash.add(bytes.data() + value_at + 16, bytes.size() - value_at - 16);
+    if (hex16(hash.h) != sum->as_string("checksum"))
+      fail(source, str_cat("corrupt file: checksum mismatch (stored ", sum->as_string("checksum"), ", computed ",
+                           hex16(hash.h), "); the file was modified or damaged after it was written"));
+    checksummed = true;
+  }
+
   const uint64_t data_len = bytes.size() - 8 - n;
   const char* data = bytes.data() + 8 + n;
   TensorFile out;
@@ -166,8 +221,10 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& source
       const Json& e = kv.second;
       if (name == "__metadata__") {
         if (!e.is_object()) fail(source, "__metadata__ is not an object");
-        for (const auto& m : e.items())
-          out.metadata.emplace_back(m.first, m.second.as_string(str_cat("__metadata__[\"", m.first, "\"]")));
+        for (const auto& m : e.items()) {
+          const std::string& value = m.second.as_string(str_cat("__metadata__[\"", m.first, "\"]"));
+          if (m.first != kChecksumKey) out.metadata.emplace_back(m.first, value);
+        }
         continue;
       }
       const std::string what = str_cat("tensor '", name, "'");
@@ -210,6 +267,10 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& source
     at = s.end;
   }
   if (at != data_len) fail(source, str_cat("the tensors cover ", at, " bytes of data, the file holds ", data_len));
+  out.checksummed = checksummed;
+  const std::string* format = out.meta("format");
+  if (format && format->rfind("nncore", 0) == 0 && !checksummed)
+    fail(source, "corrupt file: an nncore file without its checksum");
   // Only now, with every size checked against the real file, allocate and copy.
   for (const Span& s : spans) {
     NamedTensor& nt = out.tensors[s.index];
