@@ -415,3 +415,20 @@ def test_fuzz_forged_headers(tmp_path):
     for case in cases:
         expect_model_file_error(tmp_path, case, count)
     assert count[0] >= 250
+
+
+def test_load_weights_in_file_order(tmp_path):
+    a = nncore.Sequential([Dense(4, input_shape=(3,)), Dense(2)])
+    b = nncore.Sequential([Dense(4, input_shape=(3,)), Dense(2)])  # auto-named dense_N differently
+    a.save_weights(tmp_path / "w.safetensors")
+    with pytest.raises(nncore.ModelFileError, match="by_name=false"):
+        b.load_weights(tmp_path / "w.safetensors")
+    b.load_weights(tmp_path / "w.safetensors", by_name=False)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    c = nncore.Sequential([Dense(4, input_shape=(3,)), Dense(3)])
+    with pytest.raises(nncore.ModelFileError, match=r"weight 2 of model .* \(kernel\) has shape \(4, 3\)"):
+        c.load_weights(tmp_path / "w.safetensors", by_name=False)
+    d = nncore.Sequential([Dense(4, input_shape=(3,))])
+    with pytest.raises(nncore.ModelFileError, match="holds 4 weight tensors, model .* has 2"):
+        d.load_weights(tmp_path / "w.safetensors", by_name=False)

@@ -31,11 +31,11 @@ void bind_io(py::module_& m) {
       py::arg("model"), py::arg("path"));
   m.def(
       "load_weights",
-      [](Sequential& s, const std::string& path) {
+      [](Sequential& s, const std::string& path, bool by_name) {
         py::gil_scoped_release nogil;
-        load_weights(s, path);
+        load_weights(s, path, by_name);
       },
-      py::arg("model"), py::arg("path"));
+      py::arg("model"), py::arg("path"), py::arg("by_name") = true);
   m.def("model_config", [](const Sequential& s) { return model_config(s).dump(); }, py::arg("model"));
   m.def(
       "model_from_config", [](const std::string& json) { return std::shared_ptr<Sequential>(model_from_config(Json::parse(json))); },

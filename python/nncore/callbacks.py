@@ -22,8 +22,8 @@ from typing import IO, Any, Callable, Dict, List, Optional, Union
 
 import numpy as np
 
-__all__ = ["Callback", "History", "LambdaCallback", "EarlyStopping", "CSVLogger", "TerminateOnNaN",
-           "LearningRateScheduler", "ReduceLROnPlateau"]
+__all__ = ["Callback", "History", "LambdaCallback", "EarlyStopping", "ModelCheckpoint", "CSVLogger",
+           "TerminateOnNaN", "LearningRateScheduler", "ReduceLROnPlateau"]
 
 
 class Callback:
@@ -188,6 +188,107 @@ class EarlyStopping(Callback):
             if self.verbose > 0:
                 print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             self.model.set_weights(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (or its weights) during training, atomically: a crash or a kill never leaves a half-written
+    file at ``filepath`` (each save writes a temporary file, then renames it over the target).
+
+    ``filepath`` may hold Keras-style fields filled from the epoch (counted from 1) and the logs, e.g.
+    ``"ckpt-{epoch:02d}-{val_loss:.3f}.nncore"``. With ``save_best_only`` a save happens only when ``monitor``
+    improves on the best value seen (``mode``: 'auto', 'min' or 'max'; ``initial_value_threshold`` sets the value
+    to beat first); an unknown monitor is warned about and that epoch is not saved, as in Keras. ``save_freq``
+    is ``"epoch"`` or a number of batches.
+
+    Example:
+        >>> ckpt = nncore.callbacks.ModelCheckpoint("best.nncore", monitor="val_accuracy", save_best_only=True)
+        >>> model.fit(x, y, epochs=10, validation_split=0.1, callbacks=[ckpt])
+        >>> best = nncore.load_model("best.nncore")
+    """
+
+    def __init__(self, filepath: Union[str, "os.PathLike[str]"], monitor: str = "val_loss", verbose: int = 0,
+                 save_best_only: bool = False, save_weights_only: bool = False, mode: str = "auto",
+                 save_freq: Union[str, int] = "epoch", initial_value_threshold: Optional[float] = None) -> None:
+        super().__init__()
+        self.filepath = os.fspath(filepath)
+        if not self.filepath:
+            raise ValueError("ModelCheckpoint: filepath must not be empty")
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
+            raise ValueError(f"ModelCheckpoint: save_freq must be 'epoch' or a number of batches >= 1, got {save_freq!r}")
+        self.monitor = monitor
+        self.verbose = verbose
+        self.save_best_only = bool(save_best_only)
+        self.save_weights_only = bool(save_weights_only)
+        self.save_freq = save_freq
+        self.higher_is_better = _higher_is_better(monitor, mode, "ModelCheckpoint")
+        self.mode = "max" if self.higher_is_better else "min"
+        self.initial_value_threshold = initial_value_threshold
+        self.best: float = self._initial_best()
+        self._epoch = 0
+        self._batches_seen = 0
+
+    def _initial_best(self) -> float:
+        if self.initial_value_threshold is not None:
+            return float(self.initial_value_threshold)
+        return -math.inf if self.higher_is_better else math.inf
+
+    def _wants_batches(self) -> bool:
+        return self.save_freq != "epoch"
+
+    def on_train_begin(self, logs: Optional[dict] = None) -> None:
+        self._batches_seen = 0
+
+    def on_epoch_begin(self, epoch: int, logs: Optional[dict] = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
+        if self.save_freq == "epoch":
+            return
+        self._batches_seen += 1
+        if self._batches_seen % int(self.save_freq) == 0:
+            self._save(self._epoch, dict(logs or {}), batch=batch)
+
+    def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
+        if self.save_freq == "epoch":
+            self._save(epoch, dict(logs or {}))
+
+    def _path(self, epoch: int, logs: dict, batch: Optional[int]) -> str:
+        fields = {k: v for k, v in logs.items()}
+        fields["epoch"] = epoch + 1
+        if batch is not None:
+            fields["batch"] = batch + 1
+        try:
+            return self.filepath.format(**fields)
+        except KeyError as e:
+            raise KeyError(f"ModelCheckpoint: filepath '{self.filepath}' names {e.args[0]!r}, which is not in the logs "
+                           f"(available: {', '.join(sorted(fields))})") from None
+
+    def _save(self, epoch: int, logs: dict, batch: Optional[int] = None) -> None:
+        path = self._path(epoch, logs, batch)
+        if self.save_best_only:
+            current = logs.get(self.monitor)
+            if current is None:
+                warnings.warn(f"Can save best model only with {self.monitor} available, skipping. Available metrics "
+                              f"are: {','.join(logs.keys())}", stacklevel=2)
+                return
+            improved = current > self.best if self.higher_is_better else current < self.best
+            if not improved:
+                if self.verbose > 0:
+                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+                return
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, "
+                      f"saving model to {path}")
+            self.best = float(current)
+        elif self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: saving model to {path}")
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
 
 
 class CSVLogger(Callback):

@@ -350,10 +350,11 @@ class Sequential:
             raise FileExistsError(f"save_weights: '{path}' exists and overwrite=False")
         _core.save_weights(self._impl, path)
 
-    def load_weights(self, filepath: Union[str, "os.PathLike[str]"]) -> None:
-        """Load weights saved by ``save_weights`` or ``save``, matched by name; a missing or unexpected name
-        raises ``nncore.ModelFileError`` listing the names."""
-        _core.load_weights(self._impl, os.fspath(filepath))
+    def load_weights(self, filepath: Union[str, "os.PathLike[str]"], by_name: bool = True) -> None:
+        """Load weights saved by ``save_weights`` or ``save``, matched by ``<layer>/<weight>`` name; a missing or
+        unexpected name raises ``nncore.ModelFileError`` listing the names. ``by_name=False`` takes the file's
+        weights in order instead, for the same architecture with differently named layers."""
+        _core.load_weights(self._impl, os.fspath(filepath), bool(by_name))
 
     def get_config(self) -> Dict[str, Any]:
         """The architecture: name, input shape and each layer's class and config."""

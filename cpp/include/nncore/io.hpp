@@ -69,9 +69,11 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& source
 void save_model(Sequential& model, const std::string& path, bool include_optimizer = true);
 // compile=false skips the compile settings even when the file has them.
 std::unique_ptr<Sequential> load_model(const std::string& path, bool compile = true);
-// Weights alone, matched by name: a name the model lacks or a weight the file lacks is an error listing them.
+// Weights alone. load_weights matches "<layer>/<weight>" names: a name the model lacks or a weight the file lacks
+// is an error listing them. by_name=false takes the file's weight tensors in file order instead (nncore writes
+// them in model order), for a model of the same architecture whose layers are named differently.
 void save_weights(Sequential& model, const std::string& path);
-void load_weights(Sequential& model, const std::string& path);
+void load_weights(Sequential& model, const std::string& path, bool by_name = true);
 
 // The architecture alone ({"name", "input_shape", "layers": [specs]}) and back (unbuilt when no input_shape).
 Json model_config(const Sequential& model);

@@ -58,6 +58,8 @@ void assign_weights(Sequential& m, const TensorFile& f, const std::string& sourc
     if (!missing.empty()) msg += str_cat("; missing from the file: ", list(missing));
     if (!unexpected.empty()) msg += str_cat("; unexpected in the file: ", list(unexpected));
     if (!mismatched.empty()) msg += str_cat("; shape mismatch: ", list(mismatched));
+    if (!missing.empty() && !unexpected.empty())
+      msg += " (layers named differently? load_weights(..., by_name=false) takes the weights in file order)";
     throw ModelFileError(msg);
   }
   for (const auto& l : m.layers())
@@ -211,10 +213,25 @@ void save_weights(Sequential& m, const std::string& path) {
                                               {"format_version", std::to_string(kModelFormatVersion)}});
 }
 
-void load_weights(Sequential& m, const std::string& path) {
+void load_weights(Sequential& m, const std::string& path, bool by_name) {
   NNC_CHECK(m.built(), "load_weights: model '", m.name(), "' is not built yet: build it or call it on data first");
   TensorFile f = read_safetensors(path);
-  assign_weights(m, f, path);
+  if (by_name) return assign_weights(m, f, path);
+  std::vector<const NamedTensor*> file;
+  for (const NamedTensor& nt : f.tensors)
+    if (nt.name.rfind(kOptimizerPrefix, 0) != 0) file.push_back(&nt);
+  std::vector<Param*> params;
+  for (const auto& l : m.layers())
+    for (Param& p : l->params()) params.push_back(&p);
+  if (file.size() != params.size())
+    throw ModelFileError(str_cat(path, ": the file holds ", file.size(), " weight tensors, model '", m.name(),
+                                 "' has ", params.size()));
+  for (size_t i = 0; i < params.size(); ++i)
+    if (file[i]->tensor.shape() != params[i]->value.shape())
+      throw ModelFileError(str_cat(path, ": weight ", i, " of model '", m.name(), "' (", params[i]->name, ") has shape ",
+                                   shape_str(params[i]->value.shape()), ", the file's '", file[i]->name, "' has ",
+                                   shape_str(file[i]->tensor.shape())));
+  for (size_t i = 0; i < params.size(); ++i) params[i]->value.copy_from(file[i]->tensor);
 }
 
 }  // namespace nncore
