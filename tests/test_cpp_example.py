@@ -29,20 +29,53 @@ def test_cmake_dir_is_printed_and_holds_the_config():
     assert (Path(nncore.get_include_dir()) / "nncore" / "nncore.hpp").is_file()
 
 
-def test_cpp_example_builds_against_installed_package_and_trains(tmp_path):
+@pytest.fixture(scope="module")
+def examples_build(tmp_path_factory) -> Path:
+    """examples/cpp built once against the installed package through find_package(nncore CONFIG)."""
     cmake = _cmake()
-    build = tmp_path / "build"
-    env = dict(os.environ)
+    build = tmp_path_factory.mktemp("examples") / "build"
     configure = [cmake, "-S", str(ROOT / "examples" / "cpp"), "-B", str(build), f"-Dnncore_DIR={nncore.get_cmake_dir()}",
                  "-DCMAKE_BUILD_TYPE=Release"]
     if shutil.which("ninja"):
         configure += ["-G", "Ninja"]
-    subprocess.run(configure, check=True, capture_output=True, env=env)
-    subprocess.run([cmake, "--build", str(build)], check=True, capture_output=True, env=env)
-    exe = build / "train_mlp"
+    subprocess.run(configure, check=True, capture_output=True)
+    subprocess.run([cmake, "--build", str(build)], check=True, capture_output=True)
+    return build
+
+
+def test_cpp_example_builds_against_installed_package_and_trains(examples_build):
+    exe = examples_build / "train_mlp"
     result = subprocess.run([str(exe), "200"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     match = re.search(r"loss: ([0-9.]+)\s+accuracy: ([0-9.]+)", result.stdout)
     assert match, result.stdout
     assert float(match.group(2)) >= 0.97
     assert "Total params: 8,577" in result.stdout
+
+
+def test_cpp_infer_loads_a_python_model_and_predicts_the_same(examples_build, tmp_path):
+    import numpy as np
+    from nncore.layers import BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+
+    nncore.set_random_seed(9)
+    model = nncore.Sequential([Conv2D(8, 3, activation="relu", input_shape=(12, 12, 1)), BatchNormalization(),
+                               MaxPooling2D(), Flatten(), Dropout(0.3), Dense(5, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    x = rng.random((50, 12, 12, 1), dtype=np.float32)
+    model.fit(x, rng.integers(0, 5, 50), epochs=2, batch_size=10, verbose=0)
+    model.save(tmp_path / "m.nncore")
+    x[:7].tofile(tmp_path / "x.f32")
+
+    result = subprocess.run([str(examples_build / "infer"), str(tmp_path / "m.nncore"), str(tmp_path / "x.f32")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [l for l in result.stdout.splitlines() if re.fullmatch(r"[-0-9.e ]+", l.strip() or "x")]
+    got = np.array([[np.float32(v) for v in l.split()] for l in lines], dtype=np.float32)
+    np.testing.assert_array_equal(got, model.predict(x[:7]))  # bit-identical: %.9g round-trips float32
+    assert "Total params:" in result.stdout
+
+    (tmp_path / "bad.nncore").write_bytes((tmp_path / "m.nncore").read_bytes()[:100])
+    result = subprocess.run([str(examples_build / "infer"), str(tmp_path / "bad.nncore"), str(tmp_path / "x.f32")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "truncated" in result.stderr
