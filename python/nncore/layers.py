@@ -18,9 +18,9 @@ from . import _core
 from . import regularizers as _regularizers
 from ._convert import as_float32, pair, per_sample_shape
 
-__all__ = ["Layer", "Dense", "Activation", "Flatten", "Dropout", "SpatialDropout2D", "Conv2D", "MaxPooling2D", "AveragePooling2D",
-           "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D", "Reshape",
-           "BatchNormalization", "LayerNormalization"]
+__all__ = ["Layer", "Dense", "Activation", "Flatten", "Dropout", "SpatialDropout2D", "Conv2D", "MaxPooling2D",
+           "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D", "Reshape",
+           "BatchNormalization", "LayerNormalization", "Embedding"]
 
 ActivationArg = Union[str, None, Callable[..., Any]]
 
@@ -478,3 +478,57 @@ def _wrap(impl: Any) -> Layer:
     if cls is None:
         raise TypeError(f"no Python layer class for the C++ layer class '{impl.class_name}'")
     return cls._wrap(impl)
+
+
+# ---- sequence layers -------------------------------------------------------------------------------------------
+def _positive(v: Any, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < 1:
+        raise TypeError(f"{what} must be a positive int, got {v!r}")
+    return int(v)
+
+
+class Embedding(Layer):
+    """Turns integer ids into dense vectors: ``(batch, steps)`` ids -> ``(batch, steps, output_dim)``.
+
+    Ids arrive in the model's float32 input and must be integers in ``[0, input_dim)`` (an error names the
+    layer and the offending id otherwise). With ``mask_zero=True`` id 0 is padding: the layer emits a
+    ``(batch, steps)`` mask that the following layers honor (``GlobalAveragePooling1D`` averages over the valid
+    steps only), so the vocabulary needs ``input_dim = vocabulary size + 1``. Weights: ``embeddings``
+    ``(input_dim, output_dim)``, as in Keras.
+
+    Example:
+        >>> model = Sequential([Embedding(1000, 16, mask_zero=True, input_length=20), GlobalAveragePooling1D(),
+        ...                     Dense(1, activation="sigmoid")])
+    """
+
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: str = "uniform",
+                 embeddings_regularizer: Any = None, mask_zero: bool = False,
+                 input_length: Optional[int] = None, input_shape: Optional[Sequence[int]] = None,
+                 name: Optional[str] = None, trainable: bool = True, **kwargs: Any) -> None:
+        _check_kwargs("Embedding", kwargs)
+        length = 0 if input_length is None else _positive(input_length, "Embedding: input_length")
+        impl = _core.Embedding(_positive(input_dim, "Embedding: input_dim"),
+                               _positive(output_dim, "Embedding: output_dim"), embeddings_initializer,
+                               bool(mask_zero), length, name or "")
+        if input_shape is None and length:
+            input_shape = (length,)
+        super().__init__(impl, input_shape, trainable)
+        r = _regularizers.get(embeddings_regularizer)
+        if r is not None and (r.l1 or r.l2):
+            self._impl.set_regularizer("embeddings", r.l1, r.l2)
+
+    @property
+    def input_dim(self) -> int:
+        return self._impl.input_dim
+
+    @property
+    def output_dim(self) -> int:
+        return self._impl.output_dim
+
+    @property
+    def mask_zero(self) -> bool:
+        return self._impl.mask_zero
+
+    def compute_mask(self, inputs: Any) -> Optional[np.ndarray]:
+        """The mask this layer emits for ``inputs`` (``inputs != 0``), or None without ``mask_zero``."""
+        return np.asarray(inputs) != 0 if self.mask_zero else None

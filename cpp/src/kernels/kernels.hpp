@@ -179,3 +179,16 @@ void pad2d_backward(float* dx, const float* dy, int64_t B, int64_t H, int64_t W,
                     int64_t bottom, int64_t left, int64_t right);
 
 }  // namespace nncore::kernels
+
+namespace nncore::kernels {
+
+// ---- embedding lookup (ids arrive as floats: the model's inputs are float32) -----------------------------------
+// Index of the first id that is not an integer in [0, V) (NaN included), or -1 when all are valid.
+int64_t embedding_first_invalid(const float* ids, int64_t n, int64_t V);
+// y (n, D) = table[ids] for table (V, D); ids valid (see above). mask, when not null, receives ids != 0 as 0/1.
+void embedding_forward(float* y, float* mask, const float* ids, const float* table, int64_t n, int64_t D);
+// dtable[ids[i], :] += dy[i, :]. Parallel over column blocks, each row summed in the order of i: the result does
+// not depend on the thread count.
+void embedding_backward(float* dtable, const float* dy, const float* ids, int64_t n, int64_t D);
+
+}  // namespace nncore::kernels
