@@ -166,9 +166,10 @@ void maxpool2d_backward_ref(float* dx, const float* dy, const int32_t* argmax, c
 // Average pooling over the window's in-bounds elements (Keras's 'same' padding excludes the padding).
 void avgpool2d_forward(float* y, const float* x, const PoolGeom& g);
 void avgpool2d_backward(float* dx, const float* dy, const PoolGeom& g);  // dx overwritten
-// Global pooling: (B, HW, C) -> (B, C).
-void global_avgpool_forward(float* y, const float* x, int64_t B, int64_t HW, int64_t C);
-void global_avgpool_backward(float* dx, const float* dy, int64_t B, int64_t HW, int64_t C);
+// Global pooling: (B, HW, C) -> (B, C). The average takes an optional 0/1 mask (B, HW) (null: all valid) and
+// averages over the valid positions only; a sample without any gets 0 (and a zero gradient).
+void global_avgpool_forward(float* y, const float* x, const float* mask, int64_t B, int64_t HW, int64_t C);
+void global_avgpool_backward(float* dx, const float* dy, const float* mask, int64_t B, int64_t HW, int64_t C);
 void global_maxpool_forward(float* y, int32_t* argmax, const float* x, int64_t B, int64_t HW, int64_t C);
 void global_maxpool_backward(float* dx, const float* dy, const int32_t* argmax, int64_t B, int64_t HW, int64_t C);
 

@@ -67,4 +67,96 @@ const Tensor& Embedding::backward(const Tensor& dy, bool need_dx) {
   return dx_;
 }
 
+// ---- Conv1D ---------------------------------------------------------------------------------------------------
+Conv1D::Conv1D(int64_t filters, int64_t kernel_size, int64_t strides, const std::string& padding,
+               int64_t dilation_rate, const std::string& activation, bool use_bias,
+               const std::string& kernel_initializer, const std::string& bias_initializer, const std::string& name)
+    : Conv2D(1, filters, {1, kernel_size}, {1, strides}, padding, {1, dilation_rate}, activation, use_bias,
+             kernel_initializer, bias_initializer, name) {}
+
+// (steps, C) is the image (1, steps, C); the kernel (k, C, filters) has the memory of (1, k, C, filters).
+Shape Conv1D::do_build(const Shape& in) {
+  NNC_CHECK(in.size() == 2, who(), ": expected input of shape (batch, steps, channels), got ",
+            shape_str(batch_shape(-1, in)));
+  const Shape out = build_image({1, in[0], in[1]}, {kernel_size(), in[1], filters()});
+  return {out[1], out[2]};
+}
+
+// ---- 1-D pooling ----------------------------------------------------------------------------------------------
+Pooling1D::Pooling1D(Mode mode, int64_t pool_size, int64_t strides, const std::string& padding,
+                     const std::string& name)
+    : Pooling2D(mode, {1, pool_size}, strides == 0 ? Pair{0, 0} : Pair{1, strides}, padding, name, 1) {}
+
+MaxPooling1D::MaxPooling1D(int64_t pool_size, int64_t strides, const std::string& padding, const std::string& name)
+    : Pooling1D(Mode::max, pool_size, strides, padding, name) {}
+AveragePooling1D::AveragePooling1D(int64_t pool_size, int64_t strides, const std::string& padding,
+                                   const std::string& name)
+    : Pooling1D(Mode::average, pool_size, strides, padding, name) {}
+
+GlobalAveragePooling1D::GlobalAveragePooling1D(const std::string& name) : GlobalPooling(false, 1, name) {}
+GlobalMaxPooling1D::GlobalMaxPooling1D(const std::string& name) : GlobalPooling(true, 1, name) {}
+
+// ---- TimeDistributed ------------------------------------------------------------------------------------------
+TimeDistributed::TimeDistributed(LayerPtr layer, const std::string& name)
+    : Layer(layer_name(name, "TimeDistributed")), inner_(std::move(layer)) {
+  NNC_CHECK(inner_ != nullptr, "TimeDistributed '", name_, "': expected a layer to wrap, got none");
+}
+
+Shape TimeDistributed::do_build(const Shape& in) {
+  NNC_CHECK(in.size() >= 2, "TimeDistributed '", name_, "': expected input of shape (batch, time, features...), got ",
+            shape_str(batch_shape(-1, in)));
+  inner_->build(Shape(in.begin() + 1, in.end()));
+  params_ = inner_->params();  // copies of the Params share the inner layer's value and grad storage
+  Shape out{in[0]};
+  out.insert(out.end(), inner_->output_shape().begin(), inner_->output_shape().end());
+  return out;
+}
+
+Tensor TimeDistributed::fold(const Tensor& t) const {
+  Shape s{t.dim(0) * t.dim(1)};
+  s.insert(s.end(), t.shape().begin() + 2, t.shape().end());
+  Tensor v = t;
+  v.reshape(s);
+  return v;
+}
+
+Tensor TimeDistributed::unfold(const Tensor& t, int64_t batch) const {
+  Tensor v = t;
+  v.reshape(batch_shape(batch, output_shape_));
+  return v;
+}
+
+const Tensor& TimeDistributed::forward(const Tensor& x, bool training) {
+  check_input(x);
+  input_ = x;
+  inner_->set_input_mask(nullptr);
+  output_ = unfold(inner_->forward(fold(x), training), x.dim(0));
+  return output_;
+}
+
+const Tensor& TimeDistributed::pre_activation() const {
+  preact_ = unfold(inner_->pre_activation(), input_.dim(0));
+  return preact_;
+}
+
+const Tensor& TimeDistributed::backward(const Tensor& dy, bool need_dx) { return run_backward(dy, need_dx, false); }
+
+const Tensor& TimeDistributed::backward_from_preact(const Tensor& dz, bool need_dx) {
+  return run_backward(dz, need_dx, true);
+}
+
+const Tensor& TimeDistributed::run_backward(const Tensor& dy, bool need_dx, bool from_preact) {
+  check_gradient(dy, output_.shape());
+  inner_->set_trainable(trainable_);
+  const Tensor folded = fold(dy);  // a named local: the inner layer may hand it back as its dx (identity Dropout)
+  const Tensor& g = from_preact ? inner_->backward_from_preact(folded, need_dx) : inner_->backward(folded, need_dx);
+  if (!need_dx) {
+    dx_.resize({0});
+    return dx_;
+  }
+  dx_ = g;
+  dx_.reshape(input_.shape());
+  return dx_;
+}
+
 }  // namespace nncore
