@@ -386,10 +386,10 @@ def test_dense_unknown_activation_lists_valid_names():
 
 @pytest.mark.parametrize("arg", ["kernel_initializer", "bias_initializer"])
 def test_dense_unknown_initializer_lists_valid_names(arg):
-    with pytest.raises(ValueError, match=rf"Dense '.*' {arg}: unknown initializer 'uniform'; valid initializers: "
+    with pytest.raises(ValueError, match=rf"Dense '.*' {arg}: unknown initializer 'bogus'; valid initializers: "
                                          r"glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform, "
-                                         r"lecun_normal, zeros, ones"):
-        Dense(3, **{arg: "uniform"})
+                                         r"lecun_normal, zeros, ones, uniform, random_uniform"):
+        Dense(3, **{arg: "bogus"})
 
 
 def test_set_weights_checks_count_and_shapes():

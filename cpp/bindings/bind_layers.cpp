@@ -29,6 +29,13 @@ void bind_layers(py::module_& m) {
                              })
       .def_property_readonly("weights", [](py::object self) { return param_views(self.cast<Layer&>(), self, false); })
       .def_property_readonly("gradients", [](py::object self) { return param_views(self.cast<Layer&>(), self, true); })
+      .def_property_readonly("output_mask",
+                             [](const Layer& l) -> py::object {
+                               // The mask after the last forward (a copy), or None.
+                               const Tensor* mask = l.output_mask();
+                               if (mask == nullptr || mask->empty()) return py::none();
+                               return to_numpy(mask->clone());
+                             })
       .def("zero_grad", &Layer::zero_grad)
       .def(
           "set_regularizer",

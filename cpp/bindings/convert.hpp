@@ -56,6 +56,7 @@ void bind_ops(py::module_& m);
 void bind_layers(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_norm(py::module_& m);
+void bind_sequence(py::module_& m);
 void bind_model(py::module_& m);
 void bind_io(py::module_& m);
 

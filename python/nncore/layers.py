@@ -18,9 +18,10 @@ from . import _core
 from . import regularizers as _regularizers
 from ._convert import as_float32, pair, per_sample_shape
 
-__all__ = ["Layer", "Dense", "Activation", "Flatten", "Dropout", "SpatialDropout2D", "Conv2D", "MaxPooling2D", "AveragePooling2D",
-           "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D", "Reshape",
-           "BatchNormalization", "LayerNormalization"]
+__all__ = ["Layer", "Dense", "Activation", "Flatten", "Dropout", "SpatialDropout2D", "Conv2D", "MaxPooling2D",
+           "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D", "Reshape",
+           "BatchNormalization", "LayerNormalization", "Embedding", "Conv1D", "MaxPooling1D", "AveragePooling1D",
+           "GlobalAveragePooling1D", "GlobalMaxPooling1D", "TimeDistributed"]
 
 ActivationArg = Union[str, None, Callable[..., Any]]
 
@@ -478,3 +479,200 @@ def _wrap(impl: Any) -> Layer:
     if cls is None:
         raise TypeError(f"no Python layer class for the C++ layer class '{impl.class_name}'")
     return cls._wrap(impl)
+
+
+# ---- sequence layers -------------------------------------------------------------------------------------------
+def _positive(v: Any, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < 1:
+        raise TypeError(f"{what} must be a positive int, got {v!r}")
+    return int(v)
+
+
+class Embedding(Layer):
+    """Turns integer ids into dense vectors: ``(batch, steps)`` ids -> ``(batch, steps, output_dim)``.
+
+    Ids arrive in the model's float32 input and must be integers in ``[0, input_dim)`` (an error names the
+    layer and the offending id otherwise). With ``mask_zero=True`` id 0 is padding: the layer emits a
+    ``(batch, steps)`` mask that the following layers honor (``GlobalAveragePooling1D`` averages over the valid
+    steps only), so the vocabulary needs ``input_dim = vocabulary size + 1``. Weights: ``embeddings``
+    ``(input_dim, output_dim)``, as in Keras.
+
+    Example:
+        >>> model = Sequential([Embedding(1000, 16, mask_zero=True, input_length=20), GlobalAveragePooling1D(),
+        ...                     Dense(1, activation="sigmoid")])
+    """
+
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: str = "uniform",
+                 embeddings_regularizer: Any = None, mask_zero: bool = False,
+                 input_length: Optional[int] = None, input_shape: Optional[Sequence[int]] = None,
+                 name: Optional[str] = None, trainable: bool = True, **kwargs: Any) -> None:
+        _check_kwargs("Embedding", kwargs)
+        length = 0 if input_length is None else _positive(input_length, "Embedding: input_length")
+        impl = _core.Embedding(_positive(input_dim, "Embedding: input_dim"),
+                               _positive(output_dim, "Embedding: output_dim"), embeddings_initializer,
+                               bool(mask_zero), length, name or "")
+        if input_shape is None and length:
+            input_shape = (length,)
+        super().__init__(impl, input_shape, trainable)
+        r = _regularizers.get(embeddings_regularizer)
+        if r is not None and (r.l1 or r.l2):
+            self._impl.set_regularizer("embeddings", r.l1, r.l2)
+
+    @property
+    def input_dim(self) -> int:
+        return self._impl.input_dim
+
+    @property
+    def output_dim(self) -> int:
+        return self._impl.output_dim
+
+    @property
+    def mask_zero(self) -> bool:
+        return self._impl.mask_zero
+
+    def compute_mask(self, inputs: Any) -> Optional[np.ndarray]:
+        """The mask this layer emits for ``inputs`` (``inputs != 0``), or None without ``mask_zero``."""
+        return np.asarray(inputs) != 0 if self.mask_zero else None
+
+
+def _single(v: Any, what: str) -> int:
+    """Keras's int-or-1-tuple arguments of the 1-D layers (kernel_size=3 or (3,))."""
+    if isinstance(v, (tuple, list)) and len(v) == 1:
+        v = v[0]
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < 1:
+        raise ValueError(f"{what}: expected a positive int (or a 1-tuple), got {v!r}")
+    return int(v)
+
+
+def _channels_last(cls: str, data_format: Optional[str]) -> None:
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"{cls}: only data_format='channels_last' is supported, got {data_format!r}")
+
+
+class Conv1D(Layer):
+    """1-D convolution over ``(batch, steps, channels)``; kernel ``(kernel_size, in_channels, filters)`` as in
+    Keras. ``padding`` is ``'valid'``, ``'same'`` or ``'causal'`` (output step t sees input steps up to t only).
+    Runs on the Conv2D kernels (the sequence is a one-row image).
+
+    Example:
+        >>> model = Sequential([Embedding(1000, 32, input_length=50), Conv1D(64, 5, activation="relu"),
+        ...                     GlobalMaxPooling1D(), Dense(1, activation="sigmoid")])
+    """
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
+                 dilation_rate: Any = 1, activation: ActivationArg = None, use_bias: bool = True,
+                 kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
+                 data_format: Optional[str] = None, **kwargs: Any) -> None:
+        _check_kwargs("Conv1D", kwargs)
+        _channels_last("Conv1D", data_format)
+        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)):
+            raise TypeError(f"Conv1D: filters must be a positive int, got {filters!r}")
+        impl = _core.Conv1D(int(filters), _single(kernel_size, "Conv1D kernel_size"),
+                            _single(strides, "Conv1D strides"), str(padding).lower(),
+                            _single(dilation_rate, "Conv1D dilation_rate"), _activation_name(activation, "Conv1D"), bool(use_bias), kernel_initializer,
+                            bias_initializer, name or "")
+        super().__init__(impl, input_shape, trainable)
+        self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
+
+    @property
+    def filters(self) -> int:
+        return self._impl.filters
+
+    @property
+    def kernel_size(self) -> tuple:
+        return (self._impl.kernel_size,)
+
+    @property
+    def strides(self) -> tuple:
+        return (self._impl.strides,)
+
+    @property
+    def dilation_rate(self) -> tuple:
+        return (self._impl.dilation_rate,)
+
+    @property
+    def padding(self) -> str:
+        return self._impl.padding
+
+
+class _Pooling1D(Layer):
+    _core_class: Any = None
+
+    def __init__(self, pool_size: Any = 2, strides: Any = None, padding: str = "valid",
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None,
+                 data_format: Optional[str] = None, **kwargs: Any) -> None:
+        cls = type(self).__name__
+        _check_kwargs(cls, kwargs)
+        _channels_last(cls, data_format)
+        pool = _single(pool_size, f"{cls} pool_size")
+        stride = 0 if strides is None else _single(strides, f"{cls} strides")
+        super().__init__(type(self)._core_class(pool, stride, str(padding).lower(), name or ""), input_shape)
+
+    @property
+    def pool_size(self) -> tuple:
+        return (self._impl.pool_size,)
+
+    @property
+    def strides(self) -> tuple:
+        return (self._impl.strides,)
+
+    @property
+    def padding(self) -> str:
+        return self._impl.padding
+
+
+class MaxPooling1D(_Pooling1D):
+    """Max over windows of ``pool_size`` steps (strides default to ``pool_size``): ``MaxPooling1D(2)``."""
+
+    _core_class = _core.MaxPooling1D
+
+
+class AveragePooling1D(_Pooling1D):
+    """Mean over windows of ``pool_size`` steps; with ``padding='same'`` the padding is not counted (as Keras)."""
+
+    _core_class = _core.AveragePooling1D
+
+
+class GlobalAveragePooling1D(Layer):
+    """``(batch, steps, features) -> (batch, features)``: the mean over the steps. Under a mask (from
+    ``Embedding(mask_zero=True)``) the mean over the valid steps only, as in Keras."""
+
+    def __init__(self, input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None,
+                 data_format: Optional[str] = None, **kwargs: Any) -> None:
+        _check_kwargs("GlobalAveragePooling1D", kwargs)
+        _channels_last("GlobalAveragePooling1D", data_format)
+        super().__init__(_core.GlobalAveragePooling1D(name or ""), input_shape)
+
+
+class GlobalMaxPooling1D(Layer):
+    """``(batch, steps, features) -> (batch, features)``: the max over the steps."""
+
+    def __init__(self, input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None,
+                 data_format: Optional[str] = None, **kwargs: Any) -> None:
+        _check_kwargs("GlobalMaxPooling1D", kwargs)
+        _channels_last("GlobalMaxPooling1D", data_format)
+        super().__init__(_core.GlobalMaxPooling1D(name or ""), input_shape)
+
+
+class TimeDistributed(Layer):
+    """Applies ``layer`` to every time step of ``(batch, time, ...)`` (time folded into the batch, one call).
+    The weights are the wrapped layer's; ``.layer`` is the wrapped layer.
+
+    Example:
+        >>> model = Sequential([Embedding(100, 16, input_length=12), TimeDistributed(Dense(8, activation="relu")),
+        ...                     GlobalAveragePooling1D(), Dense(2, activation="softmax")])
+    """
+
+    def __init__(self, layer: Layer, input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None,
+                 trainable: bool = True, **kwargs: Any) -> None:
+        _check_kwargs("TimeDistributed", kwargs)
+        if not isinstance(layer, Layer):
+            raise TypeError(f"TimeDistributed: expected an nncore layer to wrap, got {type(layer).__name__}")
+        super().__init__(_core.TimeDistributed(layer._impl, name or ""), input_shape, trainable)
+        self._layer = layer
+
+    @property
+    def layer(self) -> Layer:
+        return self._layer

@@ -189,7 +189,7 @@ LayerPtr AveragePooling2D::from_config(const Json& c) {
                 c);
 }
 
-Json GlobalPooling2D::config() const { return Layer::config(); }
+Json GlobalPooling::config() const { return Layer::config(); }
 
 LayerPtr GlobalAveragePooling2D::from_config(const Json& c) {
   return finish(std::make_shared<GlobalAveragePooling2D>(name_of(c)), c);

@@ -166,9 +166,10 @@ void maxpool2d_backward_ref(float* dx, const float* dy, const int32_t* argmax, c
 // Average pooling over the window's in-bounds elements (Keras's 'same' padding excludes the padding).
 void avgpool2d_forward(float* y, const float* x, const PoolGeom& g);
 void avgpool2d_backward(float* dx, const float* dy, const PoolGeom& g);  // dx overwritten
-// Global pooling: (B, HW, C) -> (B, C).
-void global_avgpool_forward(float* y, const float* x, int64_t B, int64_t HW, int64_t C);
-void global_avgpool_backward(float* dx, const float* dy, int64_t B, int64_t HW, int64_t C);
+// Global pooling: (B, HW, C) -> (B, C). The average takes an optional 0/1 mask (B, HW) (null: all valid) and
+// averages over the valid positions only; a sample without any gets 0 (and a zero gradient).
+void global_avgpool_forward(float* y, const float* x, const float* mask, int64_t B, int64_t HW, int64_t C);
+void global_avgpool_backward(float* dx, const float* dy, const float* mask, int64_t B, int64_t HW, int64_t C);
 void global_maxpool_forward(float* y, int32_t* argmax, const float* x, int64_t B, int64_t HW, int64_t C);
 void global_maxpool_backward(float* dx, const float* dy, const int32_t* argmax, int64_t B, int64_t HW, int64_t C);
 
@@ -177,5 +178,18 @@ void pad2d_forward(float* y, const float* x, int64_t B, int64_t H, int64_t W, in
                    int64_t left, int64_t right);
 void pad2d_backward(float* dx, const float* dy, int64_t B, int64_t H, int64_t W, int64_t C, int64_t top,
                     int64_t bottom, int64_t left, int64_t right);
+
+}  // namespace nncore::kernels
+
+namespace nncore::kernels {
+
+// ---- embedding lookup (ids arrive as floats: the model's inputs are float32) -----------------------------------
+// Index of the first id that is not an integer in [0, V) (NaN included), or -1 when all are valid.
+int64_t embedding_first_invalid(const float* ids, int64_t n, int64_t V);
+// y (n, D) = table[ids] for table (V, D); ids valid (see above). mask, when not null, receives ids != 0 as 0/1.
+void embedding_forward(float* y, float* mask, const float* ids, const float* table, int64_t n, int64_t D);
+// dtable[ids[i], :] += dy[i, :]. Parallel over column blocks, each row summed in the order of i: the result does
+// not depend on the thread count.
+void embedding_backward(float* dtable, const float* dy, const float* ids, int64_t n, int64_t D);
 
 }  // namespace nncore::kernels

@@ -268,30 +268,44 @@ void avgpool2d_backward(float* dx, const float* dy, const PoolGeom& g) {
   });
 }
 
-void global_avgpool_forward(float* y, const float* x, int64_t B, int64_t HW, int64_t C) {
-  const float inv = 1.f / static_cast<float>(HW);
+namespace {
+// 1 / (number of valid positions of sample b), 0 when it has none.
+float valid_scale(const float* mask, int64_t b, int64_t HW) {
+  if (mask == nullptr) return 1.f / static_cast<float>(HW);
+  int64_t n = 0;
+  for (int64_t p = 0; p < HW; ++p) n += mask[b * HW + p] != 0.f ? 1 : 0;
+  return n > 0 ? 1.f / static_cast<float>(n) : 0.f;
+}
+}  // namespace
+
+void global_avgpool_forward(float* y, const float* x, const float* mask, int64_t B, int64_t HW, int64_t C) {
   parallel_range(B, static_cast<double>(HW * C), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       float* yb = y + b * C;
       for (int64_t c = 0; c < C; ++c) yb[c] = 0.f;
       for (int64_t p = 0; p < HW; ++p) {
+        if (mask && mask[b * HW + p] == 0.f) continue;
         const float* xp = x + (b * HW + p) * C;
 #pragma omp simd
         for (int64_t c = 0; c < C; ++c) yb[c] += xp[c];
       }
+      const float inv = valid_scale(mask, b, HW);
       for (int64_t c = 0; c < C; ++c) yb[c] *= inv;
     }
   });
 }
 
-void global_avgpool_backward(float* dx, const float* dy, int64_t B, int64_t HW, int64_t C) {
-  const float inv = 1.f / static_cast<float>(HW);
-  parallel_range(B * HW, static_cast<double>(C), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* g = dy + (r / HW) * C;
-      float* d = dx + r * C;
+void global_avgpool_backward(float* dx, const float* dy, const float* mask, int64_t B, int64_t HW, int64_t C) {
+  parallel_range(B, static_cast<double>(HW * C), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const float inv = valid_scale(mask, b, HW);
+      const float* g = dy + b * C;
+      for (int64_t p = 0; p < HW; ++p) {
+        const float s = mask && mask[b * HW + p] == 0.f ? 0.f : inv;
+        float* d = dx + (b * HW + p) * C;
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) d[c] = g[c] * inv;
+        for (int64_t c = 0; c < C; ++c) d[c] = g[c] * s;
+      }
     }
   });
 }

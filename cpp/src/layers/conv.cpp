@@ -30,7 +30,14 @@ void check_image_input(const Shape& in, const std::string& who) {
 Conv2D::Conv2D(int64_t filters, Pair kernel_size, Pair strides, const std::string& padding, Pair dilation_rate,
                const std::string& activation, bool use_bias, const std::string& kernel_initializer,
                const std::string& bias_initializer, const std::string& name)
-    : Layer(layer_name(name, "Conv2D")),
+    : Conv2D(2, filters, kernel_size, strides, padding, dilation_rate, activation, use_bias, kernel_initializer,
+             bias_initializer, name) {}
+
+Conv2D::Conv2D(int rank, int64_t filters, Pair kernel_size, Pair strides, const std::string& padding,
+               Pair dilation_rate, const std::string& activation, bool use_bias, const std::string& kernel_initializer,
+               const std::string& bias_initializer, const std::string& name)
+    : Layer(layer_name(name, rank == 1 ? "Conv1D" : "Conv2D")),
+      rank_(rank),
       filters_(filters),
       kernel_(kernel_size),
       strides_(strides),
@@ -41,30 +48,39 @@ Conv2D::Conv2D(int64_t filters, Pair kernel_size, Pair strides, const std::strin
       use_bias_(use_bias),
       kernel_init_(kernel_initializer),
       bias_init_(bias_initializer) {
-  const std::string who = "Conv2D '" + name_ + "'";
-  NNC_CHECK(filters >= 1, who, ": filters must be >= 1, got ", filters);
-  check_pair(kernel_size, who, "kernel_size");
-  check_pair(strides, who, "strides");
-  check_pair(dilation_rate, who, "dilation_rate");
-  check_padding(padding, who);
-  check_initializer(kernel_initializer, who + " kernel_initializer");
-  check_initializer(bias_initializer, who + " bias_initializer");
+  NNC_CHECK(filters >= 1, who(), ": filters must be >= 1, got ", filters);
+  check_pair(kernel_size, who(), "kernel_size");
+  check_pair(strides, who(), "strides");
+  check_pair(dilation_rate, who(), "dilation_rate");
+  check_padding(padding, who(), rank == 1);
+  check_initializer(kernel_initializer, who() + " kernel_initializer");
+  check_initializer(bias_initializer, who() + " bias_initializer");
 }
 
+std::string Conv2D::who() const { return (rank_ == 1 ? "Conv1D '" : "Conv2D '") + name_ + "'"; }
+
 Shape Conv2D::do_build(const Shape& in) {
-  const std::string who = "Conv2D '" + name_ + "'";
-  check_image_input(in, who);
+  check_image_input(in, who());
+  return build_image(in, {kernel_[0], kernel_[1], in[2], filters_});
+}
+
+Shape Conv2D::build_image(const Shape& in, const Shape& kernel_shape) {
   const detail::ConvAxis h = conv_axis(in[0], kernel_[0], strides_[0], dilation_[0], padding_);
   const detail::ConvAxis w = conv_axis(in[1], kernel_[1], strides_[1], dilation_[1], padding_);
-  NNC_CHECK(h.out >= 1 && w.out >= 1, who, ": kernel ", kernel_[0], "x", kernel_[1], " (dilation ", dilation_[0], "x",
-            dilation_[1], ") is larger than the ", padding_, "-padded input ", in[0], "x", in[1]);
+  if (rank_ == 1)
+    NNC_CHECK(w.out >= 1, who(), ": kernel_size ", kernel_[1], " (dilation_rate ", dilation_[1],
+              ") is longer than the ", padding_, "-padded input of ", in[1], " steps");
+  else
+    NNC_CHECK(h.out >= 1 && w.out >= 1, who(), ": kernel ", kernel_[0], "x", kernel_[1], " (dilation ", dilation_[0],
+              "x", dilation_[1], ") is larger than the ", padding_, "-padded input ", in[0], "x", in[1]);
   pad_top_ = h.pad_before;
   pad_left_ = w.pad_before;
-  const int64_t C = in[2];
-  add_weight("kernel", {kernel_[0], kernel_[1], C, filters_}, kernel_init_, kernel_[0] * kernel_[1] * C,
-             kernel_[0] * kernel_[1] * filters_);
+  image_in_ = in;
+  image_out_ = {h.out, w.out, filters_};
+  const int64_t C = in[2], taps = kernel_[0] * kernel_[1];
+  add_weight("kernel", kernel_shape, kernel_init_, taps * C, taps * filters_);
   if (use_bias_) add_weight("bias", {filters_}, bias_init_, C, filters_);
-  return {h.out, w.out, filters_};
+  return image_out_;
 }
 
 namespace {
@@ -78,8 +94,8 @@ const Tensor& Conv2D::forward(const Tensor& x, bool training) {
   check_input(x);
   input_ = x;
   const kernels::ConvGeom g =
-      geometry(input_shape_, output_shape_, x.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
-  const Shape out_shape = batch_shape(x.dim(0), output_shape_);
+      geometry(image_in_, image_out_, x.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
+  const Shape out_shape = batch_shape(x.dim(0), output_shape_);  // the image output's memory, in the layer's shape
   const kernels::Act act = to_kernel(act_);
   const bool keep_preact = !kernels::conv2d_fuses(act);
   if (keep_preact) preact_.resize(out_shape);
@@ -95,7 +111,7 @@ const Tensor& Conv2D::forward(const Tensor& x, bool training) {
 const Tensor& Conv2D::pre_activation() const {
   if (act_ == Activation::linear || preact_current_) return act_ == Activation::linear ? output_ : preact_;
   const kernels::ConvGeom g =
-      geometry(input_shape_, output_shape_, input_.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
+      geometry(image_in_, image_out_, input_.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
   preact_.resize(output_.shape());
   workspace_.resize({kernels::conv2d_workspace_size(g)});
   kernels::conv2d_forward(preact_.data(), nullptr, input_.data(), params_[0].value.data(),
@@ -120,7 +136,7 @@ const Tensor& Conv2D::backward_from_preact(const Tensor& dz, bool need_dx) {
 // respect to z itself for act linear.
 const Tensor& Conv2D::run_backward(const Tensor& dy, Activation act, bool need_dx) {
   const kernels::ConvGeom g =
-      geometry(input_shape_, output_shape_, input_.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
+      geometry(image_in_, image_out_, input_.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
   if (need_dx) dx_.resize(input_.shape());
   else dx_.resize({0});
   workspace_.resize({kernels::conv2d_workspace_size(g)});
@@ -132,9 +148,12 @@ const Tensor& Conv2D::run_backward(const Tensor& dy, Activation act, bool need_d
 }
 
 // ---- pooling -------------------------------------------------------------------------------------------------
-Pooling2D::Pooling2D(Mode mode, Pair pool_size, Pair strides, const std::string& padding, const std::string& name)
-    : Layer(layer_name(name, mode == Mode::max ? "MaxPooling2D" : "AveragePooling2D")),
+Pooling2D::Pooling2D(Mode mode, Pair pool_size, Pair strides, const std::string& padding, const std::string& name,
+                     int rank)
+    : Layer(layer_name(name, std::string(mode == Mode::max ? "MaxPooling" : "AveragePooling") +
+                                 (rank == 1 ? "1D" : "2D"))),
       mode_(mode),
+      rank_(rank),
       pool_(pool_size),
       strides_(strides[0] == 0 && strides[1] == 0 ? pool_size : strides),
       padding_(padding) {
@@ -144,23 +163,43 @@ Pooling2D::Pooling2D(Mode mode, Pair pool_size, Pair strides, const std::string&
   check_padding(padding, who);
 }
 
+std::string Pooling2D::class_name() const {
+  return std::string(mode_ == Mode::max ? "MaxPooling" : "AveragePooling") + (rank_ == 1 ? "1D" : "2D");
+}
+
 Shape Pooling2D::do_build(const Shape& in) {
   const std::string who = class_name() + " '" + name_ + "'";
-  check_image_input(in, who);
-  const detail::ConvAxis h = conv_axis(in[0], pool_[0], strides_[0], 1, padding_);
-  const detail::ConvAxis w = conv_axis(in[1], pool_[1], strides_[1], 1, padding_);
-  NNC_CHECK(h.out >= 1 && w.out >= 1, who, ": pool ", pool_[0], "x", pool_[1], " is larger than the input ", in[0], "x",
-            in[1]);
+  if (rank_ == 1)
+    NNC_CHECK(in.size() == 2, who, ": expected input of shape (batch, steps, channels), got ",
+              shape_str(batch_shape(-1, in)));
+  else
+    check_image_input(in, who);
+  image_in_ = rank_ == 1 ? Shape{1, in[0], in[1]} : in;
+  const Shape& im = image_in_;
+  const detail::ConvAxis h = conv_axis(im[0], pool_[0], strides_[0], 1, padding_);
+  const detail::ConvAxis w = conv_axis(im[1], pool_[1], strides_[1], 1, padding_);
+  if (rank_ == 1)
+    NNC_CHECK(w.out >= 1, who, ": pool_size ", pool_[1], " is longer than the input of ", im[1], " steps");
+  else
+    NNC_CHECK(h.out >= 1 && w.out >= 1, who, ": pool ", pool_[0], "x", pool_[1], " is larger than the input ", im[0],
+              "x", im[1]);
   pad_top_ = h.pad_before;
   pad_left_ = w.pad_before;
-  return {h.out, w.out, in[2]};
+  image_out_ = {h.out, w.out, im[2]};
+  return rank_ == 1 ? Shape{w.out, im[2]} : image_out_;
 }
+
+namespace {
+kernels::PoolGeom pool_geometry(const Shape& in, const Shape& out, int64_t B, Pair pool, Pair strides, int64_t pt,
+                                int64_t pl) {
+  return {B, in[0], in[1], in[2], pool[0], pool[1], out[0], out[1], strides[0], strides[1], pt, pl};
+}
+}  // namespace
 
 const Tensor& Pooling2D::forward(const Tensor& x, bool training) {
   check_input(x);
   input_ = x;
-  const kernels::PoolGeom g{x.dim(0),   input_shape_[0], input_shape_[1], input_shape_[2], pool_[0],  pool_[1],
-                            output_shape_[0], output_shape_[1], strides_[0],   strides_[1], pad_top_, pad_left_};
+  const kernels::PoolGeom g = pool_geometry(image_in_, image_out_, x.dim(0), pool_, strides_, pad_top_, pad_left_);
   output_.resize(batch_shape(x.dim(0), output_shape_));
   if (mode_ == Mode::max) {
     argmax_.resize(static_cast<size_t>(output_.size()));
@@ -177,8 +216,8 @@ const Tensor& Pooling2D::backward(const Tensor& dy, bool need_dx) {
     dx_.resize({0});
     return dx_;
   }
-  const kernels::PoolGeom g{input_.dim(0),   input_shape_[0], input_shape_[1], input_shape_[2], pool_[0],  pool_[1],
-                            output_shape_[0], output_shape_[1], strides_[0],     strides_[1],     pad_top_, pad_left_};
+  const kernels::PoolGeom g =
+      pool_geometry(image_in_, image_out_, input_.dim(0), pool_, strides_, pad_top_, pad_left_);
   dx_.resize(input_.shape());
   if (mode_ == Mode::max) kernels::maxpool2d_backward(dx_.data(), dy.data(), argmax_.data(), g);
   else kernels::avgpool2d_backward(dx_.data(), dy.data(), g);
@@ -191,39 +230,65 @@ AveragePooling2D::AveragePooling2D(Pair pool_size, Pair strides, const std::stri
     : Pooling2D(Mode::average, pool_size, strides, padding, name) {}
 
 // ---- global pooling ---------------------------------------------------------------------------------------------
-GlobalPooling2D::GlobalPooling2D(bool max, const std::string& name)
-    : Layer(layer_name(name, max ? "GlobalMaxPooling2D" : "GlobalAveragePooling2D")), max_(max) {}
+namespace {
+std::string global_pooling_name(bool max, int rank) {
+  return std::string(max ? "GlobalMaxPooling" : "GlobalAveragePooling") + (rank == 1 ? "1D" : "2D");
+}
+}  // namespace
 
-Shape GlobalPooling2D::do_build(const Shape& in) {
-  check_image_input(in, class_name() + " '" + name_ + "'");
-  return {in[2]};
+GlobalPooling::GlobalPooling(bool max, int rank, const std::string& name)
+    : Layer(layer_name(name, global_pooling_name(max, rank))), max_(max), rank_(rank) {
+  NNC_CHECK(rank == 1 || rank == 2, "GlobalPooling '", name_, "': rank must be 1 or 2, got ", rank);
 }
 
-const Tensor& GlobalPooling2D::forward(const Tensor& x, bool training) {
+std::string GlobalPooling::class_name() const { return global_pooling_name(max_, rank_); }
+
+Shape GlobalPooling::do_build(const Shape& in) {
+  const std::string who = class_name() + " '" + name_ + "'";
+  if (rank_ == 2) check_image_input(in, who);
+  else
+    NNC_CHECK(in.size() == 2, who, ": expected input of shape (batch, steps, features), got ",
+              shape_str(batch_shape(-1, in)));
+  return {in.back()};
+}
+
+// x is (B, P, C) with P the positions (H*W or steps); mask, if any, is (B, P).
+const Tensor& GlobalPooling::forward(const Tensor& x, bool training) {
   check_input(x);
   input_ = x;
-  const int64_t B = x.dim(0), HW = input_shape_[0] * input_shape_[1], C = input_shape_[2];
+  const int64_t B = x.dim(0), C = input_shape_.back(), P = shape_numel(input_shape_) / C;
   output_.resize({B, C});
   if (max_) {
     argmax_.resize(static_cast<size_t>(B * C));
-    kernels::global_maxpool_forward(output_.data(), argmax_.data(), x.data(), B, HW, C);
-  } else {
-    kernels::global_avgpool_forward(output_.data(), x.data(), B, HW, C);
+    kernels::global_maxpool_forward(output_.data(), argmax_.data(), x.data(), B, P, C);
+    return output_;
   }
+  masked_ = rank_ == 1 && input_mask_ != nullptr;
+  if (masked_) {
+    NNC_CHECK(input_mask_->shape() == Shape({B, P}), class_name(), " '", name_, "': expected a mask of shape ",
+              shape_str({B, P}), ", got ", input_mask_->shape_str());
+    mask_.resize({B, P});
+    mask_.copy_from(*input_mask_);  // backward must not depend on the previous layer's buffer
+  }
+  kernels::global_avgpool_forward(output_.data(), x.data(), masked_ ? mask_.data() : nullptr, B, P, C);
   return output_;
 }
 
-const Tensor& GlobalPooling2D::backward(const Tensor& dy, bool need_dx) {
+const Tensor& GlobalPooling::backward(const Tensor& dy, bool need_dx) {
   check_gradient(dy, output_.shape());
-  const int64_t B = input_.dim(0), HW = input_shape_[0] * input_shape_[1], C = input_shape_[2];
+  if (!need_dx) {
+    dx_.resize({0});
+    return dx_;
+  }
+  const int64_t B = input_.dim(0), C = input_shape_.back(), P = shape_numel(input_shape_) / C;
   dx_.resize(input_.shape());
-  if (max_) kernels::global_maxpool_backward(dx_.data(), dy.data(), argmax_.data(), B, HW, C);
-  else kernels::global_avgpool_backward(dx_.data(), dy.data(), B, HW, C);
+  if (max_) kernels::global_maxpool_backward(dx_.data(), dy.data(), argmax_.data(), B, P, C);
+  else kernels::global_avgpool_backward(dx_.data(), dy.data(), masked_ ? mask_.data() : nullptr, B, P, C);
   return dx_;
 }
 
-GlobalAveragePooling2D::GlobalAveragePooling2D(const std::string& name) : GlobalPooling2D(false, name) {}
-GlobalMaxPooling2D::GlobalMaxPooling2D(const std::string& name) : GlobalPooling2D(true, name) {}
+GlobalAveragePooling2D::GlobalAveragePooling2D(const std::string& name) : GlobalPooling(false, 2, name) {}
+GlobalMaxPooling2D::GlobalMaxPooling2D(const std::string& name) : GlobalPooling(true, 2, name) {}
 
 // ---- ZeroPadding2D --------------------------------------------------------------------------------------------
 ZeroPadding2D::ZeroPadding2D(Pair height, Pair width, const std::string& name)

@@ -9,7 +9,8 @@ namespace nncore {
 
 const std::vector<std::string>& initializer_names() {
   static const std::vector<std::string> names{"glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-                                              "lecun_uniform",  "lecun_normal",  "zeros",      "ones"};
+                                              "lecun_uniform",  "lecun_normal",  "zeros",      "ones",
+                                              "uniform",        "random_uniform"};
   return names;
 }
 
@@ -51,6 +52,7 @@ void initialize(Tensor& w, const std::string& name, int64_t fan_in, int64_t fan_
   else if (name == "he_normal") fill_truncated_normal(w, static_cast<float>(std::sqrt(2.0 / fi)), rng);
   else if (name == "lecun_uniform") fill_uniform(w, static_cast<float>(std::sqrt(3.0 / fi)), rng);
   else if (name == "lecun_normal") fill_truncated_normal(w, static_cast<float>(std::sqrt(1.0 / fi)), rng);
+  else if (name == "uniform" || name == "random_uniform") fill_uniform(w, 0.05f, rng);  // Keras's RandomUniform()
 }
 
 }  // namespace nncore

@@ -36,9 +36,19 @@ class Conv2D : public Layer {
   bool use_bias() const { return use_bias_; }
 
  protected:
+  // rank 1: Conv1D, a convolution over one-row images (1, steps, channels) (padding may also be "causal").
+  Conv2D(int rank, int64_t filters, Pair kernel_size, Pair strides, const std::string& padding, Pair dilation_rate,
+         const std::string& activation, bool use_bias, const std::string& kernel_initializer,
+         const std::string& bias_initializer, const std::string& name);
   Shape do_build(const Shape& input_shape) override;
+  // Geometry and weights for images image_in (H, W, C) and a kernel of shape kernel_shape (KH*KW*C*filters
+  // values in Keras's order); returns (OH, OW, filters).
+  Shape build_image(const Shape& image_in, const Shape& kernel_shape);
+  int rank_;
+  std::string who() const;
 
  private:
+  Shape image_in_, image_out_;  // the per-sample input and output as images: (H, W, C), (OH, OW, filters)
   int64_t filters_;
   Pair kernel_, strides_, dilation_;
   std::string padding_;
@@ -53,12 +63,14 @@ class Conv2D : public Layer {
 };
 
 // Max or average pooling over pool_size windows; strides default to pool_size.
+// rank 1: MaxPooling1D / AveragePooling1D on (batch, steps, channels), viewed as one-row images.
 class Pooling2D : public Layer {
  public:
   Json config() const override;
   enum class Mode { max, average };
-  Pooling2D(Mode mode, Pair pool_size, Pair strides, const std::string& padding, const std::string& name);
-  std::string class_name() const override { return mode_ == Mode::max ? "MaxPooling2D" : "AveragePooling2D"; }
+  Pooling2D(Mode mode, Pair pool_size, Pair strides, const std::string& padding, const std::string& name,
+            int rank = 2);
+  std::string class_name() const override;
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy, bool need_dx) override;
   Pair pool_size() const { return pool_; }
@@ -70,9 +82,11 @@ class Pooling2D : public Layer {
 
  private:
   Mode mode_;
+  int rank_;
   Pair pool_, strides_;
   std::string padding_;
   int64_t pad_top_ = 0, pad_left_ = 0;
+  Shape image_in_, image_out_;  // (H, W, C), (OH, OW, C)
   std::vector<int32_t> argmax_;
 };
 
@@ -90,30 +104,36 @@ class AveragePooling2D : public Pooling2D {
                             const std::string& name = "");
 };
 
-// (batch, H, W, C) -> (batch, C)
-class GlobalPooling2D : public Layer {
+// Global max or average over the spatial axes: (batch, H, W, C) -> (batch, C) for rank 2, (batch, steps, C) ->
+// (batch, C) for rank 1. The 1-D average honors an input mask as Keras does: the mean over the valid steps (0 for
+// a sample without any); the max ignores masks, as Keras's does. Either drops the mask (no time axis left).
+class GlobalPooling : public Layer {
  public:
   Json config() const override;
-  GlobalPooling2D(bool max, const std::string& name);
-  std::string class_name() const override { return max_ ? "GlobalMaxPooling2D" : "GlobalAveragePooling2D"; }
+  GlobalPooling(bool max, int rank, const std::string& name);
+  std::string class_name() const override;
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy, bool need_dx) override;
+  const Tensor* output_mask() const override { return nullptr; }
 
  protected:
   Shape do_build(const Shape& input_shape) override;
 
  private:
   bool max_;
+  int rank_;
+  bool masked_ = false;  // the last forward averaged under a mask (kept in mask_ for backward)
+  Tensor mask_;
   std::vector<int32_t> argmax_;
 };
 
-class GlobalAveragePooling2D : public GlobalPooling2D {
+class GlobalAveragePooling2D : public GlobalPooling {
  public:
   static LayerPtr from_config(const Json& config);
   explicit GlobalAveragePooling2D(const std::string& name = "");
 };
 
-class GlobalMaxPooling2D : public GlobalPooling2D {
+class GlobalMaxPooling2D : public GlobalPooling {
  public:
   static LayerPtr from_config(const Json& config);
   explicit GlobalMaxPooling2D(const std::string& name = "");

@@ -1,0 +1,122 @@
+#pragma once
+// Sequence layers on (batch, time, features), as in Keras: Embedding, and (below) the 1-D convolution and pooling
+// layers and TimeDistributed. The recurrent layers live in their own header.
+#include "nncore/layers/conv.hpp"
+#include "nncore/layers/layer.hpp"
+
+namespace nncore {
+
+// y[..., :] = embeddings[x[...], :]: integer ids (held in float32, exact up to 2^24) of any per-sample shape S
+// -> (S..., output_dim); embeddings (input_dim, output_dim). Ids that are not integers in [0, input_dim) are an
+// error naming the layer and the id. With mask_zero, id 0 marks padding: output_mask() is (batch, S...) with 0
+// where the id is 0 and 1 elsewhere. Ids are not differentiable: asked for an input gradient (only when the
+// layer is not first), it returns zeros.
+class Embedding : public Layer {
+ public:
+  Embedding(int64_t input_dim, int64_t output_dim, const std::string& embeddings_initializer = "uniform",
+            bool mask_zero = false, int64_t input_length = 0, const std::string& name = "");
+  std::string class_name() const override { return "Embedding"; }
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy, bool need_dx = true) override;
+  const Tensor* output_mask() const override { return mask_zero_ ? &mask_ : nullptr; }
+  int64_t input_dim() const { return input_dim_; }
+  int64_t output_dim() const { return output_dim_; }
+  bool mask_zero() const { return mask_zero_; }
+  int64_t input_length() const { return input_length_; }  // 0: not given
+  const std::string& embeddings_initializer() const { return init_; }
+
+ protected:
+  Shape do_build(const Shape& input_shape) override;
+
+ private:
+  int64_t input_dim_, output_dim_;
+  std::string init_;
+  bool mask_zero_;
+  int64_t input_length_;
+  Tensor mask_;
+};
+
+// 1-D convolution on (batch, steps, channels): Conv2D's kernels on the one-row images (batch, 1, steps, channels).
+// kernel (kernel_size, in, filters) as in Keras; padding "valid", "same" or "causal" (dilation * (kernel_size - 1)
+// zero steps before the sequence, none after: output t sees inputs up to t * strides). Drops the input mask, as
+// Keras's Conv1D does (its output steps mix several input steps).
+class Conv1D : public Conv2D {
+ public:
+  Conv1D(int64_t filters, int64_t kernel_size, int64_t strides = 1, const std::string& padding = "valid",
+         int64_t dilation_rate = 1, const std::string& activation = "linear", bool use_bias = true,
+         const std::string& kernel_initializer = "glorot_uniform", const std::string& bias_initializer = "zeros",
+         const std::string& name = "");
+  std::string class_name() const override { return "Conv1D"; }
+  const Tensor* output_mask() const override { return nullptr; }
+  int64_t kernel_size() const { return Conv2D::kernel_size()[1]; }
+  int64_t strides() const { return Conv2D::strides()[1]; }
+  int64_t dilation_rate() const { return Conv2D::dilation_rate()[1]; }
+
+ protected:
+  Shape do_build(const Shape& input_shape) override;
+};
+
+// Max or average over windows of pool_size steps of (batch, steps, channels); strides default to pool_size
+// (0: not given); padding "valid" or "same". The 2-D pooling kernels on one-row images. Drops the mask (Keras).
+class Pooling1D : public Pooling2D {
+ public:
+  Pooling1D(Mode mode, int64_t pool_size, int64_t strides, const std::string& padding, const std::string& name);
+  const Tensor* output_mask() const override { return nullptr; }
+  int64_t pool_size() const { return Pooling2D::pool_size()[1]; }
+  int64_t strides() const { return Pooling2D::strides()[1]; }
+};
+
+class MaxPooling1D : public Pooling1D {
+ public:
+  explicit MaxPooling1D(int64_t pool_size = 2, int64_t strides = 0, const std::string& padding = "valid",
+                        const std::string& name = "");
+};
+
+class AveragePooling1D : public Pooling1D {
+ public:
+  explicit AveragePooling1D(int64_t pool_size = 2, int64_t strides = 0, const std::string& padding = "valid",
+                            const std::string& name = "");
+};
+
+// (batch, steps, features) -> (batch, features): the mean over the steps, or over the valid steps only under a
+// mask (Keras's rule; 0 for a sample whose steps are all masked).
+class GlobalAveragePooling1D : public GlobalPooling {
+ public:
+  explicit GlobalAveragePooling1D(const std::string& name = "");
+};
+
+// (batch, steps, features) -> (batch, features): the max over the steps (masks ignored, as in Keras).
+class GlobalMaxPooling1D : public GlobalPooling {
+ public:
+  explicit GlobalMaxPooling1D(const std::string& name = "");
+};
+
+// Applies `layer` to every time step: (batch, time, S...) is folded to (batch * time, S...), the inner layer runs
+// once on that, and its output (batch * time, O...) is unfolded to (batch, time, O...). The weights are the inner
+// layer's own (shared storage; trainable follows this layer). The inner layer sees no mask; the input mask passes
+// through to the next layer. When the inner layer ends in an activation, the loss fuses with it as usual.
+class TimeDistributed : public Layer {
+ public:
+  explicit TimeDistributed(LayerPtr layer, const std::string& name = "");
+  std::string class_name() const override { return "TimeDistributed"; }
+  const Tensor& forward(const Tensor& x, bool training) override;
+  const Tensor& backward(const Tensor& dy, bool need_dx = true) override;
+  const Tensor& backward_from_preact(const Tensor& dz, bool need_dx) override;
+  Activation output_activation() const override { return inner_->output_activation(); }
+  const Tensor& pre_activation() const override;
+  float activation_alpha() const override { return inner_->activation_alpha(); }
+  const LayerPtr& layer() const { return inner_; }
+
+ protected:
+  Shape do_build(const Shape& input_shape) override;
+
+ private:
+  // t viewed with its first two axes merged (fold) or split back to (batch, time) (unfold); shares storage.
+  Tensor fold(const Tensor& t) const;
+  Tensor unfold(const Tensor& t, int64_t batch) const;
+  const Tensor& run_backward(const Tensor& dy, bool need_dx, bool from_preact);
+  LayerPtr inner_;
+  mutable Tensor preact_;
+};
+
+}  // namespace nncore

@@ -1,0 +1,162 @@
+#include "nncore/layers/sequence.hpp"
+
+#include "layers/common.hpp"
+#include "nncore/check.hpp"
+#include "nncore/initializers.hpp"
+
+namespace nncore {
+
+using detail::layer_name;
+
+// ---- Embedding ------------------------------------------------------------------------------------------------
+Embedding::Embedding(int64_t input_dim, int64_t output_dim, const std::string& embeddings_initializer,
+                     bool mask_zero, int64_t input_length, const std::string& name)
+    : Layer(layer_name(name, "Embedding")),
+      input_dim_(input_dim),
+      output_dim_(output_dim),
+      init_(embeddings_initializer),
+      mask_zero_(mask_zero),
+      input_length_(input_length) {
+  const std::string who = "Embedding '" + name_ + "'";
+  NNC_CHECK(input_dim >= 1, who, ": input_dim must be >= 1, got ", input_dim);
+  NNC_CHECK(output_dim >= 1, who, ": output_dim must be >= 1, got ", output_dim);
+  NNC_CHECK(input_length >= 0, who, ": input_length must be >= 1 (or not given), got ", input_length);
+  NNC_CHECK(input_dim <= (int64_t{1} << 24), who, ": input_dim must be <= 2^24 (ids travel as float32), got ",
+            input_dim);
+  check_initializer(embeddings_initializer, who + " embeddings_initializer");
+}
+
+Shape Embedding::do_build(const Shape& in) {
+  NNC_CHECK(input_length_ == 0 || (!in.empty() && in.back() == input_length_), "Embedding '", name_,
+            "': input_length is ", input_length_, " but the input has shape ", shape_str(batch_shape(-1, in)));
+  add_weight("embeddings", {input_dim_, output_dim_}, init_, input_dim_, output_dim_);
+  Shape out = in;
+  out.push_back(output_dim_);
+  return out;
+}
+
+// x is (B, S...) of ids; y is (B, S..., D).
+const Tensor& Embedding::forward(const Tensor& x, bool training) {
+  check_input(x);
+  input_ = x;
+  const int64_t n = x.size(), D = output_dim_;
+  const int64_t bad = kernels::embedding_first_invalid(x.data(), n, input_dim_);
+  if (bad >= 0) {
+    const int64_t per_sample = n / x.dim(0);
+    NNC_CHECK(false, "Embedding '", name_, "': ids must be integers in [0, input_dim=", input_dim_, "), got ",
+              x.data()[bad], " (sample ", bad / per_sample, ", position ", bad % per_sample, ")");
+  }
+  output_.resize(batch_shape(x.dim(0), output_shape_));
+  if (mask_zero_) mask_.resize(x.shape());
+  kernels::embedding_forward(output_.data(), mask_zero_ ? mask_.data() : nullptr, x.data(), params_[0].value.data(),
+                             n, D);
+  return output_;
+}
+
+// Backward of y = E[x]: dE[x[i]] += dy[i] (scatter-add). The ids have no gradient (piecewise constant): zeros.
+const Tensor& Embedding::backward(const Tensor& dy, bool need_dx) {
+  check_gradient(dy, output_.shape());
+  if (trainable_)
+    kernels::embedding_backward(params_[0].grad.data(), dy.data(), input_.data(), input_.size(), output_dim_);
+  if (!need_dx) {
+    dx_.resize({0});
+    return dx_;
+  }
+  dx_.resize(input_.shape());
+  dx_.zero();
+  return dx_;
+}
+
+// ---- Conv1D ---------------------------------------------------------------------------------------------------
+Conv1D::Conv1D(int64_t filters, int64_t kernel_size, int64_t strides, const std::string& padding,
+               int64_t dilation_rate, const std::string& activation, bool use_bias,
+               const std::string& kernel_initializer, const std::string& bias_initializer, const std::string& name)
+    : Conv2D(1, filters, {1, kernel_size}, {1, strides}, padding, {1, dilation_rate}, activation, use_bias,
+             kernel_initializer, bias_initializer, name) {}
+
+// (steps, C) is the image (1, steps, C); the kernel (k, C, filters) has the memory of (1, k, C, filters).
+Shape Conv1D::do_build(const Shape& in) {
+  NNC_CHECK(in.size() == 2, who(), ": expected input of shape (batch, steps, channels), got ",
+            shape_str(batch_shape(-1, in)));
+  const Shape out = build_image({1, in[0], in[1]}, {kernel_size(), in[1], filters()});
+  return {out[1], out[2]};
+}
+
+// ---- 1-D pooling ----------------------------------------------------------------------------------------------
+Pooling1D::Pooling1D(Mode mode, int64_t pool_size, int64_t strides, const std::string& padding,
+                     const std::string& name)
+    : Pooling2D(mode, {1, pool_size}, strides == 0 ? Pair{0, 0} : Pair{1, strides}, padding, name, 1) {}
+
+MaxPooling1D::MaxPooling1D(int64_t pool_size, int64_t strides, const std::string& padding, const std::string& name)
+    : Pooling1D(Mode::max, pool_size, strides, padding, name) {}
+AveragePooling1D::AveragePooling1D(int64_t pool_size, int64_t strides, const std::string& padding,
+                                   const std::string& name)
+    : Pooling1D(Mode::average, pool_size, strides, padding, name) {}
+
+GlobalAveragePooling1D::GlobalAveragePooling1D(const std::string& name) : GlobalPooling(false, 1, name) {}
+GlobalMaxPooling1D::GlobalMaxPooling1D(const std::string& name) : GlobalPooling(true, 1, name) {}
+
+// ---- TimeDistributed ------------------------------------------------------------------------------------------
+TimeDistributed::TimeDistributed(LayerPtr layer, const std::string& name)
+    : Layer(layer_name(name, "TimeDistributed")), inner_(std::move(layer)) {
+  NNC_CHECK(inner_ != nullptr, "TimeDistributed '", name_, "': expected a layer to wrap, got none");
+}
+
+Shape TimeDistributed::do_build(const Shape& in) {
+  NNC_CHECK(in.size() >= 2, "TimeDistributed '", name_, "': expected input of shape (batch, time, features...), got ",
+            shape_str(batch_shape(-1, in)));
+  inner_->build(Shape(in.begin() + 1, in.end()));
+  params_ = inner_->params();  // copies of the Params share the inner layer's value and grad storage
+  Shape out{in[0]};
+  out.insert(out.end(), inner_->output_shape().begin(), inner_->output_shape().end());
+  return out;
+}
+
+Tensor TimeDistributed::fold(const Tensor& t) const {
+  Shape s{t.dim(0) * t.dim(1)};
+  s.insert(s.end(), t.shape().begin() + 2, t.shape().end());
+  Tensor v = t;
+  v.reshape(s);
+  return v;
+}
+
+Tensor TimeDistributed::unfold(const Tensor& t, int64_t batch) const {
+  Tensor v = t;
+  v.reshape(batch_shape(batch, output_shape_));
+  return v;
+}
+
+const Tensor& TimeDistributed::forward(const Tensor& x, bool training) {
+  check_input(x);
+  input_ = x;
+  inner_->set_input_mask(nullptr);
+  output_ = unfold(inner_->forward(fold(x), training), x.dim(0));
+  return output_;
+}
+
+const Tensor& TimeDistributed::pre_activation() const {
+  preact_ = unfold(inner_->pre_activation(), input_.dim(0));
+  return preact_;
+}
+
+const Tensor& TimeDistributed::backward(const Tensor& dy, bool need_dx) { return run_backward(dy, need_dx, false); }
+
+const Tensor& TimeDistributed::backward_from_preact(const Tensor& dz, bool need_dx) {
+  return run_backward(dz, need_dx, true);
+}
+
+const Tensor& TimeDistributed::run_backward(const Tensor& dy, bool need_dx, bool from_preact) {
+  check_gradient(dy, output_.shape());
+  inner_->set_trainable(trainable_);
+  const Tensor folded = fold(dy);  // a named local: the inner layer may hand it back as its dx (identity Dropout)
+  const Tensor& g = from_preact ? inner_->backward_from_preact(folded, need_dx) : inner_->backward(folded, need_dx);
+  if (!need_dx) {
+    dx_.resize({0});
+    return dx_;
+  }
+  dx_ = g;
+  dx_.reshape(input_.shape());
+  return dx_;
+}
+
+}  // namespace nncore
