@@ -167,37 +167,57 @@ void bind_model(py::module_& m) {
   m.def("make_optimizer", &make_optimizer, py::arg("name"));
 #undef NNC_OPTIMIZER_COMMON_ARGS
 
-  py::class_<Sequential, std::shared_ptr<Sequential>>(m, "Sequential")
-      .def(py::init<std::string>(), py::arg("name") = "")
-      .def_property_readonly("name", &Sequential::name)
-      .def("add", &Sequential::add, py::arg("layer"))
-      .def("pop", &Sequential::pop)
-      .def_property_readonly("layers", &Sequential::layers)
-      .def("build", &Sequential::build, py::arg("input_shape"))
-      .def_property_readonly("built", &Sequential::built)
-      .def_property_readonly("input_shape", &Sequential::input_shape)
-      .def_property_readonly("output_shape", &Sequential::output_shape)
+  // Models take lists of arrays (one per input / output); the Python layer wraps single arrays.
+  py::class_<SymbolicTensor>(m, "SymbolicTensor")
+      .def_property_readonly("shape", &SymbolicTensor::shape)
+      .def_property_readonly("name", &SymbolicTensor::name);
+  m.def("Input", &Input, py::arg("shape"), py::arg("name") = "");
+  m.def(
+      "call", [](const LayerPtr& layer, const std::vector<SymbolicTensor>& inputs) { return call(layer, inputs); },
+      py::arg("layer"), py::arg("inputs"));
+
+  py::class_<Model, std::shared_ptr<Model>>(m, "Model")
+      .def(py::init<const std::vector<SymbolicTensor>&, const std::vector<SymbolicTensor>&, std::string>(),
+           py::arg("inputs"), py::arg("outputs"), py::arg("name") = "")
+      .def_property_readonly("name", &Model::name)
+      .def_property_readonly("class_name", &Model::class_name)
+      .def_property_readonly("layers", &Model::layers)
+      .def("get_layer", &Model::get_layer, py::arg("name"))
+      .def_property_readonly("built", &Model::built)
+      .def_property_readonly("num_inputs", &Model::num_inputs)
+      .def_property_readonly("num_outputs", &Model::num_outputs)
+      .def("input_shape_of", &Model::input_shape, py::arg("index") = 0)
+      .def("output_shape_of", &Model::output_shape, py::arg("index") = 0)
+      .def_property_readonly("input_shape", [](const Model& s) { return s.input_shape(0); })
+      .def_property_readonly("output_shape", [](const Model& s) { return s.output_shape(0); })
+      .def("input_name", &Model::input_name, py::arg("index"))
+      .def("output_name", &Model::output_name, py::arg("index"))
       .def(
           "compile",
-          [](Sequential& s, std::shared_ptr<Optimizer> opt, const std::string& loss, bool from_logits,
-             const std::vector<std::string>& metrics) { s.compile(opt, Loss::from_name(loss, from_logits), metrics); },
-          py::arg("optimizer"), py::arg("loss"), py::arg("from_logits") = false, py::arg("metrics") = std::vector<std::string>{})
-      .def_property_readonly("compiled", &Sequential::compiled)
-      .def_property_readonly("optimizer", &Sequential::optimizer)
-      .def_property_readonly("loss_name", [](const Sequential& s) { return s.loss().name(); })
-      .def_property_readonly("loss_from_logits", [](const Sequential& s) { return s.loss().from_logits(); })
-      .def_property_readonly("metrics_names", &Sequential::metrics_names)
+          [](Model& s, std::shared_ptr<Optimizer> opt, const std::vector<std::pair<std::string, bool>>& losses,
+             const std::vector<std::string>& metrics) {
+            std::vector<Loss> ls;
+            for (const auto& l : losses) ls.push_back(Loss::from_name(l.first, l.second));
+            s.compile(opt, ls, metrics);
+          },
+          py::arg("optimizer"), py::arg("losses"), py::arg("metrics") = std::vector<std::string>{})
+      .def_property_readonly("compiled", &Model::compiled)
+      .def_property_readonly("optimizer", &Model::optimizer)
+      .def("loss_name", [](const Model& s, size_t j) { return s.loss(j).name(); }, py::arg("output") = 0)
+      .def("loss_from_logits", [](const Model& s, size_t j) { return s.loss(j).from_logits(); }, py::arg("output") = 0)
+      .def_property_readonly("metrics_names", &Model::metrics_names)
       .def_property(
-          "stop_training", [](const Sequential& s) { return s.stop_training.load(); },
-          [](Sequential& s, bool v) { s.stop_training.store(v); })
+          "stop_training", [](const Model& s) { return s.stop_training.load(); },
+          [](Model& s, bool v) { s.stop_training.store(v); })
       .def(
           "fit",
-          [](Sequential& s, FloatArray x, FloatArray y, int64_t epochs, int64_t batch_size, bool shuffle, int verbose,
-             double validation_split, std::optional<FloatArray> val_x, std::optional<FloatArray> val_y,
-             int64_t initial_epoch, py::object print, py::object on_train_begin, py::object on_train_end,
-             py::object on_epoch_begin, py::object on_epoch_end, py::object on_batch_end,
+          [](Model& s, std::vector<FloatArray> x, std::vector<FloatArray> y, int64_t epochs, int64_t batch_size,
+             bool shuffle, int verbose, double validation_split, std::vector<FloatArray> val_x,
+             std::vector<FloatArray> val_y, int64_t initial_epoch, py::object print, py::object on_train_begin,
+             py::object on_train_end, py::object on_epoch_begin, py::object on_epoch_end, py::object on_batch_end,
              std::optional<FloatArray> sample_weight) {
-            Tensor tx = view_of(x), ty = view_of(y), tvx, tvy, tw;
+            std::vector<Tensor> tx = views_of(x), ty = views_of(y), tvx = views_of(val_x), tvy = views_of(val_y);
+            Tensor tw;
             FitOptions o;
             if (sample_weight) {
               tw = view_of(*sample_weight);
@@ -209,12 +229,6 @@ void bind_model(py::module_& m) {
             o.verbose = verbose;
             o.validation_split = validation_split;
             o.initial_epoch = initial_epoch;
-            if (val_x && val_y) {
-              tvx = view_of(*val_x);
-              tvy = view_of(*val_y);
-              o.validation_x = &tvx;
-              o.validation_y = &tvy;
-            }
             o.print = with_gil<const std::string&>(print);
             o.callbacks.on_train_begin = with_gil<>(on_train_begin);
             o.callbacks.on_train_end = with_gil<>(on_train_end);
@@ -236,7 +250,7 @@ void bind_model(py::module_& m) {
             History h;
             {
               py::gil_scoped_release nogil;
-              h = s.fit(tx, ty, o);
+              h = s.fit(tx, ty, o, tvx, tvy);
             }
             return py::make_tuple(history_dict(h), h.epochs, h.interrupted);
           },
@@ -246,9 +260,10 @@ void bind_model(py::module_& m) {
           py::arg("on_epoch_end"), py::arg("on_batch_end"), py::arg("sample_weight") = py::none())
       .def(
           "evaluate",
-          [](Sequential& s, FloatArray x, FloatArray y, int64_t batch_size, int verbose, py::object print,
-             std::optional<FloatArray> sample_weight) {
-            Tensor tx = view_of(x), ty = view_of(y), tw;
+          [](Model& s, std::vector<FloatArray> x, std::vector<FloatArray> y, int64_t batch_size, int verbose,
+             py::object print, std::optional<FloatArray> sample_weight) {
+            std::vector<Tensor> tx = views_of(x), ty = views_of(y);
+            Tensor tw;
             if (sample_weight) tw = view_of(*sample_weight);
             auto p = with_gil<const std::string&>(print);
             py::gil_scoped_release nogil;
@@ -258,52 +273,64 @@ void bind_model(py::module_& m) {
           py::arg("sample_weight") = py::none())
       .def(
           "predict",
-          [](Sequential& s, FloatArray x, int64_t batch_size) {
-            Tensor tx = view_of(x), out;
+          [](Model& s, std::vector<FloatArray> x, int64_t batch_size) {
+            std::vector<Tensor> tx = views_of(x), out;
             {
               py::gil_scoped_release nogil;
               out = s.predict(tx, batch_size);
             }
-            return to_numpy(out);
+            py::list result;
+            for (const Tensor& t : out) result.append(to_numpy(t));
+            return result;
           },
           py::arg("x"), py::arg("batch_size") = 32)
       .def(
           "train_on_batch",
-          [](Sequential& s, FloatArray x, FloatArray y) {
-            Tensor tx = view_of(x), ty = view_of(y);
+          [](Model& s, std::vector<FloatArray> x, std::vector<FloatArray> y) {
+            std::vector<Tensor> tx = views_of(x), ty = views_of(y);
             py::gil_scoped_release nogil;
             return s.train_on_batch(tx, ty);
           },
           py::arg("x"), py::arg("y"))
       .def(
           "test_on_batch",
-          [](Sequential& s, FloatArray x, FloatArray y) {
-            Tensor tx = view_of(x), ty = view_of(y);
+          [](Model& s, std::vector<FloatArray> x, std::vector<FloatArray> y) {
+            std::vector<Tensor> tx = views_of(x), ty = views_of(y);
+            const int64_t n = tx.empty() || tx[0].ndim() == 0 ? 1 : std::max<int64_t>(tx[0].dim(0), 1);
             py::gil_scoped_release nogil;
-            return s.test_on_batch(tx, ty);
+            return s.evaluate(tx, ty, n, 0);
           },
           py::arg("x"), py::arg("y"))
       .def(
           "compute_gradients",
-          [](Sequential& s, FloatArray x, FloatArray y) {
-            Tensor tx = view_of(x), ty = view_of(y);
+          [](Model& s, std::vector<FloatArray> x, std::vector<FloatArray> y) {
+            std::vector<Tensor> tx = views_of(x), ty = views_of(y);
             py::gil_scoped_release nogil;
             return s.compute_gradients(tx, ty);
           },
           py::arg("x"), py::arg("y"))
       .def(
           "input_gradient",
-          [](Sequential& s, FloatArray x, FloatArray y) {
-            Tensor tx = view_of(x), ty = view_of(y), dx;
+          [](Model& s, std::vector<FloatArray> x, std::vector<FloatArray> y) {
+            std::vector<Tensor> tx = views_of(x), ty = views_of(y), dx;
             {
               py::gil_scoped_release nogil;
-              dx = s.input_gradient(tx, ty);
+              s.compute_gradients(tx, ty, &dx);
             }
-            return to_numpy(dx);
+            py::list result;
+            for (const Tensor& t : dx) result.append(to_numpy(t));
+            return result;
           },
           py::arg("x"), py::arg("y"))
-      .def("summary", &Sequential::summary, py::arg("line_length") = 65)
-      .def("count_params", &Sequential::count_params);
+      .def("inbound_names", &Model::inbound_names, py::arg("layer_index"))
+      .def("summary", &Model::summary, py::arg("line_length") = 65)
+      .def("count_params", &Model::count_params);
+
+  py::class_<Sequential, Model, std::shared_ptr<Sequential>>(m, "Sequential")
+      .def(py::init<std::string>(), py::arg("name") = "")
+      .def("add", &Sequential::add, py::arg("layer"))
+      .def("pop", &Sequential::pop)
+      .def("build", &Sequential::build, py::arg("input_shape"));
 }
 
 }  // namespace nncore::bindings

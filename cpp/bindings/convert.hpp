@@ -22,6 +22,12 @@ inline Shape array_shape(const py::array& a) {
 // A view of the array's memory; the caller keeps the array alive for as long as the view is used.
 inline Tensor view_of(FloatArray& a) { return Tensor::view(a.mutable_data(), array_shape(a)); }
 
+inline std::vector<Tensor> views_of(std::vector<FloatArray>& arrays) {
+  std::vector<Tensor> out;
+  for (FloatArray& a : arrays) out.push_back(view_of(a));
+  return out;
+}
+
 // numpy array sharing the tensor's storage (the Tensor copy held by the capsule keeps it alive).
 inline py::array to_numpy(const Tensor& t) {
   auto* keep = new Tensor(t);
@@ -59,5 +65,6 @@ void bind_norm(py::module_& m);
 void bind_sequence(py::module_& m);
 void bind_model(py::module_& m);
 void bind_io(py::module_& m);
+void bind_merge(py::module_& m);
 
 }  // namespace nncore::bindings

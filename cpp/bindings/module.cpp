@@ -10,5 +10,6 @@ PYBIND11_MODULE(_core, m) {
   nncore::bindings::bind_norm(m);
   nncore::bindings::bind_sequence(m);
   nncore::bindings::bind_model(m);
+  nncore::bindings::bind_merge(m);
   nncore::bindings::bind_io(m);
 }

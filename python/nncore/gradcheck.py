@@ -1,4 +1,4 @@
-"""Finite-difference check of a model's analytic gradients (``Sequential.compute_gradients``)."""
+"""Finite-difference check of a model's analytic gradients (``Model.compute_gradients``)."""
 from __future__ import annotations
 
 from typing import Any, Dict, List
@@ -35,8 +35,9 @@ def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-3, max_checks
         raise ValueError(f"gradient_check: max_checks_per_weight must be >= 1, got {max_checks_per_weight}")
     if not epsilon > 0:
         raise ValueError(f"gradient_check: epsilon must be > 0, got {epsilon}")
-    x = as_float32(x, "gradient_check: x")
-    y = as_float32(y, "gradient_check: y")
+    # Several inputs or outputs arrive as lists or dicts; the model converts those itself.
+    x = x if isinstance(x, (list, tuple, dict)) else as_float32(x, "gradient_check: x")
+    y = y if isinstance(y, (list, tuple, dict)) else as_float32(y, "gradient_check: y")
     model.compute_gradients(x, y)
     analytic = {layer.name: [g.copy() for g in layer.gradients] for layer in model.layers}
 

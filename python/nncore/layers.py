@@ -18,7 +18,7 @@ from . import _core
 from . import regularizers as _regularizers
 from ._convert import as_float32, pair, per_sample_shape
 
-__all__ = ["Layer", "Dense", "Activation", "Flatten", "Dropout", "SpatialDropout2D", "Conv2D", "MaxPooling2D",
+__all__ = ["Layer", "Add", "Subtract", "Multiply", "Average", "Concatenate", "Dense", "Activation", "Flatten", "Dropout", "SpatialDropout2D", "Conv2D", "MaxPooling2D",
            "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D", "Reshape",
            "BatchNormalization", "LayerNormalization", "Embedding", "Conv1D", "MaxPooling1D", "AveragePooling1D",
            "GlobalAveragePooling1D", "GlobalMaxPooling1D", "TimeDistributed"]
@@ -155,7 +155,13 @@ class Layer:
             self._impl.build(list(x.shape[1:]))
         return self._impl.forward(x, training)
 
-    __call__ = forward
+    def __call__(self, x: Any, training: bool = False) -> Any:
+        """On arrays: ``forward``. On KerasTensors (``nncore.Input`` or other layers' outputs): records the call
+        for the functional API and returns the symbolic output."""
+        from .models import _is_symbolic, _symbolic_call
+        if _is_symbolic(x):
+            return _symbolic_call(self, x)
+        return self.forward(x, training)
 
     def backward(self, dy: Any) -> np.ndarray:
         return self._impl.backward(as_float32(dy, f"Layer '{self.name}' gradient"), True)
@@ -460,6 +466,73 @@ class LayerNormalization(Layer):
     @property
     def epsilon(self) -> float:
         return self._impl.epsilon
+
+
+class _Merge(Layer):
+    """Base of the merge layers: called on a list of inputs (KerasTensors in a functional model, or arrays)."""
+
+    def forward(self, xs: Any, training: bool = False) -> np.ndarray:
+        if not isinstance(xs, (list, tuple)):
+            raise TypeError(f"Layer '{self.name}' ({type(self).__name__}) merges several inputs: call it on a list, "
+                            f"e.g. layer([a, b])")
+        arrays = [as_float32(x, f"Layer '{self.name}' input {i}") for i, x in enumerate(xs)]
+        if not self.built:
+            for i, a in enumerate(arrays):
+                if a.ndim < 2:
+                    raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): input {i} must be (batch, ...), "
+                                     f"got {a.shape}")
+            self._impl.build_merge([list(a.shape[1:]) for a in arrays])
+        return self._impl.forward_multi(arrays, training)
+
+    def backward(self, dy: Any) -> list:
+        """Gradients for every input, in order."""
+        return self._impl.backward_multi(as_float32(dy, f"Layer '{self.name}' gradient"))
+
+
+class Add(_Merge):
+    """Sum of equal-shaped inputs: ``Add()([x, shortcut])`` (residual connections)."""
+
+    def __init__(self, name: Optional[str] = None, **kwargs: Any) -> None:
+        _check_kwargs("Add", kwargs)
+        super().__init__(_core.Add(name or ""))
+
+
+class Subtract(_Merge):
+    """``a - b`` for exactly two equal-shaped inputs."""
+
+    def __init__(self, name: Optional[str] = None, **kwargs: Any) -> None:
+        _check_kwargs("Subtract", kwargs)
+        super().__init__(_core.Subtract(name or ""))
+
+
+class Multiply(_Merge):
+    """Elementwise product of equal-shaped inputs (gating)."""
+
+    def __init__(self, name: Optional[str] = None, **kwargs: Any) -> None:
+        _check_kwargs("Multiply", kwargs)
+        super().__init__(_core.Multiply(name or ""))
+
+
+class Average(_Merge):
+    """Elementwise mean of equal-shaped inputs."""
+
+    def __init__(self, name: Optional[str] = None, **kwargs: Any) -> None:
+        _check_kwargs("Average", kwargs)
+        super().__init__(_core.Average(name or ""))
+
+
+class Concatenate(_Merge):
+    """Joins inputs along ``axis`` (default -1, the channels); the other axes must agree."""
+
+    def __init__(self, axis: int = -1, name: Optional[str] = None, **kwargs: Any) -> None:
+        _check_kwargs("Concatenate", kwargs)
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"Concatenate: axis must be an int, got {axis!r}")
+        super().__init__(_core.Concatenate(int(axis), name or ""))
+
+    @property
+    def axis(self) -> int:
+        return self._impl.axis
 
 
 def _python_classes() -> Dict[str, type]:

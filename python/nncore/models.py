@@ -1,5 +1,6 @@
-"""Keras-compatible models. The training loop runs in C++ (nncore._core.Sequential); this module checks
-and converts arguments, wires callbacks and shapes the results as Keras does."""
+"""Keras-compatible models: ``Sequential`` and the functional ``Model(inputs, outputs)`` built from ``Input``.
+The training loop runs in C++ (nncore._core.Model); this module checks and converts arguments, wires callbacks
+and shapes the results as Keras does."""
 from __future__ import annotations
 
 import json
@@ -16,8 +17,9 @@ from . import optimizers as _optimizers
 from ._convert import as_float32, per_sample_shape
 from .callbacks import Callback, History
 from .layers import Layer, _wrap as _wrap_layer
+from . import layers as _layers_module
 
-__all__ = ["Sequential", "load_model", "ModelFileError"]
+__all__ = ["Model", "Sequential", "Input", "KerasTensor", "load_model", "ModelFileError"]
 
 ModelFileError = _core.ModelFileError
 
@@ -41,24 +43,91 @@ def _positive_int(v: Any, what: str) -> int:
     return int(v)
 
 
-class Sequential:
-    """A linear stack of layers, trained in C++.
+class KerasTensor:
+    """A symbolic tensor of the functional API: a model input (``Input``) or a layer's output on symbolic inputs.
 
-    Example:
-        >>> model = Sequential([Dense(128, activation="relu", input_shape=(784,)),
-        ...                     Dense(10, activation="softmax")])
-        >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        >>> model.fit(x_train, y_train, epochs=2, batch_size=32, validation_data=(x_test, y_test))
-        >>> loss, acc = model.evaluate(x_test, y_test)
+    ``shape`` has the batch axis first, as ``None``."""
+
+    def __init__(self, sym: Any, layer: Optional[Layer], inbound: Sequence["KerasTensor"]) -> None:
+        self._sym = sym
+        self._layer = layer
+        self._inbound = list(inbound)
+
+    @property
+    def shape(self) -> tuple:
+        return (None, *self._sym.shape)
+
+    @property
+    def name(self) -> str:
+        return self._sym.name
+
+    def __repr__(self) -> str:
+        return f"<KerasTensor shape={self.shape} name='{self.name}'>"
+
+
+def Input(shape: Sequence[int], name: Optional[str] = None, batch_size: Optional[int] = None) -> KerasTensor:
+    """A model input of per-sample ``shape`` (no batch axis): ``x = Input((28, 28, 1))``."""
+    if batch_size is not None:
+        raise ValueError("Input: batch_size is not supported; batches of any size are accepted")
+    return KerasTensor(_core.Input(list(per_sample_shape(shape, "Input shape")), name or ""), None, [])
+
+
+def _symbolic_call(layer: Layer, inputs: Any) -> KerasTensor:
+    """``layer(tensor)`` / ``layer([a, b])`` on KerasTensors: builds the layer and records the call."""
+    args = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    for a in args:
+        if not isinstance(a, KerasTensor):
+            raise TypeError(f"Layer '{layer.name}': call it on KerasTensors (from nncore.Input or other layers) or "
+                            f"on arrays, not a mix; got {type(a).__name__}")
+    return KerasTensor(_core.call(layer._impl, [a._sym for a in args]), layer, args)
+
+
+def _is_symbolic(x: Any) -> bool:
+    if isinstance(x, KerasTensor):
+        return True
+    return isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(t, KerasTensor) for t in x)
+
+
+class Model:
+    """A graph of layers from inputs to outputs (Keras's functional API), trained in C++.
+
+    Example (a residual block):
+        >>> x = nncore.Input((28, 28, 1))
+        >>> h = Conv2D(16, 3, padding="same", activation="relu")(x)
+        >>> r = Conv2D(16, 3, padding="same")(h)
+        >>> h = Activation("relu")(layers.Add()([h, r]))
+        >>> out = Dense(10, activation="softmax")(Flatten()(h))
+        >>> model = nncore.Model(x, out)
+
+    Several inputs and outputs are lists; ``fit``, ``evaluate`` and ``predict`` then take lists (or dicts keyed by
+    input and output names). Each output gets its loss (one loss serves all when a single one is given); the
+    reported loss is their sum, with ``<output>_loss`` and ``<output>_<metric>`` per output as in Keras.
     """
 
-    def __init__(self, layers: Optional[Sequence[Layer]] = None, name: Optional[str] = None) -> None:
-        self._impl = _core.Sequential(name or "")
-        self._layers: List[Layer] = []
-        self._loss: Optional[_losses.Loss] = None
+    def __init__(self, inputs: Any, outputs: Any, name: Optional[str] = None) -> None:
+        ins = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        for t in ins + outs:
+            if not isinstance(t, KerasTensor):
+                raise TypeError(f"Model: inputs and outputs must be KerasTensors (nncore.Input, layer calls), got "
+                                f"{type(t).__name__}")
+        self._impl = _core.Model([t._sym for t in ins], [t._sym for t in outs], name or "")
+        # The Python layer objects of the graph (they may carry Python-side state, e.g. a wrapper's inner layer).
+        known: Dict[str, Layer] = {}
+        todo = list(outs)
+        while todo:
+            t = todo.pop()
+            if t._layer is not None and t._layer.name not in known:
+                known[t._layer.name] = t._layer
+                todo.extend(t._inbound)
+        self._init_common([known.get(l.name) or _wrap_layer(l) for l in self._impl.layers])
+        self._multi_in = isinstance(inputs, (list, tuple))
+        self._multi_out = isinstance(outputs, (list, tuple))
+
+    def _init_common(self, layers: List[Layer]) -> None:
+        self._layers: List[Layer] = layers
+        self._losses: List[_losses.Loss] = []
         self.history: Optional[History] = None
-        for layer in layers or []:
-            self.add(layer)
 
     # -- structure ------------------------------------------------------------------------------------
     @property
@@ -69,17 +138,13 @@ class Sequential:
     def layers(self) -> List[Layer]:
         return list(self._layers)
 
-    def add(self, layer: Layer) -> None:
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add: expected an nncore layer, got {type(layer).__name__}")
-        self._impl.add(layer._impl)
-        self._layers.append(layer)
-        if len(self._layers) == 1 and layer._input_shape is not None and not self.built:
-            self._impl.build(list(layer._input_shape))
+    @property
+    def inputs(self) -> List[str]:
+        return [self._impl.input_name(i) for i in range(self._impl.num_inputs)]
 
-    def pop(self) -> Layer:
-        self._impl.pop()
-        return self._layers.pop()
+    @property
+    def output_names(self) -> List[str]:
+        return [self._impl.output_name(j) for j in range(self._impl.num_outputs)]
 
     def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
         if index is not None:
@@ -93,20 +158,15 @@ class Sequential:
     def built(self) -> bool:
         return self._impl.built
 
-    def build(self, input_shape: Sequence[Optional[int]]) -> None:
-        """Build for ``input_shape``, with (``(None, 784)``) or without (``(784,)``) the batch axis."""
-        shape = tuple(input_shape)
-        if len(shape) > 0 and shape[0] is None:
-            shape = shape[1:]
-        self._impl.build(list(per_sample_shape(shape, "Sequential.build")))
+    @property
+    def input_shape(self) -> Union[tuple, List[tuple]]:
+        shapes = [(None, *self._impl.input_shape_of(i)) for i in range(self._impl.num_inputs)]
+        return shapes if len(shapes) > 1 else shapes[0]
 
     @property
-    def input_shape(self) -> tuple:
-        return (None, *self._impl.input_shape)
-
-    @property
-    def output_shape(self) -> tuple:
-        return (None, *self._impl.output_shape)
+    def output_shape(self) -> Union[tuple, List[tuple]]:
+        shapes = [(None, *self._impl.output_shape_of(j)) for j in range(self._impl.num_outputs)]
+        return shapes if len(shapes) > 1 else shapes[0]
 
     def summary(self, line_length: int = 65, print_fn: Any = None) -> None:
         text = self._impl.summary(line_length)
@@ -145,18 +205,30 @@ class Sequential:
         if loss is None:
             raise ValueError("compile: a loss is required, e.g. loss='sparse_categorical_crossentropy'; valid "
                              f"losses: {', '.join(_core.loss_names())}")
-        loss_obj = _losses.get(loss)
+        n_out = self._impl.num_outputs
+        if isinstance(loss, dict):
+            missing = [n for n in self.output_names if n not in loss]
+            if missing or len(loss) != n_out:
+                raise ValueError(f"compile: loss dict must name every output ({', '.join(self.output_names)}), got "
+                                 f"{', '.join(map(str, loss))}")
+            loss = [loss[n] for n in self.output_names]
+        loss_objs = [_losses.get(l) for l in loss] if isinstance(loss, (list, tuple)) else [_losses.get(loss)]
+        if len(loss_objs) not in (1, n_out):
+            raise ValueError(f"compile: expected 1 loss or one per output ({n_out}), got {len(loss_objs)}")
         names = [_metrics.get(m) for m in (metrics or [])]
-        self._impl.compile(_optimizers.get(optimizer), loss_obj.kernel_name, loss_obj.from_logits, names)
-        self._loss = loss_obj
+        self._impl.compile(_optimizers.get(optimizer), [(l.kernel_name, l.from_logits) for l in loss_objs], names)
+        self._losses = loss_objs if len(loss_objs) == n_out else loss_objs * n_out
 
     @property
     def optimizer(self) -> Any:
         return self._impl.optimizer
 
     @property
-    def loss(self) -> Optional[_losses.Loss]:
-        return self._loss
+    def loss(self) -> Any:
+        """The loss object (a list of them for several outputs), or None before compile."""
+        if not self._losses:
+            return None
+        return self._losses if len(self._losses) > 1 else self._losses[0]
 
     @property
     def metrics_names(self) -> List[str]:
@@ -191,17 +263,18 @@ class Sequential:
         self._require_compiled("fit")
         if x is None or y is None:
             raise ValueError("fit: x and y are required")
-        x = as_float32(x, "fit: x")
-        y = as_float32(y, "fit: y")
-        weights = self._loss_weights(x, y, sample_weight, class_weight, "fit")
+        xs = self._xs(x, "fit: x")
+        ys = self._ys(y, "fit: y")
+        weights = self._loss_weights(xs, ys, sample_weight, class_weight, "fit")
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "fit: batch_size")
         epochs = _positive_int(epochs, "fit: epochs")
-        val_x = val_y = None
+        val_x: list = []
+        val_y: list = []
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("fit: validation_data must be a tuple (x_val, y_val)")
-            val_x = as_float32(validation_data[0], "fit: validation_data x")
-            val_y = as_float32(validation_data[1], "fit: validation_data y")
+            val_x = self._xs(validation_data[0], "fit: validation_data x")
+            val_y = self._ys(validation_data[1], "fit: validation_data y")
         cbs = list(callbacks or [])
         for cb in cbs:
             if not isinstance(cb, Callback):
@@ -221,7 +294,7 @@ class Sequential:
 
         self.history = history
         _, _, interrupted = self._impl.fit(
-            x, y, epochs, batch_size, bool(shuffle), _verbose(verbose), float(validation_split), val_x, val_y,
+            xs, ys, epochs, batch_size, bool(shuffle), _verbose(verbose), float(validation_split), val_x, val_y,
             int(initial_epoch), _write,
             lambda: [cb.on_train_begin({}) for cb in cbs],
             lambda: [cb.on_train_end({}) for cb in cbs],
@@ -242,26 +315,32 @@ class Sequential:
         if x is None or y is None:
             raise ValueError("evaluate: x and y are required")
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "evaluate: batch_size")
-        x = as_float32(x, "evaluate: x")
-        y = as_float32(y, "evaluate: y")
-        weights = self._loss_weights(x, y, sample_weight, None, "evaluate")
-        values = self._impl.evaluate(x, y, batch_size, _verbose(verbose), _write, sample_weight=weights)
+        xs = self._xs(x, "evaluate: x")
+        ys = self._ys(y, "evaluate: y")
+        weights = self._loss_weights(xs, ys, sample_weight, None, "evaluate")
+        values = self._impl.evaluate(xs, ys, batch_size, _verbose(verbose), _write, sample_weight=weights)
         return self._shape_results(values, return_dict)
 
-    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Union[int, str] = 0) -> np.ndarray:
+    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Union[int, str] = 0) -> Any:
+        """The outputs for ``x`` in inference mode: an array, or a list of arrays for several outputs."""
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "predict: batch_size")
-        return self._impl.predict(as_float32(x, "predict: x"), batch_size)
+        return self._one_or_list(self._impl.predict(self._xs(x, "predict: x"), batch_size), self._impl.num_outputs)
 
-    __call__ = predict
+    def __call__(self, x: Any, training: bool = False) -> Any:
+        return self.predict(x)
+
+    @staticmethod
+    def _one_or_list(arrays: list, n: int) -> Any:
+        return arrays[0] if n == 1 else list(arrays)
 
     def train_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Union[float, list, Dict[str, float]]:
         self._require_compiled("train_on_batch")
-        values = self._impl.train_on_batch(as_float32(x, "train_on_batch: x"), as_float32(y, "train_on_batch: y"))
+        values = self._impl.train_on_batch(self._xs(x, "train_on_batch: x"), self._ys(y, "train_on_batch: y"))
         return self._shape_results(values, return_dict)
 
     def test_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Union[float, list, Dict[str, float]]:
         self._require_compiled("test_on_batch")
-        values = self._impl.test_on_batch(as_float32(x, "test_on_batch: x"), as_float32(y, "test_on_batch: y"))
+        values = self._impl.test_on_batch(self._xs(x, "test_on_batch: x"), self._ys(y, "test_on_batch: y"))
         return self._shape_results(values, return_dict)
 
     def compute_gradients(self, x: Any, y: Any) -> float:
@@ -271,8 +350,8 @@ class Sequential:
         deterministic; the loss is the batch mean plus the weight penalties. No optimizer step is taken.
         """
         self._require_compiled("compute_gradients")
-        return float(self._impl.compute_gradients(as_float32(x, "compute_gradients: x"),
-                                                  as_float32(y, "compute_gradients: y")))
+        return float(self._impl.compute_gradients(self._xs(x, "compute_gradients: x"),
+                                                  self._ys(y, "compute_gradients: y")))
 
     def input_gradient(self, x: Any, y: Any) -> np.ndarray:
         """d(mean loss)/d(x) in inference mode, shaped like ``x``: saliency maps, adversarial examples.
@@ -284,12 +363,40 @@ class Sequential:
             >>> model.evaluate(x_adv, y)  # higher loss than on x
         """
         self._require_compiled("input_gradient")
-        return self._impl.input_gradient(as_float32(x, "input_gradient: x"), as_float32(y, "input_gradient: y"))
+        grads = self._impl.input_gradient(self._xs(x, "input_gradient: x"), self._ys(y, "input_gradient: y"))
+        return self._one_or_list(grads, self._impl.num_inputs)
 
-    def _loss_weights(self, x: np.ndarray, y: np.ndarray, sample_weight: Any, class_weight: Any,
+    # -- argument conversion -------------------------------------------------------------------------------
+    def _named_list(self, v: Any, names: List[str], what: str) -> list:
+        if isinstance(v, dict):
+            unknown = [k for k in v if k not in names]
+            missing = [n for n in names if n not in v]
+            if unknown or missing:
+                raise ValueError(f"{what}: dict keys must be exactly {names}; missing {missing}, unknown {unknown}")
+            return [v[n] for n in names]
+        if len(names) > 1:
+            if not isinstance(v, (list, tuple)) or len(v) != len(names):
+                raise ValueError(f"{what}: model '{self.name}' has {len(names)} of them ({', '.join(names)}); pass a "
+                                 f"list of {len(names)} arrays or a dict")
+            return list(v)
+        if isinstance(v, (list, tuple)) and len(v) == 1 and isinstance(v[0], np.ndarray):
+            return [v[0]]
+        return [v]
+
+    def _xs(self, x: Any, what: str) -> List[np.ndarray]:
+        names = [self._impl.input_name(i) for i in range(self._impl.num_inputs)] if self._impl.built else ["x"]
+        items = self._named_list(x, names, what)
+        return [as_float32(a, what if len(items) == 1 else f"{what}[{i}]") for i, a in enumerate(items)]
+
+    def _ys(self, y: Any, what: str) -> List[np.ndarray]:
+        items = self._named_list(y, self.output_names if self._impl.built else ["y"], what)
+        return [as_float32(a, what if len(items) == 1 else f"{what}[{i}]") for i, a in enumerate(items)]
+
+    def _loss_weights(self, xs: List[np.ndarray], ys: List[np.ndarray], sample_weight: Any, class_weight: Any,
                       what: str) -> Optional[np.ndarray]:
         """Per-sample loss weights from ``sample_weight`` and ``class_weight`` (their product), or None. Runs
         once per call, vectorized; C++ checks length, finiteness and sign and gathers them with each batch."""
+        x, y = xs[0], ys[0]
         w = None
         if sample_weight is not None:
             w = np.asarray(sample_weight, dtype=np.float64)
@@ -302,6 +409,8 @@ class Sequential:
             if not isinstance(class_weight, dict):
                 raise ValueError(f"{what}: class_weight must be a dict {{class index: weight}}, got "
                                  f"{type(class_weight).__name__}")
+            if len(ys) > 1:
+                raise ValueError(f"{what}: class_weight needs a model with one output; use sample_weight")
             if not self.built:
                 self._impl.build(list(per_sample_shape(x.shape[1:], f"{what}: x")))
             classes = max(int(self._impl.output_shape[-1]), 2)  # one sigmoid unit: labels 0 and 1
@@ -314,7 +423,7 @@ class Sequential:
                     raise ValueError(f"{what}: class_weight must hold finite weights >= 0; got {v} for class {k}")
                 table[int(k)] = v
             yy = y.reshape(len(y), -1)
-            if yy.shape[1] > 1 and self._impl.loss_name.startswith("sparse"):
+            if yy.shape[1] > 1 and self._impl.loss_name(0).startswith("sparse"):
                 raise ValueError(f"{what}: class_weight needs one label per sample, got y of shape {y.shape}")
             labels = np.argmax(yy, axis=1) if yy.shape[1] > 1 else np.rint(np.nan_to_num(yy[:, 0]))
             # Invalid labels are reported by the loss's own target check; clip so the lookup cannot fail first.
@@ -364,27 +473,72 @@ class Sequential:
         return _core.model_config(self._impl)
 
     @classmethod
-    def from_config(cls, config: Dict[str, Any]) -> "Sequential":
+    def from_config(cls, config: Dict[str, Any]) -> "Model":
         """A new model with fresh weights from ``get_config()``'s dictionary."""
-        return cls._wrap(_core.model_from_config(json.dumps(config)))
-
-    @classmethod
-    def _wrap(cls, impl: Any) -> "Sequential":
-        obj = cls.__new__(cls)
-        obj._impl = impl
-        obj._layers = [_wrap_layer(l) for l in impl.layers]
-        obj._loss = _losses.get(impl.loss_name) if impl.compiled else None
-        if obj._loss is not None:
-            obj._loss.from_logits = bool(impl.loss_from_logits)
-        obj.history = None
-        return obj
+        return _wrap_model(_core.model_from_config(json.dumps(config)))
 
     def __repr__(self) -> str:
-        return f"<Sequential name='{self.name}' layers={len(self._layers)}>"
+        return f"<{type(self).__name__} name='{self.name}' layers={len(self._layers)}>"
 
 
-def load_model(filepath: Union[str, "os.PathLike[str]"], compile: bool = True) -> Sequential:
+class Sequential(Model):
+    """A linear stack of layers, trained in C++.
+
+    Example:
+        >>> model = Sequential([Dense(128, activation="relu", input_shape=(784,)),
+        ...                     Dense(10, activation="softmax")])
+        >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        >>> model.fit(x_train, y_train, epochs=2, batch_size=32, validation_data=(x_test, y_test))
+        >>> loss, acc = model.evaluate(x_test, y_test)
+    """
+
+    def __init__(self, layers: Optional[Sequence[Layer]] = None, name: Optional[str] = None) -> None:
+        self._impl = _core.Sequential(name or "")
+        self._init_common([])
+        self._multi_in = self._multi_out = False
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer: Layer) -> None:
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add: expected an nncore layer, got {type(layer).__name__}")
+        self._impl.add(layer._impl)
+        self._layers.append(layer)
+        if len(self._layers) == 1 and layer._input_shape is not None and not self.built:
+            self._impl.build(list(layer._input_shape))
+
+    def pop(self) -> Layer:
+        """Remove and return the last layer (e.g. the old head, before adding a new one)."""
+        self._impl.pop()
+        return self._layers.pop()
+
+    def build(self, input_shape: Sequence[Optional[int]]) -> None:
+        """Build for ``input_shape``, with (``(None, 784)``) or without (``(784,)``) the batch axis."""
+        shape = tuple(input_shape)
+        if len(shape) > 0 and shape[0] is None:
+            shape = shape[1:]
+        self._impl.build(list(per_sample_shape(shape, "Sequential.build")))
+
+
+def _wrap_model(impl: Any) -> Model:
+    """A Python model around a C++ one (loaded from a file or a config), its layers wrapped too."""
+    cls = Sequential if impl.class_name == "Sequential" else Model
+    obj = cls.__new__(cls)
+    obj._impl = impl
+    obj._init_common([_wrap_layer(l) for l in impl.layers])
+    obj._multi_in = impl.num_inputs > 1
+    obj._multi_out = impl.num_outputs > 1
+    if impl.compiled:
+        obj._losses = []
+        for j in range(impl.num_outputs):
+            loss = _losses.get(impl.loss_name(j))
+            loss.from_logits = bool(impl.loss_from_logits(j))
+            obj._losses.append(loss)
+    return obj
+
+
+def load_model(filepath: Union[str, "os.PathLike[str]"], compile: bool = True) -> Model:
     """Load a model saved by ``model.save`` (or C++ ``nncore::save_model``): architecture, weights and, unless
     ``compile=False``, the compile settings and optimizer state, so ``fit`` resumes where it stopped. A missing,
     truncated or corrupted file raises ``nncore.ModelFileError`` (a ``ValueError``) naming the problem."""
-    return Sequential._wrap(_core.load_model(os.fspath(filepath), bool(compile)))
+    return _wrap_model(_core.load_model(os.fspath(filepath), bool(compile)))

@@ -66,17 +66,19 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& source
 
 // ---- models -------------------------------------------------------------------------------------------------
 // Architecture + weights (+ compile settings and, with include_optimizer, the optimizer state).
-void save_model(Sequential& model, const std::string& path, bool include_optimizer = true);
+void save_model(Model& model, const std::string& path, bool include_optimizer = true);
 // compile=false skips the compile settings even when the file has them.
-std::unique_ptr<Sequential> load_model(const std::string& path, bool compile = true);
+std::unique_ptr<Model> load_model(const std::string& path, bool compile = true);
 // Weights alone. load_weights matches "<layer>/<weight>" names: a name the model lacks or a weight the file lacks
 // is an error listing them. by_name=false takes the file's weight tensors in file order instead (nncore writes
 // them in model order), for a model of the same architecture whose layers are named differently.
-void save_weights(Sequential& model, const std::string& path);
-void load_weights(Sequential& model, const std::string& path, bool by_name = true);
+void save_weights(Model& model, const std::string& path);
+void load_weights(Model& model, const std::string& path, bool by_name = true);
 
-// The architecture alone ({"name", "input_shape", "layers": [specs]}) and back (unbuilt when no input_shape).
-Json model_config(const Sequential& model);
-std::unique_ptr<Sequential> model_from_config(const Json& config);
+// The architecture alone and back. Sequential: {"class_name", "name", "input_shape" (null: unbuilt), "layers":
+// [specs]}; Functional: {"class_name", "name", "inputs": [{"name", "shape"}], "layers": [specs each with "inbound":
+// [names of the inputs/layers it reads]], "outputs": [layer names]}.
+Json model_config(const Model& model);
+std::unique_ptr<Model> model_from_config(const Json& config);
 
 }  // namespace nncore

@@ -49,32 +49,81 @@ struct FitOptions {
   FitCallbacks callbacks;
 };
 
-class Sequential {
+class MergeLayer;
+
+// ---- the functional API ---------------------------------------------------------------------------------------
+// A symbolic tensor: a model input or the output of a layer called on symbolic tensors. Calling a layer builds it
+// for the per-sample shapes of its inputs; Model(inputs, outputs) then collects the graph between them.
+struct GraphNode {
+  LayerPtr layer;                                  // null for a model input
+  std::vector<std::shared_ptr<GraphNode>> inbound;  // the layer's inputs, in order
+  std::string input_name;                          // model inputs only
+  Shape shape;                                     // per sample
+};
+
+class SymbolicTensor {
  public:
-  explicit Sequential(std::string name = "");
-  explicit Sequential(std::vector<LayerPtr> layers, std::string name = "");
+  SymbolicTensor() = default;
+  explicit SymbolicTensor(std::shared_ptr<GraphNode> node) : node_(std::move(node)) {}
+  const Shape& shape() const;  // per sample (no batch axis)
+  const std::shared_ptr<GraphNode>& node() const { return node_; }
+  // The layer that produced it, or "" for a model input; the input's name otherwise.
+  std::string name() const;
 
-  void add(LayerPtr layer);
-  LayerPtr pop();
-  const std::vector<LayerPtr>& layers() const { return layers_; }
+ private:
+  std::shared_ptr<GraphNode> node_;
+};
+
+// A model input of per-sample shape `shape` (Keras's Input(shape)).
+SymbolicTensor Input(const Shape& shape, const std::string& name = "");
+// Calls `layer` on symbolic inputs: builds it for their shapes and returns its symbolic output. Merge layers
+// (Add, Concatenate, ...) take several inputs, every other layer exactly one. A layer can be called once.
+SymbolicTensor call(const LayerPtr& layer, const std::vector<SymbolicTensor>& inputs);
+inline SymbolicTensor call(const LayerPtr& layer, const SymbolicTensor& input) { return call(layer, std::vector<SymbolicTensor>{input}); }
+
+// ---- models -------------------------------------------------------------------------------------------------
+// A graph of layers from one or more inputs to one or more outputs, and its training loop. The loop runs entirely
+// in C++; buffers grow once per batch size. With several outputs, each has its loss (one loss serves all when a
+// single one is given) and the reported "loss" is their sum; the logs then also hold "<output>_loss" and
+// "<output>_<metric>" for every output, as Keras names them.
+class Model {
+ public:
+  Model(const std::vector<SymbolicTensor>& inputs, const std::vector<SymbolicTensor>& outputs, std::string name = "");
+  virtual ~Model() = default;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  virtual std::string class_name() const { return "Functional"; }
   const std::string& name() const { return name_; }
+  // Every layer, in the order they run.
+  const std::vector<LayerPtr>& layers() const { return layers_; }
+  LayerPtr get_layer(const std::string& name) const;
 
-  // Builds every layer for per-sample input shape `input_shape` (no batch axis).
-  void build(const Shape& input_shape);
   bool built() const { return built_; }
-  const Shape& input_shape() const;
-  const Shape& output_shape() const;
+  size_t num_inputs() const { return inputs_.size(); }
+  size_t num_outputs() const { return outputs_.size(); }
+  const Shape& input_shape(size_t i = 0) const;   // per sample
+  const Shape& output_shape(size_t i = 0) const;  // per sample
+  const std::string& input_name(size_t i) const { return inputs_.at(i).name; }
+  // The name of output i: its layer's name.
+  const std::string& output_name(size_t i) const;
+  // For each layer (in layers() order): the names of what feeds it (layers or model inputs).
+  std::vector<std::string> inbound_names(size_t layer_index) const;
 
   void compile(std::shared_ptr<Optimizer> optimizer, const Loss& loss, const std::vector<std::string>& metrics);
+  // One loss per output (or a single one for all).
+  void compile(std::shared_ptr<Optimizer> optimizer, const std::vector<Loss>& losses,
+               const std::vector<std::string>& metrics);
   bool compiled() const { return static_cast<bool>(optimizer_); }
   std::shared_ptr<Optimizer> optimizer() const { return optimizer_; }
-  const Loss& loss() const { return loss_; }
-  // ["loss", metric names...]
+  const Loss& loss(size_t output = 0) const;
+  // The metric names given to compile.
+  const std::vector<std::string>& compiled_metrics() const { return metric_names_; }
+  // ["loss", metric names...]; with several outputs ["loss", "<out>_loss"..., "<out>_<metric>"...].
   std::vector<std::string> metrics_names() const;
 
+  // Single-input, single-output forms.
   History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
-  // [loss, metrics...]
-  // sample_weight: (N,) per-sample loss weights as in FitOptions; metrics stay unweighted.
   std::vector<double> evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 32, int verbose = 0,
                                const std::function<void(const std::string&)>& print = nullptr,
                                const Tensor* sample_weight = nullptr);
@@ -83,11 +132,22 @@ class Sequential {
   void predict_into(const Tensor& x, Tensor& out, int64_t batch_size = 32);
   std::vector<double> train_on_batch(const Tensor& x, const Tensor& y);
   std::vector<double> test_on_batch(const Tensor& x, const Tensor& y);
-  // Forward in inference mode, mean loss + weight penalties, backward into every trainable param's grad (zeroed
-  // first; no optimizer step). Also writes d(loss)/d(x) into *dx when given. Returns the loss.
   double compute_gradients(const Tensor& x, const Tensor& y, Tensor* dx = nullptr);
-  // d(mean loss)/d(x), shaped like x (saliency maps, adversarial examples).
   Tensor input_gradient(const Tensor& x, const Tensor& y);
+
+  // Any number of inputs and outputs: xs[i] is (N, *input_shape(i)), ys[j] the targets of output j.
+  // FitOptions::validation_x/y are not used by this form: pass validation_xs/ys.
+  History fit(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, const FitOptions& options = {},
+              const std::vector<Tensor>& validation_xs = {}, const std::vector<Tensor>& validation_ys = {});
+  std::vector<double> evaluate(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t batch_size = 32,
+                               int verbose = 0, const std::function<void(const std::string&)>& print = nullptr,
+                               const Tensor* sample_weight = nullptr);
+  std::vector<Tensor> predict(const std::vector<Tensor>& xs, int64_t batch_size = 32);
+  std::vector<double> train_on_batch(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys);
+  // Forward in inference mode, loss + weight penalties, backward into every trainable param's grad (zeroed first;
+  // no optimizer step). Also writes d(loss)/d(xs[i]) into (*dxs)[i] when given. Returns the loss.
+  double compute_gradients(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys,
+                           std::vector<Tensor>* dxs = nullptr);
 
   std::string summary(int line_length = 65) const;
   int64_t count_params() const;
@@ -97,31 +157,86 @@ class Sequential {
   // Set from a callback (any thread) to end training after the current batch.
   std::atomic<bool> stop_training{false};
 
- private:
-  void check_x(const Tensor& x, const std::string& what);
-  void check_compiled(const std::string& what) const;
-  void prepare_training();
-  // One optimization step on a batch already in xb/yb; adds the batch sums of loss and metrics to `sums`.
-  // wb: the batch's per-sample loss weights, or nullptr for all ones.
-  void train_step(const Tensor& xb, const float* yb, std::vector<double>& sums, const float* wb = nullptr);
-  // Forward in inference mode + loss/metric sums (no gradient).
-  void test_step(const Tensor& xb, const float* yb, std::vector<double>& sums, const float* wb = nullptr);
-  // Validates (N,) sample weights: length, finite, >= 0. `what` names the call ("fit", "evaluate").
-  static void check_sample_weight(const Tensor& w, int64_t N, const std::string& what);
-  const Tensor& forward(const Tensor& x, bool training);
-  // Sum of the trainable weights' penalties; with_grad also adds their gradients.
-  double regularization(bool with_grad);
+ protected:
+  explicit Model(std::string name);  // for Sequential, which fills the graph itself
+  struct InputSpec {
+    std::string name;
+    Shape shape;
+  };
+  struct Node {
+    LayerPtr layer;
+    MergeLayer* merge = nullptr;   // when the layer takes several inputs
+    std::vector<size_t> inputs;    // value ids (0..num_inputs-1 are the model inputs; node k makes value n_in + k)
+  };
+  // Rebuilds the derived graph state after nodes_/inputs_/outputs_ change.
+  void graph_changed();
+  // Builds the model when it is not (Sequential builds from the first batch's shape); `what` names the call.
+  virtual void ensure_built(const std::vector<Tensor>& xs, const std::string& what);
 
   std::string name_;
+  std::vector<InputSpec> inputs_;
+  std::vector<Node> nodes_;
+  std::vector<size_t> outputs_;  // value ids
   std::vector<LayerPtr> layers_;
   bool built_ = false;
+
+ private:
+  void check_inputs(const std::vector<Tensor>& xs, const std::string& what);
+  // Checks targets against the outputs: count, samples (`x_label` names the inputs: "fit: x"), and each loss's
+  // own check (`y_label` names the targets: "y", "validation y").
+  void check_targets(const std::vector<Tensor>& ys, int64_t n, const std::string& x_label,
+                     const std::string& y_label) const;
+  void check_compiled(const std::string& what) const;
+  void prepare_training();
+  // One optimization step on the batch in xb_/yb_; adds the batch sums of loss and metrics to `sums`.
+  void train_step(std::vector<double>& sums, const float* wb);
+  // Forward in inference mode + loss/metric sums (no gradient) on batch views.
+  void test_step(const std::vector<Tensor>& xb, const std::vector<const float*>& yb, std::vector<double>& sums,
+                 const float* wb);
+  // Loss of every output (+ its gradient when `grad`) and the metrics, added to sums; returns the total loss sum.
+  double losses_and_metrics(const std::vector<const float*>& yb, int64_t B, std::vector<double>& sums, bool grad,
+                            const float* wb);
+  static void check_sample_weight(const Tensor& w, int64_t N, const std::string& what);
+  void forward(const std::vector<const Tensor*>& xs, bool training);
+  // Backpropagates dout_ from the outputs; every node that needs it (or all, with all_dx) passes dx down.
+  // Returns the gradients that reach the model inputs (valid when all_dx).
+  std::vector<const Tensor*> backward(bool all_dx);
+  // Sum of the trainable weights' penalties; with_grad also adds their gradients.
+  double regularization(bool with_grad);
+  void add_grad(size_t value, const Tensor* g);
+
   std::shared_ptr<Optimizer> optimizer_;
-  Loss loss_;
-  std::vector<Metric> metrics_;
-  bool fused_ = false;            // loss computed from the last layer's pre-activation
-  std::vector<char> need_dx_;     // per layer: does any earlier layer need a gradient?
+  std::vector<Loss> losses_;  // one per output
+  std::vector<std::vector<Metric>> metrics_;  // per output
+  std::vector<std::string> metric_names_;     // as given to compile
+  std::vector<char> fused_;       // per output: loss computed from the output layer's pre-activation
+  std::vector<char> need_dx_;     // per node: does anything upstream need a gradient?
+  std::vector<size_t> consumers_; // per value: how many node inputs read it (+1 per output use)
   std::vector<Param*> trainable_;
-  Tensor xb_, yb_, dout_;         // batch buffers, grown once per batch size
+  std::vector<const Tensor*> vals_, masks_, grads_;  // per value, for the current step
+  std::vector<Tensor> grad_buf_;  // per value: sums of several gradient contributions
+  std::vector<Tensor> xb_, yb_, dout_;  // batch buffers, grown once per batch size
+
+  friend class Sequential;
+};
+
+// A linear stack of layers: a chain graph built from the first layer's input shape (or the first batch's).
+class Sequential : public Model {
+ public:
+  explicit Sequential(std::string name = "");
+  explicit Sequential(std::vector<LayerPtr> layers, std::string name = "");
+  std::string class_name() const override { return "Sequential"; }
+
+  void add(LayerPtr layer);
+  LayerPtr pop();
+  // Builds every layer for per-sample input shape `input_shape` (no batch axis).
+  void build(const Shape& input_shape);
+
+ protected:
+  void ensure_built(const std::vector<Tensor>& xs, const std::string& what) override;
+
+ private:
+  void rebuild_chain();
 };
 
 }  // namespace nncore

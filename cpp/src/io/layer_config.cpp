@@ -3,6 +3,7 @@
 #include "nncore/check.hpp"
 #include "nncore/layers/conv.hpp"
 #include "nncore/layers/core.hpp"
+#include "nncore/layers/merge.hpp"
 #include "nncore/layers/normalization.hpp"
 
 namespace nncore {
@@ -269,6 +270,24 @@ LayerPtr LayerNormalization::from_config(const Json& c) {
                                                      c.get("beta_initializer", "zeros"),
                                                      c.get("gamma_initializer", "ones"), name_of(c)),
                 c);
+}
+
+// ---- merging ----------------------------------------------------------------------------------------------------
+Json ElementwiseMerge::config() const { return Layer::config(); }
+
+LayerPtr Add::from_config(const Json& c) { return finish(std::make_shared<Add>(name_of(c)), c); }
+LayerPtr Subtract::from_config(const Json& c) { return finish(std::make_shared<Subtract>(name_of(c)), c); }
+LayerPtr Multiply::from_config(const Json& c) { return finish(std::make_shared<Multiply>(name_of(c)), c); }
+LayerPtr Average::from_config(const Json& c) { return finish(std::make_shared<Average>(name_of(c)), c); }
+
+Json Concatenate::config() const {
+  Json c = Layer::config();
+  c["axis"] = axis_;
+  return c;
+}
+
+LayerPtr Concatenate::from_config(const Json& c) {
+  return finish(std::make_shared<Concatenate>(c.get("axis", int64_t{-1}), name_of(c)), c);
 }
 
 }  // namespace nncore

@@ -1,4 +1,5 @@
 // Whole-model and weights files (format described in nncore/io.hpp).
+#include <map>
 #include <set>
 
 #include "layers/common.hpp"
@@ -13,14 +14,14 @@ const char* const kOptimizerPrefix = "optimizer/";
 
 std::string weight_key(const Layer& l, const Param& p) { return l.name() + "/" + p.name; }
 
-void check_unique_names(const Sequential& m, const std::string& what) {
+void check_unique_names(const Model& m, const std::string& what) {
   std::set<std::string> seen;
   for (const auto& l : m.layers())
     NNC_CHECK(seen.insert(l->name()).second, what, ": layer names must be unique within model '", m.name(),
               "', '", l->name(), "' appears more than once");
 }
 
-std::vector<std::pair<std::string, const Tensor*>> weight_tensors(Sequential& m) {
+std::vector<std::pair<std::string, const Tensor*>> weight_tensors(Model& m) {
   std::vector<std::pair<std::string, const Tensor*>> out;
   for (const auto& l : m.layers())
     for (const Param& p : l->params()) out.emplace_back(weight_key(*l, p), &p.value);
@@ -36,7 +37,7 @@ std::string list(const std::vector<std::string>& names) {
 
 // Copies the file's weights into the model by name; every model weight must be in the file and every weight
 // tensor of the file (all but the optimizer's) must belong to the model.
-void assign_weights(Sequential& m, const TensorFile& f, const std::string& source) {
+void assign_weights(Model& m, const TensorFile& f, const std::string& source) {
   std::vector<std::string> missing, unexpected, mismatched;
   std::set<std::string> used;
   for (const auto& l : m.layers())
@@ -69,7 +70,7 @@ void assign_weights(Sequential& m, const TensorFile& f, const std::string& sourc
 // Calls fn("optimizer/<layer>/<weight>/<slot>", slot) for every optimizer slot, walking the trainable parameters
 // in the order Sequential::trainable_params() gives the optimizer.
 template <typename Fn>
-void for_each_slot(Sequential& m, Optimizer& opt, Fn fn) {
+void for_each_slot(Model& m, Optimizer& opt, Fn fn) {
   size_t index = 0;
   for (const auto& l : m.layers()) {
     if (!l->trainable()) continue;
@@ -81,28 +82,43 @@ void for_each_slot(Sequential& m, Optimizer& opt, Fn fn) {
   }
 }
 
-Json compile_config(const Sequential& m) {
+Json compile_config(const Model& m) {
   Json c = Json::object();
-  Json loss = Json::object();
-  loss["name"] = m.loss().name();
-  loss["from_logits"] = m.loss().from_logits();
-  c["loss"] = loss;
+  auto loss_json = [](const Loss& l) {
+    Json j = Json::object();
+    j["name"] = l.name();
+    j["from_logits"] = l.from_logits();
+    return j;
+  };
+  if (m.num_outputs() == 1) {
+    c["loss"] = loss_json(m.loss());
+  } else {
+    Json all = Json::array();
+    for (size_t j = 0; j < m.num_outputs(); ++j) all.push_back(loss_json(m.loss(j)));
+    c["loss"] = all;
+  }
   Json metrics = Json::array();
-  const auto names = m.metrics_names();
-  for (size_t i = 1; i < names.size(); ++i) metrics.push_back(names[i]);
+  for (const std::string& name : m.compiled_metrics()) metrics.push_back(name);
   c["metrics"] = metrics;
   c["optimizer"] = optimizer_spec(*m.optimizer());
   return c;
 }
 
-void apply_compile_config(Sequential& m, const Json& c, const TensorFile& f, const std::string& source) {
+void apply_compile_config(Model& m, const Json& c, const TensorFile& f, const std::string& source) {
   const Json& loss = c.at("loss", "compile_config");
+  auto loss_from = [](const Json& l) {
+    return Loss::from_name(l.at("name", "compile_config loss").as_string("loss name"), l.get("from_logits", false));
+  };
+  std::vector<Loss> losses;
+  if (loss.is_array())
+    for (const Json& l : loss.as_array("compile_config loss")) losses.push_back(loss_from(l));
+  else
+    losses.push_back(loss_from(loss));
   std::vector<std::string> metrics;
   for (const Json& name : c.at("metrics", "compile_config").as_array("compile_config metrics"))
     metrics.push_back(name.as_string("compile_config metric"));
   auto opt = optimizer_from_config(c.at("optimizer", "compile_config"));
-  m.compile(opt, Loss::from_name(loss.at("name", "compile_config loss").as_string("loss name"), loss.get("from_logits", false)),
-            metrics);
+  m.compile(opt, losses, metrics);
   const std::string* iters = f.meta("optimizer_iterations");
   if (!iters) return;
   int64_t iterations = 0;
@@ -130,29 +146,83 @@ void apply_compile_config(Sequential& m, const Json& c, const TensorFile& f, con
 
 }  // namespace
 
-Json model_config(const Sequential& m) {
+Json model_config(const Model& m) {
   Json c = Json::object();
-  c["class_name"] = "Sequential";
+  c["class_name"] = m.class_name();
   c["name"] = m.name();
-  c["input_shape"] = m.built() ? Json(m.input_shape()) : Json();
+  if (m.class_name() == "Sequential") {
+    c["input_shape"] = m.built() ? Json(m.input_shape()) : Json();
+    Json layers = Json::array();
+    for (const auto& l : m.layers()) layers.push_back(layer_spec(*l));
+    c["layers"] = layers;
+    return c;
+  }
+  Json inputs = Json::array();
+  for (size_t i = 0; i < m.num_inputs(); ++i) {
+    Json in = Json::object();
+    in["name"] = m.input_name(i);
+    in["shape"] = m.input_shape(i);
+    inputs.push_back(in);
+  }
+  c["inputs"] = inputs;
   Json layers = Json::array();
-  for (const auto& l : m.layers()) layers.push_back(layer_spec(*l));
+  for (size_t k = 0; k < m.layers().size(); ++k) {
+    Json spec = layer_spec(*m.layers()[k]);
+    Json inbound = Json::array();
+    for (const std::string& n : m.inbound_names(k)) inbound.push_back(n);
+    spec["inbound"] = inbound;
+    layers.push_back(spec);
+  }
   c["layers"] = layers;
+  Json outputs = Json::array();
+  for (size_t j = 0; j < m.num_outputs(); ++j) outputs.push_back(m.output_name(j));
+  c["outputs"] = outputs;
   return c;
 }
 
-std::unique_ptr<Sequential> model_from_config(const Json& c) {
+std::unique_ptr<Model> model_from_config(const Json& c) {
   NNC_CHECK(c.is_object(), "model config: expected an object");
   const std::string cls = c.get("class_name", "Sequential");
-  NNC_CHECK(cls == "Sequential", "model config: unknown model class '", cls, "' (known: Sequential)");
-  auto m = std::make_unique<Sequential>(c.get("name", ""));
-  for (const Json& spec : c.at("layers", "model config").as_array("model config layers")) m->add(layer_from_config(spec));
-  const Json* in = c.find("input_shape");
-  if (in && !in->is_null()) m->build(in->as_shape("model config input_shape"));
-  return m;
+  if (cls == "Sequential") {
+    auto m = std::make_unique<Sequential>(c.get("name", ""));
+    for (const Json& spec : c.at("layers", "model config").as_array("model config layers")) m->add(layer_from_config(spec));
+    const Json* in = c.find("input_shape");
+    if (in && !in->is_null()) m->build(in->as_shape("model config input_shape"));
+    return m;
+  }
+  NNC_CHECK(cls == "Functional", "model config: unknown model class '", cls, "' (known: Sequential, Functional)");
+  // Replays the layer calls: every layer after the layers and inputs it reads (the saved order is a valid one).
+  std::map<std::string, SymbolicTensor> made;
+  std::vector<SymbolicTensor> inputs, outputs;
+  for (const Json& in : c.at("inputs", "model config").as_array("model config inputs")) {
+    const std::string& name = in.at("name", "model input").as_string("model input name");
+    NNC_CHECK(!made.count(name), "model config: the name '", name, "' is used twice");
+    SymbolicTensor t = Input(in.at("shape", "model input").as_shape("model input shape"), name);
+    made[name] = t;
+    inputs.push_back(t);
+  }
+  for (const Json& spec : c.at("layers", "model config").as_array("model config layers")) {
+    LayerPtr layer = layer_from_config(spec);
+    std::vector<SymbolicTensor> args;
+    for (const Json& n : spec.at("inbound", "model config layer").as_array("layer inbound")) {
+      const std::string& name = n.as_string("layer inbound name");
+      const auto it = made.find(name);
+      NNC_CHECK(it != made.end(), "model config: layer '", layer->name(), "' reads '", name,
+                "', which is not an input or an earlier layer");
+      args.push_back(it->second);
+    }
+    NNC_CHECK(!made.count(layer->name()), "model config: the name '", layer->name(), "' is used twice");
+    made[layer->name()] = call(layer, args);
+  }
+  for (const Json& n : c.at("outputs", "model config").as_array("model config outputs")) {
+    const auto it = made.find(n.as_string("model output name"));
+    NNC_CHECK(it != made.end(), "model config: output '", n.as_string("model output name"), "' is not a layer");
+    outputs.push_back(it->second);
+  }
+  return std::make_unique<Model>(inputs, outputs, c.get("name", ""));
 }
 
-void save_model(Sequential& m, const std::string& path, bool include_optimizer) {
+void save_model(Model& m, const std::string& path, bool include_optimizer) {
   check_unique_names(m, "save");
   auto tensors = weight_tensors(m);
   std::vector<std::pair<std::string, std::string>> meta = {
@@ -171,7 +241,7 @@ void save_model(Sequential& m, const std::string& path, bool include_optimizer) 
   write_safetensors(path, tensors, meta);
 }
 
-std::unique_ptr<Sequential> load_model(const std::string& path, bool compile) {
+std::unique_ptr<Model> load_model(const std::string& path, bool compile) {
   TensorFile f = read_safetensors(path);
   try {
     const std::string* format = f.meta("format");
@@ -189,7 +259,7 @@ std::unique_ptr<Sequential> load_model(const std::string& path, bool compile) {
     if (!arch) throw ModelFileError(str_cat(path, ": the file has no model_config (a weights-only file? use load_weights)"));
     int64_t floats = 0;
     for (const NamedTensor& nt : f.tensors) floats += nt.tensor.size();
-    std::unique_ptr<Sequential> m;
+    std::unique_ptr<Model> m;
     {
       detail::WeightBudget budget(floats);
       m = model_from_config(Json::parse(*arch));
@@ -206,14 +276,14 @@ std::unique_ptr<Sequential> load_model(const std::string& path, bool compile) {
   }
 }
 
-void save_weights(Sequential& m, const std::string& path) {
+void save_weights(Model& m, const std::string& path) {
   check_unique_names(m, "save_weights");
   NNC_CHECK(m.built(), "save_weights: model '", m.name(), "' is not built yet, so it has no weights");
   write_safetensors(path, weight_tensors(m), {{"format", "nncore-weights"},
                                               {"format_version", std::to_string(kModelFormatVersion)}});
 }
 
-void load_weights(Sequential& m, const std::string& path, bool by_name) {
+void load_weights(Model& m, const std::string& path, bool by_name) {
   NNC_CHECK(m.built(), "load_weights: model '", m.name(), "' is not built yet: build it or call it on data first");
   TensorFile f = read_safetensors(path);
   if (by_name) return assign_weights(m, f, path);

@@ -6,6 +6,7 @@
 #include "nncore/io.hpp"
 #include "nncore/layers/conv.hpp"
 #include "nncore/layers/core.hpp"
+#include "nncore/layers/merge.hpp"
 #include "nncore/layers/normalization.hpp"
 
 namespace nncore {
@@ -30,6 +31,11 @@ const std::map<std::string, Factory>& registry() {
       {"ZeroPadding2D", &ZeroPadding2D::from_config},
       {"BatchNormalization", &BatchNormalization::from_config},
       {"LayerNormalization", &LayerNormalization::from_config},
+      {"Add", &Add::from_config},
+      {"Subtract", &Subtract::from_config},
+      {"Multiply", &Multiply::from_config},
+      {"Average", &Average::from_config},
+      {"Concatenate", &Concatenate::from_config},
   };
   return table;
 }

@@ -1,0 +1,229 @@
+#include "nncore/layers/merge.hpp"
+
+#include <cstring>
+
+#include "layers/common.hpp"
+#include "nncore/check.hpp"
+
+namespace nncore {
+
+using detail::layer_name;
+
+// ---- MergeLayer -----------------------------------------------------------------------------------------------
+void MergeLayer::build_merge(const std::vector<Shape>& shapes) {
+  const std::string who = class_name() + " '" + name_ + "'";
+  NNC_CHECK(shapes.size() >= 2, who, ": expected at least 2 inputs, got ", shapes.size());
+  if (built_) {
+    NNC_CHECK(shapes == input_shapes_, who, ": already built for other input shapes");
+    return;
+  }
+  for (const Shape& s : shapes)
+    for (int64_t d : s) NNC_CHECK(d > 0, who, ": input shapes must have positive dimensions, got ", shape_str(s));
+  output_shape_ = merge_shape(shapes);
+  input_shapes_ = shapes;
+  input_shape_ = shapes[0];
+  built_ = true;
+}
+
+Shape MergeLayer::do_build(const Shape&) {
+  throw std::invalid_argument(str_cat(class_name(), " '", name_,
+                                      "' merges several inputs: call it on a list of inputs, e.g. layer([a, b])"));
+}
+
+const Tensor& MergeLayer::forward(const Tensor&, bool) {
+  throw std::invalid_argument(str_cat(class_name(), " '", name_, "' merges several inputs: call it on a list"));
+}
+
+const Tensor& MergeLayer::backward(const Tensor&, bool) {
+  throw std::invalid_argument(str_cat(class_name(), " '", name_, "' merges several inputs: use backward_multi"));
+}
+
+void MergeLayer::check_inputs(const std::vector<const Tensor*>& xs) {
+  const std::string who = class_name() + " '" + name_ + "'";
+  NNC_CHECK(built_, who, ": not built");
+  NNC_CHECK(xs.size() == input_shapes_.size(), who, ": expected ", input_shapes_.size(), " inputs, got ", xs.size());
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const Shape& s = xs[i]->shape();
+    NNC_CHECK(s.size() == input_shapes_[i].size() + 1 && Shape(s.begin() + 1, s.end()) == input_shapes_[i] &&
+                  s[0] == xs[0]->dim(0),
+              who, ": input ", i, " must have shape ", shape_str(batch_shape(xs[0]->dim(0), input_shapes_[i])),
+              ", got ", shape_str(s));
+  }
+  input_ = *xs[0];  // marks that a forward ran (and keeps the first input, as other layers do)
+}
+
+// ---- Add, Subtract, Multiply, Average --------------------------------------------------------------------------
+ElementwiseMerge::ElementwiseMerge(Op op, const std::string& name)
+    : MergeLayer(layer_name(name, op == Op::add        ? "Add"
+                                  : op == Op::subtract ? "Subtract"
+                                  : op == Op::multiply ? "Multiply"
+                                                       : "Average")),
+      op_(op) {}
+
+std::string ElementwiseMerge::class_name() const {
+  switch (op_) {
+    case Op::add: return "Add";
+    case Op::subtract: return "Subtract";
+    case Op::multiply: return "Multiply";
+    case Op::average: return "Average";
+  }
+  return "";
+}
+
+Shape ElementwiseMerge::merge_shape(const std::vector<Shape>& shapes) const {
+  const std::string who = class_name() + " '" + name_ + "'";
+  NNC_CHECK(op_ != Op::subtract || shapes.size() == 2, who, ": expected exactly 2 inputs, got ", shapes.size());
+  for (size_t i = 1; i < shapes.size(); ++i)
+    NNC_CHECK(shapes[i] == shapes[0], who, ": inputs must have the same shape, got ",
+              shape_str(batch_shape(-1, shapes[0])), " and ", shape_str(batch_shape(-1, shapes[i])));
+  return shapes[0];
+}
+
+const Tensor& ElementwiseMerge::forward_multi(const std::vector<const Tensor*>& xs, bool) {
+  check_inputs(xs);
+  xs_.assign(xs.size(), Tensor());
+  for (size_t i = 0; i < xs.size(); ++i) xs_[i] = *xs[i];
+  output_.resize(xs[0]->shape());
+  float* y = output_.data();
+  const int64_t n = output_.size();
+  std::memcpy(y, xs[0]->data(), sizeof(float) * static_cast<size_t>(n));
+  for (size_t k = 1; k < xs.size(); ++k) {
+    const float* x = xs[k]->data();
+    switch (op_) {
+      case Op::add:
+      case Op::average:
+        for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+        break;
+      case Op::subtract:
+        for (int64_t i = 0; i < n; ++i) y[i] -= x[i];
+        break;
+      case Op::multiply:
+        for (int64_t i = 0; i < n; ++i) y[i] *= x[i];
+        break;
+    }
+  }
+  if (op_ == Op::average) {
+    const float s = 1.f / static_cast<float>(xs.size());
+    for (int64_t i = 0; i < n; ++i) y[i] *= s;
+  }
+  return output_;
+}
+
+const std::vector<Tensor>& ElementwiseMerge::backward_multi(const Tensor& dy, bool need_dx) {
+  check_gradient(dy, output_.shape());
+  dxs_.resize(xs_.size());
+  if (!need_dx) {
+    for (Tensor& d : dxs_) d = Tensor();
+    return dxs_;
+  }
+  const int64_t n = dy.size();
+  const float* g = dy.data();
+  for (size_t k = 0; k < xs_.size(); ++k) {
+    dxs_[k].resize(dy.shape());
+    float* d = dxs_[k].data();
+    switch (op_) {
+      case Op::add: std::memcpy(d, g, sizeof(float) * static_cast<size_t>(n)); break;
+      case Op::subtract:
+        for (int64_t i = 0; i < n; ++i) d[i] = k == 0 ? g[i] : -g[i];
+        break;
+      case Op::average: {
+        const float s = 1.f / static_cast<float>(xs_.size());
+        for (int64_t i = 0; i < n; ++i) d[i] = g[i] * s;
+        break;
+      }
+      case Op::multiply:
+        // d/dx_k prod = prod of the others, multiplied in input order.
+        for (int64_t i = 0; i < n; ++i) d[i] = g[i];
+        for (size_t j = 0; j < xs_.size(); ++j) {
+          if (j == k) continue;
+          const float* x = xs_[j].data();
+          for (int64_t i = 0; i < n; ++i) d[i] *= x[i];
+        }
+        break;
+    }
+  }
+  return dxs_;
+}
+
+// ---- Concatenate -------------------------------------------------------------------------------------------------
+Concatenate::Concatenate(int64_t axis, const std::string& name)
+    : MergeLayer(layer_name(name, "Concatenate")), axis_(axis) {
+  NNC_CHECK(axis != 0, "Concatenate '", name_, "': axis 0 is the batch axis; use -1 or a per-sample axis >= 1");
+}
+
+int64_t Concatenate::per_sample_axis(size_t rank) const {
+  const int64_t r = static_cast<int64_t>(rank);
+  const int64_t a = axis_ < 0 ? r + axis_ : axis_ - 1;
+  NNC_CHECK(a >= 0 && a < r, "Concatenate '", name_, "': axis ", axis_, " is out of range for inputs of shape ",
+            "(batch", rank ? ", ..." : "", ") with ", rank, " per-sample dimension(s)");
+  return a;
+}
+
+Shape Concatenate::merge_shape(const std::vector<Shape>& shapes) const {
+  const int64_t a = per_sample_axis(shapes[0].size());
+  Shape out = shapes[0];
+  for (size_t i = 1; i < shapes.size(); ++i) {
+    bool ok = shapes[i].size() == shapes[0].size();
+    for (size_t d = 0; ok && d < shapes[0].size(); ++d)
+      ok = static_cast<int64_t>(d) == a || shapes[i][d] == shapes[0][d];
+    NNC_CHECK(ok, "Concatenate '", name_, "': inputs must match except along axis ", axis_, ", got ",
+              shape_str(batch_shape(-1, shapes[0])), " and ", shape_str(batch_shape(-1, shapes[i])));
+    out[static_cast<size_t>(a)] += shapes[i][static_cast<size_t>(a)];
+  }
+  return out;
+}
+
+void Concatenate::geometry(int64_t batch, int64_t& outer, std::vector<int64_t>& widths) const {
+  const size_t a = static_cast<size_t>(per_sample_axis(input_shapes_[0].size()));
+  outer = batch;
+  for (size_t d = 0; d < a; ++d) outer *= input_shapes_[0][d];
+  int64_t inner = 1;
+  for (size_t d = a + 1; d < input_shapes_[0].size(); ++d) inner *= input_shapes_[0][d];
+  widths.clear();
+  for (const Shape& s : input_shapes_) widths.push_back(s[a] * inner);
+}
+
+const Tensor& Concatenate::forward_multi(const std::vector<const Tensor*>& xs, bool) {
+  check_inputs(xs);
+  const int64_t B = xs[0]->dim(0);
+  output_.resize(batch_shape(B, output_shape_));
+  int64_t outer;
+  std::vector<int64_t> widths;
+  geometry(B, outer, widths);
+  int64_t total = 0;
+  for (int64_t w : widths) total += w;
+  for (int64_t r = 0; r < outer; ++r) {
+    float* y = output_.data() + r * total;
+    for (size_t k = 0; k < xs.size(); ++k) {
+      std::memcpy(y, xs[k]->data() + r * widths[k], sizeof(float) * static_cast<size_t>(widths[k]));
+      y += widths[k];
+    }
+  }
+  return output_;
+}
+
+const std::vector<Tensor>& Concatenate::backward_multi(const Tensor& dy, bool need_dx) {
+  check_gradient(dy, output_.shape());
+  dxs_.resize(input_shapes_.size());
+  if (!need_dx) {
+    for (Tensor& d : dxs_) d = Tensor();
+    return dxs_;
+  }
+  const int64_t B = dy.dim(0);
+  int64_t outer;
+  std::vector<int64_t> widths;
+  geometry(B, outer, widths);
+  int64_t total = 0;
+  for (int64_t w : widths) total += w;
+  for (size_t k = 0; k < dxs_.size(); ++k) dxs_[k].resize(batch_shape(B, input_shapes_[k]));
+  for (int64_t r = 0; r < outer; ++r) {
+    const float* g = dy.data() + r * total;
+    for (size_t k = 0; k < dxs_.size(); ++k) {
+      std::memcpy(dxs_[k].data() + r * widths[k], g, sizeof(float) * static_cast<size_t>(widths[k]));
+      g += widths[k];
+    }
+  }
+  return dxs_;
+}
+
+}  // namespace nncore

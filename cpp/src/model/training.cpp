@@ -1,0 +1,563 @@
+// The training loop of every model: fit / evaluate / predict / train_on_batch, entirely in C++, with batch buffers
+// allocated once per batch size.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+
+#include "kernels/kernels.hpp"
+#include "model/progress.hpp"
+#include "nncore/check.hpp"
+#include "nncore/layers/merge.hpp"
+#include "nncore/model.hpp"
+#include "nncore/runtime.hpp"
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <signal.h>
+#define NNCORE_POSIX_SIGNALS 1
+#endif
+
+namespace nncore {
+
+namespace {
+
+// While alive, Ctrl-C (SIGINT) only raises a flag that the loop checks between batches; the previous handler
+// (Python's, for instance) is restored afterwards, so an interrupted fit keeps consistent weights.
+std::atomic<bool> g_interrupted{false};
+class InterruptGuard {
+ public:
+  explicit InterruptGuard(bool active) : active_(active) {
+    g_interrupted.store(false);
+#if defined(NNCORE_POSIX_SIGNALS)
+    if (!active_) return;
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_handler = [](int) { g_interrupted.store(true); };
+    sigemptyset(&sa.sa_mask);
+    installed_ = sigaction(SIGINT, &sa, &old_) == 0;
+#endif
+  }
+  ~InterruptGuard() {
+#if defined(NNCORE_POSIX_SIGNALS)
+    if (installed_) sigaction(SIGINT, &old_, nullptr);
+#endif
+  }
+  bool interrupted() const { return g_interrupted.load(std::memory_order_relaxed); }
+
+ private:
+  bool active_;
+#if defined(NNCORE_POSIX_SIGNALS)
+  bool installed_ = false;
+  struct sigaction old_;
+#endif
+};
+
+Shape per_sample(const Tensor& x) { return Shape(x.shape().begin() + 1, x.shape().end()); }
+
+// Rows [begin, begin+n) of a (N, ...) tensor as a view (no copy).
+Tensor row_view(const Tensor& x, int64_t begin, int64_t n) {
+  Shape s = x.shape();
+  const int64_t row = x.dim(0) > 0 ? x.size() / x.dim(0) : 0;
+  s[0] = n;
+  return Tensor::view(const_cast<float*>(x.data()) + begin * row, s);
+}
+
+std::vector<Tensor> row_views(const std::vector<Tensor>& xs, int64_t begin, int64_t n) {
+  std::vector<Tensor> out;
+  for (const Tensor& x : xs) out.push_back(row_view(x, begin, n));
+  return out;
+}
+
+// dst rows = src rows idx[0..n)
+void gather_rows(float* dst, const float* src, const int64_t* idx, int64_t n, int64_t row) {
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(dst + i * row, src + idx[i] * row, sizeof(float) * static_cast<size_t>(row));
+}
+
+int64_t samples(const Tensor& t) { return t.ndim() >= 1 ? t.dim(0) : 0; }
+
+}  // namespace
+
+const std::vector<double>& History::operator[](const std::string& key) const {
+  for (const auto& kv : values)
+    if (kv.first == key) return kv.second;
+  throw std::out_of_range("History: no key '" + key + "'");
+}
+
+// ---- compile --------------------------------------------------------------------------------------------------------
+void Model::compile(std::shared_ptr<Optimizer> optimizer, const Loss& loss, const std::vector<std::string>& metrics) {
+  compile(std::move(optimizer), std::vector<Loss>{loss}, metrics);
+}
+
+void Model::compile(std::shared_ptr<Optimizer> optimizer, const std::vector<Loss>& losses,
+                    const std::vector<std::string>& metrics) {
+  NNC_CHECK(optimizer != nullptr, "compile: optimizer must not be null");
+  const size_t n_out = std::max<size_t>(outputs_.size(), 1);
+  NNC_CHECK(losses.size() == 1 || losses.size() == n_out, "compile: expected 1 loss or one per output (", n_out,
+            "), got ", losses.size());
+  std::vector<Loss> ls(n_out, losses[0]);
+  if (losses.size() == n_out) ls = losses;
+  std::vector<std::vector<Metric>> ms(n_out);
+  for (size_t j = 0; j < n_out; ++j)
+    for (const auto& m : metrics) ms[j].push_back(Metric::from_name(m, ls[j]));
+  optimizer_ = std::move(optimizer);
+  losses_ = std::move(ls);
+  metrics_ = std::move(ms);
+  metric_names_ = metrics;
+  need_dx_.clear();
+}
+
+const Loss& Model::loss(size_t output) const {
+  static const Loss none;
+  if (losses_.empty()) return none;
+  NNC_CHECK(output < losses_.size(), "Model '", name_, "': output ", output, " out of range");
+  return losses_[output];
+}
+
+std::vector<std::string> Model::metrics_names() const {
+  std::vector<std::string> n{"loss"};
+  if (outputs_.size() <= 1) {
+    for (const auto& m : metric_names_) n.push_back(m);
+    return n;
+  }
+  for (size_t j = 0; j < outputs_.size(); ++j) n.push_back(output_name(j) + "_loss");
+  for (size_t j = 0; j < outputs_.size(); ++j)
+    for (const auto& m : metric_names_) n.push_back(output_name(j) + "_" + m);
+  return n;
+}
+
+void Model::check_compiled(const std::string& what) const {
+  NNC_CHECK(compiled(), what, ": the model must be compiled first: call compile(optimizer, loss, metrics)");
+}
+
+// ---- checks -----------------------------------------------------------------------------------------------------------
+void Model::check_inputs(const std::vector<Tensor>& xs, const std::string& what) {
+  NNC_CHECK(!nodes_.empty() || !layers_.empty(), class_name(), " '", name_, "' has no layers");
+  if (!built_) ensure_built(xs, what);
+  NNC_CHECK(xs.size() == inputs_.size(), what, ": model '", name_, "' has ", inputs_.size(), " input(s), got ",
+            xs.size(), " array(s)");
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const Tensor& x = xs[i];
+    const std::string w = xs.size() == 1 ? what : str_cat(what, "[", i, "] ('", inputs_[i].name, "')");
+    NNC_CHECK(x.ndim() >= 2, w, ": expected a batch of samples with at least 2 dimensions (batch, ...), got shape ",
+              x.shape_str());
+    NNC_CHECK(x.dim(0) > 0, w, ": expected at least one sample, got an empty array of shape ", x.shape_str());
+    NNC_CHECK(x.dim(0) == xs[0].dim(0), what, ": every input needs the same number of samples, got ", xs[0].dim(0),
+              " and ", x.dim(0));
+    if (per_sample(x) != inputs_[i].shape) {
+      Shape want{-1};
+      want.insert(want.end(), inputs_[i].shape.begin(), inputs_[i].shape.end());
+      // Name the layer that reads this input, as users think in layers.
+      std::string reader;
+      for (const Node& n : nodes_)
+        if (std::find(n.inputs.begin(), n.inputs.end(), i) != n.inputs.end()) {
+          reader = str_cat("layer '", n.layer->name(), "' (", n.layer->class_name(), ") ");
+          break;
+        }
+      NNC_CHECK(false, w, ": ", reader, "expected input of shape ", shape_str(want), ", got ", x.shape_str());
+    }
+    const int64_t bad = kernels::count_nonfinite(x.data(), x.size());
+    NNC_CHECK(bad == 0, w, " contains ", bad, " non-finite value(s) (NaN or inf)");
+  }
+}
+
+void Model::check_targets(const std::vector<Tensor>& ys, int64_t n, const std::string& x_label,
+                          const std::string& y_label) const {
+  NNC_CHECK(ys.size() == outputs_.size(), x_label, ": model '", name_, "' has ", outputs_.size(), " output(s), got ",
+            ys.size(), " target array(s)");
+  for (size_t j = 0; j < ys.size(); ++j) {
+    const std::string w = ys.size() == 1 ? std::string("y") : str_cat("y[", j, "] ('", output_name(j), "')");
+    NNC_CHECK(samples(ys[j]) == n, x_label, " and ", w, " must have the same number of samples, got ", n, " and ",
+              samples(ys[j]));
+    losses_[j].check_targets(ys[j], output_shape(j), ys.size() == 1 ? y_label : str_cat(y_label, "[", j, "]"));
+  }
+}
+
+void Model::check_sample_weight(const Tensor& w, int64_t N, const std::string& what) {
+  NNC_CHECK(w.ndim() == 1 && w.dim(0) == N, what, ": sample_weight must have shape (", N,
+            ",), one weight per sample, got ", w.shape_str());
+  for (int64_t i = 0; i < N; ++i) {
+    const float v = w.data()[i];
+    NNC_CHECK(std::isfinite(v) && v >= 0.f, what, ": sample_weight must hold finite weights >= 0; got ", v,
+              " at index ", i);
+  }
+}
+
+// Derived per-compile state: loss fusion, which nodes need an input gradient, the trainable parameters.
+void Model::prepare_training() {
+  const size_t n_in = inputs_.size();
+  fused_.assign(outputs_.size(), 0);
+  for (size_t j = 0; j < outputs_.size(); ++j) {
+    const Node& n = nodes_[outputs_[j] - n_in];
+    // Fusion replaces the output layer's backward, so its value must feed nothing else.
+    fused_[j] = !n.merge && consumers_[outputs_[j]] == 1 && j < losses_.size() &&
+                losses_[j].fuses_with(n.layer->output_activation());
+  }
+  // A node needs dx when a trainable layer lies upstream of it.
+  std::vector<char> upstream(n_in + nodes_.size(), 0);
+  need_dx_.assign(nodes_.size(), 0);
+  for (size_t k = 0; k < nodes_.size(); ++k) {
+    const Node& n = nodes_[k];
+    bool any = false;
+    for (size_t v : n.inputs) any = any || upstream[v];
+    need_dx_[k] = any ? 1 : 0;
+    upstream[n_in + k] = any || (n.layer->trainable() && n.layer->count_trainable_params() > 0);
+  }
+  trainable_.clear();
+  for (auto& l : layers_)
+    if (l->trainable())
+      for (Param& p : l->params())
+        if (p.trainable) trainable_.push_back(&p);
+  if (dout_.size() != outputs_.size()) dout_.resize(outputs_.size());
+}
+
+std::vector<Param*> Model::trainable_params() {
+  prepare_training();
+  return trainable_;
+}
+
+double Model::regularization(bool with_grad) {
+  double penalty = 0.0;
+  for (Param* p : trainable_)
+    if (p->regularizer.active())
+      penalty += kernels::regularize(with_grad ? p->grad.data() : nullptr, p->value.data(), p->value.size(),
+                                     p->regularizer.l1, p->regularizer.l2);
+  return penalty;
+}
+
+// ---- steps ----------------------------------------------------------------------------------------------------------
+double Model::losses_and_metrics(const std::vector<const float*>& yb, int64_t B, std::vector<double>& sums, bool grad,
+                                 const float* wb) {
+  const size_t n_out = outputs_.size(), n_in = inputs_.size();
+  const float scale = 1.f / static_cast<float>(B);
+  const size_t metric0 = n_out > 1 ? 1 + n_out : 1;
+  const size_t n_metrics = metric_names_.size();
+  double total = 0.0;
+  for (size_t j = 0; j < n_out; ++j) {
+    const Tensor& out = *vals_[outputs_[j]];
+    const Shape& os = output_shape(j);
+    float* g = nullptr;
+    if (grad) {
+      dout_[j].resize(out.shape());
+      g = dout_[j].data();
+    }
+    const double l = fused_[j] ? losses_[j].compute(nodes_[outputs_[j] - n_in].layer->pre_activation().data(), true,
+                                                    yb[j], B, os, g, scale, wb)
+                               : losses_[j].compute(out.data(), losses_[j].from_logits(), yb[j], B, os, g, scale, wb);
+    total += l;
+    if (n_out > 1) sums[1 + j] += l;
+    for (size_t m = 0; m < n_metrics; ++m) sums[metric0 + j * n_metrics + m] += metrics_[j][m].compute(out.data(), yb[j], B, os);
+  }
+  sums[0] += total;
+  return total;
+}
+
+void Model::train_step(std::vector<double>& sums, const float* wb) {
+  const int64_t B = xb_[0].dim(0);
+  std::vector<const Tensor*> xs;
+  for (const Tensor& x : xb_) xs.push_back(&x);
+  forward(xs, true);
+  std::vector<const float*> ys;
+  for (const Tensor& y : yb_) ys.push_back(y.data());
+  losses_and_metrics(ys, B, sums, true, wb);
+  for (Param* p : trainable_) p->grad.zero();
+  backward(false);
+  sums[0] += regularization(true) * static_cast<double>(B);  // the reported loss includes the penalty (Keras)
+  optimizer_->apply(trainable_);
+}
+
+void Model::test_step(const std::vector<Tensor>& xb, const std::vector<const float*>& yb, std::vector<double>& sums,
+                      const float* wb) {
+  const int64_t B = xb[0].dim(0);
+  std::vector<const Tensor*> xs;
+  for (const Tensor& x : xb) xs.push_back(&x);
+  forward(xs, false);
+  losses_and_metrics(yb, B, sums, false, wb);
+  sums[0] += regularization(false) * static_cast<double>(B);
+}
+
+// ---- fit / evaluate / predict ------------------------------------------------------------------------------------------
+History Model::fit(const Tensor& x, const Tensor& y, const FitOptions& opt) {
+  std::vector<Tensor> vx, vy;
+  if (opt.validation_x != nullptr && opt.validation_y != nullptr) {
+    vx.push_back(*opt.validation_x);
+    vy.push_back(*opt.validation_y);
+  }
+  NNC_CHECK((opt.validation_x == nullptr) == (opt.validation_y == nullptr), "fit: validation data needs both x and y");
+  return fit(std::vector<Tensor>{x}, std::vector<Tensor>{y}, opt, vx, vy);
+}
+
+History Model::fit(const std::vector<Tensor>& x, const std::vector<Tensor>& y, const FitOptions& opt,
+                   const std::vector<Tensor>& validation_x, const std::vector<Tensor>& validation_y) {
+  check_compiled("fit");
+  NNC_CHECK(opt.epochs >= 1, "fit: epochs must be >= 1, got ", opt.epochs);
+  NNC_CHECK(opt.batch_size >= 1, "fit: batch_size must be >= 1, got ", opt.batch_size);
+  NNC_CHECK(opt.validation_split >= 0.0 && opt.validation_split < 1.0,
+            "fit: validation_split must be in [0, 1), got ", opt.validation_split);
+  NNC_CHECK(opt.initial_epoch >= 0 && opt.initial_epoch < opt.epochs, "fit: initial_epoch must be in [0, epochs), got ",
+            opt.initial_epoch);
+  NNC_CHECK(validation_x.empty() == validation_y.empty(), "fit: validation data needs both x and y");
+  check_inputs(x, "fit: x");
+  check_targets(y, x[0].dim(0), "fit: x", "y");
+  if (opt.sample_weight != nullptr) check_sample_weight(*opt.sample_weight, x[0].dim(0), "fit");
+
+  // validation_split takes the last samples, before any shuffling (as Keras does); validation_data overrides
+  // it, and then every sample trains.
+  const int64_t N_all = x[0].dim(0);
+  const bool split = opt.validation_split > 0.0 && validation_x.empty();
+  const int64_t N = split ? static_cast<int64_t>(static_cast<double>(N_all) * (1.0 - opt.validation_split)) : N_all;
+  NNC_CHECK(N >= 1 && (!split || N < N_all), "fit: validation_split=", opt.validation_split, " leaves ", N,
+            " training and ", N_all - N, " validation samples out of ", N_all);
+  std::vector<Tensor> val_x, val_y;
+  Tensor val_w;
+  bool has_val = false;
+  if (!validation_x.empty()) {
+    check_inputs(validation_x, "fit: validation x");
+    check_targets(validation_y, validation_x[0].dim(0), "fit: validation x", "validation y");
+    val_x = validation_x;
+    val_y = validation_y;
+    has_val = true;
+  } else if (N < N_all) {
+    val_x = row_views(x, N, N_all - N);
+    val_y = row_views(y, N, N_all - N);
+    if (opt.sample_weight != nullptr) val_w = row_view(*opt.sample_weight, N, N_all - N);
+    has_val = true;
+  }
+
+  prepare_training();
+  stop_training.store(false);
+  const int64_t B = std::min(opt.batch_size, N), steps = (N + B - 1) / B;
+  std::vector<int64_t> order(static_cast<size_t>(N));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  // Each epoch's order depends only on (this fit's seed, the epoch number), so fit(epochs=2) equals fit(epochs=1)
+  // then fit(epochs=2, initial_epoch=1) under the same set_random_seed: training resumes exactly from a file.
+  const uint64_t shuffle_seed = next_seed();
+  xb_.resize(x.size());
+  yb_.resize(y.size());
+  std::vector<float> wb(opt.sample_weight != nullptr ? static_cast<size_t>(B) : 0);
+
+  History hist;
+  const std::vector<std::string> names = metrics_names();
+  std::vector<std::string> keys = names;
+  if (has_val)
+    for (const auto& k : names) keys.push_back("val_" + k);
+  for (const auto& k : keys) hist.values.push_back({k, {}});
+
+  ProgressBar progress(opt.verbose, opt.print);
+  InterruptGuard interrupt(opt.handle_sigint);
+  const FitCallbacks& cb = opt.callbacks;
+  if (cb.on_train_begin) cb.on_train_begin();
+  std::vector<double> sums(names.size());
+  Logs logs;
+  for (const auto& k : names) logs.push_back({k, 0.0});
+
+  for (int64_t epoch = opt.initial_epoch; epoch < opt.epochs; ++epoch) {
+    if (cb.on_epoch_begin) cb.on_epoch_begin(epoch);
+    if (opt.shuffle) {
+      std::iota(order.begin(), order.end(), int64_t{0});
+      std::seed_seq seq{static_cast<uint32_t>(shuffle_seed), static_cast<uint32_t>(shuffle_seed >> 32),
+                        static_cast<uint32_t>(epoch)};
+      std::mt19937_64 shuffle_rng(seq);
+      std::shuffle(order.begin(), order.end(), shuffle_rng);
+    }
+    progress.begin_epoch(epoch, opt.epochs, steps);
+    std::fill(sums.begin(), sums.end(), 0.0);
+    int64_t seen = 0;
+    for (int64_t step = 0; step < steps; ++step) {
+      const int64_t b0 = step * B, nb = std::min(B, N - b0);
+      for (size_t i = 0; i < x.size(); ++i) {
+        Shape s = x[i].shape();
+        s[0] = nb;
+        xb_[i].resize(s);
+        gather_rows(xb_[i].data(), x[i].data(), order.data() + b0, nb, x[i].size() / N_all);
+      }
+      for (size_t j = 0; j < y.size(); ++j) {
+        const int64_t row = y[j].size() / N_all;
+        yb_[j].resize({nb, row});
+        gather_rows(yb_[j].data(), y[j].data(), order.data() + b0, nb, row);
+      }
+      if (!wb.empty()) gather_rows(wb.data(), opt.sample_weight->data(), order.data() + b0, nb, 1);
+      train_step(sums, wb.empty() ? nullptr : wb.data());
+      seen += nb;
+      for (size_t k = 0; k < sums.size(); ++k) logs[k].second = sums[k] / static_cast<double>(seen);
+      progress.update(step + 1, logs);
+      if (cb.on_batch_end) cb.on_batch_end(step, logs);
+      if (interrupt.interrupted() || stop_training.load()) break;
+    }
+    if (interrupt.interrupted()) {
+      hist.interrupted = true;
+      if (opt.verbose > 0) progress.print_line("\nTraining interrupted (Ctrl-C): the weights of the last completed batch are kept.\n");
+      break;
+    }
+    Logs epoch_logs = logs;
+    if (has_val) {
+      const std::vector<double> v = evaluate(val_x, val_y, B, 0, nullptr, val_w.size() > 0 ? &val_w : nullptr);
+      for (size_t k = 0; k < v.size(); ++k) epoch_logs.push_back({"val_" + names[k], v[k]});
+    }
+    progress.end_epoch(epoch_logs);
+    hist.epochs.push_back(epoch);
+    for (size_t k = 0; k < epoch_logs.size(); ++k) hist.values[k].second.push_back(epoch_logs[k].second);
+    if (cb.on_epoch_end) cb.on_epoch_end(epoch, epoch_logs);
+    if (stop_training.load()) break;
+  }
+  if (cb.on_train_end) cb.on_train_end();
+  return hist;
+}
+
+std::vector<double> Model::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size, int verbose,
+                                    const std::function<void(const std::string&)>& print, const Tensor* sample_weight) {
+  return evaluate(std::vector<Tensor>{x}, std::vector<Tensor>{y}, batch_size, verbose, print, sample_weight);
+}
+
+std::vector<double> Model::evaluate(const std::vector<Tensor>& x, const std::vector<Tensor>& y, int64_t batch_size,
+                                    int verbose, const std::function<void(const std::string&)>& print,
+                                    const Tensor* sample_weight) {
+  check_compiled("evaluate");
+  NNC_CHECK(batch_size >= 1, "evaluate: batch_size must be >= 1, got ", batch_size);
+  check_inputs(x, "evaluate: x");
+  check_targets(y, x[0].dim(0), "evaluate: x", "y");
+  if (sample_weight != nullptr) check_sample_weight(*sample_weight, x[0].dim(0), "evaluate");
+  if (need_dx_.size() != nodes_.size()) prepare_training();
+  const int64_t N = x[0].dim(0), B = std::min(batch_size, N), steps = (N + B - 1) / B;
+  const std::vector<std::string> names = metrics_names();
+  std::vector<double> sums(names.size());
+  ProgressBar progress(verbose, print);
+  progress.begin(steps);
+  Logs logs;
+  for (const auto& k : names) logs.push_back({k, 0.0});
+  std::vector<const float*> yb(y.size());
+  for (int64_t step = 0; step < steps; ++step) {
+    const int64_t b0 = step * B, nb = std::min(B, N - b0);
+    for (size_t j = 0; j < y.size(); ++j) yb[j] = y[j].data() + b0 * (y[j].size() / N);
+    test_step(row_views(x, b0, nb), yb, sums, sample_weight != nullptr ? sample_weight->data() + b0 : nullptr);
+    for (size_t k = 0; k < sums.size(); ++k) logs[k].second = sums[k] / static_cast<double>(b0 + nb);
+    progress.update(step + 1, logs);
+  }
+  progress.end_epoch(logs);
+  for (double& s : sums) s /= static_cast<double>(N);
+  return sums;
+}
+
+std::vector<Tensor> Model::predict(const std::vector<Tensor>& x, int64_t batch_size) {
+  NNC_CHECK(batch_size >= 1, "predict: batch_size must be >= 1, got ", batch_size);
+  check_inputs(x, "predict: x");
+  const int64_t N = x[0].dim(0), B = std::min(batch_size, N);
+  std::vector<Tensor> out(outputs_.size());
+  for (size_t j = 0; j < outputs_.size(); ++j) {
+    Shape s{N};
+    s.insert(s.end(), output_shape(j).begin(), output_shape(j).end());
+    out[j].resize(s);
+  }
+  for (int64_t b0 = 0; b0 < N; b0 += B) {
+    const int64_t nb = std::min(B, N - b0);
+    const std::vector<Tensor> xb = row_views(x, b0, nb);
+    std::vector<const Tensor*> xs;
+    for (const Tensor& t : xb) xs.push_back(&t);
+    forward(xs, false);
+    for (size_t j = 0; j < outputs_.size(); ++j) {
+      const int64_t row = out[j].size() / N;
+      std::memcpy(out[j].data() + b0 * row, vals_[outputs_[j]]->data(), sizeof(float) * static_cast<size_t>(nb * row));
+    }
+  }
+  return out;
+}
+
+void Model::predict_into(const Tensor& x, Tensor& out, int64_t batch_size) {
+  NNC_CHECK(batch_size >= 1, "predict: batch_size must be >= 1, got ", batch_size);
+  const std::vector<Tensor> xs{x};
+  check_inputs(xs, "predict: x");
+  NNC_CHECK(outputs_.size() == 1, "predict: model '", name_, "' has ", outputs_.size(), " outputs; use the list form");
+  const int64_t N = x.dim(0), B = std::min(batch_size, N);
+  Shape out_shape{N};
+  out_shape.insert(out_shape.end(), output_shape(0).begin(), output_shape(0).end());
+  out.resize(out_shape);
+  const int64_t row = out.size() / N;
+  for (int64_t b0 = 0; b0 < N; b0 += B) {
+    const int64_t nb = std::min(B, N - b0);
+    const Tensor xb = row_view(x, b0, nb);
+    forward({&xb}, false);
+    std::memcpy(out.data() + b0 * row, vals_[outputs_[0]]->data(), sizeof(float) * static_cast<size_t>(nb * row));
+  }
+}
+
+Tensor Model::predict(const Tensor& x, int64_t batch_size) {
+  Tensor out;
+  predict_into(x, out, batch_size);
+  return out;
+}
+
+std::vector<double> Model::train_on_batch(const Tensor& x, const Tensor& y) {
+  return train_on_batch(std::vector<Tensor>{x}, std::vector<Tensor>{y});
+}
+
+std::vector<double> Model::train_on_batch(const std::vector<Tensor>& x, const std::vector<Tensor>& y) {
+  check_compiled("train_on_batch");
+  check_inputs(x, "train_on_batch: x");
+  check_targets(y, x[0].dim(0), "train_on_batch: x", "y");
+  prepare_training();
+  std::vector<double> sums(metrics_names().size());
+  xb_.resize(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    xb_[i].resize(x[i].shape());
+    xb_[i].copy_from(x[i]);  // layers keep their input until backward; own it
+  }
+  yb_.resize(y.size());
+  for (size_t j = 0; j < y.size(); ++j) {
+    yb_[j].resize(y[j].shape());
+    yb_[j].copy_from(y[j]);
+  }
+  train_step(sums, nullptr);
+  for (double& s : sums) s /= static_cast<double>(x[0].dim(0));
+  return sums;
+}
+
+std::vector<double> Model::test_on_batch(const Tensor& x, const Tensor& y) {
+  return evaluate(x, y, x.ndim() > 0 && x.dim(0) > 0 ? x.dim(0) : 1, 0);
+}
+
+// ---- gradients without an update -----------------------------------------------------------------------------------
+// One forward in inference mode (dropout off, BatchNormalization on its moving statistics), the mean loss plus
+// the weight penalties, and a backward that fills every trainable parameter's grad and optionally d(loss)/d(x).
+// Deterministic, so finite differences can check it; also saliency maps and FGSM.
+double Model::compute_gradients(const Tensor& x, const Tensor& y, Tensor* dx) {
+  std::vector<Tensor> dxs;
+  const double loss = compute_gradients(std::vector<Tensor>{x}, std::vector<Tensor>{y}, dx ? &dxs : nullptr);
+  if (dx) *dx = dxs[0];
+  return loss;
+}
+
+double Model::compute_gradients(const std::vector<Tensor>& x, const std::vector<Tensor>& y, std::vector<Tensor>* dxs) {
+  const std::string what = dxs ? "input_gradient" : "compute_gradients";
+  check_compiled(what);
+  check_inputs(x, what + ": x");
+  check_targets(y, x[0].dim(0), what + ": x", "y");
+  prepare_training();
+  const int64_t B = x[0].dim(0);
+  std::vector<const Tensor*> xs;
+  for (const Tensor& t : x) xs.push_back(&t);
+  forward(xs, false);
+  std::vector<const float*> ys;
+  for (const Tensor& t : y) ys.push_back(t.data());
+  std::vector<double> sums(metrics_names().size());
+  const double loss = losses_and_metrics(ys, B, sums, true, nullptr) / static_cast<double>(B);
+  for (Param* p : trainable_) p->grad.zero();
+  const std::vector<const Tensor*> g = backward(dxs != nullptr);
+  if (dxs) {
+    dxs->assign(x.size(), Tensor());
+    for (size_t i = 0; i < x.size(); ++i) {
+      (*dxs)[i] = Tensor(x[i].shape());  // zeros when no gradient reaches this input
+      if (g[i]) (*dxs)[i].copy_from(*g[i]);  // g may be a layer buffer: copy before the next forward
+    }
+  }
+  return loss + regularization(true);
+}
+
+Tensor Model::input_gradient(const Tensor& x, const Tensor& y) {
+  Tensor dx;
+  compute_gradients(x, y, &dx);
+  return dx;
+}
+
+}  // namespace nncore
