@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    std::unique_ptr<nncore::Sequential> model = nncore::load_model(argv[1]);
+    std::unique_ptr<nncore::Model> model = nncore::load_model(argv[1]);
     std::printf("%s", model->summary().c_str());
 
     // The inputs: as many samples of the model's input shape as the file holds.
