@@ -7,6 +7,7 @@
 #include "nncore/layers/conv.hpp"
 #include "nncore/layers/core.hpp"
 #include "nncore/layers/normalization.hpp"
+#include "nncore/layers/sequence.hpp"
 
 namespace nncore {
 
@@ -30,6 +31,13 @@ const std::map<std::string, Factory>& registry() {
       {"ZeroPadding2D", &ZeroPadding2D::from_config},
       {"BatchNormalization", &BatchNormalization::from_config},
       {"LayerNormalization", &LayerNormalization::from_config},
+      {"Embedding", &Embedding::from_config},
+      {"Conv1D", &Conv1D::from_config},
+      {"MaxPooling1D", &MaxPooling1D::from_config},
+      {"AveragePooling1D", &AveragePooling1D::from_config},
+      {"GlobalAveragePooling1D", &GlobalAveragePooling1D::from_config},
+      {"GlobalMaxPooling1D", &GlobalMaxPooling1D::from_config},
+      {"TimeDistributed", &TimeDistributed::from_config},
   };
   return table;
 }
