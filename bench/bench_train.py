@@ -1,12 +1,15 @@
 """One epoch of training, nncore beside PyTorch (when installed), in the same run.
 
-    python bench/bench_train.py mlp|cnn|lenet [--threads 1 2] [--epochs 3] [--quick]
+    python bench/bench_train.py mlp|cnn|lenet|conv1d [--threads 1 2] [--epochs 3] [--quick]
 
-All models: Adam (lr 1e-3, eps 1e-7), batch 32, sparse categorical cross-entropy, Fashion-MNIST.
+All models: Adam (lr 1e-3, eps 1e-7), batch 32, sparse categorical cross-entropy, Fashion-MNIST (conv1d: tokens).
 mlp:   784-256-256-10 ReLU MLP.
 cnn:   the classic tutorial CNN: Conv2D(32, 3x3, relu) -> MaxPooling2D(2x2) -> Flatten -> Dense(10, softmax).
 lenet: Conv2D(6, 5x5, relu, same) -> MaxPool -> Conv2D(16, 5x5, relu) -> MaxPool -> Flatten -> Dense(120, relu)
        -> Dropout(0.3) -> Dense(84, relu) -> Dense(10, softmax).
+conv1d: a text CNN on a synthetic token task: Embedding(1000, 32) -> Conv1D(64, 5, relu) -> GlobalMaxPooling1D
+       -> Dense(2, softmax). 20,000 training and 5,000 test sequences of 64 ids from a vocabulary of 1,000; the
+       label is whether the bigram (3, 7) occurs (both tokens occur once in every sequence, adjacent or not).
 Each framework runs in its own process (so its peak resident memory is its own); each reports the median
 epoch time over the timed epochs (the first epoch is timed too but reported apart as warm-up), the test
 accuracy after training, and the peak RSS.
@@ -35,10 +38,42 @@ def load_fashion(quick: bool, shape: tuple):
             (xt.reshape(-1, *shape) / 255.0).astype("float32"), yt)
 
 
+TOKENS = {"n": 20000, "n_test": 5000, "steps": 64, "vocab": 1000}
+
+
+def make_tokens(n: int, seed: int):
+    """Ids (n, steps) in [1, vocab) and labels: 1 when token 3 is directly followed by token 7."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    T, V = TOKENS["steps"], TOKENS["vocab"]
+    x = rng.integers(1, V, (n, T))
+    x[(x == 3) | (x == 7)] = 5
+    y = rng.integers(0, 2, n)
+    p = rng.integers(0, T - 1, n)
+    q = np.where(y == 1, p + 1, (p + 2 + rng.integers(0, T - 2, n)) % T)
+    x[np.arange(n), p] = 3
+    x[np.arange(n), q] = 7
+    return x.astype("float32"), y
+
+
+def load_data(name: str, quick: bool, shape: tuple):
+    if name != "conv1d":
+        return load_fashion(quick, shape)
+    n = TOKENS["n"] // 10 if quick else TOKENS["n"]
+    x, y = make_tokens(n, 0)
+    xt, yt = make_tokens(TOKENS["n_test"], 1)
+    return x, y, xt, yt
+
+
 def nncore_model(name: str):
     from nncore import Sequential
-    from nncore.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+    from nncore.layers import Conv1D, Conv2D, Dense, Dropout, Embedding, Flatten, GlobalMaxPooling1D, MaxPooling2D
 
+    if name == "conv1d":
+        return Sequential([Embedding(TOKENS["vocab"], 32, input_length=TOKENS["steps"]),
+                           Conv1D(64, 5, activation="relu"), GlobalMaxPooling1D(),
+                           Dense(2, activation="softmax")]), (TOKENS["steps"],)
     if name == "mlp":
         return Sequential([Dense(256, activation="relu", input_shape=(784,)), Dense(256, activation="relu"),
                            Dense(10, activation="softmax")]), (784,)
@@ -54,6 +89,19 @@ def nncore_model(name: str):
 def torch_model(name: str):
     import torch.nn as nn
 
+    if name == "conv1d":
+        class TextCNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embed = nn.Embedding(TOKENS["vocab"], 32)
+                self.conv = nn.Conv1d(32, 64, 5)
+                self.out = nn.Linear(64, 2)
+
+            def forward(self, ids):
+                h = self.conv(self.embed(ids).transpose(1, 2)).relu()  # (B, 64, T-4)
+                return self.out(h.amax(dim=2))
+
+        return TextCNN(), (TOKENS["steps"],)
     if name == "mlp":
         return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)), (784,)
     if name == "cnn":
@@ -74,7 +122,7 @@ def child_nncore(model_name: str, epochs: int, quick: bool, threads: int) -> dic
     nncore.set_num_threads(threads)
     nncore.set_random_seed(0)
     model, shape = nncore_model(model_name)
-    x, y, xt, yt = load_fashion(quick, shape)
+    x, y, xt, yt = load_data(model_name, quick, shape)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     times = []
     for _ in range(epochs):
@@ -92,7 +140,9 @@ def child_torch(model_name: str, epochs: int, quick: bool, threads: int) -> dict
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model, shape = torch_model(model_name)
-    x, y, xt, yt = load_fashion(quick, shape)
+    x, y, xt, yt = load_data(model_name, quick, shape)
+    if model_name == "conv1d":  # ids as integers for nn.Embedding
+        x, xt = x.astype(np.int64), xt.astype(np.int64)
     X, Y = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -120,7 +170,7 @@ CHILDREN = {"nncore": child_nncore, "torch": child_torch}
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", choices=["mlp", "cnn", "lenet"])
+    ap.add_argument("model", choices=["mlp", "cnn", "lenet", "conv1d"])
     ap.add_argument("--threads", type=int, nargs="+", default=[2])
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="6,000 training images, 1 epoch: a smoke run")

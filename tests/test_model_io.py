@@ -14,9 +14,10 @@ import pytest
 
 import nncore
 from nncore import _core
-from nncore.layers import (Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
-                           GlobalAveragePooling2D, GlobalMaxPooling2D, LayerNormalization, MaxPooling2D, Reshape,
-                           SpatialDropout2D, ZeroPadding2D)
+from nncore.layers import (Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Dense,
+                           Dropout, Embedding, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D,
+                           GlobalMaxPooling1D, GlobalMaxPooling2D, LayerNormalization, MaxPooling1D, MaxPooling2D,
+                           Reshape, SpatialDropout2D, TimeDistributed, ZeroPadding2D)
 
 RNG = np.random.default_rng(0)
 
@@ -58,20 +59,39 @@ def merge_model():
     return nncore.Model(x, Dense(3, activation="softmax")(Flatten()(h)))
 
 
+def sequence_model():
+    # Input: token ids in [0, 9) (the round trip floors RNG.random(...) * 9), 0 being padding.
+    return nncore.Sequential([
+        Embedding(9, 6, mask_zero=True, input_length=12, embeddings_regularizer="l2"),
+        TimeDistributed(Dense(5, activation="relu", kernel_regularizer=nncore.regularizers.l1(0.01))),
+        GlobalAveragePooling1D(),
+        Reshape((5, 1)),
+        Conv1D(4, 2, padding="causal", dilation_rate=2, activation="tanh"),
+        MaxPooling1D(2, padding="same"),
+        Conv1D(3, (2,), strides=1),
+        AveragePooling1D(pool_size=1, strides=1),
+        GlobalMaxPooling1D(),
+        Dense(3, activation="softmax"),
+    ])
+
+
 def test_every_registered_layer_class_is_covered_here():
-    models = [cnn_model(), *pooled_model(), merge_model()]
+    models = [cnn_model(), *pooled_model(), merge_model(), sequence_model()]
     covered = {type(l).__name__ for m in models for l in m.layers}
     missing = set(_core.layer_class_names()) - covered
     assert not missing, f"add these layer classes to the round-trip models: {sorted(missing)}"
 
 
-@pytest.mark.parametrize("make", [cnn_model, lambda: pooled_model()[0], lambda: pooled_model()[1], merge_model])
+@pytest.mark.parametrize("make", [cnn_model, lambda: pooled_model()[0], lambda: pooled_model()[1], merge_model,
+                                  sequence_model])
 def test_save_load_round_trip_is_bit_identical(tmp_path, make):
     nncore.set_random_seed(3)
     model = make()
     model.compile(optimizer=nncore.optimizers.Adam(learning_rate=3e-3, clipnorm=2.0), loss="sparse_categorical_crossentropy"
                   if model.output_shape[-1] == 3 else "mse", metrics=["accuracy"] if model.output_shape[-1] == 3 else [])
     x = RNG.random((40, *model.input_shape[1:])).astype(np.float32)
+    if isinstance(model.layers[0], Embedding):
+        x = np.floor(x * 9)  # token ids
     y = RNG.integers(0, 3, 40).astype(np.float32) if model.output_shape[-1] == 3 else \
         RNG.random((40, 2)).astype(np.float32)
     model.fit(x, y, epochs=2, batch_size=8, verbose=0)
@@ -91,7 +111,7 @@ def test_save_load_round_trip_is_bit_identical(tmp_path, make):
 
 
 def test_layer_configs_round_trip():
-    for layer in cnn_model().layers:
+    for layer in cnn_model().layers + sequence_model().layers:
         config = layer.get_config()
         clone = type(layer).from_config(config)
         assert type(clone) is type(layer)

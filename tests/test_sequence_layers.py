@@ -629,3 +629,53 @@ def test_conv1d_text_model_learns_a_token_rule():
     model.compile(nncore.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=10, batch_size=32, verbose=0)
     assert model.evaluate(xt, yt, verbose=0)[1] > 0.97
+
+
+# --------------------------------------------------------------- configs (model files)
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda: Embedding(11, 4, mask_zero=True, input_length=5, embeddings_initializer="glorot_uniform"), (3, 5)),
+    (lambda: Conv1D(4, 3, strides=2, padding="causal", dilation_rate=2, activation="relu", use_bias=False), (2, 9, 3)),
+    (lambda: MaxPooling1D(3, strides=2, padding="same"), (2, 8, 3)),
+    (lambda: AveragePooling1D(2), (2, 8, 3)),
+    (lambda: GlobalAveragePooling1D(), (2, 8, 3)),
+    (lambda: GlobalMaxPooling1D(), (2, 8, 3)),
+    (lambda: TimeDistributed(Dense(3, activation="tanh", kernel_regularizer="l2")), (2, 4, 5)),
+    (lambda: TimeDistributed(Conv1D(2, 2, padding="same")), (2, 3, 6, 4)),
+])
+def test_layer_config_round_trip_gives_identical_outputs(make, shape):
+    rng = np.random.default_rng(18)
+    layer = make()
+    x = np.floor(rng.random(shape) * 10).astype(np.float32)
+    y = layer.forward(x)
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert type(clone) is type(layer) and clone.get_config() == config
+    clone.build((None, *shape[1:]))
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_array_equal(clone.forward(x), y)
+
+
+def test_configs_use_keras_names_and_forms():
+    c = Conv1D(4, 3, padding="causal").get_config()
+    assert (c["kernel_size"], c["strides"], c["dilation_rate"], c["padding"]) == ([3], [1], [1], "causal")
+    p = MaxPooling1D(2).get_config()
+    assert (p["pool_size"], p["strides"], p["padding"]) == ([2], [2], "valid")
+    e = Embedding(7, 3, mask_zero=True, input_length=4).get_config()
+    assert {k: e[k] for k in ("input_dim", "output_dim", "mask_zero", "input_length", "embeddings_initializer")} == \
+        {"input_dim": 7, "output_dim": 3, "mask_zero": True, "input_length": 4, "embeddings_initializer": "uniform"}
+    t = TimeDistributed(Dense(2, name="inner_dense")).get_config()
+    assert t["layer"]["class_name"] == "Dense" and t["layer"]["config"]["name"] == "inner_dense"
+
+
+def test_loaded_time_distributed_exposes_its_inner_layer(tmp_path):
+    model = Sequential([Embedding(5, 3, input_length=4), TimeDistributed(Dense(2)), GlobalMaxPooling1D()])
+    model.compile("sgd", "mse")
+    x = np.array([[1, 2, 3, 4]], np.float32)
+    model.save(tmp_path / "td.nncore")
+    loaded = nncore.load_model(tmp_path / "td.nncore")
+    inner = loaded.layers[1].layer
+    assert isinstance(inner, Dense) and inner.units == 2
+    np.testing.assert_array_equal(inner.get_weights()[0], model.layers[1].layer.get_weights()[0])
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))

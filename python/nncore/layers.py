@@ -644,8 +644,8 @@ class Conv1D(Layer):
             raise TypeError(f"Conv1D: filters must be a positive int, got {filters!r}")
         impl = _core.Conv1D(int(filters), _single(kernel_size, "Conv1D kernel_size"),
                             _single(strides, "Conv1D strides"), str(padding).lower(),
-                            _single(dilation_rate, "Conv1D dilation_rate"), _activation_name(activation, "Conv1D"), bool(use_bias), kernel_initializer,
-                            bias_initializer, name or "")
+                            _single(dilation_rate, "Conv1D dilation_rate"), _activation_name(activation, "Conv1D"),
+                            bool(use_bias), kernel_initializer, bias_initializer, name or "")
         super().__init__(impl, input_shape, trainable)
         self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
 
@@ -748,4 +748,7 @@ class TimeDistributed(Layer):
 
     @property
     def layer(self) -> Layer:
+        # A handle made once: the one passed in, or (a loaded model's layer) a wrapper of the C++ inner layer.
+        if getattr(self, "_layer", None) is None:
+            self._layer = _wrap(self._impl.layer)
         return self._layer

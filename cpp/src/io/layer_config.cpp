@@ -4,7 +4,9 @@
 #include "nncore/layers/conv.hpp"
 #include "nncore/layers/core.hpp"
 #include "nncore/layers/merge.hpp"
+#include "nncore/io.hpp"
 #include "nncore/layers/normalization.hpp"
+#include "nncore/layers/sequence.hpp"
 
 namespace nncore {
 
@@ -37,6 +39,22 @@ std::shared_ptr<T> finish(std::shared_ptr<T> layer, const Json& c) {
 }
 
 std::string name_of(const Json& c) { return c.get("name", ""); }
+
+// The 1-D layers' int-or-1-tuple arguments (Keras writes kernel_size as [3]).
+Json single_json(int64_t v) {
+  Json a = Json::array();
+  a.push_back(v);
+  return a;
+}
+
+int64_t get_single(const Json& c, const std::string& key, int64_t def) {
+  const Json* v = c.find(key);
+  if (!v || v->is_null()) return def;
+  if (!v->is_array()) return v->as_int(str_cat("\"", key, "\""));
+  const Shape s = v->as_shape(str_cat("\"", key, "\""));
+  NNC_CHECK(s.size() == 1, "\"", key, "\": expected 1 integer, got ", s.size());
+  return s[0];
+}
 
 }  // namespace
 
@@ -227,6 +245,84 @@ LayerPtr ZeroPadding2D::from_config(const Json& c) {
     }
   }
   return finish(std::make_shared<ZeroPadding2D>(h, w, name_of(c)), c);
+}
+
+// ---- sequence layers ---------------------------------------------------------------------------------------------
+Json Embedding::config() const {
+  Json c = Layer::config();
+  c["input_dim"] = input_dim_;
+  c["output_dim"] = output_dim_;
+  c["embeddings_initializer"] = init_;
+  c["mask_zero"] = mask_zero_;
+  if (input_length_ > 0) c["input_length"] = input_length_;
+  return c;
+}
+
+LayerPtr Embedding::from_config(const Json& c) {
+  return finish(std::make_shared<Embedding>(c.at("input_dim", "Embedding config").as_int("Embedding input_dim"),
+                                            c.at("output_dim", "Embedding config").as_int("Embedding output_dim"),
+                                            c.get("embeddings_initializer", "uniform"), c.get("mask_zero", false),
+                                            c.get("input_length", int64_t{0}), name_of(c)),
+                c);
+}
+
+Json Conv1D::config() const {
+  Json c = Conv2D::config();
+  c["kernel_size"] = single_json(kernel_size());
+  c["strides"] = single_json(strides());
+  c["dilation_rate"] = single_json(dilation_rate());
+  return c;
+}
+
+LayerPtr Conv1D::from_config(const Json& c) {
+  c.at("kernel_size", "Conv1D config");  // required
+  return finish(std::make_shared<Conv1D>(c.at("filters", "Conv1D config").as_int("Conv1D filters"),
+                                         get_single(c, "kernel_size", 0), get_single(c, "strides", 1),
+                                         c.get("padding", "valid"), get_single(c, "dilation_rate", 1),
+                                         c.get("activation", "linear"), c.get("use_bias", true),
+                                         c.get("kernel_initializer", "glorot_uniform"),
+                                         c.get("bias_initializer", "zeros"), name_of(c)),
+                c);
+}
+
+Json Pooling1D::config() const {
+  Json c = Pooling2D::config();
+  c["pool_size"] = single_json(pool_size());
+  c["strides"] = single_json(strides());
+  return c;
+}
+
+LayerPtr MaxPooling1D::from_config(const Json& c) {
+  return finish(std::make_shared<MaxPooling1D>(get_single(c, "pool_size", 2), get_single(c, "strides", 0),
+                                               c.get("padding", "valid"), name_of(c)),
+                c);
+}
+
+LayerPtr AveragePooling1D::from_config(const Json& c) {
+  return finish(std::make_shared<AveragePooling1D>(get_single(c, "pool_size", 2), get_single(c, "strides", 0),
+                                                   c.get("padding", "valid"), name_of(c)),
+                c);
+}
+
+LayerPtr GlobalAveragePooling1D::from_config(const Json& c) {
+  return finish(std::make_shared<GlobalAveragePooling1D>(name_of(c)), c);
+}
+
+LayerPtr GlobalMaxPooling1D::from_config(const Json& c) {
+  return finish(std::make_shared<GlobalMaxPooling1D>(name_of(c)), c);
+}
+
+// The inner layer's regularizers live in its own config; the base part here only repeats them (shared Params).
+Json TimeDistributed::config() const {
+  Json c = Layer::config();
+  c["layer"] = layer_spec(*inner_);
+  return c;
+}
+
+LayerPtr TimeDistributed::from_config(const Json& c) {
+  return finish(std::make_shared<TimeDistributed>(layer_from_config(c.at("layer", "TimeDistributed config")),
+                                                  name_of(c)),
+                c);
 }
 
 // ---- normalization ----------------------------------------------------------------------------------------------

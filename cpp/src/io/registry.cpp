@@ -8,6 +8,7 @@
 #include "nncore/layers/core.hpp"
 #include "nncore/layers/merge.hpp"
 #include "nncore/layers/normalization.hpp"
+#include "nncore/layers/sequence.hpp"
 
 namespace nncore {
 
@@ -36,6 +37,13 @@ const std::map<std::string, Factory>& registry() {
       {"Multiply", &Multiply::from_config},
       {"Average", &Average::from_config},
       {"Concatenate", &Concatenate::from_config},
+      {"Embedding", &Embedding::from_config},
+      {"Conv1D", &Conv1D::from_config},
+      {"MaxPooling1D", &MaxPooling1D::from_config},
+      {"AveragePooling1D", &AveragePooling1D::from_config},
+      {"GlobalAveragePooling1D", &GlobalAveragePooling1D::from_config},
+      {"GlobalMaxPooling1D", &GlobalMaxPooling1D::from_config},
+      {"TimeDistributed", &TimeDistributed::from_config},
   };
   return table;
 }

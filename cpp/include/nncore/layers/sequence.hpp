@@ -16,6 +16,8 @@ class Embedding : public Layer {
   Embedding(int64_t input_dim, int64_t output_dim, const std::string& embeddings_initializer = "uniform",
             bool mask_zero = false, int64_t input_length = 0, const std::string& name = "");
   std::string class_name() const override { return "Embedding"; }
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy, bool need_dx = true) override;
   const Tensor* output_mask() const override { return mask_zero_ ? &mask_ : nullptr; }
@@ -47,6 +49,8 @@ class Conv1D : public Conv2D {
          const std::string& kernel_initializer = "glorot_uniform", const std::string& bias_initializer = "zeros",
          const std::string& name = "");
   std::string class_name() const override { return "Conv1D"; }
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
   const Tensor* output_mask() const override { return nullptr; }
   int64_t kernel_size() const { return Conv2D::kernel_size()[1]; }
   int64_t strides() const { return Conv2D::strides()[1]; }
@@ -61,6 +65,7 @@ class Conv1D : public Conv2D {
 class Pooling1D : public Pooling2D {
  public:
   Pooling1D(Mode mode, int64_t pool_size, int64_t strides, const std::string& padding, const std::string& name);
+  Json config() const override;
   const Tensor* output_mask() const override { return nullptr; }
   int64_t pool_size() const { return Pooling2D::pool_size()[1]; }
   int64_t strides() const { return Pooling2D::strides()[1]; }
@@ -68,12 +73,14 @@ class Pooling1D : public Pooling2D {
 
 class MaxPooling1D : public Pooling1D {
  public:
+  static LayerPtr from_config(const Json& config);
   explicit MaxPooling1D(int64_t pool_size = 2, int64_t strides = 0, const std::string& padding = "valid",
                         const std::string& name = "");
 };
 
 class AveragePooling1D : public Pooling1D {
  public:
+  static LayerPtr from_config(const Json& config);
   explicit AveragePooling1D(int64_t pool_size = 2, int64_t strides = 0, const std::string& padding = "valid",
                             const std::string& name = "");
 };
@@ -83,12 +90,14 @@ class AveragePooling1D : public Pooling1D {
 class GlobalAveragePooling1D : public GlobalPooling {
  public:
   explicit GlobalAveragePooling1D(const std::string& name = "");
+  static LayerPtr from_config(const Json& config);
 };
 
 // (batch, steps, features) -> (batch, features): the max over the steps (masks ignored, as in Keras).
 class GlobalMaxPooling1D : public GlobalPooling {
  public:
   explicit GlobalMaxPooling1D(const std::string& name = "");
+  static LayerPtr from_config(const Json& config);
 };
 
 // Applies `layer` to every time step: (batch, time, S...) is folded to (batch * time, S...), the inner layer runs
@@ -99,6 +108,8 @@ class TimeDistributed : public Layer {
  public:
   explicit TimeDistributed(LayerPtr layer, const std::string& name = "");
   std::string class_name() const override { return "TimeDistributed"; }
+  Json config() const override;  // "layer": the inner layer's {"class_name", "config"}, as Keras
+  static LayerPtr from_config(const Json& config);
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy, bool need_dx = true) override;
   const Tensor& backward_from_preact(const Tensor& dz, bool need_dx) override;
