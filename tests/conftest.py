@@ -165,3 +165,26 @@ def np_activation_backward(name: str, dy: np.ndarray, x: np.ndarray, alpha: Opti
     if name == "elu":
         return np.where(x > 0, dy, dy * a * np.exp(np.minimum(x, 0.0)))
     raise AssertionError(name)
+
+
+def kill_while_writing(tmp_path, script_text: str, target, trials: int, min_delay: float, max_delay: float,
+                       seed: int = 0):
+    """Runs `script_text` (it prints "ready", then writes `target` over and over) `trials` times, killing it with
+    SIGKILL after a random delay; yields after each kill so the caller can check what is left at `target`."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "writer_script.py"
+    script.write_text(script_text)
+    rnd = random.Random(seed)
+    for _ in range(trials):
+        proc = subprocess.Popen([sys.executable, str(script), str(target)], stdout=subprocess.PIPE)
+        assert proc.stdout.readline().strip() == b"ready"
+        time.sleep(min_delay + rnd.random() * (max_delay - min_delay))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        yield

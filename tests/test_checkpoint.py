@@ -2,16 +2,12 @@
 process killed while it checkpoints never leaves a corrupt file at the target path."""
 from __future__ import annotations
 
-import random
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
 import nncore
+from conftest import kill_while_writing
 from nncore.callbacks import Callback, ModelCheckpoint
 from nncore.layers import Dense
 
@@ -115,15 +111,7 @@ m.fit(x, x, epochs=1000, batch_size=32, verbose=0,
 
 def test_killed_while_checkpointing_never_leaves_a_corrupt_file(tmp_path):
     path = tmp_path / "ckpt.nncore"
-    script = tmp_path / "trainer.py"
-    script.write_text(TRAINER)
-    rnd = random.Random(3)
-    for _ in range(3):
-        proc = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE)
-        assert proc.stdout.readline().strip() == b"ready"
-        time.sleep(0.3 + rnd.random() * 0.6)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    for _ in kill_while_writing(tmp_path, TRAINER, path, trials=3, min_delay=0.3, max_delay=0.9, seed=3):
         if path.exists():
             loaded = nncore.load_model(path)  # raises on any truncated or half-written file
             assert loaded.optimizer.iterations >= 1

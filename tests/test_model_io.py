@@ -3,16 +3,13 @@ a fuzzed loader (truncated, bit-flipped and forged files must raise nncore.Model
 import json
 import os
 import random
-import signal
 import struct
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
 import nncore
+from conftest import kill_while_writing
 from nncore import _core
 from nncore.layers import (Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Dense,
                            Dropout, Embedding, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D,
@@ -284,15 +281,8 @@ while True:
 
 def test_killing_a_writer_never_leaves_a_corrupt_file(tmp_path):
     path = tmp_path / "ckpt.nncore"
-    script = tmp_path / "writer.py"
-    script.write_text(WRITER)
-    rnd = random.Random(0)
-    for trial in range(4):
-        proc = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE)
-        assert proc.stdout.readline().strip() == b"ready"
-        time.sleep(0.05 + rnd.random() * 0.4)  # mid-write most of the time: each save is ~37 MB
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    # Killed mid-write most of the time: each save is ~37 MB.
+    for _ in kill_while_writing(tmp_path, WRITER, path, trials=4, min_delay=0.05, max_delay=0.45):
         if path.exists():
             m = nncore.load_model(path)  # complete and checksum-valid, or it would raise
             w = m.layers[1].get_weights()

@@ -471,6 +471,11 @@ class LayerNormalization(Layer):
 class _Merge(Layer):
     """Base of the merge layers: called on a list of inputs (KerasTensors in a functional model, or arrays)."""
 
+    def __init__(self, name: Optional[str] = None, **kwargs: Any) -> None:
+        cls = type(self).__name__
+        _check_kwargs(cls, kwargs)
+        super().__init__(getattr(_core, cls)(name or ""))
+
     def forward(self, xs: Any, training: bool = False) -> np.ndarray:
         if not isinstance(xs, (list, tuple)):
             raise TypeError(f"Layer '{self.name}' ({type(self).__name__}) merges several inputs: call it on a list, "
@@ -492,33 +497,17 @@ class _Merge(Layer):
 class Add(_Merge):
     """Sum of equal-shaped inputs: ``Add()([x, shortcut])`` (residual connections)."""
 
-    def __init__(self, name: Optional[str] = None, **kwargs: Any) -> None:
-        _check_kwargs("Add", kwargs)
-        super().__init__(_core.Add(name or ""))
-
 
 class Subtract(_Merge):
     """``a - b`` for exactly two equal-shaped inputs."""
-
-    def __init__(self, name: Optional[str] = None, **kwargs: Any) -> None:
-        _check_kwargs("Subtract", kwargs)
-        super().__init__(_core.Subtract(name or ""))
 
 
 class Multiply(_Merge):
     """Elementwise product of equal-shaped inputs (gating)."""
 
-    def __init__(self, name: Optional[str] = None, **kwargs: Any) -> None:
-        _check_kwargs("Multiply", kwargs)
-        super().__init__(_core.Multiply(name or ""))
-
 
 class Average(_Merge):
     """Elementwise mean of equal-shaped inputs."""
-
-    def __init__(self, name: Optional[str] = None, **kwargs: Any) -> None:
-        _check_kwargs("Average", kwargs)
-        super().__init__(_core.Average(name or ""))
 
 
 class Concatenate(_Merge):
@@ -528,7 +517,7 @@ class Concatenate(_Merge):
         _check_kwargs("Concatenate", kwargs)
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
             raise TypeError(f"Concatenate: axis must be an int, got {axis!r}")
-        super().__init__(_core.Concatenate(int(axis), name or ""))
+        Layer.__init__(self, _core.Concatenate(int(axis), name or ""))
 
     @property
     def axis(self) -> int:

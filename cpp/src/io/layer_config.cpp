@@ -326,15 +326,20 @@ LayerPtr TimeDistributed::from_config(const Json& c) {
 }
 
 // ---- normalization ----------------------------------------------------------------------------------------------
-Json BatchNormalization::config() const {
+Json AffineNormalization::config() const {
   Json c = Layer::config();
   c["axis"] = axis_;
-  c["momentum"] = momentum_;
   c["epsilon"] = epsilon_;
   c["center"] = center_;
   c["scale"] = scale_;
   c["beta_initializer"] = beta_init_;
   c["gamma_initializer"] = gamma_init_;
+  return c;
+}
+
+Json BatchNormalization::config() const {
+  Json c = AffineNormalization::config();
+  c["momentum"] = momentum_;
   c["moving_mean_initializer"] = mean_init_;
   c["moving_variance_initializer"] = var_init_;
   return c;
@@ -347,17 +352,6 @@ LayerPtr BatchNormalization::from_config(const Json& c) {
                     c.get("gamma_initializer", "ones"), c.get("moving_mean_initializer", "zeros"),
                     c.get("moving_variance_initializer", "ones"), name_of(c)),
                 c);
-}
-
-Json LayerNormalization::config() const {
-  Json c = Layer::config();
-  c["axis"] = axis_;
-  c["epsilon"] = epsilon_;
-  c["center"] = center_;
-  c["scale"] = scale_;
-  c["beta_initializer"] = beta_init_;
-  c["gamma_initializer"] = gamma_init_;
-  return c;
 }
 
 LayerPtr LayerNormalization::from_config(const Json& c) {

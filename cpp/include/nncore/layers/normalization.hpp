@@ -8,6 +8,8 @@ namespace nncore {
 // (gamma, beta of shape (channels,); ones / zeros stand in when scale / center is off).
 class AffineNormalization : public Layer {
  public:
+  // axis, epsilon, center, scale and the gamma/beta initializers (both subclasses' shared arguments).
+  Json config() const override;
   int64_t axis() const { return axis_; }
   float epsilon() const { return epsilon_; }
   bool center() const { return center_; }
@@ -67,7 +69,6 @@ class BatchNormalization : public AffineNormalization {
 // gamma and beta of shape (last,). The same in training and inference.
 class LayerNormalization : public AffineNormalization {
  public:
-  Json config() const override;
   static LayerPtr from_config(const Json& config);
   LayerNormalization(int64_t axis = -1, float epsilon = 1e-3f, bool center = true, bool scale = true,
                      const std::string& beta_initializer = "zeros", const std::string& gamma_initializer = "ones",
