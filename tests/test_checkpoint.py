@@ -49,7 +49,7 @@ def test_save_best_only_keeps_the_best_epoch(tmp_path, mode, best_epoch, capsys)
         np.testing.assert_array_equal(a, b)
     assert ckpt.best == SCORES[best_epoch]
     out = capsys.readouterr().out
-    assert f"score improved from" in out and "did not improve" in out
+    assert "score improved from" in out and "did not improve" in out
 
 
 def test_every_epoch_with_fields_in_the_file_name(tmp_path):

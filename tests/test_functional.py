@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import nncore
-from nncore.layers import (Activation, Add, Average, BatchNormalization, Concatenate, Conv2D, Dense, Dropout, Flatten,
-                           GlobalAveragePooling2D, MaxPooling2D, Multiply, Subtract)
+from nncore.layers import (Activation, Add, Average, BatchNormalization, Concatenate, Conv2D, Dense, Dropout,
+                           GlobalAveragePooling2D, Multiply, Subtract)
 
 RNG = np.random.default_rng(0)
 

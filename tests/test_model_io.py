@@ -1,7 +1,6 @@
 """Model files: save/load round trips, resume training, weights by name, the safetensors format, atomic writes and
 a fuzzed loader (truncated, bit-flipped and forged files must raise nncore.ModelFileError, never crash)."""
 import json
-import os
 import random
 import struct
 

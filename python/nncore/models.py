@@ -17,7 +17,6 @@ from . import optimizers as _optimizers
 from ._convert import as_float32, per_sample_shape
 from .callbacks import Callback, History
 from .layers import Layer, _wrap as _wrap_layer
-from . import layers as _layers_module
 
 __all__ = ["Model", "Sequential", "Input", "KerasTensor", "load_model", "ModelFileError"]
 
