@@ -219,3 +219,10 @@ def test_graph_errors():
     h = twice(x)
     with pytest.raises(ValueError, match="called more than once"):
         nncore.Model(x, Add()([h, twice(x)]))
+
+
+def test_a_model_is_not_a_layer_yet():
+    x = nncore.Input((3,))
+    inner = nncore.Model(x, Dense(2)(x))
+    with pytest.raises(TypeError, match="a model inside a model"):
+        inner(nncore.Input((3,)))

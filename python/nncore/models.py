@@ -326,6 +326,9 @@ class Model:
         return self._one_or_list(self._impl.predict(self._xs(x, "predict: x"), batch_size), self._impl.num_outputs)
 
     def __call__(self, x: Any, training: bool = False) -> Any:
+        if _is_symbolic(x):
+            raise TypeError(f"Model '{self.name}': calling a model on KerasTensors (a model inside a model) is not "
+                            "supported; call its layers on them instead: for l in model.layers: h = l(h)")
         return self.predict(x)
 
     @staticmethod
