@@ -1,13 +1,21 @@
 // Batch and layer normalization. Per-channel reductions (batch norm statistics, dgamma/dbeta) run over fixed
-// chunks of rows: each chunk sums its rows into its own double partial (contiguous, vectorized over channels),
-// and the partials are added in chunk order, so the sums do not depend on the thread count. Per-row work (layer
-// norm, the elementwise passes) is parallel over ranges of rows.
+// chunks of rows: each chunk sums its rows into its own float partial (contiguous, vectorized over channels),
+// and the partials are added in double in chunk order, so the sums do not depend on the thread count. Per-row
+// work (layer norm, the elementwise passes) is parallel over ranges of rows.
+//
+// Batch normalization has two paths. The `_ref` functions below are the plain one (the generic ISA, and the
+// oracle): two passes for the statistics, xhat recomputed per element. On AVX2 and AVX-512 the fast path moves
+// fewer bytes: the statistics take one pass over memory (each chunk is summed, then its squared deviations from
+// its own mean are summed while it is still in L1/L2, and the chunks are merged exactly in double, as Chan et
+// al.), backward is one pass for both sums and one for dx, and the per-element work is one table lookup per
+// register (norm_internal.hpp, norm_simd.hpp).
 #include "kernels/norm.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "kernels/norm_internal.hpp"
 #include "kernels/parallel.hpp"
 
 namespace nncore::kernels {
@@ -79,7 +87,7 @@ void add_dy_xhat_row(float* __restrict s, float* __restrict sx, const float* __r
 }
 }  // namespace
 
-void batchnorm_stats(float* mean, float* var, float* rstd, const float* x, int64_t R, int64_t C, float eps) {
+void batchnorm_stats_ref(float* mean, float* var, float* rstd, const float* x, int64_t R, int64_t C, float eps) {
   // x is (R, C); mean, var, rstd are (C). Two passes (mean, then squared deviations) for accuracy.
   double* m = result_scratch(2 * C);
   double* v = m + C;
@@ -111,7 +119,7 @@ void batchnorm_rstd(float* rstd, const float* var, int64_t C, float eps) {
     rstd[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(var[c]) + static_cast<double>(eps)));
 }
 
-void batchnorm_forward(float* y, const float* x, const float* mean, const float* rstd, const float* gamma,
+void batchnorm_forward_ref(float* y, const float* x, const float* mean, const float* rstd, const float* gamma,
                        const float* beta, int64_t R, int64_t C) {
   // x, y are (R, C); per-row work is independent, each thread writes its own rows.
   parallel_range(R, 3.0 * static_cast<double>(C), [&](int64_t r0, int64_t r1) {
@@ -124,7 +132,7 @@ void batchnorm_forward(float* y, const float* x, const float* mean, const float*
   });
 }
 
-void batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
+void batchnorm_backward_ref(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
                         const float* rstd, const float* gamma, int64_t R, int64_t C, bool batch_stats, float* ws) {
   // forward: y = (x - mean) * rstd * gamma + beta, mean/rstd over the rows of x when batch_stats.
   float* sum_dy = ws;         // (C) sum_r dy
@@ -161,6 +169,234 @@ void batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
       }
     }
   });
+}
+
+// ---- batch normalization, fast path ------------------------------------------------------------------------
+namespace {
+
+const NormKernel* fast_norm_kernel() {
+#if defined(NNCORE_X86)
+  switch (active_isa()) {
+    case Isa::avx512: return &norm_kernel_avx512;
+    case Isa::avx2: return &norm_kernel_avx2;
+    default: break;
+  }
+#endif
+  return nullptr;
+}
+
+// How the (R, C) activation is cut, from R and C alone (never the ISA or the thread count). Segments of W floats
+// (W a multiple of C): W = C when C is a multiple of 16 and at least 64 or when lcm(C, 16) is large, else the
+// smallest multiple of lcm(C, 16) of at least 64 floats, so that narrow layers (C = 6, 16, 32) still fill whole
+// registers. W / C is then a power of two <= 64, so chunks of a multiple of 64 rows hold whole segments.
+// Chunks of ~32K floats (128 KB) stay in L2 between the two statistics sweeps; larger chunks mean less
+// per-chunk work (folds, merges) and longer streams for the prefetchers, measured faster than L1-sized ones.
+struct BnLayout {
+  int64_t W, rows, chunks;  // segment width; rows per chunk (~32K floats) and their count
+};
+
+BnLayout bn_layout(int64_t R, int64_t C) {
+  int64_t W = C;
+  if (C % 16 != 0 || C < 64) {
+    int64_t a = C, b = 16;
+    while (b != 0) {
+      const int64_t t = a % b;
+      a = b;
+      b = t;
+    }
+    const int64_t lcm = C / a * 16;
+    if (lcm <= 1024) {
+      W = lcm;
+      while (W < 64) W += lcm;
+    }
+  }
+  const int64_t rows = std::max<int64_t>(64, 32768 / C / 64 * 64);
+  return {W, rows, (R + rows - 1) / rows};
+}
+
+// Per-call float scratch of the calling thread (tables shared read-only with the workers, chunk partials).
+float* float_scratch(int64_t n) {
+  thread_local std::vector<float> buf;
+  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));
+  return buf.data();
+}
+// Per-thread W-position accumulators of the kernels.
+float* worker_scratch(int64_t n) {
+  thread_local std::vector<float> buf;
+  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));
+  return buf.data();
+}
+
+// rep[j] = v[j % C] for j < W.
+void replicate(float* rep, const float* v, int64_t W, int64_t C) {
+  for (int64_t j = 0; j < W; j += C) std::copy(v, v + C, rep + j);
+}
+// out[c] = acc[c] + acc[C + c] + ... (the W / C row slots of a segment, in order).
+void fold(float* out, const float* acc, int64_t W, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) out[c] = acc[c];
+  for (int64_t j = C; j < W; j += C)
+    for (int64_t c = 0; c < C; ++c) out[c] += acc[j + c];
+}
+
+// Chunk k of the layout: its first row and row count.
+struct ChunkRows {
+  int64_t r0, n;
+};
+ChunkRows chunk_rows(const BnLayout& L, int64_t R, int64_t k) {
+  const int64_t r0 = k * L.rows;
+  return {r0, std::min(R, r0 + L.rows) - r0};
+}
+
+// Runs f(k, rows of chunk k) for every chunk, each thread over its own contiguous range of chunks (the same
+// split for every pass over an activation of this size, so a thread revisits the rows it touched last). Passes
+// alternate direction: a descending pass starts on the rows its thread just read, still in its L2.
+template <typename F>
+void for_chunks(const BnLayout& L, int64_t R, int64_t C, double cost_per_float, bool descending, F&& f) {
+  parallel_range(L.chunks, cost_per_float * static_cast<double>(L.rows * C), [&](int64_t k0, int64_t k1) {
+    for (int64_t i = k0; i < k1; ++i) {
+      const int64_t k = descending ? k0 + k1 - 1 - i : i;
+      f(k, chunk_rows(L, R, k));
+    }
+  });
+}
+
+void batchnorm_stats_fast(const NormKernel& K, float* mean, float* var, float* rstd, const float* x, int64_t R,
+                          int64_t C, float eps) {
+  const BnLayout L = bn_layout(R, C);
+  const int64_t W = L.W;
+  // Per chunk: S = sum x, D = sum (x - m_k), Q = sum (x - m_k)^2 and the chunk mean m_k = S / rows.
+  float* part = float_scratch(4 * C * L.chunks);
+  for_chunks(L, R, C, 4.0, false, [&](int64_t k, ChunkRows cr) {
+    float* acc = worker_scratch(3 * W);
+    float *acc_q = acc + W, *mrep = acc + 2 * W;
+    const float* xk = x + cr.r0 * C;
+    float *S = part + 4 * C * k, *D = S + C, *Q = S + 2 * C, *mk = S + 3 * C;
+    K.sum(acc, xk, W, cr.n * C);
+    fold(S, acc, W, C);
+    const float inv_n = 1.f / static_cast<float>(cr.n);
+    for (int64_t c = 0; c < C; ++c) mk[c] = S[c] * inv_n;
+    replicate(mrep, mk, W, C);
+    K.sum_dev(acc, acc_q, xk, mrep, W, cr.n * C);
+    fold(D, acc, W, C);
+    fold(Q, acc_q, W, C);
+  });
+  // Merge in chunk order (vectorized over channels): sum (x - mean)^2 over chunk k is Q + 2 d D + n d^2 with
+  // d = m_k - mean, exact for any centre m_k.
+  double* acc = result_scratch(2 * C);
+  double *m = acc, *m2 = acc + C;
+  std::fill(acc, acc + 2 * C, 0.0);
+  for (int64_t k = 0; k < L.chunks; ++k)
+    for (int64_t c = 0; c < C; ++c) m[c] += part[4 * C * k + c];
+  for (int64_t c = 0; c < C; ++c) m[c] /= static_cast<double>(R);
+  for (int64_t k = 0; k < L.chunks; ++k) {
+    const float *D = part + 4 * C * k + C, *Q = D + C, *mk = D + 2 * C;
+    const double n = static_cast<double>(chunk_rows(L, R, k).n);
+    for (int64_t c = 0; c < C; ++c) {
+      const double d = static_cast<double>(mk[c]) - m[c];
+      m2[c] += static_cast<double>(Q[c]) + 2.0 * d * D[c] + n * d * d;
+    }
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    const double v = std::max(0.0, m2[c] / static_cast<double>(R));
+    mean[c] = static_cast<float>(m[c]);
+    var[c] = static_cast<float>(v);
+    rstd[c] = static_cast<float>(1.0 / std::sqrt(v + static_cast<double>(eps)));
+  }
+}
+
+void batchnorm_forward_fast(const NormKernel& K, float* y, const float* x, const float* mean, const float* rstd,
+                            const float* gamma, const float* beta, int64_t R, int64_t C) {
+  const BnLayout L = bn_layout(R, C);
+  const int64_t W = L.W;
+  float* t = float_scratch(3 * W + C);
+  float *mrep = t, *arep = t + W, *brep = t + 2 * W, *a = t + 3 * W;
+  for (int64_t c = 0; c < C; ++c) a[c] = rstd[c] * gamma[c];
+  replicate(mrep, mean, W, C);
+  replicate(arep, a, W, C);
+  replicate(brep, beta, W, C);
+  // Descending: the statistics pass just read x in ascending order.
+  for_chunks(L, R, C, 3.0, true, [&](int64_t, ChunkRows cr) {
+    K.affine(y + cr.r0 * C, x + cr.r0 * C, mrep, arep, brep, W, cr.n * C);
+  });
+}
+
+void batchnorm_backward_fast(const NormKernel& K, float* dx, float* dgamma, float* dbeta, const float* dy,
+                             const float* x, const float* mean, const float* rstd, const float* gamma, int64_t R,
+                             int64_t C, bool batch_stats, float* ws) {
+  const BnLayout L = bn_layout(R, C);
+  const int64_t W = L.W;
+  float* sum_dy = ws;          // (C) sum_r dy
+  float* sum_dy_xhat = ws + C;  // (C) sum_r dy * xhat
+  // Tables: mean, and for dx: k = gamma*rstd, kd (slope in x - mean), k0 (constant); then 2*C per chunk.
+  float* t = float_scratch(4 * W + 3 * C + 2 * C * L.chunks);
+  float *mrep = t, *krep = t + W, *kdrep = t + 2 * W, *k0rep = t + 3 * W, *coef = t + 4 * W;
+  float* part = coef + 3 * C;
+  replicate(mrep, mean, W, C);
+  const bool need_sums = dgamma != nullptr || dbeta != nullptr || (dx != nullptr && batch_stats);
+  if (need_sums) {
+    for_chunks(L, R, C, 4.0, false, [&](int64_t k, ChunkRows cr) {
+      float* acc = worker_scratch(2 * W);
+      K.grad_sums(acc, acc + W, dy + cr.r0 * C, x + cr.r0 * C, mrep, W, cr.n * C);
+      fold(part + 2 * C * k, acc, W, C);
+      fold(part + 2 * C * k + C, acc + W, W, C);
+    });
+    double* acc = result_scratch(2 * C);
+    std::fill(acc, acc + 2 * C, 0.0);
+    for (int64_t k = 0; k < L.chunks; ++k)
+      for (int64_t j = 0; j < 2 * C; ++j) acc[j] += part[2 * C * k + j];
+    for (int64_t c = 0; c < C; ++c) {
+      sum_dy[c] = static_cast<float>(acc[c]);
+      sum_dy_xhat[c] = static_cast<float>(acc[C + c] * rstd[c]);
+      if (dbeta) dbeta[c] += sum_dy[c];
+      if (dgamma) dgamma[c] += sum_dy_xhat[c];
+    }
+  }
+  if (dx == nullptr) return;
+  // dx = gamma*rstd * (dy - sum_dy/R - xhat * sum_dy_xhat/R) = k*dy + kd*(x - mean) + k0.
+  float *k = coef, *kd = coef + C, *k0 = coef + 2 * C;
+  const double inv_r = 1.0 / static_cast<double>(R);
+  for (int64_t c = 0; c < C; ++c) {
+    const double kc = static_cast<double>(gamma[c]) * rstd[c];
+    k[c] = static_cast<float>(kc);
+    kd[c] = batch_stats ? static_cast<float>(-kc * rstd[c] * sum_dy_xhat[c] * inv_r) : 0.f;
+    k0[c] = batch_stats ? static_cast<float>(-kc * sum_dy[c] * inv_r) : 0.f;
+  }
+  replicate(krep, k, W, C);
+  if (!batch_stats) {
+    // Constant statistics: dx = dy * k, as an affine map with zero centre and offset.
+    std::fill(kdrep, kdrep + W, 0.f);
+    for_chunks(L, R, C, 2.0, true, [&](int64_t, ChunkRows cr) {
+      K.affine(dx + cr.r0 * C, dy + cr.r0 * C, kdrep, krep, kdrep, W, cr.n * C);
+    });
+    return;
+  }
+  replicate(kdrep, kd, W, C);
+  replicate(k0rep, k0, W, C);
+  // Descending: the sums pass just read dy and x in ascending order.
+  for_chunks(L, R, C, 5.0, true, [&](int64_t, ChunkRows cr) {
+    const int64_t off = cr.r0 * C;
+    K.grad_input(dx + off, dy + off, x + off, mrep, krep, kdrep, k0rep, W, cr.n * C);
+  });
+}
+
+}  // namespace
+
+void batchnorm_stats(float* mean, float* var, float* rstd, const float* x, int64_t R, int64_t C, float eps) {
+  if (const NormKernel* k = fast_norm_kernel()) return batchnorm_stats_fast(*k, mean, var, rstd, x, R, C, eps);
+  batchnorm_stats_ref(mean, var, rstd, x, R, C, eps);
+}
+
+void batchnorm_forward(float* y, const float* x, const float* mean, const float* rstd, const float* gamma,
+                       const float* beta, int64_t R, int64_t C) {
+  if (const NormKernel* k = fast_norm_kernel()) return batchnorm_forward_fast(*k, y, x, mean, rstd, gamma, beta, R, C);
+  batchnorm_forward_ref(y, x, mean, rstd, gamma, beta, R, C);
+}
+
+void batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
+                        const float* rstd, const float* gamma, int64_t R, int64_t C, bool batch_stats, float* ws) {
+  if (const NormKernel* k = fast_norm_kernel())
+    return batchnorm_backward_fast(*k, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, R, C, batch_stats, ws);
+  batchnorm_backward_ref(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, R, C, batch_stats, ws);
 }
 
 void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,

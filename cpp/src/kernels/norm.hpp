@@ -1,7 +1,9 @@
 #pragma once
 // Normalization kernels (batch and layer normalization). x is (R, C): every axis but the last flattened into R.
-// Reductions run in double, each over a fixed order of rows or columns, so results never depend on the thread
-// count. Backward accumulates (+=) into dgamma/dbeta; dx is overwritten; any gradient may be null (not needed).
+// Reductions sum fixed chunks of rows in float and the chunks in double, in a fixed order, so results never
+// depend on the thread count. Backward accumulates (+=) into dgamma/dbeta; dx is overwritten; any gradient may be
+// null (not needed). The batch-norm functions pick the fast AVX2/AVX-512 path when active (bit-identical between
+// the two), else their `_ref` twin, which is also the test oracle; the two agree to float rounding.
 #include <cstdint>
 
 namespace nncore::kernels {
@@ -22,6 +24,12 @@ void batchnorm_forward(float* y, const float* x, const float* mean, const float*
 // dx = dy * gamma * rstd. dgamma += sum_r dy*xhat, dbeta += sum_r dy. ws: 2*C floats.
 void batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
                         const float* rstd, const float* gamma, int64_t R, int64_t C, bool batch_stats, float* ws);
+void batchnorm_stats_ref(float* mean, float* var, float* rstd, const float* x, int64_t R, int64_t C, float eps);
+void batchnorm_forward_ref(float* y, const float* x, const float* mean, const float* rstd, const float* gamma,
+                           const float* beta, int64_t R, int64_t C);
+void batchnorm_backward_ref(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                            const float* mean, const float* rstd, const float* gamma, int64_t R, int64_t C,
+                            bool batch_stats, float* ws);
 
 // ---- layer normalization: statistics per row r over the C columns ---------------------------------------------
 // mean[r], rstd[r] = 1/sqrt(var[r] + eps) saved for backward; y[r,c] = (x[r,c] - mean[r]) * rstd[r] * gamma[c] + beta[c].
