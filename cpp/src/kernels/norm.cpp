@@ -5,10 +5,9 @@
 //
 // Batch normalization has two paths. The `_ref` functions below are the plain one (the generic ISA, and the
 // oracle): two passes for the statistics, xhat recomputed per element. On AVX2 and AVX-512 the fast path moves
-// fewer bytes: the statistics take one pass over memory (each chunk is summed, then its squared deviations from
-// its own mean are summed while it is still in L1/L2, and the chunks are merged exactly in double, as Chan et
-// al.), backward is one pass for both sums and one for dx, and the per-element work is one table lookup per
-// register (norm_internal.hpp, norm_simd.hpp).
+// fewer bytes: the statistics take one pass (Welford's update per position in registers, the partial moments
+// merged in double as Chan et al.), backward is one pass for both sums and one for dx, and per-channel tables
+// stay in registers (norm_internal.hpp, norm_simd.hpp).
 #include "kernels/norm.hpp"
 
 #include <algorithm>
@@ -189,8 +188,8 @@ const NormKernel* fast_norm_kernel() {
 // (W a multiple of C): W = C when C is a multiple of 16 and at least 64 or when lcm(C, 16) is large, else the
 // smallest multiple of lcm(C, 16) of at least 64 floats, so that narrow layers (C = 6, 16, 32) still fill whole
 // registers. W / C is then a power of two <= 64, so chunks of a multiple of 64 rows hold whole segments.
-// Chunks of ~32K floats (128 KB) stay in L2 between the two statistics sweeps; larger chunks mean less
-// per-chunk work (folds, merges) and longer streams for the prefetchers, measured faster than L1-sized ones.
+// Chunks of ~32K floats (128 KB): larger chunks mean less per-chunk work (folds, merges) and longer streams for
+// the prefetchers (measured faster than L1-sized ones), and no float sum runs over more than 512 rows.
 struct BnLayout {
   int64_t W, rows, chunks;  // segment width; rows per chunk (~32K floats) and their count
 };
@@ -264,40 +263,40 @@ void batchnorm_stats_fast(const NormKernel& K, float* mean, float* var, float* r
                           int64_t C, float eps) {
   const BnLayout L = bn_layout(R, C);
   const int64_t W = L.W;
-  // Per chunk: S = sum x, D = sum (x - m_k), Q = sum (x - m_k)^2 and the chunk mean m_k = S / rows.
-  float* part = float_scratch(4 * C * L.chunks);
+  // Per chunk and segment position j: Welford's mean and m2 over the rows the position holds (in L1 registers,
+  // one pass over memory). inv[s] = 1 / (s + 1) for the segments of a chunk.
+  const int64_t segs = L.rows * C / W + 1;
+  float* part = float_scratch(2 * W * L.chunks + segs);
+  float* inv = part + 2 * W * L.chunks;
+  for (int64_t i = 0; i < segs; ++i) inv[i] = 1.f / static_cast<float>(i + 1);
   for_chunks(L, R, C, 4.0, false, [&](int64_t k, ChunkRows cr) {
-    float* acc = worker_scratch(3 * W);
-    float *acc_q = acc + W, *mrep = acc + 2 * W;
-    const float* xk = x + cr.r0 * C;
-    float *S = part + 4 * C * k, *D = S + C, *Q = S + 2 * C, *mk = S + 3 * C;
-    K.sum(acc, xk, W, cr.n * C);
-    fold(S, acc, W, C);
-    const float inv_n = 1.f / static_cast<float>(cr.n);
-    for (int64_t c = 0; c < C; ++c) mk[c] = S[c] * inv_n;
-    replicate(mrep, mk, W, C);
-    K.sum_dev(acc, acc_q, xk, mrep, W, cr.n * C);
-    fold(D, acc, W, C);
-    fold(Q, acc_q, W, C);
+    K.moments(part + 2 * W * k, part + 2 * W * k + W, x + cr.r0 * C, inv, W, cr.n * C);
   });
-  // Merge in chunk order (vectorized over channels): sum (x - mean)^2 over chunk k is Q + 2 d D + n d^2 with
-  // d = m_k - mean, exact for any centre m_k.
+  // Merge in double, in chunk and slot order (slot t: positions [tC, tC + C), each holding `count` rows, the same
+  // for the whole slot since n % W is a multiple of C): sum x = sum count * mean_j, then
+  // sum (x - mean)^2 = sum m2_j + count * (mean_j - mean)^2 (Chan et al.), vectorized over the channels.
   double* acc = result_scratch(2 * C);
   double *m = acc, *m2 = acc + C;
   std::fill(acc, acc + 2 * C, 0.0);
-  for (int64_t k = 0; k < L.chunks; ++k)
-    for (int64_t c = 0; c < C; ++c) m[c] += part[4 * C * k + c];
-  for (int64_t c = 0; c < C; ++c) m[c] /= static_cast<double>(R);
-  for (int64_t k = 0; k < L.chunks; ++k) {
-    const float *D = part + 4 * C * k + C, *Q = D + C, *mk = D + 2 * C;
-    const double n = static_cast<double>(chunk_rows(L, R, k).n);
-    for (int64_t c = 0; c < C; ++c) {
-      const double d = static_cast<double>(mk[c]) - m[c];
-      m2[c] += static_cast<double>(Q[c]) + 2.0 * d * D[c] + n * d * d;
+  auto for_slots = [&](auto&& f) {  // f(count, mean_j, m2_j of the slot's first position)
+    for (int64_t k = 0; k < L.chunks; ++k) {
+      const int64_t n = chunk_rows(L, R, k).n * C, whole = n / W, tail = n - whole * W;
+      for (int64_t t = 0; t * C < W; ++t)
+        f(static_cast<double>(whole + (t * C < tail ? 1 : 0)), part + 2 * W * k + t * C, part + 2 * W * k + W + t * C);
     }
-  }
+  };
+  for_slots([&](double count, const float* mj, const float*) {
+    for (int64_t c = 0; c < C; ++c) m[c] += count * mj[c];
+  });
+  for (int64_t c = 0; c < C; ++c) m[c] /= static_cast<double>(R);
+  for_slots([&](double count, const float* mj, const float* qj) {
+    for (int64_t c = 0; c < C; ++c) {
+      const double d = static_cast<double>(mj[c]) - m[c];
+      m2[c] += static_cast<double>(qj[c]) + count * d * d;
+    }
+  });
   for (int64_t c = 0; c < C; ++c) {
-    const double v = std::max(0.0, m2[c] / static_cast<double>(R));
+    const double v = m2[c] / static_cast<double>(R);
     mean[c] = static_cast<float>(m[c]);
     var[c] = static_cast<float>(v);
     rstd[c] = static_cast<float>(1.0 / std::sqrt(v + static_cast<double>(eps)));

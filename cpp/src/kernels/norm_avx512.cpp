@@ -16,6 +16,7 @@ struct Avx512 {
   static constexpr int kRegs = 32;
   static __mmask16 lanes(int64_t k) { return static_cast<__mmask16>((1u << k) - 1u); }  // 0 < k < 16
   static reg zero() { return _mm512_setzero_ps(); }
+  static reg set1(float a) { return _mm512_set1_ps(a); }
   static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
   static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }

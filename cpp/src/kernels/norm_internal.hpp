@@ -13,10 +13,9 @@
 namespace nncore::kernels {
 
 struct NormKernel {
-  // s[j] = sum over segments of x[j]; q[j] (when q is not null) = sum of (x[j] - m[j])^2 and d[j] = sum of
-  // (x[j] - m[j]). Positions beyond a short last segment add nothing.
-  void (*sum)(float* s, const float* x, int64_t W, int64_t n);
-  void (*sum_dev)(float* d, float* q, const float* x, const float* m, int64_t W, int64_t n);
+  // Welford over the segments: mean[j] and m2[j] = sum of (x[j] - mean[j])^2 over the values of position j, of
+  // which there are n / W, plus one for j < n % W. inv[s] = 1 / (s + 1) for s <= n / W.
+  void (*moments)(float* mean, float* m2, const float* x, const float* inv, int64_t W, int64_t n);
   // y[j] = (x[j] - m[j]) * a[j] + b[j].
   void (*affine)(float* y, const float* x, const float* m, const float* a, const float* b, int64_t W, int64_t n);
   // s[j] = sum of dy[j], sd[j] = sum of dy[j] * (x[j] - m[j]).

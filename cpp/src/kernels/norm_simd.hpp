@@ -1,6 +1,6 @@
 // The batch-normalization streaming kernels of norm_internal.hpp, written once over a vector type V. Included by
 // norm_avx2.cpp and norm_avx512.cpp inside an anonymous namespace, after each defines its V:
-//   V::reg, V::L (floats per register), V::kRegs (registers of the ISA), zero(), add, sub, fmadd(a, b, c)
+//   V::reg, V::L (floats per register), V::kRegs (registers of the ISA), zero(), set1, add, sub, fmadd(a, b, c)
 //   (a*b + c, one rounding), load_n(p, k) (k floats, zeros after them; k may be <= 0 or >= L), store_n(p, v, k),
 //   keep_n(v, k) (lanes from k on set to zero).
 // So every definition here has internal linkage and is compiled once per ISA: nothing is shared with the
@@ -25,18 +25,18 @@ void run_block(const Op& op_in, int64_t W, int64_t n, int64_t j0, int64_t nb) {
   if (nb == N * L) {
     for (int64_t s = 0; s < whole; ++s) {
 #pragma GCC unroll 8
-      for (int v = 0; v < N; ++v) op.step(st[v], s * W + j0 + v * L, L);  // constant count: no masks
+      for (int v = 0; v < N; ++v) op.step(st[v], s * W + j0 + v * L, L, s);  // constant count: no masks
     }
   } else {
     for (int64_t s = 0; s < whole; ++s) {
 #pragma GCC unroll 8
-      for (int v = 0; v < N; ++v) op.step(st[v], s * W + j0 + v * L, nb - v * L);
+      for (int v = 0; v < N; ++v) op.step(st[v], s * W + j0 + v * L, nb - v * L, s);
     }
   }
   if (tail > j0) {
     const int64_t cnt = min64(nb, tail - j0);
 #pragma GCC unroll 8
-    for (int v = 0; v < N; ++v) op.step(st[v], whole * W + j0 + v * L, cnt - v * L);
+    for (int v = 0; v < N; ++v) op.step(st[v], whole * W + j0 + v * L, cnt - v * L, whole);
   }
 #pragma GCC unroll 8
   for (int v = 0; v < N; ++v) op.finish(st[v], j0 + v * L, nb - v * L);
@@ -67,47 +67,31 @@ void run(const Op& op, int64_t W, int64_t n) {
   }
 }
 
-// s = sum x.
-struct SumOp {
-  static constexpr int kPerReg = 1;
+// Welford's update per position, segment s being the (s+1)-th value: mean += (x - mean) / (s+1),
+// m2 += (x - mean_old) * (x - mean_new); inv[s] = 1 / (s+1). Lanes past a short last segment keep their values.
+struct MomentsOp {
+  static constexpr int kPerReg = 2;
   template <class V>
   struct State {
-    typename V::reg s;
+    typename V::reg mean, m2;
   };
-  float* s;
-  const float* x;
+  float *mean, *m2;
+  const float *x, *inv;
   template <class V>
-  void init(State<V>& st, int64_t, int64_t) const { st.s = V::zero(); }
-  template <class V>
-  void step(State<V>& st, int64_t o, int64_t k) const { st.s = V::add(st.s, V::load_n(x + o, k)); }
-  template <class V>
-  void finish(State<V>& st, int64_t j, int64_t k) const { V::store_n(s + j, st.s, k); }
-};
-
-// d = sum (x - m), q = sum (x - m)^2.
-struct SumDevOp {
-  static constexpr int kPerReg = 3;
-  template <class V>
-  struct State {
-    typename V::reg m, d, q;
-  };
-  float *d, *q;
-  const float *x, *m;
-  template <class V>
-  void init(State<V>& st, int64_t j, int64_t k) const {
-    st.m = V::load_n(m + j, k);
-    st.d = st.q = V::zero();
+  void init(State<V>& st, int64_t, int64_t) const {
+    st.mean = st.m2 = V::zero();
   }
   template <class V>
-  void step(State<V>& st, int64_t o, int64_t k) const {
-    const typename V::reg t = V::keep_n(V::sub(V::load_n(x + o, k), st.m), k);
-    st.d = V::add(st.d, t);
-    st.q = V::fmadd(t, t, st.q);
+  void step(State<V>& st, int64_t o, int64_t k, int64_t s) const {
+    const typename V::reg xv = V::load_n(x + o, k);
+    const typename V::reg d = V::keep_n(V::sub(xv, st.mean), k);
+    st.mean = V::fmadd(d, V::set1(inv[s]), st.mean);
+    st.m2 = V::fmadd(d, V::sub(xv, st.mean), st.m2);
   }
   template <class V>
   void finish(State<V>& st, int64_t j, int64_t k) const {
-    V::store_n(d + j, st.d, k);
-    V::store_n(q + j, st.q, k);
+    V::store_n(mean + j, st.mean, k);
+    V::store_n(m2 + j, st.m2, k);
   }
 };
 
@@ -127,7 +111,7 @@ struct AffineOp {
     st.b = V::load_n(b + j, k);
   }
   template <class V>
-  void step(State<V>& st, int64_t o, int64_t k) const {
+  void step(State<V>& st, int64_t o, int64_t k, int64_t) const {
     V::store_n(y + o, V::fmadd(V::sub(V::load_n(x + o, k), st.m), st.a, st.b), k);
   }
   template <class V>
@@ -149,7 +133,7 @@ struct GradSumsOp {
     st.s = st.sd = V::zero();
   }
   template <class V>
-  void step(State<V>& st, int64_t o, int64_t k) const {
+  void step(State<V>& st, int64_t o, int64_t k, int64_t) const {
     const typename V::reg g = V::load_n(dy + o, k);
     const typename V::reg t = V::keep_n(V::sub(V::load_n(x + o, k), st.m), k);
     st.s = V::add(st.s, g);
@@ -179,7 +163,7 @@ struct GradInputOp {
     st.k0 = V::load_n(k0 + j, c);
   }
   template <class V>
-  void step(State<V>& st, int64_t o, int64_t c) const {
+  void step(State<V>& st, int64_t o, int64_t c, int64_t) const {
     const typename V::reg t = V::fmadd(V::sub(V::load_n(x + o, c), st.m), st.kd, st.k0);
     V::store_n(dx + o, V::fmadd(V::load_n(dy + o, c), st.k, t), c);
   }
@@ -188,13 +172,8 @@ struct GradInputOp {
 };
 
 template <class V>
-void sum_kernel(float* s, const float* x, int64_t W, int64_t n) {
-  SumOp op{s, x};
-  run<V>(op, W, n);
-}
-template <class V>
-void sum_dev_kernel(float* d, float* q, const float* x, const float* m, int64_t W, int64_t n) {
-  SumDevOp op{d, q, x, m};
+void moments_kernel(float* mean, float* m2, const float* x, const float* inv, int64_t W, int64_t n) {
+  MomentsOp op{mean, m2, x, inv};
   run<V>(op, W, n);
 }
 template <class V>
@@ -218,5 +197,5 @@ void grad_input_kernel(float* dx, const float* dy, const float* x, const float* 
 
 template <class V>
 constexpr NormKernel make_norm_kernel(const char* name) {
-  return {sum_kernel<V>, sum_dev_kernel<V>, affine_kernel<V>, grad_sums_kernel<V>, grad_input_kernel<V>, name};
+  return {moments_kernel<V>, affine_kernel<V>, grad_sums_kernel<V>, grad_input_kernel<V>, name};
 }
