@@ -1,9 +1,10 @@
-"""Tests for the normalization layers (cpp/src/kernels/norm.cpp, cpp/src/layers/normalization.cpp through
+"""Tests for the normalization layers (cpp/src/kernels/norm*.cpp, cpp/src/layers/normalization.cpp through
 nncore.layers).
 
 BatchNormalization on 2-D and 4-D inputs and LayerNormalization on 2-D and 3-D inputs: forward (training and
 inference) and backward against NumPy float64, moving statistics, finite differences, accumulation, 1 vs 2
-threads; weights, counts and the summary; a frozen BatchNormalization inside fit; training small and deep models;
+threads; the batch-norm kernel paths (generic/AVX2/AVX-512) on ragged shapes against NumPy and each other,
+accuracy of the statistics; weights, counts and the summary; a frozen BatchNormalization inside fit; training small and deep models;
 bad arguments.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 import nncore
 from nncore.layers import Activation, BatchNormalization, Dense, LayerNormalization
 
-from conftest import numeric_grad, numeric_grad_inplace
+from conftest import ISAS, numeric_grad, numeric_grad_inplace
 
 CHANNELS = [1, 3, 17]
 BN_SHAPES = [(), (4, 5)]  # per-sample shape without the channel axis: (B, C) and (B, H, W, C) inputs
@@ -255,6 +256,104 @@ def test_bn_one_and_two_threads_bit_identical(restore_threads):
         results.append([y, dx, yi] + layer.get_weights() + [g.copy() for g in layer.gradients])
     for one, two in zip(*results):
         assert np.array_equal(one, two)
+
+
+# --------------------------------------------------------------- BatchNormalization kernel paths
+# The AVX2/AVX-512 kernels (norm_simd.hpp) cut the (R, C) activation into segments of W floats (W = C, or a
+# multiple of lcm(C, 16) of at least 64) and chunks of ~32K floats. These shapes reach every case: W = C with full
+# (64) and ragged (65, 1030) registers, narrow C packed into wider segments (1, 3, 6, 16, 32, 48), a short last
+# segment (n % W != 0), several chunks with a short last one, and a single row.
+KERNEL_SHAPES = [(1, 17), (5, 3), (7, 65), (33, 48), (40001, 1), (6001, 6), (1101, 32), (515, 64), (70, 1030),
+                 (300, 100)]
+
+
+def run_bn(layer, x, dy, training):
+    """Forward and backward from fresh gradients: y, dx, then every weight and gradient."""
+    layer.zero_grad()
+    y = layer.forward(x, training=training).copy()
+    dx = layer.backward(dy).copy()
+    return [y, dx] + layer.get_weights() + [g.copy() for g in layer.gradients]
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", KERNEL_SHAPES)
+def test_bn_kernel_paths_match_numpy(shape, training, isa, threads):
+    rows, c = shape
+    rng = np.random.default_rng(rows + c)
+    layer = random_bn(c, rng, momentum=0.0)  # momentum 0: the moving statistics become the batch's
+    gamma, beta, mm, mv = layer.get_weights()
+    x = (rng.standard_normal(shape) * 1.5 + 0.7).astype(np.float32)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    y, dx, _, _, new_mm, new_mv, dg, db, _, _ = run_bn(layer, x, dy, training)
+    if training:
+        want_y, mean, var = np_bn_train(x, gamma, beta, 1e-3)
+        np.testing.assert_allclose(new_mm, mean, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(new_mv, var, rtol=1e-5, atol=1e-6)
+    else:
+        mean, var = mm.astype(np.float64), mv.astype(np.float64)
+        want_y = np_bn_forward(x, gamma, beta, mean, var, 1e-3)
+    np.testing.assert_allclose(y, want_y, rtol=1e-5, atol=3e-5)
+    want_dx, want_dg, want_db = np_bn_backward(dy, x, gamma, mean, var, 1e-3, training)
+    tol = 1e-4 * np.sqrt(rows)  # dgamma, dbeta: sums over the rows
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dg, want_dg, rtol=1e-4, atol=tol)
+    np.testing.assert_allclose(db, want_db, rtol=1e-4, atol=tol)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(6001, 6), (1101, 32), (7, 65), (70, 1030), (2, 3)])
+def test_bn_kernel_paths_agree(shape, training, restore_threads):
+    """The SIMD paths give the same bits at 1 and 2 threads and on every ISA; the generic (reference) path agrees
+    to float rounding."""
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal(shape) * 3 - 2).astype(np.float32)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    start = random_bn(shape[1], rng, momentum=0.5).get_weights()
+    before = nncore.get_isa()
+    results = {}
+    try:
+        for isa in ISAS:
+            nncore.set_isa(isa)
+            for n in (1, 2):
+                restore_threads(n)
+                layer = random_bn(shape[1], rng, momentum=0.5)
+                layer.set_weights(start)
+                results[isa, n] = run_bn(layer, x, dy, training)
+    finally:
+        nncore.set_isa(before)
+    first = results[ISAS[-1], 1]
+    for (isa, n), got in results.items():
+        for a, b in zip(first, got):
+            if isa == "generic":
+                np.testing.assert_allclose(b, a, rtol=2e-5, atol=2e-5)
+            else:
+                assert np.array_equal(a, b), (isa, n)
+
+
+@pytest.mark.parametrize("case", ["offset", "outlier_first", "constant"])
+def test_bn_statistics_are_accurate(case, isa):
+    """Mean and variance stay accurate where one-pass sums in float would cancel: a large common offset, an
+    outlier in the first row, a constant channel (variance exactly 0)."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((5000, 6))
+    if case == "offset":
+        x += 1e4
+    elif case == "outlier_first":
+        x[0] = 1e4
+    else:
+        x[:, 2] = 3.25
+    x = x.astype(np.float32)
+    layer = BatchNormalization(momentum=0.0)
+    layer.build((None, 6))
+    layer.forward(x, training=True)
+    _, _, mean, var = layer.get_weights()
+    x64 = x.astype(np.float64)
+    want_mean, want_var = x64.mean(axis=0), x64.var(axis=0)
+    # Errors of a few float roundings of the data's scale: mean against |mean| + std, variance relative.
+    assert np.all(np.abs(mean - want_mean) <= 1e-6 * (np.abs(want_mean) + np.sqrt(want_var)))
+    np.testing.assert_allclose(var, want_var, rtol=1e-5, atol=1e-7)
+    if case == "constant":
+        assert var[2] == 0.0
 
 
 # --------------------------------------------------------------- LayerNormalization

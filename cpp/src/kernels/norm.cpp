@@ -5,7 +5,7 @@
 //
 // Batch normalization has two paths. The `_ref` functions below are the plain one (the generic ISA, and the
 // oracle): two passes for the statistics, xhat recomputed per element. On AVX2 and AVX-512 the fast path moves
-// fewer bytes: the statistics take one pass (Welford's update per position in registers, the partial moments
+// fewer bytes: the statistics take one pass (shifted Welford updates per position in registers, the moments
 // merged in double as Chan et al.), backward is one pass for both sums and one for dx, and per-channel tables
 // stay in registers (norm_internal.hpp, norm_simd.hpp).
 #include "kernels/norm.hpp"
@@ -262,39 +262,48 @@ void for_chunks(const BnLayout& L, int64_t R, int64_t C, double cost_per_float, 
 void batchnorm_stats_fast(const NormKernel& K, float* mean, float* var, float* rstd, const float* x, int64_t R,
                           int64_t C, float eps) {
   const BnLayout L = bn_layout(R, C);
-  const int64_t W = L.W;
-  // Per chunk and segment position j: Welford's mean and m2 over the rows the position holds (in L1 registers,
-  // one pass over memory). inv[s] = 1 / (s + 1) for the segments of a chunk.
-  const int64_t segs = L.rows * C / W + 1;
-  float* part = float_scratch(2 * W * L.chunks + segs);
-  float* inv = part + 2 * W * L.chunks;
-  for (int64_t i = 0; i < segs; ++i) inv[i] = 1.f / static_cast<float>(i + 1);
-  for_chunks(L, R, C, 4.0, false, [&](int64_t k, ChunkRows cr) {
-    K.moments(part + 2 * W * k, part + 2 * W * k + W, x + cr.r0 * C, inv, W, cr.n * C);
-  });
-  // Merge in double, in chunk and slot order (slot t: positions [tC, tC + C), each holding `count` rows, the same
-  // for the whole slot since n % W is a multiple of C): sum x = sum count * mean_j, then
-  // sum (x - mean)^2 = sum m2_j + count * (mean_j - mean)^2 (Chan et al.), vectorized over the channels.
+  // Shift: the mean of (up to) 64 rows spread over the batch, per channel. Welford's running means then stay
+  // within sqrt(R / 64) standard deviations of 0 whatever the data (a large common offset, outliers), so their
+  // float rounding stays small against the spread.
+  const int64_t W = L.W, segs = L.rows * C / W + 1, ns = std::min<int64_t>(R, 64);
+  float* part = float_scratch(2 * W * L.chunks + W + C + segs);
+  float *shift = part + 2 * W * L.chunks, *shift_c = shift + W, *inv = shift_c + C;
   double* acc = result_scratch(2 * C);
   double *m = acc, *m2 = acc + C;
   std::fill(acc, acc + 2 * C, 0.0);
-  auto for_slots = [&](auto&& f) {  // f(count, mean_j, m2_j of the slot's first position)
+  for (int64_t i = 0; i < ns; ++i)
+    for (int64_t c = 0; c < C; ++c) m[c] += x[(i * R / ns) * C + c];
+  for (int64_t c = 0; c < C; ++c) shift_c[c] = static_cast<float>(m[c] / static_cast<double>(ns));
+  replicate(shift, shift_c, W, C);
+  for (int64_t i = 0; i < segs; ++i) inv[i] = 1.f / static_cast<float>(i + 1);
+  // Per chunk and segment position j: Welford's moments of x - shift (in registers, one pass over memory).
+  for_chunks(L, R, C, 4.0, false, [&](int64_t k, ChunkRows cr) {
+    float* P = part + 2 * W * k;
+    K.moments(P, P + W, x + cr.r0 * C, shift, inv, W, cr.n * C);
+  });
+  // Merge in double, in chunk and slot order (slot t: positions [tC, tC + C), each holding `count` rows, the same
+  // for the whole slot since n % W is a multiple of C): sum (x - shift) = sum count * mean_j, then
+  // sum (x - mean)^2 = sum m2_j + count * (mean_j - (mean - shift))^2 (Chan et al.), vectorized over channels.
+  auto for_slots = [&](auto&& f) {  // f(count, mean and m2 of the slot's first position)
     for (int64_t k = 0; k < L.chunks; ++k) {
       const int64_t n = chunk_rows(L, R, k).n * C, whole = n / W, tail = n - whole * W;
+      const float* P = part + 2 * W * k;
       for (int64_t t = 0; t * C < W; ++t)
-        f(static_cast<double>(whole + (t * C < tail ? 1 : 0)), part + 2 * W * k + t * C, part + 2 * W * k + W + t * C);
+        f(static_cast<double>(whole + (t * C < tail ? 1 : 0)), P + t * C, P + W + t * C);
     }
   };
+  std::fill(acc, acc + 2 * C, 0.0);
   for_slots([&](double count, const float* mj, const float*) {
     for (int64_t c = 0; c < C; ++c) m[c] += count * mj[c];
   });
-  for (int64_t c = 0; c < C; ++c) m[c] /= static_cast<double>(R);
+  for (int64_t c = 0; c < C; ++c) m[c] /= static_cast<double>(R);  // mean - shift
   for_slots([&](double count, const float* mj, const float* qj) {
     for (int64_t c = 0; c < C; ++c) {
       const double d = static_cast<double>(mj[c]) - m[c];
       m2[c] += static_cast<double>(qj[c]) + count * d * d;
     }
   });
+  for (int64_t c = 0; c < C; ++c) m[c] += shift_c[c];
   for (int64_t c = 0; c < C; ++c) {
     const double v = m2[c] / static_cast<double>(R);
     mean[c] = static_cast<float>(m[c]);

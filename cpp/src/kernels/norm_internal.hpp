@@ -13,9 +13,11 @@
 namespace nncore::kernels {
 
 struct NormKernel {
-  // Welford over the segments: mean[j] and m2[j] = sum of (x[j] - mean[j])^2 over the values of position j, of
-  // which there are n / W, plus one for j < n % W. inv[s] = 1 / (s + 1) for s <= n / W.
-  void (*moments)(float* mean, float* m2, const float* x, const float* inv, int64_t W, int64_t n);
+  // Welford over the segments: mean[j] = the mean of x[j] - shift[j] and m2[j] = the sum of their squared
+  // deviations from it, over the values of position j: n / W of them, plus one for j < n % W.
+  // inv[s] = 1 / (s + 1) for s <= n / W.
+  void (*moments)(float* mean, float* m2, const float* x, const float* shift, const float* inv, int64_t W,
+                  int64_t n);
   // y[j] = (x[j] - m[j]) * a[j] + b[j].
   void (*affine)(float* y, const float* x, const float* m, const float* a, const float* b, int64_t W, int64_t n);
   // s[j] = sum of dy[j], sd[j] = sum of dy[j] * (x[j] - m[j]).

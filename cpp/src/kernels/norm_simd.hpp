@@ -67,26 +67,28 @@ void run(const Op& op, int64_t W, int64_t n) {
   }
 }
 
-// Welford's update per position, segment s being the (s+1)-th value: mean += (x - mean) / (s+1),
+// Welford's update per position on x - shift (shift: an estimate of the mean, so that the running mean stays of
+// the size of the spread, not of the values), segment s being the (s+1)-th value: mean += (x - mean) / (s+1),
 // m2 += (x - mean_old) * (x - mean_new); inv[s] = 1 / (s+1). Lanes past a short last segment keep their values.
 struct MomentsOp {
-  static constexpr int kPerReg = 2;
+  static constexpr int kPerReg = 3;
   template <class V>
   struct State {
-    typename V::reg mean, m2;
+    typename V::reg shift, mean, m2;
   };
   float *mean, *m2;
-  const float *x, *inv;
+  const float *x, *shift, *inv;
   template <class V>
-  void init(State<V>& st, int64_t, int64_t) const {
+  void init(State<V>& st, int64_t j, int64_t k) const {
+    st.shift = V::load_n(shift + j, k);
     st.mean = st.m2 = V::zero();
   }
   template <class V>
   void step(State<V>& st, int64_t o, int64_t k, int64_t s) const {
-    const typename V::reg xv = V::load_n(x + o, k);
-    const typename V::reg d = V::keep_n(V::sub(xv, st.mean), k);
+    const typename V::reg xs = V::sub(V::load_n(x + o, k), st.shift);
+    const typename V::reg d = V::keep_n(V::sub(xs, st.mean), k);
     st.mean = V::fmadd(d, V::set1(inv[s]), st.mean);
-    st.m2 = V::fmadd(d, V::sub(xv, st.mean), st.m2);
+    st.m2 = V::fmadd(d, V::sub(xs, st.mean), st.m2);
   }
   template <class V>
   void finish(State<V>& st, int64_t j, int64_t k) const {
@@ -172,8 +174,9 @@ struct GradInputOp {
 };
 
 template <class V>
-void moments_kernel(float* mean, float* m2, const float* x, const float* inv, int64_t W, int64_t n) {
-  MomentsOp op{mean, m2, x, inv};
+void moments_kernel(float* mean, float* m2, const float* x, const float* shift, const float* inv, int64_t W,
+                    int64_t n) {
+  MomentsOp op{mean, m2, x, shift, inv};
   run<V>(op, W, n);
 }
 template <class V>
