@@ -22,22 +22,26 @@ void run_block(const Op& op_in, int64_t W, int64_t n, int64_t j0, int64_t nb) {
 #pragma GCC unroll 8
   for (int v = 0; v < N; ++v) op.init(st[v], j0 + v * L, nb - v * L);
   const int64_t whole = n / W, tail = n - whole * W;
-  if (nb == N * L) {
-    for (int64_t s = 0; s < whole; ++s) {
+  auto last = [&] {  // the short last segment
+    if (tail <= j0) return;
+    const int64_t cnt = min64(nb, tail - j0);
+#pragma GCC unroll 8
+    for (int v = 0; v < N; ++v) op.step(st[v], whole * W + j0 + v * L, cnt - v * L, whole);
+  };
+  // Reductions walk the segments in order (their sums depend on it); elementwise ops walk backwards, so that
+  // a pass that runs over the chunks in descending order streams through memory in one direction.
+  if (Op::kDescending) last();
+  for (int64_t i = 0; i < whole; ++i) {
+    const int64_t s = Op::kDescending ? whole - 1 - i : i;
+    if (nb == N * L) {
 #pragma GCC unroll 8
       for (int v = 0; v < N; ++v) op.step(st[v], s * W + j0 + v * L, L, s);  // constant count: no masks
-    }
-  } else {
-    for (int64_t s = 0; s < whole; ++s) {
+    } else {
 #pragma GCC unroll 8
       for (int v = 0; v < N; ++v) op.step(st[v], s * W + j0 + v * L, nb - v * L, s);
     }
   }
-  if (tail > j0) {
-    const int64_t cnt = min64(nb, tail - j0);
-#pragma GCC unroll 8
-    for (int v = 0; v < N; ++v) op.step(st[v], whole * W + j0 + v * L, cnt - v * L, whole);
-  }
+  if (!Op::kDescending) last();
 #pragma GCC unroll 8
   for (int v = 0; v < N; ++v) op.finish(st[v], j0 + v * L, nb - v * L);
 }
@@ -72,6 +76,7 @@ void run(const Op& op, int64_t W, int64_t n) {
 // m2 += (x - mean_old) * (x - mean_new); inv[s] = 1 / (s+1). Lanes past a short last segment keep their values.
 struct MomentsOp {
   static constexpr int kPerReg = 3;
+  static constexpr bool kDescending = false;
   template <class V>
   struct State {
     typename V::reg shift, mean, m2;
@@ -100,6 +105,7 @@ struct MomentsOp {
 // y = (x - m) * a + b.
 struct AffineOp {
   static constexpr int kPerReg = 3;
+  static constexpr bool kDescending = true;
   template <class V>
   struct State {
     typename V::reg m, a, b;
@@ -123,6 +129,7 @@ struct AffineOp {
 // s = sum dy, sd = sum dy * (x - m).
 struct GradSumsOp {
   static constexpr int kPerReg = 3;
+  static constexpr bool kDescending = false;
   template <class V>
   struct State {
     typename V::reg m, s, sd;
@@ -151,6 +158,7 @@ struct GradSumsOp {
 // dx = dy * k + ((x - m) * kd + k0).
 struct GradInputOp {
   static constexpr int kPerReg = 4;
+  static constexpr bool kDescending = true;
   template <class V>
   struct State {
     typename V::reg m, k, kd, k0;
