@@ -13,7 +13,7 @@ namespace {
 struct Avx2 {
   using reg = __m256;
   static constexpr int L = 8;
-  static constexpr int kRegs = 16;
+  static constexpr int kRegs = 64;  // see block_registers in norm_simd.hpp
   static __m256i lanes(int64_t k) {  // lanes [0, k) set, 0 < k < 8
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(k)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }

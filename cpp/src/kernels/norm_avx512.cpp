@@ -13,7 +13,7 @@ namespace {
 struct Avx512 {
   using reg = __m512;
   static constexpr int L = 16;
-  static constexpr int kRegs = 32;
+  static constexpr int kRegs = 64;  // see block_registers in norm_simd.hpp
   static __mmask16 lanes(int64_t k) { return static_cast<__mmask16>((1u << k) - 1u); }  // 0 < k < 16
   static reg zero() { return _mm512_setzero_ps(); }
   static reg set1(float a) { return _mm512_set1_ps(a); }
