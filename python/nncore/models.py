@@ -467,6 +467,17 @@ class Model:
         weights in order instead, for the same architecture with differently named layers."""
         _core.load_weights(self._impl, os.fspath(filepath), bool(by_name))
 
+    def export_onnx(self, filepath: Union[str, "os.PathLike[str]"], opset: int = 17) -> Any:
+        """Write the model as an ONNX file for other runtimes (needs ``pip install onnx``); returns the
+        ``onnx.ModelProto``. Inputs and outputs keep nncore's shapes with a symbolic batch axis, so ONNX Runtime
+        gives what ``predict`` gives. An unsupported layer raises ``ValueError`` naming it.
+
+        Example:
+            >>> model.export_onnx("model.onnx")
+        """
+        from .onnx_export import export_onnx
+        return export_onnx(self, filepath, opset)
+
     def get_config(self) -> Dict[str, Any]:
         """The architecture: name, input shape and each layer's class and config."""
         return json.loads(_core.model_config(self._impl))

@@ -1,0 +1,342 @@
+"""ONNX export: every supported layer and option runs in ONNX Runtime with the outputs of ``model.predict``
+(within 1e-5), the files pass ``onnx.checker``; unsupported layers, bad arguments and a missing ``onnx`` package
+raise clear errors."""
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+import nncore  # noqa: E402
+from nncore import layers as L  # noqa: E402
+from nncore.onnx_export import SUPPORTED_LAYERS, export_onnx, model_graph  # noqa: E402
+
+TOL = 1e-5
+
+
+def randomize(model, seed=0):
+    """Random weights everywhere, with BatchNormalization statistics far from (0, 1)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        names = list(layer._impl.weight_names)
+        new = []
+        for name, w in zip(names, layer.get_weights()):
+            if name == "moving_variance":
+                new.append(rng.uniform(0.3, 3.0, w.shape))
+            elif name == "moving_mean":
+                new.append(rng.normal(0.0, 1.0, w.shape))
+            elif name == "gamma":
+                new.append(rng.uniform(0.5, 1.5, w.shape) * rng.choice([-1, 1], w.shape))
+            else:
+                new.append(rng.normal(0.0, 0.5, w.shape))
+        layer.set_weights(new)
+    return model
+
+
+def run_onnx(path, xs):
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {i.name: x for i, x in zip(sess.get_inputs(), xs)}
+    return sess.run(None, feeds), sess
+
+
+def check(model, xs, tmp_path, opset=17, tol=TOL):
+    """Export, check the file, run it in ONNX Runtime and compare every output with predict."""
+    xs = xs if isinstance(xs, list) else [xs]
+    path = tmp_path / "model.onnx"
+    model.export_onnx(path, opset=opset)
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    assert proto.opset_import[0].version == opset
+    for value in list(proto.graph.input) + list(proto.graph.output):
+        assert value.type.tensor_type.shape.dim[0].dim_param == "batch"
+    got, sess = run_onnx(path, xs)
+    want = model.predict(xs if len(xs) > 1 else xs[0], batch_size=len(xs[0]))
+    want = want if isinstance(want, list) else [want]
+    assert [o.name for o in sess.get_outputs()] == model.output_names
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+    return proto
+
+
+def images(shape, seed=1):
+    return np.random.default_rng(seed).normal(0.0, 1.0, shape).astype(np.float32)
+
+
+# ---- convolution and pooling -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("padding,strides,dilation", [
+    ("valid", 1, 1), ("same", 1, 1), ("same", 2, 1), ("same", (2, 3), 1), ("valid", (3, 2), 1),
+    ("same", 1, 2), ("valid", 1, (2, 3)), ("same", 1, (1, 3))])
+def test_conv2d_options(tmp_path, padding, strides, dilation):
+    model = randomize(nncore.Sequential([
+        L.Conv2D(5, (3, 2), strides=strides, padding=padding, dilation_rate=dilation, input_shape=(11, 13, 3)),
+        L.Conv2D(4, 1, padding=padding, activation="relu"),
+        L.Flatten(), L.Dense(3)]))
+    check(model, images((4, 11, 13, 3)), tmp_path)
+
+
+@pytest.mark.parametrize("cls", [L.MaxPooling2D, L.AveragePooling2D])
+@pytest.mark.parametrize("padding,pool,strides", [
+    ("valid", 2, None), ("same", 2, None), ("same", (3, 2), (2, 3)), ("valid", (3, 2), (2, 1)),
+    ("same", 3, 1), ("same", (2, 3), (3, 2))])
+def test_pooling2d(tmp_path, cls, padding, pool, strides):
+    # A shifted input makes the maximum and mean sensitive to how the padding is treated.
+    model = nncore.Sequential([cls(pool, strides=strides, padding=padding, input_shape=(7, 10, 3))])
+    check(model, images((3, 7, 10, 3)) - 2.0, tmp_path)
+
+
+@pytest.mark.parametrize("cls", [L.GlobalAveragePooling2D, L.GlobalMaxPooling2D])
+def test_global_pooling2d(tmp_path, cls):
+    model = randomize(nncore.Sequential([L.Conv2D(4, 3, input_shape=(6, 7, 2)), cls(), L.Dense(2)]))
+    check(model, images((3, 6, 7, 2)), tmp_path)
+    first = nncore.Sequential([cls(input_shape=(5, 3, 4))])  # on the channels-last input itself
+    check(first, images((2, 5, 3, 4)), tmp_path)
+
+
+def test_zero_padding_both_layouts(tmp_path):
+    model = randomize(nncore.Sequential([
+        L.ZeroPadding2D(((1, 2), (0, 3)), input_shape=(5, 4, 2)),   # on the channels-last input
+        L.Conv2D(3, 2),
+        L.ZeroPadding2D(2),                                          # after a conv (channels first)
+        L.MaxPooling2D(),
+        L.ZeroPadding2D((1, 0)),
+        L.Flatten(), L.Dense(4)]))
+    check(model, images((3, 5, 4, 2)), tmp_path)
+
+
+def test_reshape_and_flatten_keep_channels_last_order(tmp_path):
+    # Dense -> image -> conv -> Flatten -> Reshape: the flatten order must be nncore's (H, W, C).
+    model = randomize(nncore.Sequential([
+        L.Dense(24, input_shape=(5,)),
+        L.Reshape((3, 4, 2)),
+        L.Conv2D(3, 2, padding="same"),
+        L.Reshape((-1, 3)),
+        L.Dense(2),
+        L.Flatten()]))
+    check(model, images((4, 5)), tmp_path)
+
+
+# ---- activations ---------------------------------------------------------------------------------------------------
+ACTIVATIONS = ["linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "gelu", "elu"]
+
+
+def test_activation_list_matches_nncore():
+    assert sorted(ACTIVATIONS) == sorted(nncore._core.activation_names())
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS)
+def test_activations(tmp_path, act):
+    x = np.random.default_rng(3).normal(0.0, 3.0, (4, 3, 5)).astype(np.float32)
+    model = randomize(nncore.Sequential([
+        L.Activation(act, input_shape=(3, 5)),
+        L.Dense(6, activation=act),                 # Dense on a rank-3 input
+        L.Reshape((3, 3, 2)),
+        L.Conv2D(4, 2, padding="same", activation=act),   # the activation on a channels-first tensor
+        L.Activation(act),
+        L.Flatten(), L.Dense(3, activation=act)]))
+    check(model, x, tmp_path)
+
+
+# ---- normalization and dropout ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("center,scale", [(True, True), (False, True), (True, False), (False, False)])
+def test_batch_normalization(tmp_path, center, scale):
+    def bn():
+        return L.BatchNormalization(center=center, scale=scale, epsilon=1e-2)
+    model = randomize(nncore.Sequential([
+        L.Conv2D(4, 3, input_shape=(7, 6, 2)), bn(),      # channels first after a conv
+        L.Reshape((5 * 4, 4)), bn(),                      # (batch, steps, C) channels last
+        L.Flatten(), L.Dense(5), bn(),                    # (batch, C)
+        L.Dense(2)]))
+    check(model, images((5, 7, 6, 2)), tmp_path)
+
+
+@pytest.mark.parametrize("center,scale", [(True, True), (False, False)])
+def test_layer_normalization(tmp_path, center, scale):
+    model = randomize(nncore.Sequential([
+        L.Conv2D(6, 2, input_shape=(5, 4, 3)),
+        L.LayerNormalization(epsilon=1e-4, center=center, scale=scale),   # over the channels of an image
+        L.Flatten(), L.Dense(7),
+        L.LayerNormalization(center=center, scale=scale)]))
+    check(model, images((3, 5, 4, 3)), tmp_path)
+
+
+def test_dropout_is_identity(tmp_path):
+    model = randomize(nncore.Sequential([
+        L.Conv2D(4, 3, input_shape=(6, 6, 1)), L.SpatialDropout2D(0.5), L.Flatten(), L.Dropout(0.5), L.Dense(3)]))
+    proto = check(model, images((3, 6, 6, 1)), tmp_path)
+    assert not any(n.op_type == "Dropout" for n in proto.graph.node)
+
+
+def test_trained_cnn(tmp_path):
+    """A model after fit: trained weights and BatchNormalization moving statistics updated by training."""
+    nncore.set_random_seed(7)
+    rng = np.random.default_rng(7)
+    x = rng.normal(0.0, 1.0, (64, 8, 8, 1)).astype(np.float32) * 2.0 + 1.0
+    y = (x.mean(axis=(1, 2, 3)) > 1.0).astype(np.float32)
+    model = nncore.Sequential([
+        L.Conv2D(4, 3, padding="same", input_shape=(8, 8, 1)), L.BatchNormalization(momentum=0.5),
+        L.Activation("relu"), L.MaxPooling2D(), L.Flatten(), L.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    mean = model.layers[1].get_weights()[2]
+    assert np.abs(mean).max() > 0.05  # the moving statistics moved
+    check(model, x[:10], tmp_path)
+
+
+# ---- sequences ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("padding,strides,dilation", [
+    ("valid", 1, 1), ("same", 1, 1), ("causal", 1, 1), ("same", 2, 1), ("causal", 3, 1), ("causal", 1, 2),
+    ("valid", 1, 3), ("same", 1, 2)])
+def test_conv1d_and_pooling1d(tmp_path, padding, strides, dilation):
+    ids = np.random.default_rng(5).integers(0, 20, (4, 13)).astype(np.float32)
+    pool_padding = "same" if padding != "valid" else "valid"
+    model = randomize(nncore.Sequential([
+        L.Embedding(20, 6, input_length=13),
+        L.Conv1D(5, 3, strides=strides, padding=padding, dilation_rate=dilation, activation="tanh"),
+        L.MaxPooling1D(2, padding=pool_padding),
+        L.Conv1D(4, 2, padding="same"),
+        L.AveragePooling1D(3, strides=2, padding=pool_padding),
+        L.TimeDistributed(L.Dense(3)),
+        L.Flatten(), L.Dense(2)]))
+    check(model, ids, tmp_path)
+
+
+@pytest.mark.parametrize("cls", [L.GlobalAveragePooling1D, L.GlobalMaxPooling1D])
+def test_global_pooling1d(tmp_path, cls):
+    model = randomize(nncore.Sequential([L.Conv1D(4, 2, input_shape=(9, 3)), cls(), L.Dense(2)]))
+    check(model, images((3, 9, 3)), tmp_path)
+
+
+def test_masked_average(tmp_path):
+    """Embedding(mask_zero) -> TimeDistributed -> Dropout -> GlobalAveragePooling1D averages the valid steps only,
+    0 for a sample without any; the max ignores the mask."""
+    ids = np.random.default_rng(6).integers(1, 15, (5, 8)).astype(np.float32)
+    ids[0, 5:] = 0
+    ids[1, :] = 0
+    ids[2, ::2] = 0
+    x = nncore.Input((8,))
+    h = L.Dropout(0.3)(L.TimeDistributed(L.Dense(4, activation="relu"))(L.Embedding(15, 3, mask_zero=True)(x)))
+    avg = L.GlobalAveragePooling1D()(h)
+    mx = L.GlobalMaxPooling1D()(h)
+    model = randomize(nncore.Model(x, [avg, mx]))
+    check(model, ids, tmp_path)
+    assert np.all(model.predict(ids)[0][1] == 0.0)
+
+
+def test_time_distributed_other_layers(tmp_path):
+    # Time folded into the batch around a conv and a flatten: (batch, time, steps, C).
+    model = randomize(nncore.Sequential([
+        L.TimeDistributed(L.Conv1D(3, 2, padding="same"), input_shape=(4, 6, 2)),
+        L.TimeDistributed(L.MaxPooling1D(2)),
+        L.TimeDistributed(L.Flatten()),
+        L.TimeDistributed(L.Dense(2, activation="softmax"))]))
+    check(model, images((3, 4, 6, 2)), tmp_path)
+
+
+# ---- functional models -------------------------------------------------------------------------------------------
+def test_functional_residual_and_merges(tmp_path):
+    """A residual CNN with two inputs and three outputs: Add of a channels-last input and conv outputs,
+    Subtract, Multiply, Average, Concatenate over channels and over a spatial axis."""
+    img = nncore.Input((8, 7, 3), name="image")
+    vec = nncore.Input((5,), name="features")
+    h = L.Conv2D(3, 3, padding="same", activation="relu")(img)
+    h = L.BatchNormalization()(h)
+    r = L.Conv2D(3, 3, padding="same")(h)
+    h = L.Activation("relu")(L.Add()([h, r, img]))             # the input is channels last, the convs are not
+    d = L.Subtract()([h, L.Conv2D(3, 1)(h)])
+    m = L.Multiply()([d, L.Activation("sigmoid")(h)])
+    a = L.Average()([m, h])
+    c = L.Concatenate()([a, img])                               # over the channels
+    s = L.Concatenate(axis=1)([c, L.Conv2D(6, (2, 1), strides=(2, 1))(c)])   # over the height
+    p = L.GlobalAveragePooling2D()(s)
+    f = L.Dense(4, activation="relu")(vec)
+    joined = L.Concatenate()([p, f])
+    out1 = L.Dense(3, activation="softmax", name="probs")(joined)
+    out2 = L.Dense(1, name="score")(L.Add()([f, L.Dense(4)(p)]))
+    model = randomize(nncore.Model([img, vec], [out1, out2, s]))
+    proto = check(model, [images((4, 8, 7, 3)), images((4, 5), seed=2)], tmp_path)
+    assert [i.name for i in proto.graph.input] == ["image", "features"]
+
+
+def test_functional_hand_written_config_and_unsupported_layer(tmp_path):
+    """model_graph reads any object with get_config()/get_layer(): here a hand-written functional config around
+    real layers, then one with a layer the exporter does not know."""
+    d1 = L.Dense(4, activation="tanh")
+    d2 = L.Dense(4)
+    add = L.Add()
+    d1.build((None, 3))
+    d2.build((None, 3))
+    add.forward([np.zeros((1, 4), np.float32), np.zeros((1, 4), np.float32)])
+    seq_ref = [d1, d2, add]
+    randomize(SimpleNamespace(layers=seq_ref))
+
+    class Fake:
+        name = "fake"
+
+        def __init__(self, extra=None):
+            self.extra = extra
+
+        def get_config(self):
+            layers = [{"class_name": type(l).__name__, "config": l.get_config(), "inbound": ib}
+                      for l, ib in ((add, [d1.name, d2.name]), (d1, ["x"]), (d2, ["x"]))]   # any order
+            outputs = [add.name]
+            if self.extra:
+                layers.append({"class_name": "LSTM", "config": {"name": "lstm_7", "units": 4},
+                               "inbound": [add.name]})
+                outputs = ["lstm_7"]
+            return {"class_name": "Functional", "name": "fake", "inputs": [{"name": "x", "shape": [3]}],
+                    "layers": layers, "outputs": outputs}
+
+        def get_layer(self, name):
+            return {l.name: l for l in seq_ref}.get(name, self.extra)
+
+    inputs, nodes, outputs = model_graph(Fake())
+    assert inputs == [("x", (3,))] and outputs == [add.name]
+    assert [n.output for n in nodes][-1] == add.name
+    export_onnx(Fake(), tmp_path / "fake.onnx")
+    x = images((3, 3))
+    got, _ = run_onnx(tmp_path / "fake.onnx", [x])
+    np.testing.assert_allclose(got[0], d1.forward(x) + d2.forward(x), rtol=TOL, atol=TOL)
+
+    with pytest.raises(ValueError) as err:
+        export_onnx(Fake(extra=object()), tmp_path / "bad.onnx")
+    msg = str(err.value)
+    assert "'lstm_7'" in msg and "LSTM" in msg and "Conv2D" in msg and "Dense" in msg
+    assert not (tmp_path / "bad.onnx").exists()
+
+
+# ---- the file and the arguments ----------------------------------------------------------------------------------
+def test_symbolic_batch_and_newer_opset(tmp_path):
+    model = randomize(nncore.Sequential([
+        L.Conv2D(3, 3, padding="same", input_shape=(5, 5, 2)), L.BatchNormalization(), L.LayerNormalization(),
+        L.AveragePooling2D(padding="same"), L.Flatten(), L.Dense(2, activation="gelu")]))
+    for batch in (1, 7):
+        check(model, images((batch, 5, 5, 2)), tmp_path)
+    newest = min(onnx.defs.onnx_opset_version(), 21)
+    check(model, images((3, 5, 5, 2)), tmp_path, opset=newest)
+
+
+def test_bad_opset_and_unbuilt_model(tmp_path):
+    model = nncore.Sequential([L.Dense(2, input_shape=(3,))])
+    for opset in (16, onnx.defs.onnx_opset_version() + 1, "17", True):
+        with pytest.raises(ValueError, match="opset"):
+            model.export_onnx(tmp_path / "m.onnx", opset=opset)
+    with pytest.raises(ValueError, match="not built"):
+        nncore.Sequential([L.Dense(2)]).export_onnx(tmp_path / "m.onnx")
+
+
+def test_missing_onnx_package(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)   # makes `import onnx` raise ImportError
+    model = nncore.Sequential([L.Dense(2, input_shape=(3,))])
+    with pytest.raises(ImportError, match="pip install onnx"):
+        model.export_onnx(tmp_path / "m.onnx")
+
+
+def test_every_nncore_layer_class_is_supported():
+    """Each layer class in nncore.layers exports (the unsupported error covers layers added later)."""
+    public = {name for name in L.__all__ if name != "Layer"}
+    assert public - set(SUPPORTED_LAYERS) == set()
