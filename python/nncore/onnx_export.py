@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-__all__ = ["export_onnx", "model_graph", "SUPPORTED_LAYERS", "MIN_OPSET"]
+__all__ = ["export_onnx", "model_graph", "SUPPORTED_LAYERS", "PENDING_LAYERS", "MIN_OPSET"]
 
 MIN_OPSET = 17  # LayerNormalization became an ONNX op in opset 17
 
@@ -430,6 +430,9 @@ _CONVERTERS: Dict[str, _Converter] = {
     "Concatenate": _merge,
 }
 SUPPORTED_LAYERS: Tuple[str, ...] = tuple(sorted(_CONVERTERS))
+# Not exported yet: nncore's masks let padded steps anywhere keep the state and repeat the previous output, which
+# ONNX's LSTM/GRU/RNN ops (sequence_lens: trailing padding, zeros after it) do not express.
+PENDING_LAYERS: Tuple[str, ...] = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
 
 # Layers that end the mask (nncore's output_mask overrides): no time axis left, or Keras drops it.
 _DROPS_MASK = {"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
@@ -439,8 +442,9 @@ _DROPS_MASK = {"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooli
 def _convert(b: _Builder, node: GraphNode, xs: List[_T]) -> _T:
     conv = _CONVERTERS.get(node.class_name)
     if conv is None:
-        raise ValueError(f"export_onnx: layer '{node.output}' ({node.class_name}) has no ONNX export; supported "
-                         f"layers: {', '.join(SUPPORTED_LAYERS)}")
+        raise ValueError(f"export_onnx: layer '{node.output}' ({node.class_name}) has no ONNX export"
+                         f"{' yet' if node.class_name in PENDING_LAYERS else ''}; supported layers: "
+                         f"{', '.join(SUPPORTED_LAYERS)}")
     y = conv(b, node, _weights(node.layer), xs)
     # The mask, as nncore's Layer::output_mask: Embedding makes its own; the layers in _DROPS_MASK end it; any
     # other layer passes its first input's mask on while it keeps the time axis.
