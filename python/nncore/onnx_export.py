@@ -29,7 +29,8 @@ MIN_OPSET = 17  # LayerNormalization became an ONNX op in opset 17
 def _import_onnx() -> Any:
     try:
         import onnx
-        from onnx import helper, numpy_helper  # noqa: F401
+        import onnx.helper
+        import onnx.numpy_helper
     except ImportError as exc:
         raise ImportError("export_onnx needs the optional 'onnx' package: pip install onnx") from exc
     return onnx
@@ -361,7 +362,7 @@ def _merge(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) ->
         y = b.op("Sub", names, f"{n.output}/Sub")
     elif cls == "Multiply":
         y = names[0]
-        for k, other in enumerate(names[1:]):
+        for other in names[1:]:
             y = b.op("Mul", [y, other], f"{n.output}/Mul")
     elif cls == "Average":
         y = b.op("Mean", names, f"{n.output}/Mean")
