@@ -63,6 +63,7 @@ void bind_layers(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_norm(py::module_& m);
 void bind_sequence(py::module_& m);
+void bind_recurrent(py::module_& m);
 void bind_model(py::module_& m);
 void bind_io(py::module_& m);
 void bind_merge(py::module_& m);

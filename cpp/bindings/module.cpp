@@ -9,6 +9,7 @@ PYBIND11_MODULE(_core, m) {
   nncore::bindings::bind_conv(m);
   nncore::bindings::bind_norm(m);
   nncore::bindings::bind_sequence(m);
+  nncore::bindings::bind_recurrent(m);
   nncore::bindings::bind_model(m);
   nncore::bindings::bind_merge(m);
   nncore::bindings::bind_io(m);

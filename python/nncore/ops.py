@@ -5,14 +5,15 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import _core
 from ._convert import as_float32, pair
 
-__all__ = ["matmul", "matmul_reference", "activation", "activation_backward", "loss", "conv2d", "conv2d_backward"]
+__all__ = ["matmul", "matmul_reference", "activation", "activation_backward", "loss", "conv2d", "conv2d_backward",
+           "simple_rnn", "simple_rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward"]
 
 
 def _matrix(a: Any, what: str) -> np.ndarray:
@@ -67,3 +68,108 @@ def conv2d_backward(dy: Any, x: Any, w: Any, strides: Any = 1, padding: str = "v
     return _core.conv2d_backward(as_float32(dy, "conv2d_backward: dy"), as_float32(x, "conv2d_backward: x"),
                                  as_float32(w, "conv2d_backward: w"), pair(strides, "conv2d_backward: strides"),
                                  padding, pair(dilation, "conv2d_backward: dilation"), bool(reference))
+
+
+# ---- recurrent layers as functions over whole sequences -------------------------------------------------------
+
+def _optional(a: Any, what: str) -> Optional[np.ndarray]:
+    return None if a is None else as_float32(a, what)
+
+
+def _arrays(arrays: Optional[Sequence[Any]], what: str) -> List[np.ndarray]:
+    if arrays is None:
+        return []
+    if isinstance(arrays, np.ndarray):
+        arrays = [arrays]
+    return [as_float32(a, what) for a in arrays]
+
+
+def _rnn(cell: str, activation: str, x: Any, kernel: Any, recurrent_kernel: Any, bias: Any, mask: Any,
+         initial_state: Any, return_sequences: bool, go_backwards: bool, zero_output_for_mask: bool,
+         reference: bool) -> Tuple[np.ndarray, list]:
+    return _core.rnn(cell, activation, as_float32(x, f"{cell}: x"), as_float32(kernel, f"{cell}: kernel"),
+                     as_float32(recurrent_kernel, f"{cell}: recurrent_kernel"), _optional(bias, f"{cell}: bias"),
+                     _optional(mask, f"{cell}: mask"), _arrays(initial_state, f"{cell}: initial_state"),
+                     bool(return_sequences), bool(go_backwards), bool(zero_output_for_mask), bool(reference))
+
+
+def _rnn_backward(cell: str, activation: str, dy: Any, dstates: Any, x: Any, kernel: Any, recurrent_kernel: Any,
+                  bias: Any, mask: Any, initial_state: Any, return_sequences: bool, go_backwards: bool,
+                  zero_output_for_mask: bool, reference: bool) -> tuple:
+    return _core.rnn_backward(cell, activation, as_float32(dy, f"{cell}_backward: dy"),
+                              _arrays(dstates, f"{cell}_backward: dstates"), as_float32(x, f"{cell}_backward: x"),
+                              as_float32(kernel, f"{cell}_backward: kernel"),
+                              as_float32(recurrent_kernel, f"{cell}_backward: recurrent_kernel"),
+                              _optional(bias, f"{cell}_backward: bias"), _optional(mask, f"{cell}_backward: mask"),
+                              _arrays(initial_state, f"{cell}_backward: initial_state"), bool(return_sequences),
+                              bool(go_backwards), bool(zero_output_for_mask), bool(reference))
+
+
+def lstm(x: Any, kernel: Any, recurrent_kernel: Any, bias: Any = None, mask: Any = None, initial_state: Any = None,
+         return_sequences: bool = True, go_backwards: bool = False, zero_output_for_mask: bool = False,
+         reference: bool = False) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An LSTM over a whole sequence with Keras's weights: returns ``(y, h, c)``.
+
+    x (B, T, I); kernel (I, 4U), recurrent_kernel (U, 4U), bias (4U,) or None; gates i, f, c, o. ``y`` is
+    (B, T, U) with ``return_sequences``, else the last output (B, U); ``h``, ``c`` the final states. ``mask``
+    (B, T) of 0/1: masked steps keep the states and output the previous state (zeros with
+    ``zero_output_for_mask``). ``initial_state``: ``[h0, c0]`` or None (zeros). ``reference=True`` runs the plain
+    step-by-step loops.
+
+    Example:
+        >>> y, h, c = nncore.ops.lstm(x, kernel, recurrent_kernel, bias)
+    """
+    y, states = _rnn("lstm", "tanh", x, kernel, recurrent_kernel, bias, mask, initial_state, return_sequences,
+                     go_backwards, zero_output_for_mask, reference)
+    return y, states[0], states[1]
+
+
+def lstm_backward(dy: Any, x: Any, kernel: Any, recurrent_kernel: Any, bias: Any = None, mask: Any = None,
+                  initial_state: Any = None, dstates: Any = None, return_sequences: bool = True,
+                  go_backwards: bool = False, zero_output_for_mask: bool = False, reference: bool = False) -> tuple:
+    """Gradients of :func:`lstm` for the output gradient ``dy`` (and optionally ``dstates = [dh, dc]`` of the
+    final states): ``(dx, dkernel, drecurrent_kernel, dbias, [dh0, dc0])`` (``dbias`` None without a bias)."""
+    return _rnn_backward("lstm", "tanh", dy, dstates, x, kernel, recurrent_kernel, bias, mask, initial_state,
+                         return_sequences, go_backwards, zero_output_for_mask, reference)
+
+
+def gru(x: Any, kernel: Any, recurrent_kernel: Any, bias: Any = None, mask: Any = None, initial_state: Any = None,
+        return_sequences: bool = True, go_backwards: bool = False, zero_output_for_mask: bool = False,
+        reference: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    """A GRU (Keras's ``reset_after=True`` form) over a whole sequence: returns ``(y, h)``.
+
+    kernel (I, 3U), recurrent_kernel (U, 3U), bias (2, 3U) or None (row 0 input bias, row 1 recurrent bias);
+    gates z, r, h. Other arguments as :func:`lstm` (``initial_state``: ``[h0]``).
+    """
+    y, states = _rnn("gru", "tanh", x, kernel, recurrent_kernel, bias, mask, initial_state, return_sequences,
+                     go_backwards, zero_output_for_mask, reference)
+    return y, states[0]
+
+
+def gru_backward(dy: Any, x: Any, kernel: Any, recurrent_kernel: Any, bias: Any = None, mask: Any = None,
+                 initial_state: Any = None, dstates: Any = None, return_sequences: bool = True,
+                 go_backwards: bool = False, zero_output_for_mask: bool = False, reference: bool = False) -> tuple:
+    """Gradients of :func:`gru`: ``(dx, dkernel, drecurrent_kernel, dbias, [dh0])``."""
+    return _rnn_backward("gru", "tanh", dy, dstates, x, kernel, recurrent_kernel, bias, mask, initial_state,
+                         return_sequences, go_backwards, zero_output_for_mask, reference)
+
+
+def simple_rnn(x: Any, kernel: Any, recurrent_kernel: Any, bias: Any = None, activation: str = "tanh",
+               mask: Any = None, initial_state: Any = None, return_sequences: bool = True, go_backwards: bool = False,
+               zero_output_for_mask: bool = False, reference: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    """A SimpleRNN, ``h = activation(x W + h U + b)``, over a whole sequence: returns ``(y, h)``.
+
+    kernel (I, U), recurrent_kernel (U, U), bias (U,) or None; activation linear, relu, sigmoid or tanh.
+    """
+    y, states = _rnn("simple_rnn", activation, x, kernel, recurrent_kernel, bias, mask, initial_state,
+                     return_sequences, go_backwards, zero_output_for_mask, reference)
+    return y, states[0]
+
+
+def simple_rnn_backward(dy: Any, x: Any, kernel: Any, recurrent_kernel: Any, bias: Any = None,
+                        activation: str = "tanh", mask: Any = None, initial_state: Any = None, dstates: Any = None,
+                        return_sequences: bool = True, go_backwards: bool = False, zero_output_for_mask: bool = False,
+                        reference: bool = False) -> tuple:
+    """Gradients of :func:`simple_rnn`: ``(dx, dkernel, drecurrent_kernel, dbias, [dh0])``."""
+    return _rnn_backward("simple_rnn", activation, dy, dstates, x, kernel, recurrent_kernel, bias, mask,
+                         initial_state, return_sequences, go_backwards, zero_output_for_mask, reference)

@@ -11,6 +11,7 @@
 #include "nncore/layers/normalization.hpp"
 #include "nncore/layers/merge.hpp"
 #include "nncore/layers/sequence.hpp"
+#include "nncore/layers/recurrent.hpp"
 #include "nncore/losses.hpp"
 #include "nncore/model.hpp"
 #include "nncore/ops.hpp"

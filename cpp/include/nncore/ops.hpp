@@ -2,6 +2,7 @@
 // Functional ops on Tensors, with shape checks. Backward functions accumulate into gradients.
 #include <array>
 #include <string>
+#include <vector>
 
 #include "nncore/activations.hpp"
 #include "nncore/tensor.hpp"
@@ -42,5 +43,42 @@ Conv2DGradients conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor&
 Tensor conv2d_ref(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2DOptions& options = {});
 Conv2DGradients conv2d_backward_ref(const Tensor& dy, const Tensor& x, const Tensor& w,
                                     const Conv2DOptions& options = {});
+
+}  // namespace nncore
+
+namespace nncore {
+
+// Recurrent layers as functions over whole sequences (Keras's weight layouts and gate orders).
+//   cell "simple_rnn": h = act(x W + h U + b)                                   kernel (I, U),  bias (U)
+//   cell "lstm":       gates i, f, c, o; c = f*c + i*tanh(.); h = o*tanh(c)     kernel (I, 4U), bias (4U)
+//   cell "gru":        Keras's reset_after=True: gates z, r, h;                  kernel (I, 3U), bias (2, 3U)
+//                      hh = tanh(x W_h + b_h + r * (h U_h + rb_h)); h = z*h + (1-z)*hh
+// x (B, T, I); recurrent_kernel (U, G*U); bias may be empty (use_bias=False); mask (B, T) of 0/1 or empty: at a
+// masked step the states carry over and the output is the previous state (zeros with zero_output_for_mask).
+// initial_states: empty (zeros) or one (B, U) tensor per state (h, then c for the LSTM).
+struct RnnOptions {
+  std::string cell = "lstm";
+  Activation activation = Activation::tanh;  // simple_rnn: linear, relu, sigmoid or tanh
+  bool return_sequences = true;              // y (B, T, U), else the last output (B, U)
+  bool go_backwards = false;                 // process the steps from last to first; y comes out in that order
+  bool zero_output_for_mask = false;
+  bool reference = false;                    // the plain step-by-step loops (test oracle)
+};
+struct RnnOutputs {
+  Tensor y;
+  std::vector<Tensor> states;  // final h (and c)
+};
+RnnOutputs rnn_forward(const RnnOptions& options, const Tensor& x, const Tensor& kernel,
+                       const Tensor& recurrent_kernel, const Tensor& bias, const Tensor& mask,
+                       const std::vector<Tensor>& initial_states);
+struct RnnGradients {
+  Tensor dx, dkernel, drecurrent_kernel, dbias;
+  std::vector<Tensor> dinitial_states;
+};
+// Gradients for the output gradient dy (shaped like y) and, optionally, the final states' gradients dstates
+// (empty, or one (B, U) tensor per state). Fresh tensors, not accumulated.
+RnnGradients rnn_backward(const RnnOptions& options, const Tensor& dy, const std::vector<Tensor>& dstates,
+                          const Tensor& x, const Tensor& kernel, const Tensor& recurrent_kernel, const Tensor& bias,
+                          const Tensor& mask, const std::vector<Tensor>& initial_states);
 
 }  // namespace nncore

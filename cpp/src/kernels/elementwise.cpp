@@ -49,6 +49,10 @@ void add_rows(float* __restrict acc, const float* __restrict row, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) acc[i] += row[i];
 }
+void add_range(float* __restrict y, const float* __restrict a, const float* __restrict b, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
+}
 void mul_range(float* __restrict y, const float* __restrict a, const float* __restrict b, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] * b[i];
@@ -176,6 +180,10 @@ void col_sum_accumulate(float* db, const float* dz, int64_t rows, int64_t cols) 
   });
 }
 
+void add(float* y, const float* a, const float* b, int64_t n) {
+  parallel_range(n, 1.0, [&](int64_t s, int64_t e) { add_range(y + s, a + s, b + s, e - s); });
+}
+
 void mul(float* y, const float* a, const float* b, int64_t n) {
   parallel_range(n, 1.0, [&](int64_t s, int64_t e) { mul_range(y + s, a + s, b + s, e - s); });
 }
@@ -236,11 +244,15 @@ void dropout_forward(float* y, float* mask, const float* x, int64_t n, float rat
   });
 }
 
-void spatial_dropout_forward(float* y, float* mask, const float* x, int64_t B, int64_t HW, int64_t C, float rate,
-                             uint64_t seed) {
+void dropout_mask(float* mask, int64_t n, float rate, uint64_t seed) {
   const float scale = 1.f / (1.f - rate);
   const uint32_t threshold = dropout_threshold(rate);
-  for (int64_t i = 0; i < B * C; ++i) mask[i] = dropout_keep(seed, i, threshold, scale);  // B*C is small
+  for (int64_t i = 0; i < n; ++i) mask[i] = dropout_keep(seed, i, threshold, scale);  // small: one draw per (b, c)
+}
+
+void spatial_dropout_forward(float* y, float* mask, const float* x, int64_t B, int64_t HW, int64_t C, float rate,
+                             uint64_t seed) {
+  dropout_mask(mask, B * C, rate, seed);
   mul_channels(y, x, mask, B, HW, C);
 }
 

@@ -113,6 +113,8 @@ void clip_value(float* y, const float* x, int64_t n, float v);  // y = min(max(x
 // Inverted dropout: mask[i] = keep ? 1/(1-rate) : 0 from a counter-based hash of (seed, i), so the mask does
 // not depend on the thread count; y = x * mask.
 void dropout_forward(float* y, float* mask, const float* x, int64_t n, float rate, uint64_t seed);
+// The mask alone: mask[i] = keep ? 1/(1-rate) : 0, from the same hash as dropout_forward (serial; for small n).
+void dropout_mask(float* mask, int64_t n, float rate, uint64_t seed);
 // Spatial dropout on x (B, HW, C): one mask entry per (b, c), mask (B, C) from the same hash as dropout_forward
 // with index b*C + c, broadcast over HW. y = x * mask.
 void spatial_dropout_forward(float* y, float* mask, const float* x, int64_t B, int64_t HW, int64_t C, float rate,
@@ -120,6 +122,7 @@ void spatial_dropout_forward(float* y, float* mask, const float* x, int64_t B, i
 // y (B, HW, C) = x * mask (B, C) broadcast over HW; the backward of spatial_dropout_forward (dx = dy * mask).
 void mul_channels(float* y, const float* x, const float* mask, int64_t B, int64_t HW, int64_t C);
 void mul(float* y, const float* a, const float* b, int64_t n);  // y = a * b
+void add(float* y, const float* a, const float* b, int64_t n);  // y = a + b
 
 }  // namespace nncore::kernels
 
