@@ -139,17 +139,17 @@ void bind_recurrent(py::module_& m) {
       "rnn",
       [](const std::string& cell, const std::string& activation, FloatArray x, FloatArray kernel, FloatArray rk,
          py::object bias, py::object mask, std::vector<FloatArray> initial_states, bool return_sequences,
-         bool go_backwards, bool zero_output_for_mask, bool reference) {
+         bool go_backwards, bool zero_output_for_mask, bool reference, py::object recurrent_mask) {
         RnnOptions o{cell, activation_from_name(activation), return_sequences, go_backwards, zero_output_for_mask,
                      reference};
         std::vector<FloatArray> keep;
         Tensor tx = view_of(x), tk = view_of(kernel), tr = view_of(rk), tb = optional_view(bias, keep),
-               tm = optional_view(mask, keep);
+               tm = optional_view(mask, keep), trm = optional_view(recurrent_mask, keep);
         std::vector<Tensor> h0 = views(initial_states);
         RnnOutputs out;
         {
           py::gil_scoped_release nogil;
-          out = rnn_forward(o, tx, tk, tr, tb, tm, h0);
+          out = rnn_forward(o, tx, tk, tr, tb, tm, h0, trm);
         }
         py::list states;
         for (const Tensor& s : out.states) states.append(to_numpy(s));
@@ -157,23 +157,25 @@ void bind_recurrent(py::module_& m) {
       },
       py::arg("cell"), py::arg("activation"), py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"),
       py::arg("bias"), py::arg("mask"), py::arg("initial_states"), py::arg("return_sequences"),
-      py::arg("go_backwards"), py::arg("zero_output_for_mask"), py::arg("reference"));
+      py::arg("go_backwards"), py::arg("zero_output_for_mask"), py::arg("reference"),
+      py::arg("recurrent_mask") = py::none());
   m.def(
       "rnn_backward",
       [](const std::string& cell, const std::string& activation, FloatArray dy, std::vector<FloatArray> dstates,
          FloatArray x, FloatArray kernel, FloatArray rk, py::object bias, py::object mask,
          std::vector<FloatArray> initial_states, bool return_sequences, bool go_backwards, bool zero_output_for_mask,
-         bool reference) {
+         bool reference, py::object recurrent_mask) {
         RnnOptions o{cell, activation_from_name(activation), return_sequences, go_backwards, zero_output_for_mask,
                      reference};
         std::vector<FloatArray> keep;
         Tensor tdy = view_of(dy), tx = view_of(x), tk = view_of(kernel), tr = view_of(rk),
-               tb = optional_view(bias, keep), tm = optional_view(mask, keep);
+               tb = optional_view(bias, keep), tm = optional_view(mask, keep),
+               trm = optional_view(recurrent_mask, keep);
         std::vector<Tensor> ds = views(dstates), h0 = views(initial_states);
         RnnGradients g;
         {
           py::gil_scoped_release nogil;
-          g = rnn_backward(o, tdy, ds, tx, tk, tr, tb, tm, h0);
+          g = rnn_backward(o, tdy, ds, tx, tk, tr, tb, tm, h0, trm);
         }
         py::list dh0;
         for (const Tensor& s : g.dinitial_states) dh0.append(to_numpy(s));
@@ -182,7 +184,8 @@ void bind_recurrent(py::module_& m) {
       },
       py::arg("cell"), py::arg("activation"), py::arg("dy"), py::arg("dstates"), py::arg("x"), py::arg("kernel"),
       py::arg("recurrent_kernel"), py::arg("bias"), py::arg("mask"), py::arg("initial_states"),
-      py::arg("return_sequences"), py::arg("go_backwards"), py::arg("zero_output_for_mask"), py::arg("reference"));
+      py::arg("return_sequences"), py::arg("go_backwards"), py::arg("zero_output_for_mask"), py::arg("reference"),
+      py::arg("recurrent_mask") = py::none());
 }
 
 }  // namespace nncore::bindings

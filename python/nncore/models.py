@@ -515,6 +515,10 @@ class Sequential(Model):
     def add(self, layer: Layer) -> None:
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add: expected an nncore layer, got {type(layer).__name__}")
+        if getattr(layer, "return_state", False):
+            raise ValueError(f"Sequential.add: layer '{layer.name}' ({type(layer).__name__}) has return_state=True, "
+                             "which returns several tensors; a Sequential model passes one tensor from layer to "
+                             "layer. Call the layer directly (layer(x) returns [output, *states]) instead.")
         self._impl.add(layer._impl)
         self._layers.append(layer)
         if len(self._layers) == 1 and layer._input_shape is not None and not self.built:

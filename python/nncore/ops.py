@@ -86,28 +86,31 @@ def _arrays(arrays: Optional[Sequence[Any]], what: str) -> List[np.ndarray]:
 
 def _rnn(cell: str, activation: str, x: Any, kernel: Any, recurrent_kernel: Any, bias: Any, mask: Any,
          initial_state: Any, return_sequences: bool, go_backwards: bool, zero_output_for_mask: bool,
-         reference: bool) -> Tuple[np.ndarray, list]:
+         reference: bool, recurrent_mask: Any = None) -> Tuple[np.ndarray, list]:
     return _core.rnn(cell, activation, as_float32(x, f"{cell}: x"), as_float32(kernel, f"{cell}: kernel"),
                      as_float32(recurrent_kernel, f"{cell}: recurrent_kernel"), _optional(bias, f"{cell}: bias"),
                      _optional(mask, f"{cell}: mask"), _arrays(initial_state, f"{cell}: initial_state"),
-                     bool(return_sequences), bool(go_backwards), bool(zero_output_for_mask), bool(reference))
+                     bool(return_sequences), bool(go_backwards), bool(zero_output_for_mask), bool(reference),
+                     _optional(recurrent_mask, f"{cell}: recurrent_mask"))
 
 
 def _rnn_backward(cell: str, activation: str, dy: Any, dstates: Any, x: Any, kernel: Any, recurrent_kernel: Any,
                   bias: Any, mask: Any, initial_state: Any, return_sequences: bool, go_backwards: bool,
-                  zero_output_for_mask: bool, reference: bool) -> tuple:
+                  zero_output_for_mask: bool, reference: bool, recurrent_mask: Any = None) -> tuple:
     return _core.rnn_backward(cell, activation, as_float32(dy, f"{cell}_backward: dy"),
                               _arrays(dstates, f"{cell}_backward: dstates"), as_float32(x, f"{cell}_backward: x"),
                               as_float32(kernel, f"{cell}_backward: kernel"),
                               as_float32(recurrent_kernel, f"{cell}_backward: recurrent_kernel"),
                               _optional(bias, f"{cell}_backward: bias"), _optional(mask, f"{cell}_backward: mask"),
                               _arrays(initial_state, f"{cell}_backward: initial_state"), bool(return_sequences),
-                              bool(go_backwards), bool(zero_output_for_mask), bool(reference))
+                              bool(go_backwards), bool(zero_output_for_mask), bool(reference),
+                              _optional(recurrent_mask, f"{cell}_backward: recurrent_mask"))
 
 
 def lstm(x: Any, kernel: Any, recurrent_kernel: Any, bias: Any = None, mask: Any = None, initial_state: Any = None,
          return_sequences: bool = True, go_backwards: bool = False, zero_output_for_mask: bool = False,
-         reference: bool = False) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+         reference: bool = False, recurrent_mask: Any = None
+         ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """An LSTM over a whole sequence with Keras's weights: returns ``(y, h, c)``.
 
     x (B, T, I); kernel (I, 4U), recurrent_kernel (U, 4U), bias (4U,) or None; gates i, f, c, o. ``y`` is
@@ -115,61 +118,68 @@ def lstm(x: Any, kernel: Any, recurrent_kernel: Any, bias: Any = None, mask: Any
     (B, T) of 0/1: masked steps keep the states and output the previous state (zeros with
     ``zero_output_for_mask``). ``initial_state``: ``[h0, c0]`` or None (zeros). ``reference=True`` runs the plain
     step-by-step loops.
+    ``recurrent_mask`` (B, U): multiplies the state fed to the recurrent kernel at every step (recurrent
+    dropout's mask).
 
     Example:
         >>> y, h, c = nncore.ops.lstm(x, kernel, recurrent_kernel, bias)
     """
     y, states = _rnn("lstm", "tanh", x, kernel, recurrent_kernel, bias, mask, initial_state, return_sequences,
-                     go_backwards, zero_output_for_mask, reference)
+                     go_backwards, zero_output_for_mask, reference, recurrent_mask)
     return y, states[0], states[1]
 
 
 def lstm_backward(dy: Any, x: Any, kernel: Any, recurrent_kernel: Any, bias: Any = None, mask: Any = None,
                   initial_state: Any = None, dstates: Any = None, return_sequences: bool = True,
-                  go_backwards: bool = False, zero_output_for_mask: bool = False, reference: bool = False) -> tuple:
+                  go_backwards: bool = False, zero_output_for_mask: bool = False, reference: bool = False,
+                  recurrent_mask: Any = None) -> tuple:
     """Gradients of :func:`lstm` for the output gradient ``dy`` (and optionally ``dstates = [dh, dc]`` of the
     final states): ``(dx, dkernel, drecurrent_kernel, dbias, [dh0, dc0])`` (``dbias`` None without a bias)."""
     return _rnn_backward("lstm", "tanh", dy, dstates, x, kernel, recurrent_kernel, bias, mask, initial_state,
-                         return_sequences, go_backwards, zero_output_for_mask, reference)
+                         return_sequences, go_backwards, zero_output_for_mask, reference, recurrent_mask)
 
 
 def gru(x: Any, kernel: Any, recurrent_kernel: Any, bias: Any = None, mask: Any = None, initial_state: Any = None,
         return_sequences: bool = True, go_backwards: bool = False, zero_output_for_mask: bool = False,
-        reference: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+        reference: bool = False, recurrent_mask: Any = None) -> Tuple[np.ndarray, np.ndarray]:
     """A GRU (Keras's ``reset_after=True`` form) over a whole sequence: returns ``(y, h)``.
 
     kernel (I, 3U), recurrent_kernel (U, 3U), bias (2, 3U) or None (row 0 input bias, row 1 recurrent bias);
     gates z, r, h. Other arguments as :func:`lstm` (``initial_state``: ``[h0]``).
     """
     y, states = _rnn("gru", "tanh", x, kernel, recurrent_kernel, bias, mask, initial_state, return_sequences,
-                     go_backwards, zero_output_for_mask, reference)
+                     go_backwards, zero_output_for_mask, reference, recurrent_mask)
     return y, states[0]
 
 
 def gru_backward(dy: Any, x: Any, kernel: Any, recurrent_kernel: Any, bias: Any = None, mask: Any = None,
                  initial_state: Any = None, dstates: Any = None, return_sequences: bool = True,
-                 go_backwards: bool = False, zero_output_for_mask: bool = False, reference: bool = False) -> tuple:
+                 go_backwards: bool = False, zero_output_for_mask: bool = False, reference: bool = False,
+                 recurrent_mask: Any = None) -> tuple:
     """Gradients of :func:`gru`: ``(dx, dkernel, drecurrent_kernel, dbias, [dh0])``."""
     return _rnn_backward("gru", "tanh", dy, dstates, x, kernel, recurrent_kernel, bias, mask, initial_state,
-                         return_sequences, go_backwards, zero_output_for_mask, reference)
+                         return_sequences, go_backwards, zero_output_for_mask, reference, recurrent_mask)
 
 
 def simple_rnn(x: Any, kernel: Any, recurrent_kernel: Any, bias: Any = None, activation: str = "tanh",
                mask: Any = None, initial_state: Any = None, return_sequences: bool = True, go_backwards: bool = False,
-               zero_output_for_mask: bool = False, reference: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+               zero_output_for_mask: bool = False, reference: bool = False, recurrent_mask: Any = None
+               ) -> Tuple[np.ndarray, np.ndarray]:
     """A SimpleRNN, ``h = activation(x W + h U + b)``, over a whole sequence: returns ``(y, h)``.
 
     kernel (I, U), recurrent_kernel (U, U), bias (U,) or None; activation linear, relu, sigmoid or tanh.
     """
     y, states = _rnn("simple_rnn", activation, x, kernel, recurrent_kernel, bias, mask, initial_state,
-                     return_sequences, go_backwards, zero_output_for_mask, reference)
+                     return_sequences, go_backwards, zero_output_for_mask, reference, recurrent_mask)
     return y, states[0]
 
 
 def simple_rnn_backward(dy: Any, x: Any, kernel: Any, recurrent_kernel: Any, bias: Any = None,
                         activation: str = "tanh", mask: Any = None, initial_state: Any = None, dstates: Any = None,
-                        return_sequences: bool = True, go_backwards: bool = False, zero_output_for_mask: bool = False,
-                        reference: bool = False) -> tuple:
+                        return_sequences: bool = True, go_backwards: bool = False,
+                        zero_output_for_mask: bool = False, reference: bool = False,
+                        recurrent_mask: Any = None) -> tuple:
     """Gradients of :func:`simple_rnn`: ``(dx, dkernel, drecurrent_kernel, dbias, [dh0])``."""
     return _rnn_backward("simple_rnn", activation, dy, dstates, x, kernel, recurrent_kernel, bias, mask,
-                         initial_state, return_sequences, go_backwards, zero_output_for_mask, reference)
+                         initial_state, return_sequences, go_backwards, zero_output_for_mask, reference,
+                         recurrent_mask)

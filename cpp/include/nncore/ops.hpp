@@ -55,7 +55,8 @@ namespace nncore {
 //                      hh = tanh(x W_h + b_h + r * (h U_h + rb_h)); h = z*h + (1-z)*hh
 // x (B, T, I); recurrent_kernel (U, G*U); bias may be empty (use_bias=False); mask (B, T) of 0/1 or empty: at a
 // masked step the states carry over and the output is the previous state (zeros with zero_output_for_mask).
-// initial_states: empty (zeros) or one (B, U) tensor per state (h, then c for the LSTM).
+// initial_states: empty (zeros) or one (B, U) tensor per state (h, then c for the LSTM). recurrent_mask: empty or
+// (B, U), multiplying the state fed to the recurrent kernel at every step (recurrent dropout).
 struct RnnOptions {
   std::string cell = "lstm";
   Activation activation = Activation::tanh;  // simple_rnn: linear, relu, sigmoid or tanh
@@ -70,7 +71,7 @@ struct RnnOutputs {
 };
 RnnOutputs rnn_forward(const RnnOptions& options, const Tensor& x, const Tensor& kernel,
                        const Tensor& recurrent_kernel, const Tensor& bias, const Tensor& mask,
-                       const std::vector<Tensor>& initial_states);
+                       const std::vector<Tensor>& initial_states, const Tensor& recurrent_mask = Tensor());
 struct RnnGradients {
   Tensor dx, dkernel, drecurrent_kernel, dbias;
   std::vector<Tensor> dinitial_states;
@@ -79,6 +80,7 @@ struct RnnGradients {
 // (empty, or one (B, U) tensor per state). Fresh tensors, not accumulated.
 RnnGradients rnn_backward(const RnnOptions& options, const Tensor& dy, const std::vector<Tensor>& dstates,
                           const Tensor& x, const Tensor& kernel, const Tensor& recurrent_kernel, const Tensor& bias,
-                          const Tensor& mask, const std::vector<Tensor>& initial_states);
+                          const Tensor& mask, const std::vector<Tensor>& initial_states,
+                          const Tensor& recurrent_mask = Tensor());
 
 }  // namespace nncore

@@ -13,12 +13,13 @@ struct Prepared {
   const float* mask = nullptr;
   const float* h0 = nullptr;
   const float* c0 = nullptr;
+  const float* recurrent_mask = nullptr;
   int num_states = 1;
 };
 
 // Checks every argument against x and the kernel, names the op, and sets up a runner.
 void prepare(Prepared& p, const RnnOptions& o, const Tensor& x, const Tensor& kernel, const Tensor& rk,
-             const Tensor& bias, const Tensor& mask, const std::vector<Tensor>& states) {
+             const Tensor& bias, const Tensor& mask, const std::vector<Tensor>& states, const Tensor& rmask) {
   const std::string& n = o.cell;
   kernels::RnnSpec& s = p.runner.spec;
   if (n == "lstm") s.cell = kernels::RnnCell::lstm;
@@ -48,6 +49,9 @@ void prepare(Prepared& p, const RnnOptions& o, const Tensor& x, const Tensor& ke
   for (const Tensor& st : states)
     NNC_CHECK(st.shape() == Shape({B, U}), n, ": expected initial states of shape (", B, ", ", U, "), got ",
               st.shape_str());
+  NNC_CHECK(rmask.size() == 0 || rmask.shape() == Shape({B, U}), n, ": expected recurrent_mask of shape (", B, ", ",
+            U, ") (or none), got ", rmask.shape_str());
+  p.recurrent_mask = rmask.size() > 0 ? rmask.data() : nullptr;
   s.I = I;
   s.U = U;
   s.return_sequences = o.return_sequences;
@@ -65,10 +69,11 @@ void prepare(Prepared& p, const RnnOptions& o, const Tensor& x, const Tensor& ke
 }  // namespace
 
 RnnOutputs rnn_forward(const RnnOptions& o, const Tensor& x, const Tensor& kernel, const Tensor& rk,
-                       const Tensor& bias, const Tensor& mask, const std::vector<Tensor>& states) {
+                       const Tensor& bias, const Tensor& mask, const std::vector<Tensor>& states,
+                       const Tensor& rmask) {
   Prepared p;
-  prepare(p, o, x, kernel, rk, bias, mask, states);
-  p.runner.forward(x, p.mask, p.h0, p.c0, nullptr, p.weights, o.reference);
+  prepare(p, o, x, kernel, rk, bias, mask, states, rmask);
+  p.runner.forward(x, p.mask, p.h0, p.c0, p.recurrent_mask, p.weights, o.reference);
   RnnOutputs out{p.runner.y, {p.runner.h_last}};
   if (p.num_states == 2) out.states.push_back(p.runner.c_last);
   return out;
@@ -76,9 +81,9 @@ RnnOutputs rnn_forward(const RnnOptions& o, const Tensor& x, const Tensor& kerne
 
 RnnGradients rnn_backward(const RnnOptions& o, const Tensor& dy, const std::vector<Tensor>& dstates, const Tensor& x,
                           const Tensor& kernel, const Tensor& rk, const Tensor& bias, const Tensor& mask,
-                          const std::vector<Tensor>& states) {
+                          const std::vector<Tensor>& states, const Tensor& rmask) {
   Prepared p;
-  prepare(p, o, x, kernel, rk, bias, mask, states);
+  prepare(p, o, x, kernel, rk, bias, mask, states, rmask);
   const std::string& n = o.cell;
   const int64_t B = x.dim(0), T = x.dim(1), U = p.runner.spec.U;
   const Shape y_shape = o.return_sequences ? Shape{B, T, U} : Shape{B, U};
@@ -88,7 +93,7 @@ RnnGradients rnn_backward(const RnnOptions& o, const Tensor& dy, const std::vect
   for (const Tensor& d : dstates)
     NNC_CHECK(d.shape() == Shape({B, U}), n, ": expected state gradients of shape (", B, ", ", U, "), got ",
               d.shape_str());
-  p.runner.forward(x, p.mask, p.h0, p.c0, nullptr, p.weights, o.reference);
+  p.runner.forward(x, p.mask, p.h0, p.c0, p.recurrent_mask, p.weights, o.reference);
   RnnGradients g;
   g.dkernel = Tensor(kernel.shape());
   g.drecurrent_kernel = Tensor(rk.shape());
