@@ -1,6 +1,6 @@
 """One epoch of training, nncore beside PyTorch (when installed), in the same run.
 
-    python bench/bench_train.py mlp|cnn|lenet|conv1d [--threads 1 2] [--epochs 3] [--quick]
+    python bench/bench_train.py mlp|cnn|lenet|conv1d|lstm|gru [--threads 1 2] [--epochs 3] [--quick]
 
 All models: Adam (lr 1e-3, eps 1e-7), batch 32, sparse categorical cross-entropy, Fashion-MNIST (conv1d: tokens).
 mlp:   784-256-256-10 ReLU MLP.
@@ -10,6 +10,9 @@ lenet: Conv2D(6, 5x5, relu, same) -> MaxPool -> Conv2D(16, 5x5, relu) -> MaxPool
 conv1d: a text CNN on a synthetic token task: Embedding(1000, 32) -> Conv1D(64, 5, relu) -> GlobalMaxPooling1D
        -> Dense(2, softmax). 20,000 training and 5,000 test sequences of 64 ids from a vocabulary of 1,000; the
        label is whether the bigram (3, 7) occurs (both tokens occur once in every sequence, adjacent or not).
+lstm:  each image as a sequence of 28 rows of 28 pixels: LSTM(128) -> Dense(10, softmax) (PyTorch: nn.LSTM, the
+       last step's output into nn.Linear).
+gru:   the same with GRU(128) (PyTorch's nn.GRU is the reset_after=True form, as Keras's default).
 Each framework runs in its own process (so its peak resident memory is its own); each reports the median
 epoch time over the timed epochs (the first epoch is timed too but reported apart as warm-up), the test
 accuracy after training, and the peak RSS.
@@ -68,7 +71,12 @@ def load_data(name: str, quick: bool, shape: tuple):
 
 def nncore_model(name: str):
     from nncore import Sequential
-    from nncore.layers import Conv1D, Conv2D, Dense, Dropout, Embedding, Flatten, GlobalMaxPooling1D, MaxPooling2D
+    from nncore.layers import (GRU, LSTM, Conv1D, Conv2D, Dense, Dropout, Embedding, Flatten,
+                               GlobalMaxPooling1D, MaxPooling2D)
+
+    if name in ("lstm", "gru"):
+        rnn = LSTM if name == "lstm" else GRU
+        return Sequential([rnn(128, input_shape=(28, 28)), Dense(10, activation="softmax")]), (28, 28)
 
     if name == "conv1d":
         return Sequential([Embedding(TOKENS["vocab"], 32, input_length=TOKENS["steps"]),
@@ -102,6 +110,18 @@ def torch_model(name: str):
                 return self.out(h.amax(dim=2))
 
         return TextCNN(), (TOKENS["steps"],)
+    if name in ("lstm", "gru"):
+        class RowsClassifier(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.rnn = (nn.LSTM if name == "lstm" else nn.GRU)(28, 128, batch_first=True)
+                self.fc = nn.Linear(128, 10)
+
+            def forward(self, x):
+                out, _ = self.rnn(x)
+                return self.fc(out[:, -1])
+
+        return RowsClassifier(), (28, 28)
     if name == "mlp":
         return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)), (784,)
     if name == "cnn":
@@ -170,7 +190,7 @@ CHILDREN = {"nncore": child_nncore, "torch": child_torch}
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", choices=["mlp", "cnn", "lenet", "conv1d"])
+    ap.add_argument("model", choices=["mlp", "cnn", "lenet", "conv1d", "lstm", "gru"])
     ap.add_argument("--threads", type=int, nargs="+", default=[2])
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="6,000 training images, 1 epoch: a smoke run")
