@@ -15,7 +15,7 @@ import pytest
 
 import nncore
 from nncore import ops
-from nncore.layers import GRU, LSTM, Bidirectional, Dense, SimpleRNN
+from nncore.layers import GRU, LSTM, Bidirectional, Dense, Embedding, SimpleRNN
 
 from conftest import numeric_grad
 
@@ -493,3 +493,71 @@ def test_op_shape_errors():
         ops.lstm_backward(np.zeros((2, 5), np.float32), x, k, r)
     with pytest.raises(ValueError, match="activation"):
         ops.simple_rnn(x, np.zeros((4, 5), np.float32), np.zeros((5, 5), np.float32), activation="gelu")
+
+
+# ---- configs and model files ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda: SimpleRNN(5, activation="relu", return_sequences=True, go_backwards=True, dropout=0.1,
+                      kernel_regularizer=nncore.regularizers.L2(0.01),
+                      recurrent_regularizer=nncore.regularizers.L1(0.02)),
+    lambda: LSTM(6, unit_forget_bias=False, return_state=True, recurrent_dropout=0.2, use_bias=False),
+    lambda: GRU(4, return_sequences=True, bias_initializer="ones", trainable=False),
+    lambda: Bidirectional(LSTM(3, return_sequences=True), merge_mode="ave"),
+    lambda: Bidirectional(GRU(5, go_backwards=True), merge_mode="mul"),
+])
+def test_config_round_trip(make):
+    rng = np.random.default_rng(14)
+    layer = make()
+    layer.build((None, 7, 3))
+    config = layer.get_config()
+    copy = type(layer).from_config(config)
+    assert type(copy) is type(layer) and copy.get_config() == config
+    copy.build((None, 7, 3))
+    copy.set_weights(layer.get_weights())
+    x = rng.standard_normal((2, 7, 3)).astype(np.float32)
+    mask = random_mask(2, 7, rng)
+    a, b = layer(x, mask=mask), copy(x, mask=mask)
+    for u, v in zip(a if isinstance(a, list) else [a], b if isinstance(b, list) else [b]):
+        np.testing.assert_array_equal(u, v)
+    if "recurrent_regularizer" in config:
+        assert config["recurrent_regularizer"] == {"l1": pytest.approx(0.02), "l2": 0.0}
+
+
+def test_model_file_round_trip(tmp_path):
+    rng = np.random.default_rng(15)
+    nncore.set_random_seed(1)
+    model = nncore.Sequential([Bidirectional(LSTM(4, return_sequences=True), input_shape=(6, 3)), GRU(5),
+                               Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x = rng.standard_normal((8, 6, 3)).astype(np.float32)
+    model.fit(x, rng.integers(0, 2, 8).astype(np.float32), epochs=1, verbose=0)
+    model.save(tmp_path / "rnn.nncore")
+    loaded = nncore.load_model(tmp_path / "rnn.nncore")
+    assert [type(l).__name__ for l in loaded.layers] == ["Bidirectional", "GRU", "Dense"]
+    assert loaded.layers[0].backward_layer.go_backwards
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_embedding_mask_zero_feeds_the_rnn():
+    # Post-padded id sequences through Embedding(mask_zero=True): each sequence's last output is the LSTM run over
+    # its valid prefix alone, and a Bidirectional layer's backward half starts at the last valid step.
+    rng = np.random.default_rng(16)
+    lengths = [6, 2, 4]
+    ids = np.zeros((3, 6), np.float32)
+    for i, n in enumerate(lengths):
+        ids[i, :n] = rng.integers(1, 20, n)
+    for rnn in (LSTM(4), Bidirectional(GRU(3))):
+        model = nncore.Sequential([Embedding(20, 5, mask_zero=True, input_shape=(6,)), rnn])
+        out = model.predict(ids)
+        emb = model.layers[0].get_weights()[0]
+        weights = rnn.get_weights()
+        for i, n in enumerate(lengths):
+            seq = emb[ids[i:i + 1, :n].astype(int)]
+            if isinstance(rnn, Bidirectional):
+                f, _ = np_rnn("gru", seq, *weights[:3], return_sequences=False)
+                b, _ = np_rnn("gru", seq, *weights[3:], return_sequences=False, go_backwards=True)
+                want = np.concatenate([f, b], -1)
+            else:
+                want, _ = np_rnn("lstm", seq, *weights, return_sequences=False)
+            np.testing.assert_allclose(out[i:i + 1], want, atol=FWD_TOL)

@@ -9,6 +9,7 @@
 #include "nncore/layers/merge.hpp"
 #include "nncore/layers/normalization.hpp"
 #include "nncore/layers/sequence.hpp"
+#include "nncore/layers/recurrent.hpp"
 
 namespace nncore {
 
@@ -44,6 +45,10 @@ const std::map<std::string, Factory>& registry() {
       {"GlobalAveragePooling1D", &GlobalAveragePooling1D::from_config},
       {"GlobalMaxPooling1D", &GlobalMaxPooling1D::from_config},
       {"TimeDistributed", &TimeDistributed::from_config},
+      {"SimpleRNN", &SimpleRNN::from_config},
+      {"LSTM", &LSTM::from_config},
+      {"GRU", &GRU::from_config},
+      {"Bidirectional", &Bidirectional::from_config},
   };
   return table;
 }

@@ -4,6 +4,7 @@
 #include "layers/common.hpp"
 #include "nncore/check.hpp"
 #include "nncore/initializers.hpp"
+#include "nncore/io.hpp"
 #include "ops/rnn_runner.hpp"
 
 namespace nncore {
@@ -319,6 +320,128 @@ const Tensor& Bidirectional::state(int i) const {
   const int n = fwd_->num_states();
   NNC_CHECK(i >= 0 && i < 2 * n, "Layer '", name_, "': state index ", i, " out of range [0, ", 2 * n, ")");
   return i < n ? fwd_->state(i) : bwd_->state(i - n);
+}
+
+// ---- configs ----------------------------------------------------------------------------------------------
+
+Json Recurrent::config() const {
+  Json base = Layer::config();
+  Json c = Json::object();
+  for (const auto& kv : base.items())  // Keras names the recurrent kernel's penalty "recurrent_regularizer"
+    c[kv.first == "recurrent_kernel_regularizer" ? "recurrent_regularizer" : kv.first] = kv.second;
+  c["units"] = units_;
+  c["use_bias"] = opt_.use_bias;
+  c["kernel_initializer"] = opt_.kernel_initializer;
+  c["recurrent_initializer"] = opt_.recurrent_initializer;
+  c["bias_initializer"] = opt_.bias_initializer;
+  c["dropout"] = opt_.dropout;
+  c["recurrent_dropout"] = opt_.recurrent_dropout;
+  c["return_sequences"] = opt_.return_sequences;
+  c["return_state"] = opt_.return_state;
+  c["go_backwards"] = opt_.go_backwards;
+  return c;
+}
+
+RecurrentOptions Recurrent::options_from_config(const Json& c, const std::string& cls) {
+  RecurrentOptions o;
+  o.use_bias = c.get("use_bias", true);
+  o.kernel_initializer = c.get("kernel_initializer", "glorot_uniform");
+  o.recurrent_initializer = c.get("recurrent_initializer", "orthogonal");
+  o.bias_initializer = c.get("bias_initializer", "zeros");
+  o.dropout = c.get("dropout", 0.f);
+  o.recurrent_dropout = c.get("recurrent_dropout", 0.f);
+  o.return_sequences = c.get("return_sequences", false);
+  o.return_state = c.get("return_state", false);
+  o.go_backwards = c.get("go_backwards", false);
+  for (const char* flag : {"stateful", "unroll"})
+    NNC_CHECK(!c.get(flag, false), cls, " config: ", flag, "=true is not supported");
+  return o;
+}
+
+std::string Recurrent::name_from_config(const Json& c) { return c.get("name", ""); }
+
+void Recurrent::apply_recurrent_config(const Json& c) {
+  Json base = Json::object();
+  for (const auto& kv : c.items())
+    base[kv.first == "recurrent_regularizer" ? "recurrent_kernel_regularizer" : kv.first] = kv.second;
+  apply_base_config(base);
+}
+
+namespace {
+void check_gate_activations(const Json& c, const std::string& cls) {
+  NNC_CHECK(c.get("activation", "tanh") == "tanh", cls, " config: only activation \"tanh\" is supported, got \"",
+            c.get("activation", ""), "\"");
+  NNC_CHECK(c.get("recurrent_activation", "sigmoid") == "sigmoid", cls,
+            " config: only recurrent_activation \"sigmoid\" is supported, got \"", c.get("recurrent_activation", ""),
+            "\"");
+}
+int64_t units_from_config(const Json& c, const std::string& cls) {
+  return c.at("units", cls + " config").as_int(cls + " units");
+}
+}  // namespace
+
+Json SimpleRNN::config() const {
+  Json c = Recurrent::config();
+  c["activation"] = activation();
+  return c;
+}
+
+LayerPtr SimpleRNN::from_config(const Json& c) {
+  auto l = std::make_shared<SimpleRNN>(units_from_config(c, "SimpleRNN"), c.get("activation", "tanh"),
+                                       options_from_config(c, "SimpleRNN"), name_from_config(c));
+  l->apply_recurrent_config(c);
+  return l;
+}
+
+Json LSTM::config() const {
+  Json c = Recurrent::config();
+  c["activation"] = "tanh";
+  c["recurrent_activation"] = "sigmoid";
+  c["unit_forget_bias"] = unit_forget_bias_;
+  return c;
+}
+
+LayerPtr LSTM::from_config(const Json& c) {
+  check_gate_activations(c, "LSTM");
+  auto l = std::make_shared<LSTM>(units_from_config(c, "LSTM"), options_from_config(c, "LSTM"),
+                                  c.get("unit_forget_bias", true), name_from_config(c));
+  l->apply_recurrent_config(c);
+  return l;
+}
+
+Json GRU::config() const {
+  Json c = Recurrent::config();
+  c["activation"] = "tanh";
+  c["recurrent_activation"] = "sigmoid";
+  c["reset_after"] = true;
+  return c;
+}
+
+LayerPtr GRU::from_config(const Json& c) {
+  check_gate_activations(c, "GRU");
+  auto l = std::make_shared<GRU>(units_from_config(c, "GRU"), options_from_config(c, "GRU"),
+                                 c.get("reset_after", true), name_from_config(c));
+  l->apply_recurrent_config(c);
+  return l;
+}
+
+Json Bidirectional::config() const {
+  Json c = Json::object();
+  c["name"] = name_;
+  c["trainable"] = trainable_;
+  c["layer"] = layer_spec(*fwd_);
+  c["merge_mode"] = merge_mode_;
+  return c;
+}
+
+LayerPtr Bidirectional::from_config(const Json& c) {
+  LayerPtr inner = layer_from_config(c.at("layer", "Bidirectional config"));
+  auto rnn = std::dynamic_pointer_cast<Recurrent>(inner);
+  NNC_CHECK(rnn != nullptr, "Bidirectional config: \"layer\" must be a SimpleRNN, LSTM or GRU, got ",
+            inner->class_name());
+  auto l = std::make_shared<Bidirectional>(rnn, c.get("merge_mode", "concat"), c.get("name", ""));
+  l->set_trainable(c.get("trainable", true));
+  return l;
 }
 
 }  // namespace nncore

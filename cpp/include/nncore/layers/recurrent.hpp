@@ -62,6 +62,9 @@ class Recurrent : public Layer {
   bool zero_output_for_mask() const { return zero_output_for_mask_; }
   // A new, unbuilt layer with this one's configuration and regularizers and go_backwards flipped.
   virtual std::shared_ptr<Recurrent> reversed_copy(const std::string& name) const = 0;
+  // Keras's keys: units, use_bias, the three initializers, dropout, recurrent_dropout, return_sequences,
+  // return_state, go_backwards, and "recurrent_regularizer" for the recurrent kernel's penalty.
+  Json config() const override;
 
  protected:
   Recurrent(const std::string& name, RecurrentCell cell, int64_t units, Activation activation,
@@ -71,6 +74,10 @@ class Recurrent : public Layer {
   virtual void adjust_bias(Tensor& bias) {}
   // Copies regularizers and the mask mode onto a reversed copy.
   void copy_settings_to(Recurrent& other) const;
+  // The options and base settings of a config (from_config of the subclasses).
+  static RecurrentOptions options_from_config(const Json& config, const std::string& cls);
+  static std::string name_from_config(const Json& config);
+  void apply_recurrent_config(const Json& config);
   Activation activation_;
 
  private:
@@ -91,6 +98,8 @@ class SimpleRNN : public Recurrent {
   SimpleRNN(int64_t units, const std::string& activation = "tanh", const RecurrentOptions& options = {},
             const std::string& name = "");
   std::string class_name() const override { return "SimpleRNN"; }
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
   const std::string activation() const { return activation_name(activation_); }
   std::shared_ptr<Recurrent> reversed_copy(const std::string& name) const override;
 };
@@ -102,6 +111,8 @@ class LSTM : public Recurrent {
   LSTM(int64_t units, const RecurrentOptions& options = {}, bool unit_forget_bias = true,
        const std::string& name = "");
   std::string class_name() const override { return "LSTM"; }
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
   bool unit_forget_bias() const { return unit_forget_bias_; }
   std::shared_ptr<Recurrent> reversed_copy(const std::string& name) const override;
 
@@ -118,6 +129,8 @@ class GRU : public Recurrent {
  public:
   GRU(int64_t units, const RecurrentOptions& options = {}, bool reset_after = true, const std::string& name = "");
   std::string class_name() const override { return "GRU"; }
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
   bool reset_after() const { return true; }
   std::shared_ptr<Recurrent> reversed_copy(const std::string& name) const override;
 };
@@ -130,6 +143,9 @@ class Bidirectional : public Layer {
   explicit Bidirectional(std::shared_ptr<Recurrent> layer, const std::string& merge_mode = "concat",
                          const std::string& name = "");
   std::string class_name() const override { return "Bidirectional"; }
+  // {"layer": {"class_name": ..., "config": ...}, "merge_mode": ...} as Keras.
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
   const Tensor& forward(const Tensor& x, bool training) override;
   const Tensor& backward(const Tensor& dy, bool need_dx = true) override;
   // dstates: empty, or the forward layer's state gradients followed by the backward layer's.
