@@ -1,5 +1,6 @@
-"""End-to-end learning with recurrent layers: the adding problem of Hochreiter & Schmidhuber's LSTM paper (1997)
-and Fashion-MNIST read row by row as 28-step sequences.
+"""End-to-end learning with recurrent layers: the adding problem of Hochreiter & Schmidhuber's LSTM paper (1997),
+synthetic reviews whose sentiment depends on word order (examples/sequence_classification.py), and
+Fashion-MNIST read row by row as 28-step sequences.
 
 Bounds were measured with the seeds used here and across seeds (see each test); results do not depend on the
 thread count. bench/RESULTS.md has the longer runs (SimpleRNN against LSTM at T = 100, the full 2-epoch
@@ -7,17 +8,19 @@ Fashion-MNIST claim).
 """
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import nncore
-from nncore.layers import LSTM, Dense
+from nncore.layers import LSTM, Dense, Embedding, GlobalAveragePooling1D
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 HAVE_FASHION = all((FASHION_DIR / f"{stem}.gz").is_file() for stem in (
     "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sequence_classification.py"
 needs_fashion = pytest.mark.skipif(not HAVE_FASHION, reason=f"Fashion-MNIST not found in {FASHION_DIR}")
 
 
@@ -53,3 +56,34 @@ def test_lstm_solves_the_adding_problem():
     assert history.history["loss"][-1] < 0.01
     assert mse < 0.01, f"test MSE {mse:.4f} (trivial predictor {trivial:.3f})"
     np.testing.assert_allclose(model.predict(x_test[:5]), y_test[:5], atol=0.3)
+
+
+def _example():
+    spec = importlib.util.spec_from_file_location("sequence_classification", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bidirectional_lstm_learns_negation_in_synthetic_reviews():
+    # examples/sequence_classification.py's task: Embedding(mask_zero=True) -> Bidirectional(LSTM(16)) -> Dense on
+    # reviews of 4-20 words whose label flips with "not". Measured for seeds 0-3 (4,000 reviews, 5 epochs, ~1 s):
+    # test accuracy 0.999-1.000, already >= 0.98 after the first epoch. A bag of words (the same embedding
+    # averaged over the valid steps) cannot see which word "not" precedes: 0.87-0.89 with the same budget.
+    ex = _example()
+    rng = np.random.default_rng(0)
+    nncore.set_random_seed(0)
+    x, y, _ = ex.make_reviews(4000, rng)
+    x_test, y_test, reviews = ex.make_reviews(1000, rng)
+    assert 0.4 < y.mean() < 0.6
+    assert any("not" in r for r in reviews)
+    model = ex.build_model()
+    model.fit(x, y, epochs=5, batch_size=32, verbose=0)
+    _, acc = model.evaluate(x_test, y_test, verbose=0)
+    assert acc >= 0.95
+
+    bag = nncore.Sequential([Embedding(len(ex.VOCAB), 16, mask_zero=True, input_shape=(ex.MAXLEN,)),
+                             GlobalAveragePooling1D(), Dense(32, activation="relu"), Dense(1, activation="sigmoid")])
+    bag.compile(nncore.optimizers.Adam(learning_rate=0.01), "binary_crossentropy", metrics=["accuracy"])
+    bag.fit(x, y, epochs=5, batch_size=32, verbose=0)
+    assert bag.evaluate(x_test, y_test, verbose=0)[1] < 0.93
