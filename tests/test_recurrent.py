@@ -561,3 +561,12 @@ def test_embedding_mask_zero_feeds_the_rnn():
             else:
                 want, _ = np_rnn("lstm", seq, *weights, return_sequences=False)
             np.testing.assert_allclose(out[i:i + 1], want, atol=FWD_TOL)
+        # Called by itself afterwards, the layer runs unmasked (no stale mask from the model's last forward).
+        seqs = emb[ids.astype(int)]
+        alone = rnn(seqs)
+        if isinstance(rnn, Bidirectional):
+            f, _ = np_rnn("gru", seqs, *weights[:3], return_sequences=False)
+            b, _ = np_rnn("gru", seqs, *weights[3:], return_sequences=False, go_backwards=True)
+            np.testing.assert_allclose(alone, np.concatenate([f, b], -1), atol=FWD_TOL)
+        else:
+            np.testing.assert_allclose(alone, np_rnn("lstm", seqs, *weights, return_sequences=False)[0], atol=FWD_TOL)

@@ -87,3 +87,28 @@ def test_bidirectional_lstm_learns_negation_in_synthetic_reviews():
     bag.compile(nncore.optimizers.Adam(learning_rate=0.01), "binary_crossentropy", metrics=["accuracy"])
     bag.fit(x, y, epochs=5, batch_size=32, verbose=0)
     assert bag.evaluate(x_test, y_test, verbose=0)[1] < 0.93
+
+
+@pytest.fixture(scope="module")
+def fashion():
+    from nncore.datasets import fashion_mnist
+    return fashion_mnist.load_data()
+
+
+@needs_fashion
+def test_lstm_classifies_fashion_mnist_rows(fashion):
+    # Each image as 28 steps of 28 pixels -> LSTM(128) -> Dense(10). The claim (>= 0.85 test accuracy after
+    # 2 epochs on all 60,000 images) takes ~15 s on 2 idle cores, so it is checked in a bench run instead
+    # (bench/RESULTS.md: 0.860-0.873 for seeds 0-2 with this optimizer). Here a documented subset: the first
+    # 20,000 training images, 2 epochs (~5 s); measured for seeds 0-2: test accuracy 0.806-0.829 (all 10,000 test
+    # images). Seed 1 is used.
+    (x_train, y_train), (x_test, y_test) = fashion
+    nncore.set_random_seed(1)
+    model = nncore.Sequential([LSTM(128, input_shape=(28, 28)), Dense(10, activation="softmax")])
+    model.compile(nncore.optimizers.Adam(learning_rate=0.002), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(x_train[:20000] / 255.0, y_train[:20000], epochs=2, batch_size=32, verbose=0)
+    acc = history.history["accuracy"]
+    assert 0.6 < acc[0] < acc[1]
+    _, test_acc = model.evaluate(x_test / 255.0, y_test, verbose=0)
+    assert test_acc >= 0.78

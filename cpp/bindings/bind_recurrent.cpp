@@ -1,3 +1,5 @@
+#include <optional>
+
 #include "convert.hpp"
 
 namespace nncore::bindings {
@@ -38,11 +40,18 @@ template <typename L, typename C>
 void bind_sequence_api(C& cls) {
   cls.def(
          "forward_masked",
-         [](L& l, FloatArray x, FloatArray mask, bool training) {
-           Tensor owned = view_of(x).clone(), m = view_of(mask), out;
+         [](L& l, FloatArray x, std::optional<FloatArray> mask, bool training) {
+           // None: no mask, not even a stale one from the last model forward.
+           Tensor owned = view_of(x).clone(), out;
+           Tensor m = mask ? view_of(*mask) : Tensor();
            {
              py::gil_scoped_release nogil;
-             out = l.forward_masked(owned, m, training).clone();
+             if (mask) {
+               out = l.forward_masked(owned, m, training).clone();
+             } else {
+               l.set_input_mask(nullptr);
+               out = l.forward(owned, training).clone();
+             }
            }
            return to_numpy(out);
          },

@@ -789,14 +789,14 @@ class _Recurrent(Layer):
             raise ValueError(f"{cls} '{self.name}': expected 3-D input (batch, time, features), got shape {x.shape}")
         if not self.built:
             self._impl.build(list(x.shape[1:]))
-        if mask is None:
-            out = self._impl.forward(x, training)
-        else:
+        m = None
+        if mask is not None:
             m = np.asarray(mask)
             if m.shape != x.shape[:2]:
                 raise ValueError(f"{cls} '{self.name}': expected a mask of shape {x.shape[:2]} (batch, time), "
                                  f"got {m.shape}")
-            out = self._impl.forward_masked(x, as_float32(m, f"{cls} '{self.name}' mask"), training)
+            m = as_float32(m, f"{cls} '{self.name}' mask")
+        out = self._impl.forward_masked(x, m, training)
         if self.return_state:
             return [out, *self._impl.states]
         return out
