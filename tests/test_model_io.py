@@ -13,7 +13,8 @@ from nncore import _core
 from nncore.layers import (Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Dense,
                            Dropout, Embedding, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D,
                            GlobalMaxPooling1D, GlobalMaxPooling2D, LayerNormalization, MaxPooling1D, MaxPooling2D,
-                           Reshape, SpatialDropout2D, TimeDistributed, ZeroPadding2D)
+                           Reshape, SpatialDropout2D, TimeDistributed, ZeroPadding2D, LSTM, GRU, SimpleRNN,
+                           Bidirectional)
 
 RNG = np.random.default_rng(0)
 
@@ -71,15 +72,25 @@ def sequence_model():
     ])
 
 
+def recurrent_model():
+    return nncore.Sequential([
+        Bidirectional(LSTM(4, return_sequences=True, recurrent_regularizer="l2"), merge_mode="sum",
+                      input_shape=(5, 3)),
+        SimpleRNN(3, activation="relu", return_sequences=True, go_backwards=True),
+        LSTM(3, unit_forget_bias=False, return_sequences=True),
+        GRU(2, dropout=0.1),
+    ])
+
+
 def test_every_registered_layer_class_is_covered_here():
-    models = [cnn_model(), *pooled_model(), merge_model(), sequence_model()]
+    models = [cnn_model(), *pooled_model(), merge_model(), sequence_model(), recurrent_model()]
     covered = {type(l).__name__ for m in models for l in m.layers}
     missing = set(_core.layer_class_names()) - covered
     assert not missing, f"add these layer classes to the round-trip models: {sorted(missing)}"
 
 
 @pytest.mark.parametrize("make", [cnn_model, lambda: pooled_model()[0], lambda: pooled_model()[1], merge_model,
-                                  sequence_model])
+                                  sequence_model, recurrent_model])
 def test_save_load_round_trip_is_bit_identical(tmp_path, make):
     nncore.set_random_seed(3)
     model = make()
