@@ -1,8 +1,10 @@
 """One epoch of training, nncore beside PyTorch (when installed), in the same run.
 
     python bench/bench_train.py mlp|cnn|lenet|conv1d|lstm|gru [--threads 1 2] [--epochs 3] [--quick]
+                                [--lr 1e-3] [--only nncore|torch]
 
-All models: Adam (lr 1e-3, eps 1e-7), batch 32, sparse categorical cross-entropy, Fashion-MNIST (conv1d: tokens).
+All models: Adam (lr 1e-3 unless --lr, eps 1e-7), batch 32, sparse categorical cross-entropy, Fashion-MNIST
+(conv1d: tokens).
 mlp:   784-256-256-10 ReLU MLP.
 cnn:   the classic tutorial CNN: Conv2D(32, 3x3, relu) -> MaxPooling2D(2x2) -> Flatten -> Dense(10, softmax).
 lenet: Conv2D(6, 5x5, relu, same) -> MaxPool -> Conv2D(16, 5x5, relu) -> MaxPool -> Flatten -> Dense(120, relu)
@@ -136,14 +138,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def child_nncore(model_name: str, epochs: int, quick: bool, threads: int) -> dict:
+def child_nncore(model_name: str, epochs: int, quick: bool, threads: int, lr: float) -> dict:
     import nncore
 
     nncore.set_num_threads(threads)
     nncore.set_random_seed(0)
     model, shape = nncore_model(model_name)
     x, y, xt, yt = load_data(model_name, quick, shape)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=nncore.optimizers.Adam(learning_rate=lr), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
     times = []
     for _ in range(epochs):
         t0 = time.perf_counter()
@@ -153,7 +156,7 @@ def child_nncore(model_name: str, epochs: int, quick: bool, threads: int) -> dic
     return {"times": times, "accuracy": acc, "peak_rss_mb": peak_rss_mb()}
 
 
-def child_torch(model_name: str, epochs: int, quick: bool, threads: int) -> dict:
+def child_torch(model_name: str, epochs: int, quick: bool, threads: int, lr: float) -> dict:
     import numpy as np
     import torch
 
@@ -164,7 +167,7 @@ def child_torch(model_name: str, epochs: int, quick: bool, threads: int) -> dict
     if model_name == "conv1d":  # ids as integers for nn.Embedding
         x, xt = x.astype(np.int64), xt.astype(np.int64)
     X, Y = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, eps=1e-7)
     loss_fn = torch.nn.CrossEntropyLoss()
     times = []
     n = X.shape[0]
@@ -194,12 +197,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, nargs="+", default=[2])
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="6,000 training images, 1 epoch: a smoke run")
+    ap.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (both frameworks)")
+    ap.add_argument("--only", choices=list(CHILDREN), help="run one framework only")
     ap.add_argument("--child", choices=list(CHILDREN), help=argparse.SUPPRESS)
     args = ap.parse_args()
     epochs = 1 if args.quick else args.epochs
 
     if args.child:
-        print(json.dumps(CHILDREN[args.child](args.model, epochs, args.quick, args.threads[0])))
+        print(json.dumps(CHILDREN[args.child](args.model, epochs, args.quick, args.threads[0], args.lr)))
         return
 
     try:
@@ -208,7 +213,9 @@ def main() -> None:
     except ImportError:
         frameworks = ["nncore"]
         print("PyTorch not installed: timing nncore alone (pip install torch==2.13.0 for the side-by-side run)")
-    print(f"bench_train {args.model}: {cpu_name()}, {time.strftime('%Y-%m-%d')}, epochs={epochs}"
+    if args.only:
+        frameworks = [args.only]
+    print(f"bench_train {args.model}: {cpu_name()}, {time.strftime('%Y-%m-%d')}, epochs={epochs}, lr={args.lr}"
           f"{' (quick)' if args.quick else ''}")
     print(f"{'threads':>7} {'framework':>9} {'epoch s (median)':>17} {'first epoch s':>14} {'test acc':>9} "
           f"{'peak RSS MB':>12} {'speedup':>8}")
@@ -216,7 +223,8 @@ def main() -> None:
         results = {}
         for fw in frameworks:
             r = run_child(os.path.abspath(__file__),
-                          [args.model, "--child", fw, "--threads", str(threads), "--epochs", str(epochs)]
+                          [args.model, "--child", fw, "--threads", str(threads), "--epochs", str(epochs),
+                           "--lr", str(args.lr)]
                           + (["--quick"] if args.quick else []), threads)
             timed = r["times"][1:] or r["times"]
             results[fw] = (median(timed), r)
