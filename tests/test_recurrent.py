@@ -570,3 +570,19 @@ def test_embedding_mask_zero_feeds_the_rnn():
             np.testing.assert_allclose(alone, np.concatenate([f, b], -1), atol=FWD_TOL)
         else:
             np.testing.assert_allclose(alone, np_rnn("lstm", seqs, *weights, return_sequences=False)[0], atol=FWD_TOL)
+
+
+def test_functional_model():
+    rng = np.random.default_rng(17)
+    ids = rng.integers(0, 10, (4, 6)).astype(np.float32)
+    inp = nncore.Input((6,))
+    h = Embedding(10, 5, mask_zero=True)(inp)
+    h = Bidirectional(LSTM(3, return_sequences=True))(h)
+    out = Dense(2)(GRU(4)(h))
+    model = nncore.Model(inp, out)
+    seq = nncore.Sequential([Embedding(10, 5, mask_zero=True, input_shape=(6,)),
+                             Bidirectional(LSTM(3, return_sequences=True)), GRU(4), Dense(2)])
+    seq.set_weights(model.get_weights())
+    np.testing.assert_array_equal(model.predict(ids), seq.predict(ids))
+    with pytest.raises(ValueError, match="return_state"):
+        LSTM(3, return_state=True)(nncore.Input((6, 2)))

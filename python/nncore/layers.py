@@ -802,6 +802,15 @@ class _Recurrent(Layer):
         return out
 
     def __call__(self, x: Any, training: bool = False, mask: Any = None) -> Any:
+        from .models import _is_symbolic, _symbolic_call
+        if _is_symbolic(x):  # the functional API: masks come from the layer before, as in Sequential
+            if self.return_state:
+                raise ValueError(f"{type(self).__name__} '{self.name}': return_state=True returns several tensors, "
+                                 "which a functional model does not support; call the layer on arrays instead")
+            if mask is not None:
+                raise ValueError(f"{type(self).__name__} '{self.name}': in a functional model the mask comes from "
+                                 "the layer before (Embedding(mask_zero=True)); mask= is for calls on arrays")
+            return _symbolic_call(self, x)
         return self.forward(x, training=training, mask=mask)
 
     def backward(self, dy: Any, dstates: Optional[Sequence[Any]] = None) -> np.ndarray:
