@@ -169,8 +169,9 @@ def np_activation_backward(name: str, dy: np.ndarray, x: np.ndarray, alpha: Opti
 
 def kill_while_writing(tmp_path, script_text: str, target, trials: int, min_delay: float, max_delay: float,
                        seed: int = 0):
-    """Runs `script_text` (it prints "ready", then writes `target` over and over) `trials` times, killing it with
-    SIGKILL after a random delay; yields after each kill so the caller can check what is left at `target`."""
+    """Runs `script_text` (it writes `target` once, prints "ready", then writes it over and over) `trials` times,
+    killing it with SIGKILL after a random delay; yields after each kill so the caller can check what is left at
+    `target`."""
     import random
     import signal
     import subprocess

@@ -103,7 +103,8 @@ from nncore.layers import Dense
 m = nncore.Sequential([Dense(1536, activation="relu", input_shape=(1024,)), Dense(1024)])
 m.compile("adam", "mse")
 x = np.random.default_rng(0).random((64, 1024), dtype=np.float32)
-print("ready", flush=True)
+m.fit(x, x, epochs=1, batch_size=64, verbose=0, callbacks=[nncore.callbacks.ModelCheckpoint(sys.argv[1])])
+print("ready", flush=True)  # one complete checkpoint before any kill, however slow the disk
 m.fit(x, x, epochs=1000, batch_size=32, verbose=0,
       callbacks=[nncore.callbacks.ModelCheckpoint(sys.argv[1], save_freq=1)])
 """

@@ -280,6 +280,7 @@ from nncore.layers import Dense
 m = nncore.Sequential([Dense(2048, input_shape=(1024,)), Dense(1024)])
 m.compile("adam", "mse")
 m.fit(np.ones((4, 1024), np.float32), np.zeros((4, 1024), np.float32), epochs=1, verbose=0)
+m.save(sys.argv[1])  # one complete file before any kill, however slow the disk
 print("ready", flush=True)
 i = 0
 while True:
