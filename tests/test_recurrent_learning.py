@@ -97,18 +97,16 @@ def fashion():
 
 @needs_fashion
 def test_lstm_classifies_fashion_mnist_rows(fashion):
-    # Each image as 28 steps of 28 pixels -> LSTM(128) -> Dense(10). The claim (>= 0.85 test accuracy after
-    # 2 epochs on all 60,000 images) takes ~15 s on 2 idle cores, so it is checked in a bench run instead
-    # (bench/RESULTS.md: 0.860-0.873 for seeds 0-2 with this optimizer). Here a documented subset: the first
-    # 20,000 training images, 2 epochs (~5 s); measured for seeds 0-2: test accuracy 0.806-0.829 (all 10,000 test
-    # images). Seed 1 is used.
+    # Each image as 28 steps of 28 pixels -> LSTM(128) -> Dense(10), 2 epochs on all 60,000 images (~15 s on 2 idle
+    # cores), the claim: >= 0.85 test accuracy. Measured with Adam(0.002) for seeds 0-2: 0.873, 0.860,
+    # 0.866 (bench/RESULTS.md); Keras's default lr 0.001 is not reliably there after 2 epochs (0.853, 0.839).
     (x_train, y_train), (x_test, y_test) = fashion
-    nncore.set_random_seed(1)
+    nncore.set_random_seed(0)
     model = nncore.Sequential([LSTM(128, input_shape=(28, 28)), Dense(10, activation="softmax")])
     model.compile(nncore.optimizers.Adam(learning_rate=0.002), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    history = model.fit(x_train[:20000] / 255.0, y_train[:20000], epochs=2, batch_size=32, verbose=0)
+    history = model.fit(x_train / 255.0, y_train, epochs=2, batch_size=32, verbose=0)
     acc = history.history["accuracy"]
     assert 0.6 < acc[0] < acc[1]
     _, test_acc = model.evaluate(x_test / 255.0, y_test, verbose=0)
-    assert test_acc >= 0.78
+    assert test_acc >= 0.85
