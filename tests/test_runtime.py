@@ -167,9 +167,9 @@ CTRL_C_CHILD = """
         assert p.shape == (50, 10) and np.all(np.isfinite(p)), "predict broken after Ctrl-C"
         np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
         n = len(model.history.history["loss"])
-        assert model.history.epoch == list(range(n))
+        assert model.history.epoch == list(range(n)), (model.history.epoch, n)
         # Python's own handler is back, and the model trains again.
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, repr(signal.getsignal(signal.SIGINT))
         assert len(model.fit(x[:64], y[:64], epochs=1, verbose=0).history["loss"]) == 1
         print("CLEAN", n, flush=True)
         sys.exit(0)
