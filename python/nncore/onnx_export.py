@@ -5,7 +5,8 @@ layer's inbound layers) and its layers' weights, and written with ``onnx.helper`
 is imported only here. The batch axis is symbolic (``"batch"``); inputs and outputs keep nncore's channels-last
 layout. ONNX's Conv and pooling want channels first: each tensor remembers its layout and is transposed only where
 a layer needs the other one (Dense, Flatten, Reshape and LayerNormalization work on channels-last data, so the
-flatten order stays nncore's).
+flatten order stays nncore's). Recurrent layers become ONNX's RNN/LSTM/GRU ops, or a Scan over time when a mask
+from ``Embedding(mask_zero=True)`` reaches them (see "recurrent layers" below).
 
 Example:
     >>> model.export_onnx("model.onnx")
@@ -138,13 +139,26 @@ class _Builder:
 
     def const(self, hint: str, value: Any, dtype: Any = np.float32) -> str:
         name = self.fresh(hint)
-        self.inits.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(np.asarray(value, dtype)), name))
+        array = np.array(value, dtype, order="C")  # a scalar stays 0-d (np.ascontiguousarray would make it 1-d)
+        self.inits.append(self.onnx.numpy_helper.from_array(array, name))
         return name
 
     def op(self, op_type: str, inputs: Sequence[str], hint: str, **attrs: Any) -> str:
-        out = self.fresh(hint)
-        self.nodes.append(self.h.make_node(op_type, list(inputs), [out], name=out, **attrs))
-        return out
+        return self.ops(op_type, inputs, [hint], **attrs)[0]
+
+    def ops(self, op_type: str, inputs: Sequence[str], hints: Sequence[str], **attrs: Any) -> List[str]:
+        """A node with several outputs (an empty hint leaves that optional output out)."""
+        outs = [self.fresh(h) if h else "" for h in hints]
+        self.nodes.append(self.h.make_node(op_type, list(inputs), outs, name=next(o for o in outs if o), **attrs))
+        return outs
+
+    def subgraph(self) -> "_Builder":
+        """A builder for a control-flow body: its own nodes; names unique across both graphs (ONNX wants them
+        unique over the scopes) and constants stored in this graph, which the body reads from the outer scope."""
+        sub = _Builder(self.onnx, self.opset)
+        sub.used = self.used
+        sub.inits = self.inits
+        return sub
 
     def to_layout(self, t: _T, cf: bool, hint: str) -> _T:
         if t.rank <= 2 or t.cf == cf:  # (batch, C) is the same in both layouts
@@ -401,6 +415,264 @@ def _time_distributed(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: L
     return _T(b.op("Reshape", [y.name, unfold], f"{n.output}/unfold"), out)
 
 
+# ---- recurrent layers ------------------------------------------------------------------------------------------
+# Without a mask, SimpleRNN, LSTM, GRU and Bidirectional become ONNX's RNN, LSTM and GRU ops. Under a mask (from
+# Embedding(mask_zero=True)) nncore, as Keras, lets a padded step anywhere in the sequence keep the state (h, and an
+# LSTM's c) and output the previous state (zeros with zero_output_for_mask, which a Bidirectional that returns
+# sequences sets); ONNX's ops know only trailing padding (sequence_lens) and output zeros there. A masked layer is
+# therefore a Scan over time whose body is the cell followed by a Where on the step's mask
+# (cpp/src/kernels/rnn.cpp: rnn_forward).
+_RNN_OPS = {"SimpleRNN": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
+_RNN_ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")  # SimpleRNN's in nncore; LSTM and GRU: tanh/sigmoid only
+_ONNX_RNN_ACT = {"tanh": "Tanh", "relu": "Relu", "sigmoid": "Sigmoid"}
+_INT64_MIN = -(2 ** 63)
+
+
+@dataclass
+class _Rnn:
+    """One direction of a recurrent layer in Keras's layout: kernel (I, G*U) and recurrent (U, G*U) with gates
+    i, f, c, o (LSTM) or z, r, h (GRU); bias (G*U,), or (2, 3U) for a GRU (input bias, recurrent bias), or None."""
+
+    cls: str
+    units: int
+    activation: str
+    kernel: np.ndarray
+    recurrent: np.ndarray
+    bias: Optional[np.ndarray]
+    go_backwards: bool
+    return_sequences: bool
+    zero_output_for_mask: bool
+
+
+def _rnn_spec(where: str, cls: str, config: Dict[str, Any], w: Dict[str, np.ndarray], zero_output_for_mask: bool,
+              go_backwards: Optional[bool] = None) -> _Rnn:
+    if cls not in _RNN_OPS:
+        raise ValueError(f"export_onnx: {where}: expected a SimpleRNN, LSTM or GRU, got {cls}")
+    if config.get("return_state"):
+        raise ValueError(f"export_onnx: {where}: return_state=True is not supported (an exported layer has one "
+                         "output)")
+    for flag in ("stateful", "unroll", "time_major"):
+        if config.get(flag):
+            raise ValueError(f"export_onnx: {where}: {flag}=True is not supported")
+    act = config.get("activation", "tanh") or "linear"
+    if cls == "SimpleRNN":
+        if act not in _RNN_ACTIVATIONS:
+            raise ValueError(f"export_onnx: {where}: activation '{act}' is not supported in a SimpleRNN; supported: "
+                             f"{', '.join(_RNN_ACTIVATIONS)}")
+    else:
+        rec_act = config.get("recurrent_activation", "sigmoid") or "linear"
+        if act != "tanh" or rec_act != "sigmoid":
+            raise ValueError(f"export_onnx: {where}: only activation 'tanh' with recurrent_activation 'sigmoid' is "
+                             f"supported, got '{act}' and '{rec_act}'")
+        if cls == "GRU" and not config.get("reset_after", True):
+            raise ValueError(f"export_onnx: {where}: only reset_after=True is supported")
+    units = int(config["units"])
+    gates = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}[cls]
+    kernel, recurrent, bias = w["kernel"], w["recurrent_kernel"], w.get("bias")
+    bias_shape = (2, gates * units) if cls == "GRU" else (gates * units,)
+    if recurrent.shape != (units, gates * units) or kernel.shape[1:] != (gates * units,) or \
+            (bias is not None and bias.shape != bias_shape):
+        raise ValueError(f"export_onnx: {where}: weights of shapes {kernel.shape}, {recurrent.shape}"
+                         f"{'' if bias is None else ', ' + str(bias.shape)} do not fit {cls}({units})")
+    backwards = bool(config.get("go_backwards", False)) if go_backwards is None else go_backwards
+    return _Rnn(cls, units, act, kernel, recurrent, bias, backwards, bool(config.get("return_sequences")),
+                bool(zero_output_for_mask))
+
+
+def _lstm_iofc(a: np.ndarray) -> np.ndarray:
+    """Keras's LSTM gate blocks i, f, c, o (last axis) in ONNX's order i, o, f, c."""
+    i, f, c, o = np.split(a, 4, axis=-1)
+    return np.concatenate([i, o, f, c], axis=-1)
+
+
+def _onnx_rnn_weights(d: _Rnn) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """ONNX's W (G*U, I), R (G*U, U) and B (2*G*U,) = [input bias, recurrent bias] of one direction."""
+    kernel, recurrent, bias = d.kernel, d.recurrent, d.bias
+    if d.cls == "LSTM":
+        kernel, recurrent = _lstm_iofc(kernel), _lstm_iofc(recurrent)
+        bias = None if bias is None else _lstm_iofc(bias)
+    if bias is not None:
+        bias = bias.reshape(-1) if d.cls == "GRU" else np.concatenate([bias, np.zeros_like(bias)])
+    return kernel.T, recurrent.T, bias
+
+
+def _rnn_native(b: _Builder, hint: str, dirs: List[_Rnn], x: str) -> List[str]:
+    """The layer (dirs: [layer]) or a Bidirectional (dirs: [forward, backward]) as one ONNX RNN/LSTM/GRU op on
+    x (batch, T, I). Returns each direction's output, (batch, T, U) or (batch, U), placed as the merge wants it:
+    a backward half's sequence in input order (nncore merges its step T-1-t with the forward half's step t)."""
+    first = dirs[0]
+    if first.go_backwards:
+        # Reversing the input makes "go_backwards" the ONNX forward direction (the outputs then come in nncore's
+        # step order) and the backward half of a Bidirectional the ONNX reverse direction.
+        x = b.op("Slice", [x, b.const(f"{hint}/rev_starts", [-1], np.int64),
+                           b.const(f"{hint}/rev_ends", [_INT64_MIN], np.int64),
+                           b.const(f"{hint}/rev_axes", [1], np.int64), b.const(f"{hint}/rev_steps", [-1], np.int64)],
+                 f"{hint}/reverse_time")
+    xt = b.op("Transpose", [x], f"{hint}/time_major", perm=[1, 0, 2])   # layout 0: (T, batch, I)
+    ws = [_onnx_rnn_weights(d) for d in dirs]
+    ins = [xt, b.const(f"{hint}/W", np.stack([w[0] for w in ws])), b.const(f"{hint}/R", np.stack([w[1] for w in ws]))]
+    if first.bias is not None:
+        ins.append(b.const(f"{hint}/B", np.stack([w[2] for w in ws])))
+    attrs: Dict[str, Any] = dict(hidden_size=first.units,
+                                 direction="bidirectional" if len(dirs) == 2 else "forward")
+    if first.cls == "GRU":
+        attrs["linear_before_reset"] = 1   # Keras's reset_after=True
+    elif first.cls == "LSTM":
+        attrs["activations"] = ["Sigmoid", "Tanh", "Tanh"] * len(dirs)
+    elif first.activation == "linear":
+        attrs.update(activations=["Affine"] * len(dirs), activation_alpha=[1.0] * len(dirs),
+                     activation_beta=[0.0] * len(dirs))
+    else:
+        attrs["activations"] = [_ONNX_RNN_ACT[first.activation]] * len(dirs)
+    op = _RNN_OPS[first.cls]
+    if first.return_sequences:
+        y = b.ops(op, ins, [f"{hint}/{op}_Y"], **attrs)[0]                 # (T, dirs, batch, U)
+        y = b.op("Transpose", [y], f"{hint}/batch_major", perm=[2, 0, 1, 3])   # (batch, T, dirs, U)
+        axis = 2
+    else:
+        y = b.ops(op, ins, ["", f"{hint}/{op}_Y_h"], **attrs)[1]           # (dirs, batch, U)
+        axis = 0
+    if len(dirs) == 1:
+        return [b.op("Squeeze", [y, b.const(f"{hint}/dir_axis", [axis], np.int64)], f"{hint}/one_direction")]
+    return [b.op("Gather", [y, b.const(f"{hint}/dir{k}", k, np.int64)], f"{hint}/{half}", axis=axis)
+            for k, half in enumerate(("forward", "backward"))]
+
+
+def _rnn_body(b: _Builder, hint: str, d: _Rnn) -> Any:
+    """The Scan body of one masked step: states h (batch, U) [and c], inputs xw = x W + b (batch, G*U) and the
+    step's mask (batch, 1) -> new states [and the step's output]. The cell's math as nncore's row kernels."""
+    s = b.subgraph()
+    onnx, U = b.onnx, d.units
+    lstm = d.cls == "LSTM"
+    h_in = s.fresh(f"{hint}/h_prev")
+    c_in = s.fresh(f"{hint}/c_prev") if lstm else ""
+    xw_in, m_in = s.fresh(f"{hint}/xw_t"), s.fresh(f"{hint}/mask_t")
+    rec = s.op("MatMul", [h_in, s.const(f"{hint}/recurrent_kernel", d.recurrent)], f"{hint}/rec")
+    c_new = None
+    if d.cls == "SimpleRNN":
+        a = s.op("Add", [xw_in, rec], f"{hint}/preact")
+        h_cell = a if d.activation == "linear" else s.op(_ONNX_RNN_ACT[d.activation], [a], f"{hint}/h_cell")
+    elif lstm:
+        g = s.op("Add", [xw_in, rec], f"{hint}/gates")
+        gi, gf, gc, go = s.ops("Split", [g, s.const(f"{hint}/split4", [U] * 4, np.int64)],
+                               [f"{hint}/g{k}" for k in "ifco"], axis=1)
+        i, f, o = (s.op("Sigmoid", [v], f"{hint}/{k}") for v, k in ((gi, "i"), (gf, "f"), (go, "o")))
+        cc = s.op("Tanh", [gc], f"{hint}/cc")
+        c_cell = s.op("Add", [s.op("Mul", [f, c_in], f"{hint}/fc"), s.op("Mul", [i, cc], f"{hint}/ic")],
+                      f"{hint}/c_cell")
+        h_cell = s.op("Mul", [o, s.op("Tanh", [c_cell], f"{hint}/tanh_c")], f"{hint}/h_cell")
+        c_new = s.op("Where", [m_in, c_cell, c_in], f"{hint}/c")
+    else:  # GRU, reset_after: h = z*h_prev + (1-z)*tanh(xw_h + r*(h U_h + rb_h))
+        if d.bias is not None:
+            rec = s.op("Add", [rec, s.const(f"{hint}/recurrent_bias", d.bias[1])], f"{hint}/rec_b")
+        split3 = s.const(f"{hint}/split3", [U] * 3, np.int64)
+        pz, pr, ph = s.ops("Split", [xw_in, split3], [f"{hint}/x{k}" for k in "zrh"], axis=1)
+        rz, rr, rh = s.ops("Split", [rec, split3], [f"{hint}/r{k}" for k in "zrh"], axis=1)
+        z = s.op("Sigmoid", [s.op("Add", [pz, rz], f"{hint}/az")], f"{hint}/z")
+        r = s.op("Sigmoid", [s.op("Add", [pr, rr], f"{hint}/ar")], f"{hint}/r")
+        hh = s.op("Tanh", [s.op("Add", [ph, s.op("Mul", [r, rh], f"{hint}/r_rec")], f"{hint}/ah")], f"{hint}/hh")
+        one_z = s.op("Sub", [s.const(f"{hint}/one", 1.0), z], f"{hint}/one_minus_z")
+        h_cell = s.op("Add", [s.op("Mul", [z, h_in], f"{hint}/zh"), s.op("Mul", [one_z, hh], f"{hint}/zhh")],
+                      f"{hint}/h_cell")
+    h_new = s.op("Where", [m_in, h_cell, h_in], f"{hint}/h")
+    outs = [h_new] + ([c_new] if lstm else [])
+    if d.return_sequences:   # the step's output: the new state, or zeros at a masked step
+        outs.append(s.op("Where", [m_in, h_cell, s.const(f"{hint}/zero", 0.0)], f"{hint}/y_t")
+                    if d.zero_output_for_mask else s.op("Identity", [h_new], f"{hint}/y_t"))
+
+    def info(name: str, elem: int, last: int) -> Any:
+        return onnx.helper.make_tensor_value_info(name, elem, ["batch", last])
+
+    f32 = onnx.TensorProto.FLOAT
+    inputs = [info(h_in, f32, U)] + ([info(c_in, f32, U)] if lstm else [])
+    inputs += [info(xw_in, f32, int(d.recurrent.shape[1])), info(m_in, onnx.TensorProto.BOOL, 1)]
+    outputs = [info(v, f32, U) for v in outs]
+    return onnx.helper.make_graph(s.nodes, f"{hint}/step", inputs, outputs)
+
+
+def _rnn_scan(b: _Builder, hint: str, d: _Rnn, x: str, mask: str, mask_bool: str, zeros: str,
+              reverse_output: bool) -> str:
+    """One direction under a mask as a Scan over time on x (batch, T, I) with mask (batch, T) (and mask_bool, its
+    (batch, T, 1) boolean form). go_backwards scans the steps from the end; reverse_output stores the sequence
+    reversed (a Bidirectional's backward half). Returns (batch, T, U) or the last step's (batch, U)."""
+    xw = b.op("MatMul", [x, b.const(f"{hint}/kernel", d.kernel)], f"{hint}/xw")
+    if d.bias is not None:
+        xw = b.op("Add", [xw, b.const(f"{hint}/bias", d.bias[0] if d.cls == "GRU" else d.bias)], f"{hint}/xw_b")
+    lstm = d.cls == "LSTM"
+    states = [zeros, zeros] if lstm else [zeros]
+    direction = int(d.go_backwards)
+    hints = [f"{hint}/h_last"] + ([f"{hint}/c_last"] if lstm else [])
+    if d.return_sequences:
+        hints.append(f"{hint}/sequence")
+    outs = b.ops("Scan", states + [xw, mask_bool], hints, body=_rnn_body(b, hint, d), num_scan_inputs=2,
+                 scan_input_axes=[1, 1], scan_input_directions=[direction, direction],
+                 **({"scan_output_axes": [1], "scan_output_directions": [int(reverse_output)]}
+                    if d.return_sequences else {}))
+    if d.return_sequences:
+        return outs[-1]
+    if not d.zero_output_for_mask:
+        return outs[0]   # the last output is the last state (a masked last step repeats it)
+    last = b.const(f"{hint}/last_step", [0 if d.go_backwards else -1], np.int64)
+    m_last = b.op("Gather", [mask, last], f"{hint}/mask_last", axis=1)   # (batch, 1)
+    return b.op("Mul", [outs[0], m_last], f"{hint}/y_last")
+
+
+def _merge_directions(b: _Builder, hint: str, mode: str, yf: str, yb: str) -> str:
+    if mode == "concat":
+        return b.op("Concat", [yf, yb], f"{hint}/Concat", axis=-1)
+    if mode == "sum":
+        return b.op("Add", [yf, yb], f"{hint}/Sum")
+    if mode == "mul":
+        return b.op("Mul", [yf, yb], f"{hint}/Mul")
+    if mode == "ave":
+        return b.op("Mul", [b.op("Add", [yf, yb], f"{hint}/Sum"), b.const(f"{hint}/half", 0.5)], f"{hint}/Average")
+    raise ValueError(f"export_onnx: layer '{hint}' (Bidirectional): unknown merge_mode '{mode}'; expected concat, "
+                     "sum, mul or ave")
+
+
+def _zero_output_for_mask(impl: Any, default: bool) -> bool:
+    value = getattr(impl, "zero_output_for_mask", None)
+    return default if value is None else bool(value)
+
+
+def _recurrent(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    """SimpleRNN, LSTM, GRU and Bidirectional; nncore's Bidirectional runs a copy of its layer with go_backwards
+    flipped and merges the forward output at step t with the backward one at step T-1-t."""
+    x = b.native(xs[0], n.output)
+    where = f"layer '{n.output}' ({n.class_name})"
+    if len(x.shape) != 2:
+        raise ValueError(f"export_onnx: {where}: expected a (batch, time, features) input, got (batch, "
+                         f"{', '.join(str(d) for d in x.shape)})")
+    impl = getattr(n.layer, "_impl", None)
+    mode = str(n.config.get("merge_mode") or "concat")
+    if n.class_name == "Bidirectional":
+        cls, config = n.config["layer"]["class_name"], n.config["layer"]["config"]
+        dirs = []
+        for k, half in enumerate(("forward", "backward")):
+            hw = {name[len(half) + 1:]: v for name, v in w.items() if name.startswith(half + "_")}
+            # nncore's Bidirectional sets zero_output_for_mask on both halves when it returns sequences.
+            zero = _zero_output_for_mask(getattr(impl, f"{half}_layer", None), bool(config.get("return_sequences")))
+            backwards = bool(config.get("go_backwards", False)) != (k == 1)
+            dirs.append(_rnn_spec(f"{where}, {half} {cls}", cls, config, hw, zero, backwards))
+    else:
+        dirs = [_rnn_spec(where, n.class_name, n.config, w, _zero_output_for_mask(impl, False))]
+    if x.mask is None:
+        ys = _rnn_native(b, n.output, dirs, x.name)
+    else:
+        mask3 = b.op("Unsqueeze", [x.mask, b.const(f"{n.output}/axis2", [2], np.int64)], f"{n.output}/mask3")
+        mask_bool = b.op("Cast", [mask3], f"{n.output}/mask_bool", to=b.onnx.TensorProto.BOOL)
+        batch = b.op("Shape", [x.name], f"{n.output}/batch", start=0, end=1)
+        state_shape = b.op("Concat", [batch, b.const(f"{n.output}/units", [dirs[0].units], np.int64)],
+                           f"{n.output}/state_shape", axis=0)
+        zeros = b.op("ConstantOfShape", [state_shape], f"{n.output}/zero_state",
+                     value=b.onnx.helper.make_tensor("zero", b.onnx.TensorProto.FLOAT, [1], [0.0]))
+        hints = [n.output] if len(dirs) == 1 else [f"{n.output}/forward", f"{n.output}/backward"]
+        ys = [_rnn_scan(b, hint, d, x.name, x.mask, mask_bool, zeros, reverse_output=k == 1)
+              for k, (hint, d) in enumerate(zip(hints, dirs))]
+    y = ys[0] if len(ys) == 1 else _merge_directions(b, n.output, mode, ys[0], ys[1])
+    return _T(y, _out_shape(n))
+
+
 _Converter = Callable[[_Builder, GraphNode, Dict[str, np.ndarray], List[_T]], _T]
 _CONVERTERS: Dict[str, _Converter] = {
     "Dense": _dense,
@@ -424,6 +696,10 @@ _CONVERTERS: Dict[str, _Converter] = {
     "LayerNormalization": _layer_norm,
     "Embedding": _embedding,
     "TimeDistributed": _time_distributed,
+    "SimpleRNN": _recurrent,
+    "LSTM": _recurrent,
+    "GRU": _recurrent,
+    "Bidirectional": _recurrent,
     "Add": _merge,
     "Subtract": _merge,
     "Multiply": _merge,
@@ -431,9 +707,8 @@ _CONVERTERS: Dict[str, _Converter] = {
     "Concatenate": _merge,
 }
 SUPPORTED_LAYERS: Tuple[str, ...] = tuple(sorted(_CONVERTERS))
-# Not exported yet: nncore's masks let padded steps anywhere keep the state and repeat the previous output, which
-# ONNX's LSTM/GRU/RNN ops (sequence_lens: trailing padding, zeros after it) do not express.
-PENDING_LAYERS: Tuple[str, ...] = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
+# nncore layer classes without an ONNX export yet (none at present).
+PENDING_LAYERS: Tuple[str, ...] = ()
 
 # Layers that end the mask (nncore's output_mask overrides): no time axis left, or Keras drops it.
 _DROPS_MASK = {"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
