@@ -181,6 +181,9 @@ void rnn_forward(const RnnSpec& s, const RnnWeights& w, const RnnData& d) {
   GemmEpilogue rec_bias;
   rec_bias.bias = w.recurrent_bias;
   float* gh = geo.gemm_h(d);
+  // U (U, GU) is the B operand of every step's GEMM: packed once here instead of in each of the T GEMMs.
+  thread_local GemmPackedB rec_packed;
+  gemm_pack_b(false, U, GU, w.recurrent, GU, &rec_packed);
   const double row_cost = 20.0 * static_cast<double>(GU);
   for (int64_t step = 0; step < T; ++step) {
     const int64_t t = geo.tin(step);
@@ -192,9 +195,9 @@ void rnn_forward(const RnnSpec& s, const RnnWeights& w, const RnnData& d) {
       }
     // The B rows of step t are T*GU apart in the (B, T, GU) arrays.
     if (gru)
-      gemm(false, false, B, GU, U, gh + t * U, T * U, w.recurrent, GU, 0.f, d.rec + t * GU, T * GU, rec_bias);
+      gemm_packed_b(false, B, GU, U, gh + t * U, T * U, rec_packed, 0.f, d.rec + t * GU, T * GU, rec_bias);
     else
-      gemm(false, false, B, GU, U, gh + t * U, T * U, w.recurrent, GU, 1.f, d.gates + t * GU, T * GU);
+      gemm_packed_b(false, B, GU, U, gh + t * U, T * U, rec_packed, 1.f, d.gates + t * GU, T * GU);
     parallel_range(B, row_cost, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         const float* hp = row(d.hprev, b, t, T, U);
@@ -234,6 +237,9 @@ void rnn_backward(const RnnSpec& s, const RnnWeights& w, const RnnData& d, const
   const RnnRowKernels& k = rows_active();
   // GRU: the recurrent kernel sees the recurrent projection's gradient; the others the gates' own.
   float* dr = gru ? g.drec : g.dgates;
+  // U^T (GU, U) is the B operand of every step's GEMM: packed once here, as in forward.
+  thread_local GemmPackedB rec_t_packed;
+  gemm_pack_b(true, GU, U, w.recurrent, GU, &rec_t_packed);
   const double row_cost = 12.0 * static_cast<double>(GU);
   for (int64_t step = T - 1; step >= 0; --step) {
     const int64_t t = geo.tin(step);
@@ -264,9 +270,9 @@ void rnn_backward(const RnnSpec& s, const RnnWeights& w, const RnnData& d, const
     });
     // dh_{t-1} += dG_t U^T (through the recurrent dropout mask when there is one).
     if (d.recurrent_mask == nullptr) {
-      gemm(false, true, B, U, GU, dr + t * GU, T * GU, w.recurrent, GU, 1.f, g.dh, U);
+      gemm_packed_b(false, B, U, GU, dr + t * GU, T * GU, rec_t_packed, 1.f, g.dh, U);
     } else {
-      gemm(false, true, B, U, GU, dr + t * GU, T * GU, w.recurrent, GU, 0.f, g.tmp, U);
+      gemm_packed_b(false, B, U, GU, dr + t * GU, T * GU, rec_t_packed, 0.f, g.tmp, U);
       for (int64_t i = 0; i < B * U; ++i) g.dh[i] += g.tmp[i] * d.recurrent_mask[i];
     }
   }
