@@ -266,7 +266,7 @@ def test_one_and_two_threads_bit_identical(cell, B, T, I, U, restore_threads):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])
-def test_batch_split_matches_reference(cell, restore_threads):
+def test_batch_split_matches_reference(isa, cell, restore_threads):
     # 2 threads, each running the sequence on its own rows (B = 37: ranges of 16 and 21 rows), with every
     # per-row input (mask, initial states, recurrent mask), against the step-by-step reference.
     restore_threads(2)
