@@ -241,19 +241,49 @@ def test_fast_matches_reference_on_ragged_sizes(isa, cell):
             np.testing.assert_allclose(got, want, atol=2e-5 * max(1.0, np.abs(want).max()), rtol=0)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_one_and_two_threads_bit_identical(cell, restore_threads):
-    # Big enough that the GEMMs and the per-step row pass both split over two threads.
+# (B, T, I, U): each thread running the whole sequence on its own batch rows (B >= 16), including ragged row
+# ranges (B = 37, 250) and the Fashion-MNIST benchmark's shape; and B = 12, too few rows to split, where the
+# per-step GEMMs and row passes split over the threads instead (U = 200: big enough to).
+THREAD_SHAPES = [(256, 3, 16, 128), (32, 28, 28, 128), (37, 6, 5, 40), (250, 4, 9, 33), (12, 5, 7, 200)]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])
+@pytest.mark.parametrize("B,T,I,U", THREAD_SHAPES)
+def test_one_and_two_threads_bit_identical(cell, B, T, I, U, restore_threads):
     rng = np.random.default_rng(7)
-    x, kernel, rk, b = make_args(cell, 256, 3, 16, 128, rng)
-    dy = rng.standard_normal((256, 3, 128)).astype(np.float32)
+    x, kernel, rk, b = make_args(cell, B, T, I, U, rng)
+    dy = rng.standard_normal((B, T, U)).astype(np.float32)
+    kw = dict(mask=random_mask(B, T, rng), initial_state=states_for(cell, B, U, rng), go_backwards=True,
+              recurrent_mask=(rng.random((B, U)) > 0.3).astype(np.float32) * 1.5)
     results = []
     for n in (1, 2):
         restore_threads(n)
-        results.append((run_op(cell, x, kernel, rk, b)[0], run_op_backward(cell, dy, x, kernel, rk, b)[:4]))
-    np.testing.assert_array_equal(results[0][0], results[1][0])
-    for a, c in zip(results[0][1], results[1][1]):
+        results.append((run_op(cell, x, kernel, rk, b, **kw), run_op_backward(cell, dy, x, kernel, rk, b, **kw)))
+    (y1, s1), g1 = results[0]
+    (y2, s2), g2 = results[1]
+    for a, c in zip([y1, *s1, *g1], [y2, *s2, *g2]):
         np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])
+def test_batch_split_matches_reference(isa, cell, restore_threads):
+    # 2 threads, each running the sequence on its own rows (B = 37: ranges of 16 and 21 rows), with every
+    # per-row input (mask, initial states, recurrent mask), against the step-by-step reference.
+    restore_threads(2)
+    rng = np.random.default_rng(9)
+    B, T, I, U = 37, 6, 5, 40
+    x, kernel, rk, b = make_args(cell, B, T, I, U, rng)
+    kw = dict(mask=random_mask(B, T, rng), initial_state=states_for(cell, B, U, rng),
+              recurrent_mask=(rng.random((B, U)) > 0.3).astype(np.float32) * 1.5)
+    y, states = run_op(cell, x, kernel, rk, b, **kw)
+    y_ref, states_ref = run_op(cell, x, kernel, rk, b, reference=True, **kw)
+    for got, want in zip([y, *states], [y_ref, *states_ref]):
+        np.testing.assert_allclose(got, want, atol=FWD_TOL, rtol=0)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    fast = run_op_backward(cell, dy, x, kernel, rk, b, **kw)
+    ref = run_op_backward(cell, dy, x, kernel, rk, b, reference=True, **kw)
+    for got, want in zip(fast, ref):
+        np.testing.assert_allclose(got, want, atol=2e-5 * max(1.0, np.abs(want).max()), rtol=0)
 
 
 def test_generic_and_avx2_agree():

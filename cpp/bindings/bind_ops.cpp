@@ -26,6 +26,21 @@ void bind_ops(py::module_& m) {
       },
       py::arg("a"), py::arg("b"), py::arg("transpose_a") = false, py::arg("transpose_b") = false);
   m.def(
+      "matmul_packed",
+      [](FloatArray a, FloatArray b, bool ta, bool tb, std::optional<FloatArray> c, float beta,
+         std::optional<FloatArray> bias) {
+        Tensor ta_ = view_of(a), tb_ = view_of(b), tc, tbias, out;
+        if (c) tc = view_of(*c);
+        if (bias) tbias = view_of(*bias);
+        {
+          py::gil_scoped_release nogil;
+          out = matmul_packed(ta_, tb_, ta, tb, tc, beta, tbias);
+        }
+        return to_numpy(out);
+      },
+      py::arg("a"), py::arg("b"), py::arg("transpose_a"), py::arg("transpose_b"), py::arg("c"), py::arg("beta"),
+      py::arg("bias"));
+  m.def(
       "activation_forward",
       [](const std::string& name, FloatArray x, py::object alpha) {
         const Activation act = activation_from_name(name);

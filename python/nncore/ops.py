@@ -12,8 +12,8 @@ import numpy as np
 from . import _core
 from ._convert import as_float32, pair
 
-__all__ = ["matmul", "matmul_reference", "activation", "activation_backward", "loss", "conv2d", "conv2d_backward",
-           "simple_rnn", "simple_rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward"]
+__all__ = ["matmul", "matmul_reference", "matmul_packed", "activation", "activation_backward", "loss", "conv2d",
+           "conv2d_backward", "simple_rnn", "simple_rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward"]
 
 
 def _matrix(a: Any, what: str) -> np.ndarray:
@@ -31,6 +31,15 @@ def matmul(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False)
 def matmul_reference(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False) -> np.ndarray:
     """The plain reference GEMM that tests use as the oracle of ``matmul``."""
     return _core.matmul_ref(_matrix(a, "a"), _matrix(b, "b"), bool(transpose_a), bool(transpose_b))
+
+
+def matmul_packed(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False, c: Any = None,
+                  beta: float = 0.0, bias: Any = None) -> np.ndarray:
+    """``beta * c[s] + op(a[s]) @ op(b) + bias`` for every slice ``s`` of a 3-D ``a``, with ``op(b)`` packed once
+    for the GEMM and reused by every slice (as recurrent layers do at each time step)."""
+    return _core.matmul_packed(as_float32(a, "matmul_packed: a"), _matrix(b, "b"), bool(transpose_a),
+                               bool(transpose_b), None if c is None else as_float32(c, "matmul_packed: c"),
+                               float(beta), None if bias is None else as_float32(bias, "matmul_packed: bias"))
 
 
 def activation(name: str, x: Any, alpha: Optional[float] = None) -> np.ndarray:

@@ -15,6 +15,11 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool t
 void matmul_into(Tensor& out, const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b, float beta);
 // The plain reference GEMM (test oracle).
 Tensor matmul_ref(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
+// One B for a stack of products: out[s] = beta * c[s] + op(a[s]) op(B) + bias, for a (S, M, K) (with transpose_a
+// (S, K, M)), out (S, M, N). op(B) is packed once and reused for every slice, as recurrent layers do per time
+// step. c (S, M, N) is read only when beta != 0; bias is (N) or empty.
+Tensor matmul_packed(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b, const Tensor& c, float beta,
+                     const Tensor& bias);
 
 // y = act(x) (softmax over the last axis).
 Tensor activation_forward(Activation act, const Tensor& x, float alpha);

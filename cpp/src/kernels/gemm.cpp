@@ -11,6 +11,8 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <stdexcept>
+#include <string>
 
 #include "kernels/gemm_internal.hpp"
 #include "kernels/kernels.hpp"
@@ -137,6 +139,9 @@ int64_t even_block(int64_t n, int64_t max_block, int64_t step) {
   return ceil_div(ceil_div(n, blocks), step) * step;
 }
 
+// The K slab depth: from K alone, so that every thread split (and a pre-packed B) sums over the same slabs.
+int64_t slab_depth(int64_t K, const GemmKernel& uk) { return even_block(K, uk.KC, 8); }
+
 // ---- the five loops on one thread's block of C ----------------------------------------------------------------
 
 struct Problem {
@@ -151,6 +156,7 @@ struct Problem {
   int64_t rs_c, cs_c;  // C[i][j] is C[i * rs_c + j * cs_c]: (ldc, 1), or (1, ldc) when computing C^T
   bool swapped;        // computing C^T: rows of this problem are columns of the caller's C
   const GemmEpilogue* ep;  // null: none
+  const GemmPackedB* packed = nullptr;  // op(B) already packed for this kernel: B and ldb are not read
 };
 
 // The epilogue on the finished mr x nr tile at (i0, j0) of the problem. Bias runs along the caller's columns,
@@ -183,11 +189,11 @@ constexpr int64_t direct_a_max_n = 512;
 // alone, results are bit-identical across thread counts.
 void gemm_block(const Problem& p, const GemmKernel& uk, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   const int MR = uk.MR, NR = uk.NR;
-  const int64_t KC = even_block(p.K, uk.KC, 8);
+  const int64_t KC = slab_depth(p.K, uk);
   const int64_t MC = even_block(m1 - m0, std::max<int64_t>(uk.MC / MR, 1) * MR, MR);
   const int64_t NC = even_block(n1 - n0, std::max<int64_t>(uk.NC / NR, 1) * NR, NR);
   float* pa = tls_pack_a.get(MC * KC);
-  float* pb = tls_pack_b.get(KC * NC);
+  float* pb = p.packed != nullptr ? nullptr : tls_pack_b.get(KC * NC);
   const bool direct_a = (n1 - n0) <= direct_a_max_n;
   alignas(64) float edge[1024];  // one C tile for the ragged borders (MR * NR <= 1024 for every kernel)
 
@@ -197,13 +203,17 @@ void gemm_block(const Problem& p, const GemmKernel& uk, int64_t m0, int64_t m1, 
       const int64_t kc = std::min(KC, p.K - pc);
       const float beta = pc == 0 ? p.beta : 1.0f;
       const bool last_slab = pc + kc >= p.K;
-      pack_b(p.trans_b, p.B, p.ldb, pc, kc, jc, nc, NR, pb);
+      // The strips of columns jc.. of this slab: packed now, or where gemm_pack_b put them (the strip of column
+      // j of slab pc starts at pc * NP + j * kc, as every strip before it holds kc x NR floats).
+      const float* pbc = pb;
+      if (p.packed != nullptr) pbc = p.packed->data() + pc * p.packed->NP + jc * kc;
+      else pack_b(p.trans_b, p.B, p.ldb, pc, kc, jc, nc, NR, pb);
       for (int64_t ic = m0; ic < m1; ic += MC) {  // IC: A block in L2
         const int64_t mc = std::min(MC, m1 - ic);
         if (!direct_a) pack_a(p.trans_a, p.A, p.lda, ic, mc, pc, kc, MR, pa);
         for (int64_t jr = 0; jr < nc; jr += NR) {  // JR: B micro-panel in L1
           const int64_t nr = std::min<int64_t>(NR, nc - jr);
-          const float* b = pb + jr * kc;
+          const float* b = pbc + jr * kc;
           for (int64_t ir = 0; ir < mc; ir += MR) {  // IR: one MR x NR tile
             const int64_t mr = std::min<int64_t>(MR, mc - ir);
             const float* a = pa + ir * kc;
@@ -268,7 +278,8 @@ void choose_grid(const Problem& p, const GemmKernel& uk, int nt, int* tm_out, in
     const double cols = static_cast<double>(ceil_div(n_tiles, tn) * uk.NR);
     const double k = static_cast<double>(p.K);
     const double a_packs = static_cast<double>(ceil_div(static_cast<int64_t>(cols), uk.NC));
-    const double b_packs = static_cast<double>(ceil_div(static_cast<int64_t>(rows), uk.MC));
+    const double b_packs =
+        p.packed != nullptr ? 0.0 : static_cast<double>(ceil_div(static_cast<int64_t>(rows), uk.MC));
     const double cost = rows * cols * k + pack_cost * k * (rows * a_packs + cols * b_packs);
     if (best == 0.0 || cost < best) {
       best = cost;
@@ -304,24 +315,60 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const flo
 
 namespace {
 
+// The narrow kernel takes C of at most narrow_nr columns when B is row-major: it reads B in place.
+bool takes_narrow(const GemmKernel& uk, bool trans_b, int64_t N) {
+  return uk.narrow != nullptr && !trans_b && N <= uk.narrow_nr;
+}
+
+const GemmEpilogue* epilogue_or_null(const GemmEpilogue& ep) {
+  return ep.bias != nullptr || ep.relu || ep.preact != nullptr ? &ep : nullptr;
+}
+
+// Runs problem p (K > 0) on the threads that its size is worth (one when serial): each thread owns a rectangle of
+// a tm x tn grid over C (see choose_grid) and runs the five loops on it.
+void run_grid(const Problem& p, const GemmKernel& uk, bool serial) {
+  int nt = serial ? 1
+                  : threads_for(2.0 * static_cast<double>(p.M) * static_cast<double>(p.N) * static_cast<double>(p.K));
+  int tm = 1, tn = 1;
+  if (nt > 1) {
+    choose_grid(p, uk, nt, &tm, &tn);
+    nt = tm * tn;  // 1 when the problem is too small to split along M or N
+  }
+  if (nt == 1) {
+    gemm_block(p, uk, 0, p.M, 0, p.N);
+    return;
+  }
+  // Threads write disjoint rectangles of C and only read A and B: no race. Rectangles are dealt round-robin
+  // so that all are computed even if the runtime grants fewer threads than asked (nested regions).
+#pragma omp parallel num_threads(nt)
+  {
+    const int granted = omp_get_num_threads();
+    for (int r = omp_get_thread_num(); r < tm * tn; r += granted) {
+      int64_t m0, m1, n0, n1;
+      split_range(p.M, uk.MR, tm, r / tn, &m0, &m1);
+      split_range(p.N, uk.NR, tn, r % tn, &n0, &n1);
+      if (m0 < m1 && n0 < n1) gemm_block(p, uk, m0, m1, n0, n1);
+    }
+  }
+}
+
 void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue,
                bool serial) {
   if (M <= 0 || N <= 0) return;
-  const bool has_ep = epilogue.bias != nullptr || epilogue.relu || epilogue.preact != nullptr;
+  const GemmEpilogue* ep = epilogue_or_null(epilogue);
   if (K <= 0) {  // op(A) * op(B) is all zeros: C = beta * C, without reading C when beta == 0
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
-    if (has_ep) {
-      const Problem whole{trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, 1, false, &epilogue};
+    if (ep != nullptr) {
+      const Problem whole{trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, 1, false, ep};
       apply_epilogue(whole, 0, 0, M, N);
     }
     return;
   }
   const GemmKernel& uk = gemm_active_kernel();
-  const GemmEpilogue* ep = has_ep ? &epilogue : nullptr;
   Problem p{trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, 1, false, ep};
-  if (uk.narrow != nullptr && !trans_b && N <= uk.narrow_nr) {
+  if (takes_narrow(uk, trans_b, N)) {
     // Narrow C: threads take disjoint row ranges, each row computed whole (all of K) by one thread.
     const int64_t rs_a = trans_a ? 1 : lda, cs_a = trans_a ? lda : 1;
     const auto rows = [&](int64_t m0, int64_t m1) {
@@ -352,28 +399,26 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
   // tile then goes through the transposing edge copy. The choice depends on the shapes only, not on threads.
   const Problem swapped{!trans_b, !trans_a, N, M, K, B, ldb, A, lda, beta, C, 1, ldc, true, ep};
   if (layout_cost(swapped, uk, true) < layout_cost(p, uk, false)) p = swapped;
-  int nt = serial ? 1 : threads_for(2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K));
-  int tm = 1, tn = 1;
-  if (nt > 1) {
-    choose_grid(p, uk, nt, &tm, &tn);
-    nt = tm * tn;  // 1 when the problem is too small to split along M or N
-  }
-  if (nt == 1) {
-    gemm_block(p, uk, 0, p.M, 0, p.N);
+  run_grid(p, uk, serial);
+}
+
+void gemm_packed_b_impl(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                        const GemmPackedB& packed, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue,
+                        bool serial) {
+  if (N != packed.N || K != packed.K)
+    throw std::invalid_argument("gemm_packed_b: expected N, K = " + std::to_string(packed.N) + ", " +
+                                std::to_string(packed.K) + " (the packed B's), got " + std::to_string(N) + ", " +
+                                std::to_string(K));
+  const GemmKernel& uk = gemm_active_kernel();
+  if (packed.kernel != &uk) {  // nothing packed (narrow or empty), or packed for a kernel no longer active
+    gemm_impl(trans_a, packed.trans_b, M, N, K, A, lda, packed.B, packed.ldb, beta, C, ldc, epilogue, serial);
     return;
   }
-  // Threads write disjoint rectangles of C and only read A and B: no race. Rectangles are dealt round-robin
-  // so that all are computed even if the runtime grants fewer threads than asked (nested regions).
-#pragma omp parallel num_threads(nt)
-  {
-    const int granted = omp_get_num_threads();
-    for (int r = omp_get_thread_num(); r < tm * tn; r += granted) {
-      int64_t m0, m1, n0, n1;
-      split_range(p.M, uk.MR, tm, r / tn, &m0, &m1);
-      split_range(p.N, uk.NR, tn, r % tn, &n0, &n1);
-      if (m0 < m1 && n0 < n1) gemm_block(p, uk, m0, m1, n0, n1);
-    }
-  }
+  if (M <= 0) return;
+  // Never the C^T layout: that would need op(A) packed as the B operand, and B is what is packed here.
+  const Problem p{trans_a, packed.trans_b, M, N, K, A, lda, packed.B, packed.ldb, beta, C, ldc, 1, false,
+                  epilogue_or_null(epilogue), &packed};
+  run_grid(p, uk, serial);
 }
 
 }  // namespace
@@ -386,6 +431,44 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const flo
 void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue) {
   gemm_impl(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, epilogue, true);
+}
+
+// ---- pre-packed B ---------------------------------------------------------------------------------------------
+
+void gemm_pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, GemmPackedB* packed) {
+  const GemmKernel& uk = gemm_active_kernel();
+  packed->trans_b = trans_b;
+  packed->K = K;
+  packed->N = N;
+  packed->B = B;
+  packed->ldb = ldb;
+  packed->kernel = nullptr;
+  packed->KC = packed->NP = 0;
+  // gemm would pack nothing here: the narrow kernel reads B in place, and an empty product reads no B.
+  if (K <= 0 || N <= 0 || takes_narrow(uk, trans_b, N)) return;
+  const int64_t KC = slab_depth(K, uk), NP = ceil_div(N, uk.NR) * uk.NR;
+  float* dst = packed->buffer.get(K * NP);
+  for (int64_t pc = 0; pc < K; pc += KC)
+    pack_b(trans_b, B, ldb, pc, std::min(KC, K - pc), 0, N, uk.NR, dst + pc * NP);  // slab pc at pc * NP
+  packed->KC = KC;
+  packed->NP = NP;
+  packed->kernel = &uk;
+}
+
+GemmPackedB gemm_pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb) {
+  GemmPackedB packed;
+  gemm_pack_b(trans_b, K, N, B, ldb, &packed);
+  return packed;
+}
+
+void gemm_packed_b(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                   const GemmPackedB& packed, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue) {
+  gemm_packed_b_impl(trans_a, M, N, K, A, lda, packed, beta, C, ldc, epilogue, false);
+}
+
+void gemm_packed_b_serial(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                          const GemmPackedB& packed, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue) {
+  gemm_packed_b_impl(trans_a, M, N, K, A, lda, packed, beta, C, ldc, epilogue, true);
 }
 
 }  // namespace nncore::kernels

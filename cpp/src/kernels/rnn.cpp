@@ -1,8 +1,12 @@
 // Recurrent layers over whole sequences (see rnn.hpp): the sequence loop, its GEMMs and masks, the portable row
-// kernels, and the step-by-step reference. The per-step row pass splits the batch rows over the threads; each
-// thread writes its own rows, and every GEMM is bit-identical across thread counts, so results are too.
+// kernels, and the step-by-step reference. The sequence loop splits the batch rows over the threads (each runs
+// every step on its own rows; see over_batch_rows); each thread writes its own rows, and every GEMM is
+// bit-identical across thread counts and row ranges, so results are too.
 #include "kernels/rnn.hpp"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -162,6 +166,43 @@ void copy_row(float* dst, const float* src, int64_t n) {
   else std::memset(dst, 0, sizeof(float) * static_cast<size_t>(n));
 }
 
+// ---- threads ---------------------------------------------------------------------------------------------------
+
+// Batch rows never meet in the recurrence: row b of a step reads only row b of the step before (state, cell,
+// masks), through both the row pass and the state's GEMM, whose rows are independent too. So when the batch is
+// large enough, each thread runs the whole sequence on its own rows, with no fork, join or barrier per step and
+// the row passes split too; otherwise one range of rows, whose per-step GEMMs and row passes use the threads
+// themselves. f(b0, b1, serial) runs rows [b0, b1); serial: on the calling thread only. A row is computed alike
+// in any range (every GEMM element sums the same products in the same order), so results do not depend on the
+// thread count.
+template <typename F>
+void over_batch_rows(int64_t B, double flops, F&& f) {
+  // Ranges are cut at multiples of 8 rows, a multiple of every micro-kernel's MR: none adds a ragged tile.
+  constexpr int64_t step = 8;
+  const int parts = static_cast<int>(std::min<int64_t>(threads_for(flops), B / step));
+  if (parts <= 1) {
+    f(int64_t{0}, B, false);
+    return;
+  }
+  const int64_t units = (B + step - 1) / step;
+  // Ranges are dealt round-robin so that all run even if fewer threads are granted (nested regions).
+#pragma omp parallel num_threads(parts)
+  {
+    const int granted = omp_get_num_threads();
+    for (int r = omp_get_thread_num(); r < parts; r += granted) {
+      const int64_t b0 = std::min(B, units * r / parts * step), b1 = std::min(B, units * (r + 1) / parts * step);
+      if (b0 < b1) f(b0, b1, true);
+    }
+  }
+}
+
+// Rows [b0, b1) of the row pass, spread over the threads unless serial.
+template <typename F>
+void rows_pass(int64_t b0, int64_t b1, bool serial, double row_cost, F&& f) {
+  if (serial) f(b0, b1);
+  else parallel_range(b1 - b0, row_cost, [&](int64_t r0, int64_t r1) { f(b0 + r0, b0 + r1); });
+}
+
 }  // namespace
 
 // ---- forward -------------------------------------------------------------------------------------------------
@@ -180,42 +221,54 @@ void rnn_forward(const RnnSpec& s, const RnnWeights& w, const RnnData& d) {
   for (int64_t b = 0; b < B; ++b) copy_row(row(d.hprev, b, geo.tin(0), T, U), d.h0 != nullptr ? d.h0 + b * U : nullptr, U);
   GemmEpilogue rec_bias;
   rec_bias.bias = w.recurrent_bias;
-  float* gh = geo.gemm_h(d);
+  const float* gh = geo.gemm_h(d);
+  // U (U, GU) is the B operand of every step's GEMM: packed once here instead of in each of the T GEMMs. (The
+  // threads below read this thread's copy through the reference: naming a thread_local there would mean theirs.)
+  thread_local GemmPackedB rec_packed_tls;
+  gemm_pack_b(false, U, GU, w.recurrent, GU, &rec_packed_tls);
+  const GemmPackedB& rec_packed = rec_packed_tls;
   const double row_cost = 20.0 * static_cast<double>(GU);
-  for (int64_t step = 0; step < T; ++step) {
-    const int64_t t = geo.tin(step);
-    if (d.recurrent_mask != nullptr)
-      for (int64_t b = 0; b < B; ++b) {
-        const float* h = row(d.hprev, b, t, T, U);
-        float* hd = row(d.hdrop, b, t, T, U);
-        for (int64_t j = 0; j < U; ++j) hd[j] = h[j] * d.recurrent_mask[b * U + j];
-      }
-    // The B rows of step t are T*GU apart in the (B, T, GU) arrays.
-    if (gru)
-      gemm(false, false, B, GU, U, gh + t * U, T * U, w.recurrent, GU, 0.f, d.rec + t * GU, T * GU, rec_bias);
-    else
-      gemm(false, false, B, GU, U, gh + t * U, T * U, w.recurrent, GU, 1.f, d.gates + t * GU, T * GU);
-    parallel_range(B, row_cost, [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) {
-        const float* hp = row(d.hprev, b, t, T, U);
-        float* hn = geo.h_next(d, b, step);
-        float* y = geo.y_row(d, b, step);
-        if (!geo.valid(d, b, t)) {  // masked: carry the state over; output the previous state or zeros
-          if (hn != hp) std::memcpy(hn, hp, sizeof(float) * static_cast<size_t>(U));
-          if (s.cell == RnnCell::lstm) copy_row(row(d.c, b, t, T, U), geo.c_prev(d, b, step), U);
-          copy_row(y, s.zero_masked_output ? nullptr : hp, U);
-          continue;
+  const double flops = static_cast<double>(B * T) * (2.0 * static_cast<double>(U * GU) + row_cost);
+  over_batch_rows(B, flops, [&](int64_t b0, int64_t b1, bool serial) {
+    const int64_t nb = b1 - b0;
+    const auto rec_gemm = serial ? gemm_packed_b_serial : gemm_packed_b;
+    for (int64_t step = 0; step < T; ++step) {
+      const int64_t t = geo.tin(step);
+      if (d.recurrent_mask != nullptr)
+        for (int64_t b = b0; b < b1; ++b) {
+          const float* h = row(d.hprev, b, t, T, U);
+          float* hd = row(d.hdrop, b, t, T, U);
+          for (int64_t j = 0; j < U; ++j) hd[j] = h[j] * d.recurrent_mask[b * U + j];
         }
-        float* g = row(d.gates, b, t, T, GU);
-        switch (s.cell) {
-          case RnnCell::lstm: k.lstm_forward(U, g, geo.c_prev(d, b, step), row(d.c, b, t, T, U), hn); break;
-          case RnnCell::gru: k.gru_forward(U, g, row(d.rec, b, t, T, GU), hp, hn); break;
-          case RnnCell::simple: k.simple_forward(s.act, U, g, hn); break;
+      // The rows of step t are T*GU apart in the (B, T, GU) arrays.
+      if (gru)
+        rec_gemm(false, nb, GU, U, row(gh, b0, t, T, U), T * U, rec_packed, 0.f, row(d.rec, b0, t, T, GU), T * GU,
+                 rec_bias);
+      else
+        rec_gemm(false, nb, GU, U, row(gh, b0, t, T, U), T * U, rec_packed, 1.f, row(d.gates, b0, t, T, GU),
+                 T * GU, GemmEpilogue{});
+      rows_pass(b0, b1, serial, row_cost, [&](int64_t r0, int64_t r1) {
+        for (int64_t b = r0; b < r1; ++b) {
+          const float* hp = row(d.hprev, b, t, T, U);
+          float* hn = geo.h_next(d, b, step);
+          float* y = geo.y_row(d, b, step);
+          if (!geo.valid(d, b, t)) {  // masked: carry the state over; output the previous state or zeros
+            if (hn != hp) std::memcpy(hn, hp, sizeof(float) * static_cast<size_t>(U));
+            if (s.cell == RnnCell::lstm) copy_row(row(d.c, b, t, T, U), geo.c_prev(d, b, step), U);
+            copy_row(y, s.zero_masked_output ? nullptr : hp, U);
+            continue;
+          }
+          float* g = row(d.gates, b, t, T, GU);
+          switch (s.cell) {
+            case RnnCell::lstm: k.lstm_forward(U, g, geo.c_prev(d, b, step), row(d.c, b, t, T, U), hn); break;
+            case RnnCell::gru: k.gru_forward(U, g, row(d.rec, b, t, T, GU), hp, hn); break;
+            case RnnCell::simple: k.simple_forward(s.act, U, g, hn); break;
+          }
+          std::memcpy(y, hn, sizeof(float) * static_cast<size_t>(U));
         }
-        std::memcpy(y, hn, sizeof(float) * static_cast<size_t>(U));
-      }
-    });
-  }
+      });
+    }
+  });
   if (s.cell == RnnCell::lstm)
     for (int64_t b = 0; b < B; ++b) copy_row(d.c_last + b * U, row(d.c, b, geo.tin(T - 1), T, U), U);
 }
@@ -234,42 +287,52 @@ void rnn_backward(const RnnSpec& s, const RnnWeights& w, const RnnData& d, const
   const RnnRowKernels& k = rows_active();
   // GRU: the recurrent kernel sees the recurrent projection's gradient; the others the gates' own.
   float* dr = gru ? g.drec : g.dgates;
+  // U^T (GU, U) is the B operand of every step's GEMM: packed once here, as in forward.
+  thread_local GemmPackedB rec_t_packed_tls;
+  gemm_pack_b(true, GU, U, w.recurrent, GU, &rec_t_packed_tls);
+  const GemmPackedB& rec_t_packed = rec_t_packed_tls;
   const double row_cost = 12.0 * static_cast<double>(GU);
-  for (int64_t step = T - 1; step >= 0; --step) {
-    const int64_t t = geo.tin(step);
-    parallel_range(B, row_cost, [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) {
-        float* dh = g.dh + b * U;
-        const float* dy = geo.dy_row(g, b, step);
-        float* dg = row(g.dgates, b, t, T, GU);
-        if (!geo.valid(d, b, t)) {  // masked: the state passed through; so did the output unless zeroed
-          std::memset(dg, 0, sizeof(float) * static_cast<size_t>(GU));
-          if (gru) std::memset(row(g.drec, b, t, T, GU), 0, sizeof(float) * static_cast<size_t>(GU));
-          if (dy != nullptr && !s.zero_masked_output)
-            for (int64_t j = 0; j < U; ++j) dh[j] += dy[j];
-          continue;
+  const double flops = static_cast<double>(B * T) * (2.0 * static_cast<double>(U * GU) + row_cost);
+  over_batch_rows(B, flops, [&](int64_t b0, int64_t b1, bool serial) {
+    const int64_t nb = b1 - b0;
+    const auto rec_gemm = serial ? gemm_packed_b_serial : gemm_packed_b;
+    for (int64_t step = T - 1; step >= 0; --step) {
+      const int64_t t = geo.tin(step);
+      rows_pass(b0, b1, serial, row_cost, [&](int64_t r0, int64_t r1) {
+        for (int64_t b = r0; b < r1; ++b) {
+          float* dh = g.dh + b * U;
+          const float* dy = geo.dy_row(g, b, step);
+          float* dg = row(g.dgates, b, t, T, GU);
+          if (!geo.valid(d, b, t)) {  // masked: the state passed through; so did the output unless zeroed
+            std::memset(dg, 0, sizeof(float) * static_cast<size_t>(GU));
+            if (gru) std::memset(row(g.drec, b, t, T, GU), 0, sizeof(float) * static_cast<size_t>(GU));
+            if (dy != nullptr && !s.zero_masked_output)
+              for (int64_t j = 0; j < U; ++j) dh[j] += dy[j];
+            continue;
+          }
+          const float* gates = row(d.gates, b, t, T, GU);
+          switch (s.cell) {
+            case RnnCell::lstm:
+              k.lstm_backward(U, gates, row(d.c, b, t, T, U), geo.c_prev(d, b, step), dh, dy, g.dc + b * U, dg);
+              break;
+            case RnnCell::gru:
+              k.gru_backward(U, gates, row(d.rec, b, t, T, GU), row(d.hprev, b, t, T, U), dh, dy, dg,
+                             row(g.drec, b, t, T, GU));
+              break;
+            case RnnCell::simple: k.simple_backward(s.act, U, gates, dh, dy, dg); break;
+          }
         }
-        const float* gates = row(d.gates, b, t, T, GU);
-        switch (s.cell) {
-          case RnnCell::lstm:
-            k.lstm_backward(U, gates, row(d.c, b, t, T, U), geo.c_prev(d, b, step), dh, dy, g.dc + b * U, dg);
-            break;
-          case RnnCell::gru:
-            k.gru_backward(U, gates, row(d.rec, b, t, T, GU), row(d.hprev, b, t, T, U), dh, dy, dg,
-                           row(g.drec, b, t, T, GU));
-            break;
-          case RnnCell::simple: k.simple_backward(s.act, U, gates, dh, dy, dg); break;
-        }
+      });
+      // dh_{t-1} += dG_t U^T (through the recurrent dropout mask when there is one).
+      const float* drt = row(dr, b0, t, T, GU);
+      if (d.recurrent_mask == nullptr) {
+        rec_gemm(false, nb, U, GU, drt, T * GU, rec_t_packed, 1.f, g.dh + b0 * U, U, GemmEpilogue{});
+      } else {
+        rec_gemm(false, nb, U, GU, drt, T * GU, rec_t_packed, 0.f, g.tmp + b0 * U, U, GemmEpilogue{});
+        for (int64_t i = b0 * U; i < b1 * U; ++i) g.dh[i] += g.tmp[i] * d.recurrent_mask[i];
       }
-    });
-    // dh_{t-1} += dG_t U^T (through the recurrent dropout mask when there is one).
-    if (d.recurrent_mask == nullptr) {
-      gemm(false, true, B, U, GU, dr + t * GU, T * GU, w.recurrent, GU, 1.f, g.dh, U);
-    } else {
-      gemm(false, true, B, U, GU, dr + t * GU, T * GU, w.recurrent, GU, 0.f, g.tmp, U);
-      for (int64_t i = 0; i < B * U; ++i) g.dh[i] += g.tmp[i] * d.recurrent_mask[i];
     }
-  }
+  });
   // The weight gradients over all B*T rows at once.
   const int64_t R = B * T;
   if (g.dkernel != nullptr) gemm(true, false, s.I, GU, R, d.x, s.I, g.dgates, GU, 1.f, g.dkernel, GU);

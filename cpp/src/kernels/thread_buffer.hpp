@@ -20,6 +20,7 @@ class ThreadBuffer {
     }
     return data_.get();
   }
+  float* data() const { return data_.get(); }  // what the last get returned (null before the first)
 
  private:
   struct Free {

@@ -49,6 +49,29 @@ Tensor matmul_ref(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   return out;
 }
 
+Tensor matmul_packed(const Tensor& a, const Tensor& b, bool ta, bool tb, const Tensor& c, float beta,
+                     const Tensor& bias) {
+  NNC_CHECK(a.ndim() == 3, "matmul_packed: expected a to be 3-D (slices, rows, columns), got shape ", a.shape_str());
+  NNC_CHECK(b.ndim() == 2, "matmul_packed: expected b to be 2-D, got shape ", b.shape_str());
+  const int64_t S = a.dim(0), M = ta ? a.dim(2) : a.dim(1), Ka = ta ? a.dim(1) : a.dim(2);
+  const int64_t K = tb ? b.dim(1) : b.dim(0), N = tb ? b.dim(0) : b.dim(1);
+  NNC_CHECK(Ka == K, "matmul_packed: inner dimensions differ: op(a[s]) is (", M, ", ", Ka, ") and op(b) is (", K,
+            ", ", N, ")");
+  NNC_CHECK(beta == 0.f || c.shape() == Shape({S, M, N}), "matmul_packed: expected c of shape ",
+            shape_str({S, M, N}), ", got ", c.shape_str());
+  NNC_CHECK(bias.size() == 0 || bias.shape() == Shape({N}), "matmul_packed: expected bias of shape ", shape_str({N}),
+            ", got ", bias.shape_str());
+  Tensor out({S, M, N});
+  if (beta != 0.f) out.copy_from(c);
+  kernels::GemmEpilogue ep;
+  ep.bias = bias.size() > 0 ? bias.data() : nullptr;
+  const kernels::GemmPackedB packed = kernels::gemm_pack_b(tb, K, N, b.data(), b.dim(1));
+  for (int64_t s = 0; s < S; ++s)
+    kernels::gemm_packed_b(ta, M, N, K, a.data() + s * a.dim(1) * a.dim(2), a.dim(2), packed, beta,
+                           out.data() + s * M * N, N, ep);
+  return out;
+}
+
 Tensor activation_forward(Activation act, const Tensor& x, float alpha) {
   Tensor y(x.shape());
   const int64_t cols = x.ndim() > 0 ? x.dim(-1) : 1;
