@@ -79,3 +79,31 @@ def test_cpp_infer_loads_a_python_model_and_predicts_the_same(examples_build, tm
     result = subprocess.run([str(examples_build / "infer"), str(tmp_path / "bad.nncore"), str(tmp_path / "x.f32")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "truncated" in result.stderr
+
+
+def test_cpp_library_alone_installs_and_serves_find_package(tmp_path):
+    """The README's Python-free path: configure the source tree with CMake, build, `cmake --install` to a prefix,
+    then build examples/cpp against that prefix only (not the wheel) and train."""
+    if not (ROOT / "CMakeLists.txt").is_file() or not (ROOT / "cpp" / "src").is_dir():
+        pytest.skip("needs the source tree (tests run from a checkout)")
+    cmake = _cmake()
+    gen = ["-G", "Ninja"] if shutil.which("ninja") else []
+    build, prefix, ex = tmp_path / "build", tmp_path / "prefix", tmp_path / "ex"
+
+    def run(*args: str) -> None:
+        r = subprocess.run([cmake, *args], capture_output=True, text=True)
+        assert r.returncode == 0, f"cmake {' '.join(args)}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+
+    run("-S", str(ROOT), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", *gen)
+    run("--build", str(build))
+    run("--install", str(build), "--prefix", str(prefix))
+    config = list(prefix.glob("lib*/cmake/nncore/nncoreConfig.cmake"))
+    assert config, sorted(str(p.relative_to(prefix)) for p in prefix.rglob("*"))
+    assert (prefix / "include" / "nncore" / "nncore.hpp").is_file()
+    run("-S", str(ROOT / "examples" / "cpp"), "-B", str(ex), f"-Dnncore_DIR={config[0].parent}",
+        "-DCMAKE_BUILD_TYPE=Release", *gen)
+    run("--build", str(ex))
+    result = subprocess.run([str(ex / "train_mlp"), "200"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    match = re.search(r"accuracy: ([0-9.]+)", result.stdout)
+    assert match and float(match.group(1)) >= 0.97, result.stdout
