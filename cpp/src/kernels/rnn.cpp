@@ -4,8 +4,6 @@
 // bit-identical across thread counts and row ranges, so results are too.
 #include "kernels/rnn.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -185,15 +183,8 @@ void over_batch_rows(int64_t B, double flops, F&& f) {
     return;
   }
   const int64_t units = (B + step - 1) / step;
-  // Ranges are dealt round-robin so that all run even if fewer threads are granted (nested regions).
-#pragma omp parallel num_threads(parts)
-  {
-    const int granted = omp_get_num_threads();
-    for (int r = omp_get_thread_num(); r < parts; r += granted) {
-      const int64_t b0 = std::min(B, units * r / parts * step), b1 = std::min(B, units * (r + 1) / parts * step);
-      if (b0 < b1) f(b0, b1, true);
-    }
-  }
+  parallel_range(units, flops / static_cast<double>(units),
+                 [&](int64_t u0, int64_t u1) { f(u0 * step, std::min(B, u1 * step), true); });
 }
 
 // Rows [b0, b1) of the row pass, spread over the threads unless serial.
