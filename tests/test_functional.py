@@ -161,8 +161,10 @@ def test_several_inputs_and_outputs():
     model = nncore.Model([a, b], [cls, reg])
     assert model.inputs == ["a", "b"] and model.output_names == ["cls", "reg"]
     assert model.input_shape == [(None, 4), (None, 3)]
-    model.compile(nncore.optimizers.Adam(0.01), ["sparse_categorical_crossentropy", "mse"], metrics=["mae"])
-    assert model.metrics_names == ["loss", "cls_loss", "reg_loss", "cls_mae", "reg_mae"]
+    # "accuracy" picks each output's variant; "mae" would compare the (N,) labels with the (N, 3) output and is
+    # refused at compile (it read past the labels once: issue 11).
+    model.compile(nncore.optimizers.Adam(0.01), ["sparse_categorical_crossentropy", "mse"], metrics=["accuracy"])
+    assert model.metrics_names == ["loss", "cls_loss", "reg_loss", "cls_accuracy", "reg_accuracy"]
     xa, xb = rand(96, 4), rand(96, 3)
     yc = (xa[:, 0] > 0).astype(np.float32) + (xb[:, 0] > 0)
     yr = (xa.sum(axis=1) - xb.sum(axis=1))[:, None].astype(np.float32)

@@ -9,6 +9,7 @@ import pytest
 
 import nncore
 from conftest import kill_while_writing
+from model_files import forge
 from nncore import _core
 from nncore.layers import (Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Dense,
                            Dropout, Embedding, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D,
@@ -302,28 +303,6 @@ def test_killing_a_writer_never_leaves_a_corrupt_file(tmp_path):
 
 
 # ---- fuzzing the loader --------------------------------------------------------------------------------------
-
-def fnv1a64(data: bytes) -> int:
-    h = 14695981039346656037
-    for b in data:
-        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-    return h
-
-
-def forge(header: dict, data: bytes = b"", checksum: bool = True) -> bytes:
-    """A safetensors file with a header of our choosing and, like the writer's, a valid checksum."""
-    header = json.loads(json.dumps(header))
-    if checksum:
-        header.setdefault("__metadata__", {})["nncore_checksum"] = "0" * 16
-    text = json.dumps(header).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    blob = struct.pack("<Q", len(text)) + text + data
-    if not checksum:
-        return blob
-    marker = b'"nncore_checksum": "0000000000000000"'
-    at = blob.index(marker) + len(marker) - 17
-    return blob[:at] + b"%016x" % fnv1a64(blob) + blob[at + 16:]
-
 
 def small_model_file(tmp_path) -> bytes:
     nncore.set_random_seed(2)

@@ -328,7 +328,7 @@ void bind_model(py::module_& m) {
 
   py::class_<Sequential, Model, std::shared_ptr<Sequential>>(m, "Sequential")
       .def(py::init<std::string>(), py::arg("name") = "")
-      .def("add", &Sequential::add, py::arg("layer"))
+      .def("add", py::overload_cast<LayerPtr>(&Sequential::add), py::arg("layer"))
       .def("pop", &Sequential::pop)
       .def("build", &Sequential::build, py::arg("input_shape"));
 }

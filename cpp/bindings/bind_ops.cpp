@@ -83,7 +83,7 @@ void bind_ops(py::module_& m) {
         {
           py::gil_scoped_release nogil;
           const int64_t B = tp.dim(0);
-          sum = loss.compute(tp.data(), from_logits, ty.data(), B, out, grad.data(), 1.f / static_cast<float>(B));
+          sum = loss.compute(tp.data(), from_logits, ty, B, out, grad.data(), 1.f / static_cast<float>(B));
         }
         return py::make_tuple(sum / static_cast<double>(tp.dim(0)), to_numpy(grad));
       },

@@ -19,8 +19,11 @@ inline Shape array_shape(const py::array& a) {
   return s;
 }
 
-// A view of the array's memory; the caller keeps the array alive for as long as the view is used.
-inline Tensor view_of(FloatArray& a) { return Tensor::view(a.mutable_data(), array_shape(a)); }
+// A view of the array's memory; the caller keeps the array alive for as long as the view is used. Every array
+// that enters through here is an input nncore only reads (Tensor has no const view, hence the cast), so read-only
+// arrays — np.load(mmap_mode="r"), np.broadcast_to after forcecast, frozen arrays — enter without a copy.
+// Writable arguments (apply_gradients' variables) are checked and taken with mutable_data() where they are bound.
+inline Tensor view_of(FloatArray& a) { return Tensor::view(const_cast<float*>(a.data()), array_shape(a)); }
 
 inline std::vector<Tensor> views_of(std::vector<FloatArray>& arrays) {
   std::vector<Tensor> out;

@@ -1,5 +1,6 @@
 #include "nncore/tensor.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -28,12 +29,28 @@ int64_t shape_numel(const Shape& s) {
   return n;
 }
 
+std::string bytes_str(int64_t bytes) {
+  const char* units[] = {"bytes", "KB", "MB", "GB", "TB", "PB", "EB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1000.0 && u < 6) {
+    v /= 1000.0;
+    ++u;
+  }
+  if (u == 0) return std::to_string(bytes) + " bytes";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return str_cat(buf, " (", bytes, " bytes)");
+}
+
 namespace {
-std::shared_ptr<float> allocate(int64_t n) {
+std::shared_ptr<float> allocate(int64_t n, const Shape& shape) {
   // 64-byte alignment: one cache line, and a full AVX-512 vector.
   const size_t bytes = ((static_cast<size_t>(n) * sizeof(float) + 63) / 64) * 64;
   void* p = std::aligned_alloc(64, bytes == 0 ? 64 : bytes);
-  if (p == nullptr) throw std::bad_alloc();
+  if (p == nullptr)
+    throw OutOfMemory(str_cat("out of memory: cannot allocate ", bytes_str(static_cast<int64_t>(bytes)),
+                              " for a float32 tensor of shape ", shape_str(shape)));
   return std::shared_ptr<float>(static_cast<float*>(p), [](float* q) { std::free(q); });
 }
 }  // namespace
@@ -43,7 +60,7 @@ Tensor::Tensor(const Shape& shape) {
   shape_ = shape;
   size_ = shape_numel(shape);
   capacity_ = size_;
-  storage_ = allocate(size_);
+  storage_ = allocate(size_, shape_);
   data_ = storage_.get();
   std::memset(data_, 0, sizeof(float) * static_cast<size_t>(size_));
 }
@@ -60,7 +77,7 @@ Tensor Tensor::view(float* data, const Shape& shape) {
 void Tensor::resize(const Shape& shape) {
   const int64_t n = shape_numel(shape);
   if (n > capacity_ || (!storage_ && n != size_)) {
-    storage_ = allocate(n);
+    storage_ = allocate(n, shape);
     data_ = storage_.get();
     capacity_ = n;
   }

@@ -14,6 +14,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -30,6 +31,12 @@ class ModelFileError : public std::runtime_error {
 };
 
 inline constexpr int kModelFormatVersion = 1;
+
+// Limits on what a model file may ask of the loader, checked before anything is built (a file over one raises
+// ModelFileError naming it), so loading stays linear in the file's size and bounded for untrusted files:
+inline constexpr int64_t kMaxModelLayers = 100000;       // layers (and inputs) in one model
+inline constexpr int64_t kMaxConfigBytes = 16 << 20;      // model_config and compile_config, each
+inline constexpr int kMaxConfigDepth = 64;                // JSON nesting depth of a config
 
 // ---- configs ------------------------------------------------------------------------------------------------
 // {"class_name": ..., "config": layer.config()}
@@ -52,6 +59,7 @@ struct TensorFile {
   std::vector<NamedTensor> tensors;  // in file order
   std::vector<std::pair<std::string, std::string>> metadata;  // without nncore_checksum
   bool checksummed = false;  // the file carried an nncore_checksum (and it matched)
+  std::unordered_map<std::string, size_t> index;  // name -> position in tensors (the reader fills it)
   const Tensor* find(const std::string& name) const;
   const std::string* meta(const std::string& key) const;
 };
@@ -69,6 +77,10 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& source
 void save_model(Model& model, const std::string& path, bool include_optimizer = true);
 // compile=false skips the compile settings even when the file has them.
 std::unique_ptr<Model> load_model(const std::string& path, bool compile = true);
+// The same from the bytes of a model file in memory (embedded in a program, received over a network); `source`
+// names them in errors.
+std::unique_ptr<Model> load_model_from_memory(const std::string& bytes, bool compile = true,
+                                              const std::string& source = "<memory>");
 // Weights alone. load_weights matches "<layer>/<weight>" names: a name the model lacks or a weight the file lacks
 // is an error listing them. by_name=false takes the file's weight tensors in file order instead (nncore writes
 // them in model order), for a model of the same architecture whose layers are named differently.

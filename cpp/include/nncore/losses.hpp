@@ -35,14 +35,18 @@ class Loss {
   void check_targets(const Tensor& y, const Shape& out, const std::string& what) const;
 
   // Sum over the batch of the per-sample loss. `input` holds (B, *out) probabilities/values, or logits when
-  // `logits` is true. When grad != nullptr it receives grad_scale * d(sum)/d(input). The cross-entropies
+  // `logits` is true; `y` holds the batch's B targets (B * target_size(out) elements, checked: the kernels
+  // never read past it). When grad != nullptr it receives grad_scale * d(sum)/d(input). The cross-entropies
   // treat the last axis as the classes: an output (B, T, C) is B*T rows of C classes, and the per-sample loss
   // is the mean over the T rows (Keras's reduction). With `weight` (B per-sample weights) each sample's loss and
   // gradient are multiplied by its weight: the result is sum_b w_b * loss_b.
-  double compute(const float* input, bool logits, const float* y, int64_t B, const Shape& out, float* grad,
+  double compute(const float* input, bool logits, const Tensor& y, int64_t B, const Shape& out, float* grad,
                  float grad_scale, const float* weight = nullptr) const;
 
  private:
+  double compute_rows(const float* input, bool logits, const float* y, int64_t B, const Shape& out, float* grad,
+                      float grad_scale, const float* weight) const;
+
   LossKind kind_ = LossKind::mse;
   bool from_logits_ = false;
 };
@@ -60,12 +64,17 @@ enum class MetricKind {
 class Metric {
  public:
   // "accuracy"/"acc" picks the variant that matches the loss, as Keras does; the display name stays as given.
-  static Metric from_name(const std::string& name, const Loss& loss);
+  // `out` is the output's per-sample shape when known (it names the shapes in errors), else empty.
+  static Metric from_name(const std::string& name, const Loss& loss, const Shape& out = {});
   static const std::vector<std::string>& names();
   const std::string& name() const { return name_; }
   MetricKind kind() const { return kind_; }
-  // Sum over the batch of the per-sample metric value; out is the per-sample output shape (classes last).
-  double compute(const float* pred, const float* y, int64_t B, const Shape& out) const;
+  // Whether the metric reads integer class labels (one per row of classes) rather than targets shaped like the
+  // output; compile refuses a metric whose layout differs from its loss's, as the targets are the loss's.
+  bool sparse_targets() const;
+  // Sum over the batch of the per-sample metric value; out is the per-sample output shape (classes last). `y`
+  // holds the batch's targets; its size is checked against the layout this metric reads.
+  double compute(const float* pred, const Tensor& y, int64_t B, const Shape& out) const;
 
  private:
   std::string name_;

@@ -59,6 +59,11 @@ struct GraphNode {
   std::vector<std::shared_ptr<GraphNode>> inbound;  // the layer's inputs, in order
   std::string input_name;                          // model inputs only
   Shape shape;                                     // per sample
+  GraphNode() = default;
+  GraphNode(const GraphNode&) = delete;
+  GraphNode& operator=(const GraphNode&) = delete;
+  // Releases the chain behind it iteratively: a graph of 100,000 layers must not recurse 100,000 deep.
+  ~GraphNode();
 };
 
 class SymbolicTensor {
@@ -191,10 +196,10 @@ class Model {
   // One optimization step on the batch in xb_/yb_; adds the batch sums of loss and metrics to `sums`.
   void train_step(std::vector<double>& sums, const float* wb);
   // Forward in inference mode + loss/metric sums (no gradient) on batch views.
-  void test_step(const std::vector<Tensor>& xb, const std::vector<const float*>& yb, std::vector<double>& sums,
+  void test_step(const std::vector<Tensor>& xb, const std::vector<Tensor>& yb, std::vector<double>& sums,
                  const float* wb);
   // Loss of every output (+ its gradient when `grad`) and the metrics, added to sums; returns the total loss sum.
-  double losses_and_metrics(const std::vector<const float*>& yb, int64_t B, std::vector<double>& sums, bool grad,
+  double losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, std::vector<double>& sums, bool grad,
                             const float* wb);
   static void check_sample_weight(const Tensor& w, int64_t N, const std::string& what);
   void forward(const std::vector<const Tensor*>& xs, bool training);
@@ -228,6 +233,8 @@ class Sequential : public Model {
   std::string class_name() const override { return "Sequential"; }
 
   void add(LayerPtr layer);
+  // Adds several layers in one pass (linear in the model's size, where add() one by one is quadratic).
+  void add(std::vector<LayerPtr> layers);
   LayerPtr pop();
   // Builds every layer for per-sample input shape `input_shape` (no batch axis).
   void build(const Shape& input_shape);

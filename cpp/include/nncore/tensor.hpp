@@ -3,12 +3,27 @@
 // caller memory (how numpy arrays enter without a copy). Copies are shallow; clone() is deep.
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
 namespace nncore {
 
 using Shape = std::vector<int64_t>;
+
+// Memory for a tensor could not be had. A std::bad_alloc (so existing handlers still catch it) whose what() says
+// how many bytes were asked for and for what; Python sees a MemoryError with that message.
+class OutOfMemory : public std::bad_alloc {
+ public:
+  explicit OutOfMemory(std::string what) : what_(std::move(what)) {}
+  const char* what() const noexcept override { return what_.c_str(); }
+
+ private:
+  std::string what_;
+};
+
+// "16.0 GB (16000000000 bytes)": a byte count for messages.
+std::string bytes_str(int64_t bytes);
 
 std::string shape_str(const Shape& s);
 int64_t shape_numel(const Shape& s);

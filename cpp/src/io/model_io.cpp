@@ -183,9 +183,18 @@ Json model_config(const Model& m) {
 std::unique_ptr<Model> model_from_config(const Json& c) {
   NNC_CHECK(c.is_object(), "model config: expected an object");
   const std::string cls = c.get("class_name", "Sequential");
+  const auto& specs = c.at("layers", "model config").as_array("model config layers");
+  const Json* in_specs = c.find("inputs");
+  const size_t n_inputs = in_specs && in_specs->is_array() ? in_specs->as_array("model config inputs").size() : 0;
+  NNC_CHECK(static_cast<int64_t>(specs.size() + n_inputs) <= kMaxModelLayers, "model config: ", specs.size(),
+            " layers and ", n_inputs, " inputs exceed the limit of ", kMaxModelLayers,
+            " layers per model (nncore::kMaxModelLayers)");
   if (cls == "Sequential") {
     auto m = std::make_unique<Sequential>(c.get("name", ""));
-    for (const Json& spec : c.at("layers", "model config").as_array("model config layers")) m->add(layer_from_config(spec));
+    std::vector<LayerPtr> layers;
+    layers.reserve(specs.size());
+    for (const Json& spec : specs) layers.push_back(layer_from_config(spec));
+    m->add(std::move(layers));
     const Json* in = c.find("input_shape");
     if (in && !in->is_null()) m->build(in->as_shape("model config input_shape"));
     return m;
@@ -201,7 +210,7 @@ std::unique_ptr<Model> model_from_config(const Json& c) {
     made[name] = t;
     inputs.push_back(t);
   }
-  for (const Json& spec : c.at("layers", "model config").as_array("model config layers")) {
+  for (const Json& spec : specs) {
     LayerPtr layer = layer_from_config(spec);
     std::vector<SymbolicTensor> args;
     for (const Json& n : spec.at("inbound", "model config layer").as_array("layer inbound")) {
@@ -241,8 +250,9 @@ void save_model(Model& m, const std::string& path, bool include_optimizer) {
   write_safetensors(path, tensors, meta);
 }
 
-std::unique_ptr<Model> load_model(const std::string& path, bool compile) {
-  TensorFile f = read_safetensors(path);
+namespace {
+// The model in a parsed file; `path` names the source in errors.
+std::unique_ptr<Model> model_from_file(const TensorFile& f, const std::string& path, bool compile) {
   try {
     const std::string* format = f.meta("format");
     if (format && *format == "nncore-weights")
@@ -257,23 +267,36 @@ std::unique_ptr<Model> load_model(const std::string& path, bool compile) {
                                    " is not supported (this nncore reads versions 1 to ", kModelFormatVersion, ")"));
     const std::string* arch = f.meta("model_config");
     if (!arch) throw ModelFileError(str_cat(path, ": the file has no model_config (a weights-only file? use load_weights)"));
+    const std::string* cc = f.meta("compile_config");
+    for (const auto& [key, text] : {std::pair{"model_config", arch}, std::pair{"compile_config", cc}})
+      if (text && static_cast<int64_t>(text->size()) > kMaxConfigBytes)
+        throw ModelFileError(str_cat(path, ": ", key, " is ", text->size(), " bytes, over the limit of ",
+                                     kMaxConfigBytes, " bytes (nncore::kMaxConfigBytes)"));
     int64_t floats = 0;
     for (const NamedTensor& nt : f.tensors) floats += nt.tensor.size();
     std::unique_ptr<Model> m;
     {
       detail::WeightBudget budget(floats);
-      m = model_from_config(Json::parse(*arch));
+      m = model_from_config(Json::parse(*arch, kMaxConfigDepth));
     }
     if (!m->built()) throw ModelFileError(str_cat(path, ": model_config has no input_shape, so the weights cannot be placed"));
     assign_weights(*m, f, path);
-    const std::string* cc = f.meta("compile_config");
-    if (compile && cc) apply_compile_config(*m, Json::parse(*cc), f, path);
+    if (compile && cc) apply_compile_config(*m, Json::parse(*cc, kMaxConfigDepth), f, path);
     return m;
   } catch (const ModelFileError&) {
     throw;
   } catch (const std::exception& e) {
     throw ModelFileError(str_cat(path, ": invalid model file: ", e.what()));
   }
+}
+}  // namespace
+
+std::unique_ptr<Model> load_model(const std::string& path, bool compile) {
+  return model_from_file(read_safetensors(path), path, compile);
+}
+
+std::unique_ptr<Model> load_model_from_memory(const std::string& bytes, bool compile, const std::string& source) {
+  return model_from_file(parse_safetensors(bytes, source), source, compile);
 }
 
 void save_weights(Model& m, const std::string& path) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <unordered_set>
 
 #include "nncore/check.hpp"
 #include "nncore/io.hpp"
@@ -70,6 +71,13 @@ void write_atomically(const std::string& path, const std::vector<std::pair<const
 }
 
 const char* const kChecksumKey = "nncore_checksum";
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+// The fuzzing build (cpp/fuzz) parses the checksum but ignores its verdict, so that mutated files reach the header
+// parser and the model builder behind it instead of stopping at the hash. Never defined in a release build.
+constexpr bool kVerifyChecksum = false;
+#else
+constexpr bool kVerifyChecksum = true;
+#endif
 const std::string kChecksumZero(16, '0');
 
 // 64-bit FNV-1a, streamed over pieces.
@@ -98,6 +106,10 @@ uint64_t read_u64_le(const unsigned char* p) {
 }  // namespace
 
 const Tensor* TensorFile::find(const std::string& name) const {
+  if (index.size() == tensors.size()) {  // built by the reader: lookups stay O(1) for files of many tensors
+    const auto it = index.find(name);
+    return it == index.end() ? nullptr : &tensors[it->second].tensor;
+  }
   for (const NamedTensor& t : tensors)
     if (t.name == name) return &t.tensor;
   return nullptr;
@@ -120,9 +132,9 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
   meta[kChecksumKey] = kChecksumZero;  // replaced by the hash below
   header["__metadata__"] = meta;
   uint64_t offset = 0;
+  std::unordered_set<std::string> names{"__metadata__"};
   for (const auto& nt : tensors) {
-    NNC_CHECK(nt.first != "__metadata__" && !header.contains(nt.first), "save: duplicate tensor name '", nt.first,
-              "'");
+    NNC_CHECK(names.insert(nt.first).second, "save: duplicate tensor name '", nt.first, "'");
     Json entry = Json::object();
     entry["dtype"] = "F32";
     entry["shape"] = nt.second->shape();
@@ -201,7 +213,7 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& source
     hash.add(bytes.data(), value_at);
     hash.add(kChecksumZero.data(), 16);
     hash.add(bytes.data() + value_at + 16, bytes.size() - value_at - 16);
-    if (hex16(hash.h) != sum->as_string("checksum"))
+    if (kVerifyChecksum && hex16(hash.h) != sum->as_string("checksum"))
       fail(source, str_cat("corrupt file: checksum mismatch (stored ", sum->as_string("checksum"), ", computed ",
                            hex16(hash.h), "); the file was modified or damaged after it was written"));
     checksummed = true;
@@ -213,6 +225,7 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& source
   struct Span {
     uint64_t begin, end;
     size_t index;
+    Shape shape;
   };
   std::vector<Span> spans;
   try {
@@ -251,7 +264,7 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& source
       if (en - b != numel * sizeof(float))
         fail(source, str_cat(what, ": ", en - b, " bytes for shape ", shape_str(shape), " of F32 (expected ",
                              numel * sizeof(float), ")"));
-      spans.push_back({b, en, out.tensors.size()});
+      spans.push_back({b, en, out.tensors.size(), shape});
       out.tensors.push_back({name, Tensor()});
     }
   } catch (const std::invalid_argument& e) {
@@ -268,14 +281,14 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& source
   }
   if (at != data_len) fail(source, str_cat("the tensors cover ", at, " bytes of data, the file holds ", data_len));
   out.checksummed = checksummed;
+  for (size_t i = 0; i < out.tensors.size(); ++i) out.index.emplace(out.tensors[i].name, i);
   const std::string* format = out.meta("format");
-  if (format && format->rfind("nncore", 0) == 0 && !checksummed)
+  if (kVerifyChecksum && format && format->rfind("nncore", 0) == 0 && !checksummed)
     fail(source, "corrupt file: an nncore file without its checksum");
   // Only now, with every size checked against the real file, allocate and copy.
   for (const Span& s : spans) {
     NamedTensor& nt = out.tensors[s.index];
-    const Json& e = *header.find(nt.name);
-    nt.tensor = Tensor(e.find("shape")->as_shape("shape"));
+    nt.tensor = Tensor(s.shape);
     if (s.end > s.begin) std::memcpy(nt.tensor.data(), data + s.begin, static_cast<size_t>(s.end - s.begin));
   }
   return out;

@@ -135,8 +135,14 @@ Param& Layer::add_weight(const std::string& name, const Shape& shape, const std:
   detail::WeightBudget::take(shape_numel(shape), str_cat("Layer '", name_, "' weight '", name, "' ", shape_str(shape)));
   Param p;
   p.name = name;
-  p.value = Tensor(shape);
-  p.grad = Tensor(shape);
+  try {
+    p.value = Tensor(shape);
+    p.grad = Tensor(shape);
+  } catch (const std::bad_alloc&) {
+    const int64_t bytes = shape_numel(shape) * static_cast<int64_t>(sizeof(float));
+    throw OutOfMemory(str_cat(class_name(), " '", name_, "': out of memory for weight '", name, "' of shape ",
+                              shape_str(shape), ": it needs ", bytes_str(bytes), ", and as much again for its gradient"));
+  }
   initialize(p.value, initializer, fan_in, fan_out, rng_);
   params_.push_back(std::move(p));
   return params_.back();

@@ -93,16 +93,26 @@ void Loss::check_targets(const Tensor& y, const Shape& out, const std::string& w
   }
 }
 
-double Loss::compute(const float* in, bool logits, const float* y, int64_t B, const Shape& out, float* grad,
+double Loss::compute(const float* in, bool logits, const Tensor& y, int64_t B, const Shape& out, float* grad,
                      float scale, const float* weight) const {
+  // The kernels read B * target_size(out) targets: refuse any other count rather than read past the buffer.
+  NNC_CHECK(y.size() == B * target_size(out), name(), ": expected ", B * target_size(out), " target values for ", B,
+            " sample(s) of output shape ", shape_str(out), (sparse() ? " (one integer label per row)" : ""), ", got ",
+            y.size(), " (targets of shape ", y.shape_str(), ")");
+  return compute_rows(in, logits, y.data(), B, out, grad, scale, weight);
+}
+
+double Loss::compute_rows(const float* in, bool logits, const float* y, int64_t B, const Shape& out, float* grad,
+                          float scale, const float* weight) const {
   if (weight != nullptr) {
     // Weighted: one sample at a time with its gradient scaled by w_b (the kernels cost O(B*C), so the per-sample
     // calls are negligible next to the layers).
     const int64_t size = shape_numel(out), ty = target_size(out);
     double total = 0.0;
     for (int64_t b = 0; b < B; ++b)
-      total += static_cast<double>(weight[b]) * compute(in + b * size, logits, y + b * ty, 1, out,
-                                                         grad ? grad + b * size : nullptr, scale * weight[b]);
+      total += static_cast<double>(weight[b]) * compute_rows(in + b * size, logits, y + b * ty, 1, out,
+                                                              grad ? grad + b * size : nullptr, scale * weight[b],
+                                                              nullptr);
     return total;
   }
   const int64_t size = shape_numel(out), C = out.back(), T = size / C;
@@ -135,7 +145,47 @@ const std::vector<std::string>& Metric::names() {
   return n;
 }
 
-Metric Metric::from_name(const std::string& name, const Loss& loss) {
+bool Metric::sparse_targets() const {
+  return kind_ == MetricKind::sparse_categorical_accuracy || kind_ == MetricKind::sparse_top_k_categorical_accuracy;
+}
+
+namespace {
+// "(None, 3)": a per-sample shape with the batch axis in front; "(None, ...)" when the shape is not known yet.
+std::string batch_shape_str(const Shape& s, bool known) {
+  if (!known) return "(None, ...)";
+  Shape b{-1};
+  b.insert(b.end(), s.begin(), s.end());
+  return shape_str(b);
+}
+
+// A metric reads the targets the loss validated, so their layouts must agree (Keras fails on the first batch with
+// "Incompatible shapes"; nncore says so at compile, with both shapes and what to use instead).
+void check_target_layout(const Metric& m, const Loss& loss, const Shape& out) {
+  if (m.sparse_targets() == loss.sparse()) return;
+  const bool known = !out.empty();
+  const std::string dense = batch_shape_str(out, known);
+  const std::string labels = batch_shape_str(known ? Shape(out.begin(), out.end() - 1) : Shape{}, known);
+  if (loss.sparse()) {
+    const char* instead = m.kind() == MetricKind::categorical_accuracy          ? "'sparse_categorical_accuracy'"
+                          : m.kind() == MetricKind::top_k_categorical_accuracy ? "'sparse_top_k_categorical_accuracy'"
+                                                                                 : "'accuracy'";
+    throw std::invalid_argument(str_cat(
+        "compile: metric '", m.name(), "' compares the output ", dense, " with targets of the same shape",
+        ", but the loss '", loss.name(), "' takes integer labels of shape ", labels, ": incompatible shapes ",
+        labels, " vs ", dense, ". With this loss use ", instead,
+        ", or train on one-hot targets with 'categorical_crossentropy'"));
+  }
+  const char* instead = m.kind() == MetricKind::sparse_top_k_categorical_accuracy ? "'top_k_categorical_accuracy'"
+                                                                                   : "'categorical_accuracy'";
+  throw std::invalid_argument(str_cat("compile: metric '", m.name(), "' needs integer labels of shape ", labels,
+                                      ", but the loss '", loss.name(), "' takes targets shaped like the output ",
+                                      dense, " (one-hot for a classifier): incompatible shapes ", labels, " vs ",
+                                      dense, ". With this loss use ", instead,
+                                      ", or integer labels with 'sparse_categorical_crossentropy'"));
+}
+}  // namespace
+
+Metric Metric::from_name(const std::string& name, const Loss& loss, const Shape& out) {
   Metric m;
   m.name_ = name;
   if (name == "accuracy" || name == "acc") {
@@ -161,22 +211,19 @@ Metric Metric::from_name(const std::string& name, const Loss& loss) {
   } else {
     throw std::invalid_argument("unknown metric '" + name + "'; valid metrics: " + join(names()));
   }
-  NNC_CHECK(m.kind_ != MetricKind::sparse_categorical_accuracy || loss.sparse() ||
-                loss.kind() != LossKind::categorical_crossentropy,
-            "metric '", name, "' needs integer labels but the loss '", loss.name(), "' takes one-hot targets");
-  // The top-k metrics read targets laid out as the loss's: integer labels for the sparse one, one-hot otherwise.
-  NNC_CHECK(m.kind_ != MetricKind::sparse_top_k_categorical_accuracy || loss.sparse(), "metric '", name,
-            "' needs integer labels but the loss '", loss.name(), "' takes targets shaped like the output");
-  NNC_CHECK(m.kind_ != MetricKind::top_k_categorical_accuracy || !loss.sparse(), "metric '", name,
-            "' needs one-hot targets but the loss '", loss.name(),
-            "' takes integer labels; use 'sparse_top_k_categorical_accuracy'");
+  check_target_layout(m, loss, out);
   // With logits, sigmoid(z) > 0.5 <=> z > 0.
   if (m.kind_ == MetricKind::binary_accuracy && loss.from_logits()) m.threshold_ = 0.f;
   return m;
 }
 
-double Metric::compute(const float* pred, const float* y, int64_t B, const Shape& out) const {
+double Metric::compute(const float* pred, const Tensor& targets, int64_t B, const Shape& out) const {
   const int64_t size = shape_numel(out), C = out.back(), T = size / C;
+  const int64_t want = B * (sparse_targets() ? T : size);
+  NNC_CHECK(targets.size() == want, "metric '", name_, "': expected ", want, " target values for ", B,
+            " sample(s) of output shape ", shape_str(out), (sparse_targets() ? " (one integer label per row)" : ""),
+            ", got ", targets.size(), " (targets of shape ", targets.shape_str(), ")");
+  const float* y = targets.data();
   const double inv_t = 1.0 / static_cast<double>(T);  // accuracies over B*T rows of C classes, mean over T
   switch (kind_) {
     case MetricKind::sparse_categorical_accuracy:

@@ -23,6 +23,17 @@ std::string SymbolicTensor::name() const {
   return node_->layer ? node_->layer->name() : node_->input_name;
 }
 
+GraphNode::~GraphNode() {
+  std::vector<std::shared_ptr<GraphNode>> pending = std::move(inbound);
+  while (!pending.empty()) {
+    std::shared_ptr<GraphNode> n = std::move(pending.back());
+    pending.pop_back();
+    // The last owner takes the node's inbound before it dies, so that destructor finds nothing to recurse into.
+    if (n.use_count() == 1)
+      for (auto& in : n->inbound) pending.push_back(std::move(in));
+  }
+}
+
 SymbolicTensor Input(const Shape& shape, const std::string& name) {
   for (int64_t d : shape) NNC_CHECK(d > 0, "Input: shape must have positive dimensions, got ", shape_str(shape));
   auto node = std::make_shared<GraphNode>();
@@ -64,27 +75,44 @@ Model::Model(const std::vector<SymbolicTensor>& inputs, const std::vector<Symbol
     value_of[t.node().get()] = inputs_.size();
     inputs_.push_back({t.node()->input_name, t.node()->shape});
   }
-  // Depth-first from the outputs: each node after everything it reads (a topological order).
+  // Depth-first from the outputs, each node after everything it reads (a topological order). Iterative, with an
+  // explicit stack: a chain of 100,000 layers must not recurse 100,000 calls deep.
   std::set<const GraphNode*> visiting;
   std::set<const Layer*> used_layers;
-  std::function<size_t(const std::shared_ptr<GraphNode>&)> visit = [&](const std::shared_ptr<GraphNode>& n) -> size_t {
-    const auto it = value_of.find(n.get());
-    if (it != value_of.end()) return it->second;
+  struct Frame {
+    std::shared_ptr<GraphNode> node;
+    size_t next = 0;  // the next inbound tensor to visit
+  };
+  std::vector<Frame> stack;
+  auto enter = [&](const std::shared_ptr<GraphNode>& n) {
+    if (value_of.count(n.get())) return;
     NNC_CHECK(n->layer != nullptr, "Model '", name_, "': input '", n->input_name,
               "' is needed to compute the outputs but is not among the model's inputs");
-    NNC_CHECK(!visiting.count(n.get()), "Model '", name_, "': the graph has a cycle at layer '", n->layer->name(), "'");
-    visiting.insert(n.get());
-    Node node;
-    node.layer = n->layer;
-    node.merge = dynamic_cast<MergeLayer*>(n->layer.get());
-    for (const auto& in : n->inbound) node.inputs.push_back(visit(in));
-    visiting.erase(n.get());
-    NNC_CHECK(used_layers.insert(n->layer.get()).second, "Model '", name_, "': layer '", n->layer->name(),
-              "' is called more than once; sharing a layer between calls is not supported");
-    const size_t v = inputs_.size() + nodes_.size();
-    value_of[n.get()] = v;
-    nodes_.push_back(std::move(node));
-    return v;
+    NNC_CHECK(visiting.insert(n.get()).second, "Model '", name_, "': the graph has a cycle at layer '",
+              n->layer->name(), "'");
+    stack.push_back({n, 0});
+  };
+  auto visit = [&](const std::shared_ptr<GraphNode>& root) -> size_t {
+    enter(root);
+    while (!stack.empty()) {
+      if (stack.back().next < stack.back().node->inbound.size()) {
+        const std::shared_ptr<GraphNode> in = stack.back().node->inbound[stack.back().next++];
+        enter(in);
+        continue;
+      }
+      const std::shared_ptr<GraphNode> n = std::move(stack.back().node);
+      stack.pop_back();
+      visiting.erase(n.get());
+      NNC_CHECK(used_layers.insert(n->layer.get()).second, "Model '", name_, "': layer '", n->layer->name(),
+                "' is called more than once; sharing a layer between calls is not supported");
+      Node node;
+      node.layer = n->layer;
+      node.merge = dynamic_cast<MergeLayer*>(n->layer.get());
+      for (const auto& in : n->inbound) node.inputs.push_back(value_of.at(in.get()));
+      value_of[n.get()] = inputs_.size() + nodes_.size();
+      nodes_.push_back(std::move(node));
+    }
+    return value_of.at(root.get());
   };
   for (const SymbolicTensor& t : outputs) {
     NNC_CHECK(t.node() != nullptr, "Model '", name_, "': an output is empty");

@@ -1,5 +1,7 @@
 // Sequential: a chain graph. Layers are added one by one; the chain is built from the first layer's input shape,
 // or from the first batch the model sees.
+#include <unordered_set>
+
 #include "nncore/check.hpp"
 #include "nncore/layers/merge.hpp"
 #include "nncore/model.hpp"
@@ -9,7 +11,7 @@ namespace nncore {
 Sequential::Sequential(std::string name) : Model(name.empty() ? unique_layer_name("sequential") : std::move(name)) {}
 
 Sequential::Sequential(std::vector<LayerPtr> layers, std::string name) : Sequential(std::move(name)) {
-  for (auto& l : layers) add(std::move(l));
+  add(std::move(layers));
 }
 
 // The graph of the chain: value 0 the input, node i reads value i.
@@ -23,17 +25,33 @@ void Sequential::rebuild_chain() {
   layers_ = keep;
 }
 
-void Sequential::add(LayerPtr layer) {
-  NNC_CHECK(layer != nullptr, "Sequential.add: expected a layer, got null");
-  NNC_CHECK(dynamic_cast<MergeLayer*>(layer.get()) == nullptr, "Sequential.add: ", layer->class_name(), " '",
-            layer->name(), "' merges several inputs; build such models with the functional API (Input, Model)");
+void Sequential::add(LayerPtr layer) { add(std::vector<LayerPtr>{std::move(layer)}); }
+
+void Sequential::add(std::vector<LayerPtr> layers) {
+  std::unordered_set<const Layer*> objects;
+  std::unordered_set<std::string> names;
   for (const auto& l : layers_) {
-    NNC_CHECK(l.get() != layer.get(), "Sequential.add: layer '", layer->name(), "' is already in the model");
-    NNC_CHECK(l->name() != layer->name(), "Sequential.add: all layers of a model need unique names; '", layer->name(),
-              "' is already the name of a layer in model '", name_, "'");
+    objects.insert(l.get());
+    names.insert(l->name());
   }
-  if (built_) layer->build(output_shape());
-  layers_.push_back(std::move(layer));
+  for (const LayerPtr& layer : layers) {
+    NNC_CHECK(layer != nullptr, "Sequential.add: expected a layer, got null");
+    NNC_CHECK(dynamic_cast<MergeLayer*>(layer.get()) == nullptr, "Sequential.add: ", layer->class_name(), " '",
+              layer->name(), "' merges several inputs; build such models with the functional API (Input, Model)");
+    NNC_CHECK(objects.insert(layer.get()).second, "Sequential.add: layer '", layer->name(),
+              "' is already in the model");
+    NNC_CHECK(names.insert(layer->name()).second, "Sequential.add: all layers of a model need unique names; '",
+              layer->name(), "' is already the name of a layer in model '", name_, "'");
+  }
+  // A failed build leaves the model as it was: the layers join it only once all of them are built.
+  if (built_) {
+    Shape s = output_shape();
+    for (const LayerPtr& layer : layers) {
+      layer->build(s);
+      s = layer->output_shape();
+    }
+  }
+  for (LayerPtr& layer : layers) layers_.push_back(std::move(layer));
   rebuild_chain();
 }
 

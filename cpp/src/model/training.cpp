@@ -101,7 +101,8 @@ void Model::compile(std::shared_ptr<Optimizer> optimizer, const std::vector<Loss
   if (losses.size() == n_out) ls = losses;
   std::vector<std::vector<Metric>> ms(n_out);
   for (size_t j = 0; j < n_out; ++j)
-    for (const auto& m : metrics) ms[j].push_back(Metric::from_name(m, ls[j]));
+    for (const auto& m : metrics)
+      ms[j].push_back(Metric::from_name(m, ls[j], built_ && j < outputs_.size() ? output_shape(j) : Shape{}));
   optimizer_ = std::move(optimizer);
   losses_ = std::move(ls);
   metrics_ = std::move(ms);
@@ -228,7 +229,7 @@ double Model::regularization(bool with_grad) {
 }
 
 // ---- steps ----------------------------------------------------------------------------------------------------------
-double Model::losses_and_metrics(const std::vector<const float*>& yb, int64_t B, std::vector<double>& sums, bool grad,
+double Model::losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, std::vector<double>& sums, bool grad,
                                  const float* wb) {
   const size_t n_out = outputs_.size(), n_in = inputs_.size();
   const float scale = 1.f / static_cast<float>(B);
@@ -259,16 +260,14 @@ void Model::train_step(std::vector<double>& sums, const float* wb) {
   std::vector<const Tensor*> xs;
   for (const Tensor& x : xb_) xs.push_back(&x);
   forward(xs, true);
-  std::vector<const float*> ys;
-  for (const Tensor& y : yb_) ys.push_back(y.data());
-  losses_and_metrics(ys, B, sums, true, wb);
+  losses_and_metrics(yb_, B, sums, true, wb);
   for (Param* p : trainable_) p->grad.zero();
   backward(false);
   sums[0] += regularization(true) * static_cast<double>(B);  // the reported loss includes the penalty (Keras)
   optimizer_->apply(trainable_);
 }
 
-void Model::test_step(const std::vector<Tensor>& xb, const std::vector<const float*>& yb, std::vector<double>& sums,
+void Model::test_step(const std::vector<Tensor>& xb, const std::vector<Tensor>& yb, std::vector<double>& sums,
                       const float* wb) {
   const int64_t B = xb[0].dim(0);
   std::vector<const Tensor*> xs;
@@ -427,11 +426,9 @@ std::vector<double> Model::evaluate(const std::vector<Tensor>& x, const std::vec
   progress.begin(steps);
   Logs logs;
   for (const auto& k : names) logs.push_back({k, 0.0});
-  std::vector<const float*> yb(y.size());
   for (int64_t step = 0; step < steps; ++step) {
     const int64_t b0 = step * B, nb = std::min(B, N - b0);
-    for (size_t j = 0; j < y.size(); ++j) yb[j] = y[j].data() + b0 * (y[j].size() / N);
-    test_step(row_views(x, b0, nb), yb, sums, sample_weight != nullptr ? sample_weight->data() + b0 : nullptr);
+    test_step(row_views(x, b0, nb), row_views(y, b0, nb), sums, sample_weight != nullptr ? sample_weight->data() + b0 : nullptr);
     for (size_t k = 0; k < sums.size(); ++k) logs[k].second = sums[k] / static_cast<double>(b0 + nb);
     progress.update(step + 1, logs);
   }
@@ -538,10 +535,8 @@ double Model::compute_gradients(const std::vector<Tensor>& x, const std::vector<
   std::vector<const Tensor*> xs;
   for (const Tensor& t : x) xs.push_back(&t);
   forward(xs, false);
-  std::vector<const float*> ys;
-  for (const Tensor& t : y) ys.push_back(t.data());
   std::vector<double> sums(metrics_names().size());
-  const double loss = losses_and_metrics(ys, B, sums, true, nullptr) / static_cast<double>(B);
+  const double loss = losses_and_metrics(y, B, sums, true, nullptr) / static_cast<double>(B);
   for (Param* p : trainable_) p->grad.zero();
   const std::vector<const Tensor*> g = backward(dxs != nullptr);
   if (dxs) {
