@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The tests under AddressSanitizer + UndefinedBehaviorSanitizer. Builds nncore._core with gcc and
+# -fsanitize=address,undefined in its own build directory, stages it beside a copy of the Python package, and runs
+# the kernel, layer, model, loss/metric, file and fuzz tests with the ASan runtime preloaded into Python. Any
+# sanitizer report aborts the run with a non-zero exit (UBSan does not recover). The learning tests stay out: they
+# would take most of the time and add no code path the others miss.
+#
+#   bash tools/sanitizer_tests.sh                 # the CI subset
+#   bash tools/sanitizer_tests.sh tests/test_dense.py -k backward    # any pytest arguments instead
+#
+# Environment: NNCORE_ASAN_BUILD (build directory, default build-asan), PYTHON (default python3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${NNCORE_ASAN_BUILD:-build-asan}
+PY=${PYTHON:-python3}
+CXX_BIN=${CXX:-g++}
+
+flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1"
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_COMPILER="$CXX_BIN" \
+  -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
+  -DNNCORE_BUILD_PYTHON=ON -DPython_EXECUTABLE="$(command -v "$PY")" \
+  -Dpybind11_DIR="$("$PY" -m pybind11 --cmakedir)" > "$BUILD.configure.log" 2>&1 \
+  || { cat "$BUILD.configure.log"; exit 1; }
+cmake --build "$BUILD" --target _core
+
+# The package as the tests import it: the sources plus the sanitized extension (never copied into python/, where
+# a wheel build would pick it up).
+stage="$BUILD/stage"
+rm -rf "$stage"
+mkdir -p "$stage"
+cp -r python/nncore "$stage/nncore"
+find "$stage/nncore" -name '_core*.so' -delete
+cp "$BUILD"/_core*.so "$stage/nncore/"
+# An editable install (pip install -e) puts an import hook ahead of sys.path that would load the unsanitized build;
+# this sitecustomize, first on PYTHONPATH, drops it for the sanitized run (a regular install needs nothing).
+cat > "$stage/sitecustomize.py" <<'PYEOF'
+import sys
+sys.meta_path[:] = [f for f in sys.meta_path if "_editable" not in type(f).__module__]
+PYEOF
+
+# libstdc++ is preloaded too: Python itself does not link it, and ASan's __cxa_throw interceptor must find the real
+# one at start-up or the first C++ exception aborts the process.
+export LD_PRELOAD="$("$CXX_BIN" -print-file-name=libasan.so) $("$CXX_BIN" -print-file-name=libstdc++.so)"
+export PYTHONPATH="$PWD/$stage${PYTHONPATH:+:$PYTHONPATH}"
+# Python's own allocations are not ours to judge (leaks off); a request that cannot be met returns null, which
+# nncore turns into a MemoryError naming the tensor, as it does without the sanitizer.
+# Reports go to stderr and, as pytest captures the test's stderr and the process dies with the report, to
+# $BUILD/reports/<kind>.<pid> as well; they are printed below when the run fails.
+reports="$PWD/$BUILD/reports"
+rm -rf "$reports"
+mkdir -p "$reports"
+export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=0:allocator_may_return_null=1:halt_on_error=1:abort_on_error=0:exitcode=99${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1:exitcode=99${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+
+"$PY" - "$stage" <<'EOF'
+import os, sys
+import nncore
+here = os.path.realpath(nncore._core.__file__)
+assert here.startswith(os.path.realpath(sys.argv[1])), f"the tests would import {here}, not the sanitized build"
+print(f"sanitized nncore: {here}")
+EOF
+
+if [ "$#" -gt 0 ]; then
+  tests=("$@")
+else
+  tests=(
+    # kernels and layers
+    tests/test_gemm.py tests/test_gemm_packed.py tests/test_activations.py tests/test_dense.py tests/test_conv2d.py
+    tests/test_pooling.py tests/test_normalization.py tests/test_spatial_dropout.py tests/test_recurrent.py
+    tests/test_sequence_layers.py tests/test_runtime.py
+    # losses, metrics, optimizers and the model
+    tests/test_losses.py tests/test_sample_weights.py tests/test_optimizers.py tests/test_regularizers.py
+    tests/test_schedules.py tests/test_model.py tests/test_functional.py tests/test_gradients.py
+    tests/test_callbacks.py tests/test_transfer.py
+    # files, fuzzing and hostile input
+    tests/test_model_io.py tests/test_checkpoint.py tests/test_fuzz_corpus.py tests/test_hostile_input.py
+    tests/test_onnx.py tests/test_datasets.py
+  )
+  # Not here: the learning tests (long, no new code paths) and test_soak.py (ASan's quarantine holds freed memory
+  # on purpose, so resident memory is no measure of leaks under it).
+fi
+set +e
+"$PY" -m pytest -q -p no:cacheprovider "${tests[@]}"
+rc=$?
+set -e
+# A request that cannot be met (the MemoryError tests ask for terabytes) leaves a warning, not a report.
+for f in "$reports"/*; do
+  [ -e "$f" ] || continue
+  if grep -qv "WARNING: AddressSanitizer failed to allocate" "$f"; then
+    echo "==== sanitizer report $f" >&2
+    head -c 20000 "$f" >&2
+    [ "$rc" -ne 0 ] || rc=1
+  fi
+done
+if [ "$rc" -eq 5 ]; then
+  echo "sanitizer run: pytest collected no tests" >&2
+  exit 1
+fi
+exit "$rc"
