@@ -167,11 +167,15 @@ def np_activation_backward(name: str, dy: np.ndarray, x: np.ndarray, alpha: Opti
     raise AssertionError(name)
 
 
-def kill_while_writing(tmp_path, script_text: str, target, trials: int, min_delay: float, max_delay: float,
-                       seed: int = 0):
-    """Runs `script_text` (it writes `target` once, prints "ready", then writes it over and over) `trials` times,
-    killing it with SIGKILL after a random delay; yields after each kill so the caller can check what is left at
-    `target`."""
+def kill_during_saves(tmp_path, script_text: str, target, trials: int, seed: int = 0):
+    """Kills a writer process at `trials` random points inside its saves (SIGKILL: no handler, no cleanup).
+
+    The writer script (argv[1] is `target`) saves once, prints "ready <seconds that save took>", then for every line
+    it reads on stdin prints "saving <marker>", saves, and prints "saved <marker>"; the marker is a number the saved
+    file carries (a weight value, the optimizer's iteration count). Each trial starts a writer, lets it complete 0-2
+    further saves, starts one more and kills the writer after a uniformly random delay of 0 to 1.2 times a save's
+    duration. Yields (old, new, finished) after each kill: the marker of the last complete save, the marker of the
+    save that was hit, and whether that save had finished before the kill."""
     import random
     import signal
     import subprocess
@@ -182,10 +186,29 @@ def kill_while_writing(tmp_path, script_text: str, target, trials: int, min_dela
     script.write_text(script_text)
     rnd = random.Random(seed)
     for _ in range(trials):
-        proc = subprocess.Popen([sys.executable, str(script), str(target)], stdout=subprocess.PIPE)
-        assert proc.stdout.readline().strip() == b"ready"
-        time.sleep(min_delay + rnd.random() * (max_delay - min_delay))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
-        yield
+        proc = subprocess.Popen([sys.executable, str(script), str(target)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True, bufsize=1)
+        try:
+            word, seconds = proc.stdout.readline().split()
+            assert word == "ready", word
+            old = None
+            for _ in range(rnd.randrange(3)):
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+                proc.stdout.readline()  # saving
+                old = proc.stdout.readline().split()[1]  # saved
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            word, new = proc.stdout.readline().split()
+            assert word == "saving", word
+            time.sleep(rnd.random() * 1.2 * float(seconds))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            finished = f"saved {new}" in proc.stdout.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdin.close()
+            proc.stdout.close()
+        yield old, new, finished
