@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the model-file loader (libFuzzer, clang, with AddressSanitizer and
-# UndefinedBehaviorSanitizer). Builds cpp/fuzz/fuzz_model_file.cpp against the library compiled in fuzzing mode
+# UndefinedBehaviorSanitizer). Builds cpp/checks/fuzz_model_file.cpp against the library compiled in fuzzing mode
 # (checksums ignored, see CMakeLists.txt) in its own build directory, then mutates the seed corpus for a bounded
 # time. Any crash, sanitizer report, uncaught exception, input slower than the time limit, leak or runaway
 # allocation fails the run; the input that caused it is printed (hex) and kept under $BUILD/findings — add it to

@@ -1,21 +1,69 @@
 #!/usr/bin/env bash
-# The tests under AddressSanitizer + UndefinedBehaviorSanitizer. Builds nncore._core with gcc and
-# -fsanitize=address,undefined in its own build directory, stages it beside a copy of the Python package, and runs
-# the kernel, layer, model, loss/metric, file and fuzz tests with the ASan runtime preloaded into Python. Any
-# sanitizer report aborts the run with a non-zero exit (UBSan does not recover). The learning tests stay out: they
-# would take most of the time and add no code path the others miss.
+# The tests under the sanitizers. Builds nncore._core with the sanitizer in its own build directory, stages it
+# beside a copy of the Python package, and runs tests with the sanitizer's runtime preloaded into Python. Any report
+# fails the run (the sanitizers halt on the first one and the script also checks their log files).
 #
-#   bash tools/sanitizer_tests.sh                 # the CI subset
+#   bash tools/sanitizer_tests.sh              # gcc, AddressSanitizer + UndefinedBehaviorSanitizer: the kernel,
+#                                              # layer, model, loss/metric, file and fuzz tests (the CI subset)
 #   bash tools/sanitizer_tests.sh tests/test_dense.py -k backward    # any pytest arguments instead
+#   bash tools/sanitizer_tests.sh --thread     # clang + LLVM OpenMP with Archer, ThreadSanitizer: trains models whose
+#                                              # layers take every multi-threaded path on 1 and 2 threads, every
+#                                              # SIMD path (cpp/checks/tsan_threads.cpp; apt-get install clang
+#                                              # libomp-dev). A C++ program: the TSan runtime preloaded
+#                                              # into Python (LLVM 14) crashes at start-up.
 #
-# Environment: NNCORE_ASAN_BUILD (build directory, default build-asan), PYTHON (default python3).
+# The learning tests stay out: they would take most of the time and add no code path the others miss; so does
+# test_soak.py, as ASan's quarantine holds freed memory on purpose and resident memory measures nothing under it.
+# Environment: NNCORE_SANITIZER_BUILD (build directory, default build-asan or build-tsan), PYTHON (python3), CXX.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${NNCORE_ASAN_BUILD:-build-asan}
 PY=${PYTHON:-python3}
-CXX_BIN=${CXX:-g++}
+mode=address
+if [ "${1:-}" = "--thread" ]; then
+  mode=thread
+  shift
+fi
 
+if [ "$mode" = thread ]; then
+  BUILD=${NNCORE_SANITIZER_BUILD:-build-tsan}
+  CXX_BIN=${CXX:-$(command -v clang++ || command -v clang++-14 || true)}
+  [ -n "$CXX_BIN" ] || { echo "sanitizer_tests.sh --thread: clang++ not found" >&2; exit 1; }
+  # Archer tells ThreadSanitizer what LLVM OpenMP's barriers and tasks order; without it every parallel region
+  # would be reported.
+  archer="$(dirname "$("$CXX_BIN" -print-file-name=libomp.so)")/libarcher.so"
+  [ -e "$archer" ] || archer="$(ls /usr/lib/llvm-*/lib/libarcher.so 2>/dev/null | head -n 1)"
+  [ -e "$archer" ] || { echo "sanitizer_tests.sh --thread: libarcher.so (LLVM OpenMP) not found" >&2; exit 1; }
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_COMPILER="$CXX_BIN" \
+    -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer -g -O1" \
+    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" -DNNCORE_BUILD_THREAD_CHECK=ON > "$BUILD.configure.log" 2>&1 \
+    || { cat "$BUILD.configure.log"; exit 1; }
+  cmake --build "$BUILD" --target tsan_threads
+  OMP_TOOL_LIBRARIES="$archer" ARCHER_OPTIONS=verbose=0 \
+    TSAN_OPTIONS="ignore_noninstrumented_modules=1:halt_on_error=1:exitcode=99:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}" \
+    "$BUILD/tsan_threads"
+  exit 0
+fi
+
+BUILD=${NNCORE_SANITIZER_BUILD:-build-asan}
+CXX_BIN=${CXX:-g++}
 flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1"
+# libstdc++ is preloaded too: Python itself does not link it, and ASan's __cxa_throw interceptor must find the
+# real one at start-up or the first C++ exception aborts the process.
+preload="$("$CXX_BIN" -print-file-name=libasan.so) $("$CXX_BIN" -print-file-name=libstdc++.so)"
+default_tests=(
+  # kernels and layers
+  tests/test_gemm.py tests/test_gemm_packed.py tests/test_activations.py tests/test_dense.py tests/test_conv2d.py
+  tests/test_pooling.py tests/test_normalization.py tests/test_spatial_dropout.py tests/test_recurrent.py
+  tests/test_sequence_layers.py tests/test_runtime.py
+  # losses, metrics, optimizers and the model
+  tests/test_losses.py tests/test_sample_weights.py tests/test_optimizers.py tests/test_regularizers.py
+  tests/test_schedules.py tests/test_model.py tests/test_functional.py tests/test_gradients.py
+  tests/test_callbacks.py tests/test_transfer.py
+  # files, fuzzing and hostile input
+  tests/test_model_io.py tests/test_checkpoint.py tests/test_fuzz_corpus.py tests/test_hostile_input.py
+  tests/test_onnx.py tests/test_datasets.py
+)
+
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_COMPILER="$CXX_BIN" \
   -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
   -DNNCORE_BUILD_PYTHON=ON -DPython_EXECUTABLE="$(command -v "$PY")" \
@@ -38,46 +86,30 @@ import sys
 sys.meta_path[:] = [f for f in sys.meta_path if "_editable" not in type(f).__module__]
 PYEOF
 
-# libstdc++ is preloaded too: Python itself does not link it, and ASan's __cxa_throw interceptor must find the real
-# one at start-up or the first C++ exception aborts the process.
-export LD_PRELOAD="$("$CXX_BIN" -print-file-name=libasan.so) $("$CXX_BIN" -print-file-name=libstdc++.so)"
-export PYTHONPATH="$PWD/$stage${PYTHONPATH:+:$PYTHONPATH}"
-# Python's own allocations are not ours to judge (leaks off); a request that cannot be met returns null, which
-# nncore turns into a MemoryError naming the tensor, as it does without the sanitizer.
-# Reports go to stderr and, as pytest captures the test's stderr and the process dies with the report, to
-# $BUILD/reports/<kind>.<pid> as well; they are printed below when the run fails.
+# Reports go to stderr and, as pytest captures a test's stderr and the process dies with the report, to
+# $BUILD/reports/<kind>.<pid> as well; they are printed below.
 reports="$PWD/$BUILD/reports"
 rm -rf "$reports"
 mkdir -p "$reports"
-export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=0:allocator_may_return_null=1:halt_on_error=1:abort_on_error=0:exitcode=99${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export LD_PRELOAD="$preload"
+export PYTHONPATH="$PWD/$stage${PYTHONPATH:+:$PYTHONPATH}"
+# Python's own allocations are not ours to judge (leaks off); a request that cannot be met returns null, which
+# nncore turns into a MemoryError naming the tensor, as it does without the sanitizer.
+export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=0:allocator_may_return_null=1:halt_on_error=1:exitcode=99${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1:exitcode=99${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 
-"$PY" - "$stage" <<'EOF'
+"$PY" - "$stage" <<'PYEOF'
 import os, sys
 import nncore
 here = os.path.realpath(nncore._core.__file__)
 assert here.startswith(os.path.realpath(sys.argv[1])), f"the tests would import {here}, not the sanitized build"
 print(f"sanitized nncore: {here}")
-EOF
+PYEOF
 
 if [ "$#" -gt 0 ]; then
   tests=("$@")
 else
-  tests=(
-    # kernels and layers
-    tests/test_gemm.py tests/test_gemm_packed.py tests/test_activations.py tests/test_dense.py tests/test_conv2d.py
-    tests/test_pooling.py tests/test_normalization.py tests/test_spatial_dropout.py tests/test_recurrent.py
-    tests/test_sequence_layers.py tests/test_runtime.py
-    # losses, metrics, optimizers and the model
-    tests/test_losses.py tests/test_sample_weights.py tests/test_optimizers.py tests/test_regularizers.py
-    tests/test_schedules.py tests/test_model.py tests/test_functional.py tests/test_gradients.py
-    tests/test_callbacks.py tests/test_transfer.py
-    # files, fuzzing and hostile input
-    tests/test_model_io.py tests/test_checkpoint.py tests/test_fuzz_corpus.py tests/test_hostile_input.py
-    tests/test_onnx.py tests/test_datasets.py
-  )
-  # Not here: the learning tests (long, no new code paths) and test_soak.py (ASan's quarantine holds freed memory
-  # on purpose, so resident memory is no measure of leaks under it).
+  tests=("${default_tests[@]}")
 fi
 set +e
 "$PY" -m pytest -q -p no:cacheprovider "${tests[@]}"
