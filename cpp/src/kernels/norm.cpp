@@ -22,14 +22,8 @@ namespace nncore::kernels {
 namespace {
 constexpr int64_t kRowChunk = 128;
 
-// Grow-only double scratch of the calling thread (OpenMP reuses its workers: steady state allocates nothing).
-double* scratch(int64_t n) {
-  thread_local std::vector<double> buf;
-  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));
-  return buf.data();
-}
-
-// Grow-only double buffer for the reductions' results (separate from the partials above).
+// Grow-only double buffer of the calling thread for the reductions' results (OpenMP reuses its workers: steady
+// state allocates nothing).
 double* result_scratch(int64_t n) {
   thread_local std::vector<double> buf;
   if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));
