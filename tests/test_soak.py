@@ -1,5 +1,6 @@
 """Soak: fit, evaluate, predict, save and load_model in a loop must not grow the process. After a warm-up (buffers
-sized, allocator pools filled) the resident set may grow by at most 5 MB over 500 cycles."""
+sized, allocator pools filled) the resident set may grow by at most 5 MB over 500 cycles (a model leaked per cycle
+would grow it by about 50 MB)."""
 from __future__ import annotations
 
 import gc
@@ -47,16 +48,19 @@ def test_resident_memory_stops_growing(tmp_path, kind):
     nncore.set_random_seed(0)
     model, x, y = build(kind)
     path = tmp_path / "soak.nncore"
-    for _ in range(300):  # warm-up: allocator arenas and pools settle over the first few hundred cycles
-        cycle(model, x, y, path)
-    gc.collect()
-    start = rss_bytes()
-    peak = start
-    for i in range(500):
-        model = cycle(model, x, y, path)  # continue with the loaded model: its buffers are new each time
-        if i % 50 == 49:
-            gc.collect()
-            peak = max(peak, rss_bytes())
-    gc.collect()
-    growth = max(peak, rss_bytes()) - start
-    assert growth <= 5 * 2**20, f"{kind}: resident set grew {growth / 2**20:.1f} MB over 500 cycles"
+    for _ in range(300):  # warm-up: buffers sized, allocator arenas and pools filled
+        model = cycle(model, x, y, path)
+    # Two windows of 500 cycles. A leak grows both; the allocator's own one-off steps (glibc moves its mmap and trim
+    # thresholds once, a few MB, at a moment that varies from run to run) land in one at most.
+    growth = []
+    for _ in range(2):
+        gc.collect()
+        start = peak = rss_bytes()
+        for i in range(500):
+            model = cycle(model, x, y, path)  # continue with the loaded model: its buffers are new each time
+            if i % 50 == 49:
+                gc.collect()
+                peak = max(peak, rss_bytes())
+        growth.append(peak - start)
+    assert min(growth) <= 5 * 2**20, f"{kind}: resident set grew {[round(g / 2**20, 1) for g in growth]} MB " \
+                                      "in two windows of 500 cycles"
