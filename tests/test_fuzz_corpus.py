@@ -4,6 +4,7 @@ the coverage-guided fuzzer (tools/fuzz_model_file.sh) ever found to crash, hang 
 checksum and must then load or raise nncore.ModelFileError — in well under a second."""
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -46,9 +47,10 @@ def test_corpus_file_loads_or_raises_model_file_error(tmp_path, path):
         assert str(target) in str(e)
         if path.name.startswith("seed_") and not path.name.endswith(".weights.nncore"):
             raise  # the seeds are valid model files
+        model = None
+    assert time.perf_counter() - t0 < 1.0 * float(os.environ.get("NNCORE_TIME_SCALE", "1"))
+    if model is None:
         return
-    finally:
-        assert time.perf_counter() - t0 < 1.0
     assert not path.name.endswith(".weights.nncore")
     if model._impl.num_inputs == 1 and np.prod(model.input_shape[1:]) <= 4096:
         x = np.zeros((2,) + tuple(model.input_shape[1:]), np.float32)

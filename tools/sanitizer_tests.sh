@@ -92,6 +92,7 @@ reports="$PWD/$BUILD/reports"
 rm -rf "$reports"
 mkdir -p "$reports"
 export LD_PRELOAD="$preload"
+export NNCORE_TIME_SCALE=10  # the tests' wall-clock bounds are for the release build, this one is -O1 and sanitized
 export PYTHONPATH="$PWD/$stage${PYTHONPATH:+:$PYTHONPATH}"
 # Python's own allocations are not ours to judge (leaks off); a request that cannot be met returns null, which
 # nncore turns into a MemoryError naming the tensor, as it does without the sanitizer.

@@ -21,7 +21,8 @@ inline Shape array_shape(const py::array& a) {
 
 // A view of the array's memory; the caller keeps the array alive for as long as the view is used. Every array
 // that enters through here is an input nncore only reads (Tensor has no const view, hence the cast), so read-only
-// arrays — np.load(mmap_mode="r"), np.broadcast_to after forcecast, frozen arrays — enter without a copy.
+// arrays — np.load(mmap_mode="r"), frozen arrays — enter without a copy (non-contiguous ones, like np.broadcast_to's,
+// are copied by forcecast as before).
 // Writable arguments (apply_gradients' variables) are checked and taken with mutable_data() where they are bound.
 inline Tensor view_of(FloatArray& a) { return Tensor::view(const_cast<float*>(a.data()), array_shape(a)); }
 

@@ -118,7 +118,13 @@ void apply_compile_config(Model& m, const Json& c, const TensorFile& f, const st
   for (const Json& name : c.at("metrics", "compile_config").as_array("compile_config metrics"))
     metrics.push_back(name.as_string("compile_config metric"));
   auto opt = optimizer_from_config(c.at("optimizer", "compile_config"));
-  m.compile(opt, losses, metrics);
+  try {
+    m.compile(opt, losses, metrics);
+  } catch (const std::invalid_argument& e) {
+    // E.g. a metric whose target layout differs from its loss's, which earlier builds accepted (and misread).
+    throw ModelFileError(str_cat(source, ": the saved compile settings are refused: ", e.what(),
+                                 ". The architecture and weights are fine: load with compile=False and compile again"));
+  }
   const std::string* iters = f.meta("optimizer_iterations");
   if (!iters) return;
   int64_t iterations = 0;
@@ -233,12 +239,19 @@ std::unique_ptr<Model> model_from_config(const Json& c) {
 
 void save_model(Model& m, const std::string& path, bool include_optimizer) {
   check_unique_names(m, "save");
+  // What load_model would refuse is refused here, before anything is written.
+  NNC_CHECK(static_cast<int64_t>(m.layers().size() + m.num_inputs()) <= kMaxModelLayers, "save: model '", m.name(),
+            "' has ", m.layers().size(), " layers and ", m.num_inputs(), " inputs, over the limit of ",
+            kMaxModelLayers, " per model file (nncore::kMaxModelLayers)");
   auto tensors = weight_tensors(m);
   std::vector<std::pair<std::string, std::string>> meta = {
       {"format", "nncore"}, {"format_version", std::to_string(kModelFormatVersion)},
       {"model_config", model_config(m).dump()}};
+  if (m.compiled()) meta.emplace_back("compile_config", compile_config(m).dump());
+  for (const auto& [key, text] : meta)
+    NNC_CHECK(static_cast<int64_t>(text.size()) <= kMaxConfigBytes, "save: model '", m.name(), "': its ", key, " is ",
+              text.size(), " bytes, over the limit of ", kMaxConfigBytes, " (nncore::kMaxConfigBytes)");
   if (m.compiled()) {
-    meta.emplace_back("compile_config", compile_config(m).dump());
     if (include_optimizer) {
       Optimizer& opt = *m.optimizer();
       const std::vector<Param*> params = m.trainable_params();
@@ -285,6 +298,8 @@ std::unique_ptr<Model> model_from_file(const TensorFile& f, const std::string& p
     return m;
   } catch (const ModelFileError&) {
     throw;
+  } catch (const std::bad_alloc&) {
+    throw;  // a valid model too large for this machine: MemoryError, not a broken file
   } catch (const std::exception& e) {
     throw ModelFileError(str_cat(path, ": invalid model file: ", e.what()));
   }

@@ -72,7 +72,7 @@ void write_atomically(const std::string& path, const std::vector<std::pair<const
 
 const char* const kChecksumKey = "nncore_checksum";
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-// The fuzzing build (cpp/fuzz) parses the checksum but ignores its verdict, so that mutated files reach the header
+// The fuzzing build (cpp/checks) parses the checksum but ignores its verdict, so that mutated files reach the header
 // parser and the model builder behind it instead of stopping at the hash. Never defined in a release build.
 constexpr bool kVerifyChecksum = false;
 #else

@@ -50,7 +50,15 @@ void Layer::build(const Shape& input_shape) {
   for (int64_t d : input_shape)
     NNC_CHECK(d > 0, "Layer '", name_, "': input shape must have positive dimensions, got ",
               shape_str(batch_shape(-1, input_shape)));
-  output_shape_ = do_build(input_shape);
+  // A build that throws (a bad shape found late, an allocation that cannot be had) leaves the layer unbuilt and
+  // without the weights it had added, so it can be built again.
+  const size_t n_params = params_.size();
+  try {
+    output_shape_ = do_build(input_shape);
+  } catch (...) {
+    params_.erase(params_.begin() + static_cast<std::ptrdiff_t>(n_params), params_.end());
+    throw;
+  }
   input_shape_ = input_shape;
   built_ = true;
   for (const auto& nr : pending_regularizers_) set_regularizer(nr.first, nr.second);
