@@ -13,6 +13,22 @@ std::string join(const std::vector<std::string>& v) {
   for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
   return s;
 }
+
+// Target values per sample for an output of per-sample shape `out`: one integer label per row of classes (the sparse
+// layout) or one value per output element.
+int64_t targets_per_sample(bool sparse, const Shape& out) {
+  return sparse ? shape_numel(out) / out.back() : shape_numel(out);
+}
+
+// The loss and metric kernels read exactly B * targets_per_sample targets; any other count is refused rather than
+// read past. Called only on a mismatch, so the per-batch path builds no message.
+[[noreturn]] void wrong_target_count(const std::string& who, bool sparse, const Tensor& y, int64_t B,
+                                     const Shape& out) {
+  throw std::invalid_argument(str_cat(who, ": expected ", B * targets_per_sample(sparse, out), " target values for ",
+                                      B, " sample(s) of output shape ", shape_str(out),
+                                      (sparse ? " (one integer label per row)" : ""), ", got ", y.size(),
+                                      " (targets of shape ", y.shape_str(), ")"));
+}
 }  // namespace
 
 const std::vector<std::string>& Loss::names() {
@@ -50,7 +66,7 @@ bool Loss::fuses_with(Activation act) const {
   return false;
 }
 
-int64_t Loss::target_size(const Shape& out) const { return sparse() ? shape_numel(out) / out.back() : shape_numel(out); }
+int64_t Loss::target_size(const Shape& out) const { return targets_per_sample(sparse(), out); }
 
 void Loss::check_targets(const Tensor& y, const Shape& out, const std::string& what) const {
   const int64_t n = y.ndim() > 0 ? y.dim(0) : 0;
@@ -95,10 +111,7 @@ void Loss::check_targets(const Tensor& y, const Shape& out, const std::string& w
 
 double Loss::compute(const float* in, bool logits, const Tensor& y, int64_t B, const Shape& out, float* grad,
                      float scale, const float* weight) const {
-  // The kernels read B * target_size(out) targets: refuse any other count rather than read past the buffer.
-  NNC_CHECK(y.size() == B * target_size(out), name(), ": expected ", B * target_size(out), " target values for ", B,
-            " sample(s) of output shape ", shape_str(out), (sparse() ? " (one integer label per row)" : ""), ", got ",
-            y.size(), " (targets of shape ", y.shape_str(), ")");
+  if (y.size() != B * target_size(out)) wrong_target_count(name(), sparse(), y, B, out);
   return compute_rows(in, logits, y.data(), B, out, grad, scale, weight);
 }
 
@@ -219,10 +232,8 @@ Metric Metric::from_name(const std::string& name, const Loss& loss, const Shape&
 
 double Metric::compute(const float* pred, const Tensor& targets, int64_t B, const Shape& out) const {
   const int64_t size = shape_numel(out), C = out.back(), T = size / C;
-  const int64_t want = B * (sparse_targets() ? T : size);
-  NNC_CHECK(targets.size() == want, "metric '", name_, "': expected ", want, " target values for ", B,
-            " sample(s) of output shape ", shape_str(out), (sparse_targets() ? " (one integer label per row)" : ""),
-            ", got ", targets.size(), " (targets of shape ", targets.shape_str(), ")");
+  if (targets.size() != B * targets_per_sample(sparse_targets(), out))
+    wrong_target_count(str_cat("metric '", name_, "'"), sparse_targets(), targets, B, out);
   const float* y = targets.data();
   const double inv_t = 1.0 / static_cast<double>(T);  // accuracies over B*T rows of C classes, mean over T
   switch (kind_) {
