@@ -110,18 +110,20 @@ def _base_file(tmp_path, functional: bool):
 def _with_layers(header, data, config, n: int, functional: bool, named: bool = True) -> bytes:
     """The base model with `n` more relu Activation layers in a chain after it."""
     layers = list(config["layers"])
+    nodes = list(config.get("nodes", []))
     prev = layers[-1]["config"]["name"]
     for i in range(n):
         spec = {"class_name": "Activation", "config": {"activation": "relu"}}
         if named:
             spec["config"]["name"] = f"a{i}"
         if functional:
-            spec["inbound"] = [prev]
+            nodes.append({"layer": f"a{i}", "inbound": [prev]})  # a bare name: call 0, output 0
             prev = f"a{i}"
         layers.append(spec)
     c = dict(config, layers=layers)
     if functional:
-        c["outputs"] = [prev]
+        c["nodes"] = nodes
+        c["outputs"] = [[prev, 0, 0]]
     h = json.loads(json.dumps(header))
     h["__metadata__"]["model_config"] = json.dumps(c, separators=(",", ":"))
     return forge(h, data)
@@ -139,12 +141,13 @@ def _load_time(path) -> float:
 @pytest.mark.parametrize("functional", [False, True])
 def test_too_many_layers_are_refused_up_front(tmp_path, functional):
     header, data, config = _base_file(tmp_path, functional)
-    # 200,000 layers in ~8 MB: the probe's file hung the loader (quadratic Sequential.add); now refused at once.
-    blob = _with_layers(header, data, config, 200_000, functional, named=False)
+    # 150,000 layers in ~6 MB (~15 MB with a functional model's list of calls): the probe's file (200,000 layers)
+    # hung the loader (quadratic Sequential.add); now refused at once.
+    blob = _with_layers(header, data, config, 150_000, functional, named=False)
     (tmp_path / "big.nncore").write_bytes(blob)
     t0 = time.perf_counter()
-    with pytest.raises(nncore.ModelFileError, match=r"200002 layers .* exceed the limit of 100000 layers per model "
-                                                     r"\(nncore::kMaxModelLayers\)|200002 layers and 1 inputs exceed"):
+    with pytest.raises(nncore.ModelFileError, match=r"150002 layers .* exceed the limit of 100000 layers per model "
+                                                     r"\(nncore::kMaxModelLayers\)|150002 layers and 1 inputs exceed"):
         nncore.load_model(tmp_path / "big.nncore")
     assert time.perf_counter() - t0 < 5.0 * TIME_SCALE
 

@@ -216,7 +216,7 @@ def test_file_is_safetensors_with_named_weights_and_json_metadata(tmp_path):
     assert any(k.startswith("optimizer/conv2d") and k.endswith("/m") for k in tensors)
     with safe_open(str(path), "np") as f:
         meta = f.metadata()
-    assert meta["format"] == "nncore" and meta["format_version"] == "1"
+    assert meta["format"] == "nncore" and meta["format_version"] == "2"
     config = json.loads(meta["model_config"])
     assert config == model.get_config()
     compile_config = json.loads(meta["compile_config"])

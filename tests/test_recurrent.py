@@ -614,5 +614,5 @@ def test_functional_model():
                              Bidirectional(LSTM(3, return_sequences=True)), GRU(4), Dense(2)])
     seq.set_weights(model.get_weights())
     np.testing.assert_array_equal(model.predict(ids), seq.predict(ids))
-    with pytest.raises(ValueError, match="return_state"):
-        LSTM(3, return_state=True)(nncore.Input((6, 2)))
+    out, h, c = LSTM(3, return_state=True)(nncore.Input((6, 2)))  # [output, h, c], as Keras
+    assert out.shape == h.shape == c.shape == (None, 3)

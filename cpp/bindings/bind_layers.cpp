@@ -1,3 +1,5 @@
+#include <optional>
+
 #include "convert.hpp"
 
 namespace nncore::bindings {
@@ -14,10 +16,15 @@ void bind_layers(py::module_& m) {
   py::class_<Layer, LayerPtr>(m, "Layer")
       .def_property_readonly("name", &Layer::name)
       .def_property_readonly("class_name", &Layer::class_name)
-      .def("build", &Layer::build, py::arg("input_shape"))
+      .def("build", py::overload_cast<const Shape&>(&Layer::build), py::arg("input_shape"))
+      .def("build_list", py::overload_cast<const std::vector<Shape>&>(&Layer::build), py::arg("input_shapes"))
+      .def("output_shapes_for", &Layer::output_shapes_for, py::arg("input_shapes"))
       .def_property_readonly("built", &Layer::built)
       .def_property_readonly("input_shape", &Layer::input_shape)
       .def_property_readonly("output_shape", &Layer::output_shape)
+      .def_property_readonly("input_shapes", &Layer::input_shapes)
+      .def_property_readonly("output_shapes", &Layer::output_shapes)
+      .def_property_readonly("num_outputs", &Layer::num_outputs)
       .def_property("trainable", &Layer::trainable, &Layer::set_trainable)
       .def("count_params", &Layer::count_params)
       .def_property_readonly("output_activation", [](const Layer& l) { return activation_name(l.output_activation()); })
@@ -30,9 +37,12 @@ void bind_layers(py::module_& m) {
       .def_property_readonly("weights", [](py::object self) { return param_views(self.cast<Layer&>(), self, false); })
       .def_property_readonly("gradients", [](py::object self) { return param_views(self.cast<Layer&>(), self, true); })
       .def_property_readonly("output_mask",
-                             [](const Layer& l) -> py::object {
-                               // The mask after the last forward (a copy), or None.
-                               const Tensor* mask = l.output_mask();
+                             [](Layer& l) -> py::object {
+                               // The mask after the last forward on the layer's own call (a copy), or None.
+                               if (!l.built()) return py::none();
+                               const LayerCall& c = l.own_call();
+                               if (!c.has_forward()) return py::none();
+                               const Tensor* mask = l.output_mask(c, 0);
                                if (mask == nullptr || mask->empty()) return py::none();
                                return to_numpy(mask->clone());
                              })
@@ -64,7 +74,47 @@ void bind_layers(py::module_& m) {
             }
             return to_numpy(dx);
           },
-          py::arg("dy"), py::arg("need_dx") = true);
+          py::arg("dy"), py::arg("need_dx") = true)
+      .def(
+          "forward_list",
+          [](Layer& l, std::vector<FloatArray> xs, bool training) {
+            // The call keeps its inputs until backward, so it gets its own copies of the caller's arrays.
+            std::vector<Tensor> owned;
+            for (FloatArray& a : xs) owned.push_back(view_of(a).clone());
+            std::vector<const Tensor*> ptrs;
+            for (const Tensor& t : owned) ptrs.push_back(&t);
+            std::vector<Tensor> outs;
+            {
+              py::gil_scoped_release nogil;
+              for (const Tensor* y : l.forward(ptrs, training)) outs.push_back(y->clone());
+            }
+            py::list out;
+            for (const Tensor& y : outs) out.append(to_numpy(y));
+            return out;
+          },
+          py::arg("xs"), py::arg("training") = false)
+      .def(
+          "backward_list",
+          [](Layer& l, std::vector<std::optional<FloatArray>> dys, bool need_dx) {
+            // None: no gradient reached that output (zeros).
+            std::vector<Tensor> views;
+            for (auto& d : dys) views.push_back(d ? view_of(*d) : Tensor());
+            std::vector<const Tensor*> ptrs;
+            for (size_t j = 0; j < dys.size(); ++j) ptrs.push_back(dys[j] ? &views[j] : nullptr);
+            std::vector<Tensor> dxs;
+            std::vector<bool> present;
+            {
+              py::gil_scoped_release nogil;
+              for (const Tensor* d : l.backward(ptrs, need_dx)) {
+                present.push_back(d != nullptr);
+                dxs.push_back(d ? d->clone() : Tensor());
+              }
+            }
+            py::list out;
+            for (size_t i = 0; i < dxs.size(); ++i) out.append(present[i] ? py::object(to_numpy(dxs[i])) : py::none());
+            return out;
+          },
+          py::arg("dys"), py::arg("need_dx") = true);
 
   py::class_<Dense, Layer, std::shared_ptr<Dense>>(m, "Dense")
       .def(py::init<int64_t, const std::string&, bool, const std::string&, const std::string&, const std::string&>(),

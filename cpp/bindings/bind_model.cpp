@@ -170,11 +170,11 @@ void bind_model(py::module_& m) {
   // Models take lists of arrays (one per input / output); the Python layer wraps single arrays.
   py::class_<SymbolicTensor>(m, "SymbolicTensor")
       .def_property_readonly("shape", &SymbolicTensor::shape)
-      .def_property_readonly("name", &SymbolicTensor::name);
+      .def_property_readonly("name", &SymbolicTensor::name)
+      .def_property_readonly("index", &SymbolicTensor::index);
   m.def("Input", &Input, py::arg("shape"), py::arg("name") = "");
-  m.def(
-      "call", [](const LayerPtr& layer, const std::vector<SymbolicTensor>& inputs) { return call(layer, inputs); },
-      py::arg("layer"), py::arg("inputs"));
+  // A layer called on symbolic tensors: its symbolic outputs (a list).
+  m.def("call", &call_outputs, py::arg("layer"), py::arg("inputs"));
 
   py::class_<Model, std::shared_ptr<Model>>(m, "Model")
       .def(py::init<const std::vector<SymbolicTensor>&, const std::vector<SymbolicTensor>&, std::string>(),
@@ -322,7 +322,8 @@ void bind_model(py::module_& m) {
             return result;
           },
           py::arg("x"), py::arg("y"))
-      .def("inbound_names", &Model::inbound_names, py::arg("layer_index"))
+      .def_property_readonly("num_nodes", &Model::num_nodes)
+      .def("node_layer", &Model::node_layer, py::arg("node"))
       .def("summary", &Model::summary, py::arg("line_length") = 65)
       .def("count_params", &Model::count_params);
 

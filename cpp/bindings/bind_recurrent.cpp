@@ -46,12 +46,7 @@ void bind_sequence_api(C& cls) {
            Tensor m = mask ? view_of(*mask) : Tensor();
            {
              py::gil_scoped_release nogil;
-             if (mask) {
-               out = l.forward_masked(owned, m, training).clone();
-             } else {
-               l.set_input_mask(nullptr);
-               out = l.forward(owned, training).clone();
-             }
+             out = l.forward(owned, mask ? &m : nullptr, training).clone();
            }
            return to_numpy(out);
          },
@@ -69,7 +64,7 @@ void bind_sequence_api(C& cls) {
           },
           py::arg("dy"), py::arg("dstates"), py::arg("need_dx") = true)
       .def_property_readonly("num_states", &L::num_states)
-      .def_property_readonly("states", [](const L& l) {
+      .def_property_readonly("states", [](L& l) {
         py::list out;
         for (int i = 0; i < l.num_states(); ++i) out.append(to_numpy(l.state(i).clone()));
         return out;
@@ -89,7 +84,7 @@ void bind_recurrent(py::module_& m) {
       .def_property_readonly("return_state", [](const Recurrent& l) { return l.options().return_state; })
       .def_property_readonly("go_backwards", [](const Recurrent& l) { return l.options().go_backwards; })
       .def_property("zero_output_for_mask", &Recurrent::zero_output_for_mask, &Recurrent::set_zero_output_for_mask)
-      .def_property_readonly("state_gradients", [](const Recurrent& l) {
+      .def_property_readonly("state_gradients", [](Recurrent& l) {
         py::list out;
         for (int i = 0; i < l.num_states(); ++i) out.append(to_numpy(l.state_gradient(i).clone()));
         return out;

@@ -482,17 +482,15 @@ class _Merge(Layer):
             raise TypeError(f"Layer '{self.name}' ({type(self).__name__}) merges several inputs: call it on a list, "
                             f"e.g. layer([a, b])")
         arrays = [as_float32(x, f"Layer '{self.name}' input {i}") for i, x in enumerate(xs)]
-        if not self.built:
-            for i, a in enumerate(arrays):
-                if a.ndim < 2:
-                    raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): input {i} must be (batch, ...), "
-                                     f"got {a.shape}")
-            self._impl.build_merge([list(a.shape[1:]) for a in arrays])
-        return self._impl.forward_multi(arrays, training)
+        for i, a in enumerate(arrays):
+            if a.ndim < 2:
+                raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): input {i} must be (batch, ...), "
+                                 f"got {a.shape}")
+        return self._impl.forward_list(arrays, training)[0]
 
     def backward(self, dy: Any) -> list:
         """Gradients for every input, in order."""
-        return self._impl.backward_multi(as_float32(dy, f"Layer '{self.name}' gradient"))
+        return self._impl.backward_list([as_float32(dy, f"Layer '{self.name}' gradient")], True)
 
 
 class Add(_Merge):
@@ -801,16 +799,31 @@ class _Recurrent(Layer):
             return [out, *self._impl.states]
         return out
 
-    def __call__(self, x: Any, training: bool = False, mask: Any = None) -> Any:
-        from .models import _is_symbolic, _symbolic_call
-        if _is_symbolic(x):  # the functional API: masks come from the layer before, as in Sequential
-            if self.return_state:
-                raise ValueError(f"{type(self).__name__} '{self.name}': return_state=True returns several tensors, "
-                                 "which a functional model does not support; call the layer on arrays instead")
+    def __call__(self, x: Any, training: bool = False, mask: Any = None, initial_state: Any = None) -> Any:
+        """On KerasTensors: the functional API (masks come from the layer before, as in Sequential); returns the
+        output, or ``[output, *states]`` with ``return_state``. ``initial_state``: the starting states (a list:
+        ``[h]``, ``[h, c]`` for an LSTM; for a Bidirectional the forward layer's then the backward layer's),
+        KerasTensors in a functional model (gradients flow into them) or arrays in a call on arrays."""
+        from .models import KerasTensor, _is_symbolic, _symbolic_call
+        states = [] if initial_state is None else (list(initial_state) if isinstance(initial_state, (list, tuple))
+                                                   else [initial_state])
+        if _is_symbolic(x) or any(isinstance(s, KerasTensor) for s in states):
             if mask is not None:
                 raise ValueError(f"{type(self).__name__} '{self.name}': in a functional model the mask comes from "
                                  "the layer before (Embedding(mask_zero=True)); mask= is for calls on arrays")
-            return _symbolic_call(self, x)
+            if isinstance(x, (list, tuple)):
+                raise TypeError(f"{type(self).__name__} '{self.name}': call it on one sequence; pass the states as "
+                                "initial_state=[...]")
+            return _symbolic_call(self, [x, *states])
+        if states:
+            if mask is not None:
+                raise ValueError(f"{type(self).__name__} '{self.name}': mask= together with initial_state= is not "
+                                 "supported on arrays; use a functional model")
+            cls = type(self).__name__
+            arrays = [as_float32(x, f"{cls} '{self.name}' input")] + [
+                as_float32(s, f"{cls} '{self.name}' initial_state[{i}]") for i, s in enumerate(states)]
+            outs = self._impl.forward_list(arrays, training)
+            return outs if self.return_state else outs[0]
         return self.forward(x, training=training, mask=mask)
 
     def backward(self, dy: Any, dstates: Optional[Sequence[Any]] = None) -> np.ndarray:

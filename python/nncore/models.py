@@ -43,7 +43,8 @@ def _positive_int(v: Any, what: str) -> int:
 
 
 class KerasTensor:
-    """A symbolic tensor of the functional API: a model input (``Input``) or a layer's output on symbolic inputs.
+    """A symbolic tensor of the functional API: a model input (``Input``) or an output of a layer called on
+    symbolic inputs (a layer may be called many times; each call makes new KerasTensors).
 
     ``shape`` has the batch axis first, as ``None``."""
 
@@ -71,14 +72,16 @@ def Input(shape: Sequence[int], name: Optional[str] = None, batch_size: Optional
     return KerasTensor(_core.Input(list(per_sample_shape(shape, "Input shape")), name or ""), None, [])
 
 
-def _symbolic_call(layer: Layer, inputs: Any) -> KerasTensor:
-    """``layer(tensor)`` / ``layer([a, b])`` on KerasTensors: builds the layer and records the call."""
+def _symbolic_call(layer: Layer, inputs: Any) -> Union[KerasTensor, List[KerasTensor]]:
+    """``layer(tensor)`` / ``layer([a, b])`` on KerasTensors: builds the layer (on its first call) and records the
+    call. Returns its KerasTensor, or a list of them for a layer with several outputs (``return_state``)."""
     args = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     for a in args:
         if not isinstance(a, KerasTensor):
             raise TypeError(f"Layer '{layer.name}': call it on KerasTensors (from nncore.Input or other layers) or "
                             f"on arrays, not a mix; got {type(a).__name__}")
-    return KerasTensor(_core.call(layer._impl, [a._sym for a in args]), layer, args)
+    outs = [KerasTensor(sym, layer, args) for sym in _core.call(layer._impl, [a._sym for a in args])]
+    return outs[0] if len(outs) == 1 else outs
 
 
 def _is_symbolic(x: Any) -> bool:

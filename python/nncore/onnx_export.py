@@ -49,11 +49,21 @@ class GraphNode:
     output: str
 
 
+def _tensor_name(ref: Any) -> str:
+    """The ONNX name of a config's tensor reference [layer, call, output]: the layer's name for its first call's
+    output (as before shared layers existed), ``layer:call:output`` otherwise."""
+    if isinstance(ref, str):
+        return ref
+    name, call, out = ref
+    return name if call == 0 and out == 0 else f"{name}:{call}:{out}"
+
+
 def model_graph(model: Any) -> Tuple[List[Tuple[str, Tuple[int, ...]]], List[GraphNode], List[str]]:
     """``(inputs, nodes, outputs)`` of a model: inputs as ``(name, per-sample shape)``, nodes in an order where
     every node comes after the nodes feeding it, outputs as tensor names. A tensor is named after the layer (or
     input) that produces it. Works from ``get_config()`` and ``get_layer(name)``: a Sequential is a chain from its
-    one input; a functional model ("Functional") lists each layer's inbound names."""
+    one input; a functional model ("Functional") lists its layer calls ("nodes") in an order where each reads only
+    inputs and earlier calls. A shared layer's calls each become ONNX nodes (its weights are written per call)."""
     config = model.get_config()
     kind = config.get("class_name")
     if kind == "Sequential":
@@ -71,12 +81,28 @@ def model_graph(model: Any) -> Tuple[List[Tuple[str, Tuple[int, ...]]], List[Gra
         return [(names[0], tuple(int(d) for d in shape))], nodes, [prev]
     if kind == "Functional":
         inputs = [(i["name"], tuple(int(d) for d in i["shape"])) for i in config["inputs"]]
-        nodes = [GraphNode(model.get_layer(s["config"]["name"]), s["class_name"], s["config"], list(s["inbound"]),
-                           s["config"]["name"]) for s in config["layers"]]
+        specs = {s["config"]["name"]: s for s in config["layers"]}
+        # Format 1 configs (and hand-written ones) give each layer's one call as its "inbound" names.
+        calls_in = config.get("nodes") or [{"layer": s["config"]["name"], "inbound": s["inbound"]}
+                                           for s in config["layers"]]
+        nodes = []
+        calls: Dict[str, int] = {}
+        for node in calls_in:
+            name = node["layer"]
+            spec = specs[name]
+            layer = model.get_layer(name)
+            n_out = getattr(getattr(layer, "_impl", None), "num_outputs", 1)
+            if n_out != 1:
+                raise ValueError(f"export_onnx: layer '{name}' ({spec['class_name']}) returns {n_out} tensors "
+                                 "(return_state=True); the ONNX export supports layers with one output")
+            k = calls.get(name, 0)
+            calls[name] = k + 1
+            nodes.append(GraphNode(layer, spec["class_name"], spec["config"],
+                                   [_tensor_name(r) for r in node["inbound"]], _tensor_name([name, k, 0])))
         known = {n for n, _ in inputs}
         ordered: List[GraphNode] = []
         pending = nodes
-        while pending:  # the config lists layers in call order; this also accepts any other order
+        while pending:  # saved configs list calls in order; this also accepts any other order
             ready = [n for n in pending if all(i in known for i in n.inputs)]
             if not ready:
                 missing = sorted({i for n in pending for i in n.inputs if i not in known})
@@ -86,7 +112,7 @@ def model_graph(model: Any) -> Tuple[List[Tuple[str, Tuple[int, ...]]], List[Gra
                 ordered.append(n)
                 known.add(n.output)
             pending = [n for n in pending if n not in ready]
-        outputs = list(config["outputs"])
+        outputs = [_tensor_name(r) for r in config["outputs"]]
         for o in outputs:
             if o not in known:
                 raise ValueError(f"export_onnx: model output '{o}' is not a layer or input of the model")

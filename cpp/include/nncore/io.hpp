@@ -30,7 +30,9 @@ class ModelFileError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-inline constexpr int kModelFormatVersion = 1;
+// 1: functional configs list each layer's one call in its "inbound"; 2: a "nodes" list of calls (shared layers,
+// several outputs). Both are read.
+inline constexpr int kModelFormatVersion = 2;
 
 // Limits on what a model file may ask of the loader, checked before anything is built (a file over one raises
 // ModelFileError naming it), so loading stays linear in the file's size and bounded for untrusted files:
@@ -88,8 +90,9 @@ void save_weights(Model& model, const std::string& path);
 void load_weights(Model& model, const std::string& path, bool by_name = true);
 
 // The architecture alone and back. Sequential: {"class_name", "name", "input_shape" (null: unbuilt), "layers":
-// [specs]}; Functional: {"class_name", "name", "inputs": [{"name", "shape"}], "layers": [specs each with "inbound":
-// [names of the inputs/layers it reads]], "outputs": [layer names]}.
+// [specs]}; Functional: {"class_name", "name", "inputs": [{"name", "shape"}], "layers": [specs, each layer once],
+// "nodes": [{"layer": name, "inbound": [refs]}, one per call, in an order where each reads only earlier ones],
+// "outputs": [refs]}, a ref being Keras's [layer or input name, call index, output index].
 Json model_config(const Model& model);
 std::unique_ptr<Model> model_from_config(const Json& config);
 

@@ -49,16 +49,32 @@ struct FitOptions {
   FitCallbacks callbacks;
 };
 
-class MergeLayer;
-
 // ---- the functional API ---------------------------------------------------------------------------------------
-// A symbolic tensor: a model input or the output of a layer called on symbolic tensors. Calling a layer builds it
-// for the per-sample shapes of its inputs; Model(inputs, outputs) then collects the graph between them.
+// A symbolic tensor is output `index` of a graph node: one call of a layer on symbolic tensors, or a model input.
+// Calling a layer builds it for the per-sample shapes of its inputs (on its first call; later calls are checked
+// against them); Model(inputs, outputs) then collects the calls between them. A layer may be called many times.
+struct GraphNode;
+
+class SymbolicTensor {
+ public:
+  SymbolicTensor() = default;
+  SymbolicTensor(std::shared_ptr<GraphNode> node, size_t index) : node_(std::move(node)), index_(index) {}
+  const Shape& shape() const;  // per sample (no batch axis)
+  const std::shared_ptr<GraphNode>& node() const { return node_; }
+  size_t index() const { return index_; }
+  // The layer that produced it, or the input's name for a model input.
+  std::string name() const;
+
+ private:
+  std::shared_ptr<GraphNode> node_;
+  size_t index_ = 0;
+};
+
 struct GraphNode {
-  LayerPtr layer;                                  // null for a model input
-  std::vector<std::shared_ptr<GraphNode>> inbound;  // the layer's inputs, in order
-  std::string input_name;                          // model inputs only
-  Shape shape;                                     // per sample
+  LayerPtr layer;                       // null for a model input
+  std::vector<SymbolicTensor> inbound;  // the call's inputs, in order
+  std::string input_name;               // model inputs only
+  std::vector<Shape> shapes;            // per output, per sample
   GraphNode() = default;
   GraphNode(const GraphNode&) = delete;
   GraphNode& operator=(const GraphNode&) = delete;
@@ -66,25 +82,22 @@ struct GraphNode {
   ~GraphNode();
 };
 
-class SymbolicTensor {
- public:
-  SymbolicTensor() = default;
-  explicit SymbolicTensor(std::shared_ptr<GraphNode> node) : node_(std::move(node)) {}
-  const Shape& shape() const;  // per sample (no batch axis)
-  const std::shared_ptr<GraphNode>& node() const { return node_; }
-  // The layer that produced it, or "" for a model input; the input's name otherwise.
-  std::string name() const;
-
- private:
-  std::shared_ptr<GraphNode> node_;
-};
-
 // A model input of per-sample shape `shape` (Keras's Input(shape)).
 SymbolicTensor Input(const Shape& shape, const std::string& name = "");
-// Calls `layer` on symbolic inputs: builds it for their shapes and returns its symbolic output. Merge layers
-// (Add, Concatenate, ...) take several inputs, every other layer exactly one. A layer can be called once.
+// Calls `layer` on symbolic inputs and returns its symbolic outputs (one for most layers; a recurrent layer with
+// return_state also returns its states).
+std::vector<SymbolicTensor> call_outputs(const LayerPtr& layer, const std::vector<SymbolicTensor>& inputs);
+// The same for a layer with one output.
 SymbolicTensor call(const LayerPtr& layer, const std::vector<SymbolicTensor>& inputs);
 inline SymbolicTensor call(const LayerPtr& layer, const SymbolicTensor& input) { return call(layer, std::vector<SymbolicTensor>{input}); }
+
+// Where a tensor of a model comes from: output `output` of call `call` of layer (or model input) `layer`, as
+// Keras's [layer_name, node_index, tensor_index].
+struct TensorRef {
+  std::string layer;
+  size_t call = 0;
+  size_t output = 0;
+};
 
 // ---- models -------------------------------------------------------------------------------------------------
 // A graph of layers from one or more inputs to one or more outputs, and its training loop. The loop runs entirely
@@ -100,7 +113,7 @@ class Model {
 
   virtual std::string class_name() const { return "Functional"; }
   const std::string& name() const { return name_; }
-  // Every layer, in the order they run.
+  // Every layer once, in the order of their first calls.
   const std::vector<LayerPtr>& layers() const { return layers_; }
   LayerPtr get_layer(const std::string& name) const;
 
@@ -112,8 +125,14 @@ class Model {
   const std::string& input_name(size_t i) const { return inputs_.at(i).name; }
   // The name of output i: its layer's name.
   const std::string& output_name(size_t i) const;
-  // For each layer (in layers() order): the names of what feeds it (layers or model inputs).
-  std::vector<std::string> inbound_names(size_t layer_index) const;
+  // The graph's nodes (calls of layers), in the order they run.
+  size_t num_nodes() const { return nodes_.size(); }
+  const LayerPtr& node_layer(size_t k) const;
+  // Which call of its layer node k is (0 for the first).
+  size_t node_call_index(size_t k) const;
+  // What node k reads, and where output j of the model comes from.
+  std::vector<TensorRef> node_inputs(size_t k) const;
+  TensorRef output_ref(size_t j) const;
 
   void compile(std::shared_ptr<Optimizer> optimizer, const Loss& loss, const std::vector<std::string>& metrics);
   // One loss per output (or a single one for all).
@@ -168,12 +187,17 @@ class Model {
     std::string name;
     Shape shape;
   };
+  // One call of a layer. Values are numbered: the model inputs first, then each node's outputs in node order.
   struct Node {
     LayerPtr layer;
-    MergeLayer* merge = nullptr;   // when the layer takes several inputs
-    std::vector<size_t> inputs;    // value ids (0..num_inputs-1 are the model inputs; node k makes value n_in + k)
+    std::vector<size_t> inputs;       // value ids
+    size_t first_value = 0;           // its outputs are values first_value, first_value + 1, ...
+    size_t num_outputs = 1;
+    std::unique_ptr<LayerCall> call;  // made when the graph's shapes are known (built)
+    std::vector<const Tensor*> xs, masks, dys;  // argument lists, reused every step
   };
-  // Rebuilds the derived graph state after nodes_/inputs_/outputs_ change.
+  // Rebuilds the derived graph state after nodes_/inputs_/outputs_ change: layers, value numbering and (when
+  // built) each node's call for its input shapes.
   void graph_changed();
   // Builds the model when it is not (Sequential builds from the first batch's shape); `what` names the call.
   virtual void ensure_built(const std::vector<Tensor>& xs, const std::string& what);
@@ -183,6 +207,8 @@ class Model {
   std::vector<Node> nodes_;
   std::vector<size_t> outputs_;  // value ids
   std::vector<LayerPtr> layers_;
+  std::vector<int64_t> value_node_;   // per value: the node that makes it, or -1 for a model input
+  std::vector<Shape> value_shapes_;   // per value, per sample (when built)
   bool built_ = false;
 
  private:
@@ -217,6 +243,7 @@ class Model {
   std::vector<char> fused_;       // per output: loss computed from the output layer's pre-activation
   std::vector<char> need_dx_;     // per node: does anything upstream need a gradient?
   std::vector<size_t> consumers_; // per value: how many node inputs read it (+1 per output use)
+  std::vector<const Tensor*> preact_;  // per node, during backward: the fused loss's pre-activation gradient
   std::vector<Param*> trainable_;
   std::vector<const Tensor*> vals_, masks_, grads_;  // per value, for the current step
   std::vector<Tensor> grad_buf_;  // per value: sums of several gradient contributions

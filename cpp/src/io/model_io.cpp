@@ -172,19 +172,42 @@ Json model_config(const Model& m) {
   }
   c["inputs"] = inputs;
   Json layers = Json::array();
-  for (size_t k = 0; k < m.layers().size(); ++k) {
-    Json spec = layer_spec(*m.layers()[k]);
-    Json inbound = Json::array();
-    for (const std::string& n : m.inbound_names(k)) inbound.push_back(n);
-    spec["inbound"] = inbound;
-    layers.push_back(spec);
-  }
+  for (const auto& l : m.layers()) layers.push_back(layer_spec(*l));
   c["layers"] = layers;
+  auto ref = [](const TensorRef& r) {
+    Json a = Json::array();
+    a.push_back(r.layer);
+    a.push_back(static_cast<int64_t>(r.call));
+    a.push_back(static_cast<int64_t>(r.output));
+    return a;
+  };
+  Json nodes = Json::array();
+  for (size_t k = 0; k < m.num_nodes(); ++k) {
+    Json node = Json::object();
+    node["layer"] = m.node_layer(k)->name();
+    Json inbound = Json::array();
+    for (const TensorRef& r : m.node_inputs(k)) inbound.push_back(ref(r));
+    node["inbound"] = inbound;
+    nodes.push_back(node);
+  }
+  c["nodes"] = nodes;
   Json outputs = Json::array();
-  for (size_t j = 0; j < m.num_outputs(); ++j) outputs.push_back(m.output_name(j));
+  for (size_t j = 0; j < m.num_outputs(); ++j) outputs.push_back(ref(m.output_ref(j)));
   c["outputs"] = outputs;
   return c;
 }
+
+namespace {
+// A functional config's tensor reference: [layer or input name, call index, output index], or (format 1) a name.
+TensorRef tensor_ref(const Json& j, const std::string& what) {
+  if (j.type() == Json::Type::string) return {j.as_string(what), 0, 0};
+  const auto& a = j.as_array(what);
+  NNC_CHECK(a.size() == 3, what, ": expected [name, call index, output index], got ", a.size(), " entries");
+  const int64_t call = a[1].as_int(what + " call index"), out = a[2].as_int(what + " output index");
+  NNC_CHECK(call >= 0 && out >= 0, what, ": indices must be >= 0, got ", call, ", ", out);
+  return {a[0].as_string(what + " name"), static_cast<size_t>(call), static_cast<size_t>(out)};
+}
+}  // namespace
 
 std::unique_ptr<Model> model_from_config(const Json& c) {
   NNC_CHECK(c.is_object(), "model config: expected an object");
@@ -192,9 +215,13 @@ std::unique_ptr<Model> model_from_config(const Json& c) {
   const auto& specs = c.at("layers", "model config").as_array("model config layers");
   const Json* in_specs = c.find("inputs");
   const size_t n_inputs = in_specs && in_specs->is_array() ? in_specs->as_array("model config inputs").size() : 0;
+  const Json* node_specs = c.find("nodes");
+  const size_t n_nodes = node_specs && node_specs->is_array() ? node_specs->as_array("model config nodes").size() : 0;
   NNC_CHECK(static_cast<int64_t>(specs.size() + n_inputs) <= kMaxModelLayers, "model config: ", specs.size(),
             " layers and ", n_inputs, " inputs exceed the limit of ", kMaxModelLayers,
             " layers per model (nncore::kMaxModelLayers)");
+  NNC_CHECK(static_cast<int64_t>(n_nodes) <= kMaxModelLayers, "model config: ", n_nodes,
+            " layer calls exceed the limit of ", kMaxModelLayers, " per model (nncore::kMaxModelLayers)");
   if (cls == "Sequential") {
     auto m = std::make_unique<Sequential>(c.get("name", ""));
     std::vector<LayerPtr> layers;
@@ -206,34 +233,60 @@ std::unique_ptr<Model> model_from_config(const Json& c) {
     return m;
   }
   NNC_CHECK(cls == "Functional", "model config: unknown model class '", cls, "' (known: Sequential, Functional)");
-  // Replays the layer calls: every layer after the layers and inputs it reads (the saved order is a valid one).
-  std::map<std::string, SymbolicTensor> made;
+  // Replays the layer calls in the saved order (every call after the calls and inputs it reads). Format 1 lists no
+  // "nodes": each layer is called once, on the names in its "inbound".
+  std::map<std::string, SymbolicTensor> input_of;
+  std::map<std::string, LayerPtr> layer_of;
+  std::map<std::string, std::vector<std::vector<SymbolicTensor>>> calls_of;  // layer -> per call, its outputs
   std::vector<SymbolicTensor> inputs, outputs;
   for (const Json& in : c.at("inputs", "model config").as_array("model config inputs")) {
     const std::string& name = in.at("name", "model input").as_string("model input name");
-    NNC_CHECK(!made.count(name), "model config: the name '", name, "' is used twice");
+    NNC_CHECK(!input_of.count(name), "model config: the name '", name, "' is used twice");
     SymbolicTensor t = Input(in.at("shape", "model input").as_shape("model input shape"), name);
-    made[name] = t;
+    input_of[name] = t;
     inputs.push_back(t);
   }
+  auto resolve = [&](const TensorRef& r, const std::string& reader) -> SymbolicTensor {
+    const auto in = input_of.find(r.layer);
+    if (in != input_of.end()) {
+      NNC_CHECK(r.call == 0 && r.output == 0, "model config: ", reader, " reads input '", r.layer, "' as [",
+                r.call, "][", r.output, "]; an input has only [0][0]");
+      return in->second;
+    }
+    const auto it = calls_of.find(r.layer);
+    NNC_CHECK(it != calls_of.end() && r.call < it->second.size(), "model config: ", reader, " reads '", r.layer,
+              "' call ", r.call, ", which is not an input or an earlier layer call");
+    NNC_CHECK(r.output < it->second[r.call].size(), "model config: ", reader, " reads output ", r.output, " of '",
+              r.layer, "', which has ", it->second[r.call].size(), " output(s)");
+    return it->second[r.call][r.output];
+  };
+  auto call_layer = [&](const LayerPtr& layer, const std::vector<SymbolicTensor>& args) {
+    calls_of[layer->name()].push_back(call_outputs(layer, args));
+  };
   for (const Json& spec : specs) {
     LayerPtr layer = layer_from_config(spec);
+    NNC_CHECK(!layer_of.count(layer->name()) && !input_of.count(layer->name()), "model config: the name '",
+              layer->name(), "' is used twice");
+    layer_of[layer->name()] = layer;
+    if (node_specs != nullptr) continue;
     std::vector<SymbolicTensor> args;
-    for (const Json& n : spec.at("inbound", "model config layer").as_array("layer inbound")) {
-      const std::string& name = n.as_string("layer inbound name");
-      const auto it = made.find(name);
-      NNC_CHECK(it != made.end(), "model config: layer '", layer->name(), "' reads '", name,
-                "', which is not an input or an earlier layer");
-      args.push_back(it->second);
+    for (const Json& n : spec.at("inbound", "model config layer").as_array("layer inbound"))
+      args.push_back(resolve({n.as_string("layer inbound name"), 0, 0}, "layer '" + layer->name() + "'"));
+    call_layer(layer, args);
+  }
+  if (node_specs != nullptr) {
+    for (const Json& node : node_specs->as_array("model config nodes")) {
+      const std::string& name = node.at("layer", "model config node").as_string("node layer");
+      const auto it = layer_of.find(name);
+      NNC_CHECK(it != layer_of.end(), "model config: a node calls layer '", name, "', which is not in \"layers\"");
+      std::vector<SymbolicTensor> args;
+      for (const Json& r : node.at("inbound", "model config node").as_array("node inbound"))
+        args.push_back(resolve(tensor_ref(r, "node inbound"), "layer '" + name + "'"));
+      call_layer(it->second, args);
     }
-    NNC_CHECK(!made.count(layer->name()), "model config: the name '", layer->name(), "' is used twice");
-    made[layer->name()] = call(layer, args);
   }
-  for (const Json& n : c.at("outputs", "model config").as_array("model config outputs")) {
-    const auto it = made.find(n.as_string("model output name"));
-    NNC_CHECK(it != made.end(), "model config: output '", n.as_string("model output name"), "' is not a layer");
-    outputs.push_back(it->second);
-  }
+  for (const Json& n : c.at("outputs", "model config").as_array("model config outputs"))
+    outputs.push_back(resolve(tensor_ref(n, "model output"), "the model's output"));
   return std::make_unique<Model>(inputs, outputs, c.get("name", ""));
 }
 

@@ -90,61 +90,61 @@ kernels::ConvGeom geometry(const Shape& in, const Shape& out, int64_t B, Pair k,
 }
 }  // namespace
 
-const Tensor& Conv2D::forward(const Tensor& x, bool training) {
-  check_input(x);
-  input_ = x;
+const Tensor& Conv2D::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  Call& cc = as<Call>(c);
   const kernels::ConvGeom g =
       geometry(image_in_, image_out_, x.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
-  const Shape out_shape = batch_shape(x.dim(0), output_shape_);  // the image output's memory, in the layer's shape
+  const Shape out_shape = batch_shape(x.dim(0), output_shape());  // the image output's memory, in the layer's shape
   const kernels::Act act = to_kernel(act_);
   const bool keep_preact = !kernels::conv2d_fuses(act);
-  if (keep_preact) preact_.resize(out_shape);
-  preact_current_ = keep_preact;
-  output_.resize(out_shape);
-  workspace_.resize({kernels::conv2d_workspace_size(g)});
-  kernels::conv2d_forward(output_.data(), keep_preact ? preact_.data() : nullptr, x.data(), params_[0].value.data(),
-                          use_bias_ ? params_[1].value.data() : nullptr, act, alpha_, g, workspace_.data(),
-                          workspace_.size());
-  return output_;
+  if (keep_preact) cc.preact.resize(out_shape);
+  cc.preact_current = keep_preact;
+  c.y.resize(out_shape);
+  cc.workspace.resize({kernels::conv2d_workspace_size(g)});
+  kernels::conv2d_forward(c.y.data(), keep_preact ? cc.preact.data() : nullptr, x.data(), params_[0].value.data(),
+                          use_bias_ ? params_[1].value.data() : nullptr, act, alpha_, g, cc.workspace.data(),
+                          cc.workspace.size());
+  return c.y;
 }
 
-const Tensor& Conv2D::pre_activation() const {
-  if (act_ == Activation::linear || preact_current_) return act_ == Activation::linear ? output_ : preact_;
+const Tensor& Conv2D::pre_activation(LayerCall& c) const {
+  Call& cc = as<Call>(c);
+  if (act_ == Activation::linear || cc.preact_current) return act_ == Activation::linear ? c.y : cc.preact;
+  const Tensor& x = c.inputs[0];
   const kernels::ConvGeom g =
-      geometry(image_in_, image_out_, input_.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
-  preact_.resize(output_.shape());
-  workspace_.resize({kernels::conv2d_workspace_size(g)});
-  kernels::conv2d_forward(preact_.data(), nullptr, input_.data(), params_[0].value.data(),
+      geometry(image_in_, image_out_, x.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
+  cc.preact.resize(c.y.shape());
+  cc.workspace.resize({kernels::conv2d_workspace_size(g)});
+  kernels::conv2d_forward(cc.preact.data(), nullptr, x.data(), params_[0].value.data(),
                           use_bias_ ? params_[1].value.data() : nullptr, kernels::Act::linear, 0.f, g,
-                          workspace_.data(), workspace_.size());
-  preact_current_ = true;
-  return preact_;
+                          cc.workspace.data(), cc.workspace.size());
+  cc.preact_current = true;
+  return cc.preact;
 }
 
-const Tensor& Conv2D::backward(const Tensor& dy, bool need_dx) {
-  if (act_ != Activation::relu) return Layer::backward(dy, need_dx);
-  check_gradient(dy, output_.shape());
-  return run_backward(dy, act_, need_dx);
+const Tensor& Conv2D::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  if (act_ != Activation::relu) return Layer::backward_one(c, dy, need_dx);
+  return run_backward(c, dy, act_, need_dx);
 }
 
-const Tensor& Conv2D::backward_from_preact(const Tensor& dz, bool need_dx) {
-  check_gradient(dz, output_.shape());
-  return run_backward(dz, Activation::linear, need_dx);
+const Tensor& Conv2D::backward_preact_one(LayerCall& c, const Tensor& dz, bool need_dx) {
+  return run_backward(c, dz, Activation::linear, need_dx);
 }
 
-// dy is the gradient with respect to act(z) for act relu (the kernels apply relu' from output_), or with
+// dy is the gradient with respect to act(z) for act relu (the kernels apply relu' from the output), or with
 // respect to z itself for act linear.
-const Tensor& Conv2D::run_backward(const Tensor& dy, Activation act, bool need_dx) {
+const Tensor& Conv2D::run_backward(LayerCall& c, const Tensor& dy, Activation act, bool need_dx) {
+  Call& cc = as<Call>(c);
+  const Tensor& x = c.inputs[0];
   const kernels::ConvGeom g =
-      geometry(image_in_, image_out_, input_.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
-  if (need_dx) dx_.resize(input_.shape());
-  else dx_.resize({0});
-  workspace_.resize({kernels::conv2d_workspace_size(g)});
-  kernels::conv2d_backward(need_dx ? dx_.data() : nullptr, trainable_ ? params_[0].grad.data() : nullptr,
-                           trainable_ && use_bias_ ? params_[1].grad.data() : nullptr, dy.data(), output_.data(),
-                           to_kernel(act), input_.data(), params_[0].value.data(), g, workspace_.data(),
-                           workspace_.size());
-  return dx_;
+      geometry(image_in_, image_out_, x.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
+  if (need_dx) c.dx.resize(x.shape());
+  cc.workspace.resize({kernels::conv2d_workspace_size(g)});
+  kernels::conv2d_backward(need_dx ? c.dx.data() : nullptr, trainable_ ? params_[0].grad.data() : nullptr,
+                           trainable_ && use_bias_ ? params_[1].grad.data() : nullptr, dy.data(), c.y.data(),
+                           to_kernel(act), x.data(), params_[0].value.data(), g, cc.workspace.data(),
+                           cc.workspace.size());
+  return c.dx;
 }
 
 // ---- pooling -------------------------------------------------------------------------------------------------
@@ -196,32 +196,27 @@ kernels::PoolGeom pool_geometry(const Shape& in, const Shape& out, int64_t B, Pa
 }
 }  // namespace
 
-const Tensor& Pooling2D::forward(const Tensor& x, bool training) {
-  check_input(x);
-  input_ = x;
+const Tensor& Pooling2D::forward_one(LayerCall& c, const Tensor& x, bool training) {
   const kernels::PoolGeom g = pool_geometry(image_in_, image_out_, x.dim(0), pool_, strides_, pad_top_, pad_left_);
-  output_.resize(batch_shape(x.dim(0), output_shape_));
+  c.y.resize(batch_shape(x.dim(0), output_shape()));
   if (mode_ == Mode::max) {
-    argmax_.resize(static_cast<size_t>(output_.size()));
-    kernels::maxpool2d_forward(output_.data(), argmax_.data(), x.data(), g);
+    std::vector<int32_t>& argmax = as<Call>(c).argmax;
+    argmax.resize(static_cast<size_t>(c.y.size()));
+    kernels::maxpool2d_forward(c.y.data(), argmax.data(), x.data(), g);
   } else {
-    kernels::avgpool2d_forward(output_.data(), x.data(), g);
+    kernels::avgpool2d_forward(c.y.data(), x.data(), g);
   }
-  return output_;
+  return c.y;
 }
 
-const Tensor& Pooling2D::backward(const Tensor& dy, bool need_dx) {
-  check_gradient(dy, output_.shape());
-  if (!need_dx) {
-    dx_.resize({0});
-    return dx_;
-  }
-  const kernels::PoolGeom g =
-      pool_geometry(image_in_, image_out_, input_.dim(0), pool_, strides_, pad_top_, pad_left_);
-  dx_.resize(input_.shape());
-  if (mode_ == Mode::max) kernels::maxpool2d_backward(dx_.data(), dy.data(), argmax_.data(), g);
-  else kernels::avgpool2d_backward(dx_.data(), dy.data(), g);
-  return dx_;
+const Tensor& Pooling2D::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  if (!need_dx) return c.dx;
+  const Tensor& x = c.inputs[0];
+  const kernels::PoolGeom g = pool_geometry(image_in_, image_out_, x.dim(0), pool_, strides_, pad_top_, pad_left_);
+  c.dx.resize(x.shape());
+  if (mode_ == Mode::max) kernels::maxpool2d_backward(c.dx.data(), dy.data(), as<Call>(c).argmax.data(), g);
+  else kernels::avgpool2d_backward(c.dx.data(), dy.data(), g);
+  return c.dx;
 }
 
 MaxPooling2D::MaxPooling2D(Pair pool_size, Pair strides, const std::string& padding, const std::string& name)
@@ -253,38 +248,36 @@ Shape GlobalPooling::do_build(const Shape& in) {
 }
 
 // x is (B, P, C) with P the positions (H*W or steps); mask, if any, is (B, P).
-const Tensor& GlobalPooling::forward(const Tensor& x, bool training) {
-  check_input(x);
-  input_ = x;
-  const int64_t B = x.dim(0), C = input_shape_.back(), P = shape_numel(input_shape_) / C;
-  output_.resize({B, C});
+const Tensor& GlobalPooling::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  Call& gc = as<Call>(c);
+  const int64_t B = x.dim(0), C = input_shape().back(), P = shape_numel(input_shape()) / C;
+  c.y.resize({B, C});
   if (max_) {
-    argmax_.resize(static_cast<size_t>(B * C));
-    kernels::global_maxpool_forward(output_.data(), argmax_.data(), x.data(), B, P, C);
-    return output_;
+    gc.argmax.resize(static_cast<size_t>(B * C));
+    kernels::global_maxpool_forward(c.y.data(), gc.argmax.data(), x.data(), B, P, C);
+    return c.y;
   }
-  masked_ = rank_ == 1 && input_mask_ != nullptr;
-  if (masked_) {
-    NNC_CHECK(input_mask_->shape() == Shape({B, P}), class_name(), " '", name_, "': expected a mask of shape ",
-              shape_str({B, P}), ", got ", input_mask_->shape_str());
-    mask_.resize({B, P});
-    mask_.copy_from(*input_mask_);  // backward must not depend on the previous layer's buffer
+  const Tensor* mask = c.masks[0];
+  gc.masked = rank_ == 1 && mask != nullptr;
+  if (gc.masked) {
+    NNC_CHECK(mask->shape() == Shape({B, P}), class_name(), " '", name_, "': expected a mask of shape ",
+              shape_str({B, P}), ", got ", mask->shape_str());
+    gc.mask.resize({B, P});
+    gc.mask.copy_from(*mask);  // backward must not depend on the previous layer's buffer
   }
-  kernels::global_avgpool_forward(output_.data(), x.data(), masked_ ? mask_.data() : nullptr, B, P, C);
-  return output_;
+  kernels::global_avgpool_forward(c.y.data(), x.data(), gc.masked ? gc.mask.data() : nullptr, B, P, C);
+  return c.y;
 }
 
-const Tensor& GlobalPooling::backward(const Tensor& dy, bool need_dx) {
-  check_gradient(dy, output_.shape());
-  if (!need_dx) {
-    dx_.resize({0});
-    return dx_;
-  }
-  const int64_t B = input_.dim(0), C = input_shape_.back(), P = shape_numel(input_shape_) / C;
-  dx_.resize(input_.shape());
-  if (max_) kernels::global_maxpool_backward(dx_.data(), dy.data(), argmax_.data(), B, P, C);
-  else kernels::global_avgpool_backward(dx_.data(), dy.data(), masked_ ? mask_.data() : nullptr, B, P, C);
-  return dx_;
+const Tensor& GlobalPooling::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  if (!need_dx) return c.dx;
+  Call& gc = as<Call>(c);
+  const Tensor& x = c.inputs[0];
+  const int64_t B = x.dim(0), C = input_shape().back(), P = shape_numel(input_shape()) / C;
+  c.dx.resize(x.shape());
+  if (max_) kernels::global_maxpool_backward(c.dx.data(), dy.data(), gc.argmax.data(), B, P, C);
+  else kernels::global_avgpool_backward(c.dx.data(), dy.data(), gc.masked ? gc.mask.data() : nullptr, B, P, C);
+  return c.dx;
 }
 
 GlobalAveragePooling2D::GlobalAveragePooling2D(const std::string& name) : GlobalPooling(false, 2, name) {}
@@ -302,21 +295,19 @@ Shape ZeroPadding2D::do_build(const Shape& in) {
   return {in[0] + h_[0] + h_[1], in[1] + w_[0] + w_[1], in[2]};
 }
 
-const Tensor& ZeroPadding2D::forward(const Tensor& x, bool training) {
-  check_input(x);
-  input_ = x;
-  output_.resize(batch_shape(x.dim(0), output_shape_));
-  kernels::pad2d_forward(output_.data(), x.data(), x.dim(0), input_shape_[0], input_shape_[1], input_shape_[2], h_[0],
-                         h_[1], w_[0], w_[1]);
-  return output_;
+const Tensor& ZeroPadding2D::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  const Shape& in = input_shape();
+  c.y.resize(batch_shape(x.dim(0), output_shape()));
+  kernels::pad2d_forward(c.y.data(), x.data(), x.dim(0), in[0], in[1], in[2], h_[0], h_[1], w_[0], w_[1]);
+  return c.y;
 }
 
-const Tensor& ZeroPadding2D::backward(const Tensor& dy, bool need_dx) {
-  check_gradient(dy, output_.shape());
-  dx_.resize(input_.shape());
-  kernels::pad2d_backward(dx_.data(), dy.data(), input_.dim(0), input_shape_[0], input_shape_[1], input_shape_[2],
-                          h_[0], h_[1], w_[0], w_[1]);
-  return dx_;
+const Tensor& ZeroPadding2D::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  const Shape& in = input_shape();
+  const Tensor& x = c.inputs[0];
+  c.dx.resize(x.shape());
+  kernels::pad2d_backward(c.dx.data(), dy.data(), x.dim(0), in[0], in[1], in[2], h_[0], h_[1], w_[0], w_[1]);
+  return c.dx;
 }
 
 }  // namespace nncore

@@ -36,37 +36,34 @@ Shape Dense::do_build(const Shape& in) {
 }
 
 // x is (B, ..., in) viewed as (R, in); W is (in, units). z = x W + b; y = act(z).
-const Tensor& Dense::forward(const Tensor& x, bool training) {
-  check_input(x);
-  input_ = x;
-  const int64_t in = input_shape_.back(), R = x.size() / in;
-  const Shape out_shape = batch_shape(x.dim(0), output_shape_);
-  Tensor& z = act_ == Activation::linear ? output_ : preact_;
+const Tensor& Dense::pre_activation(LayerCall& c) const { return act_ == Activation::linear ? c.y : as<Call>(c).preact; }
+
+const Tensor& Dense::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  const int64_t in = input_shape().back(), R = x.size() / in;
+  const Shape out_shape = batch_shape(x.dim(0), output_shape());
+  Tensor& z = act_ == Activation::linear ? c.y : as<Call>(c).preact;
   z.resize(out_shape);
-  output_.resize(out_shape);
+  c.y.resize(out_shape);
   const float beta = use_bias_ ? 1.f : 0.f;
   if (use_bias_) kernels::broadcast_rows(z.data(), params_[1].value.data(), R, units_);
   kernels::gemm(false, false, R, units_, in, x.data(), in, params_[0].value.data(), units_, beta, z.data(), units_);
-  if (act_ != Activation::linear) kernels::act_forward(to_kernel(act_), output_.data(), z.data(), R, units_, alpha_);
-  return output_;
+  if (act_ != Activation::linear) kernels::act_forward(to_kernel(act_), c.y.data(), z.data(), R, units_, alpha_);
+  return c.y;
 }
 
 // Backward of z = x W + b: dW += x^T dz, db += sum_rows dz, dx = dz W^T.
-const Tensor& Dense::backward_from_preact(const Tensor& dz, bool need_dx) {
-  const int64_t in = input_shape_.back(), R = input_.size() / in;
-  check_gradient(dz, output_.shape());
+const Tensor& Dense::backward_preact_one(LayerCall& c, const Tensor& dz, bool need_dx) {
+  const Tensor& x = c.inputs[0];
+  const int64_t in = input_shape().back(), R = x.size() / in;
   if (trainable_) {
-    kernels::gemm(true, false, in, units_, R, input_.data(), in, dz.data(), units_, 1.f, params_[0].grad.data(),
+    kernels::gemm(true, false, in, units_, R, x.data(), in, dz.data(), units_, 1.f, params_[0].grad.data(),
                   units_);
     if (use_bias_) kernels::col_sum_accumulate(params_[1].grad.data(), dz.data(), R, units_);
   }
-  if (!need_dx) {
-    dx_.resize({0});
-    return dx_;
-  }
-  dx_.resize(input_.shape());
-  kernels::gemm(false, true, R, in, units_, dz.data(), units_, params_[0].value.data(), units_, 0.f, dx_.data(), in);
-  return dx_;
+  if (!need_dx) return c.dx;
+  c.dx.resize(x.shape());
+  kernels::gemm(false, true, R, in, units_, dz.data(), units_, params_[0].value.data(), units_, 0.f, c.dx.data(), in);
+  return c.dx;
 }
 
 
@@ -76,16 +73,14 @@ ActivationLayer::ActivationLayer(const std::string& activation, const std::strin
       act_(activation_from_name(activation)),
       alpha_(activation_default_alpha(act_)) {}
 
-const Tensor& ActivationLayer::forward(const Tensor& x, bool training) {
-  check_input(x);
-  input_ = x;
-  output_.resize(x.shape());
-  const int64_t cols = input_shape_.empty() ? 1 : input_shape_.back();
-  kernels::act_forward(to_kernel(act_), output_.data(), x.data(), x.size() / cols, cols, alpha_);
-  return output_;
+const Tensor& ActivationLayer::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  c.y.resize(x.shape());
+  const int64_t cols = input_shape().empty() ? 1 : input_shape().back();
+  kernels::act_forward(to_kernel(act_), c.y.data(), x.data(), x.size() / cols, cols, alpha_);
+  return c.y;
 }
 
-const Tensor& ActivationLayer::backward_from_preact(const Tensor& dz, bool need_dx) {
+const Tensor& ActivationLayer::backward_preact_one(LayerCall&, const Tensor& dz, bool need_dx) {
   // dz already is the gradient with respect to this layer's input.
   return dz;
 }
@@ -120,19 +115,16 @@ Shape Reshape::do_build(const Shape& in) {
   return out;
 }
 
-const Tensor& Reshape::forward(const Tensor& x, bool training) {
-  check_input(x);
-  input_ = x;
-  output_ = x;  // shallow: same storage, new shape
-  output_.reshape(batch_shape(x.dim(0), output_shape_));
-  return output_;
+const Tensor& Reshape::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  c.y = x;  // shallow: same storage, new shape
+  c.y.reshape(batch_shape(x.dim(0), output_shape()));
+  return c.y;
 }
 
-const Tensor& Reshape::backward(const Tensor& dy, bool need_dx) {
-  check_gradient(dy, output_.shape());
-  dx_ = dy;
-  dx_.reshape(batch_shape(dy.dim(0), input_shape_));
-  return dx_;
+const Tensor& Reshape::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  c.dx = dy;
+  c.dx.reshape(batch_shape(dy.dim(0), input_shape()));
+  return c.dx;
 }
 
 Flatten::Flatten(const std::string& name) : Reshape({-1}, layer_name(name, "Flatten")) {}
@@ -142,25 +134,24 @@ Dropout::Dropout(float rate, const std::string& name) : Layer(layer_name(name, "
   NNC_CHECK(rate >= 0.f && rate < 1.f, "Dropout '", name_, "': rate must be in [0, 1), got ", rate);
 }
 
-const Tensor& Dropout::forward(const Tensor& x, bool training) {
-  check_input(x);
-  input_ = x;
-  last_training_ = training && rate_ > 0.f;
-  // Identity: hand back the input itself, never alias it into output_ (which training reuses).
-  if (!last_training_) return input_;
-  output_.resize(x.shape());
-  mask_.resize(x.shape());
+const Tensor& Dropout::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  Call& d = as<Call>(c);
+  d.dropped = training && rate_ > 0.f;
+  // Identity: hand back the input itself, never alias it into the output buffer (which training reuses).
+  if (!d.dropped) return x;
+  c.y.resize(x.shape());
+  d.mask.resize(x.shape());
   const uint64_t seed = rng_() ^ (++step_ * 0x9e3779b97f4a7c15ull);
-  kernels::dropout_forward(output_.data(), mask_.data(), x.data(), x.size(), rate_, seed);
-  return output_;
+  kernels::dropout_forward(c.y.data(), d.mask.data(), x.data(), x.size(), rate_, seed);
+  return c.y;
 }
 
-const Tensor& Dropout::backward(const Tensor& dy, bool need_dx) {
-  if (!last_training_) return dy;
-  check_gradient(dy, mask_.shape());
-  dx_.resize(dy.shape());
-  kernels::mul(dx_.data(), dy.data(), mask_.data(), dy.size());
-  return dx_;
+const Tensor& Dropout::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  Call& d = as<Call>(c);
+  if (!d.dropped) return dy;
+  c.dx.resize(dy.shape());
+  kernels::mul(c.dx.data(), dy.data(), d.mask.data(), dy.size());
+  return c.dx;
 }
 
 // ---- SpatialDropout2D ----------------------------------------------------------------------------------------
@@ -176,27 +167,26 @@ Shape SpatialDropout2D::do_build(const Shape& in) {
 }
 
 // x is (B, H, W, C); mask (B, C); y = x * mask broadcast over H, W.
-const Tensor& SpatialDropout2D::forward(const Tensor& x, bool training) {
-  check_input(x);
-  input_ = x;
-  last_training_ = training && rate_ > 0.f;
-  if (!last_training_) return input_;  // as Dropout: never alias the input into output_
-  const int64_t B = x.dim(0), C = input_shape_.back(), HW = B * C > 0 ? x.size() / (B * C) : 0;
-  output_.resize(x.shape());
-  mask_.resize({B, C});
+const Tensor& SpatialDropout2D::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  Call& d = as<Call>(c);
+  d.dropped = training && rate_ > 0.f;
+  if (!d.dropped) return x;  // as Dropout: never alias the input into the output buffer
+  const int64_t B = x.dim(0), C = input_shape().back(), HW = B * C > 0 ? x.size() / (B * C) : 0;
+  c.y.resize(x.shape());
+  d.mask.resize({B, C});
   const uint64_t seed = rng_() ^ (++step_ * 0x9e3779b97f4a7c15ull);
-  kernels::spatial_dropout_forward(output_.data(), mask_.data(), x.data(), B, HW, C, rate_, seed);
-  return output_;
+  kernels::spatial_dropout_forward(c.y.data(), d.mask.data(), x.data(), B, HW, C, rate_, seed);
+  return c.y;
 }
 
 // Backward of y = x * mask: dx = dy * mask (same broadcast).
-const Tensor& SpatialDropout2D::backward(const Tensor& dy, bool need_dx) {
-  if (!last_training_) return dy;
-  check_gradient(dy, input_.shape());
-  const int64_t B = dy.dim(0), C = input_shape_.back(), HW = B * C > 0 ? dy.size() / (B * C) : 0;
-  dx_.resize(dy.shape());
-  kernels::mul_channels(dx_.data(), dy.data(), mask_.data(), B, HW, C);
-  return dx_;
+const Tensor& SpatialDropout2D::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  Call& d = as<Call>(c);
+  if (!d.dropped) return dy;
+  const int64_t B = dy.dim(0), C = input_shape().back(), HW = B * C > 0 ? dy.size() / (B * C) : 0;
+  c.dx.resize(dy.shape());
+  kernels::mul_channels(c.dx.data(), dy.data(), d.mask.data(), B, HW, C);
+  return c.dx;
 }
 
 }  // namespace nncore

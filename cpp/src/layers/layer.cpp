@@ -41,33 +41,246 @@ std::string unique_layer_name(const std::string& base) {
 
 Layer::Layer(std::string name) : name_(std::move(name)), rng_(next_seed()) {}
 
-void Layer::build(const Shape& input_shape) {
+Layer::~Layer() = default;
+
+std::string Layer::who() const { return class_name() + " '" + name_ + "'"; }
+
+namespace {
+const Shape& no_shape() {
+  static const Shape none;
+  return none;
+}
+}  // namespace
+
+const Shape& Layer::input_shape() const { return input_shapes_.empty() ? no_shape() : input_shapes_[0]; }
+
+const Shape& Layer::output_shape() const { return output_shapes_.empty() ? no_shape() : output_shapes_[0]; }
+
+void Layer::build(const std::vector<Shape>& input_shapes) {
   if (built_) {
-    NNC_CHECK(input_shape == input_shape_, "Layer '", name_, "': already built for input shape ",
-              shape_str(batch_shape(-1, input_shape_)), ", got ", shape_str(batch_shape(-1, input_shape)));
+    call_shapes(input_shapes);  // checks them against what the layer was built for
     return;
   }
-  for (int64_t d : input_shape)
-    NNC_CHECK(d > 0, "Layer '", name_, "': input shape must have positive dimensions, got ",
-              shape_str(batch_shape(-1, input_shape)));
+  NNC_CHECK(!input_shapes.empty(), who(), ": called on no inputs");
+  for (const Shape& s : input_shapes)
+    for (int64_t d : s)
+      NNC_CHECK(d > 0, "Layer '", name_, "': input shape must have positive dimensions, got ",
+                shape_str(batch_shape(-1, s)));
   // A build that throws (a bad shape found late, an allocation that cannot be had) leaves the layer unbuilt and
   // without the weights it had added, so it can be built again.
   const size_t n_params = params_.size();
+  std::vector<Shape> out;
   try {
-    output_shape_ = do_build(input_shape);
+    out = build_shapes(input_shapes);
   } catch (...) {
     params_.erase(params_.begin() + static_cast<std::ptrdiff_t>(n_params), params_.end());
     throw;
   }
-  input_shape_ = input_shape;
+  output_shapes_ = std::move(out);
+  input_shapes_ = input_shapes;
   built_ = true;
+  own_call_.reset();
   for (const auto& nr : pending_regularizers_) set_regularizer(nr.first, nr.second);
   pending_regularizers_.clear();
 }
 
-const Tensor* Layer::output_mask() const {
-  const bool keeps_time = input_shape_.size() >= 2 && output_shape_.size() >= 2 && output_shape_[0] == input_shape_[0];
-  return keeps_time ? input_mask_ : nullptr;
+std::vector<Shape> Layer::output_shapes_for(const std::vector<Shape>& input_shapes) {
+  if (!built_) {
+    build(input_shapes);
+    return output_shapes_;
+  }
+  return call_shapes(input_shapes);
+}
+
+std::vector<Shape> Layer::build_shapes(const std::vector<Shape>& in) {
+  NNC_CHECK(in.size() == 1, who(), " takes one input, got ", in.size());
+  return {do_build(in[0])};
+}
+
+std::vector<Shape> Layer::call_shapes(const std::vector<Shape>& in) const {
+  NNC_CHECK(in.size() == input_shapes_.size(), who(), " takes ", input_shapes_.size(), " input(s), got ", in.size());
+  for (size_t i = 0; i < in.size(); ++i)
+    NNC_CHECK(in[i] == input_shapes_[i], "Layer '", name_, "': already built for input shape ",
+              shape_str(batch_shape(-1, input_shapes_[i])), ", got ", shape_str(batch_shape(-1, in[i])));
+  return output_shapes_;
+}
+
+Shape Layer::do_build(const Shape&) {
+  throw std::logic_error(who() + " implements neither do_build nor build_shapes");
+}
+
+// ---- calls ------------------------------------------------------------------------------------------------------
+std::unique_ptr<LayerCall> Layer::make_call(const std::vector<Shape>& input_shapes) {
+  std::vector<Shape> out = output_shapes_for(input_shapes);
+  std::unique_ptr<LayerCall> c = new_call();
+  c->input_shapes = input_shapes;
+  c->output_shapes = std::move(out);
+  return c;
+}
+
+LayerCall& Layer::own_call() {
+  NNC_CHECK(built_, "Layer '", name_, "' is not built: call build(input_shape) or use it inside a model");
+  if (!own_call_) own_call_ = make_call(input_shapes_);
+  return *own_call_;
+}
+
+void Layer::check_forward_inputs(const LayerCall& c, const std::vector<const Tensor*>& xs) const {
+  NNC_CHECK(xs.size() == c.input_shapes.size(), who(), ": expected ", c.input_shapes.size(), " input(s), got ",
+            xs.size());
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const Tensor& x = *xs[i];
+    const Shape& s = c.input_shapes[i];
+    bool ok = x.ndim() == static_cast<int64_t>(s.size()) + 1 && x.dim(0) == xs[0]->dim(0);
+    for (size_t d = 0; ok && d < s.size(); ++d) ok = x.dim(static_cast<int64_t>(d) + 1) == s[d];
+    if (xs.size() == 1)
+      NNC_CHECK(ok, "Layer '", name_, "' (", class_name(), "): expected input shape ", shape_str(batch_shape(-1, s)),
+                ", got ", x.shape_str());
+    else
+      NNC_CHECK(ok, who(), ": input ", i, " must have shape ", shape_str(batch_shape(xs[0]->dim(0), s)), ", got ",
+                x.shape_str());
+  }
+}
+
+void Layer::forward(LayerCall& c, const std::vector<const Tensor*>& xs, const std::vector<const Tensor*>& masks,
+                    bool training) {
+  check_forward_inputs(c, xs);
+  c.inputs.resize(xs.size());
+  for (size_t i = 0; i < xs.size(); ++i) c.inputs[i] = *xs[i];
+  c.masks.assign(xs.size(), nullptr);
+  for (size_t i = 0; i < masks.size() && i < xs.size(); ++i) c.masks[i] = masks[i];
+  c.training = training;
+  c.outputs.clear();
+  c.dxs.clear();
+  forward_list(c, training);
+}
+
+void Layer::backward(LayerCall& c, const std::vector<const Tensor*>& dys, bool need_dx) {
+  NNC_CHECK(c.has_forward(), "Layer '", name_, "' (", class_name(), "): backward called before forward");
+  NNC_CHECK(dys.size() == c.outputs.size(), who(), ": backward expected ", c.outputs.size(),
+            " output gradient(s), got ", dys.size());
+  bool missing = false;
+  for (size_t j = 0; j < dys.size(); ++j) {
+    if (dys[j] == nullptr) {
+      missing = true;
+      continue;
+    }
+    NNC_CHECK(dys[j]->shape() == c.outputs[j]->shape(), "Layer '", name_, "' (", class_name(),
+              "): backward expected gradient of shape ", c.outputs[j]->shape_str(), ", got ", dys[j]->shape_str());
+  }
+  c.dxs.assign(c.inputs.size(), nullptr);
+  if (!missing) return backward_list(c, dys, need_dx);
+  // Outputs that nothing read get zero gradients (e.g. an encoder LSTM's sequence when only its states are used).
+  std::vector<const Tensor*> full(dys);
+  c.zeros.resize(dys.size());
+  for (size_t j = 0; j < dys.size(); ++j)
+    if (full[j] == nullptr) {
+      c.zeros[j].resize(c.outputs[j]->shape());
+      c.zeros[j].zero();
+      full[j] = &c.zeros[j];
+    }
+  backward_list(c, full, need_dx);
+}
+
+void Layer::backward_from_preact(LayerCall& c, const Tensor& dz, bool need_dx) {
+  NNC_CHECK(c.has_forward(), "Layer '", name_, "' (", class_name(), "): backward called before forward");
+  NNC_CHECK(c.outputs.size() == 1, who(), ": backward_from_preact needs a layer with one output");
+  NNC_CHECK(dz.shape() == c.outputs[0]->shape(), "Layer '", name_, "' (", class_name(),
+            "): backward expected gradient of shape ", c.outputs[0]->shape_str(), ", got ", dz.shape_str());
+  c.dxs.assign(c.inputs.size(), nullptr);
+  const Tensor& dx = backward_preact_one(c, dz, need_dx);
+  if (need_dx) c.dxs[0] = &dx;
+}
+
+void Layer::forward_list(LayerCall& c, bool training) {
+  c.outputs.assign(1, &forward_one(c, c.inputs[0], training));
+}
+
+void Layer::backward_list(LayerCall& c, const std::vector<const Tensor*>& dys, bool need_dx) {
+  const Tensor& dx = backward_one(c, *dys[0], need_dx);
+  if (need_dx) c.dxs[0] = &dx;
+}
+
+const Tensor& Layer::forward_one(LayerCall&, const Tensor&, bool) {
+  throw std::logic_error(who() + " implements neither forward_one nor forward_list");
+}
+
+// Layers that end in an activation: dz = dy * act'(z) first, then the layer's own backward from z.
+const Tensor& Layer::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  const Activation act = output_activation();
+  if (act == Activation::linear) return backward_preact_one(c, dy, need_dx);
+  const Tensor& y = *c.outputs[0];
+  const int64_t cols = y.ndim() > 1 ? y.dim(-1) : 1;
+  c.dpre.resize(dy.shape());
+  kernels::act_backward(detail::to_kernel(act), c.dpre.data(), dy.data(), pre_activation(c).data(), y.data(),
+                        dy.size() / cols, cols, activation_alpha());
+  return backward_preact_one(c, c.dpre, need_dx);
+}
+
+const Tensor& Layer::backward_preact_one(LayerCall&, const Tensor&, bool) {
+  throw std::logic_error("Layer '" + name_ + "' (" + class_name() + ") does not implement backward");
+}
+
+const Tensor* Layer::output_mask(const LayerCall& c, size_t output) const {
+  if (output != 0 || c.masks.empty() || c.input_shapes.empty() || c.output_shapes.empty()) return nullptr;
+  const Shape& in = c.input_shapes[0];
+  const Shape& out = c.output_shapes[0];
+  const bool keeps_time = in.size() >= 2 && out.size() >= 2 && out[0] == in[0];
+  return keeps_time ? c.masks[0] : nullptr;
+}
+
+// ---- the own call ------------------------------------------------------------------------------------------------
+namespace {
+const Tensor& empty_tensor() {
+  static const Tensor empty;
+  return empty;
+}
+}  // namespace
+
+const Tensor& Layer::forward(const Tensor& x, bool training) { return forward(x, nullptr, training); }
+
+const Tensor& Layer::forward(const Tensor& x, const Tensor* mask, bool training) {
+  LayerCall& c = own_call();
+  NNC_CHECK(c.input_shapes.size() == 1, who(), " takes ", c.input_shapes.size(),
+            " inputs: call it on a list of inputs");
+  const Tensor* m = nullptr;
+  if (mask != nullptr) {
+    c.own_masks.resize(1);
+    c.own_masks[0].resize(mask->shape());
+    c.own_masks[0].copy_from(*mask);
+    m = &c.own_masks[0];
+  }
+  forward(c, {&x}, {m}, training);
+  return *c.outputs.at(0);
+}
+
+const Tensor& Layer::backward(const Tensor& dy, bool need_dx) {
+  NNC_CHECK(built_ && own_call_ != nullptr, "Layer '", name_, "' (", class_name(), "): backward called before forward");
+  LayerCall& c = *own_call_;
+  std::vector<const Tensor*> dys(c.outputs.empty() ? 1 : c.outputs.size(), nullptr);
+  dys[0] = &dy;
+  backward(c, dys, need_dx);
+  return c.dxs.empty() || c.dxs[0] == nullptr ? empty_tensor() : *c.dxs[0];
+}
+
+const std::vector<const Tensor*>& Layer::forward(const std::vector<const Tensor*>& xs, bool training) {
+  std::vector<Shape> shapes;
+  for (const Tensor* x : xs) {
+    NNC_CHECK(x != nullptr && x->ndim() >= 1, who(), ": inputs must be batches (batch, ...)");
+    shapes.emplace_back(x->shape().begin() + 1, x->shape().end());
+  }
+  if (!built_) build(shapes);
+  // A call on other inputs (e.g. a recurrent layer given initial states) gets an own call of its shapes.
+  if (!own_call_ || own_call_->input_shapes != shapes) own_call_ = make_call(shapes);
+  LayerCall& c = *own_call_;
+  forward(c, xs, {}, training);
+  return c.outputs;
+}
+
+const std::vector<const Tensor*>& Layer::backward(const std::vector<const Tensor*>& dys, bool need_dx) {
+  NNC_CHECK(built_ && own_call_ != nullptr, "Layer '", name_, "' (", class_name(), "): backward called before forward");
+  LayerCall& c = *own_call_;
+  backward(c, dys, need_dx);
+  return c.dxs;
 }
 
 void Layer::set_regularizer(const std::string& weight_name, Regularizer r) {
@@ -93,36 +306,6 @@ Shape Layer::batch_shape(int64_t batch, const Shape& per_sample) const {
   Shape s{batch};
   s.insert(s.end(), per_sample.begin(), per_sample.end());
   return s;
-}
-
-void Layer::check_input(const Tensor& x) const {
-  NNC_CHECK(built_, "Layer '", name_, "' is not built: call build(input_shape) or use it inside a model");
-  bool ok = x.ndim() == static_cast<int64_t>(input_shape_.size()) + 1;
-  for (size_t i = 0; ok && i < input_shape_.size(); ++i) ok = x.dim(static_cast<int64_t>(i) + 1) == input_shape_[i];
-  NNC_CHECK(ok, "Layer '", name_, "' (", class_name(), "): expected input shape ",
-            shape_str(batch_shape(-1, input_shape_)), ", got ", x.shape_str());
-}
-
-// Layers that end in an activation: dz = dy * act'(z) first, then the layer's own backward from z.
-void Layer::check_gradient(const Tensor& dy, const Shape& expected) const {
-  NNC_CHECK(input_.ndim() > 0, "Layer '", name_, "' (", class_name(), "): backward called before forward");
-  NNC_CHECK(dy.shape() == expected, "Layer '", name_, "' (", class_name(), "): backward expected gradient of shape ",
-            shape_str(expected), ", got ", dy.shape_str());
-}
-
-const Tensor& Layer::backward(const Tensor& dy, bool need_dx) {
-  const Activation act = output_activation();
-  if (act == Activation::linear) return backward_from_preact(dy, need_dx);
-  check_gradient(dy, output_.shape());
-  const int64_t cols = output_.ndim() > 1 ? output_.dim(-1) : 1;
-  dpre_.resize(dy.shape());
-  kernels::act_backward(detail::to_kernel(act), dpre_.data(), dy.data(),
-                        pre_activation().data(), output_.data(), dy.size() / cols, cols, activation_alpha());
-  return backward_from_preact(dpre_, need_dx);
-}
-
-const Tensor& Layer::backward_from_preact(const Tensor& dz, bool need_dx) {
-  throw std::logic_error("Layer '" + name_ + "' (" + class_name() + ") does not implement backward");
 }
 
 namespace detail {

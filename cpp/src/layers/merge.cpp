@@ -10,46 +10,9 @@ namespace nncore {
 using detail::layer_name;
 
 // ---- MergeLayer -----------------------------------------------------------------------------------------------
-void MergeLayer::build_merge(const std::vector<Shape>& shapes) {
-  const std::string who = class_name() + " '" + name_ + "'";
-  NNC_CHECK(shapes.size() >= 2, who, ": expected at least 2 inputs, got ", shapes.size());
-  if (built_) {
-    NNC_CHECK(shapes == input_shapes_, who, ": already built for other input shapes");
-    return;
-  }
-  for (const Shape& s : shapes)
-    for (int64_t d : s) NNC_CHECK(d > 0, who, ": input shapes must have positive dimensions, got ", shape_str(s));
-  output_shape_ = merge_shape(shapes);
-  input_shapes_ = shapes;
-  input_shape_ = shapes[0];
-  built_ = true;
-}
-
-Shape MergeLayer::do_build(const Shape&) {
-  throw std::invalid_argument(str_cat(class_name(), " '", name_,
-                                      "' merges several inputs: call it on a list of inputs, e.g. layer([a, b])"));
-}
-
-const Tensor& MergeLayer::forward(const Tensor&, bool) {
-  throw std::invalid_argument(str_cat(class_name(), " '", name_, "' merges several inputs: call it on a list"));
-}
-
-const Tensor& MergeLayer::backward(const Tensor&, bool) {
-  throw std::invalid_argument(str_cat(class_name(), " '", name_, "' merges several inputs: use backward_multi"));
-}
-
-void MergeLayer::check_inputs(const std::vector<const Tensor*>& xs) {
-  const std::string who = class_name() + " '" + name_ + "'";
-  NNC_CHECK(built_, who, ": not built");
-  NNC_CHECK(xs.size() == input_shapes_.size(), who, ": expected ", input_shapes_.size(), " inputs, got ", xs.size());
-  for (size_t i = 0; i < xs.size(); ++i) {
-    const Shape& s = xs[i]->shape();
-    NNC_CHECK(s.size() == input_shapes_[i].size() + 1 && Shape(s.begin() + 1, s.end()) == input_shapes_[i] &&
-                  s[0] == xs[0]->dim(0),
-              who, ": input ", i, " must have shape ", shape_str(batch_shape(xs[0]->dim(0), input_shapes_[i])),
-              ", got ", shape_str(s));
-  }
-  input_ = *xs[0];  // marks that a forward ran (and keeps the first input, as other layers do)
+std::vector<Shape> MergeLayer::build_shapes(const std::vector<Shape>& shapes) {
+  NNC_CHECK(shapes.size() >= 2, who(), ": expected at least 2 inputs, got ", shapes.size());
+  return {merge_shape(shapes)};
 }
 
 // ---- Add, Subtract, Multiply, Average --------------------------------------------------------------------------
@@ -79,16 +42,14 @@ Shape ElementwiseMerge::merge_shape(const std::vector<Shape>& shapes) const {
   return shapes[0];
 }
 
-const Tensor& ElementwiseMerge::forward_multi(const std::vector<const Tensor*>& xs, bool) {
-  check_inputs(xs);
-  xs_.assign(xs.size(), Tensor());
-  for (size_t i = 0; i < xs.size(); ++i) xs_[i] = *xs[i];
-  output_.resize(xs[0]->shape());
-  float* y = output_.data();
-  const int64_t n = output_.size();
-  std::memcpy(y, xs[0]->data(), sizeof(float) * static_cast<size_t>(n));
+void ElementwiseMerge::forward_list(LayerCall& c, bool) {
+  const std::vector<Tensor>& xs = c.inputs;
+  c.y.resize(xs[0].shape());
+  float* y = c.y.data();
+  const int64_t n = c.y.size();
+  std::memcpy(y, xs[0].data(), sizeof(float) * static_cast<size_t>(n));
   for (size_t k = 1; k < xs.size(); ++k) {
-    const float* x = xs[k]->data();
+    const float* x = xs[k].data();
     switch (op_) {
       case Op::add:
       case Op::average:
@@ -106,43 +67,42 @@ const Tensor& ElementwiseMerge::forward_multi(const std::vector<const Tensor*>& 
     const float s = 1.f / static_cast<float>(xs.size());
     for (int64_t i = 0; i < n; ++i) y[i] *= s;
   }
-  return output_;
+  c.outputs.assign(1, &c.y);
 }
 
-const std::vector<Tensor>& ElementwiseMerge::backward_multi(const Tensor& dy, bool need_dx) {
-  check_gradient(dy, output_.shape());
-  dxs_.resize(xs_.size());
-  if (!need_dx) {
-    for (Tensor& d : dxs_) d = Tensor();
-    return dxs_;
-  }
+void ElementwiseMerge::backward_list(LayerCall& c, const std::vector<const Tensor*>& dys, bool need_dx) {
+  if (!need_dx) return;  // no weights, and nothing upstream needs a gradient
+  const std::vector<Tensor>& xs = c.inputs;
+  std::vector<Tensor>& dx = as<Call>(c).dx;
+  dx.resize(xs.size());
+  const Tensor& dy = *dys[0];
   const int64_t n = dy.size();
   const float* g = dy.data();
-  for (size_t k = 0; k < xs_.size(); ++k) {
-    dxs_[k].resize(dy.shape());
-    float* d = dxs_[k].data();
+  for (size_t k = 0; k < xs.size(); ++k) {
+    dx[k].resize(dy.shape());
+    c.dxs[k] = &dx[k];
+    float* d = dx[k].data();
     switch (op_) {
       case Op::add: std::memcpy(d, g, sizeof(float) * static_cast<size_t>(n)); break;
       case Op::subtract:
         for (int64_t i = 0; i < n; ++i) d[i] = k == 0 ? g[i] : -g[i];
         break;
       case Op::average: {
-        const float s = 1.f / static_cast<float>(xs_.size());
+        const float s = 1.f / static_cast<float>(xs.size());
         for (int64_t i = 0; i < n; ++i) d[i] = g[i] * s;
         break;
       }
       case Op::multiply:
         // d/dx_k prod = prod of the others, multiplied in input order.
         for (int64_t i = 0; i < n; ++i) d[i] = g[i];
-        for (size_t j = 0; j < xs_.size(); ++j) {
+        for (size_t j = 0; j < xs.size(); ++j) {
           if (j == k) continue;
-          const float* x = xs_[j].data();
+          const float* x = xs[j].data();
           for (int64_t i = 0; i < n; ++i) d[i] *= x[i];
         }
         break;
     }
   }
-  return dxs_;
 }
 
 // ---- Concatenate -------------------------------------------------------------------------------------------------
@@ -183,47 +143,47 @@ void Concatenate::geometry(int64_t batch, int64_t& outer, std::vector<int64_t>& 
   for (const Shape& s : input_shapes_) widths.push_back(s[a] * inner);
 }
 
-const Tensor& Concatenate::forward_multi(const std::vector<const Tensor*>& xs, bool) {
-  check_inputs(xs);
-  const int64_t B = xs[0]->dim(0);
-  output_.resize(batch_shape(B, output_shape_));
+void Concatenate::forward_list(LayerCall& c, bool) {
+  const std::vector<Tensor>& xs = c.inputs;
+  const int64_t B = xs[0].dim(0);
+  c.y.resize(batch_shape(B, output_shape()));
   int64_t outer;
   std::vector<int64_t> widths;
   geometry(B, outer, widths);
   int64_t total = 0;
   for (int64_t w : widths) total += w;
   for (int64_t r = 0; r < outer; ++r) {
-    float* y = output_.data() + r * total;
+    float* y = c.y.data() + r * total;
     for (size_t k = 0; k < xs.size(); ++k) {
-      std::memcpy(y, xs[k]->data() + r * widths[k], sizeof(float) * static_cast<size_t>(widths[k]));
+      std::memcpy(y, xs[k].data() + r * widths[k], sizeof(float) * static_cast<size_t>(widths[k]));
       y += widths[k];
     }
   }
-  return output_;
+  c.outputs.assign(1, &c.y);
 }
 
-const std::vector<Tensor>& Concatenate::backward_multi(const Tensor& dy, bool need_dx) {
-  check_gradient(dy, output_.shape());
-  dxs_.resize(input_shapes_.size());
-  if (!need_dx) {
-    for (Tensor& d : dxs_) d = Tensor();
-    return dxs_;
-  }
+void Concatenate::backward_list(LayerCall& c, const std::vector<const Tensor*>& dys, bool need_dx) {
+  if (!need_dx) return;
+  const Tensor& dy = *dys[0];
+  std::vector<Tensor>& dx = as<Call>(c).dx;
+  dx.resize(input_shapes_.size());
   const int64_t B = dy.dim(0);
   int64_t outer;
   std::vector<int64_t> widths;
   geometry(B, outer, widths);
   int64_t total = 0;
   for (int64_t w : widths) total += w;
-  for (size_t k = 0; k < dxs_.size(); ++k) dxs_[k].resize(batch_shape(B, input_shapes_[k]));
+  for (size_t k = 0; k < dx.size(); ++k) {
+    dx[k].resize(batch_shape(B, input_shapes_[k]));
+    c.dxs[k] = &dx[k];
+  }
   for (int64_t r = 0; r < outer; ++r) {
     const float* g = dy.data() + r * total;
-    for (size_t k = 0; k < dxs_.size(); ++k) {
-      std::memcpy(dxs_[k].data() + r * widths[k], g, sizeof(float) * static_cast<size_t>(widths[k]));
+    for (size_t k = 0; k < dx.size(); ++k) {
+      std::memcpy(dx[k].data() + r * widths[k], g, sizeof(float) * static_cast<size_t>(widths[k]));
       g += widths[k];
     }
   }
-  return dxs_;
 }
 
 }  // namespace nncore

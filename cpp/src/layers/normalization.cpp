@@ -70,9 +70,10 @@ float* AffineNormalization::dgamma() {
 float* AffineNormalization::dbeta() {
   return trainable_ && center_ ? params_[static_cast<size_t>(beta_)].grad.data() : nullptr;
 }
-float* AffineNormalization::dx_buffer(bool need_dx) {
-  dx_.resize(need_dx ? input_.shape() : Shape{0});
-  return need_dx ? dx_.data() : nullptr;
+float* AffineNormalization::dx_buffer(LayerCall& c, bool need_dx) {
+  if (!need_dx) return nullptr;
+  c.dx.resize(c.inputs[0].shape());
+  return c.dx.data();
 }
 
 // ---- BatchNormalization -------------------------------------------------------------------------------------
@@ -97,41 +98,41 @@ Shape BatchNormalization::do_build(const Shape& in) {
   add_weight("moving_mean", {C}, mean_init_, C, C).trainable = false;
   moving_var_ = static_cast<int>(params_.size());
   add_weight("moving_variance", {C}, var_init_, C, C).trainable = false;
-  mean_ = Tensor({C});
-  var_ = Tensor({C});
-  rstd_ = Tensor({C});
-  ws_ = Tensor({2 * C});
   return in;
 }
 
 // x is (B, ..., C) viewed as (R, C).
-const Tensor& BatchNormalization::forward(const Tensor& x, bool training) {
-  check_input(x);
-  input_ = x;
-  const int64_t C = input_shape_.back(), R = x.size() / C;
-  output_.resize(x.shape());
+const Tensor& BatchNormalization::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  Call& bc = as<Call>(c);
+  const int64_t C = input_shape().back(), R = x.size() / C;
+  c.y.resize(x.shape());
+  bc.mean.resize({C});
+  bc.var.resize({C});
+  bc.rstd.resize({C});
+  bc.ws.resize({2 * C});
   // Keras runs a frozen BatchNormalization in inference mode, even inside fit.
-  last_batch_stats_ = training && trainable_;
+  bc.batch_stats = training && trainable_;
   Tensor& mm = params_[static_cast<size_t>(moving_mean_)].value;
   Tensor& mv = params_[static_cast<size_t>(moving_var_)].value;
-  if (last_batch_stats_) {
+  if (bc.batch_stats) {
     NNC_CHECK(R > 0, "BatchNormalization '", name_, "': training needs a non-empty batch, got ", x.shape_str());
-    kernels::batchnorm_stats(mean_.data(), var_.data(), rstd_.data(), x.data(), R, C, epsilon_);
-    kernels::batchnorm_update_moving(mm.data(), mv.data(), mean_.data(), var_.data(), C, momentum_);
+    kernels::batchnorm_stats(bc.mean.data(), bc.var.data(), bc.rstd.data(), x.data(), R, C, epsilon_);
+    kernels::batchnorm_update_moving(mm.data(), mv.data(), bc.mean.data(), bc.var.data(), C, momentum_);
   } else {
-    mean_.copy_from(mm);
-    kernels::batchnorm_rstd(rstd_.data(), mv.data(), C, epsilon_);
+    bc.mean.copy_from(mm);
+    kernels::batchnorm_rstd(bc.rstd.data(), mv.data(), C, epsilon_);
   }
-  kernels::batchnorm_forward(output_.data(), x.data(), mean_.data(), rstd_.data(), gamma(), beta(), R, C);
-  return output_;
+  kernels::batchnorm_forward(c.y.data(), x.data(), bc.mean.data(), bc.rstd.data(), gamma(), beta(), R, C);
+  return c.y;
 }
 
-const Tensor& BatchNormalization::backward_from_preact(const Tensor& dy, bool need_dx) {
-  check_gradient(dy, output_.shape());
-  const int64_t C = input_shape_.back(), R = input_.size() / C;
-  kernels::batchnorm_backward(dx_buffer(need_dx), dgamma(), dbeta(), dy.data(), input_.data(), mean_.data(),
-                              rstd_.data(), gamma(), R, C, last_batch_stats_, ws_.data());
-  return dx_;
+const Tensor& BatchNormalization::backward_preact_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  Call& bc = as<Call>(c);
+  const Tensor& x = c.inputs[0];
+  const int64_t C = input_shape().back(), R = x.size() / C;
+  kernels::batchnorm_backward(dx_buffer(c, need_dx), dgamma(), dbeta(), dy.data(), x.data(), bc.mean.data(),
+                              bc.rstd.data(), gamma(), R, C, bc.batch_stats, bc.ws.data());
+  return c.dx;
 }
 
 // ---- LayerNormalization -------------------------------------------------------------------------------------
@@ -147,23 +148,23 @@ Shape LayerNormalization::do_build(const Shape& in) {
 }
 
 // x is (B, ..., C) viewed as (R, C); each row is normalized by itself.
-const Tensor& LayerNormalization::forward(const Tensor& x, bool training) {
-  check_input(x);
-  input_ = x;
-  const int64_t C = input_shape_.back(), R = x.size() / C;
-  output_.resize(x.shape());
-  mean_.resize({R});
-  rstd_.resize({R});
-  kernels::layernorm_forward(output_.data(), mean_.data(), rstd_.data(), x.data(), gamma(), beta(), R, C, epsilon_);
-  return output_;
+const Tensor& LayerNormalization::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  Call& lc = as<Call>(c);
+  const int64_t C = input_shape().back(), R = x.size() / C;
+  c.y.resize(x.shape());
+  lc.mean.resize({R});
+  lc.rstd.resize({R});
+  kernels::layernorm_forward(c.y.data(), lc.mean.data(), lc.rstd.data(), x.data(), gamma(), beta(), R, C, epsilon_);
+  return c.y;
 }
 
-const Tensor& LayerNormalization::backward_from_preact(const Tensor& dy, bool need_dx) {
-  check_gradient(dy, output_.shape());
-  const int64_t C = input_shape_.back(), R = input_.size() / C;
-  kernels::layernorm_backward(dx_buffer(need_dx), dgamma(), dbeta(), dy.data(), input_.data(), mean_.data(),
-                              rstd_.data(), gamma(), R, C);
-  return dx_;
+const Tensor& LayerNormalization::backward_preact_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  Call& lc = as<Call>(c);
+  const Tensor& x = c.inputs[0];
+  const int64_t C = input_shape().back(), R = x.size() / C;
+  kernels::layernorm_backward(dx_buffer(c, need_dx), dgamma(), dbeta(), dy.data(), x.data(), lc.mean.data(),
+                              lc.rstd.data(), gamma(), R, C);
+  return c.dx;
 }
 
 }  // namespace nncore

@@ -32,10 +32,17 @@ void check_mask(const Tensor& mask, const Tensor& x, const Layer& l) {
 
 // ---- Recurrent ---------------------------------------------------------------------------------------------
 
+// One call: the sequence computation with its saved activations, and the dropout masks it drew.
+struct Recurrent::Call : LayerCall {
+  detail::RnnRunner runner;
+  bool input_dropout = false, recurrent_dropout = false;  // active in the last forward
+  Tensor x_drop, x_mask, r_mask;
+};
+
 Recurrent::Recurrent(const std::string& name, RecurrentCell cell, int64_t units, Activation activation,
                      const RecurrentOptions& options)
     : Layer(name), activation_(activation), cell_(cell), units_(units), opt_(options),
-      runner_(std::make_unique<detail::RnnRunner>()) {
+      spec_(std::make_unique<kernels::RnnSpec>()) {
   const std::string where = class_name_for_errors();
   NNC_CHECK(units >= 1, where, ": units must be >= 1, got ", units);
   NNC_CHECK(opt_.dropout >= 0.f && opt_.dropout < 1.f, where, ": dropout must be in [0, 1), got ", opt_.dropout);
@@ -44,7 +51,7 @@ Recurrent::Recurrent(const std::string& name, RecurrentCell cell, int64_t units,
   check_initializer(opt_.kernel_initializer, where + " kernel_initializer");
   check_initializer(opt_.recurrent_initializer, where + " recurrent_initializer");
   check_initializer(opt_.bias_initializer, where + " bias_initializer");
-  kernels::RnnSpec& s = runner_->spec;
+  kernels::RnnSpec& s = *spec_;
   s.cell = kernel_cell(cell);
   s.act = cell == RecurrentCell::simple_rnn ? detail::rnn_activation(activation, where) : kernels::Act::tanh;
   s.U = units;
@@ -59,21 +66,50 @@ std::string Recurrent::class_name_for_errors() const {
   return std::string(names[static_cast<int>(cell_)]) + " '" + name_ + "'";
 }
 
-Shape Recurrent::do_build(const Shape& in) {
-  NNC_CHECK(in.size() == 2, class_name(), " '", name_, "': expected 3-D input (batch, time, features), got ",
-            shape_str(batch_shape(-1, in)));
-  const int64_t I = in[1], U = units_, GU = runner_->spec.gates() * U;
+std::unique_ptr<LayerCall> Recurrent::new_call() const {
+  auto c = std::make_unique<Call>();
+  c->runner.spec = *spec_;
+  return c;
+}
+
+std::vector<Shape> Recurrent::shapes_for(const std::vector<Shape>& in) const {
+  const int ns = num_states();
+  NNC_CHECK(in.size() == 1 || static_cast<int>(in.size()) == 1 + ns, class_name(), " '", name_,
+            "': expected the input sequence and optionally ", ns, " initial state(s), got ", in.size(), " inputs");
+  NNC_CHECK(in[0].size() == 2, class_name(), " '", name_, "': expected 3-D input (batch, time, features), got ",
+            shape_str(batch_shape(-1, in[0])));
+  for (size_t i = 1; i < in.size(); ++i)
+    NNC_CHECK(in[i] == Shape({units_}), class_name(), " '", name_, "': initial state ", i - 1,
+              " must have shape (None, ", units_, "), got ", shape_str(batch_shape(-1, in[i])));
+  std::vector<Shape> out{opt_.return_sequences ? Shape{in[0][0], units_} : Shape{units_}};
+  if (opt_.return_state)
+    for (int i = 0; i < ns; ++i) out.push_back({units_});
+  return out;
+}
+
+std::vector<Shape> Recurrent::build_shapes(const std::vector<Shape>& in) {
+  std::vector<Shape> out = shapes_for(in);
+  const int64_t I = in[0][1], U = units_, GU = spec_->gates() * U;
   add_weight("kernel", {I, GU}, opt_.kernel_initializer, I, GU);
   add_weight("recurrent_kernel", {U, GU}, opt_.recurrent_initializer, U, GU);
   if (opt_.use_bias) {
     Param& b = add_weight("bias", cell_ == RecurrentCell::gru ? Shape{2, GU} : Shape{GU}, opt_.bias_initializer, I, GU);
     adjust_bias(b.value);
   }
-  runner_->spec.I = I;
-  return opt_.return_sequences ? Shape{in[0], U} : Shape{U};
+  spec_->I = I;
+  return out;
 }
 
-const Tensor* Recurrent::output_mask() const { return opt_.return_sequences ? input_mask_ : nullptr; }
+std::vector<Shape> Recurrent::call_shapes(const std::vector<Shape>& in) const {
+  NNC_CHECK(!in.empty() && in[0] == input_shapes_[0], "Layer '", name_, "': already built for input shape ",
+            shape_str(batch_shape(-1, input_shapes_[0])), ", got ",
+            in.empty() ? std::string("no input") : shape_str(batch_shape(-1, in[0])));
+  return shapes_for(in);
+}
+
+const Tensor* Recurrent::output_mask(const LayerCall& c, size_t output) const {
+  return opt_.return_sequences && output == 0 && !c.masks.empty() ? c.masks[0] : nullptr;
+}
 
 namespace {
 kernels::RnnWeights weights_of(const std::vector<Param>& p, bool gru) {
@@ -83,83 +119,92 @@ kernels::RnnWeights weights_of(const std::vector<Param>& p, bool gru) {
 }
 }  // namespace
 
-const Tensor& Recurrent::forward(const Tensor& x, bool training) {
-  check_input(x);
-  input_ = x;
+void Recurrent::forward_list(LayerCall& c, bool training) {
+  Call& rc = as<Call>(c);
+  const Tensor& x = c.inputs[0];
+  const Tensor* mask = c.masks[0];
   const int64_t B = x.dim(0), T = x.dim(1), I = x.dim(2);
-  if (input_mask_ != nullptr) check_mask(*input_mask_, x, *this);
-  runner_->spec.zero_masked_output = zero_output_for_mask_;
+  if (mask != nullptr) check_mask(*mask, x, *this);
+  rc.runner.spec.zero_masked_output = zero_output_for_mask_;
   const Tensor* xin = &x;
-  input_dropout_ = training && opt_.dropout > 0.f;
-  if (input_dropout_) {  // one mask per (sample, feature), shared by every step (Keras's dropout)
-    x_drop_.resize(x.shape());
-    x_mask_.resize({B, I});
+  rc.input_dropout = training && opt_.dropout > 0.f;
+  if (rc.input_dropout) {  // one mask per (sample, feature), shared by every step (Keras's dropout)
+    rc.x_drop.resize(x.shape());
+    rc.x_mask.resize({B, I});
     const uint64_t seed = rng_() ^ (++step_ * 0x9e3779b97f4a7c15ull);
-    kernels::spatial_dropout_forward(x_drop_.data(), x_mask_.data(), x.data(), B, T, I, opt_.dropout, seed);
-    xin = &x_drop_;
+    kernels::spatial_dropout_forward(rc.x_drop.data(), rc.x_mask.data(), x.data(), B, T, I, opt_.dropout, seed);
+    xin = &rc.x_drop;
   }
-  recurrent_dropout_ = training && opt_.recurrent_dropout > 0.f;
-  if (recurrent_dropout_) {
-    r_mask_.resize({B, units_});
+  rc.recurrent_dropout = training && opt_.recurrent_dropout > 0.f;
+  if (rc.recurrent_dropout) {
+    rc.r_mask.resize({B, units_});
     const uint64_t seed = rng_() ^ (++step_ * 0x9e3779b97f4a7c15ull);
-    kernels::dropout_mask(r_mask_.data(), B * units_, opt_.recurrent_dropout, seed);
+    kernels::dropout_mask(rc.r_mask.data(), B * units_, opt_.recurrent_dropout, seed);
   }
-  runner_->forward(*xin, input_mask_ != nullptr ? input_mask_->data() : nullptr, nullptr, nullptr,
-                   recurrent_dropout_ ? r_mask_.data() : nullptr, weights_of(params_, cell_ == RecurrentCell::gru),
-                   false);
-  return runner_->y;
+  const float* h0 = c.inputs.size() > 1 ? c.inputs[1].data() : nullptr;
+  const float* c0 = c.inputs.size() > 2 ? c.inputs[2].data() : nullptr;
+  rc.runner.forward(*xin, mask != nullptr ? mask->data() : nullptr, h0, c0,
+                    rc.recurrent_dropout ? rc.r_mask.data() : nullptr, weights_of(params_, cell_ == RecurrentCell::gru),
+                    false);
+  c.outputs.assign(1, &rc.runner.y);
+  if (opt_.return_state) {
+    c.outputs.push_back(&rc.runner.h_last);
+    if (cell_ == RecurrentCell::lstm) c.outputs.push_back(&rc.runner.c_last);
+  }
 }
 
-const Tensor& Recurrent::forward_masked(const Tensor& x, const Tensor& mask, bool training) {
-  check_input(x);
-  check_mask(mask, x, *this);
-  own_mask_.resize(mask.shape());
-  own_mask_.copy_from(mask);
-  set_input_mask(&own_mask_);
-  return forward(x, training);
-}
-
-const Tensor& Recurrent::backward(const Tensor& dy, bool need_dx) { return backward_with_states(dy, {}, need_dx); }
-
-const Tensor& Recurrent::backward_with_states(const Tensor& dy, const std::vector<Tensor>& dstates, bool need_dx) {
-  NNC_CHECK(runner_->has_forward(), "Layer '", name_, "' (", class_name(), "): backward called before forward");
-  check_gradient(dy, runner_->y.shape());
-  const int64_t B = input_.dim(0), T = input_.dim(1), I = input_.dim(2);
-  NNC_CHECK(dstates.empty() || static_cast<int>(dstates.size()) == num_states(), "Layer '", name_, "' (",
-            class_name(), "): expected ", num_states(), " state gradient(s) (or none), got ", dstates.size());
-  for (const Tensor& d : dstates)
-    NNC_CHECK(d.shape() == Shape({B, units_}), "Layer '", name_, "' (", class_name(),
-              "): expected state gradients of shape (", B, ", ", units_, "), got ", d.shape_str());
+void Recurrent::backward_list(LayerCall& c, const std::vector<const Tensor*>& dys, bool need_dx) {
+  Call& rc = as<Call>(c);
+  const Tensor& x = c.inputs[0];
+  const int64_t B = x.dim(0), T = x.dim(1), I = x.dim(2);
   const bool gru = cell_ == RecurrentCell::gru;
   float* dk = trainable_ ? params_[0].grad.data() : nullptr;
   float* dr = trainable_ ? params_[1].grad.data() : nullptr;
   float* db = trainable_ && opt_.use_bias ? params_[2].grad.data() : nullptr;
-  float* drb = db != nullptr && gru ? db + runner_->spec.gates() * units_ : nullptr;
-  runner_->backward(dy, dstates.empty() ? nullptr : dstates[0].data(), dstates.size() > 1 ? dstates[1].data() : nullptr,
-                    need_dx, dk, dr, db, drb, weights_of(params_, gru), false);
-  if (!need_dx) {
-    dx_.resize({0});
-    return dx_;
+  float* drb = db != nullptr && gru ? db + rc.runner.spec.gates() * units_ : nullptr;
+  const float* dh = dys.size() > 1 ? dys[1]->data() : nullptr;
+  const float* dc = dys.size() > 2 ? dys[2]->data() : nullptr;
+  rc.runner.backward(*dys[0], dh, dc, need_dx, dk, dr, db, drb, weights_of(params_, gru), false);
+  if (c.inputs.size() > 1) c.dxs[1] = &rc.runner.dh0;
+  if (c.inputs.size() > 2) c.dxs[2] = &rc.runner.dc0;
+  if (!need_dx) return;
+  if (!rc.input_dropout) {
+    c.dxs[0] = &rc.runner.dx;
+    return;
   }
-  if (!input_dropout_) return runner_->dx;
-  dx_.resize(input_.shape());
-  kernels::mul_channels(dx_.data(), runner_->dx.data(), x_mask_.data(), B, T, I);
-  return dx_;
+  c.dx.resize(x.shape());
+  kernels::mul_channels(c.dx.data(), rc.runner.dx.data(), rc.x_mask.data(), B, T, I);
+  c.dxs[0] = &c.dx;
 }
 
-const Tensor& Recurrent::state(int i) const {
-  NNC_CHECK(i >= 0 && i < num_states(), "Layer '", name_, "': state index ", i, " out of range [0, ", num_states(),
-            ")");
-  NNC_CHECK(runner_->has_forward(), "Layer '", name_, "': no states before the first forward");
-  return i == 0 ? runner_->h_last : runner_->c_last;
+const Tensor& Recurrent::backward_with_states(const Tensor& dy, const std::vector<Tensor>& dstates, bool need_dx) {
+  if (dstates.empty()) return Layer::backward(dy, need_dx);
+  NNC_CHECK(opt_.return_state, "Layer '", name_, "' (", class_name(),
+            "): state gradients need a layer made with return_state=True (its states are then outputs)");
+  NNC_CHECK(static_cast<int>(dstates.size()) == num_states(), "Layer '", name_, "' (", class_name(), "): expected ",
+            num_states(), " state gradient(s) (or none), got ", dstates.size());
+  std::vector<const Tensor*> dys{&dy};
+  for (const Tensor& d : dstates) dys.push_back(&d);
+  const std::vector<const Tensor*>& dxs = Layer::backward(dys, need_dx);
+  static const Tensor empty;
+  return dxs.empty() || dxs[0] == nullptr ? empty : *dxs[0];
 }
 
-const Tensor& Recurrent::last_output() const { return runner_->y; }
-
-const Tensor& Recurrent::state_gradient(int i) const {
+const Tensor& Recurrent::state(const LayerCall& c, int i) const {
   NNC_CHECK(i >= 0 && i < num_states(), "Layer '", name_, "': state index ", i, " out of range [0, ", num_states(),
             ")");
-  return i == 0 ? runner_->dh0 : runner_->dc0;
+  const Call& rc = static_cast<const Call&>(c);
+  NNC_CHECK(rc.runner.has_forward(), "Layer '", name_, "': no states before the first forward");
+  return i == 0 ? rc.runner.h_last : rc.runner.c_last;
+}
+
+const Tensor& Recurrent::state(int i) { return state(own_call(), i); }
+
+const Tensor& Recurrent::state_gradient(int i) {
+  NNC_CHECK(i >= 0 && i < num_states(), "Layer '", name_, "': state index ", i, " out of range [0, ", num_states(),
+            ")");
+  const Call& rc = as<Call>(own_call());
+  return i == 0 ? rc.runner.dh0 : rc.runner.dc0;
 }
 
 void Recurrent::copy_settings_to(Recurrent& other) const {
@@ -243,83 +288,140 @@ Bidirectional::Bidirectional(std::shared_ptr<Recurrent> layer, const std::string
   }
 }
 
-Shape Bidirectional::do_build(const Shape& in) {
-  NNC_CHECK(in.size() == 2, "Bidirectional '", name_, "': expected 3-D input (batch, time, features), got ",
-            shape_str(batch_shape(-1, in)));
-  fwd_->build(in);
-  bwd_->build(in);
+std::vector<Shape> Bidirectional::shapes_for(const std::vector<Shape>& in) const {
+  const int ns = fwd_->num_states();
+  NNC_CHECK(in.size() == 1 || static_cast<int>(in.size()) == 1 + 2 * ns, "Bidirectional '", name_,
+            "': expected the input sequence and optionally ", 2 * ns,
+            " initial states (the forward layer's, then the backward layer's), got ", in.size(), " inputs");
+  NNC_CHECK(in[0].size() == 2, "Bidirectional '", name_, "': expected 3-D input (batch, time, features), got ",
+            shape_str(batch_shape(-1, in[0])));
+  const int64_t U = fwd_->units();
+  for (size_t i = 1; i < in.size(); ++i)
+    NNC_CHECK(in[i] == Shape({U}), "Bidirectional '", name_, "': initial state ", i - 1, " must have shape (None, ",
+              U, "), got ", shape_str(batch_shape(-1, in[i])));
+  const bool seq = fwd_->options().return_sequences;
+  Shape out = seq ? Shape{in[0][0], U} : Shape{U};
+  if (mode_ == static_cast<int>(kernels::MergeMode::concat)) out.back() *= 2;
+  std::vector<Shape> outs{out};
+  if (fwd_->options().return_state)
+    for (int i = 0; i < 2 * ns; ++i) outs.push_back({U});
+  return outs;
+}
+
+std::vector<Shape> Bidirectional::build_shapes(const std::vector<Shape>& in) {
+  std::vector<Shape> out = shapes_for(in);
+  fwd_->build(in[0]);
+  bwd_->build(in[0]);
+  fwd_->set_trainable(trainable_);
+  bwd_->set_trainable(trainable_);
   for (const auto& half : {std::make_pair(fwd_, "forward_"), std::make_pair(bwd_, "backward_")})
     for (const Param& p : half.first->params()) {
       Param q = p;  // shares the value and gradient storage of the sub-layer's weight
       q.name = std::string(half.second) + p.name;
       params_.push_back(q);
     }
-  Shape out = fwd_->output_shape();
-  if (mode_ == static_cast<int>(kernels::MergeMode::concat)) out.back() *= 2;
   return out;
 }
 
-const Tensor* Bidirectional::output_mask() const {
-  return fwd_->options().return_sequences ? input_mask_ : nullptr;
+std::vector<Shape> Bidirectional::call_shapes(const std::vector<Shape>& in) const {
+  NNC_CHECK(!in.empty() && in[0] == input_shapes_[0], "Layer '", name_, "': already built for input shape ",
+            shape_str(batch_shape(-1, input_shapes_[0])), ", got ",
+            in.empty() ? std::string("no input") : shape_str(batch_shape(-1, in[0])));
+  return shapes_for(in);
 }
 
-const Tensor& Bidirectional::forward(const Tensor& x, bool training) {
-  check_input(x);
-  input_ = x;
-  if (input_mask_ != nullptr) check_mask(*input_mask_, x, *this);
-  fwd_->set_input_mask(input_mask_);
-  bwd_->set_input_mask(input_mask_);
-  const Tensor& yf = fwd_->forward(x, training);
-  const Tensor& yb = bwd_->forward(x, training);
+void Bidirectional::set_trainable(bool t) {
+  Layer::set_trainable(t);
+  fwd_->set_trainable(t);
+  bwd_->set_trainable(t);
+}
+
+const Tensor* Bidirectional::output_mask(const LayerCall& c, size_t output) const {
+  return fwd_->options().return_sequences && output == 0 && !c.masks.empty() ? c.masks[0] : nullptr;
+}
+
+void Bidirectional::forward_list(LayerCall& c, bool training) {
+  Call& bc = as<Call>(c);
+  const Tensor& x = c.inputs[0];
+  const Tensor* mask = c.masks[0];
+  if (mask != nullptr) check_mask(*mask, x, *this);
+  const size_t ns = static_cast<size_t>(fwd_->num_states());
+  const bool with_states = c.inputs.size() > 1;
+  bc.fin.assign(1, &x);
+  bc.bin.assign(1, &x);
+  if (with_states)
+    for (size_t i = 0; i < ns; ++i) {
+      bc.fin.push_back(&c.inputs[1 + i]);
+      bc.bin.push_back(&c.inputs[1 + ns + i]);
+    }
+  if (!bc.f) {
+    std::vector<Shape> half{c.input_shapes[0]};
+    for (size_t i = 0; with_states && i < ns; ++i) half.push_back(c.input_shapes[1 + i]);
+    bc.f = fwd_->make_call(half);
+    bc.b = bwd_->make_call(half);
+  }
+  bc.mask.assign(1, mask);
+  fwd_->forward(*bc.f, bc.fin, bc.mask, training);
+  bwd_->forward(*bc.b, bc.bin, bc.mask, training);
+  const Tensor& yf = *bc.f->outputs[0];
+  const Tensor& yb = *bc.b->outputs[0];
   const int64_t B = x.dim(0), U = fwd_->units(), T = fwd_->options().return_sequences ? x.dim(1) : 1;
-  output_.resize(batch_shape(B, output_shape_));
-  kernels::bidirectional_merge(output_.data(), yf.data(), yb.data(), B, T, U, static_cast<kernels::MergeMode>(mode_));
-  return output_;
+  c.y.resize(batch_shape(B, output_shape()));
+  kernels::bidirectional_merge(c.y.data(), yf.data(), yb.data(), B, T, U, static_cast<kernels::MergeMode>(mode_));
+  c.outputs.assign(1, &c.y);
+  for (size_t j = 1; j < bc.f->outputs.size(); ++j) c.outputs.push_back(bc.f->outputs[j]);
+  for (size_t j = 1; j < bc.b->outputs.size(); ++j) c.outputs.push_back(bc.b->outputs[j]);
 }
 
-const Tensor& Bidirectional::forward_masked(const Tensor& x, const Tensor& mask, bool training) {
-  check_input(x);
-  check_mask(mask, x, *this);
-  own_mask_.resize(mask.shape());
-  own_mask_.copy_from(mask);
-  set_input_mask(&own_mask_);
-  return forward(x, training);
+void Bidirectional::backward_list(LayerCall& c, const std::vector<const Tensor*>& dys, bool need_dx) {
+  Call& bc = as<Call>(c);
+  const Tensor& x = c.inputs[0];
+  const Tensor& yf = *bc.f->outputs[0];
+  const Tensor& yb = *bc.b->outputs[0];
+  const int64_t B = x.dim(0), U = fwd_->units(), T = fwd_->options().return_sequences ? x.dim(1) : 1;
+  bc.dyf.resize(yf.shape());
+  bc.dyb.resize(yb.shape());
+  kernels::bidirectional_merge_backward(bc.dyf.data(), bc.dyb.data(), dys[0]->data(), yf.data(), yb.data(), B, T, U,
+                                        static_cast<kernels::MergeMode>(mode_));
+  const size_t nf = bc.f->outputs.size() - 1;  // state outputs per half (0 without return_state)
+  bc.fdy.assign(1, &bc.dyf);
+  bc.bdy.assign(1, &bc.dyb);
+  for (size_t i = 0; i < nf; ++i) {
+    bc.fdy.push_back(dys[1 + i]);
+    bc.bdy.push_back(dys[1 + nf + i]);
+  }
+  fwd_->backward(*bc.f, bc.fdy, need_dx);
+  bwd_->backward(*bc.b, bc.bdy, need_dx);
+  const size_t ns = bc.f->inputs.size() - 1;  // initial states given per half
+  for (size_t i = 0; i < ns; ++i) {
+    c.dxs[1 + i] = bc.f->dxs[1 + i];
+    c.dxs[1 + ns + i] = bc.b->dxs[1 + i];
+  }
+  if (!need_dx) return;
+  c.dx.resize(x.shape());
+  kernels::add(c.dx.data(), bc.f->dxs[0]->data(), bc.b->dxs[0]->data(), c.dx.size());
+  c.dxs[0] = &c.dx;
 }
-
-const Tensor& Bidirectional::backward(const Tensor& dy, bool need_dx) { return backward_with_states(dy, {}, need_dx); }
 
 const Tensor& Bidirectional::backward_with_states(const Tensor& dy, const std::vector<Tensor>& dstates, bool need_dx) {
-  check_gradient(dy, output_.shape());
-  const int n = fwd_->num_states();
-  NNC_CHECK(dstates.empty() || static_cast<int>(dstates.size()) == 2 * n, "Layer '", name_,
-            "' (Bidirectional): expected ", 2 * n, " state gradient(s) (or none), got ", dstates.size());
-  const Tensor& yf = fwd_->last_output();
-  const Tensor& yb = bwd_->last_output();
-  const int64_t B = input_.dim(0), U = fwd_->units(), T = fwd_->options().return_sequences ? input_.dim(1) : 1;
-  dyf_.resize(yf.shape());
-  dyb_.resize(yb.shape());
-  kernels::bidirectional_merge_backward(dyf_.data(), dyb_.data(), dy.data(), yf.data(), yb.data(), B, T, U,
-                                        static_cast<kernels::MergeMode>(mode_));
-  // The halves follow this layer's trainable flag (their weights are this layer's).
-  fwd_->set_trainable(trainable_);
-  bwd_->set_trainable(trainable_);
-  const std::vector<Tensor> sf(dstates.begin(), dstates.begin() + (dstates.empty() ? 0 : n));
-  const std::vector<Tensor> sb(dstates.begin() + (dstates.empty() ? 0 : n), dstates.end());
-  const Tensor& dxf = fwd_->backward_with_states(dyf_, sf, need_dx);
-  const Tensor& dxb = bwd_->backward_with_states(dyb_, sb, need_dx);
-  if (!need_dx) {
-    dx_.resize({0});
-    return dx_;
-  }
-  dx_.resize(input_.shape());
-  kernels::add(dx_.data(), dxf.data(), dxb.data(), dx_.size());
-  return dx_;
+  if (dstates.empty()) return Layer::backward(dy, need_dx);
+  NNC_CHECK(fwd_->options().return_state, "Layer '", name_,
+            "' (Bidirectional): state gradients need a layer made with return_state=True (its states are then outputs)");
+  NNC_CHECK(static_cast<int>(dstates.size()) == num_states(), "Layer '", name_, "' (Bidirectional): expected ",
+            num_states(), " state gradient(s) (or none), got ", dstates.size());
+  std::vector<const Tensor*> dys{&dy};
+  for (const Tensor& d : dstates) dys.push_back(&d);
+  const std::vector<const Tensor*>& dxs = Layer::backward(dys, need_dx);
+  static const Tensor empty;
+  return dxs.empty() || dxs[0] == nullptr ? empty : *dxs[0];
 }
 
-const Tensor& Bidirectional::state(int i) const {
+const Tensor& Bidirectional::state(int i) {
   const int n = fwd_->num_states();
   NNC_CHECK(i >= 0 && i < 2 * n, "Layer '", name_, "': state index ", i, " out of range [0, ", 2 * n, ")");
-  return i < n ? fwd_->state(i) : bwd_->state(i - n);
+  Call& bc = as<Call>(own_call());
+  NNC_CHECK(bc.f != nullptr, "Layer '", name_, "': no states before the first forward");
+  return i < n ? fwd_->state(*bc.f, i) : bwd_->state(*bc.b, i - n);
 }
 
 // ---- configs ----------------------------------------------------------------------------------------------

@@ -36,9 +36,11 @@ Shape Embedding::do_build(const Shape& in) {
 }
 
 // x is (B, S...) of ids; y is (B, S..., D).
-const Tensor& Embedding::forward(const Tensor& x, bool training) {
-  check_input(x);
-  input_ = x;
+const Tensor* Embedding::output_mask(const LayerCall& c, size_t output) const {
+  return mask_zero_ && output == 0 ? &static_cast<const Call&>(c).mask : nullptr;
+}
+
+const Tensor& Embedding::forward_one(LayerCall& c, const Tensor& x, bool training) {
   const int64_t n = x.size(), D = output_dim_;
   const int64_t bad = kernels::embedding_first_invalid(x.data(), n, input_dim_);
   if (bad >= 0) {
@@ -46,25 +48,21 @@ const Tensor& Embedding::forward(const Tensor& x, bool training) {
     NNC_CHECK(false, "Embedding '", name_, "': ids must be integers in [0, input_dim=", input_dim_, "), got ",
               x.data()[bad], " (sample ", bad / per_sample, ", position ", bad % per_sample, ")");
   }
-  output_.resize(batch_shape(x.dim(0), output_shape_));
-  if (mask_zero_) mask_.resize(x.shape());
-  kernels::embedding_forward(output_.data(), mask_zero_ ? mask_.data() : nullptr, x.data(), params_[0].value.data(),
-                             n, D);
-  return output_;
+  Tensor& mask = as<Call>(c).mask;
+  c.y.resize(batch_shape(x.dim(0), output_shape()));
+  if (mask_zero_) mask.resize(x.shape());
+  kernels::embedding_forward(c.y.data(), mask_zero_ ? mask.data() : nullptr, x.data(), params_[0].value.data(), n, D);
+  return c.y;
 }
 
 // Backward of y = E[x]: dE[x[i]] += dy[i] (scatter-add). The ids have no gradient (piecewise constant): zeros.
-const Tensor& Embedding::backward(const Tensor& dy, bool need_dx) {
-  check_gradient(dy, output_.shape());
-  if (trainable_)
-    kernels::embedding_backward(params_[0].grad.data(), dy.data(), input_.data(), input_.size(), output_dim_);
-  if (!need_dx) {
-    dx_.resize({0});
-    return dx_;
-  }
-  dx_.resize(input_.shape());
-  dx_.zero();
-  return dx_;
+const Tensor& Embedding::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  const Tensor& x = c.inputs[0];
+  if (trainable_) kernels::embedding_backward(params_[0].grad.data(), dy.data(), x.data(), x.size(), output_dim_);
+  if (!need_dx) return c.dx;
+  c.dx.resize(x.shape());
+  c.dx.zero();
+  return c.dx;
 }
 
 // ---- Conv1D ---------------------------------------------------------------------------------------------------
@@ -106,11 +104,19 @@ Shape TimeDistributed::do_build(const Shape& in) {
   NNC_CHECK(in.size() >= 2, "TimeDistributed '", name_, "': expected input of shape (batch, time, features...), got ",
             shape_str(batch_shape(-1, in)));
   inner_->build(Shape(in.begin() + 1, in.end()));
+  inner_->set_trainable(trainable_);
   params_ = inner_->params();  // copies of the Params share the inner layer's value and grad storage
   Shape out{in[0]};
   out.insert(out.end(), inner_->output_shape().begin(), inner_->output_shape().end());
   return out;
 }
+
+void TimeDistributed::set_trainable(bool t) {
+  Layer::set_trainable(t);
+  inner_->set_trainable(t);
+}
+
+std::unique_ptr<LayerCall> TimeDistributed::new_call() const { return std::make_unique<Call>(); }
 
 Tensor TimeDistributed::fold(const Tensor& t) const {
   Shape s{t.dim(0) * t.dim(1)};
@@ -122,41 +128,46 @@ Tensor TimeDistributed::fold(const Tensor& t) const {
 
 Tensor TimeDistributed::unfold(const Tensor& t, int64_t batch) const {
   Tensor v = t;
-  v.reshape(batch_shape(batch, output_shape_));
+  v.reshape(batch_shape(batch, output_shape()));
   return v;
 }
 
-const Tensor& TimeDistributed::forward(const Tensor& x, bool training) {
-  check_input(x);
-  input_ = x;
-  inner_->set_input_mask(nullptr);
-  output_ = unfold(inner_->forward(fold(x), training), x.dim(0));
-  return output_;
+// The inner layer sees no mask.
+const Tensor& TimeDistributed::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  Call& tc = as<Call>(c);
+  if (!tc.inner) tc.inner = inner_->make_call({inner_->input_shape()});
+  tc.folded = fold(x);
+  tc.arg.assign(1, &tc.folded);
+  inner_->forward(*tc.inner, tc.arg, {}, training);
+  c.y = unfold(*tc.inner->outputs[0], x.dim(0));
+  return c.y;
 }
 
-const Tensor& TimeDistributed::pre_activation() const {
-  preact_ = unfold(inner_->pre_activation(), input_.dim(0));
-  return preact_;
+const Tensor& TimeDistributed::pre_activation(LayerCall& c) const {
+  Call& tc = as<Call>(c);
+  tc.preact = unfold(inner_->pre_activation(*tc.inner), c.inputs[0].dim(0));
+  return tc.preact;
 }
 
-const Tensor& TimeDistributed::backward(const Tensor& dy, bool need_dx) { return run_backward(dy, need_dx, false); }
-
-const Tensor& TimeDistributed::backward_from_preact(const Tensor& dz, bool need_dx) {
-  return run_backward(dz, need_dx, true);
+const Tensor& TimeDistributed::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  return run_backward(c, dy, need_dx, false);
 }
 
-const Tensor& TimeDistributed::run_backward(const Tensor& dy, bool need_dx, bool from_preact) {
-  check_gradient(dy, output_.shape());
-  inner_->set_trainable(trainable_);
-  const Tensor folded = fold(dy);  // a named local: the inner layer may hand it back as its dx (identity Dropout)
-  const Tensor& g = from_preact ? inner_->backward_from_preact(folded, need_dx) : inner_->backward(folded, need_dx);
-  if (!need_dx) {
-    dx_.resize({0});
-    return dx_;
-  }
-  dx_ = g;
-  dx_.reshape(input_.shape());
-  return dx_;
+const Tensor& TimeDistributed::backward_preact_one(LayerCall& c, const Tensor& dz, bool need_dx) {
+  return run_backward(c, dz, need_dx, true);
+}
+
+const Tensor& TimeDistributed::run_backward(LayerCall& c, const Tensor& dy, bool need_dx, bool from_preact) {
+  Call& tc = as<Call>(c);
+  // Kept in the call: the inner layer may hand it back as its dx (identity Dropout).
+  tc.dpre = fold(dy);
+  tc.arg.assign(1, &tc.dpre);
+  if (from_preact) inner_->backward_from_preact(*tc.inner, tc.dpre, need_dx);
+  else inner_->backward(*tc.inner, tc.arg, need_dx);
+  if (!need_dx) return c.dx;
+  c.dx = *tc.inner->dxs[0];
+  c.dx.reshape(c.inputs[0].shape());
+  return c.dx;
 }
 
 }  // namespace nncore

@@ -7,7 +7,6 @@
 
 #include "kernels/kernels.hpp"
 #include "nncore/check.hpp"
-#include "nncore/layers/merge.hpp"
 #include "nncore/model.hpp"
 
 namespace nncore {
@@ -15,7 +14,7 @@ namespace nncore {
 // ---- symbolic tensors ------------------------------------------------------------------------------------------
 const Shape& SymbolicTensor::shape() const {
   NNC_CHECK(node_ != nullptr, "symbolic tensor: empty (not made by Input or a layer call)");
-  return node_->shape;
+  return node_->shapes.at(index_);
 }
 
 std::string SymbolicTensor::name() const {
@@ -24,13 +23,17 @@ std::string SymbolicTensor::name() const {
 }
 
 GraphNode::~GraphNode() {
-  std::vector<std::shared_ptr<GraphNode>> pending = std::move(inbound);
+  std::vector<std::shared_ptr<GraphNode>> pending;
+  for (SymbolicTensor& t : inbound) pending.push_back(t.node());
+  inbound.clear();
   while (!pending.empty()) {
     std::shared_ptr<GraphNode> n = std::move(pending.back());
     pending.pop_back();
     // The last owner takes the node's inbound before it dies, so that destructor finds nothing to recurse into.
-    if (n.use_count() == 1)
-      for (auto& in : n->inbound) pending.push_back(std::move(in));
+    if (n.use_count() == 1) {
+      for (SymbolicTensor& t : n->inbound) pending.push_back(t.node());
+      n->inbound.clear();
+    }
   }
 }
 
@@ -38,26 +41,29 @@ SymbolicTensor Input(const Shape& shape, const std::string& name) {
   for (int64_t d : shape) NNC_CHECK(d > 0, "Input: shape must have positive dimensions, got ", shape_str(shape));
   auto node = std::make_shared<GraphNode>();
   node->input_name = name.empty() ? unique_layer_name("input_layer") : name;
-  node->shape = shape;
-  return SymbolicTensor(node);
+  node->shapes = {shape};
+  return SymbolicTensor(node, 0);
 }
 
-SymbolicTensor call(const LayerPtr& layer, const std::vector<SymbolicTensor>& inputs) {
+std::vector<SymbolicTensor> call_outputs(const LayerPtr& layer, const std::vector<SymbolicTensor>& inputs) {
   NNC_CHECK(layer != nullptr, "call: layer must not be null");
   NNC_CHECK(!inputs.empty(), "Layer '", layer->name(), "': called on no inputs");
   std::vector<Shape> shapes;
   for (const SymbolicTensor& t : inputs) shapes.push_back(t.shape());
-  if (auto* merge = dynamic_cast<MergeLayer*>(layer.get())) {
-    merge->build_merge(shapes);
-  } else {
-    NNC_CHECK(inputs.size() == 1, layer->class_name(), " '", layer->name(), "' takes one input, got ", inputs.size());
-    layer->build(shapes[0]);
-  }
   auto node = std::make_shared<GraphNode>();
+  node->shapes = layer->output_shapes_for(shapes);
   node->layer = layer;
-  for (const SymbolicTensor& t : inputs) node->inbound.push_back(t.node());
-  node->shape = layer->output_shape();
-  return SymbolicTensor(node);
+  node->inbound = inputs;
+  std::vector<SymbolicTensor> out;
+  for (size_t j = 0; j < node->shapes.size(); ++j) out.emplace_back(node, j);
+  return out;
+}
+
+SymbolicTensor call(const LayerPtr& layer, const std::vector<SymbolicTensor>& inputs) {
+  std::vector<SymbolicTensor> out = call_outputs(layer, inputs);
+  NNC_CHECK(out.size() == 1, layer->class_name(), " '", layer->name(), "' returns ", out.size(),
+            " tensors; use call_outputs");
+  return out[0];
 }
 
 // ---- Model construction ------------------------------------------------------------------------------------------
@@ -67,56 +73,55 @@ Model::Model(const std::vector<SymbolicTensor>& inputs, const std::vector<Symbol
     : name_(name.empty() ? unique_layer_name("functional") : std::move(name)) {
   NNC_CHECK(!inputs.empty(), "Model '", name_, "': needs at least one input");
   NNC_CHECK(!outputs.empty(), "Model '", name_, "': needs at least one output");
-  std::map<const GraphNode*, size_t> value_of;
+  std::map<const GraphNode*, size_t> first_value;  // graph node -> the value id of its output 0
+  size_t n_values = 0;
   for (const SymbolicTensor& t : inputs) {
     NNC_CHECK(t.node() && !t.node()->layer, "Model '", name_, "': inputs must come from nncore Input(), got the output of layer '",
               t.name(), "'");
-    NNC_CHECK(!value_of.count(t.node().get()), "Model '", name_, "': input '", t.name(), "' is listed twice");
-    value_of[t.node().get()] = inputs_.size();
-    inputs_.push_back({t.node()->input_name, t.node()->shape});
+    NNC_CHECK(!first_value.count(t.node().get()), "Model '", name_, "': input '", t.name(), "' is listed twice");
+    first_value[t.node().get()] = n_values++;
+    inputs_.push_back({t.node()->input_name, t.node()->shapes[0]});
   }
-  // Depth-first from the outputs, each node after everything it reads (a topological order). Iterative, with an
+  // Depth-first from the outputs, each call after everything it reads (a topological order). Iterative, with an
   // explicit stack: a chain of 100,000 layers must not recurse 100,000 calls deep.
   std::set<const GraphNode*> visiting;
-  std::set<const Layer*> used_layers;
   struct Frame {
     std::shared_ptr<GraphNode> node;
     size_t next = 0;  // the next inbound tensor to visit
   };
   std::vector<Frame> stack;
   auto enter = [&](const std::shared_ptr<GraphNode>& n) {
-    if (value_of.count(n.get())) return;
+    if (first_value.count(n.get())) return;
     NNC_CHECK(n->layer != nullptr, "Model '", name_, "': input '", n->input_name,
               "' is needed to compute the outputs but is not among the model's inputs");
     NNC_CHECK(visiting.insert(n.get()).second, "Model '", name_, "': the graph has a cycle at layer '",
               n->layer->name(), "'");
     stack.push_back({n, 0});
   };
-  auto visit = [&](const std::shared_ptr<GraphNode>& root) -> size_t {
-    enter(root);
+  auto visit = [&](const SymbolicTensor& root) -> size_t {
+    enter(root.node());
     while (!stack.empty()) {
       if (stack.back().next < stack.back().node->inbound.size()) {
-        const std::shared_ptr<GraphNode> in = stack.back().node->inbound[stack.back().next++];
+        const std::shared_ptr<GraphNode> in = stack.back().node->inbound[stack.back().next++].node();
         enter(in);
         continue;
       }
       const std::shared_ptr<GraphNode> n = std::move(stack.back().node);
       stack.pop_back();
       visiting.erase(n.get());
-      NNC_CHECK(used_layers.insert(n->layer.get()).second, "Model '", name_, "': layer '", n->layer->name(),
-                "' is called more than once; sharing a layer between calls is not supported");
       Node node;
       node.layer = n->layer;
-      node.merge = dynamic_cast<MergeLayer*>(n->layer.get());
-      for (const auto& in : n->inbound) node.inputs.push_back(value_of.at(in.get()));
-      value_of[n.get()] = inputs_.size() + nodes_.size();
+      for (const SymbolicTensor& in : n->inbound) node.inputs.push_back(first_value.at(in.node().get()) + in.index());
+      node.num_outputs = n->shapes.size();
+      first_value[n.get()] = n_values;
+      n_values += node.num_outputs;
       nodes_.push_back(std::move(node));
     }
-    return value_of.at(root.get());
+    return first_value.at(root.node().get()) + root.index();
   };
   for (const SymbolicTensor& t : outputs) {
     NNC_CHECK(t.node() != nullptr, "Model '", name_, "': an output is empty");
-    outputs_.push_back(visit(t.node()));
+    outputs_.push_back(visit(t));
   }
   for (size_t j = 0; j < outputs_.size(); ++j)
     NNC_CHECK(outputs_[j] >= inputs_.size(), "Model '", name_, "': output ", j, " is a model input itself; put a layer on it");
@@ -126,20 +131,46 @@ Model::Model(const std::vector<SymbolicTensor>& inputs, const std::vector<Symbol
 
 void Model::graph_changed() {
   layers_.clear();
-  for (const Node& n : nodes_) layers_.push_back(n.layer);
+  std::set<const Layer*> seen;
+  for (const Node& n : nodes_)
+    if (seen.insert(n.layer.get()).second) layers_.push_back(n.layer);
   std::set<std::string> names;
-  for (const std::string& n : [&] {
-         std::vector<std::string> all;
-         for (const InputSpec& i : inputs_) all.push_back(i.name);
-         for (const auto& l : layers_) all.push_back(l->name());
-         return all;
-       }())
-    NNC_CHECK(names.insert(n).second, "Model '", name_, "': the name '", n, "' is used twice; layer and input names must be unique");
-  const size_t n_values = inputs_.size() + nodes_.size();
+  for (const InputSpec& i : inputs_)
+    NNC_CHECK(names.insert(i.name).second, "Model '", name_, "': the name '", i.name,
+              "' is used twice; layer and input names must be unique");
+  for (const auto& l : layers_)
+    NNC_CHECK(names.insert(l->name()).second, "Model '", name_, "': the name '", l->name(),
+              "' is used twice; layer and input names must be unique");
+  // Value numbering: the inputs, then each node's outputs.
+  size_t n_values = inputs_.size();
+  value_node_.assign(inputs_.size(), -1);
+  for (size_t k = 0; k < nodes_.size(); ++k) {
+    Node& n = nodes_[k];
+    n.first_value = n_values;
+    n_values += n.num_outputs;
+    value_node_.resize(n_values, static_cast<int64_t>(k));
+    n.xs.assign(n.inputs.size(), nullptr);
+    n.masks.assign(n.inputs.size(), nullptr);
+    n.dys.assign(n.num_outputs, nullptr);
+  }
   consumers_.assign(n_values, 0);
   for (const Node& n : nodes_)
     for (size_t v : n.inputs) ++consumers_[v];
   for (size_t v : outputs_) ++consumers_[v];
+  // Each node's call, for the shapes of what it reads.
+  value_shapes_.assign(n_values, Shape());
+  if (built_) {
+    for (size_t i = 0; i < inputs_.size(); ++i) value_shapes_[i] = inputs_[i].shape;
+    std::vector<Shape> in;
+    for (Node& n : nodes_) {
+      in.clear();
+      for (size_t v : n.inputs) in.push_back(value_shapes_[v]);
+      n.call = n.layer->make_call(in);
+      NNC_CHECK(n.call->output_shapes.size() == n.num_outputs, "Model '", name_, "': layer '", n.layer->name(),
+                "' returns ", n.call->output_shapes.size(), " tensors where the graph expects ", n.num_outputs);
+      for (size_t j = 0; j < n.num_outputs; ++j) value_shapes_[n.first_value + j] = n.call->output_shapes[j];
+    }
+  }
   need_dx_.clear();  // derived again by prepare_training
 }
 
@@ -162,40 +193,63 @@ const Shape& Model::input_shape(size_t i) const {
 const Shape& Model::output_shape(size_t i) const {
   NNC_CHECK(built_, class_name(), " '", name_, "' is not built yet");
   NNC_CHECK(i < outputs_.size(), "Model '", name_, "': output ", i, " out of range (", outputs_.size(), " outputs)");
-  return nodes_[outputs_[i] - inputs_.size()].layer->output_shape();
+  return value_shapes_[outputs_[i]];
 }
 
 const std::string& Model::output_name(size_t i) const {
   NNC_CHECK(i < outputs_.size(), "Model '", name_, "': output ", i, " out of range (", outputs_.size(), " outputs)");
-  return nodes_[outputs_[i] - inputs_.size()].layer->name();
+  return nodes_[static_cast<size_t>(value_node_[outputs_[i]])].layer->name();
 }
 
-std::vector<std::string> Model::inbound_names(size_t k) const {
-  NNC_CHECK(k < nodes_.size(), "Model '", name_, "': layer index ", k, " out of range");
-  std::vector<std::string> out;
-  for (size_t v : nodes_[k].inputs)
-    out.push_back(v < inputs_.size() ? inputs_[v].name : nodes_[v - inputs_.size()].layer->name());
+const LayerPtr& Model::node_layer(size_t k) const {
+  NNC_CHECK(k < nodes_.size(), "Model '", name_, "': node index ", k, " out of range");
+  return nodes_[k].layer;
+}
+
+size_t Model::node_call_index(size_t k) const {
+  NNC_CHECK(k < nodes_.size(), "Model '", name_, "': node index ", k, " out of range");
+  size_t n = 0;
+  for (size_t i = 0; i < k; ++i) n += nodes_[i].layer == nodes_[k].layer ? 1 : 0;
+  return n;
+}
+
+std::vector<TensorRef> Model::node_inputs(size_t k) const {
+  NNC_CHECK(k < nodes_.size(), "Model '", name_, "': node index ", k, " out of range");
+  std::vector<TensorRef> out;
+  for (size_t v : nodes_[k].inputs) {
+    if (value_node_[v] < 0) {
+      out.push_back({inputs_[v].name, 0, 0});
+      continue;
+    }
+    const size_t p = static_cast<size_t>(value_node_[v]);
+    out.push_back({nodes_[p].layer->name(), node_call_index(p), v - nodes_[p].first_value});
+  }
   return out;
+}
+
+TensorRef Model::output_ref(size_t j) const {
+  NNC_CHECK(j < outputs_.size(), "Model '", name_, "': output ", j, " out of range (", outputs_.size(), " outputs)");
+  const size_t v = outputs_[j];
+  const size_t p = static_cast<size_t>(value_node_[v]);
+  return {nodes_[p].layer->name(), node_call_index(p), v - nodes_[p].first_value};
 }
 
 // ---- running the graph ---------------------------------------------------------------------------------------------
 void Model::forward(const std::vector<const Tensor*>& xs, bool training) {
-  const size_t n_in = inputs_.size();
-  vals_.assign(n_in + nodes_.size(), nullptr);
-  masks_.assign(n_in + nodes_.size(), nullptr);
+  const size_t n_in = inputs_.size(), n_values = value_node_.size();
+  vals_.assign(n_values, nullptr);
+  masks_.assign(n_values, nullptr);
   for (size_t i = 0; i < n_in; ++i) vals_[i] = xs[i];
-  std::vector<const Tensor*> ins;
-  for (size_t k = 0; k < nodes_.size(); ++k) {
-    Node& n = nodes_[k];
-    n.layer->set_input_mask(masks_[n.inputs[0]]);
-    if (n.merge) {
-      ins.clear();
-      for (size_t v : n.inputs) ins.push_back(vals_[v]);
-      vals_[n_in + k] = &n.merge->forward_multi(ins, training);
-    } else {
-      vals_[n_in + k] = &n.layer->forward(*vals_[n.inputs[0]], training);
+  for (Node& n : nodes_) {
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      n.xs[i] = vals_[n.inputs[i]];
+      n.masks[i] = masks_[n.inputs[i]];
     }
-    masks_[n_in + k] = n.layer->output_mask();
+    n.layer->forward(*n.call, n.xs, n.masks, training);
+    for (size_t j = 0; j < n.num_outputs; ++j) {
+      vals_[n.first_value + j] = n.call->outputs[j];
+      masks_[n.first_value + j] = n.layer->output_mask(*n.call, j);
+    }
   }
 }
 
@@ -216,28 +270,31 @@ void Model::add_grad(size_t v, const Tensor* g) {
 }
 
 std::vector<const Tensor*> Model::backward(bool all_dx) {
-  const size_t n_in = inputs_.size();
-  grads_.assign(n_in + nodes_.size(), nullptr);
-  grad_buf_.resize(n_in + nodes_.size());
+  const size_t n_in = inputs_.size(), n_values = value_node_.size();
+  grads_.assign(n_values, nullptr);
+  grad_buf_.resize(n_values);
   // Outputs whose loss is fused take the gradient of their pre-activation (backward_from_preact).
-  std::vector<const Tensor*> preact(nodes_.size(), nullptr);
+  preact_.assign(nodes_.size(), nullptr);
   for (size_t j = 0; j < outputs_.size(); ++j) {
-    if (fused_[j]) preact[outputs_[j] - n_in] = &dout_[j];
+    if (fused_[j]) preact_[static_cast<size_t>(value_node_[outputs_[j]])] = &dout_[j];
     else add_grad(outputs_[j], &dout_[j]);
   }
   for (size_t k = nodes_.size(); k-- > 0;) {
     Node& n = nodes_[k];
-    const size_t v = n_in + k;
-    if (grads_[v] == nullptr && preact[k] == nullptr) continue;  // nothing downstream depends on it
     const bool need_dx = all_dx || need_dx_[k] != 0;
-    if (n.merge) {
-      if (!need_dx) continue;  // no weights, and nothing upstream needs a gradient
-      const std::vector<Tensor>& dxs = n.merge->backward_multi(*grads_[v], true);
-      for (size_t i = 0; i < n.inputs.size(); ++i) add_grad(n.inputs[i], &dxs[i]);
-      continue;
+    if (preact_[k] != nullptr) {
+      n.layer->backward_from_preact(*n.call, *preact_[k], need_dx);
+    } else {
+      bool any = false;
+      for (size_t j = 0; j < n.num_outputs; ++j) {
+        n.dys[j] = grads_[n.first_value + j];
+        any = any || n.dys[j] != nullptr;
+      }
+      if (!any) continue;  // nothing downstream depends on it
+      n.layer->backward(*n.call, n.dys, need_dx);
     }
-    const Tensor& dx = preact[k] ? n.layer->backward_from_preact(*preact[k], need_dx) : n.layer->backward(*grads_[v], need_dx);
-    if (need_dx) add_grad(n.inputs[0], &dx);
+    for (size_t i = 0; i < n.inputs.size(); ++i)
+      if (n.call->dxs[i] != nullptr) add_grad(n.inputs[i], n.call->dxs[i]);
   }
   return std::vector<const Tensor*>(grads_.begin(), grads_.begin() + static_cast<std::ptrdiff_t>(n_in));
 }
@@ -290,8 +347,16 @@ std::string Model::summary(int line_length) const {
     std::string row = " " + pad(l.name() + " (" + l.class_name() + ")", c1 - 1) +
                       pad(l.built() ? batch(l.output_shape()) : "?", c2);
     if (graph) {
+      // Every call's inputs; a shared layer's later calls and a multi-output layer's outputs carry Keras's
+      // [call][output] suffix.
       std::string from;
-      for (const std::string& n : inbound_names(i)) from += (from.empty() ? "" : ", ") + n;
+      for (size_t k = 0; k < nodes_.size(); ++k) {
+        if (nodes_[k].layer.get() != &l) continue;
+        for (const TensorRef& r : node_inputs(k)) {
+          from += (from.empty() ? "" : ", ") + r.layer;
+          if (r.call != 0 || r.output != 0) from += "[" + std::to_string(r.call) + "][" + std::to_string(r.output) + "]";
+        }
+      }
       row += pad(group(l.count_params()), c3) + from;
     } else {
       row += group(l.count_params());

@@ -8,16 +8,29 @@
 
 namespace nncore {
 
+namespace {
+void check_single_output(const Layer& l) {
+  NNC_CHECK(l.num_outputs() == 1, "Sequential: layer '", l.name(), "' (", l.class_name(), ") returns ",
+            l.num_outputs(), " tensors (e.g. return_state=True); a Sequential model passes one tensor from layer to "
+            "layer: use the functional API (Input, Model)");
+}
+}  // namespace
+
 Sequential::Sequential(std::string name) : Model(name.empty() ? unique_layer_name("sequential") : std::move(name)) {}
 
 Sequential::Sequential(std::vector<LayerPtr> layers, std::string name) : Sequential(std::move(name)) {
   add(std::move(layers));
 }
 
-// The graph of the chain: value 0 the input, node i reads value i.
+// The graph of the chain: value 0 the input, node i reads value i and makes value i + 1.
 void Sequential::rebuild_chain() {
   nodes_.clear();
-  for (size_t i = 0; i < layers_.size(); ++i) nodes_.push_back(Node{layers_[i], nullptr, {i}});
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Node n;
+    n.layer = layers_[i];
+    n.inputs = {i};
+    nodes_.push_back(std::move(n));
+  }
   outputs_.assign(1, layers_.size());
   if (inputs_.empty()) inputs_.push_back({"input_layer", {}});
   const std::vector<LayerPtr> keep = layers_;
@@ -48,6 +61,7 @@ void Sequential::add(std::vector<LayerPtr> layers) {
     Shape s = output_shape();
     for (const LayerPtr& layer : layers) {
       layer->build(s);
+      check_single_output(*layer);
       s = layer->output_shape();
     }
   }
@@ -69,6 +83,7 @@ void Sequential::build(const Shape& input_shape) {
   Shape s = input_shape;
   for (auto& l : layers_) {
     l->build(s);
+    check_single_output(*l);
     s = l->output_shape();
   }
   inputs_.assign(1, {"input_layer", input_shape});

@@ -10,7 +10,6 @@
 #include "kernels/kernels.hpp"
 #include "model/progress.hpp"
 #include "nncore/check.hpp"
-#include "nncore/layers/merge.hpp"
 #include "nncore/model.hpp"
 #include "nncore/runtime.hpp"
 
@@ -191,20 +190,21 @@ void Model::prepare_training() {
   const size_t n_in = inputs_.size();
   fused_.assign(outputs_.size(), 0);
   for (size_t j = 0; j < outputs_.size(); ++j) {
-    const Node& n = nodes_[outputs_[j] - n_in];
+    const Node& n = nodes_[static_cast<size_t>(value_node_[outputs_[j]])];
     // Fusion replaces the output layer's backward, so its value must feed nothing else.
-    fused_[j] = !n.merge && consumers_[outputs_[j]] == 1 && j < losses_.size() &&
+    fused_[j] = n.num_outputs == 1 && consumers_[outputs_[j]] == 1 && j < losses_.size() &&
                 losses_[j].fuses_with(n.layer->output_activation());
   }
   // A node needs dx when a trainable layer lies upstream of it.
-  std::vector<char> upstream(n_in + nodes_.size(), 0);
+  std::vector<char> upstream(value_node_.size(), 0);
   need_dx_.assign(nodes_.size(), 0);
   for (size_t k = 0; k < nodes_.size(); ++k) {
     const Node& n = nodes_[k];
     bool any = false;
     for (size_t v : n.inputs) any = any || upstream[v];
     need_dx_[k] = any ? 1 : 0;
-    upstream[n_in + k] = any || (n.layer->trainable() && n.layer->count_trainable_params() > 0);
+    const bool up = any || (n.layer->trainable() && n.layer->count_trainable_params() > 0);
+    for (size_t j = 0; j < n.num_outputs; ++j) upstream[n.first_value + j] = up;
   }
   trainable_.clear();
   for (auto& l : layers_)
@@ -244,7 +244,8 @@ double Model::losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, std::
       dout_[j].resize(out.shape());
       g = dout_[j].data();
     }
-    const double l = fused_[j] ? losses_[j].compute(nodes_[outputs_[j] - n_in].layer->pre_activation().data(), true,
+    Node& node = nodes_[static_cast<size_t>(value_node_[outputs_[j]])];
+    const double l = fused_[j] ? losses_[j].compute(node.layer->pre_activation(*node.call).data(), true,
                                                     yb[j], B, os, g, scale, wb)
                                : losses_[j].compute(out.data(), losses_[j].from_logits(), yb[j], B, os, g, scale, wb);
     total += l;

@@ -19,14 +19,10 @@ class Conv2D : public Layer {
          const std::string& kernel_initializer = "glorot_uniform", const std::string& bias_initializer = "zeros",
          const std::string& name = "");
   std::string class_name() const override { return "Conv2D"; }
-  const Tensor& forward(const Tensor& x, bool training) override;
-  // relu's derivative is folded into the kernels' read of dy; other activations take Layer's separate pass.
-  const Tensor& backward(const Tensor& dy, bool need_dx = true) override;
-  const Tensor& backward_from_preact(const Tensor& dz, bool need_dx) override;
   Activation output_activation() const override { return act_; }
   // linear and relu keep no pre-activation (the kernels fuse them; relu's backward needs only the output):
   // relu's is recomputed here on first request after a forward.
-  const Tensor& pre_activation() const override;
+  const Tensor& pre_activation(LayerCall& call) const override;
   float activation_alpha() const override { return alpha_; }
   int64_t filters() const { return filters_; }
   Pair kernel_size() const { return kernel_; }
@@ -40,11 +36,21 @@ class Conv2D : public Layer {
   Conv2D(int rank, int64_t filters, Pair kernel_size, Pair strides, const std::string& padding, Pair dilation_rate,
          const std::string& activation, bool use_bias, const std::string& kernel_initializer,
          const std::string& bias_initializer, const std::string& name);
+  struct Call : LayerCall {
+    Tensor preact, workspace;
+    bool preact_current = false;
+  };
+  std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  // relu's derivative is folded into the kernels' read of dy; other activations take Layer's separate pass.
+  const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
+  const Tensor& backward_preact_one(LayerCall& call, const Tensor& dz, bool need_dx) override;
   // Geometry and weights for images image_in (H, W, C) and a kernel of shape kernel_shape (KH*KW*C*filters
   // values in Keras's order); returns (OH, OW, filters).
   Shape build_image(const Shape& image_in, const Shape& kernel_shape);
   int rank_;
+  // Names the layer in errors; usable in the constructor (by rank), where class_name() is not yet Conv1D's.
   std::string who() const;
 
  private:
@@ -57,9 +63,7 @@ class Conv2D : public Layer {
   bool use_bias_;
   std::string kernel_init_, bias_init_;
   int64_t pad_top_ = 0, pad_left_ = 0;
-  const Tensor& run_backward(const Tensor& dy, Activation act, bool need_dx);
-  mutable Tensor preact_, workspace_;
-  mutable bool preact_current_ = false;
+  const Tensor& run_backward(LayerCall& call, const Tensor& dy, Activation act, bool need_dx);
 };
 
 // Max or average pooling over pool_size windows; strides default to pool_size.
@@ -71,14 +75,18 @@ class Pooling2D : public Layer {
   Pooling2D(Mode mode, Pair pool_size, Pair strides, const std::string& padding, const std::string& name,
             int rank = 2);
   std::string class_name() const override;
-  const Tensor& forward(const Tensor& x, bool training) override;
-  const Tensor& backward(const Tensor& dy, bool need_dx) override;
   Pair pool_size() const { return pool_; }
   Pair strides() const { return strides_; }
   const std::string& padding() const { return padding_; }
 
  protected:
+  struct Call : LayerCall {
+    std::vector<int32_t> argmax;
+  };
+  std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 
  private:
   Mode mode_;
@@ -87,7 +95,6 @@ class Pooling2D : public Layer {
   std::string padding_;
   int64_t pad_top_ = 0, pad_left_ = 0;
   Shape image_in_, image_out_;  // (H, W, C), (OH, OW, C)
-  std::vector<int32_t> argmax_;
 };
 
 class MaxPooling2D : public Pooling2D {
@@ -112,19 +119,22 @@ class GlobalPooling : public Layer {
   Json config() const override;
   GlobalPooling(bool max, int rank, const std::string& name);
   std::string class_name() const override;
-  const Tensor& forward(const Tensor& x, bool training) override;
-  const Tensor& backward(const Tensor& dy, bool need_dx) override;
-  const Tensor* output_mask() const override { return nullptr; }
+  const Tensor* output_mask(const LayerCall&, size_t) const override { return nullptr; }
 
  protected:
+  struct Call : LayerCall {
+    bool masked = false;  // the last forward averaged under a mask (kept in `mask` for backward)
+    Tensor mask;
+    std::vector<int32_t> argmax;
+  };
+  std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 
  private:
   bool max_;
   int rank_;
-  bool masked_ = false;  // the last forward averaged under a mask (kept in mask_ for backward)
-  Tensor mask_;
-  std::vector<int32_t> argmax_;
 };
 
 class GlobalAveragePooling2D : public GlobalPooling {
@@ -146,11 +156,11 @@ class ZeroPadding2D : public Layer {
   static LayerPtr from_config(const Json& config);
   explicit ZeroPadding2D(Pair height = {1, 1}, Pair width = {1, 1}, const std::string& name = "");
   std::string class_name() const override { return "ZeroPadding2D"; }
-  const Tensor& forward(const Tensor& x, bool training) override;
-  const Tensor& backward(const Tensor& dy, bool need_dx) override;
 
  protected:
   Shape do_build(const Shape& input_shape) override;
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 
  private:
   Pair h_, w_;

@@ -13,16 +13,20 @@ class Dense : public Layer {
         const std::string& kernel_initializer = "glorot_uniform", const std::string& bias_initializer = "zeros",
         const std::string& name = "");
   std::string class_name() const override { return "Dense"; }
-  const Tensor& forward(const Tensor& x, bool training) override;
-  const Tensor& backward_from_preact(const Tensor& dz, bool need_dx) override;
   Activation output_activation() const override { return act_; }
-  const Tensor& pre_activation() const override { return act_ == Activation::linear ? output_ : preact_; }
+  const Tensor& pre_activation(LayerCall& call) const override;
   float activation_alpha() const override { return alpha_; }
   int64_t units() const { return units_; }
   bool use_bias() const { return use_bias_; }
 
  protected:
+  struct Call : LayerCall {
+    Tensor preact;  // z = x W + b when an activation follows
+  };
+  std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  const Tensor& backward_preact_one(LayerCall& call, const Tensor& dz, bool need_dx) override;
 
  private:
   int64_t units_;
@@ -30,7 +34,6 @@ class Dense : public Layer {
   float alpha_;
   bool use_bias_;
   std::string kernel_init_, bias_init_;
-  Tensor preact_;
 };
 
 class ActivationLayer : public Layer {
@@ -39,14 +42,14 @@ class ActivationLayer : public Layer {
   static LayerPtr from_config(const Json& config);
   explicit ActivationLayer(const std::string& activation, const std::string& name = "");
   std::string class_name() const override { return "Activation"; }
-  const Tensor& forward(const Tensor& x, bool training) override;
-  const Tensor& backward_from_preact(const Tensor& dz, bool need_dx) override;
   Activation output_activation() const override { return act_; }
-  const Tensor& pre_activation() const override { return input_; }
+  const Tensor& pre_activation(LayerCall& call) const override { return call.inputs.at(0); }
   float activation_alpha() const override { return alpha_; }
 
  protected:
   Shape do_build(const Shape& input_shape) override { return input_shape; }
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  const Tensor& backward_preact_one(LayerCall& call, const Tensor& dz, bool need_dx) override;
 
  private:
   Activation act_;
@@ -60,12 +63,12 @@ class Reshape : public Layer {
   static LayerPtr from_config(const Json& config);
   explicit Reshape(Shape target_shape, const std::string& name = "");
   std::string class_name() const override { return "Reshape"; }
-  const Tensor& forward(const Tensor& x, bool training) override;
-  const Tensor& backward(const Tensor& dy, bool need_dx) override;
   const Shape& target_shape() const { return target_; }
 
  protected:
   Shape do_build(const Shape& input_shape) override;
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 
  private:
   Shape target_;
@@ -88,18 +91,21 @@ class Dropout : public Layer {
   static LayerPtr from_config(const Json& config);
   explicit Dropout(float rate, const std::string& name = "");
   std::string class_name() const override { return "Dropout"; }
-  const Tensor& forward(const Tensor& x, bool training) override;
-  const Tensor& backward(const Tensor& dy, bool need_dx) override;
   float rate() const { return rate_; }
 
  protected:
+  struct Call : LayerCall {
+    bool dropped = false;  // the last forward dropped (training with rate > 0)
+    Tensor mask;
+  };
+  std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override { return input_shape; }
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 
  private:
   float rate_;
-  bool last_training_ = false;
   uint64_t step_ = 0;
-  Tensor mask_;
 };
 
 // Spatial dropout on channels-last images (B, H, W, C): in training, drops whole feature maps, one draw per
@@ -111,18 +117,21 @@ class SpatialDropout2D : public Layer {
   static LayerPtr from_config(const Json& config);
   explicit SpatialDropout2D(float rate, const std::string& name = "");
   std::string class_name() const override { return "SpatialDropout2D"; }
-  const Tensor& forward(const Tensor& x, bool training) override;
-  const Tensor& backward(const Tensor& dy, bool need_dx) override;
   float rate() const { return rate_; }
 
  protected:
+  struct Call : LayerCall {
+    bool dropped = false;
+    Tensor mask;  // (B, C)
+  };
+  std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 
  private:
   float rate_;
-  bool last_training_ = false;
   uint64_t step_ = 0;
-  Tensor mask_;  // (B, C)
 };
 
 }  // namespace nncore

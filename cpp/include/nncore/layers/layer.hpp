@@ -1,14 +1,37 @@
 #pragma once
-// The layer contract.
-//   build(input_shape)       once, with the per-sample input shape (no batch axis); creates the weights.
-//   forward(x, training)     x is (batch, *input_shape); returns a reference to a layer-owned output buffer that
-//                            stays valid until the next forward. The layer keeps a shallow copy of x for backward,
-//                            so x's storage must stay alive until then (owned tensors share their storage).
-//   backward(dy, need_dx)    accumulates (+=) into the parameter gradients and returns a reference to the
-//                            layer-owned dx (empty when need_dx is false: the first layer skips that work).
-//   backward_from_preact     the same, given the gradient with respect to the pre-activation when the layer
-//                            ends in an activation; the model uses it to fuse softmax/sigmoid with the loss.
+// The layer contract, in one place. A layer owns its configuration, its weights and their gradients; what one
+// *call* of it owns (the inputs it keeps for backward, its saved activations, its output and input-gradient
+// buffers) lives in a LayerCall, so one layer can be called any number of times (shared layers, siamese towers):
+// the model keeps one LayerCall per graph node, and every call's backward adds into the one set of gradients.
+//
+//   build(input_shapes)        the first call's per-sample input shapes (no batch axis), one per input; creates
+//                              the weights and fixes output_shapes(). A later call's shapes are checked by
+//                              output_shapes_for(), which returns that call's output shapes.
+//   new_call()                 a fresh LayerCall (a subclass for layers that save more than the common buffers).
+//   forward(call, xs, masks, training)
+//                              xs[i] is (batch, *input_shape i); masks[i] its (batch, time) 0/1 mask or null. Fills
+//                              call.outputs: pointers into the call's buffers (or to an input, for an identity),
+//                              valid until the call's next forward. The inputs' storage must stay alive until
+//                              backward (the call keeps shallow copies).
+//   backward(call, dys, need_dx)
+//                              dys[j] is the gradient of output j (null: nothing reached it, read as zeros).
+//                              Accumulates (+=) into the weight gradients when the layer is trainable and fills
+//                              call.dxs[i] (null when need_dx is false: the first layer skips that work).
+//   backward_from_preact(call, dz, need_dx)
+//                              the same for a one-output layer ending in an activation, given the gradient with
+//                              respect to its pre-activation: the model fuses softmax/sigmoid with the loss.
+//   output_mask(call, j)       the mask that output j carries to the next layer (default: input 0's mask when the
+//                              output keeps the time axis).
+//
+// Most layers take one tensor and return one: they implement do_build(shape), forward_one(call, x, training) and
+// backward_one / backward_preact_one, and the base class turns those into the list contract. Layers with several
+// inputs or outputs (merges, recurrent layers with return_state or initial_state) implement build_shapes,
+// forward_list and backward_list.
+//
 // Buffers grow on the first batch of a given size and are reused after that: no allocation per step.
+//
+// For running a layer by itself (tests, Python's layer.forward(x)), forward(x, training) and backward(dy) use a
+// call the layer keeps for that purpose (own_call()).
 #include <memory>
 #include <random>
 #include <string>
@@ -38,10 +61,26 @@ struct Param {
   bool trainable = true;
 };
 
+// What one call of a layer owns. Layers that save more for backward derive from it (see Layer::new_call).
+struct LayerCall {
+  virtual ~LayerCall() = default;
+  std::vector<Shape> input_shapes, output_shapes;  // this call's per-sample shapes (set when the call is made)
+  std::vector<Tensor> inputs;          // shallow copies of the last forward's inputs, kept for backward
+  std::vector<const Tensor*> masks;    // per input: its mask or null (owned upstream, valid until backward)
+  std::vector<const Tensor*> outputs;  // per output, after forward
+  std::vector<const Tensor*> dxs;      // per input, after backward: its gradient or null
+  bool training = false;
+  Tensor y, dx, dpre;                  // the buffers most layers need: output 0, input 0's gradient, d(pre-activation)
+  std::vector<Tensor> zeros;           // stand-ins for the gradients of outputs that nothing reached
+  std::vector<Tensor> own_masks;       // masks copied in by Layer::forward(x, mask, training)
+  int64_t batch() const { return inputs.empty() ? 0 : inputs[0].dim(0); }
+  bool has_forward() const { return !inputs.empty(); }
+};
+
 class Layer {
  public:
   explicit Layer(std::string name);
-  virtual ~Layer() = default;
+  virtual ~Layer();
   Layer(const Layer&) = delete;
   Layer& operator=(const Layer&) = delete;
 
@@ -56,20 +95,45 @@ class Layer {
   // Applies the base part of a config (trainable, regularizers) to a freshly constructed layer.
   void apply_base_config(const Json& config);
 
-  void build(const Shape& input_shape);
+  // ---- building -------------------------------------------------------------------------------------------------
+  void build(const std::vector<Shape>& input_shapes);
+  void build(const Shape& input_shape) { build(std::vector<Shape>{input_shape}); }
   bool built() const { return built_; }
-  const Shape& input_shape() const { return input_shape_; }
-  const Shape& output_shape() const { return output_shape_; }
+  // The output shapes of a call on inputs of these per-sample shapes; builds the layer on its first call and
+  // checks later calls against what it was built for (naming the layer and both shapes).
+  std::vector<Shape> output_shapes_for(const std::vector<Shape>& input_shapes);
+  const std::vector<Shape>& input_shapes() const { return input_shapes_; }
+  const std::vector<Shape>& output_shapes() const { return output_shapes_; }
+  const Shape& input_shape() const;   // input 0's, per sample
+  const Shape& output_shape() const;  // output 0's, per sample
+  size_t num_outputs() const { return output_shapes_.size(); }
 
-  virtual const Tensor& forward(const Tensor& x, bool training) = 0;
-  virtual const Tensor& backward(const Tensor& dy, bool need_dx = true);
-  virtual const Tensor& backward_from_preact(const Tensor& dz, bool need_dx);
+  // ---- calls ------------------------------------------------------------------------------------------------
+  // A new call of this built layer on inputs of these shapes (checked by output_shapes_for).
+  std::unique_ptr<LayerCall> make_call(const std::vector<Shape>& input_shapes);
+  void forward(LayerCall& call, const std::vector<const Tensor*>& xs, const std::vector<const Tensor*>& masks,
+               bool training);
+  void backward(LayerCall& call, const std::vector<const Tensor*>& dys, bool need_dx);
+  void backward_from_preact(LayerCall& call, const Tensor& dz, bool need_dx);
+  virtual const Tensor* output_mask(const LayerCall& call, size_t output) const;
 
-  // The activation the layer ends with, and its pre-activation from the last forward (for loss fusion).
+  // The activation the layer ends with, and a call's pre-activation (for loss fusion).
   virtual Activation output_activation() const { return Activation::linear; }
-  virtual const Tensor& pre_activation() const { return output_; }
+  virtual const Tensor& pre_activation(LayerCall& call) const { return *call.outputs.at(0); }
   virtual float activation_alpha() const { return 0.f; }
 
+  // ---- running the layer by itself (one input, on the layer's own call) -------------------------------------
+  const Tensor& forward(const Tensor& x, bool training);
+  // With a (batch, time) mask for input 0 (copied; null: none).
+  const Tensor& forward(const Tensor& x, const Tensor* mask, bool training);
+  const Tensor& backward(const Tensor& dy, bool need_dx = true);
+  // The list forms on the own call (several inputs or outputs).
+  const std::vector<const Tensor*>& forward(const std::vector<const Tensor*>& xs, bool training);
+  const std::vector<const Tensor*>& backward(const std::vector<const Tensor*>& dys, bool need_dx = true);
+  // The own call (made on first use from the built shapes).
+  LayerCall& own_call();
+
+  // ---- weights ----------------------------------------------------------------------------------------------
   std::vector<Param>& params() { return params_; }
   const std::vector<Param>& params() const { return params_; }
   void zero_grad();
@@ -77,43 +141,54 @@ class Layer {
   int64_t count_trainable_params() const;
 
   bool trainable() const { return trainable_; }
-  void set_trainable(bool t);
+  virtual void set_trainable(bool t);
 
   // Penalizes weight `weight_name` ("kernel", "bias", ...). Set before or after build; at build, a name the
   // layer does not create is an error.
   void set_regularizer(const std::string& weight_name, Regularizer r);
 
-  // Masking of padded sequence steps (Keras's mask_zero): a (batch, time) tensor of 0/1 floats marking the valid
-  // steps. The model hands each layer the mask of the layer before it (nullptr: none) before its forward; a layer
-  // that produces or consumes masks overrides output_mask(). The default passes the input mask on when the
-  // output keeps the time axis (rank >= 2 per sample, same length as the input's first axis), else drops it.
-  void set_input_mask(const Tensor* mask) { input_mask_ = mask; }
-  const Tensor* input_mask() const { return input_mask_; }
-  virtual const Tensor* output_mask() const;
-
  protected:
-  // Returns the per-sample output shape; called once by build().
-  virtual Shape do_build(const Shape& input_shape) = 0;
+  // A fresh call object; layers that save more for backward return their LayerCall subclass.
+  virtual std::unique_ptr<LayerCall> new_call() const { return std::make_unique<LayerCall>(); }
+  // Output shapes for the first call's input shapes; creates the weights. The default takes one input and calls
+  // do_build.
+  virtual std::vector<Shape> build_shapes(const std::vector<Shape>& input_shapes);
+  // Output shapes of a later call: the default wants the built input shapes exactly.
+  virtual std::vector<Shape> call_shapes(const std::vector<Shape>& input_shapes) const;
+  virtual Shape do_build(const Shape& input_shape);
+  // List forms: the defaults run forward_one / backward_one on input 0 and output 0.
+  virtual void forward_list(LayerCall& call, bool training);
+  virtual void backward_list(LayerCall& call, const std::vector<const Tensor*>& dys, bool need_dx);
+  // One-tensor forms. forward_one returns the output (normally call.y). backward_one's default applies the
+  // activation's derivative (into call.dpre) and calls backward_preact_one, which layers ending in an activation
+  // implement; others override backward_one. Both return the input gradient (normally call.dx; anything when
+  // need_dx is false).
+  virtual const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training);
+  virtual const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx);
+  virtual const Tensor& backward_preact_one(LayerCall& call, const Tensor& dz, bool need_dx);
+
   Param& add_weight(const std::string& name, const Shape& shape, const std::string& initializer, int64_t fan_in,
                     int64_t fan_out);
-  // Checks x is (batch, *input_shape) and names this layer in the error.
-  void check_input(const Tensor& x) const;
   Shape batch_shape(int64_t batch, const Shape& per_sample) const;
-  // Checks that a forward ran and that dy has the shape of its output (`expected`), naming this layer.
-  void check_gradient(const Tensor& dy, const Shape& expected) const;
+  // "Dense 'dense_1'": how errors name this layer.
+  std::string who() const;
+  // The derived call type of a call this layer made.
+  template <typename C>
+  static C& as(LayerCall& call) {
+    return static_cast<C&>(call);
+  }
 
   std::string name_;
   bool built_ = false;
   bool trainable_ = true;
-  Shape input_shape_, output_shape_;
+  std::vector<Shape> input_shapes_, output_shapes_;
   std::vector<Param> params_;
   std::vector<std::pair<std::string, Regularizer>> pending_regularizers_;
   std::mt19937_64 rng_;
-  const Tensor* input_mask_ = nullptr;  // owned by the layer before; valid during this forward/backward
-  Tensor input_;   // shallow copy of the last forward's input
-  Tensor output_;  // layer-owned output buffer
-  Tensor dx_;      // layer-owned input-gradient buffer
-  Tensor dpre_;    // gradient with respect to the pre-activation (layers that end in an activation)
+
+ private:
+  std::unique_ptr<LayerCall> own_call_;
+  void check_forward_inputs(const LayerCall& call, const std::vector<const Tensor*>& xs) const;
 };
 
 // A unique Keras-style name: "dense", "dense_1", ... per base name, process-wide.

@@ -1,6 +1,7 @@
 #pragma once
 // Merge layers of the functional API: they take several inputs of one shape (Concatenate: equal but for the
-// axis) and combine them. Called through nncore::call(layer, {a, b, ...}) or Python's layer([a, b]).
+// axis) and combine them into one output. Called through nncore::call(layer, {a, b, ...}) or Python's
+// layer([a, b]); they implement the list form of the layer contract (layer.hpp).
 #include <vector>
 
 #include "nncore/layers/layer.hpp"
@@ -8,28 +9,15 @@
 namespace nncore {
 
 class MergeLayer : public Layer {
- public:
-  // Builds for the per-sample shapes of every input (at least two).
-  void build_merge(const std::vector<Shape>& shapes);
-  const std::vector<Shape>& input_shapes() const { return input_shapes_; }
-  virtual const Tensor& forward_multi(const std::vector<const Tensor*>& xs, bool training) = 0;
-  // Gradients for every input (layer-owned; empty tensors when need_dx is false).
-  virtual const std::vector<Tensor>& backward_multi(const Tensor& dy, bool need_dx) = 0;
-
-  // A merge layer needs a list of inputs: the single-input forms throw.
-  const Tensor& forward(const Tensor& x, bool training) override;
-  const Tensor& backward(const Tensor& dy, bool need_dx) override;
-
  protected:
   explicit MergeLayer(std::string name) : Layer(std::move(name)) {}
-  Shape do_build(const Shape& input_shape) override;
+  struct Call : LayerCall {
+    std::vector<Tensor> dx;  // per-input gradients
+  };
+  std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
+  // At least two inputs, each of positive dimensions; the output shape from merge_shape.
+  std::vector<Shape> build_shapes(const std::vector<Shape>& input_shapes) override;
   virtual Shape merge_shape(const std::vector<Shape>& shapes) const = 0;
-  // Checks xs against the built shapes (count, per-sample shapes, equal batch), naming this layer.
-  void check_inputs(const std::vector<const Tensor*>& xs);
-
-  std::vector<Shape> input_shapes_;
-  std::vector<Tensor> xs_;   // shallow copies of the last forward's inputs
-  std::vector<Tensor> dxs_;  // per-input gradients
 };
 
 // Elementwise merges of equal-shaped inputs: sum, difference (exactly two inputs), product, mean.
@@ -38,12 +26,12 @@ class ElementwiseMerge : public MergeLayer {
   enum class Op { add, subtract, multiply, average };
   Json config() const override;
   std::string class_name() const override;
-  const Tensor& forward_multi(const std::vector<const Tensor*>& xs, bool training) override;
-  const std::vector<Tensor>& backward_multi(const Tensor& dy, bool need_dx) override;
 
  protected:
   ElementwiseMerge(Op op, const std::string& name);
   Shape merge_shape(const std::vector<Shape>& shapes) const override;
+  void forward_list(LayerCall& call, bool training) override;
+  void backward_list(LayerCall& call, const std::vector<const Tensor*>& dys, bool need_dx) override;
 
  private:
   Op op_;
@@ -82,11 +70,11 @@ class Concatenate : public MergeLayer {
   Json config() const override;
   static LayerPtr from_config(const Json& config);
   int64_t axis() const { return axis_; }
-  const Tensor& forward_multi(const std::vector<const Tensor*>& xs, bool training) override;
-  const std::vector<Tensor>& backward_multi(const Tensor& dy, bool need_dx) override;
 
  protected:
   Shape merge_shape(const std::vector<Shape>& shapes) const override;
+  void forward_list(LayerCall& call, bool training) override;
+  void backward_list(LayerCall& call, const std::vector<const Tensor*>& dys, bool need_dx) override;
 
  private:
   int64_t axis_;

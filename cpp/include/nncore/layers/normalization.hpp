@@ -25,7 +25,7 @@ class AffineNormalization : public Layer {
   const float* beta() const;
   float* dgamma();  // null when not needed (frozen or no scale)
   float* dbeta();
-  float* dx_buffer(bool need_dx);  // dx_ sized like the input, or null
+  float* dx_buffer(LayerCall& call, bool need_dx);  // call.dx sized like the input, or null
 
   int64_t axis_;
   float epsilon_;
@@ -50,19 +50,22 @@ class BatchNormalization : public AffineNormalization {
                      const std::string& moving_mean_initializer = "zeros",
                      const std::string& moving_variance_initializer = "ones", const std::string& name = "");
   std::string class_name() const override { return "BatchNormalization"; }
-  const Tensor& forward(const Tensor& x, bool training) override;
-  const Tensor& backward_from_preact(const Tensor& dy, bool need_dx) override;
   float momentum() const { return momentum_; }
 
  protected:
+  struct Call : LayerCall {
+    bool batch_stats = false;  // the last forward normalized with the batch's statistics
+    Tensor mean, var, rstd, ws;
+  };
+  std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  const Tensor& backward_preact_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 
  private:
   float momentum_;
   std::string mean_init_, var_init_;
   int moving_mean_ = -1, moving_var_ = -1;  // indices into params_
-  bool last_batch_stats_ = false;
-  Tensor mean_, var_, rstd_, ws_;
 };
 
 // Normalizes each sample over its last axis: y = (x - mean_row) / sqrt(var_row + eps) * gamma + beta,
@@ -74,14 +77,15 @@ class LayerNormalization : public AffineNormalization {
                      const std::string& beta_initializer = "zeros", const std::string& gamma_initializer = "ones",
                      const std::string& name = "");
   std::string class_name() const override { return "LayerNormalization"; }
-  const Tensor& forward(const Tensor& x, bool training) override;
-  const Tensor& backward_from_preact(const Tensor& dy, bool need_dx) override;
 
  protected:
+  struct Call : LayerCall {
+    Tensor mean, rstd;  // per row
+  };
+  std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
-
- private:
-  Tensor mean_, rstd_;
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  const Tensor& backward_preact_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 };
 
 }  // namespace nncore

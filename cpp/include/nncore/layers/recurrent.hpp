@@ -5,10 +5,11 @@
 //   LSTM      kernel (in, 4u), recurrent_kernel (u, 4u), bias (4u)     gates i, f, c, o
 //   GRU       kernel (in, 3u), recurrent_kernel (u, 3u), bias (2, 3u)  gates z, r, h (reset_after=True; bias row 0
 //             for the input projection, row 1 for the recurrent one)
-// forward returns the output sequence (return_sequences) or the last output; the final states are available from
-// state(i) after a forward (Keras's return_state), and backward_with_states takes their gradients.
-// A (batch, time) mask from the layer before (Embedding(mask_zero=True)) or from forward_masked() makes masked
-// steps carry the states over unchanged and repeat the previous output; a returned sequence keeps the mask.
+// Inputs: [x] or, with initial states (Keras's initial_state), [x, h0] ([x, h0, c0] for the LSTM), each state
+// (batch, units); gradients flow into them. Outputs: the output sequence (return_sequences) or the last output,
+// and with return_state also the final states: [y, h] ([y, h, c] for the LSTM), as Keras.
+// A (batch, time) mask from the layer before (Embedding(mask_zero=True)) makes masked steps carry the states over
+// unchanged and repeat the previous output; a returned sequence keeps the mask.
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,8 +18,8 @@
 
 namespace nncore {
 
-namespace detail {
-class RnnRunner;
+namespace kernels {
+struct RnnSpec;
 }
 
 struct RecurrentOptions {
@@ -29,7 +30,7 @@ struct RecurrentOptions {
   float dropout = 0.f;            // on the inputs: one mask per sequence and feature, shared by all steps
   float recurrent_dropout = 0.f;  // on the state fed to the recurrent kernel: one mask per sequence and unit
   bool return_sequences = false;
-  bool return_state = false;      // informational: the layer API always keeps the states (see state())
+  bool return_state = false;      // the final states are outputs too
   bool go_backwards = false;      // process the sequence from its end; a returned sequence is in that order
 };
 
@@ -39,24 +40,20 @@ enum class RecurrentCell { simple_rnn, lstm, gru };
 class Recurrent : public Layer {
  public:
   ~Recurrent() override;
-  const Tensor& forward(const Tensor& x, bool training) override;
-  const Tensor& backward(const Tensor& dy, bool need_dx = true) override;
-  // Backward given also the gradients of the final states (empty: none; else one (batch, units) tensor per state).
+  // On the layer's own call: backward given also the gradients of the final states (empty: none; else one
+  // (batch, units) tensor per state; needs return_state).
   const Tensor& backward_with_states(const Tensor& dy, const std::vector<Tensor>& dstates, bool need_dx = true);
-  // forward with this call's (batch, time) mask (copied) instead of the one the model hands over.
-  const Tensor& forward_masked(const Tensor& x, const Tensor& mask, bool training);
-  const Tensor* output_mask() const override;
+  const Tensor* output_mask(const LayerCall& call, size_t output) const override;
 
   RecurrentCell cell() const { return cell_; }
   int64_t units() const { return units_; }
   const RecurrentOptions& options() const { return opt_; }
   int num_states() const { return cell_ == RecurrentCell::lstm ? 2 : 1; }
-  // Final states of the last forward: h, then c for the LSTM; (batch, units).
-  const Tensor& state(int i) const;
-  // The last forward's output (what forward returned).
-  const Tensor& last_output() const;
-  // Gradients of the initial states from the last backward (the layer starts from zero states).
-  const Tensor& state_gradient(int i) const;
+  // Final states of a call's last forward: h, then c for the LSTM; (batch, units). Without a call: the own call's.
+  const Tensor& state(const LayerCall& call, int i) const;
+  const Tensor& state(int i);
+  // Gradients of the initial states from the own call's last backward (zero initial states when none were given).
+  const Tensor& state_gradient(int i);
   // Masked steps output zeros instead of the previous output (Keras's zero_output_for_mask).
   void set_zero_output_for_mask(bool z) { zero_output_for_mask_ = z; }
   bool zero_output_for_mask() const { return zero_output_for_mask_; }
@@ -69,7 +66,12 @@ class Recurrent : public Layer {
  protected:
   Recurrent(const std::string& name, RecurrentCell cell, int64_t units, Activation activation,
             const RecurrentOptions& options);
-  Shape do_build(const Shape& input_shape) override;
+  struct Call;
+  std::unique_ptr<LayerCall> new_call() const override;
+  std::vector<Shape> build_shapes(const std::vector<Shape>& input_shapes) override;
+  std::vector<Shape> call_shapes(const std::vector<Shape>& input_shapes) const override;
+  void forward_list(LayerCall& call, bool training) override;
+  void backward_list(LayerCall& call, const std::vector<const Tensor*>& dys, bool need_dx) override;
   // Fills the bias after its initializer ran (LSTM: unit_forget_bias).
   virtual void adjust_bias(Tensor& bias) {}
   // Copies regularizers and the mask mode onto a reversed copy.
@@ -82,14 +84,14 @@ class Recurrent : public Layer {
 
  private:
   std::string class_name_for_errors() const;  // usable in the constructor, unlike class_name()
+  // The output shapes for input shapes [x] or [x, states...], checked (naming the layer).
+  std::vector<Shape> shapes_for(const std::vector<Shape>& in) const;
   RecurrentCell cell_;
   int64_t units_;
   RecurrentOptions opt_;
   bool zero_output_for_mask_ = false;
-  std::unique_ptr<detail::RnnRunner> runner_;
-  bool input_dropout_ = false, recurrent_dropout_ = false;  // active in the last forward
+  std::unique_ptr<kernels::RnnSpec> spec_;  // cell, activation, sizes and flags; each call runs a copy
   uint64_t step_ = 0;
-  Tensor x_drop_, x_mask_, r_mask_, own_mask_;
 };
 
 // h = activation(x W + h U + b).
@@ -138,6 +140,9 @@ class GRU : public Recurrent {
 // Runs a recurrent layer forwards and a copy of it (go_backwards flipped) backwards over the same input and merges
 // their outputs: "concat" (the default), "sum", "mul" or "ave". The backward layer's output sequence is put back
 // in input order first. Weights: the forward layer's, then the backward layer's (as Keras).
+// Inputs: [x] or [x, forward states..., backward states...] (Keras's initial_state, split in halves). Outputs: the
+// merged output and, when the wrapped layer has return_state, the forward layer's final states followed by the
+// backward layer's.
 class Bidirectional : public Layer {
  public:
   explicit Bidirectional(std::shared_ptr<Recurrent> layer, const std::string& merge_mode = "concat",
@@ -146,26 +151,34 @@ class Bidirectional : public Layer {
   // {"layer": {"class_name": ..., "config": ...}, "merge_mode": ...} as Keras.
   Json config() const override;
   static LayerPtr from_config(const Json& config);
-  const Tensor& forward(const Tensor& x, bool training) override;
-  const Tensor& backward(const Tensor& dy, bool need_dx = true) override;
-  // dstates: empty, or the forward layer's state gradients followed by the backward layer's.
+  // On the own call. dstates: empty, or the forward layer's state gradients followed by the backward layer's.
   const Tensor& backward_with_states(const Tensor& dy, const std::vector<Tensor>& dstates, bool need_dx = true);
-  const Tensor& forward_masked(const Tensor& x, const Tensor& mask, bool training);
-  const Tensor* output_mask() const override;
+  const Tensor* output_mask(const LayerCall& call, size_t output) const override;
   const std::string& merge_mode() const { return merge_mode_; }
   std::shared_ptr<Recurrent> forward_layer() const { return fwd_; }
   std::shared_ptr<Recurrent> backward_layer() const { return bwd_; }
   int num_states() const { return 2 * fwd_->num_states(); }
-  const Tensor& state(int i) const;
+  // The own call's final states (forward layer's, then backward layer's).
+  const Tensor& state(int i);
+  void set_trainable(bool t) override;  // the halves' weights are this layer's: they follow
 
  protected:
-  Shape do_build(const Shape& input_shape) override;
+  struct Call : LayerCall {
+    std::unique_ptr<LayerCall> f, b;  // the halves' calls
+    Tensor dyf, dyb;
+    std::vector<const Tensor*> fin, bin, fdy, bdy, mask;  // argument lists for the halves (reused)
+  };
+  std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
+  std::vector<Shape> build_shapes(const std::vector<Shape>& input_shapes) override;
+  std::vector<Shape> call_shapes(const std::vector<Shape>& input_shapes) const override;
+  void forward_list(LayerCall& call, bool training) override;
+  void backward_list(LayerCall& call, const std::vector<const Tensor*>& dys, bool need_dx) override;
 
  private:
+  std::vector<Shape> shapes_for(const std::vector<Shape>& in) const;
   std::shared_ptr<Recurrent> fwd_, bwd_;
   std::string merge_mode_;
   int mode_;
-  Tensor dyf_, dyb_, own_mask_;
 };
 
 }  // namespace nncore

@@ -18,9 +18,7 @@ class Embedding : public Layer {
   std::string class_name() const override { return "Embedding"; }
   Json config() const override;
   static LayerPtr from_config(const Json& config);
-  const Tensor& forward(const Tensor& x, bool training) override;
-  const Tensor& backward(const Tensor& dy, bool need_dx = true) override;
-  const Tensor* output_mask() const override { return mask_zero_ ? &mask_ : nullptr; }
+  const Tensor* output_mask(const LayerCall& call, size_t output) const override;
   int64_t input_dim() const { return input_dim_; }
   int64_t output_dim() const { return output_dim_; }
   bool mask_zero() const { return mask_zero_; }
@@ -28,14 +26,19 @@ class Embedding : public Layer {
   const std::string& embeddings_initializer() const { return init_; }
 
  protected:
+  struct Call : LayerCall {
+    Tensor mask;  // with mask_zero: 0 where the id is 0, else 1
+  };
+  std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 
  private:
   int64_t input_dim_, output_dim_;
   std::string init_;
   bool mask_zero_;
   int64_t input_length_;
-  Tensor mask_;
 };
 
 // 1-D convolution on (batch, steps, channels): Conv2D's kernels on the one-row images (batch, 1, steps, channels).
@@ -51,7 +54,7 @@ class Conv1D : public Conv2D {
   std::string class_name() const override { return "Conv1D"; }
   Json config() const override;
   static LayerPtr from_config(const Json& config);
-  const Tensor* output_mask() const override { return nullptr; }
+  const Tensor* output_mask(const LayerCall&, size_t) const override { return nullptr; }
   int64_t kernel_size() const { return Conv2D::kernel_size()[1]; }
   int64_t strides() const { return Conv2D::strides()[1]; }
   int64_t dilation_rate() const { return Conv2D::dilation_rate()[1]; }
@@ -66,7 +69,7 @@ class Pooling1D : public Pooling2D {
  public:
   Pooling1D(Mode mode, int64_t pool_size, int64_t strides, const std::string& padding, const std::string& name);
   Json config() const override;
-  const Tensor* output_mask() const override { return nullptr; }
+  const Tensor* output_mask(const LayerCall&, size_t) const override { return nullptr; }
   int64_t pool_size() const { return Pooling2D::pool_size()[1]; }
   int64_t strides() const { return Pooling2D::strides()[1]; }
 };
@@ -110,24 +113,30 @@ class TimeDistributed : public Layer {
   std::string class_name() const override { return "TimeDistributed"; }
   Json config() const override;  // "layer": the inner layer's {"class_name", "config"}, as Keras
   static LayerPtr from_config(const Json& config);
-  const Tensor& forward(const Tensor& x, bool training) override;
-  const Tensor& backward(const Tensor& dy, bool need_dx = true) override;
-  const Tensor& backward_from_preact(const Tensor& dz, bool need_dx) override;
   Activation output_activation() const override { return inner_->output_activation(); }
-  const Tensor& pre_activation() const override;
+  const Tensor& pre_activation(LayerCall& call) const override;
   float activation_alpha() const override { return inner_->activation_alpha(); }
   const LayerPtr& layer() const { return inner_; }
+  void set_trainable(bool t) override;  // the inner layer's weights are this layer's: it follows
 
  protected:
+  struct Call : LayerCall {
+    std::unique_ptr<LayerCall> inner;  // the inner layer's call on the folded batch
+    Tensor folded, preact;
+    std::vector<const Tensor*> arg;
+  };
+  std::unique_ptr<LayerCall> new_call() const override;
   Shape do_build(const Shape& input_shape) override;
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
+  const Tensor& backward_preact_one(LayerCall& call, const Tensor& dz, bool need_dx) override;
 
  private:
   // t viewed with its first two axes merged (fold) or split back to (batch, time) (unfold); shares storage.
   Tensor fold(const Tensor& t) const;
   Tensor unfold(const Tensor& t, int64_t batch) const;
-  const Tensor& run_backward(const Tensor& dy, bool need_dx, bool from_preact);
+  const Tensor& run_backward(LayerCall& call, const Tensor& dy, bool need_dx, bool from_preact);
   LayerPtr inner_;
-  mutable Tensor preact_;
 };
 
 }  // namespace nncore
