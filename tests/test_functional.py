@@ -221,10 +221,3 @@ def test_graph_errors():
         add = Add(name="bad_add")
         add([x, x])
         add([x, x, x])
-
-
-def test_a_model_is_not_a_layer_yet():
-    x = nncore.Input((3,))
-    inner = nncore.Model(x, Dense(2)(x))
-    with pytest.raises(TypeError, match="a model inside a model"):
-        inner(nncore.Input((3,)))

@@ -253,3 +253,134 @@ def test_bad_calls_name_the_layer_and_the_values():
     model = nncore.Model(inp, Flatten()(inp))
     with pytest.raises(ValueError, match=r"predict: x: layer 'flatten.*' \(Flatten\) expected input of shape \(None, 4, 2\), got \(3, 4, 3\)"):
         model.predict(np.zeros((3, 4, 3), np.float32))
+
+
+# ---- models as layers -----------------------------------------------------------------------------------------------
+def make_base():
+    return nncore.Sequential([Dense(8, activation="relu", input_shape=(4,)), nncore.layers.BatchNormalization(),
+                              Dense(6, activation="tanh")], name="base")
+
+
+def test_frozen_base_model_trains_only_the_head():
+    """Keras's transfer-learning recipe: base.trainable = False; x = base(inputs, training=False); new head."""
+    rng = np.random.default_rng(10)
+    base = make_base()
+    x = rng.standard_normal((64, 4)).astype(np.float32)
+    base.compile("adam", "mse")
+    base.fit(x, rng.standard_normal((64, 6)).astype(np.float32), epochs=2, verbose=0)  # "pretraining"
+    base.trainable = False
+    inp = nncore.Input((4,))
+    feats = base(inp, training=False)
+    head = Dense(2, name="head")
+    model = nncore.Model(inp, head(feats))
+    assert model.layers[0] is base
+    model.compile("adam", "mse")
+    before = base.get_weights()
+    head_before = head.get_weights()
+    out_before = base.predict(x)
+    model.fit(x, rng.standard_normal((64, 2)).astype(np.float32), epochs=3, batch_size=16, verbose=0)
+    for a, b in zip(before, base.get_weights()):  # moving statistics included: the BN ran in inference mode
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(base.predict(x), out_before)
+    assert not np.array_equal(head_before[0], head.get_weights()[0])
+    # The model's output is the head on the base's output.
+    W, b = head.get_weights()
+    np.testing.assert_allclose(model.predict(x), base.predict(x) @ W + b, rtol=1e-5, atol=1e-6)
+    assert model.count_params() == base.count_params() + 14
+    # Unfrozen (fine-tuning), the base's weights move too.
+    base.trainable = True
+    model.compile("adam", "mse")
+    model.fit(x, rng.standard_normal((64, 2)).astype(np.float32), epochs=1, batch_size=16, verbose=0)
+    assert not np.array_equal(before[0], base.get_weights()[0])
+
+
+def test_nested_model_gradients_and_a_model_called_twice():
+    rng = np.random.default_rng(11)
+    t_in = nncore.Input((3,))
+    tower = nncore.Model(t_in, Dense(4, activation="tanh", name="tw")(t_in), name="tower")
+    a, b = nncore.Input((3,)), nncore.Input((3,))
+    out = Dense(1)(Concatenate()([tower(a), tower(b)]))
+    model = nncore.Model([a, b], out)
+    model.compile("sgd", "mse")
+    xs = [rng.standard_normal((5, 3)).astype(np.float32) for _ in range(2)]
+    y = rng.standard_normal((5, 1)).astype(np.float32)
+    W, bias = tower.layers[0].get_weights()
+    W2, b2 = model.layers[-1].get_weights()
+    ref = np.concatenate([np.tanh(xs[0] @ W + bias), np.tanh(xs[1] @ W + bias)], 1) @ W2 + b2
+    np.testing.assert_allclose(model.predict(xs), ref, rtol=1e-5, atol=1e-6)
+    errors = nncore.gradient_check(model, xs, y)
+    assert max(errors.values()) < 1e-2, errors
+    assert [l.name for l in model.layers][:1] == ["tower"] and len(model.weights) == 4
+
+
+def test_sequential_inside_sequential_and_input_gradients():
+    rng = np.random.default_rng(12)
+    inner = nncore.Sequential([Dense(5, activation="relu"), Dense(3)])
+    outer = nncore.Sequential([Dense(4, input_shape=(2,)), inner, Dense(1)])
+    x = rng.standard_normal((6, 2)).astype(np.float32)
+    h = outer.layers[0].forward(x)
+    for layer in inner.layers:
+        h = layer.forward(h)
+    np.testing.assert_allclose(outer.predict(x), outer.layers[2].forward(h), rtol=1e-5, atol=1e-6)
+    outer.compile("sgd", "mse")
+    y = rng.standard_normal((6, 1)).astype(np.float32)
+    errors = nncore.gradient_check(outer, x, y)
+    assert max(errors.values()) < 1e-2, errors
+
+
+def test_encoder_reused_in_an_autoencoder_and_alone(tmp_path):
+    nncore.set_random_seed(13)
+    rng = np.random.default_rng(13)
+    codes = rng.standard_normal((400, 3))
+    data = np.tanh(codes @ rng.standard_normal((3, 12))).astype(np.float32)  # 12-D data on a 3-D manifold
+    enc_in = nncore.Input((12,))
+    encoder = nncore.Model(enc_in, Dense(3, name="code")(Dense(16, activation="tanh")(enc_in)), name="encoder")
+    dec_in = nncore.Input((3,))
+    decoder = nncore.Model(dec_in, Dense(12)(Dense(16, activation="tanh")(dec_in)), name="decoder")
+    ae_in = nncore.Input((12,))
+    autoencoder = nncore.Model(ae_in, decoder(encoder(ae_in)), name="autoencoder")
+    autoencoder.compile("adam", "mse")
+    first = autoencoder.evaluate(data, data, verbose=0)
+    autoencoder.fit(data, data, epochs=40, batch_size=32, verbose=0)
+    last = autoencoder.evaluate(data, data, verbose=0)
+    assert last < 0.25 * first, (first, last)
+    # The encoder alone is the trained one.
+    np.testing.assert_allclose(decoder.predict(encoder.predict(data)), autoencoder.predict(data), rtol=1e-5,
+                               atol=1e-6)
+    lines = []
+    autoencoder.summary(print_fn=lines.append)
+    assert "encoder (Functional)" in "\n".join(lines) and "decoder (Functional)" in "\n".join(lines)
+    autoencoder.save(tmp_path / "ae.nncore")
+    loaded = nncore.load_model(tmp_path / "ae.nncore")
+    np.testing.assert_array_equal(loaded.predict(data), autoencoder.predict(data))
+    assert [type(l).__name__ for l in loaded.layers] == ["Model", "Model"]
+    np.testing.assert_array_equal(loaded.get_layer("encoder").predict(data), encoder.predict(data))
+
+
+def test_nested_models_export_to_onnx(tmp_path):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(14)
+    base = make_base()
+    inp = nncore.Input((4,))
+    model = nncore.Model(inp, Dense(2)(base(inp)))
+    stacked = nncore.Sequential([make_base(), Dense(3)])
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    for m, name in ((model, "functional.onnx"), (stacked, "sequential.onnx")):
+        m.export_onnx(tmp_path / name)
+        sess = ort.InferenceSession(str(tmp_path / name), providers=["CPUExecutionProvider"])
+        got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        np.testing.assert_allclose(got, m.predict(x), rtol=1e-5, atol=1e-5)
+
+
+def test_calling_a_model_on_the_wrong_shape_names_it():
+    base = make_base()
+    with pytest.raises(ValueError, match=r"Sequential 'base'.*shape \(None, 4\).*\(None, 5\)"):
+        base(nncore.Input((5,)))
+    t_in = nncore.Input((3,), name="t_in")
+    tower = nncore.Model(t_in, Dense(2)(t_in), name="tw_model")
+    with pytest.raises(ValueError, match=r"Functional 'tw_model': input 't_in' has shape \(None, 3\), called on a "
+                                         r"tensor of shape \(None, 4\)"):
+        tower(nncore.Input((4,)))
+    with pytest.raises(ValueError, match=r"Functional 'tw_model' takes 1 input\(s\), got 2"):
+        tower([nncore.Input((3,)), nncore.Input((3,))])

@@ -83,15 +83,28 @@ def recurrent_model():
     ])
 
 
+def nested_model():
+    """Models as layers: a frozen Sequential (its BatchNormalization in inference mode) and a functional model
+    called twice (shared), inside a functional model."""
+    base = nncore.Sequential([Dense(6, activation="relu", input_shape=(4,)), BatchNormalization()], name="base")
+    base.trainable = False
+    t_in = nncore.Input((6,))
+    tower = nncore.Model(t_in, Dense(5, activation="tanh")(t_in), name="tower")
+    x = nncore.Input((4,))
+    h = base(x, training=False)
+    from nncore.layers import Add
+    return nncore.Model(x, Dense(3, activation="softmax")(Add()([tower(h), tower(Dense(6)(h))])))
+
+
 def test_every_registered_layer_class_is_covered_here():
-    models = [cnn_model(), *pooled_model(), merge_model(), sequence_model(), recurrent_model()]
-    covered = {type(l).__name__ for m in models for l in m.layers}
+    models = [cnn_model(), *pooled_model(), merge_model(), sequence_model(), recurrent_model(), nested_model()]
+    covered = {l._impl.class_name for m in models for l in m.layers}
     missing = set(_core.layer_class_names()) - covered
     assert not missing, f"add these layer classes to the round-trip models: {sorted(missing)}"
 
 
 @pytest.mark.parametrize("make", [cnn_model, lambda: pooled_model()[0], lambda: pooled_model()[1], merge_model,
-                                  sequence_model, recurrent_model])
+                                  sequence_model, recurrent_model, nested_model])
 def test_save_load_round_trip_is_bit_identical(tmp_path, make):
     nncore.set_random_seed(3)
     model = make()

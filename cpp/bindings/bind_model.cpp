@@ -174,9 +174,9 @@ void bind_model(py::module_& m) {
       .def_property_readonly("index", &SymbolicTensor::index);
   m.def("Input", &Input, py::arg("shape"), py::arg("name") = "");
   // A layer called on symbolic tensors: its symbolic outputs (a list).
-  m.def("call", &call_outputs, py::arg("layer"), py::arg("inputs"));
+  m.def("call", &call_outputs, py::arg("layer"), py::arg("inputs"), py::arg("training") = -1);
 
-  py::class_<Model, std::shared_ptr<Model>>(m, "Model")
+  py::class_<Model, Layer, std::shared_ptr<Model>>(m, "Model")
       .def(py::init<const std::vector<SymbolicTensor>&, const std::vector<SymbolicTensor>&, std::string>(),
            py::arg("inputs"), py::arg("outputs"), py::arg("name") = "")
       .def_property_readonly("name", &Model::name)

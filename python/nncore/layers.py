@@ -156,13 +156,16 @@ class Layer:
             self._impl.build(list(x.shape[1:]))
         return self._impl.forward(x, training)
 
-    def __call__(self, x: Any, training: bool = False) -> Any:
+    def __call__(self, x: Any, training: Optional[bool] = None) -> Any:
         """On arrays: ``forward``. On KerasTensors (``nncore.Input`` or other layers' outputs): records the call
-        for the functional API and returns the symbolic output."""
+        for the functional API and returns the symbolic output (a list for a layer with several outputs). A layer
+        may be called any number of times; its calls share its weights. ``training`` fixes the call's mode in a
+        model (``False``: always inference, e.g. a frozen base model; ``True``: always training; ``None``: the
+        model's mode: training in ``fit``, inference in ``predict`` and ``evaluate``)."""
         from .models import _is_symbolic, _symbolic_call
         if _is_symbolic(x):
-            return _symbolic_call(self, x)
-        return self.forward(x, training)
+            return _symbolic_call(self, x, training)
+        return self.forward(x, bool(training))
 
     def backward(self, dy: Any) -> np.ndarray:
         return self._impl.backward(as_float32(dy, f"Layer '{self.name}' gradient"), True)
@@ -535,7 +538,10 @@ def _python_classes() -> Dict[str, type]:
 
 
 def _wrap(impl: Any) -> Layer:
-    """The Python layer class matching a C++ layer's class_name, wrapped around it."""
+    """The Python layer class matching a C++ layer's class_name, wrapped around it (a nested model too)."""
+    if impl.class_name in ("Sequential", "Functional"):
+        from .models import _wrap_model
+        return _wrap_model(impl)
     cls = _python_classes().get(impl.class_name)
     if cls is None:
         raise TypeError(f"no Python layer class for the C++ layer class '{impl.class_name}'")
@@ -799,7 +805,7 @@ class _Recurrent(Layer):
             return [out, *self._impl.states]
         return out
 
-    def __call__(self, x: Any, training: bool = False, mask: Any = None, initial_state: Any = None) -> Any:
+    def __call__(self, x: Any, training: Optional[bool] = None, mask: Any = None, initial_state: Any = None) -> Any:
         """On KerasTensors: the functional API (masks come from the layer before, as in Sequential); returns the
         output, or ``[output, *states]`` with ``return_state``. ``initial_state``: the starting states (a list:
         ``[h]``, ``[h, c]`` for an LSTM; for a Bidirectional the forward layer's then the backward layer's),
@@ -814,7 +820,7 @@ class _Recurrent(Layer):
             if isinstance(x, (list, tuple)):
                 raise TypeError(f"{type(self).__name__} '{self.name}': call it on one sequence; pass the states as "
                                 "initial_state=[...]")
-            return _symbolic_call(self, [x, *states])
+            return _symbolic_call(self, [x, *states], training)
         if states:
             if mask is not None:
                 raise ValueError(f"{type(self).__name__} '{self.name}': mask= together with initial_state= is not "
@@ -822,9 +828,9 @@ class _Recurrent(Layer):
             cls = type(self).__name__
             arrays = [as_float32(x, f"{cls} '{self.name}' input")] + [
                 as_float32(s, f"{cls} '{self.name}' initial_state[{i}]") for i, s in enumerate(states)]
-            outs = self._impl.forward_list(arrays, training)
+            outs = self._impl.forward_list(arrays, bool(training))
             return outs if self.return_state else outs[0]
-        return self.forward(x, training=training, mask=mask)
+        return self.forward(x, training=bool(training), mask=mask)
 
     def backward(self, dy: Any, dstates: Optional[Sequence[Any]] = None) -> np.ndarray:
         """``dx`` for the output gradient ``dy`` and, with ``return_state``, optionally the gradients of the

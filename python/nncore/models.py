@@ -72,7 +72,7 @@ def Input(shape: Sequence[int], name: Optional[str] = None, batch_size: Optional
     return KerasTensor(_core.Input(list(per_sample_shape(shape, "Input shape")), name or ""), None, [])
 
 
-def _symbolic_call(layer: Layer, inputs: Any) -> Union[KerasTensor, List[KerasTensor]]:
+def _symbolic_call(layer: Layer, inputs: Any, training: Optional[bool] = None) -> Union[KerasTensor, List[KerasTensor]]:
     """``layer(tensor)`` / ``layer([a, b])`` on KerasTensors: builds the layer (on its first call) and records the
     call. Returns its KerasTensor, or a list of them for a layer with several outputs (``return_state``)."""
     args = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
@@ -80,7 +80,8 @@ def _symbolic_call(layer: Layer, inputs: Any) -> Union[KerasTensor, List[KerasTe
         if not isinstance(a, KerasTensor):
             raise TypeError(f"Layer '{layer.name}': call it on KerasTensors (from nncore.Input or other layers) or "
                             f"on arrays, not a mix; got {type(a).__name__}")
-    outs = [KerasTensor(sym, layer, args) for sym in _core.call(layer._impl, [a._sym for a in args])]
+    mode = -1 if training is None else int(bool(training))
+    outs = [KerasTensor(sym, layer, args) for sym in _core.call(layer._impl, [a._sym for a in args], mode)]
     return outs[0] if len(outs) == 1 else outs
 
 
@@ -90,8 +91,10 @@ def _is_symbolic(x: Any) -> bool:
     return isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(t, KerasTensor) for t in x)
 
 
-class Model:
-    """A graph of layers from inputs to outputs (Keras's functional API), trained in C++.
+class Model(Layer):
+    """A graph of layers from inputs to outputs (Keras's functional API), trained in C++. A model is a layer: call
+    it on KerasTensors inside another model (``features = base(inputs, training=False)``) or put it in a
+    ``Sequential``; its layers are shared with the outer model, and ``model.trainable = False`` freezes them all.
 
     Example (a residual block):
         >>> x = nncore.Input((28, 28, 1))
@@ -127,6 +130,7 @@ class Model:
         self._multi_out = isinstance(outputs, (list, tuple))
 
     def _init_common(self, layers: List[Layer]) -> None:
+        self._input_shape = None
         self._layers: List[Layer] = layers
         self._losses: List[_losses.Loss] = []
         self.history: Optional[History] = None
@@ -328,10 +332,14 @@ class Model:
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "predict: batch_size")
         return self._one_or_list(self._impl.predict(self._xs(x, "predict: x"), batch_size), self._impl.num_outputs)
 
-    def __call__(self, x: Any, training: bool = False) -> Any:
+    def __call__(self, x: Any, training: Optional[bool] = None) -> Any:
+        """On KerasTensors: the model as a layer of another model (see the class docs). On arrays: its outputs,
+        as ``predict``."""
         if _is_symbolic(x):
-            raise TypeError(f"Model '{self.name}': calling a model on KerasTensors (a model inside a model) is not "
-                            "supported; call its layers on them instead: for l in model.layers: h = l(h)")
+            return _symbolic_call(self, x, training)
+        return self.predict(x)
+
+    def forward(self, x: Any, training: bool = False) -> Any:
         return self.predict(x)
 
     @staticmethod
@@ -524,8 +532,11 @@ class Sequential(Model):
                              "layer. Call the layer directly (layer(x) returns [output, *states]) instead.")
         self._impl.add(layer._impl)
         self._layers.append(layer)
-        if len(self._layers) == 1 and layer._input_shape is not None and not self.built:
-            self._impl.build(list(layer._input_shape))
+        if len(self._layers) == 1 and not self.built:
+            if layer._input_shape is not None:
+                self._impl.build(list(layer._input_shape))
+            elif isinstance(layer, Model) and layer.built:  # a built model first: the stack starts at its input
+                self._impl.build(list(layer._impl.input_shape))
 
     def pop(self) -> Layer:
         """Remove and return the last layer (e.g. the old head, before adding a new one)."""

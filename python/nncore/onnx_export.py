@@ -58,6 +58,31 @@ def _tensor_name(ref: Any) -> str:
     return name if call == 0 and out == 0 else f"{name}:{call}:{out}"
 
 
+def _inline_models(nodes: List[GraphNode]) -> List[GraphNode]:
+    """Replaces each call of a nested model by its own nodes, their tensors named ``<call>/<inner tensor>`` and
+    the inner output named as the call's output, so the rest of the graph reads it unchanged."""
+    out: List[GraphNode] = []
+    for node in nodes:
+        if node.class_name not in ("Sequential", "Functional"):
+            out.append(node)
+            continue
+        inputs, inner, outputs = model_graph(node.layer)
+        if len(outputs) != 1:
+            raise ValueError(f"export_onnx: nested model '{node.config.get('name')}' has {len(outputs)} outputs; the "
+                             "ONNX export inlines nested models with one output")
+        if len(inputs) != len(node.inputs):
+            raise ValueError(f"export_onnx: nested model '{node.config.get('name')}' takes {len(inputs)} inputs, "
+                             f"called on {len(node.inputs)}")
+        names = {name: outer for (name, _), outer in zip(inputs, node.inputs)}
+        for n in inner:
+            renamed = node.output if n.output == outputs[0] else f"{node.output}/{n.output}"
+            out.append(GraphNode(n.layer, n.class_name, n.config, [names[i] for i in n.inputs], renamed))
+            names[n.output] = renamed
+        if outputs[0] not in {n.output for n in inner}:  # the nested model returns one of its inputs
+            raise ValueError(f"export_onnx: nested model '{node.config.get('name')}' returns its input unchanged")
+    return out
+
+
 def model_graph(model: Any) -> Tuple[List[Tuple[str, Tuple[int, ...]]], List[GraphNode], List[str]]:
     """``(inputs, nodes, outputs)`` of a model: inputs as ``(name, per-sample shape)``, nodes in an order where
     every node comes after the nodes feeding it, outputs as tensor names. A tensor is named after the layer (or
@@ -78,7 +103,7 @@ def model_graph(model: Any) -> Tuple[List[Tuple[str, Tuple[int, ...]]], List[Gra
             name = spec["config"]["name"]
             nodes.append(GraphNode(model.get_layer(name), spec["class_name"], spec["config"], [prev], name))
             prev = name
-        return [(names[0], tuple(int(d) for d in shape))], nodes, [prev]
+        return [(names[0], tuple(int(d) for d in shape))], _inline_models(nodes), [prev]
     if kind == "Functional":
         inputs = [(i["name"], tuple(int(d) for d in i["shape"])) for i in config["inputs"]]
         specs = {s["config"]["name"]: s for s in config["layers"]}
@@ -116,7 +141,7 @@ def model_graph(model: Any) -> Tuple[List[Tuple[str, Tuple[int, ...]]], List[Gra
         for o in outputs:
             if o not in known:
                 raise ValueError(f"export_onnx: model output '{o}' is not a layer or input of the model")
-        return inputs, ordered, outputs
+        return inputs, _inline_models(ordered), outputs
     raise ValueError(f"export_onnx: unknown model class '{kind}'; expected 'Sequential' or 'Functional'")
 
 

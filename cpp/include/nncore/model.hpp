@@ -75,6 +75,7 @@ struct GraphNode {
   std::vector<SymbolicTensor> inbound;  // the call's inputs, in order
   std::string input_name;               // model inputs only
   std::vector<Shape> shapes;            // per output, per sample
+  int training = -1;                    // the call's training flag: -1 the model's mode, 0 inference, 1 training
   GraphNode() = default;
   GraphNode(const GraphNode&) = delete;
   GraphNode& operator=(const GraphNode&) = delete;
@@ -86,7 +87,10 @@ struct GraphNode {
 SymbolicTensor Input(const Shape& shape, const std::string& name = "");
 // Calls `layer` on symbolic inputs and returns its symbolic outputs (one for most layers; a recurrent layer with
 // return_state also returns its states).
-std::vector<SymbolicTensor> call_outputs(const LayerPtr& layer, const std::vector<SymbolicTensor>& inputs);
+// training (Keras's `layer(x, training=False)`): -1 follows the model's mode, 0 always inference (a frozen base
+// model's BatchNormalization), 1 always training (Monte Carlo dropout).
+std::vector<SymbolicTensor> call_outputs(const LayerPtr& layer, const std::vector<SymbolicTensor>& inputs,
+                                         int training = -1);
 // The same for a layer with one output.
 SymbolicTensor call(const LayerPtr& layer, const std::vector<SymbolicTensor>& inputs);
 inline SymbolicTensor call(const LayerPtr& layer, const SymbolicTensor& input) { return call(layer, std::vector<SymbolicTensor>{input}); }
@@ -104,20 +108,25 @@ struct TensorRef {
 // in C++; buffers grow once per batch size. With several outputs, each has its loss (one loss serves all when a
 // single one is given) and the reported "loss" is their sum; the logs then also hold "<output>_loss" and
 // "<output>_<metric>" for every output, as Keras names them.
-class Model {
+//
+// A model is a layer: it can be called on symbolic tensors inside another model, or be an entry of a Sequential.
+// Its layers are then shared with the outer model (training it trains them, unless frozen); its weights are its
+// layers' ("<inner layer>/<weight>"); set_trainable(false) freezes every layer in it. Each call of a model runs
+// the graph on its own GraphRun, so a model may be called several times too.
+class Model : public Layer {
  public:
   Model(const std::vector<SymbolicTensor>& inputs, const std::vector<SymbolicTensor>& outputs, std::string name = "");
-  virtual ~Model() = default;
-  Model(const Model&) = delete;
-  Model& operator=(const Model&) = delete;
+  ~Model() override;
 
-  virtual std::string class_name() const { return "Functional"; }
-  const std::string& name() const { return name_; }
+  std::string class_name() const override { return "Functional"; }
+  // The architecture (nncore::model_config).
+  Json config() const override;
   // Every layer once, in the order of their first calls.
   const std::vector<LayerPtr>& layers() const { return layers_; }
   LayerPtr get_layer(const std::string& name) const;
+  void set_trainable(bool t) override;  // every layer of the model follows (Keras)
+  int64_t count_trainable_params() const override;
 
-  bool built() const { return built_; }
   size_t num_inputs() const { return inputs_.size(); }
   size_t num_outputs() const { return outputs_.size(); }
   const Shape& input_shape(size_t i = 0) const;   // per sample
@@ -177,9 +186,15 @@ class Model {
   int64_t count_params() const;
   std::vector<Param*> trainable_params();
   std::vector<Tensor*> weights();
+  // Adds this model's trainable parameters (those of its trainable layers, recursively) to `out`.
+  void collect_trainable(std::vector<Param*>& out) override;
 
   // Set from a callback (any thread) to end training after the current batch.
   std::atomic<bool> stop_training{false};
+
+  // One run of the graph: each node's call and the values of the last forward and backward. The model keeps one
+  // for fit/evaluate/predict; each call of the model as a layer has its own.
+  struct GraphRun;
 
  protected:
   explicit Model(std::string name);  // for Sequential, which fills the graph itself
@@ -190,26 +205,31 @@ class Model {
   // One call of a layer. Values are numbered: the model inputs first, then each node's outputs in node order.
   struct Node {
     LayerPtr layer;
-    std::vector<size_t> inputs;       // value ids
-    size_t first_value = 0;           // its outputs are values first_value, first_value + 1, ...
+    std::vector<size_t> inputs;  // value ids
+    size_t first_value = 0;      // its outputs are values first_value, first_value + 1, ...
     size_t num_outputs = 1;
-    std::unique_ptr<LayerCall> call;  // made when the graph's shapes are known (built)
-    std::vector<const Tensor*> xs, masks, dys;  // argument lists, reused every step
+    int training = -1;           // -1: the run's mode; 0/1: fixed (Keras's layer(x, training=...))
   };
-  // Rebuilds the derived graph state after nodes_/inputs_/outputs_ change: layers, value numbering and (when
-  // built) each node's call for its input shapes.
+  // Rebuilds the derived graph state after nodes_/inputs_/outputs_ change: layers, value numbering, shapes, the
+  // weights the model shows as a layer, and (when built) the model's own run.
   void graph_changed();
   // Builds the model when it is not (Sequential builds from the first batch's shape); `what` names the call.
   virtual void ensure_built(const std::vector<Tensor>& xs, const std::string& what);
 
-  std::string name_;
+  // ---- the model as a layer ----
+  std::unique_ptr<LayerCall> new_call() const override;
+  std::vector<Shape> build_shapes(const std::vector<Shape>& input_shapes) override;
+  std::vector<Shape> call_shapes(const std::vector<Shape>& input_shapes) const override;
+  void forward_list(LayerCall& call, bool training) override;
+  void backward_list(LayerCall& call, const std::vector<const Tensor*>& dys, bool need_dx) override;
+  const Tensor* output_mask(const LayerCall& call, size_t output) const override;
+
   std::vector<InputSpec> inputs_;
   std::vector<Node> nodes_;
   std::vector<size_t> outputs_;  // value ids
   std::vector<LayerPtr> layers_;
   std::vector<int64_t> value_node_;   // per value: the node that makes it, or -1 for a model input
   std::vector<Shape> value_shapes_;   // per value, per sample (when built)
-  bool built_ = false;
 
  private:
   void check_inputs(const std::vector<Tensor>& xs, const std::string& what);
@@ -228,13 +248,22 @@ class Model {
   double losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, std::vector<double>& sums, bool grad,
                             const float* wb);
   static void check_sample_weight(const Tensor& w, int64_t N, const std::string& what);
+  // A new run with a call for every node (the graph must be built).
+  std::unique_ptr<GraphRun> make_run() const;
+  void forward(GraphRun& run, const std::vector<const Tensor*>& xs, const std::vector<const Tensor*>& masks,
+               bool training);
+  // Backpropagates the outputs' gradients (douts[j], null: none reached output j; fused[j]: douts[j] is the
+  // gradient of output j's pre-activation); every node that needs it (or all, with all_dx) passes dx down.
+  // Returns the gradients that reach the model inputs (valid when all_dx; null where none reached).
+  std::vector<const Tensor*> backward(GraphRun& run, const std::vector<const Tensor*>& douts, const char* fused,
+                                      bool all_dx);
+  // The top-level forms on the model's own run, with dout_ and fused_.
   void forward(const std::vector<const Tensor*>& xs, bool training);
-  // Backpropagates dout_ from the outputs; every node that needs it (or all, with all_dx) passes dx down.
-  // Returns the gradients that reach the model inputs (valid when all_dx).
   std::vector<const Tensor*> backward(bool all_dx);
+  // Which nodes need an input gradient (a trainable layer lies upstream of them); into need_dx_.
+  void derive_need_dx();
   // Sum of the trainable weights' penalties; with_grad also adds their gradients.
   double regularization(bool with_grad);
-  void add_grad(size_t value, const Tensor* g);
 
   std::shared_ptr<Optimizer> optimizer_;
   std::vector<Loss> losses_;  // one per output
@@ -243,11 +272,10 @@ class Model {
   std::vector<char> fused_;       // per output: loss computed from the output layer's pre-activation
   std::vector<char> need_dx_;     // per node: does anything upstream need a gradient?
   std::vector<size_t> consumers_; // per value: how many node inputs read it (+1 per output use)
-  std::vector<const Tensor*> preact_;  // per node, during backward: the fused loss's pre-activation gradient
-  std::vector<Param*> trainable_;
-  std::vector<const Tensor*> vals_, masks_, grads_;  // per value, for the current step
-  std::vector<Tensor> grad_buf_;  // per value: sums of several gradient contributions
+  std::vector<Param*> train_params_;  // what the optimizer updates (prepare_training)
+  std::unique_ptr<GraphRun> run_;  // the model's own run (fit, evaluate, predict)
   std::vector<Tensor> xb_, yb_, dout_;  // batch buffers, grown once per batch size
+  std::vector<const Tensor*> dout_ptrs_;
 
   friend class Sequential;
 };
@@ -268,6 +296,8 @@ class Sequential : public Model {
 
  protected:
   void ensure_built(const std::vector<Tensor>& xs, const std::string& what) override;
+  // As a layer: built from its first call's input shape.
+  std::vector<Shape> build_shapes(const std::vector<Shape>& input_shapes) override;
 
  private:
   void rebuild_chain();

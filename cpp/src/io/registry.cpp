@@ -17,6 +17,12 @@ namespace {
 
 using Factory = LayerPtr (*)(const Json&);
 
+LayerPtr model_layer_from_config(const Json& c) {
+  std::shared_ptr<Model> m = model_from_config(c);
+  if (!c.get("trainable", true)) m->set_trainable(false);
+  return m;
+}
+
 const std::map<std::string, Factory>& registry() {
   static const std::map<std::string, Factory> table = {
       {"Dense", &Dense::from_config},
@@ -49,6 +55,9 @@ const std::map<std::string, Factory>& registry() {
       {"LSTM", &LSTM::from_config},
       {"GRU", &GRU::from_config},
       {"Bidirectional", &Bidirectional::from_config},
+      // Models are layers too (nested models): their config is the model's architecture.
+      {"Sequential", &model_layer_from_config},
+      {"Functional", &model_layer_from_config},
   };
   return table;
 }

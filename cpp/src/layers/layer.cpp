@@ -73,7 +73,7 @@ void Layer::build(const std::vector<Shape>& input_shapes) {
   try {
     out = build_shapes(input_shapes);
   } catch (...) {
-    params_.erase(params_.begin() + static_cast<std::ptrdiff_t>(n_params), params_.end());
+    if (params_.size() > n_params) params_.erase(params_.begin() + static_cast<std::ptrdiff_t>(n_params), params_.end());
     throw;
   }
   output_shapes_ = std::move(out);
@@ -357,5 +357,11 @@ int64_t Layer::count_trainable_params() const {
 }
 
 void Layer::set_trainable(bool t) { trainable_ = t; }
+
+void Layer::collect_trainable(std::vector<Param*>& out) {
+  if (!trainable_) return;
+  for (Param& p : params_)
+    if (p.trainable) out.push_back(&p);
+}
 
 }  // namespace nncore

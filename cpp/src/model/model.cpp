@@ -7,7 +7,9 @@
 
 #include "kernels/kernels.hpp"
 #include "nncore/check.hpp"
+#include "nncore/io.hpp"
 #include "nncore/model.hpp"
+#include "model/graph_run.hpp"
 
 namespace nncore {
 
@@ -45,15 +47,19 @@ SymbolicTensor Input(const Shape& shape, const std::string& name) {
   return SymbolicTensor(node, 0);
 }
 
-std::vector<SymbolicTensor> call_outputs(const LayerPtr& layer, const std::vector<SymbolicTensor>& inputs) {
+std::vector<SymbolicTensor> call_outputs(const LayerPtr& layer, const std::vector<SymbolicTensor>& inputs,
+                                         int training) {
   NNC_CHECK(layer != nullptr, "call: layer must not be null");
   NNC_CHECK(!inputs.empty(), "Layer '", layer->name(), "': called on no inputs");
+  NNC_CHECK(training >= -1 && training <= 1, "Layer '", layer->name(), "': training must be -1 (the model's mode), 0 or 1, got ",
+            training);
   std::vector<Shape> shapes;
   for (const SymbolicTensor& t : inputs) shapes.push_back(t.shape());
   auto node = std::make_shared<GraphNode>();
   node->shapes = layer->output_shapes_for(shapes);
   node->layer = layer;
   node->inbound = inputs;
+  node->training = training;
   std::vector<SymbolicTensor> out;
   for (size_t j = 0; j < node->shapes.size(); ++j) out.emplace_back(node, j);
   return out;
@@ -67,10 +73,12 @@ SymbolicTensor call(const LayerPtr& layer, const std::vector<SymbolicTensor>& in
 }
 
 // ---- Model construction ------------------------------------------------------------------------------------------
-Model::Model(std::string name) : name_(std::move(name)) {}
+Model::Model(std::string name) : Layer(std::move(name)) {}
+
+Model::~Model() = default;
 
 Model::Model(const std::vector<SymbolicTensor>& inputs, const std::vector<SymbolicTensor>& outputs, std::string name)
-    : name_(name.empty() ? unique_layer_name("functional") : std::move(name)) {
+    : Layer(name.empty() ? unique_layer_name("functional") : std::move(name)) {
   NNC_CHECK(!inputs.empty(), "Model '", name_, "': needs at least one input");
   NNC_CHECK(!outputs.empty(), "Model '", name_, "': needs at least one output");
   std::map<const GraphNode*, size_t> first_value;  // graph node -> the value id of its output 0
@@ -111,6 +119,7 @@ Model::Model(const std::vector<SymbolicTensor>& inputs, const std::vector<Symbol
       visiting.erase(n.get());
       Node node;
       node.layer = n->layer;
+      node.training = n->training;
       for (const SymbolicTensor& in : n->inbound) node.inputs.push_back(first_value.at(in.node().get()) + in.index());
       node.num_outputs = n->shapes.size();
       first_value[n.get()] = n_values;
@@ -149,29 +158,120 @@ void Model::graph_changed() {
     n.first_value = n_values;
     n_values += n.num_outputs;
     value_node_.resize(n_values, static_cast<int64_t>(k));
-    n.xs.assign(n.inputs.size(), nullptr);
-    n.masks.assign(n.inputs.size(), nullptr);
-    n.dys.assign(n.num_outputs, nullptr);
   }
   consumers_.assign(n_values, 0);
   for (const Node& n : nodes_)
     for (size_t v : n.inputs) ++consumers_[v];
   for (size_t v : outputs_) ++consumers_[v];
-  // Each node's call, for the shapes of what it reads.
+  // The shapes of every value, the model's face as a layer, and its own run.
   value_shapes_.assign(n_values, Shape());
+  params_.clear();
+  run_.reset();
   if (built_) {
     for (size_t i = 0; i < inputs_.size(); ++i) value_shapes_[i] = inputs_[i].shape;
     std::vector<Shape> in;
     for (Node& n : nodes_) {
       in.clear();
       for (size_t v : n.inputs) in.push_back(value_shapes_[v]);
-      n.call = n.layer->make_call(in);
-      NNC_CHECK(n.call->output_shapes.size() == n.num_outputs, "Model '", name_, "': layer '", n.layer->name(),
-                "' returns ", n.call->output_shapes.size(), " tensors where the graph expects ", n.num_outputs);
-      for (size_t j = 0; j < n.num_outputs; ++j) value_shapes_[n.first_value + j] = n.call->output_shapes[j];
+      const std::vector<Shape> out = n.layer->output_shapes_for(in);
+      NNC_CHECK(out.size() == n.num_outputs, "Model '", name_, "': layer '", n.layer->name(), "' returns ",
+                out.size(), " tensors where the graph expects ", n.num_outputs);
+      for (size_t j = 0; j < n.num_outputs; ++j) value_shapes_[n.first_value + j] = out[j];
     }
+    input_shapes_.clear();
+    for (const InputSpec& i : inputs_) input_shapes_.push_back(i.shape);
+    output_shapes_.clear();
+    for (size_t v : outputs_) output_shapes_.push_back(value_shapes_[v]);
+    for (const auto& l : layers_)
+      for (const Param& p : l->params()) {
+        Param q = p;  // shares the layer's value and gradient storage
+        q.name = l->name() + "/" + p.name;
+        params_.push_back(q);
+      }
+    run_ = make_run();
   }
   need_dx_.clear();  // derived again by prepare_training
+}
+
+std::unique_ptr<Model::GraphRun> Model::make_run() const {
+  NNC_CHECK(built_, class_name(), " '", name_, "' is not built yet");
+  auto r = std::make_unique<GraphRun>();
+  std::vector<Shape> in;
+  for (const Node& n : nodes_) {
+    in.clear();
+    for (size_t v : n.inputs) in.push_back(value_shapes_[v]);
+    r->calls.push_back(n.layer->make_call(in));
+    r->xs.emplace_back(n.inputs.size(), nullptr);
+    r->masks.emplace_back(n.inputs.size(), nullptr);
+    r->dys.emplace_back(n.num_outputs, nullptr);
+  }
+  r->input_shapes = input_shapes_;
+  r->output_shapes = output_shapes_;
+  return r;
+}
+
+// ---- the model as a layer ------------------------------------------------------------------------------------------
+Json Model::config() const {
+  Json c = model_config(*this);
+  c["trainable"] = trainable_;
+  return c;
+}
+
+void Model::set_trainable(bool t) {
+  Layer::set_trainable(t);
+  for (const auto& l : layers_) l->set_trainable(t);
+}
+
+int64_t Model::count_trainable_params() const {
+  if (!trainable_) return 0;
+  int64_t n = 0;
+  for (const auto& l : layers_) n += l->count_trainable_params();
+  return n;
+}
+
+void Model::collect_trainable(std::vector<Param*>& out) {
+  if (!trainable_) return;
+  for (const auto& l : layers_) l->collect_trainable(out);
+}
+
+std::unique_ptr<LayerCall> Model::new_call() const { return make_run(); }
+
+std::vector<Shape> Model::build_shapes(const std::vector<Shape>& in) {
+  // A functional model is built from its inputs; Sequential overrides this to build from the first call.
+  return call_shapes(in);
+}
+
+std::vector<Shape> Model::call_shapes(const std::vector<Shape>& in) const {
+  NNC_CHECK(built_, class_name(), " '", name_, "' is not built yet");
+  NNC_CHECK(in.size() == inputs_.size(), class_name(), " '", name_, "' takes ", inputs_.size(), " input(s), got ",
+            in.size());
+  for (size_t i = 0; i < in.size(); ++i)
+    NNC_CHECK(in[i] == inputs_[i].shape, class_name(), " '", name_, "': input '", inputs_[i].name, "' has shape ",
+              shape_str(batch_shape(-1, inputs_[i].shape)), ", called on a tensor of shape ",
+              shape_str(batch_shape(-1, in[i])));
+  return output_shapes_;
+}
+
+void Model::forward_list(LayerCall& c, bool training) {
+  GraphRun& r = as<GraphRun>(c);
+  r.args.resize(c.inputs.size());
+  for (size_t i = 0; i < c.inputs.size(); ++i) r.args[i] = &c.inputs[i];
+  forward(r, r.args, c.masks, training);
+  c.outputs.resize(outputs_.size());
+  for (size_t j = 0; j < outputs_.size(); ++j) c.outputs[j] = r.vals[outputs_[j]];
+}
+
+void Model::backward_list(LayerCall& c, const std::vector<const Tensor*>& dys, bool need_dx) {
+  GraphRun& r = as<GraphRun>(c);
+  derive_need_dx();  // trainable flags may have changed since the last call
+  r.input_grads = backward(r, dys, nullptr, need_dx);
+  if (!need_dx) return;
+  for (size_t i = 0; i < c.dxs.size(); ++i) c.dxs[i] = r.input_grads[i];
+}
+
+const Tensor* Model::output_mask(const LayerCall& c, size_t output) const {
+  const GraphRun& r = static_cast<const GraphRun&>(c);
+  return output < outputs_.size() && !r.vmasks.empty() ? r.vmasks[outputs_[output]] : nullptr;
 }
 
 void Model::ensure_built(const std::vector<Tensor>&, const std::string&) {}
@@ -235,68 +335,86 @@ TensorRef Model::output_ref(size_t j) const {
 }
 
 // ---- running the graph ---------------------------------------------------------------------------------------------
-void Model::forward(const std::vector<const Tensor*>& xs, bool training) {
+void Model::forward(GraphRun& r, const std::vector<const Tensor*>& xs, const std::vector<const Tensor*>& masks,
+                    bool training) {
   const size_t n_in = inputs_.size(), n_values = value_node_.size();
-  vals_.assign(n_values, nullptr);
-  masks_.assign(n_values, nullptr);
-  for (size_t i = 0; i < n_in; ++i) vals_[i] = xs[i];
-  for (Node& n : nodes_) {
+  r.vals.assign(n_values, nullptr);
+  r.vmasks.assign(n_values, nullptr);
+  for (size_t i = 0; i < n_in; ++i) {
+    r.vals[i] = xs[i];
+    r.vmasks[i] = i < masks.size() ? masks[i] : nullptr;
+  }
+  for (size_t k = 0; k < nodes_.size(); ++k) {
+    const Node& n = nodes_[k];
+    LayerCall& call = *r.calls[k];
+    std::vector<const Tensor*>& xk = r.xs[k];
+    std::vector<const Tensor*>& mk = r.masks[k];
     for (size_t i = 0; i < n.inputs.size(); ++i) {
-      n.xs[i] = vals_[n.inputs[i]];
-      n.masks[i] = masks_[n.inputs[i]];
+      xk[i] = r.vals[n.inputs[i]];
+      mk[i] = r.vmasks[n.inputs[i]];
     }
-    n.layer->forward(*n.call, n.xs, n.masks, training);
+    n.layer->forward(call, xk, mk, n.training < 0 ? training : n.training == 1);
     for (size_t j = 0; j < n.num_outputs; ++j) {
-      vals_[n.first_value + j] = n.call->outputs[j];
-      masks_[n.first_value + j] = n.layer->output_mask(*n.call, j);
+      r.vals[n.first_value + j] = call.outputs[j];
+      r.vmasks[n.first_value + j] = n.layer->output_mask(call, j);
     }
   }
 }
 
-void Model::add_grad(size_t v, const Tensor* g) {
-  if (grads_[v] == nullptr) {
-    grads_[v] = g;
-    return;
-  }
-  Tensor& buf = grad_buf_[v];
-  if (grads_[v] != &buf) {
-    buf.resize(g->shape());
-    buf.copy_from(*grads_[v]);
-    grads_[v] = &buf;
-  }
-  float* d = buf.data();
-  const float* s = g->data();
-  for (int64_t i = 0, n = buf.size(); i < n; ++i) d[i] += s[i];
-}
-
-std::vector<const Tensor*> Model::backward(bool all_dx) {
+std::vector<const Tensor*> Model::backward(GraphRun& r, const std::vector<const Tensor*>& douts, const char* fused,
+                                           bool all_dx) {
   const size_t n_in = inputs_.size(), n_values = value_node_.size();
-  grads_.assign(n_values, nullptr);
-  grad_buf_.resize(n_values);
+  r.grads.assign(n_values, nullptr);
+  r.grad_buf.resize(n_values);
   // Outputs whose loss is fused take the gradient of their pre-activation (backward_from_preact).
-  preact_.assign(nodes_.size(), nullptr);
+  r.preact.assign(nodes_.size(), nullptr);
   for (size_t j = 0; j < outputs_.size(); ++j) {
-    if (fused_[j]) preact_[static_cast<size_t>(value_node_[outputs_[j]])] = &dout_[j];
-    else add_grad(outputs_[j], &dout_[j]);
+    if (douts[j] == nullptr) continue;
+    if (fused != nullptr && fused[j]) r.preact[static_cast<size_t>(value_node_[outputs_[j]])] = douts[j];
+    else r.add_grad(outputs_[j], douts[j]);
   }
+  if (need_dx_.size() != nodes_.size()) derive_need_dx();
   for (size_t k = nodes_.size(); k-- > 0;) {
-    Node& n = nodes_[k];
+    const Node& n = nodes_[k];
+    LayerCall& call = *r.calls[k];
     const bool need_dx = all_dx || need_dx_[k] != 0;
-    if (preact_[k] != nullptr) {
-      n.layer->backward_from_preact(*n.call, *preact_[k], need_dx);
+    if (r.preact[k] != nullptr) {
+      n.layer->backward_from_preact(call, *r.preact[k], need_dx);
     } else {
+      std::vector<const Tensor*>& dk = r.dys[k];
       bool any = false;
       for (size_t j = 0; j < n.num_outputs; ++j) {
-        n.dys[j] = grads_[n.first_value + j];
-        any = any || n.dys[j] != nullptr;
+        dk[j] = r.grads[n.first_value + j];
+        any = any || dk[j] != nullptr;
       }
       if (!any) continue;  // nothing downstream depends on it
-      n.layer->backward(*n.call, n.dys, need_dx);
+      n.layer->backward(call, dk, need_dx);
     }
     for (size_t i = 0; i < n.inputs.size(); ++i)
-      if (n.call->dxs[i] != nullptr) add_grad(n.inputs[i], n.call->dxs[i]);
+      if (call.dxs[i] != nullptr) r.add_grad(n.inputs[i], call.dxs[i]);
   }
-  return std::vector<const Tensor*>(grads_.begin(), grads_.begin() + static_cast<std::ptrdiff_t>(n_in));
+  return std::vector<const Tensor*>(r.grads.begin(), r.grads.begin() + static_cast<std::ptrdiff_t>(n_in));
+}
+
+void Model::forward(const std::vector<const Tensor*>& xs, bool training) { forward(*run_, xs, {}, training); }
+
+std::vector<const Tensor*> Model::backward(bool all_dx) {
+  dout_ptrs_.resize(dout_.size());
+  for (size_t j = 0; j < dout_.size(); ++j) dout_ptrs_[j] = &dout_[j];
+  return backward(*run_, dout_ptrs_, fused_.data(), all_dx);
+}
+
+void Model::derive_need_dx() {
+  std::vector<char> upstream(value_node_.size(), 0);
+  need_dx_.assign(nodes_.size(), 0);
+  for (size_t k = 0; k < nodes_.size(); ++k) {
+    const Node& n = nodes_[k];
+    bool any = false;
+    for (size_t v : n.inputs) any = any || upstream[v];
+    need_dx_[k] = any ? 1 : 0;
+    const bool up = any || (n.layer->trainable() && n.layer->count_trainable_params() > 0);
+    for (size_t j = 0; j < n.num_outputs; ++j) upstream[n.first_value + j] = up;
+  }
 }
 
 // ---- what derives from the graph -----------------------------------------------------------------------------------

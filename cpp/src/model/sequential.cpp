@@ -100,4 +100,10 @@ void Sequential::ensure_built(const std::vector<Tensor>& xs, const std::string& 
   build(Shape(x.shape().begin() + 1, x.shape().end()));
 }
 
+std::vector<Shape> Sequential::build_shapes(const std::vector<Shape>& in) {
+  NNC_CHECK(in.size() == 1, "Sequential '", name_, "' takes one input, got ", in.size());
+  if (!built_) build(in[0]);
+  return call_shapes(in);
+}
+
 }  // namespace nncore

@@ -6,8 +6,10 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <set>
 
 #include "kernels/kernels.hpp"
+#include "model/graph_run.hpp"
 #include "model/progress.hpp"
 #include "nncore/check.hpp"
 #include "nncore/model.hpp"
@@ -195,33 +197,25 @@ void Model::prepare_training() {
     fused_[j] = n.num_outputs == 1 && consumers_[outputs_[j]] == 1 && j < losses_.size() &&
                 losses_[j].fuses_with(n.layer->output_activation());
   }
-  // A node needs dx when a trainable layer lies upstream of it.
-  std::vector<char> upstream(value_node_.size(), 0);
-  need_dx_.assign(nodes_.size(), 0);
-  for (size_t k = 0; k < nodes_.size(); ++k) {
-    const Node& n = nodes_[k];
-    bool any = false;
-    for (size_t v : n.inputs) any = any || upstream[v];
-    need_dx_[k] = any ? 1 : 0;
-    const bool up = any || (n.layer->trainable() && n.layer->count_trainable_params() > 0);
-    for (size_t j = 0; j < n.num_outputs; ++j) upstream[n.first_value + j] = up;
-  }
-  trainable_.clear();
-  for (auto& l : layers_)
-    if (l->trainable())
-      for (Param& p : l->params())
-        if (p.trainable) trainable_.push_back(&p);
+  derive_need_dx();
+  // Each weight once, even when a layer is reachable twice (directly and inside a nested model).
+  train_params_.clear();
+  for (auto& l : layers_) l->collect_trainable(train_params_);
+  std::set<const float*> seen;
+  train_params_.erase(std::remove_if(train_params_.begin(), train_params_.end(),
+                                  [&](Param* p) { return !seen.insert(p->value.data()).second; }),
+                   train_params_.end());
   if (dout_.size() != outputs_.size()) dout_.resize(outputs_.size());
 }
 
 std::vector<Param*> Model::trainable_params() {
   prepare_training();
-  return trainable_;
+  return train_params_;
 }
 
 double Model::regularization(bool with_grad) {
   double penalty = 0.0;
-  for (Param* p : trainable_)
+  for (Param* p : train_params_)
     if (p->regularizer.active())
       penalty += kernels::regularize(with_grad ? p->grad.data() : nullptr, p->value.data(), p->value.size(),
                                      p->regularizer.l1, p->regularizer.l2);
@@ -237,15 +231,15 @@ double Model::losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, std::
   const size_t n_metrics = metric_names_.size();
   double total = 0.0;
   for (size_t j = 0; j < n_out; ++j) {
-    const Tensor& out = *vals_[outputs_[j]];
+    const Tensor& out = *run_->vals[outputs_[j]];
     const Shape& os = output_shape(j);
     float* g = nullptr;
     if (grad) {
       dout_[j].resize(out.shape());
       g = dout_[j].data();
     }
-    Node& node = nodes_[static_cast<size_t>(value_node_[outputs_[j]])];
-    const double l = fused_[j] ? losses_[j].compute(node.layer->pre_activation(*node.call).data(), true,
+    const size_t k = static_cast<size_t>(value_node_[outputs_[j]]);
+    const double l = fused_[j] ? losses_[j].compute(nodes_[k].layer->pre_activation(*run_->calls[k]).data(), true,
                                                     yb[j], B, os, g, scale, wb)
                                : losses_[j].compute(out.data(), losses_[j].from_logits(), yb[j], B, os, g, scale, wb);
     total += l;
@@ -262,10 +256,10 @@ void Model::train_step(std::vector<double>& sums, const float* wb) {
   for (const Tensor& x : xb_) xs.push_back(&x);
   forward(xs, true);
   losses_and_metrics(yb_, B, sums, true, wb);
-  for (Param* p : trainable_) p->grad.zero();
+  for (Param* p : train_params_) p->grad.zero();
   backward(false);
   sums[0] += regularization(true) * static_cast<double>(B);  // the reported loss includes the penalty (Keras)
-  optimizer_->apply(trainable_);
+  optimizer_->apply(train_params_);
 }
 
 void Model::test_step(const std::vector<Tensor>& xb, const std::vector<Tensor>& yb, std::vector<double>& sums,
@@ -456,7 +450,7 @@ std::vector<Tensor> Model::predict(const std::vector<Tensor>& x, int64_t batch_s
     forward(xs, false);
     for (size_t j = 0; j < outputs_.size(); ++j) {
       const int64_t row = out[j].size() / N;
-      std::memcpy(out[j].data() + b0 * row, vals_[outputs_[j]]->data(), sizeof(float) * static_cast<size_t>(nb * row));
+      std::memcpy(out[j].data() + b0 * row, run_->vals[outputs_[j]]->data(), sizeof(float) * static_cast<size_t>(nb * row));
     }
   }
   return out;
@@ -476,7 +470,7 @@ void Model::predict_into(const Tensor& x, Tensor& out, int64_t batch_size) {
     const int64_t nb = std::min(B, N - b0);
     const Tensor xb = row_view(x, b0, nb);
     forward({&xb}, false);
-    std::memcpy(out.data() + b0 * row, vals_[outputs_[0]]->data(), sizeof(float) * static_cast<size_t>(nb * row));
+    std::memcpy(out.data() + b0 * row, run_->vals[outputs_[0]]->data(), sizeof(float) * static_cast<size_t>(nb * row));
   }
 }
 
@@ -538,7 +532,7 @@ double Model::compute_gradients(const std::vector<Tensor>& x, const std::vector<
   forward(xs, false);
   std::vector<double> sums(metrics_names().size());
   const double loss = losses_and_metrics(y, B, sums, true, nullptr) / static_cast<double>(B);
-  for (Param* p : trainable_) p->grad.zero();
+  for (Param* p : train_params_) p->grad.zero();
   const std::vector<const Tensor*> g = backward(dxs != nullptr);
   if (dxs) {
     dxs->assign(x.size(), Tensor());

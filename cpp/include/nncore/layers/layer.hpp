@@ -138,7 +138,9 @@ class Layer {
   const std::vector<Param>& params() const { return params_; }
   void zero_grad();
   int64_t count_params() const;
-  int64_t count_trainable_params() const;
+  virtual int64_t count_trainable_params() const;
+  // Adds the parameters an optimizer updates (those with trainable set, when the layer is trainable) to `out`.
+  virtual void collect_trainable(std::vector<Param*>& out);
 
   bool trainable() const { return trainable_; }
   virtual void set_trainable(bool t);
