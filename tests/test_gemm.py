@@ -145,12 +145,21 @@ def test_matmul_zero_rows_or_columns():
 
 
 @pytest.mark.parametrize("bad", [np.ones(3), np.ones((2, 3, 4)), np.float32(2.0)])
-@pytest.mark.parametrize("fn", [ops.matmul, ops.matmul_reference])
-def test_matmul_rejects_non_2d(fn, bad):
+def test_matmul_reference_rejects_non_2d(bad):
     with pytest.raises(ValueError, match=r"matmul: expected a to be 2-D, got shape"):
-        fn(bad, np.ones((3, 3)))
+        ops.matmul_reference(bad, np.ones((3, 3)))
     with pytest.raises(ValueError, match=r"matmul: expected b to be 2-D, got shape"):
-        fn(np.ones((3, 3)), bad)
+        ops.matmul_reference(np.ones((3, 3)), bad)
+
+
+def test_matmul_of_other_ranks_is_numpys():
+    """keras.ops.matmul takes any rank, as numpy: 1-D vectors and stacks of matrices."""
+    rng = np.random.default_rng(3)
+    for a, b in [((3,), (3, 3)), ((2, 3, 4), (4, 5)), ((2, 3, 4), (2, 4, 2))]:
+        x, y = rng.standard_normal(a), rng.standard_normal(b)
+        np.testing.assert_allclose(ops.matmul(x, y), np.matmul(x, y))
+    with pytest.raises(ValueError):
+        ops.matmul(np.float32(2.0), np.ones((3, 3)))
 
 
 @pytest.mark.parametrize("fn", [ops.matmul, ops.matmul_reference])

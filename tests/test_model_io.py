@@ -96,15 +96,27 @@ def nested_model():
     return nncore.Model(x, Dense(3, activation="softmax")(Add()([tower(h), tower(Dense(6)(h))])))
 
 
+def ops_model():
+    """Ops on KerasTensors: every op layer class, with constants (weights of the op) and numbers (config)."""
+    from nncore import ops
+    x = nncore.Input((3, 4))
+    w = np.linspace(-1, 1, 20, dtype=np.float32).reshape(4, 5)
+    h = ops.tanh(x @ w + np.arange(5, dtype=np.float32) / 10)          # MatMulOp, BinaryOp with a constant
+    h = ops.transpose(h, (0, 2, 1))[:, 1:4, ::2]                        # TransposeOp, SliceOp
+    h = ops.mean(ops.square(h - 0.5), axis=-1) + ops.max(h, axis=2)     # ReduceOp, UnaryOp
+    return nncore.Model(x, Dense(3, activation="softmax")(h))
+
+
 def test_every_registered_layer_class_is_covered_here():
-    models = [cnn_model(), *pooled_model(), merge_model(), sequence_model(), recurrent_model(), nested_model()]
+    models = [cnn_model(), *pooled_model(), merge_model(), sequence_model(), recurrent_model(), nested_model(),
+              ops_model()]
     covered = {l._impl.class_name for m in models for l in m.layers}
     missing = set(_core.layer_class_names()) - covered
     assert not missing, f"add these layer classes to the round-trip models: {sorted(missing)}"
 
 
 @pytest.mark.parametrize("make", [cnn_model, lambda: pooled_model()[0], lambda: pooled_model()[1], merge_model,
-                                  sequence_model, recurrent_model, nested_model])
+                                  sequence_model, recurrent_model, nested_model, ops_model])
 def test_save_load_round_trip_is_bit_identical(tmp_path, make):
     nncore.set_random_seed(3)
     model = make()

@@ -34,6 +34,12 @@ void bind_layers(py::module_& m) {
                                for (const Param& p : l.params()) n.push_back(p.name);
                                return n;
                              })
+      .def_property_readonly("weight_trainable",
+                             [](Layer& l) {
+                               std::vector<bool> t;
+                               for (const Param& p : l.params()) t.push_back(p.trainable);
+                               return t;
+                             })
       .def_property_readonly("weights", [](py::object self) { return param_views(self.cast<Layer&>(), self, false); })
       .def_property_readonly("gradients", [](py::object self) { return param_views(self.cast<Layer&>(), self, true); })
       .def_property_readonly("output_mask",

@@ -92,4 +92,76 @@ void bind_ops(py::module_& m) {
   m.def("metric_names", &Metric::names);
 }
 
+namespace {
+// Operands arrive as ("input", i), ("weight", i) or ("scalar", value); weights as (name, shape, trainable).
+std::vector<OpOperand> operands_of(const std::vector<std::pair<std::string, double>>& ops) {
+  std::vector<OpOperand> out;
+  for (const auto& [kind, v] : ops) {
+    if (kind == "input") out.push_back(OpOperand::input(static_cast<int64_t>(v)));
+    else if (kind == "weight") out.push_back(OpOperand::weight(static_cast<int64_t>(v)));
+    else if (kind == "scalar") out.push_back(OpOperand::scalar(static_cast<float>(v)));
+    else throw std::invalid_argument("op operand kind must be input, weight or scalar, got '" + kind + "'");
+  }
+  return out;
+}
+std::vector<OpLayer::WeightSpec> weights_of(const std::vector<std::tuple<std::string, Shape, bool>>& ws) {
+  std::vector<OpLayer::WeightSpec> out;
+  for (const auto& [name, shape, trainable] : ws) out.push_back({name, shape, trainable});
+  return out;
+}
+}  // namespace
+
+void bind_graph_ops(py::module_& m) {
+  using Operands = std::vector<std::pair<std::string, double>>;
+  using Weights = std::vector<std::tuple<std::string, Shape, bool>>;
+  py::class_<OpLayer, Layer, std::shared_ptr<OpLayer>>(m, "OpLayer")
+      .def_property_readonly("op", &OpLayer::op)
+      .def("share_weight",
+           [](OpLayer& l, size_t i, const LayerPtr& owner, size_t j) {
+             NNC_CHECK(j < owner->params().size(), "share_weight: weight ", j, " out of range");
+             l.share_weight(i, owner->params()[j]);
+           },
+           py::arg("index"), py::arg("owner"), py::arg("owner_index"));
+  py::class_<BinaryOpLayer, OpLayer, std::shared_ptr<BinaryOpLayer>>(m, "BinaryOp")
+      .def(py::init([](const std::string& op, const Operands& ops, const Weights& ws, const std::string& name) {
+             const std::vector<OpOperand> o = operands_of(ops);
+             NNC_CHECK(o.size() == 2, "op '", op, "': expected 2 operands, got ", o.size());
+             return std::make_shared<BinaryOpLayer>(op, o[0], o[1], weights_of(ws), name);
+           }),
+           py::arg("op"), py::arg("operands"), py::arg("weights"), py::arg("name") = "");
+  py::class_<UnaryOpLayer, OpLayer, std::shared_ptr<UnaryOpLayer>>(m, "UnaryOp")
+      .def(py::init<const std::string&, float, float, const std::string&>(), py::arg("op"), py::arg("x_min") = 0.f,
+           py::arg("x_max") = 0.f, py::arg("name") = "");
+  py::class_<MatMulOpLayer, OpLayer, std::shared_ptr<MatMulOpLayer>>(m, "MatMulOp")
+      .def(py::init([](const Operands& ops, const Weights& ws, const std::string& name) {
+             const std::vector<OpOperand> o = operands_of(ops);
+             NNC_CHECK(o.size() == 2, "op 'matmul': expected 2 operands, got ", o.size());
+             return std::make_shared<MatMulOpLayer>(o[0], o[1], weights_of(ws), name);
+           }),
+           py::arg("operands"), py::arg("weights"), py::arg("name") = "");
+  py::class_<ReduceOpLayer, OpLayer, std::shared_ptr<ReduceOpLayer>>(m, "ReduceOp")
+      .def(py::init<const std::string&, std::vector<int64_t>, bool, const std::string&>(), py::arg("op"),
+           py::arg("axis"), py::arg("keepdims"), py::arg("name") = "");
+  py::class_<TransposeOpLayer, OpLayer, std::shared_ptr<TransposeOpLayer>>(m, "TransposeOp")
+      .def(py::init<std::vector<int64_t>, const std::string&>(), py::arg("axes"), py::arg("name") = "");
+  py::class_<SliceOpLayer, OpLayer, std::shared_ptr<SliceOpLayer>>(m, "SliceOp")
+      .def(py::init([](const std::vector<std::tuple<bool, int64_t, int64_t, int64_t, bool, bool>>& spec,
+                       const std::string& name) {
+             // (is_index, start, stop, step, has_start, has_stop) per per-sample axis.
+             std::vector<SliceOpLayer::AxisSlice> slices;
+             for (const auto& [index, start, stop, step, has_start, has_stop] : spec) {
+               SliceOpLayer::AxisSlice s;
+               s.index = index;
+               s.start = start;
+               s.stop = stop;
+               s.step = step;
+               s.has_start = has_start;
+               s.has_stop = has_stop;
+               slices.push_back(s);
+             }
+             return std::make_shared<SliceOpLayer>(slices, name);
+           }),
+           py::arg("slices"), py::arg("name") = "");
+}
+
 }  // namespace nncore::bindings

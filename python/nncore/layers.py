@@ -94,7 +94,16 @@ class Layer:
 
     @property
     def trainable_weights(self) -> list:
-        return self._impl.weights if self.trainable else []
+        """The weights an optimizer updates: none when the layer is frozen; never its statistics or constants."""
+        if not self.trainable:
+            return []
+        return [w for w, t in zip(self._impl.weights, self._impl.weight_trainable) if t]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        if not self.trainable:
+            return list(self._impl.weights)
+        return [w for w, t in zip(self._impl.weights, self._impl.weight_trainable) if not t]
 
     @property
     def gradients(self) -> list:
@@ -419,18 +428,6 @@ class BatchNormalization(Layer):
                                         bool(center), bool(scale), beta_initializer, gamma_initializer,
                                         moving_mean_initializer, moving_variance_initializer, name or "")
         super().__init__(impl, input_shape, trainable)
-
-    @property
-    def trainable_weights(self) -> list:
-        if not self.trainable:
-            return []
-        return [w for w, n in zip(self._impl.weights, self._impl.weight_names) if not n.startswith("moving_")]
-
-    @property
-    def non_trainable_weights(self) -> list:
-        if not self.trainable:
-            return list(self._impl.weights)
-        return [w for w, n in zip(self._impl.weights, self._impl.weight_names) if n.startswith("moving_")]
 
     @property
     def axis(self) -> int:

@@ -61,8 +61,68 @@ class KerasTensor:
     def name(self) -> str:
         return self._sym.name
 
+    @property
+    def dtype(self) -> str:
+        return "float32"
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
     def __repr__(self) -> str:
         return f"<KerasTensor shape={self.shape} name='{self.name}'>"
+
+    # Python operators: graph nodes of nncore.ops.
+    def __add__(self, other: Any) -> "KerasTensor":
+        return _ops().add(self, other)
+
+    def __radd__(self, other: Any) -> "KerasTensor":
+        return _ops().add(other, self)
+
+    def __sub__(self, other: Any) -> "KerasTensor":
+        return _ops().subtract(self, other)
+
+    def __rsub__(self, other: Any) -> "KerasTensor":
+        return _ops().subtract(other, self)
+
+    def __mul__(self, other: Any) -> "KerasTensor":
+        return _ops().multiply(self, other)
+
+    def __rmul__(self, other: Any) -> "KerasTensor":
+        return _ops().multiply(other, self)
+
+    def __truediv__(self, other: Any) -> "KerasTensor":
+        return _ops().divide(self, other)
+
+    def __rtruediv__(self, other: Any) -> "KerasTensor":
+        return _ops().divide(other, self)
+
+    def __pow__(self, other: Any) -> "KerasTensor":
+        return _ops().power(self, other)
+
+    def __neg__(self) -> "KerasTensor":
+        return _ops().negative(self)
+
+    def __abs__(self) -> "KerasTensor":
+        return _ops().abs(self)
+
+    def __matmul__(self, other: Any) -> "KerasTensor":
+        return _ops().matmul(self, other)
+
+    def __getitem__(self, key: Any) -> "KerasTensor":
+        return _ops().slice_along(self, key)
+
+    def __bool__(self) -> bool:
+        raise TypeError(f"{self!r} has no value while the model is being built: Python control flow on it (if, while, "
+                        "and/or) cannot be traced into the graph; use ops.where / ops.maximum, or branch on Python "
+                        "values such as `training`")
+
+    __array_priority__ = 1000  # numpy array @ KerasTensor and array + KerasTensor reach the methods above
+
+
+def _ops() -> Any:
+    from . import ops
+    return ops
 
 
 def Input(shape: Sequence[int], name: Optional[str] = None, batch_size: Optional[int] = None) -> KerasTensor:
@@ -189,6 +249,10 @@ class Model(Layer):
     @property
     def trainable_weights(self) -> list:
         return [w for layer in self._layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        return [w for layer in self._layers for w in layer.non_trainable_weights]
 
     def get_weights(self) -> list:
         return [w.copy() for w in self.weights]

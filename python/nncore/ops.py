@@ -1,7 +1,10 @@
-"""Functional kernels on numpy arrays (float32 in, float32 out), for tests, experiments and custom code.
+"""Keras 3's ``keras.ops`` (on numpy arrays eagerly, on KerasTensors as nodes of a model's graph, see
+``_keras_ops``), and nncore's functional kernels on numpy arrays (float32 in, float32 out) for tests,
+experiments and custom code.
 
 Example:
     >>> c = nncore.ops.matmul(a, b, transpose_b=True)   # a @ b.T on nncore's GEMM
+    >>> h = nncore.ops.relu(nncore.ops.matmul(x, w) + b)  # x a KerasTensor: two graph nodes
 """
 from __future__ import annotations
 
@@ -12,8 +15,12 @@ import numpy as np
 from . import _core
 from ._convert import as_float32, pair
 
+from . import _keras_ops
+from ._keras_ops import *  # noqa: F401,F403 - the Keras ops
+
 __all__ = ["matmul", "matmul_reference", "matmul_packed", "activation", "activation_backward", "loss", "conv2d",
-           "conv2d_backward", "simple_rnn", "simple_rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward"]
+           "conv2d_backward", "simple_rnn", "simple_rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward",
+           *_keras_ops.__all__]
 
 
 def _matrix(a: Any, what: str) -> np.ndarray:
@@ -23,8 +30,16 @@ def _matrix(a: Any, what: str) -> np.ndarray:
     return arr
 
 
-def matmul(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False) -> np.ndarray:
-    """``op(a) @ op(b)`` with nncore's packed SIMD GEMM; ``transpose_a`` means ``a`` is stored (K, M)."""
+def matmul(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False) -> Any:
+    """``op(a) @ op(b)``. On KerasTensors a graph node (see ``_keras_ops.matmul_graph``); on 2-D arrays nncore's
+    packed SIMD GEMM (``transpose_a`` means ``a`` is stored (K, M)); on other arrays numpy's matmul."""
+    if _keras_ops._any_symbolic(a, b):
+        if transpose_a or transpose_b:
+            raise ValueError("ops.matmul: transpose_a/transpose_b are for arrays; on KerasTensors use ops.transpose")
+        return _keras_ops.matmul_graph(a, b)
+    if np.ndim(a) != 2 or np.ndim(b) != 2:
+        a_, b_ = np.asarray(a), np.asarray(b)
+        return np.matmul(np.swapaxes(a_, -1, -2) if transpose_a else a_, np.swapaxes(b_, -1, -2) if transpose_b else b_)
     return _core.matmul(_matrix(a, "a"), _matrix(b, "b"), bool(transpose_a), bool(transpose_b))
 
 

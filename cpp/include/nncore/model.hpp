@@ -238,6 +238,7 @@ class Model : public Layer {
   void check_targets(const std::vector<Tensor>& ys, int64_t n, const std::string& x_label,
                      const std::string& y_label) const;
   void check_compiled(const std::string& what) const;
+  Shape loss_shape(size_t output) const;  // output_shape, with () read as (1,)
   void prepare_training();
   // One optimization step on the batch in xb_/yb_; adds the batch sums of loss and metrics to `sums`.
   void train_step(std::vector<double>& sums, const float* wb);

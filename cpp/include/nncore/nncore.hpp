@@ -9,6 +9,7 @@
 #include "nncore/layers/core.hpp"
 #include "nncore/layers/layer.hpp"
 #include "nncore/layers/normalization.hpp"
+#include "nncore/layers/ops.hpp"
 #include "nncore/layers/merge.hpp"
 #include "nncore/layers/sequence.hpp"
 #include "nncore/layers/recurrent.hpp"

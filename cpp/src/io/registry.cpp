@@ -8,6 +8,7 @@
 #include "nncore/layers/core.hpp"
 #include "nncore/layers/merge.hpp"
 #include "nncore/layers/normalization.hpp"
+#include "nncore/layers/ops.hpp"
 #include "nncore/layers/sequence.hpp"
 #include "nncore/layers/recurrent.hpp"
 
@@ -55,6 +56,13 @@ const std::map<std::string, Factory>& registry() {
       {"LSTM", &LSTM::from_config},
       {"GRU", &GRU::from_config},
       {"Bidirectional", &Bidirectional::from_config},
+      // Ops on symbolic tensors (nncore.ops in a graph).
+      {"BinaryOp", &BinaryOpLayer::from_config},
+      {"UnaryOp", &UnaryOpLayer::from_config},
+      {"MatMulOp", &MatMulOpLayer::from_config},
+      {"ReduceOp", &ReduceOpLayer::from_config},
+      {"TransposeOp", &TransposeOpLayer::from_config},
+      {"SliceOp", &SliceOpLayer::from_config},
       // Models are layers too (nested models): their config is the model's architecture.
       {"Sequential", &model_layer_from_config},
       {"Functional", &model_layer_from_config},

@@ -103,7 +103,7 @@ void Model::compile(std::shared_ptr<Optimizer> optimizer, const std::vector<Loss
   std::vector<std::vector<Metric>> ms(n_out);
   for (size_t j = 0; j < n_out; ++j)
     for (const auto& m : metrics)
-      ms[j].push_back(Metric::from_name(m, ls[j], built_ && j < outputs_.size() ? output_shape(j) : Shape{}));
+      ms[j].push_back(Metric::from_name(m, ls[j], built_ && j < outputs_.size() ? loss_shape(j) : Shape{}));
   optimizer_ = std::move(optimizer);
   losses_ = std::move(ls);
   metrics_ = std::move(ms);
@@ -173,7 +173,7 @@ void Model::check_targets(const std::vector<Tensor>& ys, int64_t n, const std::s
     const std::string w = ys.size() == 1 ? std::string("y") : str_cat("y[", j, "] ('", output_name(j), "')");
     NNC_CHECK(samples(ys[j]) == n, x_label, " and ", w, " must have the same number of samples, got ", n, " and ",
               samples(ys[j]));
-    losses_[j].check_targets(ys[j], output_shape(j), ys.size() == 1 ? y_label : str_cat(y_label, "[", j, "]"));
+    losses_[j].check_targets(ys[j], loss_shape(j), ys.size() == 1 ? y_label : str_cat(y_label, "[", j, "]"));
   }
 }
 
@@ -185,6 +185,12 @@ void Model::check_sample_weight(const Tensor& w, int64_t N, const std::string& w
     NNC_CHECK(std::isfinite(v) && v >= 0.f, what, ": sample_weight must hold finite weights >= 0; got ", v,
               " at index ", i);
   }
+}
+
+// An output of one value per sample (per-sample shape ()) is one column for the losses and metrics.
+Shape Model::loss_shape(size_t j) const {
+  const Shape& s = output_shape(j);
+  return s.empty() ? Shape{1} : s;
 }
 
 // Derived per-compile state: loss fusion, which nodes need an input gradient, the trainable parameters.
@@ -232,7 +238,7 @@ double Model::losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, std::
   double total = 0.0;
   for (size_t j = 0; j < n_out; ++j) {
     const Tensor& out = *run_->vals[outputs_[j]];
-    const Shape& os = output_shape(j);
+    const Shape os = loss_shape(j);
     float* g = nullptr;
     if (grad) {
       dout_[j].resize(out.shape());

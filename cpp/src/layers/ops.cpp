@@ -1,0 +1,664 @@
+#include "nncore/layers/ops.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include "kernels/nd.hpp"
+#include "layers/common.hpp"
+#include "nncore/check.hpp"
+
+namespace nncore {
+
+using detail::layer_name;
+
+namespace {
+
+const std::map<std::string, kernels::BinaryOp>& binary_ops() {
+  static const std::map<std::string, kernels::BinaryOp> m = {
+      {"add", kernels::BinaryOp::add},         {"subtract", kernels::BinaryOp::subtract},
+      {"multiply", kernels::BinaryOp::multiply}, {"divide", kernels::BinaryOp::divide},
+      {"maximum", kernels::BinaryOp::maximum}, {"minimum", kernels::BinaryOp::minimum},
+      {"power", kernels::BinaryOp::power}};
+  return m;
+}
+
+const std::map<std::string, int>& unary_ops() {
+  using U = kernels::UnaryOp;
+  static const std::map<std::string, int> m = {
+      {"negative", static_cast<int>(U::negative)}, {"exp", static_cast<int>(U::exp)},
+      {"log", static_cast<int>(U::log)},           {"sqrt", static_cast<int>(U::sqrt)},
+      {"square", static_cast<int>(U::square)},     {"abs", static_cast<int>(U::abs)},
+      {"tanh", static_cast<int>(U::tanh)},         {"sigmoid", static_cast<int>(U::sigmoid)},
+      {"relu", static_cast<int>(U::relu)},         {"gelu", static_cast<int>(U::gelu)},
+      {"erf", static_cast<int>(U::erf)},           {"sin", static_cast<int>(U::sin)},
+      {"cos", static_cast<int>(U::cos)},           {"softplus", static_cast<int>(U::softplus)},
+      {"reciprocal", static_cast<int>(U::reciprocal)}, {"sign", static_cast<int>(U::sign)},
+      {"clip", static_cast<int>(U::clip)},         {"softmax", -1},
+      {"log_softmax", -2}};
+  return m;
+}
+
+template <typename M>
+std::string names_of(const M& m) {
+  std::string s;
+  for (const auto& kv : m) s += (s.empty() ? "" : ", ") + kv.first;
+  return s;
+}
+
+Shape full(int64_t batch, const Shape& per_sample) {
+  Shape s{batch};
+  s.insert(s.end(), per_sample.begin(), per_sample.end());
+  return s;
+}
+
+}  // namespace
+
+// ---- OpLayer ------------------------------------------------------------------------------------------------------
+OpLayer::OpLayer(const std::string& name, const std::string& cls, std::string op, std::vector<OpOperand> operands,
+                 std::vector<WeightSpec> weights)
+    : Layer(layer_name(name, op)),
+      op_(std::move(op)),
+      operands_(std::move(operands)),
+      weight_specs_(std::move(weights)),
+      shared_(weight_specs_.size()) {
+  int64_t next_input = 0;
+  for (const OpOperand& k : operands_) {
+    if (k.kind == OpOperand::Kind::input) {
+      NNC_CHECK(k.index == next_input, cls, " '", name_, "': input operands must be numbered 0, 1, ... in order");
+      ++next_input;
+    }
+    if (k.kind == OpOperand::Kind::weight)
+      NNC_CHECK(k.index >= 0 && k.index < static_cast<int64_t>(weight_specs_.size()), cls, " '", name_,
+                "': operand weight ", k.index, " out of range (", weight_specs_.size(), " weights)");
+  }
+  for (const WeightSpec& w : weight_specs_)
+    for (int64_t d : w.shape)
+      NNC_CHECK(d >= 1, cls, " '", name_, "': weight '", w.name, "' must have positive dimensions, got ",
+                shape_str(w.shape));
+}
+
+size_t OpLayer::num_tensor_inputs() const {
+  size_t n = 0;
+  for (const OpOperand& k : operands_) n += k.kind == OpOperand::Kind::input ? 1 : 0;
+  return n;
+}
+
+void OpLayer::share_weight(size_t i, const Param& p) {
+  NNC_CHECK(!built_, who(), ": share_weight before the op is built");
+  NNC_CHECK(i < weight_specs_.size(), who(), ": weight ", i, " out of range");
+  NNC_CHECK(p.value.shape() == weight_specs_[i].shape, who(), ": weight '", weight_specs_[i].name, "' has shape ",
+            shape_str(weight_specs_[i].shape), ", the shared one ", p.value.shape_str());
+  shared_[i] = p;
+}
+
+void OpLayer::make_weights() {
+  for (size_t i = 0; i < weight_specs_.size(); ++i) {
+    const WeightSpec& w = weight_specs_[i];
+    if (!shared_[i].value.empty()) {
+      Param q = shared_[i];  // shares the owner's value and gradient storage
+      q.name = w.name;
+      params_.push_back(q);
+      continue;
+    }
+    const int64_t n = shape_numel(w.shape);
+    add_weight(w.name, w.shape, "zeros", n, n).trainable = w.trainable;
+  }
+}
+
+Shape OpLayer::operand_shape(const LayerCall& c, const OpOperand& k, int64_t) const {
+  switch (k.kind) {
+    case OpOperand::Kind::input: return c.inputs[static_cast<size_t>(k.index)].shape();
+    case OpOperand::Kind::weight: return params_[static_cast<size_t>(k.index)].value.shape();
+    case OpOperand::Kind::scalar: return {};
+  }
+  return {};
+}
+
+const float* OpLayer::operand_data(const LayerCall& c, const OpOperand& k) const {
+  switch (k.kind) {
+    case OpOperand::Kind::input: return c.inputs[static_cast<size_t>(k.index)].data();
+    case OpOperand::Kind::weight: return params_[static_cast<size_t>(k.index)].value.data();
+    case OpOperand::Kind::scalar: return &k.value;
+  }
+  return nullptr;
+}
+
+Json OpLayer::config() const {
+  Json c = Layer::config();
+  c["op"] = op_;
+  Json ops = Json::array();
+  for (const OpOperand& k : operands_) {
+    Json o = Json::object();
+    if (k.kind == OpOperand::Kind::input) o["input"] = k.index;
+    else if (k.kind == OpOperand::Kind::weight) o["weight"] = k.index;
+    else o["scalar"] = k.value;
+    ops.push_back(o);
+  }
+  c["operands"] = ops;
+  Json ws = Json::array();
+  for (const WeightSpec& w : weight_specs_) {
+    Json o = Json::object();
+    o["name"] = w.name;
+    o["shape"] = w.shape;
+    o["trainable"] = w.trainable;
+    ws.push_back(o);
+  }
+  c["weights"] = ws;
+  return c;
+}
+
+std::vector<OpOperand> OpLayer::operands_from_config(const Json& c) {
+  std::vector<OpOperand> out;
+  for (const Json& o : c.at("operands", "op config").as_array("op operands")) {
+    if (o.contains("input")) out.push_back(OpOperand::input(o.at("input", "operand").as_int("operand input")));
+    else if (o.contains("weight")) out.push_back(OpOperand::weight(o.at("weight", "operand").as_int("operand weight")));
+    else out.push_back(OpOperand::scalar(static_cast<float>(o.at("scalar", "operand").as_number("operand scalar"))));
+  }
+  return out;
+}
+
+std::vector<OpLayer::WeightSpec> OpLayer::weights_from_config(const Json& c) {
+  std::vector<WeightSpec> out;
+  const Json* ws = c.find("weights");
+  if (ws == nullptr) return out;
+  for (const Json& w : ws->as_array("op weights"))
+    out.push_back({w.at("name", "op weight").as_string("op weight name"), w.at("shape", "op weight").as_shape("op weight shape"),
+                   w.get("trainable", false)});
+  return out;
+}
+
+// ---- BinaryOpLayer --------------------------------------------------------------------------------------------------
+struct BinaryOpLayer::Call : LayerCall {
+  kernels::NdGeom geom;
+  int64_t batch = -1;  // the batch size the geometry is for
+  Shape out;
+  std::vector<Tensor> dx;
+};
+
+BinaryOpLayer::BinaryOpLayer(const std::string& op, OpOperand a, OpOperand b, std::vector<WeightSpec> weights,
+                             const std::string& name)
+    : OpLayer(name, "BinaryOp", op, {a, b}, std::move(weights)) {
+  const auto it = binary_ops().find(op);
+  NNC_CHECK(it != binary_ops().end(), "BinaryOp '", name_, "': unknown op '", op, "'; known: ", names_of(binary_ops()));
+  kind_ = static_cast<int>(it->second);
+  NNC_CHECK(num_tensor_inputs() >= 1, "BinaryOp '", name_, "': needs at least one graph tensor operand");
+}
+
+std::unique_ptr<LayerCall> BinaryOpLayer::new_call() const { return std::make_unique<Call>(); }
+
+std::vector<Shape> BinaryOpLayer::shapes_for(const std::vector<Shape>& in) const {
+  NNC_CHECK(in.size() == num_tensor_inputs(), "op '", op_, "' (", name_, "): expected ", num_tensor_inputs(),
+            " tensor input(s), got ", in.size());
+  // Shapes with the batch axis as 1: the graph tensors must agree on their rank so that their batch axes line up.
+  std::vector<Shape> shapes;
+  size_t rank = 0;
+  for (const OpOperand& k : operands_)
+    if (k.kind == OpOperand::Kind::input) rank = std::max(rank, in[static_cast<size_t>(k.index)].size() + 1);
+  auto shown = [&](const Shape& s, bool tensor) { return tensor ? shape_str(full(-1, s)) : shape_str(s); };
+  for (const OpOperand& k : operands_) {
+    if (k.kind == OpOperand::Kind::input) {
+      const Shape& s = in[static_cast<size_t>(k.index)];
+      NNC_CHECK(s.size() + 1 == rank, "op '", op_, "': cannot broadcast tensors of different ranks ",
+                shown(in[0], true), " and ", shown(s, true), ": their batch axes would not line up");
+      shapes.push_back(full(1, s));
+    } else if (k.kind == OpOperand::Kind::weight) {
+      const Shape& w = weight_specs_[static_cast<size_t>(k.index)].shape;
+      NNC_CHECK(w.size() < rank || (w.size() == rank && w[0] == 1), "op '", op_, "': a constant of shape ",
+                shape_str(w), " would broadcast over the batch axis of a tensor of shape ",
+                shown(Shape(shapes.empty() ? in[0] : Shape(shapes[0].begin() + 1, shapes[0].end())), true),
+                "; give it at most ", rank - 1, " axes");
+      shapes.push_back(w);
+    } else {
+      shapes.push_back({});
+    }
+  }
+  kernels::NdGeom g;
+  Shape out;
+  NNC_CHECK(kernels::broadcast_geometry(shapes[0], shapes[1], g, out), "op '", op_,
+            "': incompatible shapes for broadcasting: ", shown(Shape(shapes[0].begin() + (shapes[0].empty() ? 0 : 1),
+                                                                     shapes[0].end()), operands_[0].kind == OpOperand::Kind::input),
+            " and ", shown(Shape(shapes[1].begin() + (operands_[1].kind == OpOperand::Kind::input ? 1 : 0), shapes[1].end()),
+                           operands_[1].kind == OpOperand::Kind::input));
+  return {Shape(out.begin() + 1, out.end())};
+}
+
+std::vector<Shape> BinaryOpLayer::build_shapes(const std::vector<Shape>& in) {
+  std::vector<Shape> out = shapes_for(in);
+  make_weights();
+  return out;
+}
+
+std::vector<Shape> BinaryOpLayer::call_shapes(const std::vector<Shape>& in) const { return shapes_for(in); }
+
+void BinaryOpLayer::forward_list(LayerCall& c, bool) {
+  Call& bc = as<Call>(c);
+  const int64_t B = c.batch();
+  if (bc.batch != B) {
+    const bool ok = kernels::broadcast_geometry(operand_shape(c, operands_[0], B), operand_shape(c, operands_[1], B),
+                                                bc.geom, bc.out);
+    NNC_CHECK(ok, "op '", op_, "': incompatible shapes");
+    bc.batch = B;
+  }
+  c.y.resize(bc.out);
+  kernels::binary_forward(static_cast<kernels::BinaryOp>(kind_), c.y.data(), operand_data(c, operands_[0]),
+                          operand_data(c, operands_[1]), bc.geom);
+  c.outputs.assign(1, &c.y);
+}
+
+void BinaryOpLayer::backward_list(LayerCall& c, const std::vector<const Tensor*>& dys, bool need_dx) {
+  Call& bc = as<Call>(c);
+  bc.dx.resize(c.inputs.size());
+  float* grads[2] = {nullptr, nullptr};
+  for (int j = 0; j < 2; ++j) {
+    const OpOperand& k = operands_[static_cast<size_t>(j)];
+    if (k.kind == OpOperand::Kind::input && need_dx) {
+      Tensor& d = bc.dx[static_cast<size_t>(k.index)];
+      d.resize(c.inputs[static_cast<size_t>(k.index)].shape());
+      d.zero();
+      grads[j] = d.data();
+      c.dxs[static_cast<size_t>(k.index)] = &d;
+    } else if (k.kind == OpOperand::Kind::weight && trainable_) {
+      Param& p = params_[static_cast<size_t>(k.index)];
+      if (p.trainable) grads[j] = p.grad.data();
+    }
+  }
+  if (grads[0] == nullptr && grads[1] == nullptr) return;
+  kernels::binary_backward(static_cast<kernels::BinaryOp>(kind_), grads[0], grads[1], dys[0]->data(),
+                           operand_data(c, operands_[0]), operand_data(c, operands_[1]), c.y.data(), bc.geom);
+}
+
+LayerPtr BinaryOpLayer::from_config(const Json& c) {
+  const std::vector<OpOperand> ops = operands_from_config(c);
+  NNC_CHECK(ops.size() == 2, "BinaryOp config: expected 2 operands, got ", ops.size());
+  auto l = std::make_shared<BinaryOpLayer>(c.at("op", "BinaryOp config").as_string("BinaryOp op"), ops[0], ops[1],
+                                           weights_from_config(c), c.get("name", ""));
+  l->apply_base_config(c);
+  return l;
+}
+
+// ---- UnaryOpLayer ---------------------------------------------------------------------------------------------------
+UnaryOpLayer::UnaryOpLayer(const std::string& op, float lo, float hi, const std::string& name)
+    : OpLayer(name, "UnaryOp", op, {OpOperand::input(0)}, {}), lo_(lo), hi_(hi) {
+  const auto it = unary_ops().find(op);
+  NNC_CHECK(it != unary_ops().end(), "UnaryOp '", name_, "': unknown op '", op, "'; known: ", names_of(unary_ops()));
+  kind_ = it->second;
+  NNC_CHECK(op != "clip" || lo <= hi, "op 'clip': x_min must be <= x_max, got ", lo, " and ", hi);
+}
+
+const Tensor& UnaryOpLayer::forward_one(LayerCall& c, const Tensor& x, bool) {
+  c.y.resize(x.shape());
+  const int64_t cols = input_shape().empty() ? 1 : input_shape().back(), rows = cols > 0 ? x.size() / cols : 0;
+  if (kind_ == -1) kernels::act_forward(kernels::Act::softmax, c.y.data(), x.data(), rows, cols, 0.f);
+  else if (kind_ == -2) kernels::log_softmax_forward(c.y.data(), x.data(), rows, cols);
+  else kernels::unary_forward(static_cast<kernels::UnaryOp>(kind_), c.y.data(), x.data(), x.size(), lo_, hi_);
+  return c.y;
+}
+
+const Tensor& UnaryOpLayer::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  if (!need_dx) return c.dx;
+  const Tensor& x = c.inputs[0];
+  c.dx.resize(x.shape());
+  const int64_t cols = input_shape().empty() ? 1 : input_shape().back(), rows = cols > 0 ? x.size() / cols : 0;
+  if (kind_ == -1)
+    kernels::act_backward(kernels::Act::softmax, c.dx.data(), dy.data(), x.data(), c.y.data(), rows, cols, 0.f);
+  else if (kind_ == -2) kernels::log_softmax_backward(c.dx.data(), dy.data(), c.y.data(), rows, cols);
+  else
+    kernels::unary_backward(static_cast<kernels::UnaryOp>(kind_), c.dx.data(), dy.data(), x.data(), c.y.data(),
+                            x.size(), lo_, hi_);
+  return c.dx;
+}
+
+Json UnaryOpLayer::config() const {
+  Json c = OpLayer::config();
+  if (op_ == "clip") {
+    c["x_min"] = lo_;
+    c["x_max"] = hi_;
+  }
+  return c;
+}
+
+LayerPtr UnaryOpLayer::from_config(const Json& c) {
+  auto l = std::make_shared<UnaryOpLayer>(c.at("op", "UnaryOp config").as_string("UnaryOp op"), c.get("x_min", 0.f),
+                                          c.get("x_max", 0.f), c.get("name", ""));
+  l->apply_base_config(c);
+  return l;
+}
+
+// ---- MatMulOpLayer --------------------------------------------------------------------------------------------------
+MatMulOpLayer::MatMulOpLayer(OpOperand a, OpOperand b, std::vector<WeightSpec> weights, const std::string& name)
+    : OpLayer(name, "MatMulOp", "matmul", {a, b}, std::move(weights)) {
+  NNC_CHECK(a.kind == OpOperand::Kind::input, "op 'matmul': the first operand must be a graph tensor (batch first); "
+            "for w @ x write ops.matmul(x, ops.transpose(w)) instead");
+  NNC_CHECK(b.kind != OpOperand::Kind::scalar, "op 'matmul': operands must be tensors, not numbers");
+  if (b.kind == OpOperand::Kind::weight)
+    NNC_CHECK(weight_specs_[static_cast<size_t>(b.index)].shape.size() == 2, "op 'matmul': a constant right operand "
+              "must be a 2-D matrix (K, N), got ", shape_str(weight_specs_[static_cast<size_t>(b.index)].shape));
+}
+
+std::vector<Shape> MatMulOpLayer::shapes_for(const std::vector<Shape>& in) const {
+  NNC_CHECK(in.size() == num_tensor_inputs(), "op 'matmul' (", name_, "): expected ", num_tensor_inputs(),
+            " tensor input(s), got ", in.size());
+  const Shape& a = in[0];
+  NNC_CHECK(!a.empty(), "op 'matmul': the first operand must have at least 2 axes (batch, ..., K), got (None,)");
+  if (operands_[1].kind == OpOperand::Kind::weight) {
+    const Shape& w = weight_specs_[static_cast<size_t>(operands_[1].index)].shape;
+    NNC_CHECK(a.back() == w[0], "op 'matmul': incompatible shapes ", shape_str(full(-1, a)), " and ", shape_str(w),
+              ": ", a.back(), " != ", w[0]);
+    Shape out = a;
+    out.back() = w[1];
+    return {out};
+  }
+  const Shape& b = in[1];
+  bool ok = a.size() >= 2 && b.size() == a.size() && a.back() == b[b.size() - 2];
+  for (size_t i = 0; ok && i + 2 < a.size(); ++i) ok = a[i] == b[i];
+  NNC_CHECK(ok, "op 'matmul': incompatible shapes ", shape_str(full(-1, a)), " and ", shape_str(full(-1, b)),
+            " (two graph tensors multiply as (batch, ..., M, K) @ (batch, ..., K, N), with equal leading axes)");
+  Shape out = a;
+  out.back() = b.back();
+  return {out};
+}
+
+std::vector<Shape> MatMulOpLayer::build_shapes(const std::vector<Shape>& in) {
+  std::vector<Shape> out = shapes_for(in);
+  make_weights();
+  return out;
+}
+
+std::vector<Shape> MatMulOpLayer::call_shapes(const std::vector<Shape>& in) const { return shapes_for(in); }
+
+void MatMulOpLayer::forward_list(LayerCall& c, bool) {
+  const Tensor& a = c.inputs[0];
+  const int64_t B = a.dim(0);
+  c.y.resize(full(B, output_shape()));
+  const int64_t K = a.dim(-1), N = c.y.dim(-1);
+  if (operands_[1].kind == OpOperand::Kind::weight) {
+    const int64_t R = a.size() / K;
+    kernels::gemm(false, false, R, N, K, a.data(), K, operand_data(c, operands_[1]), N, 0.f, c.y.data(), N);
+  } else {
+    const Tensor& b = c.inputs[1];
+    const int64_t M = a.dim(-2), P = a.size() / (M * K);
+    for (int64_t p = 0; p < P; ++p)
+      kernels::gemm(false, false, M, N, K, a.data() + p * M * K, K, b.data() + p * K * N, N, 0.f,
+                    c.y.data() + p * M * N, N);
+  }
+  c.outputs.assign(1, &c.y);
+}
+
+void MatMulOpLayer::backward_list(LayerCall& c, const std::vector<const Tensor*>& dys, bool need_dx) {
+  const Tensor& a = c.inputs[0];
+  const Tensor& dy = *dys[0];
+  const int64_t K = a.dim(-1), N = dy.dim(-1);
+  if (operands_[1].kind == OpOperand::Kind::weight) {
+    const int64_t R = a.size() / K;
+    const float* w = operand_data(c, operands_[1]);
+    Param& p = params_[static_cast<size_t>(operands_[1].index)];
+    if (trainable_ && p.trainable)
+      kernels::gemm(true, false, K, N, R, a.data(), K, dy.data(), N, 1.f, p.grad.data(), N);
+    if (!need_dx) return;
+    c.dx.resize(a.shape());
+    kernels::gemm(false, true, R, K, N, dy.data(), N, w, N, 0.f, c.dx.data(), K);
+    c.dxs[0] = &c.dx;
+    return;
+  }
+  if (!need_dx) return;
+  const Tensor& b = c.inputs[1];
+  Tensor& db = as<Call>(c).db;
+  const int64_t M = a.dim(-2), P = a.size() / (M * K);
+  c.dx.resize(a.shape());
+  db.resize(b.shape());
+  for (int64_t p = 0; p < P; ++p) {
+    const float* g = dy.data() + p * M * N;
+    kernels::gemm(false, true, M, K, N, g, N, b.data() + p * K * N, N, 0.f, c.dx.data() + p * M * K, K);
+    kernels::gemm(true, false, K, N, M, a.data() + p * M * K, K, g, N, 0.f, db.data() + p * K * N, N);
+  }
+  c.dxs[0] = &c.dx;
+  c.dxs[1] = &db;
+}
+
+LayerPtr MatMulOpLayer::from_config(const Json& c) {
+  const std::vector<OpOperand> ops = operands_from_config(c);
+  NNC_CHECK(ops.size() == 2, "MatMulOp config: expected 2 operands, got ", ops.size());
+  auto l = std::make_shared<MatMulOpLayer>(ops[0], ops[1], weights_from_config(c), c.get("name", ""));
+  l->apply_base_config(c);
+  return l;
+}
+
+// ---- ReduceOpLayer --------------------------------------------------------------------------------------------------
+ReduceOpLayer::ReduceOpLayer(const std::string& op, std::vector<int64_t> axes, bool keepdims, const std::string& name)
+    : OpLayer(name, "ReduceOp", op, {OpOperand::input(0)}, {}), axes_(std::move(axes)), keepdims_(keepdims) {
+  static const std::map<std::string, kernels::ReduceOp> ops = {{"sum", kernels::ReduceOp::sum},
+                                                              {"mean", kernels::ReduceOp::mean},
+                                                              {"max", kernels::ReduceOp::max},
+                                                              {"min", kernels::ReduceOp::min}};
+  const auto it = ops.find(op);
+  NNC_CHECK(it != ops.end(), "ReduceOp '", name_, "': unknown op '", op, "'; known: ", names_of(ops));
+  kind_ = static_cast<int>(it->second);
+}
+
+Shape ReduceOpLayer::do_build(const Shape& in) {
+  const int64_t rank = static_cast<int64_t>(in.size()) + 1;
+  reduce_.assign(static_cast<size_t>(rank), 0);
+  std::vector<int64_t> axes = axes_;
+  if (axes.empty())  // all axes but the batch
+    for (int64_t i = 1; i < rank; ++i) axes.push_back(i);
+  for (int64_t a : axes) {
+    const int64_t r = a < 0 ? a + rank : a;
+    NNC_CHECK(r >= 0 && r < rank, "op '", op_, "': axis ", a, " is out of range for a tensor of shape ",
+              shape_str(full(-1, in)));
+    NNC_CHECK(r != 0, "op '", op_, "': axis 0 is the batch axis, which a model's op cannot reduce (each sample is "
+              "computed on its own); reduce the per-sample axes (1, 2, ...)");
+    NNC_CHECK(!reduce_[static_cast<size_t>(r)], "op '", op_, "': axis ", a, " is given twice");
+    reduce_[static_cast<size_t>(r)] = 1;
+  }
+  Shape out;
+  for (int64_t i = 1; i < rank; ++i) {
+    if (!reduce_[static_cast<size_t>(i)]) out.push_back(in[static_cast<size_t>(i - 1)]);
+    else if (keepdims_) out.push_back(1);
+  }
+  return out;
+}
+
+const Tensor& ReduceOpLayer::forward_one(LayerCall& c, const Tensor& x, bool) {
+  Call& rc = as<Call>(c);
+  rc.dims.assign(x.shape().begin(), x.shape().end());
+  c.y.resize(full(x.dim(0), output_shape()));
+  if (kind_ >= static_cast<int>(kernels::ReduceOp::max)) rc.arg.resize(static_cast<size_t>(c.y.size()));
+  kernels::reduce_forward(static_cast<kernels::ReduceOp>(kind_), c.y.data(), rc.arg.data(), x.data(), rc.dims,
+                          reduce_);
+  return c.y;
+}
+
+const Tensor& ReduceOpLayer::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  if (!need_dx) return c.dx;
+  Call& rc = as<Call>(c);
+  c.dx.resize(c.inputs[0].shape());
+  kernels::reduce_backward(static_cast<kernels::ReduceOp>(kind_), c.dx.data(), dy.data(), rc.arg.data(), rc.dims,
+                           reduce_);
+  return c.dx;
+}
+
+Json ReduceOpLayer::config() const {
+  Json c = OpLayer::config();
+  c["axis"] = Shape(axes_);
+  c["keepdims"] = keepdims_;
+  return c;
+}
+
+LayerPtr ReduceOpLayer::from_config(const Json& c) {
+  const Json* axis = c.find("axis");
+  auto l = std::make_shared<ReduceOpLayer>(c.at("op", "ReduceOp config").as_string("ReduceOp op"),
+                                           axis && !axis->is_null() ? axis->as_shape("ReduceOp axis") : Shape{},
+                                           c.get("keepdims", false), c.get("name", ""));
+  l->apply_base_config(c);
+  return l;
+}
+
+// ---- TransposeOpLayer -----------------------------------------------------------------------------------------------
+TransposeOpLayer::TransposeOpLayer(std::vector<int64_t> perm, const std::string& name)
+    : OpLayer(name, "TransposeOp", "transpose", {OpOperand::input(0)}, {}), perm_(std::move(perm)) {}
+
+Shape TransposeOpLayer::do_build(const Shape& in) {
+  const size_t rank = in.size() + 1;
+  if (perm_.empty())  // Keras's default reverses the axes; the batch axis stays first in a model
+    for (size_t i = 0; i < rank; ++i) perm_.push_back(i == 0 ? 0 : static_cast<int64_t>(rank - i));
+  NNC_CHECK(perm_.size() == rank, "op 'transpose': axes ", shape_str(perm_), " do not match a tensor of rank ", rank,
+            " ", shape_str(full(-1, in)));
+  std::vector<char> seen(rank, 0);
+  for (int64_t& p : perm_) {
+    if (p < 0) p += static_cast<int64_t>(rank);
+    NNC_CHECK(p >= 0 && p < static_cast<int64_t>(rank) && !seen[static_cast<size_t>(p)], "op 'transpose': axes ",
+              shape_str(perm_), " are not a permutation of 0..", rank - 1);
+    seen[static_cast<size_t>(p)] = 1;
+  }
+  NNC_CHECK(perm_[0] == 0, "op 'transpose': axes ", shape_str(perm_),
+            " move the batch axis; in a model the batch axis stays first (axes[0] == 0)");
+  inverse_.assign(rank, 0);
+  for (size_t i = 0; i < rank; ++i) inverse_[static_cast<size_t>(perm_[i])] = static_cast<int64_t>(i);
+  Shape out;
+  for (size_t i = 1; i < rank; ++i) out.push_back(in[static_cast<size_t>(perm_[i] - 1)]);
+  return out;
+}
+
+const Tensor& TransposeOpLayer::forward_one(LayerCall& c, const Tensor& x, bool) {
+  c.y.resize(full(x.dim(0), output_shape()));
+  kernels::permute(c.y.data(), x.data(), x.shape(), perm_);
+  return c.y;
+}
+
+const Tensor& TransposeOpLayer::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  if (!need_dx) return c.dx;
+  c.dx.resize(c.inputs[0].shape());
+  kernels::permute(c.dx.data(), dy.data(), dy.shape(), inverse_);
+  return c.dx;
+}
+
+Json TransposeOpLayer::config() const {
+  Json c = OpLayer::config();
+  c["axes"] = Shape(perm_);
+  return c;
+}
+
+LayerPtr TransposeOpLayer::from_config(const Json& c) {
+  const Json* axes = c.find("axes");
+  auto l = std::make_shared<TransposeOpLayer>(axes && !axes->is_null() ? axes->as_shape("TransposeOp axes") : Shape{},
+                                              c.get("name", ""));
+  l->apply_base_config(c);
+  return l;
+}
+
+// ---- SliceOpLayer ---------------------------------------------------------------------------------------------------
+SliceOpLayer::SliceOpLayer(std::vector<AxisSlice> slices, const std::string& name)
+    : OpLayer(name, "SliceOp", "slice", {OpOperand::input(0)}, {}), slices_(std::move(slices)) {
+  for (const AxisSlice& s : slices_) NNC_CHECK(s.index || s.step != 0, "op 'slice': slice step cannot be zero");
+}
+
+Shape SliceOpLayer::do_build(const Shape& in) {
+  NNC_CHECK(slices_.size() <= in.size(), "op 'slice': too many indices (", slices_.size() + 1,
+            ") for a tensor of shape ", shape_str(full(-1, in)));
+  start_.clear();
+  step_.clear();
+  count_.clear();
+  Shape out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    const int64_t d = in[i];
+    if (i >= slices_.size()) {
+      start_.push_back(0);
+      step_.push_back(1);
+      count_.push_back(d);
+      out.push_back(d);
+      continue;
+    }
+    const AxisSlice& s = slices_[i];
+    if (s.index) {
+      const int64_t k = s.start < 0 ? s.start + d : s.start;
+      NNC_CHECK(k >= 0 && k < d, "op 'slice': index ", s.start, " is out of range for axis ", i + 1, " of size ", d);
+      start_.push_back(k);
+      step_.push_back(1);
+      count_.push_back(1);
+      continue;
+    }
+    // Python's slice.indices().
+    int64_t a, b;
+    if (s.step > 0) {
+      a = !s.has_start ? 0 : (s.start < 0 ? std::max<int64_t>(0, s.start + d) : std::min(s.start, d));
+      b = !s.has_stop ? d : (s.stop < 0 ? std::max<int64_t>(0, s.stop + d) : std::min(s.stop, d));
+    } else {
+      a = !s.has_start ? d - 1 : (s.start < 0 ? std::max<int64_t>(-1, s.start + d) : std::min(s.start, d - 1));
+      b = !s.has_stop ? -1 : (s.stop < 0 ? std::max<int64_t>(-1, s.stop + d) : std::min(s.stop, d - 1));
+    }
+    const int64_t n = s.step > 0 ? (b > a ? (b - a + s.step - 1) / s.step : 0)
+                                 : (a > b ? (a - b + (-s.step) - 1) / (-s.step) : 0);
+    NNC_CHECK(n >= 1, "op 'slice': the slice of axis ", i + 1, " (size ", d, ") is empty");
+    start_.push_back(a);
+    step_.push_back(s.step);
+    count_.push_back(n);
+    out.push_back(n);
+  }
+  return out;
+}
+
+const Tensor& SliceOpLayer::forward_one(LayerCall& c, const Tensor& x, bool) {
+  const int64_t B = x.dim(0);
+  c.y.resize(full(B, output_shape()));
+  std::vector<int64_t> start{0}, step{1}, count{B};
+  start.insert(start.end(), start_.begin(), start_.end());
+  step.insert(step.end(), step_.begin(), step_.end());
+  count.insert(count.end(), count_.begin(), count_.end());
+  kernels::slice_forward(c.y.data(), x.data(), x.shape(), start, step, count);
+  return c.y;
+}
+
+const Tensor& SliceOpLayer::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  if (!need_dx) return c.dx;
+  const Tensor& x = c.inputs[0];
+  c.dx.resize(x.shape());
+  std::vector<int64_t> start{0}, step{1}, count{x.dim(0)};
+  start.insert(start.end(), start_.begin(), start_.end());
+  step.insert(step.end(), step_.begin(), step_.end());
+  count.insert(count.end(), count_.begin(), count_.end());
+  kernels::slice_backward(c.dx.data(), dy.data(), x.shape(), start, step, count);
+  return c.dx;
+}
+
+Json SliceOpLayer::config() const {
+  Json c = OpLayer::config();
+  Json ss = Json::array();
+  for (const AxisSlice& s : slices_) {
+    Json o = Json::object();
+    if (s.index) {
+      o["index"] = s.start;
+    } else {
+      o["start"] = s.has_start ? Json(s.start) : Json();
+      o["stop"] = s.has_stop ? Json(s.stop) : Json();
+      o["step"] = s.step;
+    }
+    ss.push_back(o);
+  }
+  c["slices"] = ss;
+  return c;
+}
+
+LayerPtr SliceOpLayer::from_config(const Json& c) {
+  std::vector<AxisSlice> slices;
+  for (const Json& o : c.at("slices", "SliceOp config").as_array("SliceOp slices")) {
+    AxisSlice s;
+    if (o.contains("index")) {
+      s.index = true;
+      s.start = o.at("index", "slice").as_int("slice index");
+    } else {
+      const Json* a = o.find("start");
+      const Json* b = o.find("stop");
+      s.has_start = a && !a->is_null();
+      s.has_stop = b && !b->is_null();
+      if (s.has_start) s.start = a->as_int("slice start");
+      if (s.has_stop) s.stop = b->as_int("slice stop");
+      s.step = o.get("step", int64_t{1});
+    }
+    slices.push_back(s);
+  }
+  auto l = std::make_shared<SliceOpLayer>(slices, c.get("name", ""));
+  l->apply_base_config(c);
+  return l;
+}
+
+}  // namespace nncore

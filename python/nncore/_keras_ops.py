@@ -1,0 +1,470 @@
+"""Keras 3's ``keras.ops`` for nncore: each function works on numpy arrays (eagerly, returning numpy) and on
+KerasTensors, where it adds a node to the model's graph that runs forward and backward in C++ (``BinaryOp``,
+``UnaryOp``, ``MatMulOp``, ``ReduceOp``, ``TransposeOp``, ``SliceOp``, and the Reshape/Concatenate layers).
+
+In a graph the batch axis is axis 0 of every tensor: axes count from it, as in Keras, and ops may not reduce,
+move or slice it (each sample is computed on its own). Constants (numpy arrays) become weights of their op node,
+saved with the model; numbers are kept in the op's config.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _core
+from .layers import Concatenate, Layer, Reshape
+
+__all__ = ["add", "subtract", "multiply", "divide", "true_divide", "negative", "power", "maximum", "minimum",
+           "exp", "log", "sqrt", "square", "abs", "absolute", "tanh", "sigmoid", "relu", "gelu", "erf", "sin", "cos",
+           "softplus", "sign", "reciprocal", "clip", "softmax", "log_softmax", "sum", "mean", "max", "min", "var",
+           "std", "norm", "transpose", "reshape", "expand_dims", "squeeze", "concatenate", "stack", "split",
+           "slice_along", "cast", "shape", "matmul_graph"]
+
+
+# ---- the op layers (Python faces of the C++ op layers, so loaded models wrap them) --------------------------------
+class _OpLayer(Layer):
+    """A node of an op on KerasTensors. Not built by users: the functions of ``nncore.ops`` make them."""
+
+    def __init__(self, impl: Any) -> None:  # pragma: no cover - made through _make
+        super().__init__(impl)
+
+
+class BinaryOp(_OpLayer):
+    pass
+
+
+class UnaryOp(_OpLayer):
+    pass
+
+
+class MatMulOp(_OpLayer):
+    pass
+
+
+class ReduceOp(_OpLayer):
+    pass
+
+
+class TransposeOp(_OpLayer):
+    pass
+
+
+class SliceOp(_OpLayer):
+    pass
+
+
+def _is_symbolic(v: Any) -> bool:
+    from .models import KerasTensor
+    return isinstance(v, KerasTensor)
+
+
+def _any_symbolic(*vs: Any) -> bool:
+    return any(_is_symbolic(v) for v in vs)
+
+
+def _call(cls: type, impl: Any, inputs: List[Any], constants: Sequence[np.ndarray] = ()) -> Any:
+    from .models import _symbolic_call
+    layer = cls._wrap(impl)
+    out = _symbolic_call(layer, inputs)
+    if constants:
+        layer.set_weights(list(constants))
+    return out
+
+
+def _f32(v: Any) -> np.ndarray:
+    return np.asarray(v, dtype=np.float32)
+
+
+# ---- elementwise: two operands -------------------------------------------------------------------------------------
+_NUMPY_BINARY = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply, "divide": np.divide,
+                 "maximum": np.maximum, "minimum": np.minimum, "power": np.power}
+
+
+def _binary(op: str, x1: Any, x2: Any) -> Any:
+    if not _any_symbolic(x1, x2):
+        return _NUMPY_BINARY[op](np.asarray(x1), np.asarray(x2))
+    operands: List[Tuple[str, float]] = []
+    inputs: List[Any] = []
+    weights: List[Tuple[str, List[int], bool]] = []
+    constants: List[np.ndarray] = []
+    for v in (x1, x2):
+        if _is_symbolic(v):
+            operands.append(("input", float(len(inputs))))
+            inputs.append(v)
+        elif np.ndim(v) == 0:
+            operands.append(("scalar", float(v)))
+        else:
+            a = _f32(v)
+            operands.append(("weight", float(len(weights))))
+            weights.append((f"constant_{len(weights)}", list(a.shape), False))
+            constants.append(a)
+    return _call(BinaryOp, _core.BinaryOp(op, operands, weights), inputs, constants)
+
+
+def add(x1: Any, x2: Any) -> Any:
+    return _binary("add", x1, x2)
+
+
+def subtract(x1: Any, x2: Any) -> Any:
+    return _binary("subtract", x1, x2)
+
+
+def multiply(x1: Any, x2: Any) -> Any:
+    return _binary("multiply", x1, x2)
+
+
+def divide(x1: Any, x2: Any) -> Any:
+    return _binary("divide", x1, x2)
+
+
+true_divide = divide
+
+
+def power(x1: Any, x2: Any) -> Any:
+    return _binary("power", x1, x2)
+
+
+def maximum(x1: Any, x2: Any) -> Any:
+    return _binary("maximum", x1, x2)
+
+
+def minimum(x1: Any, x2: Any) -> Any:
+    return _binary("minimum", x1, x2)
+
+
+# ---- elementwise: one operand --------------------------------------------------------------------------------------
+def _np_sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _np_gelu(x: np.ndarray) -> np.ndarray:
+    """The tanh approximation (keras.ops.gelu's default)."""
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def _np_erf(x: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def _np_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+_NUMPY_UNARY = {"negative": np.negative, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "square": np.square,
+                "abs": np.abs, "tanh": np.tanh, "sigmoid": _np_sigmoid, "relu": lambda x: np.maximum(x, 0),
+                "erf": _np_erf, "sin": np.sin, "cos": np.cos,
+                "softplus": lambda x: np.logaddexp(0, x), "sign": np.sign, "reciprocal": np.reciprocal}
+
+
+def _unary(op: str, x: Any) -> Any:
+    if not _is_symbolic(x):
+        return _NUMPY_UNARY[op](np.asarray(x))
+    return _call(UnaryOp, _core.UnaryOp(op), [x])
+
+
+def negative(x: Any) -> Any:
+    return _unary("negative", x)
+
+
+def exp(x: Any) -> Any:
+    return _unary("exp", x)
+
+
+def log(x: Any) -> Any:
+    return _unary("log", x)
+
+
+def sqrt(x: Any) -> Any:
+    return _unary("sqrt", x)
+
+
+def square(x: Any) -> Any:
+    return _unary("square", x)
+
+
+def abs(x: Any) -> Any:  # noqa: A001 - Keras's name
+    return _unary("abs", x)
+
+
+absolute = abs
+
+
+def tanh(x: Any) -> Any:
+    return _unary("tanh", x)
+
+
+def sigmoid(x: Any) -> Any:
+    return _unary("sigmoid", x)
+
+
+def relu(x: Any) -> Any:
+    return _unary("relu", x)
+
+
+def gelu(x: Any, approximate: bool = True) -> Any:
+    """Keras's ops.gelu: the tanh approximation by default, x * Phi(x) exactly with approximate=False (nncore's
+    gelu kernel, which the "gelu" activation also uses)."""
+    if not approximate:
+        if _is_symbolic(x):
+            return _unary("gelu", x)
+        x = np.asarray(x)
+        return 0.5 * x * (1.0 + _np_erf(x / math.sqrt(2.0)))
+    if _is_symbolic(x):
+        inner = multiply(add(x, multiply(power(x, 3.0), 0.044715)), math.sqrt(2.0 / math.pi))
+        return multiply(multiply(x, 0.5), add(tanh(inner), 1.0))
+    return _np_gelu(np.asarray(x))
+
+
+def erf(x: Any) -> Any:
+    return _unary("erf", x)
+
+
+def sin(x: Any) -> Any:
+    return _unary("sin", x)
+
+
+def cos(x: Any) -> Any:
+    return _unary("cos", x)
+
+
+def softplus(x: Any) -> Any:
+    return _unary("softplus", x)
+
+
+def sign(x: Any) -> Any:
+    return _unary("sign", x)
+
+
+def reciprocal(x: Any) -> Any:
+    return _unary("reciprocal", x)
+
+
+def clip(x: Any, x_min: float, x_max: float) -> Any:
+    if not _is_symbolic(x):
+        return np.clip(np.asarray(x), x_min, x_max)
+    return _call(UnaryOp, _core.UnaryOp("clip", float(x_min), float(x_max)), [x])
+
+
+def _last_axis_only(name: str, x: Any, axis: int) -> None:
+    rank = len(x.shape)
+    if axis not in (-1, rank - 1):
+        raise ValueError(f"ops.{name}: on a KerasTensor only the last axis (axis=-1) is supported, got axis={axis} "
+                         f"for shape {x.shape}; transpose the axis to the end first")
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    if not _is_symbolic(x):
+        return _np_softmax(np.asarray(x), axis)
+    _last_axis_only("softmax", x, axis)
+    return _call(UnaryOp, _core.UnaryOp("softmax"), [x])
+
+
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    if not _is_symbolic(x):
+        x = np.asarray(x)
+        m = np.max(x, axis=axis, keepdims=True)
+        return x - m - np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+    _last_axis_only("log_softmax", x, axis)
+    return _call(UnaryOp, _core.UnaryOp("log_softmax"), [x])
+
+
+# ---- reductions ------------------------------------------------------------------------------------------------------
+def _axes(axis: Any) -> List[int]:
+    if axis is None:
+        return []
+    return [int(a) for a in axis] if isinstance(axis, (list, tuple)) else [int(axis)]
+
+
+_NUMPY_REDUCE = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min}
+
+
+def _reduce(op: str, x: Any, axis: Any, keepdims: bool) -> Any:
+    if not _is_symbolic(x):
+        return _NUMPY_REDUCE[op](np.asarray(x), axis=None if axis is None else tuple(_axes(axis)), keepdims=keepdims)
+    if axis is None:
+        raise ValueError(f"ops.{op}: axis=None reduces the batch axis too, which a model's op cannot do (each sample "
+                         f"is computed on its own); give the per-sample axes, e.g. axis={list(range(1, len(x.shape)))}")
+    return _call(ReduceOp, _core.ReduceOp(op, _axes(axis), bool(keepdims)), [x])
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    return _reduce("sum", x, axis, keepdims)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return _reduce("mean", x, axis, keepdims)
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False, initial: Any = None) -> Any:  # noqa: A001
+    return _reduce("max", x, axis, keepdims)
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False, initial: Any = None) -> Any:  # noqa: A001
+    return _reduce("min", x, axis, keepdims)
+
+
+def var(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    if not _is_symbolic(x):
+        return np.var(np.asarray(x), axis=None if axis is None else tuple(_axes(axis)), keepdims=keepdims)
+    centered = subtract(x, mean(x, axis, keepdims=True))
+    return mean(square(centered), axis, keepdims)
+
+
+def std(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    if not _is_symbolic(x):
+        return np.std(np.asarray(x), axis=None if axis is None else tuple(_axes(axis)), keepdims=keepdims)
+    return sqrt(var(x, axis, keepdims))
+
+
+def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A002
+    """The 2-norm (Frobenius over several axes); other orders on arrays only."""
+    if not _is_symbolic(x):
+        return np.linalg.norm(np.asarray(x), ord=ord, axis=None if axis is None else
+                              (tuple(_axes(axis)) if isinstance(axis, (list, tuple)) else int(axis)),
+                              keepdims=keepdims)
+    if ord not in (None, 2, "fro", "euclidean"):
+        raise ValueError(f"ops.norm: on a KerasTensor only the 2-norm is supported, got ord={ord!r}")
+    return sqrt(sum(square(x), axis, keepdims))
+
+
+# ---- shapes ----------------------------------------------------------------------------------------------------------
+def shape(x: Any) -> tuple:
+    return tuple(x.shape) if _is_symbolic(x) else np.shape(x)
+
+
+def cast(x: Any, dtype: Any) -> Any:
+    """On KerasTensors float32 is nncore's one dtype: the cast is the identity. On arrays, numpy's astype."""
+    if _is_symbolic(x):
+        return x
+    return np.asarray(x).astype(dtype)
+
+
+def transpose(x: Any, axes: Any = None) -> Any:
+    if not _is_symbolic(x):
+        return np.transpose(np.asarray(x), axes)
+    return _call(TransposeOp, _core.TransposeOp([] if axes is None else [int(a) for a in axes]), [x])
+
+
+def reshape(x: Any, newshape: Any) -> Any:
+    if not _is_symbolic(x):
+        return np.reshape(np.asarray(x), newshape)
+    target = [int(newshape)] if np.ndim(newshape) == 0 else [(-1 if d is None else int(d)) for d in newshape]
+    if not target or target[0] != -1:
+        raise ValueError(f"ops.reshape: in a model the batch axis stays first and its size is not known: write the "
+                         f"new shape as (-1, ...) or (None, ...), got {tuple(newshape)} for shape {x.shape}")
+    return Reshape(tuple(target[1:]))(x)
+
+
+def expand_dims(x: Any, axis: int) -> Any:
+    if not _is_symbolic(x):
+        return np.expand_dims(np.asarray(x), axis)
+    rank = len(x.shape)
+    a = axis + rank + 1 if axis < 0 else axis
+    if not 1 <= a <= rank:
+        raise ValueError(f"ops.expand_dims: axis {axis} is out of range for shape {x.shape} (axis 0, the batch axis, "
+                         "stays first)")
+    per = list(x.shape[1:])
+    per.insert(a - 1, 1)
+    return Reshape(tuple(per))(x)
+
+
+def squeeze(x: Any, axis: Any = None) -> Any:
+    if not _is_symbolic(x):
+        return np.squeeze(np.asarray(x), axis)
+    per = list(x.shape[1:])
+    rank = len(x.shape)
+    drop = [i for i, d in enumerate(per) if d == 1] if axis is None else \
+        [(a + rank if a < 0 else a) - 1 for a in _axes(axis)]
+    for i in drop:
+        if i < 0:
+            raise ValueError("ops.squeeze: axis 0 is the batch axis, which stays in a model")
+        if i >= len(per) or per[i] != 1:
+            raise ValueError(f"ops.squeeze: cannot squeeze axis {i + 1} of shape {x.shape}: its size is not 1")
+    kept = [d for i, d in enumerate(per) if i not in drop]
+    return Reshape(tuple(kept))(x) if kept else Reshape((1,))(x)
+
+
+def concatenate(xs: Sequence[Any], axis: int = 0) -> Any:
+    if not any(_is_symbolic(v) for v in xs):
+        return np.concatenate([np.asarray(v) for v in xs], axis=axis)
+    if axis == 0:
+        raise ValueError("ops.concatenate: axis 0 is the batch axis; in a model concatenate per-sample axes (axis=-1, "
+                         "1, ...)")
+    if not all(_is_symbolic(v) for v in xs):
+        raise TypeError("ops.concatenate: in a model every part must be a KerasTensor")
+    return Concatenate(axis=int(axis))(list(xs))
+
+
+def stack(xs: Sequence[Any], axis: int = 0) -> Any:
+    if not any(_is_symbolic(v) for v in xs):
+        return np.stack([np.asarray(v) for v in xs], axis=axis)
+    rank = len(xs[0].shape) + 1
+    a = axis + rank if axis < 0 else axis
+    if a == 0:
+        raise ValueError("ops.stack: axis 0 would become the batch axis; stack along a per-sample axis (1, -1, ...)")
+    return concatenate([expand_dims(v, a) for v in xs], axis=a)
+
+
+def slice_along(x: Any, key: Any) -> Any:
+    """``x[key]`` on a KerasTensor: integers and slices on the per-sample axes, ``...`` for the rest; the batch
+    axis (the first) must be taken whole (``:``)."""
+    items = list(key) if isinstance(key, tuple) else [key]
+    rank = len(x.shape)
+    if any(k is None for k in items):
+        raise ValueError("KerasTensor indexing: None (new axes) is not supported in a model; use ops.expand_dims")
+    if Ellipsis in items:
+        i = items.index(Ellipsis)
+        fill = rank - (len(items) - 1)
+        items = items[:i] + [slice(None)] * fill + items[i + 1:]
+    if not items or not (isinstance(items[0], slice) and items[0] == slice(None)):
+        raise ValueError(f"KerasTensor indexing: the batch axis (the first) must be taken whole, as x[:, ...]; got "
+                         f"{key!r} (x[0] would pick one sample, which a model cannot)")
+    spec = []
+    for k in items[1:]:
+        if isinstance(k, slice):
+            step = 1 if k.step is None else int(k.step)
+            spec.append((False, 0 if k.start is None else int(k.start), 0 if k.stop is None else int(k.stop), step,
+                         k.start is not None, k.stop is not None))
+        elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+            spec.append((True, int(k), 0, 1, True, False))
+        else:
+            raise TypeError(f"KerasTensor indexing: use integers and slices, got {type(k).__name__} in {key!r}")
+    return _call(SliceOp, _core.SliceOp(spec), [x])
+
+
+def split(x: Any, indices_or_sections: Any, axis: int = 0) -> List[Any]:
+    if not _is_symbolic(x):
+        return np.split(np.asarray(x), indices_or_sections, axis=axis)
+    rank = len(x.shape)
+    a = axis + rank if axis < 0 else axis
+    if a == 0:
+        raise ValueError("ops.split: axis 0 is the batch axis; split a per-sample axis")
+    n = x.shape[a]
+    if np.ndim(indices_or_sections) == 0:
+        k = int(indices_or_sections)
+        if n % k:
+            raise ValueError(f"ops.split: axis {axis} of size {n} does not split into {k} equal parts")
+        bounds = [i * (n // k) for i in range(k + 1)]
+    else:
+        bounds = [0, *[int(i) for i in indices_or_sections], n]
+    parts = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        key = [slice(None)] * a + [slice(lo, hi)]
+        parts.append(slice_along(x, tuple(key)))
+    return parts
+
+
+def matmul_graph(x1: Any, x2: Any) -> Any:
+    """``x1 @ x2`` with at least one KerasTensor: (batch, ..., K) @ constant (K, N), or two graph tensors
+    (batch, ..., M, K) @ (batch, ..., K, N)."""
+    if not _is_symbolic(x1):
+        raise ValueError("ops.matmul: in a model the left operand must be the KerasTensor (batch first); for a "
+                         "constant on the left write ops.transpose(ops.matmul(ops.transpose(x), w.T))")
+    if _is_symbolic(x2):
+        return _call(MatMulOp, _core.MatMulOp([("input", 0.0), ("input", 1.0)], []), [x1, x2])
+    w = _f32(x2)
+    return _call(MatMulOp, _core.MatMulOp([("input", 0.0), ("weight", 0.0)], [("constant_0", list(w.shape), False)]),
+                 [x1], [w])
