@@ -233,3 +233,31 @@ def test_bad_op_input_names_the_op_and_the_shapes():
         ops.reshape(a, (6,))
     with pytest.raises(ValueError, match=r"a constant of shape \(5, 3\) would broadcast over the batch axis"):
         ops.multiply(nncore.Input((3,)), np.ones((5, 3), np.float32))
+
+
+def test_ops_and_custom_layers_export_to_onnx(tmp_path):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from test_custom_layers import MLPBlock
+    from test_model_io import ops_model
+    rng = np.random.default_rng(7)
+    inp = nncore.Input((6,))
+    custom = nncore.Model(inp, MLPBlock()(inp) + ops.clip(inp[:, 2:3], -0.2, 0.3))
+    for model, shape in ((ops_model(), (3, 4)), (custom, (6,))):
+        x = rng.standard_normal((5, *shape)).astype(np.float32)
+        model.export_onnx(tmp_path / "m.onnx")
+        sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+        got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        np.testing.assert_allclose(got, model.predict(x), rtol=1e-5, atol=1e-5)
+    # Every op: unary ones and a negative-step slice.
+    x = rng.uniform(0.5, 2, (4, 3, 5)).astype(np.float32)
+    inp = nncore.Input((3, 5))
+    parts = [getattr(ops, n)(inp) for n in UNARY] + [ops.softmax(inp), ops.log_softmax(inp), ops.clip(inp, 0.7, 1.3),
+                                                       inp[:, ::-2, 1], ops.transpose(inp)[:, 0], ops.min(inp, axis=1),
+                                                       ops.max(inp, axis=-1, keepdims=True)[:, :, 0] * 1.0]
+    flat = [nncore.layers.Flatten()(p) if len(p.shape) > 2 else p for p in parts]
+    model = nncore.Model(inp, ops.concatenate(flat, axis=-1))
+    model.export_onnx(tmp_path / "all.onnx")
+    sess = ort.InferenceSession(str(tmp_path / "all.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(sess.run(None, {sess.get_inputs()[0].name: x})[0], model.predict(x), rtol=1e-4,
+                               atol=1e-5)

@@ -104,6 +104,7 @@ def ops_model():
     h = ops.tanh(x @ w + np.arange(5, dtype=np.float32) / 10)          # MatMulOp, BinaryOp with a constant
     h = ops.transpose(h, (0, 2, 1))[:, 1:4, ::2]                        # TransposeOp, SliceOp
     h = ops.mean(ops.square(h - 0.5), axis=-1) + ops.max(h, axis=2)     # ReduceOp, UnaryOp
+    h = nncore.layers.Lambda(lambda t: t * 2 + ops.sigmoid(t))(h)       # TracedLayer (a custom layer)
     return nncore.Model(x, Dense(3, activation="softmax")(h))
 
 

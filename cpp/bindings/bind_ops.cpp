@@ -104,16 +104,16 @@ std::vector<OpOperand> operands_of(const std::vector<std::pair<std::string, doub
   }
   return out;
 }
-std::vector<OpLayer::WeightSpec> weights_of(const std::vector<std::tuple<std::string, Shape, bool>>& ws) {
+std::vector<OpLayer::WeightSpec> weights_of(const std::vector<std::tuple<std::string, Shape, bool, std::string>>& ws) {
   std::vector<OpLayer::WeightSpec> out;
-  for (const auto& [name, shape, trainable] : ws) out.push_back({name, shape, trainable});
+  for (const auto& [name, shape, trainable, variable] : ws) out.push_back({name, shape, trainable, variable});
   return out;
 }
 }  // namespace
 
 void bind_graph_ops(py::module_& m) {
   using Operands = std::vector<std::pair<std::string, double>>;
-  using Weights = std::vector<std::tuple<std::string, Shape, bool>>;
+  using Weights = std::vector<std::tuple<std::string, Shape, bool, std::string>>;
   py::class_<OpLayer, Layer, std::shared_ptr<OpLayer>>(m, "OpLayer")
       .def_property_readonly("op", &OpLayer::op)
       .def("share_weight",
@@ -164,4 +164,25 @@ void bind_graph_ops(py::module_& m) {
            py::arg("slices"), py::arg("name") = "");
 }
 
+void bind_traced(py::module_& m) {
+  py::class_<TracedLayer, Layer, std::shared_ptr<TracedLayer>>(m, "TracedLayer")
+      .def(py::init([](const std::string& name, const std::string& user_class, const std::string& user_config) {
+             return std::make_shared<TracedLayer>(name, user_class, Json::parse(user_config));
+           }),
+           py::arg("name"), py::arg("user_class"), py::arg("user_config"))
+      .def_property_readonly("user_class", &TracedLayer::user_class)
+      .def_property_readonly("user_config", [](const TracedLayer& l) { return l.user_config().dump(); })
+      .def("set_user_config", [](TracedLayer& l, const std::string& c) { l.set_user_config(Json::parse(c)); })
+      .def_property_readonly("traced", &TracedLayer::traced)
+      .def_property_readonly("num_variables", &TracedLayer::num_variables)
+      .def("add_variable",
+           [](TracedLayer& l, const std::string& name, const Shape& shape, const std::string& init, bool trainable,
+              float l1, float l2) { return l.add_variable(name, shape, init, trainable, Regularizer{l1, l2}); },
+           py::arg("name"), py::arg("shape"), py::arg("initializer"), py::arg("trainable"), py::arg("l1") = 0.f,
+           py::arg("l2") = 0.f)
+      .def("set_graphs", &TracedLayer::set_graphs, py::arg("training"), py::arg("inference"))
+      .def("graph", &TracedLayer::graph, py::arg("training"));
+}
+
 }  // namespace nncore::bindings
+

@@ -72,5 +72,6 @@ void bind_model(py::module_& m);
 void bind_io(py::module_& m);
 void bind_merge(py::module_& m);
 void bind_graph_ops(py::module_& m);
+void bind_traced(py::module_& m);
 
 }  // namespace nncore::bindings

@@ -13,5 +13,6 @@ PYBIND11_MODULE(_core, m) {
   nncore::bindings::bind_model(m);
   nncore::bindings::bind_merge(m);
   nncore::bindings::bind_graph_ops(m);
+  nncore::bindings::bind_traced(m);
   nncore::bindings::bind_io(m);
 }

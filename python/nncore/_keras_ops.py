@@ -64,13 +64,49 @@ def _any_symbolic(*vs: Any) -> bool:
     return any(_is_symbolic(v) for v in vs)
 
 
-def _call(cls: type, impl: Any, inputs: List[Any], constants: Sequence[np.ndarray] = ()) -> Any:
+class _Operands:
+    """The operands of one op node: graph tensors (call inputs), numbers, constants (weights of the node) and
+    variables of a custom layer (weights of the node that share the variable's storage)."""
+
+    def __init__(self) -> None:
+        self.specs: List[Tuple[str, float]] = []
+        self.inputs: List[Any] = []
+        self.weights: List[Tuple[str, List[int], bool, str]] = []
+        self.constants: List[Tuple[int, np.ndarray]] = []
+        self.variables: List[Tuple[int, Any]] = []
+
+    def add(self, v: Any) -> None:
+        from ._custom import Variable
+        if _is_symbolic(v):
+            self.specs.append(("input", float(len(self.inputs))))
+            self.inputs.append(v)
+        elif isinstance(v, Variable):
+            self.specs.append(("weight", float(len(self.weights))))
+            self.variables.append((len(self.weights), v))
+            self.weights.append((v.name, list(v.shape), bool(v.trainable), v.name))
+        elif np.ndim(v) == 0:
+            self.specs.append(("scalar", float(v)))
+        else:
+            a = _f32(v)
+            self.specs.append(("weight", float(len(self.weights))))
+            self.constants.append((len(self.weights), a))
+            self.weights.append((f"constant_{len(self.weights)}", list(a.shape), False, ""))
+
+    def call(self, cls: type, impl: Any) -> Any:
+        from .models import _symbolic_call
+        for k, var in self.variables:  # before the call builds the node
+            impl.share_weight(k, var._layer._impl, var._index)
+        layer = cls._wrap(impl)
+        out = _symbolic_call(layer, self.inputs)
+        views = layer._impl.weights
+        for k, arr in self.constants:
+            views[k][...] = arr
+        return out
+
+
+def _call(cls: type, impl: Any, inputs: List[Any]) -> Any:
     from .models import _symbolic_call
-    layer = cls._wrap(impl)
-    out = _symbolic_call(layer, inputs)
-    if constants:
-        layer.set_weights(list(constants))
-    return out
+    return _symbolic_call(cls._wrap(impl), inputs)
 
 
 def _f32(v: Any) -> np.ndarray:
@@ -85,22 +121,10 @@ _NUMPY_BINARY = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply
 def _binary(op: str, x1: Any, x2: Any) -> Any:
     if not _any_symbolic(x1, x2):
         return _NUMPY_BINARY[op](np.asarray(x1), np.asarray(x2))
-    operands: List[Tuple[str, float]] = []
-    inputs: List[Any] = []
-    weights: List[Tuple[str, List[int], bool]] = []
-    constants: List[np.ndarray] = []
-    for v in (x1, x2):
-        if _is_symbolic(v):
-            operands.append(("input", float(len(inputs))))
-            inputs.append(v)
-        elif np.ndim(v) == 0:
-            operands.append(("scalar", float(v)))
-        else:
-            a = _f32(v)
-            operands.append(("weight", float(len(weights))))
-            weights.append((f"constant_{len(weights)}", list(a.shape), False))
-            constants.append(a)
-    return _call(BinaryOp, _core.BinaryOp(op, operands, weights), inputs, constants)
+    o = _Operands()
+    o.add(x1)
+    o.add(x2)
+    return o.call(BinaryOp, _core.BinaryOp(op, o.specs, o.weights))
 
 
 def add(x1: Any, x2: Any) -> Any:
@@ -463,8 +487,7 @@ def matmul_graph(x1: Any, x2: Any) -> Any:
     if not _is_symbolic(x1):
         raise ValueError("ops.matmul: in a model the left operand must be the KerasTensor (batch first); for a "
                          "constant on the left write ops.transpose(ops.matmul(ops.transpose(x), w.T))")
-    if _is_symbolic(x2):
-        return _call(MatMulOp, _core.MatMulOp([("input", 0.0), ("input", 1.0)], []), [x1, x2])
-    w = _f32(x2)
-    return _call(MatMulOp, _core.MatMulOp([("input", 0.0), ("weight", 0.0)], [("constant_0", list(w.shape), False)]),
-                 [x1], [w])
+    o = _Operands()
+    o.add(x1)
+    o.add(x2 if _is_symbolic(x2) or type(x2).__name__ == "Variable" else _f32(x2))
+    return o.call(MatMulOp, _core.MatMulOp(o.specs, o.weights))

@@ -18,7 +18,7 @@ from . import _core
 from . import regularizers as _regularizers
 from ._convert import as_float32, pair, per_sample_shape
 
-__all__ = ["Layer", "Add", "Subtract", "Multiply", "Average", "Concatenate", "Dense", "Activation", "Flatten", "Dropout", "SpatialDropout2D", "Conv2D", "MaxPooling2D",
+__all__ = ["Layer", "Lambda", "Add", "Subtract", "Multiply", "Average", "Concatenate", "Dense", "Activation", "Flatten", "Dropout", "SpatialDropout2D", "Conv2D", "MaxPooling2D",
            "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D", "Reshape",
            "BatchNormalization", "LayerNormalization", "Embedding", "Conv1D", "MaxPooling1D", "AveragePooling1D",
            "GlobalAveragePooling1D", "GlobalMaxPooling1D", "TimeDistributed",
@@ -45,15 +45,46 @@ class Layer:
     ``forward(x, training=False)`` and ``backward(dy) -> dx`` run the layer by itself (building it for
     ``x.shape[1:]`` on first use); ``weights`` and ``gradients`` are numpy views onto the C++ buffers,
     in Keras order; ``get_weights()`` returns copies and ``set_weights()`` copies in.
+
+    Subclass it as in Keras to write a layer: ``__init__`` calling ``super().__init__(**kwargs)``,
+    ``build(input_shape)`` creating weights with ``self.add_weight(...)``, and ``call(inputs, training=None)``
+    built from ``nncore.ops`` and other layers (see ``nncore._custom``). In a model the layer is traced into a graph
+    of C++ ops and layers, so it trains at built-in speed and is saved with the model.
     """
 
     _impl: Any
 
-    def __init__(self, impl: Any, input_shape: Optional[Sequence[int]] = None, trainable: bool = True) -> None:
+    def __init__(self, impl: Any = None, input_shape: Optional[Sequence[int]] = None, trainable: bool = True,
+                 **kwargs: Any) -> None:
+        if impl is None or isinstance(impl, str):  # a user's subclass: super().__init__(name=..., ...)
+            from . import _custom
+            if isinstance(impl, str):
+                kwargs["name"] = impl
+            _custom.init_custom(self, input_shape=input_shape, trainable=trainable, **kwargs)
+            return
         self._impl = impl
         cls = type(self).__name__
         self._input_shape = None if input_shape is None else per_sample_shape(input_shape, f"{cls} input_shape")
         self._impl.trainable = bool(trainable)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self.__dict__.get("_custom") and not name.startswith("_"):
+            from . import _custom
+            _custom.track(self, value)
+        object.__setattr__(self, name, value)
+
+    @property
+    def _is_custom(self) -> bool:
+        return bool(self.__dict__.get("_custom"))
+
+    def add_weight(self, shape: Any = None, initializer: Any = None, dtype: Any = None, trainable: bool = True,
+                   regularizer: Any = None, constraint: Any = None, name: Optional[str] = None,
+                   **kwargs: Any) -> Any:
+        """A weight of a custom layer (Keras's add_weight): in ``__init__`` (with a known shape) or ``build``."""
+        if not self._is_custom:
+            raise TypeError(f"{type(self).__name__}: add_weight is for custom layers (subclasses that define call)")
+        from . import _custom
+        return _custom.add_weight(self, shape, initializer, dtype, trainable, regularizer, constraint, name, **kwargs)
 
     # -- identity and shapes ---------------------------------------------------------------------------
     @property
@@ -62,10 +93,20 @@ class Layer:
 
     @property
     def built(self) -> bool:
+        if self._is_custom:
+            return bool(self.__dict__.get("_py_built"))
         return self._impl.built
+
+    @built.setter
+    def built(self, value: bool) -> None:  # Keras code sets self.built = True at the end of build
+        if self._is_custom:
+            self.__dict__["_py_built"] = bool(value)
 
     def build(self, input_shape: Sequence[Optional[int]]) -> None:
         """Build for ``input_shape``: Keras-style with a leading batch axis (``(None, 784)``) or per sample."""
+        if self._is_custom:  # the base of a custom layer's build (super().build(input_shape)): nothing to create
+            self.__dict__["_py_built"] = True
+            return
         shape = tuple(input_shape)
         if len(shape) > 0 and shape[0] is None:
             shape = shape[1:]
@@ -88,32 +129,40 @@ class Layer:
         self._impl.trainable = bool(value)
 
     # -- weights ----------------------------------------------------------------------------------------
+    def _weights_and_flags(self) -> list:
+        """(array view, trainable) per weight. A custom layer not traced yet: its variables, then its sublayers'."""
+        if self._is_custom and not self._impl.traced:
+            own = list(zip(self._impl.weights, self._impl.weight_trainable))
+            return own + [(w, s.trainable and any(w is t for t in s.trainable_weights))
+                          for s in self.__dict__["_sublayers"] for w in s.weights]
+        return list(zip(self._impl.weights, self._impl.weight_trainable))
+
     @property
     def weights(self) -> list:
-        return self._impl.weights
+        return [w for w, _ in self._weights_and_flags()]
 
     @property
     def trainable_weights(self) -> list:
         """The weights an optimizer updates: none when the layer is frozen; never its statistics or constants."""
         if not self.trainable:
             return []
-        return [w for w, t in zip(self._impl.weights, self._impl.weight_trainable) if t]
+        return [w for w, t in self._weights_and_flags() if t]
 
     @property
     def non_trainable_weights(self) -> list:
         if not self.trainable:
-            return list(self._impl.weights)
-        return [w for w, t in zip(self._impl.weights, self._impl.weight_trainable) if not t]
+            return self.weights
+        return [w for w, t in self._weights_and_flags() if not t]
 
     @property
     def gradients(self) -> list:
         return self._impl.gradients
 
     def get_weights(self) -> list:
-        return [w.copy() for w in self._impl.weights]
+        return [w.copy() for w in self.weights]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
-        views = self._impl.weights
+        views = self.weights
         if len(weights) != len(views):
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): expected {len(views)} weight arrays "
                              f"({', '.join(self._impl.weight_names)}), got {len(weights)}")
@@ -132,12 +181,17 @@ class Layer:
 
     # -- configuration -----------------------------------------------------------------------------------
     def get_config(self) -> Dict[str, Any]:
-        """The constructor arguments (Keras names), as saved in model files."""
+        """The constructor arguments (Keras names), as saved in model files. A custom layer returns Keras's base
+        config (name, trainable, dtype); override it to add its own arguments."""
+        if self._is_custom:
+            return {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
         return json.loads(_core.layer_config(self._impl))
 
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "Layer":
         """A new, unbuilt layer of this class from ``get_config()``'s dictionary."""
+        if getattr(cls, "call", None) is not None and cls.call is not Layer.call:
+            return cls(**{k: v for k, v in config.items() if k != "dtype"})
         spec = json.dumps({"class_name": cls.__name__, "config": config})
         return _wrap(_core.layer_from_config(spec))
 
@@ -156,7 +210,12 @@ class Layer:
                 self._impl.set_regularizer(weight, r.l1, r.l2)
 
     # -- running the layer by itself -----------------------------------------------------------------------
+    call = None  # a custom layer's computation (subclasses define it)
+
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
+        if self._is_custom:
+            from . import _custom
+            return _custom.eager_call(self, x, training, {})
         x = as_float32(x, f"Layer '{self.name}' input")
         if not self.built:
             if x.ndim < 2:
@@ -172,6 +231,11 @@ class Layer:
         model (``False``: always inference, e.g. a frozen base model; ``True``: always training; ``None``: the
         model's mode: training in ``fit``, inference in ``predict`` and ``evaluate``)."""
         from .models import _is_symbolic, _symbolic_call
+        if self._is_custom:
+            from . import _custom
+            if _is_symbolic(x):
+                return _custom.symbolic_call(self, x, training)
+            return _custom.eager_call(self, x, training, {})
         if _is_symbolic(x):
             return _symbolic_call(self, x, training)
         return self.forward(x, bool(training))
@@ -539,6 +603,9 @@ def _wrap(impl: Any) -> Layer:
     if impl.class_name in ("Sequential", "Functional"):
         from .models import _wrap_model
         return _wrap_model(impl)
+    if impl.class_name == "TracedLayer":
+        from . import _custom
+        return _custom.wrap_loaded(impl)
     cls = _python_classes().get(impl.class_name)
     if cls is None:
         raise TypeError(f"no Python layer class for the C++ layer class '{impl.class_name}'")
@@ -1008,3 +1075,33 @@ class Bidirectional(_Recurrent):
     @property
     def merge_mode(self) -> str:
         return self._impl.merge_mode
+
+
+class Lambda(Layer):
+    """``Lambda(fn)``: a layer computing ``fn(inputs, **arguments)`` with ``nncore.ops`` (traced into the graph like
+    any custom layer, so it trains in C++ and is saved with the model; loading it needs no Python function)."""
+
+    def __init__(self, function: Callable[..., Any], output_shape: Any = None, mask: Any = None,
+                 arguments: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
+        if not callable(function):
+            raise TypeError(f"Lambda: function must be callable, got {type(function).__name__}")
+        if mask is not None:
+            raise NotImplementedError("Lambda: mask= is not supported")
+        super().__init__(**kwargs)
+        self.function = function
+        self.arguments = dict(arguments or {})
+
+    def call(self, inputs: Any) -> Any:
+        return self.function(inputs, **self.arguments)
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "function": getattr(self.function, "__name__", repr(self.function))}
+
+
+def _register_builtin_custom_classes() -> None:
+    from . import _custom
+    _custom.register_keras_serializable("nncore", "Lambda")(Lambda)
+
+
+_register_builtin_custom_classes()
+

@@ -632,8 +632,16 @@ def _wrap_model(impl: Any) -> Model:
     return obj
 
 
-def load_model(filepath: Union[str, "os.PathLike[str]"], compile: bool = True) -> Model:
+def load_model(filepath: Union[str, "os.PathLike[str]"], custom_objects: Optional[Dict[str, Any]] = None,
+               compile: bool = True, safe_mode: bool = True) -> Model:
     """Load a model saved by ``model.save`` (or C++ ``nncore::save_model``): architecture, weights and, unless
     ``compile=False``, the compile settings and optimizer state, so ``fit`` resumes where it stopped. A missing,
-    truncated or corrupted file raises ``nncore.ModelFileError`` (a ``ValueError``) naming the problem."""
-    return _wrap_model(_core.load_model(os.fspath(filepath), bool(compile)))
+    truncated or corrupted file raises ``nncore.ModelFileError`` (a ``ValueError``) naming the problem. Custom
+    layers are found by their registered names (``nncore.saving.register_keras_serializable``) or in
+    ``custom_objects``; their traced graphs come from the file."""
+    if isinstance(custom_objects, bool):  # the old positional form load_model(path, compile)
+        custom_objects, compile = None, custom_objects
+    from ._custom import custom_object_scope
+    impl = _core.load_model(os.fspath(filepath), bool(compile))
+    with custom_object_scope(custom_objects or {}):
+        return _wrap_model(impl)

@@ -63,10 +63,17 @@ def _inline_models(nodes: List[GraphNode]) -> List[GraphNode]:
     the inner output named as the call's output, so the rest of the graph reads it unchanged."""
     out: List[GraphNode] = []
     for node in nodes:
-        if node.class_name not in ("Sequential", "Functional"):
+        if node.class_name not in ("Sequential", "Functional", "TracedLayer"):
             out.append(node)
             continue
-        inputs, inner, outputs = model_graph(node.layer)
+        inner_model = node.layer
+        if node.class_name == "TracedLayer":  # a custom layer: its traced inference graph
+            graphs = node.layer.__dict__.get("_graphs") or {}
+            inner_model = graphs.get(False, graphs.get(None))
+            if inner_model is None:  # loaded from a file: the graph the file held
+                from .models import _wrap_model
+                inner_model = _wrap_model(node.layer._impl.graph(False))
+        inputs, inner, outputs = model_graph(inner_model)
         if len(outputs) != 1:
             raise ValueError(f"export_onnx: nested model '{node.config.get('name')}' has {len(outputs)} outputs; the "
                              "ONNX export inlines nested models with one output")
@@ -725,6 +732,108 @@ def _recurrent(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]
 
 
 _Converter = Callable[[_Builder, GraphNode, Dict[str, np.ndarray], List[_T]], _T]
+# ---- ops on symbolic tensors (nncore.ops) -------------------------------------------------------------------------
+_BINARY_ONNX = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "divide": "Div", "maximum": "Max",
+                "minimum": "Min", "power": "Pow"}
+_UNARY_ONNX = {"negative": "Neg", "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "abs": "Abs", "tanh": "Tanh",
+               "sigmoid": "Sigmoid", "relu": "Relu", "erf": "Erf", "sin": "Sin", "cos": "Cos", "softplus": "Softplus",
+               "reciprocal": "Reciprocal", "sign": "Sign"}
+
+
+def _op_operands(b: _Builder, n: GraphNode, xs: List[_T]) -> List[str]:
+    """The ONNX names of an op node's operands: its inputs (native layout), weights and numbers as constants."""
+    ins = [b.native(x, n.output) for x in xs]
+    weights = n.layer.get_weights()
+    names = []
+    for o in n.config["operands"]:
+        if "input" in o:
+            names.append(ins[int(o["input"])].name)
+        elif "weight" in o:
+            names.append(b.const(f"{n.output}/weight", weights[int(o["weight"])]))
+        else:
+            names.append(b.const(f"{n.output}/scalar", np.float32(o["scalar"])))
+    return names
+
+
+def _binary_op(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    op = _BINARY_ONNX[n.config["op"]]
+    return _T(b.op(op, _op_operands(b, n, xs), f"{n.output}/{op}"), _out_shape(n))
+
+
+def _unary_op(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    x = b.native(xs[0], n.output).name
+    op, h = n.config["op"], n.output
+    if op in _UNARY_ONNX:
+        y = b.op(_UNARY_ONNX[op], [x], f"{h}/{_UNARY_ONNX[op]}")
+    elif op == "square":
+        y = b.op("Mul", [x, x], f"{h}/Square")
+    elif op == "clip":
+        y = b.op("Clip", [x, b.const(f"{h}/min", np.float32(n.config["x_min"])),
+                          b.const(f"{h}/max", np.float32(n.config["x_max"]))], f"{h}/Clip")
+    elif op in ("softmax", "log_softmax"):
+        y = b.op("Softmax" if op == "softmax" else "LogSoftmax", [x], f"{h}/{op}", axis=-1)
+    elif op == "gelu":  # the exact form, as nncore's kernel: 0.5 x (1 + erf(x / sqrt 2))
+        e = b.op("Erf", [b.op("Mul", [x, b.const(f"{h}/rsqrt2", np.float32(1 / math.sqrt(2)))], f"{h}/scaled")],
+                 f"{h}/Erf")
+        y = b.op("Mul", [b.op("Mul", [x, b.const(f"{h}/half", np.float32(0.5))], f"{h}/half_x"),
+                         b.op("Add", [e, b.const(f"{h}/one", np.float32(1))], f"{h}/one_plus")], f"{h}/Gelu")
+    else:
+        raise ValueError(f"export_onnx: op '{op}' ({h}) has no ONNX export")
+    return _T(y, _out_shape(n))
+
+
+def _matmul_op(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    return _T(b.op("MatMul", _op_operands(b, n, xs), f"{n.output}/MatMul"), _out_shape(n))
+
+
+def _reduce_op(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    x = b.native(xs[0], n.output)
+    rank = x.rank
+    axes = [int(a) % rank for a in n.config.get("axis") or []] or list(range(1, rank))
+    op = {"sum": "ReduceSum", "mean": "ReduceMean", "max": "ReduceMax", "min": "ReduceMin"}[n.config["op"]]
+    keep = int(bool(n.config.get("keepdims")))
+    if op == "ReduceSum" or b.opset >= 18:
+        y = b.op(op, [x.name, b.const(f"{n.output}/axes", axes, np.int64)], f"{n.output}/{op}", keepdims=keep)
+    else:
+        y = b.op(op, [x.name], f"{n.output}/{op}", axes=axes, keepdims=keep)
+    return _T(y, _out_shape(n))
+
+
+def _transpose_op(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    x = b.native(xs[0], n.output)
+    perm = [int(a) for a in n.config["axes"]]
+    return _T(b.op("Transpose", [x.name], f"{n.output}/Transpose", perm=perm), _out_shape(n))
+
+
+def _slice_op(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    x = b.native(xs[0], n.output)
+    starts, ends, axes, steps, drop = [], [], [], [], []
+    for i, s in enumerate(n.config["slices"]):
+        d = x.shape[i]
+        if "index" in s:
+            k = int(s["index"]) % d
+            start, stop, step = k, k + 1, 1
+            drop.append(i + 1)
+        else:
+            start, stop, step = slice(s.get("start"), s.get("stop"), s.get("step", 1)).indices(d)
+            if step < 0 and stop < 0:
+                stop = -(2 ** 62)  # before the first element (ONNX clamps to -1 for negative steps)
+        starts.append(start)
+        ends.append(stop)
+        axes.append(i + 1)
+        steps.append(step)
+    h = n.output
+    y = b.op("Slice", [x.name, b.const(f"{h}/starts", starts, np.int64), b.const(f"{h}/ends", ends, np.int64),
+                       b.const(f"{h}/axes", axes, np.int64), b.const(f"{h}/steps", steps, np.int64)], f"{h}/Slice")
+    if drop:
+        y = b.op("Squeeze", [y, b.const(f"{h}/squeeze", drop, np.int64)], f"{h}/Squeeze")
+    return _T(y, _out_shape(n))
+
+
+def _inlined(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    raise AssertionError(f"export_onnx: {n.class_name} '{n.output}' should have been inlined")
+
+
 _CONVERTERS: Dict[str, _Converter] = {
     "Dense": _dense,
     "Activation": _activation_layer,
@@ -756,6 +865,15 @@ _CONVERTERS: Dict[str, _Converter] = {
     "Multiply": _merge,
     "Average": _merge,
     "Concatenate": _merge,
+    "BinaryOp": _binary_op,
+    "UnaryOp": _unary_op,
+    "MatMulOp": _matmul_op,
+    "ReduceOp": _reduce_op,
+    "TransposeOp": _transpose_op,
+    "SliceOp": _slice_op,
+    # Custom layers (and Lambda) export as their traced inference graph, inlined; so do nested models.
+    "TracedLayer": _inlined,
+    "Lambda": _inlined,
 }
 SUPPORTED_LAYERS: Tuple[str, ...] = tuple(sorted(_CONVERTERS))
 # nncore layer classes without an ONNX export yet (none at present).

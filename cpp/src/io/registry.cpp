@@ -11,6 +11,7 @@
 #include "nncore/layers/ops.hpp"
 #include "nncore/layers/sequence.hpp"
 #include "nncore/layers/recurrent.hpp"
+#include "nncore/layers/traced.hpp"
 
 namespace nncore {
 
@@ -63,6 +64,8 @@ const std::map<std::string, Factory>& registry() {
       {"ReduceOp", &ReduceOpLayer::from_config},
       {"TransposeOp", &TransposeOpLayer::from_config},
       {"SliceOp", &SliceOpLayer::from_config},
+      // Custom layers traced from Python (their graphs of the layers and ops above).
+      {"TracedLayer", &TracedLayer::from_config},
       // Models are layers too (nested models): their config is the model's architecture.
       {"Sequential", &model_layer_from_config},
       {"Functional", &model_layer_from_config},

@@ -12,7 +12,8 @@ namespace nncore {
 const std::vector<std::string>& initializer_names() {
   static const std::vector<std::string> names{"glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
                                               "lecun_uniform",  "lecun_normal",  "zeros",      "ones",
-                                              "uniform",        "random_uniform", "orthogonal"};
+                                              "uniform",        "random_uniform", "orthogonal",
+                                              "random_normal",  "normal",         "truncated_normal"};
   return names;
 }
 
@@ -86,6 +87,12 @@ void initialize(Tensor& w, const std::string& name, int64_t fan_in, int64_t fan_
   else if (name == "orthogonal") fill_orthogonal(w, rng);
   else if (name == "lecun_normal") fill_truncated_normal(w, static_cast<float>(std::sqrt(1.0 / fi)), rng);
   else if (name == "uniform" || name == "random_uniform") fill_uniform(w, 0.05f, rng);  // Keras's RandomUniform()
+  else if (name == "random_normal" || name == "normal") {  // Keras's RandomNormal(): N(0, 0.05)
+    std::normal_distribution<float> n(0.f, 0.05f);
+    for (int64_t i = 0; i < w.size(); ++i) w.data()[i] = n(rng);
+  } else if (name == "truncated_normal") {  // Keras's TruncatedNormal(): N(0, 0.05) cut at 2 standard deviations
+    fill_truncated_normal(w, 0.05f * 0.87962566103423978f, rng);
+  }
 }
 
 }  // namespace nncore

@@ -6,6 +6,7 @@
 #include "kernels/nd.hpp"
 #include "layers/common.hpp"
 #include "nncore/check.hpp"
+#include "nncore/layers/traced.hpp"
 
 namespace nncore {
 
@@ -94,6 +95,14 @@ void OpLayer::share_weight(size_t i, const Param& p) {
 void OpLayer::make_weights() {
   for (size_t i = 0; i < weight_specs_.size(); ++i) {
     const WeightSpec& w = weight_specs_[i];
+    if (shared_[i].value.empty() && !w.variable.empty()) {  // loading a custom layer: its variable by name
+      const Param* v = detail::VariableScope::find(w.variable);
+      NNC_CHECK(v != nullptr, who(), ": weight '", w.name, "' reads variable '", w.variable,
+                "' of its custom layer, which has no such variable");
+      NNC_CHECK(v->value.shape() == w.shape, who(), ": variable '", w.variable, "' has shape ", v->value.shape_str(),
+                ", the op expects ", shape_str(w.shape));
+      shared_[i] = *v;
+    }
     if (!shared_[i].value.empty()) {
       Param q = shared_[i];  // shares the owner's value and gradient storage
       q.name = w.name;
@@ -141,6 +150,7 @@ Json OpLayer::config() const {
     o["name"] = w.name;
     o["shape"] = w.shape;
     o["trainable"] = w.trainable;
+    if (!w.variable.empty()) o["variable"] = w.variable;
     ws.push_back(o);
   }
   c["weights"] = ws;
@@ -163,7 +173,7 @@ std::vector<OpLayer::WeightSpec> OpLayer::weights_from_config(const Json& c) {
   if (ws == nullptr) return out;
   for (const Json& w : ws->as_array("op weights"))
     out.push_back({w.at("name", "op weight").as_string("op weight name"), w.at("shape", "op weight").as_shape("op weight shape"),
-                   w.get("trainable", false)});
+                   w.get("trainable", false), w.get("variable", "")});
   return out;
 }
 

@@ -31,6 +31,7 @@ class OpLayer : public Layer {
     std::string name;
     Shape shape;
     bool trainable = false;
+    std::string variable;  // a custom layer's variable this weight shares (bound when built), or ""
   };
   const std::vector<OpOperand>& operands() const { return operands_; }
   const std::string& op() const { return op_; }

@@ -1,0 +1,73 @@
+#pragma once
+// A custom layer written in Python (a subclass of nncore.layers.Layer with build/call/add_weight, or of
+// nncore.Model with call), traced into graphs of built-in layers and ops: one graph per training mode when call
+// takes `training` (it may branch on it), else one. The layer owns the variables add_weight created; the graphs'
+// op nodes share their storage, and the sublayers it calls are the graphs' layers. It trains in the C++ loop with
+// no Python per step, and its config holds the graphs, so C++ loads and runs it without Python.
+#include <memory>
+
+#include "nncore/layers/layer.hpp"
+
+namespace nncore {
+
+class Model;
+
+class TracedLayer : public Layer {
+ public:
+  // user_class: the Python class's registered name ("package>Class"), user_config: its get_config().
+  TracedLayer(const std::string& name, std::string user_class, Json user_config);
+  std::string class_name() const override { return "TracedLayer"; }
+  const std::string& user_class() const { return user_class_; }
+  const Json& user_config() const { return user_config_; }
+  void set_user_config(Json c) { user_config_ = std::move(c); }
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
+
+  // A variable (Keras's add_weight); before the graphs are set. Returns its index among params().
+  size_t add_variable(const std::string& name, const Shape& shape, const std::string& initializer, bool trainable,
+                      Regularizer regularizer);
+  size_t num_variables() const { return num_variables_; }
+  // The traced graphs (inference may be the same model as training). Their inputs fix the layer's input shapes.
+  void set_graphs(std::shared_ptr<Model> training, std::shared_ptr<Model> inference);
+  bool traced() const { return training_ != nullptr; }
+  const std::shared_ptr<Model>& graph(bool training) const { return training ? training_ : inference_; }
+
+  void set_trainable(bool t) override;
+  int64_t count_trainable_params() const override;
+  void collect_trainable(std::vector<Param*>& out) override;
+
+ protected:
+  struct Call;
+  std::unique_ptr<LayerCall> new_call() const override;
+  std::vector<Shape> build_shapes(const std::vector<Shape>& input_shapes) override;
+  std::vector<Shape> call_shapes(const std::vector<Shape>& input_shapes) const override;
+  void forward_list(LayerCall& call, bool training) override;
+  void backward_list(LayerCall& call, const std::vector<const Tensor*>& dys, bool need_dx) override;
+  const Tensor* output_mask(const LayerCall& call, size_t output) const override;
+
+ private:
+  std::string user_class_;
+  Json user_config_;
+  size_t num_variables_ = 0;
+  std::shared_ptr<Model> training_, inference_;
+};
+
+namespace detail {
+// While a VariableScope lives on this thread, op layers built from a config bind the weights that name a variable
+// to that variable of `layer` (loading a traced layer's graphs).
+class VariableScope {
+ public:
+  explicit VariableScope(Layer& layer);
+  ~VariableScope();
+  VariableScope(const VariableScope&) = delete;
+  VariableScope& operator=(const VariableScope&) = delete;
+  // The active scope's variable `name`, or null (no scope, or no such variable).
+  static const Param* find(const std::string& name);
+
+ private:
+  Layer& layer_;
+  VariableScope* outer_;
+};
+}  // namespace detail
+
+}  // namespace nncore

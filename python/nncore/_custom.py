@@ -1,0 +1,313 @@
+"""Custom layers by subclassing, as in Keras: ``class MyDense(nncore.layers.Layer)`` with ``__init__``
+(``super().__init__(**kwargs)``), ``build(input_shape)`` creating weights with ``self.add_weight(...)``, and
+``call(inputs, training=None)`` composed of ``nncore.ops`` and other layers.
+
+Called on KerasTensors, the layer is *traced*: ``call`` runs once per training mode on symbolic inputs, and the
+ops and layers it calls become a graph (``nncore._core.TracedLayer``) that trains in the C++ loop with no Python
+per step and is saved in the model file (so C++ loads it too). Called on arrays, ``call`` runs eagerly on numpy.
+The weights live in C++; a ``Variable`` is a handle on one of them.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+
+from . import _core
+
+_REGISTRY: Dict[str, type] = {}
+_SCOPES: List[Dict[str, Any]] = []
+
+
+# ---- registration ------------------------------------------------------------------------------------------------
+def register_keras_serializable(package: str = "Custom", name: Optional[str] = None) -> Callable[[type], type]:
+    """Class decorator: registers a custom layer or model as ``"<package>><name>"`` so ``load_model`` finds it."""
+    def decorate(cls: type) -> type:
+        key = f"{package}>{name or cls.__name__}"
+        _REGISTRY[key] = cls
+        cls._registered_name = key
+        return cls
+    return decorate
+
+
+def get_registered_name(cls: type) -> str:
+    return getattr(cls, "_registered_name", None) or cls.__name__
+
+
+@contextlib.contextmanager
+def custom_object_scope(objects: Dict[str, Any]) -> Iterator[None]:
+    """Within the block, ``load_model`` also finds the classes in ``objects`` (``{"MyDense": MyDense}``)."""
+    _SCOPES.append(dict(objects))
+    try:
+        yield
+    finally:
+        _SCOPES.pop()
+
+
+def find_class(registered: str, custom_objects: Optional[Dict[str, Any]] = None) -> Optional[type]:
+    short = registered.split(">")[-1]
+    for table in [custom_objects or {}, *reversed(_SCOPES)]:
+        for key in (registered, short):
+            if key in table:
+                return table[key]
+    return _REGISTRY.get(registered)
+
+
+# ---- variables ---------------------------------------------------------------------------------------------------
+class Variable:
+    """A weight made by ``add_weight`` (Keras's ``keras.Variable``): ``value`` is a numpy view of the C++ tensor,
+    so it always shows the trained values. In ``call`` it takes part in ops like an array; in a traced graph the
+    ops share its storage, so training updates it."""
+
+    __array_priority__ = 1001
+
+    def __init__(self, layer: Any, index: int, name: str, trainable: bool) -> None:
+        self._layer = layer
+        self._index = index
+        self.name = name
+        self.trainable = trainable
+
+    @property
+    def value(self) -> np.ndarray:
+        return self._layer._impl.weights[self._index]
+
+    @property
+    def path(self) -> str:
+        return f"{self._layer.name}/{self.name}"
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.value.shape)
+
+    @property
+    def dtype(self) -> str:
+        return "float32"
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def numpy(self) -> np.ndarray:
+        return self.value.copy()
+
+    def assign(self, value: Any) -> "Variable":
+        from ._keras_ops import _is_symbolic
+        if _is_symbolic(value):
+            raise NotImplementedError(f"Variable '{self.path}': assign() of a symbolic value inside a traced call is "
+                                      "not supported yet; compute the value as an output instead")
+        self.value[...] = np.asarray(value, np.float32)
+        return self
+
+    def assign_add(self, value: Any) -> "Variable":
+        return self.assign(self.value + np.asarray(value, np.float32))
+
+    def assign_sub(self, value: Any) -> "Variable":
+        return self.assign(self.value - np.asarray(value, np.float32))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.asarray(self.value, dtype=dtype)
+
+    def __repr__(self) -> str:
+        return f"<Variable path={self.path} shape={self.shape} dtype=float32>"
+
+    # Arithmetic: graph nodes with a KerasTensor, numpy otherwise.
+    def _op(self, name: str, other: Any, flip: bool = False) -> Any:
+        from . import ops
+        fn = getattr(ops, name)
+        return fn(other, self) if flip else fn(self, other)
+
+    def __add__(self, o: Any) -> Any: return self._op("add", o)
+    def __radd__(self, o: Any) -> Any: return self._op("add", o, True)
+    def __sub__(self, o: Any) -> Any: return self._op("subtract", o)
+    def __rsub__(self, o: Any) -> Any: return self._op("subtract", o, True)
+    def __mul__(self, o: Any) -> Any: return self._op("multiply", o)
+    def __rmul__(self, o: Any) -> Any: return self._op("multiply", o, True)
+    def __truediv__(self, o: Any) -> Any: return self._op("divide", o)
+    def __rtruediv__(self, o: Any) -> Any: return self._op("divide", o, True)
+    def __pow__(self, o: Any) -> Any: return self._op("power", o)
+    def __matmul__(self, o: Any) -> Any: return self._op("matmul", o)
+    def __rmatmul__(self, o: Any) -> Any: return self._op("matmul", o, True)
+    def __neg__(self) -> Any: return -self.value
+
+
+# ---- the machinery of a custom layer -----------------------------------------------------------------------------
+_ALLOWED_KWARGS = {"dtype", "autocast", "input_dim", "dynamic"}
+
+
+def init_custom(layer: Any, name: Optional[str] = None, trainable: bool = True, input_shape: Any = None,
+                **kwargs: Any) -> None:
+    """Layer.__init__ for a user's subclass."""
+    from ._convert import per_sample_shape
+    unknown = set(kwargs) - _ALLOWED_KWARGS
+    if unknown:
+        raise TypeError(f"{type(layer).__name__}: unexpected keyword argument(s) to Layer.__init__: "
+                        f"{', '.join(sorted(unknown))}")
+    d = layer.__dict__
+    d["_custom"] = True
+    d["_variables"] = []
+    d["_sublayers"] = []
+    d["_graphs"] = None
+    d["_py_built"] = False
+    d["_impl"] = _core.TracedLayer(name or "", get_registered_name(type(layer)), "{}")
+    d["_input_shape"] = None if input_shape is None else per_sample_shape(input_shape, f"{type(layer).__name__} "
+                                                                                        "input_shape")
+    layer._impl.trainable = bool(trainable)
+
+
+def track(layer: Any, value: Any) -> None:
+    """Sublayers assigned as attributes (also in lists and tuples) are tracked, as Keras does."""
+    from .layers import Layer
+    items = value if isinstance(value, (list, tuple)) else [value]
+    for v in items:
+        if isinstance(v, Layer) and v is not layer and all(v is not s for s in layer.__dict__["_sublayers"]):
+            layer.__dict__["_sublayers"].append(v)
+
+
+def add_weight(layer: Any, shape: Any = None, initializer: Any = None, dtype: Any = None, trainable: bool = True,
+               regularizer: Any = None, constraint: Any = None, name: Optional[str] = None, **kwargs: Any) -> Variable:
+    from . import regularizers as _regularizers
+    cls = type(layer).__name__
+    if layer._impl.traced:
+        raise ValueError(f"{cls} '{layer.name}': add_weight({name!r}) after the layer was built (traced); create the "
+                         "weights in __init__ or build()")
+    if constraint is not None:
+        raise NotImplementedError(f"{cls} '{layer.name}': add_weight(constraint=...) is not supported")
+    shape = () if shape is None else tuple(int(d) for d in (shape if isinstance(shape, (list, tuple)) else [shape]))
+    name = name or ("variable" if not layer._variables else f"variable_{len(layer._variables)}")
+    init = "glorot_uniform" if initializer is None else initializer
+    values = None
+    if isinstance(init, str):
+        aliases = {"random_normal": "glorot_normal"} if init not in _core.initializer_names() else {}
+        if init not in _core.initializer_names() and init not in aliases:
+            raise ValueError(f"{cls} '{layer.name}': add_weight({name!r}): unknown initializer '{init}'; valid: "
+                             f"{', '.join(_core.initializer_names())}, or a callable (shape, dtype) -> array")
+        init_name = init
+    elif callable(init):
+        init_name, values = "zeros", init
+    else:
+        raise TypeError(f"{cls} '{layer.name}': add_weight({name!r}): initializer must be a name or a callable, got "
+                        f"{type(init).__name__}")
+    reg = _regularizers.get(regularizer)
+    index = layer._impl.add_variable(name, list(shape), init_name, bool(trainable), float(reg.l1) if reg else 0.0,
+                                     float(reg.l2) if reg else 0.0)
+    var = Variable(layer, index, name, bool(trainable))
+    if values is not None:
+        arr = np.asarray(values(shape, dtype="float32"), np.float32)
+        if arr.shape != shape:
+            raise ValueError(f"{cls} '{layer.name}': initializer of '{name}' returned shape {arr.shape}, expected {shape}")
+        var.assign(arr)
+    layer._variables.append(var)
+    return var
+
+
+def _accepts(fn: Callable, arg: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return arg in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+
+
+def _keras_shape(shapes: List[tuple]) -> Any:
+    s = [(None, *sh) for sh in shapes]
+    return s[0] if len(s) == 1 else s
+
+
+def ensure_built(layer: Any, shapes: List[tuple]) -> None:
+    """Runs the user's build(input_shape) once, with Keras's batch-first shapes."""
+    from .layers import Layer
+    if layer._py_built:
+        return
+    if type(layer).build is not Layer.build:
+        layer.build(_keras_shape(shapes))
+    layer.__dict__["_py_built"] = True
+
+
+def trace(layer: Any, shapes: List[tuple]) -> None:
+    """Traces call() on symbolic inputs of these per-sample shapes (once per training mode when call takes
+    `training`) into graphs that the C++ layer runs."""
+    from .models import Input, KerasTensor, Model
+    cls = type(layer).__name__
+    ensure_built(layer, shapes)
+    modes = [True, False] if _accepts(layer.call, "training") else [None]
+    graphs = {}
+    for mode in modes:
+        ins = [Input(s) for s in shapes]
+        args = ins[0] if len(ins) == 1 else ins
+        try:
+            out = layer.call(args, training=mode) if mode is not None else layer.call(args)
+        except TypeError as e:
+            if "has no value while the model is being built" in str(e):
+                raise TypeError(f"{cls} '{layer.name}': call() uses a tensor's value in Python control flow, which "
+                                f"cannot be traced into a graph: {e}") from None
+            raise
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        if out is None or not outs or not all(isinstance(o, KerasTensor) for o in outs):
+            raise TypeError(f"{cls} '{layer.name}': call() must return a tensor computed from its inputs (with "
+                            f"nncore.ops and layers), got {type(out).__name__}")
+        if any(o in ins for o in outs):
+            from .layers import Activation
+            outs = [Activation("linear")(o) if o in ins else o for o in outs]
+        graphs[mode] = Model(ins, outs if isinstance(out, (list, tuple)) else outs[0], name=f"{layer.name}_graph"
+                             + ("" if mode is None else ("_training" if mode else "_inference")))
+    train = graphs.get(True, graphs.get(None))
+    infer = graphs.get(False, graphs.get(None))
+    layer._impl.set_graphs(train._impl, infer._impl)
+    layer.__dict__["_graphs"] = graphs
+    config = layer.get_config()
+    layer._impl.set_user_config(json.dumps(config, default=_json_default))
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, tuple):
+        return list(v)
+    return repr(v)
+
+
+def symbolic_call(layer: Any, x: Any, training: Optional[bool]) -> Any:
+    from .models import _symbolic_call
+    args = list(x) if isinstance(x, (list, tuple)) else [x]
+    shapes = [tuple(a.shape[1:]) for a in args]
+    if not layer._impl.traced:
+        trace(layer, shapes)
+    return _symbolic_call(layer, x, training)
+
+
+def eager_call(layer: Any, x: Any, training: Optional[bool], kwargs: Dict[str, Any]) -> Any:
+    """call() on arrays: numpy through the ops, the sublayers' own forward."""
+    args = list(x) if isinstance(x, (list, tuple)) else [x]
+    shapes = [tuple(np.shape(a)[1:]) for a in args]
+    ensure_built(layer, shapes)
+    if _accepts(layer.call, "training"):
+        kwargs = dict(kwargs, training=training)
+    return layer.call(x, **kwargs)
+
+
+def wrap_loaded(impl: Any) -> Any:
+    """A loaded custom layer: an instance of its registered class around the C++ layer (graph and weights from
+    the file). Its __init__ does not run, so attributes it sets are absent; call() is not needed: the traced graph
+    runs in C++."""
+    registered = impl.user_class
+    cls = find_class(registered)
+    if cls is None:
+        short = registered.split(">")[-1]
+        raise ValueError(f"load_model: the model has a custom layer '{impl.name}' of class '{short}' (registered name "
+                         f"'{registered}'), which is not known here: decorate the class with "
+                         f"@nncore.saving.register_keras_serializable() or pass custom_objects={{'{short}': {short}}} "
+                         "to load_model (or load inside nncore.saving.custom_object_scope)")
+    obj = cls.__new__(cls)
+    d = obj.__dict__
+    d.update(_custom=True, _variables=[], _sublayers=[], _graphs=None, _py_built=True, _impl=impl, _input_shape=None)
+    names = impl.weight_names
+    for i in range(impl.num_variables):
+        d["_variables"].append(Variable(obj, i, names[i], bool(impl.weight_trainable[i])))
+    return obj
