@@ -224,3 +224,47 @@ def test_bad_custom_layers_say_what_is_wrong():
         layer.add_weight(shape=(2,), name="late")
     with pytest.raises(ValueError, match=r"unknown initializer 'nope'"):
         LazyLinear(2).add_weight(shape=(2,), initializer="nope")
+
+
+class Classifier(nncore.Model):
+    """A subclassed model (the guide's pattern): layers in __init__, call with a training branch."""
+
+    def __init__(self, num_classes=3, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = Dense(16, activation="relu")
+        self.dropout = nncore.layers.Dropout(0.3)
+        self.block = MLPBlock()
+        self.out = Dense(num_classes, activation="softmax")
+
+    def call(self, inputs, training=None):
+        h = self.hidden(inputs)
+        if training:
+            h = self.dropout(h, training=training)
+        return self.out(ops.concatenate([h, self.block(h)], axis=-1))
+
+
+def test_subclassed_model_trains_saves_and_nests(tmp_path):
+    nncore.set_random_seed(6)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((400, 5)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32) + (x[:, 1] > 0.5)
+    model = Classifier()
+    assert not model.built
+    with pytest.raises(ValueError, match="has not seen data yet"):
+        model.summary()
+    model.compile(nncore.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=15, batch_size=32, verbose=0)  # traced on the first batch, compiled then
+    assert model.built and model.evaluate(x, y, verbose=0)[1] > 0.85
+    assert [l.name for l in model.layers][:2] == [model.hidden.name, model.dropout.name]
+    np.testing.assert_allclose(model(x[:4]), model.predict(x[:4]))
+    fresh = Classifier()
+    fresh.build((None, 5))
+    fresh.compile("sgd", "sparse_categorical_crossentropy")
+    errors = nncore.gradient_check(fresh, x[:6], y[:6])
+    assert max(errors.values()) < 1e-2, errors
+    model.save(tmp_path / "sub.nncore")
+    loaded = nncore.load_model(tmp_path / "sub.nncore", custom_objects={"Classifier": Classifier})
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    inp = nncore.Input((5,))  # a subclassed model as a layer of a functional one
+    outer = nncore.Model(inp, Dense(1)(model(inp)))
+    assert outer.predict(x[:3]).shape == (3, 1)

@@ -311,3 +311,40 @@ def wrap_loaded(impl: Any) -> Any:
     for i in range(impl.num_variables):
         d["_variables"].append(Variable(obj, i, names[i], bool(impl.weight_trainable[i])))
     return obj
+
+
+def _make_core_class() -> type:
+    from .layers import Layer
+
+    class SubclassedModelCore(Layer):
+        """The traced layer behind a subclassed Model: its call is the model's call, its weights the model's."""
+
+        def __init__(self, owner: Any, name: Optional[str] = None, **kwargs: Any) -> None:
+            from .layers import snake_case_name
+            super().__init__(name=name or snake_case_name(type(owner).__name__), **kwargs)
+            self.__dict__["_owner"] = owner
+            # The file names the model's class, so load_model looks for it.
+            self.__dict__["_impl"] = _core.TracedLayer(self._impl.name, get_registered_name(type(owner)), "{}")
+
+        def call(self, inputs: Any, training: Any = None) -> Any:
+            owner = self.__dict__["_owner"]
+            if _accepts(owner.call, "training"):
+                return owner.call(inputs, training=training)
+            return owner.call(inputs)
+
+        def get_config(self) -> Dict[str, Any]:
+            from .models import Model
+            owner = self.__dict__["_owner"]
+            if type(owner).get_config is not Model.get_config:  # the subclass's own arguments
+                return owner.get_config()
+            return {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
+
+    return SubclassedModelCore
+
+
+def __getattr__(name: str) -> Any:  # SubclassedModelCore is made on first use (layers imports this module)
+    if name == "SubclassedModelCore":
+        cls = _make_core_class()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(name)

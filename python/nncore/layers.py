@@ -250,6 +250,12 @@ class Layer:
         return f"<{type(self).__name__} name='{self.name}' built={self.built}>"
 
 
+def snake_case_name(class_name: str) -> str:
+    """"MyDenseLayer" -> "my_dense_layer": a custom layer's default name (made unique by the C++ side)."""
+    import re
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", class_name).lower()
+
+
 def _check_kwargs(cls: str, kwargs: dict) -> None:
     allowed = {"dtype"}
     unknown = set(kwargs) - allowed

@@ -169,7 +169,15 @@ class Model(Layer):
     reported loss is their sum, with ``<output>_loss`` and ``<output>_<metric>`` per output as in Keras.
     """
 
-    def __init__(self, inputs: Any, outputs: Any, name: Optional[str] = None) -> None:
+    def __init__(self, inputs: Any = None, outputs: Any = None, name: Optional[str] = None, **kwargs: Any) -> None:
+        if inputs is None and outputs is None:  # a subclass with call(): traced on its first input
+            if type(self).call is None:
+                raise TypeError("Model: give inputs and outputs (the functional API), or subclass Model and define "
+                                "call(inputs, training=None)")
+            self._init_subclassed(name, **kwargs)
+            return
+        if kwargs:
+            raise TypeError(f"Model: unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
         ins = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         for t in ins + outs:
@@ -195,13 +203,88 @@ class Model(Layer):
         self._losses: List[_losses.Loss] = []
         self.history: Optional[History] = None
 
+    # -- subclassed models: __init__ + call, traced on the first input ----------------------------------------
+    def _init_subclassed(self, name: Optional[str], trainable: bool = True, **kwargs: Any) -> None:
+        from ._custom import SubclassedModelCore
+        d = self.__dict__
+        d["_impl"] = None
+        d["_subclassed"] = True
+        d["_pending_compile"] = None
+        d["_core"] = SubclassedModelCore(self, name=name, trainable=trainable, **kwargs)
+        self._init_common([d["_core"]])
+        self._multi_in = self._multi_out = False
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        core = self.__dict__.get("_core")
+        if core is not None and not name.startswith("_"):
+            from . import _custom
+            _custom.track(core, value)
+        object.__setattr__(self, name, value)
+
+    def add_weight(self, *args: Any, **kwargs: Any) -> Any:
+        core = self.__dict__.get("_core")
+        if core is None:
+            raise TypeError("add_weight is for subclassed models (and custom layers)")
+        return core.add_weight(*args, **kwargs)
+
+    def _build_subclassed(self, shapes: List[tuple]) -> None:
+        """Traces call() on inputs of these per-sample shapes; the model then runs as Model(inputs, call(inputs))."""
+        from . import _custom
+        core = self.__dict__["_core"]
+        _custom.trace(core, shapes)
+        ins = [Input(s) for s in shapes]
+        out = _symbolic_call(core, ins[0] if len(ins) == 1 else ins)
+        graph = Model(ins[0] if len(ins) == 1 else ins, out, name=core.name)
+        d = self.__dict__
+        d["_impl"] = graph._impl
+        self._multi_in = len(ins) > 1
+        self._multi_out = isinstance(out, list)
+        pending = d["_pending_compile"]
+        if pending is not None:
+            d["_pending_compile"] = None
+            self.compile(*pending[0], **pending[1])
+
+    def _ensure_built_from(self, x: Any) -> None:
+        if self.__dict__.get("_subclassed") and self.__dict__["_impl"] is None:
+            items = list(x) if isinstance(x, (list, tuple)) else [x]
+            shapes = []
+            for a in items:
+                a = a if isinstance(a, KerasTensor) else np.asarray(a)
+                if len(a.shape) < 2:
+                    raise ValueError(f"Model '{self.name}': expected a batch (batch, ...), got shape {a.shape}")
+                shapes.append(tuple(a.shape[1:]))
+            self._build_subclassed(shapes)
+
+    def build(self, input_shape: Any) -> None:
+        """A subclassed model: traces call() for ``input_shape`` (with or without the batch axis). A functional
+        model is built already."""
+        if self.__dict__.get("_subclassed"):
+            shape = tuple(input_shape)
+            if shape and shape[0] is None:
+                shape = shape[1:]
+            if self._impl is None:
+                self._build_subclassed([shape])
+
+    def _require_built(self, what: str) -> None:
+        if self._impl is None:
+            raise ValueError(f"{what}: model '{self.name}' is a subclassed model that has not seen data yet: call it "
+                             "on a batch, fit it, or call model.build(input_shape) first")
+
     # -- structure ------------------------------------------------------------------------------------
     @property
     def name(self) -> str:
+        if self._impl is None:
+            return self.__dict__["_core"].name
         return self._impl.name
 
     @property
+    def built(self) -> bool:
+        return self._impl is not None and self._impl.built
+
+    @property
     def layers(self) -> List[Layer]:
+        if self.__dict__.get("_subclassed"):  # Keras lists the layers a subclassed model assigned
+            return list(self.__dict__["_core"].__dict__["_sublayers"])
         return list(self._layers)
 
     @property
@@ -221,10 +304,6 @@ class Model(Layer):
         raise ValueError(f"no layer named '{name}'; layers: {', '.join(l.name for l in self._layers)}")
 
     @property
-    def built(self) -> bool:
-        return self._impl.built
-
-    @property
     def input_shape(self) -> Union[tuple, List[tuple]]:
         shapes = [(None, *self._impl.input_shape_of(i)) for i in range(self._impl.num_inputs)]
         return shapes if len(shapes) > 1 else shapes[0]
@@ -235,6 +314,7 @@ class Model(Layer):
         return shapes if len(shapes) > 1 else shapes[0]
 
     def summary(self, line_length: int = 65, print_fn: Any = None) -> None:
+        self._require_built("summary")
         text = self._impl.summary(line_length)
         (print_fn or print)(text.rstrip("\n"))
 
@@ -275,6 +355,9 @@ class Model(Layer):
         if loss is None:
             raise ValueError("compile: a loss is required, e.g. loss='sparse_categorical_crossentropy'; valid "
                              f"losses: {', '.join(_core.loss_names())}")
+        if self._impl is None:  # a subclassed model: compiled once it is traced
+            self.__dict__["_pending_compile"] = ((optimizer, loss, metrics), kwargs)
+            return
         n_out = self._impl.num_outputs
         if isinstance(loss, dict):
             missing = [n for n in self.output_names if n not in loss]
@@ -313,7 +396,9 @@ class Model(Layer):
         self._impl.stop_training = bool(value)
 
     def _require_compiled(self, what: str) -> None:
-        if not self._impl.compiled:
+        if self._impl is None and self.__dict__.get("_pending_compile") is not None:
+            return  # compiled when the first batch traces it
+        if self._impl is None or not self._impl.compiled:
             raise RuntimeError(f"{what}: the model must be compiled before use: call model.compile(optimizer, "
                                "loss, metrics)")
 
@@ -400,6 +485,7 @@ class Model(Layer):
         """On KerasTensors: the model as a layer of another model (see the class docs). On arrays: its outputs,
         as ``predict``."""
         if _is_symbolic(x):
+            self._ensure_built_from(x)
             return _symbolic_call(self, x, training)
         return self.predict(x)
 
@@ -461,6 +547,7 @@ class Model(Layer):
         return [v]
 
     def _xs(self, x: Any, what: str) -> List[np.ndarray]:
+        self._ensure_built_from(x)
         names = [self._impl.input_name(i) for i in range(self._impl.num_inputs)] if self._impl.built else ["x"]
         items = self._named_list(x, names, what)
         return [as_float32(a, what if len(items) == 1 else f"{what}[{i}]") for i, a in enumerate(items)]
@@ -524,6 +611,7 @@ class Model(Layer):
             >>> model.save("fashion.nncore")
             >>> same = nncore.load_model("fashion.nncore")
         """
+        self._require_built("save")
         path = os.fspath(filepath)
         if not overwrite and os.path.exists(path):
             raise FileExistsError(f"save: '{path}' exists and overwrite=False")
