@@ -268,3 +268,63 @@ def test_subclassed_model_trains_saves_and_nests(tmp_path):
     inp = nncore.Input((5,))  # a subclassed model as a layer of a functional one
     outer = nncore.Model(inp, Dense(1)(model(inp)))
     assert outer.predict(x[:3]).shape == (3, 1)
+
+
+class ActivityRegularization(Layer):
+    """The guide's add_loss example."""
+
+    def __init__(self, rate=1e-2, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+
+    def call(self, inputs):
+        self.add_loss(self.rate * ops.mean(inputs))
+        return inputs
+
+
+class Outer(Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.activity_reg = ActivityRegularization(1e-2)
+        self.dense = Dense(4, kernel_regularizer=nncore.regularizers.l2(1e-3))
+
+    def call(self, inputs):
+        return self.dense(self.activity_reg(inputs))
+
+
+def test_weights_are_the_variables_and_losses_reset_per_call():
+    layer = Linear(4, 2)
+    assert layer.weights == [layer.w, layer.b]  # the guide's assertion
+    outer = Outer()
+    assert len(outer.losses) == 0
+    x = np.ones((2, 3), np.float32)
+    outer(x)
+    assert len(outer.losses) == 2  # the added loss and the Dense kernel's penalty
+    np.testing.assert_allclose(outer.losses[0], 1e-2, rtol=1e-6)
+    k = outer.dense.get_weights()[0].astype(np.float64)
+    np.testing.assert_allclose(outer.losses[1], 1e-3 * np.square(k).sum(), rtol=1e-5)
+    outer(x)
+    assert len(outer.losses) == 2  # reset at each top-level call
+
+
+def test_add_loss_joins_the_training_loss_and_its_gradient():
+    inputs = nncore.Input((3,))
+    model = nncore.Model(inputs, ActivityRegularization(0.5)(Dense(3, name="d")(inputs)))
+    model.compile("sgd", "mse")
+    rng = np.random.default_rng(7)
+    x, y = rng.random((4, 3)).astype(np.float32), rng.random((4, 3)).astype(np.float32)
+    out = model.predict(x).astype(np.float64)
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0), np.mean((out - y) ** 2) + 0.5 * out.mean(), rtol=1e-5)
+    errors = nncore.gradient_check(model, x, y)
+    assert max(errors.values()) < 1e-2, errors
+    with pytest.raises(ValueError, match=r"add_loss needs one number for the batch"):
+        class Bad(Layer):
+            def call(self, t):
+                self.add_loss(ops.square(t))
+                return t
+        Bad()(inputs)
+    with pytest.raises(ValueError, match=r"can only go into self.add_loss"):
+        class Misuse(Layer):
+            def call(self, t):
+                return t - ops.mean(t)
+        Misuse()(inputs)

@@ -34,6 +34,12 @@ void bind_layers(py::module_& m) {
                                for (const Param& p : l.params()) n.push_back(p.name);
                                return n;
                              })
+      .def_property_readonly("weight_regularizers",
+                             [](Layer& l) {
+                               std::vector<std::pair<float, float>> r;
+                               for (const Param& p : l.params()) r.emplace_back(p.regularizer.l1, p.regularizer.l2);
+                               return r;
+                             })
       .def_property_readonly("weight_trainable",
                              [](Layer& l) {
                                std::vector<bool> t;

@@ -180,7 +180,9 @@ void bind_traced(py::module_& m) {
               float l1, float l2) { return l.add_variable(name, shape, init, trainable, Regularizer{l1, l2}); },
            py::arg("name"), py::arg("shape"), py::arg("initializer"), py::arg("trainable"), py::arg("l1") = 0.f,
            py::arg("l2") = 0.f)
-      .def("set_graphs", &TracedLayer::set_graphs, py::arg("training"), py::arg("inference"))
+      .def("set_graphs", &TracedLayer::set_graphs, py::arg("training"), py::arg("inference"),
+           py::arg("losses") = std::vector<std::pair<std::string, float>>{})
+      .def_property_readonly("num_losses", &TracedLayer::num_losses)
       .def("graph", &TracedLayer::graph, py::arg("training"));
 }
 

@@ -20,6 +20,12 @@ from . import _core
 
 _REGISTRY: Dict[str, type] = {}
 _SCOPES: List[Dict[str, Any]] = []
+_TRACING: List[Any] = []  # the custom layers whose call() is being traced, innermost last
+_EAGER_DEPTH = [0]
+
+
+def tracing() -> bool:
+    return bool(_TRACING)
 
 
 # ---- registration ------------------------------------------------------------------------------------------------
@@ -90,8 +96,21 @@ class Variable:
     def ndim(self) -> int:
         return len(self.shape)
 
+    @property
+    def size(self) -> int:
+        return int(self.value.size)
+
     def numpy(self) -> np.ndarray:
         return self.value.copy()
+
+    def copy(self) -> np.ndarray:
+        return self.value.copy()
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.value[key]
+
+    def __setitem__(self, key: Any, v: Any) -> None:
+        self.value[key] = v
 
     def assign(self, value: Any) -> "Variable":
         from ._keras_ops import _is_symbolic
@@ -234,9 +253,12 @@ def trace(layer: Any, shapes: List[tuple]) -> None:
     ensure_built(layer, shapes)
     modes = [True, False] if _accepts(layer.call, "training") else [None]
     graphs = {}
+    losses_by_mode = {}
     for mode in modes:
         ins = [Input(s) for s in shapes]
         args = ins[0] if len(ins) == 1 else ins
+        layer.__dict__["_trace_losses"] = []
+        _TRACING.append(layer)
         try:
             out = layer.call(args, training=mode) if mode is not None else layer.call(args)
         except TypeError as e:
@@ -244,6 +266,8 @@ def trace(layer: Any, shapes: List[tuple]) -> None:
                 raise TypeError(f"{cls} '{layer.name}': call() uses a tensor's value in Python control flow, which "
                                 f"cannot be traced into a graph: {e}") from None
             raise
+        finally:
+            _TRACING.pop()
         outs = out if isinstance(out, (list, tuple)) else [out]
         if out is None or not outs or not all(isinstance(o, KerasTensor) for o in outs):
             raise TypeError(f"{cls} '{layer.name}': call() must return a tensor computed from its inputs (with "
@@ -251,11 +275,18 @@ def trace(layer: Any, shapes: List[tuple]) -> None:
         if any(o in ins for o in outs):
             from .layers import Activation
             outs = [Activation("linear")(o) if o in ins else o for o in outs]
-        graphs[mode] = Model(ins, outs if isinstance(out, (list, tuple)) else outs[0], name=f"{layer.name}_graph"
+        losses = layer.__dict__.pop("_trace_losses")
+        losses_by_mode[mode] = [(kind, scale) for _, kind, scale in losses]
+        graph_outs = (list(outs) + [t for t, _, _ in losses]) if losses else \
+            (outs if isinstance(out, (list, tuple)) else outs[0])
+        graphs[mode] = Model(ins, graph_outs, name=f"{layer.name}_graph"
                              + ("" if mode is None else ("_training" if mode else "_inference")))
+    kinds = list(losses_by_mode.values())
+    if any(k != kinds[0] for k in kinds):
+        raise ValueError(f"{cls} '{layer.name}': call() must add the same losses (add_loss) in training and inference")
     train = graphs.get(True, graphs.get(None))
     infer = graphs.get(False, graphs.get(None))
-    layer._impl.set_graphs(train._impl, infer._impl)
+    layer._impl.set_graphs(train._impl, infer._impl, kinds[0])
     layer.__dict__["_graphs"] = graphs
     config = layer.get_config()
     layer._impl.set_user_config(json.dumps(config, default=_json_default))
@@ -283,13 +314,59 @@ def symbolic_call(layer: Any, x: Any, training: Optional[bool]) -> Any:
 
 
 def eager_call(layer: Any, x: Any, training: Optional[bool], kwargs: Dict[str, Any]) -> Any:
-    """call() on arrays: numpy through the ops, the sublayers' own forward."""
+    """call() on arrays: numpy through the ops, the sublayers' own forward. A top-level call clears the losses
+    that add_loss recorded in the last one (Keras's layer.losses)."""
     args = list(x) if isinstance(x, (list, tuple)) else [x]
     shapes = [tuple(np.shape(a)[1:]) for a in args]
     ensure_built(layer, shapes)
+    if _EAGER_DEPTH[0] == 0:
+        _clear_losses(layer)
     if _accepts(layer.call, "training"):
         kwargs = dict(kwargs, training=training)
-    return layer.call(x, **kwargs)
+    _EAGER_DEPTH[0] += 1
+    try:
+        return layer.call(x, **kwargs)
+    finally:
+        _EAGER_DEPTH[0] -= 1
+
+
+def _clear_losses(layer: Any) -> None:
+    layer.__dict__["_eager_losses"] = []
+    for s in layer.__dict__.get("_sublayers", []):
+        if s.__dict__.get("_custom"):
+            _clear_losses(s)
+
+
+def add_loss(layer: Any, value: Any) -> None:
+    """Keras's add_loss. Traced: a batch value (ops.mean(x) / ops.sum(x) over all axes, times numbers) that joins
+    the training loss. On arrays: recorded in layer.losses."""
+    from ._keras_ops import _is_symbolic
+    if _is_symbolic(value):
+        if not _TRACING or _TRACING[-1] is not layer:
+            raise ValueError(f"{type(layer).__name__} '{layer.name}': add_loss of a KerasTensor belongs in the layer's "
+                             "own call()")
+        kind = getattr(value, "_batch_reduce", None)
+        if kind is None:
+            raise ValueError(f"{type(layer).__name__} '{layer.name}': add_loss needs one number for the batch, e.g. "
+                             f"ops.mean(x) or ops.sum(x) over all axes (times numbers); got a tensor of shape "
+                             f"{value.shape}")
+        layer.__dict__["_trace_losses"].append((value, kind, 1.0))
+        return
+    layer.__dict__.setdefault("_eager_losses", []).append(np.float32(np.sum(np.asarray(value, np.float64))))
+
+
+def losses(layer: Any) -> List[Any]:
+    """The losses of the last eager call (the layer's and its sublayers') and the weight penalties of its sublayers."""
+    out = list(layer.__dict__.get("_eager_losses", []))
+    for s in layer.__dict__.get("_sublayers", []):
+        if s.__dict__.get("_custom"):
+            out += losses(s)
+        else:
+            for w, (l1, l2) in zip(s._impl.weights, s._impl.weight_regularizers):
+                if l1 or l2:
+                    w64 = w.astype(np.float64)
+                    out.append(np.float32(l1 * np.abs(w64).sum() + l2 * np.square(w64).sum()))
+    return out
 
 
 def wrap_loaded(impl: Any) -> Any:

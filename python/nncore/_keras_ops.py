@@ -118,13 +118,30 @@ _NUMPY_BINARY = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply
                  "maximum": np.maximum, "minimum": np.minimum, "power": np.power}
 
 
+def _reduced(v: Any) -> Optional[str]:
+    return getattr(v, "_batch_reduce", None) if _is_symbolic(v) else None
+
+
 def _binary(op: str, x1: Any, x2: Any) -> Any:
     if not _any_symbolic(x1, x2):
         return _NUMPY_BINARY[op](np.asarray(x1), np.asarray(x2))
+    r1, r2 = _reduced(x1), _reduced(x2)
+    kind = r1 or r2
+    if kind is not None:
+        # A value over the whole batch kept per sample: linear arithmetic with numbers, or a sum of two of them.
+        scalar_other = np.ndim(x2 if r1 else x1) == 0 and not _is_symbolic(x2 if r1 else x1)
+        ok = (op in ("add", "subtract") and ((r1 and r2 and r1 == r2) or (scalar_other and kind == "mean"))) or \
+             (op == "multiply" and scalar_other) or (op == "divide" and r1 and scalar_other)
+        if not ok:
+            raise ValueError(f"ops.{op}: ops.{kind}(x) over all axes includes the batch axis; inside a custom layer "
+                             "its value can only go into self.add_loss(...) (scaled by numbers); reduce the per-sample "
+                             "axes instead (axis=[1, ...]) to use it in the computation")
     o = _Operands()
     o.add(x1)
     o.add(x2)
-    return o.call(BinaryOp, _core.BinaryOp(op, o.specs, o.weights))
+    out = o.call(BinaryOp, _core.BinaryOp(op, o.specs, o.weights))
+    out._batch_reduce = kind
+    return out
 
 
 def add(x1: Any, x2: Any) -> Any:
@@ -186,7 +203,13 @@ _NUMPY_UNARY = {"negative": np.negative, "exp": np.exp, "log": np.log, "sqrt": n
 def _unary(op: str, x: Any) -> Any:
     if not _is_symbolic(x):
         return _NUMPY_UNARY[op](np.asarray(x))
-    return _call(UnaryOp, _core.UnaryOp(op), [x])
+    kind = _reduced(x)
+    if kind is not None and op != "negative":
+        raise ValueError(f"ops.{op}: ops.{kind}(x) over all axes includes the batch axis; inside a custom layer its "
+                         "value can only go into self.add_loss(...); reduce the per-sample axes instead")
+    out = _call(UnaryOp, _core.UnaryOp(op), [x])
+    out._batch_reduce = kind
+    return out
 
 
 def negative(x: Any) -> Any:
@@ -308,6 +331,16 @@ _NUMPY_REDUCE = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min}
 def _reduce(op: str, x: Any, axis: Any, keepdims: bool) -> Any:
     if not _is_symbolic(x):
         return _NUMPY_REDUCE[op](np.asarray(x), axis=None if axis is None else tuple(_axes(axis)), keepdims=keepdims)
+    from ._custom import tracing
+    if axis is None and op in ("sum", "mean") and tracing() and not keepdims:
+        # Inside a custom layer's call, for add_loss: per sample over its axes, over the batch when the loss is taken.
+        x = _reduced_input(x)
+        rank = len(x.shape)
+        out = x if rank == 1 else _call(ReduceOp, _core.ReduceOp(op, list(range(1, rank)), False), [x])
+        if rank == 1:
+            out = multiply(x, 1.0)
+        out._batch_reduce = op
+        return out
     if axis is None:
         raise ValueError(f"ops.{op}: axis=None reduces the batch axis too, which a model's op cannot do (each sample "
                          f"is computed on its own); give the per-sample axes, e.g. axis={list(range(1, len(x.shape)))}")
@@ -328,6 +361,12 @@ def max(x: Any, axis: Any = None, keepdims: bool = False, initial: Any = None) -
 
 def min(x: Any, axis: Any = None, keepdims: bool = False, initial: Any = None) -> Any:  # noqa: A001
     return _reduce("min", x, axis, keepdims)
+
+
+def _reduced_input(x: Any) -> Any:
+    if _reduced(x) is not None:
+        raise ValueError("ops: a value over the whole batch cannot be reduced again")
+    return x
 
 
 def var(x: Any, axis: Any = None, keepdims: bool = False) -> Any:

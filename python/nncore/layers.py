@@ -77,6 +77,22 @@ class Layer:
     def _is_custom(self) -> bool:
         return bool(self.__dict__.get("_custom"))
 
+    def add_loss(self, value: Any) -> None:
+        """Keras's add_loss in a custom layer's call: ``self.add_loss(1e-2 * ops.mean(inputs))`` adds to the
+        training loss (traced into the graph); on arrays it is recorded in ``layer.losses``."""
+        if not self._is_custom:
+            raise TypeError(f"{type(self).__name__}: add_loss is for custom layers (subclasses that define call)")
+        from . import _custom
+        _custom.add_loss(self, value)
+
+    @property
+    def losses(self) -> list:
+        """The losses the last call added (add_loss), and the weight penalties of the sublayers of a custom layer."""
+        if not self._is_custom:
+            return []
+        from . import _custom
+        return _custom.losses(self)
+
     def add_weight(self, shape: Any = None, initializer: Any = None, dtype: Any = None, trainable: bool = True,
                    regularizer: Any = None, constraint: Any = None, name: Optional[str] = None,
                    **kwargs: Any) -> Any:
@@ -131,11 +147,14 @@ class Layer:
     # -- weights ----------------------------------------------------------------------------------------
     def _weights_and_flags(self) -> list:
         """(array view, trainable) per weight. A custom layer not traced yet: its variables, then its sublayers'."""
-        if self._is_custom and not self._impl.traced:
-            own = list(zip(self._impl.weights, self._impl.weight_trainable))
-            return own + [(w, s.trainable and any(w is t for t in s.trainable_weights))
-                          for s in self.__dict__["_sublayers"] for w in s.weights]
-        return list(zip(self._impl.weights, self._impl.weight_trainable))
+        pairs = list(zip(self._impl.weights, self._impl.weight_trainable))
+        if self._is_custom:  # its own weights as the Variables add_weight returned (Keras: layer.weights == [w, b])
+            variables = self.__dict__["_variables"]
+            pairs[:len(variables)] = [(v, v.trainable) for v in variables]
+            if not self._impl.traced:
+                return pairs + [(w, s.trainable and any(w is t for t in s.trainable_weights))
+                                for s in self.__dict__["_sublayers"] for w in s.weights]
+        return pairs
 
     @property
     def weights(self) -> list:

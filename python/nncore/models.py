@@ -52,6 +52,9 @@ class KerasTensor:
         self._sym = sym
         self._layer = layer
         self._inbound = list(inbound)
+        # "mean" / "sum": the value of ops.mean(x) / ops.sum(x) over all axes inside a custom layer's call, kept per
+        # sample; only add_loss (and linear arithmetic with numbers) may use it. None for ordinary tensors.
+        self._batch_reduce: Optional[str] = None
 
     @property
     def shape(self) -> tuple:

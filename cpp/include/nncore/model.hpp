@@ -223,6 +223,7 @@ class Model : public Layer {
   void forward_list(LayerCall& call, bool training) override;
   void backward_list(LayerCall& call, const std::vector<const Tensor*>& dys, bool need_dx) override;
   const Tensor* output_mask(const LayerCall& call, size_t output) const override;
+  double aux_loss(const LayerCall& call) const override;
 
   std::vector<InputSpec> inputs_;
   std::vector<Node> nodes_;

@@ -1,5 +1,6 @@
 #include "nncore/layers/traced.hpp"
 
+#include <algorithm>
 #include <set>
 
 #include "layers/common.hpp"
@@ -29,7 +30,8 @@ struct TracedLayer::Call : LayerCall {
   std::unique_ptr<LayerCall> train, infer;  // a run of each graph, made on first use
   LayerCall* last = nullptr;                // the run of the last forward
   bool last_training = false;
-  std::vector<const Tensor*> args;
+  std::vector<const Tensor*> args, dys;
+  std::vector<Tensor> loss_grads;           // the seeds of the added losses' gradients
 };
 
 TracedLayer::TracedLayer(const std::string& name, std::string user_class, Json user_config)
@@ -55,9 +57,17 @@ size_t TracedLayer::add_variable(const std::string& name, const Shape& shape, co
   return num_variables_++;
 }
 
-void TracedLayer::set_graphs(std::shared_ptr<Model> training, std::shared_ptr<Model> inference) {
+void TracedLayer::set_graphs(std::shared_ptr<Model> training, std::shared_ptr<Model> inference,
+                             std::vector<std::pair<std::string, float>> losses) {
   NNC_CHECK(training != nullptr && inference != nullptr, who(), ": set_graphs needs both graphs");
   NNC_CHECK(training->built() && inference->built(), who(), ": the traced graphs must be built");
+  for (const auto& [kind, scale] : losses)
+    NNC_CHECK(kind == "mean" || kind == "sum", who(), ": an added loss is reduced over the batch by \"mean\" or "
+              "\"sum\", got \"", kind, "\"");
+  NNC_CHECK(training->num_outputs() == inference->num_outputs() && training->num_outputs() > losses.size(), who(),
+            ": the training and inference graphs must have the same outputs (", training->num_outputs(), " vs ",
+            inference->num_outputs(), ") and more than the ", losses.size(), " added loss(es)");
+  losses_ = std::move(losses);
   training_ = std::move(training);
   inference_ = std::move(inference);
   training_->set_trainable(trainable_);
@@ -107,7 +117,9 @@ std::vector<Shape> TracedLayer::build_shapes(const std::vector<Shape>& in) {
 
 std::vector<Shape> TracedLayer::call_shapes(const std::vector<Shape>& in) const {
   NNC_CHECK(traced(), user_class_, " '", name_, "' is not traced yet");
-  return inference_->output_shapes_for(in);
+  std::vector<Shape> out = inference_->output_shapes_for(in);
+  out.resize(out.size() - losses_.size());  // the added losses are not outputs of the layer
+  return out;
 }
 
 void TracedLayer::forward_list(LayerCall& c, bool training) {
@@ -118,7 +130,7 @@ void TracedLayer::forward_list(LayerCall& c, bool training) {
   tc.args.resize(c.inputs.size());
   for (size_t i = 0; i < c.inputs.size(); ++i) tc.args[i] = &c.inputs[i];
   static_cast<Layer&>(*g).forward(*run, tc.args, c.masks, training);
-  c.outputs = run->outputs;
+  c.outputs.assign(run->outputs.begin(), run->outputs.end() - static_cast<std::ptrdiff_t>(losses_.size()));
   tc.last = run.get();
   tc.last_training = training;
 }
@@ -126,8 +138,35 @@ void TracedLayer::forward_list(LayerCall& c, bool training) {
 void TracedLayer::backward_list(LayerCall& c, const std::vector<const Tensor*>& dys, bool need_dx) {
   Call& tc = as<Call>(c);
   const std::shared_ptr<Model>& g = tc.last_training ? training_ : inference_;
-  static_cast<Layer&>(*g).backward(*tc.last, dys, need_dx);
+  // The added losses' gradients: d(batch mean)/d(value) = scale / batch per element, d(batch sum) = scale.
+  tc.dys.assign(dys.begin(), dys.end());
+  tc.loss_grads.resize(losses_.size());
+  const size_t n_out = tc.last->outputs.size() - losses_.size();
+  for (size_t k = 0; k < losses_.size(); ++k) {
+    const Tensor& v = *tc.last->outputs[n_out + k];
+    Tensor& seed = tc.loss_grads[k];
+    seed.resize(v.shape());
+    const float per_batch = losses_[k].first == "mean" ? 1.f / static_cast<float>(std::max<int64_t>(1, c.batch())) : 1.f;
+    seed.fill(losses_[k].second * per_batch);
+    tc.dys.push_back(&seed);
+  }
+  static_cast<Layer&>(*g).backward(*tc.last, tc.dys, need_dx);
   for (size_t i = 0; i < c.dxs.size() && i < tc.last->dxs.size(); ++i) c.dxs[i] = tc.last->dxs[i];
+}
+
+double TracedLayer::aux_loss(const LayerCall& c) const {
+  const Call& tc = static_cast<const Call&>(c);
+  if (tc.last == nullptr) return 0.0;
+  const Layer& g = *(tc.last_training ? training_ : inference_);
+  double total = g.aux_loss(*tc.last);  // losses added by custom layers inside this one
+  const size_t n_out = tc.last->outputs.size() - losses_.size();
+  for (size_t k = 0; k < losses_.size(); ++k) {
+    const Tensor& v = *tc.last->outputs[n_out + k];
+    double s = 0.0;
+    for (int64_t i = 0; i < v.size(); ++i) s += v.data()[i];
+    total += losses_[k].second * (losses_[k].first == "mean" ? s / static_cast<double>(std::max<int64_t>(1, c.batch())) : s);
+  }
+  return total;
 }
 
 const Tensor* TracedLayer::output_mask(const LayerCall& c, size_t output) const {
@@ -152,6 +191,14 @@ Json TracedLayer::config() const {
   c["variables"] = vars;
   NNC_CHECK(traced(), user_class_, " '", name_, "' is not traced yet, so it has no graph to save: call it first");
   c["graph"] = model_config(*training_);
+  Json losses = Json::array();
+  for (const auto& [kind, scale] : losses_) {
+    Json l = Json::object();
+    l["reduction"] = kind;
+    l["scale"] = scale;
+    losses.push_back(l);
+  }
+  c["losses"] = losses;
   c["inference_graph"] = inference_ == training_ ? Json() : model_config(*inference_);
   return c;
 }
@@ -171,7 +218,11 @@ LayerPtr TracedLayer::from_config(const Json& c) {
     const Json* ig = c.find("inference_graph");
     infer = ig && !ig->is_null() ? std::shared_ptr<Model>(model_from_config(*ig)) : train;
   }
-  l->set_graphs(train, infer);
+  std::vector<std::pair<std::string, float>> losses;
+  if (const Json* ls = c.find("losses"))
+    for (const Json& e : ls->as_array("TracedLayer losses"))
+      losses.emplace_back(e.get("reduction", "mean"), e.get("scale", 1.f));
+  l->set_graphs(train, infer, losses);
   return l;
 }
 

@@ -269,6 +269,14 @@ void Model::backward_list(LayerCall& c, const std::vector<const Tensor*>& dys, b
   for (size_t i = 0; i < c.dxs.size(); ++i) c.dxs[i] = r.input_grads[i];
 }
 
+double Model::aux_loss(const LayerCall& c) const {
+  const GraphRun& r = static_cast<const GraphRun&>(c);
+  double sum = 0.0;
+  for (size_t k = 0; k < nodes_.size() && k < r.calls.size(); ++k)
+    if (r.calls[k]->has_forward()) sum += nodes_[k].layer->aux_loss(*r.calls[k]);
+  return sum;
+}
+
 const Tensor* Model::output_mask(const LayerCall& c, size_t output) const {
   const GraphRun& r = static_cast<const GraphRun&>(c);
   return output < outputs_.size() && !r.vmasks.empty() ? r.vmasks[outputs_[output]] : nullptr;

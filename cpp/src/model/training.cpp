@@ -252,8 +252,10 @@ double Model::losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, std::
     if (n_out > 1) sums[1 + j] += l;
     for (size_t m = 0; m < n_metrics; ++m) sums[metric0 + j * n_metrics + m] += metrics_[j][m].compute(out.data(), yb[j], B, os);
   }
-  sums[0] += total;
-  return total;
+  // Losses that custom layers added (add_loss): their batch value, in the per-sample sums the loop divides by N.
+  const double aux = aux_loss(*run_) * static_cast<double>(B);
+  sums[0] += total + aux;
+  return total + aux;
 }
 
 void Model::train_step(std::vector<double>& sums, const float* wb) {

@@ -116,6 +116,9 @@ class Layer {
   void backward(LayerCall& call, const std::vector<const Tensor*>& dys, bool need_dx);
   void backward_from_preact(LayerCall& call, const Tensor& dz, bool need_dx);
   virtual const Tensor* output_mask(const LayerCall& call, size_t output) const;
+  // Losses a call added to the training loss (Keras's add_loss, in custom layers), as their value for the batch of
+  // its last forward; their gradients are seeded by the layer's own backward.
+  virtual double aux_loss(const LayerCall& call) const { return 0.0; }
 
   // The activation the layer ends with, and a call's pre-activation (for loss fusion).
   virtual Activation output_activation() const { return Activation::linear; }

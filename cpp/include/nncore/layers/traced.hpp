@@ -28,7 +28,11 @@ class TracedLayer : public Layer {
                       Regularizer regularizer);
   size_t num_variables() const { return num_variables_; }
   // The traced graphs (inference may be the same model as training). Their inputs fix the layer's input shapes.
-  void set_graphs(std::shared_ptr<Model> training, std::shared_ptr<Model> inference);
+  // The last `loss_scales.size()` outputs of each graph are losses that call() added (add_loss): per-sample values
+  // whose batch mean (scale "mean") or batch sum (scale "sum") times the scale joins the training loss.
+  void set_graphs(std::shared_ptr<Model> training, std::shared_ptr<Model> inference,
+                  std::vector<std::pair<std::string, float>> losses = {});
+  size_t num_losses() const { return losses_.size(); }
   bool traced() const { return training_ != nullptr; }
   const std::shared_ptr<Model>& graph(bool training) const { return training ? training_ : inference_; }
 
@@ -45,7 +49,11 @@ class TracedLayer : public Layer {
   void backward_list(LayerCall& call, const std::vector<const Tensor*>& dys, bool need_dx) override;
   const Tensor* output_mask(const LayerCall& call, size_t output) const override;
 
+ public:
+  double aux_loss(const LayerCall& call) const override;
+
  private:
+  std::vector<std::pair<std::string, float>> losses_;  // ("mean" | "sum", scale) per added loss
   std::string user_class_;
   Json user_config_;
   size_t num_variables_ = 0;
