@@ -1,0 +1,27 @@
+"""Keras-compatible layers. Each wraps a C++ layer; the math runs in nncore._core.
+
+Example:
+    >>> from nncore.layers import Dense
+    >>> layer = Dense(4, activation="relu")
+    >>> y = layer.forward(np.ones((2, 3), np.float32))   # builds for input (None, 3)
+    >>> [w.shape for w in layer.get_weights()]
+    [(3, 4), (4,)]
+"""
+from __future__ import annotations
+
+from . import convolutional, core, merging, normalization, pooling, regularization, reshaping, rnn
+from .base import Layer, _python_classes, _wrap, snake_case_name  # noqa: F401
+from .convolutional import *  # noqa: F401,F403
+from .core import *  # noqa: F401,F403
+from .merging import *  # noqa: F401,F403
+from .normalization import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403
+from .regularization import *  # noqa: F401,F403
+from .reshaping import *  # noqa: F401,F403
+from .rnn import *  # noqa: F401,F403
+from .rnn import _Recurrent  # noqa: F401
+
+# One family per module, mirroring cpp/src/layers/: base (Layer), core, convolutional, pooling, normalization,
+# merging, reshaping, regularization, rnn.
+__all__ = ["Layer", *core.__all__, *convolutional.__all__, *pooling.__all__, *normalization.__all__, *merging.__all__,
+           *reshaping.__all__, *regularization.__all__, *rnn.__all__]

@@ -1,0 +1,331 @@
+"""The base of every layer (Layer: a handle on a C++ layer, or a custom layer written in Python) and the helpers
+the layer families share. Each built-in layer wraps a C++ layer; the math runs in nncore._core.
+
+Example:
+    >>> from nncore.layers import Dense
+    >>> layer = Dense(4, activation="relu")
+    >>> y = layer.forward(np.ones((2, 3), np.float32))   # builds for input (None, 3)
+    >>> [w.shape for w in layer.get_weights()]
+    [(3, 4), (4,)]
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Dict, Optional, Sequence, Union
+
+import numpy as np
+
+from .. import _core
+from .. import regularizers as _regularizers
+from .._convert import as_float32, per_sample_shape
+
+ActivationArg = Union[str, None, Callable[..., Any]]
+
+
+def _activation_name(activation: ActivationArg, where: str) -> str:
+    if activation is None:
+        return "linear"
+    if isinstance(activation, str):
+        return activation
+    name = getattr(activation, "__name__", None)
+    if name in _core.activation_names():
+        return name
+    raise TypeError(f"{where}: activation must be a name such as 'relu' (valid: "
+                    f"{', '.join(_core.activation_names())}), got {activation!r}")
+
+
+class Layer:
+    """Base of all layers: a thin handle on a C++ layer.
+
+    ``forward(x, training=False)`` and ``backward(dy) -> dx`` run the layer by itself (building it for
+    ``x.shape[1:]`` on first use); ``weights`` and ``gradients`` are numpy views onto the C++ buffers,
+    in Keras order; ``get_weights()`` returns copies and ``set_weights()`` copies in.
+
+    Subclass it as in Keras to write a layer: ``__init__`` calling ``super().__init__(**kwargs)``,
+    ``build(input_shape)`` creating weights with ``self.add_weight(...)``, and ``call(inputs, training=None)``
+    built from ``nncore.ops`` and other layers (see ``nncore._custom``). In a model the layer is traced into a graph
+    of C++ ops and layers, so it trains at built-in speed and is saved with the model.
+    """
+
+    _impl: Any
+
+    def __init__(self, impl: Any = None, input_shape: Optional[Sequence[int]] = None, trainable: bool = True,
+                 **kwargs: Any) -> None:
+        if impl is None or isinstance(impl, str):  # a user's subclass: super().__init__(name=..., ...)
+            from .. import _custom
+            if isinstance(impl, str):
+                kwargs["name"] = impl
+            _custom.init_custom(self, input_shape=input_shape, trainable=trainable, **kwargs)
+            return
+        self._impl = impl
+        cls = type(self).__name__
+        self._input_shape = None if input_shape is None else per_sample_shape(input_shape, f"{cls} input_shape")
+        self._impl.trainable = bool(trainable)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self.__dict__.get("_custom") and not name.startswith("_"):
+            from .. import _custom
+            _custom.track(self, value)
+        object.__setattr__(self, name, value)
+
+    @property
+    def _is_custom(self) -> bool:
+        return bool(self.__dict__.get("_custom"))
+
+    def add_loss(self, value: Any) -> None:
+        """Keras's add_loss in a custom layer's call: ``self.add_loss(1e-2 * ops.mean(inputs))`` adds to the
+        training loss (traced into the graph); on arrays it is recorded in ``layer.losses``."""
+        if not self._is_custom:
+            raise TypeError(f"{type(self).__name__}: add_loss is for custom layers (subclasses that define call)")
+        from .. import _custom
+        _custom.add_loss(self, value)
+
+    @property
+    def losses(self) -> list:
+        """The losses the last call added (add_loss), and the weight penalties of the sublayers of a custom layer."""
+        if not self._is_custom:
+            return []
+        from .. import _custom
+        return _custom.losses(self)
+
+    def add_weight(self, shape: Any = None, initializer: Any = None, dtype: Any = None, trainable: bool = True,
+                   regularizer: Any = None, constraint: Any = None, name: Optional[str] = None,
+                   **kwargs: Any) -> Any:
+        """A weight of a custom layer (Keras's add_weight): in ``__init__`` (with a known shape) or ``build``."""
+        if not self._is_custom:
+            raise TypeError(f"{type(self).__name__}: add_weight is for custom layers (subclasses that define call)")
+        from .. import _custom
+        return _custom.add_weight(self, shape, initializer, dtype, trainable, regularizer, constraint, name, **kwargs)
+
+    # -- identity and shapes ---------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._impl.name
+
+    @property
+    def built(self) -> bool:
+        if self._is_custom:
+            return bool(self.__dict__.get("_py_built"))
+        return self._impl.built
+
+    @built.setter
+    def built(self, value: bool) -> None:  # Keras code sets self.built = True at the end of build
+        if self._is_custom:
+            self.__dict__["_py_built"] = bool(value)
+
+    def build(self, input_shape: Sequence[Optional[int]]) -> None:
+        """Build for ``input_shape``: Keras-style with a leading batch axis (``(None, 784)``) or per sample."""
+        if self._is_custom:  # the base of a custom layer's build (super().build(input_shape)): nothing to create
+            self.__dict__["_py_built"] = True
+            return
+        shape = tuple(input_shape)
+        if len(shape) > 0 and shape[0] is None:
+            shape = shape[1:]
+        self._impl.build(list(per_sample_shape(shape, f"{type(self).__name__}.build")))
+
+    @property
+    def input_shape(self) -> tuple:
+        return (None, *self._impl.input_shape)
+
+    @property
+    def output_shape(self) -> tuple:
+        return (None, *self._impl.output_shape)
+
+    @property
+    def trainable(self) -> bool:
+        return self._impl.trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._impl.trainable = bool(value)
+
+    # -- weights ----------------------------------------------------------------------------------------
+    def _weights_and_flags(self) -> list:
+        """(array view, trainable) per weight. A custom layer not traced yet: its variables, then its sublayers'."""
+        pairs = list(zip(self._impl.weights, self._impl.weight_trainable))
+        if self._is_custom:  # its own weights as the Variables add_weight returned (Keras: layer.weights == [w, b])
+            variables = self.__dict__["_variables"]
+            pairs[:len(variables)] = [(v, v.trainable) for v in variables]
+            if not self._impl.traced:
+                return pairs + [(w, s.trainable and any(w is t for t in s.trainable_weights))
+                                for s in self.__dict__["_sublayers"] for w in s.weights]
+        return pairs
+
+    @property
+    def weights(self) -> list:
+        return [w for w, _ in self._weights_and_flags()]
+
+    @property
+    def trainable_weights(self) -> list:
+        """The weights an optimizer updates: none when the layer is frozen; never its statistics or constants."""
+        if not self.trainable:
+            return []
+        return [w for w, t in self._weights_and_flags() if t]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        if not self.trainable:
+            return self.weights
+        return [w for w, t in self._weights_and_flags() if not t]
+
+    @property
+    def gradients(self) -> list:
+        return self._impl.gradients
+
+    def get_weights(self) -> list:
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        views = self.weights
+        if len(weights) != len(views):
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): expected {len(views)} weight arrays "
+                             f"({', '.join(self._impl.weight_names)}), got {len(weights)}")
+        new = [as_float32(w, f"Layer '{self.name}' set_weights") for w in weights]
+        for view, w, wname in zip(views, new, self._impl.weight_names):
+            if w.shape != view.shape:
+                raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): weight '{wname}' expects shape "
+                                 f"{view.shape}, got {w.shape}")
+            if not np.all(np.isfinite(w)):
+                raise ValueError(f"Layer '{self.name}': weight '{wname}' contains NaN or inf")
+        for view, w in zip(views, new):
+            view[...] = w
+
+    def count_params(self) -> int:
+        return self._impl.count_params()
+
+    # -- configuration -----------------------------------------------------------------------------------
+    def get_config(self) -> Dict[str, Any]:
+        """The constructor arguments (Keras names), as saved in model files. A custom layer returns Keras's base
+        config (name, trainable, dtype); override it to add its own arguments."""
+        if self._is_custom:
+            return {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
+        return json.loads(_core.layer_config(self._impl))
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "Layer":
+        """A new, unbuilt layer of this class from ``get_config()``'s dictionary."""
+        if getattr(cls, "call", None) is not None and cls.call is not Layer.call:
+            return cls(**{k: v for k, v in config.items() if k != "dtype"})
+        spec = json.dumps({"class_name": cls.__name__, "config": config})
+        return _wrap(_core.layer_from_config(spec))
+
+    @classmethod
+    def _wrap(cls, impl: Any) -> "Layer":
+        """A Python handle on an existing C++ layer (a loaded model's), without running ``__init__``."""
+        obj = cls.__new__(cls)
+        obj._impl = impl
+        obj._input_shape = None
+        return obj
+
+    def _set_regularizers(self, kernel: Any, bias: Any) -> None:
+        for weight, reg in (("kernel", kernel), ("bias", bias)):
+            r = _regularizers.get(reg)
+            if r is not None and (r.l1 or r.l2):
+                self._impl.set_regularizer(weight, r.l1, r.l2)
+
+    # -- running the layer by itself -----------------------------------------------------------------------
+    call = None  # a custom layer's computation (subclasses define it)
+
+    def forward(self, x: Any, training: bool = False) -> np.ndarray:
+        if self._is_custom:
+            from .. import _custom
+            return _custom.eager_call(self, x, training, {})
+        x = as_float32(x, f"Layer '{self.name}' input")
+        if not self.built:
+            if x.ndim < 2:
+                raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): expected input of shape "
+                                 f"(batch, ...), got {x.shape}")
+            self._impl.build(list(x.shape[1:]))
+        return self._impl.forward(x, training)
+
+    def __call__(self, x: Any, training: Optional[bool] = None) -> Any:
+        """On arrays: ``forward``. On KerasTensors (``nncore.Input`` or other layers' outputs): records the call
+        for the functional API and returns the symbolic output (a list for a layer with several outputs). A layer
+        may be called any number of times; its calls share its weights. ``training`` fixes the call's mode in a
+        model (``False``: always inference, e.g. a frozen base model; ``True``: always training; ``None``: the
+        model's mode: training in ``fit``, inference in ``predict`` and ``evaluate``)."""
+        from ..models import _is_symbolic, _symbolic_call
+        if self._is_custom:
+            from .. import _custom
+            if _is_symbolic(x):
+                return _custom.symbolic_call(self, x, training)
+            return _custom.eager_call(self, x, training, {})
+        if _is_symbolic(x):
+            return _symbolic_call(self, x, training)
+        return self.forward(x, bool(training))
+
+    def backward(self, dy: Any) -> np.ndarray:
+        return self._impl.backward(as_float32(dy, f"Layer '{self.name}' gradient"), True)
+
+    def zero_grad(self) -> None:
+        self._impl.zero_grad()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name='{self.name}' built={self.built}>"
+
+
+def snake_case_name(class_name: str) -> str:
+    """"MyDenseLayer" -> "my_dense_layer": a custom layer's default name (made unique by the C++ side)."""
+    import re
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", class_name).lower()
+
+
+def _check_kwargs(cls: str, kwargs: dict) -> None:
+    allowed = {"dtype"}
+    unknown = set(kwargs) - allowed
+    if unknown:
+        raise TypeError(f"{cls}: unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+
+
+def _check_axis(cls: str, axis: Any) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"{cls}: only axis=-1 (the last axis) is supported, got axis={axis!r}")
+    if int(axis) != -1 and int(axis) < 1:
+        raise ValueError(f"{cls}: only axis=-1 (the last axis) is supported, got axis={int(axis)}")
+    return int(axis)
+
+
+def _python_classes() -> Dict[str, type]:
+    found: Dict[str, type] = {}
+    todo = [Layer]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            found.setdefault(sub.__name__, sub)
+            todo.append(sub)
+    return found
+
+
+def _wrap(impl: Any) -> Layer:
+    """The Python layer class matching a C++ layer's class_name, wrapped around it (a nested model too)."""
+    if impl.class_name in ("Sequential", "Functional"):
+        from ..models import _wrap_model
+        return _wrap_model(impl)
+    if impl.class_name == "TracedLayer":
+        from .. import _custom
+        return _custom.wrap_loaded(impl)
+    cls = _python_classes().get(impl.class_name)
+    if cls is None:
+        raise TypeError(f"no Python layer class for the C++ layer class '{impl.class_name}'")
+    return cls._wrap(impl)
+
+
+# ---- sequence layers -------------------------------------------------------------------------------------------
+def _positive(v: Any, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < 1:
+        raise TypeError(f"{what} must be a positive int, got {v!r}")
+    return int(v)
+
+
+def _single(v: Any, what: str) -> int:
+    """Keras's int-or-1-tuple arguments of the 1-D layers (kernel_size=3 or (3,))."""
+    if isinstance(v, (tuple, list)) and len(v) == 1:
+        v = v[0]
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < 1:
+        raise ValueError(f"{what}: expected a positive int (or a 1-tuple), got {v!r}")
+    return int(v)
+
+
+def _channels_last(cls: str, data_format: Optional[str]) -> None:
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"{cls}: only data_format='channels_last' is supported, got {data_format!r}")

@@ -1,0 +1,104 @@
+"""Convolutional layers: Conv2D, Conv1D."""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from .. import _core
+from .._convert import pair
+from .base import ActivationArg, Layer, _activation_name, _channels_last, _check_kwargs, _single
+
+__all__ = ["Conv2D", "Conv1D"]
+
+
+class Conv2D(Layer):
+    """2-D convolution on channels-last images ``(batch, height, width, channels)``.
+
+    The kernel has Keras's layout ``(kernel_h, kernel_w, in_channels, filters)``.
+
+    Example:
+        >>> Conv2D(32, kernel_size=(3, 3), activation="relu", input_shape=(28, 28, 1))
+    """
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
+                 dilation_rate: Any = (1, 1), activation: ActivationArg = None, use_bias: bool = True,
+                 kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
+                 data_format: Optional[str] = None, **kwargs: Any) -> None:
+        _check_kwargs("Conv2D", kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f"Conv2D: only data_format='channels_last' is supported, got {data_format!r}")
+        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)):
+            raise TypeError(f"Conv2D: filters must be a positive int, got {filters!r}")
+        impl = _core.Conv2D(int(filters), pair(kernel_size, "Conv2D kernel_size"), pair(strides, "Conv2D strides"),
+                            str(padding).lower(), pair(dilation_rate, "Conv2D dilation_rate"),
+                            _activation_name(activation, "Conv2D"), bool(use_bias), kernel_initializer,
+                            bias_initializer, name or "")
+        super().__init__(impl, input_shape, trainable)
+        self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
+
+    @property
+    def filters(self) -> int:
+        return self._impl.filters
+
+    @property
+    def kernel_size(self) -> tuple:
+        return tuple(self._impl.kernel_size)
+
+    @property
+    def strides(self) -> tuple:
+        return tuple(self._impl.strides)
+
+    @property
+    def padding(self) -> str:
+        return self._impl.padding
+
+
+class Conv1D(Layer):
+    """1-D convolution over ``(batch, steps, channels)``; kernel ``(kernel_size, in_channels, filters)`` as in
+    Keras. ``padding`` is ``'valid'``, ``'same'`` or ``'causal'`` (output step t sees input steps up to t only).
+    Runs on the Conv2D kernels (the sequence is a one-row image).
+
+    Example:
+        >>> model = Sequential([Embedding(1000, 32, input_length=50), Conv1D(64, 5, activation="relu"),
+        ...                     GlobalMaxPooling1D(), Dense(1, activation="sigmoid")])
+    """
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
+                 dilation_rate: Any = 1, activation: ActivationArg = None, use_bias: bool = True,
+                 kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
+                 data_format: Optional[str] = None, **kwargs: Any) -> None:
+        _check_kwargs("Conv1D", kwargs)
+        _channels_last("Conv1D", data_format)
+        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)):
+            raise TypeError(f"Conv1D: filters must be a positive int, got {filters!r}")
+        impl = _core.Conv1D(int(filters), _single(kernel_size, "Conv1D kernel_size"),
+                            _single(strides, "Conv1D strides"), str(padding).lower(),
+                            _single(dilation_rate, "Conv1D dilation_rate"), _activation_name(activation, "Conv1D"),
+                            bool(use_bias), kernel_initializer, bias_initializer, name or "")
+        super().__init__(impl, input_shape, trainable)
+        self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
+
+    @property
+    def filters(self) -> int:
+        return self._impl.filters
+
+    @property
+    def kernel_size(self) -> tuple:
+        return (self._impl.kernel_size,)
+
+    @property
+    def strides(self) -> tuple:
+        return (self._impl.strides,)
+
+    @property
+    def dilation_rate(self) -> tuple:
+        return (self._impl.dilation_rate,)
+
+    @property
+    def padding(self) -> str:
+        return self._impl.padding

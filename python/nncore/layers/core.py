@@ -1,0 +1,122 @@
+"""Core layers: Dense, Activation, Embedding, Lambda."""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional, Sequence
+
+import numpy as np
+
+from .. import _core
+from .. import regularizers as _regularizers
+from .base import ActivationArg, Layer, _activation_name, _check_kwargs, _positive
+
+__all__ = ["Dense", "Activation", "Embedding", "Lambda"]
+
+
+class Dense(Layer):
+    """Fully connected layer: ``y = activation(x @ kernel + bias)``; kernel ``(in, units)`` as in Keras.
+
+    Example:
+        >>> Dense(10, activation="softmax", input_shape=(784,))
+    """
+
+    def __init__(self, units: int, activation: ActivationArg = None, use_bias: bool = True,
+                 kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None,
+                 trainable: bool = True, **kwargs: Any) -> None:
+        _check_kwargs("Dense", kwargs)
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)):
+            raise TypeError(f"Dense: units must be a positive int, got {units!r}")
+        impl = _core.Dense(int(units), _activation_name(activation, "Dense"), bool(use_bias),
+                           kernel_initializer, bias_initializer, name or "")
+        super().__init__(impl, input_shape, trainable)
+        self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
+
+    @property
+    def units(self) -> int:
+        return self._impl.units
+
+
+class Activation(Layer):
+    """Applies an activation function: ``Activation('relu')``."""
+
+    def __init__(self, activation: ActivationArg, input_shape: Optional[Sequence[int]] = None,
+                 name: Optional[str] = None, **kwargs: Any) -> None:
+        _check_kwargs("Activation", kwargs)
+        super().__init__(_core.Activation(_activation_name(activation, "Activation"), name or ""), input_shape)
+
+
+class Embedding(Layer):
+    """Turns integer ids into dense vectors: ``(batch, steps)`` ids -> ``(batch, steps, output_dim)``.
+
+    Ids arrive in the model's float32 input and must be integers in ``[0, input_dim)`` (an error names the
+    layer and the offending id otherwise). With ``mask_zero=True`` id 0 is padding: the layer emits a
+    ``(batch, steps)`` mask that the following layers honor (``GlobalAveragePooling1D`` averages over the valid
+    steps only), so the vocabulary needs ``input_dim = vocabulary size + 1``. Weights: ``embeddings``
+    ``(input_dim, output_dim)``, as in Keras.
+
+    Example:
+        >>> model = Sequential([Embedding(1000, 16, mask_zero=True, input_length=20), GlobalAveragePooling1D(),
+        ...                     Dense(1, activation="sigmoid")])
+    """
+
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: str = "uniform",
+                 embeddings_regularizer: Any = None, mask_zero: bool = False,
+                 input_length: Optional[int] = None, input_shape: Optional[Sequence[int]] = None,
+                 name: Optional[str] = None, trainable: bool = True, **kwargs: Any) -> None:
+        _check_kwargs("Embedding", kwargs)
+        length = 0 if input_length is None else _positive(input_length, "Embedding: input_length")
+        impl = _core.Embedding(_positive(input_dim, "Embedding: input_dim"),
+                               _positive(output_dim, "Embedding: output_dim"), embeddings_initializer,
+                               bool(mask_zero), length, name or "")
+        if input_shape is None and length:
+            input_shape = (length,)
+        super().__init__(impl, input_shape, trainable)
+        r = _regularizers.get(embeddings_regularizer)
+        if r is not None and (r.l1 or r.l2):
+            self._impl.set_regularizer("embeddings", r.l1, r.l2)
+
+    @property
+    def input_dim(self) -> int:
+        return self._impl.input_dim
+
+    @property
+    def output_dim(self) -> int:
+        return self._impl.output_dim
+
+    @property
+    def mask_zero(self) -> bool:
+        return self._impl.mask_zero
+
+    def compute_mask(self, inputs: Any) -> Optional[np.ndarray]:
+        """The mask this layer emits for ``inputs`` (``inputs != 0``), or None without ``mask_zero``."""
+        return np.asarray(inputs) != 0 if self.mask_zero else None
+
+
+class Lambda(Layer):
+    """``Lambda(fn)``: a layer computing ``fn(inputs, **arguments)`` with ``nncore.ops`` (traced into the graph like
+    any custom layer, so it trains in C++ and is saved with the model; loading it needs no Python function)."""
+
+    def __init__(self, function: Callable[..., Any], output_shape: Any = None, mask: Any = None,
+                 arguments: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
+        if not callable(function):
+            raise TypeError(f"Lambda: function must be callable, got {type(function).__name__}")
+        if mask is not None:
+            raise NotImplementedError("Lambda: mask= is not supported")
+        super().__init__(**kwargs)
+        self.function = function
+        self.arguments = dict(arguments or {})
+
+    def call(self, inputs: Any) -> Any:
+        return self.function(inputs, **self.arguments)
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "function": getattr(self.function, "__name__", repr(self.function))}
+
+
+def _register_builtin_custom_classes() -> None:
+    from .. import _custom
+    _custom.register_keras_serializable("nncore", "Lambda")(Lambda)
+
+
+_register_builtin_custom_classes()

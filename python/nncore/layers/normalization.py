@@ -1,0 +1,71 @@
+"""Normalization layers: BatchNormalization, LayerNormalization."""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+from .. import _core
+from .base import Layer, _check_axis, _check_kwargs
+
+__all__ = ["BatchNormalization", "LayerNormalization"]
+
+
+class BatchNormalization(Layer):
+    """Normalizes each channel (the last axis) over the batch and every other axis, then scales by ``gamma`` and
+    shifts by ``beta``. Training uses the batch's statistics and updates ``moving_mean``/``moving_variance``
+    (``moving = moving * momentum + batch * (1 - momentum)``); inference, and a frozen layer
+    (``trainable=False``), use the moving statistics. Weights: gamma, beta, moving_mean, moving_variance.
+
+    Example:
+        >>> model = Sequential([Dense(64, input_shape=(784,)), BatchNormalization(), Activation("relu"),
+        ...                     Dense(10, activation="softmax")])
+    """
+
+    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
+                 scale: bool = True, beta_initializer: str = "zeros", gamma_initializer: str = "ones",
+                 moving_mean_initializer: str = "zeros", moving_variance_initializer: str = "ones",
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
+                 **kwargs: Any) -> None:
+        _check_kwargs("BatchNormalization", kwargs)
+        impl = _core.BatchNormalization(_check_axis("BatchNormalization", axis), float(momentum), float(epsilon),
+                                        bool(center), bool(scale), beta_initializer, gamma_initializer,
+                                        moving_mean_initializer, moving_variance_initializer, name or "")
+        super().__init__(impl, input_shape, trainable)
+
+    @property
+    def axis(self) -> int:
+        return self._impl.axis
+
+    @property
+    def momentum(self) -> float:
+        return self._impl.momentum
+
+    @property
+    def epsilon(self) -> float:
+        return self._impl.epsilon
+
+
+class LayerNormalization(Layer):
+    """Normalizes each sample over its last axis, then scales by ``gamma`` and shifts by ``beta`` (both of
+    shape ``(last,)``). Behaves the same in training and inference.
+
+    Example:
+        >>> layer = LayerNormalization()
+        >>> y = layer.forward(np.random.rand(2, 5, 8).astype(np.float32))   # each (8,) row: mean 0, var ~1
+    """
+
+    def __init__(self, axis: int = -1, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
+                 beta_initializer: str = "zeros", gamma_initializer: str = "ones",
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
+                 **kwargs: Any) -> None:
+        _check_kwargs("LayerNormalization", kwargs)
+        impl = _core.LayerNormalization(_check_axis("LayerNormalization", axis), float(epsilon), bool(center),
+                                        bool(scale), beta_initializer, gamma_initializer, name or "")
+        super().__init__(impl, input_shape, trainable)
+
+    @property
+    def axis(self) -> int:
+        return self._impl.axis
+
+    @property
+    def epsilon(self) -> float:
+        return self._impl.epsilon
