@@ -264,6 +264,7 @@ def test_subclassed_model_trains_saves_and_nests(tmp_path):
     assert max(errors.values()) < 1e-2, errors
     model.save(tmp_path / "sub.nncore")
     loaded = nncore.load_model(tmp_path / "sub.nncore", custom_objects={"Classifier": Classifier})
+    assert isinstance(loaded, Classifier)
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
     inp = nncore.Input((5,))  # a subclassed model as a layer of a functional one
     outer = nncore.Model(inp, Dense(1)(model(inp)))

@@ -108,9 +108,15 @@ def ops_model():
     return nncore.Model(x, Dense(3, activation="softmax")(h))
 
 
+def random_model():
+    """keras.random in a graph (draws differ per call, so no bit-identical round trip; see test_random_ops)."""
+    x = nncore.Input((4,))
+    return nncore.Model(x, nncore.random.dropout(x * 1.0, 0.5))
+
+
 def test_every_registered_layer_class_is_covered_here():
     models = [cnn_model(), *pooled_model(), merge_model(), sequence_model(), recurrent_model(), nested_model(),
-              ops_model()]
+              ops_model(), random_model()]
     covered = {l._impl.class_name for m in models for l in m.layers}
     missing = set(_core.layer_class_names()) - covered
     assert not missing, f"add these layer classes to the round-trip models: {sorted(missing)}"

@@ -144,6 +144,9 @@ void bind_graph_ops(py::module_& m) {
            py::arg("axis"), py::arg("keepdims"), py::arg("name") = "");
   py::class_<TransposeOpLayer, OpLayer, std::shared_ptr<TransposeOpLayer>>(m, "TransposeOp")
       .def(py::init<std::vector<int64_t>, const std::string&>(), py::arg("axes"), py::arg("name") = "");
+  py::class_<RandomOpLayer, OpLayer, std::shared_ptr<RandomOpLayer>>(m, "RandomOp")
+      .def(py::init<const std::string&, float, float, Shape, const std::string&>(), py::arg("op"), py::arg("a"),
+           py::arg("b"), py::arg("shape") = Shape{}, py::arg("name") = "");
   py::class_<SliceOpLayer, OpLayer, std::shared_ptr<SliceOpLayer>>(m, "SliceOp")
       .def(py::init([](const std::vector<std::tuple<bool, int64_t, int64_t, int64_t, bool, bool>>& spec,
                        const std::string& name) {

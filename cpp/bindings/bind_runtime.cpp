@@ -9,6 +9,7 @@ void bind_runtime(py::module_& m) {
   m.def("set_isa", &set_isa, py::arg("isa"));
   m.def("best_isa", &best_isa);
   m.def("set_random_seed", &set_random_seed, py::arg("seed"));
+  m.def("next_seed", &next_seed, "A seed from the global stream that set_random_seed resets (initializers, dropout, shuffling).");
 }
 
 }  // namespace nncore::bindings

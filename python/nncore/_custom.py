@@ -381,9 +381,15 @@ def wrap_loaded(impl: Any) -> Any:
                          f"'{registered}'), which is not known here: decorate the class with "
                          f"@nncore.saving.register_keras_serializable() or pass custom_objects={{'{short}': {short}}} "
                          "to load_model (or load inside nncore.saving.custom_object_scope)")
+    from .layers import Layer
+    from .models import Model
+    model_class = cls if isinstance(cls, type) and issubclass(cls, Model) else None
+    if model_class is not None:  # a subclassed model: a plain traced layer here; load_model makes the model object
+        cls = Layer
     obj = cls.__new__(cls)
     d = obj.__dict__
-    d.update(_custom=True, _variables=[], _sublayers=[], _graphs=None, _py_built=True, _impl=impl, _input_shape=None)
+    d.update(_custom=True, _variables=[], _sublayers=[], _graphs=None, _py_built=True, _impl=impl, _input_shape=None,
+             _model_class=model_class)
     names = impl.weight_names
     for i in range(impl.num_variables):
         d["_variables"].append(Variable(obj, i, names[i], bool(impl.weight_trainable[i])))

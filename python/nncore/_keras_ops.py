@@ -55,6 +55,30 @@ class SliceOp(_OpLayer):
     pass
 
 
+class RandomOp(_OpLayer):
+    pass
+
+
+class BatchDim:
+    """``ops.shape(x)[0]`` of a KerasTensor: the batch size, unknown until the model runs. Random ops take it in
+    their shape (one draw per sample); anything else sees None."""
+
+    def __init__(self, tensor: Any) -> None:
+        self.tensor = tensor
+
+    def __repr__(self) -> str:
+        return "None"
+
+    def __eq__(self, other: Any) -> bool:
+        return other is None or isinstance(other, BatchDim)
+
+    def __hash__(self) -> int:
+        return hash(None)
+
+    def __index__(self) -> int:
+        raise TypeError("the batch size of a KerasTensor is not known while the model is being built")
+
+
 def _is_symbolic(v: Any) -> bool:
     from .models import KerasTensor
     return isinstance(v, KerasTensor)
@@ -395,7 +419,8 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
 
 # ---- shapes ----------------------------------------------------------------------------------------------------------
 def shape(x: Any) -> tuple:
-    return tuple(x.shape) if _is_symbolic(x) else np.shape(x)
+    """The shape; for a KerasTensor the batch entry is a ``BatchDim`` (it reads as None) that keras.random takes."""
+    return (BatchDim(x), *x.shape[1:]) if _is_symbolic(x) else np.shape(x)
 
 
 def cast(x: Any, dtype: Any) -> Any:

@@ -230,6 +230,17 @@ class Model(Layer):
             raise TypeError("add_weight is for subclassed models (and custom layers)")
         return core.add_weight(*args, **kwargs)
 
+    def add_loss(self, value: Any) -> None:
+        core = self.__dict__.get("_core")
+        if core is None:
+            raise TypeError("add_loss is for subclassed models (and custom layers), inside call()")
+        core.add_loss(value)
+
+    @property
+    def losses(self) -> list:
+        core = self.__dict__.get("_core")
+        return core.losses if core is not None else []
+
     def _build_subclassed(self, shapes: List[tuple]) -> None:
         """Traces call() on inputs of these per-sample shapes; the model then runs as Model(inputs, call(inputs))."""
         from . import _custom
@@ -735,4 +746,13 @@ def load_model(filepath: Union[str, "os.PathLike[str]"], custom_objects: Optiona
     from ._custom import custom_object_scope
     impl = _core.load_model(os.fspath(filepath), bool(compile))
     with custom_object_scope(custom_objects or {}):
-        return _wrap_model(impl)
+        model = _wrap_model(impl)
+    core = model._layers[0] if len(model._layers) == 1 else None
+    cls = core.__dict__.get("_model_class") if core is not None else None
+    if cls is None:
+        return model
+    # A subclassed model (Model(inputs, traced_call(inputs)) in the file): an object of its class again.
+    obj = cls.__new__(cls)
+    obj.__dict__.update(model.__dict__)
+    obj.__dict__.update(_subclassed=True, _core=core, _pending_compile=None)
+    return obj

@@ -64,6 +64,7 @@ const std::map<std::string, Factory>& registry() {
       {"ReduceOp", &ReduceOpLayer::from_config},
       {"TransposeOp", &TransposeOpLayer::from_config},
       {"SliceOp", &SliceOpLayer::from_config},
+      {"RandomOp", &RandomOpLayer::from_config},
       // Custom layers traced from Python (their graphs of the layers and ops above).
       {"TracedLayer", &TracedLayer::from_config},
       // Models are layers too (nested models): their config is the model's architecture.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <random>
 
 #include "kernels/kernels.hpp"
 
@@ -365,6 +366,18 @@ void slice_backward(float* dx, const float* dy, const std::vector<int64_t>& dims
   for (int64_t d : dims) n *= d;
   std::memset(dx, 0, sizeof(float) * static_cast<size_t>(n));
   for_each_sliced(dims, start, step, out, [&](int64_t k, int64_t off) { dx[off] += dy[k]; });
+}
+
+void random_normal(float* y, int64_t n, float mean, float stddev, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> d(mean, stddev);
+  for (int64_t i = 0; i < n; ++i) y[i] = d(rng);
+}
+
+void random_uniform(float* y, int64_t n, float lo, float hi, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  for (int64_t i = 0; i < n; ++i) y[i] = d(rng);
 }
 
 void log_softmax_forward(float* y, const float* x, int64_t rows, int64_t cols) {

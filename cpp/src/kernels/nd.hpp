@@ -61,6 +61,9 @@ void slice_backward(float* dx, const float* dy, const std::vector<int64_t>& dims
 }  // namespace nncore::kernels
 
 namespace nncore::kernels {
+// n draws from N(mean, stddev) or U[lo, hi) from `seed` (serial, so the same numbers for any thread count).
+void random_normal(float* y, int64_t n, float mean, float stddev, uint64_t seed);
+void random_uniform(float* y, int64_t n, float lo, float hi, uint64_t seed);
 // y = x - logsumexp(x) over each row of a rows x cols matrix; dx = dy - exp(y) * sum(dy) per row.
 void log_softmax_forward(float* y, const float* x, int64_t rows, int64_t cols);
 void log_softmax_backward(float* dx, const float* dy, const float* y, int64_t rows, int64_t cols);

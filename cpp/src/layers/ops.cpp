@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "kernels/kernels.hpp"
 #include "kernels/nd.hpp"
 #include "layers/common.hpp"
 #include "nncore/check.hpp"
@@ -667,6 +668,70 @@ LayerPtr SliceOpLayer::from_config(const Json& c) {
     slices.push_back(s);
   }
   auto l = std::make_shared<SliceOpLayer>(slices, c.get("name", ""));
+  l->apply_base_config(c);
+  return l;
+}
+
+// ---- RandomOpLayer --------------------------------------------------------------------------------------------------
+RandomOpLayer::RandomOpLayer(const std::string& op, float a, float b, Shape shape, const std::string& name)
+    : OpLayer(name, "RandomOp", op, {OpOperand::input(0)}, {}), a_(a), b_(b), shape_(std::move(shape)) {
+  NNC_CHECK(op == "dropout" || op == "normal" || op == "uniform", "RandomOp '", name_, "': unknown op '", op,
+            "'; known: dropout, normal, uniform");
+  NNC_CHECK(op != "dropout" || (a >= 0.f && a < 1.f), "random.dropout: rate must be in [0, 1), got ", a);
+  NNC_CHECK(op != "normal" || b >= 0.f, "random.normal: stddev must be >= 0, got ", b);
+  NNC_CHECK(op != "uniform" || a < b, "random.uniform: minval must be < maxval, got ", a, " and ", b);
+  for (int64_t d : shape_) NNC_CHECK(d >= 1, "random.", op, ": shape must have positive dimensions, got ", shape_str(shape_));
+}
+
+Shape RandomOpLayer::do_build(const Shape& in) { return op_ == "dropout" ? in : shape_; }
+
+const Tensor& RandomOpLayer::forward_one(LayerCall& c, const Tensor& x, bool) {
+  const uint64_t seed = rng_() ^ (++step_ * 0x9e3779b97f4a7c15ull);
+  if (op_ == "dropout") {
+    Tensor& mask = as<Call>(c).mask;
+    c.y.resize(x.shape());
+    mask.resize(x.shape());
+    kernels::dropout_forward(c.y.data(), mask.data(), x.data(), x.size(), a_, seed);
+    return c.y;
+  }
+  c.y.resize(full(x.dim(0), shape_));
+  if (op_ == "normal") kernels::random_normal(c.y.data(), c.y.size(), a_, b_, seed);
+  else kernels::random_uniform(c.y.data(), c.y.size(), a_, b_, seed);
+  return c.y;
+}
+
+const Tensor& RandomOpLayer::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  const Tensor& x = c.inputs[0];
+  c.dx.resize(x.shape());
+  if (op_ != "dropout") {  // the draws do not depend on the reference input's values
+    c.dx.zero();
+    return c.dx;
+  }
+  kernels::mul(c.dx.data(), dy.data(), as<Call>(c).mask.data(), dy.size());
+  return c.dx;
+}
+
+Json RandomOpLayer::config() const {
+  Json c = OpLayer::config();
+  if (op_ == "dropout") {
+    c["rate"] = a_;
+  } else {
+    c[op_ == "normal" ? "mean" : "minval"] = a_;
+    c[op_ == "normal" ? "stddev" : "maxval"] = b_;
+    c["shape"] = shape_;
+  }
+  return c;
+}
+
+LayerPtr RandomOpLayer::from_config(const Json& c) {
+  const std::string op = c.at("op", "RandomOp config").as_string("RandomOp op");
+  const Json* shape = c.find("shape");
+  auto l = op == "dropout" ? std::make_shared<RandomOpLayer>(op, c.get("rate", 0.f), 0.f, Shape{}, c.get("name", ""))
+           : op == "normal"
+               ? std::make_shared<RandomOpLayer>(op, c.get("mean", 0.f), c.get("stddev", 1.f),
+                                                 shape ? shape->as_shape("RandomOp shape") : Shape{}, c.get("name", ""))
+               : std::make_shared<RandomOpLayer>(op, c.get("minval", 0.f), c.get("maxval", 1.f),
+                                                 shape ? shape->as_shape("RandomOp shape") : Shape{}, c.get("name", ""));
   l->apply_base_config(c);
   return l;
 }

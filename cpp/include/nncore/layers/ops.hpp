@@ -189,4 +189,29 @@ class SliceOpLayer : public OpLayer {
   std::vector<int64_t> start_, step_, count_;  // per per-sample axis, resolved at build
 };
 
+// keras.random in a graph, fresh draws at every step (from the layer's seed, so set_random_seed reproduces them):
+// "dropout" (inverted, rate; the gradient flows through the kept entries) on its input; "normal" (mean, stddev) and
+// "uniform" (minval, maxval) of per-sample `shape`, with the batch size of its input (which gets no gradient).
+class RandomOpLayer : public OpLayer {
+ public:
+  RandomOpLayer(const std::string& op, float a, float b, Shape shape = {}, const std::string& name = "");
+  std::string class_name() const override { return "RandomOp"; }
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
+
+ protected:
+  struct Call : LayerCall {
+    Tensor mask;
+  };
+  std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
+  Shape do_build(const Shape& input_shape) override;
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
+
+ private:
+  float a_, b_;
+  Shape shape_;
+  uint64_t step_ = 0;
+};
+
 }  // namespace nncore
