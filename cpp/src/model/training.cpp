@@ -195,7 +195,6 @@ Shape Model::loss_shape(size_t j) const {
 
 // Derived per-compile state: loss fusion, which nodes need an input gradient, the trainable parameters.
 void Model::prepare_training() {
-  const size_t n_in = inputs_.size();
   fused_.assign(outputs_.size(), 0);
   for (size_t j = 0; j < outputs_.size(); ++j) {
     const Node& n = nodes_[static_cast<size_t>(value_node_[outputs_[j]])];
@@ -231,7 +230,7 @@ double Model::regularization(bool with_grad) {
 // ---- steps ----------------------------------------------------------------------------------------------------------
 double Model::losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, std::vector<double>& sums, bool grad,
                                  const float* wb) {
-  const size_t n_out = outputs_.size(), n_in = inputs_.size();
+  const size_t n_out = outputs_.size();
   const float scale = 1.f / static_cast<float>(B);
   const size_t metric0 = n_out > 1 ? 1 + n_out : 1;
   const size_t n_metrics = metric_names_.size();
