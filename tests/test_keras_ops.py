@@ -269,3 +269,34 @@ def test_ops_and_custom_layers_export_to_onnx(tmp_path):
     sess = ort.InferenceSession(str(tmp_path / "all.onnx"), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(sess.run(None, {sess.get_inputs()[0].name: x})[0], model.predict(x), rtol=1e-4,
                                atol=1e-5)
+
+
+def test_composed_ops_in_graphs():
+    model, xs, out = run_graph(lambda a: ops.cumsum(a, axis=-1), (3, 4))
+    np.testing.assert_allclose(out, np.cumsum(xs[0], axis=-1), rtol=1e-5, atol=1e-6)
+    check_grad(model, xs, out)
+    model, xs, out = run_graph(lambda a: ops.cumsum(a, axis=1), (3, 4))
+    np.testing.assert_allclose(out, np.cumsum(xs[0], axis=1), rtol=1e-5, atol=1e-6)
+    check_grad(model, xs, out)
+    model, xs, out = run_graph(lambda a: ops.tile(a, (1, 2, 3)), (2, 3))
+    np.testing.assert_array_equal(out, np.tile(xs[0], (1, 2, 3)))
+    check_grad(model, xs, out)
+    model, xs, out = run_graph(lambda a: ops.repeat(a, 2, axis=1), (2, 3))
+    np.testing.assert_array_equal(out, np.repeat(xs[0], 2, axis=1))
+    check_grad(model, xs, out)
+    mask = np.array([1, 0, 1], np.float32)
+    model, xs, out = run_graph(lambda a, b: ops.where(mask, a, b) + ops.ones_like(a) * 2 + ops.zeros_like(b), (3,), (3,))
+    np.testing.assert_allclose(out, np.where(mask.astype(bool), xs[0], xs[1]) + 2, rtol=1e-6)
+    check_grad(model, xs, out)
+
+
+def test_eager_constructors_and_integer_ops():
+    assert ops.zeros((2, 3)).shape == (2, 3) and ops.ones(2).dtype == np.float32 and ops.full((2,), 7.0)[1] == 7
+    np.testing.assert_array_equal(ops.arange(5), np.arange(5))
+    x = np.array([[1.0, 3.0, 2.0], [0.0, -1.0, 5.0]])
+    np.testing.assert_array_equal(ops.argmax(x, axis=-1), [1, 2])
+    np.testing.assert_array_equal(ops.one_hot(np.array([0, 2]), 3), [[1, 0, 0], [0, 0, 1]])
+    np.testing.assert_array_equal(ops.take(x, [2, 0], axis=1), x[:, [2, 0]])
+    np.testing.assert_allclose(ops.einsum("ij,kj->ik", x, x), x @ x.T)
+    with pytest.raises(NotImplementedError, match=r"ops.argmax on a KerasTensor is not built yet"):
+        ops.argmax(nncore.Input((3,)), axis=-1)

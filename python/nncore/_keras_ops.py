@@ -20,7 +20,8 @@ __all__ = ["add", "subtract", "multiply", "divide", "true_divide", "negative", "
            "exp", "log", "sqrt", "square", "abs", "absolute", "tanh", "sigmoid", "relu", "gelu", "erf", "sin", "cos",
            "softplus", "sign", "reciprocal", "clip", "softmax", "log_softmax", "sum", "mean", "max", "min", "var",
            "std", "norm", "transpose", "reshape", "expand_dims", "squeeze", "concatenate", "stack", "split",
-           "slice_along", "cast", "shape", "matmul_graph"]
+           "slice_along", "cast", "shape", "matmul_graph", "zeros", "ones", "full", "arange", "zeros_like", "ones_like",
+           "full_like", "cumsum", "tile", "repeat", "where", "argmax", "argmin", "one_hot", "take", "einsum"]
 
 
 # ---- the op layers (Python faces of the C++ op layers, so loaded models wrap them) --------------------------------
@@ -555,3 +556,132 @@ def matmul_graph(x1: Any, x2: Any) -> Any:
     o.add(x1)
     o.add(x2 if _is_symbolic(x2) or type(x2).__name__ == "Variable" else _f32(x2))
     return o.call(MatMulOp, _core.MatMulOp(o.specs, o.weights))
+
+
+# ---- constructors, and ops composed of the nodes above ----------------------------------------------------------
+def zeros(shape: Any, dtype: Any = None) -> np.ndarray:
+    return np.zeros(shape, dtype or np.float32)
+
+
+def ones(shape: Any, dtype: Any = None) -> np.ndarray:
+    return np.ones(shape, dtype or np.float32)
+
+
+def full(shape: Any, fill_value: Any, dtype: Any = None) -> np.ndarray:
+    return np.full(shape, fill_value, dtype or np.float32)
+
+
+def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> np.ndarray:
+    """Concrete values (numpy); in a model they enter ops as constants (e.g. positions for an Embedding table)."""
+    return np.arange(start, stop, step, dtype=dtype) if stop is not None else np.arange(start, dtype=dtype)
+
+
+def full_like(x: Any, fill_value: float, dtype: Any = None) -> Any:
+    if not _is_symbolic(x):
+        return np.full_like(np.asarray(x), fill_value, dtype=dtype)
+    return add(multiply(x, 0.0), float(fill_value))
+
+
+def zeros_like(x: Any, dtype: Any = None) -> Any:
+    return full_like(x, 0.0, dtype)
+
+
+def ones_like(x: Any, dtype: Any = None) -> Any:
+    return full_like(x, 1.0, dtype)
+
+
+def cumsum(x: Any, axis: Optional[int] = None, dtype: Any = None) -> Any:
+    """On a KerasTensor along a per-sample axis: a product with a triangular matrix of ones (the last axis moved
+    there and back), so its gradient is the reversed cumulative sum."""
+    if not _is_symbolic(x):
+        return np.cumsum(np.asarray(x), axis=axis)
+    rank = len(x.shape)
+    if axis is None:
+        raise ValueError("ops.cumsum: axis=None flattens the batch axis too; give a per-sample axis")
+    a = axis + rank if axis < 0 else axis
+    if not 1 <= a < rank:
+        raise ValueError(f"ops.cumsum: axis {axis} is the batch axis or out of range for shape {x.shape}")
+    n = x.shape[a]
+    tri = np.triu(np.ones((n, n), np.float32))  # y[j] = sum_{i <= j} x[i]
+    if a == rank - 1:
+        return matmul_graph(x, tri)
+    perm = list(range(rank))
+    perm[a], perm[-1] = perm[-1], perm[a]
+    return transpose(matmul_graph(transpose(x, perm), tri), perm)
+
+
+def tile(x: Any, repeats: Any) -> Any:
+    if not _is_symbolic(x):
+        return np.tile(np.asarray(x), repeats)
+    reps = [int(r) for r in (repeats if isinstance(repeats, (list, tuple)) else [repeats])]
+    rank = len(x.shape)
+    reps = [1] * (rank - len(reps)) + reps
+    if len(reps) != rank or reps[0] != 1:
+        raise ValueError(f"ops.tile: in a model repeats has one entry per axis with 1 for the batch axis, got "
+                         f"{tuple(repeats)} for shape {x.shape}")
+    for a, r in enumerate(reps):
+        if r > 1:
+            x = concatenate([x] * r, axis=a)
+    return x
+
+
+def repeat(x: Any, repeats: int, axis: Optional[int] = None) -> Any:
+    if not _is_symbolic(x):
+        return np.repeat(np.asarray(x), repeats, axis=axis)
+    rank = len(x.shape)
+    if axis is None or not isinstance(repeats, (int, np.integer)):
+        raise ValueError("ops.repeat: in a model give an int number of repeats and a per-sample axis")
+    a = axis + rank if axis < 0 else axis
+    if not 1 <= a < rank:
+        raise ValueError(f"ops.repeat: axis {axis} is the batch axis or out of range for shape {x.shape}")
+    y = expand_dims(x, a + 1)                       # (..., n, 1, ...)
+    y = concatenate([y] * int(repeats), axis=a + 1)  # (..., n, r, ...)
+    per = list(x.shape[1:])
+    per[a - 1] *= int(repeats)
+    return reshape(y, (-1, *per))
+
+
+def where(condition: Any, x1: Any, x2: Any) -> Any:
+    """On KerasTensors the condition must be 0/1 values (e.g. a mask): ``c * x1 + (1 - c) * x2``."""
+    if not _any_symbolic(condition, x1, x2):
+        return np.where(np.asarray(condition), np.asarray(x1), np.asarray(x2))
+    c = condition if _is_symbolic(condition) else _f32(condition)
+    return add(multiply(c, x1), multiply(subtract(1.0, c), x2)) if _is_symbolic(c) or _is_symbolic(x1) else \
+        add(multiply(c, x1), multiply(1.0 - c, x2))
+
+
+def _integer_result(name: str, *vs: Any) -> None:
+    if any(_is_symbolic(v) for v in vs):
+        raise NotImplementedError(f"ops.{name} on a KerasTensor is not built yet (it makes integers, which a model's "
+                                  f"graph does not carry yet); use it on arrays, or in a model use the layers "
+                                  f"(e.g. an Embedding table for one_hot)")
+
+
+def argmax(x: Any, axis: Optional[int] = None, keepdims: bool = False) -> np.ndarray:
+    _integer_result("argmax", x)
+    return np.argmax(np.asarray(x), axis=axis, keepdims=keepdims)
+
+
+def argmin(x: Any, axis: Optional[int] = None, keepdims: bool = False) -> np.ndarray:
+    _integer_result("argmin", x)
+    return np.argmin(np.asarray(x), axis=axis, keepdims=keepdims)
+
+
+def one_hot(x: Any, num_classes: int, axis: int = -1, dtype: Any = None) -> np.ndarray:
+    _integer_result("one_hot", x)
+    ids = np.asarray(x).astype(np.int64)
+    out = np.eye(int(num_classes), dtype=dtype or np.float32)[ids]
+    return np.moveaxis(out, -1, axis) if axis != -1 else out
+
+
+def take(x: Any, indices: Any, axis: Optional[int] = None) -> np.ndarray:
+    _integer_result("take", x, indices)
+    return np.take(np.asarray(x), np.asarray(indices).astype(np.int64), axis=axis)
+
+
+def einsum(subscripts: str, *operands: Any) -> np.ndarray:
+    if any(_is_symbolic(v) for v in operands):
+        raise NotImplementedError("ops.einsum on KerasTensors is not built yet; write it with ops.matmul and "
+                                  "ops.transpose")
+    return np.einsum(subscripts, *[np.asarray(v) for v in operands])
+
