@@ -3,8 +3,6 @@ weights from add_weight, eager calls on arrays, tracing into C++ graphs that tra
 a call that branches on `training`, get_config/from_config, saving with registration, loading in C++."""
 from __future__ import annotations
 
-import os
-
 import re
 import subprocess
 
@@ -14,22 +12,7 @@ import pytest
 import nncore
 from nncore import ops
 from nncore.layers import Dense, Layer, Lambda
-
-
-@pytest.fixture(autouse=True)
-def _seeded():
-    """Every test starts from the same weights (the gradient checks depend on them)."""
-    nncore.set_random_seed(int(os.environ.get("NNCORE_TEST_SEED", "1234")))
-
-
-EPSILON = float(os.environ.get("NNCORE_TEST_EPS", "1e-3"))
-
-
-def gradient_errors(model, x, y):
-    """nncore.gradient_check (steps of 1e-3) on the test's seeded weights. The floor of 1e-2 keeps the float32
-    rounding of these small models' losses (about 3e-5 in a finite difference) from dominating the relative error
-    of gradients near 1e-3; a wrong gradient is still off by its own size."""
-    return nncore.gradient_check(model, x, y, epsilon=EPSILON, floor=1e-2)
+from graph_helpers import gradient_errors, seeded  # noqa: F401 - seeded: an autouse fixture
 
 
 class Linear(Layer):

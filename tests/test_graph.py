@@ -2,8 +2,6 @@
 with several inputs and outputs (recurrent return_state / initial_state), and an LSTM encoder-decoder."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -11,23 +9,8 @@ import nncore
 from nncore.layers import (LSTM, GRU, Bidirectional, Concatenate, Dense, Embedding, Flatten, GlobalAveragePooling1D,
                            Multiply, SimpleRNN, Subtract)
 
+from graph_helpers import gradient_errors, seeded  # noqa: F401 - seeded: an autouse fixture
 from test_recurrent import np_rnn
-
-
-@pytest.fixture(autouse=True)
-def _seeded():
-    """Every test starts from the same weights (the gradient checks depend on them)."""
-    nncore.set_random_seed(int(os.environ.get("NNCORE_TEST_SEED", "1234")))
-
-
-EPSILON = float(os.environ.get("NNCORE_TEST_EPS", "1e-3"))
-
-
-def gradient_errors(model, x, y):
-    """nncore.gradient_check (steps of 1e-3) on the test's seeded weights. The floor of 1e-2 keeps the float32
-    rounding of these small models' losses (about 3e-5 in a finite difference) from dominating the relative error
-    of gradients near 1e-3; a wrong gradient is still off by its own size."""
-    return nncore.gradient_check(model, x, y, epsilon=EPSILON, floor=1e-2)
 
 
 def two_tower_model(shared: bool):

@@ -3,21 +3,14 @@ differences of the model's loss, with broadcasting and constants; the same funct
 on KerasTensors; bad input."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 import nncore
 from nncore import ops
+from graph_helpers import seeded  # noqa: F401 - an autouse fixture
 
 RNG = np.random.default_rng(0)
-
-
-@pytest.fixture(autouse=True)
-def _seeded():
-    """Every test starts from the same weights (the gradient checks depend on them)."""
-    nncore.set_random_seed(int(os.environ.get("NNCORE_TEST_SEED", "1234")))
 
 
 def run_graph(fn, *shapes, positive=False, seed=0):

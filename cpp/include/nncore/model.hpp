@@ -209,6 +209,7 @@ class Model : public Layer {
     size_t first_value = 0;      // its outputs are values first_value, first_value + 1, ...
     size_t num_outputs = 1;
     int training = -1;           // -1: the run's mode; 0/1: fixed (Keras's layer(x, training=...))
+    size_t call_index = 0;       // which call of its layer this is (graph_changed)
   };
   // Rebuilds the derived graph state after nodes_/inputs_/outputs_ change: layers, value numbering, shapes, the
   // weights the model shows as a layer, and (when built) the model's own run.

@@ -566,9 +566,9 @@ SliceOpLayer::SliceOpLayer(std::vector<AxisSlice> slices, const std::string& nam
 Shape SliceOpLayer::do_build(const Shape& in) {
   NNC_CHECK(slices_.size() <= in.size(), "op 'slice': too many indices (", slices_.size() + 1,
             ") for a tensor of shape ", shape_str(full(-1, in)));
-  start_.clear();
-  step_.clear();
-  count_.clear();
+  start_.assign(1, 0);  // the batch axis, taken whole
+  step_.assign(1, 1);
+  count_.assign(1, 0);
   Shape out;
   for (size_t i = 0; i < in.size(); ++i) {
     const int64_t d = in[i];
@@ -608,14 +608,17 @@ Shape SliceOpLayer::do_build(const Shape& in) {
   return out;
 }
 
+const std::vector<int64_t>& SliceOpLayer::counts(LayerCall& c, int64_t batch) const {
+  std::vector<int64_t>& count = as<Call>(c).count;
+  count.assign(count_.begin(), count_.end());
+  count[0] = batch;
+  return count;
+}
+
 const Tensor& SliceOpLayer::forward_one(LayerCall& c, const Tensor& x, bool) {
   const int64_t B = x.dim(0);
   c.y.resize(full(B, output_shape()));
-  std::vector<int64_t> start{0}, step{1}, count{B};
-  start.insert(start.end(), start_.begin(), start_.end());
-  step.insert(step.end(), step_.begin(), step_.end());
-  count.insert(count.end(), count_.begin(), count_.end());
-  kernels::slice_forward(c.y.data(), x.data(), x.shape(), start, step, count);
+  kernels::slice_forward(c.y.data(), x.data(), x.shape(), start_, step_, counts(c, B));
   return c.y;
 }
 
@@ -623,11 +626,7 @@ const Tensor& SliceOpLayer::backward_one(LayerCall& c, const Tensor& dy, bool ne
   if (!need_dx) return c.dx;
   const Tensor& x = c.inputs[0];
   c.dx.resize(x.shape());
-  std::vector<int64_t> start{0}, step{1}, count{x.dim(0)};
-  start.insert(start.end(), start_.begin(), start_.end());
-  step.insert(step.end(), step_.begin(), step_.end());
-  count.insert(count.end(), count_.begin(), count_.end());
-  kernels::slice_backward(c.dx.data(), dy.data(), x.shape(), start, step, count);
+  kernels::slice_backward(c.dx.data(), dy.data(), x.shape(), start_, step_, counts(c, x.dim(0)));
   return c.dx;
 }
 

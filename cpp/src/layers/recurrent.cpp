@@ -21,6 +21,32 @@ kernels::RnnCell kernel_cell(RecurrentCell c) {
   }
 }
 
+// A later call of a recurrent layer: its sequence must have the shape the layer was built for.
+void check_same_sequence(const Layer& l, const Shape& built, const std::vector<Shape>& in) {
+  auto batch_first = [](const Shape& s) {
+    Shape b{-1};
+    b.insert(b.end(), s.begin(), s.end());
+    return shape_str(b);
+  };
+  NNC_CHECK(!in.empty() && in[0] == built, "Layer '", l.name(), "': already built for input shape ",
+            batch_first(built), ", got ", in.empty() ? std::string("no input") : batch_first(in[0]));
+}
+
+// backward(dy, dstates) on a layer's own call: the states' gradients are those of its state outputs.
+const Tensor& backward_own_with_states(Layer& l, bool return_state, int num_states, const Tensor& dy,
+                                       const std::vector<Tensor>& dstates, bool need_dx) {
+  if (dstates.empty()) return l.backward(dy, need_dx);
+  NNC_CHECK(return_state, "Layer '", l.name(), "' (", l.class_name(),
+            "): state gradients need a layer made with return_state=True (its states are then outputs)");
+  NNC_CHECK(static_cast<int>(dstates.size()) == num_states, "Layer '", l.name(), "' (", l.class_name(),
+            "): expected ", num_states, " state gradient(s) (or none), got ", dstates.size());
+  std::vector<const Tensor*> dys{&dy};
+  for (const Tensor& d : dstates) dys.push_back(&d);
+  const std::vector<const Tensor*>& dxs = l.backward(dys, need_dx);
+  static const Tensor empty;
+  return dxs.empty() || dxs[0] == nullptr ? empty : *dxs[0];
+}
+
 // Checks a (batch, time) mask against x (batch, time, features), naming the layer.
 void check_mask(const Tensor& mask, const Tensor& x, const Layer& l) {
   NNC_CHECK(mask.shape() == Shape({x.dim(0), x.dim(1)}), "Layer '", l.name(), "' (", l.class_name(),
@@ -101,9 +127,7 @@ std::vector<Shape> Recurrent::build_shapes(const std::vector<Shape>& in) {
 }
 
 std::vector<Shape> Recurrent::call_shapes(const std::vector<Shape>& in) const {
-  NNC_CHECK(!in.empty() && in[0] == input_shapes_[0], "Layer '", name_, "': already built for input shape ",
-            shape_str(batch_shape(-1, input_shapes_[0])), ", got ",
-            in.empty() ? std::string("no input") : shape_str(batch_shape(-1, in[0])));
+  check_same_sequence(*this, input_shapes_[0], in);
   return shapes_for(in);
 }
 
@@ -178,16 +202,7 @@ void Recurrent::backward_list(LayerCall& c, const std::vector<const Tensor*>& dy
 }
 
 const Tensor& Recurrent::backward_with_states(const Tensor& dy, const std::vector<Tensor>& dstates, bool need_dx) {
-  if (dstates.empty()) return Layer::backward(dy, need_dx);
-  NNC_CHECK(opt_.return_state, "Layer '", name_, "' (", class_name(),
-            "): state gradients need a layer made with return_state=True (its states are then outputs)");
-  NNC_CHECK(static_cast<int>(dstates.size()) == num_states(), "Layer '", name_, "' (", class_name(), "): expected ",
-            num_states(), " state gradient(s) (or none), got ", dstates.size());
-  std::vector<const Tensor*> dys{&dy};
-  for (const Tensor& d : dstates) dys.push_back(&d);
-  const std::vector<const Tensor*>& dxs = Layer::backward(dys, need_dx);
-  static const Tensor empty;
-  return dxs.empty() || dxs[0] == nullptr ? empty : *dxs[0];
+  return backward_own_with_states(*this, opt_.return_state, num_states(), dy, dstates, need_dx);
 }
 
 const Tensor& Recurrent::state(const LayerCall& c, int i) const {
@@ -324,9 +339,7 @@ std::vector<Shape> Bidirectional::build_shapes(const std::vector<Shape>& in) {
 }
 
 std::vector<Shape> Bidirectional::call_shapes(const std::vector<Shape>& in) const {
-  NNC_CHECK(!in.empty() && in[0] == input_shapes_[0], "Layer '", name_, "': already built for input shape ",
-            shape_str(batch_shape(-1, input_shapes_[0])), ", got ",
-            in.empty() ? std::string("no input") : shape_str(batch_shape(-1, in[0])));
+  check_same_sequence(*this, input_shapes_[0], in);
   return shapes_for(in);
 }
 
@@ -404,16 +417,7 @@ void Bidirectional::backward_list(LayerCall& c, const std::vector<const Tensor*>
 }
 
 const Tensor& Bidirectional::backward_with_states(const Tensor& dy, const std::vector<Tensor>& dstates, bool need_dx) {
-  if (dstates.empty()) return Layer::backward(dy, need_dx);
-  NNC_CHECK(fwd_->options().return_state, "Layer '", name_,
-            "' (Bidirectional): state gradients need a layer made with return_state=True (its states are then outputs)");
-  NNC_CHECK(static_cast<int>(dstates.size()) == num_states(), "Layer '", name_, "' (Bidirectional): expected ",
-            num_states(), " state gradient(s) (or none), got ", dstates.size());
-  std::vector<const Tensor*> dys{&dy};
-  for (const Tensor& d : dstates) dys.push_back(&d);
-  const std::vector<const Tensor*>& dxs = Layer::backward(dys, need_dx);
-  static const Tensor empty;
-  return dxs.empty() || dxs[0] == nullptr ? empty : *dxs[0];
+  return backward_own_with_states(*this, fwd_->options().return_state, num_states(), dy, dstates, need_dx);
 }
 
 const Tensor& Bidirectional::state(int i) {

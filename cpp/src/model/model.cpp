@@ -153,8 +153,10 @@ void Model::graph_changed() {
   // Value numbering: the inputs, then each node's outputs.
   size_t n_values = inputs_.size();
   value_node_.assign(inputs_.size(), -1);
+  std::map<const Layer*, size_t> calls;
   for (size_t k = 0; k < nodes_.size(); ++k) {
     Node& n = nodes_[k];
+    n.call_index = calls[n.layer.get()]++;
     n.first_value = n_values;
     n_values += n.num_outputs;
     value_node_.resize(n_values, static_cast<int64_t>(k));
@@ -316,9 +318,7 @@ const LayerPtr& Model::node_layer(size_t k) const {
 
 size_t Model::node_call_index(size_t k) const {
   NNC_CHECK(k < nodes_.size(), "Model '", name_, "': node index ", k, " out of range");
-  size_t n = 0;
-  for (size_t i = 0; i < k; ++i) n += nodes_[i].layer == nodes_[k].layer ? 1 : 0;
-  return n;
+  return nodes_[k].call_index;
 }
 
 std::vector<TensorRef> Model::node_inputs(size_t k) const {
@@ -468,6 +468,8 @@ std::string Model::summary(int line_length) const {
   std::vector<std::string> rows;
   if (graph)
     for (const InputSpec& in : inputs_) rows.push_back(" " + pad(in.name + " (InputLayer)", c1 - 1) + pad(batch(in.shape), c2) + "0");
+  std::map<const Layer*, std::vector<size_t>> calls_of;  // each layer's nodes, in order
+  for (size_t k = 0; k < nodes_.size(); ++k) calls_of[nodes_[k].layer.get()].push_back(k);
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = *layers_[i];
     std::string row = " " + pad(l.name() + " (" + l.class_name() + ")", c1 - 1) +
@@ -476,8 +478,7 @@ std::string Model::summary(int line_length) const {
       // Every call's inputs; a shared layer's later calls and a multi-output layer's outputs carry Keras's
       // [call][output] suffix.
       std::string from;
-      for (size_t k = 0; k < nodes_.size(); ++k) {
-        if (nodes_[k].layer.get() != &l) continue;
+      for (size_t k : calls_of[&l]) {
         for (const TensorRef& r : node_inputs(k)) {
           from += (from.empty() ? "" : ", ") + r.layer;
           if (r.call != 0 || r.output != 0) from += "[" + std::to_string(r.call) + "][" + std::to_string(r.output) + "]";

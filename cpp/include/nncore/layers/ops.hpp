@@ -180,13 +180,19 @@ class SliceOpLayer : public OpLayer {
   static LayerPtr from_config(const Json& config);
 
  protected:
+  struct Call : LayerCall {
+    std::vector<int64_t> count;  // count_ with this call's batch size first
+  };
+  std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
   const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
   const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 
  private:
+  // The call's counts along every axis, the batch axis first (taken whole).
+  const std::vector<int64_t>& counts(LayerCall& call, int64_t batch) const;
   std::vector<AxisSlice> slices_;
-  std::vector<int64_t> start_, step_, count_;  // per per-sample axis, resolved at build
+  std::vector<int64_t> start_, step_, count_;  // per axis, the batch axis first (0, 1, its count set per call)
 };
 
 // keras.random in a graph, fresh draws at every step (from the layer's seed, so set_random_seed reproduces them):
