@@ -7,13 +7,17 @@ custom: the 784-256-256-10 ReLU MLP of bench_train's `mlp` (Fashion-MNIST, Adam,
         ops.relu): the custom layer is traced into C++ op nodes. Reports median epoch times and the ratio.
 shared: a two-tower model whose tower (Dense 784-256-256) is one shared layer called on both inputs, against the
         same model with two separate towers of the same sizes (one epoch on pairs of images).
-lengths: predict on sequences of growing lengths (Embedding + GRU) cannot be run yet: a model's per-sample shapes
-        are fixed when it is built (unknown axes are not built yet), so this part is skipped and says so.
+lengths: predict on token sequences of growing lengths (Input((None,)), Embedding + GRU + Dense, batch 64,
+        lengths 16, 32, ..., 512, twice) in a child process, against a child that predicts only the longest: the
+        resident memory of the first should end where the second's does (buffers grow to the largest batch seen
+        and are reused), not at the sum over lengths.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -67,6 +71,40 @@ def towers(shared: bool):
     return nncore.Model([a, b], Dense(10, activation="softmax")(Concatenate()([ha, hb])))
 
 
+LENGTHS = [16 * 2 ** k for k in range(6)]  # 16 .. 512
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
+def lengths_child(mode: str) -> None:
+    """Prints the resident memory (MB) after each predict, one line per call."""
+    import nncore
+    from nncore import layers
+    nncore.set_random_seed(0)
+    ids = nncore.Input((None,), dtype="int32")
+    h = layers.Embedding(1000, 64)(ids)
+    h = layers.GRU(128, return_sequences=True)(h)
+    model = nncore.Model(ids, layers.Dense(64)(h))
+    rng = np.random.default_rng(0)
+    plan = LENGTHS * 2 if mode == "growing" else LENGTHS[-1:] * 2
+    for n in plan:
+        x = rng.integers(0, 1000, size=(64, n)).astype(np.int32)
+        model.predict(x, batch_size=64, verbose=0)
+        print(n, round(rss_mb(), 1), flush=True)
+
+
+def lengths_memory() -> tuple:
+    out = {}
+    for mode in ("growing", "largest"):
+        r = subprocess.run([sys.executable, __file__, "--lengths-child", mode], capture_output=True, text=True,
+                           check=True)
+        out[mode] = [tuple(float(v) for v in line.split()) for line in r.stdout.split("\n") if line.strip()]
+    return out["growing"], out["largest"]
+
+
 def epoch_time(model, xs, y) -> float:
     import nncore
     model.compile(nncore.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
@@ -79,7 +117,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--lengths-child", choices=["growing", "largest"], help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.lengths_child:
+        return lengths_child(args.lengths_child)
     import nncore
     nncore.set_num_threads(args.threads)
     nncore.set_random_seed(0)
@@ -99,7 +140,12 @@ def main() -> None:
           f"custom speed = {med['builtin'] / med['custom']:.2f}x built-in")
     print(f"  towers unshared {med['unshared']:.3f}  shared {med['shared']:.3f}  "
           f"shared cost = {med['shared'] / med['unshared']:.2f}x unshared")
-    print("  lengths: skipped (unknown per-sample axes are not built yet)")
+    growing, largest = lengths_memory()
+    first_max = next(rss for n, rss in growing if n == LENGTHS[-1])
+    print(f"  lengths {LENGTHS[0]}..{LENGTHS[-1]} twice: RSS MB after each predict "
+          f"{[rss for _, rss in growing]}")
+    print(f"  RSS at the end {growing[-1][1]:.1f} MB (after first reaching length {LENGTHS[-1]}: {first_max:.1f}); "
+          f"predicting only length {LENGTHS[-1]}: {largest[-1][1]:.1f} MB; ratio {growing[-1][1] / largest[-1][1]:.2f}")
 
 
 if __name__ == "__main__":

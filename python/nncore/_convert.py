@@ -29,16 +29,22 @@ def as_float32(a: Any, what: str) -> np.ndarray:
 
 
 def per_sample_shape(shape: Any, what: str) -> tuple:
-    """Normalize a Keras-style shape argument to a tuple of positive ints (no batch axis)."""
-    if isinstance(shape, int):
+    """Normalize a Keras-style shape argument to a tuple of positive ints (no batch axis), with -1 for ``None``
+    (an axis whose length is known only when a batch arrives: ``Input((None, 8))``), as the C++ core reads it."""
+    if isinstance(shape, (int, np.integer)) or shape is None:
         shape = (shape,)
     try:
-        dims = tuple(int(d) for d in shape)
+        dims = tuple(-1 if d is None else int(d) for d in shape)
     except TypeError as exc:
-        raise TypeError(f"{what}: expected a tuple of ints, got {shape!r}") from exc
-    if any(d <= 0 for d in dims):
-        raise ValueError(f"{what}: expected positive dimensions, got {shape!r}")
+        raise TypeError(f"{what}: expected a tuple of ints (or None for an unknown length), got {shape!r}") from exc
+    if any(d <= 0 and d != -1 for d in dims) or any(d is not None and int(d) == -1 for d in shape):
+        raise ValueError(f"{what}: expected positive dimensions (or None for an unknown length), got {shape!r}")
     return dims
+
+
+def py_shape(shape: Any) -> tuple:
+    """A shape from the C++ core as Keras shows it: unknown lengths (-1) as ``None``."""
+    return tuple(None if int(d) < 0 else int(d) for d in shape)
 
 
 def pair(v: Any, what: str) -> tuple:

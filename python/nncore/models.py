@@ -14,7 +14,7 @@ from . import _core
 from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
-from ._convert import as_float32, per_sample_shape
+from ._convert import as_float32, per_sample_shape, py_shape
 from .callbacks import Callback, History
 from .layers import Layer, _wrap as _wrap_layer
 
@@ -46,19 +46,25 @@ class KerasTensor:
     """A symbolic tensor of the functional API: a model input (``Input``) or an output of a layer called on
     symbolic inputs (a layer may be called many times; each call makes new KerasTensors).
 
-    ``shape`` has the batch axis first, as ``None``."""
+    ``shape`` has the batch axis first (``None``, or the ``batch_size`` an ``Input`` was given) and ``None`` for
+    every axis whose length is known only when a batch arrives. ``dtype`` is ``"float32"``, or the integer dtype of
+    an integer input (ids), of ``ops.cast(x, "int32")``, ``ops.arange`` and integer arithmetic on them: nncore
+    stores every tensor as float32, holding integers exactly (up to 2**24), and no gradient flows into them."""
 
-    def __init__(self, sym: Any, layer: Optional[Layer], inbound: Sequence["KerasTensor"]) -> None:
+    def __init__(self, sym: Any, layer: Optional[Layer], inbound: Sequence["KerasTensor"],
+                 dtype: str = "float32", batch: Optional[int] = None) -> None:
         self._sym = sym
         self._layer = layer
         self._inbound = list(inbound)
+        self._dtype = dtype
+        self._batch = batch
         # "mean" / "sum": the value of ops.mean(x) / ops.sum(x) over all axes inside a custom layer's call, kept per
         # sample; only add_loss (and linear arithmetic with numbers) may use it. None for ordinary tensors.
         self._batch_reduce: Optional[str] = None
 
     @property
     def shape(self) -> tuple:
-        return (None, *self._sym.shape)
+        return (self._batch, *py_shape(self._sym.shape))
 
     @property
     def name(self) -> str:
@@ -66,7 +72,7 @@ class KerasTensor:
 
     @property
     def dtype(self) -> str:
-        return "float32"
+        return self._dtype
 
     @property
     def ndim(self) -> int:
@@ -128,11 +134,43 @@ def _ops() -> Any:
     return ops
 
 
-def Input(shape: Sequence[int], name: Optional[str] = None, batch_size: Optional[int] = None) -> KerasTensor:
-    """A model input of per-sample ``shape`` (no batch axis): ``x = Input((28, 28, 1))``."""
+_DTYPES = {"float32", "float64", "float16", "bfloat16", "int8", "int16", "int32", "int64", "uint8", "uint16",
+           "uint32", "bool"}
+
+
+def _dtype_name(dtype: Any, what: str) -> str:
+    """A Keras dtype argument as its name; float dtypes other than float32 compute in float32."""
+    if dtype is None:
+        return "float32"
+    name = getattr(dtype, "name", None) or (np.dtype(dtype).name if not isinstance(dtype, str) else dtype)
+    if name not in _DTYPES:
+        raise ValueError(f"{what}: dtype must be one of {', '.join(sorted(_DTYPES))}, got {dtype!r}")
+    return "float32" if name.startswith(("float", "bfloat")) else name
+
+
+def Input(shape: Any = None, batch_size: Optional[int] = None, dtype: Any = None, sparse: Optional[bool] = None,
+          batch_shape: Any = None, name: Optional[str] = None, tensor: Any = None,
+          optional: bool = False) -> KerasTensor:
+    """A model input of per-sample ``shape`` (no batch axis): ``x = Input((28, 28, 1))``. ``None`` marks an axis of
+    any length (``Input((None,), dtype="int32")`` for token ids of sequences of any length); ``batch_shape`` gives
+    the batch axis too (``batch_shape=(32, 10)``; nncore accepts batches of any size either way)."""
+    if sparse:
+        raise ValueError("Input: sparse inputs are not supported; pass dense arrays")
+    if tensor is not None or optional:
+        raise ValueError("Input: `tensor` and `optional` are not supported")
+    if batch_shape is not None:
+        if shape is not None:
+            raise ValueError("Input: give shape or batch_shape, not both")
+        batch_shape = tuple(batch_shape)
+        if not batch_shape:
+            raise ValueError("Input: batch_shape needs the batch axis first, got ()")
+        batch_size, shape = batch_shape[0], batch_shape[1:]
+    if shape is None:
+        raise ValueError("Input: give shape (per sample, no batch axis), e.g. Input(shape=(28, 28, 1))")
     if batch_size is not None:
-        raise ValueError("Input: batch_size is not supported; batches of any size are accepted")
-    return KerasTensor(_core.Input(list(per_sample_shape(shape, "Input shape")), name or ""), None, [])
+        batch_size = _positive_int(batch_size, "Input batch_size")
+    sym = _core.Input(list(per_sample_shape(shape, "Input shape")), name or "")
+    return KerasTensor(sym, None, [], _dtype_name(dtype, "Input"), batch_size)
 
 
 def _symbolic_call(layer: Layer, inputs: Any, training: Optional[bool] = None) -> Union[KerasTensor, List[KerasTensor]]:
@@ -144,7 +182,9 @@ def _symbolic_call(layer: Layer, inputs: Any, training: Optional[bool] = None) -
             raise TypeError(f"Layer '{layer.name}': call it on KerasTensors (from nncore.Input or other layers) or "
                             f"on arrays, not a mix; got {type(a).__name__}")
     mode = -1 if training is None else int(bool(training))
-    outs = [KerasTensor(sym, layer, args) for sym in _core.call(layer._impl, [a._sym for a in args], mode)]
+    batch = args[0]._batch if args else None
+    outs = [KerasTensor(sym, layer, args, "float32", batch)
+            for sym in _core.call(layer._impl, [a._sym for a in args], mode)]
     return outs[0] if len(outs) == 1 else outs
 
 
@@ -319,12 +359,12 @@ class Model(Layer):
 
     @property
     def input_shape(self) -> Union[tuple, List[tuple]]:
-        shapes = [(None, *self._impl.input_shape_of(i)) for i in range(self._impl.num_inputs)]
+        shapes = [(None, *py_shape(self._impl.input_shape_of(i))) for i in range(self._impl.num_inputs)]
         return shapes if len(shapes) > 1 else shapes[0]
 
     @property
     def output_shape(self) -> Union[tuple, List[tuple]]:
-        shapes = [(None, *self._impl.output_shape_of(j)) for j in range(self._impl.num_outputs)]
+        shapes = [(None, *py_shape(self._impl.output_shape_of(j))) for j in range(self._impl.num_outputs)]
         return shapes if len(shapes) > 1 else shapes[0]
 
     def summary(self, line_length: int = 65, print_fn: Any = None) -> None:

@@ -916,6 +916,12 @@ def export_onnx(model: Any, path: Union[str, "os.PathLike[str]", None], opset: i
         raise ValueError(f"export_onnx: opset must be an int in [{MIN_OPSET}, {max_opset}] (the installed onnx "
                          f"supports up to {max_opset}), got {opset!r}")
     inputs, nodes, outputs = model_graph(model)
+    for name, shape in inputs:
+        if any(d < 0 for d in shape):
+            shown = ", ".join("None" if d < 0 else str(d) for d in shape)
+            raise ValueError(f"export_onnx: input '{name}' has an axis of unknown length (None, {shown}); the ONNX "
+                             "export writes fixed lengths: build the same architecture on Input(shape=...) with the "
+                             "length to serve, copy the weights (set_weights(model.get_weights())) and export that")
     b = _Builder(onnx, int(opset))
     h = onnx.helper
     tensors: Dict[str, _T] = {}

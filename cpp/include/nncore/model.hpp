@@ -234,13 +234,16 @@ class Model : public Layer {
   std::vector<Shape> value_shapes_;   // per value, per sample (when built)
 
  private:
-  void check_inputs(const std::vector<Tensor>& xs, const std::string& what);
+  // Checks inputs against the model's (count, samples, shapes, finite values); returns the per-sample output
+  // shapes for them (which follow their lengths on unknown axes).
+  std::vector<Shape> check_inputs(const std::vector<Tensor>& xs, const std::string& what);
   // Checks targets against the outputs: count, samples (`x_label` names the inputs: "fit: x"), and each loss's
   // own check (`y_label` names the targets: "y", "validation y").
-  void check_targets(const std::vector<Tensor>& ys, int64_t n, const std::string& x_label,
+  void check_targets(const std::vector<Tensor>& ys, int64_t n, const std::vector<Shape>& out_shapes,
+                     const std::string& x_label,
                      const std::string& y_label) const;
   void check_compiled(const std::string& what) const;
-  Shape loss_shape(size_t output) const;  // output_shape, with () read as (1,)
+  static Shape loss_shape(const Shape& output);  // a per-sample output shape, with () read as (1,)
   void prepare_training();
   // One optimization step on the batch in xb_/yb_; adds the batch sums of loss and metrics to `sums`.
   void train_step(std::vector<double>& sums, const float* wb);

@@ -60,27 +60,48 @@ Conv2D::Conv2D(int rank, int64_t filters, Pair kernel_size, Pair strides, const 
 std::string Conv2D::who() const { return (rank_ == 1 ? "Conv1D '" : "Conv2D '") + name_ + "'"; }
 
 Shape Conv2D::do_build(const Shape& in) {
-  check_image_input(in, who());
-  return build_image(in, {kernel_[0], kernel_[1], in[2], filters_});
-}
-
-Shape Conv2D::build_image(const Shape& in, const Shape& kernel_shape) {
-  const detail::ConvAxis h = conv_axis(in[0], kernel_[0], strides_[0], dilation_[0], padding_);
-  const detail::ConvAxis w = conv_axis(in[1], kernel_[1], strides_[1], dilation_[1], padding_);
-  if (rank_ == 1)
-    NNC_CHECK(w.out >= 1, who(), ": kernel_size ", kernel_[1], " (dilation_rate ", dilation_[1],
-              ") is longer than the ", padding_, "-padded input of ", in[1], " steps");
-  else
-    NNC_CHECK(h.out >= 1 && w.out >= 1, who(), ": kernel ", kernel_[0], "x", kernel_[1], " (dilation ", dilation_[0],
-              "x", dilation_[1], ") is larger than the ", padding_, "-padded input ", in[0], "x", in[1]);
-  pad_top_ = h.pad_before;
-  pad_left_ = w.pad_before;
-  image_in_ = in;
-  image_out_ = {h.out, w.out, filters_};
-  const int64_t C = in[2], taps = kernel_[0] * kernel_[1];
+  const Shape out = infer_shape(in);
+  require_known(in, -1, "the channel axis");
+  const int64_t C = in.back(), taps = kernel_[0] * kernel_[1];
+  const Shape kernel_shape = rank_ == 1 ? Shape{kernel_[1], C, filters_} : Shape{kernel_[0], kernel_[1], C, filters_};
   add_weight("kernel", kernel_shape, kernel_init_, taps * C, taps * filters_);
   if (use_bias_) add_weight("bias", {filters_}, bias_init_, C, filters_);
-  return image_out_;
+  return out;
+}
+
+namespace {
+// conv_axis, with an unknown (-1) length staying unknown.
+detail::ConvAxis axis_of(int64_t in, int64_t k, int64_t s, int64_t d, const std::string& padding) {
+  return in < 0 ? detail::ConvAxis{-1, 0} : conv_axis(in, k, s, d, padding);
+}
+}  // namespace
+
+Conv2D::Image Conv2D::image(const Shape& in) const {
+  Image im;
+  im.in = rank_ == 1 ? Shape{1, in[0], in[1]} : in;
+  const detail::ConvAxis h = axis_of(im.in[0], kernel_[0], strides_[0], dilation_[0], padding_);
+  const detail::ConvAxis w = axis_of(im.in[1], kernel_[1], strides_[1], dilation_[1], padding_);
+  im.out = {h.out, w.out, filters_};
+  im.pad_top = h.pad_before;
+  im.pad_left = w.pad_before;
+  return im;
+}
+
+Shape Conv2D::infer_shape(const Shape& in) const {
+  if (rank_ == 1)
+    NNC_CHECK(in.size() == 2, who(), ": expected input of shape (batch, steps, channels), got ",
+              shape_str(batch_shape(-1, in)));
+  else
+    check_image_input(in, who());
+  const Image im = image(in);
+  const int64_t oh = im.out[0], ow = im.out[1];
+  if (rank_ == 1)
+    NNC_CHECK(ow != 0, who(), ": kernel_size ", kernel_[1], " (dilation_rate ", dilation_[1],
+              ") is longer than the ", padding_, "-padded input of ", im.in[1], " steps");
+  else
+    NNC_CHECK(oh != 0 && ow != 0, who(), ": kernel ", kernel_[0], "x", kernel_[1], " (dilation ", dilation_[0],
+              "x", dilation_[1], ") is larger than the ", padding_, "-padded input ", im.in[0], "x", im.in[1]);
+  return rank_ == 1 ? Shape{ow, filters_} : im.out;
 }
 
 namespace {
@@ -90,11 +111,15 @@ kernels::ConvGeom geometry(const Shape& in, const Shape& out, int64_t B, Pair k,
 }
 }  // namespace
 
+kernels::ConvGeom Conv2D::geometry_of(const LayerCall& c, int64_t batch) const {
+  const Image im = image(c.input_shapes[0]);
+  return geometry(im.in, im.out, batch, kernel_, strides_, dilation_, im.pad_top, im.pad_left);
+}
+
 const Tensor& Conv2D::forward_one(LayerCall& c, const Tensor& x, bool training) {
   Call& cc = as<Call>(c);
-  const kernels::ConvGeom g =
-      geometry(image_in_, image_out_, x.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
-  const Shape out_shape = batch_shape(x.dim(0), output_shape());  // the image output's memory, in the layer's shape
+  const kernels::ConvGeom g = geometry_of(c, x.dim(0));
+  const Shape out_shape = batch_shape(x.dim(0), c.output_shapes[0]);  // the image output's memory, in the call's shape
   const kernels::Act act = to_kernel(act_);
   const bool keep_preact = !kernels::conv2d_fuses(act);
   if (keep_preact) cc.preact.resize(out_shape);
@@ -111,8 +136,7 @@ const Tensor& Conv2D::pre_activation(LayerCall& c) const {
   Call& cc = as<Call>(c);
   if (act_ == Activation::linear || cc.preact_current) return act_ == Activation::linear ? c.y : cc.preact;
   const Tensor& x = c.inputs[0];
-  const kernels::ConvGeom g =
-      geometry(image_in_, image_out_, x.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
+  const kernels::ConvGeom g = geometry_of(c, x.dim(0));
   cc.preact.resize(c.y.shape());
   cc.workspace.resize({kernels::conv2d_workspace_size(g)});
   kernels::conv2d_forward(cc.preact.data(), nullptr, x.data(), params_[0].value.data(),
@@ -136,8 +160,7 @@ const Tensor& Conv2D::backward_preact_one(LayerCall& c, const Tensor& dz, bool n
 const Tensor& Conv2D::run_backward(LayerCall& c, const Tensor& dy, Activation act, bool need_dx) {
   Call& cc = as<Call>(c);
   const Tensor& x = c.inputs[0];
-  const kernels::ConvGeom g =
-      geometry(image_in_, image_out_, x.dim(0), kernel_, strides_, dilation_, pad_top_, pad_left_);
+  const kernels::ConvGeom g = geometry_of(c, x.dim(0));
   if (need_dx) c.dx.resize(x.shape());
   cc.workspace.resize({kernels::conv2d_workspace_size(g)});
   kernels::conv2d_backward(need_dx ? c.dx.data() : nullptr, trainable_ ? params_[0].grad.data() : nullptr,
@@ -167,26 +190,33 @@ std::string Pooling2D::class_name() const {
   return std::string(mode_ == Mode::max ? "MaxPooling" : "AveragePooling") + (rank_ == 1 ? "1D" : "2D");
 }
 
-Shape Pooling2D::do_build(const Shape& in) {
+Shape Pooling2D::do_build(const Shape& in) { return infer_shape(in); }
+
+Pooling2D::Image Pooling2D::image(const Shape& in) const {
+  Image im;
+  im.in = rank_ == 1 ? Shape{1, in[0], in[1]} : in;
+  const detail::ConvAxis h = axis_of(im.in[0], pool_[0], strides_[0], 1, padding_);
+  const detail::ConvAxis w = axis_of(im.in[1], pool_[1], strides_[1], 1, padding_);
+  im.out = {h.out, w.out, im.in[2]};
+  im.pad_top = h.pad_before;
+  im.pad_left = w.pad_before;
+  return im;
+}
+
+Shape Pooling2D::infer_shape(const Shape& in) const {
   const std::string who = class_name() + " '" + name_ + "'";
   if (rank_ == 1)
     NNC_CHECK(in.size() == 2, who, ": expected input of shape (batch, steps, channels), got ",
               shape_str(batch_shape(-1, in)));
   else
     check_image_input(in, who);
-  image_in_ = rank_ == 1 ? Shape{1, in[0], in[1]} : in;
-  const Shape& im = image_in_;
-  const detail::ConvAxis h = conv_axis(im[0], pool_[0], strides_[0], 1, padding_);
-  const detail::ConvAxis w = conv_axis(im[1], pool_[1], strides_[1], 1, padding_);
+  const Image im = image(in);
   if (rank_ == 1)
-    NNC_CHECK(w.out >= 1, who, ": pool_size ", pool_[1], " is longer than the input of ", im[1], " steps");
+    NNC_CHECK(im.out[1] != 0, who, ": pool_size ", pool_[1], " is longer than the input of ", im.in[1], " steps");
   else
-    NNC_CHECK(h.out >= 1 && w.out >= 1, who, ": pool ", pool_[0], "x", pool_[1], " is larger than the input ", im[0],
-              "x", im[1]);
-  pad_top_ = h.pad_before;
-  pad_left_ = w.pad_before;
-  image_out_ = {h.out, w.out, im[2]};
-  return rank_ == 1 ? Shape{w.out, im[2]} : image_out_;
+    NNC_CHECK(im.out[0] != 0 && im.out[1] != 0, who, ": pool ", pool_[0], "x", pool_[1], " is larger than the input ",
+              im.in[0], "x", im.in[1]);
+  return rank_ == 1 ? Shape{im.out[1], im.out[2]} : im.out;
 }
 
 namespace {
@@ -196,9 +226,14 @@ kernels::PoolGeom pool_geometry(const Shape& in, const Shape& out, int64_t B, Pa
 }
 }  // namespace
 
+kernels::PoolGeom Pooling2D::geometry_of(const LayerCall& c, int64_t batch) const {
+  const Image im = image(c.input_shapes[0]);
+  return pool_geometry(im.in, im.out, batch, pool_, strides_, im.pad_top, im.pad_left);
+}
+
 const Tensor& Pooling2D::forward_one(LayerCall& c, const Tensor& x, bool training) {
-  const kernels::PoolGeom g = pool_geometry(image_in_, image_out_, x.dim(0), pool_, strides_, pad_top_, pad_left_);
-  c.y.resize(batch_shape(x.dim(0), output_shape()));
+  const kernels::PoolGeom g = geometry_of(c, x.dim(0));
+  c.y.resize(batch_shape(x.dim(0), c.output_shapes[0]));
   if (mode_ == Mode::max) {
     std::vector<int32_t>& argmax = as<Call>(c).argmax;
     argmax.resize(static_cast<size_t>(c.y.size()));
@@ -212,7 +247,7 @@ const Tensor& Pooling2D::forward_one(LayerCall& c, const Tensor& x, bool trainin
 const Tensor& Pooling2D::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
   if (!need_dx) return c.dx;
   const Tensor& x = c.inputs[0];
-  const kernels::PoolGeom g = pool_geometry(image_in_, image_out_, x.dim(0), pool_, strides_, pad_top_, pad_left_);
+  const kernels::PoolGeom g = geometry_of(c, x.dim(0));
   c.dx.resize(x.shape());
   if (mode_ == Mode::max) kernels::maxpool2d_backward(c.dx.data(), dy.data(), as<Call>(c).argmax.data(), g);
   else kernels::avgpool2d_backward(c.dx.data(), dy.data(), g);
@@ -244,13 +279,16 @@ Shape GlobalPooling::do_build(const Shape& in) {
   else
     NNC_CHECK(in.size() == 2, who, ": expected input of shape (batch, steps, features), got ",
               shape_str(batch_shape(-1, in)));
-  return {in.back()};
+  require_known(in, -1, "the channel axis");
+  return infer_shape(in);
 }
+
+Shape GlobalPooling::infer_shape(const Shape& in) const { return {in.back()}; }
 
 // x is (B, P, C) with P the positions (H*W or steps); mask, if any, is (B, P).
 const Tensor& GlobalPooling::forward_one(LayerCall& c, const Tensor& x, bool training) {
   Call& gc = as<Call>(c);
-  const int64_t B = x.dim(0), C = input_shape().back(), P = shape_numel(input_shape()) / C;
+  const int64_t B = x.dim(0), C = x.dim(-1), P = B * C > 0 ? x.size() / (B * C) : 0;
   c.y.resize({B, C});
   if (max_) {
     gc.argmax.resize(static_cast<size_t>(B * C));
@@ -273,7 +311,7 @@ const Tensor& GlobalPooling::backward_one(LayerCall& c, const Tensor& dy, bool n
   if (!need_dx) return c.dx;
   Call& gc = as<Call>(c);
   const Tensor& x = c.inputs[0];
-  const int64_t B = x.dim(0), C = input_shape().back(), P = shape_numel(input_shape()) / C;
+  const int64_t B = x.dim(0), C = x.dim(-1), P = B * C > 0 ? x.size() / (B * C) : 0;
   c.dx.resize(x.shape());
   if (max_) kernels::global_maxpool_backward(c.dx.data(), dy.data(), gc.argmax.data(), B, P, C);
   else kernels::global_avgpool_backward(c.dx.data(), dy.data(), gc.masked ? gc.mask.data() : nullptr, B, P, C);
@@ -292,18 +330,22 @@ ZeroPadding2D::ZeroPadding2D(Pair height, Pair width, const std::string& name)
 
 Shape ZeroPadding2D::do_build(const Shape& in) {
   check_image_input(in, "ZeroPadding2D '" + name_ + "'");
-  return {in[0] + h_[0] + h_[1], in[1] + w_[0] + w_[1], in[2]};
+  return infer_shape(in);
+}
+
+Shape ZeroPadding2D::infer_shape(const Shape& in) const {
+  return {in[0] < 0 ? -1 : in[0] + h_[0] + h_[1], in[1] < 0 ? -1 : in[1] + w_[0] + w_[1], in[2]};
 }
 
 const Tensor& ZeroPadding2D::forward_one(LayerCall& c, const Tensor& x, bool training) {
-  const Shape& in = input_shape();
-  c.y.resize(batch_shape(x.dim(0), output_shape()));
+  const Shape& in = c.input_shapes[0];
+  c.y.resize(batch_shape(x.dim(0), c.output_shapes[0]));
   kernels::pad2d_forward(c.y.data(), x.data(), x.dim(0), in[0], in[1], in[2], h_[0], h_[1], w_[0], w_[1]);
   return c.y;
 }
 
 const Tensor& ZeroPadding2D::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
-  const Shape& in = input_shape();
+  const Shape& in = c.input_shapes[0];
   const Tensor& x = c.inputs[0];
   c.dx.resize(x.shape());
   kernels::pad2d_backward(c.dx.data(), dy.data(), x.dim(0), in[0], in[1], in[2], h_[0], h_[1], w_[0], w_[1]);

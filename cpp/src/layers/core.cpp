@@ -27,11 +27,16 @@ Dense::Dense(int64_t units, const std::string& activation, bool use_bias, const 
 Shape Dense::do_build(const Shape& in) {
   NNC_CHECK(!in.empty(), "Dense '", name_, "': expected input with at least 2 dimensions (batch, features), got ",
             shape_str(batch_shape(-1, in)));
+  require_known(in, -1, "the last axis (the features a Dense layer multiplies)");
   const int64_t fan_in = in.back();
   add_weight("kernel", {fan_in, units_}, kernel_init_, fan_in, units_);
   if (use_bias_) add_weight("bias", {units_}, bias_init_, fan_in, units_);
+  return infer_shape(in);
+}
+
+Shape Dense::infer_shape(const Shape& in) const {
   Shape out = in;
-  out.back() = units_;
+  if (!out.empty()) out.back() = units_;
   return out;
 }
 
@@ -39,8 +44,8 @@ Shape Dense::do_build(const Shape& in) {
 const Tensor& Dense::pre_activation(LayerCall& c) const { return act_ == Activation::linear ? c.y : as<Call>(c).preact; }
 
 const Tensor& Dense::forward_one(LayerCall& c, const Tensor& x, bool training) {
-  const int64_t in = input_shape().back(), R = x.size() / in;
-  const Shape out_shape = batch_shape(x.dim(0), output_shape());
+  const int64_t in = x.dim(-1), R = x.size() / in;
+  const Shape out_shape = batch_shape(x.dim(0), c.output_shapes[0]);
   Tensor& z = act_ == Activation::linear ? c.y : as<Call>(c).preact;
   z.resize(out_shape);
   c.y.resize(out_shape);
@@ -54,7 +59,7 @@ const Tensor& Dense::forward_one(LayerCall& c, const Tensor& x, bool training) {
 // Backward of z = x W + b: dW += x^T dz, db += sum_rows dz, dx = dz W^T.
 const Tensor& Dense::backward_preact_one(LayerCall& c, const Tensor& dz, bool need_dx) {
   const Tensor& x = c.inputs[0];
-  const int64_t in = input_shape().back(), R = x.size() / in;
+  const int64_t in = x.dim(-1), R = x.size() / in;
   if (trainable_) {
     kernels::gemm(true, false, in, units_, R, x.data(), in, dz.data(), units_, 1.f, params_[0].grad.data(),
                   units_);
@@ -75,7 +80,7 @@ ActivationLayer::ActivationLayer(const std::string& activation, const std::strin
 
 const Tensor& ActivationLayer::forward_one(LayerCall& c, const Tensor& x, bool training) {
   c.y.resize(x.shape());
-  const int64_t cols = input_shape().empty() ? 1 : input_shape().back();
+  const int64_t cols = x.ndim() < 2 ? 1 : x.dim(-1);
   kernels::act_forward(to_kernel(act_), c.y.data(), x.data(), x.size() / cols, cols, alpha_);
   return c.y;
 }
@@ -97,7 +102,24 @@ Reshape::Reshape(Shape target_shape, const std::string& name)
   NNC_CHECK(unknown <= 1, "Reshape '", name_, "': at most one -1 in target_shape, got ", shape_str(target_));
 }
 
-Shape Reshape::do_build(const Shape& in) {
+Shape Reshape::do_build(const Shape& in) { return infer_shape(in); }
+
+// With an unknown input axis the output's -1 entry (Flatten's only one) stays unknown; a target without -1 fixes
+// the size, so the known axes must divide it.
+Shape Reshape::infer_shape(const Shape& in) const {
+  if (has_unknown(in)) {
+    int64_t known_in = 1;
+    for (int64_t d : in) known_in *= d < 0 ? 1 : d;
+    bool open = false;
+    for (int64_t d : target_) open = open || d == -1;
+    if (open) {
+      Shape out = target_;
+      return out;
+    }
+    NNC_CHECK(shape_numel(target_) % known_in == 0, class_name(), " '", name_, "': cannot reshape input ",
+              shape_str(in), " to ", shape_str(target_));
+    return target_;
+  }
   const int64_t n = shape_numel(in);
   Shape out = target_;
   int64_t known = 1, unknown_at = -1;
@@ -117,13 +139,13 @@ Shape Reshape::do_build(const Shape& in) {
 
 const Tensor& Reshape::forward_one(LayerCall& c, const Tensor& x, bool training) {
   c.y = x;  // shallow: same storage, new shape
-  c.y.reshape(batch_shape(x.dim(0), output_shape()));
+  c.y.reshape(batch_shape(x.dim(0), c.output_shapes[0]));
   return c.y;
 }
 
 const Tensor& Reshape::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
   c.dx = dy;
-  c.dx.reshape(batch_shape(dy.dim(0), input_shape()));
+  c.dx.reshape(batch_shape(dy.dim(0), c.input_shapes[0]));
   return c.dx;
 }
 
@@ -163,6 +185,7 @@ SpatialDropout2D::SpatialDropout2D(float rate, const std::string& name)
 Shape SpatialDropout2D::do_build(const Shape& in) {
   NNC_CHECK(in.size() == 3, "SpatialDropout2D '", name_,
             "': expected 4-D input (batch, height, width, channels), got ", shape_str(batch_shape(-1, in)));
+  require_known(in, -1, "the channel axis");
   return in;
 }
 
@@ -171,7 +194,7 @@ const Tensor& SpatialDropout2D::forward_one(LayerCall& c, const Tensor& x, bool 
   Call& d = as<Call>(c);
   d.dropped = training && rate_ > 0.f;
   if (!d.dropped) return x;  // as Dropout: never alias the input into the output buffer
-  const int64_t B = x.dim(0), C = input_shape().back(), HW = B * C > 0 ? x.size() / (B * C) : 0;
+  const int64_t B = x.dim(0), C = x.dim(-1), HW = B * C > 0 ? x.size() / (B * C) : 0;
   c.y.resize(x.shape());
   d.mask.resize({B, C});
   const uint64_t seed = rng_() ^ (++step_ * 0x9e3779b97f4a7c15ull);
@@ -183,7 +206,7 @@ const Tensor& SpatialDropout2D::forward_one(LayerCall& c, const Tensor& x, bool 
 const Tensor& SpatialDropout2D::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
   Call& d = as<Call>(c);
   if (!d.dropped) return dy;
-  const int64_t B = dy.dim(0), C = input_shape().back(), HW = B * C > 0 ? dy.size() / (B * C) : 0;
+  const int64_t B = dy.dim(0), C = dy.dim(-1), HW = B * C > 0 ? dy.size() / (B * C) : 0;
   c.dx.resize(dy.shape());
   kernels::mul_channels(c.dx.data(), dy.data(), d.mask.data(), B, HW, C);
   return c.dx;

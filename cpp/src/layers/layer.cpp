@@ -64,7 +64,8 @@ void Layer::build(const std::vector<Shape>& input_shapes) {
   NNC_CHECK(!input_shapes.empty(), who(), ": called on no inputs");
   for (const Shape& s : input_shapes)
     for (int64_t d : s)
-      NNC_CHECK(d > 0, "Layer '", name_, "': input shape must have positive dimensions, got ",
+      NNC_CHECK(d > 0 || d == -1, "Layer '", name_,
+                "': input shape must have positive dimensions (or None for an unknown length), got ",
                 shape_str(batch_shape(-1, s)));
   // A build that throws (a bad shape found late, an allocation that cannot be had) leaves the layer unbuilt and
   // without the weights it had added, so it can be built again.
@@ -94,15 +95,42 @@ std::vector<Shape> Layer::output_shapes_for(const std::vector<Shape>& input_shap
 
 std::vector<Shape> Layer::build_shapes(const std::vector<Shape>& in) {
   NNC_CHECK(in.size() == 1, who(), " takes one input, got ", in.size());
-  return {do_build(in[0])};
+  Shape out = do_build(in[0]);
+  if (infer_shape(in[0]) != out)
+    throw std::logic_error(str_cat(who(), ": do_build returned ", shape_str(out), " but infer_shape says ",
+                                   shape_str(infer_shape(in[0])), " for input ", shape_str(in[0])));
+  return {out};
 }
 
 std::vector<Shape> Layer::call_shapes(const std::vector<Shape>& in) const {
   NNC_CHECK(in.size() == input_shapes_.size(), who(), " takes ", input_shapes_.size(), " input(s), got ", in.size());
   for (size_t i = 0; i < in.size(); ++i)
-    NNC_CHECK(in[i] == input_shapes_[i], "Layer '", name_, "': already built for input shape ",
+    NNC_CHECK(shape_fits(input_shapes_[i], in[i]), "Layer '", name_, "': already built for input shape ",
               shape_str(batch_shape(-1, input_shapes_[i])), ", got ", shape_str(batch_shape(-1, in[i])));
-  return output_shapes_;
+  if (in == input_shapes_) return output_shapes_;
+  if (in.size() != 1)
+    throw std::logic_error(who() + " takes several inputs of unknown lengths but does not implement call_shapes");
+  return {infer_shape(in[0])};
+}
+
+void Layer::require_known(const Shape& in, int64_t axis, const std::string& what) const {
+  const int64_t a = axis < 0 ? axis + static_cast<int64_t>(in.size()) : axis;
+  NNC_CHECK(a < 0 || a >= static_cast<int64_t>(in.size()) || in[static_cast<size_t>(a)] >= 0, who(), ": ", what,
+            " of its input must be known, got input shape ", shape_str(batch_shape(-1, in)),
+            "; give that axis a length in Input(shape=...)");
+}
+
+bool shape_fits(const Shape& want, const Shape& got) {
+  if (want.size() != got.size()) return false;
+  for (size_t d = 0; d < want.size(); ++d)
+    if (want[d] >= 0 && got[d] >= 0 && want[d] != got[d]) return false;
+  return true;
+}
+
+bool has_unknown(const Shape& s) {
+  for (int64_t d : s)
+    if (d < 0) return true;
+  return false;
 }
 
 Shape Layer::do_build(const Shape&) {
@@ -114,6 +142,7 @@ std::unique_ptr<LayerCall> Layer::make_call(const std::vector<Shape>& input_shap
   std::vector<Shape> out = output_shapes_for(input_shapes);
   std::unique_ptr<LayerCall> c = new_call();
   c->input_shapes = input_shapes;
+  c->declared_shapes = input_shapes;
   c->output_shapes = std::move(out);
   return c;
 }
@@ -124,14 +153,19 @@ LayerCall& Layer::own_call() {
   return *own_call_;
 }
 
-void Layer::check_forward_inputs(const LayerCall& c, const std::vector<const Tensor*>& xs) const {
-  NNC_CHECK(xs.size() == c.input_shapes.size(), who(), ": expected ", c.input_shapes.size(), " input(s), got ",
+void Layer::adapt_call(LayerCall& c, const std::vector<const Tensor*>& xs) const {
+  NNC_CHECK(xs.size() == c.declared_shapes.size(), who(), ": expected ", c.declared_shapes.size(), " input(s), got ",
             xs.size());
+  bool same = true;
   for (size_t i = 0; i < xs.size(); ++i) {
     const Tensor& x = *xs[i];
-    const Shape& s = c.input_shapes[i];
+    const Shape& s = c.declared_shapes[i];
     bool ok = x.ndim() == static_cast<int64_t>(s.size()) + 1 && x.dim(0) == xs[0]->dim(0);
-    for (size_t d = 0; ok && d < s.size(); ++d) ok = x.dim(static_cast<int64_t>(d) + 1) == s[d];
+    for (size_t d = 0; ok && d < s.size(); ++d) {
+      const int64_t got = x.dim(static_cast<int64_t>(d) + 1);
+      ok = s[d] < 0 ? got >= 1 : got == s[d];
+      same = same && got == c.input_shapes[i][d];
+    }
     if (xs.size() == 1)
       NNC_CHECK(ok, "Layer '", name_, "' (", class_name(), "): expected input shape ", shape_str(batch_shape(-1, s)),
                 ", got ", x.shape_str());
@@ -139,11 +173,17 @@ void Layer::check_forward_inputs(const LayerCall& c, const std::vector<const Ten
       NNC_CHECK(ok, who(), ": input ", i, " must have shape ", shape_str(batch_shape(xs[0]->dim(0), s)), ", got ",
                 x.shape_str());
   }
+  if (same) return;
+  // Other lengths on unknown axes: this call's concrete shapes follow the batch (allocates only on a change).
+  std::vector<Shape> in;
+  for (const Tensor* x : xs) in.emplace_back(x->shape().begin() + 1, x->shape().end());
+  c.output_shapes = call_shapes(in);
+  c.input_shapes = std::move(in);
 }
 
 void Layer::forward(LayerCall& c, const std::vector<const Tensor*>& xs, const std::vector<const Tensor*>& masks,
                     bool training) {
-  check_forward_inputs(c, xs);
+  adapt_call(c, xs);
   c.inputs.resize(xs.size());
   for (size_t i = 0; i < xs.size(); ++i) c.inputs[i] = *xs[i];
   c.masks.assign(xs.size(), nullptr);
@@ -270,7 +310,9 @@ const std::vector<const Tensor*>& Layer::forward(const std::vector<const Tensor*
   }
   if (!built_) build(shapes);
   // A call on other inputs (e.g. a recurrent layer given initial states) gets an own call of its shapes.
-  if (!own_call_ || own_call_->input_shapes != shapes) own_call_ = make_call(shapes);
+  bool fits = own_call_ && own_call_->declared_shapes.size() == shapes.size();
+  for (size_t i = 0; fits && i < shapes.size(); ++i) fits = shape_fits(own_call_->declared_shapes[i], shapes[i]);
+  if (!fits) own_call_ = make_call(shapes);
   LayerCall& c = *own_call_;
   forward(c, xs, {}, training);
   return c.outputs;

@@ -15,6 +15,15 @@ std::vector<Shape> MergeLayer::build_shapes(const std::vector<Shape>& shapes) {
   return {merge_shape(shapes)};
 }
 
+std::vector<Shape> MergeLayer::call_shapes(const std::vector<Shape>& shapes) const {
+  NNC_CHECK(shapes.size() == input_shapes_.size(), who(), " takes ", input_shapes_.size(), " input(s), got ",
+            shapes.size());
+  for (size_t i = 0; i < shapes.size(); ++i)
+    NNC_CHECK(shape_fits(input_shapes_[i], shapes[i]), who(), ": already built for input ", i, " of shape ",
+              shape_str(batch_shape(-1, input_shapes_[i])), ", got ", shape_str(batch_shape(-1, shapes[i])));
+  return {merge_shape(shapes)};
+}
+
 // ---- Add, Subtract, Multiply, Average --------------------------------------------------------------------------
 ElementwiseMerge::ElementwiseMerge(Op op, const std::string& name)
     : MergeLayer(layer_name(name, op == Op::add        ? "Add"
@@ -36,10 +45,14 @@ std::string ElementwiseMerge::class_name() const {
 Shape ElementwiseMerge::merge_shape(const std::vector<Shape>& shapes) const {
   const std::string who = class_name() + " '" + name_ + "'";
   NNC_CHECK(op_ != Op::subtract || shapes.size() == 2, who, ": expected exactly 2 inputs, got ", shapes.size());
-  for (size_t i = 1; i < shapes.size(); ++i)
-    NNC_CHECK(shapes[i] == shapes[0], who, ": inputs must have the same shape, got ",
+  Shape out = shapes[0];
+  for (size_t i = 1; i < shapes.size(); ++i) {
+    NNC_CHECK(shape_fits(shapes[0], shapes[i]), who, ": inputs must have the same shape, got ",
               shape_str(batch_shape(-1, shapes[0])), " and ", shape_str(batch_shape(-1, shapes[i])));
-  return shapes[0];
+    for (size_t d = 0; d < out.size(); ++d)
+      if (out[d] < 0) out[d] = shapes[i][d];  // a length one input knows
+  }
+  return out;
 }
 
 void ElementwiseMerge::forward_list(LayerCall& c, bool) {
@@ -125,31 +138,36 @@ Shape Concatenate::merge_shape(const std::vector<Shape>& shapes) const {
   for (size_t i = 1; i < shapes.size(); ++i) {
     bool ok = shapes[i].size() == shapes[0].size();
     for (size_t d = 0; ok && d < shapes[0].size(); ++d)
-      ok = static_cast<int64_t>(d) == a || shapes[i][d] == shapes[0][d];
+      ok = static_cast<int64_t>(d) == a || shapes[i][d] == shapes[0][d] || shapes[i][d] < 0 || shapes[0][d] < 0;
     NNC_CHECK(ok, "Concatenate '", name_, "': inputs must match except along axis ", axis_, ", got ",
               shape_str(batch_shape(-1, shapes[0])), " and ", shape_str(batch_shape(-1, shapes[i])));
-    out[static_cast<size_t>(a)] += shapes[i][static_cast<size_t>(a)];
+    for (size_t d = 0; d < out.size(); ++d)
+      if (static_cast<int64_t>(d) != a && out[d] < 0) out[d] = shapes[i][d];
+    int64_t& len = out[static_cast<size_t>(a)];
+    const int64_t add = shapes[i][static_cast<size_t>(a)];
+    len = len < 0 || add < 0 ? -1 : len + add;
   }
   return out;
 }
 
-void Concatenate::geometry(int64_t batch, int64_t& outer, std::vector<int64_t>& widths) const {
-  const size_t a = static_cast<size_t>(per_sample_axis(input_shapes_[0].size()));
+void Concatenate::geometry(const LayerCall& c, int64_t batch, int64_t& outer, std::vector<int64_t>& widths) const {
+  const std::vector<Shape>& in = c.input_shapes;
+  const size_t a = static_cast<size_t>(per_sample_axis(in[0].size()));
   outer = batch;
-  for (size_t d = 0; d < a; ++d) outer *= input_shapes_[0][d];
+  for (size_t d = 0; d < a; ++d) outer *= in[0][d];
   int64_t inner = 1;
-  for (size_t d = a + 1; d < input_shapes_[0].size(); ++d) inner *= input_shapes_[0][d];
+  for (size_t d = a + 1; d < in[0].size(); ++d) inner *= in[0][d];
   widths.clear();
-  for (const Shape& s : input_shapes_) widths.push_back(s[a] * inner);
+  for (const Shape& s : in) widths.push_back(s[a] * inner);
 }
 
 void Concatenate::forward_list(LayerCall& c, bool) {
   const std::vector<Tensor>& xs = c.inputs;
   const int64_t B = xs[0].dim(0);
-  c.y.resize(batch_shape(B, output_shape()));
+  c.y.resize(batch_shape(B, c.output_shapes[0]));
   int64_t outer;
   std::vector<int64_t> widths;
-  geometry(B, outer, widths);
+  geometry(c, B, outer, widths);
   int64_t total = 0;
   for (int64_t w : widths) total += w;
   for (int64_t r = 0; r < outer; ++r) {
@@ -166,15 +184,15 @@ void Concatenate::backward_list(LayerCall& c, const std::vector<const Tensor*>& 
   if (!need_dx) return;
   const Tensor& dy = *dys[0];
   std::vector<Tensor>& dx = as<Call>(c).dx;
-  dx.resize(input_shapes_.size());
+  dx.resize(c.input_shapes.size());
   const int64_t B = dy.dim(0);
   int64_t outer;
   std::vector<int64_t> widths;
-  geometry(B, outer, widths);
+  geometry(c, B, outer, widths);
   int64_t total = 0;
   for (int64_t w : widths) total += w;
   for (size_t k = 0; k < dx.size(); ++k) {
-    dx[k].resize(batch_shape(B, input_shapes_[k]));
+    dx[k].resize(batch_shape(B, c.input_shapes[k]));
     c.dxs[k] = &dx[k];
   }
   for (int64_t r = 0; r < outer; ++r) {

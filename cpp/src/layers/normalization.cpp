@@ -43,6 +43,7 @@ int64_t AffineNormalization::build_affine(const Shape& in) {
   NNC_CHECK(!in.empty(), who, ": expected input with at least 2 dimensions (batch, ..., channels), got ",
             shape_str(batch_shape(-1, in)));
   check_last_axis(axis_, in, who);
+  require_known(in, -1, "the normalized (last) axis");
   const int64_t C = in.back();
   if (scale_) {
     gamma_ = static_cast<int>(params_.size());
@@ -104,7 +105,7 @@ Shape BatchNormalization::do_build(const Shape& in) {
 // x is (B, ..., C) viewed as (R, C).
 const Tensor& BatchNormalization::forward_one(LayerCall& c, const Tensor& x, bool training) {
   Call& bc = as<Call>(c);
-  const int64_t C = input_shape().back(), R = x.size() / C;
+  const int64_t C = x.dim(-1), R = x.size() / C;
   c.y.resize(x.shape());
   bc.mean.resize({C});
   bc.var.resize({C});
@@ -129,7 +130,7 @@ const Tensor& BatchNormalization::forward_one(LayerCall& c, const Tensor& x, boo
 const Tensor& BatchNormalization::backward_preact_one(LayerCall& c, const Tensor& dy, bool need_dx) {
   Call& bc = as<Call>(c);
   const Tensor& x = c.inputs[0];
-  const int64_t C = input_shape().back(), R = x.size() / C;
+  const int64_t C = x.dim(-1), R = x.size() / C;
   kernels::batchnorm_backward(dx_buffer(c, need_dx), dgamma(), dbeta(), dy.data(), x.data(), bc.mean.data(),
                               bc.rstd.data(), gamma(), R, C, bc.batch_stats, bc.ws.data());
   return c.dx;
@@ -150,7 +151,7 @@ Shape LayerNormalization::do_build(const Shape& in) {
 // x is (B, ..., C) viewed as (R, C); each row is normalized by itself.
 const Tensor& LayerNormalization::forward_one(LayerCall& c, const Tensor& x, bool training) {
   Call& lc = as<Call>(c);
-  const int64_t C = input_shape().back(), R = x.size() / C;
+  const int64_t C = x.dim(-1), R = x.size() / C;
   c.y.resize(x.shape());
   lc.mean.resize({R});
   lc.rstd.resize({R});
@@ -161,7 +162,7 @@ const Tensor& LayerNormalization::forward_one(LayerCall& c, const Tensor& x, boo
 const Tensor& LayerNormalization::backward_preact_one(LayerCall& c, const Tensor& dy, bool need_dx) {
   Call& lc = as<Call>(c);
   const Tensor& x = c.inputs[0];
-  const int64_t C = input_shape().back(), R = x.size() / C;
+  const int64_t C = x.dim(-1), R = x.size() / C;
   kernels::layernorm_backward(dx_buffer(c, need_dx), dgamma(), dbeta(), dy.data(), x.data(), lc.mean.data(),
                               lc.rstd.data(), gamma(), R, C);
   return c.dx;

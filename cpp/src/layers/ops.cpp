@@ -181,7 +181,8 @@ std::vector<OpLayer::WeightSpec> OpLayer::weights_from_config(const Json& c) {
 // ---- BinaryOpLayer --------------------------------------------------------------------------------------------------
 struct BinaryOpLayer::Call : LayerCall {
   kernels::NdGeom geom;
-  int64_t batch = -1;  // the batch size the geometry is for
+  int64_t batch = -1;              // the batch size and input shapes the geometry is for
+  std::vector<Shape> geom_shapes;
   Shape out;
   std::vector<Tensor> dx;
 };
@@ -196,6 +197,26 @@ BinaryOpLayer::BinaryOpLayer(const std::string& op, OpOperand a, OpOperand b, st
 }
 
 std::unique_ptr<LayerCall> BinaryOpLayer::new_call() const { return std::make_unique<Call>(); }
+
+namespace {
+// numpy's broadcasting of two shapes, where -1 is a length known only at run time: it broadcasts with 1 and takes
+// the other operand's length otherwise (checked when the batch arrives).
+bool broadcast_shape(const Shape& a, const Shape& b, Shape& out) {
+  if (!has_unknown(a) && !has_unknown(b)) {
+    kernels::NdGeom g;
+    return kernels::broadcast_geometry(a, b, g, out);
+  }
+  const size_t r = std::max(a.size(), b.size());
+  out.assign(r, 1);
+  for (size_t i = 0; i < r; ++i) {
+    const int64_t x = i + a.size() >= r ? a[i + a.size() - r] : 1;
+    const int64_t y = i + b.size() >= r ? b[i + b.size() - r] : 1;
+    if (x >= 0 && y >= 0 && x != y && x != 1 && y != 1) return false;
+    out[i] = x == 1 ? y : y == 1 ? x : x >= 0 ? x : y;
+  }
+  return true;
+}
+}  // namespace
 
 std::vector<Shape> BinaryOpLayer::shapes_for(const std::vector<Shape>& in) const {
   NNC_CHECK(in.size() == num_tensor_inputs(), "op '", op_, "' (", name_, "): expected ", num_tensor_inputs(),
@@ -225,7 +246,7 @@ std::vector<Shape> BinaryOpLayer::shapes_for(const std::vector<Shape>& in) const
   }
   kernels::NdGeom g;
   Shape out;
-  NNC_CHECK(kernels::broadcast_geometry(shapes[0], shapes[1], g, out), "op '", op_,
+  NNC_CHECK(broadcast_shape(shapes[0], shapes[1], out), "op '", op_,
             "': incompatible shapes for broadcasting: ", shown(Shape(shapes[0].begin() + (shapes[0].empty() ? 0 : 1),
                                                                      shapes[0].end()), operands_[0].kind == OpOperand::Kind::input),
             " and ", shown(Shape(shapes[1].begin() + (operands_[1].kind == OpOperand::Kind::input ? 1 : 0), shapes[1].end()),
@@ -244,11 +265,13 @@ std::vector<Shape> BinaryOpLayer::call_shapes(const std::vector<Shape>& in) cons
 void BinaryOpLayer::forward_list(LayerCall& c, bool) {
   Call& bc = as<Call>(c);
   const int64_t B = c.batch();
-  if (bc.batch != B) {
+  if (bc.batch != B || bc.geom_shapes != c.input_shapes) {
     const bool ok = kernels::broadcast_geometry(operand_shape(c, operands_[0], B), operand_shape(c, operands_[1], B),
                                                 bc.geom, bc.out);
-    NNC_CHECK(ok, "op '", op_, "': incompatible shapes");
+    NNC_CHECK(ok, "op '", op_, "': incompatible shapes ", c.inputs[0].shape_str(),
+              c.inputs.size() > 1 ? " and " + c.inputs[1].shape_str() : std::string());
     bc.batch = B;
+    bc.geom_shapes = c.input_shapes;
   }
   c.y.resize(bc.out);
   kernels::binary_forward(static_cast<kernels::BinaryOp>(kind_), c.y.data(), operand_data(c, operands_[0]),
@@ -298,7 +321,7 @@ UnaryOpLayer::UnaryOpLayer(const std::string& op, float lo, float hi, const std:
 
 const Tensor& UnaryOpLayer::forward_one(LayerCall& c, const Tensor& x, bool) {
   c.y.resize(x.shape());
-  const int64_t cols = input_shape().empty() ? 1 : input_shape().back(), rows = cols > 0 ? x.size() / cols : 0;
+  const int64_t cols = x.ndim() < 2 ? 1 : x.dim(-1), rows = cols > 0 ? x.size() / cols : 0;
   if (kind_ == -1) kernels::act_forward(kernels::Act::softmax, c.y.data(), x.data(), rows, cols, 0.f);
   else if (kind_ == -2) kernels::log_softmax_forward(c.y.data(), x.data(), rows, cols);
   else kernels::unary_forward(static_cast<kernels::UnaryOp>(kind_), c.y.data(), x.data(), x.size(), lo_, hi_);
@@ -309,7 +332,7 @@ const Tensor& UnaryOpLayer::backward_one(LayerCall& c, const Tensor& dy, bool ne
   if (!need_dx) return c.dx;
   const Tensor& x = c.inputs[0];
   c.dx.resize(x.shape());
-  const int64_t cols = input_shape().empty() ? 1 : input_shape().back(), rows = cols > 0 ? x.size() / cols : 0;
+  const int64_t cols = x.ndim() < 2 ? 1 : x.dim(-1), rows = cols > 0 ? x.size() / cols : 0;
   if (kind_ == -1)
     kernels::act_backward(kernels::Act::softmax, c.dx.data(), dy.data(), x.data(), c.y.data(), rows, cols, 0.f);
   else if (kind_ == -2) kernels::log_softmax_backward(c.dx.data(), dy.data(), c.y.data(), rows, cols);
@@ -353,15 +376,16 @@ std::vector<Shape> MatMulOpLayer::shapes_for(const std::vector<Shape>& in) const
   NNC_CHECK(!a.empty(), "op 'matmul': the first operand must have at least 2 axes (batch, ..., K), got (None,)");
   if (operands_[1].kind == OpOperand::Kind::weight) {
     const Shape& w = weight_specs_[static_cast<size_t>(operands_[1].index)].shape;
-    NNC_CHECK(a.back() == w[0], "op 'matmul': incompatible shapes ", shape_str(full(-1, a)), " and ", shape_str(w),
+    NNC_CHECK(a.back() == w[0] || a.back() < 0, "op 'matmul': incompatible shapes ", shape_str(full(-1, a)), " and ", shape_str(w),
               ": ", a.back(), " != ", w[0]);
     Shape out = a;
     out.back() = w[1];
     return {out};
   }
   const Shape& b = in[1];
-  bool ok = a.size() >= 2 && b.size() == a.size() && a.back() == b[b.size() - 2];
-  for (size_t i = 0; ok && i + 2 < a.size(); ++i) ok = a[i] == b[i];
+  auto same = [](int64_t x, int64_t y) { return x == y || x < 0 || y < 0; };
+  bool ok = a.size() >= 2 && b.size() == a.size() && same(a.back(), b[b.size() - 2]);
+  for (size_t i = 0; ok && i + 2 < a.size(); ++i) ok = same(a[i], b[i]);
   NNC_CHECK(ok, "op 'matmul': incompatible shapes ", shape_str(full(-1, a)), " and ", shape_str(full(-1, b)),
             " (two graph tensors multiply as (batch, ..., M, K) @ (batch, ..., K, N), with equal leading axes)");
   Shape out = a;
@@ -380,7 +404,7 @@ std::vector<Shape> MatMulOpLayer::call_shapes(const std::vector<Shape>& in) cons
 void MatMulOpLayer::forward_list(LayerCall& c, bool) {
   const Tensor& a = c.inputs[0];
   const int64_t B = a.dim(0);
-  c.y.resize(full(B, output_shape()));
+  c.y.resize(full(B, c.output_shapes[0]));
   const int64_t K = a.dim(-1), N = c.y.dim(-1);
   if (operands_[1].kind == OpOperand::Kind::weight) {
     const int64_t R = a.size() / K;
@@ -461,6 +485,11 @@ Shape ReduceOpLayer::do_build(const Shape& in) {
     NNC_CHECK(!reduce_[static_cast<size_t>(r)], "op '", op_, "': axis ", a, " is given twice");
     reduce_[static_cast<size_t>(r)] = 1;
   }
+  return infer_shape(in);
+}
+
+Shape ReduceOpLayer::infer_shape(const Shape& in) const {
+  const int64_t rank = static_cast<int64_t>(in.size()) + 1;
   Shape out;
   for (int64_t i = 1; i < rank; ++i) {
     if (!reduce_[static_cast<size_t>(i)]) out.push_back(in[static_cast<size_t>(i - 1)]);
@@ -472,7 +501,7 @@ Shape ReduceOpLayer::do_build(const Shape& in) {
 const Tensor& ReduceOpLayer::forward_one(LayerCall& c, const Tensor& x, bool) {
   Call& rc = as<Call>(c);
   rc.dims.assign(x.shape().begin(), x.shape().end());
-  c.y.resize(full(x.dim(0), output_shape()));
+  c.y.resize(full(x.dim(0), c.output_shapes[0]));
   if (kind_ >= static_cast<int>(kernels::ReduceOp::max)) rc.arg.resize(static_cast<size_t>(c.y.size()));
   kernels::reduce_forward(static_cast<kernels::ReduceOp>(kind_), c.y.data(), rc.arg.data(), x.data(), rc.dims,
                           reduce_);
@@ -525,13 +554,18 @@ Shape TransposeOpLayer::do_build(const Shape& in) {
             " move the batch axis; in a model the batch axis stays first (axes[0] == 0)");
   inverse_.assign(rank, 0);
   for (size_t i = 0; i < rank; ++i) inverse_[static_cast<size_t>(perm_[i])] = static_cast<int64_t>(i);
+  return infer_shape(in);
+}
+
+Shape TransposeOpLayer::infer_shape(const Shape& in) const {
+  const size_t rank = in.size() + 1;
   Shape out;
   for (size_t i = 1; i < rank; ++i) out.push_back(in[static_cast<size_t>(perm_[i] - 1)]);
   return out;
 }
 
 const Tensor& TransposeOpLayer::forward_one(LayerCall& c, const Tensor& x, bool) {
-  c.y.resize(full(x.dim(0), output_shape()));
+  c.y.resize(full(x.dim(0), c.output_shapes[0]));
   kernels::permute(c.y.data(), x.data(), x.shape(), perm_);
   return c.y;
 }
@@ -563,29 +597,46 @@ SliceOpLayer::SliceOpLayer(std::vector<AxisSlice> slices, const std::string& nam
   for (const AxisSlice& s : slices_) NNC_CHECK(s.index || s.step != 0, "op 'slice': slice step cannot be zero");
 }
 
-Shape SliceOpLayer::do_build(const Shape& in) {
+Shape SliceOpLayer::do_build(const Shape& in) { return infer_shape(in); }
+
+Shape SliceOpLayer::infer_shape(const Shape& in) const {
+  Plan p;
+  plan(in, p);
+  return p.out;
+}
+
+// Where the slices start, their steps and counts on every axis of per-sample shape `in` (the batch axis first,
+// taken whole); an unknown (-1) axis that is sliced gets an unknown count (resolved when the batch arrives).
+void SliceOpLayer::plan(const Shape& in, Plan& p) const {
   NNC_CHECK(slices_.size() <= in.size(), "op 'slice': too many indices (", slices_.size() + 1,
             ") for a tensor of shape ", shape_str(full(-1, in)));
-  start_.assign(1, 0);  // the batch axis, taken whole
-  step_.assign(1, 1);
-  count_.assign(1, 0);
-  Shape out;
+  p.start.assign(1, 0);
+  p.step.assign(1, 1);
+  p.count.assign(1, 0);
+  p.out.clear();
   for (size_t i = 0; i < in.size(); ++i) {
     const int64_t d = in[i];
     if (i >= slices_.size()) {
-      start_.push_back(0);
-      step_.push_back(1);
-      count_.push_back(d);
-      out.push_back(d);
+      p.start.push_back(0);
+      p.step.push_back(1);
+      p.count.push_back(d);
+      p.out.push_back(d);
       continue;
     }
     const AxisSlice& s = slices_[i];
+    if (d < 0) {  // unknown until the batch arrives
+      p.start.push_back(0);
+      p.step.push_back(1);
+      p.count.push_back(-1);
+      if (!s.index) p.out.push_back(-1);
+      continue;
+    }
     if (s.index) {
       const int64_t k = s.start < 0 ? s.start + d : s.start;
       NNC_CHECK(k >= 0 && k < d, "op 'slice': index ", s.start, " is out of range for axis ", i + 1, " of size ", d);
-      start_.push_back(k);
-      step_.push_back(1);
-      count_.push_back(1);
+      p.start.push_back(k);
+      p.step.push_back(1);
+      p.count.push_back(1);
       continue;
     }
     // Python's slice.indices().
@@ -600,33 +651,39 @@ Shape SliceOpLayer::do_build(const Shape& in) {
     const int64_t n = s.step > 0 ? (b > a ? (b - a + s.step - 1) / s.step : 0)
                                  : (a > b ? (a - b + (-s.step) - 1) / (-s.step) : 0);
     NNC_CHECK(n >= 1, "op 'slice': the slice of axis ", i + 1, " (size ", d, ") is empty");
-    start_.push_back(a);
-    step_.push_back(s.step);
-    count_.push_back(n);
-    out.push_back(n);
+    p.start.push_back(a);
+    p.step.push_back(s.step);
+    p.count.push_back(n);
+    p.out.push_back(n);
   }
-  return out;
 }
 
-const std::vector<int64_t>& SliceOpLayer::counts(LayerCall& c, int64_t batch) const {
-  std::vector<int64_t>& count = as<Call>(c).count;
-  count.assign(count_.begin(), count_.end());
-  count[0] = batch;
-  return count;
+// The call's plan for its current input shape, with its batch size first.
+const SliceOpLayer::Plan& SliceOpLayer::plan_of(LayerCall& c, int64_t batch) const {
+  Call& sc = as<Call>(c);
+  if (!sc.planned || sc.plan_shape != c.input_shapes[0]) {
+    plan(c.input_shapes[0], sc.plan);
+    sc.plan_shape = c.input_shapes[0];
+    sc.planned = true;
+  }
+  sc.plan.count[0] = batch;
+  return sc.plan;
 }
 
 const Tensor& SliceOpLayer::forward_one(LayerCall& c, const Tensor& x, bool) {
   const int64_t B = x.dim(0);
-  c.y.resize(full(B, output_shape()));
-  kernels::slice_forward(c.y.data(), x.data(), x.shape(), start_, step_, counts(c, B));
+  const Plan& p = plan_of(c, B);
+  c.y.resize(full(B, c.output_shapes[0]));
+  kernels::slice_forward(c.y.data(), x.data(), x.shape(), p.start, p.step, p.count);
   return c.y;
 }
 
 const Tensor& SliceOpLayer::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
   if (!need_dx) return c.dx;
   const Tensor& x = c.inputs[0];
+  const Plan& p = plan_of(c, x.dim(0));
   c.dx.resize(x.shape());
-  kernels::slice_backward(c.dx.data(), dy.data(), x.shape(), start_, step_, counts(c, x.dim(0)));
+  kernels::slice_backward(c.dx.data(), dy.data(), x.shape(), p.start, p.step, p.count);
   return c.dx;
 }
 
@@ -682,7 +739,9 @@ RandomOpLayer::RandomOpLayer(const std::string& op, float a, float b, Shape shap
   for (int64_t d : shape_) NNC_CHECK(d >= 1, "random.", op, ": shape must have positive dimensions, got ", shape_str(shape_));
 }
 
-Shape RandomOpLayer::do_build(const Shape& in) { return op_ == "dropout" ? in : shape_; }
+Shape RandomOpLayer::do_build(const Shape& in) { return infer_shape(in); }
+
+Shape RandomOpLayer::infer_shape(const Shape& in) const { return op_ == "dropout" ? in : shape_; }
 
 const Tensor& RandomOpLayer::forward_one(LayerCall& c, const Tensor& x, bool) {
   const uint64_t seed = rng_() ^ (++step_ * 0x9e3779b97f4a7c15ull);

@@ -28,7 +28,7 @@ void check_same_sequence(const Layer& l, const Shape& built, const std::vector<S
     b.insert(b.end(), s.begin(), s.end());
     return shape_str(b);
   };
-  NNC_CHECK(!in.empty() && in[0] == built, "Layer '", l.name(), "': already built for input shape ",
+  NNC_CHECK(!in.empty() && shape_fits(built, in[0]), "Layer '", l.name(), "': already built for input shape ",
             batch_first(built), ", got ", in.empty() ? std::string("no input") : batch_first(in[0]));
 }
 
@@ -105,7 +105,7 @@ std::vector<Shape> Recurrent::shapes_for(const std::vector<Shape>& in) const {
   NNC_CHECK(in[0].size() == 2, class_name(), " '", name_, "': expected 3-D input (batch, time, features), got ",
             shape_str(batch_shape(-1, in[0])));
   for (size_t i = 1; i < in.size(); ++i)
-    NNC_CHECK(in[i] == Shape({units_}), class_name(), " '", name_, "': initial state ", i - 1,
+    NNC_CHECK(shape_fits({units_}, in[i]), class_name(), " '", name_, "': initial state ", i - 1,
               " must have shape (None, ", units_, "), got ", shape_str(batch_shape(-1, in[i])));
   std::vector<Shape> out{opt_.return_sequences ? Shape{in[0][0], units_} : Shape{units_}};
   if (opt_.return_state)
@@ -115,6 +115,7 @@ std::vector<Shape> Recurrent::shapes_for(const std::vector<Shape>& in) const {
 
 std::vector<Shape> Recurrent::build_shapes(const std::vector<Shape>& in) {
   std::vector<Shape> out = shapes_for(in);
+  require_known(in[0], -1, "the features axis");
   const int64_t I = in[0][1], U = units_, GU = spec_->gates() * U;
   add_weight("kernel", {I, GU}, opt_.kernel_initializer, I, GU);
   add_weight("recurrent_kernel", {U, GU}, opt_.recurrent_initializer, U, GU);
@@ -312,7 +313,7 @@ std::vector<Shape> Bidirectional::shapes_for(const std::vector<Shape>& in) const
             shape_str(batch_shape(-1, in[0])));
   const int64_t U = fwd_->units();
   for (size_t i = 1; i < in.size(); ++i)
-    NNC_CHECK(in[i] == Shape({U}), "Bidirectional '", name_, "': initial state ", i - 1, " must have shape (None, ",
+    NNC_CHECK(shape_fits({U}, in[i]), "Bidirectional '", name_, "': initial state ", i - 1, " must have shape (None, ",
               U, "), got ", shape_str(batch_shape(-1, in[i])));
   const bool seq = fwd_->options().return_sequences;
   Shape out = seq ? Shape{in[0][0], U} : Shape{U};
@@ -368,8 +369,8 @@ void Bidirectional::forward_list(LayerCall& c, bool training) {
       bc.bin.push_back(&c.inputs[1 + ns + i]);
     }
   if (!bc.f) {
-    std::vector<Shape> half{c.input_shapes[0]};
-    for (size_t i = 0; with_states && i < ns; ++i) half.push_back(c.input_shapes[1 + i]);
+    std::vector<Shape> half{c.declared_shapes[0]};  // the halves' calls follow the lengths of each batch too
+    for (size_t i = 0; with_states && i < ns; ++i) half.push_back(c.declared_shapes[1 + i]);
     bc.f = fwd_->make_call(half);
     bc.b = bwd_->make_call(half);
   }
@@ -379,7 +380,7 @@ void Bidirectional::forward_list(LayerCall& c, bool training) {
   const Tensor& yf = *bc.f->outputs[0];
   const Tensor& yb = *bc.b->outputs[0];
   const int64_t B = x.dim(0), U = fwd_->units(), T = fwd_->options().return_sequences ? x.dim(1) : 1;
-  c.y.resize(batch_shape(B, output_shape()));
+  c.y.resize(batch_shape(B, c.output_shapes[0]));
   kernels::bidirectional_merge(c.y.data(), yf.data(), yb.data(), B, T, U, static_cast<kernels::MergeMode>(mode_));
   c.outputs.assign(1, &c.y);
   for (size_t j = 1; j < bc.f->outputs.size(); ++j) c.outputs.push_back(bc.f->outputs[j]);

@@ -1,5 +1,7 @@
 #include "nncore/layers/sequence.hpp"
 
+#include <algorithm>
+
 #include "layers/common.hpp"
 #include "nncore/check.hpp"
 #include "nncore/initializers.hpp"
@@ -27,9 +29,13 @@ Embedding::Embedding(int64_t input_dim, int64_t output_dim, const std::string& e
 }
 
 Shape Embedding::do_build(const Shape& in) {
-  NNC_CHECK(input_length_ == 0 || (!in.empty() && in.back() == input_length_), "Embedding '", name_,
-            "': input_length is ", input_length_, " but the input has shape ", shape_str(batch_shape(-1, in)));
+  NNC_CHECK(input_length_ == 0 || (!in.empty() && (in.back() == input_length_ || in.back() < 0)), "Embedding '",
+            name_, "': input_length is ", input_length_, " but the input has shape ", shape_str(batch_shape(-1, in)));
   add_weight("embeddings", {input_dim_, output_dim_}, init_, input_dim_, output_dim_);
+  return infer_shape(in);
+}
+
+Shape Embedding::infer_shape(const Shape& in) const {
   Shape out = in;
   out.push_back(output_dim_);
   return out;
@@ -49,7 +55,7 @@ const Tensor& Embedding::forward_one(LayerCall& c, const Tensor& x, bool trainin
               x.data()[bad], " (sample ", bad / per_sample, ", position ", bad % per_sample, ")");
   }
   Tensor& mask = as<Call>(c).mask;
-  c.y.resize(batch_shape(x.dim(0), output_shape()));
+  c.y.resize(batch_shape(x.dim(0), c.output_shapes[0]));
   if (mask_zero_) mask.resize(x.shape());
   kernels::embedding_forward(c.y.data(), mask_zero_ ? mask.data() : nullptr, x.data(), params_[0].value.data(), n, D);
   return c.y;
@@ -71,14 +77,6 @@ Conv1D::Conv1D(int64_t filters, int64_t kernel_size, int64_t strides, const std:
                const std::string& kernel_initializer, const std::string& bias_initializer, const std::string& name)
     : Conv2D(1, filters, {1, kernel_size}, {1, strides}, padding, {1, dilation_rate}, activation, use_bias,
              kernel_initializer, bias_initializer, name) {}
-
-// (steps, C) is the image (1, steps, C); the kernel (k, C, filters) has the memory of (1, k, C, filters).
-Shape Conv1D::do_build(const Shape& in) {
-  NNC_CHECK(in.size() == 2, who(), ": expected input of shape (batch, steps, channels), got ",
-            shape_str(batch_shape(-1, in)));
-  const Shape out = build_image({1, in[0], in[1]}, {kernel_size(), in[1], filters()});
-  return {out[1], out[2]};
-}
 
 // ---- 1-D pooling ----------------------------------------------------------------------------------------------
 Pooling1D::Pooling1D(Mode mode, int64_t pool_size, int64_t strides, const std::string& padding,
@@ -106,8 +104,13 @@ Shape TimeDistributed::do_build(const Shape& in) {
   inner_->build(Shape(in.begin() + 1, in.end()));
   inner_->set_trainable(trainable_);
   params_ = inner_->params();  // copies of the Params share the inner layer's value and grad storage
+  return infer_shape(in);
+}
+
+Shape TimeDistributed::infer_shape(const Shape& in) const {
   Shape out{in[0]};
-  out.insert(out.end(), inner_->output_shape().begin(), inner_->output_shape().end());
+  const Shape inner = inner_->output_shapes_for({Shape(in.begin() + 1, in.end())}).at(0);
+  out.insert(out.end(), inner.begin(), inner.end());
   return out;
 }
 
@@ -127,8 +130,10 @@ Tensor TimeDistributed::fold(const Tensor& t) const {
 }
 
 Tensor TimeDistributed::unfold(const Tensor& t, int64_t batch) const {
+  Shape s{batch, t.dim(0) / std::max<int64_t>(batch, 1)};
+  s.insert(s.end(), t.shape().begin() + 1, t.shape().end());
   Tensor v = t;
-  v.reshape(batch_shape(batch, output_shape()));
+  v.reshape(s);
   return v;
 }
 

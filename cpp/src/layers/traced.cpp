@@ -126,7 +126,7 @@ void TracedLayer::forward_list(LayerCall& c, bool training) {
   Call& tc = as<Call>(c);
   const std::shared_ptr<Model>& g = training ? training_ : inference_;
   std::unique_ptr<LayerCall>& run = training ? tc.train : tc.infer;
-  if (!run) run = g->make_call(c.input_shapes);
+  if (!run) run = g->make_call(c.declared_shapes);
   tc.args.resize(c.inputs.size());
   for (size_t i = 0; i < c.inputs.size(); ++i) tc.args[i] = &c.inputs[i];
   static_cast<Layer&>(*g).forward(*run, tc.args, c.masks, training);

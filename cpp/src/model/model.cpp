@@ -40,7 +40,9 @@ GraphNode::~GraphNode() {
 }
 
 SymbolicTensor Input(const Shape& shape, const std::string& name) {
-  for (int64_t d : shape) NNC_CHECK(d > 0, "Input: shape must have positive dimensions, got ", shape_str(shape));
+  for (int64_t d : shape)
+    NNC_CHECK(d > 0 || d == -1, "Input: shape must have positive dimensions (or None for an unknown length), got ",
+              shape_str(shape));
   auto node = std::make_shared<GraphNode>();
   node->input_name = name.empty() ? unique_layer_name("input_layer") : name;
   node->shapes = {shape};
@@ -248,10 +250,23 @@ std::vector<Shape> Model::call_shapes(const std::vector<Shape>& in) const {
   NNC_CHECK(in.size() == inputs_.size(), class_name(), " '", name_, "' takes ", inputs_.size(), " input(s), got ",
             in.size());
   for (size_t i = 0; i < in.size(); ++i)
-    NNC_CHECK(in[i] == inputs_[i].shape, class_name(), " '", name_, "': input '", inputs_[i].name, "' has shape ",
-              shape_str(batch_shape(-1, inputs_[i].shape)), ", called on a tensor of shape ",
+    NNC_CHECK(shape_fits(inputs_[i].shape, in[i]), class_name(), " '", name_, "': input '", inputs_[i].name,
+              "' has shape ", shape_str(batch_shape(-1, inputs_[i].shape)), ", called on a tensor of shape ",
               shape_str(batch_shape(-1, in[i])));
-  return output_shapes_;
+  if (in == input_shapes_) return output_shapes_;
+  // Other lengths on unknown axes: the shapes of every value, for these inputs.
+  std::vector<Shape> vals(value_shapes_.size());
+  for (size_t i = 0; i < in.size(); ++i) vals[i] = in[i];
+  std::vector<Shape> args;
+  for (const Node& n : nodes_) {
+    args.clear();
+    for (size_t v : n.inputs) args.push_back(vals[v]);
+    std::vector<Shape> out = n.layer->output_shapes_for(args);
+    for (size_t j = 0; j < n.num_outputs; ++j) vals[n.first_value + j] = std::move(out[j]);
+  }
+  std::vector<Shape> out;
+  for (size_t v : outputs_) out.push_back(vals[v]);
+  return out;
 }
 
 void Model::forward_list(LayerCall& c, bool training) {

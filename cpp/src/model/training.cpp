@@ -103,7 +103,7 @@ void Model::compile(std::shared_ptr<Optimizer> optimizer, const std::vector<Loss
   std::vector<std::vector<Metric>> ms(n_out);
   for (size_t j = 0; j < n_out; ++j)
     for (const auto& m : metrics)
-      ms[j].push_back(Metric::from_name(m, ls[j], built_ && j < outputs_.size() ? loss_shape(j) : Shape{}));
+      ms[j].push_back(Metric::from_name(m, ls[j], built_ && j < outputs_.size() ? loss_shape(output_shape(j)) : Shape{}));
   optimizer_ = std::move(optimizer);
   losses_ = std::move(ls);
   metrics_ = std::move(ms);
@@ -135,7 +135,7 @@ void Model::check_compiled(const std::string& what) const {
 }
 
 // ---- checks -----------------------------------------------------------------------------------------------------------
-void Model::check_inputs(const std::vector<Tensor>& xs, const std::string& what) {
+std::vector<Shape> Model::check_inputs(const std::vector<Tensor>& xs, const std::string& what) {
   NNC_CHECK(!nodes_.empty() || !layers_.empty(), class_name(), " '", name_, "' has no layers");
   if (!built_) ensure_built(xs, what);
   NNC_CHECK(xs.size() == inputs_.size(), what, ": model '", name_, "' has ", inputs_.size(), " input(s), got ",
@@ -148,7 +148,7 @@ void Model::check_inputs(const std::vector<Tensor>& xs, const std::string& what)
     NNC_CHECK(x.dim(0) > 0, w, ": expected at least one sample, got an empty array of shape ", x.shape_str());
     NNC_CHECK(x.dim(0) == xs[0].dim(0), what, ": every input needs the same number of samples, got ", xs[0].dim(0),
               " and ", x.dim(0));
-    if (per_sample(x) != inputs_[i].shape) {
+    if (!shape_fits(inputs_[i].shape, per_sample(x))) {
       Shape want{-1};
       want.insert(want.end(), inputs_[i].shape.begin(), inputs_[i].shape.end());
       // Name the layer that reads this input, as users think in layers.
@@ -163,17 +163,21 @@ void Model::check_inputs(const std::vector<Tensor>& xs, const std::string& what)
     const int64_t bad = kernels::count_nonfinite(x.data(), x.size());
     NNC_CHECK(bad == 0, w, " contains ", bad, " non-finite value(s) (NaN or inf)");
   }
+  // The output shapes for these inputs (their lengths on the model's unknown axes).
+  std::vector<Shape> in;
+  for (const Tensor& x : xs) in.push_back(per_sample(x));
+  return call_shapes(in);
 }
 
-void Model::check_targets(const std::vector<Tensor>& ys, int64_t n, const std::string& x_label,
-                          const std::string& y_label) const {
+void Model::check_targets(const std::vector<Tensor>& ys, int64_t n, const std::vector<Shape>& out_shapes,
+                          const std::string& x_label, const std::string& y_label) const {
   NNC_CHECK(ys.size() == outputs_.size(), x_label, ": model '", name_, "' has ", outputs_.size(), " output(s), got ",
             ys.size(), " target array(s)");
   for (size_t j = 0; j < ys.size(); ++j) {
     const std::string w = ys.size() == 1 ? std::string("y") : str_cat("y[", j, "] ('", output_name(j), "')");
     NNC_CHECK(samples(ys[j]) == n, x_label, " and ", w, " must have the same number of samples, got ", n, " and ",
               samples(ys[j]));
-    losses_[j].check_targets(ys[j], loss_shape(j), ys.size() == 1 ? y_label : str_cat(y_label, "[", j, "]"));
+    losses_[j].check_targets(ys[j], loss_shape(out_shapes[j]), ys.size() == 1 ? y_label : str_cat(y_label, "[", j, "]"));
   }
 }
 
@@ -188,8 +192,7 @@ void Model::check_sample_weight(const Tensor& w, int64_t N, const std::string& w
 }
 
 // An output of one value per sample (per-sample shape ()) is one column for the losses and metrics.
-Shape Model::loss_shape(size_t j) const {
-  const Shape& s = output_shape(j);
+Shape Model::loss_shape(const Shape& s) {
   return s.empty() ? Shape{1} : s;
 }
 
@@ -237,7 +240,7 @@ double Model::losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, std::
   double total = 0.0;
   for (size_t j = 0; j < n_out; ++j) {
     const Tensor& out = *run_->vals[outputs_[j]];
-    const Shape os = loss_shape(j);
+    const Shape os = loss_shape(Shape(out.shape().begin() + 1, out.shape().end()));
     float* g = nullptr;
     if (grad) {
       dout_[j].resize(out.shape());
@@ -300,8 +303,7 @@ History Model::fit(const std::vector<Tensor>& x, const std::vector<Tensor>& y, c
   NNC_CHECK(opt.initial_epoch >= 0 && opt.initial_epoch < opt.epochs, "fit: initial_epoch must be in [0, epochs), got ",
             opt.initial_epoch);
   NNC_CHECK(validation_x.empty() == validation_y.empty(), "fit: validation data needs both x and y");
-  check_inputs(x, "fit: x");
-  check_targets(y, x[0].dim(0), "fit: x", "y");
+  check_targets(y, x[0].dim(0), check_inputs(x, "fit: x"), "fit: x", "y");
   if (opt.sample_weight != nullptr) check_sample_weight(*opt.sample_weight, x[0].dim(0), "fit");
 
   // validation_split takes the last samples, before any shuffling (as Keras does); validation_data overrides
@@ -315,8 +317,8 @@ History Model::fit(const std::vector<Tensor>& x, const std::vector<Tensor>& y, c
   Tensor val_w;
   bool has_val = false;
   if (!validation_x.empty()) {
-    check_inputs(validation_x, "fit: validation x");
-    check_targets(validation_y, validation_x[0].dim(0), "fit: validation x", "validation y");
+    check_targets(validation_y, validation_x[0].dim(0), check_inputs(validation_x, "fit: validation x"),
+                  "fit: validation x", "validation y");
     val_x = validation_x;
     val_y = validation_y;
     has_val = true;
@@ -417,8 +419,7 @@ std::vector<double> Model::evaluate(const std::vector<Tensor>& x, const std::vec
                                     const Tensor* sample_weight) {
   check_compiled("evaluate");
   NNC_CHECK(batch_size >= 1, "evaluate: batch_size must be >= 1, got ", batch_size);
-  check_inputs(x, "evaluate: x");
-  check_targets(y, x[0].dim(0), "evaluate: x", "y");
+  check_targets(y, x[0].dim(0), check_inputs(x, "evaluate: x"), "evaluate: x", "y");
   if (sample_weight != nullptr) check_sample_weight(*sample_weight, x[0].dim(0), "evaluate");
   if (need_dx_.size() != nodes_.size()) prepare_training();
   const int64_t N = x[0].dim(0), B = std::min(batch_size, N), steps = (N + B - 1) / B;
@@ -441,12 +442,12 @@ std::vector<double> Model::evaluate(const std::vector<Tensor>& x, const std::vec
 
 std::vector<Tensor> Model::predict(const std::vector<Tensor>& x, int64_t batch_size) {
   NNC_CHECK(batch_size >= 1, "predict: batch_size must be >= 1, got ", batch_size);
-  check_inputs(x, "predict: x");
+  const std::vector<Shape> out_shapes = check_inputs(x, "predict: x");
   const int64_t N = x[0].dim(0), B = std::min(batch_size, N);
   std::vector<Tensor> out(outputs_.size());
   for (size_t j = 0; j < outputs_.size(); ++j) {
     Shape s{N};
-    s.insert(s.end(), output_shape(j).begin(), output_shape(j).end());
+    s.insert(s.end(), out_shapes[j].begin(), out_shapes[j].end());
     out[j].resize(s);
   }
   for (int64_t b0 = 0; b0 < N; b0 += B) {
@@ -466,11 +467,11 @@ std::vector<Tensor> Model::predict(const std::vector<Tensor>& x, int64_t batch_s
 void Model::predict_into(const Tensor& x, Tensor& out, int64_t batch_size) {
   NNC_CHECK(batch_size >= 1, "predict: batch_size must be >= 1, got ", batch_size);
   const std::vector<Tensor> xs{x};
-  check_inputs(xs, "predict: x");
+  const std::vector<Shape> out_shapes = check_inputs(xs, "predict: x");
   NNC_CHECK(outputs_.size() == 1, "predict: model '", name_, "' has ", outputs_.size(), " outputs; use the list form");
   const int64_t N = x.dim(0), B = std::min(batch_size, N);
   Shape out_shape{N};
-  out_shape.insert(out_shape.end(), output_shape(0).begin(), output_shape(0).end());
+  out_shape.insert(out_shape.end(), out_shapes[0].begin(), out_shapes[0].end());
   out.resize(out_shape);
   const int64_t row = out.size() / N;
   for (int64_t b0 = 0; b0 < N; b0 += B) {
@@ -493,8 +494,7 @@ std::vector<double> Model::train_on_batch(const Tensor& x, const Tensor& y) {
 
 std::vector<double> Model::train_on_batch(const std::vector<Tensor>& x, const std::vector<Tensor>& y) {
   check_compiled("train_on_batch");
-  check_inputs(x, "train_on_batch: x");
-  check_targets(y, x[0].dim(0), "train_on_batch: x", "y");
+  check_targets(y, x[0].dim(0), check_inputs(x, "train_on_batch: x"), "train_on_batch: x", "y");
   prepare_training();
   std::vector<double> sums(metrics_names().size());
   xb_.resize(x.size());
@@ -530,8 +530,7 @@ double Model::compute_gradients(const Tensor& x, const Tensor& y, Tensor* dx) {
 double Model::compute_gradients(const std::vector<Tensor>& x, const std::vector<Tensor>& y, std::vector<Tensor>* dxs) {
   const std::string what = dxs ? "input_gradient" : "compute_gradients";
   check_compiled(what);
-  check_inputs(x, what + ": x");
-  check_targets(y, x[0].dim(0), what + ": x", "y");
+  check_targets(y, x[0].dim(0), check_inputs(x, what + ": x"), what + ": x", "y");
   prepare_training();
   const int64_t B = x[0].dim(0);
   std::vector<const Tensor*> xs;

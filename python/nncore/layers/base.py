@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import _core
 from .. import regularizers as _regularizers
-from .._convert import as_float32, per_sample_shape
+from .._convert import as_float32, per_sample_shape, py_shape
 
 ActivationArg = Union[str, None, Callable[..., Any]]
 
@@ -125,11 +125,11 @@ class Layer:
 
     @property
     def input_shape(self) -> tuple:
-        return (None, *self._impl.input_shape)
+        return (None, *py_shape(self._impl.input_shape))
 
     @property
     def output_shape(self) -> tuple:
-        return (None, *self._impl.output_shape)
+        return (None, *py_shape(self._impl.output_shape))
 
     @property
     def trainable(self) -> bool:

@@ -5,6 +5,10 @@
 #include "nncore/layers/layer.hpp"
 
 namespace nncore {
+namespace kernels {
+struct ConvGeom;
+struct PoolGeom;
+}  // namespace kernels
 
 using Pair = std::array<int64_t, 2>;
 
@@ -42,19 +46,25 @@ class Conv2D : public Layer {
   };
   std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
+  Shape infer_shape(const Shape& in) const override;
   const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
   // relu's derivative is folded into the kernels' read of dy; other activations take Layer's separate pass.
   const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
   const Tensor& backward_preact_one(LayerCall& call, const Tensor& dz, bool need_dx) override;
-  // Geometry and weights for images image_in (H, W, C) and a kernel of shape kernel_shape (KH*KW*C*filters
-  // values in Keras's order); returns (OH, OW, filters).
-  Shape build_image(const Shape& image_in, const Shape& kernel_shape);
   int rank_;
   // Names the layer in errors; usable in the constructor (by rank), where class_name() is not yet Conv1D's.
   std::string who() const;
 
  private:
-  Shape image_in_, image_out_;  // the per-sample input and output as images: (H, W, C), (OH, OW, filters)
+  // A per-sample input ((H, W, C), or (steps, C) for rank 1) as images in (H, W, C) and out (OH, OW, filters),
+  // with the padding before each axis. Unknown (-1) lengths stay unknown.
+  struct Image {
+    Shape in, out;
+    int64_t pad_top = 0, pad_left = 0;
+  };
+  Image image(const Shape& in) const;
+  // The kernel geometry of a call's current shapes.
+  kernels::ConvGeom geometry_of(const LayerCall& call, int64_t batch) const;
   int64_t filters_;
   Pair kernel_, strides_, dilation_;
   std::string padding_;
@@ -62,7 +72,6 @@ class Conv2D : public Layer {
   float alpha_;
   bool use_bias_;
   std::string kernel_init_, bias_init_;
-  int64_t pad_top_ = 0, pad_left_ = 0;
   const Tensor& run_backward(LayerCall& call, const Tensor& dy, Activation act, bool need_dx);
 };
 
@@ -85,6 +94,7 @@ class Pooling2D : public Layer {
   };
   std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
+  Shape infer_shape(const Shape& in) const override;
   const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
   const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 
@@ -93,8 +103,12 @@ class Pooling2D : public Layer {
   int rank_;
   Pair pool_, strides_;
   std::string padding_;
-  int64_t pad_top_ = 0, pad_left_ = 0;
-  Shape image_in_, image_out_;  // (H, W, C), (OH, OW, C)
+  struct Image {  // as Conv2D's: (H, W, C) in, (OH, OW, C) out
+    Shape in, out;
+    int64_t pad_top = 0, pad_left = 0;
+  };
+  Image image(const Shape& in) const;
+  kernels::PoolGeom geometry_of(const LayerCall& call, int64_t batch) const;
 };
 
 class MaxPooling2D : public Pooling2D {
@@ -129,6 +143,7 @@ class GlobalPooling : public Layer {
   };
   std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
+  Shape infer_shape(const Shape& in) const override;
   const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
   const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 
@@ -159,6 +174,7 @@ class ZeroPadding2D : public Layer {
 
  protected:
   Shape do_build(const Shape& input_shape) override;
+  Shape infer_shape(const Shape& in) const override;
   const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
   const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 

@@ -25,6 +25,7 @@ class Dense : public Layer {
   };
   std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
+  Shape infer_shape(const Shape& in) const override;
   const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
   const Tensor& backward_preact_one(LayerCall& call, const Tensor& dz, bool need_dx) override;
 
@@ -67,6 +68,7 @@ class Reshape : public Layer {
 
  protected:
   Shape do_build(const Shape& input_shape) override;
+  Shape infer_shape(const Shape& in) const override;
   const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
   const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 

@@ -30,6 +30,14 @@
 //
 // Buffers grow on the first batch of a given size and are reused after that: no allocation per step.
 //
+// Unknown axes. A per-sample shape may hold -1 (None) for an axis whose length is known only when a batch arrives
+// (Input(shape=(None, 8)): sequences of any length). A layer builds for such shapes when its weights do not depend
+// on that axis (sequence layers on the time axis, Dense on any axis but the last) and raises at build, naming the
+// axis, when they do. A call's input_shapes/output_shapes are the concrete shapes of its last forward: forward()
+// derives them again (call_shapes) when a batch of other lengths arrives, so kernels read shapes from the call or
+// the tensors, never from the built layer. One-tensor layers state their shape rule once, in infer_shape(), which
+// do_build's result must agree with (checked at build).
+//
 // For running a layer by itself (tests, Python's layer.forward(x)), forward(x, training) and backward(dy) use a
 // call the layer keeps for that purpose (own_call()).
 #include <memory>
@@ -64,7 +72,8 @@ struct Param {
 // What one call of a layer owns. Layers that save more for backward derive from it (see Layer::new_call).
 struct LayerCall {
   virtual ~LayerCall() = default;
-  std::vector<Shape> input_shapes, output_shapes;  // this call's per-sample shapes (set when the call is made)
+  std::vector<Shape> input_shapes, output_shapes;  // this call's per-sample shapes, concrete after a forward
+  std::vector<Shape> declared_shapes;              // the input shapes the call was made for (-1: any length)
   std::vector<Tensor> inputs;          // shallow copies of the last forward's inputs, kept for backward
   std::vector<const Tensor*> masks;    // per input: its mask or null (owned upstream, valid until backward)
   std::vector<const Tensor*> outputs;  // per output, after forward
@@ -161,6 +170,13 @@ class Layer {
   // Output shapes of a later call: the default wants the built input shapes exactly.
   virtual std::vector<Shape> call_shapes(const std::vector<Shape>& input_shapes) const;
   virtual Shape do_build(const Shape& input_shape);
+  // The output shape of a one-tensor layer for per-sample input shape `in` (which may hold -1 on the axes the
+  // layer allows unknown): what do_build returns for the first input, and what a later call on other lengths gets.
+  // The default keeps the shape (activations, dropout, normalization).
+  virtual Shape infer_shape(const Shape& in) const { return in; }
+  // Throws, naming the layer, when axis `axis` of per-sample shape `in` is unknown (-1): for the axes a layer's
+  // weights or output size depend on. `what` names the axis for the user ("the last axis", "the channel axis").
+  void require_known(const Shape& in, int64_t axis, const std::string& what) const;
   // List forms: the defaults run forward_one / backward_one on input 0 and output 0.
   virtual void forward_list(LayerCall& call, bool training);
   virtual void backward_list(LayerCall& call, const std::vector<const Tensor*>& dys, bool need_dx);
@@ -193,8 +209,15 @@ class Layer {
 
  private:
   std::unique_ptr<LayerCall> own_call_;
-  void check_forward_inputs(const LayerCall& call, const std::vector<const Tensor*>& xs) const;
+  // Checks a forward's inputs against the shapes the call was made for, and makes the call's shapes those of
+  // the inputs when their lengths differ from the last forward's (unknown axes).
+  void adapt_call(LayerCall& call, const std::vector<const Tensor*>& xs) const;
 };
+
+// Does per-sample shape `got` fit `want`, where -1 in either means "any length"?
+bool shape_fits(const Shape& want, const Shape& got);
+// Does the shape hold an unknown (-1) axis?
+bool has_unknown(const Shape& s);
 
 // A unique Keras-style name: "dense", "dense_1", ... per base name, process-wide.
 std::string unique_layer_name(const std::string& base);

@@ -17,6 +17,7 @@ class MergeLayer : public Layer {
   std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   // At least two inputs, each of positive dimensions; the output shape from merge_shape.
   std::vector<Shape> build_shapes(const std::vector<Shape>& input_shapes) override;
+  std::vector<Shape> call_shapes(const std::vector<Shape>& input_shapes) const override;
   virtual Shape merge_shape(const std::vector<Shape>& shapes) const = 0;
 };
 
@@ -81,7 +82,7 @@ class Concatenate : public MergeLayer {
   int64_t per_sample_axis(size_t rank) const;  // the axis within a per-sample shape of `rank` dims
   // Rows of the concatenation: outer = product of dims before the axis (batch included), widths = each input's
   // extent times the inner size.
-  void geometry(int64_t batch, int64_t& outer, std::vector<int64_t>& widths) const;
+  void geometry(const LayerCall& call, int64_t batch, int64_t& outer, std::vector<int64_t>& widths) const;
 };
 
 }  // namespace nncore

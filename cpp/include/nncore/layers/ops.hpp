@@ -138,6 +138,7 @@ class ReduceOpLayer : public OpLayer {
   };
   std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
+  Shape infer_shape(const Shape& in) const override;
   const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
   const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 
@@ -158,6 +159,7 @@ class TransposeOpLayer : public OpLayer {
 
  protected:
   Shape do_build(const Shape& input_shape) override;
+  Shape infer_shape(const Shape& in) const override;
   const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
   const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 
@@ -180,19 +182,26 @@ class SliceOpLayer : public OpLayer {
   static LayerPtr from_config(const Json& config);
 
  protected:
+  // Start, step and count along every axis (the batch axis first, taken whole), and the per-sample output.
+  struct Plan {
+    std::vector<int64_t> start, step, count;
+    Shape out;
+  };
   struct Call : LayerCall {
-    std::vector<int64_t> count;  // count_ with this call's batch size first
+    Plan plan;          // for plan_shape, made again when the input's lengths change
+    Shape plan_shape;
+    bool planned = false;
   };
   std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
+  Shape infer_shape(const Shape& in) const override;
   const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
   const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 
  private:
-  // The call's counts along every axis, the batch axis first (taken whole).
-  const std::vector<int64_t>& counts(LayerCall& call, int64_t batch) const;
+  void plan(const Shape& in, Plan& p) const;
+  const Plan& plan_of(LayerCall& call, int64_t batch) const;
   std::vector<AxisSlice> slices_;
-  std::vector<int64_t> start_, step_, count_;  // per axis, the batch axis first (0, 1, its count set per call)
 };
 
 // keras.random in a graph, fresh draws at every step (from the layer's seed, so set_random_seed reproduces them):
@@ -211,6 +220,7 @@ class RandomOpLayer : public OpLayer {
   };
   std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
+  Shape infer_shape(const Shape& in) const override;
   const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
   const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 

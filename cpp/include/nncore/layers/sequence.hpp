@@ -31,6 +31,7 @@ class Embedding : public Layer {
   };
   std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
+  Shape infer_shape(const Shape& in) const override;
   const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
   const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
 
@@ -58,9 +59,6 @@ class Conv1D : public Conv2D {
   int64_t kernel_size() const { return Conv2D::kernel_size()[1]; }
   int64_t strides() const { return Conv2D::strides()[1]; }
   int64_t dilation_rate() const { return Conv2D::dilation_rate()[1]; }
-
- protected:
-  Shape do_build(const Shape& input_shape) override;
 };
 
 // Max or average over windows of pool_size steps of (batch, steps, channels); strides default to pool_size
@@ -127,6 +125,7 @@ class TimeDistributed : public Layer {
   };
   std::unique_ptr<LayerCall> new_call() const override;
   Shape do_build(const Shape& input_shape) override;
+  Shape infer_shape(const Shape& in) const override;
   const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
   const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
   const Tensor& backward_preact_one(LayerCall& call, const Tensor& dz, bool need_dx) override;
