@@ -194,10 +194,17 @@ void bind_model(py::module_& m) {
       .def("output_name", &Model::output_name, py::arg("index"))
       .def(
           "compile",
-          [](Model& s, std::shared_ptr<Optimizer> opt, const std::vector<std::pair<std::string, bool>>& losses,
+          // Each loss is (name, from_logits), or (graph, name, batch_sum) for a traced loss function.
+          [](Model& s, std::shared_ptr<Optimizer> opt, const std::vector<py::tuple>& losses,
              const std::vector<std::string>& metrics) {
             std::vector<Loss> ls;
-            for (const auto& l : losses) ls.push_back(Loss::from_name(l.first, l.second));
+            for (const py::tuple& l : losses) {
+              if (l.size() == 3)
+                ls.push_back(Loss::custom(l[0].cast<std::shared_ptr<Model>>(), l[1].cast<std::string>(),
+                                          l[2].cast<bool>()));
+              else
+                ls.push_back(Loss::from_name(l[0].cast<std::string>(), l[1].cast<bool>()));
+            }
             s.compile(opt, ls, metrics);
           },
           py::arg("optimizer"), py::arg("losses"), py::arg("metrics") = std::vector<std::string>{})
@@ -205,7 +212,10 @@ void bind_model(py::module_& m) {
       .def_property_readonly("optimizer", &Model::optimizer)
       .def("loss_name", [](const Model& s, size_t j) { return s.loss(j).name(); }, py::arg("output") = 0)
       .def("loss_from_logits", [](const Model& s, size_t j) { return s.loss(j).from_logits(); }, py::arg("output") = 0)
+      .def("loss_is_custom", [](const Model& s, size_t j) { return s.loss(j).kind() == LossKind::custom; },
+           py::arg("output") = 0)
       .def_property_readonly("metrics_names", &Model::metrics_names)
+      .def_property_readonly("compiled_metrics", &Model::compiled_metrics)
       .def_property(
           "stop_training", [](const Model& s) { return s.stop_training.load(); },
           [](Model& s, bool v) { s.stop_training.store(v); })

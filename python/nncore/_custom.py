@@ -62,6 +62,17 @@ def find_class(registered: str, custom_objects: Optional[Dict[str, Any]] = None)
     return _REGISTRY.get(registered)
 
 
+def lookup_custom(name: str) -> Any:
+    """A registered or custom_objects entry (a class or a function) by its registered or short name, or None."""
+    found = find_class(name)
+    if found is not None:
+        return found
+    for key, obj in _REGISTRY.items():
+        if key.split(">")[-1] == name:
+            return obj
+    return None
+
+
 # ---- variables ---------------------------------------------------------------------------------------------------
 class Variable:
     """A weight made by ``add_weight`` (Keras's ``keras.Variable``): ``value`` is a numpy view of the C++ tensor,

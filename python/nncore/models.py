@@ -423,8 +423,45 @@ class Model(Layer):
         if len(loss_objs) not in (1, n_out):
             raise ValueError(f"compile: expected 1 loss or one per output ({n_out}), got {len(loss_objs)}")
         names = [_metrics.get(m) for m in (metrics or [])]
-        self._impl.compile(_optimizers.get(optimizer), [(l.kernel_name, l.from_logits) for l in loss_objs], names)
+        if len(loss_objs) == 1 and n_out > 1 and loss_objs[0].is_custom:
+            loss_objs = loss_objs * n_out  # traced once per output (their shapes differ)
+        if any(l.is_custom for l in loss_objs) and not self._impl.built:
+            raise ValueError("compile: a custom loss is traced for the model's output shape, and this model is not "
+                             "built yet: start it with nncore.Input(shape) (or give the first layer input_shape, or "
+                             "call model.build(input_shape)) before compile")
+        self._loss_y_shapes = [None] * len(loss_objs)
+        specs = [self._loss_spec(l, j, None) for j, l in enumerate(loss_objs)]
+        self._impl.compile(_optimizers.get(optimizer), specs, names)
         self._losses = loss_objs if len(loss_objs) == n_out else loss_objs * n_out
+
+    def _loss_spec(self, loss: Any, j: int, y_shape: Optional[tuple]) -> tuple:
+        """What the C++ compile takes for output j's loss: (name, from_logits), or a custom loss traced for targets
+        of per-sample shape y_shape (default: the output's shape)."""
+        if not loss.is_custom:
+            return (loss.kernel_name, loss.from_logits)
+        out_shape = py_shape(self._impl.output_shape_of(j))
+        self._loss_y_shapes[j] = y_shape
+        return _losses.trace(loss, out_shape if y_shape is None else y_shape, out_shape)
+
+    def _fit_custom_losses(self, ys: List[np.ndarray]) -> None:
+        """Traces a custom loss again when the targets are not shaped like the output (integer labels for a
+        classifier's probabilities, say): for y's per-sample shape, keeping the optimizer and its state."""
+        shapes = self.__dict__.get("_loss_y_shapes")
+        if not shapes or not any(l.is_custom for l in self._losses) or len(ys) != len(self._losses):
+            return
+        changed = False
+        for j, (loss, y) in enumerate(zip(self._losses, ys)):
+            if not loss.is_custom or y.ndim < 1:
+                continue
+            out_size = int(np.prod([d for d in self._impl.output_shape_of(j)]))
+            per = tuple(y.shape[1:])
+            want = shapes[j]
+            if (want is None and int(np.prod(per)) != out_size) or (want is not None and per != want):
+                changed = True
+                shapes[j] = per if int(np.prod(per)) != out_size else None
+        if changed:
+            specs = [self._loss_spec(l, j, shapes[j]) for j, l in enumerate(self._losses)]
+            self._impl.compile(self._impl.optimizer, specs, list(self._impl.compiled_metrics))
 
     @property
     def optimizer(self) -> Any:
@@ -608,7 +645,9 @@ class Model(Layer):
 
     def _ys(self, y: Any, what: str) -> List[np.ndarray]:
         items = self._named_list(y, self.output_names if self._impl.built else ["y"], what)
-        return [as_float32(a, what if len(items) == 1 else f"{what}[{i}]") for i, a in enumerate(items)]
+        ys = [as_float32(a, what if len(items) == 1 else f"{what}[{i}]") for i, a in enumerate(items)]
+        self._fit_custom_losses(ys)
+        return ys
 
     def _loss_weights(self, xs: List[np.ndarray], ys: List[np.ndarray], sample_weight: Any, class_weight: Any,
                       what: str) -> Optional[np.ndarray]:
@@ -768,10 +807,21 @@ def _wrap_model(impl: Any) -> Model:
     if impl.compiled:
         obj._losses = []
         for j in range(impl.num_outputs):
+            if impl.loss_is_custom(j):  # its traced graph came with the file; the Python function if it is known
+                found = _custom_loss_object(impl.loss_name(j))
+                obj._losses.append(found)
+                continue
             loss = _losses.get(impl.loss_name(j))
             loss.from_logits = bool(impl.loss_from_logits(j))
             obj._losses.append(loss)
     return obj
+
+
+def _custom_loss_object(name: str) -> Any:
+    try:
+        return _losses.get(name)
+    except ValueError:
+        return _losses.Loss(name)  # trains on the graph from the file; not callable from Python
 
 
 def load_model(filepath: Union[str, "os.PathLike[str]"], custom_objects: Optional[Dict[str, Any]] = None,

@@ -1,6 +1,7 @@
 #pragma once
 // Losses and metrics of the training loop. A loss reduces per sample as Keras does (mean over the last axis for
 // mse/mae/binary_crossentropy) and then averages over the batch.
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -9,7 +10,9 @@
 
 namespace nncore {
 
-enum class LossKind { mse, mae, binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy };
+enum class LossKind { mse, mae, binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy, custom };
+
+class Layer;
 
 class Loss {
  public:
@@ -19,6 +22,14 @@ class Loss {
   // "categorical_crossentropy", "sparse_categorical_crossentropy". Throws listing the valid names.
   static Loss from_name(const std::string& name, bool from_logits = false);
   static const std::vector<std::string>& names();
+  // A loss computed by a graph (a user's loss function of ops, traced): `graph` is a built layer (a Model) taking
+  // [y_true, y_pred] per-sample tensors and returning per-sample values of any shape. A sample's loss is the mean
+  // of its values (Keras's "sum_over_batch_size" reduction divides by every value of the batch), times the batch
+  // size when `batch_sum` (the function summed over the whole batch itself). It has no weights of its own.
+  static Loss custom(std::shared_ptr<Layer> graph, const std::string& name, bool batch_sum = false);
+  // The custom loss's graph, or null.
+  const std::shared_ptr<Layer>& graph() const;
+  bool batch_sum() const;
 
   LossKind kind() const { return kind_; }
   bool from_logits() const { return from_logits_; }
@@ -46,9 +57,13 @@ class Loss {
  private:
   double compute_rows(const float* input, bool logits, const float* y, int64_t B, const Shape& out, float* grad,
                       float grad_scale, const float* weight) const;
+  struct Custom;
+  double compute_custom(const float* input, const Tensor& y, int64_t B, const Shape& out, float* grad,
+                        float grad_scale, const float* weight) const;
 
   LossKind kind_ = LossKind::mse;
   bool from_logits_ = false;
+  std::shared_ptr<Custom> custom_;  // the graph and its run (shared by copies: one model runs it at a time)
 };
 
 enum class MetricKind {

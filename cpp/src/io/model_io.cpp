@@ -88,6 +88,11 @@ Json compile_config(const Model& m) {
     Json j = Json::object();
     j["name"] = l.name();
     j["from_logits"] = l.from_logits();
+    if (l.kind() == LossKind::custom) {  // the traced function, so that C++ loads and trains without Python
+      j["custom"] = true;
+      j["batch_sum"] = l.batch_sum();
+      j["graph"] = model_config(dynamic_cast<const Model&>(*l.graph()));
+    }
     return j;
   };
   if (m.num_outputs() == 1) {
@@ -107,7 +112,11 @@ Json compile_config(const Model& m) {
 void apply_compile_config(Model& m, const Json& c, const TensorFile& f, const std::string& source) {
   const Json& loss = c.at("loss", "compile_config");
   auto loss_from = [](const Json& l) {
-    return Loss::from_name(l.at("name", "compile_config loss").as_string("loss name"), l.get("from_logits", false));
+    const std::string name = l.at("name", "compile_config loss").as_string("loss name");
+    if (l.get("custom", false))
+      return Loss::custom(std::shared_ptr<Model>(model_from_config(l.at("graph", "custom loss"))), name,
+                          l.get("batch_sum", false));
+    return Loss::from_name(name, l.get("from_logits", false));
   };
   std::vector<Loss> losses;
   if (loss.is_array())

@@ -4,6 +4,7 @@
 
 #include "kernels/kernels.hpp"
 #include "nncore/check.hpp"
+#include "nncore/layers/layer.hpp"
 
 namespace nncore {
 
@@ -47,13 +48,88 @@ Loss Loss::from_name(const std::string& name, bool from_logits) {
   throw std::invalid_argument("unknown loss '" + name + "'; valid losses: " + join(names()));
 }
 
+struct Loss::Custom {
+  std::shared_ptr<Layer> graph;
+  std::string name;
+  bool batch_sum = false;
+  std::unique_ptr<LayerCall> call;
+  Tensor y_true, y_pred, seed;
+};
+
+Loss Loss::custom(std::shared_ptr<Layer> graph, const std::string& name, bool batch_sum) {
+  NNC_CHECK(graph != nullptr && graph->built(), "custom loss '", name, "': needs a built graph");
+  NNC_CHECK(graph->input_shapes().size() == 2 && graph->num_outputs() == 1, "custom loss '", name,
+            "': the graph must take (y_true, y_pred) and return the loss values, got ", graph->input_shapes().size(),
+            " inputs and ", graph->num_outputs(), " outputs");
+  NNC_CHECK(graph->count_params() == 0, "custom loss '", name, "': a loss function may combine y_true and y_pred "
+            "with ops and numbers, but not with arrays (", graph->count_params(), " constant values): pass such "
+            "values through the model instead");
+  Loss l(LossKind::custom, false);
+  l.custom_ = std::make_shared<Custom>();
+  l.custom_->graph = std::move(graph);
+  l.custom_->name = name;
+  l.custom_->batch_sum = batch_sum;
+  return l;
+}
+
+const std::shared_ptr<Layer>& Loss::graph() const {
+  static const std::shared_ptr<Layer> none;
+  return custom_ ? custom_->graph : none;
+}
+
+bool Loss::batch_sum() const { return custom_ && custom_->batch_sum; }
+
+// The graph's shapes for a batch: y_pred has the output's per-sample shape (or () where it was traced so); y_true
+// the same when it holds as many values, else the traced y_true shape (e.g. integer labels).
+double Loss::compute_custom(const float* input, const Tensor& y, int64_t B, const Shape& out, float* grad,
+                            float grad_scale, const float* weight) const {
+  Custom& c = *custom_;
+  const std::vector<Shape>& traced = c.graph->input_shapes();
+  Shape pred_shape{B};
+  if (!(traced[1].empty() && shape_numel(out) == 1)) pred_shape.insert(pred_shape.end(), out.begin(), out.end());
+  Shape true_shape{B};
+  if (y.size() == shape_numel(pred_shape)) true_shape = pred_shape;
+  else true_shape.insert(true_shape.end(), traced[0].begin(), traced[0].end());
+  NNC_CHECK(!has_unknown(true_shape) && shape_numel(true_shape) == y.size(), "custom loss '", c.name, "': expected ",
+            "targets of shape ", shape_str(pred_shape), " or ", shape_str(true_shape), ", got ", y.size(), " values");
+  c.y_true = Tensor::view(const_cast<float*>(y.data()), true_shape);
+  c.y_pred = Tensor::view(const_cast<float*>(input), pred_shape);
+  if (!c.call) c.call = c.graph->make_call(traced);
+  c.graph->forward(*c.call, {&c.y_true, &c.y_pred}, {}, false);
+  const Tensor& v = *c.call->outputs.at(0);
+  NNC_CHECK(v.ndim() >= 1 && v.dim(0) == B, "custom loss '", c.name, "': the loss values must keep the batch axis, ",
+            "got shape ", v.shape_str());
+  const int64_t per = B > 0 ? v.size() / B : 0;
+  const double mult = c.batch_sum ? static_cast<double>(B) : 1.0;
+  double total = 0.0;
+  for (int64_t b = 0; b < B; ++b) {
+    double s = 0.0;
+    for (int64_t i = 0; i < per; ++i) s += v.data()[b * per + i];
+    total += (weight ? weight[b] : 1.f) * s / static_cast<double>(std::max<int64_t>(per, 1)) * mult;
+  }
+  if (grad == nullptr) return total;
+  c.seed.resize(v.shape());
+  for (int64_t b = 0; b < B; ++b) {
+    const float g = static_cast<float>(grad_scale * (weight ? weight[b] : 1.f) * mult /
+                                       static_cast<double>(std::max<int64_t>(per, 1)));
+    std::fill(c.seed.data() + b * per, c.seed.data() + (b + 1) * per, g);
+  }
+  c.graph->backward(*c.call, {&c.seed}, true);
+  const Tensor* d = c.call->dxs.size() > 1 ? c.call->dxs[1] : nullptr;
+  if (d == nullptr) std::fill(grad, grad + c.y_pred.size(), 0.f);
+  else std::copy(d->data(), d->data() + d->size(), grad);
+  return total;
+}
+
 std::string Loss::name() const {
+  if (custom_) return custom_->name;
   switch (kind_) {
     case LossKind::mse: return "mean_squared_error";
     case LossKind::mae: return "mean_absolute_error";
     case LossKind::binary_crossentropy: return "binary_crossentropy";
     case LossKind::categorical_crossentropy: return "categorical_crossentropy";
     case LossKind::sparse_categorical_crossentropy: return "sparse_categorical_crossentropy";
+    case LossKind::custom: break;
   }
   return "";
 }
@@ -66,12 +142,20 @@ bool Loss::fuses_with(Activation act) const {
   return false;
 }
 
-int64_t Loss::target_size(const Shape& out) const { return targets_per_sample(sparse(), out); }
+int64_t Loss::target_size(const Shape& out) const {
+  if (kind_ == LossKind::custom) {
+    // Targets shaped like the output, or like the y_true the function was traced for.
+    const Shape& t = custom_->graph->input_shapes()[0];
+    return has_unknown(t) ? shape_numel(out) : shape_numel(t);
+  }
+  return targets_per_sample(sparse(), out);
+}
 
 void Loss::check_targets(const Tensor& y, const Shape& out, const std::string& what) const {
   const int64_t n = y.ndim() > 0 ? y.dim(0) : 0;
   const int64_t per = n > 0 ? y.size() / n : 0;
-  const int64_t want = target_size(out);
+  int64_t want = target_size(out);
+  if (kind_ == LossKind::custom && per == shape_numel(out)) want = per;  // shaped like the output, or as traced
   Shape expected{-1};
   if (sparse()) {
     for (size_t i = 0; i + 1 < out.size(); ++i) expected.push_back(out[i]);
@@ -111,6 +195,7 @@ void Loss::check_targets(const Tensor& y, const Shape& out, const std::string& w
 
 double Loss::compute(const float* in, bool logits, const Tensor& y, int64_t B, const Shape& out, float* grad,
                      float scale, const float* weight) const {
+  if (kind_ == LossKind::custom) return compute_custom(in, y, B, out, grad, scale, weight);
   if (y.size() != B * target_size(out)) wrong_target_count(name(), sparse(), y, B, out);
   return compute_rows(in, logits, y.data(), B, out, grad, scale, weight);
 }
@@ -145,6 +230,7 @@ double Loss::compute_rows(const float* in, bool logits, const float* y, int64_t 
     case LossKind::sparse_categorical_crossentropy:
       return inv_t * (logits ? kernels::loss_scce_logits(grad, in, y, rows, C, row_scale)
                              : kernels::loss_scce(grad, in, y, rows, C, row_scale));
+    case LossKind::custom: break;  // compute() runs its graph
   }
   return 0.0;
 }
