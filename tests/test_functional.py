@@ -159,7 +159,8 @@ def test_several_inputs_and_outputs():
     cls = Dense(3, activation="softmax", name="cls")(h)
     reg = Dense(1, name="reg")(h)
     model = nncore.Model([a, b], [cls, reg])
-    assert model.inputs == ["a", "b"] and model.output_names == ["cls", "reg"]
+    assert model.input_names == ["a", "b"] and model.output_names == ["cls", "reg"]
+    assert [t.name for t in model.inputs] == ["a", "b"]
     assert model.input_shape == [(None, 4), (None, 3)]
     # "accuracy" picks each output's variant; "mae" would compare the (N,) labels with the (N, 3) output and is
     # refused at compile (it read past the labels once: issue 11).

@@ -334,8 +334,16 @@ void bind_model(py::module_& m) {
           py::arg("x"), py::arg("y"))
       .def_property_readonly("num_nodes", &Model::num_nodes)
       .def("node_layer", &Model::node_layer, py::arg("node"))
+      .def("node_call_index", &Model::node_call_index, py::arg("node"))
+      .def("node_inputs", &Model::node_inputs, py::arg("node"))
+      .def("output_ref", &Model::output_ref, py::arg("output"))
       .def("summary", &Model::summary, py::arg("line_length") = 65)
       .def("count_params", &Model::count_params);
+
+  py::class_<TensorRef>(m, "TensorRef")
+      .def_readonly("layer", &TensorRef::layer)
+      .def_readonly("call", &TensorRef::call)
+      .def_readonly("output", &TensorRef::output);
 
   py::class_<Sequential, Model, std::shared_ptr<Sequential>>(m, "Sequential")
       .def(py::init<std::string>(), py::arg("name") = "")

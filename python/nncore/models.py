@@ -185,7 +185,11 @@ def _symbolic_call(layer: Layer, inputs: Any, training: Optional[bool] = None) -
     batch = args[0]._batch if args else None
     outs = [KerasTensor(sym, layer, args, "float32", batch)
             for sym in _core.call(layer._impl, [a._sym for a in args], mode)]
-    return outs[0] if len(outs) == 1 else outs
+    result = outs[0] if len(outs) == 1 else outs
+    # layer.input / layer.output: the tensors of its first call (Keras's node 0).
+    layer.__dict__.setdefault("_inbound_calls", []).append((inputs if isinstance(inputs, (list, tuple)) else args[0],
+                                                           result))
+    return result
 
 
 def _is_symbolic(x: Any) -> bool:
@@ -239,10 +243,12 @@ class Model(Layer):
         self._init_common([known.get(l.name) or _wrap_layer(l) for l in self._impl.layers])
         self._multi_in = isinstance(inputs, (list, tuple))
         self._multi_out = isinstance(outputs, (list, tuple))
+        self._symbolic = (ins, outs)
 
     def _init_common(self, layers: List[Layer]) -> None:
         self._input_shape = None
         self._layers: List[Layer] = layers
+        self._symbolic: Optional[tuple] = None  # (input KerasTensors, output KerasTensors), made on demand
         self._losses: List[_losses.Loss] = []
         self.history: Optional[History] = None
 
@@ -342,8 +348,52 @@ class Model(Layer):
         return list(self._layers)
 
     @property
-    def inputs(self) -> List[str]:
+    def input_names(self) -> List[str]:
         return [self._impl.input_name(i) for i in range(self._impl.num_inputs)]
+
+    @property
+    def inputs(self) -> List[KerasTensor]:
+        """The model's input KerasTensors (feature extraction: ``Model(base.inputs, base.get_layer(n).output)``)."""
+        return list(self._symbolic_graph()[0])
+
+    @property
+    def outputs(self) -> List[KerasTensor]:
+        return list(self._symbolic_graph()[1])
+
+    @property
+    def input(self) -> Any:
+        ins = self._symbolic_graph()[0]
+        return ins[0] if len(ins) == 1 else list(ins)
+
+    @property
+    def output(self) -> Any:
+        outs = self._symbolic_graph()[1]
+        return outs[0] if len(outs) == 1 and not self.__dict__.get("_multi_out") else list(outs)
+
+    def _symbolic_graph(self) -> tuple:
+        """The model's graph as KerasTensors: those it was made from, or (a Sequential, a loaded model) the
+        graph called again on new Inputs, which also gives each layer its ``input`` and ``output``."""
+        if self.__dict__.get("_symbolic") is not None:
+            return self._symbolic
+        if self._impl is None or not self._impl.built:
+            raise ValueError(f"Model '{self.name}' has no defined inputs yet: it is not built (start it with "
+                             "nncore.Input(shape), or call it on data first)")
+        impl = self._impl
+        given = self.__dict__.get("_seq_input")
+        ins = [given] if given is not None else \
+            [Input(py_shape(impl.input_shape_of(i)), name=impl.input_name(i)) for i in range(impl.num_inputs)]
+        by_name = {l.name: l for l in self._layers}
+        values = {(impl.input_name(i), 0, 0): t for i, t in enumerate(ins)}
+        for k in range(impl.num_nodes):
+            core = impl.node_layer(k)
+            layer = by_name.get(core.name) or _wrap_layer(core)
+            args = [values[(r.layer, r.call, r.output)] for r in impl.node_inputs(k)]
+            out = _symbolic_call(layer, args if len(args) > 1 else args[0])
+            for j, t in enumerate(out if isinstance(out, list) else [out]):
+                values[(core.name, impl.node_call_index(k), j)] = t
+        outs = [values[(r.layer, r.call, r.output)] for r in (impl.output_ref(j) for j in range(impl.num_outputs))]
+        self._symbolic = (ins, outs)
+        return self._symbolic
 
     @property
     def output_names(self) -> List[str]:
@@ -369,6 +419,10 @@ class Model(Layer):
 
     def summary(self, line_length: int = 65, print_fn: Any = None) -> None:
         self._require_built("summary")
+        if not self._impl.built:
+            raise ValueError(f"summary: model '{self.name}' has not yet been built: start it with nncore.Input(shape) "
+                             "(or give the first layer input_shape), call model.build(input_shape), or call the model "
+                             "on a batch of data first")
         text = self._impl.summary(line_length)
         (print_fn or print)(text.rstrip("\n"))
 
@@ -761,14 +815,34 @@ class Sequential(Model):
         >>> loss, acc = model.evaluate(x_test, y_test)
     """
 
-    def __init__(self, layers: Optional[Sequence[Layer]] = None, name: Optional[str] = None) -> None:
+    def __init__(self, layers: Optional[Sequence[Layer]] = None, name: Optional[str] = None,
+                 trainable: bool = True) -> None:
         self._impl = _core.Sequential(name or "")
         self._init_common([])
         self._multi_in = self._multi_out = False
+        self._seq_input: Optional[KerasTensor] = None
         for layer in layers or []:
             self.add(layer)
+        if not trainable:
+            self.trainable = False
+
+    def _set_input(self, t: KerasTensor) -> None:
+        """``keras.Input(shape)`` (or an ``InputLayer``) as the first entry: the model's input from the start."""
+        if t._layer is not None:
+            raise TypeError("Sequential.add: a KerasTensor entry must be an input (nncore.Input(shape)); got the "
+                            f"output of layer '{t._layer.name}'")
+        if self._layers or self._seq_input is not None:
+            raise ValueError("Sequential.add: an Input can only be the first entry of a Sequential model")
+        self._seq_input = t
+        self._input_shape = per_sample_shape(t.shape[1:], "Sequential input")
 
     def add(self, layer: Layer) -> None:
+        from .layers.input_layer import InputLayer
+        if isinstance(layer, InputLayer):
+            layer = layer.output
+        if isinstance(layer, KerasTensor):
+            self._set_input(layer)
+            return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add: expected an nncore layer, got {type(layer).__name__}")
         if getattr(layer, "return_state", False):
@@ -778,14 +852,26 @@ class Sequential(Model):
         self._impl.add(layer._impl)
         self._layers.append(layer)
         if len(self._layers) == 1 and not self.built:
-            if layer._input_shape is not None:
+            if self._seq_input is not None:
+                self._impl.build(list(self._input_shape))
+            elif layer._input_shape is not None:
                 self._impl.build(list(layer._input_shape))
             elif isinstance(layer, Model) and layer.built:  # a built model first: the stack starts at its input
                 self._impl.build(list(layer._impl.input_shape))
+        self._extend_symbolic(layer)
+
+    def _extend_symbolic(self, layer: Layer) -> None:
+        """Keeps the model's KerasTensors (inputs, outputs, each layer's output) one call per added layer."""
+        sym = self.__dict__.get("_symbolic")
+        if sym is None:
+            return
+        out = _symbolic_call(layer, sym[1][0])
+        self._symbolic = (sym[0], [out])
 
     def pop(self) -> Layer:
         """Remove and return the last layer (e.g. the old head, before adding a new one)."""
         self._impl.pop()
+        self._symbolic = None  # made again on demand
         return self._layers.pop()
 
     def build(self, input_shape: Sequence[Optional[int]]) -> None:

@@ -103,7 +103,7 @@ def model_graph(model: Any) -> Tuple[List[Tuple[str, Tuple[int, ...]]], List[Gra
         if shape is None:
             raise ValueError(f"export_onnx: model '{config.get('name')}' is not built; give the first layer an "
                              "input_shape or call model.build(input_shape) first")
-        names = list(getattr(model, "inputs", None) or ["input"])
+        names = list(getattr(model, "input_names", None) or ["input"])
         prev = names[0]
         nodes = []
         for spec in config["layers"]:

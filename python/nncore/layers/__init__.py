@@ -9,10 +9,11 @@ Example:
 """
 from __future__ import annotations
 
-from . import convolutional, core, merging, normalization, pooling, regularization, reshaping, rnn
+from . import convolutional, core, input_layer, merging, normalization, pooling, regularization, reshaping, rnn
 from .base import Layer, _python_classes, _wrap, snake_case_name  # noqa: F401
 from .convolutional import *  # noqa: F401,F403
 from .core import *  # noqa: F401,F403
+from .input_layer import *  # noqa: F401,F403
 from .merging import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
@@ -23,5 +24,5 @@ from .rnn import _Recurrent  # noqa: F401
 
 # One family per module, mirroring cpp/src/layers/: base (Layer), core, convolutional, pooling, normalization,
 # merging, reshaping, regularization, rnn.
-__all__ = ["Layer", *core.__all__, *convolutional.__all__, *pooling.__all__, *normalization.__all__, *merging.__all__,
+__all__ = ["Layer", *input_layer.__all__, *core.__all__, *convolutional.__all__, *pooling.__all__, *normalization.__all__, *merging.__all__,
            *reshaping.__all__, *regularization.__all__, *rnn.__all__]

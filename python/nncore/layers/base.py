@@ -132,6 +132,24 @@ class Layer:
         return (None, *py_shape(self._impl.output_shape))
 
     @property
+    def input(self) -> Any:
+        """The KerasTensor(s) the layer was first called on (Keras's ``layer.input``)."""
+        return self._first_call(0, "input")
+
+    @property
+    def output(self) -> Any:
+        """The KerasTensor(s) of the layer's first call: feature extraction with
+        ``Model(model.inputs, model.get_layer(name).output)``."""
+        return self._first_call(1, "output")
+
+    def _first_call(self, which: int, what: str) -> Any:
+        calls = self.__dict__.get("_inbound_calls")
+        if not calls:
+            raise AttributeError(f"Layer '{self.name}' has never been called on symbolic tensors and thus has no "
+                                 f"defined {what}; call it on nncore.Input(...) (or use it in a built model) first")
+        return calls[0][which]
+
+    @property
     def trainable(self) -> bool:
         return self._impl.trainable
 
