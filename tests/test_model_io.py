@@ -15,7 +15,7 @@ from nncore.layers import (Activation, AveragePooling1D, AveragePooling2D, Batch
                            Dropout, Embedding, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D,
                            GlobalMaxPooling1D, GlobalMaxPooling2D, LayerNormalization, MaxPooling1D, MaxPooling2D,
                            Reshape, SpatialDropout2D, TimeDistributed, ZeroPadding2D, LSTM, GRU, SimpleRNN,
-                           Bidirectional)
+                           Bidirectional, Conv1DTranspose, Conv2DTranspose, UpSampling1D, UpSampling2D)
 
 RNG = np.random.default_rng(0)
 
@@ -43,6 +43,22 @@ def cnn_model():
 def pooled_model():
     return nncore.Sequential([Conv2D(5, 2, input_shape=(6, 6, 3)), GlobalAveragePooling2D(), Dense(2)]), \
         nncore.Sequential([Conv2D(5, 2, input_shape=(6, 6, 3)), GlobalMaxPooling2D(), Dense(2)])
+
+
+def decoder_model():
+    """The upsampling layers: transposed convolutions and UpSampling, 2-D and 1-D."""
+    return nncore.Sequential([
+        Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu", input_shape=(4, 3, 2),
+                        kernel_regularizer="l2"),
+        UpSampling2D((1, 2), interpolation="bilinear"),
+        Conv2DTranspose(2, 2, strides=(2, 1), output_padding=(1, 0), use_bias=False),
+        UpSampling2D(2),
+        Reshape((-1, 2)),
+        Conv1DTranspose(3, 3, strides=2, padding="same", activation="tanh"),
+        UpSampling1D(2),
+        GlobalAveragePooling1D(),
+        Dense(3, activation="softmax"),
+    ])
 
 
 def merge_model():
@@ -115,15 +131,15 @@ def random_model():
 
 
 def test_every_registered_layer_class_is_covered_here():
-    models = [cnn_model(), *pooled_model(), merge_model(), sequence_model(), recurrent_model(), nested_model(),
-              ops_model(), random_model()]
+    models = [cnn_model(), *pooled_model(), decoder_model(), merge_model(), sequence_model(), recurrent_model(),
+              nested_model(), ops_model(), random_model()]
     covered = {l._impl.class_name for m in models for l in m.layers}
     missing = set(_core.layer_class_names()) - covered
     assert not missing, f"add these layer classes to the round-trip models: {sorted(missing)}"
 
 
-@pytest.mark.parametrize("make", [cnn_model, lambda: pooled_model()[0], lambda: pooled_model()[1], merge_model,
-                                  sequence_model, recurrent_model, nested_model, ops_model])
+@pytest.mark.parametrize("make", [cnn_model, lambda: pooled_model()[0], lambda: pooled_model()[1], decoder_model,
+                                  merge_model, sequence_model, recurrent_model, nested_model, ops_model])
 def test_save_load_round_trip_is_bit_identical(tmp_path, make):
     nncore.set_random_seed(3)
     model = make()
@@ -151,7 +167,7 @@ def test_save_load_round_trip_is_bit_identical(tmp_path, make):
 
 
 def test_layer_configs_round_trip():
-    for layer in cnn_model().layers + sequence_model().layers:
+    for layer in cnn_model().layers + sequence_model().layers + decoder_model().layers:
         config = layer.get_config()
         clone = type(layer).from_config(config)
         assert type(clone) is type(layer)

@@ -24,6 +24,23 @@ void bind_conv(py::module_& m) {
       .def_property_readonly("strides", &Conv2D::strides)
       .def_property_readonly("padding", &Conv2D::padding)
       .def_property_readonly("dilation_rate", &Conv2D::dilation_rate);
+  py::class_<Conv2DTranspose, Layer, std::shared_ptr<Conv2DTranspose>>(m, "Conv2DTranspose")
+      .def(py::init<int64_t, Pair, Pair, const std::string&, Pair, Pair, const std::string&, bool, const std::string&,
+                    const std::string&, const std::string&>(),
+           py::arg("filters"), py::arg("kernel_size"), py::arg("strides"), py::arg("padding"),
+           py::arg("output_padding"), py::arg("dilation_rate"), py::arg("activation"), py::arg("use_bias"),
+           py::arg("kernel_initializer"), py::arg("bias_initializer"), py::arg("name"))
+      .def_property_readonly("filters", &Conv2DTranspose::filters)
+      .def_property_readonly("kernel_size", &Conv2DTranspose::kernel_size)
+      .def_property_readonly("strides", &Conv2DTranspose::strides)
+      .def_property_readonly("padding", &Conv2DTranspose::padding)
+      .def_property_readonly("output_padding",
+                             [](const Conv2DTranspose& l) -> py::object {
+                               if (!l.has_output_padding()) return py::none();
+                               return py::make_tuple(l.output_padding()[0], l.output_padding()[1]);
+                             })
+      .def_property_readonly("dilation_rate", &Conv2DTranspose::dilation_rate)
+      .def_property_readonly("use_bias", &Conv2DTranspose::use_bias);
   py::class_<Pooling2D, Layer, std::shared_ptr<Pooling2D>>(m, "Pooling2D")
       .def_property_readonly("pool_size", &Pooling2D::pool_size)
       .def_property_readonly("strides", &Pooling2D::strides)
@@ -40,6 +57,11 @@ void bind_conv(py::module_& m) {
       .def(py::init<const std::string&>(), py::arg("name"));
   py::class_<ZeroPadding2D, Layer, std::shared_ptr<ZeroPadding2D>>(m, "ZeroPadding2D")
       .def(py::init<Pair, Pair, const std::string&>(), py::arg("height"), py::arg("width"), py::arg("name"));
+  py::class_<UpSampling2D, Layer, std::shared_ptr<UpSampling2D>>(m, "UpSampling2D")
+      .def(py::init<Pair, const std::string&, const std::string&>(), py::arg("size"), py::arg("interpolation"),
+           py::arg("name"))
+      .def_property_readonly("size", &UpSampling2D::size)
+      .def_property_readonly("interpolation", &UpSampling2D::interpolation);
 
   m.def(
       "conv2d",

@@ -25,6 +25,27 @@ void bind_sequence(py::module_& m) {
       .def_property_readonly("padding", &Conv1D::padding)
       .def_property_readonly("dilation_rate", &Conv1D::dilation_rate)
       .def_property_readonly("use_bias", &Conv1D::use_bias);
+  py::class_<Conv1DTranspose, Layer, std::shared_ptr<Conv1DTranspose>>(m, "Conv1DTranspose")
+      .def(py::init<int64_t, int64_t, int64_t, const std::string&, int64_t, int64_t, const std::string&, bool,
+                    const std::string&, const std::string&, const std::string&>(),
+           py::arg("filters"), py::arg("kernel_size"), py::arg("strides") = 1, py::arg("padding") = "valid",
+           py::arg("output_padding") = -1, py::arg("dilation_rate") = 1, py::arg("activation") = "linear",
+           py::arg("use_bias") = true, py::arg("kernel_initializer") = "glorot_uniform",
+           py::arg("bias_initializer") = "zeros", py::arg("name") = "")
+      .def_property_readonly("filters", &Conv1DTranspose::filters)
+      .def_property_readonly("kernel_size", &Conv1DTranspose::kernel_size)
+      .def_property_readonly("strides", &Conv1DTranspose::strides)
+      .def_property_readonly("padding", &Conv1DTranspose::padding)
+      .def_property_readonly("output_padding",
+                             [](const Conv1DTranspose& l) -> py::object {
+                               if (!l.has_output_padding()) return py::none();
+                               return py::int_(l.output_padding());
+                             })
+      .def_property_readonly("dilation_rate", &Conv1DTranspose::dilation_rate)
+      .def_property_readonly("use_bias", &Conv1DTranspose::use_bias);
+  py::class_<UpSampling1D, Layer, std::shared_ptr<UpSampling1D>>(m, "UpSampling1D")
+      .def(py::init<int64_t, const std::string&>(), py::arg("size") = 2, py::arg("name") = "")
+      .def_property_readonly("size", &UpSampling1D::size);
   py::class_<Pooling1D, Layer, std::shared_ptr<Pooling1D>>(m, "Pooling1D")
       .def_property_readonly("pool_size", &Pooling1D::pool_size)
       .def_property_readonly("strides", &Pooling1D::strides)

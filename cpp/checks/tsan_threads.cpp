@@ -1,8 +1,9 @@
 // ThreadSanitizer driver: trains and runs models whose layers all take their multi-threaded paths (GEMM, convolution,
-// pooling, normalization, the recurrent batch split, optimizer updates) on 2 threads, and checks that the results
-// equal the 1-thread ones bit for bit, under every SIMD path. Built by NNCORE_BUILD_TSAN=ON with clang and
-// -fsanitize=thread against LLVM OpenMP, run with Archer (tools/sanitizer_tests.sh --thread): any data race is a
-// report and a non-zero exit. A C++ program, as the ThreadSanitizer runtime preloaded into Python crashes at start-up.
+// transposed convolution, pooling, upsampling, normalization, the recurrent batch split, optimizer updates) on 2
+// threads, and checks that the results equal the 1-thread ones bit for bit, under every SIMD path. Built by
+// NNCORE_BUILD_TSAN=ON with clang and -fsanitize=thread against LLVM OpenMP, run with Archer
+// (tools/sanitizer_tests.sh --thread): any data race is a report and a non-zero exit. A C++ program, as the
+// ThreadSanitizer runtime preloaded into Python crashes at start-up.
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -75,6 +76,17 @@ int main() {
                                       std::make_shared<BatchNormalization>(), std::make_shared<MaxPooling2D>(),
                                       std::make_shared<Conv2D>(16, Pair{3, 3}), std::make_shared<GlobalAveragePooling2D>(),
                                       std::make_shared<Dropout>(0.2f), std::make_shared<Dense>(10, "softmax")};
+       },
+       {16, 16, 3}, 10},
+      {"decoder",
+       [] {
+         // Transposed convolution (the convolution's backward-data and forward kernels) and both upsampling
+         // kernels, each with enough work per batch to split over the threads.
+         return std::vector<LayerPtr>{
+             std::make_shared<Conv2DTranspose>(8, Pair{3, 3}, Pair{2, 2}, "same"),
+             std::make_shared<UpSampling2D>(Pair{2, 2}, "bilinear"), std::make_shared<UpSampling2D>(Pair{2, 2}),
+             std::make_shared<Conv2D>(8, Pair{3, 3}, Pair{4, 4}), std::make_shared<GlobalAveragePooling2D>(),
+             std::make_shared<Dense>(10, "softmax")};
        },
        {16, 16, 3}, 10},
       {"mlp",

@@ -336,6 +336,52 @@ def _conv(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> 
     return _layer_activation(b, n, _T(y, _out_shape(n), True))
 
 
+def _conv_transpose(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    """ONNX's ConvTranspose is the same adjoint as nncore's: output pixel o collects input pixel i through tap t
+    where o = i * stride - pad_begin + t * dilation. pad_begin is nncore's (cpp/src/ops/conv_geometry.hpp:
+    conv_transpose_axis); the end is cut (pads) or extended (output_padding) to the layer's output length."""
+    kernel = w["kernel"]  # (k..., filters, C_in)
+    rank = kernel.ndim - 2
+    x = b.channels_first(xs[0], n.output)
+    ks = list(kernel.shape[:rank])
+    strides, dilation = _ints(n.config.get("strides", 1), rank), _ints(n.config.get("dilation_rate", 1), rank)
+    same = str(n.config.get("padding", "valid")).lower() == "same"
+    out = _out_shape(n)[:rank]
+    begins, ends, extra = [], [], []
+    for size, o, k, s, d in zip(x.shape[:rank], out, ks, strides, dilation):
+        full = (size - 1) * s + (k - 1) * d + 1   # the output length without any padding
+        before = max(full - o, 0) // 2 if same else 0
+        after = full - before - o
+        begins.append(before)
+        ends.append(max(after, 0))
+        extra.append(max(-after, 0))
+    onnx_w = np.transpose(kernel, [rank + 1, rank] + list(range(rank)))  # (C_in, filters, k...)
+    ins = [x.name, b.const(f"{n.output}/kernel", onnx_w)]
+    if "bias" in w:
+        ins.append(b.const(f"{n.output}/bias", w["bias"]))
+    y = b.op("ConvTranspose", ins, f"{n.output}/ConvTranspose", kernel_shape=ks, strides=strides,
+             dilations=dilation, pads=begins + ends, output_padding=extra)
+    return _layer_activation(b, n, _T(y, _out_shape(n), True))
+
+
+def _upsampling(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    """Resize by the integer factors on the spatial axes, in whichever layout the tensor is: nearest as
+    asymmetric + floor (output o reads input o // size, exactly), bilinear with half-pixel centers (as Keras)."""
+    x = xs[0]
+    rank = len(x.shape) - 1
+    size = _ints(n.config.get("size", 2), rank)
+    scales = [1.0] * x.rank
+    for i, f in enumerate(size):
+        scales[x.axis(1 + i)] = float(f)
+    scales_name = b.const(f"{n.output}/scales", scales)
+    if n.config.get("interpolation", "nearest") == "bilinear":
+        attrs = dict(mode="linear", coordinate_transformation_mode="half_pixel")
+    else:
+        attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    y = b.op("Resize", [x.name, "", scales_name], f"{n.output}/Resize", **attrs)
+    return _T(y, _out_shape(n), x.cf)
+
+
 def _pool(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
     rank = len(xs[0].shape) - 1
     x = b.channels_first(xs[0], n.output)
@@ -843,6 +889,10 @@ _CONVERTERS: Dict[str, _Converter] = {
     "Reshape": _reshape,
     "Conv2D": _conv,
     "Conv1D": _conv,
+    "Conv2DTranspose": _conv_transpose,
+    "Conv1DTranspose": _conv_transpose,
+    "UpSampling2D": _upsampling,
+    "UpSampling1D": _upsampling,
     "MaxPooling2D": _pool,
     "AveragePooling2D": _pool,
     "MaxPooling1D": _pool,
@@ -881,7 +931,8 @@ PENDING_LAYERS: Tuple[str, ...] = ()
 
 # Layers that end the mask (nncore's output_mask overrides): no time axis left, or Keras drops it.
 _DROPS_MASK = {"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
-               "GlobalAveragePooling2D", "GlobalMaxPooling2D"}
+               "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Conv2DTranspose", "Conv1DTranspose",
+               "UpSampling2D", "UpSampling1D"}
 
 
 def _convert(b: _Builder, node: GraphNode, xs: List[_T]) -> _T:

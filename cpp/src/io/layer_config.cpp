@@ -188,6 +188,45 @@ LayerPtr Conv2D::from_config(const Json& c) {
                 c);
 }
 
+Json Conv2DTranspose::config() const {
+  Json c = Layer::config();
+  c["filters"] = filters_;
+  c["kernel_size"] = pair_json(kernel_);
+  c["strides"] = pair_json(strides_);
+  c["padding"] = padding_;
+  c["output_padding"] = has_output_padding() ? pair_json(output_padding_) : Json();
+  c["dilation_rate"] = pair_json(dilation_);
+  c["activation"] = activation_name(act_);
+  c["use_bias"] = use_bias_;
+  c["kernel_initializer"] = kernel_init_;
+  c["bias_initializer"] = bias_init_;
+  return c;
+}
+
+LayerPtr Conv2DTranspose::from_config(const Json& c) {
+  c.at("kernel_size", "Conv2DTranspose config");  // required
+  return finish(std::make_shared<Conv2DTranspose>(
+                    c.at("filters", "Conv2DTranspose config").as_int("Conv2DTranspose filters"),
+                    get_pair(c, "kernel_size", {0, 0}), get_pair(c, "strides", {1, 1}), c.get("padding", "valid"),
+                    get_pair(c, "output_padding", {-1, -1}), get_pair(c, "dilation_rate", {1, 1}),
+                    c.get("activation", "linear"), c.get("use_bias", true),
+                    c.get("kernel_initializer", "glorot_uniform"), c.get("bias_initializer", "zeros"), name_of(c)),
+                c);
+}
+
+Json UpSampling2D::config() const {
+  Json c = Layer::config();
+  c["size"] = pair_json(size_);
+  c["interpolation"] = interpolation_;
+  return c;
+}
+
+LayerPtr UpSampling2D::from_config(const Json& c) {
+  return finish(std::make_shared<UpSampling2D>(get_pair(c, "size", {2, 2}), c.get("interpolation", "nearest"),
+                                               name_of(c)),
+                c);
+}
+
 Json Pooling2D::config() const {
   Json c = Layer::config();
   c["pool_size"] = pair_json(pool_);
@@ -283,6 +322,36 @@ LayerPtr Conv1D::from_config(const Json& c) {
                                          c.get("kernel_initializer", "glorot_uniform"),
                                          c.get("bias_initializer", "zeros"), name_of(c)),
                 c);
+}
+
+Json Conv1DTranspose::config() const {
+  Json c = Conv2DTranspose::config();
+  c["kernel_size"] = single_json(kernel_size());
+  c["strides"] = single_json(strides());
+  c["output_padding"] = has_output_padding() ? single_json(output_padding()) : Json();
+  c["dilation_rate"] = single_json(dilation_rate());
+  return c;
+}
+
+LayerPtr Conv1DTranspose::from_config(const Json& c) {
+  c.at("kernel_size", "Conv1DTranspose config");  // required
+  return finish(std::make_shared<Conv1DTranspose>(
+                    c.at("filters", "Conv1DTranspose config").as_int("Conv1DTranspose filters"),
+                    get_single(c, "kernel_size", 0), get_single(c, "strides", 1), c.get("padding", "valid"),
+                    get_single(c, "output_padding", -1), get_single(c, "dilation_rate", 1),
+                    c.get("activation", "linear"), c.get("use_bias", true),
+                    c.get("kernel_initializer", "glorot_uniform"), c.get("bias_initializer", "zeros"), name_of(c)),
+                c);
+}
+
+Json UpSampling1D::config() const {
+  Json c = Layer::config();
+  c["size"] = size();
+  return c;
+}
+
+LayerPtr UpSampling1D::from_config(const Json& c) {
+  return finish(std::make_shared<UpSampling1D>(get_single(c, "size", 2), name_of(c)), c);
 }
 
 Json Pooling1D::config() const {

@@ -173,6 +173,12 @@ void broadcast_rows(float* y, const float* b, int64_t rows, int64_t cols) {
   });
 }
 
+void add_rows_bias(float* y, const float* b, int64_t rows, int64_t cols) {
+  parallel_range(rows, static_cast<double>(cols), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) add_rows(y + r * cols, b, cols);
+  });
+}
+
 void col_sum_accumulate(float* db, const float* dz, int64_t rows, int64_t cols) {
   // Parallel over columns so the sum over rows keeps one fixed order whatever the thread count.
   parallel_range(cols, static_cast<double>(rows), [&](int64_t c0, int64_t c1) {

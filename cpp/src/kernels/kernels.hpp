@@ -91,6 +91,7 @@ void act_backward(Act act, float* dx, const float* dy, const float* x, const flo
 // ---- small reductions and broadcasts used by dense layers --------------------------------------------------
 void broadcast_rows(float* y, const float* b, int64_t rows, int64_t cols);        // y[r,:] = b
 void col_sum_accumulate(float* db, const float* dz, int64_t rows, int64_t cols);  // db += sum_r dz[r,:]
+void add_rows_bias(float* y, const float* b, int64_t rows, int64_t cols);         // y[r,:] += b
 // Weight penalty l1*sum|w| + l2*sum w^2 (summed in double, in order); when grad != nullptr also
 // grad += l1*sign(w) + 2*l2*w.
 double regularize(float* grad, const float* w, int64_t n, float l1, float l2);
@@ -215,6 +216,20 @@ void pad2d_forward(float* y, const float* x, int64_t B, int64_t H, int64_t W, in
                    int64_t left, int64_t right);
 void pad2d_backward(float* dx, const float* dy, int64_t B, int64_t H, int64_t W, int64_t C, int64_t top,
                     int64_t bottom, int64_t left, int64_t right);
+
+// ---- upsampling (channels-last): x (B, H, W, C) -> y (B, H*sh, W*sw, C) ------------------------------------
+// Nearest: y[b, oh, ow, :] = x[b, oh / sh, ow / sw, :]. Backward: dx (overwritten) = the sum of dy over each block.
+void upsample2d_nearest_forward(float* y, const float* x, int64_t B, int64_t H, int64_t W, int64_t C, int64_t sh,
+                                int64_t sw);
+void upsample2d_nearest_backward(float* dx, const float* dy, int64_t B, int64_t H, int64_t W, int64_t C, int64_t sh,
+                                 int64_t sw);
+// Bilinear with half-pixel centers (tf.image.resize, antialias=False): output row oh samples input row
+// (oh + 0.5) / sh - 0.5 clamped to [0, H - 1], between its two neighbours; the same across the columns.
+// Backward: dx (overwritten) = the adjoint, each dy spread over the four pixels it was read from.
+void upsample2d_bilinear_forward(float* y, const float* x, int64_t B, int64_t H, int64_t W, int64_t C, int64_t sh,
+                                 int64_t sw);
+void upsample2d_bilinear_backward(float* dx, const float* dy, int64_t B, int64_t H, int64_t W, int64_t C,
+                                  int64_t sh, int64_t sw);
 
 }  // namespace nncore::kernels
 

@@ -170,6 +170,162 @@ const Tensor& Conv2D::run_backward(LayerCall& c, const Tensor& dy, Activation ac
   return c.dx;
 }
 
+// ---- Conv2DTranspose ------------------------------------------------------------------------------------------
+namespace {
+// Output lengths from which the upsampling layers refuse (a forged config, not an image), checked in floating point
+// before the integer arithmetic that could overflow.
+constexpr double kMaxLength = 1125899906842624.0;  // 2^50
+
+// "(a, b)", or "b" for a 1-D layer's pair {1, b}.
+std::string pair_str(Pair p, int rank) {
+  return rank == 1 ? std::to_string(p[1]) : str_cat("(", p[0], ", ", p[1], ")");
+}
+}  // namespace
+
+Conv2DTranspose::Conv2DTranspose(int64_t filters, Pair kernel_size, Pair strides, const std::string& padding,
+                                 Pair output_padding, Pair dilation_rate, const std::string& activation,
+                                 bool use_bias, const std::string& kernel_initializer,
+                                 const std::string& bias_initializer, const std::string& name)
+    : Conv2DTranspose(2, filters, kernel_size, strides, padding, output_padding, dilation_rate, activation, use_bias,
+                      kernel_initializer, bias_initializer, name) {}
+
+Conv2DTranspose::Conv2DTranspose(int rank, int64_t filters, Pair kernel_size, Pair strides,
+                                 const std::string& padding, Pair output_padding, Pair dilation_rate,
+                                 const std::string& activation, bool use_bias, const std::string& kernel_initializer,
+                                 const std::string& bias_initializer, const std::string& name)
+    : Layer(layer_name(name, rank == 1 ? "Conv1DTranspose" : "Conv2DTranspose")),
+      rank_(rank),
+      filters_(filters),
+      kernel_(kernel_size),
+      strides_(strides),
+      output_padding_(output_padding),
+      dilation_(dilation_rate),
+      padding_(padding),
+      act_(activation_from_name(activation)),
+      alpha_(activation_default_alpha(act_)),
+      use_bias_(use_bias),
+      kernel_init_(kernel_initializer),
+      bias_init_(bias_initializer) {
+  NNC_CHECK(filters >= 1, who(), ": filters must be >= 1, got ", filters);
+  NNC_CHECK(kernel_size[0] >= 1 && kernel_size[1] >= 1, who(), ": kernel_size must be positive, got ",
+            pair_str(kernel_size, rank));
+  NNC_CHECK(strides[0] >= 1 && strides[1] >= 1, who(), ": strides must be positive, got ", pair_str(strides, rank));
+  NNC_CHECK(dilation_rate[0] >= 1 && dilation_rate[1] >= 1, who(), ": dilation_rate must be positive, got ",
+            pair_str(dilation_rate, rank));
+  check_padding(padding, who());
+  const bool none = output_padding[0] < 0 && output_padding[1] < 0;
+  if (!none) {  // Keras's rule: each axis's output_padding in [0, stride)
+    const bool ok = output_padding[0] >= 0 && output_padding[1] >= 0 && output_padding[0] < strides[0] &&
+                    output_padding[1] < strides[1];
+    NNC_CHECK(ok, who(), ": output_padding must be >= 0 and smaller than strides on each axis, got output_padding ",
+              pair_str(output_padding, rank), " with strides ", pair_str(strides, rank));
+  } else {
+    output_padding_ = {-1, -1};
+  }
+  check_initializer(kernel_initializer, who() + " kernel_initializer");
+  check_initializer(bias_initializer, who() + " bias_initializer");
+}
+
+std::string Conv2DTranspose::who() const {
+  return (rank_ == 1 ? "Conv1DTranspose '" : "Conv2DTranspose '") + name_ + "'";
+}
+
+Shape Conv2DTranspose::do_build(const Shape& in) {
+  const Shape out = infer_shape(in);
+  require_known(in, -1, "the channel axis");
+  const int64_t C = in.back(), taps = kernel_[0] * kernel_[1];
+  const Shape kernel_shape = rank_ == 1 ? Shape{kernel_[1], filters_, C} : Shape{kernel_[0], kernel_[1], filters_, C};
+  // Keras's fans for a kernel (..., filters, C): the second-to-last axis is "in".
+  add_weight("kernel", kernel_shape, kernel_init_, taps * filters_, taps * C);
+  if (use_bias_) add_weight("bias", {filters_}, bias_init_, C, filters_);
+  return out;
+}
+
+Conv2DTranspose::Image Conv2DTranspose::image(const Shape& in) const {
+  Image im;
+  im.in = rank_ == 1 ? Shape{1, in[0], in[1]} : in;
+  const auto axis = [&](int a) {
+    return im.in[a] < 0 ? detail::ConvAxis{-1, 0}
+                        : detail::conv_transpose_axis(im.in[a], kernel_[a], strides_[a], dilation_[a], padding_,
+                                                      output_padding_[a]);
+  };
+  const detail::ConvAxis h = axis(0), w = axis(1);
+  im.out = {h.out, w.out, filters_};
+  im.pad_top = h.pad_before;
+  im.pad_left = w.pad_before;
+  return im;
+}
+
+Shape Conv2DTranspose::infer_shape(const Shape& in) const {
+  if (rank_ == 1)
+    NNC_CHECK(in.size() == 2, who(), ": expected input of shape (batch, steps, channels), got ",
+              shape_str(batch_shape(-1, in)));
+  else
+    check_image_input(in, who());
+  const Shape im_in = rank_ == 1 ? Shape{1, in[0], in[1]} : in;
+  for (int a = 0; a < 2; ++a) {
+    NNC_CHECK(im_in[a] != 0, who(), ": expected input of non-zero length, got ", shape_str(batch_shape(-1, in)));
+    // Estimated in floating point first, so that a forged config cannot overflow the integer arithmetic.
+    const double longest = static_cast<double>(im_in[a]) * static_cast<double>(strides_[a]) +
+                           static_cast<double>(kernel_[a]) * static_cast<double>(dilation_[a]);
+    NNC_CHECK(longest < kMaxLength, who(), ": the output of input ", shape_str(batch_shape(-1, in)),
+              " would be too long (kernel_size ", pair_str(kernel_, rank_), ", strides ", pair_str(strides_, rank_),
+              ", dilation_rate ", pair_str(dilation_, rank_), ")");
+  }
+  const Image im = image(in);
+  NNC_CHECK(im.out[0] != 0 && im.out[1] != 0, who(), ": the output would be empty (", im.out[0], "x", im.out[1],
+            ") for input ", shape_str(batch_shape(-1, in)), " with kernel_size ", pair_str(kernel_, rank_),
+            ", padding '", padding_, "' and output_padding ",
+            has_output_padding() ? pair_str(output_padding_, rank_) : "None");
+  return rank_ == 1 ? Shape{im.out[1], filters_} : im.out;
+}
+
+kernels::ConvGeom Conv2DTranspose::geometry_of(const LayerCall& c, int64_t batch) const {
+  const Image im = image(c.input_shapes[0]);
+  // The adjoint convolution: input image (OH, OW, filters) -> output (H, W, C_in).
+  return geometry(im.out, im.in, batch, kernel_, strides_, dilation_, im.pad_top, im.pad_left);
+}
+
+const Tensor& Conv2DTranspose::pre_activation(LayerCall& c) const {
+  return act_ == Activation::linear ? c.y : as<Call>(c).preact;
+}
+
+// z = conv_transpose(x) = the adjoint convolution's input gradient for output gradient x; y = act(z + bias).
+const Tensor& Conv2DTranspose::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  Call& cc = as<Call>(c);
+  const kernels::ConvGeom g = geometry_of(c, x.dim(0));
+  const Shape out_shape = batch_shape(x.dim(0), c.output_shapes[0]);
+  Tensor& z = act_ == Activation::linear ? c.y : cc.preact;
+  z.resize(out_shape);
+  c.y.resize(out_shape);
+  cc.workspace.resize({kernels::conv2d_workspace_size(g)});
+  kernels::conv2d_backward(z.data(), nullptr, nullptr, x.data(), nullptr, kernels::Act::linear, nullptr,
+                           params_[0].value.data(), g, cc.workspace.data(), cc.workspace.size());
+  const int64_t rows = z.size() / filters_;
+  if (use_bias_) kernels::add_rows_bias(z.data(), params_[1].value.data(), rows, filters_);
+  if (act_ != Activation::linear) kernels::act_forward(to_kernel(act_), c.y.data(), z.data(), rows, filters_, alpha_);
+  return c.y;
+}
+
+// Backward of z = conv_transpose(x) + bias, through the adjoint convolution: dx = conv(dz) (its forward),
+// dkernel += its weight gradient with dz as the input image and x as the output gradient, dbias += sum of dz.
+const Tensor& Conv2DTranspose::backward_preact_one(LayerCall& c, const Tensor& dz, bool need_dx) {
+  Call& cc = as<Call>(c);
+  const Tensor& x = c.inputs[0];
+  const kernels::ConvGeom g = geometry_of(c, x.dim(0));
+  cc.workspace.resize({kernels::conv2d_workspace_size(g)});
+  if (trainable_) {
+    kernels::conv2d_backward(nullptr, params_[0].grad.data(), nullptr, x.data(), nullptr, kernels::Act::linear,
+                             dz.data(), params_[0].value.data(), g, cc.workspace.data(), cc.workspace.size());
+    if (use_bias_) kernels::col_sum_accumulate(params_[1].grad.data(), dz.data(), dz.size() / filters_, filters_);
+  }
+  if (!need_dx) return c.dx;
+  c.dx.resize(x.shape());
+  kernels::conv2d_forward(c.dx.data(), nullptr, dz.data(), params_[0].value.data(), nullptr, kernels::Act::linear,
+                          0.f, g, cc.workspace.data(), cc.workspace.size());
+  return c.dx;
+}
+
 // ---- pooling -------------------------------------------------------------------------------------------------
 Pooling2D::Pooling2D(Mode mode, Pair pool_size, Pair strides, const std::string& padding, const std::string& name,
                      int rank)
@@ -349,6 +505,64 @@ const Tensor& ZeroPadding2D::backward_one(LayerCall& c, const Tensor& dy, bool n
   const Tensor& x = c.inputs[0];
   c.dx.resize(x.shape());
   kernels::pad2d_backward(c.dx.data(), dy.data(), x.dim(0), in[0], in[1], in[2], h_[0], h_[1], w_[0], w_[1]);
+  return c.dx;
+}
+
+// ---- UpSampling2D ---------------------------------------------------------------------------------------------
+UpSampling2D::UpSampling2D(Pair size, const std::string& interpolation, const std::string& name)
+    : UpSampling2D(2, size, interpolation, name) {}
+
+UpSampling2D::UpSampling2D(int rank, Pair size, const std::string& interpolation, const std::string& name)
+    : Layer(layer_name(name, rank == 1 ? "UpSampling1D" : "UpSampling2D")),
+      rank_(rank),
+      size_(size),
+      interpolation_(interpolation) {
+  NNC_CHECK(size[0] >= 1 && size[1] >= 1, who(), ": size must be positive, got ", pair_str(size, rank));
+  NNC_CHECK(interpolation == "nearest" || interpolation == "bilinear", who(),
+            ": interpolation must be 'nearest' or 'bilinear', got '", interpolation, "'");
+}
+
+std::string UpSampling2D::who() const { return (rank_ == 1 ? "UpSampling1D '" : "UpSampling2D '") + name_ + "'"; }
+
+Shape UpSampling2D::do_build(const Shape& in) { return infer_shape(in); }
+
+Shape UpSampling2D::infer_shape(const Shape& in) const {
+  const auto up = [&](int64_t n, int64_t s) {
+    NNC_CHECK(static_cast<double>(n) * static_cast<double>(s) < kMaxLength, who(), ": the output of input ",
+              shape_str(batch_shape(-1, in)), " would be too long (size ", pair_str(size_, rank_), ")");
+    return n < 0 ? int64_t{-1} : n * s;
+  };
+  if (rank_ == 1) {
+    NNC_CHECK(in.size() == 2, who(), ": expected input of shape (batch, steps, features), got ",
+              shape_str(batch_shape(-1, in)));
+    return {up(in[0], size_[1]), in[1]};
+  }
+  check_image_input(in, who());
+  return {up(in[0], size_[0]), up(in[1], size_[1]), in[2]};
+}
+
+const Tensor& UpSampling2D::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  const Shape& in = c.input_shapes[0];
+  const Shape im = rank_ == 1 ? Shape{1, in[0], in[1]} : in;
+  c.y.resize(batch_shape(x.dim(0), c.output_shapes[0]));
+  if (interpolation_ == "nearest")
+    kernels::upsample2d_nearest_forward(c.y.data(), x.data(), x.dim(0), im[0], im[1], im[2], size_[0], size_[1]);
+  else
+    kernels::upsample2d_bilinear_forward(c.y.data(), x.data(), x.dim(0), im[0], im[1], im[2], size_[0], size_[1]);
+  return c.y;
+}
+
+const Tensor& UpSampling2D::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  if (!need_dx) return c.dx;
+  const Shape& in = c.input_shapes[0];
+  const Shape im = rank_ == 1 ? Shape{1, in[0], in[1]} : in;
+  const Tensor& x = c.inputs[0];
+  c.dx.resize(x.shape());
+  if (interpolation_ == "nearest")
+    kernels::upsample2d_nearest_backward(c.dx.data(), dy.data(), x.dim(0), im[0], im[1], im[2], size_[0], size_[1]);
+  else
+    kernels::upsample2d_bilinear_backward(c.dx.data(), dy.data(), x.dim(0), im[0], im[1], im[2], size_[0],
+                                          size_[1]);
   return c.dx;
 }
 

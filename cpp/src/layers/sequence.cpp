@@ -78,6 +78,17 @@ Conv1D::Conv1D(int64_t filters, int64_t kernel_size, int64_t strides, const std:
     : Conv2D(1, filters, {1, kernel_size}, {1, strides}, padding, {1, dilation_rate}, activation, use_bias,
              kernel_initializer, bias_initializer, name) {}
 
+// ---- Conv1DTranspose, UpSampling1D ----------------------------------------------------------------------------
+Conv1DTranspose::Conv1DTranspose(int64_t filters, int64_t kernel_size, int64_t strides, const std::string& padding,
+                                 int64_t output_padding, int64_t dilation_rate, const std::string& activation,
+                                 bool use_bias, const std::string& kernel_initializer,
+                                 const std::string& bias_initializer, const std::string& name)
+    : Conv2DTranspose(1, filters, {1, kernel_size}, {1, strides}, padding,
+                      {output_padding < 0 ? -1 : 0, output_padding}, {1, dilation_rate}, activation, use_bias,
+                      kernel_initializer, bias_initializer, name) {}
+
+UpSampling1D::UpSampling1D(int64_t size, const std::string& name) : UpSampling2D(1, {1, size}, "nearest", name) {}
+
 // ---- 1-D pooling ----------------------------------------------------------------------------------------------
 Pooling1D::Pooling1D(Mode mode, int64_t pool_size, int64_t strides, const std::string& padding,
                      const std::string& name)

@@ -23,6 +23,23 @@ inline ConvAxis conv_axis(int64_t in, int64_t k, int64_t stride, int64_t dilatio
   return {out, total / 2};
 }
 
+// A transposed convolution along one axis, Keras 3's rule (compute_conv_transpose_output_length): without an
+// output_padding (< 0: None) the output is in * stride ("same") or in * stride + max(span - stride, 0) ("valid");
+// with one, (in - 1) * stride + span - 2 * pad + output_padding, pad = span / 2 ("same") or 0 ("valid").
+// pad_before is that of the convolution the transposed one is the adjoint of (its input is this output, its
+// output this input): none for "valid", TensorFlow's "same" split of max((in - 1) * stride + span - out, 0).
+// Output pixel o then collects input pixel i through tap t where o = i * stride - pad_before + t * dilation.
+inline ConvAxis conv_transpose_axis(int64_t in, int64_t k, int64_t stride, int64_t dilation,
+                                    const std::string& padding, int64_t output_padding) {
+  const int64_t span = (k - 1) * dilation + 1;
+  const bool same = padding == "same";
+  int64_t out;
+  if (output_padding < 0) out = same ? in * stride : in * stride + std::max<int64_t>(span - stride, 0);
+  else out = (in - 1) * stride + span - 2 * (same ? span / 2 : 0) + output_padding;
+  const int64_t pad_before = same ? std::max<int64_t>((in - 1) * stride + span - out, 0) / 2 : 0;
+  return {out, pad_before};
+}
+
 inline void check_padding(const std::string& padding, const std::string& who, bool causal_ok = false) {
   if (causal_ok)
     NNC_CHECK(padding == "valid" || padding == "same" || padding == "causal", who,

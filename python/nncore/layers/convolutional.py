@@ -1,4 +1,4 @@
-"""Convolutional layers: Conv2D, Conv1D."""
+"""Convolutional layers: Conv2D, Conv1D, Conv2DTranspose, Conv1DTranspose."""
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
@@ -9,7 +9,7 @@ from .. import _core
 from .._convert import pair
 from .base import ActivationArg, Layer, _activation_name, _channels_last, _check_kwargs, _single
 
-__all__ = ["Conv2D", "Conv1D"]
+__all__ = ["Conv2D", "Conv1D", "Conv2DTranspose", "Conv1DTranspose"]
 
 
 class Conv2D(Layer):
@@ -102,3 +102,133 @@ class Conv1D(Layer):
     @property
     def padding(self) -> str:
         return self._impl.padding
+
+
+def _filters(cls: str, filters: Any) -> int:
+    if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or int(filters) < 1:
+        raise ValueError(f"{cls}: filters must be a positive int, got {filters!r}")
+    return int(filters)
+
+
+def _padding(cls: str, padding: Any) -> str:
+    if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+        raise ValueError(f"{cls}: padding must be 'valid' or 'same', got {padding!r}")
+    return padding.lower()
+
+
+class Conv2DTranspose(Layer):
+    """Transposed 2-D convolution ("deconvolution") on channels-last images ``(batch, height, width, channels)``:
+    the gradient of a Conv2D with respect to its input, as in Keras. The kernel has Keras's layout
+    ``(kernel_h, kernel_w, filters, in_channels)``. The output size per axis is ``in * stride`` for
+    ``padding="same"`` and ``(in - 1) * stride + dilation * (kernel - 1) + 1`` (at least ``in * stride``) for
+    ``"valid"``; ``output_padding`` (smaller than the stride) sets it to
+    ``(in - 1) * stride + dilation * (kernel - 1) + 1 - 2 * pad + output_padding`` instead, ``pad`` being half the
+    dilated kernel for ``"same"`` and 0 for ``"valid"``.
+
+    Example:
+        >>> up = Conv2DTranspose(16, 3, strides=2, padding="same", activation="relu")
+        >>> up(nncore.Input((7, 7, 32))).shape
+        (None, 14, 14, 16)
+    """
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
+                 output_padding: Any = None, dilation_rate: Any = (1, 1), activation: ActivationArg = None,
+                 use_bias: bool = True, kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
+                 data_format: Optional[str] = None, **kwargs: Any) -> None:
+        cls = "Conv2DTranspose"
+        _check_kwargs(cls, kwargs)
+        _channels_last(cls, data_format)
+        op = (-1, -1) if output_padding is None else pair(output_padding, f"{cls} output_padding")
+        if output_padding is not None and min(op) < 0:
+            raise ValueError(f"{cls} output_padding: expected ints >= 0 (or None), got {output_padding!r}")
+        impl = _core.Conv2DTranspose(_filters(cls, filters), pair(kernel_size, f"{cls} kernel_size"),
+                                     pair(strides, f"{cls} strides"), _padding(cls, padding), op,
+                                     pair(dilation_rate, f"{cls} dilation_rate"), _activation_name(activation, cls),
+                                     bool(use_bias), kernel_initializer, bias_initializer, name or "")
+        super().__init__(impl, input_shape, trainable)
+        self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
+
+    @property
+    def filters(self) -> int:
+        return self._impl.filters
+
+    @property
+    def kernel_size(self) -> tuple:
+        return tuple(self._impl.kernel_size)
+
+    @property
+    def strides(self) -> tuple:
+        return tuple(self._impl.strides)
+
+    @property
+    def padding(self) -> str:
+        return self._impl.padding
+
+    @property
+    def output_padding(self) -> Optional[tuple]:
+        return self._impl.output_padding
+
+    @property
+    def dilation_rate(self) -> tuple:
+        return tuple(self._impl.dilation_rate)
+
+
+class Conv1DTranspose(Layer):
+    """Transposed 1-D convolution over ``(batch, steps, channels)``; kernel ``(kernel_size, filters,
+    in_channels)`` as in Keras. Output length as Conv2DTranspose's along one axis. Runs on the Conv2D kernels
+    (the sequence is a one-row image).
+
+    Example:
+        >>> Conv1DTranspose(8, 4, strides=2, padding="same")   # (None, 25, 16) -> (None, 50, 8)
+    """
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
+                 output_padding: Any = None, dilation_rate: Any = 1, activation: ActivationArg = None,
+                 use_bias: bool = True, kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
+                 data_format: Optional[str] = None, **kwargs: Any) -> None:
+        cls = "Conv1DTranspose"
+        _check_kwargs(cls, kwargs)
+        _channels_last(cls, data_format)
+        op = -1
+        if output_padding is not None:
+            v = output_padding[0] if isinstance(output_padding, (tuple, list)) and len(output_padding) == 1 \
+                else output_padding
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < 0:
+                raise ValueError(f"{cls} output_padding: expected an int >= 0 (or a 1-tuple, or None), "
+                                 f"got {output_padding!r}")
+            op = int(v)
+        impl = _core.Conv1DTranspose(_filters(cls, filters), _single(kernel_size, f"{cls} kernel_size"),
+                                     _single(strides, f"{cls} strides"), _padding(cls, padding), op,
+                                     _single(dilation_rate, f"{cls} dilation_rate"), _activation_name(activation, cls),
+                                     bool(use_bias), kernel_initializer, bias_initializer, name or "")
+        super().__init__(impl, input_shape, trainable)
+        self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
+
+    @property
+    def filters(self) -> int:
+        return self._impl.filters
+
+    @property
+    def kernel_size(self) -> tuple:
+        return (self._impl.kernel_size,)
+
+    @property
+    def strides(self) -> tuple:
+        return (self._impl.strides,)
+
+    @property
+    def padding(self) -> str:
+        return self._impl.padding
+
+    @property
+    def output_padding(self) -> Optional[tuple]:
+        op = self._impl.output_padding
+        return None if op is None else (op,)
+
+    @property
+    def dilation_rate(self) -> tuple:
+        return (self._impl.dilation_rate,)

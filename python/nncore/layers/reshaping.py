@@ -1,4 +1,4 @@
-"""Reshaping layers: Flatten, Reshape, ZeroPadding2D."""
+"""Reshaping layers: Flatten, Reshape, ZeroPadding2D, UpSampling2D, UpSampling1D."""
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
@@ -7,9 +7,9 @@ import numpy as np
 
 from .. import _core
 from .._convert import pair
-from .base import Layer, _check_kwargs
+from .base import Layer, _channels_last, _check_kwargs, _single
 
-__all__ = ["Flatten", "Reshape", "ZeroPadding2D"]
+__all__ = ["Flatten", "Reshape", "ZeroPadding2D", "UpSampling2D", "UpSampling1D"]
 
 
 class Flatten(Layer):
@@ -48,3 +48,50 @@ class ZeroPadding2D(Layer):
             h = pair(ph, "ZeroPadding2D padding")
             w = pair(pw, "ZeroPadding2D padding")
         super().__init__(_core.ZeroPadding2D(h, w, name or ""), input_shape)
+
+
+class UpSampling2D(Layer):
+    """Repeats the rows and columns of channels-last images: ``(batch, H, W, C) -> (batch, H * size[0],
+    W * size[1], C)``. ``size`` is an int or a pair; ``interpolation`` is ``"nearest"`` (each pixel becomes a block)
+    or ``"bilinear"`` (half-pixel centers, as Keras 3 / ``tf.image.resize``).
+
+    Example:
+        >>> UpSampling2D(2)   # (None, 7, 7, 16) -> (None, 14, 14, 16)
+    """
+
+    def __init__(self, size: Any = (2, 2), interpolation: str = "nearest", input_shape: Optional[Sequence[int]] = None,
+                 name: Optional[str] = None, data_format: Optional[str] = None, **kwargs: Any) -> None:
+        _check_kwargs("UpSampling2D", kwargs)
+        _channels_last("UpSampling2D", data_format)
+        s = pair(size, "UpSampling2D size")
+        if min(s) < 1:
+            raise ValueError(f"UpSampling2D size: expected positive ints, got {size!r}")
+        if interpolation not in ("nearest", "bilinear"):
+            raise ValueError(f"UpSampling2D interpolation: only 'nearest' and 'bilinear' are supported, got "
+                             f"{interpolation!r}")
+        super().__init__(_core.UpSampling2D(s, interpolation, name or ""), input_shape)
+
+    @property
+    def size(self) -> tuple:
+        return tuple(self._impl.size)
+
+    @property
+    def interpolation(self) -> str:
+        return self._impl.interpolation
+
+
+class UpSampling1D(Layer):
+    """Repeats each step ``size`` times: ``(batch, steps, C) -> (batch, steps * size, C)``.
+
+    Example:
+        >>> UpSampling1D(3)   # (None, 10, 4) -> (None, 30, 4)
+    """
+
+    def __init__(self, size: Any = 2, input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None,
+                 **kwargs: Any) -> None:
+        _check_kwargs("UpSampling1D", kwargs)
+        super().__init__(_core.UpSampling1D(_single(size, "UpSampling1D size"), name or ""), input_shape)
+
+    @property
+    def size(self) -> int:
+        return self._impl.size

@@ -75,6 +75,74 @@ class Conv2D : public Layer {
   const Tensor& run_backward(LayerCall& call, const Tensor& dy, Activation act, bool need_dx);
 };
 
+// y = act(conv_transpose(x, kernel) + bias) on channels-last images; kernel (KH, KW, filters, C_in) and bias
+// (filters) as in Keras. A transposed convolution is the input gradient of a convolution (TensorFlow defines it
+// so): of the Conv2D whose input image is this layer's output (OH, OW, filters) and whose output is this layer's
+// input (H, W, C_in), with the kernel read as that Conv2D's (KH, KW, C = filters, OC = C_in) — the same memory.
+// Output lengths follow Keras 3 (cpp/src/ops/conv_geometry.hpp: conv_transpose_axis): "valid" (in - 1) * stride +
+// dilation * (k - 1) + 1 (at least in * stride), "same" in * stride; output_padding, when given ({-1, -1}: None),
+// must be smaller than the stride on each axis. Spatial axes may be unknown (-1); the channel axis may not.
+class Conv2DTranspose : public Layer {
+ public:
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
+  Conv2DTranspose(int64_t filters, Pair kernel_size, Pair strides = {1, 1}, const std::string& padding = "valid",
+                  Pair output_padding = {-1, -1}, Pair dilation_rate = {1, 1},
+                  const std::string& activation = "linear", bool use_bias = true,
+                  const std::string& kernel_initializer = "glorot_uniform",
+                  const std::string& bias_initializer = "zeros", const std::string& name = "");
+  std::string class_name() const override { return "Conv2DTranspose"; }
+  Activation output_activation() const override { return act_; }
+  const Tensor& pre_activation(LayerCall& call) const override;
+  float activation_alpha() const override { return alpha_; }
+  // An image's rows are not time steps: no mask goes on.
+  const Tensor* output_mask(const LayerCall&, size_t) const override { return nullptr; }
+  int64_t filters() const { return filters_; }
+  Pair kernel_size() const { return kernel_; }
+  Pair strides() const { return strides_; }
+  Pair dilation_rate() const { return dilation_; }
+  Pair output_padding() const { return output_padding_; }  // {-1, -1}: None
+  bool has_output_padding() const { return output_padding_[1] >= 0; }
+  const std::string& padding() const { return padding_; }
+  bool use_bias() const { return use_bias_; }
+
+ protected:
+  // rank 1: Conv1DTranspose, on one-row images (1, steps, channels); kernel (k, filters, C_in).
+  Conv2DTranspose(int rank, int64_t filters, Pair kernel_size, Pair strides, const std::string& padding,
+                  Pair output_padding, Pair dilation_rate, const std::string& activation, bool use_bias,
+                  const std::string& kernel_initializer, const std::string& bias_initializer,
+                  const std::string& name);
+  struct Call : LayerCall {
+    Tensor preact, workspace;  // preact: with an activation other than linear
+  };
+  std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
+  Shape do_build(const Shape& input_shape) override;
+  Shape infer_shape(const Shape& in) const override;
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  const Tensor& backward_preact_one(LayerCall& call, const Tensor& dz, bool need_dx) override;
+  int rank_;
+  // Names the layer in errors; usable in the constructor (by rank), where class_name() is not yet the 1-D one's.
+  std::string who() const;
+
+ private:
+  // A per-sample input ((H, W, C_in), or (steps, C_in) for rank 1) as images in (H, W, C_in) and out
+  // (OH, OW, filters), with the padding before each axis of the adjoint convolution. Unknown (-1) lengths stay so.
+  struct Image {
+    Shape in, out;
+    int64_t pad_top = 0, pad_left = 0;
+  };
+  Image image(const Shape& in) const;
+  // The geometry of the Conv2D this call is the adjoint of (its input image: this call's output).
+  kernels::ConvGeom geometry_of(const LayerCall& call, int64_t batch) const;
+  int64_t filters_;
+  Pair kernel_, strides_, output_padding_, dilation_;
+  std::string padding_;
+  Activation act_;
+  float alpha_;
+  bool use_bias_;
+  std::string kernel_init_, bias_init_;
+};
+
 // Max or average pooling over pool_size windows; strides default to pool_size.
 // rank 1: MaxPooling1D / AveragePooling1D on (batch, steps, channels), viewed as one-row images.
 class Pooling2D : public Layer {
@@ -180,6 +248,36 @@ class ZeroPadding2D : public Layer {
 
  private:
   Pair h_, w_;
+};
+
+// Repeats rows and columns: (batch, H, W, C) -> (batch, H * size[0], W * size[1], C). interpolation "nearest"
+// (each pixel becomes a size[0] x size[1] block; backward sums each block's gradient) or "bilinear" (half-pixel
+// centers, as Keras 3 / tf.image.resize with antialias=False: output pixel o samples the input at
+// (o + 0.5) / size - 0.5, clamped to the image). Spatial axes may be unknown (-1).
+class UpSampling2D : public Layer {
+ public:
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
+  explicit UpSampling2D(Pair size = {2, 2}, const std::string& interpolation = "nearest",
+                        const std::string& name = "");
+  std::string class_name() const override { return rank_ == 1 ? "UpSampling1D" : "UpSampling2D"; }
+  const Tensor* output_mask(const LayerCall&, size_t) const override { return nullptr; }
+  Pair size() const { return size_; }
+  const std::string& interpolation() const { return interpolation_; }
+
+ protected:
+  // rank 1: UpSampling1D, repeating the steps of (batch, steps, C) (one-row images, size {1, n}).
+  UpSampling2D(int rank, Pair size, const std::string& interpolation, const std::string& name);
+  Shape do_build(const Shape& input_shape) override;
+  Shape infer_shape(const Shape& in) const override;
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
+
+ private:
+  int rank_;
+  Pair size_;
+  std::string interpolation_;
+  std::string who() const;
 };
 
 }  // namespace nncore

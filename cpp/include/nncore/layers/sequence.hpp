@@ -61,6 +61,32 @@ class Conv1D : public Conv2D {
   int64_t dilation_rate() const { return Conv2D::dilation_rate()[1]; }
 };
 
+// 1-D transposed convolution on (batch, steps, channels): Conv2DTranspose on one-row images. kernel
+// (kernel_size, filters, in) as in Keras; padding "valid" or "same"; output_padding < 0: None.
+class Conv1DTranspose : public Conv2DTranspose {
+ public:
+  Conv1DTranspose(int64_t filters, int64_t kernel_size, int64_t strides = 1, const std::string& padding = "valid",
+                  int64_t output_padding = -1, int64_t dilation_rate = 1, const std::string& activation = "linear",
+                  bool use_bias = true, const std::string& kernel_initializer = "glorot_uniform",
+                  const std::string& bias_initializer = "zeros", const std::string& name = "");
+  std::string class_name() const override { return "Conv1DTranspose"; }
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
+  int64_t kernel_size() const { return Conv2DTranspose::kernel_size()[1]; }
+  int64_t strides() const { return Conv2DTranspose::strides()[1]; }
+  int64_t dilation_rate() const { return Conv2DTranspose::dilation_rate()[1]; }
+  int64_t output_padding() const { return Conv2DTranspose::output_padding()[1]; }  // -1: None
+};
+
+// Repeats each step `size` times: (batch, steps, C) -> (batch, steps * size, C). Drops the mask.
+class UpSampling1D : public UpSampling2D {
+ public:
+  explicit UpSampling1D(int64_t size = 2, const std::string& name = "");
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
+  int64_t size() const { return UpSampling2D::size()[1]; }
+};
+
 // Max or average over windows of pool_size steps of (batch, steps, channels); strides default to pool_size
 // (0: not given); padding "valid" or "same". The 2-D pooling kernels on one-row images. Drops the mask (Keras).
 class Pooling1D : public Pooling2D {
