@@ -140,3 +140,29 @@ def test_bad_custom_losses_say_what_is_wrong():
         m.compile("adam", loss=with_array)
     with pytest.raises(ValueError, match="unknown loss 'nope'"):
         m.compile("adam", loss="nope")
+
+
+def test_compile_without_a_loss_trains_on_added_losses():
+    class Shrink(nncore.layers.Layer):
+        def call(self, x):
+            self.add_loss(ops.mean(ops.square(x)))
+            return x
+
+    inp = nncore.Input((3,))
+    dense = layers.Dense(3)
+    m = nncore.Model(inp, Shrink()(dense(inp)))
+    m.compile(nncore.optimizers.SGD(0.1))
+    x = np.random.default_rng(7).normal(size=(32, 3)).astype(np.float32)
+    before = m.evaluate(x, verbose=0)
+    np.testing.assert_allclose(before, (m.predict(x, verbose=0).astype(np.float64) ** 2).mean(), rtol=1e-5)
+    m.fit(x, epochs=20, verbose=0)                          # no targets at all
+    m.fit(x, np.zeros((32, 3), np.float32), epochs=1, verbose=0)  # targets given are not read
+    assert m.evaluate(x, verbose=0) < 0.2 * before
+    assert m.loss is None
+    plain = nncore.Model(inp, layers.Dense(2)(inp))
+    with pytest.raises(ValueError, match="a loss is required"):
+        plain.compile("adam")
+    with pytest.raises(ValueError, match="y is required"):
+        mlp_ = mlp()
+        mlp_.compile("adam", "mse")
+        mlp_.fit(x[:, :2].repeat(3, 1)[:, :5], epochs=1, verbose=0)

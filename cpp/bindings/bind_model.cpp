@@ -199,7 +199,9 @@ void bind_model(py::module_& m) {
              const std::vector<std::string>& metrics) {
             std::vector<Loss> ls;
             for (const py::tuple& l : losses) {
-              if (l.size() == 3)
+              if (l.size() == 1)  // (None,): compile(loss=None)
+                ls.push_back(Loss::none());
+              else if (l.size() == 3)
                 ls.push_back(Loss::custom(l[0].cast<std::shared_ptr<Model>>(), l[1].cast<std::string>(),
                                           l[2].cast<bool>()));
               else
@@ -216,6 +218,8 @@ void bind_model(py::module_& m) {
            py::arg("output") = 0)
       .def_property_readonly("metrics_names", &Model::metrics_names)
       .def_property_readonly("compiled_metrics", &Model::compiled_metrics)
+      .def_property_readonly("adds_losses", &Model::adds_losses)
+      .def_property("loss_weights", &Model::loss_weights, &Model::set_loss_weights)
       .def_property(
           "stop_training", [](const Model& s) { return s.stop_training.load(); },
           [](Model& s, bool v) { s.stop_training.store(v); })

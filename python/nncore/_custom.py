@@ -256,9 +256,10 @@ def ensure_built(layer: Any, shapes: List[tuple]) -> None:
     layer.__dict__["_py_built"] = True
 
 
-def trace(layer: Any, shapes: List[tuple]) -> None:
+def trace(layer: Any, shapes: List[tuple], batch: Optional[int] = None) -> None:
     """Traces call() on symbolic inputs of these per-sample shapes (once per training mode when call takes
-    `training`) into graphs that the C++ layer runs."""
+    `training`) into graphs that the C++ layer runs. ``batch``: the static batch size of the inputs, when their
+    Input has a batch_shape (call() may then size tensors by ``inputs.shape[0]``)."""
     from .models import Input, KerasTensor, Model
     cls = type(layer).__name__
     ensure_built(layer, shapes)
@@ -266,7 +267,7 @@ def trace(layer: Any, shapes: List[tuple]) -> None:
     graphs = {}
     losses_by_mode = {}
     for mode in modes:
-        ins = [Input(s) for s in shapes]
+        ins = [Input(s, batch_size=batch) for s in shapes]
         args = ins[0] if len(ins) == 1 else ins
         layer.__dict__["_trace_losses"] = []
         _TRACING.append(layer)
@@ -320,7 +321,7 @@ def symbolic_call(layer: Any, x: Any, training: Optional[bool]) -> Any:
     args = list(x) if isinstance(x, (list, tuple)) else [x]
     shapes = [tuple(a.shape[1:]) for a in args]
     if not layer._impl.traced:
-        trace(layer, shapes)
+        trace(layer, shapes, args[0]._batch if args else None)
     return _symbolic_call(layer, x, training)
 
 

@@ -61,23 +61,31 @@ class RandomOp(_OpLayer):
 
 
 class BatchDim:
-    """``ops.shape(x)[0]`` of a KerasTensor: the batch size, unknown until the model runs. Random ops take it in
-    their shape (one draw per sample); anything else sees None."""
+    """``ops.shape(x)[0]`` of a KerasTensor (and ``x.shape[0]`` of one whose Input has a ``batch_shape``): the
+    batch axis of x. Random ops and ``ops.zeros / ones / full`` take it in their shape (a tensor with x's batch
+    size); otherwise it reads as None, or as the static batch size an Input was given."""
 
-    def __init__(self, tensor: Any) -> None:
+    def __init__(self, tensor: Any, static: Optional[int] = None) -> None:
         self.tensor = tensor
+        self.static = static
 
     def __repr__(self) -> str:
-        return "None"
+        return "None" if self.static is None else str(self.static)
 
     def __eq__(self, other: Any) -> bool:
-        return other is None or isinstance(other, BatchDim)
+        if isinstance(other, BatchDim):
+            return other.static == self.static
+        return other == self.static
 
     def __hash__(self) -> int:
-        return hash(None)
+        return hash(self.static)
 
     def __index__(self) -> int:
-        raise TypeError("the batch size of a KerasTensor is not known while the model is being built")
+        if self.static is None:
+            raise TypeError("the batch size of a KerasTensor is not known while the model is being built")
+        return self.static
+
+    __int__ = __index__
 
 
 def _is_symbolic(v: Any) -> bool:
@@ -559,15 +567,36 @@ def matmul_graph(x1: Any, x2: Any) -> Any:
 
 
 # ---- constructors, and ops composed of the nodes above ----------------------------------------------------------
-def zeros(shape: Any, dtype: Any = None) -> np.ndarray:
+def _batch_full(shape: Any, fill_value: float) -> Any:
+    """A tensor of ``shape`` whose first entry is a BatchDim: ``fill_value`` everywhere, one sample per sample of
+    the BatchDim's tensor (a state of zeros for a loop over time steps, say)."""
+    ref = shape[0].tensor
+    per = [int(d) for d in shape[1:]]
+    axes = list(range(1, len(ref.shape)))
+    one = sum(multiply(ref, 0.0), axis=axes) if axes else multiply(ref, 0.0)  # (batch,), zeros
+    one = reshape(one, (-1,) + (1,) * len(per)) if per else one
+    return add(one, np.full(per, float(fill_value), np.float32)) if per else add(one, float(fill_value))
+
+
+def _has_batch_dim(shape: Any) -> bool:
+    return isinstance(shape, (list, tuple)) and len(shape) > 0 and isinstance(shape[0], BatchDim)
+
+
+def zeros(shape: Any, dtype: Any = None) -> Any:
+    if _has_batch_dim(shape):
+        return _batch_full(shape, 0.0)
     return np.zeros(shape, dtype or np.float32)
 
 
-def ones(shape: Any, dtype: Any = None) -> np.ndarray:
+def ones(shape: Any, dtype: Any = None) -> Any:
+    if _has_batch_dim(shape):
+        return _batch_full(shape, 1.0)
     return np.ones(shape, dtype or np.float32)
 
 
-def full(shape: Any, fill_value: Any, dtype: Any = None) -> np.ndarray:
+def full(shape: Any, fill_value: Any, dtype: Any = None) -> Any:
+    if _has_batch_dim(shape):
+        return _batch_full(shape, float(fill_value))
     return np.full(shape, fill_value, dtype or np.float32)
 
 

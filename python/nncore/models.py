@@ -64,7 +64,10 @@ class KerasTensor:
 
     @property
     def shape(self) -> tuple:
-        return (self._batch, *py_shape(self._sym.shape))
+        if self._batch is None:
+            return (None, *py_shape(self._sym.shape))
+        from ._keras_ops import BatchDim  # a static batch size: reads as the int, and ops.zeros takes it
+        return (BatchDim(self, self._batch), *py_shape(self._sym.shape))
 
     @property
     def name(self) -> str:
@@ -456,30 +459,44 @@ class Model(Layer):
             i += n
 
     # -- training configuration --------------------------------------------------------------------------
+    # compile arguments of Keras that choose how the step is run, not what it computes: nncore's step always runs
+    # compiled in C++, so they are accepted and have no effect.
+    _RUN_OPTIONS = ("run_eagerly", "steps_per_execution", "jit_compile", "auto_scale_loss")
+
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Optional[Sequence[Any]] = None,
-                **kwargs: Any) -> None:
+                loss_weights: Any = None, **kwargs: Any) -> None:
+        """Keras's compile: ``optimizer``, ``loss`` (one for all outputs, a list, or a dict by output name; a name,
+        a Loss, or a function of ops), ``metrics`` and ``loss_weights`` (a list or a dict by output name: output
+        j's loss counts ``loss_weights[j]`` times in the total; the per-output losses in the logs stay unweighted).
+        """
+        kwargs = {k: v for k, v in kwargs.items() if k not in self._RUN_OPTIONS}
         if kwargs:
             raise TypeError(f"compile: unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
-        if loss is None:
-            raise ValueError("compile: a loss is required, e.g. loss='sparse_categorical_crossentropy'; valid "
-                             f"losses: {', '.join(_core.loss_names())}")
         if self._impl is None:  # a subclassed model: compiled once it is traced
-            self.__dict__["_pending_compile"] = ((optimizer, loss, metrics), kwargs)
+            self.__dict__["_pending_compile"] = ((optimizer, loss, metrics), {"loss_weights": loss_weights})
             return
         n_out = self._impl.num_outputs
+        if loss is None:
+            # Keras: no loss of its own when the layers add losses (add_loss); it trains on those alone.
+            if not self._impl.adds_losses:
+                raise ValueError("compile: a loss is required, e.g. loss='sparse_categorical_crossentropy' (valid: "
+                                 f"{', '.join(_core.loss_names())}, or a function of ops); only a model whose layers "
+                                 "add losses with add_loss may leave it out")
+            loss = [None] * n_out
         if isinstance(loss, dict):
             missing = [n for n in self.output_names if n not in loss]
             if missing or len(loss) != n_out:
                 raise ValueError(f"compile: loss dict must name every output ({', '.join(self.output_names)}), got "
                                  f"{', '.join(map(str, loss))}")
             loss = [loss[n] for n in self.output_names]
-        loss_objs = [_losses.get(l) for l in loss] if isinstance(loss, (list, tuple)) else [_losses.get(loss)]
+        loss_objs = [None if l is None else _losses.get(l) for l in loss] if isinstance(loss, (list, tuple)) \
+            else [_losses.get(loss)]
         if len(loss_objs) not in (1, n_out):
             raise ValueError(f"compile: expected 1 loss or one per output ({n_out}), got {len(loss_objs)}")
         names = [_metrics.get(m) for m in (metrics or [])]
-        if len(loss_objs) == 1 and n_out > 1 and loss_objs[0].is_custom:
+        if len(loss_objs) == 1 and n_out > 1 and loss_objs[0] is not None and loss_objs[0].is_custom:
             loss_objs = loss_objs * n_out  # traced once per output (their shapes differ)
-        if any(l.is_custom for l in loss_objs) and not self._impl.built:
+        if any(l is not None and l.is_custom for l in loss_objs) and not self._impl.built:
             raise ValueError("compile: a custom loss is traced for the model's output shape, and this model is not "
                              "built yet: start it with nncore.Input(shape) (or give the first layer input_shape, or "
                              "call model.build(input_shape)) before compile")
@@ -487,10 +504,34 @@ class Model(Layer):
         specs = [self._loss_spec(l, j, None) for j, l in enumerate(loss_objs)]
         self._impl.compile(_optimizers.get(optimizer), specs, names)
         self._losses = loss_objs if len(loss_objs) == n_out else loss_objs * n_out
+        if loss_weights is not None:
+            if isinstance(loss_weights, dict):
+                unknown = [k for k in loss_weights if k not in self.output_names]
+                if unknown:
+                    raise ValueError(f"compile: loss_weights names unknown output(s) {unknown}; outputs: "
+                                     f"{', '.join(self.output_names)}")
+                loss_weights = [float(loss_weights.get(n, 1.0)) for n in self.output_names]
+            elif isinstance(loss_weights, (int, float)):
+                loss_weights = [float(loss_weights)] * n_out
+            loss_weights = [float(w) for w in loss_weights]
+            if len(loss_weights) != n_out:
+                raise ValueError(f"compile: loss_weights must have one weight per output ({n_out}), got "
+                                 f"{len(loss_weights)}")
+            self._impl.loss_weights = loss_weights
+
+    def _no_targets(self, xs: List[np.ndarray], what: str) -> Any:
+        """y=None: allowed when the model was compiled without a loss (it trains on its layers' add_loss); a column
+        of zeros per output stands in for the targets nothing reads."""
+        if not self._losses or any(l is not None for l in self._losses):
+            raise ValueError(f"{what}: y is required (the model was compiled with a loss); only a model compiled "
+                             "without one, training on its layers' add_loss, runs without targets")
+        return [np.zeros((len(xs[0]), 1), np.float32) for _ in self._losses]
 
     def _loss_spec(self, loss: Any, j: int, y_shape: Optional[tuple]) -> tuple:
-        """What the C++ compile takes for output j's loss: (name, from_logits), or a custom loss traced for targets
-        of per-sample shape y_shape (default: the output's shape)."""
+        """What the C++ compile takes for output j's loss: (name, from_logits), (None,) for no loss, or a custom
+        loss traced for targets of per-sample shape y_shape (default: the output's shape)."""
+        if loss is None:
+            return (None,)
         if not loss.is_custom:
             return (loss.kernel_name, loss.from_logits)
         out_shape = py_shape(self._impl.output_shape_of(j))
@@ -501,11 +542,11 @@ class Model(Layer):
         """Traces a custom loss again when the targets are not shaped like the output (integer labels for a
         classifier's probabilities, say): for y's per-sample shape, keeping the optimizer and its state."""
         shapes = self.__dict__.get("_loss_y_shapes")
-        if not shapes or not any(l.is_custom for l in self._losses) or len(ys) != len(self._losses):
+        if not shapes or not any(l is not None and l.is_custom for l in self._losses) or len(ys) != len(self._losses):
             return
         changed = False
         for j, (loss, y) in enumerate(zip(self._losses, ys)):
-            if not loss.is_custom or y.ndim < 1:
+            if loss is None or not loss.is_custom or y.ndim < 1:
                 continue
             out_size = int(np.prod([d for d in self._impl.output_shape_of(j)]))
             per = tuple(y.shape[1:])
@@ -515,7 +556,9 @@ class Model(Layer):
                 shapes[j] = per if int(np.prod(per)) != out_size else None
         if changed:
             specs = [self._loss_spec(l, j, shapes[j]) for j, l in enumerate(self._losses)]
+            weights = list(self._impl.loss_weights)
             self._impl.compile(self._impl.optimizer, specs, list(self._impl.compiled_metrics))
+            self._impl.loss_weights = weights
 
     @property
     def optimizer(self) -> Any:
@@ -561,10 +604,10 @@ class Model(Layer):
         loss, and both together multiply. The batch loss is ``sum(w * loss) / batch_size`` as in Keras; metrics
         stay unweighted (Keras 3's ``metrics=``). A ``validation_split`` also splits the weights."""
         self._require_compiled("fit")
-        if x is None or y is None:
-            raise ValueError("fit: x and y are required")
+        if x is None:
+            raise ValueError("fit: x is required")
         xs = self._xs(x, "fit: x")
-        ys = self._ys(y, "fit: y")
+        ys = self._ys(self._no_targets(xs, "fit") if y is None else y, "fit: y")
         weights = self._loss_weights(xs, ys, sample_weight, class_weight, "fit")
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "fit: batch_size")
         epochs = _positive_int(epochs, "fit: epochs")
@@ -612,11 +655,11 @@ class Model(Layer):
         """``[loss, *metrics]`` averaged over the samples (a scalar when there are no metrics). With
         ``sample_weight`` the loss is ``sum(w * loss) / n``; metrics stay unweighted."""
         self._require_compiled("evaluate")
-        if x is None or y is None:
-            raise ValueError("evaluate: x and y are required")
+        if x is None:
+            raise ValueError("evaluate: x is required")
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "evaluate: batch_size")
         xs = self._xs(x, "evaluate: x")
-        ys = self._ys(y, "evaluate: y")
+        ys = self._ys(self._no_targets(xs, "evaluate") if y is None else y, "evaluate: y")
         weights = self._loss_weights(xs, ys, sample_weight, None, "evaluate")
         values = self._impl.evaluate(xs, ys, batch_size, _verbose(verbose), _write, sample_weight=weights)
         return self._shape_results(values, return_dict)
@@ -796,9 +839,12 @@ class Model(Layer):
         return _core.model_config(self._impl)
 
     @classmethod
-    def from_config(cls, config: Dict[str, Any]) -> "Model":
-        """A new model with fresh weights from ``get_config()``'s dictionary."""
-        return _wrap_model(_core.model_from_config(json.dumps(config)))
+    def from_config(cls, config: Dict[str, Any], custom_objects: Optional[Dict[str, Any]] = None) -> "Model":
+        """A new model with fresh weights from ``get_config()``'s dictionary; custom layers are found by their
+        registered names or in ``custom_objects``."""
+        from ._custom import custom_object_scope
+        with custom_object_scope(custom_objects or {}):
+            return _wrap_model(_core.model_from_config(json.dumps(config)))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name='{self.name}' layers={len(self._layers)}>"
@@ -893,6 +939,9 @@ def _wrap_model(impl: Any) -> Model:
     if impl.compiled:
         obj._losses = []
         for j in range(impl.num_outputs):
+            if impl.loss_name(j) == "none":  # compiled without a loss (add_loss only)
+                obj._losses.append(None)
+                continue
             if impl.loss_is_custom(j):  # its traced graph came with the file; the Python function if it is known
                 found = _custom_loss_object(impl.loss_name(j))
                 obj._losses.append(found)

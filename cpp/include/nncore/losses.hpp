@@ -10,7 +10,15 @@
 
 namespace nncore {
 
-enum class LossKind { mse, mae, binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy, custom };
+enum class LossKind {
+  mse,
+  mae,
+  binary_crossentropy,
+  categorical_crossentropy,
+  sparse_categorical_crossentropy,
+  custom,
+  none,  // no loss of its own: the model trains on what its layers add (add_loss); targets are not read
+};
 
 class Layer;
 
@@ -27,6 +35,8 @@ class Loss {
   // of its values (Keras's "sum_over_batch_size" reduction divides by every value of the batch), times the batch
   // size when `batch_sum` (the function summed over the whole batch itself). It has no weights of its own.
   static Loss custom(std::shared_ptr<Layer> graph, const std::string& name, bool batch_sum = false);
+  // Keras's compile(loss=None) for a model whose layers add losses: 0, with a zero gradient, any targets.
+  static Loss none() { return Loss(LossKind::none, false); }
   // The custom loss's graph, or null.
   const std::shared_ptr<Layer>& graph() const;
   bool batch_sum() const;

@@ -148,6 +148,10 @@ class Model : public Layer {
   void compile(std::shared_ptr<Optimizer> optimizer, const std::vector<Loss>& losses,
                const std::vector<std::string>& metrics);
   bool compiled() const { return static_cast<bool>(optimizer_); }
+  // Keras's loss_weights: output j's loss counts w[j] times in the total (and its gradient); empty: all 1. Set
+  // after compile (compile resets them).
+  void set_loss_weights(const std::vector<float>& weights);
+  const std::vector<float>& loss_weights() const { return loss_weights_; }
   std::shared_ptr<Optimizer> optimizer() const { return optimizer_; }
   const Loss& loss(size_t output = 0) const;
   // The metric names given to compile.
@@ -225,6 +229,10 @@ class Model : public Layer {
   void backward_list(LayerCall& call, const std::vector<const Tensor*>& dys, bool need_dx) override;
   const Tensor* output_mask(const LayerCall& call, size_t output) const override;
   double aux_loss(const LayerCall& call) const override;
+ public:
+  bool adds_losses() const override;
+
+ protected:
 
   std::vector<InputSpec> inputs_;
   std::vector<Node> nodes_;
@@ -273,6 +281,7 @@ class Model : public Layer {
 
   std::shared_ptr<Optimizer> optimizer_;
   std::vector<Loss> losses_;  // one per output
+  std::vector<float> loss_weights_;  // per output, or empty (all 1)
   std::vector<std::vector<Metric>> metrics_;  // per output
   std::vector<std::string> metric_names_;     // as given to compile
   std::vector<char> fused_;       // per output: loss computed from the output layer's pre-activation

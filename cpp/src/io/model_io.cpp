@@ -105,6 +105,11 @@ Json compile_config(const Model& m) {
   Json metrics = Json::array();
   for (const std::string& name : m.compiled_metrics()) metrics.push_back(name);
   c["metrics"] = metrics;
+  if (!m.loss_weights().empty()) {
+    Json w = Json::array();
+    for (float v : m.loss_weights()) w.push_back(Json(static_cast<double>(v)));
+    c["loss_weights"] = w;
+  }
   c["optimizer"] = optimizer_spec(*m.optimizer());
   return c;
 }
@@ -113,6 +118,7 @@ void apply_compile_config(Model& m, const Json& c, const TensorFile& f, const st
   const Json& loss = c.at("loss", "compile_config");
   auto loss_from = [](const Json& l) {
     const std::string name = l.at("name", "compile_config loss").as_string("loss name");
+    if (name == "none") return Loss::none();
     if (l.get("custom", false))
       return Loss::custom(std::shared_ptr<Model>(model_from_config(l.at("graph", "custom loss"))), name,
                           l.get("batch_sum", false));
@@ -129,6 +135,12 @@ void apply_compile_config(Model& m, const Json& c, const TensorFile& f, const st
   auto opt = optimizer_from_config(c.at("optimizer", "compile_config"));
   try {
     m.compile(opt, losses, metrics);
+    if (const Json* w = c.find("loss_weights"); w != nullptr && !w->is_null()) {
+      std::vector<float> ws;
+      for (const Json& v : w->as_array("compile_config loss_weights"))
+        ws.push_back(static_cast<float>(v.as_number("loss weight")));
+      m.set_loss_weights(ws);
+    }
   } catch (const std::invalid_argument& e) {
     // E.g. a metric whose target layout differs from its loss's, which earlier builds accepted (and misread).
     throw ModelFileError(str_cat(source, ": the saved compile settings are refused: ", e.what(),

@@ -154,6 +154,10 @@ void TracedLayer::backward_list(LayerCall& c, const std::vector<const Tensor*>& 
   for (size_t i = 0; i < c.dxs.size() && i < tc.last->dxs.size(); ++i) c.dxs[i] = tc.last->dxs[i];
 }
 
+bool TracedLayer::adds_losses() const {
+  return !losses_.empty() || (training_ && training_->adds_losses());
+}
+
 double TracedLayer::aux_loss(const LayerCall& c) const {
   const Call& tc = static_cast<const Call&>(c);
   if (tc.last == nullptr) return 0.0;

@@ -123,13 +123,15 @@ double Loss::compute_custom(const float* input, const Tensor& y, int64_t B, cons
 
 std::string Loss::name() const {
   if (custom_) return custom_->name;
+  if (kind_ == LossKind::none) return "none";
   switch (kind_) {
     case LossKind::mse: return "mean_squared_error";
     case LossKind::mae: return "mean_absolute_error";
     case LossKind::binary_crossentropy: return "binary_crossentropy";
     case LossKind::categorical_crossentropy: return "categorical_crossentropy";
     case LossKind::sparse_categorical_crossentropy: return "sparse_categorical_crossentropy";
-    case LossKind::custom: break;
+    case LossKind::custom:
+    case LossKind::none: break;
   }
   return "";
 }
@@ -152,6 +154,7 @@ int64_t Loss::target_size(const Shape& out) const {
 }
 
 void Loss::check_targets(const Tensor& y, const Shape& out, const std::string& what) const {
+  if (kind_ == LossKind::none) return;  // the targets are not read
   const int64_t n = y.ndim() > 0 ? y.dim(0) : 0;
   const int64_t per = n > 0 ? y.size() / n : 0;
   int64_t want = target_size(out);
@@ -196,6 +199,10 @@ void Loss::check_targets(const Tensor& y, const Shape& out, const std::string& w
 double Loss::compute(const float* in, bool logits, const Tensor& y, int64_t B, const Shape& out, float* grad,
                      float scale, const float* weight) const {
   if (kind_ == LossKind::custom) return compute_custom(in, y, B, out, grad, scale, weight);
+  if (kind_ == LossKind::none) {
+    if (grad != nullptr) std::fill(grad, grad + B * shape_numel(out), 0.f);
+    return 0.0;
+  }
   if (y.size() != B * target_size(out)) wrong_target_count(name(), sparse(), y, B, out);
   return compute_rows(in, logits, y.data(), B, out, grad, scale, weight);
 }
@@ -230,7 +237,8 @@ double Loss::compute_rows(const float* in, bool logits, const float* y, int64_t 
     case LossKind::sparse_categorical_crossentropy:
       return inv_t * (logits ? kernels::loss_scce_logits(grad, in, y, rows, C, row_scale)
                              : kernels::loss_scce(grad, in, y, rows, C, row_scale));
-    case LossKind::custom: break;  // compute() runs its graph
+    case LossKind::custom:  // compute() runs its graph
+    case LossKind::none: break;
   }
   return 0.0;
 }

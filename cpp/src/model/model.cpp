@@ -286,6 +286,12 @@ void Model::backward_list(LayerCall& c, const std::vector<const Tensor*>& dys, b
   for (size_t i = 0; i < c.dxs.size(); ++i) c.dxs[i] = r.input_grads[i];
 }
 
+bool Model::adds_losses() const {
+  for (const auto& l : layers_)
+    if (l->adds_losses()) return true;
+  return false;
+}
+
 double Model::aux_loss(const LayerCall& c) const {
   const GraphRun& r = static_cast<const GraphRun&>(c);
   double sum = 0.0;

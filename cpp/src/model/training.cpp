@@ -106,9 +106,19 @@ void Model::compile(std::shared_ptr<Optimizer> optimizer, const std::vector<Loss
       ms[j].push_back(Metric::from_name(m, ls[j], built_ && j < outputs_.size() ? loss_shape(output_shape(j)) : Shape{}));
   optimizer_ = std::move(optimizer);
   losses_ = std::move(ls);
+  loss_weights_.clear();
   metrics_ = std::move(ms);
   metric_names_ = metrics;
   need_dx_.clear();
+}
+
+void Model::set_loss_weights(const std::vector<float>& weights) {
+  check_compiled("set_loss_weights");
+  NNC_CHECK(weights.empty() || weights.size() == losses_.size(), "compile: loss_weights must have one weight per "
+            "output (", losses_.size(), "), got ", weights.size());
+  for (float w : weights)
+    NNC_CHECK(std::isfinite(w) && w >= 0.f, "compile: loss_weights must be finite and >= 0, got ", w);
+  loss_weights_ = weights;
 }
 
 const Loss& Model::loss(size_t output) const {
@@ -247,10 +257,13 @@ double Model::losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, std::
       g = dout_[j].data();
     }
     const size_t k = static_cast<size_t>(value_node_[outputs_[j]]);
+    // Keras's loss_weights scale an output's share of the total loss (and its gradient); its own "<out>_loss"
+    // stays unweighted.
+    const float w = j < loss_weights_.size() ? loss_weights_[j] : 1.f;
     const double l = fused_[j] ? losses_[j].compute(nodes_[k].layer->pre_activation(*run_->calls[k]).data(), true,
-                                                    yb[j], B, os, g, scale, wb)
-                               : losses_[j].compute(out.data(), losses_[j].from_logits(), yb[j], B, os, g, scale, wb);
-    total += l;
+                                                    yb[j], B, os, g, scale * w, wb)
+                               : losses_[j].compute(out.data(), losses_[j].from_logits(), yb[j], B, os, g, scale * w, wb);
+    total += static_cast<double>(w) * l;
     if (n_out > 1) sums[1 + j] += l;
     for (size_t m = 0; m < n_metrics; ++m) sums[metric0 + j * n_metrics + m] += metrics_[j][m].compute(out.data(), yb[j], B, os);
   }

@@ -64,3 +64,32 @@ class Concatenate(_Merge):
     @property
     def axis(self) -> int:
         return self._impl.axis
+
+
+# ---- the functional forms (keras.layers.add(...), ...): a new merge layer called on the inputs ----------------------
+def add(inputs: Any, **kwargs: Any) -> Any:
+    """``Add(**kwargs)(inputs)``."""
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs: Any, **kwargs: Any) -> Any:
+    """``Subtract(**kwargs)(inputs)``."""
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs: Any, **kwargs: Any) -> Any:
+    """``Multiply(**kwargs)(inputs)``."""
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs: Any, **kwargs: Any) -> Any:
+    """``Average(**kwargs)(inputs)``."""
+    return Average(**kwargs)(inputs)
+
+
+def concatenate(inputs: Any, axis: int = -1, **kwargs: Any) -> Any:
+    """``Concatenate(axis, **kwargs)(inputs)``."""
+    return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+__all__ += ["add", "subtract", "multiply", "average", "concatenate"]

@@ -128,6 +128,8 @@ class Layer {
   // Losses a call added to the training loss (Keras's add_loss, in custom layers), as their value for the batch of
   // its last forward; their gradients are seeded by the layer's own backward.
   virtual double aux_loss(const LayerCall& call) const { return 0.0; }
+  // Whether any call of the layer adds such losses (a model may then be compiled without a loss).
+  virtual bool adds_losses() const { return false; }
 
   // The activation the layer ends with, and a call's pre-activation (for loss fusion).
   virtual Activation output_activation() const { return Activation::linear; }

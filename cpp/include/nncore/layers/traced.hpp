@@ -51,6 +51,7 @@ class TracedLayer : public Layer {
 
  public:
   double aux_loss(const LayerCall& call) const override;
+  bool adds_losses() const override;
 
  private:
   std::vector<std::pair<std::string, float>> losses_;  // ("mean" | "sum", scale) per added loss
