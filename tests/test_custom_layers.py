@@ -330,3 +330,72 @@ def test_add_loss_joins_the_training_loss_and_its_gradient():
             def call(self, t):
                 return t - ops.mean(t)
         Misuse()(inputs)
+
+
+class RunningMean(Layer):
+    """Keeps the running mean of its inputs' features (updated in training) and centers by it."""
+
+    def __init__(self, momentum=0.9, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum = momentum
+
+    def build(self, input_shape):
+        self.mean = self.add_weight(shape=(input_shape[-1],), initializer="zeros", trainable=False, name="mean")
+        self.count = self.add_weight(shape=(), initializer="zeros", trainable=False, name="count")
+
+    def call(self, x, training=None):
+        if training:
+            self.mean.assign(self.momentum * self.mean + (1 - self.momentum) * ops.mean(x, axis=0))
+            self.count.assign_add(ops.sum(ops.ones_like(x[:, 0]), axis=0))
+        return x - self.mean
+
+
+def test_variable_updates_in_a_traced_call_run_once_per_step(tmp_path):
+    rng = np.random.default_rng(11)
+    inp = nncore.Input((3,))
+    rm = RunningMean(0.8)
+    model = nncore.Model(inp, nncore.layers.Dense(1)(rm(inp)))
+    model.compile(nncore.optimizers.SGD(0.0), "mse")  # no weight moves: only the running mean does
+    batches = [rng.normal(loc=2.0, size=(8, 3)).astype(np.float32) for _ in range(4)]
+    want = np.zeros(3)
+    for xb in batches:
+        model.train_on_batch(xb, np.zeros((8, 1), np.float32))
+        want = 0.8 * want + 0.2 * xb.astype(np.float64).mean(0)
+    np.testing.assert_allclose(rm.mean.numpy(), want, rtol=1e-5)
+    np.testing.assert_allclose(rm.count.numpy(), 32.0)
+    # Inference does not update (call branches on training); predict centers by the running mean.
+    x = batches[0]
+    out = model.predict(x, verbose=0)
+    np.testing.assert_allclose(rm.mean.numpy(), want, rtol=1e-5)
+    kernel, bias = model.layers[-1].get_weights()
+    np.testing.assert_allclose(out, (x - want) @ kernel + bias, rtol=1e-4, atol=1e-5)
+    # The updates are part of the saved layer: a loaded model (no Python class needed for C++) keeps updating.
+    path = str(tmp_path / "running.nncore")
+    model.save(path)
+    loaded = nncore.load_model(path, custom_objects={"RunningMean": RunningMean})
+    loaded.train_on_batch(batches[1], np.zeros((8, 1), np.float32))
+    got = loaded.layers[0].get_weights()[0]
+    np.testing.assert_allclose(got, 0.8 * want + 0.2 * batches[1].astype(np.float64).mean(0), rtol=1e-5)
+
+
+def test_bad_variable_updates_say_what_is_wrong():
+    class PerSample(Layer):
+        def build(self, input_shape):
+            self.v = self.add_weight(shape=(input_shape[-1],), trainable=False)
+
+        def call(self, x):
+            self.v.assign(x * 2.0)
+            return x
+
+    class SumPlusConstant(Layer):
+        def build(self, input_shape):
+            self.v = self.add_weight(shape=(input_shape[-1],), trainable=False)
+
+        def call(self, x):
+            self.v.assign(ops.sum(x, axis=0) + 1.0)
+            return x
+
+    with pytest.raises(ValueError, match=r"needs one value for the whole batch.*ops.mean\(x, axis=0\)"):
+        PerSample()(nncore.Input((3,)))
+    with pytest.raises(ValueError, match="over the batch axis gives a value over the whole batch"):
+        SumPlusConstant()(nncore.Input((3,)))

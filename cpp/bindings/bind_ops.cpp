@@ -183,8 +183,24 @@ void bind_traced(py::module_& m) {
               float l1, float l2) { return l.add_variable(name, shape, init, trainable, Regularizer{l1, l2}); },
            py::arg("name"), py::arg("shape"), py::arg("initializer"), py::arg("trainable"), py::arg("l1") = 0.f,
            py::arg("l2") = 0.f)
-      .def("set_graphs", &TracedLayer::set_graphs, py::arg("training"), py::arg("inference"),
-           py::arg("losses") = std::vector<std::pair<std::string, float>>{})
+      // updates: (variable index, "mean" | "sum", "assign" | "add" | "sub") per graph
+      .def(
+          "set_graphs",
+          [](TracedLayer& l, std::shared_ptr<Model> training, std::shared_ptr<Model> inference,
+             std::vector<std::pair<std::string, float>> losses,
+             const std::vector<std::tuple<size_t, std::string, std::string>>& training_updates,
+             const std::vector<std::tuple<size_t, std::string, std::string>>& inference_updates) {
+            auto convert = [](const std::vector<std::tuple<size_t, std::string, std::string>>& us) {
+              std::vector<VariableUpdate> out;
+              for (const auto& [v, reduce, op] : us) out.push_back({v, reduce, op});
+              return out;
+            };
+            l.set_graphs(std::move(training), std::move(inference), std::move(losses), convert(training_updates),
+                         convert(inference_updates));
+          },
+          py::arg("training"), py::arg("inference"), py::arg("losses") = std::vector<std::pair<std::string, float>>{},
+          py::arg("training_updates") = std::vector<std::tuple<size_t, std::string, std::string>>{},
+          py::arg("inference_updates") = std::vector<std::tuple<size_t, std::string, std::string>>{})
       .def_property_readonly("num_losses", &TracedLayer::num_losses)
       .def("graph", &TracedLayer::graph, py::arg("training"));
 }

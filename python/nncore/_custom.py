@@ -126,16 +126,39 @@ class Variable:
     def assign(self, value: Any) -> "Variable":
         from ._keras_ops import _is_symbolic
         if _is_symbolic(value):
-            raise NotImplementedError(f"Variable '{self.path}': assign() of a symbolic value inside a traced call is "
-                                      "not supported yet; compute the value as an output instead")
+            return self._update(value, "assign")
         self.value[...] = np.asarray(value, np.float32)
         return self
 
     def assign_add(self, value: Any) -> "Variable":
+        from ._keras_ops import _is_symbolic
+        if _is_symbolic(value):
+            return self._update(value, "add")
         return self.assign(self.value + np.asarray(value, np.float32))
 
     def assign_sub(self, value: Any) -> "Variable":
+        from ._keras_ops import _is_symbolic
+        if _is_symbolic(value):
+            return self._update(value, "sub")
         return self.assign(self.value - np.asarray(value, np.float32))
+
+    def _update(self, value: Any, op: str) -> "Variable":
+        """assign / assign_add / assign_sub of a symbolic value in a traced call: recorded as an update of the
+        traced graph, applied after each forward that runs it (the running statistics of a custom normalization)."""
+        owner = self._layer
+        if not _TRACING or _TRACING[-1] is not owner:
+            raise ValueError(f"Variable '{self.path}': assign of a KerasTensor belongs in the call() of the layer "
+                             "that owns the variable")
+        kind = getattr(value, "_batch_reduce", None)
+        if kind is None:
+            raise ValueError(f"Variable '{self.path}': {'assign' if op == 'assign' else 'assign_' + op} needs one "
+                             "value for the whole batch, e.g. ops.mean(x, axis=0) (a batch statistic, combined with "
+                             f"constants and variables); got a per-sample tensor of shape {value.shape}")
+        if tuple(value.shape[1:]) != self.shape:
+            raise ValueError(f"Variable '{self.path}': the assigned value has shape {tuple(value.shape[1:])}, the "
+                             f"variable {self.shape}")
+        owner.__dict__["_trace_updates"].append((self._index, value, kind, op))
+        return self
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return np.asarray(self.value, dtype=dtype)
@@ -143,11 +166,25 @@ class Variable:
     def __repr__(self) -> str:
         return f"<Variable path={self.path} shape={self.shape} dtype=float32>"
 
-    # Arithmetic: graph nodes with a KerasTensor, numpy otherwise.
+    # Arithmetic: graph nodes with a KerasTensor (or anything, while a call() is traced), numpy otherwise.
     def _op(self, name: str, other: Any, flip: bool = False) -> Any:
         from . import ops
+        from ._keras_ops import _is_symbolic
         fn = getattr(ops, name)
-        return fn(other, self) if flip else fn(self, other)
+        me = self._traced_value() if _TRACING and not _is_symbolic(other) else self
+        return fn(other, me) if flip else fn(me, other)
+
+    def _traced_value(self) -> Any:
+        """The variable as a tensor of the graph being traced: its value for every sample of the batch, read at
+        run time (``0.9 * self.mean + ...`` in a call() must not freeze the value the variable had when traced)."""
+        from . import ops
+        from ._keras_ops import BatchDim
+        ins = _TRACING[-1].__dict__.get("_trace_inputs")
+        if not ins:
+            return self
+        t = ops.add(ops.zeros((BatchDim(ins[0]), *self.shape)), self)
+        t._batch_const = True  # the same for every sample: it may join values over the whole batch
+        return t
 
     def __add__(self, o: Any) -> Any: return self._op("add", o)
     def __radd__(self, o: Any) -> Any: return self._op("add", o, True)
@@ -160,7 +197,7 @@ class Variable:
     def __pow__(self, o: Any) -> Any: return self._op("power", o)
     def __matmul__(self, o: Any) -> Any: return self._op("matmul", o)
     def __rmatmul__(self, o: Any) -> Any: return self._op("matmul", o, True)
-    def __neg__(self) -> Any: return -self.value
+    def __neg__(self) -> Any: return -self._traced_value() if _TRACING else -self.value
 
 
 # ---- the machinery of a custom layer -----------------------------------------------------------------------------
@@ -266,10 +303,13 @@ def trace(layer: Any, shapes: List[tuple], batch: Optional[int] = None) -> None:
     modes = [True, False] if _accepts(layer.call, "training") else [None]
     graphs = {}
     losses_by_mode = {}
+    updates_by_mode = {}
     for mode in modes:
         ins = [Input(s, batch_size=batch) for s in shapes]
         args = ins[0] if len(ins) == 1 else ins
         layer.__dict__["_trace_losses"] = []
+        layer.__dict__["_trace_updates"] = []
+        layer.__dict__["_trace_inputs"] = ins
         _TRACING.append(layer)
         try:
             out = layer.call(args, training=mode) if mode is not None else layer.call(args)
@@ -280,6 +320,7 @@ def trace(layer: Any, shapes: List[tuple], batch: Optional[int] = None) -> None:
             raise
         finally:
             _TRACING.pop()
+            layer.__dict__.pop("_trace_inputs", None)
         outs = out if isinstance(out, (list, tuple)) else [out]
         if out is None or not outs or not all(isinstance(o, KerasTensor) for o in outs):
             raise TypeError(f"{cls} '{layer.name}': call() must return a tensor computed from its inputs (with "
@@ -288,9 +329,11 @@ def trace(layer: Any, shapes: List[tuple], batch: Optional[int] = None) -> None:
             from .layers import Activation
             outs = [Activation("linear")(o) if o in ins else o for o in outs]
         losses = layer.__dict__.pop("_trace_losses")
+        updates = layer.__dict__.pop("_trace_updates")
         losses_by_mode[mode] = [(kind, scale) for _, kind, scale in losses]
-        graph_outs = (list(outs) + [t for t, _, _ in losses]) if losses else \
-            (outs if isinstance(out, (list, tuple)) else outs[0])
+        updates_by_mode[mode] = [(index, kind, op) for index, _, kind, op in updates]
+        extra = [t for t, _, _ in losses] + [t for _, t, _, _ in updates]
+        graph_outs = (list(outs) + extra) if extra else (outs if isinstance(out, (list, tuple)) else outs[0])
         graphs[mode] = Model(ins, graph_outs, name=f"{layer.name}_graph"
                              + ("" if mode is None else ("_training" if mode else "_inference")))
     kinds = list(losses_by_mode.values())
@@ -298,7 +341,9 @@ def trace(layer: Any, shapes: List[tuple], batch: Optional[int] = None) -> None:
         raise ValueError(f"{cls} '{layer.name}': call() must add the same losses (add_loss) in training and inference")
     train = graphs.get(True, graphs.get(None))
     infer = graphs.get(False, graphs.get(None))
-    layer._impl.set_graphs(train._impl, infer._impl, kinds[0])
+    train_mode = True if True in graphs else None
+    infer_mode = False if False in graphs else None
+    layer._impl.set_graphs(train._impl, infer._impl, kinds[0], updates_by_mode[train_mode], updates_by_mode[infer_mode])
     layer.__dict__["_graphs"] = graphs
     config = layer.get_config()
     layer._impl.set_user_config(json.dumps(config, default=_json_default))

@@ -21,7 +21,9 @@ __all__ = ["add", "subtract", "multiply", "divide", "true_divide", "negative", "
            "softplus", "sign", "reciprocal", "clip", "softmax", "log_softmax", "sum", "mean", "max", "min", "var",
            "std", "norm", "transpose", "reshape", "expand_dims", "squeeze", "concatenate", "stack", "split",
            "slice_along", "cast", "shape", "matmul_graph", "zeros", "ones", "full", "arange", "zeros_like", "ones_like",
-           "full_like", "cumsum", "tile", "repeat", "where", "argmax", "argmin", "one_hot", "take", "einsum"]
+           "full_like", "cumsum", "tile", "repeat", "where", "argmax", "argmin", "one_hot", "take", "einsum",
+           "equal", "not_equal", "greater", "greater_equal", "less", "less_equal", "logical_not", "logical_and",
+           "logical_or", "floor", "ceil", "round", "trunc"]
 
 
 # ---- the op layers (Python faces of the C++ op layers, so loaded models wrap them) --------------------------------
@@ -161,20 +163,152 @@ def _binary(op: str, x1: Any, x2: Any) -> Any:
     r1, r2 = _reduced(x1), _reduced(x2)
     kind = r1 or r2
     if kind is not None:
-        # A value over the whole batch kept per sample: linear arithmetic with numbers, or a sum of two of them.
-        scalar_other = np.ndim(x2 if r1 else x1) == 0 and not _is_symbolic(x2 if r1 else x1)
-        ok = (op in ("add", "subtract") and ((r1 and r2 and r1 == r2) or (scalar_other and kind == "mean"))) or \
-             (op == "multiply" and scalar_other) or (op == "divide" and r1 and scalar_other)
+        # A value over the whole batch kept per sample: linear arithmetic with constants (numbers, arrays, a layer's
+        # variables: the same for every sample), or a sum of two of them. Adding a constant commutes with a batch
+        # mean, not with a batch sum.
+        other = x2 if r1 else x1
+        const_other = not _is_symbolic(other) or getattr(other, "_batch_const", False)
+        ok = (op in ("add", "subtract") and ((r1 and r2 and r1 == r2) or (const_other and kind == "mean"))) or \
+             (op == "multiply" and const_other) or (op == "divide" and r1 and const_other)
         if not ok:
-            raise ValueError(f"ops.{op}: ops.{kind}(x) over all axes includes the batch axis; inside a custom layer "
-                             "its value can only go into self.add_loss(...) (scaled by numbers); reduce the per-sample "
-                             "axes instead (axis=[1, ...]) to use it in the computation")
+            raise ValueError(f"ops.{op}: ops.{kind}(x) over the batch axis gives a value over the whole batch; inside "
+                             "a custom layer it can only go into self.add_loss(...) or a variable's assign / assign_add "
+                             "(combined with constants); reduce the per-sample axes instead (axis=[1, ...]) to use it "
+                             "in the computation")
     o = _Operands()
     o.add(x1)
     o.add(x2)
     out = o.call(BinaryOp, _core.BinaryOp(op, o.specs, o.weights))
     out._batch_reduce = kind
+    out._dtype = _binary_dtype(op, x1, x2)
+    out._batch_const = kind is None and all(not _is_symbolic(v) or getattr(v, "_batch_const", False)
+                                            for v in (x1, x2))
     return out
+
+
+_INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32")
+
+
+def _dtype_of(v: Any) -> str:
+    if _is_symbolic(v):
+        return v.dtype
+    if isinstance(v, (bool, np.bool_)):
+        return "bool"
+    if isinstance(v, (int, np.integer)):
+        return "int32"
+    a = np.asarray(v) if not hasattr(v, "dtype") else v
+    name = str(getattr(a, "dtype", "float32"))
+    return name if name in _INT_DTYPES or name == "bool" else "float32"
+
+
+def _binary_dtype(op: str, x1: Any, x2: Any) -> str:
+    """The result dtype of an op on KerasTensors: comparisons are bool; integer arithmetic (+, -, *, max, min of
+    integers and bools) stays integer, as in Keras; anything with a float, or a division, is float32."""
+    if op in _COMPARISONS:
+        return "bool"
+    d1, d2 = _dtype_of(x1), _dtype_of(x2)
+    ints = (*_INT_DTYPES, "bool")
+    if op in ("add", "subtract", "multiply", "maximum", "minimum") and d1 in ints and d2 in ints:
+        if d1 == d2 == "bool":
+            return "bool" if op in ("multiply", "maximum", "minimum") else "int32"
+        return d1 if d1 != "bool" and _is_symbolic(x1) else (d2 if d2 != "bool" else "int32")
+    return "float32"
+
+
+_COMPARISONS = {"equal": np.equal, "not_equal": np.not_equal, "greater": np.greater,
+                "greater_equal": np.greater_equal, "less": np.less, "less_equal": np.less_equal}
+
+
+def _compare(op: str, x1: Any, x2: Any) -> Any:
+    if not _any_symbolic(x1, x2):
+        return _COMPARISONS[op](np.asarray(x1), np.asarray(x2))
+    if not _is_symbolic(x1):  # a constant on the left: flip the comparison
+        flipped = {"greater": "less", "less": "greater", "greater_equal": "less_equal",
+                   "less_equal": "greater_equal"}.get(op, op)
+        return _binary(flipped, x2, x1)
+    return _binary(op, x1, x2)
+
+
+def equal(x1: Any, x2: Any) -> Any:
+    """1 where x1 == x2 (a bool KerasTensor: 0/1 values, no gradient); numpy's on arrays."""
+    return _compare("equal", x1, x2)
+
+
+def not_equal(x1: Any, x2: Any) -> Any:
+    return _compare("not_equal", x1, x2)
+
+
+def greater(x1: Any, x2: Any) -> Any:
+    return _compare("greater", x1, x2)
+
+
+def greater_equal(x1: Any, x2: Any) -> Any:
+    return _compare("greater_equal", x1, x2)
+
+
+def less(x1: Any, x2: Any) -> Any:
+    return _compare("less", x1, x2)
+
+
+def less_equal(x1: Any, x2: Any) -> Any:
+    return _compare("less_equal", x1, x2)
+
+
+def logical_not(x: Any) -> Any:
+    if not _is_symbolic(x):
+        return np.logical_not(np.asarray(x))
+    out = _unary("logical_not", x)
+    out._dtype = "bool"
+    return out
+
+
+def _nonzero(v: Any) -> Any:
+    return not_equal(v, 0.0) if _is_symbolic(v) else np.not_equal(np.asarray(v), 0).astype(np.float32)
+
+
+def logical_and(x1: Any, x2: Any) -> Any:
+    if not _any_symbolic(x1, x2):
+        return np.logical_and(np.asarray(x1), np.asarray(x2))
+    if not _is_symbolic(x1):
+        x1, x2 = x2, x1
+    return not_equal(multiply(_nonzero(x1), _nonzero(x2)), 0.0)
+
+
+def logical_or(x1: Any, x2: Any) -> Any:
+    if not _any_symbolic(x1, x2):
+        return np.logical_or(np.asarray(x1), np.asarray(x2))
+    if not _is_symbolic(x1):
+        x1, x2 = x2, x1
+    return not_equal(maximum(_nonzero(x1), _nonzero(x2)), 0.0)
+
+
+def _rounding(op: str, x: Any) -> Any:
+    if not _is_symbolic(x):
+        return {"floor": np.floor, "ceil": np.ceil, "round": np.round, "trunc": np.trunc}[op](np.asarray(x))
+    out = _unary(op, x)
+    out._dtype = x.dtype
+    return out
+
+
+def floor(x: Any) -> Any:
+    return _rounding("floor", x)
+
+
+def ceil(x: Any) -> Any:
+    return _rounding("ceil", x)
+
+
+def round(x: Any, decimals: int = 0) -> Any:  # noqa: A001
+    if decimals:
+        if _is_symbolic(x):
+            scale = 10.0 ** int(decimals)
+            return divide(_rounding("round", multiply(x, scale)), scale)
+        return np.round(np.asarray(x), decimals)
+    return _rounding("round", x)
+
+
+def trunc(x: Any) -> Any:
+    return _rounding("trunc", x)
 
 
 def add(x1: Any, x2: Any) -> Any:
@@ -242,6 +376,7 @@ def _unary(op: str, x: Any) -> Any:
                          "value can only go into self.add_loss(...); reduce the per-sample axes instead")
     out = _call(UnaryOp, _core.UnaryOp(op), [x])
     out._batch_reduce = kind
+    out._batch_const = getattr(x, "_batch_const", False)
     return out
 
 
@@ -377,6 +512,17 @@ def _reduce(op: str, x: Any, axis: Any, keepdims: bool) -> Any:
     if axis is None:
         raise ValueError(f"ops.{op}: axis=None reduces the batch axis too, which a model's op cannot do (each sample "
                          f"is computed on its own); give the per-sample axes, e.g. axis={list(range(1, len(x.shape)))}")
+    axes = [a + len(x.shape) if a < 0 else a for a in _axes(axis)]
+    if 0 in axes and op in ("sum", "mean") and tracing():
+        # Over the batch axis inside a custom layer's call: a value over the whole batch (a running statistic for a
+        # variable's assign, or add_loss), kept per sample here and reduced over the batch when it is used.
+        if keepdims:
+            raise ValueError(f"ops.{op}: keepdims=True over the batch axis is not supported inside a traced call")
+        x = _reduced_input(x)
+        rest = [a for a in axes if a != 0]
+        out = _call(ReduceOp, _core.ReduceOp(op, rest, False), [x]) if rest else multiply(x, 1.0)
+        out._batch_reduce = op
+        return out
     return _call(ReduceOp, _core.ReduceOp(op, _axes(axis), bool(keepdims)), [x])
 
 
@@ -433,16 +579,40 @@ def shape(x: Any) -> tuple:
 
 
 def cast(x: Any, dtype: Any) -> Any:
-    """On KerasTensors float32 is nncore's one dtype: the cast is the identity. On arrays, numpy's astype."""
-    if _is_symbolic(x):
-        return x
-    return np.asarray(x).astype(dtype)
+    """On arrays, numpy's astype. On KerasTensors nncore stores every value as float32: a cast to an integer dtype
+    rounds toward zero (as astype) and marks the tensor integer (no gradient flows through it), a cast to bool gives
+    1 where x is not 0, and a cast to a float dtype keeps the values."""
+    if not _is_symbolic(x):
+        return np.asarray(x).astype(dtype)
+    name = getattr(dtype, "name", None) or (np.dtype(dtype).name if not isinstance(dtype, str) else dtype)
+    if name == "bool":
+        return not_equal(x, 0.0)
+    if name in _INT_DTYPES:
+        if x.dtype in _INT_DTYPES or x.dtype == "bool":
+            out = multiply(x, 1.0)
+        else:
+            out = _unary("trunc", x)
+        out._dtype = name
+        return out
+    if name.startswith(("float", "bfloat")):
+        if x.dtype == "float32":
+            return x
+        out = multiply(x, 1.0)
+        out._dtype = "float32"
+        return out
+    raise ValueError(f"ops.cast: unsupported dtype {dtype!r}")
+
+
+def _same_dtype(out: Any, x: Any) -> Any:
+    """Moving values (transpose, reshape, slices) keeps an integer tensor integer."""
+    out._dtype = x.dtype
+    return out
 
 
 def transpose(x: Any, axes: Any = None) -> Any:
     if not _is_symbolic(x):
         return np.transpose(np.asarray(x), axes)
-    return _call(TransposeOp, _core.TransposeOp([] if axes is None else [int(a) for a in axes]), [x])
+    return _same_dtype(_call(TransposeOp, _core.TransposeOp([] if axes is None else [int(a) for a in axes]), [x]), x)
 
 
 def reshape(x: Any, newshape: Any) -> Any:
@@ -452,7 +622,7 @@ def reshape(x: Any, newshape: Any) -> Any:
     if not target or target[0] != -1:
         raise ValueError(f"ops.reshape: in a model the batch axis stays first and its size is not known: write the "
                          f"new shape as (-1, ...) or (None, ...), got {tuple(newshape)} for shape {x.shape}")
-    return Reshape(tuple(target[1:]))(x)
+    return _same_dtype(Reshape(tuple(target[1:]))(x), x)
 
 
 def expand_dims(x: Any, axis: int) -> Any:
@@ -465,7 +635,7 @@ def expand_dims(x: Any, axis: int) -> Any:
                          "stays first)")
     per = list(x.shape[1:])
     per.insert(a - 1, 1)
-    return Reshape(tuple(per))(x)
+    return _same_dtype(Reshape(tuple(per))(x), x)
 
 
 def squeeze(x: Any, axis: Any = None) -> Any:
@@ -481,7 +651,7 @@ def squeeze(x: Any, axis: Any = None) -> Any:
         if i >= len(per) or per[i] != 1:
             raise ValueError(f"ops.squeeze: cannot squeeze axis {i + 1} of shape {x.shape}: its size is not 1")
     kept = [d for i, d in enumerate(per) if i not in drop]
-    return Reshape(tuple(kept))(x) if kept else Reshape((1,))(x)
+    return _same_dtype(Reshape(tuple(kept))(x) if kept else Reshape((1,))(x), x)
 
 
 def concatenate(xs: Sequence[Any], axis: int = 0) -> Any:
@@ -529,7 +699,7 @@ def slice_along(x: Any, key: Any) -> Any:
             spec.append((True, int(k), 0, 1, True, False))
         else:
             raise TypeError(f"KerasTensor indexing: use integers and slices, got {type(k).__name__} in {key!r}")
-    return _call(SliceOp, _core.SliceOp(spec), [x])
+    return _same_dtype(_call(SliceOp, _core.SliceOp(spec), [x]), x)
 
 
 def split(x: Any, indices_or_sections: Any, axis: int = 0) -> List[Any]:
@@ -679,33 +849,83 @@ def where(condition: Any, x1: Any, x2: Any) -> Any:
         add(multiply(c, x1), multiply(1.0 - c, x2))
 
 
-def _integer_result(name: str, *vs: Any) -> None:
-    if any(_is_symbolic(v) for v in vs):
-        raise NotImplementedError(f"ops.{name} on a KerasTensor is not built yet (it makes integers, which a model's "
-                                  f"graph does not carry yet); use it on arrays, or in a model use the layers "
-                                  f"(e.g. an Embedding table for one_hot)")
+def argmax(x: Any, axis: Optional[int] = None, keepdims: bool = False) -> Any:
+    """On a KerasTensor: along one per-sample axis (an int32 tensor, no gradient)."""
+    return _arg("argmax", x, axis, keepdims)
 
 
-def argmax(x: Any, axis: Optional[int] = None, keepdims: bool = False) -> np.ndarray:
-    _integer_result("argmax", x)
-    return np.argmax(np.asarray(x), axis=axis, keepdims=keepdims)
+def argmin(x: Any, axis: Optional[int] = None, keepdims: bool = False) -> Any:
+    return _arg("argmin", x, axis, keepdims)
 
 
-def argmin(x: Any, axis: Optional[int] = None, keepdims: bool = False) -> np.ndarray:
-    _integer_result("argmin", x)
-    return np.argmin(np.asarray(x), axis=axis, keepdims=keepdims)
+def _arg(op: str, x: Any, axis: Optional[int], keepdims: bool) -> Any:
+    if not _is_symbolic(x):
+        return getattr(np, op)(np.asarray(x), axis=axis, keepdims=keepdims)
+    if axis is None:
+        raise ValueError(f"ops.{op}: axis=None flattens the batch axis too; in a model give a per-sample axis, "
+                         f"e.g. axis=-1")
+    out = _call(ReduceOp, _core.ReduceOp(op, [int(axis)], bool(keepdims)), [x])
+    out._dtype = "int32"
+    return out
 
 
-def one_hot(x: Any, num_classes: int, axis: int = -1, dtype: Any = None) -> np.ndarray:
-    _integer_result("one_hot", x)
-    ids = np.asarray(x).astype(np.int64)
-    out = np.eye(int(num_classes), dtype=dtype or np.float32)[ids]
-    return np.moveaxis(out, -1, axis) if axis != -1 else out
+def one_hot(x: Any, num_classes: int, axis: int = -1, dtype: Any = None) -> Any:
+    """On a KerasTensor of integer ids: a new last axis of ``num_classes`` (ids outside [0, num_classes) give a row
+    of zeros, as Keras), float32; no gradient flows into the ids."""
+    if not _is_symbolic(x):
+        ids = np.asarray(x).astype(np.int64)
+        out = np.eye(int(num_classes), dtype=dtype or np.float32)[ids]
+        return np.moveaxis(out, -1, axis) if axis != -1 else out
+    if axis != -1:
+        raise ValueError("ops.one_hot: on a KerasTensor the classes go on the last axis (axis=-1)")
+    out = equal(expand_dims(x, -1), np.arange(int(num_classes), dtype=np.float32))
+    out._dtype = "float32"
+    return out
 
 
-def take(x: Any, indices: Any, axis: Optional[int] = None) -> np.ndarray:
-    _integer_result("take", x, indices)
-    return np.take(np.asarray(x), np.asarray(indices).astype(np.int64), axis=axis)
+def take(x: Any, indices: Any, axis: Optional[int] = None) -> Any:
+    """Gathers along ``axis``. In a model: a KerasTensor ``x`` with constant ``indices`` (a 1-D list of positions on
+    a per-sample axis), or a table ``x`` (an array or a layer's 2-D variable, rows = ids; ``axis`` 0) looked up by
+    KerasTensor ids (the gradient reaches a variable table, as an Embedding's)."""
+    if not _any_symbolic(x, indices):
+        return np.take(np.asarray(x), np.asarray(indices).astype(np.int64), axis=axis)
+    if _is_symbolic(x) and not _is_symbolic(indices):
+        rank = len(x.shape)
+        if axis is None:
+            raise ValueError("ops.take: axis=None flattens the batch axis too; give a per-sample axis")
+        a = axis + rank if axis < 0 else axis
+        if not 1 <= a < rank:
+            raise ValueError(f"ops.take: axis {axis} is out of range (per-sample axes 1..{rank - 1})")
+        idx = np.asarray(indices).astype(np.int64)
+        if idx.ndim == 0:
+            return slice_along(x, (slice(None),) * a + (int(idx),))
+        if idx.ndim != 1:
+            raise NotImplementedError("ops.take on a KerasTensor takes a 1-D list of positions")
+        d = x.shape[a]
+        if d is None:
+            raise ValueError(f"ops.take: axis {axis} of {x.shape} has no known length")
+        sel = np.zeros((d, len(idx)), np.float32)
+        sel[np.where(idx < 0, idx + d, idx), np.arange(len(idx))] = 1.0
+        perm = [i for i in range(rank) if i != a] + [a]
+        inv = list(np.argsort(perm))
+        moved = transpose(x, perm) if a != rank - 1 else x
+        picked = matmul_graph(moved, sel)
+        return transpose(picked, inv) if a != rank - 1 else picked
+    # KerasTensor ids into a table.
+    if axis not in (0, None):
+        raise NotImplementedError("ops.take with KerasTensor indices looks rows up in a table (axis 0)")
+    if _is_symbolic(x):
+        raise NotImplementedError("ops.take of a KerasTensor by KerasTensor indices is not built yet; use one_hot "
+                                  "and matmul")
+    table = x if type(x).__name__ == "Variable" else _f32(x)
+    if len(table.shape) == 1:
+        if type(x).__name__ == "Variable":
+            raise NotImplementedError("ops.take: a 1-D variable table is not supported; give it a second axis")
+        table = table.reshape(-1, 1)
+        return squeeze(matmul_graph(one_hot(indices, table.shape[0]), table), -1)
+    if len(table.shape) != 2:
+        raise NotImplementedError("ops.take with KerasTensor indices needs a 2-D table (rows = ids)")
+    return matmul_graph(one_hot(indices, table.shape[0]), table)
 
 
 def einsum(subscripts: str, *operands: Any) -> np.ndarray:

@@ -61,6 +61,9 @@ class KerasTensor:
         # "mean" / "sum": the value of ops.mean(x) / ops.sum(x) over all axes inside a custom layer's call, kept per
         # sample; only add_loss (and linear arithmetic with numbers) may use it. None for ordinary tensors.
         self._batch_reduce: Optional[str] = None
+        # Inside a traced call: the same value for every sample (a layer's variable, combined with constants), so
+        # it may join values over the whole batch (a variable's running statistic).
+        self._batch_const = False
 
     @property
     def shape(self) -> tuple:
@@ -123,6 +126,23 @@ class KerasTensor:
 
     def __getitem__(self, key: Any) -> "KerasTensor":
         return _ops().slice_along(self, key)
+
+    # Comparisons give bool tensors (0/1 values, no gradient). == and != are not overloaded: KerasTensors are
+    # compared by identity (as in lists); use ops.equal / ops.not_equal.
+    def __lt__(self, other: Any) -> "KerasTensor":
+        return _ops().less(self, other)
+
+    def __le__(self, other: Any) -> "KerasTensor":
+        return _ops().less_equal(self, other)
+
+    def __gt__(self, other: Any) -> "KerasTensor":
+        return _ops().greater(self, other)
+
+    def __ge__(self, other: Any) -> "KerasTensor":
+        return _ops().greater_equal(self, other)
+
+    def __invert__(self) -> "KerasTensor":
+        return _ops().logical_not(self)
 
     def __bool__(self) -> bool:
         raise TypeError(f"{self!r} has no value while the model is being built: Python control flow on it (if, while, "

@@ -82,6 +82,12 @@ inline float apply(BinaryOp op, float a, float b) {
     case BinaryOp::maximum: return a >= b ? a : b;
     case BinaryOp::minimum: return a <= b ? a : b;
     case BinaryOp::power: return std::pow(a, b);
+    case BinaryOp::equal: return a == b ? 1.f : 0.f;
+    case BinaryOp::not_equal: return a != b ? 1.f : 0.f;
+    case BinaryOp::greater: return a > b ? 1.f : 0.f;
+    case BinaryOp::greater_equal: return a >= b ? 1.f : 0.f;
+    case BinaryOp::less: return a < b ? 1.f : 0.f;
+    case BinaryOp::less_equal: return a <= b ? 1.f : 0.f;
   }
   return 0.f;
 }
@@ -157,6 +163,12 @@ void binary_backward(BinaryOp op, float* da, float* db, const float* dy, const f
           ga = gv * bv * std::pow(av, bv - 1.f);
           gb = av > 0.f ? gv * yr[i] * std::log(av) : 0.f;
           break;
+        case BinaryOp::equal:
+        case BinaryOp::not_equal:
+        case BinaryOp::greater:
+        case BinaryOp::greater_equal:
+        case BinaryOp::less:
+        case BinaryOp::less_equal: break;  // piecewise constant
       }
       if (da != nullptr) da[oa + i * sa] += ga;
       if (db != nullptr) db[ob + i * sb] += gb;
@@ -189,6 +201,11 @@ void unary_forward(UnaryOp op, float* y, const float* x, int64_t n, float lo, fl
       case UnaryOp::reciprocal: r = 1.f / v; break;
       case UnaryOp::sign: r = static_cast<float>((v > 0.f) - (v < 0.f)); break;
       case UnaryOp::clip: r = std::min(std::max(v, lo), hi); break;
+      case UnaryOp::floor: r = std::floor(v); break;
+      case UnaryOp::ceil: r = std::ceil(v); break;
+      case UnaryOp::round: r = std::nearbyint(v); break;  // the default rounding mode: half to even
+      case UnaryOp::trunc: r = std::trunc(v); break;
+      case UnaryOp::logical_not: r = v == 0.f ? 1.f : 0.f; break;
       default: break;
     }
     y[i] = r;
@@ -222,6 +239,11 @@ void unary_backward(UnaryOp op, float* dx, const float* dy, const float* x, cons
       case UnaryOp::reciprocal: d = -y[i] * y[i]; break;
       case UnaryOp::sign: d = 0.f; break;
       case UnaryOp::clip: d = v >= lo && v <= hi ? 1.f : 0.f; break;
+      case UnaryOp::floor:
+      case UnaryOp::ceil:
+      case UnaryOp::round:
+      case UnaryOp::trunc:
+      case UnaryOp::logical_not: d = 0.f; break;
       default: break;
     }
     dx[i] = g * d;
@@ -279,7 +301,7 @@ void reduce_forward(ReduceOp op, float* y, int64_t* arg, const float* x, const s
     return;
   }
   std::vector<char> seen(static_cast<size_t>(n_out), 0);
-  const bool is_max = op == ReduceOp::max;
+  const bool is_max = op == ReduceOp::max || op == ReduceOp::argmax;
   for_each_reduced(dims, reduce, [&](int64_t k, int64_t o) {
     const float v = x[k];
     if (!seen[static_cast<size_t>(o)] || (is_max ? v > y[o] : v < y[o]) || std::isnan(v)) {
@@ -289,6 +311,17 @@ void reduce_forward(ReduceOp op, float* y, int64_t* arg, const float* x, const s
       arg[o] = k;
     }
   });
+  if (op == ReduceOp::argmax || op == ReduceOp::argmin) {  // the position along the one reduced axis
+    int64_t stride = 1, len = 1;
+    for (size_t i = dims.size(); i-- > 0;) {
+      if (reduce[i]) {
+        len = dims[i];
+        break;
+      }
+      stride *= dims[i];
+    }
+    for (int64_t o = 0; o < n_out; ++o) y[o] = static_cast<float>((arg[o] / stride) % len);
+  }
 }
 
 void reduce_backward(ReduceOp op, float* dx, const float* dy, const int64_t* arg, const std::vector<int64_t>& dims,
@@ -304,6 +337,7 @@ void reduce_backward(ReduceOp op, float* dx, const float* dy, const int64_t* arg
     return;
   }
   std::memset(dx, 0, sizeof(float) * static_cast<size_t>(n));
+  if (op == ReduceOp::argmax || op == ReduceOp::argmin) return;  // piecewise constant
   for (int64_t o = 0; o < n_out; ++o) dx[arg[o]] += dy[o];
 }
 

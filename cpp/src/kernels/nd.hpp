@@ -23,7 +23,9 @@ struct NdGeom {
 bool broadcast_geometry(const std::vector<int64_t>& a, const std::vector<int64_t>& b, NdGeom& g,
                         std::vector<int64_t>& out);
 
-enum class BinaryOp { add, subtract, multiply, divide, maximum, minimum, power };
+// The comparisons give 1 or 0 and pass no gradient.
+enum class BinaryOp { add, subtract, multiply, divide, maximum, minimum, power, equal, not_equal, greater,
+                      greater_equal, less, less_equal };
 // y = op(a, b) over the broadcast geometry.
 void binary_forward(BinaryOp op, float* y, const float* a, const float* b, const NdGeom& g);
 // da += dy * d op/da, db += dy * d op/db, summed over the axes each operand is broadcast along (either may be
@@ -31,15 +33,18 @@ void binary_forward(BinaryOp op, float* y, const float* a, const float* b, const
 void binary_backward(BinaryOp op, float* da, float* db, const float* dy, const float* a, const float* b,
                      const float* y, const NdGeom& g);
 
+// floor, ceil, round (half to even, as numpy), trunc (toward zero: a cast to int) and logical_not (1 where x is
+// 0) pass no gradient.
 enum class UnaryOp { negative, exp, log, sqrt, square, abs, tanh, sigmoid, relu, gelu, erf, sin, cos, softplus,
-                     reciprocal, sign, clip };
+                     reciprocal, sign, clip, floor, ceil, round, trunc, logical_not };
 // y = f(x) for n values; clip takes [lo, hi].
 void unary_forward(UnaryOp op, float* y, const float* x, int64_t n, float lo, float hi);
 // dx = dy * f'(x) (overwrites; x and y are the forward's input and output).
 void unary_backward(UnaryOp op, float* dx, const float* dy, const float* x, const float* y, int64_t n, float lo,
                     float hi);
 
-enum class ReduceOp { sum, mean, max, min };
+// argmax / argmin reduce one axis to the position (0-based, the first on ties) of its max / min; no gradient.
+enum class ReduceOp { sum, mean, max, min, argmax, argmin };
 // Reduces x (shape dims, rank axes) over the axes with reduce[i] set into y (the kept axes, in order).
 // max/min record in arg, per output, the flat index of the chosen input (the first one on ties).
 void reduce_forward(ReduceOp op, float* y, int64_t* arg, const float* x, const std::vector<int64_t>& dims,

@@ -20,7 +20,10 @@ const std::map<std::string, kernels::BinaryOp>& binary_ops() {
       {"add", kernels::BinaryOp::add},         {"subtract", kernels::BinaryOp::subtract},
       {"multiply", kernels::BinaryOp::multiply}, {"divide", kernels::BinaryOp::divide},
       {"maximum", kernels::BinaryOp::maximum}, {"minimum", kernels::BinaryOp::minimum},
-      {"power", kernels::BinaryOp::power}};
+      {"power", kernels::BinaryOp::power},     {"equal", kernels::BinaryOp::equal},
+      {"not_equal", kernels::BinaryOp::not_equal}, {"greater", kernels::BinaryOp::greater},
+      {"greater_equal", kernels::BinaryOp::greater_equal}, {"less", kernels::BinaryOp::less},
+      {"less_equal", kernels::BinaryOp::less_equal}};
   return m;
 }
 
@@ -35,7 +38,10 @@ const std::map<std::string, int>& unary_ops() {
       {"erf", static_cast<int>(U::erf)},           {"sin", static_cast<int>(U::sin)},
       {"cos", static_cast<int>(U::cos)},           {"softplus", static_cast<int>(U::softplus)},
       {"reciprocal", static_cast<int>(U::reciprocal)}, {"sign", static_cast<int>(U::sign)},
-      {"clip", static_cast<int>(U::clip)},         {"softmax", -1},
+      {"clip", static_cast<int>(U::clip)},         {"floor", static_cast<int>(U::floor)},
+      {"ceil", static_cast<int>(U::ceil)},         {"round", static_cast<int>(U::round)},
+      {"trunc", static_cast<int>(U::trunc)},       {"logical_not", static_cast<int>(U::logical_not)},
+      {"softmax", -1},
       {"log_softmax", -2}};
   return m;
 }
@@ -464,10 +470,14 @@ ReduceOpLayer::ReduceOpLayer(const std::string& op, std::vector<int64_t> axes, b
   static const std::map<std::string, kernels::ReduceOp> ops = {{"sum", kernels::ReduceOp::sum},
                                                               {"mean", kernels::ReduceOp::mean},
                                                               {"max", kernels::ReduceOp::max},
-                                                              {"min", kernels::ReduceOp::min}};
+                                                              {"min", kernels::ReduceOp::min},
+                                                              {"argmax", kernels::ReduceOp::argmax},
+                                                              {"argmin", kernels::ReduceOp::argmin}};
   const auto it = ops.find(op);
   NNC_CHECK(it != ops.end(), "ReduceOp '", name_, "': unknown op '", op, "'; known: ", names_of(ops));
   kind_ = static_cast<int>(it->second);
+  NNC_CHECK(kind_ < static_cast<int>(kernels::ReduceOp::argmax) || axes_.size() == 1, "op '", op_,
+            "': takes one axis, got ", axes_.size());
 }
 
 Shape ReduceOpLayer::do_build(const Shape& in) {

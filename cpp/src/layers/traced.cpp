@@ -58,16 +58,40 @@ size_t TracedLayer::add_variable(const std::string& name, const Shape& shape, co
 }
 
 void TracedLayer::set_graphs(std::shared_ptr<Model> training, std::shared_ptr<Model> inference,
-                             std::vector<std::pair<std::string, float>> losses) {
+                             std::vector<std::pair<std::string, float>> losses,
+                             std::vector<VariableUpdate> training_updates,
+                             std::vector<VariableUpdate> inference_updates) {
   NNC_CHECK(training != nullptr && inference != nullptr, who(), ": set_graphs needs both graphs");
   NNC_CHECK(training->built() && inference->built(), who(), ": the traced graphs must be built");
   for (const auto& [kind, scale] : losses)
     NNC_CHECK(kind == "mean" || kind == "sum", who(), ": an added loss is reduced over the batch by \"mean\" or "
               "\"sum\", got \"", kind, "\"");
-  NNC_CHECK(training->num_outputs() == inference->num_outputs() && training->num_outputs() > losses.size(), who(),
-            ": the training and inference graphs must have the same outputs (", training->num_outputs(), " vs ",
-            inference->num_outputs(), ") and more than the ", losses.size(), " added loss(es)");
+  for (const auto* ups : {&training_updates, &inference_updates})
+    for (const VariableUpdate& u : *ups) {
+      NNC_CHECK(u.variable < num_variables_, who(), ": a variable update names variable ", u.variable, " of ",
+                num_variables_);
+      NNC_CHECK(u.reduce == "mean" || u.reduce == "sum", who(), ": a variable update reduces over the batch by "
+                "\"mean\" or \"sum\", got \"", u.reduce, "\"");
+      NNC_CHECK(u.op == "assign" || u.op == "add" || u.op == "sub", who(), ": a variable update is \"assign\", "
+                "\"add\" or \"sub\", got \"", u.op, "\"");
+    }
+  const size_t extra_t = losses.size() + training_updates.size(), extra_i = losses.size() + inference_updates.size();
+  NNC_CHECK(training->num_outputs() > extra_t && inference->num_outputs() > extra_i &&
+                training->num_outputs() - extra_t == inference->num_outputs() - extra_i,
+            who(), ": the training and inference graphs must have the same outputs besides their ", losses.size(),
+            " added loss(es) and variable updates (", training->num_outputs(), " - ", extra_t, " vs ",
+            inference->num_outputs(), " - ", extra_i, ")");
+  for (const auto& [ups, g] : {std::make_pair(&training_updates, training.get()),
+                               std::make_pair(&inference_updates, inference.get())})
+    for (size_t k = 0; k < ups->size(); ++k) {
+      const Shape& s = g->output_shape(g->num_outputs() - ups->size() + k);
+      const Shape& v = params_[(*ups)[k].variable].value.shape();
+      NNC_CHECK(s == v, who(), ": the value assigned to variable '", params_[(*ups)[k].variable].name,
+                "' has per-sample shape ", shape_str(s), ", the variable ", shape_str(v));
+    }
   losses_ = std::move(losses);
+  updates_[1] = std::move(training_updates);
+  updates_[0] = std::move(inference_updates);
   training_ = std::move(training);
   inference_ = std::move(inference);
   training_->set_trainable(trainable_);
@@ -118,8 +142,31 @@ std::vector<Shape> TracedLayer::build_shapes(const std::vector<Shape>& in) {
 std::vector<Shape> TracedLayer::call_shapes(const std::vector<Shape>& in) const {
   NNC_CHECK(traced(), user_class_, " '", name_, "' is not traced yet");
   std::vector<Shape> out = inference_->output_shapes_for(in);
-  out.resize(out.size() - losses_.size());  // the added losses are not outputs of the layer
+  out.resize(out.size() - losses_.size() - updates_[0].size());  // losses and updates are not outputs of the layer
   return out;
+}
+
+size_t TracedLayer::num_layer_outputs(const LayerCall& run, bool training) const {
+  return run.outputs.size() - losses_.size() - updates_[training ? 1 : 0].size();
+}
+
+void TracedLayer::apply_updates(const LayerCall& run, bool training) {
+  const std::vector<VariableUpdate>& ups = updates_[training ? 1 : 0];
+  const size_t first = run.outputs.size() - ups.size();
+  for (size_t k = 0; k < ups.size(); ++k) {
+    const Tensor& v = *run.outputs[first + k];
+    Tensor& var = params_[ups[k].variable].value;
+    const int64_t B = v.dim(0), n = var.size();
+    if (B == 0) continue;
+    const double scale = ups[k].reduce == "mean" ? 1.0 / static_cast<double>(B) : 1.0;
+    for (int64_t i = 0; i < n; ++i) {
+      double s = 0.0;
+      for (int64_t b = 0; b < B; ++b) s += v.data()[b * n + i];
+      const float r = static_cast<float>(s * scale);
+      float& w = var.data()[i];
+      w = ups[k].op == "assign" ? r : ups[k].op == "add" ? w + r : w - r;
+    }
+  }
 }
 
 void TracedLayer::forward_list(LayerCall& c, bool training) {
@@ -130,9 +177,11 @@ void TracedLayer::forward_list(LayerCall& c, bool training) {
   tc.args.resize(c.inputs.size());
   for (size_t i = 0; i < c.inputs.size(); ++i) tc.args[i] = &c.inputs[i];
   static_cast<Layer&>(*g).forward(*run, tc.args, c.masks, training);
-  c.outputs.assign(run->outputs.begin(), run->outputs.end() - static_cast<std::ptrdiff_t>(losses_.size()));
+  c.outputs.assign(run->outputs.begin(),
+                   run->outputs.begin() + static_cast<std::ptrdiff_t>(num_layer_outputs(*run, training)));
   tc.last = run.get();
   tc.last_training = training;
+  apply_updates(*run, training);
 }
 
 void TracedLayer::backward_list(LayerCall& c, const std::vector<const Tensor*>& dys, bool need_dx) {
@@ -141,7 +190,7 @@ void TracedLayer::backward_list(LayerCall& c, const std::vector<const Tensor*>& 
   // The added losses' gradients: d(batch mean)/d(value) = scale / batch per element, d(batch sum) = scale.
   tc.dys.assign(dys.begin(), dys.end());
   tc.loss_grads.resize(losses_.size());
-  const size_t n_out = tc.last->outputs.size() - losses_.size();
+  const size_t n_out = num_layer_outputs(*tc.last, tc.last_training);
   for (size_t k = 0; k < losses_.size(); ++k) {
     const Tensor& v = *tc.last->outputs[n_out + k];
     Tensor& seed = tc.loss_grads[k];
@@ -150,6 +199,7 @@ void TracedLayer::backward_list(LayerCall& c, const std::vector<const Tensor*>& 
     seed.fill(losses_[k].second * per_batch);
     tc.dys.push_back(&seed);
   }
+  tc.dys.resize(tc.last->outputs.size(), nullptr);  // the variable updates: no gradient
   static_cast<Layer&>(*g).backward(*tc.last, tc.dys, need_dx);
   for (size_t i = 0; i < c.dxs.size() && i < tc.last->dxs.size(); ++i) c.dxs[i] = tc.last->dxs[i];
 }
@@ -163,7 +213,7 @@ double TracedLayer::aux_loss(const LayerCall& c) const {
   if (tc.last == nullptr) return 0.0;
   const Layer& g = *(tc.last_training ? training_ : inference_);
   double total = g.aux_loss(*tc.last);  // losses added by custom layers inside this one
-  const size_t n_out = tc.last->outputs.size() - losses_.size();
+  const size_t n_out = num_layer_outputs(*tc.last, tc.last_training);
   for (size_t k = 0; k < losses_.size(); ++k) {
     const Tensor& v = *tc.last->outputs[n_out + k];
     double s = 0.0;
@@ -203,6 +253,17 @@ Json TracedLayer::config() const {
     losses.push_back(l);
   }
   c["losses"] = losses;
+  for (int t = 1; t >= 0; --t) {
+    Json ups = Json::array();
+    for (const VariableUpdate& u : updates_[t]) {
+      Json e = Json::object();
+      e["variable"] = static_cast<int64_t>(u.variable);
+      e["reduce"] = u.reduce;
+      e["op"] = u.op;
+      ups.push_back(e);
+    }
+    c[t ? "updates" : "inference_updates"] = ups;
+  }
   c["inference_graph"] = inference_ == training_ ? Json() : model_config(*inference_);
   return c;
 }
@@ -226,7 +287,13 @@ LayerPtr TracedLayer::from_config(const Json& c) {
   if (const Json* ls = c.find("losses"))
     for (const Json& e : ls->as_array("TracedLayer losses"))
       losses.emplace_back(e.get("reduction", "mean"), e.get("scale", 1.f));
-  l->set_graphs(train, infer, losses);
+  std::vector<VariableUpdate> ups[2];
+  for (int t = 0; t < 2; ++t)
+    if (const Json* us = c.find(t ? "updates" : "inference_updates"))
+      for (const Json& e : us->as_array("TracedLayer updates"))
+        ups[t].push_back({static_cast<size_t>(e.at("variable", "update").as_int("update variable")),
+                          e.get("reduce", "mean"), e.get("op", "assign")});
+  l->set_graphs(train, infer, losses, ups[1], ups[0]);
   return l;
 }
 

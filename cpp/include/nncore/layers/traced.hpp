@@ -12,6 +12,16 @@ namespace nncore {
 
 class Model;
 
+// A variable update call() makes (Keras's Variable.assign / assign_add / assign_sub of a value over the batch, e.g.
+// a running mean): a graph output of per-sample values, combined over the batch by "mean" or "sum", then written
+// to (op "assign") or added to ("add") or subtracted from ("sub") the variable. Applied after each forward of the
+// graph that makes it (as BatchNormalization's moving statistics are updated in its forward).
+struct VariableUpdate {
+  size_t variable = 0;
+  std::string reduce = "mean";
+  std::string op = "assign";
+};
+
 class TracedLayer : public Layer {
  public:
   // user_class: the Python class's registered name ("package>Class"), user_config: its get_config().
@@ -28,10 +38,12 @@ class TracedLayer : public Layer {
                       Regularizer regularizer);
   size_t num_variables() const { return num_variables_; }
   // The traced graphs (inference may be the same model as training). Their inputs fix the layer's input shapes.
-  // The last `loss_scales.size()` outputs of each graph are losses that call() added (add_loss): per-sample values
-  // whose batch mean (scale "mean") or batch sum (scale "sum") times the scale joins the training loss.
+  // Each graph's outputs are the layer's outputs, then `losses.size()` losses that call() added (add_loss):
+  // per-sample values whose batch mean (scale "mean") or batch sum (scale "sum") times the scale joins the training
+  // loss; then the values of that graph's variable updates (training_updates / inference_updates, in order).
   void set_graphs(std::shared_ptr<Model> training, std::shared_ptr<Model> inference,
-                  std::vector<std::pair<std::string, float>> losses = {});
+                  std::vector<std::pair<std::string, float>> losses = {},
+                  std::vector<VariableUpdate> training_updates = {}, std::vector<VariableUpdate> inference_updates = {});
   size_t num_losses() const { return losses_.size(); }
   bool traced() const { return training_ != nullptr; }
   const std::shared_ptr<Model>& graph(bool training) const { return training ? training_ : inference_; }
@@ -55,6 +67,10 @@ class TracedLayer : public Layer {
 
  private:
   std::vector<std::pair<std::string, float>> losses_;  // ("mean" | "sum", scale) per added loss
+  std::vector<VariableUpdate> updates_[2];             // per graph: [0] inference, [1] training
+  // The layer's outputs of a graph run: its outputs less the losses and updates.
+  size_t num_layer_outputs(const LayerCall& run, bool training) const;
+  void apply_updates(const LayerCall& run, bool training);
   std::string user_class_;
   Json user_config_;
   size_t num_variables_ = 0;
