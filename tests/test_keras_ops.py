@@ -8,7 +8,7 @@ import pytest
 
 import nncore
 from nncore import ops
-from graph_helpers import seeded  # noqa: F401 - an autouse fixture
+from graph_helpers import gradient_errors, seeded  # noqa: F401 - seeded: an autouse fixture
 
 RNG = np.random.default_rng(0)
 
@@ -291,5 +291,73 @@ def test_eager_constructors_and_integer_ops():
     np.testing.assert_array_equal(ops.one_hot(np.array([0, 2]), 3), [[1, 0, 0], [0, 0, 1]])
     np.testing.assert_array_equal(ops.take(x, [2, 0], axis=1), x[:, [2, 0]])
     np.testing.assert_allclose(ops.einsum("ij,kj->ik", x, x), x @ x.T)
-    with pytest.raises(NotImplementedError, match=r"ops.einsum on KerasTensors is not built yet"):
-        ops.einsum("ij,kj->ik", nncore.Input((3,)), x)
+    inp = nncore.Input((3,))
+    np.testing.assert_allclose(nncore.Model(inp, ops.einsum("ij,kj->ik", inp, x)).predict(x, verbose=0), x @ x.T,
+                               rtol=1e-6)
+
+
+EINSUM_CASES = [
+    ("bij,bjk->bik", (3, 4, 5), (3, 5, 2)),       # batched matmul
+    ("bqhd,bkhd->bhqk", (2, 3, 2, 4), (2, 5, 2, 4)),  # attention scores (Keras MultiHeadAttention)
+    ("bhqk,bkhd->bqhd", (2, 2, 3, 5), (2, 5, 2, 4)),  # attention output
+    ("bij,jk->bik", (3, 4, 5), (5, 6)),           # a constant right operand
+    ("btd,dhk->bthk", (2, 3, 4), (4, 2, 3)),      # a projection to heads (the constant's free axes merge)
+    ("bij,bij->bi", (3, 4, 5), (3, 4, 5)),        # elementwise product and sum (broadcast path)
+    ("bi,bj->bij", (3, 4), (3, 5)),               # outer product
+    ("bij->bji", (3, 4, 5), None),                # one operand: a transpose
+    ("bij->bj", (3, 4, 5), None),                 # one operand: a sum
+]
+
+
+@pytest.mark.parametrize("spec,sa,sb", EINSUM_CASES)
+def test_einsum_on_keras_tensors(spec, sa, sb):
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=sa).astype(np.float32)
+    ins = [nncore.Input(sa[1:])]
+    args = [ins[0]]
+    data = [a]
+    if sb is not None:
+        b = rng.normal(size=sb).astype(np.float32)
+        if spec.split(",")[1][0] == "b":
+            ins.append(nncore.Input(sb[1:]))
+            args.append(ins[1])
+            data.append(b)
+        else:
+            args.append(b)
+    m = nncore.Model(ins, ops.einsum(spec, *args))
+    ref = np.einsum(spec, a.astype(np.float64), *([b.astype(np.float64)] if sb is not None else []))
+    got = m.predict(data if len(data) > 1 else data[0], verbose=0)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+    # gradients through it: finite differences on a small head
+    out = ops.einsum(spec, *args)
+    flat = nncore.layers.Dense(1)(nncore.layers.Flatten()(out))
+    g = nncore.Model(ins, flat)
+    g.compile("sgd", "mse")
+    errs = gradient_errors(g, data if len(data) > 1 else data[0], np.ones((sa[0], 1), np.float32))
+    assert max(errs.values()) < 1e-2
+
+
+def test_einsum_errors():
+    x = nncore.Input((3, 4))
+    with pytest.raises(ValueError, match="keeps the batch index"):
+        ops.einsum("bij->ijb", x)
+    with pytest.raises(NotImplementedError, match="ellipsis"):
+        ops.einsum("...ij->...ji", x)
+    with pytest.raises(NotImplementedError, match="repeated"):
+        ops.einsum("bii->bi", nncore.Input((3, 3)))
+
+
+def test_einsum_attention_on_sequences_of_any_length():
+    q, k = nncore.Input((None, 2, 4)), nncore.Input((None, 2, 4))
+    scores = ops.softmax(ops.einsum("bqhd,bkhd->bhqk", q, k), axis=-1)
+    out = ops.einsum("bhqk,bkhd->bqhd", scores, k)
+    m = nncore.Model([q, k], out)
+    rng = np.random.default_rng(5)
+    for tq, tk in ((3, 5), (6, 2)):
+        a = rng.normal(size=(2, tq, 2, 4)).astype(np.float32)
+        b = rng.normal(size=(2, tk, 2, 4)).astype(np.float32)
+        s = np.einsum("bqhd,bkhd->bhqk", a.astype(np.float64), b)
+        p = np.exp(s - s.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        np.testing.assert_allclose(m.predict([a, b], verbose=0), np.einsum("bhqk,bkhd->bqhd", p, b), rtol=1e-4,
+                                   atol=1e-5)

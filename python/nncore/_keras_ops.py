@@ -928,9 +928,121 @@ def take(x: Any, indices: Any, axis: Optional[int] = None) -> Any:
     return matmul_graph(one_hot(indices, table.shape[0]), table)
 
 
-def einsum(subscripts: str, *operands: Any) -> np.ndarray:
-    if any(_is_symbolic(v) for v in operands):
-        raise NotImplementedError("ops.einsum on KerasTensors is not built yet; write it with ops.matmul and "
-                                  "ops.transpose")
-    return np.einsum(subscripts, *[np.asarray(v) for v in operands])
+def einsum(subscripts: str, *operands: Any) -> Any:
+    """numpy's einsum. On KerasTensors: one or two operands (the first a KerasTensor whose first index is the batch
+    axis, which the output keeps first; the second a KerasTensor sharing that batch index, or a constant), no
+    ellipsis and no index repeated within an operand: a contraction becomes transposes, reshapes and one batched
+    matmul (broadcast products and sums otherwise)."""
+    if not any(_is_symbolic(v) for v in operands):
+        return np.einsum(subscripts, *[np.asarray(v) for v in operands])
+    spec = subscripts.replace(" ", "")
+    if "..." in spec:
+        raise NotImplementedError("ops.einsum on KerasTensors: ellipsis (...) is not supported; name every axis")
+    ins, _, out = spec.partition("->")
+    terms = ins.split(",")
+    if not _:
+        letters = "".join(terms)
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if len(terms) != len(operands) or len(operands) not in (1, 2):
+        raise NotImplementedError(f"ops.einsum on KerasTensors takes one or two operands, got {len(operands)}")
+    for t, v in zip(terms, operands):
+        if len(set(t)) != len(t):
+            raise NotImplementedError(f"ops.einsum on KerasTensors: index repeated within '{t}' (a trace or "
+                                      "diagonal) is not supported")
+        if len(t) != len(v.shape):
+            raise ValueError(f"ops.einsum: '{t}' names {len(t)} axes of an operand of shape {tuple(v.shape)}")
+    if not _is_symbolic(operands[0]):
+        return einsum(f"{terms[1]},{terms[0]}->{out}", operands[1], operands[0])
+    batch = terms[0][0]
+    if not out or out[0] != batch:
+        raise ValueError(f"ops.einsum: in a model the output keeps the batch index '{batch}' first, got '->{out}'")
+    if len(operands) == 1:
+        return _einsum_one(terms[0], out, operands[0])
+    return _einsum_two(terms[0], terms[1], out, operands[0], operands[1])
 
+
+def _einsum_one(t: str, out: str, x: Any) -> Any:
+    gone = [i for i, c in enumerate(t) if c not in out]
+    if gone:
+        x = sum(x, axis=gone)
+        t = "".join(c for c in t if c in out)
+    if t == out:
+        return x
+    return transpose(x, [t.index(c) for c in out])
+
+
+def _einsum_two(ta: str, tb: str, out: str, a: Any, b: Any) -> Any:
+    batch = ta[0]
+    sym_b = _is_symbolic(b)
+    if sym_b and tb[0] != batch:
+        raise ValueError(f"ops.einsum: both KerasTensors must start with the batch index '{batch}', got '{tb}'")
+    if not sym_b and batch in tb:
+        raise ValueError(f"ops.einsum: the constant operand '{tb}' cannot use the batch index '{batch}'")
+    # Sum away the indices only one operand has and the output drops.
+    only_a = [i for i, c in enumerate(ta) if c not in tb and c not in out]
+    if only_a:
+        a = sum(a, axis=only_a)
+        ta = "".join(c for c in ta if c in tb or c in out)
+    only_b = [i for i, c in enumerate(tb) if c not in ta and c not in out]
+    if only_b:
+        b = sum(b, axis=only_b) if sym_b else np.sum(np.asarray(b, np.float32), axis=tuple(only_b))
+        tb = "".join(c for c in tb if c in ta or c in out)
+    kept = [c for c in ta if c in tb and c in out]            # batch-like: in both and kept
+    contracted = [c for c in ta if c in tb and c not in out]
+    free_a = [c for c in ta if c not in tb]
+    free_b = [c for c in tb if c not in ta]
+    dims = {c: d for t, v in ((ta, a), (tb, b)) for c, d in zip(t, v.shape)}
+    if sym_b and kept[:1] == [batch] or not sym_b and not kept:
+        return _einsum_matmul(ta, tb, out, a, b, kept, contracted, free_a, free_b, dims)
+    return _einsum_broadcast(ta, tb, out, a, b, contracted)
+
+
+def _merge(x: Any, t: str, order: List[str], groups: List[List[str]], dims: dict) -> Any:
+    """x (indices t) transposed to `order` and reshaped so that each group of indices becomes one axis."""
+    if list(t) != order:
+        x = transpose(x, [t.index(c) for c in order]) if _is_symbolic(x) else np.transpose(x, [t.index(c) for c in order])
+    shape = []
+    for g in groups:
+        n = 1
+        for c in g:
+            n = None if n is None or dims[c] is None else n * dims[c]
+        shape.append(n)
+    if _is_symbolic(x):
+        return reshape(x, [-1] + shape[1:]) if len(groups) != len(order) or any(len(g) != 1 for g in groups) else x
+    return np.reshape(np.asarray(x, np.float32), shape)
+
+
+def _einsum_matmul(ta: str, tb: str, out: str, a: Any, b: Any, kept: List[str], contracted: List[str],
+                   free_a: List[str], free_b: List[str], dims: dict) -> Any:
+    if _is_symbolic(b):
+        a2 = _merge(a, ta, kept + free_a + contracted, [[c] for c in kept] + [free_a, contracted], dims)
+        b2 = _merge(b, tb, kept + contracted + free_b, [[c] for c in kept] + [contracted, free_b], dims)
+        y = matmul_graph(a2, b2)                              # (batch, kept..., M, N)
+        order = kept + free_a + free_b
+    else:
+        a2 = _merge(a, ta, free_a + contracted, [[free_a[0]], free_a[1:], contracted], dims)
+        b2 = _merge(b, tb, contracted + free_b, [contracted, free_b], dims)
+        y = matmul_graph(a2, b2)                              # (batch, M, N)
+        order = free_a + free_b
+    if len(y.shape) != len(order):  # merged groups: split them again
+        y = reshape(y, [-1] + [dims[c] for c in order[1:]])
+    return y if "".join(order) == out else transpose(y, [order.index(c) for c in out])
+
+
+def _einsum_broadcast(ta: str, tb: str, out: str, a: Any, b: Any, contracted: List[str]) -> Any:
+    """The general case: both operands laid out on the output's indices then the contracted ones (missing indices
+    as length 1), multiplied with broadcasting, and the contracted axes summed."""
+    full = list(out) + [c for c in contracted if c not in out]
+
+    def lay(x: Any, t: str) -> Any:
+        present = [c for c in full if c in t]
+        if _is_symbolic(x):
+            y = x if list(t) == present else transpose(x, [t.index(c) for c in present])
+            per = [(y.shape[present.index(c)] if c in t else 1) for c in full]
+            return reshape(y, [-1] + per[1:])
+        y = np.transpose(np.asarray(x, np.float32), [t.index(c) for c in present])
+        return np.reshape(y, [y.shape[present.index(c)] if c in t else 1 for c in full])
+
+    prod = multiply(lay(a, ta), lay(b, tb))
+    axes = [i for i, c in enumerate(full) if c not in out]
+    return sum(prod, axis=axes) if axes else prod
