@@ -48,6 +48,70 @@ void configure(Optimizer& opt, const py::object& lr, OptFloat weight_decay, OptF
   py::arg("weight_decay") = py::none(), py::arg("clipnorm") = py::none(), py::arg("clipvalue") = py::none(), \
       py::arg("global_clipnorm") = py::none()
 
+namespace {
+FitOptions fit_options(int64_t epochs, int verbose, int64_t initial_epoch, py::object print, py::object on_train_begin,
+                       py::object on_train_end, py::object on_epoch_begin, py::object on_epoch_end,
+                       py::object on_batch_end) {
+  FitOptions o;
+  o.epochs = epochs;
+  o.verbose = verbose;
+  o.initial_epoch = initial_epoch;
+  o.print = with_gil<const std::string&>(print);
+  o.callbacks.on_train_begin = with_gil<>(on_train_begin);
+  o.callbacks.on_train_end = with_gil<>(on_train_end);
+  o.callbacks.on_epoch_begin = with_gil<int64_t>(on_epoch_begin);
+  if (!on_epoch_end.is_none()) {
+    auto f = with_gil<int64_t, py::dict>(on_epoch_end);
+    o.callbacks.on_epoch_end = [f](int64_t e, const Logs& logs) {
+      py::gil_scoped_acquire gil;
+      f(e, logs_dict(logs));
+    };
+  }
+  if (!on_batch_end.is_none()) {
+    auto f = with_gil<int64_t, py::dict>(on_batch_end);
+    o.callbacks.on_batch_end = [f](int64_t b, const Logs& logs) {
+      py::gil_scoped_acquire gil;
+      f(b, logs_dict(logs));
+    };
+  }
+  return o;
+}
+
+// An owned float32 copy of a numpy array (the array may be freed once the feed moves on).
+Tensor owned(FloatArray a) {
+  Tensor v = view_of(a);
+  Tensor t(v.shape());
+  t.copy_from(v);
+  return t;
+}
+
+// A BatchSource over a Python feed: feed.steps (-1: unknown), feed.next(step) -> None at the end, or
+// (xs, ys, w): lists of float32 arrays and the per-sample weights or None; feed.begin_epoch(e), feed.end_epoch(e).
+BatchSource source_of(py::object feed) {
+  BatchSource s;
+  s.steps = feed.attr("steps").cast<int64_t>();
+  s.next = [feed](int64_t step, std::vector<Tensor>& xs, std::vector<Tensor>& ys, Tensor& w) {
+    py::gil_scoped_acquire gil;
+    py::object r = feed.attr("next")(step);
+    if (r.is_none()) return false;
+    py::tuple t = r.cast<py::tuple>();
+    for (const py::handle& a : t[0].cast<py::list>()) xs.push_back(owned(a.cast<FloatArray>()));
+    for (const py::handle& a : t[1].cast<py::list>()) ys.push_back(owned(a.cast<FloatArray>()));
+    if (!t[2].is_none()) w = owned(t[2].cast<FloatArray>());
+    return true;
+  };
+  s.begin_epoch = [feed](int64_t e) {
+    py::gil_scoped_acquire gil;
+    feed.attr("begin_epoch")(e);
+  };
+  s.end_epoch = [feed](int64_t e) {
+    py::gil_scoped_acquire gil;
+    feed.attr("end_epoch")(e);
+  };
+  return s;
+}
+}  // namespace
+
 void bind_model(py::module_& m) {
   py::class_<LearningRateSchedule, std::shared_ptr<LearningRateSchedule>>(m, "LearningRateSchedule")
       .def_property_readonly("name", &LearningRateSchedule::name)
@@ -232,35 +296,15 @@ void bind_model(py::module_& m) {
              std::optional<FloatArray> sample_weight) {
             std::vector<Tensor> tx = views_of(x), ty = views_of(y), tvx = views_of(val_x), tvy = views_of(val_y);
             Tensor tw;
-            FitOptions o;
+            FitOptions o = fit_options(epochs, verbose, initial_epoch, print, on_train_begin, on_train_end,
+                                       on_epoch_begin, on_epoch_end, on_batch_end);
             if (sample_weight) {
               tw = view_of(*sample_weight);
               o.sample_weight = &tw;
             }
-            o.epochs = epochs;
             o.batch_size = batch_size;
             o.shuffle = shuffle;
-            o.verbose = verbose;
             o.validation_split = validation_split;
-            o.initial_epoch = initial_epoch;
-            o.print = with_gil<const std::string&>(print);
-            o.callbacks.on_train_begin = with_gil<>(on_train_begin);
-            o.callbacks.on_train_end = with_gil<>(on_train_end);
-            o.callbacks.on_epoch_begin = with_gil<int64_t>(on_epoch_begin);
-            if (!on_epoch_end.is_none()) {
-              auto f = with_gil<int64_t, py::dict>(on_epoch_end);
-              o.callbacks.on_epoch_end = [f](int64_t e, const Logs& logs) {
-                py::gil_scoped_acquire gil;
-                f(e, logs_dict(logs));
-              };
-            }
-            if (!on_batch_end.is_none()) {
-              auto f = with_gil<int64_t, py::dict>(on_batch_end);
-              o.callbacks.on_batch_end = [f](int64_t b, const Logs& logs) {
-                py::gil_scoped_acquire gil;
-                f(b, logs_dict(logs));
-              };
-            }
             History h;
             {
               py::gil_scoped_release nogil;
@@ -272,6 +316,50 @@ void bind_model(py::module_& m) {
           py::arg("validation_split"), py::arg("validation_x"), py::arg("validation_y"), py::arg("initial_epoch"),
           py::arg("print"), py::arg("on_train_begin"), py::arg("on_train_end"), py::arg("on_epoch_begin"),
           py::arg("on_epoch_end"), py::arg("on_batch_end"), py::arg("sample_weight") = py::none())
+      // Batches from a Python feed (nncore.models._Feed: steps, next(step), begin_epoch, end_epoch).
+      .def(
+          "fit_feed",
+          [](Model& s, py::object feed, py::object validation, int64_t epochs, int verbose, int64_t initial_epoch,
+             py::object print, py::object on_train_begin, py::object on_train_end, py::object on_epoch_begin,
+             py::object on_epoch_end, py::object on_batch_end) {
+            FitOptions o = fit_options(epochs, verbose, initial_epoch, print, on_train_begin, on_train_end,
+                                       on_epoch_begin, on_epoch_end, on_batch_end);
+            BatchSource data = source_of(feed);
+            BatchSource val;
+            if (!validation.is_none()) val = source_of(validation);
+            History h;
+            {
+              py::gil_scoped_release nogil;
+              h = s.fit(data, o, validation.is_none() ? nullptr : &val);
+            }
+            return py::make_tuple(history_dict(h), h.epochs, h.interrupted);
+          },
+          py::arg("feed"), py::arg("validation"), py::arg("epochs"), py::arg("verbose"), py::arg("initial_epoch"),
+          py::arg("print"), py::arg("on_train_begin"), py::arg("on_train_end"), py::arg("on_epoch_begin"),
+          py::arg("on_epoch_end"), py::arg("on_batch_end"))
+      .def(
+          "evaluate_feed",
+          [](Model& s, py::object feed, int verbose, py::object print) {
+            BatchSource data = source_of(feed);
+            auto p = with_gil<const std::string&>(print);
+            py::gil_scoped_release nogil;
+            return s.evaluate(data, verbose, p);
+          },
+          py::arg("feed"), py::arg("verbose") = 0, py::arg("print") = py::none())
+      .def(
+          "predict_feed",
+          [](Model& s, py::object feed) {
+            BatchSource data = source_of(feed);
+            std::vector<Tensor> out;
+            {
+              py::gil_scoped_release nogil;
+              out = s.predict(data);
+            }
+            py::list result;
+            for (const Tensor& t : out) result.append(to_numpy(t));
+            return result;
+          },
+          py::arg("feed"))
       .def(
           "evaluate",
           [](Model& s, std::vector<FloatArray> x, std::vector<FloatArray> y, int64_t batch_size, int verbose,

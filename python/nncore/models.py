@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from . import _core
+from . import _feeds
 from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
@@ -615,17 +616,30 @@ class Model(Layer):
             verbose: Union[int, str] = "auto", callbacks: Optional[Sequence[Callback]] = None,
             validation_split: float = 0.0, validation_data: Optional[tuple] = None, shuffle: bool = True,
             class_weight: Optional[Dict[int, float]] = None, sample_weight: Any = None,
-            initial_epoch: int = 0) -> History:
+            initial_epoch: int = 0, steps_per_epoch: Optional[int] = None,
+            validation_steps: Optional[int] = None) -> History:
         """Train for ``epochs`` passes over ``(x, y)``; returns a ``History``. Ctrl-C stops between batches,
         keeping the weights, and then raises ``KeyboardInterrupt`` (``model.history`` holds what ran).
 
         ``sample_weight`` (one weight per sample) and ``class_weight`` (``{class index: weight}``, looked up by
         the integer label or the argmax of a one-hot target; classes left out weigh 1) multiply each sample's
         loss, and both together multiply. The batch loss is ``sum(w * loss) / batch_size`` as in Keras; metrics
-        stay unweighted (Keras 3's ``metrics=``). A ``validation_split`` also splits the weights."""
+        stay unweighted (Keras 3's ``metrics=``). A ``validation_split`` also splits the weights.
+
+        ``x`` may also be batches: an ``nncore.utils.PyDataset``, a generator or iterator, or an iterable with a
+        length (a PyTorch DataLoader), each batch ``(x, y)`` or ``(x, y, sample_weight)``; ``steps_per_epoch``
+        limits an epoch (a generator without it runs until exhausted). ``validation_data`` may be batches too.
+        Batches are fetched on a background thread while the C++ step runs."""
         self._require_compiled("fit")
         if x is None:
             raise ValueError("fit: x is required")
+        if _feeds.is_feed(x):
+            return self._fit_feed(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
+                                  shuffle, class_weight, sample_weight, initial_epoch, steps_per_epoch,
+                                  validation_steps)
+        if steps_per_epoch is not None or validation_steps is not None:
+            raise ValueError("fit: steps_per_epoch and validation_steps apply to batches from a generator or "
+                             "dataset; with arrays, batch_size sets the steps")
         xs = self._xs(x, "fit: x")
         ys = self._ys(self._no_targets(xs, "fit") if y is None else y, "fit: y")
         weights = self._loss_weights(xs, ys, sample_weight, class_weight, "fit")
@@ -638,13 +652,25 @@ class Model(Layer):
                 raise ValueError("fit: validation_data must be a tuple (x_val, y_val)")
             val_x = self._xs(validation_data[0], "fit: validation_data x")
             val_y = self._ys(validation_data[1], "fit: validation_data y")
+        hooks = self._fit_hooks(callbacks, epochs, verbose, None)
+        _, _, interrupted = self._impl.fit(
+            xs, ys, epochs, batch_size, bool(shuffle), _verbose(verbose), float(validation_split), val_x, val_y,
+            int(initial_epoch), _write, *hooks, sample_weight=weights)
+        if interrupted:
+            raise KeyboardInterrupt("fit interrupted: the weights of the last completed batch are kept; "
+                                    "model.history holds the completed epochs")
+        return self.history
+
+    def _fit_hooks(self, callbacks: Any, epochs: int, verbose: Any, steps: Optional[int]) -> tuple:
+        """The callbacks as the C++ loop's hooks (a History appended, as Keras); per-batch hooks only when a
+        callback defines one."""
         cbs = list(callbacks or [])
         for cb in cbs:
             if not isinstance(cb, Callback):
                 raise TypeError(f"fit: callbacks must be nncore.callbacks.Callback instances, got {type(cb).__name__}")
         history = History()
         cbs.append(history)
-        params = {"epochs": epochs, "verbose": _verbose(verbose), "steps": None}
+        params = {"epochs": epochs, "verbose": _verbose(verbose), "steps": steps}
         for cb in cbs:
             cb.set_model(self)
             cb.set_params(params)
@@ -656,27 +682,65 @@ class Model(Layer):
                 cb.on_batch_end(batch, logs)
 
         self.history = history
-        _, _, interrupted = self._impl.fit(
-            xs, ys, epochs, batch_size, bool(shuffle), _verbose(verbose), float(validation_split), val_x, val_y,
-            int(initial_epoch), _write,
-            lambda: [cb.on_train_begin({}) for cb in cbs],
-            lambda: [cb.on_train_end({}) for cb in cbs],
-            lambda e: [cb.on_epoch_begin(e, {}) for cb in cbs],
-            lambda e, logs: [cb.on_epoch_end(e, logs) for cb in cbs],
-            on_batch_end if per_batch else None, sample_weight=weights)
+        return (lambda: [cb.on_train_begin({}) for cb in cbs],
+                lambda: [cb.on_train_end({}) for cb in cbs],
+                lambda e: [cb.on_epoch_begin(e, {}) for cb in cbs],
+                lambda e, logs: [cb.on_epoch_end(e, logs) for cb in cbs],
+                on_batch_end if per_batch else None)
+
+    def _fit_feed(self, x: Any, y: Any, batch_size: Any, epochs: int, verbose: Any, callbacks: Any,
+                  validation_split: float, validation_data: Any, shuffle: bool, class_weight: Any, sample_weight: Any,
+                  initial_epoch: int, steps_per_epoch: Optional[int], validation_steps: Optional[int]) -> History:
+        for name, v in (("y", y), ("batch_size", batch_size), ("sample_weight", sample_weight),
+                        ("class_weight", class_weight)):
+            if v is not None:
+                raise ValueError(f"fit: {name} cannot be given when x is a generator or dataset (its batches carry "
+                                 f"x, y and sample weights); got {name}={type(v).__name__}")
+        if validation_split:
+            raise ValueError("fit: validation_split needs arrays; with a generator or dataset pass validation_data")
+        epochs = _positive_int(epochs, "fit: epochs")
+        feed = _feeds._Feed(self, x, steps_per_epoch, "fit", True, shuffle=bool(shuffle),
+                            seed=int(_core.next_seed()))
+        val = None
+        if validation_data is not None:
+            vd = validation_data
+            if not _feeds.is_feed(vd):
+                if not isinstance(vd, (tuple, list)) or len(vd) not in (2, 3):
+                    raise ValueError("fit: validation_data must be (x_val, y_val[, sample_weight]) or batches")
+                vd = _feeds.ArrayBatches(vd[0], vd[1], 32, vd[2] if len(vd) == 3 else None)
+            val = _feeds._Feed(self, vd, validation_steps, "fit: validation_data", True)
+        hooks = self._fit_hooks(callbacks, epochs, verbose, feed.steps if feed.steps >= 0 else None)
+        try:
+            _, _, interrupted = self._impl.fit_feed(feed, val, epochs, _verbose(verbose), int(initial_epoch), _write,
+                                                    *hooks)
+        finally:
+            feed.close()
+            if val is not None:
+                val.close()
         if interrupted:
             raise KeyboardInterrupt("fit interrupted: the weights of the last completed batch are kept; "
                                     "model.history holds the completed epochs")
-        return history
+        return self.history
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None,
-                 verbose: Union[int, str] = "auto", sample_weight: Any = None,
+                 verbose: Union[int, str] = "auto", sample_weight: Any = None, steps: Optional[int] = None,
                  return_dict: bool = False) -> Union[float, list, Dict[str, float]]:
         """``[loss, *metrics]`` averaged over the samples (a scalar when there are no metrics). With
-        ``sample_weight`` the loss is ``sum(w * loss) / n``; metrics stay unweighted."""
+        ``sample_weight`` the loss is ``sum(w * loss) / n``; metrics stay unweighted. ``x`` may be batches (a
+        PyDataset, generator or iterable; ``steps`` limits them), as in ``fit``."""
         self._require_compiled("evaluate")
         if x is None:
             raise ValueError("evaluate: x is required")
+        if _feeds.is_feed(x):
+            for name, v in (("y", y), ("batch_size", batch_size), ("sample_weight", sample_weight)):
+                if v is not None:
+                    raise ValueError(f"evaluate: {name} cannot be given when x is a generator or dataset")
+            feed = _feeds._Feed(self, x, steps, "evaluate", True)
+            try:
+                values = self._impl.evaluate_feed(feed, _verbose(verbose), _write)
+            finally:
+                feed.close()
+            return self._shape_results(values, return_dict)
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "evaluate: batch_size")
         xs = self._xs(x, "evaluate: x")
         ys = self._ys(self._no_targets(xs, "evaluate") if y is None else y, "evaluate: y")
@@ -684,8 +748,18 @@ class Model(Layer):
         values = self._impl.evaluate(xs, ys, batch_size, _verbose(verbose), _write, sample_weight=weights)
         return self._shape_results(values, return_dict)
 
-    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Union[int, str] = 0) -> Any:
-        """The outputs for ``x`` in inference mode: an array, or a list of arrays for several outputs."""
+    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Union[int, str] = 0,
+                steps: Optional[int] = None) -> Any:
+        """The outputs for ``x`` in inference mode: an array, or a list of arrays for several outputs. ``x`` may be
+        batches (a PyDataset, generator or iterable yielding x or (x, ...)); ``steps`` limits them."""
+        if _feeds.is_feed(x):
+            if batch_size is not None:
+                raise ValueError("predict: batch_size cannot be given when x is a generator or dataset")
+            feed = _feeds._Feed(self, x, steps, "predict", False)
+            try:
+                return self._one_or_list(self._impl.predict_feed(feed), self._impl.num_outputs)
+            finally:
+                feed.close()
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "predict: batch_size")
         return self._one_or_list(self._impl.predict(self._xs(x, "predict: x"), batch_size), self._impl.num_outputs)
 

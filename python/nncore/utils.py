@@ -13,7 +13,10 @@ import numpy as np
 
 from ._convert import py_shape
 
-__all__ = ["to_categorical", "normalize", "pad_sequences", "set_random_seed", "plot_model", "model_to_dot"]
+from ._feeds import PyDataset, Sequence  # noqa: E402,F401
+
+__all__ = ["to_categorical", "normalize", "pad_sequences", "set_random_seed", "plot_model", "model_to_dot",
+           "PyDataset", "Sequence"]
 
 
 def to_categorical(x: Any, num_classes: Optional[int] = None) -> np.ndarray:

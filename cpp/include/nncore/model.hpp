@@ -49,6 +49,16 @@ struct FitOptions {
   FitCallbacks callbacks;
 };
 
+// Batches from the caller instead of arrays (a Python generator or PyDataset, a C++ reader): next(step, xs, ys, w)
+// fills batch `step` (xs per input, ys per output, w the per-sample loss weights or left empty) and returns false
+// when the epoch has no more; `steps` is the number of batches per epoch (-1: until next returns false). The
+// tensors may be views: the model copies them. begin_epoch/end_epoch (optional) bracket each epoch.
+struct BatchSource {
+  int64_t steps = -1;
+  std::function<bool(int64_t step, std::vector<Tensor>& xs, std::vector<Tensor>& ys, Tensor& w)> next;
+  std::function<void(int64_t epoch)> begin_epoch, end_epoch;
+};
+
 // ---- the functional API ---------------------------------------------------------------------------------------
 // A symbolic tensor is output `index` of a graph node: one call of a layer on symbolic tensors, or a model input.
 // Calling a layer builds it for the per-sample shapes of its inputs (on its first call; later calls are checked
@@ -181,6 +191,12 @@ class Model : public Layer {
                                const Tensor* sample_weight = nullptr);
   std::vector<Tensor> predict(const std::vector<Tensor>& xs, int64_t batch_size = 32);
   std::vector<double> train_on_batch(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys);
+  // The same on batches from a BatchSource (validation: another source, evaluated after each epoch). Each batch is
+  // checked as arrays are; batch_size and validation_split do not apply.
+  History fit(BatchSource& data, const FitOptions& options, BatchSource* validation = nullptr);
+  std::vector<double> evaluate(BatchSource& data, int verbose = 0,
+                               const std::function<void(const std::string&)>& print = nullptr);
+  std::vector<Tensor> predict(BatchSource& data);
   // Forward in inference mode, loss + weight penalties, backward into every trainable param's grad (zeroed first;
   // no optimizer step). Also writes d(loss)/d(xs[i]) into (*dxs)[i] when given. Returns the loss.
   double compute_gradients(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys,
@@ -251,6 +267,15 @@ class Model : public Layer {
                      const std::string& x_label,
                      const std::string& y_label) const;
   void check_compiled(const std::string& what) const;
+  // One epoch's batches for run_epochs: next(step, w) puts batch `step` in xb_/yb_ (w: its loss weights or null).
+  struct EpochSource {
+    int64_t steps = -1;
+    std::function<bool(int64_t step, const float*& w)> next;
+    std::function<void(int64_t epoch)> begin_epoch, end_epoch;
+  };
+  History run_epochs(EpochSource& src, const FitOptions& options,
+                     const std::function<std::vector<double>()>& validate);
+  bool fetch(BatchSource& data, int64_t step, const std::string& what, bool with_targets, Tensor& w);
   static Shape loss_shape(const Shape& output);  // a per-sample output shape, with () read as (1,)
   void prepare_training();
   // One optimization step on the batch in xb_/yb_; adds the batch sums of loss and metrics to `sums`.

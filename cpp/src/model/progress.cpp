@@ -17,6 +17,7 @@ void ProgressBar::print_line(const std::string& s) { print_(s); }
 
 void ProgressBar::begin(int64_t steps) {
   steps_ = steps;
+  last_step_ = 0;
   start_ = std::chrono::steady_clock::now();
   last_draw_ = start_;
   drawn_ = false;
@@ -48,6 +49,7 @@ std::string ProgressBar::format_time(double sec) {
 }
 
 std::string ProgressBar::bar(int64_t step) const {
+  if (steps_ < 0) return std::to_string(step) + "/Unknown";  // batches from a generator of unknown length
   const int width = 30;
   const std::string total = std::to_string(steps_);
   std::string s = std::to_string(step);
@@ -59,14 +61,16 @@ std::string ProgressBar::bar(int64_t step) const {
 }
 
 void ProgressBar::update(int64_t step, const Logs& logs) {
+  last_step_ = step;
   if (verbose_ != 1) return;
   const auto now = std::chrono::steady_clock::now();
-  if (step < steps_ && drawn_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
+  const bool last = steps_ >= 0 && step >= steps_;
+  if (!last && drawn_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
   last_draw_ = now;
   drawn_ = true;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   std::string line = "\r" + bar(step);
-  if (step < steps_) {
+  if (!last && steps_ > 0) {
     const double eta = step > 0 ? elapsed / static_cast<double>(step) * static_cast<double>(steps_ - step) : 0.0;
     line += " - ETA: " + format_time(eta);
   } else {
@@ -76,6 +80,7 @@ void ProgressBar::update(int64_t step, const Logs& logs) {
 }
 
 void ProgressBar::end_epoch(const Logs& logs) {
+  if (steps_ < 0) steps_ = last_step_;  // now known
   if (verbose_ == 0) return;
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   char per_step[32];

@@ -27,7 +27,8 @@ class ProgressBar {
   std::string bar(int64_t step) const;
   int verbose_;
   std::function<void(const std::string&)> print_;
-  int64_t steps_ = 0;
+  int64_t steps_ = 0;      // -1: unknown (counted as batches arrive)
+  int64_t last_step_ = 0;
   std::chrono::steady_clock::time_point start_, last_draw_;
   bool drawn_ = false;
 };

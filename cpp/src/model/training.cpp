@@ -343,21 +343,57 @@ History Model::fit(const std::vector<Tensor>& x, const std::vector<Tensor>& y, c
   }
 
   prepare_training();
-  stop_training.store(false);
   const int64_t B = std::min(opt.batch_size, N), steps = (N + B - 1) / B;
   std::vector<int64_t> order(static_cast<size_t>(N));
   std::iota(order.begin(), order.end(), int64_t{0});
   // Each epoch's order depends only on (this fit's seed, the epoch number), so fit(epochs=2) equals fit(epochs=1)
   // then fit(epochs=2, initial_epoch=1) under the same set_random_seed: training resumes exactly from a file.
   const uint64_t shuffle_seed = next_seed();
-  xb_.resize(x.size());
-  yb_.resize(y.size());
   std::vector<float> wb(opt.sample_weight != nullptr ? static_cast<size_t>(B) : 0);
+  EpochSource src;
+  src.steps = steps;
+  src.begin_epoch = [&](int64_t epoch) {
+    if (!opt.shuffle) return;
+    std::iota(order.begin(), order.end(), int64_t{0});
+    std::seed_seq seq{static_cast<uint32_t>(shuffle_seed), static_cast<uint32_t>(shuffle_seed >> 32),
+                      static_cast<uint32_t>(epoch)};
+    std::mt19937_64 shuffle_rng(seq);
+    std::shuffle(order.begin(), order.end(), shuffle_rng);
+  };
+  src.next = [&](int64_t step, const float*& w) {
+    const int64_t b0 = step * B, nb = std::min(B, N - b0);
+    xb_.resize(x.size());
+    yb_.resize(y.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      Shape s = x[i].shape();
+      s[0] = nb;
+      xb_[i].resize(s);
+      gather_rows(xb_[i].data(), x[i].data(), order.data() + b0, nb, x[i].size() / N_all);
+    }
+    for (size_t j = 0; j < y.size(); ++j) {
+      const int64_t row = y[j].size() / N_all;
+      yb_[j].resize({nb, row});
+      gather_rows(yb_[j].data(), y[j].data(), order.data() + b0, nb, row);
+    }
+    if (!wb.empty()) gather_rows(wb.data(), opt.sample_weight->data(), order.data() + b0, nb, 1);
+    w = wb.empty() ? nullptr : wb.data();
+    return true;
+  };
+  std::function<std::vector<double>()> validate;
+  if (has_val)
+    validate = [&] { return evaluate(val_x, val_y, B, 0, nullptr, val_w.size() > 0 ? &val_w : nullptr); };
+  return run_epochs(src, opt, validate);
+}
 
+// The epoch loop of every fit: batches from `src` (already in xb_/yb_ when next returns true), progress, callbacks,
+// history, validation after each epoch, Ctrl-C and stop_training.
+History Model::run_epochs(EpochSource& src, const FitOptions& opt,
+                          const std::function<std::vector<double>()>& validate) {
+  stop_training.store(false);
   History hist;
   const std::vector<std::string> names = metrics_names();
   std::vector<std::string> keys = names;
-  if (has_val)
+  if (validate)
     for (const auto& k : names) keys.push_back("val_" + k);
   for (const auto& k : keys) hist.values.push_back({k, {}});
 
@@ -371,31 +407,15 @@ History Model::fit(const std::vector<Tensor>& x, const std::vector<Tensor>& y, c
 
   for (int64_t epoch = opt.initial_epoch; epoch < opt.epochs; ++epoch) {
     if (cb.on_epoch_begin) cb.on_epoch_begin(epoch);
-    if (opt.shuffle) {
-      std::iota(order.begin(), order.end(), int64_t{0});
-      std::seed_seq seq{static_cast<uint32_t>(shuffle_seed), static_cast<uint32_t>(shuffle_seed >> 32),
-                        static_cast<uint32_t>(epoch)};
-      std::mt19937_64 shuffle_rng(seq);
-      std::shuffle(order.begin(), order.end(), shuffle_rng);
-    }
-    progress.begin_epoch(epoch, opt.epochs, steps);
+    if (src.begin_epoch) src.begin_epoch(epoch);
+    progress.begin_epoch(epoch, opt.epochs, src.steps);
     std::fill(sums.begin(), sums.end(), 0.0);
-    int64_t seen = 0;
-    for (int64_t step = 0; step < steps; ++step) {
-      const int64_t b0 = step * B, nb = std::min(B, N - b0);
-      for (size_t i = 0; i < x.size(); ++i) {
-        Shape s = x[i].shape();
-        s[0] = nb;
-        xb_[i].resize(s);
-        gather_rows(xb_[i].data(), x[i].data(), order.data() + b0, nb, x[i].size() / N_all);
-      }
-      for (size_t j = 0; j < y.size(); ++j) {
-        const int64_t row = y[j].size() / N_all;
-        yb_[j].resize({nb, row});
-        gather_rows(yb_[j].data(), y[j].data(), order.data() + b0, nb, row);
-      }
-      if (!wb.empty()) gather_rows(wb.data(), opt.sample_weight->data(), order.data() + b0, nb, 1);
-      train_step(sums, wb.empty() ? nullptr : wb.data());
+    int64_t seen = 0, step = 0;
+    for (; src.steps < 0 || step < src.steps; ++step) {
+      const float* w = nullptr;
+      if (!src.next(step, w)) break;
+      const int64_t nb = xb_[0].dim(0);
+      train_step(sums, w);
       seen += nb;
       for (size_t k = 0; k < sums.size(); ++k) logs[k].second = sums[k] / static_cast<double>(seen);
       progress.update(step + 1, logs);
@@ -407,19 +427,134 @@ History Model::fit(const std::vector<Tensor>& x, const std::vector<Tensor>& y, c
       if (opt.verbose > 0) progress.print_line("\nTraining interrupted (Ctrl-C): the weights of the last completed batch are kept.\n");
       break;
     }
+    if (seen == 0) {  // a source that ran dry (a generator consumed by an earlier epoch): stop, as Keras does
+      if (opt.verbose > 0) progress.print_line("\nThe data ran out: no batches in this epoch; training stops.\n");
+      break;
+    }
     Logs epoch_logs = logs;
-    if (has_val) {
-      const std::vector<double> v = evaluate(val_x, val_y, B, 0, nullptr, val_w.size() > 0 ? &val_w : nullptr);
+    if (validate) {
+      const std::vector<double> v = validate();
       for (size_t k = 0; k < v.size(); ++k) epoch_logs.push_back({"val_" + names[k], v[k]});
     }
     progress.end_epoch(epoch_logs);
     hist.epochs.push_back(epoch);
     for (size_t k = 0; k < epoch_logs.size(); ++k) hist.values[k].second.push_back(epoch_logs[k].second);
+    if (src.end_epoch) src.end_epoch(epoch);
     if (cb.on_epoch_end) cb.on_epoch_end(epoch, epoch_logs);
     if (stop_training.load()) break;
   }
   if (cb.on_train_end) cb.on_train_end();
   return hist;
+}
+
+// ---- batches from the caller ----------------------------------------------------------------------------------------
+// A batch from a BatchSource into the model's own buffers (layers keep their inputs until backward), checked as
+// arrays are (shapes, finite values, targets).
+bool Model::fetch(BatchSource& data, int64_t step, const std::string& what, bool with_targets, Tensor& w) {
+  std::vector<Tensor> xs, ys;
+  w = Tensor();
+  if (!data.next(step, xs, ys, w)) return false;
+  const std::string label = str_cat(what, ": batch ", step);
+  check_inputs(xs, label + " x");
+  if (with_targets) {
+    std::vector<Shape> in;
+    for (const Tensor& t : xs) in.emplace_back(t.shape().begin() + 1, t.shape().end());
+    check_targets(ys, xs[0].dim(0), call_shapes(in), label + " x", label + " y");
+    if (w.size() > 0) check_sample_weight(w, xs[0].dim(0), label);
+  }
+  xb_.resize(xs.size());
+  for (size_t i = 0; i < xs.size(); ++i) {
+    xb_[i].resize(xs[i].shape());
+    xb_[i].copy_from(xs[i]);
+  }
+  yb_.resize(ys.size());
+  for (size_t j = 0; j < ys.size(); ++j) {
+    yb_[j].resize(ys[j].shape());
+    yb_[j].copy_from(ys[j]);
+  }
+  return true;
+}
+
+History Model::fit(BatchSource& data, const FitOptions& opt, BatchSource* validation) {
+  check_compiled("fit");
+  NNC_CHECK(opt.epochs >= 1, "fit: epochs must be >= 1, got ", opt.epochs);
+  NNC_CHECK(opt.initial_epoch >= 0 && opt.initial_epoch < opt.epochs, "fit: initial_epoch must be in [0, epochs), got ",
+            opt.initial_epoch);
+  NNC_CHECK(opt.validation_split == 0.0, "fit: validation_split needs arrays; with batches from a generator or "
+            "dataset pass validation_data");
+  prepare_training();
+  Tensor w;
+  EpochSource src;
+  src.steps = data.steps;
+  src.begin_epoch = data.begin_epoch;
+  src.end_epoch = data.end_epoch;
+  src.next = [&](int64_t step, const float*& wp) {
+    if (!fetch(data, step, "fit", true, w)) return false;
+    wp = w.size() > 0 ? w.data() : nullptr;
+    return true;
+  };
+  std::function<std::vector<double>()> validate;
+  if (validation != nullptr) validate = [&] { return evaluate(*validation, 0, nullptr); };
+  return run_epochs(src, opt, validate);
+}
+
+std::vector<double> Model::evaluate(BatchSource& data, int verbose,
+                                    const std::function<void(const std::string&)>& print) {
+  check_compiled("evaluate");
+  if (need_dx_.size() != nodes_.size()) prepare_training();
+  if (data.begin_epoch) data.begin_epoch(0);
+  const std::vector<std::string> names = metrics_names();
+  std::vector<double> sums(names.size());
+  ProgressBar progress(verbose, print);
+  progress.begin(data.steps);
+  Logs logs;
+  for (const auto& k : names) logs.push_back({k, 0.0});
+  int64_t seen = 0;
+  Tensor w;
+  for (int64_t step = 0; data.steps < 0 || step < data.steps; ++step) {
+    if (!fetch(data, step, "evaluate", true, w)) break;
+    const int64_t nb = xb_[0].dim(0);
+    test_step(xb_, yb_, sums, w.size() > 0 ? w.data() : nullptr);
+    seen += nb;
+    for (size_t k = 0; k < sums.size(); ++k) logs[k].second = sums[k] / static_cast<double>(seen);
+    progress.update(step + 1, logs);
+  }
+  NNC_CHECK(seen > 0, "evaluate: the data gave no batches");
+  progress.end_epoch(logs);
+  for (double& s : sums) s /= static_cast<double>(seen);
+  return sums;
+}
+
+std::vector<Tensor> Model::predict(BatchSource& data) {
+  if (data.begin_epoch) data.begin_epoch(0);
+  std::vector<std::vector<Tensor>> parts(outputs_.size());
+  Tensor w;
+  int64_t total = 0;
+  for (int64_t step = 0; data.steps < 0 || step < data.steps; ++step) {
+    if (!fetch(data, step, "predict", false, w)) break;
+    std::vector<const Tensor*> xs;
+    for (const Tensor& t : xb_) xs.push_back(&t);
+    forward(xs, false);
+    for (size_t j = 0; j < outputs_.size(); ++j) parts[j].push_back(run_->vals[outputs_[j]]->clone());
+    total += xb_[0].dim(0);
+  }
+  NNC_CHECK(total > 0, "predict: the data gave no batches");
+  std::vector<Tensor> out(outputs_.size());
+  for (size_t j = 0; j < outputs_.size(); ++j) {
+    Shape s = parts[j][0].shape();
+    for (const Tensor& t : parts[j])
+      NNC_CHECK(Shape(t.shape().begin() + 1, t.shape().end()) == Shape(s.begin() + 1, s.end()), "predict: batches "
+                "give outputs of different shapes (", t.shape_str(), " and ", shape_str(s), "); predict on batches "
+                "of one length, or pad them");
+    s[0] = total;
+    out[j].resize(s);
+    int64_t off = 0;
+    for (const Tensor& t : parts[j]) {
+      std::memcpy(out[j].data() + off, t.data(), sizeof(float) * static_cast<size_t>(t.size()));
+      off += t.size();
+    }
+  }
+  return out;
 }
 
 std::vector<double> Model::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size, int verbose,
