@@ -418,3 +418,61 @@ def test_reduce_lr_in_fit():
     assert history.history["learning_rate"] == pytest.approx([0.01, 0.01, 0.005, 0.0025], rel=1e-6)
     assert model.optimizer.learning_rate == pytest.approx(0.00125, rel=1e-6)
 
+
+
+class _Recorder(nncore.callbacks.Callback):
+    """Records every hook Keras calls, with its batch index."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def _rec(name):  # noqa: N805 - a factory of methods
+        def hook(self, *args):
+            self.calls.append((name, *[a for a in args if isinstance(a, int)]))
+        return hook
+
+    on_train_begin, on_train_end = _rec("train_begin"), _rec("train_end")
+    on_epoch_begin, on_epoch_end = _rec("epoch_begin"), _rec("epoch_end")
+    on_train_batch_begin, on_train_batch_end = _rec("train_batch_begin"), _rec("train_batch_end")
+    on_test_begin, on_test_end = _rec("test_begin"), _rec("test_end")
+    on_test_batch_begin, on_test_batch_end = _rec("test_batch_begin"), _rec("test_batch_end")
+    on_predict_begin, on_predict_end = _rec("predict_begin"), _rec("predict_end")
+    on_predict_batch_begin, on_predict_batch_end = _rec("predict_batch_begin"), _rec("predict_batch_end")
+
+
+def test_every_hook_runs_in_keras_order():
+    x = np.random.default_rng(0).normal(size=(10, 3)).astype(np.float32)
+    y = np.zeros((10, 1), np.float32)
+    m = nncore.Sequential([nncore.layers.Dense(1, input_shape=(3,))])
+    m.compile("sgd", "mse")
+    r = _Recorder()
+    m.fit(x, y, batch_size=4, epochs=1, validation_data=(x[:4], y[:4]), callbacks=[r], verbose=0)
+    assert r.calls == [("train_begin",), ("epoch_begin", 0),
+                       ("train_batch_begin", 0), ("train_batch_end", 0), ("train_batch_begin", 1),
+                       ("train_batch_end", 1), ("train_batch_begin", 2), ("train_batch_end", 2),
+                       ("test_begin",), ("test_batch_begin", 0), ("test_batch_end", 0), ("test_end",),
+                       ("epoch_end", 0), ("train_end",)]
+    assert r.params["steps"] == 3 and r.params["epochs"] == 1
+    r.calls.clear()
+    m.evaluate(x, y, batch_size=5, callbacks=[r], verbose=0)
+    assert r.calls == [("test_begin",), ("test_batch_begin", 0), ("test_batch_end", 0), ("test_batch_begin", 1),
+                       ("test_batch_end", 1), ("test_end",)]
+    r.calls.clear()
+    m.predict(x, batch_size=6, callbacks=[r])
+    assert r.calls == [("predict_begin",), ("predict_batch_begin", 0), ("predict_batch_end", 0),
+                       ("predict_batch_begin", 1), ("predict_batch_end", 1), ("predict_end",)]
+
+
+def test_test_end_logs_hold_the_results():
+    got = {}
+
+    class Last(nncore.callbacks.Callback):
+        def on_test_end(self, logs=None):
+            got.update(logs)
+
+    x = np.ones((6, 2), np.float32)
+    m = nncore.Sequential([nncore.layers.Dense(1, input_shape=(2,))])
+    m.compile("sgd", "mse", metrics=["mae"])
+    loss, mae = m.evaluate(x, np.zeros((6, 1), np.float32), callbacks=[Last()], verbose=0)
+    assert got == pytest.approx({"loss": loss, "mae": mae})

@@ -49,9 +49,33 @@ void configure(Optimizer& opt, const py::object& lr, OptFloat weight_decay, OptF
       py::arg("global_clipnorm") = py::none()
 
 namespace {
+// (on_begin, on_end(logs), on_batch_begin(batch), on_batch_end(batch, logs)), each callable or None; or None.
+EvalCallbacks eval_callbacks(py::object hooks) {
+  EvalCallbacks c;
+  if (hooks.is_none()) return c;
+  py::tuple t = hooks.cast<py::tuple>();
+  c.on_begin = with_gil<>(t[0]);
+  if (!t[1].is_none()) {
+    auto f = with_gil<py::dict>(t[1]);
+    c.on_end = [f](const Logs& logs) {
+      py::gil_scoped_acquire gil;
+      f(logs_dict(logs));
+    };
+  }
+  if (!t[2].is_none()) c.on_batch_begin = with_gil<int64_t>(t[2]);
+  if (!t[3].is_none()) {
+    auto f = with_gil<int64_t, py::dict>(t[3]);
+    c.on_batch_end = [f](int64_t b, const Logs& logs) {
+      py::gil_scoped_acquire gil;
+      f(b, logs_dict(logs));
+    };
+  }
+  return c;
+}
+
 FitOptions fit_options(int64_t epochs, int verbose, int64_t initial_epoch, py::object print, py::object on_train_begin,
                        py::object on_train_end, py::object on_epoch_begin, py::object on_epoch_end,
-                       py::object on_batch_end) {
+                       py::object on_batch_end, py::object on_batch_begin, py::object validation_hooks) {
   FitOptions o;
   o.epochs = epochs;
   o.verbose = verbose;
@@ -74,6 +98,8 @@ FitOptions fit_options(int64_t epochs, int verbose, int64_t initial_epoch, py::o
       f(b, logs_dict(logs));
     };
   }
+  if (!on_batch_begin.is_none()) o.callbacks.on_batch_begin = with_gil<int64_t>(on_batch_begin);
+  o.callbacks.validation = eval_callbacks(validation_hooks);
   return o;
 }
 
@@ -293,11 +319,11 @@ void bind_model(py::module_& m) {
              bool shuffle, int verbose, double validation_split, std::vector<FloatArray> val_x,
              std::vector<FloatArray> val_y, int64_t initial_epoch, py::object print, py::object on_train_begin,
              py::object on_train_end, py::object on_epoch_begin, py::object on_epoch_end, py::object on_batch_end,
-             std::optional<FloatArray> sample_weight) {
+             std::optional<FloatArray> sample_weight, py::object on_batch_begin, py::object validation_hooks) {
             std::vector<Tensor> tx = views_of(x), ty = views_of(y), tvx = views_of(val_x), tvy = views_of(val_y);
             Tensor tw;
             FitOptions o = fit_options(epochs, verbose, initial_epoch, print, on_train_begin, on_train_end,
-                                       on_epoch_begin, on_epoch_end, on_batch_end);
+                                       on_epoch_begin, on_epoch_end, on_batch_end, on_batch_begin, validation_hooks);
             if (sample_weight) {
               tw = view_of(*sample_weight);
               o.sample_weight = &tw;
@@ -315,15 +341,16 @@ void bind_model(py::module_& m) {
           py::arg("x"), py::arg("y"), py::arg("epochs"), py::arg("batch_size"), py::arg("shuffle"), py::arg("verbose"),
           py::arg("validation_split"), py::arg("validation_x"), py::arg("validation_y"), py::arg("initial_epoch"),
           py::arg("print"), py::arg("on_train_begin"), py::arg("on_train_end"), py::arg("on_epoch_begin"),
-          py::arg("on_epoch_end"), py::arg("on_batch_end"), py::arg("sample_weight") = py::none())
+          py::arg("on_epoch_end"), py::arg("on_batch_end"), py::arg("sample_weight") = py::none(),
+          py::arg("on_batch_begin") = py::none(), py::arg("validation_hooks") = py::none())
       // Batches from a Python feed (nncore.models._Feed: steps, next(step), begin_epoch, end_epoch).
       .def(
           "fit_feed",
           [](Model& s, py::object feed, py::object validation, int64_t epochs, int verbose, int64_t initial_epoch,
              py::object print, py::object on_train_begin, py::object on_train_end, py::object on_epoch_begin,
-             py::object on_epoch_end, py::object on_batch_end) {
+             py::object on_epoch_end, py::object on_batch_end, py::object on_batch_begin, py::object validation_hooks) {
             FitOptions o = fit_options(epochs, verbose, initial_epoch, print, on_train_begin, on_train_end,
-                                       on_epoch_begin, on_epoch_end, on_batch_end);
+                                       on_epoch_begin, on_epoch_end, on_batch_end, on_batch_begin, validation_hooks);
             BatchSource data = source_of(feed);
             BatchSource val;
             if (!validation.is_none()) val = source_of(validation);
@@ -336,56 +363,61 @@ void bind_model(py::module_& m) {
           },
           py::arg("feed"), py::arg("validation"), py::arg("epochs"), py::arg("verbose"), py::arg("initial_epoch"),
           py::arg("print"), py::arg("on_train_begin"), py::arg("on_train_end"), py::arg("on_epoch_begin"),
-          py::arg("on_epoch_end"), py::arg("on_batch_end"))
+          py::arg("on_epoch_end"), py::arg("on_batch_end"), py::arg("on_batch_begin") = py::none(),
+          py::arg("validation_hooks") = py::none())
       .def(
           "evaluate_feed",
-          [](Model& s, py::object feed, int verbose, py::object print) {
+          [](Model& s, py::object feed, int verbose, py::object print, py::object hooks) {
             BatchSource data = source_of(feed);
             auto p = with_gil<const std::string&>(print);
+            EvalCallbacks cb = eval_callbacks(hooks);
             py::gil_scoped_release nogil;
-            return s.evaluate(data, verbose, p);
+            return s.evaluate(data, verbose, p, cb);
           },
-          py::arg("feed"), py::arg("verbose") = 0, py::arg("print") = py::none())
+          py::arg("feed"), py::arg("verbose") = 0, py::arg("print") = py::none(), py::arg("hooks") = py::none())
       .def(
           "predict_feed",
-          [](Model& s, py::object feed) {
+          [](Model& s, py::object feed, py::object hooks) {
             BatchSource data = source_of(feed);
+            EvalCallbacks cb = eval_callbacks(hooks);
             std::vector<Tensor> out;
             {
               py::gil_scoped_release nogil;
-              out = s.predict(data);
+              out = s.predict(data, cb);
             }
             py::list result;
             for (const Tensor& t : out) result.append(to_numpy(t));
             return result;
           },
-          py::arg("feed"))
+          py::arg("feed"), py::arg("hooks") = py::none())
       .def(
           "evaluate",
           [](Model& s, std::vector<FloatArray> x, std::vector<FloatArray> y, int64_t batch_size, int verbose,
-             py::object print, std::optional<FloatArray> sample_weight) {
+             py::object print, std::optional<FloatArray> sample_weight, py::object hooks) {
             std::vector<Tensor> tx = views_of(x), ty = views_of(y);
             Tensor tw;
             if (sample_weight) tw = view_of(*sample_weight);
             auto p = with_gil<const std::string&>(print);
+            EvalCallbacks cb = eval_callbacks(hooks);
             py::gil_scoped_release nogil;
-            return s.evaluate(tx, ty, batch_size, verbose, p, sample_weight ? &tw : nullptr);
+            return s.evaluate(tx, ty, batch_size, verbose, p, sample_weight ? &tw : nullptr, cb);
           },
           py::arg("x"), py::arg("y"), py::arg("batch_size") = 32, py::arg("verbose") = 0, py::arg("print") = py::none(),
-          py::arg("sample_weight") = py::none())
+          py::arg("sample_weight") = py::none(), py::arg("hooks") = py::none())
       .def(
           "predict",
-          [](Model& s, std::vector<FloatArray> x, int64_t batch_size) {
+          [](Model& s, std::vector<FloatArray> x, int64_t batch_size, py::object hooks) {
             std::vector<Tensor> tx = views_of(x), out;
+            EvalCallbacks cb = eval_callbacks(hooks);
             {
               py::gil_scoped_release nogil;
-              out = s.predict(tx, batch_size);
+              out = s.predict(tx, batch_size, cb);
             }
             py::list result;
             for (const Tensor& t : out) result.append(to_numpy(t));
             return result;
           },
-          py::arg("x"), py::arg("batch_size") = 32)
+          py::arg("x"), py::arg("batch_size") = 32, py::arg("hooks") = py::none())
       .def(
           "train_on_batch",
           [](Model& s, std::vector<FloatArray> x, std::vector<FloatArray> y) {

@@ -20,7 +20,11 @@ import numpy as np
 from . import _core
 from ._convert import as_float32
 
-__all__ = ["Loss", "LossFunctionWrapper", "MeanSquaredError", "MeanAbsoluteError", "BinaryCrossentropy", "CategoricalCrossentropy",
+__all__ = ["Loss", "LossFunctionWrapper", "Huber", "LogCosh", "KLDivergence", "Poisson", "CosineSimilarity", "Hinge",
+           "SquaredHinge", "CategoricalHinge", "MeanSquaredLogarithmicError", "MeanAbsolutePercentageError", "huber",
+           "log_cosh", "kl_divergence", "kld", "poisson", "cosine_similarity", "hinge", "squared_hinge",
+           "categorical_hinge", "mean_squared_logarithmic_error", "msle", "mean_absolute_percentage_error", "mape",
+           "MeanSquaredError", "MeanAbsoluteError", "BinaryCrossentropy", "CategoricalCrossentropy",
            "SparseCategoricalCrossentropy", "get", "mse", "mae", "binary_crossentropy", "categorical_crossentropy",
            "sparse_categorical_crossentropy"]
 
@@ -38,12 +42,12 @@ class Loss:
                  from_logits: bool = False) -> None:
         if isinstance(name, bool):  # the built-ins' positional form Loss(from_logits)
             name, from_logits = None, name
-        if reduction not in ("sum_over_batch_size", "auto", None):
-            raise ValueError(f"{type(self).__name__}: reduction must be 'sum_over_batch_size', got {reduction!r} "
-                             "(nncore's training loop averages each batch)")
+        if reduction not in ("sum_over_batch_size", "auto", "sum"):
+            raise ValueError(f"{type(self).__name__}: reduction must be 'sum_over_batch_size' or 'sum', got "
+                             f"{reduction!r} (a model's training loss is one number per batch)")
         self.from_logits = bool(from_logits)
         self._name = name
-        self.reduction = "sum_over_batch_size"
+        self.reduction = "sum" if reduction == "sum" else "sum_over_batch_size"
 
     @property
     def name(self) -> str:
@@ -119,37 +123,224 @@ def trace(loss: Loss, y_true_shape: tuple, y_pred_shape: tuple) -> tuple:
     if v is yt or v is yp:
         raise ValueError(f"custom loss '{loss.name}': returns one of its inputs unchanged; compute a loss from them")
     kind = getattr(v, "_batch_reduce", None)
+    if loss.reduction == "sum" and kind is None:
+        # Keras's "sum": every value of the batch summed: each sample's values summed, then the batch summed.
+        from . import _keras_ops as o
+        if len(v.shape) > 1:
+            v = o.sum(v, axis=list(range(1, len(v.shape))))
+        kind = "sum"
     graph = Model([yt, yp], v, name=f"{loss.name}_graph")
     return graph._impl, loss.name, kind == "sum"
 
 
-class MeanSquaredError(Loss):
+class _BuiltinLoss(Loss):
+    """The base of the losses the C++ kernels compute."""
+
+    def __init__(self, from_logits: bool = False, reduction: str = "sum_over_batch_size", name: Any = None) -> None:
+        if reduction == "sum":
+            raise ValueError(f"{type(self).__name__}: reduction='sum' is built for losses written with ops; use the "
+                             "default 'sum_over_batch_size' (or write the loss as a function of nncore.ops)")
+        super().__init__(name=name, reduction=reduction, from_logits=from_logits)
+
+
+class MeanSquaredError(_BuiltinLoss):
     kernel_name = "mean_squared_error"
 
-    def __init__(self) -> None:
-        super().__init__(False)
+    def __init__(self, reduction: str = "sum_over_batch_size", name: Any = None) -> None:
+        super().__init__(False, reduction, name)
 
 
-class MeanAbsoluteError(Loss):
+class MeanAbsoluteError(_BuiltinLoss):
     kernel_name = "mean_absolute_error"
 
-    def __init__(self) -> None:
-        super().__init__(False)
+    def __init__(self, reduction: str = "sum_over_batch_size", name: Any = None) -> None:
+        super().__init__(False, reduction, name)
 
 
-class BinaryCrossentropy(Loss):
+class BinaryCrossentropy(_BuiltinLoss):
     kernel_name = "binary_crossentropy"
 
 
-class CategoricalCrossentropy(Loss):
+class CategoricalCrossentropy(_BuiltinLoss):
     kernel_name = "categorical_crossentropy"
 
 
-class SparseCategoricalCrossentropy(Loss):
+class SparseCategoricalCrossentropy(_BuiltinLoss):
     kernel_name = "sparse_categorical_crossentropy"
 
 
+# ---- losses written with ops (traced into C++ ops at compile, as a user's custom loss is) -------------------------
+_EPS = 1e-7
+
+
+def _ops() -> Any:
+    from . import _keras_ops
+    return _keras_ops
+
+
+def huber(y_true: Any, y_pred: Any, delta: float = 1.0) -> Any:
+    """Per sample: the mean over the last axis of 0.5 e^2 where |e| <= delta, delta (|e| - delta / 2) beyond."""
+    o = _ops()
+    err = o.abs(o.subtract(y_pred, y_true))
+    quad = o.minimum(err, float(delta))
+    return o.mean(o.add(o.multiply(o.square(quad), 0.5), o.multiply(o.subtract(err, quad), float(delta))), axis=-1)
+
+
+def log_cosh(y_true: Any, y_pred: Any) -> Any:
+    """Per sample: the mean over the last axis of log(cosh(y_pred - y_true)) (as x + softplus(-2x) - log 2)."""
+    o = _ops()
+    e = o.subtract(y_pred, y_true)
+    return o.mean(o.subtract(o.add(e, o.softplus(o.multiply(e, -2.0))), float(np.log(2.0))), axis=-1)
+
+
+def kl_divergence(y_true: Any, y_pred: Any) -> Any:
+    """Per sample: sum over the last axis of y_true log(y_true / y_pred), both clipped to [1e-7, 1] (Keras)."""
+    o = _ops()
+    t = o.clip(y_true, _EPS, 1.0)
+    p = o.clip(y_pred, _EPS, 1.0)
+    return o.sum(o.multiply(t, o.log(o.divide(t, p))), axis=-1)
+
+
+def poisson(y_true: Any, y_pred: Any) -> Any:
+    """Per sample: the mean over the last axis of y_pred - y_true log(y_pred + 1e-7)."""
+    o = _ops()
+    return o.mean(o.subtract(y_pred, o.multiply(y_true, o.log(o.add(y_pred, _EPS)))), axis=-1)
+
+
+def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> Any:
+    """Per sample: minus the cosine of the angle between y_true and y_pred along ``axis`` (-1 is perfect)."""
+    o = _ops()
+
+    def unit(v: Any) -> Any:
+        return o.divide(v, o.sqrt(o.maximum(o.sum(o.square(v), axis=axis, keepdims=True), 1e-12)))
+
+    return o.negative(o.sum(o.multiply(unit(y_true), unit(y_pred)), axis=axis))
+
+
+def _signed_labels(y_true: Any) -> Any:
+    """Keras's hinge labels: 0/1 become -1/1 (labels already -1/1 stay)."""
+    o = _ops()
+    return o.subtract(o.multiply(y_true, 2.0), 1.0) if _binary_labels(y_true) else y_true
+
+
+def _binary_labels(y_true: Any) -> bool:
+    # Symbolic targets: Keras converts when every label is 0 or 1, which is only known per batch; nncore's targets
+    # for the hinge losses are taken as 0/1 labels unless given as -1/1 arrays.
+    if hasattr(y_true, "_sym"):
+        return True
+    v = np.asarray(y_true)
+    return bool(np.all((v == 0) | (v == 1)))
+
+
+def hinge(y_true: Any, y_pred: Any) -> Any:
+    """Per sample: the mean over the last axis of max(1 - y_true y_pred, 0); 0/1 labels are read as -1/1."""
+    o = _ops()
+    return o.mean(o.relu(o.subtract(1.0, o.multiply(_signed_labels(y_true), y_pred))), axis=-1)
+
+
+def squared_hinge(y_true: Any, y_pred: Any) -> Any:
+    o = _ops()
+    return o.mean(o.square(o.relu(o.subtract(1.0, o.multiply(_signed_labels(y_true), y_pred)))), axis=-1)
+
+
+def categorical_hinge(y_true: Any, y_pred: Any) -> Any:
+    """Per sample: max(max((1 - y_true) y_pred) - sum(y_true y_pred) + 1, 0) over the classes (one-hot y_true)."""
+    o = _ops()
+    pos = o.sum(o.multiply(y_true, y_pred), axis=-1)
+    neg = o.max(o.multiply(o.subtract(1.0, y_true), y_pred), axis=-1)
+    return o.relu(o.add(o.subtract(neg, pos), 1.0))
+
+
+def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> Any:
+    o = _ops()
+    a = o.log(o.add(o.maximum(y_pred, _EPS), 1.0))
+    b = o.log(o.add(o.maximum(y_true, _EPS), 1.0))
+    return o.mean(o.square(o.subtract(a, b)), axis=-1)
+
+
+def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> Any:
+    o = _ops()
+    return o.multiply(o.mean(o.abs(o.divide(o.subtract(y_true, y_pred), o.maximum(o.abs(y_true), _EPS))),
+                             axis=-1), 100.0)
+
+
+msle = mean_squared_logarithmic_error
+mape = mean_absolute_percentage_error
+kld = kl_divergence
+
+
+class _OpsLoss(Loss):
+    """A Keras loss written with ops: traced into C++ ops when the model is compiled."""
+
+    fn: Any = None
+    default_name = ""
+
+    def __init__(self, reduction: str = "sum_over_batch_size", name: Any = None, **kwargs: Any) -> None:
+        super().__init__(name=name or self.default_name, reduction=reduction)
+        self.fn_kwargs = kwargs
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return type(self).fn(y_true, y_pred, **self.fn_kwargs)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "reduction": self.reduction, **self.fn_kwargs}
+
+
+class Huber(_OpsLoss):
+    fn, default_name = staticmethod(huber), "huber_loss"
+
+    def __init__(self, delta: float = 1.0, reduction: str = "sum_over_batch_size", name: Any = None) -> None:
+        if not delta > 0:
+            raise ValueError(f"Huber: delta must be > 0, got {delta}")
+        super().__init__(reduction, name, delta=float(delta))
+
+
+class LogCosh(_OpsLoss):
+    fn, default_name = staticmethod(log_cosh), "log_cosh"
+
+
+class KLDivergence(_OpsLoss):
+    fn, default_name = staticmethod(kl_divergence), "kl_divergence"
+
+
+class Poisson(_OpsLoss):
+    fn, default_name = staticmethod(poisson), "poisson"
+
+
+class CosineSimilarity(_OpsLoss):
+    fn, default_name = staticmethod(cosine_similarity), "cosine_similarity"
+
+    def __init__(self, axis: int = -1, reduction: str = "sum_over_batch_size", name: Any = None) -> None:
+        super().__init__(reduction, name, axis=int(axis))
+
+
+class Hinge(_OpsLoss):
+    fn, default_name = staticmethod(hinge), "hinge"
+
+
+class SquaredHinge(_OpsLoss):
+    fn, default_name = staticmethod(squared_hinge), "squared_hinge"
+
+
+class CategoricalHinge(_OpsLoss):
+    fn, default_name = staticmethod(categorical_hinge), "categorical_hinge"
+
+
+class MeanSquaredLogarithmicError(_OpsLoss):
+    fn, default_name = staticmethod(mean_squared_logarithmic_error), "mean_squared_logarithmic_error"
+
+
+class MeanAbsolutePercentageError(_OpsLoss):
+    fn, default_name = staticmethod(mean_absolute_percentage_error), "mean_absolute_percentage_error"
+
+
 _BY_NAME = {
+    "huber": Huber, "huber_loss": Huber, "log_cosh": LogCosh, "logcosh": LogCosh,
+    "kl_divergence": KLDivergence, "kld": KLDivergence, "kullback_leibler_divergence": KLDivergence,
+    "poisson": Poisson, "cosine_similarity": CosineSimilarity, "hinge": Hinge, "squared_hinge": SquaredHinge,
+    "categorical_hinge": CategoricalHinge, "msle": MeanSquaredLogarithmicError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError, "mape": MeanAbsolutePercentageError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
     "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
     "binary_crossentropy": BinaryCrossentropy,

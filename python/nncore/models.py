@@ -652,10 +652,12 @@ class Model(Layer):
                 raise ValueError("fit: validation_data must be a tuple (x_val, y_val)")
             val_x = self._xs(validation_data[0], "fit: validation_data x")
             val_y = self._ys(validation_data[1], "fit: validation_data y")
-        hooks = self._fit_hooks(callbacks, epochs, verbose, None)
+        n = len(xs[0]) if not validation_split else int(len(xs[0]) * (1 - validation_split))
+        hooks = self._fit_hooks(callbacks, epochs, verbose, -(-n // batch_size))
         _, _, interrupted = self._impl.fit(
             xs, ys, epochs, batch_size, bool(shuffle), _verbose(verbose), float(validation_split), val_x, val_y,
-            int(initial_epoch), _write, *hooks, sample_weight=weights)
+            int(initial_epoch), _write, *hooks[:5], sample_weight=weights, on_batch_begin=hooks[5],
+            validation_hooks=hooks[6])
         if interrupted:
             raise KeyboardInterrupt("fit interrupted: the weights of the last completed batch are kept; "
                                     "model.history holds the completed epochs")
@@ -675,18 +677,49 @@ class Model(Layer):
             cb.set_model(self)
             cb.set_params(params)
         per_batch = [cb for cb in cbs if cb._wants_batches()]
+        per_batch_begin = [cb for cb in cbs if cb._overrides("on_batch_begin", "on_train_batch_begin")]
 
         def on_batch_end(batch: int, logs: dict) -> None:
             for cb in per_batch:
                 cb.on_train_batch_end(batch, logs)
                 cb.on_batch_end(batch, logs)
 
+        def on_batch_begin(batch: int) -> None:
+            for cb in per_batch_begin:
+                cb.on_train_batch_begin(batch, {})
+                cb.on_batch_begin(batch, {})
+
         self.history = history
         return (lambda: [cb.on_train_begin({}) for cb in cbs],
                 lambda: [cb.on_train_end({}) for cb in cbs],
                 lambda e: [cb.on_epoch_begin(e, {}) for cb in cbs],
                 lambda e, logs: [cb.on_epoch_end(e, logs) for cb in cbs],
-                on_batch_end if per_batch else None)
+                on_batch_end if per_batch else None,
+                on_batch_begin if per_batch_begin else None,
+                self._eval_hooks(cbs, "test"))
+
+    @staticmethod
+    def _eval_hooks(cbs: List[Callback], kind: str) -> Optional[tuple]:
+        """Keras's on_test_* / on_predict_* hooks as (on_begin, on_end, on_batch_begin, on_batch_end) for the C++
+        loop; a per-batch hook is passed only when some callback defines it."""
+        if not cbs:
+            return None
+        begin_b = [cb for cb in cbs if cb._overrides(f"on_{kind}_batch_begin")]
+        end_b = [cb for cb in cbs if cb._overrides(f"on_{kind}_batch_end")]
+        return (lambda: [getattr(cb, f"on_{kind}_begin")({}) for cb in cbs],
+                lambda logs: [getattr(cb, f"on_{kind}_end")(logs) for cb in cbs],
+                (lambda b: [getattr(cb, f"on_{kind}_batch_begin")(b, {}) for cb in begin_b]) if begin_b else None,
+                (lambda b, logs: [getattr(cb, f"on_{kind}_batch_end")(b, logs) for cb in end_b]) if end_b else None)
+
+    def _callbacks_for(self, callbacks: Any, what: str, steps: Optional[int], verbose: Any) -> List[Callback]:
+        cbs = list(callbacks or [])
+        for cb in cbs:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"{what}: callbacks must be nncore.callbacks.Callback instances, got "
+                                f"{type(cb).__name__}")
+            cb.set_model(self)
+            cb.set_params({"epochs": 1, "steps": steps, "verbose": _verbose(verbose, 0)})
+        return cbs
 
     def _fit_feed(self, x: Any, y: Any, batch_size: Any, epochs: int, verbose: Any, callbacks: Any,
                   validation_split: float, validation_data: Any, shuffle: bool, class_weight: Any, sample_weight: Any,
@@ -724,6 +757,7 @@ class Model(Layer):
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None,
                  verbose: Union[int, str] = "auto", sample_weight: Any = None, steps: Optional[int] = None,
+                 callbacks: Optional[Sequence[Callback]] = None,
                  return_dict: bool = False) -> Union[float, list, Dict[str, float]]:
         """``[loss, *metrics]`` averaged over the samples (a scalar when there are no metrics). With
         ``sample_weight`` the loss is ``sum(w * loss) / n``; metrics stay unweighted. ``x`` may be batches (a
@@ -736,8 +770,9 @@ class Model(Layer):
                 if v is not None:
                     raise ValueError(f"evaluate: {name} cannot be given when x is a generator or dataset")
             feed = _feeds._Feed(self, x, steps, "evaluate", True)
+            cbs = self._callbacks_for(callbacks, "evaluate", feed.steps if feed.steps >= 0 else None, verbose)
             try:
-                values = self._impl.evaluate_feed(feed, _verbose(verbose), _write)
+                values = self._impl.evaluate_feed(feed, _verbose(verbose), _write, self._eval_hooks(cbs, "test"))
             finally:
                 feed.close()
             return self._shape_results(values, return_dict)
@@ -745,23 +780,30 @@ class Model(Layer):
         xs = self._xs(x, "evaluate: x")
         ys = self._ys(self._no_targets(xs, "evaluate") if y is None else y, "evaluate: y")
         weights = self._loss_weights(xs, ys, sample_weight, None, "evaluate")
-        values = self._impl.evaluate(xs, ys, batch_size, _verbose(verbose), _write, sample_weight=weights)
+        cbs = self._callbacks_for(callbacks, "evaluate", -(-len(xs[0]) // batch_size), verbose)
+        values = self._impl.evaluate(xs, ys, batch_size, _verbose(verbose), _write, sample_weight=weights,
+                                     hooks=self._eval_hooks(cbs, "test"))
         return self._shape_results(values, return_dict)
 
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Union[int, str] = 0,
-                steps: Optional[int] = None) -> Any:
+                steps: Optional[int] = None, callbacks: Optional[Sequence[Callback]] = None) -> Any:
         """The outputs for ``x`` in inference mode: an array, or a list of arrays for several outputs. ``x`` may be
         batches (a PyDataset, generator or iterable yielding x or (x, ...)); ``steps`` limits them."""
         if _feeds.is_feed(x):
             if batch_size is not None:
                 raise ValueError("predict: batch_size cannot be given when x is a generator or dataset")
             feed = _feeds._Feed(self, x, steps, "predict", False)
+            cbs = self._callbacks_for(callbacks, "predict", feed.steps if feed.steps >= 0 else None, verbose)
             try:
-                return self._one_or_list(self._impl.predict_feed(feed), self._impl.num_outputs)
+                return self._one_or_list(self._impl.predict_feed(feed, self._eval_hooks(cbs, "predict")),
+                                         self._impl.num_outputs)
             finally:
                 feed.close()
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "predict: batch_size")
-        return self._one_or_list(self._impl.predict(self._xs(x, "predict: x"), batch_size), self._impl.num_outputs)
+        xs = self._xs(x, "predict: x")
+        cbs = self._callbacks_for(callbacks, "predict", -(-len(xs[0]) // batch_size), verbose)
+        return self._one_or_list(self._impl.predict(xs, batch_size, self._eval_hooks(cbs, "predict")),
+                                 self._impl.num_outputs)
 
     def __call__(self, x: Any, training: Optional[bool] = None) -> Any:
         """On KerasTensors: the model as a layer of another model (see the class docs). On arrays: its outputs,

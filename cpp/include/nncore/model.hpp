@@ -23,12 +23,22 @@ struct History {
   const std::vector<double>& operator[](const std::string& key) const;
 };
 
-// Hooks called from the loop. Unset hooks cost nothing; on_batch_end is only called when set.
+// evaluate's and predict's hooks (Keras's on_test_* and on_predict_*); unset hooks cost nothing.
+struct EvalCallbacks {
+  std::function<void()> on_begin;
+  std::function<void(const Logs& logs)> on_end;
+  std::function<void(int64_t batch)> on_batch_begin;
+  std::function<void(int64_t batch, const Logs& logs)> on_batch_end;
+};
+
+// Hooks called from the loop. Unset hooks cost nothing; the per-batch ones are only called when set.
 struct FitCallbacks {
   std::function<void()> on_train_begin, on_train_end;
   std::function<void(int64_t epoch)> on_epoch_begin;
   std::function<void(int64_t epoch, const Logs& logs)> on_epoch_end;
+  std::function<void(int64_t batch)> on_batch_begin;
   std::function<void(int64_t batch, const Logs& logs)> on_batch_end;
+  EvalCallbacks validation;  // the validation run after each epoch (Keras calls the test hooks there)
 };
 
 struct FitOptions {
@@ -173,7 +183,7 @@ class Model : public Layer {
   History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
   std::vector<double> evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 32, int verbose = 0,
                                const std::function<void(const std::string&)>& print = nullptr,
-                               const Tensor* sample_weight = nullptr);
+                               const Tensor* sample_weight = nullptr, const EvalCallbacks& callbacks = {});
   Tensor predict(const Tensor& x, int64_t batch_size = 32);
   // Forward with training=false into an existing output tensor (resized as needed).
   void predict_into(const Tensor& x, Tensor& out, int64_t batch_size = 32);
@@ -188,15 +198,17 @@ class Model : public Layer {
               const std::vector<Tensor>& validation_xs = {}, const std::vector<Tensor>& validation_ys = {});
   std::vector<double> evaluate(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, int64_t batch_size = 32,
                                int verbose = 0, const std::function<void(const std::string&)>& print = nullptr,
-                               const Tensor* sample_weight = nullptr);
-  std::vector<Tensor> predict(const std::vector<Tensor>& xs, int64_t batch_size = 32);
+                               const Tensor* sample_weight = nullptr, const EvalCallbacks& callbacks = {});
+  std::vector<Tensor> predict(const std::vector<Tensor>& xs, int64_t batch_size = 32,
+                              const EvalCallbacks& callbacks = {});
   std::vector<double> train_on_batch(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys);
   // The same on batches from a BatchSource (validation: another source, evaluated after each epoch). Each batch is
   // checked as arrays are; batch_size and validation_split do not apply.
   History fit(BatchSource& data, const FitOptions& options, BatchSource* validation = nullptr);
   std::vector<double> evaluate(BatchSource& data, int verbose = 0,
-                               const std::function<void(const std::string&)>& print = nullptr);
-  std::vector<Tensor> predict(BatchSource& data);
+                               const std::function<void(const std::string&)>& print = nullptr,
+                               const EvalCallbacks& callbacks = {});
+  std::vector<Tensor> predict(BatchSource& data, const EvalCallbacks& callbacks = {});
   // Forward in inference mode, loss + weight penalties, backward into every trainable param's grad (zeroed first;
   // no optimizer step). Also writes d(loss)/d(xs[i]) into (*dxs)[i] when given. Returns the loss.
   double compute_gradients(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys,

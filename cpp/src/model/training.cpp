@@ -72,6 +72,13 @@ std::vector<Tensor> row_views(const std::vector<Tensor>& xs, int64_t begin, int6
 }
 
 // dst rows = src rows idx[0..n)
+// The final values of a run as the logs Keras hands to on_*_end.
+Logs results_logs(const std::vector<std::string>& names, const std::vector<double>& values) {
+  Logs logs;
+  for (size_t k = 0; k < names.size() && k < values.size(); ++k) logs.push_back({names[k], values[k]});
+  return logs;
+}
+
 void gather_rows(float* dst, const float* src, const int64_t* idx, int64_t n, int64_t row) {
   for (int64_t i = 0; i < n; ++i)
     std::memcpy(dst + i * row, src + idx[i] * row, sizeof(float) * static_cast<size_t>(row));
@@ -381,7 +388,9 @@ History Model::fit(const std::vector<Tensor>& x, const std::vector<Tensor>& y, c
   };
   std::function<std::vector<double>()> validate;
   if (has_val)
-    validate = [&] { return evaluate(val_x, val_y, B, 0, nullptr, val_w.size() > 0 ? &val_w : nullptr); };
+    validate = [&] {
+      return evaluate(val_x, val_y, B, 0, nullptr, val_w.size() > 0 ? &val_w : nullptr, opt.callbacks.validation);
+    };
   return run_epochs(src, opt, validate);
 }
 
@@ -415,6 +424,7 @@ History Model::run_epochs(EpochSource& src, const FitOptions& opt,
       const float* w = nullptr;
       if (!src.next(step, w)) break;
       const int64_t nb = xb_[0].dim(0);
+      if (cb.on_batch_begin) cb.on_batch_begin(step);
       train_step(sums, w);
       seen += nb;
       for (size_t k = 0; k < sums.size(); ++k) logs[k].second = sums[k] / static_cast<double>(seen);
@@ -494,12 +504,13 @@ History Model::fit(BatchSource& data, const FitOptions& opt, BatchSource* valida
     return true;
   };
   std::function<std::vector<double>()> validate;
-  if (validation != nullptr) validate = [&] { return evaluate(*validation, 0, nullptr); };
+  if (validation != nullptr) validate = [&] { return evaluate(*validation, 0, nullptr, opt.callbacks.validation); };
   return run_epochs(src, opt, validate);
 }
 
 std::vector<double> Model::evaluate(BatchSource& data, int verbose,
-                                    const std::function<void(const std::string&)>& print) {
+                                    const std::function<void(const std::string&)>& print,
+                                    const EvalCallbacks& cb) {
   check_compiled("evaluate");
   if (need_dx_.size() != nodes_.size()) prepare_training();
   if (data.begin_epoch) data.begin_epoch(0);
@@ -511,34 +522,42 @@ std::vector<double> Model::evaluate(BatchSource& data, int verbose,
   for (const auto& k : names) logs.push_back({k, 0.0});
   int64_t seen = 0;
   Tensor w;
+  if (cb.on_begin) cb.on_begin();
   for (int64_t step = 0; data.steps < 0 || step < data.steps; ++step) {
     if (!fetch(data, step, "evaluate", true, w)) break;
     const int64_t nb = xb_[0].dim(0);
+    if (cb.on_batch_begin) cb.on_batch_begin(step);
     test_step(xb_, yb_, sums, w.size() > 0 ? w.data() : nullptr);
     seen += nb;
     for (size_t k = 0; k < sums.size(); ++k) logs[k].second = sums[k] / static_cast<double>(seen);
     progress.update(step + 1, logs);
+    if (cb.on_batch_end) cb.on_batch_end(step, logs);
   }
   NNC_CHECK(seen > 0, "evaluate: the data gave no batches");
   progress.end_epoch(logs);
   for (double& s : sums) s /= static_cast<double>(seen);
+  if (cb.on_end) cb.on_end(results_logs(names, sums));
   return sums;
 }
 
-std::vector<Tensor> Model::predict(BatchSource& data) {
+std::vector<Tensor> Model::predict(BatchSource& data, const EvalCallbacks& cb) {
   if (data.begin_epoch) data.begin_epoch(0);
   std::vector<std::vector<Tensor>> parts(outputs_.size());
   Tensor w;
   int64_t total = 0;
+  if (cb.on_begin) cb.on_begin();
   for (int64_t step = 0; data.steps < 0 || step < data.steps; ++step) {
     if (!fetch(data, step, "predict", false, w)) break;
+    if (cb.on_batch_begin) cb.on_batch_begin(step);
     std::vector<const Tensor*> xs;
     for (const Tensor& t : xb_) xs.push_back(&t);
     forward(xs, false);
     for (size_t j = 0; j < outputs_.size(); ++j) parts[j].push_back(run_->vals[outputs_[j]]->clone());
     total += xb_[0].dim(0);
+    if (cb.on_batch_end) cb.on_batch_end(step, {});
   }
   NNC_CHECK(total > 0, "predict: the data gave no batches");
+  if (cb.on_end) cb.on_end({});
   std::vector<Tensor> out(outputs_.size());
   for (size_t j = 0; j < outputs_.size(); ++j) {
     Shape s = parts[j][0].shape();
@@ -558,13 +577,14 @@ std::vector<Tensor> Model::predict(BatchSource& data) {
 }
 
 std::vector<double> Model::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size, int verbose,
-                                    const std::function<void(const std::string&)>& print, const Tensor* sample_weight) {
-  return evaluate(std::vector<Tensor>{x}, std::vector<Tensor>{y}, batch_size, verbose, print, sample_weight);
+                                    const std::function<void(const std::string&)>& print, const Tensor* sample_weight,
+                                    const EvalCallbacks& cb) {
+  return evaluate(std::vector<Tensor>{x}, std::vector<Tensor>{y}, batch_size, verbose, print, sample_weight, cb);
 }
 
 std::vector<double> Model::evaluate(const std::vector<Tensor>& x, const std::vector<Tensor>& y, int64_t batch_size,
                                     int verbose, const std::function<void(const std::string&)>& print,
-                                    const Tensor* sample_weight) {
+                                    const Tensor* sample_weight, const EvalCallbacks& cb) {
   check_compiled("evaluate");
   NNC_CHECK(batch_size >= 1, "evaluate: batch_size must be >= 1, got ", batch_size);
   check_targets(y, x[0].dim(0), check_inputs(x, "evaluate: x"), "evaluate: x", "y");
@@ -577,18 +597,22 @@ std::vector<double> Model::evaluate(const std::vector<Tensor>& x, const std::vec
   progress.begin(steps);
   Logs logs;
   for (const auto& k : names) logs.push_back({k, 0.0});
+  if (cb.on_begin) cb.on_begin();
   for (int64_t step = 0; step < steps; ++step) {
     const int64_t b0 = step * B, nb = std::min(B, N - b0);
+    if (cb.on_batch_begin) cb.on_batch_begin(step);
     test_step(row_views(x, b0, nb), row_views(y, b0, nb), sums, sample_weight != nullptr ? sample_weight->data() + b0 : nullptr);
     for (size_t k = 0; k < sums.size(); ++k) logs[k].second = sums[k] / static_cast<double>(b0 + nb);
     progress.update(step + 1, logs);
+    if (cb.on_batch_end) cb.on_batch_end(step, logs);
   }
   progress.end_epoch(logs);
   for (double& s : sums) s /= static_cast<double>(N);
+  if (cb.on_end) cb.on_end(results_logs(names, sums));
   return sums;
 }
 
-std::vector<Tensor> Model::predict(const std::vector<Tensor>& x, int64_t batch_size) {
+std::vector<Tensor> Model::predict(const std::vector<Tensor>& x, int64_t batch_size, const EvalCallbacks& cb) {
   NNC_CHECK(batch_size >= 1, "predict: batch_size must be >= 1, got ", batch_size);
   const std::vector<Shape> out_shapes = check_inputs(x, "predict: x");
   const int64_t N = x[0].dim(0), B = std::min(batch_size, N);
@@ -598,8 +622,10 @@ std::vector<Tensor> Model::predict(const std::vector<Tensor>& x, int64_t batch_s
     s.insert(s.end(), out_shapes[j].begin(), out_shapes[j].end());
     out[j].resize(s);
   }
+  if (cb.on_begin) cb.on_begin();
   for (int64_t b0 = 0; b0 < N; b0 += B) {
     const int64_t nb = std::min(B, N - b0);
+    if (cb.on_batch_begin) cb.on_batch_begin(b0 / B);
     const std::vector<Tensor> xb = row_views(x, b0, nb);
     std::vector<const Tensor*> xs;
     for (const Tensor& t : xb) xs.push_back(&t);
@@ -608,7 +634,9 @@ std::vector<Tensor> Model::predict(const std::vector<Tensor>& x, int64_t batch_s
       const int64_t row = out[j].size() / N;
       std::memcpy(out[j].data() + b0 * row, run_->vals[outputs_[j]]->data(), sizeof(float) * static_cast<size_t>(nb * row));
     }
+    if (cb.on_batch_end) cb.on_batch_end(b0 / B, {});
   }
+  if (cb.on_end) cb.on_end({});
   return out;
 }
 
