@@ -103,27 +103,27 @@ FitOptions fit_options(int64_t epochs, int verbose, int64_t initial_epoch, py::o
   return o;
 }
 
-// An owned float32 copy of a numpy array (the array may be freed once the feed moves on).
-Tensor owned(FloatArray a) {
-  Tensor v = view_of(a);
-  Tensor t(v.shape());
-  t.copy_from(v);
-  return t;
-}
-
 // A BatchSource over a Python feed: feed.steps (-1: unknown), feed.next(step) -> None at the end, or
 // (xs, ys, w): lists of float32 arrays and the per-sample weights or None; feed.begin_epoch(e), feed.end_epoch(e).
 BatchSource source_of(py::object feed) {
   BatchSource s;
   s.steps = feed.attr("steps").cast<int64_t>();
-  s.next = [feed](int64_t step, std::vector<Tensor>& xs, std::vector<Tensor>& ys, Tensor& w) {
+  // The arrays of the batch last handed out: the tensors are views of them, valid until the next call (the model
+  // copies each batch before asking for another). Touched only with the GIL held.
+  auto held = std::make_shared<std::vector<FloatArray>>();
+  s.next = [feed, held](int64_t step, std::vector<Tensor>& xs, std::vector<Tensor>& ys, Tensor& w) {
     py::gil_scoped_acquire gil;
+    held->clear();
     py::object r = feed.attr("next")(step);
     if (r.is_none()) return false;
     py::tuple t = r.cast<py::tuple>();
-    for (const py::handle& a : t[0].cast<py::list>()) xs.push_back(owned(a.cast<FloatArray>()));
-    for (const py::handle& a : t[1].cast<py::list>()) ys.push_back(owned(a.cast<FloatArray>()));
-    if (!t[2].is_none()) w = owned(t[2].cast<FloatArray>());
+    auto view = [&](const py::handle& a) {
+      held->push_back(a.cast<FloatArray>());
+      return view_of(held->back());
+    };
+    for (const py::handle& a : t[0].cast<py::list>()) xs.push_back(view(a));
+    for (const py::handle& a : t[1].cast<py::list>()) ys.push_back(view(a));
+    if (!t[2].is_none()) w = view(t[2]);
     return true;
   };
   s.begin_epoch = [feed](int64_t e) {

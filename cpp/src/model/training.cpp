@@ -496,8 +496,10 @@ History Model::fit(BatchSource& data, const FitOptions& opt, BatchSource* valida
   Tensor w;
   EpochSource src;
   src.steps = data.steps;
-  src.begin_epoch = data.begin_epoch;
-  src.end_epoch = data.end_epoch;
+  // Called through `data`, not copied: a caller's functions may hold objects (Python's) that must not be copied
+  // here, where no lock of theirs is held.
+  if (data.begin_epoch) src.begin_epoch = [&data](int64_t e) { data.begin_epoch(e); };
+  if (data.end_epoch) src.end_epoch = [&data](int64_t e) { data.end_epoch(e); };
   src.next = [&](int64_t step, const float*& wp) {
     if (!fetch(data, step, "fit", true, w)) return false;
     wp = w.size() > 0 ? w.data() : nullptr;
