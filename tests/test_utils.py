@@ -139,3 +139,32 @@ def test_plot_model_without_pydot_names_the_extra(monkeypatch):
     inp = nncore.Input((2,))
     with pytest.raises(ImportError, match=r"nncore\[plot\]"):
         utils.plot_model(nncore.Model(inp, layers.Dense(1)(inp)), os.devnull)
+
+
+def test_split_dataset():
+    x = np.arange(20).reshape(10, 2)
+    y = np.arange(10)
+    (xl, yl), (xr, yr) = utils.split_dataset((x, y), left_size=0.7)
+    assert len(xl) == len(yl) == 7 and len(xr) == len(yr) == 3
+    np.testing.assert_array_equal(xl[:, 0] // 2, yl)
+    a, b = utils.split_dataset(y, right_size=4, shuffle=True, seed=1)
+    assert len(a) == 6 and len(b) == 4 and sorted(np.concatenate([a, b])) == list(range(10))
+    with pytest.raises(ValueError, match="give left_size or right_size"):
+        utils.split_dataset(y)
+
+
+def test_model_from_json_clone_model_and_clear_session():
+    inp = nncore.Input((3,))
+    m = nncore.Model(inp, layers.Dense(2, name="head")(layers.Dense(4, activation="relu")(inp)))
+    twin = nncore.models.model_from_json(m.to_json())
+    clone = nncore.models.clone_model(m)
+    x = np.ones((2, 3), np.float32)
+    for other in (twin, clone):
+        assert [l.name for l in other.layers] == [l.name for l in m.layers]
+        assert other.get_layer("head") is not m.get_layer("head")
+        other.set_weights(m.get_weights())
+        np.testing.assert_allclose(other.predict(x, verbose=0), m.predict(x, verbose=0))
+    nncore.backend.clear_session()
+    assert layers.Dense(1).name == "dense"
+    from nncore.preprocessing.sequence import pad_sequences
+    assert pad_sequences([[1], [2, 3]]).shape == (2, 2)

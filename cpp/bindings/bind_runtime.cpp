@@ -1,9 +1,11 @@
 #include "convert.hpp"
+#include "nncore/layers/layer.hpp"
 
 namespace nncore::bindings {
 
 void bind_runtime(py::module_& m) {
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("reset_layer_names", &reset_layer_names);
   m.def("get_num_threads", &get_num_threads);
   m.def("get_isa", &get_isa);
   m.def("set_isa", &set_isa, py::arg("isa"));

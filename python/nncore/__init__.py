@@ -22,7 +22,7 @@ from ._core import get_isa, get_num_threads, set_isa, set_num_threads, set_rando
 from . import callbacks, datasets, layers, losses, metrics, ops, optimizers, regularizers
 from .models import Input, Model, ModelFileError, Sequential, load_model
 from .gradcheck import gradient_check
-from . import activations, random, saving, utils
+from . import activations, backend, preprocessing, random, saving, utils
 from .plotting import plot_history
 
 __version__ = _core.__version__

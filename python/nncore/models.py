@@ -19,7 +19,8 @@ from ._convert import as_float32, per_sample_shape, py_shape
 from .callbacks import Callback, History
 from .layers import Layer, _wrap as _wrap_layer
 
-__all__ = ["Model", "Sequential", "Input", "KerasTensor", "load_model", "ModelFileError"]
+__all__ = ["Model", "Sequential", "Input", "KerasTensor", "load_model", "ModelFileError", "model_from_json",
+           "clone_model"]
 
 ModelFileError = _core.ModelFileError
 
@@ -1086,6 +1087,24 @@ def _wrap_model(impl: Any) -> Model:
             loss.from_logits = bool(impl.loss_from_logits(j))
             obj._losses.append(loss)
     return obj
+
+
+def model_from_json(json_string: str, custom_objects: Optional[Dict[str, Any]] = None) -> Model:
+    """A new model (fresh weights) from ``model.to_json()``."""
+    return Model.from_config(json.loads(json_string), custom_objects=custom_objects)
+
+
+def clone_model(model: Model, input_tensors: Any = None, clone_function: Any = None,
+                custom_objects: Optional[Dict[str, Any]] = None) -> Model:
+    """A new model of the same architecture with fresh weights (Keras's clone_model; the layers are new objects,
+    not shared). ``input_tensors`` and ``clone_function`` are not supported: build the new model with the
+    functional API to change its inputs or layers."""
+    if input_tensors is not None or clone_function is not None:
+        raise NotImplementedError("clone_model: input_tensors and clone_function are not supported; build the new "
+                                  "model with the functional API instead")
+    if model._impl is None or not model._impl.built:
+        raise ValueError(f"clone_model: model '{model.name}' is not built yet")
+    return Model.from_config(model.get_config(), custom_objects=custom_objects)
 
 
 def _custom_loss_object(name: str) -> Any:

@@ -16,7 +16,7 @@ from ._convert import py_shape
 from ._feeds import PyDataset, Sequence  # noqa: E402,F401
 
 __all__ = ["to_categorical", "normalize", "pad_sequences", "set_random_seed", "plot_model", "model_to_dot",
-           "PyDataset", "Sequence"]
+           "PyDataset", "Sequence", "split_dataset"]
 
 
 def to_categorical(x: Any, num_classes: Optional[int] = None) -> np.ndarray:
@@ -73,6 +73,45 @@ def pad_sequences(sequences: Sequence[Sequence[Any]], maxlen: Optional[int] = No
         else:
             out[i, maxlen - len(cut):] = cut
     return out
+
+
+def split_dataset(dataset: Any, left_size: Any = None, right_size: Any = None, shuffle: bool = False,
+                  seed: Optional[int] = None) -> tuple:
+    """Keras's split_dataset for in-memory data: an array or a tuple/list of arrays (x, y, ...) with one first axis,
+    split into (left, right) of the same structure. Sizes are fractions in (0, 1) or sample counts; one may be
+    None (the rest); ``shuffle`` permutes the samples first (seeded)."""
+    parts = list(dataset) if isinstance(dataset, (tuple, list)) else [dataset]
+    arrays = [np.asarray(a) for a in parts]
+    n = len(arrays[0])
+    if any(len(a) != n for a in arrays):
+        raise ValueError(f"split_dataset: the arrays must have the same number of samples, got "
+                         f"{[len(a) for a in arrays]}")
+
+    def count(size: Any, what: str) -> Optional[int]:
+        if size is None:
+            return None
+        if isinstance(size, float):
+            if not 0.0 < size < 1.0:
+                raise ValueError(f"split_dataset: {what} as a fraction must be in (0, 1), got {size}")
+            return int(round(size * n))
+        if int(size) < 0 or int(size) > n:
+            raise ValueError(f"split_dataset: {what} must be in [0, {n}], got {size}")
+        return int(size)
+
+    left, right = count(left_size, "left_size"), count(right_size, "right_size")
+    if left is None and right is None:
+        raise ValueError("split_dataset: give left_size or right_size")
+    left = n - right if left is None else left
+    right = n - left if right is None else right
+    if left + right > n:
+        raise ValueError(f"split_dataset: left_size + right_size = {left + right} exceeds the {n} samples")
+    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
+    a = [arr[order[:left]] for arr in arrays]
+    b = [arr[order[left:left + right]] for arr in arrays]
+    if not isinstance(dataset, (tuple, list)):
+        return a[0], b[0]
+    return type(dataset)(a) if isinstance(dataset, list) else tuple(a), \
+        type(dataset)(b) if isinstance(dataset, list) else tuple(b)
 
 
 def set_random_seed(seed: int) -> None:

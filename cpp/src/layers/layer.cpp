@@ -31,12 +31,23 @@ std::string snake_case(const std::string& s) {
   return out;
 }
 
-std::string unique_layer_name(const std::string& base) {
-  static std::mutex mu;
+namespace {
+std::mutex name_mutex;
+std::map<std::string, int>& name_counts() {
   static std::map<std::string, int> counts;
-  std::lock_guard<std::mutex> lock(mu);
-  const int n = counts[base]++;
+  return counts;
+}
+}  // namespace
+
+std::string unique_layer_name(const std::string& base) {
+  std::lock_guard<std::mutex> lock(name_mutex);
+  const int n = name_counts()[base]++;
   return n == 0 ? base : base + "_" + std::to_string(n);
+}
+
+void reset_layer_names() {
+  std::lock_guard<std::mutex> lock(name_mutex);
+  name_counts().clear();
 }
 
 Layer::Layer(std::string name) : name_(std::move(name)), rng_(next_seed()) {}

@@ -223,6 +223,8 @@ bool has_unknown(const Shape& s);
 
 // A unique Keras-style name: "dense", "dense_1", ... per base name, process-wide.
 std::string unique_layer_name(const std::string& base);
+// Starts the names over ("dense" again): Keras's clear_session. Layers made before keep their names.
+void reset_layer_names();
 // "Dense" -> "dense", "MaxPooling2D" -> "max_pooling2d".
 std::string snake_case(const std::string& class_name);
 
