@@ -71,3 +71,21 @@ def test_summary_of_an_unbuilt_model_raises():
         m.summary()
     m(np.ones((1, 4), np.float32))
     m.summary(print_fn=lambda s: None)
+
+
+def test_summary_expand_nested_and_show_trainable():
+    inner = nncore.Sequential([nncore.Input((4,)), layers.Dense(3, name="in_a"), layers.Dense(2, name="in_b")],
+                              name="inner")
+    inner.trainable = False
+    inp = nncore.Input((4,))
+    m = nncore.Model(inp, layers.Dense(1, name="head")(inner(inp)))
+    lines = []
+    m.summary(print_fn=lines.append, expand_nested=True, show_trainable=True)
+    text = "\n".join(lines)
+    assert "Trainable" in text.splitlines()[2]
+    rows = {line.split()[0]: line for line in text.splitlines() if line.strip()}
+    assert rows["inner"].rstrip().endswith("N") and rows["head"].rstrip().endswith("Y")
+    assert "| in_a (Dense)" in text and "| in_b (Dense)" in text
+    plain = []
+    m.summary(print_fn=plain.append)
+    assert "in_a" not in "\n".join(plain) and "Trainable" not in plain[0].splitlines()[2]

@@ -461,7 +461,8 @@ void bind_model(py::module_& m) {
       .def("node_call_index", &Model::node_call_index, py::arg("node"))
       .def("node_inputs", &Model::node_inputs, py::arg("node"))
       .def("output_ref", &Model::output_ref, py::arg("output"))
-      .def("summary", &Model::summary, py::arg("line_length") = 65)
+      .def("summary", &Model::summary, py::arg("line_length") = 65, py::arg("expand_nested") = false,
+           py::arg("show_trainable") = false)
       .def("count_params", &Model::count_params);
 
   py::class_<TensorRef>(m, "TensorRef")

@@ -442,13 +442,18 @@ class Model(Layer):
         shapes = [(None, *py_shape(self._impl.output_shape_of(j))) for j in range(self._impl.num_outputs)]
         return shapes if len(shapes) > 1 else shapes[0]
 
-    def summary(self, line_length: int = 65, print_fn: Any = None) -> None:
+    def summary(self, line_length: int = 65, positions: Any = None, print_fn: Any = None,
+                expand_nested: bool = False, show_trainable: bool = False, layer_range: Any = None) -> None:
+        """Keras's table of layers (output shapes, parameters, and for a graph what each layer reads).
+        ``expand_nested`` lists a nested model's layers under it; ``show_trainable`` adds a Y/N column."""
+        if positions is not None or layer_range is not None:
+            raise NotImplementedError("summary: positions and layer_range are not supported")
         self._require_built("summary")
         if not self._impl.built:
             raise ValueError(f"summary: model '{self.name}' has not yet been built: start it with nncore.Input(shape) "
                              "(or give the first layer input_shape), call model.build(input_shape), or call the model "
                              "on a batch of data first")
-        text = self._impl.summary(line_length)
+        text = self._impl.summary(line_length, bool(expand_nested), bool(show_trainable))
         (print_fn or print)(text.rstrip("\n"))
 
     def count_params(self) -> int:

@@ -214,7 +214,9 @@ class Model : public Layer {
   double compute_gradients(const std::vector<Tensor>& xs, const std::vector<Tensor>& ys,
                            std::vector<Tensor>* dxs = nullptr);
 
-  std::string summary(int line_length = 65) const;
+  // Keras's table of layers. expand_nested: a nested model's layers follow its row, indented; show_trainable: a
+  // last column "Y"/"N" per layer.
+  std::string summary(int line_length = 65, bool expand_nested = false, bool show_trainable = false) const;
   int64_t count_params() const;
   std::vector<Param*> trainable_params();
   std::vector<Tensor*> weights();
@@ -313,6 +315,9 @@ class Model : public Layer {
   std::vector<const Tensor*> backward(bool all_dx);
   // Which nodes need an input gradient (a trainable layer lies upstream of them); into need_dx_.
   void derive_need_dx();
+  // summary()'s rows for a nested model's layers (expand_nested).
+  static void add_nested_rows(const Model& m, const std::string& indent, int c1, int c2, int c3, bool show_trainable,
+                              std::vector<std::string>& rows);
   // Sum of the trainable weights' penalties; with_grad also adds their gradients.
   double regularization(bool with_grad);
 

@@ -460,7 +460,26 @@ std::vector<Tensor*> Model::weights() {
   return w;
 }
 
-std::string Model::summary(int line_length) const {
+void Model::add_nested_rows(const Model& m, const std::string& indent, int c1, int c2, int c3, bool show_trainable,
+                            std::vector<std::string>& rows) {
+  auto pad = [](std::string s, int w) {  // as summary()'s columns
+    if (static_cast<int>(s.size()) < w) s += std::string(static_cast<size_t>(w - static_cast<int>(s.size())), ' ');
+    return s + " ";
+  };
+  for (const auto& lp : m.layers_) {
+    const Layer& l = *lp;
+    Shape s{-1};
+    s.insert(s.end(), l.output_shape().begin(), l.output_shape().end());
+    const std::string params = std::to_string(l.count_params());
+    std::string row = " " + pad(indent + "| " + l.name() + " (" + l.class_name() + ")", c1 - 1) + pad(shape_str(s), c2);
+    row += show_trainable ? pad(params, c3) + (l.trainable() ? "Y" : "N") : params;
+    rows.push_back(row);
+    if (const auto* inner = dynamic_cast<const Model*>(&l); inner != nullptr && inner->built())
+      add_nested_rows(*inner, indent + "  ", c1, c2, c3, show_trainable, rows);
+  }
+}
+
+std::string Model::summary(int line_length, bool expand_nested, bool show_trainable) const {
   const bool graph = class_name() != "Sequential";
   const int c1 = line_length * (graph ? 33 : 45) / 100, c2 = line_length * (graph ? 22 : 30) / 100,
             c3 = line_length * 13 / 100;
@@ -483,8 +502,11 @@ std::string Model::summary(int line_length) const {
   };
   std::ostringstream os;
   os << "Model: \"" << name_ << "\"\n" << std::string(static_cast<size_t>(line_length), '_') << "\n";
-  os << " " << pad("Layer (type)", c1 - 1) << pad("Output Shape", c2) << (graph ? pad("Param #", c3) + "Connected to" : "Param #")
-     << "\n";
+  const int c4 = line_length * 20 / 100;  // "Connected to", when a Trainable column follows
+  os << " " << pad("Layer (type)", c1 - 1) << pad("Output Shape", c2)
+     << (graph ? pad("Param #", c3) + (show_trainable ? pad("Connected to", c4) : "Connected to")
+               : (show_trainable ? pad("Param #", c3) : "Param #"))
+     << (show_trainable ? "Trainable" : "") << "\n";
   os << std::string(static_cast<size_t>(line_length), '=') << "\n";
   std::vector<std::string> rows;
   if (graph)
@@ -505,11 +527,15 @@ std::string Model::summary(int line_length) const {
           if (r.call != 0 || r.output != 0) from += "[" + std::to_string(r.call) + "][" + std::to_string(r.output) + "]";
         }
       }
-      row += pad(group(l.count_params()), c3) + from;
+      row += pad(group(l.count_params()), c3) + (show_trainable ? pad(from, c4) : from);
     } else {
-      row += group(l.count_params());
+      row += show_trainable ? pad(group(l.count_params()), c3) : group(l.count_params());
     }
+    if (show_trainable) row += l.trainable() ? "Y" : "N";
     rows.push_back(row);
+    // A nested model's own layers, indented under it (their params are counted in its row).
+    if (const auto* inner = dynamic_cast<const Model*>(&l); inner != nullptr && expand_nested && inner->built())
+      add_nested_rows(*inner, "  ", c1, c2, c3, show_trainable, rows);
   }
   int64_t total = 0, trainable = 0;
   for (const auto& l : layers_) {
