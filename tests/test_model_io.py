@@ -124,6 +124,24 @@ def ops_model():
     return nncore.Model(x, Dense(3, activation="softmax")(h))
 
 
+def utility_model():
+    """The activation layers with arguments, the reshaping, merging and regularization utilities."""
+    from nncore.layers import (ELU, PReLU, ReLU, ActivityRegularization, Cropping1D, Cropping2D, GaussianDropout,
+                               GaussianNoise, LeakyReLU, Maximum, Minimum, Permute, RepeatVector, Rescaling, Softmax)
+    x = nncore.Input((6, 5, 2))
+    h = Rescaling(2.0, offset=-1.0)(x)
+    h = Cropping2D(((1, 0), (0, 2)))(Conv2D(3, 2, padding="same")(h))
+    h = PReLU(shared_axes=[1, 2], alpha_regularizer="l2")(h)
+    h = Reshape((15, 3))(GaussianDropout(0.2, seed=4)(h))
+    h = Permute((2, 1))(Cropping1D((2, 1))(LeakyReLU(0.1)(h)))
+    a = ReLU(max_value=2.0, negative_slope=0.05)(Dense(4)(h))
+    b = ELU(0.5)(Dense(4)(h))
+    h = Flatten()(Minimum()([Maximum()([a, b]), GaussianNoise(0.1)(b)]))
+    h = ActivityRegularization(l1=1e-3, l2=1e-3)(Dense(4)(h))
+    h = Flatten()(RepeatVector(2)(h))
+    return nncore.Model(x, Softmax()(Dense(3)(h)))
+
+
 def random_model():
     """keras.random in a graph (draws differ per call, so no bit-identical round trip; see test_random_ops)."""
     x = nncore.Input((4,))
@@ -132,14 +150,15 @@ def random_model():
 
 def test_every_registered_layer_class_is_covered_here():
     models = [cnn_model(), *pooled_model(), decoder_model(), merge_model(), sequence_model(), recurrent_model(),
-              nested_model(), ops_model(), random_model()]
+              nested_model(), ops_model(), random_model(), utility_model()]
     covered = {l._impl.class_name for m in models for l in m.layers}
     missing = set(_core.layer_class_names()) - covered
     assert not missing, f"add these layer classes to the round-trip models: {sorted(missing)}"
 
 
 @pytest.mark.parametrize("make", [cnn_model, lambda: pooled_model()[0], lambda: pooled_model()[1], decoder_model,
-                                  merge_model, sequence_model, recurrent_model, nested_model, ops_model])
+                                  merge_model, sequence_model, recurrent_model, nested_model, ops_model,
+                                  utility_model])
 def test_save_load_round_trip_is_bit_identical(tmp_path, make):
     nncore.set_random_seed(3)
     model = make()
@@ -167,7 +186,7 @@ def test_save_load_round_trip_is_bit_identical(tmp_path, make):
 
 
 def test_layer_configs_round_trip():
-    for layer in cnn_model().layers + sequence_model().layers + decoder_model().layers:
+    for layer in cnn_model().layers + sequence_model().layers + decoder_model().layers + utility_model().layers:
         config = layer.get_config()
         clone = type(layer).from_config(config)
         assert type(clone) is type(layer)

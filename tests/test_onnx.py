@@ -188,6 +188,74 @@ def test_activations(tmp_path, act):
     check(model, x, tmp_path)
 
 
+@pytest.mark.parametrize("relu", [dict(), dict(negative_slope=0.2), dict(max_value=6.0), dict(threshold=0.3),
+                                  dict(max_value=1.2, negative_slope=0.1, threshold=0.2)])
+def test_activation_layers(tmp_path, relu):
+    """ReLU (Relu, LeakyRelu, or Where/Min for its other arguments), LeakyReLU, ELU, Softmax and PReLU, on
+    channels-last tensors and on channels-first ones (after a conv)."""
+    x = np.random.default_rng(3).normal(0.0, 2.0, (4, 6, 5, 2)).astype(np.float32)
+    model = randomize(nncore.Sequential([
+        L.ReLU(**relu, input_shape=(6, 5, 2)),
+        L.Conv2D(4, 3, padding="same"),
+        L.ReLU(**relu),                             # channels first
+        L.PReLU(shared_axes=[1, 2]),               # alpha (1, 1, 4) on a channels-first tensor
+        L.LeakyReLU(0.15),
+        L.Conv2D(3, 2),
+        L.ELU(0.6),
+        L.Softmax(),                               # over nncore's last axis, channels first
+        L.Reshape((5 * 4, 3)),
+        L.PReLU(),                                 # alpha (20, 3), channels last
+        L.LeakyReLU(),
+        L.Flatten(), L.Dense(3), L.Softmax(axis=1)]))
+    proto = check(model, x, tmp_path)
+    assert {"PRelu", "LeakyRelu", "Elu", "Softmax"} <= op_types(proto)
+
+
+def test_reshaping_utility_layers(tmp_path):
+    """RepeatVector (Tile), Permute (Transpose), Cropping1D and Cropping2D (Slice) in both layouts."""
+    x = images((3, 9, 8, 2))
+    model = randomize(nncore.Sequential([
+        L.Cropping2D(((1, 2), (0, 3)), input_shape=(9, 8, 2)),   # channels last: (6, 5, 2)
+        L.Conv2D(4, 2, padding="same"),
+        L.Cropping2D(1),                                          # channels first: (4, 3, 4)
+        L.Permute((3, 1, 2)),                                     # (4, 4, 3)
+        L.Reshape((16, 3)),
+        L.Conv1D(5, 3, padding="same"),
+        L.Cropping1D((2, 1)),                                     # after Conv1D: channels first, (13, 5)
+        L.Cropping1D(3),                                          # (7, 5)
+        L.Permute((2, 1)),                                        # (5, 7)
+        L.Flatten(), L.Dense(4),
+        L.RepeatVector(3),                                        # (3, 4)
+        L.Cropping1D((0, 1)), L.Flatten(), L.Dense(2)]))
+    proto = check(model, x, tmp_path)
+    assert {"Tile", "Transpose", "Slice"} <= op_types(proto)
+    # After Embedding(mask_zero=True) the reshaping layers drop the mask, in nncore and in the export.
+    ids = np.random.default_rng(9).integers(0, 12, (4, 6)).astype(np.float32)
+    ids[0, 3:] = 0
+    for layer in (L.Cropping1D(1), L.Permute((1, 2))):
+        masked = randomize(nncore.Sequential([L.Embedding(12, 3, mask_zero=True, input_length=6), layer,
+                                              L.GlobalAveragePooling1D()]))
+        check(masked, ids, tmp_path)
+
+
+def test_utility_merges_rescaling_and_noise(tmp_path):
+    """Maximum and Minimum (Max, Min) of channels-last and channels-first tensors, Rescaling (Mul, Add), and the
+    noise and activity layers as the identity (no random op in the file)."""
+    img = nncore.Input((6, 5, 3))
+    a = L.Conv2D(3, 3, padding="same")(img)
+    b = L.Conv2D(3, 1)(img)
+    m = L.Maximum()([a, b, img])                    # two channels-first tensors and the channels-last input
+    n = L.minimum([L.Rescaling(0.5, offset=-0.2)(a), m])
+    h = L.GaussianNoise(0.3)(L.Rescaling(2.0)(n))
+    h = L.ActivityRegularization(l1=0.1, l2=0.1)(L.GaussianDropout(0.4)(h))
+    out = L.Dense(2)(L.Flatten()(L.maximum([h, L.Rescaling(-1.0)(h)])))
+    model = randomize(nncore.Model(img, out))
+    proto = check(model, images((4, 6, 5, 3)), tmp_path)
+    ops = op_types(proto)
+    assert {"Max", "Min", "Mul", "Add"} <= ops
+    assert not ops & {"RandomNormal", "RandomNormalLike", "Dropout"}
+
+
 # ---- normalization and dropout ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("center,scale", [(True, True), (False, True), (True, False), (False, False)])
 def test_batch_normalization(tmp_path, center, scale):

@@ -57,6 +57,10 @@ void bind_conv(py::module_& m) {
       .def(py::init<const std::string&>(), py::arg("name"));
   py::class_<ZeroPadding2D, Layer, std::shared_ptr<ZeroPadding2D>>(m, "ZeroPadding2D")
       .def(py::init<Pair, Pair, const std::string&>(), py::arg("height"), py::arg("width"), py::arg("name"));
+  py::class_<Cropping2D, Layer, std::shared_ptr<Cropping2D>>(m, "Cropping2D")
+      .def(py::init<Pair, Pair, const std::string&>(), py::arg("height"), py::arg("width"), py::arg("name") = "")
+      .def_property_readonly("height", &Cropping2D::height)
+      .def_property_readonly("width", &Cropping2D::width);
   py::class_<UpSampling2D, Layer, std::shared_ptr<UpSampling2D>>(m, "UpSampling2D")
       .def(py::init<Pair, const std::string&, const std::string&>(), py::arg("size"), py::arg("interpolation"),
            py::arg("name"))

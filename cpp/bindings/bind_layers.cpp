@@ -1,3 +1,5 @@
+#include <cmath>
+#include <limits>
 #include <optional>
 
 #include "convert.hpp"
@@ -148,6 +150,68 @@ void bind_layers(py::module_& m) {
   py::class_<SpatialDropout2D, Layer, std::shared_ptr<SpatialDropout2D>>(m, "SpatialDropout2D")
       .def(py::init<float, const std::string&>(), py::arg("rate"), py::arg("name") = "")
       .def_property_readonly("rate", &SpatialDropout2D::rate);
+  py::class_<RepeatVector, Layer, std::shared_ptr<RepeatVector>>(m, "RepeatVector")
+      .def(py::init<int64_t, const std::string&>(), py::arg("n"), py::arg("name") = "")
+      .def_property_readonly("n", &RepeatVector::n);
+  py::class_<Permute, Layer, std::shared_ptr<Permute>>(m, "Permute")
+      .def(py::init<std::vector<int64_t>, const std::string&>(), py::arg("dims"), py::arg("name") = "")
+      .def_property_readonly("dims", &Permute::dims);
+  py::class_<Rescaling, Layer, std::shared_ptr<Rescaling>>(m, "Rescaling")
+      .def(py::init<float, float, const std::string&>(), py::arg("scale"), py::arg("offset") = 0.f,
+           py::arg("name") = "")
+      .def_property_readonly("scale", &Rescaling::scale)
+      .def_property_readonly("offset", &Rescaling::offset);
+  // seed: None or an int >= 0 (the layer's own generator instead of one from the global seed stream).
+  const auto seed_of = [](const Layer&, int64_t s) -> py::object { return s < 0 ? py::object(py::none()) : py::int_(s); };
+  py::class_<GaussianNoise, Layer, std::shared_ptr<GaussianNoise>>(m, "GaussianNoise")
+      .def(py::init([](float stddev, std::optional<int64_t> seed, const std::string& name) {
+             return std::make_shared<GaussianNoise>(stddev, seed ? *seed : -1, name);
+           }),
+           py::arg("stddev"), py::arg("seed") = py::none(), py::arg("name") = "")
+      .def_property_readonly("stddev", &GaussianNoise::stddev)
+      .def_property_readonly("seed", [seed_of](const GaussianNoise& l) { return seed_of(l, l.seed()); });
+  py::class_<GaussianDropout, Layer, std::shared_ptr<GaussianDropout>>(m, "GaussianDropout")
+      .def(py::init([](float rate, std::optional<int64_t> seed, const std::string& name) {
+             return std::make_shared<GaussianDropout>(rate, seed ? *seed : -1, name);
+           }),
+           py::arg("rate"), py::arg("seed") = py::none(), py::arg("name") = "")
+      .def_property_readonly("rate", &GaussianDropout::rate)
+      .def_property_readonly("seed", [seed_of](const GaussianDropout& l) { return seed_of(l, l.seed()); });
+  py::class_<ActivityRegularization, Layer, std::shared_ptr<ActivityRegularization>>(m, "ActivityRegularization")
+      .def(py::init<float, float, const std::string&>(), py::arg("l1") = 0.f, py::arg("l2") = 0.f,
+           py::arg("name") = "")
+      .def_property_readonly("l1", &ActivityRegularization::l1)
+      .def_property_readonly("l2", &ActivityRegularization::l2);
+
+  // Activation layers with arguments (activation.hpp).
+  py::class_<ReLU, Layer, std::shared_ptr<ReLU>>(m, "ReLU")
+      .def(py::init([](std::optional<float> max_value, float negative_slope, float threshold, const std::string& name) {
+             return std::make_shared<ReLU>(max_value ? *max_value : std::numeric_limits<float>::infinity(),
+                                           negative_slope, threshold, name);
+           }),
+           py::arg("max_value") = py::none(), py::arg("negative_slope") = 0.f, py::arg("threshold") = 0.f,
+           py::arg("name") = "")
+      .def_property_readonly("max_value",
+                             [](const ReLU& l) -> py::object {
+                               if (std::isinf(l.max_value())) return py::none();
+                               return py::float_(l.max_value());
+                             })
+      .def_property_readonly("negative_slope", &ReLU::negative_slope)
+      .def_property_readonly("threshold", &ReLU::threshold);
+  py::class_<LeakyReLU, ActivationLayer, std::shared_ptr<LeakyReLU>>(m, "LeakyReLU")
+      .def(py::init<float, const std::string&>(), py::arg("negative_slope") = 0.3f, py::arg("name") = "")
+      .def_property_readonly("negative_slope", &LeakyReLU::negative_slope);
+  py::class_<ELU, ActivationLayer, std::shared_ptr<ELU>>(m, "ELU")
+      .def(py::init<float, const std::string&>(), py::arg("alpha") = 1.f, py::arg("name") = "")
+      .def_property_readonly("alpha", &ELU::alpha);
+  py::class_<Softmax, ActivationLayer, std::shared_ptr<Softmax>>(m, "Softmax")
+      .def(py::init<int64_t, const std::string&>(), py::arg("axis") = -1, py::arg("name") = "")
+      .def_property_readonly("axis", &Softmax::axis);
+  py::class_<PReLU, Layer, std::shared_ptr<PReLU>>(m, "PReLU")
+      .def(py::init<const std::string&, std::vector<int64_t>, const std::string&>(),
+           py::arg("alpha_initializer") = "zeros", py::arg("shared_axes") = std::vector<int64_t>{}, py::arg("name") = "")
+      .def_property_readonly("alpha_initializer", &PReLU::alpha_initializer)
+      .def_property_readonly("shared_axes", &PReLU::shared_axes);
 
   m.def("initializer_names", &initializer_names);
 }

@@ -12,6 +12,10 @@ void bind_merge(py::module_& m) {
       .def(py::init<const std::string&>(), py::arg("name") = "");
   py::class_<Average, MergeLayer, std::shared_ptr<Average>>(m, "Average")
       .def(py::init<const std::string&>(), py::arg("name") = "");
+  py::class_<Maximum, MergeLayer, std::shared_ptr<Maximum>>(m, "Maximum")
+      .def(py::init<const std::string&>(), py::arg("name") = "");
+  py::class_<Minimum, MergeLayer, std::shared_ptr<Minimum>>(m, "Minimum")
+      .def(py::init<const std::string&>(), py::arg("name") = "");
   py::class_<Concatenate, MergeLayer, std::shared_ptr<Concatenate>>(m, "Concatenate")
       .def(py::init<int64_t, const std::string&>(), py::arg("axis") = -1, py::arg("name") = "")
       .def_property_readonly("axis", &Concatenate::axis);

@@ -46,6 +46,9 @@ void bind_sequence(py::module_& m) {
   py::class_<UpSampling1D, Layer, std::shared_ptr<UpSampling1D>>(m, "UpSampling1D")
       .def(py::init<int64_t, const std::string&>(), py::arg("size") = 2, py::arg("name") = "")
       .def_property_readonly("size", &UpSampling1D::size);
+  py::class_<Cropping1D, Cropping2D, std::shared_ptr<Cropping1D>>(m, "Cropping1D")
+      .def(py::init<Pair, const std::string&>(), py::arg("cropping") = Pair{1, 1}, py::arg("name") = "")
+      .def_property_readonly("cropping", &Cropping1D::cropping);
   py::class_<Pooling1D, Layer, std::shared_ptr<Pooling1D>>(m, "Pooling1D")
       .def_property_readonly("pool_size", &Pooling1D::pool_size)
       .def_property_readonly("strides", &Pooling1D::strides)

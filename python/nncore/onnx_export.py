@@ -437,11 +437,84 @@ def _reshape(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) 
 
 
 def _identity(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
-    return xs[0]  # Dropout and SpatialDropout2D: the identity at inference
+    # Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout, ActivityRegularization: the identity at inference.
+    return xs[0]
 
 
 def _activation_layer(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
     return _layer_activation(b, n, xs[0])
+
+
+def _relu_layer(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    """Keras's ReLU: x > t ? min(x, max_value) : slope * (x - t); Relu or LeakyRelu where the arguments allow."""
+    x, h = xs[0], n.output
+    cap, slope, t = n.config.get("max_value"), float(n.config.get("negative_slope") or 0.0), \
+        float(n.config.get("threshold") or 0.0)
+    if cap is None and t == 0.0:
+        if slope == 0.0:
+            return _activation(b, x, "relu", h)
+        return _activation(b, x, "leaky_relu", h, slope)
+    pos = x.name if cap is None else b.op("Min", [x.name, b.const(f"{h}/max_value", np.float32(cap))], f"{h}/Min")
+    shifted = b.op("Sub", [x.name, b.const(f"{h}/threshold", np.float32(t))], f"{h}/shifted")
+    neg = b.op("Mul", [shifted, b.const(f"{h}/negative_slope", np.float32(slope))], f"{h}/negative")
+    above = b.op("Greater", [x.name, b.const(f"{h}/threshold_cmp", np.float32(t))], f"{h}/above")
+    return _T(b.op("Where", [above, pos, neg], f"{h}/ReLU"), x.shape, x.cf)
+
+
+def _leaky_relu_layer(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    return _activation(b, xs[0], "leaky_relu", n.output, float(n.config["negative_slope"]))
+
+
+def _elu_layer(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    return _activation(b, xs[0], "elu", n.output, float(n.config["alpha"]))
+
+
+def _softmax_layer(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    return _activation(b, xs[0], "softmax", n.output)  # nncore's Softmax is over the last axis only
+
+
+def _prelu(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    """PRelu with alpha (the per-sample shape, 1 on shared axes) broadcast from the right over (batch, ...)."""
+    x = b.native(xs[0], n.output)
+    y = b.op("PRelu", [x.name, b.const(f"{n.output}/alpha", w["alpha"])], f"{n.output}/PRelu")
+    return _T(y, x.shape)
+
+
+def _repeat_vector(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    x = b.native(xs[0], n.output)
+    u = b.op("Unsqueeze", [x.name, b.const(f"{n.output}/axis1", [1], np.int64)], f"{n.output}/Unsqueeze")
+    reps = b.const(f"{n.output}/repeats", [1, int(n.config["n"]), 1], np.int64)
+    return _T(b.op("Tile", [u, reps], f"{n.output}/Tile"), _out_shape(n))
+
+
+def _permute(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    x = b.native(xs[0], n.output)
+    perm = [0] + [int(d) for d in n.config["dims"]]
+    return _T(b.op("Transpose", [x.name], f"{n.output}/Transpose", perm=perm), _out_shape(n))
+
+
+def _cropping(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    """Slice on the spatial axes (steps for Cropping1D) in whichever layout the tensor is."""
+    x = xs[0]
+    crop = n.config["cropping"]
+    pairs = [crop] if n.class_name == "Cropping1D" else list(crop)
+    starts, ends, axes = [], [], []
+    for i, (before, after) in enumerate(pairs):
+        length = x.shape[i]
+        starts.append(int(before))
+        ends.append(int(length) - int(after))
+        axes.append(x.axis(1 + i))
+    h = n.output
+    y = b.op("Slice", [x.name, b.const(f"{h}/starts", starts, np.int64), b.const(f"{h}/ends", ends, np.int64),
+                       b.const(f"{h}/axes", axes, np.int64)], f"{h}/Slice")
+    return _T(y, _out_shape(n), x.cf)
+
+
+def _rescaling(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    x, h = xs[0], n.output
+    y = b.op("Mul", [x.name, b.const(f"{h}/scale", np.float32(n.config["scale"]))], f"{h}/Mul")
+    y = b.op("Add", [y, b.const(f"{h}/offset", np.float32(n.config.get("offset", 0.0)))], f"{h}/Add")
+    return _T(y, x.shape, x.cf)
 
 
 def _batch_norm(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
@@ -484,6 +557,10 @@ def _merge(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) ->
             y = b.op("Mul", [y, other], f"{n.output}/Mul")
     elif cls == "Average":
         y = b.op("Mean", names, f"{n.output}/Mean")
+    elif cls == "Maximum":
+        y = b.op("Max", names, f"{n.output}/Max")
+    elif cls == "Minimum":
+        y = b.op("Min", names, f"{n.output}/Min")
     else:  # Concatenate: Keras's axis counts the batch axis
         y = b.op("Concat", names, f"{n.output}/Concat", axis=ins[0].axis(int(n.config.get("axis", -1))))
     return _T(y, _out_shape(n), ins[0].cf)
@@ -885,8 +962,21 @@ _CONVERTERS: Dict[str, _Converter] = {
     "Activation": _activation_layer,
     "Dropout": _identity,
     "SpatialDropout2D": _identity,
+    "GaussianNoise": _identity,
+    "GaussianDropout": _identity,
+    "ActivityRegularization": _identity,
+    "ReLU": _relu_layer,
+    "LeakyReLU": _leaky_relu_layer,
+    "ELU": _elu_layer,
+    "Softmax": _softmax_layer,
+    "PReLU": _prelu,
+    "Rescaling": _rescaling,
     "Flatten": _flatten,
     "Reshape": _reshape,
+    "RepeatVector": _repeat_vector,
+    "Permute": _permute,
+    "Cropping1D": _cropping,
+    "Cropping2D": _cropping,
     "Conv2D": _conv,
     "Conv1D": _conv,
     "Conv2DTranspose": _conv_transpose,
@@ -914,6 +1004,8 @@ _CONVERTERS: Dict[str, _Converter] = {
     "Subtract": _merge,
     "Multiply": _merge,
     "Average": _merge,
+    "Maximum": _merge,
+    "Minimum": _merge,
     "Concatenate": _merge,
     "BinaryOp": _binary_op,
     "UnaryOp": _unary_op,
@@ -932,7 +1024,7 @@ PENDING_LAYERS: Tuple[str, ...] = ()
 # Layers that end the mask (nncore's output_mask overrides): no time axis left, or Keras drops it.
 _DROPS_MASK = {"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
                "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Conv2DTranspose", "Conv1DTranspose",
-               "UpSampling2D", "UpSampling1D"}
+               "UpSampling2D", "UpSampling1D", "RepeatVector", "Permute", "Cropping1D", "Cropping2D"}
 
 
 def _convert(b: _Builder, node: GraphNode, xs: List[_T]) -> _T:

@@ -1,6 +1,10 @@
 // Layer configs: each class's constructor arguments as JSON (Keras names) and back. One place for all of them,
 // next to the registry that dispatches on class_name.
+#include <cmath>
+#include <limits>
+
 #include "nncore/check.hpp"
+#include "nncore/layers/activation.hpp"
 #include "nncore/layers/conv.hpp"
 #include "nncore/layers/core.hpp"
 #include "nncore/layers/merge.hpp"
@@ -55,6 +59,50 @@ int64_t get_single(const Json& c, const std::string& key, int64_t def) {
   NNC_CHECK(s.size() == 1, "\"", key, "\": expected 1 integer, got ", s.size());
   return s[0];
 }
+
+// Keras's int / (sym_h, sym_w) / ((top, bottom), (left, right)) argument of the 2-D padding and cropping layers.
+void get_pair_of_pairs(const Json& c, const std::string& key, const std::string& who, Pair& h, Pair& w) {
+  const Json* p = c.find(key);
+  if (!p || p->is_null()) return;
+  if (!p->is_array()) {
+    const int64_t n = p->as_int(str_cat(who, " ", key));
+    h = w = {n, n};
+    return;
+  }
+  const auto& a = p->as_array(str_cat(who, " ", key));
+  NNC_CHECK(a.size() == 2, who, " ", key, ": expected ((top, bottom), (left, right)), got ", a.size(), " entries");
+  const std::string hk = str_cat(who, " ", key, " (top, bottom)"), wk = str_cat(who, " ", key, " (left, right)");
+  Json holder = Json::object();
+  holder[hk] = a[0];
+  holder[wk] = a[1];
+  h = get_pair(holder, hk, h);
+  w = get_pair(holder, wk, w);
+}
+
+Json pair_of_pairs_json(const Pair& h, const Pair& w) {
+  Json p = Json::array();
+  p.push_back(pair_json(h));
+  p.push_back(pair_json(w));
+  return p;
+}
+
+// A float argument that may be None (null) in Keras: `none` stands for it.
+float get_optional_float(const Json& c, const std::string& key, float none) {
+  const Json* v = c.find(key);
+  if (!v || v->is_null()) return none;
+  return static_cast<float>(v->as_number(str_cat("\"", key, "\"")));
+}
+
+// A seed argument: an integer >= 0, or None (-1).
+int64_t get_seed(const Json& c, const std::string& who) {
+  const Json* v = c.find("seed");
+  if (!v || v->is_null()) return -1;
+  const int64_t s = v->as_int(str_cat(who, " seed"));
+  NNC_CHECK(s >= 0, who, " seed: expected an integer >= 0 or null, got ", s);
+  return s;
+}
+
+Json seed_json(int64_t seed) { return seed < 0 ? Json() : Json(seed); }
 
 }  // namespace
 
@@ -160,6 +208,146 @@ LayerPtr SpatialDropout2D::from_config(const Json& c) {
                     static_cast<float>(c.at("rate", "SpatialDropout2D config").as_number("SpatialDropout2D rate")),
                     name_of(c)),
                 c);
+}
+
+Json RepeatVector::config() const {
+  Json c = Layer::config();
+  c["n"] = n_;
+  return c;
+}
+
+LayerPtr RepeatVector::from_config(const Json& c) {
+  return finish(std::make_shared<RepeatVector>(c.at("n", "RepeatVector config").as_int("RepeatVector n"), name_of(c)),
+                c);
+}
+
+Json Permute::config() const {
+  Json c = Layer::config();
+  c["dims"] = Shape(dims_);
+  return c;
+}
+
+LayerPtr Permute::from_config(const Json& c) {
+  return finish(std::make_shared<Permute>(c.at("dims", "Permute config").as_shape("Permute dims"), name_of(c)), c);
+}
+
+Json Rescaling::config() const {
+  Json c = Layer::config();
+  c["scale"] = scale_;
+  c["offset"] = offset_;
+  return c;
+}
+
+LayerPtr Rescaling::from_config(const Json& c) {
+  return finish(std::make_shared<Rescaling>(
+                    static_cast<float>(c.at("scale", "Rescaling config").as_number("Rescaling scale")),
+                    c.get("offset", 0.f), name_of(c)),
+                c);
+}
+
+Json GaussianNoise::config() const {
+  Json c = Layer::config();
+  c["stddev"] = stddev_;
+  c["seed"] = seed_json(seed_);
+  return c;
+}
+
+LayerPtr GaussianNoise::from_config(const Json& c) {
+  return finish(std::make_shared<GaussianNoise>(
+                    static_cast<float>(c.at("stddev", "GaussianNoise config").as_number("GaussianNoise stddev")),
+                    get_seed(c, "GaussianNoise"), name_of(c)),
+                c);
+}
+
+Json GaussianDropout::config() const {
+  Json c = Layer::config();
+  c["rate"] = rate_;
+  c["seed"] = seed_json(seed_);
+  return c;
+}
+
+LayerPtr GaussianDropout::from_config(const Json& c) {
+  return finish(std::make_shared<GaussianDropout>(
+                    static_cast<float>(c.at("rate", "GaussianDropout config").as_number("GaussianDropout rate")),
+                    get_seed(c, "GaussianDropout"), name_of(c)),
+                c);
+}
+
+Json ActivityRegularization::config() const {
+  Json c = Layer::config();
+  c["l1"] = l1_;
+  c["l2"] = l2_;
+  return c;
+}
+
+LayerPtr ActivityRegularization::from_config(const Json& c) {
+  return finish(std::make_shared<ActivityRegularization>(c.get("l1", 0.f), c.get("l2", 0.f), name_of(c)), c);
+}
+
+// ---- activation layers ------------------------------------------------------------------------------------------
+Json ReLU::config() const {
+  Json c = Layer::config();
+  c["max_value"] = std::isinf(max_value_) ? Json() : Json(max_value_);
+  c["negative_slope"] = negative_slope_;
+  c["threshold"] = threshold_;
+  return c;
+}
+
+LayerPtr ReLU::from_config(const Json& c) {
+  return finish(std::make_shared<ReLU>(get_optional_float(c, "max_value", std::numeric_limits<float>::infinity()),
+                                       get_optional_float(c, "negative_slope", 0.f),
+                                       get_optional_float(c, "threshold", 0.f), name_of(c)),
+                c);
+}
+
+Json LeakyReLU::config() const {
+  Json c = Layer::config();
+  c["negative_slope"] = alpha_;
+  return c;
+}
+
+// Keras 2 called the slope "alpha".
+LayerPtr LeakyReLU::from_config(const Json& c) {
+  const float slope = c.contains("negative_slope") ? get_optional_float(c, "negative_slope", 0.3f)
+                                                   : get_optional_float(c, "alpha", 0.3f);
+  return finish(std::make_shared<LeakyReLU>(slope, name_of(c)), c);
+}
+
+Json ELU::config() const {
+  Json c = Layer::config();
+  c["alpha"] = alpha_;
+  return c;
+}
+
+LayerPtr ELU::from_config(const Json& c) {
+  return finish(std::make_shared<ELU>(get_optional_float(c, "alpha", 1.f), name_of(c)), c);
+}
+
+Json Softmax::config() const {
+  Json c = Layer::config();
+  c["axis"] = axis_;
+  return c;
+}
+
+LayerPtr Softmax::from_config(const Json& c) {
+  return finish(std::make_shared<Softmax>(c.get("axis", int64_t{-1}), name_of(c)), c);
+}
+
+Json PReLU::config() const {
+  Json c = Layer::config();
+  c["alpha_initializer"] = init_;
+  c["shared_axes"] = shared_axes_.empty() ? Json() : Json(Shape(shared_axes_));
+  return c;
+}
+
+LayerPtr PReLU::from_config(const Json& c) {
+  const Json* axes = c.find("shared_axes");
+  std::vector<int64_t> shared;
+  if (axes && !axes->is_null()) {
+    if (axes->is_array()) shared = axes->as_shape("PReLU shared_axes");
+    else shared = {axes->as_int("PReLU shared_axes")};
+  }
+  return finish(std::make_shared<PReLU>(c.get("alpha_initializer", "zeros"), shared, name_of(c)), c);
 }
 
 // ---- convolution and pooling ------------------------------------------------------------------------------------
@@ -268,22 +456,30 @@ Json ZeroPadding2D::config() const {
 
 LayerPtr ZeroPadding2D::from_config(const Json& c) {
   Pair h{1, 1}, w{1, 1};
-  if (const Json* p = c.find("padding")) {
-    if (p->is_array()) {
-      const auto& a = p->as_array("ZeroPadding2D padding");
-      NNC_CHECK(a.size() == 2, "ZeroPadding2D padding: expected ((top, bottom), (left, right)), got ", a.size(),
-                " entries");
-      Json holder = Json::object();
-      holder["h"] = a[0];
-      holder["w"] = a[1];
-      h = get_pair(holder, "h", h);
-      w = get_pair(holder, "w", w);
-    } else {
-      const int64_t n = p->as_int("ZeroPadding2D padding");
-      h = w = {n, n};
-    }
-  }
+  get_pair_of_pairs(c, "padding", "ZeroPadding2D", h, w);
   return finish(std::make_shared<ZeroPadding2D>(h, w, name_of(c)), c);
+}
+
+Json Cropping2D::config() const {
+  Json c = Layer::config();
+  c["cropping"] = pair_of_pairs_json(h_, w_);
+  return c;
+}
+
+LayerPtr Cropping2D::from_config(const Json& c) {
+  Pair h{0, 0}, w{0, 0};
+  get_pair_of_pairs(c, "cropping", "Cropping2D", h, w);
+  return finish(std::make_shared<Cropping2D>(h, w, name_of(c)), c);
+}
+
+Json Cropping1D::config() const {
+  Json c = Layer::config();
+  c["cropping"] = pair_json(cropping());
+  return c;
+}
+
+LayerPtr Cropping1D::from_config(const Json& c) {
+  return finish(std::make_shared<Cropping1D>(get_pair(c, "cropping", {1, 1}), name_of(c)), c);
 }
 
 // ---- sequence layers ---------------------------------------------------------------------------------------------
@@ -438,6 +634,8 @@ LayerPtr Add::from_config(const Json& c) { return finish(std::make_shared<Add>(n
 LayerPtr Subtract::from_config(const Json& c) { return finish(std::make_shared<Subtract>(name_of(c)), c); }
 LayerPtr Multiply::from_config(const Json& c) { return finish(std::make_shared<Multiply>(name_of(c)), c); }
 LayerPtr Average::from_config(const Json& c) { return finish(std::make_shared<Average>(name_of(c)), c); }
+LayerPtr Maximum::from_config(const Json& c) { return finish(std::make_shared<Maximum>(name_of(c)), c); }
+LayerPtr Minimum::from_config(const Json& c) { return finish(std::make_shared<Minimum>(name_of(c)), c); }
 
 Json Concatenate::config() const {
   Json c = Layer::config();

@@ -4,6 +4,7 @@
 
 #include "nncore/check.hpp"
 #include "nncore/io.hpp"
+#include "nncore/layers/activation.hpp"
 #include "nncore/layers/conv.hpp"
 #include "nncore/layers/core.hpp"
 #include "nncore/layers/merge.hpp"
@@ -48,6 +49,23 @@ const std::map<std::string, Factory>& registry() {
       {"Multiply", &Multiply::from_config},
       {"Average", &Average::from_config},
       {"Concatenate", &Concatenate::from_config},
+      {"Maximum", &Maximum::from_config},
+      {"Minimum", &Minimum::from_config},
+      // Activation layers with arguments.
+      {"ReLU", &ReLU::from_config},
+      {"LeakyReLU", &LeakyReLU::from_config},
+      {"ELU", &ELU::from_config},
+      {"Softmax", &Softmax::from_config},
+      {"PReLU", &PReLU::from_config},
+      // Reshaping, preprocessing and regularization utilities.
+      {"RepeatVector", &RepeatVector::from_config},
+      {"Permute", &Permute::from_config},
+      {"Cropping1D", &Cropping1D::from_config},
+      {"Cropping2D", &Cropping2D::from_config},
+      {"Rescaling", &Rescaling::from_config},
+      {"GaussianNoise", &GaussianNoise::from_config},
+      {"GaussianDropout", &GaussianDropout::from_config},
+      {"ActivityRegularization", &ActivityRegularization::from_config},
       {"Embedding", &Embedding::from_config},
       {"Conv1D", &Conv1D::from_config},
       {"Conv1DTranspose", &Conv1DTranspose::from_config},

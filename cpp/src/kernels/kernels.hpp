@@ -3,6 +3,7 @@
 // cpp/src/kernels/. Every fast kernel keeps a plain `_ref` twin used as the test oracle.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kernels/thread_buffer.hpp"
 
@@ -158,6 +159,38 @@ void spatial_dropout_forward(float* y, float* mask, const float* x, int64_t B, i
 void mul_channels(float* y, const float* x, const float* mask, int64_t B, int64_t HW, int64_t C);
 void mul(float* y, const float* a, const float* b, int64_t n);  // y = a * b
 void add(float* y, const float* a, const float* b, int64_t n);  // y = a + b
+
+// ---- utility layers (utility.cpp) ---------------------------------------------------------------------------
+// Keras's ReLU: y = x > threshold ? min(x, max_value) : negative_slope * (x - threshold) (max_value: +inf for none).
+void relu_ext_forward(float* y, const float* x, int64_t n, float max_value, float negative_slope, float threshold);
+// dx = dy * (x > threshold ? (x < max_value ? 1 : 0) : negative_slope), overwritten.
+void relu_ext_backward(float* dx, const float* dy, const float* x, int64_t n, float max_value, float negative_slope,
+                       float threshold);
+// PReLU on x (B, E) with alpha (A) read through amap (E entries in [0, A); null: the identity, A == E):
+// y = x > 0 ? x : alpha[amap[e]] * x.
+void prelu_forward(float* y, const float* x, const float* alpha, const int64_t* amap, int64_t B, int64_t E);
+// dx = x > 0 ? dy : alpha * dy (overwritten; null: not needed); dalpha[a] += sum over the batch and the elements
+// sharing entry a of dy * min(x, 0) (null: not needed). order/starts list those elements per entry: order[starts[a]
+// .. starts[a + 1]) ascending (both null with amap null). Each entry sums in one order whatever the thread count.
+void prelu_backward(float* dx, float* dalpha, const float* dy, const float* x, const float* alpha,
+                    const int64_t* amap, const int64_t* order, const int64_t* starts, int64_t B, int64_t E, int64_t A);
+// y = elementwise max (max true) or min of k inputs of n values each; arg = the index of the input chosen, the
+// first one on ties. backward: dx = arg == which ? dy : 0 (overwritten).
+void extremum_forward(float* y, int32_t* arg, const float* const* xs, int64_t k, int64_t n, bool max);
+void extremum_backward(float* dx, const float* dy, const int32_t* arg, int32_t which, int64_t n);
+// x (B, F) -> y (B, N, F), y[b, i, :] = x[b, :]; backward dx[b, :] = sum_i dy[b, i, :] (overwritten, i ascending).
+void repeat_vector_forward(float* y, const float* x, int64_t B, int64_t N, int64_t F);
+void repeat_vector_backward(float* dx, const float* dy, int64_t B, int64_t N, int64_t F);
+// B samples of per-sample shape dims, each permuted: y's axis i is x's axis perm[i] (perm a permutation of 0..r-1).
+void permute_samples(float* y, const float* x, int64_t B, const std::vector<int64_t>& dims,
+                     const std::vector<int64_t>& perm);
+void scale_shift(float* y, const float* x, int64_t n, float scale, float offset);  // y = x * scale + offset
+// Gaussian noise from a counter-based hash of (seed, i) (Box-Muller), so the draws do not depend on the thread
+// count: y = x + stddev * z; gaussian_dropout_forward: mask = 1 + stddev * z, y = x * mask.
+void add_gaussian_noise(float* y, const float* x, int64_t n, float stddev, uint64_t seed);
+void gaussian_dropout_forward(float* y, float* mask, const float* x, int64_t n, float stddev, uint64_t seed);
+// dx = dy + l1 * sign(x) + 2 * l2 * x (the factors already scaled by 1 / batch).
+void activity_regularization_backward(float* dx, const float* dy, const float* x, int64_t n, float l1, float l2);
 
 }  // namespace nncore::kernels
 

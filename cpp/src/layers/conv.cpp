@@ -508,6 +508,56 @@ const Tensor& ZeroPadding2D::backward_one(LayerCall& c, const Tensor& dy, bool n
   return c.dx;
 }
 
+// ---- Cropping2D -----------------------------------------------------------------------------------------------
+Cropping2D::Cropping2D(Pair height, Pair width, const std::string& name) : Cropping2D(2, height, width, name) {}
+
+Cropping2D::Cropping2D(int rank, Pair height, Pair width, const std::string& name)
+    : Layer(layer_name(name, rank == 1 ? "Cropping1D" : "Cropping2D")), rank_(rank), h_(height), w_(width) {
+  if (rank == 1)
+    NNC_CHECK(w_[0] >= 0 && w_[1] >= 0, who(), ": cropping must be >= 0, got (", w_[0], ", ", w_[1], ")");
+  else
+    NNC_CHECK(h_[0] >= 0 && h_[1] >= 0 && w_[0] >= 0 && w_[1] >= 0, who(), ": cropping must be >= 0, got ((", h_[0],
+              ", ", h_[1], "), (", w_[0], ", ", w_[1], "))");
+}
+
+std::string Cropping2D::who() const { return (rank_ == 1 ? "Cropping1D '" : "Cropping2D '") + name_ + "'"; }
+
+Shape Cropping2D::do_build(const Shape& in) { return infer_shape(in); }
+
+// Each known length must keep at least one row/column/step; unknown ones stay unknown (checked per batch).
+Shape Cropping2D::infer_shape(const Shape& in) const {
+  const auto cut = [&](int64_t n, Pair p, const char* axis) {
+    NNC_CHECK(n < 0 || n - p[0] - p[1] >= 1, who(), ": cropping (", p[0], ", ", p[1], ") leaves nothing of ", axis,
+              " ", n, " of input ", shape_str(batch_shape(-1, in)));
+    return n < 0 ? int64_t{-1} : n - p[0] - p[1];
+  };
+  if (rank_ == 1) {
+    NNC_CHECK(in.size() == 2, who(), ": expected input of shape (batch, steps, features), got ",
+              shape_str(batch_shape(-1, in)));
+    return {cut(in[0], w_, "steps"), in[1]};
+  }
+  check_image_input(in, who());
+  return {cut(in[0], h_, "height"), cut(in[1], w_, "width"), in[2]};
+}
+
+// Cropping is the adjoint of zero padding: forward = pad2d_backward (the interior), backward = pad2d_forward.
+const Tensor& Cropping2D::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  const Shape& out = c.output_shapes[0];
+  const Shape im = rank_ == 1 ? Shape{1, out[0], out[1]} : out;
+  c.y.resize(batch_shape(x.dim(0), out));
+  kernels::pad2d_backward(c.y.data(), x.data(), x.dim(0), im[0], im[1], im[2], h_[0], h_[1], w_[0], w_[1]);
+  return c.y;
+}
+
+const Tensor& Cropping2D::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  if (!need_dx) return c.dx;
+  const Shape& out = c.output_shapes[0];
+  const Shape im = rank_ == 1 ? Shape{1, out[0], out[1]} : out;
+  c.dx.resize(c.inputs[0].shape());
+  kernels::pad2d_forward(c.dx.data(), dy.data(), dy.dim(0), im[0], im[1], im[2], h_[0], h_[1], w_[0], w_[1]);
+  return c.dx;
+}
+
 // ---- UpSampling2D ---------------------------------------------------------------------------------------------
 UpSampling2D::UpSampling2D(Pair size, const std::string& interpolation, const std::string& name)
     : UpSampling2D(2, size, interpolation, name) {}

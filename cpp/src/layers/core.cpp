@@ -1,5 +1,8 @@
 #include "nncore/layers/core.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include "layers/common.hpp"
 #include "nncore/check.hpp"
 #include "nncore/initializers.hpp"
@@ -78,6 +81,9 @@ ActivationLayer::ActivationLayer(const std::string& activation, const std::strin
       act_(activation_from_name(activation)),
       alpha_(activation_default_alpha(act_)) {}
 
+ActivationLayer::ActivationLayer(Activation act, float alpha, const std::string& name, const std::string& class_name)
+    : Layer(layer_name(name, class_name)), act_(act), alpha_(alpha) {}
+
 const Tensor& ActivationLayer::forward_one(LayerCall& c, const Tensor& x, bool training) {
   c.y.resize(x.shape());
   const int64_t cols = x.ndim() < 2 ? 1 : x.dim(-1);
@@ -151,6 +157,105 @@ const Tensor& Reshape::backward_one(LayerCall& c, const Tensor& dy, bool need_dx
 
 Flatten::Flatten(const std::string& name) : Reshape({-1}, layer_name(name, "Flatten")) {}
 
+// ---- RepeatVector --------------------------------------------------------------------------------------------
+namespace {
+// Output lengths from which the layers here refuse (a forged config, not a model), checked in floating point.
+constexpr double kMaxLength = 1125899906842624.0;  // 2^50
+}  // namespace
+
+RepeatVector::RepeatVector(int64_t n, const std::string& name) : Layer(layer_name(name, "RepeatVector")), n_(n) {
+  NNC_CHECK(n >= 1, "RepeatVector '", name_, "': n must be >= 1, got ", n);
+}
+
+Shape RepeatVector::do_build(const Shape& in) { return infer_shape(in); }
+
+Shape RepeatVector::infer_shape(const Shape& in) const {
+  NNC_CHECK(in.size() == 1, who(), ": expected input of shape (batch, features), got ", shape_str(batch_shape(-1, in)));
+  NNC_CHECK(in[0] < 0 || static_cast<double>(in[0]) * static_cast<double>(n_) < kMaxLength, who(),
+            ": the output of input ", shape_str(batch_shape(-1, in)), " repeated ", n_, " times would be too large");
+  return {n_, in[0]};
+}
+
+// x is (B, F), y (B, n, F).
+const Tensor& RepeatVector::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  const int64_t B = x.dim(0), F = x.dim(1);
+  c.y.resize({B, n_, F});
+  kernels::repeat_vector_forward(c.y.data(), x.data(), B, n_, F);
+  return c.y;
+}
+
+// Backward of y[b, i, :] = x[b, :]: dx[b, :] = sum_i dy[b, i, :].
+const Tensor& RepeatVector::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  if (!need_dx) return c.dx;
+  const Tensor& x = c.inputs[0];
+  c.dx.resize(x.shape());
+  kernels::repeat_vector_backward(c.dx.data(), dy.data(), x.dim(0), n_, x.dim(1));
+  return c.dx;
+}
+
+// ---- Permute --------------------------------------------------------------------------------------------------
+Permute::Permute(std::vector<int64_t> dims, const std::string& name)
+    : Layer(layer_name(name, "Permute")), dims_(std::move(dims)) {
+  const int64_t r = static_cast<int64_t>(dims_.size());
+  std::vector<char> seen(dims_.size(), 0);
+  for (int64_t d : dims_) {
+    NNC_CHECK(d >= 1 && d <= r && !seen[static_cast<size_t>(d - 1)], "Permute '", name_,
+              "': dims must be a permutation of 1..", r, " (per-sample axes, counted from 1), got ", shape_str(dims_));
+    seen[static_cast<size_t>(d - 1)] = 1;
+  }
+  NNC_CHECK(r >= 1, "Permute '", name_, "': dims must not be empty");
+  perm_.resize(dims_.size());
+  inverse_.resize(dims_.size());
+  for (size_t i = 0; i < dims_.size(); ++i) {
+    perm_[i] = dims_[i] - 1;
+    inverse_[static_cast<size_t>(perm_[i])] = static_cast<int64_t>(i);
+  }
+}
+
+Shape Permute::do_build(const Shape& in) { return infer_shape(in); }
+
+Shape Permute::infer_shape(const Shape& in) const {
+  NNC_CHECK(in.size() == dims_.size(), who(), ": dims ", shape_str(dims_), " permute ", dims_.size(),
+            " per-sample axes, got input ", shape_str(batch_shape(-1, in)));
+  Shape out(in.size());
+  for (size_t i = 0; i < in.size(); ++i) out[i] = in[static_cast<size_t>(perm_[i])];
+  return out;
+}
+
+const Tensor& Permute::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  c.y.resize(batch_shape(x.dim(0), c.output_shapes[0]));
+  kernels::permute_samples(c.y.data(), x.data(), x.dim(0), c.input_shapes[0], perm_);
+  return c.y;
+}
+
+// Backward: dy permuted back by the inverse permutation.
+const Tensor& Permute::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  if (!need_dx) return c.dx;
+  c.dx.resize(c.inputs[0].shape());
+  kernels::permute_samples(c.dx.data(), dy.data(), dy.dim(0), c.output_shapes[0], inverse_);
+  return c.dx;
+}
+
+// ---- Rescaling ------------------------------------------------------------------------------------------------
+Rescaling::Rescaling(float scale, float offset, const std::string& name)
+    : Layer(layer_name(name, "Rescaling")), scale_(scale), offset_(offset) {
+  NNC_CHECK(std::isfinite(scale), "Rescaling '", name_, "': scale must be a finite number, got ", scale);
+  NNC_CHECK(std::isfinite(offset), "Rescaling '", name_, "': offset must be a finite number, got ", offset);
+}
+
+const Tensor& Rescaling::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  c.y.resize(x.shape());
+  kernels::scale_shift(c.y.data(), x.data(), x.size(), scale_, offset_);
+  return c.y;
+}
+
+const Tensor& Rescaling::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  if (!need_dx) return c.dx;
+  c.dx.resize(dy.shape());
+  kernels::scale_shift(c.dx.data(), dy.data(), dy.size(), scale_, 0.f);
+  return c.dx;
+}
+
 // ---- Dropout -------------------------------------------------------------------------------------------------
 Dropout::Dropout(float rate, const std::string& name) : Layer(layer_name(name, "Dropout")), rate_(rate) {
   NNC_CHECK(rate >= 0.f && rate < 1.f, "Dropout '", name_, "': rate must be in [0, 1), got ", rate);
@@ -209,6 +314,86 @@ const Tensor& SpatialDropout2D::backward_one(LayerCall& c, const Tensor& dy, boo
   const int64_t B = dy.dim(0), C = dy.dim(-1), HW = B * C > 0 ? dy.size() / (B * C) : 0;
   c.dx.resize(dy.shape());
   kernels::mul_channels(c.dx.data(), dy.data(), d.mask.data(), B, HW, C);
+  return c.dx;
+}
+
+// ---- GaussianNoise, GaussianDropout ------------------------------------------------------------------------------
+namespace {
+// A layer's own seed (Keras's seed argument) replaces the draw from the global seed stream.
+void seed_layer(std::mt19937_64& rng, int64_t seed) {
+  if (seed >= 0) rng.seed(static_cast<uint64_t>(seed));
+}
+}  // namespace
+
+GaussianNoise::GaussianNoise(float stddev, int64_t seed, const std::string& name)
+    : Layer(layer_name(name, "GaussianNoise")), stddev_(stddev), seed_(seed < 0 ? -1 : seed) {
+  NNC_CHECK(stddev >= 0.f && stddev <= 1.f, "GaussianNoise '", name_, "': stddev must be in [0, 1], got ", stddev);
+  seed_layer(rng_, seed_);
+}
+
+const Tensor& GaussianNoise::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  if (!training || stddev_ == 0.f) return x;  // as Dropout: never alias the input into the output buffer
+  c.y.resize(x.shape());
+  const uint64_t seed = rng_() ^ (++step_ * 0x9e3779b97f4a7c15ull);
+  kernels::add_gaussian_noise(c.y.data(), x.data(), x.size(), stddev_, seed);
+  return c.y;
+}
+
+// Backward of y = x + noise: dx = dy.
+const Tensor& GaussianNoise::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) { return dy; }
+
+GaussianDropout::GaussianDropout(float rate, int64_t seed, const std::string& name)
+    : Layer(layer_name(name, "GaussianDropout")), rate_(rate), seed_(seed < 0 ? -1 : seed) {
+  NNC_CHECK(rate >= 0.f && rate < 1.f, "GaussianDropout '", name_, "': rate must be in [0, 1), got ", rate);
+  seed_layer(rng_, seed_);
+}
+
+// In training y = x * mask with mask ~ N(1, rate / (1 - rate)) per element.
+const Tensor& GaussianDropout::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  Call& d = as<Call>(c);
+  d.noised = training && rate_ > 0.f;
+  if (!d.noised) return x;
+  c.y.resize(x.shape());
+  d.mask.resize(x.shape());
+  const uint64_t seed = rng_() ^ (++step_ * 0x9e3779b97f4a7c15ull);
+  const float stddev = std::sqrt(rate_ / (1.f - rate_));
+  kernels::gaussian_dropout_forward(c.y.data(), d.mask.data(), x.data(), x.size(), stddev, seed);
+  return c.y;
+}
+
+const Tensor& GaussianDropout::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  Call& d = as<Call>(c);
+  if (!d.noised) return dy;
+  c.dx.resize(dy.shape());
+  kernels::mul(c.dx.data(), dy.data(), d.mask.data(), dy.size());
+  return c.dx;
+}
+
+// ---- ActivityRegularization ---------------------------------------------------------------------------------------
+ActivityRegularization::ActivityRegularization(float l1, float l2, const std::string& name)
+    : Layer(layer_name(name, "ActivityRegularization")), l1_(l1), l2_(l2) {
+  NNC_CHECK(std::isfinite(l1) && l1 >= 0.f, "ActivityRegularization '", name_, "': l1 must be a finite number >= 0, got ",
+            l1);
+  NNC_CHECK(std::isfinite(l2) && l2 >= 0.f, "ActivityRegularization '", name_, "': l2 must be a finite number >= 0, got ",
+            l2);
+}
+
+const Tensor& ActivityRegularization::forward_one(LayerCall& c, const Tensor& x, bool training) { return x; }
+
+// The penalty of the last forward's input: (l1 * sum|x| + l2 * sum x^2) / batch, summed serially in double.
+double ActivityRegularization::aux_loss(const LayerCall& c) const {
+  if (!adds_losses() || !c.has_forward() || c.batch() == 0) return 0.0;
+  const Tensor& x = c.inputs[0];
+  return kernels::regularize(nullptr, x.data(), x.size(), l1_, l2_) / static_cast<double>(c.batch());
+}
+
+// dx = dy + d(penalty)/dx.
+const Tensor& ActivityRegularization::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  if (!need_dx || !adds_losses()) return dy;
+  const Tensor& x = c.inputs[0];
+  const float inv_b = 1.f / static_cast<float>(std::max<int64_t>(1, x.dim(0)));
+  c.dx.resize(x.shape());
+  kernels::activity_regularization_backward(c.dx.data(), dy.data(), x.data(), x.size(), l1_ * inv_b, l2_ * inv_b);
   return c.dx;
 }
 

@@ -29,7 +29,9 @@ ElementwiseMerge::ElementwiseMerge(Op op, const std::string& name)
     : MergeLayer(layer_name(name, op == Op::add        ? "Add"
                                   : op == Op::subtract ? "Subtract"
                                   : op == Op::multiply ? "Multiply"
-                                                       : "Average")),
+                                  : op == Op::average  ? "Average"
+                                  : op == Op::maximum  ? "Maximum"
+                                                       : "Minimum")),
       op_(op) {}
 
 std::string ElementwiseMerge::class_name() const {
@@ -38,6 +40,8 @@ std::string ElementwiseMerge::class_name() const {
     case Op::subtract: return "Subtract";
     case Op::multiply: return "Multiply";
     case Op::average: return "Average";
+    case Op::maximum: return "Maximum";
+    case Op::minimum: return "Minimum";
   }
   return "";
 }
@@ -60,6 +64,16 @@ void ElementwiseMerge::forward_list(LayerCall& c, bool) {
   c.y.resize(xs[0].shape());
   float* y = c.y.data();
   const int64_t n = c.y.size();
+  if (op_ == Op::maximum || op_ == Op::minimum) {
+    Call& ec = as<Call>(c);
+    ec.chosen.resize(static_cast<size_t>(n));
+    ec.xs.clear();
+    for (const Tensor& x : xs) ec.xs.push_back(x.data());
+    kernels::extremum_forward(y, ec.chosen.data(), ec.xs.data(), static_cast<int64_t>(xs.size()), n,
+                              op_ == Op::maximum);
+    c.outputs.assign(1, &c.y);
+    return;
+  }
   std::memcpy(y, xs[0].data(), sizeof(float) * static_cast<size_t>(n));
   for (size_t k = 1; k < xs.size(); ++k) {
     const float* x = xs[k].data();
@@ -74,6 +88,8 @@ void ElementwiseMerge::forward_list(LayerCall& c, bool) {
       case Op::multiply:
         for (int64_t i = 0; i < n; ++i) y[i] *= x[i];
         break;
+      case Op::maximum:
+      case Op::minimum: break;  // above
     }
   }
   if (op_ == Op::average) {
@@ -113,6 +129,11 @@ void ElementwiseMerge::backward_list(LayerCall& c, const std::vector<const Tenso
           const float* x = xs[j].data();
           for (int64_t i = 0; i < n; ++i) d[i] *= x[i];
         }
+        break;
+      case Op::maximum:
+      case Op::minimum:
+        // d max / d x_k = 1 where x_k was chosen (the first input on ties), else 0.
+        kernels::extremum_backward(d, g, as<Call>(c).chosen.data(), static_cast<int32_t>(k), n);
         break;
     }
   }

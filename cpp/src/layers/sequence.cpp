@@ -89,6 +89,8 @@ Conv1DTranspose::Conv1DTranspose(int64_t filters, int64_t kernel_size, int64_t s
 
 UpSampling1D::UpSampling1D(int64_t size, const std::string& name) : UpSampling2D(1, {1, size}, "nearest", name) {}
 
+Cropping1D::Cropping1D(Pair cropping, const std::string& name) : Cropping2D(1, {0, 0}, cropping, name) {}
+
 // ---- 1-D pooling ----------------------------------------------------------------------------------------------
 Pooling1D::Pooling1D(Mode mode, int64_t pool_size, int64_t strides, const std::string& padding,
                      const std::string& name)

@@ -9,7 +9,9 @@ Example:
 """
 from __future__ import annotations
 
-from . import convolutional, core, input_layer, merging, normalization, pooling, regularization, reshaping, rnn
+from . import (activations, convolutional, core, input_layer, merging, normalization, pooling, preprocessing,
+               regularization, reshaping, rnn)
+from .activations import *  # noqa: F401,F403
 from .base import Layer, _python_classes, _wrap, snake_case_name  # noqa: F401
 from .convolutional import *  # noqa: F401,F403
 from .core import *  # noqa: F401,F403
@@ -17,12 +19,14 @@ from .input_layer import *  # noqa: F401,F403
 from .merging import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
+from .preprocessing import *  # noqa: F401,F403
 from .regularization import *  # noqa: F401,F403
 from .reshaping import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .rnn import _Recurrent  # noqa: F401
 
-# One family per module, mirroring cpp/src/layers/: base (Layer), core, convolutional, pooling, normalization,
-# merging, reshaping, regularization, rnn.
-__all__ = ["Layer", *input_layer.__all__, *core.__all__, *convolutional.__all__, *pooling.__all__, *normalization.__all__, *merging.__all__,
-           *reshaping.__all__, *regularization.__all__, *rnn.__all__]
+# One family per module, mirroring cpp/src/layers/: base (Layer), core, activations, convolutional, pooling,
+# normalization, merging, reshaping, preprocessing, regularization, rnn.
+__all__ = ["Layer", *input_layer.__all__, *core.__all__, *activations.__all__, *convolutional.__all__, *pooling.__all__,
+           *normalization.__all__, *merging.__all__, *reshaping.__all__, *preprocessing.__all__, *regularization.__all__,
+           *rnn.__all__]

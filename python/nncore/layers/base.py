@@ -347,3 +347,45 @@ def _single(v: Any, what: str) -> int:
 def _channels_last(cls: str, data_format: Optional[str]) -> None:
     if data_format not in (None, "channels_last"):
         raise ValueError(f"{cls}: only data_format='channels_last' is supported, got {data_format!r}")
+
+
+# ---- argument checks of the utility layers: ValueError naming the layer and the argument ---------------------------
+def _number(v: Any, cls: str, arg: str, low: Optional[float] = None, high: Optional[float] = None,
+            high_open: bool = False) -> float:
+    """A finite real number for argument ``arg`` of layer ``cls``, within [low, high] (or [low, high))."""
+    ok = not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating)) and np.isfinite(v)
+    if ok:
+        f = float(v)
+        ok = (low is None or f >= low) and (high is None or (f < high if high_open else f <= high))
+    if not ok:
+        bounds = ""
+        if low is not None and high is not None:
+            bounds = f" in [{low:g}, {high:g}{')' if high_open else ']'}"
+        elif low is not None:
+            bounds = f" >= {low:g}"
+        raise ValueError(f"{cls}: {arg} must be a finite number{bounds}, got {v!r}")
+    return float(v)
+
+
+def _int_arg(v: Any, cls: str, arg: str, low: int = 1) -> int:
+    """An int >= low for argument ``arg`` of layer ``cls``."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < low:
+        raise ValueError(f"{cls}: {arg} must be an int >= {low}, got {v!r}")
+    return int(v)
+
+
+def _seed_arg(seed: Any, cls: str) -> Optional[int]:
+    """Keras's seed argument: None or an int >= 0."""
+    if seed is None:
+        return None
+    return _int_arg(seed, cls, "seed", 0)
+
+
+def _pair_arg(v: Any, cls: str, arg: str) -> tuple:
+    """An int or a pair of ints >= 0 (a symmetric or (before, after) cropping/padding)."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        v = (v, v)
+    if isinstance(v, (tuple, list)) and len(v) == 2 and all(
+            isinstance(a, (int, np.integer)) and not isinstance(a, bool) and int(a) >= 0 for a in v):
+        return (int(v[0]), int(v[1]))
+    raise ValueError(f"{cls}: {arg} must be an int or a pair of ints >= 0, got {v!r}")

@@ -1,4 +1,4 @@
-"""Merge layers of the functional API: Add, Subtract, Multiply, Average, Concatenate."""
+"""Merge layers of the functional API: Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate."""
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -9,7 +9,7 @@ from .. import _core
 from .._convert import as_float32
 from .base import Layer, _check_kwargs
 
-__all__ = ["Add", "Subtract", "Multiply", "Average", "Concatenate"]
+__all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
 
 
 class _Merge(Layer):
@@ -52,6 +52,16 @@ class Average(_Merge):
     """Elementwise mean of equal-shaped inputs."""
 
 
+class Maximum(_Merge):
+    """Elementwise maximum of equal-shaped inputs; the gradient goes to the input that holds the maximum (the first
+    one on ties, as TensorFlow)."""
+
+
+class Minimum(_Merge):
+    """Elementwise minimum of equal-shaped inputs; the gradient goes to the input that holds the minimum (the first
+    one on ties, as TensorFlow)."""
+
+
 class Concatenate(_Merge):
     """Joins inputs along ``axis`` (default -1, the channels); the other axes must agree."""
 
@@ -87,9 +97,19 @@ def average(inputs: Any, **kwargs: Any) -> Any:
     return Average(**kwargs)(inputs)
 
 
+def maximum(inputs: Any, **kwargs: Any) -> Any:
+    """``Maximum(**kwargs)(inputs)``."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs: Any, **kwargs: Any) -> Any:
+    """``Minimum(**kwargs)(inputs)``."""
+    return Minimum(**kwargs)(inputs)
+
+
 def concatenate(inputs: Any, axis: int = -1, **kwargs: Any) -> Any:
     """``Concatenate(axis, **kwargs)(inputs)``."""
     return Concatenate(axis=axis, **kwargs)(inputs)
 
 
-__all__ += ["add", "subtract", "multiply", "average", "concatenate"]
+__all__ += ["add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate"]

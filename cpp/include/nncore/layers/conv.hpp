@@ -250,6 +250,33 @@ class ZeroPadding2D : public Layer {
   Pair h_, w_;
 };
 
+// Cuts rows/columns off each image: ((top, bottom), (left, right)) (Keras's Cropping2D); the backward pads the
+// gradient back with zeros. Spatial axes may be unknown (-1): a batch too small to crop raises, naming the layer.
+// Drops the mask.
+class Cropping2D : public Layer {
+ public:
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
+  explicit Cropping2D(Pair height = {0, 0}, Pair width = {0, 0}, const std::string& name = "");
+  std::string class_name() const override { return rank_ == 1 ? "Cropping1D" : "Cropping2D"; }
+  const Tensor* output_mask(const LayerCall&, size_t) const override { return nullptr; }
+  Pair height() const { return h_; }
+  Pair width() const { return w_; }
+
+ protected:
+  // rank 1: Cropping1D, cutting steps off (batch, steps, C) (one-row images, height {0, 0}).
+  Cropping2D(int rank, Pair height, Pair width, const std::string& name);
+  Shape do_build(const Shape& input_shape) override;
+  Shape infer_shape(const Shape& in) const override;
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
+
+ private:
+  int rank_;
+  Pair h_, w_;
+  std::string who() const;
+};
+
 // Repeats rows and columns: (batch, H, W, C) -> (batch, H * size[0], W * size[1], C). interpolation "nearest"
 // (each pixel becomes a size[0] x size[1] block; backward sums each block's gradient) or "bilinear" (half-pixel
 // centers, as Keras 3 / tf.image.resize with antialias=False: output pixel o samples the input at

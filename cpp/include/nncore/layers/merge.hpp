@@ -2,6 +2,7 @@
 // Merge layers of the functional API: they take several inputs of one shape (Concatenate: equal but for the
 // axis) and combine them into one output. Called through nncore::call(layer, {a, b, ...}) or Python's
 // layer([a, b]); they implement the list form of the layer contract (layer.hpp).
+#include <cstdint>
 #include <vector>
 
 #include "nncore/layers/layer.hpp"
@@ -21,15 +22,21 @@ class MergeLayer : public Layer {
   virtual Shape merge_shape(const std::vector<Shape>& shapes) const = 0;
 };
 
-// Elementwise merges of equal-shaped inputs: sum, difference (exactly two inputs), product, mean.
+// Elementwise merges of equal-shaped inputs: sum, difference (exactly two inputs), product, mean, maximum, minimum.
+// Maximum and minimum pass the gradient to the input that was chosen, the first one on ties (TensorFlow's rule).
 class ElementwiseMerge : public MergeLayer {
  public:
-  enum class Op { add, subtract, multiply, average };
+  enum class Op { add, subtract, multiply, average, maximum, minimum };
   Json config() const override;
   std::string class_name() const override;
 
  protected:
   ElementwiseMerge(Op op, const std::string& name);
+  struct Call : MergeLayer::Call {
+    std::vector<int32_t> chosen;            // maximum/minimum: the input each output element came from
+    std::vector<const float*> xs;           // the inputs' data, for the kernel
+  };
+  std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape merge_shape(const std::vector<Shape>& shapes) const override;
   void forward_list(LayerCall& call, bool training) override;
   void backward_list(LayerCall& call, const std::vector<const Tensor*>& dys, bool need_dx) override;
@@ -59,6 +66,18 @@ class Multiply : public ElementwiseMerge {
 class Average : public ElementwiseMerge {
  public:
   explicit Average(const std::string& name = "") : ElementwiseMerge(Op::average, name) {}
+  static LayerPtr from_config(const Json& config);
+};
+
+class Maximum : public ElementwiseMerge {
+ public:
+  explicit Maximum(const std::string& name = "") : ElementwiseMerge(Op::maximum, name) {}
+  static LayerPtr from_config(const Json& config);
+};
+
+class Minimum : public ElementwiseMerge {
+ public:
+  explicit Minimum(const std::string& name = "") : ElementwiseMerge(Op::minimum, name) {}
   static LayerPtr from_config(const Json& config);
 };
 

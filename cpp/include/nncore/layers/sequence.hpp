@@ -87,6 +87,15 @@ class UpSampling1D : public UpSampling2D {
   int64_t size() const { return UpSampling2D::size()[1]; }
 };
 
+// Cuts (start, end) steps off (batch, steps, C) (Keras's Cropping1D): Cropping2D on one-row images. Drops the mask.
+class Cropping1D : public Cropping2D {
+ public:
+  explicit Cropping1D(Pair cropping = {1, 1}, const std::string& name = "");
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
+  Pair cropping() const { return width(); }
+};
+
 // Max or average over windows of pool_size steps of (batch, steps, channels); strides default to pool_size
 // (0: not given); padding "valid" or "same". The 2-D pooling kernels on one-row images. Drops the mask (Keras).
 class Pooling1D : public Pooling2D {
