@@ -4,7 +4,7 @@ training loop (``Model::fit(BatchSource&)``): a background thread fetches the ne
 with the GIL released, so loading and computing overlap."""
 from __future__ import annotations
 
-import queue
+import collections
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
@@ -84,6 +84,42 @@ def is_feed(x: Any) -> bool:
 _END = object()
 
 
+class _Buffer:
+    """A bounded FIFO between the fetching thread and the C++ loop. The fetcher sleeps until the buffer has drained
+    to half, then refills it: one wake-up per half buffer rather than one per batch (each wake-up takes time from
+    the compute threads, which use every core)."""
+
+    def __init__(self, size: int) -> None:
+        self.items: collections.deque = collections.deque()
+        self.size = max(1, int(size))
+        self.low = self.size // 2
+        self.cond = threading.Condition()
+
+    def put(self, item: Any, stop: threading.Event) -> bool:
+        with self.cond:
+            while len(self.items) >= self.size and not stop.is_set():
+                self.cond.wait(0.1)
+            if stop.is_set():
+                return False
+            self.items.append(item)
+            if len(self.items) == 1:
+                self.cond.notify_all()  # the consumer may be waiting on an empty buffer
+            return True
+
+    def get(self) -> Any:
+        with self.cond:
+            while not self.items:
+                self.cond.wait()
+            item = self.items.popleft()
+            if len(self.items) <= self.low:
+                self.cond.notify_all()
+            return item
+
+    def unget(self, item: Any) -> None:
+        with self.cond:
+            self.items.appendleft(item)
+
+
 class _Failure:
     def __init__(self, exc: BaseException, index: int) -> None:
         self.exc, self.index = exc, index
@@ -111,7 +147,7 @@ class _Feed:
         self.steps = int(steps) if steps is not None else (int(length) if length is not None else -1)
         self.queue_size = data.max_queue_size if self.dataset else 10
         self.workers = data.workers if self.dataset else 1
-        self._queue: Optional[queue.Queue] = None
+        self._queue: Optional[_Buffer] = None
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
@@ -119,22 +155,16 @@ class _Feed:
     def begin_epoch(self, epoch: int) -> None:
         self.end_epoch(-1)  # a previous epoch's thread, if the loop stopped early
         self._stop = threading.Event()
-        self._queue = queue.Queue(maxsize=self.queue_size)
+        self._queue = _Buffer(self.queue_size)
         if self.dataset:
             self.data.on_epoch_begin()
         self._thread = threading.Thread(target=self._produce, args=(epoch, self._queue, self._stop), daemon=True)
         self._thread.start()
 
-    def _put(self, q: queue.Queue, stop: threading.Event, item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def _put(self, q: _Buffer, stop: threading.Event, item: Any) -> bool:
+        return q.put(item, stop)
 
-    def _produce(self, epoch: int, q: queue.Queue, stop: threading.Event) -> None:
+    def _produce(self, epoch: int, q: _Buffer, stop: threading.Event) -> None:
         index = 0
         try:
             if self.dataset:
@@ -200,7 +230,7 @@ class _Feed:
             self.begin_epoch(0)
         item = self._queue.get()
         if item is _END:
-            self._queue.put(_END)  # a later call sees the end too
+            self._queue.unget(_END)  # a later call sees the end too
             return None
         if isinstance(item, _Failure):
             item.exc.add_note(f"(raised while {self.what} fetched batch {item.index} of the data; the weights of "
