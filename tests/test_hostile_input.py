@@ -25,8 +25,9 @@ SPARSE_METRICS = {"sparse_categorical_accuracy", "sparse_top_k_categorical_accur
 TIME_SCALE = float(os.environ.get("NNCORE_TIME_SCALE", "1"))
 
 
-def test_every_metric_name_is_covered():
-    assert sorted(METRICS) == sorted(nncore._core.metric_names())
+def test_every_mean_metric_name_is_covered():
+    # The names of per-sample metrics; the confusion-matrix ones (precision, auc, ...) are tested in test_metrics.py.
+    assert set(METRICS) <= set(nncore._core.metric_names())
 
 
 # ---- 1. a metric reads the targets its loss validated --------------------------------------------------------

@@ -284,22 +284,31 @@ void bind_model(py::module_& m) {
       .def("output_name", &Model::output_name, py::arg("index"))
       .def(
           "compile",
-          // Each loss is (name, from_logits), or (graph, name, batch_sum) for a traced loss function.
+          // Each loss is (name, from_logits), or (graph, name, batch_sum) for a traced loss function; metrics: one
+          // list per output of names / JSON specs (str) or Metric objects.
           [](Model& s, std::shared_ptr<Optimizer> opt, const std::vector<py::tuple>& losses,
-             const std::vector<std::string>& metrics) {
+             const std::vector<std::vector<py::object>>& metrics) {
             std::vector<Loss> ls;
-            for (const py::tuple& l : losses) {
-              if (l.size() == 1)  // (None,): compile(loss=None)
-                ls.push_back(Loss::none());
-              else if (l.size() == 3)
-                ls.push_back(Loss::custom(l[0].cast<std::shared_ptr<Model>>(), l[1].cast<std::string>(),
-                                          l[2].cast<bool>()));
-              else
-                ls.push_back(Loss::from_name(l[0].cast<std::string>(), l[1].cast<bool>()));
+            for (const py::tuple& l : losses) ls.push_back(loss_from_tuple(l));
+            NNC_CHECK(!ls.empty(), "compile: no loss given");
+            std::vector<std::vector<Metric>> ms(metrics.size());
+            for (size_t j = 0; j < metrics.size(); ++j) {
+              const Loss& lj = ls.size() == metrics.size() ? ls[j] : ls[0];
+              Shape out;
+              if (s.built() && j < s.num_outputs()) out = s.output_shape(j).empty() ? Shape{1} : s.output_shape(j);
+              for (const py::object& spec : metrics[j]) {
+                if (py::isinstance<py::str>(spec)) {
+                  const std::string text = spec.cast<std::string>();
+                  ms[j].push_back(text.empty() || text[0] != '{' ? Metric::from_name(text, lj, out)
+                                                                  : Metric::from_config(Json::parse(text), lj, out));
+                } else {
+                  ms[j].push_back(spec.cast<Metric>());
+                }
+              }
             }
-            s.compile(opt, ls, metrics);
+            s.compile(opt, ls, ms);
           },
-          py::arg("optimizer"), py::arg("losses"), py::arg("metrics") = std::vector<std::string>{})
+          py::arg("optimizer"), py::arg("losses"), py::arg("metrics") = std::vector<std::vector<py::object>>{})
       .def_property_readonly("compiled", &Model::compiled)
       .def_property_readonly("optimizer", &Model::optimizer)
       .def("loss_name", [](const Model& s, size_t j) { return s.loss(j).name(); }, py::arg("output") = 0)
@@ -307,7 +316,7 @@ void bind_model(py::module_& m) {
       .def("loss_is_custom", [](const Model& s, size_t j) { return s.loss(j).kind() == LossKind::custom; },
            py::arg("output") = 0)
       .def_property_readonly("metrics_names", &Model::metrics_names)
-      .def_property_readonly("compiled_metrics", &Model::compiled_metrics)
+      .def_property_readonly("compiled_metrics", &Model::metrics)
       .def_property_readonly("adds_losses", &Model::adds_losses)
       .def_property("loss_weights", &Model::loss_weights, &Model::set_loss_weights)
       .def_property(

@@ -89,7 +89,6 @@ void bind_ops(py::module_& m) {
       },
       py::arg("loss"), py::arg("pred"), py::arg("y"), py::arg("from_logits") = false);
   m.def("loss_names", &Loss::names);
-  m.def("metric_names", &Metric::names);
 }
 
 namespace {

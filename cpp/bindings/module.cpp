@@ -15,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
   nncore::bindings::bind_graph_ops(m);
   nncore::bindings::bind_traced(m);
   nncore::bindings::bind_io(m);
+  nncore::bindings::bind_metrics(m);
 }

@@ -490,17 +490,20 @@ class Model(Layer):
     # compiled in C++, so they are accepted and have no effect.
     _RUN_OPTIONS = ("run_eagerly", "steps_per_execution", "jit_compile", "auto_scale_loss")
 
-    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Optional[Sequence[Any]] = None,
-                loss_weights: Any = None, **kwargs: Any) -> None:
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
+                loss_weights: Any = None, weighted_metrics: Any = None, **kwargs: Any) -> None:
         """Keras's compile: ``optimizer``, ``loss`` (one for all outputs, a list, or a dict by output name; a name,
-        a Loss, or a function of ops), ``metrics`` and ``loss_weights`` (a list or a dict by output name: output
+        a Loss, or a function of ops), ``metrics`` and ``weighted_metrics`` (names, nncore.metrics objects or
+        functions of ops: a list for every output, a list of lists or a dict by output name for each output's own;
+        weighted metrics read fit's sample_weight) and ``loss_weights`` (a list or a dict by output name: output
         j's loss counts ``loss_weights[j]`` times in the total; the per-output losses in the logs stay unweighted).
         """
         kwargs = {k: v for k, v in kwargs.items() if k not in self._RUN_OPTIONS}
         if kwargs:
             raise TypeError(f"compile: unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
         if self._impl is None:  # a subclassed model: compiled once it is traced
-            self.__dict__["_pending_compile"] = ((optimizer, loss, metrics), {"loss_weights": loss_weights})
+            self.__dict__["_pending_compile"] = ((optimizer, loss, metrics), {"loss_weights": loss_weights,
+                                                                              "weighted_metrics": weighted_metrics})
             return
         n_out = self._impl.num_outputs
         if loss is None:
@@ -520,7 +523,6 @@ class Model(Layer):
             else [_losses.get(loss)]
         if len(loss_objs) not in (1, n_out):
             raise ValueError(f"compile: expected 1 loss or one per output ({n_out}), got {len(loss_objs)}")
-        names = [_metrics.get(m) for m in (metrics or [])]
         if len(loss_objs) == 1 and n_out > 1 and loss_objs[0] is not None and loss_objs[0].is_custom:
             loss_objs = loss_objs * n_out  # traced once per output (their shapes differ)
         if any(l is not None and l.is_custom for l in loss_objs) and not self._impl.built:
@@ -529,8 +531,15 @@ class Model(Layer):
                              "call model.build(input_shape)) before compile")
         self._loss_y_shapes = [None] * len(loss_objs)
         specs = [self._loss_spec(l, j, None) for j, l in enumerate(loss_objs)]
-        self._impl.compile(_optimizers.get(optimizer), specs, names)
-        self._losses = loss_objs if len(loss_objs) == n_out else loss_objs * n_out
+        previous = self._losses
+        self._losses = loss_objs if len(loss_objs) == n_out else loss_objs * n_out  # metric functions read it
+        try:
+            metric_specs = self._metric_specs(metrics, weighted_metrics)
+            self._impl.compile(_optimizers.get(optimizer), specs, metric_specs)
+        except BaseException:
+            self._losses = previous  # a failed compile keeps the previous configuration
+            raise
+        self.__dict__["_compiled_metric_specs"] = metric_specs
         if loss_weights is not None:
             if isinstance(loss_weights, dict):
                 unknown = [k for k in loss_weights if k not in self.output_names]
@@ -545,6 +554,61 @@ class Model(Layer):
                 raise ValueError(f"compile: loss_weights must have one weight per output ({n_out}), got "
                                  f"{len(loss_weights)}")
             self._impl.loss_weights = loss_weights
+
+    def _metric_lists(self, metrics: Any, what: str) -> List[List[Any]]:
+        """compile's metrics (or weighted_metrics) as one list per output: a flat list applies to every output, a
+        list of lists gives each output its own, a dict names outputs (those missing get none)."""
+        n_out = self._impl.num_outputs
+        if metrics is None:
+            return [[] for _ in range(n_out)]
+        if isinstance(metrics, dict):
+            unknown = [k for k in metrics if k not in self.output_names]
+            if unknown:
+                raise ValueError(f"compile: {what} names unknown output(s) {unknown}; outputs: "
+                                 f"{', '.join(self.output_names)}")
+            per = [metrics.get(n) for n in self.output_names]
+            return [[] if m is None else list(m) if isinstance(m, (list, tuple)) else [m] for m in per]
+        if not isinstance(metrics, (list, tuple)):
+            metrics = [metrics]
+        metrics = list(metrics)
+        if metrics and all(isinstance(m, (list, tuple)) or m is None for m in metrics):
+            if len(metrics) != n_out:
+                raise ValueError(f"compile: {what} as a list of lists needs one list per output ({n_out}), got "
+                                 f"{len(metrics)}")
+            return [list(m or []) for m in metrics]
+        return [list(metrics) for _ in range(n_out)]
+
+    def _metric_specs(self, metrics: Any, weighted_metrics: Any) -> List[List[Any]]:
+        """What the C++ compile takes for each output's metrics: names and JSON specs it resolves, and metric
+        objects for traced functions and Python Metric subclasses."""
+        lists = self._metric_lists(metrics, "metrics")
+        weighted = self._metric_lists(weighted_metrics, "weighted_metrics")
+        out: List[List[Any]] = []
+        for j in range(self._impl.num_outputs):
+            specs: List[Any] = []
+            for m, w in [(m, False) for m in lists[j]] + [(m, True) for m in weighted[j]]:
+                obj = _metrics.get(m)
+                if isinstance(obj, str):
+                    specs.append(obj if not w else json.dumps({"name": obj, "weighted": True}))
+                else:
+                    specs.append(obj._core_metric(self, j, w))
+            out.append(specs)
+        return out
+
+    def _metric_shapes(self, j: int) -> tuple:
+        """Output j's per-sample shape and its targets' (what a traced metric function reads): integer labels for a
+        sparse loss, else shaped like the output."""
+        if not self._impl.built:
+            raise ValueError("compile: a metric function is traced for the model's output shape, and this model is "
+                             "not built yet: start it with nncore.Input(shape) (or call model.build(input_shape)) "
+                             "before compile")
+        out = py_shape(self._impl.output_shape_of(j)) or (1,)
+        loss = self._losses[j] if self._losses and j < len(self._losses) else None
+        y_shape = self._loss_y_shapes[j] if self.__dict__.get("_loss_y_shapes") and \
+            j < len(self._loss_y_shapes) else None
+        if y_shape is None and loss is not None and not loss.is_custom and "sparse" in loss.kernel_name:
+            y_shape = tuple(out[:-1]) + (1,)
+        return out, (y_shape or out)
 
     def _no_targets(self, xs: List[np.ndarray], what: str) -> Any:
         """y=None: allowed when the model was compiled without a loss (it trains on its layers' add_loss); a column
@@ -584,7 +648,7 @@ class Model(Layer):
         if changed:
             specs = [self._loss_spec(l, j, shapes[j]) for j, l in enumerate(self._losses)]
             weights = list(self._impl.loss_weights)
-            self._impl.compile(self._impl.optimizer, specs, list(self._impl.compiled_metrics))
+            self._impl.compile(self._impl.optimizer, specs, self.__dict__.get("_compiled_metric_specs") or [])
             self._impl.loss_weights = weights
 
     @property

@@ -1,5 +1,5 @@
 #pragma once
-// Losses and metrics of the training loop. A loss reduces per sample as Keras does (mean over the last axis for
+// Losses of the training loop. A loss reduces per sample as Keras does (mean over the last axis for
 // mse/mae/binary_crossentropy) and then averages over the batch.
 #include <memory>
 #include <string>
@@ -74,38 +74,6 @@ class Loss {
   LossKind kind_ = LossKind::mse;
   bool from_logits_ = false;
   std::shared_ptr<Custom> custom_;  // the graph and its run (shared by copies: one model runs it at a time)
-};
-
-enum class MetricKind {
-  sparse_categorical_accuracy,
-  categorical_accuracy,
-  binary_accuracy,
-  mse,
-  mae,
-  top_k_categorical_accuracy,         // one-hot targets, k = 5 (Keras)
-  sparse_top_k_categorical_accuracy,  // integer labels, k = 5 (Keras)
-};
-
-class Metric {
- public:
-  // "accuracy"/"acc" picks the variant that matches the loss, as Keras does; the display name stays as given.
-  // `out` is the output's per-sample shape when known (it names the shapes in errors), else empty.
-  static Metric from_name(const std::string& name, const Loss& loss, const Shape& out = {});
-  static const std::vector<std::string>& names();
-  const std::string& name() const { return name_; }
-  MetricKind kind() const { return kind_; }
-  // Whether the metric reads integer class labels (one per row of classes) rather than targets shaped like the
-  // output; compile refuses a metric whose layout differs from its loss's, as the targets are the loss's.
-  bool sparse_targets() const;
-  // Sum over the batch of the per-sample metric value; out is the per-sample output shape (classes last). `y`
-  // holds the batch's targets; its size is checked against the layout this metric reads.
-  double compute(const float* pred, const Tensor& y, int64_t B, const Shape& out) const;
-
- private:
-  std::string name_;
-  MetricKind kind_ = MetricKind::mse;
-  float threshold_ = 0.5f;
-  int64_t k_ = 5;  // top-k metrics
 };
 
 }  // namespace nncore

@@ -10,6 +10,7 @@
 
 #include "nncore/layers/layer.hpp"
 #include "nncore/losses.hpp"
+#include "nncore/metrics.hpp"
 #include "nncore/optimizers.hpp"
 
 namespace nncore {
@@ -50,7 +51,7 @@ struct FitOptions {
   const Tensor* validation_x = nullptr;
   const Tensor* validation_y = nullptr;
   // (N,) per-sample loss weights, gathered with the shuffled batch; the batch loss is sum(w_i * loss_i) / B
-  // (Keras's "sum_over_batch_size"). Metrics stay unweighted (Keras 3's `metrics=`). A validation_split also
+  // (Keras's "sum_over_batch_size"); weighted metrics (Keras's weighted_metrics) read them, others do not. A validation_split also
   // splits the weights; validation_x/y are evaluated unweighted.
   const Tensor* sample_weight = nullptr;
   int64_t initial_epoch = 0;
@@ -164,9 +165,12 @@ class Model : public Layer {
   TensorRef output_ref(size_t j) const;
 
   void compile(std::shared_ptr<Optimizer> optimizer, const Loss& loss, const std::vector<std::string>& metrics);
-  // One loss per output (or a single one for all).
+  // One loss per output (or a single one for all); the named metrics for every output.
   void compile(std::shared_ptr<Optimizer> optimizer, const std::vector<Loss>& losses,
                const std::vector<std::string>& metrics);
+  // Each output's own metrics (one list per output; Metric::from_config makes them from Keras's classes).
+  void compile(std::shared_ptr<Optimizer> optimizer, const std::vector<Loss>& losses,
+               const std::vector<std::vector<Metric>>& metrics);
   bool compiled() const { return static_cast<bool>(optimizer_); }
   // Keras's loss_weights: output j's loss counts w[j] times in the total (and its gradient); empty: all 1. Set
   // after compile (compile resets them).
@@ -174,8 +178,8 @@ class Model : public Layer {
   const std::vector<float>& loss_weights() const { return loss_weights_; }
   std::shared_ptr<Optimizer> optimizer() const { return optimizer_; }
   const Loss& loss(size_t output = 0) const;
-  // The metric names given to compile.
-  const std::vector<std::string>& compiled_metrics() const { return metric_names_; }
+  // The metrics given to compile, per output.
+  const std::vector<std::vector<Metric>>& metrics() const { return metrics_; }
   // ["loss", metric names...]; with several outputs ["loss", "<out>_loss"..., "<out>_<metric>"...].
   std::vector<std::string> metrics_names() const;
 
@@ -292,14 +296,27 @@ class Model : public Layer {
   bool fetch(BatchSource& data, int64_t step, const std::string& what, bool with_targets, Tensor& w);
   static Shape loss_shape(const Shape& output);  // a per-sample output shape, with () read as (1,)
   void prepare_training();
-  // One optimization step on the batch in xb_/yb_; adds the batch sums of loss and metrics to `sums`.
-  void train_step(std::vector<double>& sums, const float* wb);
-  // Forward in inference mode + loss/metric sums (no gradient) on batch views.
-  void test_step(const std::vector<Tensor>& xb, const std::vector<Tensor>& yb, std::vector<double>& sums,
-                 const float* wb);
-  // Loss of every output (+ its gradient when `grad`) and the metrics, added to sums; returns the total loss sum.
-  double losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, std::vector<double>& sums, bool grad,
-                            const float* wb);
+  // The running values of one fit epoch or evaluation: the losses summed over the samples seen, and every
+  // metric's state (Keras's metric variables), output by output.
+  struct Running {
+    std::vector<double> loss;      // [total] or [total, output 0, output 1, ...]
+    std::vector<double> state;     // the metrics' states back to back
+    std::vector<size_t> offset;    // where each metric's state starts (output-major)
+    std::vector<Shape> shapes;     // each output's per-sample shape the states were sized for
+    int64_t seen = 0;
+  };
+  // Zeros `r` (sized for the compiled metrics) and resets the metrics kept by the caller.
+  void reset_running(Running& r) const;
+  // The values in metrics_names() order: losses per sample seen, then each metric's result.
+  void running_values(const Running& r, std::vector<double>& values) const;
+  void running_logs(const Running& r, Logs& logs) const;
+  // One optimization step on the batch in xb_/yb_; adds the batch's loss and metrics to `r`.
+  void train_step(Running& r, const float* wb);
+  // Forward in inference mode + loss and metrics (no gradient) on batch views.
+  void test_step(const std::vector<Tensor>& xb, const std::vector<Tensor>& yb, Running& r, const float* wb);
+  // Loss of every output (+ its gradient when `grad`) and the metrics (when r is given), added to r; returns the
+  // total loss summed over the batch.
+  double losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, Running* r, bool grad, const float* wb);
   static void check_sample_weight(const Tensor& w, int64_t N, const std::string& what);
   // A new run with a call for every node (the graph must be built).
   std::unique_ptr<GraphRun> make_run() const;
@@ -325,7 +342,6 @@ class Model : public Layer {
   std::vector<Loss> losses_;  // one per output
   std::vector<float> loss_weights_;  // per output, or empty (all 1)
   std::vector<std::vector<Metric>> metrics_;  // per output
-  std::vector<std::string> metric_names_;     // as given to compile
   std::vector<char> fused_;       // per output: loss computed from the output layer's pre-activation
   std::vector<char> need_dx_;     // per node: does anything upstream need a gradient?
   std::vector<size_t> consumers_; // per value: how many node inputs read it (+1 per output use)

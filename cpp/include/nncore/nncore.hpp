@@ -16,6 +16,7 @@
 #include "nncore/layers/sequence.hpp"
 #include "nncore/layers/recurrent.hpp"
 #include "nncore/losses.hpp"
+#include "nncore/metrics.hpp"
 #include "nncore/model.hpp"
 #include "nncore/ops.hpp"
 #include "nncore/optimizers.hpp"

@@ -102,8 +102,32 @@ Json compile_config(const Model& m) {
     for (size_t j = 0; j < m.num_outputs(); ++j) all.push_back(loss_json(m.loss(j)));
     c["loss"] = all;
   }
+  // Metrics: names when every output has the same plain names (the format before per-output metrics), else one
+  // list of specs per output; a metric that averages a traced loss function keeps its graph, and one kept by the
+  // caller (a Python Metric subclass) is recorded for the caller but skipped when C++ loads the file.
+  auto metric_json = [&](const Metric& mt) {
+    Json j = mt.config();
+    if (mt.kind() == MetricKind::loss && mt.loss()->kind() == LossKind::custom) {
+      j["loss"] = loss_json(*mt.loss());
+      if (mt.root()) j["root"] = true;
+    }
+    return j;
+  };
+  bool plain = true;
+  for (const auto& out : m.metrics())
+    for (size_t k = 0; k < out.size(); ++k)
+      plain = plain && out[k].plain() && m.metrics()[0].size() == out.size() && m.metrics()[0][k].name() == out[k].name();
   Json metrics = Json::array();
-  for (const std::string& name : m.compiled_metrics()) metrics.push_back(name);
+  for (size_t j = 0; j < m.metrics().size(); ++j) {
+    if (plain) {
+      if (j == 0)
+        for (const Metric& mt : m.metrics()[0]) metrics.push_back(mt.name());
+      continue;
+    }
+    Json list = Json::array();
+    for (const Metric& mt : m.metrics()[j]) list.push_back(metric_json(mt));
+    metrics.push_back(list);
+  }
   c["metrics"] = metrics;
   if (!m.loss_weights().empty()) {
     Json w = Json::array();
@@ -129,11 +153,30 @@ void apply_compile_config(Model& m, const Json& c, const TensorFile& f, const st
     for (const Json& l : loss.as_array("compile_config loss")) losses.push_back(loss_from(l));
   else
     losses.push_back(loss_from(loss));
-  std::vector<std::string> metrics;
-  for (const Json& name : c.at("metrics", "compile_config").as_array("compile_config metrics"))
-    metrics.push_back(name.as_string("compile_config metric"));
+  const std::vector<Json>& saved = c.at("metrics", "compile_config").as_array("compile_config metrics");
+  const bool per_output = !saved.empty() && saved[0].is_array();
   auto opt = optimizer_from_config(c.at("optimizer", "compile_config"));
   try {
+    const size_t n_out = std::max<size_t>(m.num_outputs(), 1);
+    std::vector<std::vector<Metric>> metrics(n_out);
+    NNC_CHECK(!per_output || saved.size() == n_out, "compile_config: expected one metric list per output (", n_out,
+              "), got ", saved.size());
+    for (size_t j = 0; j < n_out; ++j) {
+      const Loss& lj = losses.size() == n_out ? losses[j] : losses[0];
+      Shape out;  // unknown before the model is built
+      if (m.built()) out = m.output_shape(j).empty() ? Shape{1} : m.output_shape(j);
+      for (const Json& spec : per_output ? saved[j].as_array("compile_config metrics") : saved) {
+        if (spec.is_object() && spec.get("external", false)) continue;  // kept by the caller that saved it
+        if (const Json* l = spec.is_object() ? spec.find("loss") : nullptr) {
+          Metric mt = Metric::from_loss(loss_from(*l), spec.at("name", "metric").as_string("metric name"),
+                                        spec.get("root", false));
+          mt.set_weighted(spec.get("weighted", false));
+          metrics[j].push_back(mt);
+        } else {
+          metrics[j].push_back(Metric::from_config(spec, lj, out));
+        }
+      }
+    }
     m.compile(opt, losses, metrics);
     if (const Json* w = c.find("loss_weights"); w != nullptr && !w->is_null()) {
       std::vector<float> ws;

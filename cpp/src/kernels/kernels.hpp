@@ -124,6 +124,30 @@ double metric_mae(const float* p, const float* y, int64_t B, int64_t D);
 // tf.math.in_top_k); the target is labels[b] (sparse) or argmax of the one-hot row y (B, C).
 double metric_sparse_top_k_accuracy(const float* p, const float* labels, int64_t B, int64_t C, int64_t k);
 double metric_top_k_accuracy(const float* p, const float* y, int64_t B, int64_t C, int64_t k);
+double metric_accuracy(const float* p, const float* y, int64_t B, int64_t D);  // exact equality, mean per sample
+
+// ---- confusion-matrix metrics (add to double counts; Keras's update_confusion_matrix_variables) -----------
+// Values: R rows of D values at p[r*ld + c0 + d] (targets alike in y), row r weighted by w[r / rows_per_weight]
+// (w null: 1). A value is positive when it is > a threshold, its target when it is non-zero. With `per_value`
+// (AUC's multi_label) each of the D columns has its own counts (count arrays [D][T]), else all are pooled ([T]).
+// Adds to tp/fp/tn/fn[T] (any may be null).
+void confusion_thresholds(const float* p, const float* y, const float* w, int64_t R, int64_t ld, int64_t c0, int64_t D,
+                          int64_t rows_per_weight, const float* thresholds, int64_t T, bool per_value, double* tp,
+                          double* fp, double* tn, double* fn);
+// The same for T evenly spaced thresholds {-eps, 1/(T-1), ..., 1+eps} in O(R*D + T): each prediction (clipped to
+// [0, 1]) lands in bucket max(ceil(p*(T-1)) - 1, 0), then reversed cumulative sums (Keras's optimized path).
+// `buckets` is scratch of 2*T doubles.
+void confusion_buckets(const float* p, const float* y, const float* w, int64_t R, int64_t ld, int64_t c0, int64_t D,
+                       int64_t rows_per_weight, int64_t T, bool per_value, double* tp, double* fp, double* tn,
+                       double* fn, double* buckets);
+// Keeps the k largest values of each of R rows of C (ties: the lower index) and sets the others to -1e10 (Keras's
+// top_k filter for Precision/Recall): out may equal p.
+void keep_top_k(const float* p, float* out, int64_t R, int64_t C, int64_t k);
+// F-beta counts over R rows of C classes: a class is predicted when its value is > threshold (has_threshold) or
+// is the row's maximum and non-zero; adds w*pred*y, w*pred*(1-y), w*(1-pred)*y, w*y per class (counts [4][C]), or
+// pooled over classes when `micro` (counts [4]).
+void fbeta_counts(const float* p, const float* y, const float* w, int64_t R, int64_t C, int64_t rows_per_weight,
+                  bool has_threshold, float threshold, bool micro, double* counts);
 
 // ---- optimizer updates (memory-bound loops over one parameter tensor) -------------------------------------
 // SGD with momentum (Keras form): v = momentum*v - lr*g; w += v  (nesterov: w += momentum*v - lr*g).

@@ -240,4 +240,109 @@ double metric_mae(const float* p, const float* y, int64_t B, int64_t D) {
   return loss_mae(nullptr, p, y, B, D, 0.f);
 }
 
+double metric_accuracy(const float* p, const float* y, int64_t B, int64_t D) {
+  double total = 0.0;
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t hits = 0;
+    for (int64_t d = 0; d < D; ++d) hits += p[b * D + d] == y[b * D + d] ? 1 : 0;
+    total += static_cast<double>(hits) / static_cast<double>(D);
+  }
+  return total;
+}
+
+// ---- confusion-matrix metrics ---------------------------------------------------------------------------------
+void confusion_thresholds(const float* p, const float* y, const float* w, int64_t R, int64_t ld, int64_t c0, int64_t D,
+                          int64_t rows_per_weight, const float* thresholds, int64_t T, bool per_value, double* tp,
+                          double* fp, double* tn, double* fn) {
+  for (int64_t r = 0; r < R; ++r) {
+    const double wr = w != nullptr ? static_cast<double>(w[r / rows_per_weight]) : 1.0;
+    for (int64_t d = 0; d < D; ++d) {
+      const float v = p[r * ld + c0 + d];
+      const bool label = y[r * ld + c0 + d] != 0.f;
+      const int64_t off = per_value ? d * T : 0;
+      for (int64_t t = 0; t < T; ++t) {
+        const bool pos = v > thresholds[t];
+        double* cell = label ? (pos ? tp : fn) : (pos ? fp : tn);
+        if (cell != nullptr) cell[off + t] += wr;
+      }
+    }
+  }
+}
+
+void confusion_buckets(const float* p, const float* y, const float* w, int64_t R, int64_t ld, int64_t c0, int64_t D,
+                       int64_t rows_per_weight, int64_t T, bool per_value, double* tp, double* fp, double* tn,
+                       double* fn, double* buckets) {
+  const int64_t groups = per_value ? D : 1;
+  const float scale = static_cast<float>(T - 1);
+  for (int64_t g = 0; g < groups; ++g) {
+    double* pos = buckets;
+    double* neg = buckets + T;
+    std::fill(buckets, buckets + 2 * T, 0.0);
+    double total_pos = 0.0, total_neg = 0.0;
+    const int64_t d0 = per_value ? g : 0, d1 = per_value ? g + 1 : D;
+    for (int64_t r = 0; r < R; ++r) {
+      const double wr = w != nullptr ? static_cast<double>(w[r / rows_per_weight]) : 1.0;
+      for (int64_t d = d0; d < d1; ++d) {
+        const float v = std::min(std::max(p[r * ld + c0 + d], 0.f), 1.f);
+        const int64_t bucket = std::max<int64_t>(static_cast<int64_t>(std::ceil(v * scale)) - 1, 0);
+        if (y[r * ld + c0 + d] != 0.f) {
+          pos[bucket] += wr;
+          total_pos += wr;
+        } else {
+          neg[bucket] += wr;
+          total_neg += wr;
+        }
+      }
+    }
+    // Predictions above threshold t are those in buckets >= t: reversed cumulative sums.
+    double cum_pos = 0.0, cum_neg = 0.0;
+    const int64_t off = g * T;
+    for (int64_t t = T - 1; t >= 0; --t) {
+      cum_pos += pos[t];
+      cum_neg += neg[t];
+      if (tp != nullptr) tp[off + t] += cum_pos;
+      if (fp != nullptr) fp[off + t] += cum_neg;
+      if (tn != nullptr) tn[off + t] += total_neg - cum_neg;
+      if (fn != nullptr) fn[off + t] += total_pos - cum_pos;
+    }
+  }
+}
+
+void keep_top_k(const float* p, float* out, int64_t R, int64_t C, int64_t k) {
+  for (int64_t r = 0; r < R; ++r) {
+    const float* row = p + r * C;
+    float* o = out + r * C;
+    // A value is kept when fewer than k values rank above it (larger, or equal at a lower index).
+    for (int64_t c = 0; c < C; ++c) {
+      int64_t above = 0;
+      for (int64_t j = 0; j < C && above < k; ++j) above += (row[j] > row[c] || (row[j] == row[c] && j < c)) ? 1 : 0;
+      o[c] = above < k ? row[c] : -1e10f;
+    }
+  }
+}
+
+void fbeta_counts(const float* p, const float* y, const float* w, int64_t R, int64_t C, int64_t rows_per_weight,
+                  bool has_threshold, float threshold, bool micro, double* counts) {
+  const int64_t n = micro ? 1 : C;
+  double* tp = counts;
+  double* fp = counts + n;
+  double* fn = counts + 2 * n;
+  double* support = counts + 3 * n;
+  for (int64_t r = 0; r < R; ++r) {
+    const float* row = p + r * C;
+    const float* yr = y + r * C;
+    const double wr = w != nullptr ? static_cast<double>(w[r / rows_per_weight]) : 1.0;
+    const float top = *std::max_element(row, row + C);
+    for (int64_t c = 0; c < C; ++c) {
+      const double pred = (has_threshold ? row[c] > threshold : (row[c] >= top && std::fabs(row[c]) > 1e-9f)) ? 1.0 : 0.0;
+      const double t = static_cast<double>(yr[c]);
+      const int64_t i = micro ? 0 : c;
+      tp[i] += wr * pred * t;
+      fp[i] += wr * pred * (1.0 - t);
+      fn[i] += wr * (1.0 - pred) * t;
+      support[i] += wr * t;
+    }
+  }
+}
+
 }  // namespace nncore::kernels

@@ -5,6 +5,7 @@
 #include "kernels/kernels.hpp"
 #include "nncore/check.hpp"
 #include "nncore/layers/layer.hpp"
+#include "targets.hpp"
 
 namespace nncore {
 
@@ -15,21 +16,6 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
-// Target values per sample for an output of per-sample shape `out`: one integer label per row of classes (the sparse
-// layout) or one value per output element.
-int64_t targets_per_sample(bool sparse, const Shape& out) {
-  return sparse ? shape_numel(out) / out.back() : shape_numel(out);
-}
-
-// The loss and metric kernels read exactly B * targets_per_sample targets; any other count is refused rather than
-// read past. Called only on a mismatch, so the per-batch path builds no message.
-[[noreturn]] void wrong_target_count(const std::string& who, bool sparse, const Tensor& y, int64_t B,
-                                     const Shape& out) {
-  throw std::invalid_argument(str_cat(who, ": expected ", B * targets_per_sample(sparse, out), " target values for ",
-                                      B, " sample(s) of output shape ", shape_str(out),
-                                      (sparse ? " (one integer label per row)" : ""), ", got ", y.size(),
-                                      " (targets of shape ", y.shape_str(), ")"));
-}
 }  // namespace
 
 const std::vector<std::string>& Loss::names() {
@@ -239,108 +225,6 @@ double Loss::compute_rows(const float* in, bool logits, const float* y, int64_t 
                              : kernels::loss_scce(grad, in, y, rows, C, row_scale));
     case LossKind::custom:  // compute() runs its graph
     case LossKind::none: break;
-  }
-  return 0.0;
-}
-
-// ---- metrics -------------------------------------------------------------------------------------------------
-const std::vector<std::string>& Metric::names() {
-  static const std::vector<std::string> n{"accuracy",  "acc", "sparse_categorical_accuracy", "categorical_accuracy",
-                                          "binary_accuracy", "mse", "mae", "mean_squared_error",
-                                          "mean_absolute_error", "top_k_categorical_accuracy",
-                                          "sparse_top_k_categorical_accuracy"};
-  return n;
-}
-
-bool Metric::sparse_targets() const {
-  return kind_ == MetricKind::sparse_categorical_accuracy || kind_ == MetricKind::sparse_top_k_categorical_accuracy;
-}
-
-namespace {
-// "(None, 3)": a per-sample shape with the batch axis in front; "(None, ...)" when the shape is not known yet.
-std::string batch_shape_str(const Shape& s, bool known) {
-  if (!known) return "(None, ...)";
-  Shape b{-1};
-  b.insert(b.end(), s.begin(), s.end());
-  return shape_str(b);
-}
-
-// A metric reads the targets the loss validated, so their layouts must agree (Keras fails on the first batch with
-// "Incompatible shapes"; nncore says so at compile, with both shapes and what to use instead).
-void check_target_layout(const Metric& m, const Loss& loss, const Shape& out) {
-  if (m.sparse_targets() == loss.sparse()) return;
-  const bool known = !out.empty();
-  const std::string dense = batch_shape_str(out, known);
-  const std::string labels = batch_shape_str(known ? Shape(out.begin(), out.end() - 1) : Shape{}, known);
-  if (loss.sparse()) {
-    const char* instead = m.kind() == MetricKind::categorical_accuracy          ? "'sparse_categorical_accuracy'"
-                          : m.kind() == MetricKind::top_k_categorical_accuracy ? "'sparse_top_k_categorical_accuracy'"
-                                                                                 : "'accuracy'";
-    throw std::invalid_argument(str_cat(
-        "compile: metric '", m.name(), "' compares the output ", dense, " with targets of the same shape",
-        ", but the loss '", loss.name(), "' takes integer labels of shape ", labels, ": incompatible shapes ",
-        labels, " vs ", dense, ". With this loss use ", instead,
-        ", or train on one-hot targets with 'categorical_crossentropy'"));
-  }
-  const char* instead = m.kind() == MetricKind::sparse_top_k_categorical_accuracy ? "'top_k_categorical_accuracy'"
-                                                                                   : "'categorical_accuracy'";
-  throw std::invalid_argument(str_cat("compile: metric '", m.name(), "' needs integer labels of shape ", labels,
-                                      ", but the loss '", loss.name(), "' takes targets shaped like the output ",
-                                      dense, " (one-hot for a classifier): incompatible shapes ", labels, " vs ",
-                                      dense, ". With this loss use ", instead,
-                                      ", or integer labels with 'sparse_categorical_crossentropy'"));
-}
-}  // namespace
-
-Metric Metric::from_name(const std::string& name, const Loss& loss, const Shape& out) {
-  Metric m;
-  m.name_ = name;
-  if (name == "accuracy" || name == "acc") {
-    switch (loss.kind()) {
-      case LossKind::sparse_categorical_crossentropy: m.kind_ = MetricKind::sparse_categorical_accuracy; break;
-      case LossKind::categorical_crossentropy: m.kind_ = MetricKind::categorical_accuracy; break;
-      default: m.kind_ = MetricKind::binary_accuracy; break;  // Keras's choice for bce and regression losses
-    }
-  } else if (name == "sparse_categorical_accuracy") {
-    m.kind_ = MetricKind::sparse_categorical_accuracy;
-  } else if (name == "categorical_accuracy") {
-    m.kind_ = MetricKind::categorical_accuracy;
-  } else if (name == "binary_accuracy") {
-    m.kind_ = MetricKind::binary_accuracy;
-  } else if (name == "mse" || name == "mean_squared_error") {
-    m.kind_ = MetricKind::mse;
-  } else if (name == "mae" || name == "mean_absolute_error") {
-    m.kind_ = MetricKind::mae;
-  } else if (name == "top_k_categorical_accuracy") {
-    m.kind_ = MetricKind::top_k_categorical_accuracy;
-  } else if (name == "sparse_top_k_categorical_accuracy") {
-    m.kind_ = MetricKind::sparse_top_k_categorical_accuracy;
-  } else {
-    throw std::invalid_argument("unknown metric '" + name + "'; valid metrics: " + join(names()));
-  }
-  check_target_layout(m, loss, out);
-  // With logits, sigmoid(z) > 0.5 <=> z > 0.
-  if (m.kind_ == MetricKind::binary_accuracy && loss.from_logits()) m.threshold_ = 0.f;
-  return m;
-}
-
-double Metric::compute(const float* pred, const Tensor& targets, int64_t B, const Shape& out) const {
-  const int64_t size = shape_numel(out), C = out.back(), T = size / C;
-  if (targets.size() != B * targets_per_sample(sparse_targets(), out))
-    wrong_target_count(str_cat("metric '", name_, "'"), sparse_targets(), targets, B, out);
-  const float* y = targets.data();
-  const double inv_t = 1.0 / static_cast<double>(T);  // accuracies over B*T rows of C classes, mean over T
-  switch (kind_) {
-    case MetricKind::sparse_categorical_accuracy:
-      return inv_t * kernels::metric_sparse_categorical_accuracy(pred, y, B * T, C);
-    case MetricKind::categorical_accuracy: return inv_t * kernels::metric_categorical_accuracy(pred, y, B * T, C);
-    case MetricKind::binary_accuracy: return kernels::metric_binary_accuracy(pred, y, B, size, threshold_);
-    case MetricKind::mse: return kernels::metric_mse(pred, y, B, size);
-    case MetricKind::mae: return kernels::metric_mae(pred, y, B, size);
-    case MetricKind::top_k_categorical_accuracy:
-      return inv_t * kernels::metric_top_k_accuracy(pred, y, B * T, C, k_);
-    case MetricKind::sparse_top_k_categorical_accuracy:
-      return inv_t * kernels::metric_sparse_top_k_accuracy(pred, y, B * T, C, k_);
   }
   return 0.0;
 }

@@ -101,21 +101,60 @@ void Model::compile(std::shared_ptr<Optimizer> optimizer, const Loss& loss, cons
 
 void Model::compile(std::shared_ptr<Optimizer> optimizer, const std::vector<Loss>& losses,
                     const std::vector<std::string>& metrics) {
+  const size_t n_out = std::max<size_t>(outputs_.size(), 1);
+  NNC_CHECK(losses.size() == 1 || losses.size() == n_out, "compile: expected 1 loss or one per output (", n_out,
+            "), got ", losses.size());
+  std::vector<std::vector<Metric>> ms(n_out);
+  for (size_t j = 0; j < n_out; ++j)
+    for (const auto& m : metrics)
+      ms[j].push_back(Metric::from_name(m, losses.size() == n_out ? losses[j] : losses[0],
+                                        built_ && j < outputs_.size() ? loss_shape(output_shape(j)) : Shape{}));
+  compile(std::move(optimizer), losses, ms);
+}
+
+namespace {
+// The logs hold one number per metric: a metric with one value per class or threshold is refused, saying what to
+// use instead.
+void check_single_value(const Metric& m, const Shape& out) {
+  const size_t n = m.result_size(out);
+  if (n == 1) return;
+  if (m.kind() == MetricKind::fbeta)
+    throw std::invalid_argument(str_cat("compile: metric '", m.name(), "' with average=None gives one value per "
+                                        "class (", n, "); the logs hold one number per metric: pass average='macro', "
+                                        "'micro' or 'weighted' (or compute the per-class scores from predict)"));
+  throw std::invalid_argument(str_cat("compile: metric '", m.name(), "' has ", n, " thresholds and so ", n,
+                                      " values; the logs hold one number per metric: give each threshold its own "
+                                      "metric (e.g. Precision(thresholds=0.3, name='precision_at_0.3'))"));
+}
+}  // namespace
+
+void Model::compile(std::shared_ptr<Optimizer> optimizer, const std::vector<Loss>& losses,
+                    const std::vector<std::vector<Metric>>& metrics) {
   NNC_CHECK(optimizer != nullptr, "compile: optimizer must not be null");
   const size_t n_out = std::max<size_t>(outputs_.size(), 1);
   NNC_CHECK(losses.size() == 1 || losses.size() == n_out, "compile: expected 1 loss or one per output (", n_out,
             "), got ", losses.size());
+  NNC_CHECK(metrics.empty() || metrics.size() == n_out, "compile: expected one list of metrics per output (", n_out,
+            "), got ", metrics.size());
   std::vector<Loss> ls(n_out, losses[0]);
   if (losses.size() == n_out) ls = losses;
-  std::vector<std::vector<Metric>> ms(n_out);
-  for (size_t j = 0; j < n_out; ++j)
-    for (const auto& m : metrics)
-      ms[j].push_back(Metric::from_name(m, ls[j], built_ && j < outputs_.size() ? loss_shape(output_shape(j)) : Shape{}));
+  std::vector<std::vector<Metric>> ms = metrics;
+  ms.resize(n_out);
+  std::set<std::string> names;
+  for (size_t j = 0; j < n_out; ++j) {
+    const Shape out = built_ && j < outputs_.size() ? loss_shape(output_shape(j)) : Shape{};
+    names.clear();
+    for (const Metric& m : ms[j]) {
+      m.check_compatible(ls[j], out);
+      if (!out.empty()) check_single_value(m, out);
+      NNC_CHECK(names.insert(m.name()).second, "compile: two metrics of ", n_out > 1 ? "one output" : "the model",
+                " are named '", m.name(), "'; give one another name (name=...)");
+    }
+  }
   optimizer_ = std::move(optimizer);
   losses_ = std::move(ls);
   loss_weights_.clear();
   metrics_ = std::move(ms);
-  metric_names_ = metrics;
   need_dx_.clear();
 }
 
@@ -138,12 +177,13 @@ const Loss& Model::loss(size_t output) const {
 std::vector<std::string> Model::metrics_names() const {
   std::vector<std::string> n{"loss"};
   if (outputs_.size() <= 1) {
-    for (const auto& m : metric_names_) n.push_back(m);
+    if (!metrics_.empty())
+      for (const Metric& m : metrics_[0]) n.push_back(m.name());
     return n;
   }
   for (size_t j = 0; j < outputs_.size(); ++j) n.push_back(output_name(j) + "_loss");
-  for (size_t j = 0; j < outputs_.size(); ++j)
-    for (const auto& m : metric_names_) n.push_back(output_name(j) + "_" + m);
+  for (size_t j = 0; j < metrics_.size(); ++j)
+    for (const Metric& m : metrics_[j]) n.push_back(output_name(j) + "_" + m.name());
   return n;
 }
 
@@ -247,14 +287,49 @@ double Model::regularization(bool with_grad) {
   return penalty;
 }
 
+// ---- running values ---------------------------------------------------------------------------------------------
+void Model::reset_running(Running& r) const {
+  const size_t n_out = outputs_.size();
+  r.loss.assign(n_out > 1 ? 1 + n_out : 1, 0.0);
+  r.seen = 0;
+  r.shapes.resize(metrics_.size());
+  r.offset.clear();
+  size_t total = 0;
+  for (size_t j = 0; j < metrics_.size(); ++j) {
+    r.shapes[j] = loss_shape(output_shape(j));
+    for (const Metric& m : metrics_[j]) {
+      check_single_value(m, r.shapes[j]);
+      r.offset.push_back(total);
+      total += m.state_size(r.shapes[j]);
+    }
+  }
+  r.state.assign(total, 0.0);
+  size_t k = 0;
+  for (size_t j = 0; j < metrics_.size(); ++j)
+    for (const Metric& m : metrics_[j]) m.reset(r.state.data() + r.offset[k++], r.shapes[j]);
+}
+
+void Model::running_values(const Running& r, std::vector<double>& values) const {
+  values.clear();
+  const double n = r.seen > 0 ? static_cast<double>(r.seen) : 1.0;
+  for (double l : r.loss) values.push_back(l / n);
+  size_t k = 0;
+  for (size_t j = 0; j < metrics_.size(); ++j)
+    for (const Metric& m : metrics_[j]) values.push_back(m.result(r.state.data() + r.offset[k++], r.shapes[j]));
+}
+
+void Model::running_logs(const Running& r, Logs& logs) const {
+  thread_local std::vector<double> values;
+  running_values(r, values);
+  for (size_t k = 0; k < values.size() && k < logs.size(); ++k) logs[k].second = values[k];
+}
+
 // ---- steps ----------------------------------------------------------------------------------------------------------
-double Model::losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, std::vector<double>& sums, bool grad,
-                                 const float* wb) {
+double Model::losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, Running* r, bool grad, const float* wb) {
   const size_t n_out = outputs_.size();
   const float scale = 1.f / static_cast<float>(B);
-  const size_t metric0 = n_out > 1 ? 1 + n_out : 1;
-  const size_t n_metrics = metric_names_.size();
   double total = 0.0;
+  size_t k = 0;
   for (size_t j = 0; j < n_out; ++j) {
     const Tensor& out = *run_->vals[outputs_[j]];
     const Shape os = loss_shape(Shape(out.shape().begin() + 1, out.shape().end()));
@@ -263,43 +338,47 @@ double Model::losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, std::
       dout_[j].resize(out.shape());
       g = dout_[j].data();
     }
-    const size_t k = static_cast<size_t>(value_node_[outputs_[j]]);
+    const size_t node = static_cast<size_t>(value_node_[outputs_[j]]);
     // Keras's loss_weights scale an output's share of the total loss (and its gradient); its own "<out>_loss"
     // stays unweighted.
     const float w = j < loss_weights_.size() ? loss_weights_[j] : 1.f;
-    const double l = fused_[j] ? losses_[j].compute(nodes_[k].layer->pre_activation(*run_->calls[k]).data(), true,
-                                                    yb[j], B, os, g, scale * w, wb)
+    const double l = fused_[j] ? losses_[j].compute(nodes_[node].layer->pre_activation(*run_->calls[node]).data(),
+                                                    true, yb[j], B, os, g, scale * w, wb)
                                : losses_[j].compute(out.data(), losses_[j].from_logits(), yb[j], B, os, g, scale * w, wb);
     total += static_cast<double>(w) * l;
-    if (n_out > 1) sums[1 + j] += l;
-    for (size_t m = 0; m < n_metrics; ++m) sums[metric0 + j * n_metrics + m] += metrics_[j][m].compute(out.data(), yb[j], B, os);
+    if (r == nullptr) continue;
+    if (n_out > 1) r->loss[1 + j] += l;
+    if (j < metrics_.size())
+      for (const Metric& m : metrics_[j]) m.update(r->state.data() + r->offset[k++], out.data(), yb[j], B, os, wb);
   }
   // Losses that custom layers added (add_loss): their batch value, in the per-sample sums the loop divides by N.
   const double aux = aux_loss(*run_) * static_cast<double>(B);
-  sums[0] += total + aux;
+  if (r != nullptr) {
+    r->loss[0] += total + aux;
+    r->seen += B;
+  }
   return total + aux;
 }
 
-void Model::train_step(std::vector<double>& sums, const float* wb) {
+void Model::train_step(Running& r, const float* wb) {
   const int64_t B = xb_[0].dim(0);
   std::vector<const Tensor*> xs;
   for (const Tensor& x : xb_) xs.push_back(&x);
   forward(xs, true);
-  losses_and_metrics(yb_, B, sums, true, wb);
+  losses_and_metrics(yb_, B, &r, true, wb);
   for (Param* p : train_params_) p->grad.zero();
   backward(false);
-  sums[0] += regularization(true) * static_cast<double>(B);  // the reported loss includes the penalty (Keras)
+  r.loss[0] += regularization(true) * static_cast<double>(B);  // the reported loss includes the penalty (Keras)
   optimizer_->apply(train_params_);
 }
 
-void Model::test_step(const std::vector<Tensor>& xb, const std::vector<Tensor>& yb, std::vector<double>& sums,
-                      const float* wb) {
+void Model::test_step(const std::vector<Tensor>& xb, const std::vector<Tensor>& yb, Running& r, const float* wb) {
   const int64_t B = xb[0].dim(0);
   std::vector<const Tensor*> xs;
   for (const Tensor& x : xb) xs.push_back(&x);
   forward(xs, false);
-  losses_and_metrics(yb, B, sums, false, wb);
-  sums[0] += regularization(false) * static_cast<double>(B);
+  losses_and_metrics(yb, B, &r, false, wb);
+  r.loss[0] += regularization(false) * static_cast<double>(B);
 }
 
 // ---- fit / evaluate / predict ------------------------------------------------------------------------------------------
@@ -410,7 +489,7 @@ History Model::run_epochs(EpochSource& src, const FitOptions& opt,
   InterruptGuard interrupt(opt.handle_sigint);
   const FitCallbacks& cb = opt.callbacks;
   if (cb.on_train_begin) cb.on_train_begin();
-  std::vector<double> sums(names.size());
+  Running running;
   Logs logs;
   for (const auto& k : names) logs.push_back({k, 0.0});
 
@@ -418,16 +497,16 @@ History Model::run_epochs(EpochSource& src, const FitOptions& opt,
     if (cb.on_epoch_begin) cb.on_epoch_begin(epoch);
     if (src.begin_epoch) src.begin_epoch(epoch);
     progress.begin_epoch(epoch, opt.epochs, src.steps);
-    std::fill(sums.begin(), sums.end(), 0.0);
+    reset_running(running);
     int64_t seen = 0, step = 0;
     for (; src.steps < 0 || step < src.steps; ++step) {
       const float* w = nullptr;
       if (!src.next(step, w)) break;
       const int64_t nb = xb_[0].dim(0);
       if (cb.on_batch_begin) cb.on_batch_begin(step);
-      train_step(sums, w);
+      train_step(running, w);
       seen += nb;
-      for (size_t k = 0; k < sums.size(); ++k) logs[k].second = sums[k] / static_cast<double>(seen);
+      running_logs(running, logs);
       progress.update(step + 1, logs);
       if (cb.on_batch_end) cb.on_batch_end(step, logs);
       if (interrupt.interrupted() || stop_training.load()) break;
@@ -517,7 +596,8 @@ std::vector<double> Model::evaluate(BatchSource& data, int verbose,
   if (need_dx_.size() != nodes_.size()) prepare_training();
   if (data.begin_epoch) data.begin_epoch(0);
   const std::vector<std::string> names = metrics_names();
-  std::vector<double> sums(names.size());
+  Running running;
+  reset_running(running);
   ProgressBar progress(verbose, print);
   progress.begin(data.steps);
   Logs logs;
@@ -529,17 +609,18 @@ std::vector<double> Model::evaluate(BatchSource& data, int verbose,
     if (!fetch(data, step, "evaluate", true, w)) break;
     const int64_t nb = xb_[0].dim(0);
     if (cb.on_batch_begin) cb.on_batch_begin(step);
-    test_step(xb_, yb_, sums, w.size() > 0 ? w.data() : nullptr);
+    test_step(xb_, yb_, running, w.size() > 0 ? w.data() : nullptr);
     seen += nb;
-    for (size_t k = 0; k < sums.size(); ++k) logs[k].second = sums[k] / static_cast<double>(seen);
+    running_logs(running, logs);
     progress.update(step + 1, logs);
     if (cb.on_batch_end) cb.on_batch_end(step, logs);
   }
   NNC_CHECK(seen > 0, "evaluate: the data gave no batches");
   progress.end_epoch(logs);
-  for (double& s : sums) s /= static_cast<double>(seen);
-  if (cb.on_end) cb.on_end(results_logs(names, sums));
-  return sums;
+  std::vector<double> values;
+  running_values(running, values);
+  if (cb.on_end) cb.on_end(results_logs(names, values));
+  return values;
 }
 
 std::vector<Tensor> Model::predict(BatchSource& data, const EvalCallbacks& cb) {
@@ -594,7 +675,8 @@ std::vector<double> Model::evaluate(const std::vector<Tensor>& x, const std::vec
   if (need_dx_.size() != nodes_.size()) prepare_training();
   const int64_t N = x[0].dim(0), B = std::min(batch_size, N), steps = (N + B - 1) / B;
   const std::vector<std::string> names = metrics_names();
-  std::vector<double> sums(names.size());
+  Running running;
+  reset_running(running);
   ProgressBar progress(verbose, print);
   progress.begin(steps);
   Logs logs;
@@ -603,15 +685,17 @@ std::vector<double> Model::evaluate(const std::vector<Tensor>& x, const std::vec
   for (int64_t step = 0; step < steps; ++step) {
     const int64_t b0 = step * B, nb = std::min(B, N - b0);
     if (cb.on_batch_begin) cb.on_batch_begin(step);
-    test_step(row_views(x, b0, nb), row_views(y, b0, nb), sums, sample_weight != nullptr ? sample_weight->data() + b0 : nullptr);
-    for (size_t k = 0; k < sums.size(); ++k) logs[k].second = sums[k] / static_cast<double>(b0 + nb);
+    test_step(row_views(x, b0, nb), row_views(y, b0, nb), running,
+              sample_weight != nullptr ? sample_weight->data() + b0 : nullptr);
+    running_logs(running, logs);
     progress.update(step + 1, logs);
     if (cb.on_batch_end) cb.on_batch_end(step, logs);
   }
   progress.end_epoch(logs);
-  for (double& s : sums) s /= static_cast<double>(N);
-  if (cb.on_end) cb.on_end(results_logs(names, sums));
-  return sums;
+  std::vector<double> values;
+  running_values(running, values);
+  if (cb.on_end) cb.on_end(results_logs(names, values));
+  return values;
 }
 
 std::vector<Tensor> Model::predict(const std::vector<Tensor>& x, int64_t batch_size, const EvalCallbacks& cb) {
@@ -674,7 +758,8 @@ std::vector<double> Model::train_on_batch(const std::vector<Tensor>& x, const st
   check_compiled("train_on_batch");
   check_targets(y, x[0].dim(0), check_inputs(x, "train_on_batch: x"), "train_on_batch: x", "y");
   prepare_training();
-  std::vector<double> sums(metrics_names().size());
+  Running running;
+  reset_running(running);
   xb_.resize(x.size());
   for (size_t i = 0; i < x.size(); ++i) {
     xb_[i].resize(x[i].shape());
@@ -685,9 +770,10 @@ std::vector<double> Model::train_on_batch(const std::vector<Tensor>& x, const st
     yb_[j].resize(y[j].shape());
     yb_[j].copy_from(y[j]);
   }
-  train_step(sums, nullptr);
-  for (double& s : sums) s /= static_cast<double>(x[0].dim(0));
-  return sums;
+  train_step(running, nullptr);
+  std::vector<double> values;
+  running_values(running, values);
+  return values;
 }
 
 std::vector<double> Model::test_on_batch(const Tensor& x, const Tensor& y) {
@@ -714,8 +800,7 @@ double Model::compute_gradients(const std::vector<Tensor>& x, const std::vector<
   std::vector<const Tensor*> xs;
   for (const Tensor& t : x) xs.push_back(&t);
   forward(xs, false);
-  std::vector<double> sums(metrics_names().size());
-  const double loss = losses_and_metrics(y, B, sums, true, nullptr) / static_cast<double>(B);
+  const double loss = losses_and_metrics(y, B, nullptr, true, nullptr) / static_cast<double>(B);
   for (Param* p : train_params_) p->grad.zero();
   const std::vector<const Tensor*> g = backward(dxs != nullptr);
   if (dxs) {
