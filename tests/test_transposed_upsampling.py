@@ -520,10 +520,10 @@ def test_matches_keras():
         theirs = keras.layers.Conv2DTranspose(4, 3, **kwargs)
         theirs.build((None, 5, 7, 3))
         theirs.set_weights(ours.get_weights())
-        np.testing.assert_allclose(ours.forward(x), np.asarray(theirs(x)), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(ours.forward(x), keras.ops.convert_to_numpy(theirs(x)), rtol=1e-4, atol=1e-4)
     for size, interpolation in ((2, "nearest"), ((2, 3), "nearest"), ((2, 3), "bilinear"), (3, "bilinear")):
         theirs = keras.layers.UpSampling2D(size, interpolation=interpolation)
-        np.testing.assert_allclose(L.UpSampling2D(size, interpolation=interpolation).forward(x), np.asarray(theirs(x)),
+        np.testing.assert_allclose(L.UpSampling2D(size, interpolation=interpolation).forward(x), keras.ops.convert_to_numpy(theirs(x)),
                                    rtol=1e-5, atol=1e-5)
     seq = rand(rng, 2, 6, 3)
     ours = L.Conv1DTranspose(2, 3, strides=2, padding="same")
@@ -532,5 +532,5 @@ def test_matches_keras():
     theirs = keras.layers.Conv1DTranspose(2, 3, strides=2, padding="same")
     theirs.build((None, 6, 3))
     theirs.set_weights(ours.get_weights())
-    np.testing.assert_allclose(ours.forward(seq), np.asarray(theirs(seq)), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(L.UpSampling1D(3).forward(seq), np.asarray(keras.layers.UpSampling1D(3)(seq)))
+    np.testing.assert_allclose(ours.forward(seq), keras.ops.convert_to_numpy(theirs(seq)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(L.UpSampling1D(3).forward(seq), keras.ops.convert_to_numpy(keras.layers.UpSampling1D(3)(seq)))

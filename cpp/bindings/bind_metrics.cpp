@@ -45,12 +45,16 @@ double* state_of(py::array_t<double, py::array::c_style>& state, const Metric& m
 }
 }  // namespace
 
-// A loss given from Python: (name, from_logits), (None,) for none, or (graph, name, batch_sum) for a traced function.
+// A loss given from Python: (name, from_logits[, label_smoothing[, batch_sum]]), (None,) for none, or (graph, name, batch_sum)
+// for a traced function.
 Loss loss_from_tuple(const py::tuple& l) {
   if (l.size() == 1) return Loss::none();
-  if (l.size() == 3)
+  if (!py::isinstance<py::str>(l[0]))
     return Loss::custom(l[0].cast<std::shared_ptr<Model>>(), l[1].cast<std::string>(), l[2].cast<bool>());
-  return Loss::from_name(l[0].cast<std::string>(), l[1].cast<bool>());
+  Loss loss = Loss::from_name(l[0].cast<std::string>(), l[1].cast<bool>());
+  if (l.size() > 2) loss.with_label_smoothing(l[2].cast<float>());
+  if (l.size() > 3) loss.with_batch_sum(l[3].cast<bool>());
+  return loss;
 }
 
 void bind_metrics(py::module_& m) {

@@ -67,17 +67,23 @@ void bind_ops(py::module_& m) {
       },
       py::arg("activation"), py::arg("dy"), py::arg("x"), py::arg("y"), py::arg("alpha") = py::none());
   m.def("activation_names", &activation_names);
+  // A built-in loss on arrays: pred (B, ...) and y as the loss expects, checked.
+  auto checked_loss = [](const std::string& name, bool from_logits, float smoothing, const Tensor& tp,
+                         const Tensor& ty) {
+    Loss loss = Loss::from_name(name, from_logits).with_label_smoothing(smoothing);
+    NNC_CHECK(tp.ndim() >= 2 && tp.dim(0) > 0, "loss: expected pred of shape (batch, ...), got ", tp.shape_str());
+    loss.check_targets(ty, Shape(tp.shape().begin() + 1, tp.shape().end()), "y");
+    NNC_CHECK(ty.dim(0) == tp.dim(0), "loss: pred and y must have the same batch size, got ", tp.dim(0), " and ",
+              ty.dim(0));
+    return loss;
+  };
   m.def(
       "loss",
-      [](const std::string& name, FloatArray pred, FloatArray y, bool from_logits) {
-        // Returns (mean loss over the batch, d(mean loss)/d(pred)) for pred (B, ...) and y as the loss expects.
-        const Loss loss = Loss::from_name(name, from_logits);
+      [checked_loss](const std::string& name, FloatArray pred, FloatArray y, bool from_logits, float smoothing) {
+        // Returns (mean loss over the batch, d(mean loss)/d(pred)).
         Tensor tp = view_of(pred), ty = view_of(y);
-        NNC_CHECK(tp.ndim() >= 2 && tp.dim(0) > 0, "loss: expected pred of shape (batch, ...), got ", tp.shape_str());
+        const Loss loss = checked_loss(name, from_logits, smoothing, tp, ty);
         const Shape out(tp.shape().begin() + 1, tp.shape().end());
-        loss.check_targets(ty, out, "y");
-        NNC_CHECK(ty.dim(0) == tp.dim(0), "loss: pred and y must have the same batch size, got ", tp.dim(0), " and ",
-                  ty.dim(0));
         Tensor grad(tp.shape());
         double sum;
         {
@@ -87,7 +93,21 @@ void bind_ops(py::module_& m) {
         }
         return py::make_tuple(sum / static_cast<double>(tp.dim(0)), to_numpy(grad));
       },
-      py::arg("loss"), py::arg("pred"), py::arg("y"), py::arg("from_logits") = false);
+      py::arg("loss"), py::arg("pred"), py::arg("y"), py::arg("from_logits") = false, py::arg("label_smoothing") = 0.f);
+  m.def(
+      "loss_per_sample",
+      [checked_loss](const std::string& name, FloatArray pred, FloatArray y, bool from_logits, float smoothing) {
+        Tensor tp = view_of(pred), ty = view_of(y);
+        const Loss loss = checked_loss(name, from_logits, smoothing, tp, ty);
+        py::array_t<double> values(tp.dim(0));
+        double* v = values.mutable_data();
+        {
+          py::gil_scoped_release nogil;
+          loss.per_sample(tp.data(), from_logits, ty, tp.dim(0), Shape(tp.shape().begin() + 1, tp.shape().end()), v);
+        }
+        return values;
+      },
+      py::arg("loss"), py::arg("pred"), py::arg("y"), py::arg("from_logits") = false, py::arg("label_smoothing") = 0.f);
   m.def("loss_names", &Loss::names);
 }
 

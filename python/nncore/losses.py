@@ -20,7 +20,8 @@ import numpy as np
 from . import _core
 from ._convert import as_float32
 
-__all__ = ["Loss", "LossFunctionWrapper", "Huber", "LogCosh", "KLDivergence", "Poisson", "CosineSimilarity", "Hinge",
+__all__ = ["Loss", "LossFunctionWrapper", "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy",
+           "binary_focal_crossentropy", "categorical_focal_crossentropy", "Huber", "LogCosh", "KLDivergence", "Poisson", "CosineSimilarity", "Hinge",
            "SquaredHinge", "CategoricalHinge", "MeanSquaredLogarithmicError", "MeanAbsolutePercentageError", "huber",
            "log_cosh", "kl_divergence", "kld", "poisson", "cosine_similarity", "hinge", "squared_hinge",
            "categorical_hinge", "mean_squared_logarithmic_error", "msle", "mean_absolute_percentage_error", "mape",
@@ -29,25 +30,31 @@ __all__ = ["Loss", "LossFunctionWrapper", "Huber", "LogCosh", "KLDivergence", "P
            "sparse_categorical_crossentropy"]
 
 
+_REDUCTIONS = ("sum_over_batch_size", "auto", "sum", "mean", "mean_with_sample_weight", "none", None)
+
+
 class Loss:
     """The base of losses. Built-in losses are computed by the C++ kernels; a subclass that defines
     ``call(self, y_true, y_pred)`` (ops on the targets and predictions, returning per-sample values) is a custom loss,
-    traced into C++ ops when the model is compiled. ``reduction`` is Keras's ``"sum_over_batch_size"`` (the only one
-    nncore's loop uses)."""
+    traced into C++ ops when the model is compiled. ``reduction`` is Keras's: ``"sum_over_batch_size"`` (the default;
+    also ``"mean"``), ``"sum"``, ``"mean_with_sample_weight"`` or ``None``/``"none"`` (per-sample values); a
+    model trains on one number per batch, so compile takes the first two."""
 
     kernel_name = ""
     call: Any = None  # a custom loss's computation (subclasses define it)
 
-    def __init__(self, name: Any = None, reduction: str = "sum_over_batch_size", dtype: Any = None,
+    def __init__(self, name: Any = None, reduction: Any = "sum_over_batch_size", dtype: Any = None,
                  from_logits: bool = False) -> None:
         if isinstance(name, bool):  # the built-ins' positional form Loss(from_logits)
             name, from_logits = None, name
-        if reduction not in ("sum_over_batch_size", "auto", "sum"):
-            raise ValueError(f"{type(self).__name__}: reduction must be 'sum_over_batch_size' or 'sum', got "
-                             f"{reduction!r} (a model's training loss is one number per batch)")
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"{type(self).__name__}: reduction must be one of 'sum_over_batch_size', 'sum', 'mean', "
+                             f"'mean_with_sample_weight' or None, got {reduction!r}")
         self.from_logits = bool(from_logits)
+        self.label_smoothing = 0.0
         self._name = name
-        self.reduction = "sum" if reduction == "sum" else "sum_over_batch_size"
+        self.reduction = {"auto": "sum_over_batch_size", "mean": "sum_over_batch_size", None: "none"}.get(
+            reduction, reduction)
 
     @property
     def name(self) -> str:
@@ -74,16 +81,45 @@ class Loss:
             raise TypeError(f"{self.name}: value_and_gradient is for built-in losses; a custom loss is "
                             "differentiated inside the model (compile and fit)")
         return _core.loss(self.kernel_name, as_float32(y_pred, f"{self.name}: y_pred"),
-                          as_float32(y_true, f"{self.name}: y_true"), self.from_logits)
+                          as_float32(y_true, f"{self.name}: y_true"), self.from_logits, self.label_smoothing)
 
-    def __call__(self, y_true: Any, y_pred: Any) -> Any:
+    def per_sample(self, y_true: Any, y_pred: Any) -> np.ndarray:
+        """Each sample's loss (what reduction=None returns)."""
         if not self.is_custom:
-            return self.value_and_gradient(y_true, y_pred)[0]
+            p = as_float32(y_pred, f"{self.name}: y_pred")
+            if p.ndim == 1:
+                p = p.reshape(-1, 1)
+            return _core.loss_per_sample(self.kernel_name, p, as_float32(y_true, f"{self.name}: y_true"),
+                                         self.from_logits, self.label_smoothing)
         if self.call is None:
             raise TypeError(f"{type(self).__name__}: a Loss subclass defines call(self, y_true, y_pred)")
-        v = self.call(y_true, y_pred)
-        from ._keras_ops import _is_symbolic
-        return v if _is_symbolic(v) else float(np.mean(np.asarray(v, np.float64)))
+        return np.asarray(self.call(y_true, y_pred), np.float64)
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        """The loss of a batch, reduced as ``reduction`` says (per-sample values for None)."""
+        if self.is_custom and self.call is None:
+            raise TypeError(f"{type(self).__name__}: a Loss subclass defines call(self, y_true, y_pred)")
+        if self.is_custom:
+            from ._keras_ops import _is_symbolic
+            v = self.call(y_true, y_pred)
+            if _is_symbolic(v):
+                return v
+        v = self.per_sample(y_true, y_pred) if not self.is_custom else np.asarray(v, np.float64)
+        w = None
+        if sample_weight is not None:
+            w = np.asarray(sample_weight, np.float64)
+            while w.ndim < v.ndim:
+                w = w[..., None]
+            w = np.broadcast_to(w, v.shape)
+            v = v * w
+        if self.reduction == "none":
+            return v.astype(np.float32)
+        total = float(np.sum(v))
+        if self.reduction == "sum":
+            return total
+        if self.reduction == "mean_with_sample_weight" and w is not None:
+            return total / float(np.sum(w)) if np.sum(w) else 0.0
+        return total / max(v.size, 1)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(from_logits={self.from_logits})"
@@ -136,37 +172,74 @@ def trace(loss: Loss, y_true_shape: tuple, y_pred_shape: tuple) -> tuple:
 class _BuiltinLoss(Loss):
     """The base of the losses the C++ kernels compute."""
 
-    def __init__(self, from_logits: bool = False, reduction: str = "sum_over_batch_size", name: Any = None) -> None:
-        if reduction == "sum":
-            raise ValueError(f"{type(self).__name__}: reduction='sum' is built for losses written with ops; use the "
-                             "default 'sum_over_batch_size' (or write the loss as a function of nncore.ops)")
+    def __init__(self, from_logits: bool = False, reduction: Any = "sum_over_batch_size", name: Any = None,
+                 dtype: Any = None) -> None:
         super().__init__(name=name, reduction=reduction, from_logits=from_logits)
+
+    def get_config(self) -> dict:
+        config = {"name": self.name, "reduction": self.reduction}
+        if self.kernel_name not in ("mean_squared_error", "mean_absolute_error"):
+            config["from_logits"] = self.from_logits
+        if self.kernel_name in ("binary_crossentropy", "categorical_crossentropy"):
+            config["label_smoothing"] = self.label_smoothing
+        return config
 
 
 class MeanSquaredError(_BuiltinLoss):
     kernel_name = "mean_squared_error"
 
-    def __init__(self, reduction: str = "sum_over_batch_size", name: Any = None) -> None:
+    def __init__(self, reduction: Any = "sum_over_batch_size", name: Any = None, dtype: Any = None) -> None:
         super().__init__(False, reduction, name)
 
 
 class MeanAbsoluteError(_BuiltinLoss):
     kernel_name = "mean_absolute_error"
 
-    def __init__(self, reduction: str = "sum_over_batch_size", name: Any = None) -> None:
+    def __init__(self, reduction: Any = "sum_over_batch_size", name: Any = None, dtype: Any = None) -> None:
         super().__init__(False, reduction, name)
 
 
-class BinaryCrossentropy(_BuiltinLoss):
+class _SmoothedCrossentropy(_BuiltinLoss):
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
+                 reduction: Any = "sum_over_batch_size", name: Any = None, dtype: Any = None) -> None:
+        super().__init__(from_logits, reduction, name)
+        if not isinstance(label_smoothing, (int, float)) or not 0.0 <= float(label_smoothing) <= 1.0:
+            raise ValueError(f"{type(self).__name__}: label_smoothing must be a number in [0, 1], got "
+                             f"{label_smoothing!r}")
+        if axis != -1:
+            raise ValueError(f"{type(self).__name__}: only axis=-1 (the classes last) is supported, got axis={axis}")
+        self.label_smoothing = float(label_smoothing)
+
+
+class BinaryCrossentropy(_SmoothedCrossentropy):
     kernel_name = "binary_crossentropy"
 
 
-class CategoricalCrossentropy(_BuiltinLoss):
+class CategoricalCrossentropy(_SmoothedCrossentropy):
     kernel_name = "categorical_crossentropy"
 
 
 class SparseCategoricalCrossentropy(_BuiltinLoss):
     kernel_name = "sparse_categorical_crossentropy"
+
+    def __init__(self, from_logits: bool = False, ignore_class: Any = None, reduction: Any = "sum_over_batch_size",
+                 name: Any = None, dtype: Any = None) -> None:
+        if ignore_class is not None:
+            raise ValueError("SparseCategoricalCrossentropy: ignore_class is not supported; give the samples to "
+                             "ignore a sample_weight of 0 instead")
+        super().__init__(from_logits, reduction, name)
+
+
+def _per_sample(cls: type) -> Any:
+    """Keras's loss function of a built-in class: each sample's loss."""
+    def fn(y_true: Any, y_pred: Any, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1) -> Any:
+        kwargs = {"from_logits": from_logits} if cls not in (MeanSquaredError, MeanAbsoluteError) else {}
+        if label_smoothing:
+            kwargs["label_smoothing"] = label_smoothing
+        return cls(**kwargs).per_sample(y_true, y_pred).astype(np.float32)
+    fn.__name__ = cls.kernel_name
+    fn.__doc__ = f"Each sample's {cls.kernel_name.replace('_', ' ')} (Keras's loss function)."
+    return fn
 
 
 # ---- losses written with ops (traced into C++ ops at compile, as a user's custom loss is) -------------------------
@@ -264,6 +337,48 @@ def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> Any:
                              axis=-1), 100.0)
 
 
+def _bce_values(y_true: Any, y_pred: Any) -> Any:
+    """Elementwise binary cross-entropy of probabilities clipped to [1e-7, 1 - 1e-7] (Keras's)."""
+    o = _ops()
+    p = o.clip(y_pred, _EPS, 1.0 - _EPS)
+    return o.negative(o.add(o.multiply(y_true, o.log(p)), o.multiply(o.subtract(1.0, y_true), o.log(o.subtract(1.0, p)))))
+
+
+def binary_focal_crossentropy(y_true: Any, y_pred: Any, apply_class_balancing: bool = False, alpha: float = 0.25,
+                              gamma: float = 2.0, from_logits: bool = False, label_smoothing: float = 0.0,
+                              axis: int = -1) -> Any:
+    """Per sample: the mean over the last axis of (1 - p_t)^gamma * bce (Lin et al. 2017), p_t the probability given
+    to the true label; with class balancing, weighted alpha for positives and 1 - alpha for negatives."""
+    o = _ops()
+    if label_smoothing:
+        y_true = o.add(o.multiply(y_true, 1.0 - float(label_smoothing)), 0.5 * float(label_smoothing))
+    if from_logits:
+        y_pred = o.sigmoid(y_pred)
+    bce = _bce_values(y_true, y_pred)
+    p_t = o.add(o.multiply(y_true, y_pred), o.multiply(o.subtract(1.0, y_true), o.subtract(1.0, y_pred)))
+    focal = o.multiply(o.power(o.subtract(1.0, p_t), float(gamma)), bce)
+    if apply_class_balancing:
+        weight = o.add(o.multiply(y_true, float(alpha)), o.multiply(o.subtract(1.0, y_true), 1.0 - float(alpha)))
+        focal = o.multiply(weight, focal)
+    return o.mean(focal, axis=axis)
+
+
+def categorical_focal_crossentropy(y_true: Any, y_pred: Any, alpha: float = 0.25, gamma: float = 2.0,
+                                   from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1) -> Any:
+    """Per sample: sum over the classes of alpha (1 - p)^gamma * (-y log p), p the normalized, clipped probabilities
+    (Keras's)."""
+    o = _ops()
+    if label_smoothing:
+        classes = float(y_true.shape[-1])
+        y_true = o.add(o.multiply(y_true, 1.0 - float(label_smoothing)), float(label_smoothing) / classes)
+    if from_logits:
+        y_pred = o.softmax(y_pred, axis=axis)
+    p = o.clip(o.divide(y_pred, o.sum(y_pred, axis=axis, keepdims=True)), _EPS, 1.0 - _EPS)
+    cce = o.negative(o.multiply(y_true, o.log(p)))
+    focal = o.multiply(o.multiply(o.power(o.subtract(1.0, p), float(gamma)), float(alpha)), cce)
+    return o.sum(focal, axis=axis)
+
+
 msle = mean_squared_logarithmic_error
 mape = mean_absolute_percentage_error
 kld = kl_divergence
@@ -334,7 +449,29 @@ class MeanAbsolutePercentageError(_OpsLoss):
     fn, default_name = staticmethod(mean_absolute_percentage_error), "mean_absolute_percentage_error"
 
 
+class BinaryFocalCrossentropy(_OpsLoss):
+    fn, default_name = staticmethod(binary_focal_crossentropy), "binary_focal_crossentropy"
+
+    def __init__(self, apply_class_balancing: bool = False, alpha: float = 0.25, gamma: float = 2.0,
+                 from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
+                 reduction: Any = "sum_over_batch_size", name: Any = None, dtype: Any = None) -> None:
+        super().__init__(reduction=reduction, name=name, apply_class_balancing=bool(apply_class_balancing),
+                         alpha=float(alpha), gamma=float(gamma), from_logits=bool(from_logits),
+                         label_smoothing=float(label_smoothing), axis=int(axis))
+
+
+class CategoricalFocalCrossentropy(_OpsLoss):
+    fn, default_name = staticmethod(categorical_focal_crossentropy), "categorical_focal_crossentropy"
+
+    def __init__(self, alpha: float = 0.25, gamma: float = 2.0, from_logits: bool = False,
+                 label_smoothing: float = 0.0, axis: int = -1, reduction: Any = "sum_over_batch_size",
+                 name: Any = None, dtype: Any = None) -> None:
+        super().__init__(reduction=reduction, name=name, alpha=float(alpha), gamma=float(gamma),
+                         from_logits=bool(from_logits), label_smoothing=float(label_smoothing), axis=int(axis))
+
+
 _BY_NAME = {
+    "binary_focal_crossentropy": BinaryFocalCrossentropy, "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
     "huber": Huber, "huber_loss": Huber, "log_cosh": LogCosh, "logcosh": LogCosh,
     "kl_divergence": KLDivergence, "kld": KLDivergence, "kullback_leibler_divergence": KLDivergence,
     "poisson": Poisson, "cosine_similarity": CosineSimilarity, "hinge": Hinge, "squared_hinge": SquaredHinge,
@@ -348,11 +485,15 @@ _BY_NAME = {
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
 }
 
-mse = mean_squared_error = MeanSquaredError()
-mae = mean_absolute_error = MeanAbsoluteError()
-binary_crossentropy = BinaryCrossentropy()
-categorical_crossentropy = CategoricalCrossentropy()
-sparse_categorical_crossentropy = SparseCategoricalCrossentropy()
+mse = mean_squared_error = _per_sample(MeanSquaredError)
+mae = mean_absolute_error = _per_sample(MeanAbsoluteError)
+binary_crossentropy = _per_sample(BinaryCrossentropy)
+categorical_crossentropy = _per_sample(CategoricalCrossentropy)
+sparse_categorical_crossentropy = _per_sample(SparseCategoricalCrossentropy)
+# A built-in loss function given to compile is its class's kernel, not a traced function.
+_FUNCTION_CLASSES = {mse: MeanSquaredError, mae: MeanAbsoluteError, binary_crossentropy: BinaryCrossentropy,
+                     categorical_crossentropy: CategoricalCrossentropy,
+                     sparse_categorical_crossentropy: SparseCategoricalCrossentropy}
 
 
 def get(identifier: Any) -> Loss:
@@ -372,6 +513,8 @@ def get(identifier: Any) -> Loss:
         return cls()
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier()
+    if callable(identifier) and identifier in _FUNCTION_CLASSES:
+        return _FUNCTION_CLASSES[identifier]()
     if callable(identifier):
         return LossFunctionWrapper(identifier)
     raise TypeError(f"loss: expected a name, an nncore.losses.Loss or a function loss(y_true, y_pred), got "

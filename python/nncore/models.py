@@ -514,11 +514,12 @@ class Model(Layer):
                                  "add losses with add_loss may leave it out")
             loss = [None] * n_out
         if isinstance(loss, dict):
-            missing = [n for n in self.output_names if n not in loss]
-            if missing or len(loss) != n_out:
-                raise ValueError(f"compile: loss dict must name every output ({', '.join(self.output_names)}), got "
-                                 f"{', '.join(map(str, loss))}")
-            loss = [loss[n] for n in self.output_names]
+            # Outputs the dict leaves out have no loss (Keras): their targets may be left out too.
+            unknown = [k for k in loss if k not in self.output_names]
+            if unknown or all(loss.get(n) is None for n in self.output_names):
+                raise ValueError(f"compile: loss dict keys must be output names ({', '.join(self.output_names)}) with "
+                                 f"at least one loss, got {', '.join(map(str, loss))}")
+            loss = [loss.get(n) for n in self.output_names]
         loss_objs = [None if l is None else _losses.get(l) for l in loss] if isinstance(loss, (list, tuple)) \
             else [_losses.get(loss)]
         if len(loss_objs) not in (1, n_out):
@@ -623,8 +624,12 @@ class Model(Layer):
         loss traced for targets of per-sample shape y_shape (default: the output's shape)."""
         if loss is None:
             return (None,)
+        if loss.reduction not in ("sum_over_batch_size", "sum"):
+            raise ValueError(f"compile: loss '{loss.name}' has reduction={loss.reduction!r}; a model trains on one "
+                             "number per batch: use 'sum_over_batch_size' (the default, the batch mean) or 'sum' "
+                             "(per-sample values are what calling the loss object with reduction=None gives)")
         if not loss.is_custom:
-            return (loss.kernel_name, loss.from_logits)
+            return (loss.kernel_name, loss.from_logits, loss.label_smoothing, loss.reduction == "sum")
         out_shape = py_shape(self._impl.output_shape_of(j))
         self._loss_y_shapes[j] = y_shape
         return _losses.trace(loss, out_shape if y_shape is None else y_shape, out_shape)
@@ -947,10 +952,38 @@ class Model(Layer):
         return [as_float32(a, what if len(items) == 1 else f"{what}[{i}]") for i, a in enumerate(items)]
 
     def _ys(self, y: Any, what: str) -> List[np.ndarray]:
+        y = self._fill_lossless(y)
         items = self._named_list(y, self.output_names if self._impl.built else ["y"], what)
         ys = [as_float32(a, what if len(items) == 1 else f"{what}[{i}]") for i, a in enumerate(items)]
         self._fit_custom_losses(ys)
         return ys
+
+    def _fill_lossless(self, y: Any) -> Any:
+        """Keras lets targets leave out the outputs compiled without a loss (None in the loss list, or missing from
+        the loss dict): a column of zeros stands in for what nothing reads."""
+        losses = self.__dict__.get("_losses")
+        if not losses or len(losses) < 2 or all(l is not None for l in losses) or not self._impl.built:
+            return y
+        names = self.output_names
+        if isinstance(y, dict) and not all(n in y for n in names):
+            given = next(iter(v for v in y.values() if v is not None), None)
+            n = len(given) if given is not None else 0
+            return {name: y[name] if name in y else self._no_target(j, n) for j, name in enumerate(names)}
+        if isinstance(y, (list, tuple)) and len(y) == len(names) and any(v is None for v in y):
+            given = next(iter(v for v in y if v is not None), None)
+            n = len(given) if given is not None else 0
+            return [v if v is not None else self._no_target(j, n) for j, v in enumerate(y)]
+        return y
+
+    def _no_target(self, j: int, n: int) -> np.ndarray:
+        name = self.output_names[j]
+        if self._losses[j] is not None:
+            raise ValueError(f"y: no targets for output '{name}', which has the loss '{self._losses[j].name}'")
+        specs = self.__dict__.get("_compiled_metric_specs") or []
+        if j < len(specs) and specs[j]:
+            raise ValueError(f"y: no targets for output '{name}', which has metrics; give its targets, or compile "
+                             "without metrics for it")
+        return np.zeros((n, 1), np.float32)
 
     def _loss_weights(self, xs: List[np.ndarray], ys: List[np.ndarray], sample_weight: Any, class_weight: Any,
                       what: str) -> Optional[np.ndarray]:

@@ -29,6 +29,13 @@ class Loss {
   // Keras names and aliases: "mse"/"mean_squared_error", "mae"/"mean_absolute_error", "binary_crossentropy",
   // "categorical_crossentropy", "sparse_categorical_crossentropy". Throws listing the valid names.
   static Loss from_name(const std::string& name, bool from_logits = false);
+  // Keras's label_smoothing of the cross-entropies: targets become y(1 - s) + s/2 (binary) or y(1 - s) + s/C
+  // (categorical, C classes) before the loss reads them. Throws for other losses or s outside [0, 1].
+  Loss& with_label_smoothing(float s);
+  float label_smoothing() const { return label_smoothing_; }
+  // Keras's reduction="sum" for a built-in loss: the batch's losses summed rather than averaged (value and gradient
+  // B times the mean's). A custom loss says so at Loss::custom.
+  Loss& with_batch_sum(bool on);
   static const std::vector<std::string>& names();
   // A loss computed by a graph (a user's loss function of ops, traced): `graph` is a built layer (a Model) taking
   // [y_true, y_pred] per-sample tensors and returning per-sample values of any shape. A sample's loss is the mean
@@ -63,6 +70,8 @@ class Loss {
   // gradient are multiplied by its weight: the result is sum_b w_b * loss_b.
   double compute(const float* input, bool logits, const Tensor& y, int64_t B, const Shape& out, float* grad,
                  float grad_scale, const float* weight = nullptr) const;
+  // Each sample's loss (Keras's reduction=None) into values[B].
+  void per_sample(const float* input, bool logits, const Tensor& y, int64_t B, const Shape& out, double* values) const;
 
  private:
   double compute_rows(const float* input, bool logits, const float* y, int64_t B, const Shape& out, float* grad,
@@ -73,6 +82,9 @@ class Loss {
 
   LossKind kind_ = LossKind::mse;
   bool from_logits_ = false;
+  float label_smoothing_ = 0.f;
+  bool batch_sum_ = false;  // built-in losses (custom ones keep theirs in custom_)
+  mutable std::vector<float> smoothed_;  // the batch's smoothed targets
   std::shared_ptr<Custom> custom_;  // the graph and its run (shared by copies: one model runs it at a time)
 };
 

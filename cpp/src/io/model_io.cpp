@@ -88,6 +88,8 @@ Json compile_config(const Model& m) {
     Json j = Json::object();
     j["name"] = l.name();
     j["from_logits"] = l.from_logits();
+    if (l.label_smoothing() > 0.f) j["label_smoothing"] = static_cast<double>(l.label_smoothing());
+    if (l.kind() != LossKind::custom && l.batch_sum()) j["batch_sum"] = true;
     if (l.kind() == LossKind::custom) {  // the traced function, so that C++ loads and trains without Python
       j["custom"] = true;
       j["batch_sum"] = l.batch_sum();
@@ -146,7 +148,9 @@ void apply_compile_config(Model& m, const Json& c, const TensorFile& f, const st
     if (l.get("custom", false))
       return Loss::custom(std::shared_ptr<Model>(model_from_config(l.at("graph", "custom loss"))), name,
                           l.get("batch_sum", false));
-    return Loss::from_name(name, l.get("from_logits", false));
+    return Loss::from_name(name, l.get("from_logits", false))
+        .with_label_smoothing(l.get("label_smoothing", 0.f))
+        .with_batch_sum(l.get("batch_sum", false));
   };
   std::vector<Loss> losses;
   if (loss.is_array())

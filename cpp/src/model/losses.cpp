@@ -63,7 +63,13 @@ const std::shared_ptr<Layer>& Loss::graph() const {
   return custom_ ? custom_->graph : none;
 }
 
-bool Loss::batch_sum() const { return custom_ && custom_->batch_sum; }
+bool Loss::batch_sum() const { return custom_ ? custom_->batch_sum : batch_sum_; }
+
+Loss& Loss::with_batch_sum(bool on) {
+  NNC_CHECK(kind_ != LossKind::custom, name(), ": a traced loss states its reduction when it is traced");
+  batch_sum_ = on;
+  return *this;
+}
 
 // The graph's shapes for a batch: y_pred has the output's per-sample shape (or () where it was traced so); y_true
 // the same when it holds as many values, else the traced y_true shape (e.g. integer labels).
@@ -190,7 +196,37 @@ double Loss::compute(const float* in, bool logits, const Tensor& y, int64_t B, c
     return 0.0;
   }
   if (y.size() != B * target_size(out)) wrong_target_count(name(), sparse(), y, B, out);
-  return compute_rows(in, logits, y.data(), B, out, grad, scale, weight);
+  // reduction="sum": the batch's sum, B times the mean's value and gradient.
+  const double mult = batch_sum_ ? static_cast<double>(B) : 1.0;
+  const float grad_scale = batch_sum_ ? scale * static_cast<float>(B) : scale;
+  const float* targets = y.data();
+  if (label_smoothing_ > 0.f) {
+    const float s = label_smoothing_;
+    const float add = kind_ == LossKind::binary_crossentropy ? 0.5f * s : s / static_cast<float>(out.back());
+    smoothed_.resize(static_cast<size_t>(y.size()));
+    for (int64_t i = 0; i < y.size(); ++i) smoothed_[static_cast<size_t>(i)] = y.data()[i] * (1.f - s) + add;
+    targets = smoothed_.data();
+  }
+  return mult * compute_rows(in, logits, targets, B, out, grad, grad_scale, weight);
+}
+
+void Loss::per_sample(const float* in, bool logits, const Tensor& y, int64_t B, const Shape& out,
+                      double* values) const {
+  NNC_CHECK(B >= 1 && y.size() % B == 0, name(), ": expected targets for ", B, " samples, got ", y.size(), " values");
+  const int64_t size = shape_numel(out), ty = y.size() / B;
+  for (int64_t b = 0; b < B; ++b) {
+    Tensor yb = Tensor::view(const_cast<float*>(y.data()) + b * ty, {1, ty});
+    values[b] = compute(in + b * size, logits, yb, 1, out, nullptr, 0.f, nullptr);
+  }
+}
+
+Loss& Loss::with_label_smoothing(float s) {
+  NNC_CHECK(std::isfinite(s) && s >= 0.f && s <= 1.f, name(), ": label_smoothing must be in [0, 1], got ", s);
+  NNC_CHECK(s == 0.f || kind_ == LossKind::binary_crossentropy || kind_ == LossKind::categorical_crossentropy,
+            name(), ": label_smoothing applies to binary_crossentropy and categorical_crossentropy (one-hot targets), ",
+            "got label_smoothing=", s);
+  label_smoothing_ = s;
+  return *this;
 }
 
 double Loss::compute_rows(const float* in, bool logits, const float* y, int64_t B, const Shape& out, float* grad,

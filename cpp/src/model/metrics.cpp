@@ -212,14 +212,13 @@ Metric Metric::from_config(const Json& spec, const Loss& loss, const Shape& out)
         m.loss_ = std::make_shared<Loss>(LossKind::mse, false);
         m.root_ = true;
       } else {
-        NNC_CHECK(c.get("label_smoothing", 0.0) == 0.0, who, ": label_smoothing is not supported in metrics, got ",
-                  c.get("label_smoothing", 0.0));
         const int64_t axis = optional_int(c, "axis", -1);
         NNC_CHECK(axis == -1, who, ": only axis=-1 (the classes last) is supported, got axis=", axis);
         const LossKind lk = n == "BinaryCrossentropy"        ? LossKind::binary_crossentropy
                             : n == "CategoricalCrossentropy" ? LossKind::categorical_crossentropy
                                                              : LossKind::sparse_categorical_crossentropy;
         m.loss_ = std::make_shared<Loss>(lk, c.get("from_logits", false));
+        m.loss_->with_label_smoothing(c.get("label_smoothing", 0.f));
       }
       break;
     }
