@@ -16,6 +16,7 @@ from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
 from ._convert import as_float32, per_sample_shape, py_shape
+from . import callbacks as _callbacks
 from .callbacks import Callback, History
 from .layers import Layer, _wrap as _wrap_layer
 
@@ -728,73 +729,18 @@ class Model(Layer):
             val_x = self._xs(validation_data[0], "fit: validation_data x")
             val_y = self._ys(validation_data[1], "fit: validation_data y")
         n = len(xs[0]) if not validation_split else int(len(xs[0]) * (1 - validation_split))
-        hooks = self._fit_hooks(callbacks, epochs, verbose, -(-n // batch_size))
-        _, _, interrupted = self._impl.fit(
-            xs, ys, epochs, batch_size, bool(shuffle), _verbose(verbose), float(validation_split), val_x, val_y,
-            int(initial_epoch), _write, *hooks[:5], sample_weight=weights, on_batch_begin=hooks[5],
-            validation_hooks=hooks[6])
+        run = _callbacks._TrainingRun(self, callbacks, epochs, _verbose(verbose), -(-n // batch_size))
+        start, interrupted = run.begin(initial_epoch), False  # on_train_begin: a backup may move the start
+        if start is not None:
+            hooks = run.hooks()
+            _, _, interrupted = self._impl.fit(
+                xs, ys, epochs, batch_size, bool(shuffle), run.loop_verbose, float(validation_split), val_x, val_y,
+                start, _write, *hooks[:5], sample_weight=weights, on_batch_begin=hooks[5], validation_hooks=hooks[6])
+        run.end(interrupted)
         if interrupted:
             raise KeyboardInterrupt("fit interrupted: the weights of the last completed batch are kept; "
                                     "model.history holds the completed epochs")
         return self.history
-
-    def _fit_hooks(self, callbacks: Any, epochs: int, verbose: Any, steps: Optional[int]) -> tuple:
-        """The callbacks as the C++ loop's hooks (a History appended, as Keras); per-batch hooks only when a
-        callback defines one."""
-        cbs = list(callbacks or [])
-        for cb in cbs:
-            if not isinstance(cb, Callback):
-                raise TypeError(f"fit: callbacks must be nncore.callbacks.Callback instances, got {type(cb).__name__}")
-        history = History()
-        cbs.append(history)
-        params = {"epochs": epochs, "verbose": _verbose(verbose), "steps": steps}
-        for cb in cbs:
-            cb.set_model(self)
-            cb.set_params(params)
-        per_batch = [cb for cb in cbs if cb._wants_batches()]
-        per_batch_begin = [cb for cb in cbs if cb._overrides("on_batch_begin", "on_train_batch_begin")]
-
-        def on_batch_end(batch: int, logs: dict) -> None:
-            for cb in per_batch:
-                cb.on_train_batch_end(batch, logs)
-                cb.on_batch_end(batch, logs)
-
-        def on_batch_begin(batch: int) -> None:
-            for cb in per_batch_begin:
-                cb.on_train_batch_begin(batch, {})
-                cb.on_batch_begin(batch, {})
-
-        self.history = history
-        return (lambda: [cb.on_train_begin({}) for cb in cbs],
-                lambda: [cb.on_train_end({}) for cb in cbs],
-                lambda e: [cb.on_epoch_begin(e, {}) for cb in cbs],
-                lambda e, logs: [cb.on_epoch_end(e, logs) for cb in cbs],
-                on_batch_end if per_batch else None,
-                on_batch_begin if per_batch_begin else None,
-                self._eval_hooks(cbs, "test"))
-
-    @staticmethod
-    def _eval_hooks(cbs: List[Callback], kind: str) -> Optional[tuple]:
-        """Keras's on_test_* / on_predict_* hooks as (on_begin, on_end, on_batch_begin, on_batch_end) for the C++
-        loop; a per-batch hook is passed only when some callback defines it."""
-        if not cbs:
-            return None
-        begin_b = [cb for cb in cbs if cb._overrides(f"on_{kind}_batch_begin")]
-        end_b = [cb for cb in cbs if cb._overrides(f"on_{kind}_batch_end")]
-        return (lambda: [getattr(cb, f"on_{kind}_begin")({}) for cb in cbs],
-                lambda logs: [getattr(cb, f"on_{kind}_end")(logs) for cb in cbs],
-                (lambda b: [getattr(cb, f"on_{kind}_batch_begin")(b, {}) for cb in begin_b]) if begin_b else None,
-                (lambda b, logs: [getattr(cb, f"on_{kind}_batch_end")(b, logs) for cb in end_b]) if end_b else None)
-
-    def _callbacks_for(self, callbacks: Any, what: str, steps: Optional[int], verbose: Any) -> List[Callback]:
-        cbs = list(callbacks or [])
-        for cb in cbs:
-            if not isinstance(cb, Callback):
-                raise TypeError(f"{what}: callbacks must be nncore.callbacks.Callback instances, got "
-                                f"{type(cb).__name__}")
-            cb.set_model(self)
-            cb.set_params({"epochs": 1, "steps": steps, "verbose": _verbose(verbose, 0)})
-        return cbs
 
     def _fit_feed(self, x: Any, y: Any, batch_size: Any, epochs: int, verbose: Any, callbacks: Any,
                   validation_split: float, validation_data: Any, shuffle: bool, class_weight: Any, sample_weight: Any,
@@ -817,14 +763,19 @@ class Model(Layer):
                     raise ValueError("fit: validation_data must be (x_val, y_val[, sample_weight]) or batches")
                 vd = _feeds.ArrayBatches(vd[0], vd[1], 32, vd[2] if len(vd) == 3 else None)
             val = _feeds._Feed(self, vd, validation_steps, "fit: validation_data", True)
-        hooks = self._fit_hooks(callbacks, epochs, verbose, feed.steps if feed.steps >= 0 else None)
+        run = _callbacks._TrainingRun(self, callbacks, epochs, _verbose(verbose),
+                                      feed.steps if feed.steps >= 0 else None)
+        interrupted = False
         try:
-            _, _, interrupted = self._impl.fit_feed(feed, val, epochs, _verbose(verbose), int(initial_epoch), _write,
-                                                    *hooks)
+            start = run.begin(initial_epoch)  # on_train_begin: a backup may move the start
+            if start is not None:
+                _, _, interrupted = self._impl.fit_feed(feed, val, epochs, run.loop_verbose, start, _write,
+                                                        *run.hooks())
         finally:
             feed.close()
             if val is not None:
                 val.close()
+        run.end(interrupted)
         if interrupted:
             raise KeyboardInterrupt("fit interrupted: the weights of the last completed batch are kept; "
                                     "model.history holds the completed epochs")
@@ -845,9 +796,10 @@ class Model(Layer):
                 if v is not None:
                     raise ValueError(f"evaluate: {name} cannot be given when x is a generator or dataset")
             feed = _feeds._Feed(self, x, steps, "evaluate", True)
-            cbs = self._callbacks_for(callbacks, "evaluate", feed.steps if feed.steps >= 0 else None, verbose)
+            run = _callbacks._EvaluationRun(self, callbacks, "evaluate", _verbose(verbose),
+                                            feed.steps if feed.steps >= 0 else None)
             try:
-                values = self._impl.evaluate_feed(feed, _verbose(verbose), _write, self._eval_hooks(cbs, "test"))
+                values = self._impl.evaluate_feed(feed, run.loop_verbose, _write, run.hooks)
             finally:
                 feed.close()
             return self._shape_results(values, return_dict)
@@ -855,9 +807,9 @@ class Model(Layer):
         xs = self._xs(x, "evaluate: x")
         ys = self._ys(self._no_targets(xs, "evaluate") if y is None else y, "evaluate: y")
         weights = self._loss_weights(xs, ys, sample_weight, None, "evaluate")
-        cbs = self._callbacks_for(callbacks, "evaluate", -(-len(xs[0]) // batch_size), verbose)
-        values = self._impl.evaluate(xs, ys, batch_size, _verbose(verbose), _write, sample_weight=weights,
-                                     hooks=self._eval_hooks(cbs, "test"))
+        run = _callbacks._EvaluationRun(self, callbacks, "evaluate", _verbose(verbose), -(-len(xs[0]) // batch_size))
+        values = self._impl.evaluate(xs, ys, batch_size, run.loop_verbose, _write, sample_weight=weights,
+                                     hooks=run.hooks)
         return self._shape_results(values, return_dict)
 
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: Union[int, str] = 0,
@@ -868,17 +820,23 @@ class Model(Layer):
             if batch_size is not None:
                 raise ValueError("predict: batch_size cannot be given when x is a generator or dataset")
             feed = _feeds._Feed(self, x, steps, "predict", False)
-            cbs = self._callbacks_for(callbacks, "predict", feed.steps if feed.steps >= 0 else None, verbose)
+            run = _callbacks._EvaluationRun(self, callbacks, "predict", _verbose(verbose, 0),
+                                            feed.steps if feed.steps >= 0 else None)
             try:
-                return self._one_or_list(self._impl.predict_feed(feed, self._eval_hooks(cbs, "predict")),
-                                         self._impl.num_outputs)
+                if run.per_batch_outputs:  # a callback reads logs["outputs"]: one C++ call per batch
+                    outputs = run.predict(self._impl, _callbacks._feed_batches(feed))
+                    return self._one_or_list(outputs, self._impl.num_outputs)
+                return self._one_or_list(self._impl.predict_feed(feed, run.hooks), self._impl.num_outputs)
             finally:
                 feed.close()
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "predict: batch_size")
         xs = self._xs(x, "predict: x")
-        cbs = self._callbacks_for(callbacks, "predict", -(-len(xs[0]) // batch_size), verbose)
-        return self._one_or_list(self._impl.predict(xs, batch_size, self._eval_hooks(cbs, "predict")),
-                                 self._impl.num_outputs)
+        n = len(xs[0])
+        run = _callbacks._EvaluationRun(self, callbacks, "predict", _verbose(verbose, 0), -(-n // batch_size))
+        if run.per_batch_outputs and n > 0:  # a callback reads logs["outputs"]: one C++ call per batch
+            batches = ([x[i:i + batch_size] for x in xs] for i in range(0, n, batch_size))
+            return self._one_or_list(run.predict(self._impl, batches), self._impl.num_outputs)
+        return self._one_or_list(self._impl.predict(xs, batch_size, run.hooks), self._impl.num_outputs)
 
     def __call__(self, x: Any, training: Optional[bool] = None) -> Any:
         """On KerasTensors: the model as a layer of another model (see the class docs). On arrays: its outputs,
@@ -1032,32 +990,54 @@ class Model(Layer):
     # -- saving and loading ---------------------------------------------------------------------------------
     def save(self, filepath: Union[str, "os.PathLike[str]"], overwrite: bool = True,
              include_optimizer: bool = True) -> None:
-        """Save architecture, weights, compile settings and (``include_optimizer``) the optimizer state to one
-        safetensors file, atomically (a crash never leaves a half-written file at ``filepath``). Load it with
-        ``nncore.load_model`` in Python or ``nncore::load_model`` in C++.
+        """Save architecture, weights and compile settings to one file, atomically (a crash never leaves a
+        half-written file at ``filepath``). The name's ending picks the format: ``.nncore`` (or ``.safetensors``):
+        nncore's own, with the optimizer state (``include_optimizer``), loaded by ``nncore.load_model`` in Python
+        or ``nncore::load_model`` in C++; ``.keras``: a Keras 3 archive that ``keras.saving.load_model`` opens;
+        ``.h5``: Keras's legacy HDF5 model file. Any other ending raises ``ValueError``.
 
         Example:
             >>> model.save("fashion.nncore")
             >>> same = nncore.load_model("fashion.nncore")
+            >>> model.save("fashion.keras")   # for Keras
         """
+        from . import _keras_files
         self._require_built("save")
         path = os.fspath(filepath)
+        fmt = _keras_files.file_format(path, "save")
         if not overwrite and os.path.exists(path):
             raise FileExistsError(f"save: '{path}' exists and overwrite=False")
-        _core.save_model(self._impl, path, bool(include_optimizer))
+        if fmt == "nncore":
+            _core.save_model(self._impl, path, bool(include_optimizer))
+        elif fmt == "keras":
+            _keras_files.save_keras(self, path)
+        else:
+            _keras_files.save_legacy_h5(self, path)
 
     def save_weights(self, filepath: Union[str, "os.PathLike[str]"], overwrite: bool = True) -> None:
-        """Save the weights alone (safetensors, one tensor per weight named ``<layer>/<weight>``)."""
+        """Save the weights alone: ``.nncore`` / ``.safetensors`` (nncore's, one tensor per weight named
+        ``<layer>/<weight>``) or ``.weights.h5`` (Keras 3's weights file); any other ending raises ``ValueError``."""
+        from . import _keras_files
         path = os.fspath(filepath)
+        fmt = _keras_files.file_format(path, "save_weights", weights=True)
         if not overwrite and os.path.exists(path):
             raise FileExistsError(f"save_weights: '{path}' exists and overwrite=False")
-        _core.save_weights(self._impl, path)
+        if fmt == "keras":
+            _keras_files.save_weights_h5(self, path)
+        else:
+            _core.save_weights(self._impl, path)
 
     def load_weights(self, filepath: Union[str, "os.PathLike[str]"], by_name: bool = True) -> None:
         """Load weights saved by ``save_weights`` or ``save``, matched by ``<layer>/<weight>`` name; a missing or
         unexpected name raises ``nncore.ModelFileError`` listing the names. ``by_name=False`` takes the file's
-        weights in order instead, for the same architecture with differently named layers."""
-        _core.load_weights(self._impl, os.fspath(filepath), bool(by_name))
+        weights in order instead, for the same architecture with differently named layers. Keras's files
+        (``.weights.h5``, ``.keras``, legacy ``.h5``) are matched by the model's structure, as Keras does."""
+        from . import _keras_files
+        path = os.fspath(filepath)
+        if path.lower().endswith((".keras", ".h5", ".hdf5")):
+            _keras_files.load_weights_file(self, path)
+        else:
+            _core.load_weights(self._impl, path, bool(by_name))
 
     def export_onnx(self, filepath: Union[str, "os.PathLike[str]"], opset: int = 17) -> Any:
         """Write the model as an ONNX file for other runtimes (needs ``pip install onnx``); returns the
@@ -1219,16 +1199,24 @@ def _custom_loss_object(name: str) -> Any:
 def load_model(filepath: Union[str, "os.PathLike[str]"], custom_objects: Optional[Dict[str, Any]] = None,
                compile: bool = True, safe_mode: bool = True) -> Model:
     """Load a model saved by ``model.save`` (or C++ ``nncore::save_model``): architecture, weights and, unless
-    ``compile=False``, the compile settings and optimizer state, so ``fit`` resumes where it stopped. A missing,
+    ``compile=False``, the compile settings and optimizer state, so ``fit`` resumes where it stopped. A ``.keras``
+    archive or a legacy ``.h5`` model file written by Keras loads too (its layers must be ones nncore has; an
+    error names the first that is not), compiled when nncore has its optimizer, loss and metrics. A missing,
     truncated or corrupted file raises ``nncore.ModelFileError`` (a ``ValueError``) naming the problem. Custom
     layers are found by their registered names (``nncore.saving.register_keras_serializable``) or in
     ``custom_objects``; their traced graphs come from the file."""
     if isinstance(custom_objects, bool):  # the old positional form load_model(path, compile)
         custom_objects, compile = None, custom_objects
     from ._custom import custom_object_scope
-    impl = _core.load_model(os.fspath(filepath), bool(compile))
+    from . import _keras_files
+    path = os.fspath(filepath)
+    fmt = _keras_files.MODEL_SUFFIXES.get(os.path.splitext(path)[1].lower(), "nncore")
     with custom_object_scope(custom_objects or {}):
-        model = _wrap_model(impl)
+        if fmt == "keras":
+            return _keras_files.load_keras(path, bool(compile))
+        if fmt == "h5":
+            return _keras_files.load_legacy_h5(path, bool(compile))
+        model = _wrap_model(_core.load_model(path, bool(compile)))
     core = model._layers[0] if len(model._layers) == 1 else None
     cls = core.__dict__.get("_model_class") if core is not None else None
     if cls is None:

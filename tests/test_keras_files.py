@@ -1,0 +1,424 @@
+"""Keras's files: .keras archives, .weights.h5 and legacy .h5 model files, both ways.
+
+Reference files in tests/data/keras were written by real Keras 3 (tools/make_keras_files.py, which also holds Keras's
+predictions); nncore must load them and predict the same (rel 1e-5). nncore's own files round-trip, and, where Keras is
+importable (KERAS_BACKEND=torch), Keras loads what nncore writes and predicts the same. Bad files raise
+nncore.ModelFileError naming the file and the problem.
+"""
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nncore
+from nncore import layers as L
+from nncore import saving
+
+h5py = pytest.importorskip("h5py")
+
+DATA = Path(__file__).parent / "data" / "keras"
+PRED = np.load(DATA / "predictions.npz")
+NAMES = ["mlp", "cnn", "text", "graph", "states"]
+RNG = np.random.default_rng(0)
+
+
+def inputs(name):
+    return [PRED[k] for k in sorted(PRED.files) if k.startswith(f"{name}_x")]
+
+
+def expected(name):
+    return [PRED[k] for k in sorted(PRED.files) if k.startswith(f"{name}_y")]
+
+
+def predict(model, xs):
+    out = model.predict(xs if len(xs) > 1 else xs[0])
+    return out if isinstance(out, list) else [out]
+
+
+def assert_close(got, want, rtol=1e-5):
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=1e-6)
+
+
+# ---- files written by Keras ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", NAMES)
+def test_keras_archive_predicts_as_keras(name):
+    model = nncore.load_model(DATA / f"{name}.keras")
+    assert_close(predict(model, inputs(name)), expected(name))
+
+
+def test_legacy_h5_predicts_as_keras():
+    model = nncore.load_model(DATA / "mlp.h5")
+    assert_close(predict(model, inputs("mlp")), expected("mlp"))
+
+
+def test_weights_h5_from_keras():
+    model = nncore.load_model(DATA / "cnn.keras", compile=False)
+    for w in model.weights:
+        w[...] = 0
+    model.load_weights(DATA / "cnn.weights.h5")
+    assert_close(predict(model, inputs("cnn")), expected("cnn"))
+    mlp = nncore.load_model(DATA / "mlp.keras", compile=False)
+    for source in ("mlp.h5", "mlp.keras"):  # the weights of a legacy model file and of an archive
+        for w in mlp.weights:
+            w[...] = 0
+        mlp.load_weights(DATA / source)
+        assert_close(predict(mlp, inputs("mlp")), expected("mlp"))
+
+
+def test_compile_config_restored_and_training_resumes():
+    mlp = nncore.load_model(DATA / "mlp.keras")
+    assert type(mlp.optimizer).__name__ == "Adam"
+    assert mlp.loss.name == "sparse_categorical_crossentropy"
+    assert "accuracy" in mlp.metrics_names
+    cnn = nncore.load_model(DATA / "cnn.keras")
+    assert type(cnn.optimizer).__name__ == "SGD" and cnn.loss.from_logits
+    x, = inputs("mlp")
+    history = mlp.fit(x, np.arange(len(x)) % 3, epochs=2, batch_size=3, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert nncore.load_model(DATA / "mlp.keras", compile=False).optimizer is None
+
+
+def test_keras_model_runs_in_native_format(tmp_path):
+    """A model trained in Keras runs on nncore and, saved as .nncore, in nncore's own (C++) format."""
+    model = nncore.load_model(DATA / "graph.keras")
+    model.save(tmp_path / "graph.nncore")
+    again = nncore.load_model(tmp_path / "graph.nncore")
+    assert_close(predict(again, inputs("graph")), expected("graph"))
+
+
+# ---- nncore's own files round-trip --------------------------------------------------------------------------------
+
+def graph_model():
+    seq = nncore.Input((6, 5), name="seq")
+    ids = nncore.Input((7,), name="ids")
+    a = L.LSTM(4, return_sequences=True, go_backwards=True)(seq)
+    a = L.Bidirectional(L.GRU(3, return_sequences=True), merge_mode="sum")(a)
+    a = L.TimeDistributed(L.Dense(2, activation="relu"))(a)
+    a = L.GlobalAveragePooling1D()(a)
+    out = L.SimpleRNN(2)(L.Embedding(11, 4, mask_zero=True)(ids))
+    s, h = L.SimpleRNN(2, return_state=True)(seq)
+    e2 = L.SimpleRNN(2)(seq, initial_state=[h])  # (Keras ignores the mask of a call with initial_state: unmasked here)
+    shared = L.Dense(2, name="shared")
+    c = L.Concatenate()([shared(a), shared(out), L.Maximum()([e2, s])])
+    inner = nncore.Sequential([nncore.Input((6,)), L.Dense(4, kernel_regularizer="l2"), L.BatchNormalization(),
+                               L.PReLU()], name="inner")
+    y = L.Dense(3, activation="softmax")(inner(c))
+    return nncore.Model([seq, ids], [y, L.Activation("sigmoid")(e2)], name="graph")
+
+
+def cnn_model():
+    return nncore.Sequential([nncore.Input((9, 9, 2)), L.Conv2D(3, 3, padding="same", activation="relu"),
+                              L.BatchNormalization(), L.MaxPooling2D(), L.Conv2DTranspose(2, 2, strides=2),
+                              L.Cropping2D(1), L.UpSampling2D(), L.ZeroPadding2D(1), L.AveragePooling2D(),
+                              L.Reshape((-1, 2)), L.Conv1D(3, 2, dilation_rate=2),
+                              L.GlobalMaxPooling1D(), L.Dense(2), L.LeakyReLU(0.1), L.Rescaling(2.0, 1.0)],
+                             name="cnn")
+
+
+def graph_inputs():
+    ids = RNG.integers(1, 11, (5, 7)).astype(np.float32)
+    ids[:, 5:] = 0
+    return [RNG.normal(size=(5, 6, 5)).astype(np.float32), ids]
+
+
+def perturb(model):
+    """Non-trivial values in every weight (BatchNormalization's statistics included)."""
+    for w in model.weights:
+        w[...] = RNG.normal(scale=0.5, size=w.shape) if np.any(w != 1) else RNG.uniform(0.5, 1.5, w.shape)
+    return model
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+@pytest.mark.parametrize("make", [graph_model, cnn_model])
+def test_round_trip(tmp_path, make, suffix):
+    model = perturb(make())
+    xs = graph_inputs() if model.name == "graph" else [RNG.normal(size=(4, 9, 9, 2)).astype(np.float32)]
+    model.compile("adam", "mse")
+    path = tmp_path / f"m{suffix}"
+    model.save(path)
+    again = nncore.load_model(path)
+    assert sorted(l.name for l in again.layers) == sorted(l.name for l in model.layers)
+    assert_close(predict(again, xs), predict(model, xs), rtol=1e-6)
+    losses = again.loss if isinstance(again.loss, list) else [again.loss]
+    assert type(again.optimizer).__name__ == "Adam" and {l.name for l in losses} <= {"mse", "mean_squared_error"}
+
+
+def test_weights_h5_round_trip(tmp_path):
+    model = perturb(graph_model())
+    model.save_weights(tmp_path / "w.weights.h5")
+    other = graph_model()
+    other.load_weights(tmp_path / "w.weights.h5")
+    xs = graph_inputs()
+    assert_close(predict(other, xs), predict(model, xs), rtol=1e-6)
+
+
+def test_keras_layout_of_written_files(tmp_path):
+    """Keras's group names (snake-case class, numbered in model.layers order) and a Keras archive's members."""
+    model = graph_model()
+    model.save(tmp_path / "g.keras")
+    with zipfile.ZipFile(tmp_path / "g.keras") as zf:
+        assert sorted(zf.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]
+        meta = json.loads(zf.read("metadata.json"))
+        config = json.loads(zf.read("config.json"))
+        h5 = h5py.File(io.BytesIO(zf.read("model.weights.h5")), "r")
+    assert meta["keras_version"].startswith("3.")
+    assert config["class_name"] == "Functional" and config["compile_config"] is None
+    paths = []
+    h5.visititems(lambda n, o: paths.append(n) if isinstance(o, h5py.Dataset) else None)
+    assert "layers/lstm/cell/vars/0" in paths
+    assert "layers/bidirectional/backward_layer/cell/vars/2" in paths
+    assert "layers/time_distributed/layer/vars/1" in paths
+    assert "layers/sequential/layers/batch_normalization/vars/3" in paths
+    assert "layers/simple_rnn_1/cell/vars/0" in paths
+
+
+# ---- suffixes ------------------------------------------------------------------------------------------------------
+
+def test_unknown_suffix_raises(tmp_path):
+    model = cnn_model()
+    for bad in ("m.bin", "m", "m.json"):
+        with pytest.raises(ValueError, match=r"\.nncore.*\.keras.*\.h5"):
+            model.save(tmp_path / bad)
+        assert not (tmp_path / bad).exists()
+    for bad in ("w.h5", "w.keras", "w.bin"):
+        with pytest.raises(ValueError, match=r"\.weights\.h5"):
+            model.save_weights(tmp_path / bad)
+    with pytest.raises(ValueError, match="ModelCheckpoint.*x.txt"):
+        nncore.callbacks.ModelCheckpoint(tmp_path / "x.txt")
+    with pytest.raises(ValueError, match=r"\.weights\.h5"):
+        nncore.callbacks.ModelCheckpoint(tmp_path / "x.keras", save_weights_only=True)
+
+
+def test_model_checkpoint_writes_keras_formats(tmp_path):
+    model = nncore.Sequential([nncore.Input((3,)), L.Dense(2)])
+    model.compile("sgd", "mse")
+    x, y = RNG.normal(size=(8, 3)), RNG.normal(size=(8, 2))
+    cbs = [nncore.callbacks.ModelCheckpoint(tmp_path / "e{epoch}.h5"),
+           nncore.callbacks.ModelCheckpoint(tmp_path / "e{epoch}.keras"),
+           nncore.callbacks.ModelCheckpoint(tmp_path / "e{epoch}.weights.h5", save_weights_only=True)]
+    model.fit(x, y, epochs=2, verbose=0, callbacks=cbs)
+    assert h5py.is_hdf5(tmp_path / "e2.h5") and zipfile.is_zipfile(tmp_path / "e2.keras")
+    for path in ("e2.h5", "e2.keras"):
+        np.testing.assert_allclose(nncore.load_model(tmp_path / path).predict(x), model.predict(x), rtol=1e-6)
+    fresh = nncore.Sequential([nncore.Input((3,)), L.Dense(2)])
+    fresh.load_weights(tmp_path / "e2.weights.h5")
+    np.testing.assert_allclose(fresh.predict(x), model.predict(x), rtol=1e-6)
+
+
+# ---- bad files ------------------------------------------------------------------------------------------------------
+
+def rewrite_archive(src, dst, config=None, weights=None, drop=()):
+    with zipfile.ZipFile(src) as zf:
+        members = {n: zf.read(n) for n in zf.namelist() if n not in drop}
+    if config is not None:
+        members["config.json"] = json.dumps(config(json.loads(members["config.json"]))).encode()
+    if weights is not None:
+        buf = io.BytesIO(members["model.weights.h5"])
+        with h5py.File(buf, "a") as f:
+            weights(f)
+        members["model.weights.h5"] = buf.getvalue()
+    with zipfile.ZipFile(dst, "w") as zf:
+        for n, data in members.items():
+            zf.writestr(n, data)
+    return dst
+
+
+def test_truncated_and_corrupt_archives_raise(tmp_path):
+    data = (DATA / "graph.keras").read_bytes()
+    for cut in (0, 10, len(data) // 3, len(data) - 30):
+        (tmp_path / "t.keras").write_bytes(data[:cut])
+        with pytest.raises(nncore.ModelFileError, match="t.keras"):
+            nncore.load_model(tmp_path / "t.keras")
+    rng = np.random.default_rng(1)
+    for _ in range(30):  # flipped bytes: zip's checksums or the parsers catch them
+        bad = bytearray(data)
+        for i in rng.integers(0, len(bad), 3):
+            bad[i] ^= 0xFF
+        (tmp_path / "f.keras").write_bytes(bytes(bad))
+        try:
+            nncore.load_model(tmp_path / "f.keras")
+        except nncore.ModelFileError as e:
+            assert "f.keras" in str(e)
+    rewrite_archive(DATA / "mlp.keras", tmp_path / "nocfg.keras", drop=("config.json",))
+    with pytest.raises(nncore.ModelFileError, match="nocfg.keras.*config.json"):
+        nncore.load_model(tmp_path / "nocfg.keras")
+    (tmp_path / "text.keras").write_text("not a zip")
+    with pytest.raises(nncore.ModelFileError, match="text.keras.*zip"):
+        nncore.load_model(tmp_path / "text.keras")
+
+
+def test_truncated_h5_raises(tmp_path):
+    for name in ("mlp.h5", "cnn.weights.h5"):
+        data = (DATA / name).read_bytes()
+        for cut in (0, 100, len(data) // 2):
+            path = tmp_path / name
+            path.write_bytes(data[:cut])
+            with pytest.raises(nncore.ModelFileError, match=name):
+                if name == "mlp.h5":
+                    nncore.load_model(path)
+                else:
+                    nncore.load_model(DATA / "cnn.keras").load_weights(path)
+
+
+def test_unknown_layer_class_is_named(tmp_path):
+    def swap(cfg):
+        cfg["config"]["layers"][1]["class_name"] = "MultiHeadAttention"
+        return cfg
+    path = rewrite_archive(DATA / "mlp.keras", tmp_path / "mha.keras", config=swap)
+    with pytest.raises(nncore.ModelFileError, match=r"mha.keras.*'dense' \(MultiHeadAttention\).*nncore does not"):
+        nncore.load_model(path)
+
+
+def test_unsupported_arguments_are_named(tmp_path):
+    def edit(key, value, index=1):
+        def f(cfg):
+            cfg["config"]["layers"][index]["config"][key] = value
+            return cfg
+        return f
+    cases = [("activation", "selu", "activation 'selu'"),
+             ("kernel_constraint", {"class_name": "MaxNorm", "config": {}}, "constraints"),
+             ("kernel_initializer", {"class_name": "RandomNormal", "config": {"stddev": 0.02}}, "RandomNormal"),
+             ("groups", 2, "'groups' = 2")]
+    for key, value, message in cases:
+        path = rewrite_archive(DATA / "cnn.keras", tmp_path / "c.keras", config=edit(key, value))
+        with pytest.raises(nncore.ModelFileError, match=f"layer 'conv2d' \\(Conv2D\\).*{message}"):
+            nncore.load_model(path)
+    path = rewrite_archive(DATA / "cnn.keras", tmp_path / "df.keras", config=edit("data_format", "channels_first"))
+    with pytest.raises(nncore.ModelFileError, match="data_format.*channels_first"):
+        nncore.load_model(path)
+
+
+def test_weight_mismatch_is_named(tmp_path):
+    def reshape(f):
+        del f["layers/dense/vars/0"]
+        f["layers/dense/vars/0"] = np.zeros((3, 3), np.float32)
+    path = rewrite_archive(DATA / "mlp.keras", tmp_path / "w.keras", weights=reshape)
+    with pytest.raises(nncore.ModelFileError, match=r"w.keras: layer 'dense'.*\(3, 3\).*expected \(8, 16\)"):
+        nncore.load_model(path)
+
+    def drop(f):
+        del f["layers/dense_1"]
+    path = rewrite_archive(DATA / "mlp.keras", tmp_path / "d.keras", weights=drop)
+    with pytest.raises(nncore.ModelFileError, match="d.keras: layer 'dense_1'.*missing"):
+        nncore.load_model(path)
+
+
+def test_keras2_legacy_h5(tmp_path):
+    """The layout Keras 2 (tf.keras) wrote: module-less configs, batch_input_shape, inbound_nodes as lists and
+    weight names ending in ':0'."""
+    kernel, bias = RNG.normal(size=(4, 3)).astype(np.float32), RNG.normal(size=3).astype(np.float32)
+    glorot = {"class_name": "GlorotUniform", "config": {"seed": None}}
+    config = {"class_name": "Functional", "config": {
+        "name": "model", "layers": [
+            {"class_name": "InputLayer", "name": "x", "inbound_nodes": [],
+             "config": {"batch_input_shape": [None, 4], "dtype": "float32", "sparse": False, "name": "x"}},
+            {"class_name": "Dense", "name": "dense", "inbound_nodes": [[["x", 0, 0, {}]]],
+             "config": {"name": "dense", "trainable": True, "dtype": "float32", "units": 3, "activation": "tanh",
+                        "use_bias": True, "kernel_initializer": glorot,
+                        "bias_initializer": {"class_name": "Zeros", "config": {}}, "kernel_regularizer": None,
+                        "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None,
+                        "bias_constraint": None}}],
+        "input_layers": [["x", 0, 0]], "output_layers": [["dense", 0, 0]]}}
+    with h5py.File(tmp_path / "k2.h5", "w") as f:
+        f.attrs["keras_version"] = "2.13.1"
+        f.attrs["backend"] = "tensorflow"
+        f.attrs["model_config"] = json.dumps(config)
+        f.attrs["training_config"] = json.dumps({"loss": "mse", "metrics": ["mae"], "optimizer_config": {
+            "class_name": "Adam", "config": {"name": "Adam", "learning_rate": 0.01, "decay": 0.0, "beta_1": 0.9,
+                                             "beta_2": 0.999, "epsilon": 1e-07, "amsgrad": False,
+                                             "is_legacy_optimizer": False}}})
+        g = f.create_group("model_weights")
+        g.attrs["layer_names"] = [b"x", b"dense"]
+        g.create_group("x").attrs["weight_names"] = np.zeros((0,), "S1")
+        d = g.create_group("dense")
+        d.attrs["weight_names"] = [b"dense/kernel:0", b"dense/bias:0"]
+        d["dense/kernel:0"] = kernel
+        d["dense/bias:0"] = bias
+    model = nncore.load_model(tmp_path / "k2.h5")
+    x = RNG.normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x), np.tanh(x @ kernel + bias), rtol=1e-5, atol=1e-6)
+    assert type(model.optimizer).__name__ == "Adam" and model.metrics_names == ["loss", "mae"]
+
+
+# ---- nncore.saving ----------------------------------------------------------------------------------------------
+
+def test_saving_api(tmp_path):
+    model = cnn_model()
+    saving.save_model(model, tmp_path / "m.keras")
+    assert isinstance(saving.load_model(tmp_path / "m.keras"), nncore.Sequential)
+    reg = saving.deserialize_keras_object(saving.serialize_keras_object(nncore.regularizers.L1(0.005)))
+    assert type(reg).__name__ == "L1" and reg.l1 == 0.005
+    dense = saving.deserialize_keras_object(saving.serialize_keras_object(L.Dense(3, activation="relu")))
+    assert isinstance(dense, L.Dense) and dense.get_config()["activation"] == "relu"
+    opt = saving.deserialize_keras_object(saving.serialize_keras_object(nncore.optimizers.SGD(momentum=0.5)))
+    assert type(opt).__name__ == "SGD"
+    assert saving.serialize_keras_object(model)["class_name"] == "Sequential"
+
+    @saving.register_keras_serializable(package="test_keras_files", name="sq")
+    def square(x):
+        return x * x
+    assert saving.get_custom_objects()["test_keras_files>sq"] is square
+    assert saving.deserialize_keras_object(saving.serialize_keras_object(square)) is square
+    with saving.custom_object_scope({"cube": len}):
+        assert saving.get_registered_object("cube") is len
+    del saving.get_custom_objects()["test_keras_files>sq"]
+    with pytest.raises(ValueError, match="MultiHeadAttention"):
+        saving.deserialize_keras_object({"module": "keras.layers", "class_name": "MultiHeadAttention", "config": {}})
+
+
+# ---- with Keras itself ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def keras():
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    return pytest.importorskip("keras")
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+@pytest.mark.parametrize("make", [graph_model, cnn_model])
+def test_keras_loads_what_nncore_writes(tmp_path, keras, make, suffix):
+    model = perturb(make())
+    xs = graph_inputs() if model.name == "graph" else [RNG.normal(size=(4, 9, 9, 2)).astype(np.float32)]
+    model.compile("adam", "mse")
+    model.save(tmp_path / f"m{suffix}")
+    theirs = keras.saving.load_model(tmp_path / f"m{suffix}")
+    got = theirs.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+    assert_close(got if isinstance(got, list) else [got], predict(model, xs), rtol=1e-5)
+    model.save_weights(tmp_path / "w.weights.h5")
+    for v in theirs.weights:
+        v.assign(np.zeros(v.shape, v.dtype))
+    theirs.load_weights(tmp_path / "w.weights.h5")
+    got = theirs.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+    assert_close(got if isinstance(got, list) else [got], predict(model, xs), rtol=1e-5)
+
+
+def test_trained_in_keras_and_back(tmp_path, keras):
+    """Done-when: a model trained in Keras, saved as .keras, predicts the same in nncore (rel 1e-5), and back."""
+    km = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="gelu"),
+                           keras.layers.LayerNormalization(), keras.layers.Dense(2, activation="softmax")])
+    km.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x = RNG.normal(size=(32, 6)).astype(np.float32)
+    km.fit(x, (x[:, 0] > 0).astype(int), epochs=3, verbose=0)
+    km.save(tmp_path / "k.keras")
+    ours = nncore.load_model(tmp_path / "k.keras")
+    np.testing.assert_allclose(ours.predict(x), km.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    ours.fit(x, (x[:, 0] > 0).astype(int), epochs=1, verbose=0)
+    ours.save(tmp_path / "n.keras")
+    back = keras.saving.load_model(tmp_path / "n.keras")
+    np.testing.assert_allclose(back.predict(x, verbose=0), ours.predict(x), rtol=1e-5, atol=1e-6)
+
+
+def test_layers_keras_lacks_raise_on_save(tmp_path):
+    x = nncore.Input((3,))
+    model = nncore.Model(x, nncore.ops.relu(L.Dense(2)(x)) * 2.0)
+    with pytest.raises(ValueError, match="UnaryOp.*no Keras equivalent"):
+        model.save(tmp_path / "ops.keras")
+    assert not (tmp_path / "ops.keras").exists()
+    model.save(tmp_path / "ops.nncore")  # nncore's own format holds them
