@@ -230,12 +230,12 @@ Initializer Initializer::from_json(const Json& j, const std::string& where) {
     NNC_CHECK(!(from_keras && !registered), where, ": unknown initializer class '", cls, "'; valid classes: ",
               "Zeros, Ones, Constant, Identity, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling, ",
               "GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Orthogonal");
-    InitializerFill fill;
+    InitializerResolver resolve;
     {
-      std::lock_guard<std::mutex> lock(resolver_mutex);
-      if (resolver()) fill = resolver()(j);
+      std::lock_guard<std::mutex> lock(resolver_mutex);  // a copy, called unlocked: it may wait for the host's lock
+      resolve = resolver();
     }
-    return custom(std::move(fill), j);
+    return custom(resolve ? resolve(j) : InitializerFill(), j);
   }
   Initializer init;
   init.set_class(builtin);
@@ -405,7 +405,7 @@ Tensor initializer_values(const Initializer& init, const Shape& shape) {
   for (int64_t d : shape) NNC_CHECK(d >= 0, "initializer: shape must have dimensions >= 0, got ", shape_str(shape));
   Tensor w(shape);
   std::mt19937_64 rng(next_seed());
-  init.fill(w, rng, str_cat(init.class_name(), " initializer of shape ", shape_str(shape)));
+  init.fill(w, rng, "initializer");
   return w;
 }
 
