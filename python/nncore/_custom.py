@@ -262,10 +262,7 @@ def add_weight(layer: Any, shape: Any = None, initializer: Any = None, dtype: An
     where = f"{cls} '{layer.name}' add_weight({name!r}) initializer"
     core_init = _initializers.to_core(init, where)  # a user's callable runs now, while the variable is made
     reg = _regularizers.to_core(regularizer, f"{cls} '{layer.name}' add_weight({name!r}) regularizer")
-    l1, l2 = (float(reg.get("l1", 0.0)), float(reg.get("l2", 0.0))) if reg and "class_name" not in reg else (0.0, 0.0)
-    index = layer._impl.add_variable(name, list(shape), core_init, bool(trainable), l1, l2)
-    if reg and "class_name" in reg:
-        layer._impl.set_regularizer_config(name, json.dumps(reg))
+    index = layer._impl.add_variable(name, list(shape), core_init, bool(trainable), json.dumps(reg) if reg else "")
     var = Variable(layer, index, name, bool(trainable))
     layer._variables.append(var)
     return var

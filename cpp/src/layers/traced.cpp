@@ -49,6 +49,8 @@ size_t TracedLayer::add_variable(const std::string& name, const Shape& shape, co
   for (int64_t d : shape)
     NNC_CHECK(d >= 1, user_class_, " '", name_, "': add_weight('", name, "'): shape must have positive dimensions, got ",
               shape_str(shape));
+  NNC_CHECK(regularizer.orthogonal == 0.f || shape.size() == 2, user_class_, " '", name_, "': add_weight('", name,
+            "'): OrthogonalRegularizer needs a 2-D weight, got shape ", shape_str(shape));
   Param& p = add_weight(name, shape, initializer);
   p.trainable = trainable;
   p.regularizer = regularizer;
