@@ -435,7 +435,7 @@ def test_custom_layer_add_weight_takes_initializer_objects():
     (lambda: I.VarianceScaling(distribution="gamma"), r"VarianceScaling: distribution must be one of "
                                                       r"'truncated_normal', 'untruncated_normal', 'uniform', got "
                                                       r"'gamma'"),
-    (lambda: I.GlorotUniform(seed=-1), r"GlorotUniform: seed must be None or an int in \[0, 2\*\*63\), got -1"),
+    (lambda: I.GlorotUniform(seed=-1), r"GlorotUniform: seed must be None or an int in \[0, 2\*\*53\], got -1"),
     (lambda: I.HeNormal(seed=1.5), r"HeNormal: seed must be None or an int"),
     (lambda: I.Constant([1, 2]), r"Constant: value must be a finite number, got \[1, 2\]"),
     (lambda: I.Orthogonal(gain=None), r"Orthogonal: gain must be a finite number, got None"),
@@ -467,6 +467,9 @@ def test_bad_layer_initializer_arguments_name_the_layer_and_argument():
         L.Dense.from_config(bad)
     bad["kernel_initializer"] = {"class_name": "VarianceScaling", "config": {"mode": "fan", "seed": "x"}}
     with pytest.raises(ValueError, match=r"mode: expected one of fan_in, fan_out, fan_avg, got 'fan'"):
+        L.Dense.from_config(bad)
+    bad["kernel_initializer"] = {"class_name": "RandomNormal", "config": {"seed": 2 ** 60}}
+    with pytest.raises(ValueError, match=r"\(RandomNormal\) seed: expected an integer in \[0, 2\*\*53\] or null"):
         L.Dense.from_config(bad)
     bad["kernel_initializer"] = 5
     with pytest.raises(ValueError, match=r"Dense 'cfg' kernel_initializer: expected an initializer name or a config"):

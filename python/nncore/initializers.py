@@ -49,8 +49,9 @@ def _number(v: Any, cls: str, arg: str) -> float:
 def _seed(seed: Any, cls: str) -> Optional[int]:
     if seed is None:
         return None
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2 ** 63:
-        raise ValueError(f"{cls}: seed must be None or an int in [0, 2**63), got {seed!r}")
+    # Configs keep numbers as JSON doubles, exact up to 2**53.
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) <= 2 ** 53:
+        raise ValueError(f"{cls}: seed must be None or an int in [0, 2**53], got {seed!r}")
     return int(seed)
 
 

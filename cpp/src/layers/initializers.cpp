@@ -245,15 +245,17 @@ Initializer Initializer::from_json(const Json& j, const std::string& where) {
   const std::string w = str_cat(where, " (", init.class_, ")");
   const Kind k = init.kind_;
   const bool named_vs = k == Kind::variance_scaling && init.class_ != "VarianceScaling";
+  const bool random = k == Kind::random_normal || k == Kind::random_uniform || k == Kind::truncated_normal ||
+                      k == Kind::variance_scaling || k == Kind::orthogonal;
   for (const auto& [key, v] : cfg->items()) {
     const std::string what = str_cat(w, " ", key);
-    const bool random = k == Kind::random_normal || k == Kind::random_uniform || k == Kind::truncated_normal ||
-                        k == Kind::variance_scaling || k == Kind::orthogonal;
     if (key == "seed" && random) {
       if (v.is_null()) continue;
       NNC_CHECK(v.type() == Json::Type::number, what, ": expected an integer >= 0 or null, got ", v.dump());
       init.seed_ = v.as_int(what);
-      NNC_CHECK(init.seed_ >= 0, what, ": expected an integer >= 0 or null, got ", init.seed_);
+      // Configs hold numbers as doubles: larger seeds would not come back as written.
+      NNC_CHECK(init.seed_ >= 0 && init.seed_ <= (int64_t{1} << 53), what, ": expected an integer in [0, 2**53] or "
+                "null, got ", init.seed_);
     } else if (key == "mean" && (k == Kind::random_normal || k == Kind::truncated_normal)) {
       init.mean_ = number(v, what);
     } else if (key == "stddev" && (k == Kind::random_normal || k == Kind::truncated_normal)) {
