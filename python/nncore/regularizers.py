@@ -194,4 +194,5 @@ def to_core(identifier: Any, where: str) -> Optional[Dict[str, Any]]:
                         "OrthogonalRegularizer (names 'l1', 'l2', 'l1_l2', 'orthogonal_regularizer')")
     if isinstance(r, OrthogonalRegularizer):
         return {"class_name": "OrthogonalRegularizer", "config": r.get_config()} if r.factor else None
-    return {"l1": r.l1, "l2": r.l2} if (r.l1 or r.l2) else None
+    l1, l2 = float(getattr(r, "l1", 0.0)), float(getattr(r, "l2", 0.0))  # a subclass may skip __init__
+    return {"l1": l1, "l2": l2} if (l1 or l2) else None
