@@ -14,8 +14,8 @@ Conv2DOptions conv_options(Pair strides, const std::string& padding, Pair dilati
 
 void bind_conv(py::module_& m) {
   py::class_<Conv2D, Layer, std::shared_ptr<Conv2D>>(m, "Conv2D")
-      .def(py::init<int64_t, Pair, Pair, const std::string&, Pair, const std::string&, bool, const std::string&,
-                    const std::string&, const std::string&>(),
+      .def(py::init<int64_t, Pair, Pair, const std::string&, Pair, const std::string&, bool, const Initializer&,
+                    const Initializer&, const std::string&>(),
            py::arg("filters"), py::arg("kernel_size"), py::arg("strides"), py::arg("padding"), py::arg("dilation_rate"),
            py::arg("activation"), py::arg("use_bias"), py::arg("kernel_initializer"), py::arg("bias_initializer"),
            py::arg("name"))
@@ -25,8 +25,8 @@ void bind_conv(py::module_& m) {
       .def_property_readonly("padding", &Conv2D::padding)
       .def_property_readonly("dilation_rate", &Conv2D::dilation_rate);
   py::class_<Conv2DTranspose, Layer, std::shared_ptr<Conv2DTranspose>>(m, "Conv2DTranspose")
-      .def(py::init<int64_t, Pair, Pair, const std::string&, Pair, Pair, const std::string&, bool, const std::string&,
-                    const std::string&, const std::string&>(),
+      .def(py::init<int64_t, Pair, Pair, const std::string&, Pair, Pair, const std::string&, bool, const Initializer&,
+                    const Initializer&, const std::string&>(),
            py::arg("filters"), py::arg("kernel_size"), py::arg("strides"), py::arg("padding"),
            py::arg("output_padding"), py::arg("dilation_rate"), py::arg("activation"), py::arg("use_bias"),
            py::arg("kernel_initializer"), py::arg("bias_initializer"), py::arg("name"))

@@ -12,9 +12,79 @@ py::list param_views(Layer& l, py::handle self, bool grads) {
   for (Param& p : l.params()) out.append(view_numpy(grads ? p.grad : p.value, self));
   return out;
 }
+
+// A Python callable (shape, dtype) -> array as an initializer's fill, called with the GIL held (a layer may be built
+// where it was released); its result must have the weight's shape and finite values.
+InitializerFill python_fill(py::object fn) {
+  std::shared_ptr<py::object> f(new py::object(std::move(fn)), [](py::object* o) {
+    py::gil_scoped_acquire gil;
+    delete o;
+  });
+  return [f](Tensor& w, const std::string& where) {
+    py::gil_scoped_acquire gil;
+    py::tuple shape(static_cast<size_t>(w.ndim()));
+    for (int64_t i = 0; i < w.ndim(); ++i) shape[static_cast<size_t>(i)] = w.dim(i);
+    py::object r = (*f)(shape, "float32");
+    FloatArray a = FloatArray::ensure(r);
+    NNC_CHECK(a, where, ": the initializer returned ", std::string(py::str(py::type::of(r).attr("__name__"))),
+              ", expected an array of shape ", w.shape_str());
+    NNC_CHECK(array_shape(a) == w.shape(), where, ": the initializer returned shape ", shape_str(array_shape(a)),
+              ", expected ", w.shape_str());
+    const float* src = a.data();
+    for (int64_t i = 0; i < w.size(); ++i)
+      NNC_CHECK(std::isfinite(src[i]), where, ": the initializer returned NaN or inf");
+    std::copy(src, src + w.size(), w.data());
+  };
+}
+
+void bind_initializers(py::module_& m) {
+  py::class_<Initializer>(m, "Initializer")
+      .def(py::init<const std::string&>(), py::arg("name"))
+      .def_static(
+          "from_config",
+          [](const std::string& config) { return Initializer::from_json(Json::parse(config), "initializer"); },
+          py::arg("config"))
+      .def_static(
+          "from_function",
+          [](py::object fn, const std::string& spec) {
+            return Initializer::custom(python_fill(std::move(fn)), Json::parse(spec));
+          },
+          py::arg("fn"), py::arg("spec"))
+      .def("to_config", [](const Initializer& i) { return i.to_json().dump(); })
+      .def_property_readonly("class_name", &Initializer::class_name)
+      .def(
+          "values",
+          [](const Initializer& i, const Shape& shape) {
+            Tensor t;
+            {
+              py::gil_scoped_release nogil;  // a user's function takes the GIL back itself
+              t = initializer_values(i, shape);
+            }
+            return to_numpy(t);
+          },
+          py::arg("shape"));
+  py::implicitly_convertible<py::str, Initializer>();
+  m.def("initializer_names", &initializer_names);
+  m.def("compute_fans", &compute_fans, py::arg("shape"));
+  m.def(
+      "set_initializer_resolver",
+      [](py::object fn) {
+        // Held for the life of the process, never released: configs may be read until exit, and a Python object
+        // must not be released after the interpreter is gone.
+        PyObject* raw = fn.inc_ref().ptr();
+        set_initializer_resolver([raw](const Json& spec) -> InitializerFill {
+          py::gil_scoped_acquire gil;
+          py::object r = py::reinterpret_borrow<py::object>(raw)(spec.dump());
+          if (r.is_none()) return {};
+          return python_fill(r);
+        });
+      },
+      py::arg("resolver"));
+}
 }  // namespace
 
 void bind_layers(py::module_& m) {
+  bind_initializers(m);
   py::class_<Layer, LayerPtr>(m, "Layer")
       .def_property_readonly("name", &Layer::name)
       .def_property_readonly("class_name", &Layer::class_name)
@@ -42,6 +112,15 @@ void bind_layers(py::module_& m) {
                                for (const Param& p : l.params()) r.emplace_back(p.regularizer.l1, p.regularizer.l2);
                                return r;
                              })
+      .def_property_readonly("weight_regularizer_configs",
+                             [](Layer& l) {
+                               std::vector<std::optional<std::string>> r;
+                               for (const Param& p : l.params())
+                                 r.push_back(p.regularizer.active() ? std::optional<std::string>(
+                                                                          p.regularizer.to_json().dump())
+                                                                    : std::nullopt);
+                               return r;
+                             })
       .def_property_readonly("weight_trainable",
                              [](Layer& l) {
                                std::vector<bool> t;
@@ -65,6 +144,12 @@ void bind_layers(py::module_& m) {
           "set_regularizer",
           [](Layer& l, const std::string& weight, float l1, float l2) { l.set_regularizer(weight, Regularizer{l1, l2}); },
           py::arg("weight_name"), py::arg("l1"), py::arg("l2"))
+      .def(
+          "set_regularizer_config",
+          [](Layer& l, const std::string& weight, const std::string& config) {
+            l.set_regularizer(weight, Regularizer::from_json(Json::parse(config), weight + "_regularizer"));
+          },
+          py::arg("weight_name"), py::arg("config"))
       .def(
           "forward",
           [](Layer& l, FloatArray x, bool training) {
@@ -131,7 +216,7 @@ void bind_layers(py::module_& m) {
           py::arg("dys"), py::arg("need_dx") = true);
 
   py::class_<Dense, Layer, std::shared_ptr<Dense>>(m, "Dense")
-      .def(py::init<int64_t, const std::string&, bool, const std::string&, const std::string&, const std::string&>(),
+      .def(py::init<int64_t, const std::string&, bool, const Initializer&, const Initializer&, const std::string&>(),
            py::arg("units"), py::arg("activation") = "linear", py::arg("use_bias") = true,
            py::arg("kernel_initializer") = "glorot_uniform", py::arg("bias_initializer") = "zeros",
            py::arg("name") = "")
@@ -208,12 +293,11 @@ void bind_layers(py::module_& m) {
       .def(py::init<int64_t, const std::string&>(), py::arg("axis") = -1, py::arg("name") = "")
       .def_property_readonly("axis", &Softmax::axis);
   py::class_<PReLU, Layer, std::shared_ptr<PReLU>>(m, "PReLU")
-      .def(py::init<const std::string&, std::vector<int64_t>, const std::string&>(),
+      .def(py::init<const Initializer&, std::vector<int64_t>, const std::string&>(),
            py::arg("alpha_initializer") = "zeros", py::arg("shared_axes") = std::vector<int64_t>{}, py::arg("name") = "")
-      .def_property_readonly("alpha_initializer", &PReLU::alpha_initializer)
+      .def_property_readonly("alpha_initializer", [](const PReLU& l) { return l.alpha_initializer().to_json().dump(); })
       .def_property_readonly("shared_axes", &PReLU::shared_axes);
 
-  m.def("initializer_names", &initializer_names);
 }
 
 }  // namespace nncore::bindings

@@ -198,10 +198,14 @@ void bind_traced(py::module_& m) {
       .def_property_readonly("traced", &TracedLayer::traced)
       .def_property_readonly("num_variables", &TracedLayer::num_variables)
       .def("add_variable",
-           [](TracedLayer& l, const std::string& name, const Shape& shape, const std::string& init, bool trainable,
-              float l1, float l2) { return l.add_variable(name, shape, init, trainable, Regularizer{l1, l2}); },
-           py::arg("name"), py::arg("shape"), py::arg("initializer"), py::arg("trainable"), py::arg("l1") = 0.f,
-           py::arg("l2") = 0.f)
+           // regularizer: its config (JSON), or "" for none
+           [](TracedLayer& l, const std::string& name, const Shape& shape, const Initializer& init, bool trainable,
+              const std::string& regularizer) {
+             const Regularizer r = regularizer.empty() ? Regularizer{}
+                                                       : Regularizer::from_json(Json::parse(regularizer), name);
+             return l.add_variable(name, shape, init, trainable, r);
+           },
+           py::arg("name"), py::arg("shape"), py::arg("initializer"), py::arg("trainable"), py::arg("regularizer") = "")
       // updates: (variable index, "mean" | "sum", "assign" | "add" | "sub") per graph
       .def(
           "set_graphs",

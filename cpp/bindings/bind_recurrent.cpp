@@ -6,7 +6,7 @@ namespace nncore::bindings {
 
 namespace {
 
-RecurrentOptions options(bool use_bias, const std::string& ki, const std::string& ri, const std::string& bi,
+RecurrentOptions options(bool use_bias, const Initializer& ki, const Initializer& ri, const Initializer& bi,
                          float dropout, float recurrent_dropout, bool return_sequences, bool return_state,
                          bool go_backwards) {
   RecurrentOptions o;
@@ -91,8 +91,8 @@ void bind_recurrent(py::module_& m) {
       });
 
   py::class_<SimpleRNN, Recurrent, std::shared_ptr<SimpleRNN>>(m, "SimpleRNN")
-      .def(py::init([](int64_t units, const std::string& act, bool use_bias, const std::string& ki,
-                       const std::string& ri, const std::string& bi, float dropout, float rdropout, bool rs, bool rst,
+      .def(py::init([](int64_t units, const std::string& act, bool use_bias, const Initializer& ki,
+                       const Initializer& ri, const Initializer& bi, float dropout, float rdropout, bool rs, bool rst,
                        bool gb, const std::string& name) {
              return std::make_shared<SimpleRNN>(units, act, options(use_bias, ki, ri, bi, dropout, rdropout, rs, rst, gb),
                                                 name);
@@ -104,8 +104,8 @@ void bind_recurrent(py::module_& m) {
            py::arg("name") = "")
       .def_property_readonly("activation", &SimpleRNN::activation);
   py::class_<LSTM, Recurrent, std::shared_ptr<LSTM>>(m, "LSTM")
-      .def(py::init([](int64_t units, bool use_bias, const std::string& ki, const std::string& ri,
-                       const std::string& bi, bool unit_forget_bias, float dropout, float rdropout, bool rs, bool rst,
+      .def(py::init([](int64_t units, bool use_bias, const Initializer& ki, const Initializer& ri,
+                       const Initializer& bi, bool unit_forget_bias, float dropout, float rdropout, bool rs, bool rst,
                        bool gb, const std::string& name) {
              return std::make_shared<LSTM>(units, options(use_bias, ki, ri, bi, dropout, rdropout, rs, rst, gb),
                                            unit_forget_bias, name);
@@ -117,8 +117,8 @@ void bind_recurrent(py::module_& m) {
            py::arg("name") = "")
       .def_property_readonly("unit_forget_bias", &LSTM::unit_forget_bias);
   py::class_<GRU, Recurrent, std::shared_ptr<GRU>>(m, "GRU")
-      .def(py::init([](int64_t units, bool use_bias, const std::string& ki, const std::string& ri,
-                       const std::string& bi, bool reset_after, float dropout, float rdropout, bool rs, bool rst,
+      .def(py::init([](int64_t units, bool use_bias, const Initializer& ki, const Initializer& ri,
+                       const Initializer& bi, bool reset_after, float dropout, float rdropout, bool rs, bool rst,
                        bool gb, const std::string& name) {
              return std::make_shared<GRU>(units, options(use_bias, ki, ri, bi, dropout, rdropout, rs, rst, gb),
                                           reset_after, name);

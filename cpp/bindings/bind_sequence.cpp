@@ -4,17 +4,18 @@ namespace nncore::bindings {
 
 void bind_sequence(py::module_& m) {
   py::class_<Embedding, Layer, std::shared_ptr<Embedding>>(m, "Embedding")
-      .def(py::init<int64_t, int64_t, const std::string&, bool, int64_t, const std::string&>(), py::arg("input_dim"),
+      .def(py::init<int64_t, int64_t, const Initializer&, bool, int64_t, const std::string&>(), py::arg("input_dim"),
            py::arg("output_dim"), py::arg("embeddings_initializer") = "uniform", py::arg("mask_zero") = false,
            py::arg("input_length") = 0, py::arg("name") = "")
       .def_property_readonly("input_dim", &Embedding::input_dim)
       .def_property_readonly("output_dim", &Embedding::output_dim)
       .def_property_readonly("mask_zero", &Embedding::mask_zero)
       .def_property_readonly("input_length", &Embedding::input_length)
-      .def_property_readonly("embeddings_initializer", &Embedding::embeddings_initializer);
+      .def_property_readonly("embeddings_initializer",
+                             [](const Embedding& l) { return l.embeddings_initializer().to_json().dump(); });
   py::class_<Conv1D, Layer, std::shared_ptr<Conv1D>>(m, "Conv1D")
       .def(py::init<int64_t, int64_t, int64_t, const std::string&, int64_t, const std::string&, bool,
-                    const std::string&, const std::string&, const std::string&>(),
+                    const Initializer&, const Initializer&, const std::string&>(),
            py::arg("filters"), py::arg("kernel_size"), py::arg("strides") = 1, py::arg("padding") = "valid",
            py::arg("dilation_rate") = 1, py::arg("activation") = "linear", py::arg("use_bias") = true,
            py::arg("kernel_initializer") = "glorot_uniform", py::arg("bias_initializer") = "zeros",
@@ -27,7 +28,7 @@ void bind_sequence(py::module_& m) {
       .def_property_readonly("use_bias", &Conv1D::use_bias);
   py::class_<Conv1DTranspose, Layer, std::shared_ptr<Conv1DTranspose>>(m, "Conv1DTranspose")
       .def(py::init<int64_t, int64_t, int64_t, const std::string&, int64_t, int64_t, const std::string&, bool,
-                    const std::string&, const std::string&, const std::string&>(),
+                    const Initializer&, const Initializer&, const std::string&>(),
            py::arg("filters"), py::arg("kernel_size"), py::arg("strides") = 1, py::arg("padding") = "valid",
            py::arg("output_padding") = -1, py::arg("dilation_rate") = 1, py::arg("activation") = "linear",
            py::arg("use_bias") = true, py::arg("kernel_initializer") = "glorot_uniform",

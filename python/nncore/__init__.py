@@ -19,7 +19,7 @@ if "GOMP_SPINCOUNT" not in _os.environ and "OMP_WAIT_POLICY" not in _os.environ:
 
 from . import _core
 from ._core import get_isa, get_num_threads, set_isa, set_num_threads, set_random_seed
-from . import callbacks, datasets, layers, losses, metrics, ops, optimizers, regularizers
+from . import callbacks, datasets, initializers, layers, losses, metrics, ops, optimizers, regularizers
 from .models import Input, Model, ModelFileError, Sequential, load_model
 from .gradcheck import gradient_check
 from . import activations, backend, preprocessing, random, saving, utils
@@ -27,7 +27,7 @@ from .plotting import plot_history
 
 __version__ = _core.__version__
 
-__all__ = ["Sequential", "Model", "Input", "load_model", "ModelFileError", "layers", "losses", "metrics", "optimizers", "callbacks", "datasets", "ops", "regularizers",
+__all__ = ["Sequential", "Model", "Input", "load_model", "ModelFileError", "layers", "losses", "metrics", "optimizers", "callbacks", "datasets", "ops", "regularizers", "initializers",
            "set_num_threads", "get_num_threads", "set_random_seed", "get_isa", "set_isa", "get_cmake_dir",
            "get_include_dir", "gradient_check", "plot_history", "__version__"]
 

@@ -75,9 +75,10 @@ def lookup_custom(name: str) -> Any:
 
 # ---- variables ---------------------------------------------------------------------------------------------------
 class Variable:
-    """A weight made by ``add_weight`` (Keras's ``keras.Variable``): ``value`` is a numpy view of the C++ tensor,
-    so it always shows the trained values. In ``call`` it takes part in ops like an array; in a traced graph the
-    ops share its storage, so training updates it."""
+    """A layer's weight (Keras's ``keras.Variable``): made by ``add_weight`` in a custom layer, or a built layer's
+    ``layer.kernel``, ``layer.bias``, ... ``value`` is a numpy view of the C++ tensor, so it always shows the trained
+    values; ``numpy()`` a copy; ``assign(value)`` writes into it (same shape). In ``call`` it takes part in ops like
+    an array; in a traced graph the ops share its storage, so training updates it."""
 
     __array_priority__ = 1001
 
@@ -127,7 +128,15 @@ class Variable:
         from ._keras_ops import _is_symbolic
         if _is_symbolic(value):
             return self._update(value, "assign")
-        self.value[...] = np.asarray(value, np.float32)
+        try:
+            arr = np.asarray(value, np.float32)
+        except (TypeError, ValueError):
+            raise TypeError(f"Variable '{self.path}': assign expects an array of numbers of shape {self.shape}, got "
+                            f"{type(value).__name__}") from None
+        if arr.shape != self.shape:
+            raise ValueError(f"Variable '{self.path}': assign expects a value of shape {self.shape} (the variable's), "
+                             f"got shape {arr.shape}")
+        self.value[...] = arr
         return self
 
     def assign_add(self, value: Any) -> "Variable":
@@ -235,6 +244,7 @@ def track(layer: Any, value: Any) -> None:
 
 def add_weight(layer: Any, shape: Any = None, initializer: Any = None, dtype: Any = None, trainable: bool = True,
                regularizer: Any = None, constraint: Any = None, name: Optional[str] = None, **kwargs: Any) -> Variable:
+    from . import initializers as _initializers
     from . import regularizers as _regularizers
     cls = type(layer).__name__
     if layer._impl.traced:
@@ -245,27 +255,15 @@ def add_weight(layer: Any, shape: Any = None, initializer: Any = None, dtype: An
     shape = () if shape is None else tuple(int(d) for d in (shape if isinstance(shape, (list, tuple)) else [shape]))
     name = name or ("variable" if not layer._variables else f"variable_{len(layer._variables)}")
     init = "glorot_uniform" if initializer is None else initializer
-    values = None
-    if isinstance(init, str):
-        aliases = {"random_normal": "glorot_normal"} if init not in _core.initializer_names() else {}
-        if init not in _core.initializer_names() and init not in aliases:
-            raise ValueError(f"{cls} '{layer.name}': add_weight({name!r}): unknown initializer '{init}'; valid: "
-                             f"{', '.join(_core.initializer_names())}, or a callable (shape, dtype) -> array")
-        init_name = init
-    elif callable(init):
-        init_name, values = "zeros", init
-    else:
-        raise TypeError(f"{cls} '{layer.name}': add_weight({name!r}): initializer must be a name or a callable, got "
-                        f"{type(init).__name__}")
-    reg = _regularizers.get(regularizer)
-    index = layer._impl.add_variable(name, list(shape), init_name, bool(trainable), float(reg.l1) if reg else 0.0,
-                                     float(reg.l2) if reg else 0.0)
+    if isinstance(init, str) and init not in _core.initializer_names() and init not in _initializers._BUILTINS:
+        raise ValueError(f"{cls} '{layer.name}': add_weight({name!r}): unknown initializer '{init}'; valid: "
+                         f"{', '.join(_core.initializer_names())}, an nncore.initializers object, or a callable "
+                         "(shape, dtype) -> array")
+    where = f"{cls} '{layer.name}' add_weight({name!r}) initializer"
+    core_init = _initializers.to_core(init, where)  # a user's callable runs now, while the variable is made
+    reg = _regularizers.to_core(regularizer, f"{cls} '{layer.name}' add_weight({name!r}) regularizer")
+    index = layer._impl.add_variable(name, list(shape), core_init, bool(trainable), json.dumps(reg) if reg else "")
     var = Variable(layer, index, name, bool(trainable))
-    if values is not None:
-        arr = np.asarray(values(shape, dtype="float32"), np.float32)
-        if arr.shape != shape:
-            raise ValueError(f"{cls} '{layer.name}': initializer of '{name}' returned shape {arr.shape}, expected {shape}")
-        var.assign(arr)
     layer._variables.append(var)
     return var
 
@@ -419,10 +417,10 @@ def losses(layer: Any) -> List[Any]:
         if s.__dict__.get("_custom"):
             out += losses(s)
         else:
-            for w, (l1, l2) in zip(s._impl.weights, s._impl.weight_regularizers):
-                if l1 or l2:
-                    w64 = w.astype(np.float64)
-                    out.append(np.float32(l1 * np.abs(w64).sum() + l2 * np.square(w64).sum()))
+            from . import regularizers as _regularizers
+            for w, config in zip(s._impl.weights, s._impl.weight_regularizer_configs):
+                if config is not None:
+                    out.append(np.float32(_regularizers.deserialize(json.loads(config))(w)))
     return out
 
 

@@ -346,6 +346,7 @@ class Model : public Layer {
   std::vector<char> need_dx_;     // per node: does anything upstream need a gradient?
   std::vector<size_t> consumers_; // per value: how many node inputs read it (+1 per output use)
   std::vector<Param*> train_params_;  // what the optimizer updates (prepare_training)
+  std::vector<float> reg_scratch_;    // the OrthogonalRegularizer's work space
   std::unique_ptr<GraphRun> run_;  // the model's own run (fit, evaluate, predict)
   std::vector<Tensor> xb_, yb_, dout_;  // batch buffers, grown once per batch size
   std::vector<const Tensor*> dout_ptrs_;

@@ -44,6 +44,14 @@ std::shared_ptr<T> finish(std::shared_ptr<T> layer, const Json& c) {
 
 std::string name_of(const Json& c) { return c.get("name", ""); }
 
+// "Dense 'dense_1'": the layer a config describes, for messages about its members.
+std::string who_of(const Json& c, const char* cls) { return str_cat(cls, " '", name_of(c), "'"); }
+
+// Initializer argument `key` of a config of class `cls` (a name or a Keras config), `def` when absent.
+Initializer init_arg(const Json& c, const std::string& key, const std::string& def, const char* cls) {
+  return initializer_from_config(c, key, def, who_of(c, cls));
+}
+
 // The 1-D layers' int-or-1-tuple arguments (Keras writes kernel_size as [3]).
 Json single_json(int64_t v) {
   Json a = Json::array();
@@ -106,6 +114,73 @@ Json seed_json(int64_t seed) { return seed < 0 ? Json() : Json(seed); }
 
 }  // namespace
 
+// ---- regularizers -----------------------------------------------------------------------------------------------
+Json Regularizer::to_json() const {
+  if (orthogonal == 0.f) {  // nncore's compact form, as files before OrthogonalRegularizer have it
+    Json j = Json::object();
+    j["l1"] = l1;
+    j["l2"] = l2;
+    return j;
+  }
+  Json args = Json::object();
+  args["factor"] = orthogonal;
+  args["mode"] = orthogonal_columns ? "columns" : "rows";
+  Json j = Json::object();
+  j["module"] = "keras.regularizers";
+  j["class_name"] = "OrthogonalRegularizer";
+  j["config"] = args;
+  j["registered_name"] = Json();
+  if (l1 != 0.f || l2 != 0.f) {  // both kinds on one weight (only the C++ API makes that): keep the l1/l2 part
+    j["l1"] = l1;
+    j["l2"] = l2;
+  }
+  return j;
+}
+
+Regularizer Regularizer::from_json(const Json& j, const std::string& where) {
+  if (j.type() == Json::Type::string) {  // Keras's names
+    const std::string& n = j.as_string(where);
+    if (n == "l1" || n == "L1") return Regularizer{0.01f, 0.f};
+    if (n == "l2" || n == "L2") return Regularizer{0.f, 0.01f};
+    if (n == "l1_l2" || n == "l1l2") return Regularizer{0.01f, 0.01f};
+    if (n == "L1L2") return Regularizer{};
+    if (n == "orthogonal_regularizer" || n == "OrthogonalRegularizer") return Regularizer{0.f, 0.f, 0.01f, false};
+    NNC_CHECK(false, where, ": unknown regularizer '", n, "'; valid: l1, l2, l1_l2, orthogonal_regularizer");
+  }
+  NNC_CHECK(j.is_object(), where, ": expected a regularizer config, got ", j.dump());
+  auto factor = [&](const Json& c, const char* key, float def) {
+    const float v = c.get(key, def);
+    NNC_CHECK(std::isfinite(v) && v >= 0.f, where, " ", key, ": expected a finite number >= 0, got ", v);
+    return v;
+  };
+  Regularizer r{factor(j, "l1", 0.f), factor(j, "l2", 0.f)};
+  const Json* cls = j.find("class_name");
+  if (cls == nullptr) return r;
+  const std::string& name = cls->as_string(where + " class_name");
+  const Json* reg = j.find("registered_name");
+  NNC_CHECK(reg == nullptr || reg->is_null() || reg->as_string(where + " registered_name") == name, where,
+            ": the regularizer ", j.dump(), " is a user's class; nncore trains with L1, L2, L1L2 and "
+            "OrthogonalRegularizer only");
+  const Json* cfg = j.find("config");
+  const Json args = cfg != nullptr && cfg->is_object() ? *cfg : Json::object();
+  if (name == "L1" || name == "l1") r.l1 = factor(args, "l1", 0.01f);
+  else if (name == "L2" || name == "l2") r.l2 = factor(args, "l2", 0.01f);
+  else if (name == "L1L2" || name == "l1_l2" || name == "l1l2") {
+    r.l1 = factor(args, "l1", 0.f);
+    r.l2 = factor(args, "l2", 0.f);
+  } else if (name == "OrthogonalRegularizer" || name == "orthogonal_regularizer") {
+    r.orthogonal = factor(args, "factor", 0.01f);
+    const std::string mode = args.get("mode", "rows");
+    NNC_CHECK(mode == "rows" || mode == "columns", where, " mode: expected \"rows\" or \"columns\", got \"", mode,
+              "\"");
+    r.orthogonal_columns = mode == "columns";
+  } else {
+    NNC_CHECK(false, where, ": unknown regularizer class '", name,
+              "'; valid: L1, L2, L1L2, OrthogonalRegularizer");
+  }
+  return r;
+}
+
 // ---- base -----------------------------------------------------------------------------------------------------
 Json Layer::config() const {
   Json c = Json::object();
@@ -113,10 +188,7 @@ Json Layer::config() const {
   c["trainable"] = trainable_;
   auto put = [&](const std::string& weight, const Regularizer& r) {
     if (!r.active()) return;
-    Json j = Json::object();
-    j["l1"] = r.l1;
-    j["l2"] = r.l2;
-    c[weight + "_regularizer"] = j;
+    c[weight + "_regularizer"] = r.to_json();
   };
   for (const Param& p : params_) put(p.name, p.regularizer);
   for (const auto& nr : pending_regularizers_) put(nr.first, nr.second);
@@ -132,9 +204,7 @@ void Layer::apply_base_config(const Json& c) {
     if (key.size() <= suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
     if (kv.second.is_null()) continue;
     const std::string what = str_cat("Layer '", name_, "' ", key);
-    NNC_CHECK(kv.second.is_object(), what, ": expected an object with l1 and l2");
-    Regularizer r{kv.second.get("l1", 0.f), kv.second.get("l2", 0.f)};
-    set_regularizer(key.substr(0, key.size() - suffix.size()), r);
+    set_regularizer(key.substr(0, key.size() - suffix.size()), Regularizer::from_json(kv.second, what));
   }
 }
 
@@ -144,16 +214,16 @@ Json Dense::config() const {
   c["units"] = units_;
   c["activation"] = activation_name(act_);
   c["use_bias"] = use_bias_;
-  c["kernel_initializer"] = kernel_init_;
-  c["bias_initializer"] = bias_init_;
+  c["kernel_initializer"] = kernel_init_.to_json();
+  c["bias_initializer"] = bias_init_.to_json();
   return c;
 }
 
 LayerPtr Dense::from_config(const Json& c) {
   return finish(std::make_shared<Dense>(c.at("units", "Dense config").as_int("Dense units"),
                                         c.get("activation", "linear"), c.get("use_bias", true),
-                                        c.get("kernel_initializer", "glorot_uniform"),
-                                        c.get("bias_initializer", "zeros"), name_of(c)),
+                                        init_arg(c, "kernel_initializer", "glorot_uniform", "Dense"),
+                                        init_arg(c, "bias_initializer", "zeros", "Dense"), name_of(c)),
                 c);
 }
 
@@ -335,7 +405,7 @@ LayerPtr Softmax::from_config(const Json& c) {
 
 Json PReLU::config() const {
   Json c = Layer::config();
-  c["alpha_initializer"] = init_;
+  c["alpha_initializer"] = init_.to_json();
   c["shared_axes"] = shared_axes_.empty() ? Json() : Json(Shape(shared_axes_));
   return c;
 }
@@ -347,7 +417,7 @@ LayerPtr PReLU::from_config(const Json& c) {
     if (axes->is_array()) shared = axes->as_shape("PReLU shared_axes");
     else shared = {axes->as_int("PReLU shared_axes")};
   }
-  return finish(std::make_shared<PReLU>(c.get("alpha_initializer", "zeros"), shared, name_of(c)), c);
+  return finish(std::make_shared<PReLU>(init_arg(c, "alpha_initializer", "zeros", "PReLU"), shared, name_of(c)), c);
 }
 
 // ---- convolution and pooling ------------------------------------------------------------------------------------
@@ -360,8 +430,8 @@ Json Conv2D::config() const {
   c["dilation_rate"] = pair_json(dilation_);
   c["activation"] = activation_name(act_);
   c["use_bias"] = use_bias_;
-  c["kernel_initializer"] = kernel_init_;
-  c["bias_initializer"] = bias_init_;
+  c["kernel_initializer"] = kernel_init_.to_json();
+  c["bias_initializer"] = bias_init_.to_json();
   return c;
 }
 
@@ -371,8 +441,8 @@ LayerPtr Conv2D::from_config(const Json& c) {
                                          get_pair(c, "kernel_size", {0, 0}), get_pair(c, "strides", {1, 1}),
                                          c.get("padding", "valid"), get_pair(c, "dilation_rate", {1, 1}),
                                          c.get("activation", "linear"), c.get("use_bias", true),
-                                         c.get("kernel_initializer", "glorot_uniform"),
-                                         c.get("bias_initializer", "zeros"), name_of(c)),
+                                         init_arg(c, "kernel_initializer", "glorot_uniform", "Conv2D"),
+                                         init_arg(c, "bias_initializer", "zeros", "Conv2D"), name_of(c)),
                 c);
 }
 
@@ -386,8 +456,8 @@ Json Conv2DTranspose::config() const {
   c["dilation_rate"] = pair_json(dilation_);
   c["activation"] = activation_name(act_);
   c["use_bias"] = use_bias_;
-  c["kernel_initializer"] = kernel_init_;
-  c["bias_initializer"] = bias_init_;
+  c["kernel_initializer"] = kernel_init_.to_json();
+  c["bias_initializer"] = bias_init_.to_json();
   return c;
 }
 
@@ -398,7 +468,8 @@ LayerPtr Conv2DTranspose::from_config(const Json& c) {
                     get_pair(c, "kernel_size", {0, 0}), get_pair(c, "strides", {1, 1}), c.get("padding", "valid"),
                     get_pair(c, "output_padding", {-1, -1}), get_pair(c, "dilation_rate", {1, 1}),
                     c.get("activation", "linear"), c.get("use_bias", true),
-                    c.get("kernel_initializer", "glorot_uniform"), c.get("bias_initializer", "zeros"), name_of(c)),
+                    init_arg(c, "kernel_initializer", "glorot_uniform", "Conv2DTranspose"),
+                    init_arg(c, "bias_initializer", "zeros", "Conv2DTranspose"), name_of(c)),
                 c);
 }
 
@@ -487,7 +558,7 @@ Json Embedding::config() const {
   Json c = Layer::config();
   c["input_dim"] = input_dim_;
   c["output_dim"] = output_dim_;
-  c["embeddings_initializer"] = init_;
+  c["embeddings_initializer"] = init_.to_json();
   c["mask_zero"] = mask_zero_;
   if (input_length_ > 0) c["input_length"] = input_length_;
   return c;
@@ -496,7 +567,8 @@ Json Embedding::config() const {
 LayerPtr Embedding::from_config(const Json& c) {
   return finish(std::make_shared<Embedding>(c.at("input_dim", "Embedding config").as_int("Embedding input_dim"),
                                             c.at("output_dim", "Embedding config").as_int("Embedding output_dim"),
-                                            c.get("embeddings_initializer", "uniform"), c.get("mask_zero", false),
+                                            init_arg(c, "embeddings_initializer", "uniform", "Embedding"),
+                                            c.get("mask_zero", false),
                                             c.get("input_length", int64_t{0}), name_of(c)),
                 c);
 }
@@ -515,8 +587,8 @@ LayerPtr Conv1D::from_config(const Json& c) {
                                          get_single(c, "kernel_size", 0), get_single(c, "strides", 1),
                                          c.get("padding", "valid"), get_single(c, "dilation_rate", 1),
                                          c.get("activation", "linear"), c.get("use_bias", true),
-                                         c.get("kernel_initializer", "glorot_uniform"),
-                                         c.get("bias_initializer", "zeros"), name_of(c)),
+                                         init_arg(c, "kernel_initializer", "glorot_uniform", "Conv1D"),
+                                         init_arg(c, "bias_initializer", "zeros", "Conv1D"), name_of(c)),
                 c);
 }
 
@@ -536,7 +608,8 @@ LayerPtr Conv1DTranspose::from_config(const Json& c) {
                     get_single(c, "kernel_size", 0), get_single(c, "strides", 1), c.get("padding", "valid"),
                     get_single(c, "output_padding", -1), get_single(c, "dilation_rate", 1),
                     c.get("activation", "linear"), c.get("use_bias", true),
-                    c.get("kernel_initializer", "glorot_uniform"), c.get("bias_initializer", "zeros"), name_of(c)),
+                    init_arg(c, "kernel_initializer", "glorot_uniform", "Conv1DTranspose"),
+                    init_arg(c, "bias_initializer", "zeros", "Conv1DTranspose"), name_of(c)),
                 c);
 }
 
@@ -597,33 +670,36 @@ Json AffineNormalization::config() const {
   c["epsilon"] = epsilon_;
   c["center"] = center_;
   c["scale"] = scale_;
-  c["beta_initializer"] = beta_init_;
-  c["gamma_initializer"] = gamma_init_;
+  c["beta_initializer"] = beta_init_.to_json();
+  c["gamma_initializer"] = gamma_init_.to_json();
   return c;
 }
 
 Json BatchNormalization::config() const {
   Json c = AffineNormalization::config();
   c["momentum"] = momentum_;
-  c["moving_mean_initializer"] = mean_init_;
-  c["moving_variance_initializer"] = var_init_;
+  c["moving_mean_initializer"] = mean_init_.to_json();
+  c["moving_variance_initializer"] = var_init_.to_json();
   return c;
 }
 
 LayerPtr BatchNormalization::from_config(const Json& c) {
   return finish(std::make_shared<BatchNormalization>(
                     c.get("axis", int64_t{-1}), c.get("momentum", 0.99f), c.get("epsilon", 1e-3f),
-                    c.get("center", true), c.get("scale", true), c.get("beta_initializer", "zeros"),
-                    c.get("gamma_initializer", "ones"), c.get("moving_mean_initializer", "zeros"),
-                    c.get("moving_variance_initializer", "ones"), name_of(c)),
+                    c.get("center", true), c.get("scale", true),
+                    init_arg(c, "beta_initializer", "zeros", "BatchNormalization"),
+                    init_arg(c, "gamma_initializer", "ones", "BatchNormalization"),
+                    init_arg(c, "moving_mean_initializer", "zeros", "BatchNormalization"),
+                    init_arg(c, "moving_variance_initializer", "ones", "BatchNormalization"), name_of(c)),
                 c);
 }
 
 LayerPtr LayerNormalization::from_config(const Json& c) {
   return finish(std::make_shared<LayerNormalization>(c.get("axis", int64_t{-1}), c.get("epsilon", 1e-3f),
                                                      c.get("center", true), c.get("scale", true),
-                                                     c.get("beta_initializer", "zeros"),
-                                                     c.get("gamma_initializer", "ones"), name_of(c)),
+                                                     init_arg(c, "beta_initializer", "zeros", "LayerNormalization"),
+                                                     init_arg(c, "gamma_initializer", "ones", "LayerNormalization"),
+                                                     name_of(c)),
                 c);
 }
 

@@ -214,6 +214,59 @@ double regularize(float* grad, const float* w, int64_t n, float l1, float l2) {
   return static_cast<double>(l1) * a + static_cast<double>(l2) * s;
 }
 
+int64_t orthogonal_scratch_size(int64_t rows, int64_t cols, bool columns) {
+  const int64_t R = columns ? cols : rows, C = columns ? rows : cols;
+  return 2 * R * C + R * R + R;
+}
+
+double orthogonal_regularize(float* grad, const float* w, int64_t rows, int64_t cols, bool columns, float factor,
+                             float* scratch) {
+  const int64_t R = columns ? cols : rows, C = columns ? rows : cols;  // R vectors of length C
+  if (R < 2 || factor == 0.f) return 0.0;
+  constexpr float kMaxInv = 1e7f;  // 1 / Keras's epsilon: shorter vectors are scaled by it, not normalized
+  float* N = scratch;              // R x C: the vectors, normalized
+  float* G = N + R * C;            // R x R: their dot products, then the signs that d penalty / dN needs
+  float* D = G + R * R;            // R x C: d penalty / dN
+  float* inv = D + R * C;          // R: the scale of each vector
+  for (int64_t r = 0; r < R; ++r) {
+    float* n = N + r * C;
+    for (int64_t c = 0; c < C; ++c) n[c] = columns ? w[c * cols + r] : w[r * cols + c];
+    double ss = 0.0;
+    for (int64_t c = 0; c < C; ++c) ss += static_cast<double>(n[c]) * n[c];
+    inv[r] = ss > 0.0 ? static_cast<float>(std::fmin(1.0 / std::sqrt(ss), static_cast<double>(kMaxInv))) : kMaxInv;
+    for (int64_t c = 0; c < C; ++c) n[c] *= inv[r];
+  }
+  gemm(false, true, R, R, C, N, C, N, C, 0.f, G, R);
+  double sum = 0.0;  // serial: the penalty must not depend on the thread count
+  for (int64_t i = 0; i < R; ++i)
+    for (int64_t j = 0; j < R; ++j)
+      if (i != j) sum += std::fabs(G[i * R + j]);
+  const double k = static_cast<double>(factor) / (static_cast<double>(R) * static_cast<double>(R - 1));
+  if (grad != nullptr) {
+    // |G_ij| and |G_ji| both hold n_i . n_j: d penalty / dn_i = 2k sum_{j != i} sign(G_ij) n_j.
+    const float two_k = static_cast<float>(2.0 * k);
+    for (int64_t i = 0; i < R; ++i)
+      for (int64_t j = 0; j < R; ++j) {
+        const float g = G[i * R + j];
+        G[i * R + j] = i == j ? 0.f : (g > 0.f ? two_k : (g < 0.f ? -two_k : 0.f));
+      }
+    gemm(false, false, R, C, R, G, R, N, C, 0.f, D, C);
+    // Back through n = w * inv: dw = inv * (dn - n (n . dn)) for a normalized vector, inv * dn for a clamped one.
+    for (int64_t r = 0; r < R; ++r) {
+      const float* n = N + r * C;
+      const float* dn = D + r * C;
+      double dot = 0.0;
+      if (inv[r] < kMaxInv)
+        for (int64_t c = 0; c < C; ++c) dot += static_cast<double>(n[c]) * dn[c];
+      for (int64_t c = 0; c < C; ++c) {
+        const float g = inv[r] * (dn[c] - n[c] * static_cast<float>(dot));
+        grad[columns ? c * cols + r : r * cols + c] += g;
+      }
+    }
+  }
+  return k * sum;
+}
+
 int64_t count_nonfinite(const float* x, int64_t n) {
   int64_t bad = 0;
   for (int64_t i = 0; i < n; ++i) bad += std::isfinite(x[i]) ? 0 : 1;

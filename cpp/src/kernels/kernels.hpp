@@ -96,6 +96,13 @@ void add_rows_bias(float* y, const float* b, int64_t rows, int64_t cols);       
 // Weight penalty l1*sum|w| + l2*sum w^2 (summed in double, in order); when grad != nullptr also
 // grad += l1*sign(w) + 2*l2*w.
 double regularize(float* grad, const float* w, int64_t n, float l1, float l2);
+// Keras's OrthogonalRegularizer on w (rows x cols): the R vectors (its rows, or its columns when `columns`) scaled
+// to unit length, n_i = w_i * min(1 / |w_i|, 1e7), G = N N^T; penalty = factor / (R (R - 1)) * sum_{i != j} |G_ij|
+// (the mean over pairs of |n_i . n_j|, halved as Keras does). When grad != nullptr also grad += d penalty / dw.
+// scratch: orthogonal_scratch_size floats. Fewer than 2 vectors: no pairs, no penalty.
+double orthogonal_regularize(float* grad, const float* w, int64_t rows, int64_t cols, bool columns, float factor,
+                             float* scratch);
+int64_t orthogonal_scratch_size(int64_t rows, int64_t cols, bool columns);
 // Counts non-finite values (NaN, +-inf).
 int64_t count_nonfinite(const float* x, int64_t n);
 

@@ -62,9 +62,9 @@ Shape Softmax::do_build(const Shape& in) {
 }
 
 // ---- PReLU ----------------------------------------------------------------------------------------------------------
-PReLU::PReLU(const std::string& alpha_initializer, std::vector<int64_t> shared_axes, const std::string& name)
+PReLU::PReLU(const Initializer& alpha_initializer, std::vector<int64_t> shared_axes, const std::string& name)
     : Layer(layer_name(name, "PReLU")), init_(alpha_initializer), shared_axes_(std::move(shared_axes)) {
-  check_initializer(alpha_initializer, "PReLU '" + name_ + "' alpha_initializer");
+  alpha_initializer.check("PReLU '" + name_ + "' alpha_initializer");
   for (int64_t a : shared_axes_)
     NNC_CHECK(a >= 1, "PReLU '", name_, "': shared_axes are per-sample axes counted from 1 (after the batch axis), got ",
               shape_str(shared_axes_));
@@ -82,8 +82,7 @@ Shape PReLU::do_build(const Shape& in) {
   }
   for (size_t d = 0; d < in.size(); ++d)
     if (alpha[d] != 1) require_known(in, static_cast<int64_t>(d), str_cat("axis ", d + 1, " (not in shared_axes)"));
-  const int64_t n = shape_numel(alpha);
-  add_weight("alpha", alpha, init_, n, n);
+  add_weight("alpha", alpha, init_);
   return in;
 }
 

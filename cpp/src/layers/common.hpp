@@ -26,6 +26,8 @@ class WeightBudget {
   WeightBudget& operator=(const WeightBudget&) = delete;
   // Takes n floats from the active budget (if any); throws when it runs out.
   static void take(int64_t n, const std::string& what);
+  // Whether a budget lives on this thread (a model file is being read).
+  static bool active();
 
  private:
   int64_t remaining_;

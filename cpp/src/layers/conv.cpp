@@ -28,14 +28,14 @@ void check_image_input(const Shape& in, const std::string& who) {
 
 // ---- Conv2D ---------------------------------------------------------------------------------------------------
 Conv2D::Conv2D(int64_t filters, Pair kernel_size, Pair strides, const std::string& padding, Pair dilation_rate,
-               const std::string& activation, bool use_bias, const std::string& kernel_initializer,
-               const std::string& bias_initializer, const std::string& name)
+               const std::string& activation, bool use_bias, const Initializer& kernel_initializer,
+               const Initializer& bias_initializer, const std::string& name)
     : Conv2D(2, filters, kernel_size, strides, padding, dilation_rate, activation, use_bias, kernel_initializer,
              bias_initializer, name) {}
 
 Conv2D::Conv2D(int rank, int64_t filters, Pair kernel_size, Pair strides, const std::string& padding,
-               Pair dilation_rate, const std::string& activation, bool use_bias, const std::string& kernel_initializer,
-               const std::string& bias_initializer, const std::string& name)
+               Pair dilation_rate, const std::string& activation, bool use_bias, const Initializer& kernel_initializer,
+               const Initializer& bias_initializer, const std::string& name)
     : Layer(layer_name(name, rank == 1 ? "Conv1D" : "Conv2D")),
       rank_(rank),
       filters_(filters),
@@ -53,8 +53,8 @@ Conv2D::Conv2D(int rank, int64_t filters, Pair kernel_size, Pair strides, const 
   check_pair(strides, who(), "strides");
   check_pair(dilation_rate, who(), "dilation_rate");
   check_padding(padding, who(), rank == 1);
-  check_initializer(kernel_initializer, who() + " kernel_initializer");
-  check_initializer(bias_initializer, who() + " bias_initializer");
+  kernel_initializer.check(who() + " kernel_initializer");
+  bias_initializer.check(who() + " bias_initializer");
 }
 
 std::string Conv2D::who() const { return (rank_ == 1 ? "Conv1D '" : "Conv2D '") + name_ + "'"; }
@@ -64,8 +64,8 @@ Shape Conv2D::do_build(const Shape& in) {
   require_known(in, -1, "the channel axis");
   const int64_t C = in.back(), taps = kernel_[0] * kernel_[1];
   const Shape kernel_shape = rank_ == 1 ? Shape{kernel_[1], C, filters_} : Shape{kernel_[0], kernel_[1], C, filters_};
-  add_weight("kernel", kernel_shape, kernel_init_, taps * C, taps * filters_);
-  if (use_bias_) add_weight("bias", {filters_}, bias_init_, C, filters_);
+  add_weight("kernel", kernel_shape, kernel_init_);
+  if (use_bias_) add_weight("bias", {filters_}, bias_init_);
   return out;
 }
 
@@ -184,15 +184,15 @@ std::string pair_str(Pair p, int rank) {
 
 Conv2DTranspose::Conv2DTranspose(int64_t filters, Pair kernel_size, Pair strides, const std::string& padding,
                                  Pair output_padding, Pair dilation_rate, const std::string& activation,
-                                 bool use_bias, const std::string& kernel_initializer,
-                                 const std::string& bias_initializer, const std::string& name)
+                                 bool use_bias, const Initializer& kernel_initializer,
+                                 const Initializer& bias_initializer, const std::string& name)
     : Conv2DTranspose(2, filters, kernel_size, strides, padding, output_padding, dilation_rate, activation, use_bias,
                       kernel_initializer, bias_initializer, name) {}
 
 Conv2DTranspose::Conv2DTranspose(int rank, int64_t filters, Pair kernel_size, Pair strides,
                                  const std::string& padding, Pair output_padding, Pair dilation_rate,
-                                 const std::string& activation, bool use_bias, const std::string& kernel_initializer,
-                                 const std::string& bias_initializer, const std::string& name)
+                                 const std::string& activation, bool use_bias, const Initializer& kernel_initializer,
+                                 const Initializer& bias_initializer, const std::string& name)
     : Layer(layer_name(name, rank == 1 ? "Conv1DTranspose" : "Conv2DTranspose")),
       rank_(rank),
       filters_(filters),
@@ -222,8 +222,8 @@ Conv2DTranspose::Conv2DTranspose(int rank, int64_t filters, Pair kernel_size, Pa
   } else {
     output_padding_ = {-1, -1};
   }
-  check_initializer(kernel_initializer, who() + " kernel_initializer");
-  check_initializer(bias_initializer, who() + " bias_initializer");
+  kernel_initializer.check(who() + " kernel_initializer");
+  bias_initializer.check(who() + " bias_initializer");
 }
 
 std::string Conv2DTranspose::who() const {
@@ -236,8 +236,8 @@ Shape Conv2DTranspose::do_build(const Shape& in) {
   const int64_t C = in.back(), taps = kernel_[0] * kernel_[1];
   const Shape kernel_shape = rank_ == 1 ? Shape{kernel_[1], filters_, C} : Shape{kernel_[0], kernel_[1], filters_, C};
   // Keras's fans for a kernel (..., filters, C): the second-to-last axis is "in".
-  add_weight("kernel", kernel_shape, kernel_init_, taps * filters_, taps * C);
-  if (use_bias_) add_weight("bias", {filters_}, bias_init_, C, filters_);
+  add_weight("kernel", kernel_shape, kernel_init_);
+  if (use_bias_) add_weight("bias", {filters_}, bias_init_);
   return out;
 }
 

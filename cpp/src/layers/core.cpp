@@ -13,8 +13,8 @@ using detail::layer_name;
 using detail::to_kernel;
 
 // ---- Dense --------------------------------------------------------------------------------------------------
-Dense::Dense(int64_t units, const std::string& activation, bool use_bias, const std::string& kernel_initializer,
-             const std::string& bias_initializer, const std::string& name)
+Dense::Dense(int64_t units, const std::string& activation, bool use_bias, const Initializer& kernel_initializer,
+             const Initializer& bias_initializer, const std::string& name)
     : Layer(layer_name(name, "Dense")),
       units_(units),
       act_(activation_from_name(activation)),
@@ -23,8 +23,8 @@ Dense::Dense(int64_t units, const std::string& activation, bool use_bias, const 
       kernel_init_(kernel_initializer),
       bias_init_(bias_initializer) {
   NNC_CHECK(units >= 1, "Dense '", name_, "': units must be >= 1, got ", units);
-  check_initializer(kernel_initializer, "Dense '" + name_ + "' kernel_initializer");
-  check_initializer(bias_initializer, "Dense '" + name_ + "' bias_initializer");
+  kernel_initializer.check("Dense '" + name_ + "' kernel_initializer");
+  bias_initializer.check("Dense '" + name_ + "' bias_initializer");
 }
 
 Shape Dense::do_build(const Shape& in) {
@@ -32,8 +32,8 @@ Shape Dense::do_build(const Shape& in) {
             shape_str(batch_shape(-1, in)));
   require_known(in, -1, "the last axis (the features a Dense layer multiplies)");
   const int64_t fan_in = in.back();
-  add_weight("kernel", {fan_in, units_}, kernel_init_, fan_in, units_);
-  if (use_bias_) add_weight("bias", {units_}, bias_init_, fan_in, units_);
+  add_weight("kernel", {fan_in, units_}, kernel_init_);
+  if (use_bias_) add_weight("bias", {units_}, bias_init_);
   return infer_shape(in);
 }
 

@@ -339,6 +339,8 @@ const std::vector<const Tensor*>& Layer::backward(const std::vector<const Tensor
 void Layer::set_regularizer(const std::string& weight_name, Regularizer r) {
   NNC_CHECK(r.l1 >= 0.f && r.l2 >= 0.f && std::isfinite(r.l1) && std::isfinite(r.l2), "Layer '", name_,
             "': regularizer factors must be finite and >= 0, got l1=", r.l1, " l2=", r.l2);
+  NNC_CHECK(r.orthogonal >= 0.f && std::isfinite(r.orthogonal), "Layer '", name_,
+            "': the OrthogonalRegularizer factor must be finite and >= 0, got ", r.orthogonal);
   if (!built_) {
     pending_regularizers_.emplace_back(weight_name, r);
     return;
@@ -346,6 +348,9 @@ void Layer::set_regularizer(const std::string& weight_name, Regularizer r) {
   std::string names;
   for (Param& p : params_) {
     if (p.name == weight_name) {
+      NNC_CHECK(r.orthogonal == 0.f || p.value.ndim() == 2, who(), " ", weight_name,
+                "_regularizer: OrthogonalRegularizer needs a 2-D weight, '", weight_name, "' has shape ",
+                p.value.shape_str());
       p.regularizer = r;
       return;
     }
@@ -367,6 +372,7 @@ thread_local WeightBudget* active_budget = nullptr;
 }
 WeightBudget::WeightBudget(int64_t floats) : remaining_(floats), outer_(active_budget) { active_budget = this; }
 WeightBudget::~WeightBudget() { active_budget = outer_; }
+bool WeightBudget::active() { return active_budget != nullptr; }
 void WeightBudget::take(int64_t n, const std::string& what) {
   if (active_budget == nullptr) return;
   NNC_CHECK(n <= active_budget->remaining_, what, " needs ", n, " more weights than the model file holds");
@@ -374,8 +380,7 @@ void WeightBudget::take(int64_t n, const std::string& what) {
 }
 }  // namespace detail
 
-Param& Layer::add_weight(const std::string& name, const Shape& shape, const std::string& initializer,
-                         int64_t fan_in, int64_t fan_out) {
+Param& Layer::add_weight(const std::string& name, const Shape& shape, const Initializer& initializer) {
   detail::WeightBudget::take(shape_numel(shape), str_cat("Layer '", name_, "' weight '", name, "' ", shape_str(shape)));
   Param p;
   p.name = name;
@@ -387,7 +392,10 @@ Param& Layer::add_weight(const std::string& name, const Shape& shape, const std:
     throw OutOfMemory(str_cat(class_name(), " '", name_, "': out of memory for weight '", name, "' of shape ",
                               shape_str(shape), ": it needs ", bytes_str(bytes), ", and as much again for its gradient"));
   }
-  initialize(p.value, initializer, fan_in, fan_out, rng_);
+  // A user's initializer is not run while a model file is read: the file's values replace it (and the function may
+  // not be known to this process).
+  if (initializer.is_custom() && detail::WeightBudget::active()) p.value.zero();
+  else initializer.fill(p.value, rng_, str_cat(who(), " weight '", name, "'"));
   params_.push_back(std::move(p));
   return params_.back();
 }

@@ -22,8 +22,8 @@ void check_last_axis(int64_t axis, const Shape& in, const std::string& what) {
 
 // ---- shared affine part -------------------------------------------------------------------------------------
 AffineNormalization::AffineNormalization(const std::string& name, const std::string& class_name, int64_t axis,
-                                         float epsilon, bool center, bool scale, const std::string& beta_initializer,
-                                         const std::string& gamma_initializer)
+                                         float epsilon, bool center, bool scale, const Initializer& beta_initializer,
+                                         const Initializer& gamma_initializer)
     : Layer(layer_name(name, class_name)),
       axis_(axis),
       epsilon_(epsilon),
@@ -34,8 +34,8 @@ AffineNormalization::AffineNormalization(const std::string& name, const std::str
   const std::string who = class_name + " '" + name_ + "'";
   NNC_CHECK(axis == -1 || axis >= 1, who, ": only axis=-1 (the last, channels-last) is supported, got axis=", axis);
   NNC_CHECK(epsilon >= 0.f && std::isfinite(epsilon), who, ": epsilon must be a finite value >= 0, got ", epsilon);
-  check_initializer(beta_initializer, who + " beta_initializer");
-  check_initializer(gamma_initializer, who + " gamma_initializer");
+  beta_initializer.check(who + " beta_initializer");
+  gamma_initializer.check(who + " gamma_initializer");
 }
 
 int64_t AffineNormalization::build_affine(const Shape& in) {
@@ -47,11 +47,11 @@ int64_t AffineNormalization::build_affine(const Shape& in) {
   const int64_t C = in.back();
   if (scale_) {
     gamma_ = static_cast<int>(params_.size());
-    add_weight("gamma", {C}, gamma_init_, C, C);
+    add_weight("gamma", {C}, gamma_init_);
   }
   if (center_) {
     beta_ = static_cast<int>(params_.size());
-    add_weight("beta", {C}, beta_init_, C, C);
+    add_weight("beta", {C}, beta_init_);
   }
   ones_ = Tensor({C});
   ones_.fill(1.f);
@@ -79,9 +79,9 @@ float* AffineNormalization::dx_buffer(LayerCall& c, bool need_dx) {
 
 // ---- BatchNormalization -------------------------------------------------------------------------------------
 BatchNormalization::BatchNormalization(int64_t axis, float momentum, float epsilon, bool center, bool scale,
-                                       const std::string& beta_initializer, const std::string& gamma_initializer,
-                                       const std::string& moving_mean_initializer,
-                                       const std::string& moving_variance_initializer, const std::string& name)
+                                       const Initializer& beta_initializer, const Initializer& gamma_initializer,
+                                       const Initializer& moving_mean_initializer,
+                                       const Initializer& moving_variance_initializer, const std::string& name)
     : AffineNormalization(name, "BatchNormalization", axis, epsilon, center, scale, beta_initializer,
                           gamma_initializer),
       momentum_(momentum),
@@ -89,16 +89,16 @@ BatchNormalization::BatchNormalization(int64_t axis, float momentum, float epsil
       var_init_(moving_variance_initializer) {
   const std::string who = "BatchNormalization '" + name_ + "'";
   NNC_CHECK(momentum >= 0.f && momentum <= 1.f, who, ": momentum must be in [0, 1], got ", momentum);
-  check_initializer(moving_mean_initializer, who + " moving_mean_initializer");
-  check_initializer(moving_variance_initializer, who + " moving_variance_initializer");
+  moving_mean_initializer.check(who + " moving_mean_initializer");
+  moving_variance_initializer.check(who + " moving_variance_initializer");
 }
 
 Shape BatchNormalization::do_build(const Shape& in) {
   const int64_t C = build_affine(in);
   moving_mean_ = static_cast<int>(params_.size());
-  add_weight("moving_mean", {C}, mean_init_, C, C).trainable = false;
+  add_weight("moving_mean", {C}, mean_init_).trainable = false;
   moving_var_ = static_cast<int>(params_.size());
-  add_weight("moving_variance", {C}, var_init_, C, C).trainable = false;
+  add_weight("moving_variance", {C}, var_init_).trainable = false;
   return in;
 }
 
@@ -138,7 +138,7 @@ const Tensor& BatchNormalization::backward_preact_one(LayerCall& c, const Tensor
 
 // ---- LayerNormalization -------------------------------------------------------------------------------------
 LayerNormalization::LayerNormalization(int64_t axis, float epsilon, bool center, bool scale,
-                                       const std::string& beta_initializer, const std::string& gamma_initializer,
+                                       const Initializer& beta_initializer, const Initializer& gamma_initializer,
                                        const std::string& name)
     : AffineNormalization(name, "LayerNormalization", axis, epsilon, center, scale, beta_initializer,
                           gamma_initializer) {}

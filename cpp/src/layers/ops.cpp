@@ -116,8 +116,7 @@ void OpLayer::make_weights() {
       params_.push_back(q);
       continue;
     }
-    const int64_t n = shape_numel(w.shape);
-    add_weight(w.name, w.shape, "zeros", n, n).trainable = w.trainable;
+    add_weight(w.name, w.shape, "zeros").trainable = w.trainable;
   }
 }
 

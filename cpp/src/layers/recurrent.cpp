@@ -74,9 +74,9 @@ Recurrent::Recurrent(const std::string& name, RecurrentCell cell, int64_t units,
   NNC_CHECK(opt_.dropout >= 0.f && opt_.dropout < 1.f, where, ": dropout must be in [0, 1), got ", opt_.dropout);
   NNC_CHECK(opt_.recurrent_dropout >= 0.f && opt_.recurrent_dropout < 1.f, where,
             ": recurrent_dropout must be in [0, 1), got ", opt_.recurrent_dropout);
-  check_initializer(opt_.kernel_initializer, where + " kernel_initializer");
-  check_initializer(opt_.recurrent_initializer, where + " recurrent_initializer");
-  check_initializer(opt_.bias_initializer, where + " bias_initializer");
+  opt_.kernel_initializer.check(where + " kernel_initializer");
+  opt_.recurrent_initializer.check(where + " recurrent_initializer");
+  opt_.bias_initializer.check(where + " bias_initializer");
   kernels::RnnSpec& s = *spec_;
   s.cell = kernel_cell(cell);
   s.act = cell == RecurrentCell::simple_rnn ? detail::rnn_activation(activation, where) : kernels::Act::tanh;
@@ -117,10 +117,10 @@ std::vector<Shape> Recurrent::build_shapes(const std::vector<Shape>& in) {
   std::vector<Shape> out = shapes_for(in);
   require_known(in[0], -1, "the features axis");
   const int64_t I = in[0][1], U = units_, GU = spec_->gates() * U;
-  add_weight("kernel", {I, GU}, opt_.kernel_initializer, I, GU);
-  add_weight("recurrent_kernel", {U, GU}, opt_.recurrent_initializer, U, GU);
+  add_weight("kernel", {I, GU}, opt_.kernel_initializer);
+  add_weight("recurrent_kernel", {U, GU}, opt_.recurrent_initializer);
   if (opt_.use_bias) {
-    Param& b = add_weight("bias", cell_ == RecurrentCell::gru ? Shape{2, GU} : Shape{GU}, opt_.bias_initializer, I, GU);
+    Param& b = add_weight("bias", cell_ == RecurrentCell::gru ? Shape{2, GU} : Shape{GU}, opt_.bias_initializer);
     adjust_bias(b.value);
   }
   spec_->I = I;
@@ -438,9 +438,9 @@ Json Recurrent::config() const {
     c[kv.first == "recurrent_kernel_regularizer" ? "recurrent_regularizer" : kv.first] = kv.second;
   c["units"] = units_;
   c["use_bias"] = opt_.use_bias;
-  c["kernel_initializer"] = opt_.kernel_initializer;
-  c["recurrent_initializer"] = opt_.recurrent_initializer;
-  c["bias_initializer"] = opt_.bias_initializer;
+  c["kernel_initializer"] = opt_.kernel_initializer.to_json();
+  c["recurrent_initializer"] = opt_.recurrent_initializer.to_json();
+  c["bias_initializer"] = opt_.bias_initializer.to_json();
   c["dropout"] = opt_.dropout;
   c["recurrent_dropout"] = opt_.recurrent_dropout;
   c["return_sequences"] = opt_.return_sequences;
@@ -452,9 +452,10 @@ Json Recurrent::config() const {
 RecurrentOptions Recurrent::options_from_config(const Json& c, const std::string& cls) {
   RecurrentOptions o;
   o.use_bias = c.get("use_bias", true);
-  o.kernel_initializer = c.get("kernel_initializer", "glorot_uniform");
-  o.recurrent_initializer = c.get("recurrent_initializer", "orthogonal");
-  o.bias_initializer = c.get("bias_initializer", "zeros");
+  const std::string who = str_cat(cls, " '", c.get("name", ""), "'");
+  o.kernel_initializer = initializer_from_config(c, "kernel_initializer", "glorot_uniform", who);
+  o.recurrent_initializer = initializer_from_config(c, "recurrent_initializer", "orthogonal", who);
+  o.bias_initializer = initializer_from_config(c, "bias_initializer", "zeros", who);
   o.dropout = c.get("dropout", 0.f);
   o.recurrent_dropout = c.get("recurrent_dropout", 0.f);
   o.return_sequences = c.get("return_sequences", false);

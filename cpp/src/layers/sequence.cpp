@@ -11,7 +11,7 @@ namespace nncore {
 using detail::layer_name;
 
 // ---- Embedding ------------------------------------------------------------------------------------------------
-Embedding::Embedding(int64_t input_dim, int64_t output_dim, const std::string& embeddings_initializer,
+Embedding::Embedding(int64_t input_dim, int64_t output_dim, const Initializer& embeddings_initializer,
                      bool mask_zero, int64_t input_length, const std::string& name)
     : Layer(layer_name(name, "Embedding")),
       input_dim_(input_dim),
@@ -25,13 +25,13 @@ Embedding::Embedding(int64_t input_dim, int64_t output_dim, const std::string& e
   NNC_CHECK(input_length >= 0, who, ": input_length must be >= 1 (or not given), got ", input_length);
   NNC_CHECK(input_dim <= (int64_t{1} << 24), who, ": input_dim must be <= 2^24 (ids travel as float32), got ",
             input_dim);
-  check_initializer(embeddings_initializer, who + " embeddings_initializer");
+  embeddings_initializer.check(who + " embeddings_initializer");
 }
 
 Shape Embedding::do_build(const Shape& in) {
   NNC_CHECK(input_length_ == 0 || (!in.empty() && (in.back() == input_length_ || in.back() < 0)), "Embedding '",
             name_, "': input_length is ", input_length_, " but the input has shape ", shape_str(batch_shape(-1, in)));
-  add_weight("embeddings", {input_dim_, output_dim_}, init_, input_dim_, output_dim_);
+  add_weight("embeddings", {input_dim_, output_dim_}, init_);
   return infer_shape(in);
 }
 
@@ -74,15 +74,15 @@ const Tensor& Embedding::backward_one(LayerCall& c, const Tensor& dy, bool need_
 // ---- Conv1D ---------------------------------------------------------------------------------------------------
 Conv1D::Conv1D(int64_t filters, int64_t kernel_size, int64_t strides, const std::string& padding,
                int64_t dilation_rate, const std::string& activation, bool use_bias,
-               const std::string& kernel_initializer, const std::string& bias_initializer, const std::string& name)
+               const Initializer& kernel_initializer, const Initializer& bias_initializer, const std::string& name)
     : Conv2D(1, filters, {1, kernel_size}, {1, strides}, padding, {1, dilation_rate}, activation, use_bias,
              kernel_initializer, bias_initializer, name) {}
 
 // ---- Conv1DTranspose, UpSampling1D ----------------------------------------------------------------------------
 Conv1DTranspose::Conv1DTranspose(int64_t filters, int64_t kernel_size, int64_t strides, const std::string& padding,
                                  int64_t output_padding, int64_t dilation_rate, const std::string& activation,
-                                 bool use_bias, const std::string& kernel_initializer,
-                                 const std::string& bias_initializer, const std::string& name)
+                                 bool use_bias, const Initializer& kernel_initializer,
+                                 const Initializer& bias_initializer, const std::string& name)
     : Conv2DTranspose(1, filters, {1, kernel_size}, {1, strides}, padding,
                       {output_padding < 0 ? -1 : 0, output_padding}, {1, dilation_rate}, activation, use_bias,
                       kernel_initializer, bias_initializer, name) {}

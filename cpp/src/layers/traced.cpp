@@ -39,7 +39,7 @@ TracedLayer::TracedLayer(const std::string& name, std::string user_class, Json u
       user_class_(std::move(user_class)),
       user_config_(std::move(user_config)) {}
 
-size_t TracedLayer::add_variable(const std::string& name, const Shape& shape, const std::string& initializer,
+size_t TracedLayer::add_variable(const std::string& name, const Shape& shape, const Initializer& initializer,
                                  bool trainable, Regularizer regularizer) {
   NNC_CHECK(!traced(), user_class_, " '", name_, "': add_weight('", name, "') after the layer was built; create "
             "weights in __init__ or build()");
@@ -49,9 +49,9 @@ size_t TracedLayer::add_variable(const std::string& name, const Shape& shape, co
   for (int64_t d : shape)
     NNC_CHECK(d >= 1, user_class_, " '", name_, "': add_weight('", name, "'): shape must have positive dimensions, got ",
               shape_str(shape));
-  const int64_t fan_in = shape.size() >= 2 ? shape_numel(shape) / shape.back() : (shape.empty() ? 1 : shape[0]);
-  const int64_t fan_out = shape.empty() ? 1 : shape.back();
-  Param& p = add_weight(name, shape, initializer, fan_in, fan_out);
+  NNC_CHECK(regularizer.orthogonal == 0.f || shape.size() == 2, user_class_, " '", name_, "': add_weight('", name,
+            "'): OrthogonalRegularizer needs a 2-D weight, got shape ", shape_str(shape));
+  Param& p = add_weight(name, shape, initializer);
   p.trainable = trainable;
   p.regularizer = regularizer;
   return num_variables_++;

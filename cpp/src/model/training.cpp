@@ -280,10 +280,19 @@ std::vector<Param*> Model::trainable_params() {
 
 double Model::regularization(bool with_grad) {
   double penalty = 0.0;
-  for (Param* p : train_params_)
-    if (p->regularizer.active())
-      penalty += kernels::regularize(with_grad ? p->grad.data() : nullptr, p->value.data(), p->value.size(),
-                                     p->regularizer.l1, p->regularizer.l2);
+  for (Param* p : train_params_) {
+    const Regularizer& r = p->regularizer;
+    if (!r.active()) continue;
+    float* grad = with_grad ? p->grad.data() : nullptr;
+    if (r.l1 != 0.f || r.l2 != 0.f) penalty += kernels::regularize(grad, p->value.data(), p->value.size(), r.l1, r.l2);
+    if (r.orthogonal != 0.f && p->value.ndim() == 2) {  // 2-D: checked when the regularizer was set
+      const int64_t rows = p->value.dim(0), cols = p->value.dim(1);
+      const size_t need = static_cast<size_t>(kernels::orthogonal_scratch_size(rows, cols, r.orthogonal_columns));
+      if (reg_scratch_.size() < need) reg_scratch_.resize(need);  // grows once: no allocation per step
+      penalty += kernels::orthogonal_regularize(grad, p->value.data(), rows, cols, r.orthogonal_columns, r.orthogonal,
+                                                reg_scratch_.data());
+    }
+  }
   return penalty;
 }
 

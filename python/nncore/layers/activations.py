@@ -1,14 +1,12 @@
 """Activation layers with arguments of their own (Keras 3's keras.layers.ReLU, LeakyReLU, ELU, Softmax, PReLU)."""
 from __future__ import annotations
 
-import re
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from .. import _core
-from .. import regularizers as _regularizers
-from .base import Layer, _check_kwargs, _number
+from .base import Layer, WeightAttribute, _check_kwargs, _init_arg, _number
 
 __all__ = ["ReLU", "LeakyReLU", "ELU", "Softmax", "PReLU"]
 
@@ -99,16 +97,12 @@ class PReLU(Layer):
         >>> PReLU(shared_axes=[1, 2])   # after a Conv2D: one alpha per channel
     """
 
-    def __init__(self, alpha_initializer: str = "zeros", alpha_regularizer: Any = None, alpha_constraint: Any = None,
+    def __init__(self, alpha_initializer: Any = "zeros", alpha_regularizer: Any = None, alpha_constraint: Any = None,
                  shared_axes: Any = None, input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None,
                  trainable: bool = True, **kwargs: Any) -> None:
         _check_kwargs("PReLU", kwargs)
         if alpha_constraint is not None:
             raise ValueError(f"PReLU: alpha_constraint is not supported, got {alpha_constraint!r}")
-        if not isinstance(alpha_initializer, str):
-            raise ValueError(f"PReLU: alpha_initializer must be a name such as 'zeros', got {alpha_initializer!r}")
-        if re.search(r"[A-Z]", alpha_initializer):  # Keras's class names: "Zeros", "GlorotUniform"
-            alpha_initializer = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", alpha_initializer).lower()
         if shared_axes is None:
             axes = []
         else:
@@ -121,11 +115,11 @@ class PReLU(Layer):
             if bad:
                 raise ValueError(f"PReLU: shared_axes must be None, an int or a list of ints >= 1 (per-sample axes), "
                                  f"got {shared_axes!r}")
-        impl = _core.PReLU(alpha_initializer, axes, name or "")
+        impl = _core.PReLU(_init_arg(alpha_initializer, "PReLU", "alpha_initializer"), axes, name or "")
         super().__init__(impl, input_shape, trainable)
-        r = _regularizers.get(alpha_regularizer)
-        if r is not None and (r.l1 or r.l2):
-            self._impl.set_regularizer("alpha", r.l1, r.l2)
+        self._regularize("alpha", alpha_regularizer)
+
+    alpha = WeightAttribute()
 
     @property
     def shared_axes(self) -> Optional[list]:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Union
 import numpy as np
 
 from .. import _core
+from .. import initializers as _initializers
 from .. import regularizers as _regularizers
 from .._convert import as_float32, per_sample_shape, py_shape
 
@@ -236,10 +237,15 @@ class Layer:
         return obj
 
     def _set_regularizers(self, kernel: Any, bias: Any) -> None:
-        for weight, reg in (("kernel", kernel), ("bias", bias)):
-            r = _regularizers.get(reg)
-            if r is not None and (r.l1 or r.l2):
-                self._impl.set_regularizer(weight, r.l1, r.l2)
+        self._regularize("kernel", kernel)
+        self._regularize("bias", bias)
+
+    def _regularize(self, weight: str, identifier: Any, arg: Optional[str] = None) -> None:
+        """Penalizes weight ``weight`` by the regularizer given as argument ``arg`` (default ``<weight>_regularizer``):
+        a name, a config dict or a built-in regularizer object."""
+        config = _regularizers.to_core(identifier, f"{type(self).__name__} {arg or weight + '_regularizer'}")
+        if config is not None:
+            self._impl.set_regularizer_config(weight, json.dumps(config))
 
     # -- running the layer by itself -----------------------------------------------------------------------
     call = None  # a custom layer's computation (subclasses define it)
@@ -280,6 +286,40 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name='{self.name}' built={self.built}>"
+
+
+def _init_arg(value: Any, cls: str, arg: str) -> Any:
+    """A layer's initializer argument in the form C++ takes: a name, a built-in initializer object or config, or a
+    user's callable (run in Python when the layer is built)."""
+    return _initializers.to_core(value, f"{cls} {arg}")
+
+
+class WeightAttribute:
+    """``layer.kernel``, ``layer.bias``, ``layer.gamma``, ...: the built layer's weight of that (Keras) name as a
+    Variable (``.numpy()``, ``.shape``, ``.assign(value)``, ``np.asarray(v)``); None when the layer has no such weight
+    by its configuration (``bias`` with ``use_bias=False``). An unbuilt layer raises AttributeError."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, layer: Any, owner: Optional[type] = None) -> Any:
+        if layer is None:
+            return self
+        impl = layer._impl
+        if not impl.built:
+            raise AttributeError(f"Layer '{layer.name}' ({type(layer).__name__}) is not built yet, so it has no "
+                                 f"'{self.name}': build it (layer.build(input_shape)) or call it on data first")
+        names = list(impl.weight_names)
+        if self.name not in names:
+            return None
+        cache = layer.__dict__.setdefault("_weight_variables", {})
+        var = cache.get(self.name)
+        if var is None:
+            from .._custom import Variable
+            index = names.index(self.name)
+            var = Variable(layer, index, self.name, bool(impl.weight_trainable[index]))
+            cache[self.name] = var
+        return var
 
 
 def snake_case_name(class_name: str) -> str:

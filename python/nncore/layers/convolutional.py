@@ -7,7 +7,8 @@ import numpy as np
 
 from .. import _core
 from .._convert import pair
-from .base import ActivationArg, Layer, _activation_name, _channels_last, _check_kwargs, _single
+from .base import (ActivationArg, Layer, WeightAttribute, _activation_name, _channels_last, _check_kwargs, _init_arg,
+                   _single)
 
 __all__ = ["Conv2D", "Conv1D", "Conv2DTranspose", "Conv1DTranspose"]
 
@@ -23,7 +24,7 @@ class Conv2D(Layer):
 
     def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
                  dilation_rate: Any = (1, 1), activation: ActivationArg = None, use_bias: bool = True,
-                 kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
                  data_format: Optional[str] = None, **kwargs: Any) -> None:
@@ -32,12 +33,16 @@ class Conv2D(Layer):
             raise ValueError(f"Conv2D: only data_format='channels_last' is supported, got {data_format!r}")
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)):
             raise TypeError(f"Conv2D: filters must be a positive int, got {filters!r}")
+        ki = _init_arg(kernel_initializer, "Conv2D", "kernel_initializer")
+        bi = _init_arg(bias_initializer, "Conv2D", "bias_initializer")
         impl = _core.Conv2D(int(filters), pair(kernel_size, "Conv2D kernel_size"), pair(strides, "Conv2D strides"),
                             str(padding).lower(), pair(dilation_rate, "Conv2D dilation_rate"),
-                            _activation_name(activation, "Conv2D"), bool(use_bias), kernel_initializer,
-                            bias_initializer, name or "")
+                            _activation_name(activation, "Conv2D"), bool(use_bias), ki, bi, name or "")
         super().__init__(impl, input_shape, trainable)
         self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
+
+    kernel = WeightAttribute()
+    bias = WeightAttribute()
 
     @property
     def filters(self) -> int:
@@ -68,7 +73,7 @@ class Conv1D(Layer):
 
     def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
                  dilation_rate: Any = 1, activation: ActivationArg = None, use_bias: bool = True,
-                 kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
                  data_format: Optional[str] = None, **kwargs: Any) -> None:
@@ -76,12 +81,17 @@ class Conv1D(Layer):
         _channels_last("Conv1D", data_format)
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)):
             raise TypeError(f"Conv1D: filters must be a positive int, got {filters!r}")
+        ki = _init_arg(kernel_initializer, "Conv1D", "kernel_initializer")
+        bi = _init_arg(bias_initializer, "Conv1D", "bias_initializer")
         impl = _core.Conv1D(int(filters), _single(kernel_size, "Conv1D kernel_size"),
                             _single(strides, "Conv1D strides"), str(padding).lower(),
                             _single(dilation_rate, "Conv1D dilation_rate"), _activation_name(activation, "Conv1D"),
-                            bool(use_bias), kernel_initializer, bias_initializer, name or "")
+                            bool(use_bias), ki, bi, name or "")
         super().__init__(impl, input_shape, trainable)
         self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
+
+    kernel = WeightAttribute()
+    bias = WeightAttribute()
 
     @property
     def filters(self) -> int:
@@ -133,7 +143,7 @@ class Conv2DTranspose(Layer):
 
     def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
                  output_padding: Any = None, dilation_rate: Any = (1, 1), activation: ActivationArg = None,
-                 use_bias: bool = True, kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
                  data_format: Optional[str] = None, **kwargs: Any) -> None:
@@ -143,12 +153,17 @@ class Conv2DTranspose(Layer):
         op = (-1, -1) if output_padding is None else pair(output_padding, f"{cls} output_padding")
         if output_padding is not None and min(op) < 0:
             raise ValueError(f"{cls} output_padding: expected ints >= 0 (or None), got {output_padding!r}")
+        ki = _init_arg(kernel_initializer, "Conv2DTranspose", "kernel_initializer")
+        bi = _init_arg(bias_initializer, "Conv2DTranspose", "bias_initializer")
         impl = _core.Conv2DTranspose(_filters(cls, filters), pair(kernel_size, f"{cls} kernel_size"),
                                      pair(strides, f"{cls} strides"), _padding(cls, padding), op,
                                      pair(dilation_rate, f"{cls} dilation_rate"), _activation_name(activation, cls),
-                                     bool(use_bias), kernel_initializer, bias_initializer, name or "")
+                                     bool(use_bias), ki, bi, name or "")
         super().__init__(impl, input_shape, trainable)
         self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
+
+    kernel = WeightAttribute()
+    bias = WeightAttribute()
 
     @property
     def filters(self) -> int:
@@ -186,7 +201,7 @@ class Conv1DTranspose(Layer):
 
     def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
                  output_padding: Any = None, dilation_rate: Any = 1, activation: ActivationArg = None,
-                 use_bias: bool = True, kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
                  data_format: Optional[str] = None, **kwargs: Any) -> None:
@@ -201,12 +216,17 @@ class Conv1DTranspose(Layer):
                 raise ValueError(f"{cls} output_padding: expected an int >= 0 (or a 1-tuple, or None), "
                                  f"got {output_padding!r}")
             op = int(v)
+        ki = _init_arg(kernel_initializer, "Conv1DTranspose", "kernel_initializer")
+        bi = _init_arg(bias_initializer, "Conv1DTranspose", "bias_initializer")
         impl = _core.Conv1DTranspose(_filters(cls, filters), _single(kernel_size, f"{cls} kernel_size"),
                                      _single(strides, f"{cls} strides"), _padding(cls, padding), op,
                                      _single(dilation_rate, f"{cls} dilation_rate"), _activation_name(activation, cls),
-                                     bool(use_bias), kernel_initializer, bias_initializer, name or "")
+                                     bool(use_bias), ki, bi, name or "")
         super().__init__(impl, input_shape, trainable)
         self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
+
+    kernel = WeightAttribute()
+    bias = WeightAttribute()
 
     @property
     def filters(self) -> int:

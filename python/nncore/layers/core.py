@@ -6,8 +6,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 import numpy as np
 
 from .. import _core
-from .. import regularizers as _regularizers
-from .base import ActivationArg, Layer, _activation_name, _check_kwargs, _positive
+from .base import ActivationArg, Layer, WeightAttribute, _activation_name, _check_kwargs, _init_arg, _positive
 
 __all__ = ["Dense", "Activation", "Embedding", "Lambda"]
 
@@ -20,7 +19,7 @@ class Dense(Layer):
     """
 
     def __init__(self, units: int, activation: ActivationArg = None, use_bias: bool = True,
-                 kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None,
                  trainable: bool = True, **kwargs: Any) -> None:
@@ -28,9 +27,13 @@ class Dense(Layer):
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)):
             raise TypeError(f"Dense: units must be a positive int, got {units!r}")
         impl = _core.Dense(int(units), _activation_name(activation, "Dense"), bool(use_bias),
-                           kernel_initializer, bias_initializer, name or "")
+                           _init_arg(kernel_initializer, "Dense", "kernel_initializer"),
+                           _init_arg(bias_initializer, "Dense", "bias_initializer"), name or "")
         super().__init__(impl, input_shape, trainable)
         self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
+
+    kernel = WeightAttribute()
+    bias = WeightAttribute()
 
     @property
     def units(self) -> int:
@@ -60,21 +63,22 @@ class Embedding(Layer):
         ...                     Dense(1, activation="sigmoid")])
     """
 
-    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: str = "uniform",
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
                  embeddings_regularizer: Any = None, mask_zero: bool = False,
                  input_length: Optional[int] = None, input_shape: Optional[Sequence[int]] = None,
                  name: Optional[str] = None, trainable: bool = True, **kwargs: Any) -> None:
         _check_kwargs("Embedding", kwargs)
         length = 0 if input_length is None else _positive(input_length, "Embedding: input_length")
         impl = _core.Embedding(_positive(input_dim, "Embedding: input_dim"),
-                               _positive(output_dim, "Embedding: output_dim"), embeddings_initializer,
+                               _positive(output_dim, "Embedding: output_dim"),
+                               _init_arg(embeddings_initializer, "Embedding", "embeddings_initializer"),
                                bool(mask_zero), length, name or "")
         if input_shape is None and length:
             input_shape = (length,)
         super().__init__(impl, input_shape, trainable)
-        r = _regularizers.get(embeddings_regularizer)
-        if r is not None and (r.l1 or r.l2):
-            self._impl.set_regularizer("embeddings", r.l1, r.l2)
+        self._regularize("embeddings", embeddings_regularizer)
+
+    embeddings = WeightAttribute()
 
     @property
     def input_dim(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 from .. import _core
-from .base import Layer, _check_axis, _check_kwargs
+from .base import Layer, WeightAttribute, _check_axis, _check_kwargs, _init_arg
 
 __all__ = ["BatchNormalization", "LayerNormalization"]
 
@@ -21,15 +21,27 @@ class BatchNormalization(Layer):
     """
 
     def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
-                 scale: bool = True, beta_initializer: str = "zeros", gamma_initializer: str = "ones",
-                 moving_mean_initializer: str = "zeros", moving_variance_initializer: str = "ones",
+                 scale: bool = True, beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
+                 moving_mean_initializer: Any = "zeros", moving_variance_initializer: Any = "ones",
+                 beta_regularizer: Any = None, gamma_regularizer: Any = None,
                  input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
                  **kwargs: Any) -> None:
         _check_kwargs("BatchNormalization", kwargs)
-        impl = _core.BatchNormalization(_check_axis("BatchNormalization", axis), float(momentum), float(epsilon),
-                                        bool(center), bool(scale), beta_initializer, gamma_initializer,
-                                        moving_mean_initializer, moving_variance_initializer, name or "")
+        cls = "BatchNormalization"
+        impl = _core.BatchNormalization(_check_axis(cls, axis), float(momentum), float(epsilon), bool(center),
+                                        bool(scale), _init_arg(beta_initializer, cls, "beta_initializer"),
+                                        _init_arg(gamma_initializer, cls, "gamma_initializer"),
+                                        _init_arg(moving_mean_initializer, cls, "moving_mean_initializer"),
+                                        _init_arg(moving_variance_initializer, cls, "moving_variance_initializer"),
+                                        name or "")
         super().__init__(impl, input_shape, trainable)
+        self._regularize("beta", beta_regularizer if center else None)
+        self._regularize("gamma", gamma_regularizer if scale else None)
+
+    gamma = WeightAttribute()
+    beta = WeightAttribute()
+    moving_mean = WeightAttribute()
+    moving_variance = WeightAttribute()
 
     @property
     def axis(self) -> int:
@@ -54,13 +66,20 @@ class LayerNormalization(Layer):
     """
 
     def __init__(self, axis: int = -1, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
-                 beta_initializer: str = "zeros", gamma_initializer: str = "ones",
-                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
-                 **kwargs: Any) -> None:
+                 beta_initializer: Any = "zeros", gamma_initializer: Any = "ones", beta_regularizer: Any = None,
+                 gamma_regularizer: Any = None, input_shape: Optional[Sequence[int]] = None,
+                 name: Optional[str] = None, trainable: bool = True, **kwargs: Any) -> None:
         _check_kwargs("LayerNormalization", kwargs)
-        impl = _core.LayerNormalization(_check_axis("LayerNormalization", axis), float(epsilon), bool(center),
-                                        bool(scale), beta_initializer, gamma_initializer, name or "")
+        cls = "LayerNormalization"
+        impl = _core.LayerNormalization(_check_axis(cls, axis), float(epsilon), bool(center), bool(scale),
+                                        _init_arg(beta_initializer, cls, "beta_initializer"),
+                                        _init_arg(gamma_initializer, cls, "gamma_initializer"), name or "")
         super().__init__(impl, input_shape, trainable)
+        self._regularize("beta", beta_regularizer if center else None)
+        self._regularize("gamma", gamma_regularizer if scale else None)
+
+    gamma = WeightAttribute()
+    beta = WeightAttribute()
 
     @property
     def axis(self) -> int:

@@ -6,9 +6,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .. import _core
-from .. import regularizers as _regularizers
 from .._convert import as_float32
-from .base import ActivationArg, Layer, _activation_name, _check_kwargs, _wrap
+from .base import ActivationArg, Layer, WeightAttribute, _activation_name, _check_kwargs, _init_arg, _wrap
 
 __all__ = ["TimeDistributed", "SimpleRNN", "LSTM", "GRU", "Bidirectional"]
 
@@ -135,15 +134,22 @@ class _Recurrent(Layer):
         return self._impl.states
 
 
+def _init_args(cls: str, kernel: Any, recurrent: Any, bias: Any) -> tuple:
+    return (_init_arg(kernel, cls, "kernel_initializer"), _init_arg(recurrent, cls, "recurrent_initializer"),
+            _init_arg(bias, cls, "bias_initializer"))
+
+
 class _RNNLayer(_Recurrent):
     def _setup(self, impl: Any, input_shape: Any, trainable: bool, kernel_regularizer: Any,
                recurrent_regularizer: Any, bias_regularizer: Any, use_bias: bool) -> None:
         super().__init__(impl, input_shape, trainable)
-        for weight, reg in (("kernel", kernel_regularizer), ("recurrent_kernel", recurrent_regularizer),
-                            ("bias", bias_regularizer if use_bias else None)):
-            r = _regularizers.get(reg)
-            if r is not None and (r.l1 or r.l2):
-                self._impl.set_regularizer(weight, r.l1, r.l2)
+        self._regularize("kernel", kernel_regularizer)
+        self._regularize("recurrent_kernel", recurrent_regularizer, "recurrent_regularizer")
+        self._regularize("bias", bias_regularizer if use_bias else None)
+
+    kernel = WeightAttribute()
+    recurrent_kernel = WeightAttribute()
+    bias = WeightAttribute()
 
     @property
     def units(self) -> int:
@@ -182,8 +188,8 @@ class SimpleRNN(_RNNLayer):
     """
 
     def __init__(self, units: int, activation: ActivationArg = "tanh", use_bias: bool = True,
-                 kernel_initializer: str = "glorot_uniform", recurrent_initializer: str = "orthogonal",
-                 bias_initializer: str = "zeros", kernel_regularizer: Any = None, recurrent_regularizer: Any = None,
+                 kernel_initializer: Any = "glorot_uniform", recurrent_initializer: Any = "orthogonal",
+                 bias_initializer: Any = "zeros", kernel_regularizer: Any = None, recurrent_regularizer: Any = None,
                  bias_regularizer: Any = None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  return_sequences: bool = False, return_state: bool = False, go_backwards: bool = False,
                  input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
@@ -192,8 +198,9 @@ class SimpleRNN(_RNNLayer):
         act = _activation_name(activation, "SimpleRNN")
         if act not in ("tanh", "relu", "sigmoid", "linear"):
             raise ValueError(f"SimpleRNN: activation must be one of tanh, relu, sigmoid, linear; got {activation!r}")
-        impl = _core.SimpleRNN(_positive_units("SimpleRNN", units), act, bool(use_bias), kernel_initializer,
-                               recurrent_initializer, bias_initializer, float(dropout), float(recurrent_dropout),
+        ki, ri, bi = _init_args("SimpleRNN", kernel_initializer, recurrent_initializer, bias_initializer)
+        impl = _core.SimpleRNN(_positive_units("SimpleRNN", units), act, bool(use_bias), ki, ri, bi,
+                               float(dropout), float(recurrent_dropout),
                                bool(return_sequences), bool(return_state), bool(go_backwards), name or "")
         self._setup(impl, input_shape, trainable, kernel_regularizer, recurrent_regularizer,
                     bias_regularizer, use_bias)
@@ -210,16 +217,17 @@ class LSTM(_RNNLayer):
     """
 
     def __init__(self, units: int, activation: ActivationArg = "tanh", recurrent_activation: ActivationArg = "sigmoid",
-                 use_bias: bool = True, kernel_initializer: str = "glorot_uniform",
-                 recurrent_initializer: str = "orthogonal", bias_initializer: str = "zeros",
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
                  unit_forget_bias: bool = True, kernel_regularizer: Any = None, recurrent_regularizer: Any = None,
                  bias_regularizer: Any = None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  return_sequences: bool = False, return_state: bool = False, go_backwards: bool = False,
                  input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
                  **kwargs: Any) -> None:
         _check_rnn_flags("LSTM", activation, recurrent_activation, kwargs)
-        impl = _core.LSTM(_positive_units("LSTM", units), bool(use_bias), kernel_initializer, recurrent_initializer,
-                          bias_initializer, bool(unit_forget_bias), float(dropout), float(recurrent_dropout),
+        ki, ri, bi = _init_args("LSTM", kernel_initializer, recurrent_initializer, bias_initializer)
+        impl = _core.LSTM(_positive_units("LSTM", units), bool(use_bias), ki, ri, bi, bool(unit_forget_bias),
+                          float(dropout), float(recurrent_dropout),
                           bool(return_sequences), bool(return_state), bool(go_backwards), name or "")
         self._setup(impl, input_shape, trainable, kernel_regularizer, recurrent_regularizer,
                     bias_regularizer, use_bias)
@@ -236,8 +244,8 @@ class GRU(_RNNLayer):
     """
 
     def __init__(self, units: int, activation: ActivationArg = "tanh", recurrent_activation: ActivationArg = "sigmoid",
-                 use_bias: bool = True, kernel_initializer: str = "glorot_uniform",
-                 recurrent_initializer: str = "orthogonal", bias_initializer: str = "zeros",
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, recurrent_regularizer: Any = None, bias_regularizer: Any = None,
                  dropout: float = 0.0, recurrent_dropout: float = 0.0, return_sequences: bool = False,
                  return_state: bool = False, go_backwards: bool = False, reset_after: bool = True,
@@ -246,8 +254,9 @@ class GRU(_RNNLayer):
         _check_rnn_flags("GRU", activation, recurrent_activation, kwargs)
         if not reset_after:
             raise ValueError("GRU: only reset_after=True (Keras's default) is supported")
-        impl = _core.GRU(_positive_units("GRU", units), bool(use_bias), kernel_initializer, recurrent_initializer,
-                         bias_initializer, True, float(dropout), float(recurrent_dropout), bool(return_sequences),
+        ki, ri, bi = _init_args("GRU", kernel_initializer, recurrent_initializer, bias_initializer)
+        impl = _core.GRU(_positive_units("GRU", units), bool(use_bias), ki, ri, bi, True, float(dropout),
+                         float(recurrent_dropout), bool(return_sequences),
                          bool(return_state), bool(go_backwards), name or "")
         self._setup(impl, input_shape, trainable, kernel_regularizer, recurrent_regularizer,
                     bias_regularizer, use_bias)

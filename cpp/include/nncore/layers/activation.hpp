@@ -74,11 +74,11 @@ class PReLU : public Layer {
  public:
   Json config() const override;
   static LayerPtr from_config(const Json& config);
-  explicit PReLU(const std::string& alpha_initializer = "zeros", std::vector<int64_t> shared_axes = {},
+  explicit PReLU(const Initializer& alpha_initializer = "zeros", std::vector<int64_t> shared_axes = {},
                  const std::string& name = "");
   std::string class_name() const override { return "PReLU"; }
   const std::vector<int64_t>& shared_axes() const { return shared_axes_; }
-  const std::string& alpha_initializer() const { return init_; }
+  const Initializer& alpha_initializer() const { return init_; }
 
  protected:
   struct Call : LayerCall {
@@ -92,7 +92,7 @@ class PReLU : public Layer {
 
  private:
   void map_alpha(Call& call) const;  // (re)makes the call's maps for its input shape
-  std::string init_;
+  Initializer init_;
   std::vector<int64_t> shared_axes_;
 };
 

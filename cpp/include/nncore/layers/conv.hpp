@@ -20,7 +20,7 @@ class Conv2D : public Layer {
   static LayerPtr from_config(const Json& config);
   Conv2D(int64_t filters, Pair kernel_size, Pair strides = {1, 1}, const std::string& padding = "valid",
          Pair dilation_rate = {1, 1}, const std::string& activation = "linear", bool use_bias = true,
-         const std::string& kernel_initializer = "glorot_uniform", const std::string& bias_initializer = "zeros",
+         const Initializer& kernel_initializer = "glorot_uniform", const Initializer& bias_initializer = "zeros",
          const std::string& name = "");
   std::string class_name() const override { return "Conv2D"; }
   Activation output_activation() const override { return act_; }
@@ -38,8 +38,8 @@ class Conv2D : public Layer {
  protected:
   // rank 1: Conv1D, a convolution over one-row images (1, steps, channels) (padding may also be "causal").
   Conv2D(int rank, int64_t filters, Pair kernel_size, Pair strides, const std::string& padding, Pair dilation_rate,
-         const std::string& activation, bool use_bias, const std::string& kernel_initializer,
-         const std::string& bias_initializer, const std::string& name);
+         const std::string& activation, bool use_bias, const Initializer& kernel_initializer,
+         const Initializer& bias_initializer, const std::string& name);
   struct Call : LayerCall {
     Tensor preact, workspace;
     bool preact_current = false;
@@ -71,7 +71,7 @@ class Conv2D : public Layer {
   Activation act_;
   float alpha_;
   bool use_bias_;
-  std::string kernel_init_, bias_init_;
+  Initializer kernel_init_, bias_init_;
   const Tensor& run_backward(LayerCall& call, const Tensor& dy, Activation act, bool need_dx);
 };
 
@@ -89,8 +89,8 @@ class Conv2DTranspose : public Layer {
   Conv2DTranspose(int64_t filters, Pair kernel_size, Pair strides = {1, 1}, const std::string& padding = "valid",
                   Pair output_padding = {-1, -1}, Pair dilation_rate = {1, 1},
                   const std::string& activation = "linear", bool use_bias = true,
-                  const std::string& kernel_initializer = "glorot_uniform",
-                  const std::string& bias_initializer = "zeros", const std::string& name = "");
+                  const Initializer& kernel_initializer = "glorot_uniform",
+                  const Initializer& bias_initializer = "zeros", const std::string& name = "");
   std::string class_name() const override { return "Conv2DTranspose"; }
   Activation output_activation() const override { return act_; }
   const Tensor& pre_activation(LayerCall& call) const override;
@@ -110,7 +110,7 @@ class Conv2DTranspose : public Layer {
   // rank 1: Conv1DTranspose, on one-row images (1, steps, channels); kernel (k, filters, C_in).
   Conv2DTranspose(int rank, int64_t filters, Pair kernel_size, Pair strides, const std::string& padding,
                   Pair output_padding, Pair dilation_rate, const std::string& activation, bool use_bias,
-                  const std::string& kernel_initializer, const std::string& bias_initializer,
+                  const Initializer& kernel_initializer, const Initializer& bias_initializer,
                   const std::string& name);
   struct Call : LayerCall {
     Tensor preact, workspace;  // preact: with an activation other than linear
@@ -140,7 +140,7 @@ class Conv2DTranspose : public Layer {
   Activation act_;
   float alpha_;
   bool use_bias_;
-  std::string kernel_init_, bias_init_;
+  Initializer kernel_init_, bias_init_;
 };
 
 // Max or average pooling over pool_size windows; strides default to pool_size.

@@ -11,7 +11,7 @@ class Dense : public Layer {
   Json config() const override;
   static LayerPtr from_config(const Json& config);
   Dense(int64_t units, const std::string& activation = "linear", bool use_bias = true,
-        const std::string& kernel_initializer = "glorot_uniform", const std::string& bias_initializer = "zeros",
+        const Initializer& kernel_initializer = "glorot_uniform", const Initializer& bias_initializer = "zeros",
         const std::string& name = "");
   std::string class_name() const override { return "Dense"; }
   Activation output_activation() const override { return act_; }
@@ -35,7 +35,7 @@ class Dense : public Layer {
   Activation act_;
   float alpha_;
   bool use_bias_;
-  std::string kernel_init_, bias_init_;
+  Initializer kernel_init_, bias_init_;
 };
 
 class ActivationLayer : public Layer {

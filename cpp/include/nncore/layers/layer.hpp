@@ -46,16 +46,25 @@
 #include <vector>
 
 #include "nncore/activations.hpp"
+#include "nncore/initializers.hpp"
 #include "nncore/json.hpp"
 #include "nncore/tensor.hpp"
 
 namespace nncore {
 
-// Weight penalty added to the training loss: l1 * sum|w| + l2 * sum w^2 (Keras's L1, L2, L1L2).
+// Weight penalty added to the training loss: l1 * sum|w| + l2 * sum w^2 (Keras's L1, L2, L1L2), plus Keras's
+// OrthogonalRegularizer: orthogonal * mean over pairs i != j of |n_i . n_j|, n_i the rows of a 2-D weight (or its
+// columns) scaled to unit length.
 struct Regularizer {
   float l1 = 0.f;
   float l2 = 0.f;
-  bool active() const { return l1 != 0.f || l2 != 0.f; }
+  float orthogonal = 0.f;          // OrthogonalRegularizer's factor
+  bool orthogonal_columns = false;  // its mode: "columns" (else "rows")
+  bool active() const { return l1 != 0.f || l2 != 0.f || orthogonal != 0.f; }
+  // Keras's serialized form for an orthogonal penalty, nncore's {"l1": .., "l2": ..} otherwise (both are read).
+  Json to_json() const;
+  // {"l1", "l2"}, or Keras's {"class_name": "L1" | "L2" | "L1L2" | "OrthogonalRegularizer", "config": {...}}.
+  static Regularizer from_json(const Json& j, const std::string& where);
 };
 
 class Layer;
@@ -190,8 +199,8 @@ class Layer {
   virtual const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx);
   virtual const Tensor& backward_preact_one(LayerCall& call, const Tensor& dz, bool need_dx);
 
-  Param& add_weight(const std::string& name, const Shape& shape, const std::string& initializer, int64_t fan_in,
-                    int64_t fan_out);
+  // A new weight drawn by `initializer` (fans from the shape, as Keras's compute_fans) from the layer's generator.
+  Param& add_weight(const std::string& name, const Shape& shape, const Initializer& initializer);
   Shape batch_shape(int64_t batch, const Shape& per_sample) const;
   // "Dense 'dense_1'": how errors name this layer.
   std::string who() const;

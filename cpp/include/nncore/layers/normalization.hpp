@@ -17,8 +17,8 @@ class AffineNormalization : public Layer {
 
  protected:
   AffineNormalization(const std::string& name, const std::string& class_name, int64_t axis, float epsilon,
-                      bool center, bool scale, const std::string& beta_initializer,
-                      const std::string& gamma_initializer);
+                      bool center, bool scale, const Initializer& beta_initializer,
+                      const Initializer& gamma_initializer);
   // Checks the input, adds gamma and beta in Keras order; returns the channel count.
   int64_t build_affine(const Shape& in);
   const float* gamma() const;
@@ -30,7 +30,7 @@ class AffineNormalization : public Layer {
   int64_t axis_;
   float epsilon_;
   bool center_, scale_;
-  std::string beta_init_, gamma_init_;
+  Initializer beta_init_, gamma_init_;
   int gamma_ = -1, beta_ = -1;  // indices into params_ (-1: absent)
   Tensor ones_, zeros_;
 };
@@ -45,10 +45,10 @@ class BatchNormalization : public AffineNormalization {
   Json config() const override;
   static LayerPtr from_config(const Json& config);
   BatchNormalization(int64_t axis = -1, float momentum = 0.99f, float epsilon = 1e-3f, bool center = true,
-                     bool scale = true, const std::string& beta_initializer = "zeros",
-                     const std::string& gamma_initializer = "ones",
-                     const std::string& moving_mean_initializer = "zeros",
-                     const std::string& moving_variance_initializer = "ones", const std::string& name = "");
+                     bool scale = true, const Initializer& beta_initializer = "zeros",
+                     const Initializer& gamma_initializer = "ones",
+                     const Initializer& moving_mean_initializer = "zeros",
+                     const Initializer& moving_variance_initializer = "ones", const std::string& name = "");
   std::string class_name() const override { return "BatchNormalization"; }
   float momentum() const { return momentum_; }
 
@@ -64,7 +64,7 @@ class BatchNormalization : public AffineNormalization {
 
  private:
   float momentum_;
-  std::string mean_init_, var_init_;
+  Initializer mean_init_, var_init_;
   int moving_mean_ = -1, moving_var_ = -1;  // indices into params_
 };
 
@@ -74,7 +74,7 @@ class LayerNormalization : public AffineNormalization {
  public:
   static LayerPtr from_config(const Json& config);
   LayerNormalization(int64_t axis = -1, float epsilon = 1e-3f, bool center = true, bool scale = true,
-                     const std::string& beta_initializer = "zeros", const std::string& gamma_initializer = "ones",
+                     const Initializer& beta_initializer = "zeros", const Initializer& gamma_initializer = "ones",
                      const std::string& name = "");
   std::string class_name() const override { return "LayerNormalization"; }
 

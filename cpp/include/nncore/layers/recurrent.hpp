@@ -24,9 +24,9 @@ struct RnnSpec;
 
 struct RecurrentOptions {
   bool use_bias = true;
-  std::string kernel_initializer = "glorot_uniform";
-  std::string recurrent_initializer = "orthogonal";
-  std::string bias_initializer = "zeros";
+  Initializer kernel_initializer = "glorot_uniform";
+  Initializer recurrent_initializer = "orthogonal";
+  Initializer bias_initializer = "zeros";
   float dropout = 0.f;            // on the inputs: one mask per sequence and feature, shared by all steps
   float recurrent_dropout = 0.f;  // on the state fed to the recurrent kernel: one mask per sequence and unit
   bool return_sequences = false;

@@ -13,7 +13,7 @@ namespace nncore {
 // layer is not first), it returns zeros.
 class Embedding : public Layer {
  public:
-  Embedding(int64_t input_dim, int64_t output_dim, const std::string& embeddings_initializer = "uniform",
+  Embedding(int64_t input_dim, int64_t output_dim, const Initializer& embeddings_initializer = "uniform",
             bool mask_zero = false, int64_t input_length = 0, const std::string& name = "");
   std::string class_name() const override { return "Embedding"; }
   Json config() const override;
@@ -23,7 +23,7 @@ class Embedding : public Layer {
   int64_t output_dim() const { return output_dim_; }
   bool mask_zero() const { return mask_zero_; }
   int64_t input_length() const { return input_length_; }  // 0: not given
-  const std::string& embeddings_initializer() const { return init_; }
+  const Initializer& embeddings_initializer() const { return init_; }
 
  protected:
   struct Call : LayerCall {
@@ -37,7 +37,7 @@ class Embedding : public Layer {
 
  private:
   int64_t input_dim_, output_dim_;
-  std::string init_;
+  Initializer init_;
   bool mask_zero_;
   int64_t input_length_;
 };
@@ -50,7 +50,7 @@ class Conv1D : public Conv2D {
  public:
   Conv1D(int64_t filters, int64_t kernel_size, int64_t strides = 1, const std::string& padding = "valid",
          int64_t dilation_rate = 1, const std::string& activation = "linear", bool use_bias = true,
-         const std::string& kernel_initializer = "glorot_uniform", const std::string& bias_initializer = "zeros",
+         const Initializer& kernel_initializer = "glorot_uniform", const Initializer& bias_initializer = "zeros",
          const std::string& name = "");
   std::string class_name() const override { return "Conv1D"; }
   Json config() const override;
@@ -67,8 +67,8 @@ class Conv1DTranspose : public Conv2DTranspose {
  public:
   Conv1DTranspose(int64_t filters, int64_t kernel_size, int64_t strides = 1, const std::string& padding = "valid",
                   int64_t output_padding = -1, int64_t dilation_rate = 1, const std::string& activation = "linear",
-                  bool use_bias = true, const std::string& kernel_initializer = "glorot_uniform",
-                  const std::string& bias_initializer = "zeros", const std::string& name = "");
+                  bool use_bias = true, const Initializer& kernel_initializer = "glorot_uniform",
+                  const Initializer& bias_initializer = "zeros", const std::string& name = "");
   std::string class_name() const override { return "Conv1DTranspose"; }
   Json config() const override;
   static LayerPtr from_config(const Json& config);

@@ -34,7 +34,7 @@ class TracedLayer : public Layer {
   static LayerPtr from_config(const Json& config);
 
   // A variable (Keras's add_weight); before the graphs are set. Returns its index among params().
-  size_t add_variable(const std::string& name, const Shape& shape, const std::string& initializer, bool trainable,
+  size_t add_variable(const std::string& name, const Shape& shape, const Initializer& initializer, bool trainable,
                       Regularizer regularizer);
   size_t num_variables() const { return num_variables_; }
   // The traced graphs (inference may be the same model as training). Their inputs fix the layer's input shapes.
