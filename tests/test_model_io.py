@@ -142,6 +142,21 @@ def utility_model():
     return nncore.Model(x, Softmax()(Dense(3)(h)))
 
 
+def masking_dot_norm_model():
+    """Masking in front of an LSTM, Dot in its plain and cosine forms, Normalization adapted and given (inverted)."""
+    from nncore.layers import Concatenate, Dot, Masking, Normalization
+    x = nncore.Input((5, 4))
+    norm = Normalization()
+    norm.adapt(np.random.default_rng(1).random((20, 5, 4)).astype(np.float32))
+    h = Masking(mask_value=0.5)(norm(x))
+    a = LSTM(3, return_sequences=True)(h)
+    b = Dense(3)(h)
+    s = Flatten()(Dot(axes=2)([a, b]))
+    c = Flatten()(Dot(axes=(1, 1), normalize=True)([a, b]))
+    h = Normalization(axis=None, mean=0.5, variance=2.0, invert=True)(Dense(4)(Concatenate()([s, c])))
+    return nncore.Model(x, Dense(3, activation="softmax")(h))
+
+
 def random_model():
     """keras.random in a graph (draws differ per call, so no bit-identical round trip; see test_random_ops)."""
     x = nncore.Input((4,))
@@ -150,7 +165,7 @@ def random_model():
 
 def test_every_registered_layer_class_is_covered_here():
     models = [cnn_model(), *pooled_model(), decoder_model(), merge_model(), sequence_model(), recurrent_model(),
-              nested_model(), ops_model(), random_model(), utility_model()]
+              nested_model(), ops_model(), random_model(), utility_model(), masking_dot_norm_model()]
     covered = {l._impl.class_name for m in models for l in m.layers}
     missing = set(_core.layer_class_names()) - covered
     assert not missing, f"add these layer classes to the round-trip models: {sorted(missing)}"
@@ -158,7 +173,7 @@ def test_every_registered_layer_class_is_covered_here():
 
 @pytest.mark.parametrize("make", [cnn_model, lambda: pooled_model()[0], lambda: pooled_model()[1], decoder_model,
                                   merge_model, sequence_model, recurrent_model, nested_model, ops_model,
-                                  utility_model])
+                                  utility_model, masking_dot_norm_model])
 def test_save_load_round_trip_is_bit_identical(tmp_path, make):
     nncore.set_random_seed(3)
     model = make()
@@ -186,7 +201,8 @@ def test_save_load_round_trip_is_bit_identical(tmp_path, make):
 
 
 def test_layer_configs_round_trip():
-    for layer in cnn_model().layers + sequence_model().layers + decoder_model().layers + utility_model().layers:
+    for layer in (cnn_model().layers + sequence_model().layers + decoder_model().layers + utility_model().layers
+                  + masking_dot_norm_model().layers):
         config = layer.get_config()
         clone = type(layer).from_config(config)
         assert type(clone) is type(layer)

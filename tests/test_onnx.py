@@ -500,6 +500,74 @@ def test_recurrent_unsupported_configs(tmp_path):
         export(units=7)
 
 
+# ---- Masking, Dot, Normalization ---------------------------------------------------------------------------------
+def padded_sequences(shape, value=0.0, seed=3):
+    """Sequences padded with steps of `value` at the start, in the middle, at the end, everywhere and nowhere."""
+    x = images(shape, seed)
+    x[0, :2] = value
+    x[1, [1, 3]] = value
+    x[2, shape[1] - 3:] = value
+    x[3] = value
+    x[4, 2, 0] = value          # one feature at the value: not a masked step
+    return x
+
+
+@pytest.mark.parametrize("merge_mode", [None, "concat"])
+@pytest.mark.parametrize("cls", ["SimpleRNN", "LSTM", "GRU"])
+def test_masking_then_recurrent(tmp_path, cls, merge_mode):
+    """Masking's mask reaches the recurrent layers (a Scan that skips masked steps), through a Dense in between,
+    and GlobalAveragePooling1D (the mean of the valid steps), as Embedding(mask_zero=True)'s does."""
+    x = padded_sequences((6, RNN_T, 3), value=-1.0)
+    model = randomize(nncore.Sequential([L.Masking(-1.0, input_shape=(RNN_T, 3)), recurrent(cls, merge_mode),
+                                         L.Dense(2)]), seed=15)
+    proto = check(model, x, tmp_path)
+    assert "Scan" in op_types(proto) and RNN_ONNX_OPS[cls] not in op_types(proto)
+    pooled = randomize(nncore.Sequential([L.Masking(input_shape=(RNN_T, 3)), L.Dense(4, activation="tanh"),
+                                          recurrent(cls, merge_mode, return_sequences=True),
+                                          L.GlobalAveragePooling1D()]), seed=16)
+    check(pooled, padded_sequences((6, RNN_T, 3)), tmp_path)
+    assert not np.allclose(pooled.predict(x), pooled.predict(np.where(x == -1.0, 0.0, x)), atol=1e-3)
+
+
+def test_dot(tmp_path):
+    """Dot on rank 2 and 3 inputs (each end of each axis, transposed or not), a middle axis of a rank 4 tensor in
+    either layout, vectors, and normalize."""
+    a, b, u, img = nncore.Input((5, 4)), nncore.Input((6, 4)), nncore.Input((4,)), nncore.Input((3, 4, 2))
+    c = L.Dense(3)(a)                                        # (5, 3)
+    outs = []
+    for normalize in (False, True):
+        outs += [L.Dot(axes=2, normalize=normalize)([a, b]),                   # (5, 6)
+                 L.Dot(axes=(1, 1), normalize=normalize)([a, c]),              # (4, 3)
+                 L.Dot(axes=(1, 2), normalize=normalize)([u, b]),              # (6,)
+                 L.Dot(axes=(2, 1), normalize=normalize)([a, u]),              # (5,)
+                 L.dot([u, L.Dense(4)(u)], axes=1, normalize=normalize),       # (1,)
+                 L.Dot(axes=(2, 1), normalize=normalize)([img, L.Permute((2, 1))(a)]),                  # (3, 2, 5)
+                 L.Dot(axes=(-2, 1), normalize=normalize)([L.Conv2D(2, 1)(img), L.Permute((2, 1))(a)])]  # (3, 2, 5)
+    h = L.Concatenate()([o if len(o.shape) == 2 else L.Flatten()(o) for o in outs])
+    model = randomize(nncore.Model([a, b, u, img], L.Dense(3)(h)), seed=17)
+    proto = check(model, [images((4, 5, 4), 1), images((4, 6, 4), 2), images((4, 4), 3), images((4, 3, 4, 2), 4)],
+                  tmp_path, tol=1e-4)
+    assert "MatMul" in op_types(proto)
+
+
+def test_normalization(tmp_path):
+    """Adapted and given statistics on trailing, leading and all axes, invert, and after a Conv1D (channels first in
+    the export); a zero variance divides by 1e-7."""
+    x = images((8, 5, 3), 5) * 3.0 + 1.0
+    inp = nncore.Input((5, 3))
+    last, both = L.Normalization(), L.Normalization(axis=(1, 2))
+    last.adapt(x)
+    both.adapt(x * 2.0)
+    h = both(last(inp))
+    h = L.Normalization(axis=1, mean=np.linspace(-1, 1, 5), variance=np.linspace(0.5, 2, 5))(h)
+    h = L.Conv1D(4, 2, padding="same")(h)
+    h = L.Normalization(mean=[0.1, 0.2, 0.3, 0.4], variance=[1.0, 0.0, 4.0, 9.0], invert=True)(h)
+    h = L.Normalization(axis=None, mean=0.5, variance=3.0)(L.Conv1D(2, 3)(h))
+    model = nncore.Model(inp, L.Dense(2)(L.Flatten()(h)))
+    proto = check(model, x, tmp_path, tol=1e-4)
+    assert {"Div", "Sub"} <= op_types(proto)
+
+
 # ---- functional models -------------------------------------------------------------------------------------------
 def test_functional_residual_and_merges(tmp_path):
     """A residual CNN with two inputs and three outputs: Add of a channels-last input and conv outputs,
@@ -548,9 +616,9 @@ def test_functional_hand_written_config_and_unsupported_layer(tmp_path):
                       for l, ib in ((add, [d1.name, d2.name]), (d1, ["x"]), (d2, ["x"]))]   # any order
             outputs = [add.name]
             if self.extra:
-                layers.append({"class_name": "Masking", "config": {"name": "masking_7", "mask_value": 0.0},
-                               "inbound": [add.name]})
-                outputs = ["masking_7"]
+                layers.append({"class_name": "Discretization",   # a Keras layer nncore does not have
+                               "config": {"name": "discretization_7", "bin_boundaries": [0.0]}, "inbound": [add.name]})
+                outputs = ["discretization_7"]
             return {"class_name": "Functional", "name": "fake", "inputs": [{"name": "x", "shape": [3]}],
                     "layers": layers, "outputs": outputs}
 
@@ -568,7 +636,7 @@ def test_functional_hand_written_config_and_unsupported_layer(tmp_path):
     with pytest.raises(ValueError) as err:
         export_onnx(Fake(extra=object()), tmp_path / "bad.onnx")
     msg = str(err.value)
-    assert "'masking_7' (Masking) has no ONNX export;" in msg and "LSTM" in msg and "Conv2D" in msg
+    assert "'discretization_7' (Discretization) has no ONNX export;" in msg and "LSTM" in msg and "Conv2D" in msg
     assert not (tmp_path / "bad.onnx").exists()
 
 

@@ -267,6 +267,9 @@ void bind_layers(py::module_& m) {
            py::arg("name") = "")
       .def_property_readonly("l1", &ActivityRegularization::l1)
       .def_property_readonly("l2", &ActivityRegularization::l2);
+  py::class_<Masking, Layer, std::shared_ptr<Masking>>(m, "Masking")
+      .def(py::init<double, const std::string&>(), py::arg("mask_value") = 0.0, py::arg("name") = "")
+      .def_property_readonly("mask_value", &Masking::mask_value);
 
   // Activation layers with arguments (activation.hpp).
   py::class_<ReLU, Layer, std::shared_ptr<ReLU>>(m, "ReLU")

@@ -517,6 +517,69 @@ def _rescaling(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]
     return _T(y, x.shape, x.cf)
 
 
+def _masking(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    """y = x * any(x != mask_value) over the last axis; the (batch, ...) mask goes to the layers after it."""
+    x, h = b.native(xs[0], n.output), n.output
+    value = b.const(f"{h}/mask_value", np.float32(n.config.get("mask_value", 0.0)))
+    differs = b.op("Cast", [b.op("Not", [b.op("Equal", [x.name, value], f"{h}/equal")], f"{h}/differs")],
+                   f"{h}/differs_f", to=b.onnx.TensorProto.FLOAT)
+    last = b.const(f"{h}/last_axis", [-1], np.int64)
+    count = b.op("ReduceSum", [differs, last], f"{h}/count", keepdims=1)      # features that differ, per step
+    keep = b.op("Min", [count, b.const(f"{h}/one", np.float32(1.0))], f"{h}/keep")   # 1 or 0
+    y = b.op("Mul", [x.name, keep], f"{h}/Mul")
+    mask = b.op("Squeeze", [keep, last], f"{h}/mask")
+    return _T(y, x.shape, False, mask)
+
+
+def _dot(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    """Keras's batch dot: each input (normalized along its axis with normalize) is transposed to (batch, M, K) and
+    (batch, K, N) around its summed axis and reshaped to rank 3; MatMul; reshaped to the output shape."""
+    h = n.output
+    spec = n.config["axes"]
+    axes = [int(spec), int(spec)] if not isinstance(spec, (list, tuple)) else [int(a) for a in spec]
+    ins = [b.native(x, h) for x in xs]
+    ops = []
+    for i, (x, a) in enumerate(zip(ins, axes)):
+        r = len(x.shape)
+        d = a if a > 0 else a + r + 1  # Keras's axis counts the batch axis
+        name = x.name
+        if n.config.get("normalize"):
+            ax = b.const(f"{h}/axis{i}", [d], np.int64)
+            ss = b.op("ReduceSum", [b.op("Mul", [name, name], f"{h}/square{i}"), ax], f"{h}/sum_squares{i}",
+                      keepdims=1)
+            inv = b.op("Reciprocal", [b.op("Sqrt", [ss], f"{h}/norm{i}")], f"{h}/inv_norm{i}")
+            inv = b.op("Min", [inv, b.const(f"{h}/inv_eps{i}", np.float32(1e7))], f"{h}/inv_norm_clamped{i}")
+            name = b.op("Mul", [name, inv], f"{h}/normalized{i}")
+        others = [j for j in range(1, r + 1) if j != d]
+        perm = [0] + (others + [d] if i == 0 else [d] + others)
+        if perm != list(range(r + 1)):
+            name = b.op("Transpose", [name], f"{h}/Transpose{i}", perm=perm)
+        k = int(x.shape[d - 1])
+        shape = [0, -1, k] if i == 0 else [0, k, -1]
+        ops.append(b.op("Reshape", [name, b.const(f"{h}/shape{i}", shape, np.int64)], f"{h}/operand{i}"))
+    y = b.op("MatMul", ops, f"{h}/MatMul")
+    out = _out_shape(n)
+    y = b.op("Reshape", [y, b.const(f"{h}/out_shape", [0] + list(out), np.int64)], f"{h}/Reshape")
+    return _T(y, out)
+
+
+def _normalization(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    """(x - mean) / max(sqrt(variance), 1e-7) (invert: x * that + mean) with the statistics broadcast as constants
+    of shape (1, per-sample shape with 1 on the axes that are not kept)."""
+    x, h = b.native(xs[0], n.output), n.output
+    impl = n.layer._impl
+    kept = set(int(k) for k in impl.kept_axes)
+    shape = [1] + [int(d) if k in kept else 1 for k, d in enumerate(x.shape)]
+    mean = np.asarray(impl.mean_values, np.float32).reshape(shape)
+    scale = np.maximum(np.sqrt(np.asarray(impl.variance_values, np.float32)), np.float32(1e-7)).reshape(shape)
+    m, s = b.const(f"{h}/mean", mean), b.const(f"{h}/scale", scale)
+    if n.config.get("invert"):
+        y = b.op("Add", [b.op("Mul", [x.name, s], f"{h}/Mul"), m], f"{h}/Add")
+    else:
+        y = b.op("Div", [b.op("Sub", [x.name, m], f"{h}/Sub"), s], f"{h}/Div")
+    return _T(y, x.shape)
+
+
 def _batch_norm(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
     """Inference form on the moving statistics. ONNX's BatchNormalization wants the channels on axis 1: a
     channels-first tensor (or (batch, C)) uses it; a channels-last image goes through it channels-first."""
@@ -971,6 +1034,8 @@ _CONVERTERS: Dict[str, _Converter] = {
     "Softmax": _softmax_layer,
     "PReLU": _prelu,
     "Rescaling": _rescaling,
+    "Masking": _masking,
+    "Normalization": _normalization,
     "Flatten": _flatten,
     "Reshape": _reshape,
     "RepeatVector": _repeat_vector,
@@ -1007,6 +1072,7 @@ _CONVERTERS: Dict[str, _Converter] = {
     "Maximum": _merge,
     "Minimum": _merge,
     "Concatenate": _merge,
+    "Dot": _dot,
     "BinaryOp": _binary_op,
     "UnaryOp": _unary_op,
     "MatMulOp": _matmul_op,
@@ -1024,7 +1090,7 @@ PENDING_LAYERS: Tuple[str, ...] = ()
 # Layers that end the mask (nncore's output_mask overrides): no time axis left, or Keras drops it.
 _DROPS_MASK = {"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
                "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Conv2DTranspose", "Conv1DTranspose",
-               "UpSampling2D", "UpSampling1D", "RepeatVector", "Permute", "Cropping1D", "Cropping2D"}
+               "UpSampling2D", "UpSampling1D", "RepeatVector", "Permute", "Cropping1D", "Cropping2D", "Dot"}
 
 
 def _convert(b: _Builder, node: GraphNode, xs: List[_T]) -> _T:
@@ -1034,9 +1100,9 @@ def _convert(b: _Builder, node: GraphNode, xs: List[_T]) -> _T:
                          f"{' yet' if node.class_name in PENDING_LAYERS else ''}; supported layers: "
                          f"{', '.join(SUPPORTED_LAYERS)}")
     y = conv(b, node, _weights(node.layer), xs)
-    # The mask, as nncore's Layer::output_mask: Embedding makes its own; the layers in _DROPS_MASK end it; any
-    # other layer passes its first input's mask on while it keeps the time axis.
-    if node.class_name == "Embedding":
+    # The mask, as nncore's Layer::output_mask: Embedding and Masking make their own; the layers in _DROPS_MASK end
+    # it; any other layer passes its first input's mask on while it keeps the time axis.
+    if node.class_name in ("Embedding", "Masking"):
         mask = y.mask
     elif node.class_name in _DROPS_MASK:
         mask = None

@@ -1,7 +1,9 @@
 // Layer configs: each class's constructor arguments as JSON (Keras names) and back. One place for all of them,
 // next to the registry that dispatches on class_name.
 #include <cmath>
+#include <functional>
 #include <limits>
+#include <optional>
 
 #include "nncore/check.hpp"
 #include "nncore/layers/activation.hpp"
@@ -111,6 +113,47 @@ int64_t get_seed(const Json& c, const std::string& who) {
 }
 
 Json seed_json(int64_t seed) { return seed < 0 ? Json() : Json(seed); }
+
+// A number or a nested list of numbers (Keras's Normalization mean and variance) and back; null: none.
+Json values_json(const std::optional<ArrayValues>& v) {
+  if (!v) return Json();
+  if (v->shape.empty()) return Json(v->values.at(0));
+  size_t at = 0;
+  std::function<Json(size_t)> level = [&](size_t d) {
+    Json a = Json::array();
+    for (int64_t i = 0; i < v->shape[d]; ++i) a.push_back(d + 1 == v->shape.size() ? Json(v->values[at++]) : level(d + 1));
+    return a;
+  };
+  return level(0);
+}
+
+std::optional<ArrayValues> get_values(const Json& c, const std::string& key, const std::string& who) {
+  const Json* v = c.find(key);
+  if (!v || v->is_null()) return std::nullopt;
+  ArrayValues out;
+  const std::string what = str_cat(who, " ", key);
+  if (!v->is_array()) {
+    out.values.push_back(v->as_number(what));
+    return out;
+  }
+  // The shape from the first element at each depth; every list must then match it (a rectangular array).
+  for (const Json* p = v; p->is_array(); p = &p->as_array(what)[0]) {
+    NNC_CHECK(p->size() > 0 && out.shape.size() < 8, what, ": expected a number or a non-empty rectangular nested "
+              "list of up to 8 levels");
+    out.shape.push_back(static_cast<int64_t>(p->size()));
+  }
+  std::function<void(const Json&, size_t)> walk = [&](const Json& a, size_t d) {
+    if (d == out.shape.size()) {
+      out.values.push_back(a.as_number(what));
+      return;
+    }
+    NNC_CHECK(a.is_array() && static_cast<int64_t>(a.size()) == out.shape[d], what,
+              ": expected a rectangular nested list of shape ", shape_str(out.shape));
+    for (const Json& e : a.as_array(what)) walk(e, d + 1);
+  };
+  walk(*v, 0);
+  return out;
+}
 
 }  // namespace
 
@@ -313,6 +356,16 @@ LayerPtr Rescaling::from_config(const Json& c) {
                     static_cast<float>(c.at("scale", "Rescaling config").as_number("Rescaling scale")),
                     c.get("offset", 0.f), name_of(c)),
                 c);
+}
+
+Json Masking::config() const {
+  Json c = Layer::config();
+  c["mask_value"] = mask_value_;
+  return c;
+}
+
+LayerPtr Masking::from_config(const Json& c) {
+  return finish(std::make_shared<Masking>(c.get("mask_value", 0.0), name_of(c)), c);
 }
 
 Json GaussianNoise::config() const {
@@ -703,6 +756,29 @@ LayerPtr LayerNormalization::from_config(const Json& c) {
                 c);
 }
 
+// Keras writes axis as a list (its tuple; [] for None); an int or null are read too.
+Json Normalization::config() const {
+  Json c = Layer::config();
+  c["axis"] = Shape(axis_);
+  c["invert"] = invert_;
+  c["mean"] = values_json(input_mean_);
+  c["variance"] = values_json(input_variance_);
+  return c;
+}
+
+LayerPtr Normalization::from_config(const Json& c) {
+  std::vector<int64_t> axis{-1};
+  if (const Json* a = c.find("axis")) {
+    if (a->is_null()) axis.clear();
+    else if (a->is_array()) axis = a->as_shape("Normalization axis");
+    else axis = {a->as_int("Normalization axis")};
+  }
+  return finish(std::make_shared<Normalization>(axis, get_values(c, "mean", "Normalization"),
+                                                get_values(c, "variance", "Normalization"), c.get("invert", false),
+                                                name_of(c)),
+                c);
+}
+
 // ---- merging ----------------------------------------------------------------------------------------------------
 Json ElementwiseMerge::config() const { return Layer::config(); }
 
@@ -721,6 +797,30 @@ Json Concatenate::config() const {
 
 LayerPtr Concatenate::from_config(const Json& c) {
   return finish(std::make_shared<Concatenate>(c.get("axis", int64_t{-1}), name_of(c)), c);
+}
+
+// Keras writes axes as given: an int, or a pair.
+Json Dot::config() const {
+  Json c = Layer::config();
+  if (single_) {
+    c["axes"] = axes_[0];
+  } else {
+    Json a = Json::array();
+    a.push_back(axes_[0]);
+    a.push_back(axes_[1]);
+    c["axes"] = a;
+  }
+  c["normalize"] = normalize_;
+  return c;
+}
+
+LayerPtr Dot::from_config(const Json& c) {
+  const Json& a = c.at("axes", "Dot config");
+  const bool normalize = c.get("normalize", false);
+  if (!a.is_array()) return finish(std::make_shared<Dot>(a.as_int("Dot axes"), normalize, name_of(c)), c);
+  const Shape s = a.as_shape("Dot axes");
+  NNC_CHECK(s.size() == 2, "Dot axes: expected an int or a pair of ints, got ", s.size(), " entries");
+  return finish(std::make_shared<Dot>(std::array<int64_t, 2>{s[0], s[1]}, normalize, name_of(c)), c);
 }
 
 }  // namespace nncore

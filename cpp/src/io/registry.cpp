@@ -51,6 +51,7 @@ const std::map<std::string, Factory>& registry() {
       {"Concatenate", &Concatenate::from_config},
       {"Maximum", &Maximum::from_config},
       {"Minimum", &Minimum::from_config},
+      {"Dot", &Dot::from_config},
       // Activation layers with arguments.
       {"ReLU", &ReLU::from_config},
       {"LeakyReLU", &LeakyReLU::from_config},
@@ -63,6 +64,8 @@ const std::map<std::string, Factory>& registry() {
       {"Cropping1D", &Cropping1D::from_config},
       {"Cropping2D", &Cropping2D::from_config},
       {"Rescaling", &Rescaling::from_config},
+      {"Masking", &Masking::from_config},
+      {"Normalization", &Normalization::from_config},
       {"GaussianNoise", &GaussianNoise::from_config},
       {"GaussianDropout", &GaussianDropout::from_config},
       {"ActivityRegularization", &ActivityRegularization::from_config},

@@ -223,6 +223,36 @@ void gaussian_dropout_forward(float* y, float* mask, const float* x, int64_t n, 
 // dx = dy + l1 * sign(x) + 2 * l2 * x (the factors already scaled by 1 / batch).
 void activity_regularization_backward(float* dx, const float* dy, const float* x, int64_t n, float l1, float l2);
 
+// ---- Masking, Dot, Normalization (masking_dot_norm.cpp) ---------------------------------------------------------
+// x (R, F): mask[r] = any_f x[r, f] != value (1 or 0), y[r, :] = x[r, :] * mask[r] (Keras's Masking).
+void masking_forward(float* y, float* mask, const float* x, int64_t R, int64_t F, float value);
+// y[r, :] = x[r, :] * s[r] (overwritten): Masking's backward (dx = dy * mask).
+void scale_rows(float* y, const float* x, const float* s, int64_t R, int64_t F);
+// x viewed as (O, L, I), normalized along L: inv[o, i] = min(1 / ||x[o, :, i]||, inv_eps) (the norm's square summed in
+// double), y = x * inv (Keras's ops.normalize with order 2).
+void l2_normalize_forward(float* y, float* inv, const float* x, int64_t O, int64_t L, int64_t I, float inv_eps);
+// Backward of the line above from its output y: dx = inv * (dy - y * sum_l dy * y) where the norm was above eps,
+// dx = inv * dy where inv was clamped to inv_eps (overwritten).
+void l2_normalize_backward(float* dx, const float* dy, const float* y, const float* inv, int64_t O, int64_t L,
+                           int64_t I, float inv_eps);
+// P independent products C[p] (M x N) = op(A[p]) op(B[p]) with op and storage as in gemm (trans_a: A[p] stored K x M;
+// trans_b: B[p] stored N x K), samples packed back to back. The result does not depend on the thread count.
+void batch_matmul(float* C, const float* A, const float* B, int64_t P, int64_t M, int64_t N, int64_t K, bool trans_a,
+                  bool trans_b);
+// s = max(sqrt(var), floor): Normalization's divisor.
+void sqrt_floor(float* s, const float* var, int64_t n, float floor);
+// x (B, E) with statistics m, s (K) read through kmap (E entries in [0, K); null: k = e % K, K dividing E):
+// y = (x - m[k]) / s[k], or y = x * s[k] + m[k] with invert.
+void standardize_forward(float* y, const float* x, const float* m, const float* s, const int64_t* kmap, int64_t B,
+                         int64_t E, int64_t K, bool invert);
+// Its backward: dx = dy / s[k], or dy * s[k] with invert (overwritten).
+void standardize_backward(float* dx, const float* dy, const float* s, const int64_t* kmap, int64_t B, int64_t E,
+                          int64_t K, bool invert);
+// The moments of x (B, E) per group k = kmap[e] in [0, K) (null: k = e % K, K dividing E): mean[k] and m2[k], the sum
+// of squared deviations from it, over the batch and the elements of group k, in double (two passes). Serial, so the
+// sums run in one order whatever the thread count; returns false when a value is NaN or infinite.
+bool group_moments(double* mean, double* m2, const float* x, const int64_t* kmap, int64_t B, int64_t E, int64_t K);
+
 }  // namespace nncore::kernels
 
 namespace nncore::kernels {

@@ -256,6 +256,41 @@ const Tensor& Rescaling::backward_one(LayerCall& c, const Tensor& dy, bool need_
   return c.dx;
 }
 
+// ---- Masking --------------------------------------------------------------------------------------------------
+Masking::Masking(double mask_value, const std::string& name)
+    : Layer(layer_name(name, "Masking")), mask_value_(mask_value) {
+  NNC_CHECK(std::isfinite(static_cast<float>(mask_value)), "Masking '", name_,
+            "': mask_value must be a finite float32 number, got ", mask_value);
+}
+
+Shape Masking::do_build(const Shape& in) {
+  NNC_CHECK(!in.empty(), who(), ": expected input of shape (batch, ..., features), got ", shape_str(batch_shape(-1, in)));
+  return in;
+}
+
+const Tensor* Masking::output_mask(const LayerCall& c, size_t output) const {
+  return output == 0 && c.has_forward() ? &static_cast<const Call&>(c).mask : nullptr;
+}
+
+// x is (B, ..., F) viewed as (R, F); the mask is (B, ...).
+const Tensor& Masking::forward_one(LayerCall& c, const Tensor& x, bool training) {
+  Tensor& mask = as<Call>(c).mask;
+  mask.resize(Shape(x.shape().begin(), x.shape().end() - 1));
+  const int64_t F = x.dim(-1), R = mask.size();
+  c.y.resize(x.shape());
+  kernels::masking_forward(c.y.data(), mask.data(), x.data(), R, F, static_cast<float>(mask_value_));
+  return c.y;
+}
+
+// Backward of y = x * mask: dx = dy * mask (the mask is a step function of x: no gradient through it).
+const Tensor& Masking::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
+  if (!need_dx) return c.dx;
+  const Tensor& mask = as<Call>(c).mask;
+  c.dx.resize(dy.shape());
+  kernels::scale_rows(c.dx.data(), dy.data(), mask.data(), mask.size(), dy.dim(-1));
+  return c.dx;
+}
+
 // ---- Dropout -------------------------------------------------------------------------------------------------
 Dropout::Dropout(float rate, const std::string& name) : Layer(layer_name(name, "Dropout")), rate_(rate) {
   NNC_CHECK(rate >= 0.f && rate < 1.f, "Dropout '", name_, "': rate must be in [0, 1), got ", rate);

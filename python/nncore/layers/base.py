@@ -199,7 +199,9 @@ class Layer:
         if len(weights) != len(views):
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): expected {len(views)} weight arrays "
                              f"({', '.join(self._impl.weight_names)}), got {len(weights)}")
-        new = [as_float32(w, f"Layer '{self.name}' set_weights") for w in weights]
+        # The shape as given: as_float32 makes 0-d arrays 1-d (np.ascontiguousarray), and weights may be scalars
+        # (Normalization's count).
+        new = [as_float32(w, f"Layer '{self.name}' set_weights").reshape(np.shape(w)) for w in weights]
         for view, w, wname in zip(views, new, self._impl.weight_names):
             if w.shape != view.shape:
                 raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): weight '{wname}' expects shape "

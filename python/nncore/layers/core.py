@@ -1,4 +1,4 @@
-"""Core layers: Dense, Activation, Embedding, Lambda."""
+"""Core layers: Dense, Activation, Embedding, Masking, Lambda."""
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional, Sequence
@@ -6,9 +6,10 @@ from typing import Any, Callable, Dict, Optional, Sequence
 import numpy as np
 
 from .. import _core
-from .base import ActivationArg, Layer, WeightAttribute, _activation_name, _check_kwargs, _init_arg, _positive
+from .. import regularizers as _regularizers
+from .base import ActivationArg, Layer, WeightAttribute, _activation_name, _check_kwargs, _init_arg, _number, _positive
 
-__all__ = ["Dense", "Activation", "Embedding", "Lambda"]
+__all__ = ["Dense", "Activation", "Embedding", "Masking", "Lambda"]
 
 
 class Dense(Layer):
@@ -95,6 +96,30 @@ class Embedding(Layer):
     def compute_mask(self, inputs: Any) -> Optional[np.ndarray]:
         """The mask this layer emits for ``inputs`` (``inputs != 0``), or None without ``mask_zero``."""
         return np.asarray(inputs) != 0 if self.mask_zero else None
+
+
+class Masking(Layer):
+    """Masks the steps whose features (the last axis) all equal ``mask_value``: the output is the input with those
+    steps set to zero, and the layer emits a ``(batch, steps)`` mask that the following layers honor as they honor
+    ``Embedding(mask_zero=True)``'s: recurrent layers skip masked steps (the state carries over), and
+    ``GlobalAveragePooling1D`` averages over the valid steps only. ``mask_value`` is compared as a float32.
+
+    Example:
+        >>> model = Sequential([Masking(0.0, input_shape=(20, 8)), LSTM(32), Dense(1)])   # zero-padded sequences
+    """
+
+    def __init__(self, mask_value: float = 0.0, input_shape: Optional[Sequence[int]] = None,
+                 name: Optional[str] = None, **kwargs: Any) -> None:
+        _check_kwargs("Masking", kwargs)
+        super().__init__(_core.Masking(_number(mask_value, "Masking", "mask_value"), name or ""), input_shape)
+
+    @property
+    def mask_value(self) -> float:
+        return self._impl.mask_value
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> np.ndarray:
+        """The mask this layer emits for ``inputs``: True where any feature differs from ``mask_value``."""
+        return np.any(np.asarray(inputs, np.float32) != np.float32(self.mask_value), axis=-1)
 
 
 class Lambda(Layer):

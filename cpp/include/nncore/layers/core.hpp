@@ -1,5 +1,5 @@
 #pragma once
-// Core layers: Dense, Activation, Reshape, Flatten, RepeatVector, Permute, Rescaling; regularization layers:
+// Core layers: Dense, Activation, Reshape, Flatten, RepeatVector, Permute, Rescaling, Masking; regularization layers:
 // Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout, ActivityRegularization.
 #include "nncore/layers/layer.hpp"
 
@@ -147,6 +147,33 @@ class Rescaling : public Layer {
 
  private:
   float scale_, offset_;
+};
+
+// Keras's Masking: a step whose features (the last axis) all equal mask_value is masked. y = x * mask, where mask =
+// any(x != mask_value) over the last axis, and output_mask() is that 0/1 mask of the input's shape less its last
+// axis ((batch, time) for sequences), which the layers after it honor as they honor Embedding(mask_zero=True)'s:
+// recurrent layers carry their state over masked steps, GlobalAveragePooling1D averages the valid ones. The mask
+// is not differentiable: dx = dy * mask.
+class Masking : public Layer {
+ public:
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
+  explicit Masking(double mask_value = 0.0, const std::string& name = "");
+  std::string class_name() const override { return "Masking"; }
+  double mask_value() const { return mask_value_; }
+  const Tensor* output_mask(const LayerCall& call, size_t output) const override;
+
+ protected:
+  struct Call : LayerCall {
+    Tensor mask;  // the input's shape less its last axis
+  };
+  std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
+  Shape do_build(const Shape& input_shape) override;
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  const Tensor& backward_one(LayerCall& call, const Tensor& dy, bool need_dx) override;
+
+ private:
+  double mask_value_;  // as given (the config keeps it); compared as a float
 };
 
 // Inverted dropout: in training, zeroes a fraction `rate` of the inputs and scales the rest by 1/(1-rate);
