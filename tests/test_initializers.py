@@ -262,7 +262,7 @@ def test_save_load_and_cpp_load_keep_initializers(tmp_path):
     h = L.BatchNormalization(gamma_initializer=I.RandomUniform(0.9, 1.1, seed=2))(h)
     out = L.Dense(2, kernel_initializer=I.Orthogonal(gain=0.5, seed=1))(h)
     model = nncore.Model(inp, out)
-    path = os.fspath(tmp_path / "init.keras")
+    path = os.fspath(tmp_path / "init.nncore")
     model.save(path)
     loaded = nncore.load_model(path)
     assert loaded.get_config() == model.get_config()
@@ -380,7 +380,7 @@ def test_registered_user_initializers_round_trip(tmp_path):
     assert type(I.deserialize(config["kernel_initializer"])) is Halves
     model = nncore.Sequential([L.Dense(2, kernel_initializer=Halves(0.3), input_shape=(3,))])
     model.set_weights([np.ones((3, 2)), np.zeros(2)])
-    path = os.fspath(tmp_path / "user_init.keras")
+    path = os.fspath(tmp_path / "user_init.nncore")
     model.save(path)
     loaded = nncore.load_model(path)
     np.testing.assert_array_equal(loaded.get_weights()[0], 1.0)  # the file's values, not the initializer's
@@ -396,7 +396,7 @@ def test_unregistered_user_function_loads_from_a_file_but_not_from_a_config(tmp_
         return np.full(shape, 2.0, dtype)
 
     model = nncore.Sequential([L.Dense(2, kernel_initializer=local_init, input_shape=(3,))])
-    path = os.fspath(tmp_path / "local_init.keras")
+    path = os.fspath(tmp_path / "local_init.nncore")
     model.save(path)
     loaded = nncore.load_model(path)  # the weights come from the file: the function is neither needed nor run
     np.testing.assert_array_equal(loaded.get_weights()[0], 2.0)

@@ -284,7 +284,7 @@ def test_unsupported_arguments_are_named(tmp_path):
         return f
     cases = [("activation", "selu", "activation 'selu'"),
              ("kernel_constraint", {"class_name": "MaxNorm", "config": {}}, "constraints"),
-             ("kernel_initializer", {"class_name": "RandomNormal", "config": {"stddev": 0.02}}, "RandomNormal"),
+             ("kernel_initializer", {"class_name": "STFTInitializer", "config": {}}, "STFTInitializer"),
              ("groups", 2, "'groups' = 2")]
     for key, value, message in cases:
         path = rewrite_archive(DATA / "cnn.keras", tmp_path / "c.keras", config=edit(key, value))
@@ -293,6 +293,25 @@ def test_unsupported_arguments_are_named(tmp_path):
     path = rewrite_archive(DATA / "cnn.keras", tmp_path / "df.keras", config=edit("data_format", "channels_first"))
     with pytest.raises(nncore.ModelFileError, match="data_format.*channels_first"):
         nncore.load_model(path)
+
+
+def test_initializer_and_regularizer_objects_cross_both_ways(tmp_path):
+    def edit(cfg):
+        layer = cfg["config"]["layers"][1]["config"]
+        layer["kernel_initializer"] = {"module": "keras.initializers", "class_name": "RandomNormal",
+                                       "config": {"mean": 0.0, "stddev": 0.02, "seed": None}, "registered_name": None}
+        layer["kernel_regularizer"] = {"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.001},
+                                       "registered_name": None}
+        return cfg
+    path = rewrite_archive(DATA / "cnn.keras", tmp_path / "init.keras", config=edit)
+    model = nncore.load_model(path)
+    conv = model.get_layer("conv2d").get_config()
+    assert conv["kernel_initializer"]["config"]["stddev"] == pytest.approx(0.02)
+    assert conv["kernel_regularizer"] == {"l1": 0, "l2": pytest.approx(0.001)}
+    model.save(tmp_path / "back.keras")
+    again = nncore.load_model(tmp_path / "back.keras").get_layer("conv2d").get_config()
+    assert again["kernel_initializer"] == conv["kernel_initializer"]
+    assert again["kernel_regularizer"] == conv["kernel_regularizer"]
 
 
 def test_weight_mismatch_is_named(tmp_path):

@@ -105,7 +105,7 @@ def test_attributes_follow_training_and_loading(tmp_path):
     model.fit(x, x[:, :1], epochs=1, batch_size=8, verbose=0)
     assert not np.array_equal(kernel.numpy(), before)  # a view: it shows the trained values
     np.testing.assert_array_equal(kernel.numpy(), model.layers[0].get_weights()[0])
-    path = os.fspath(tmp_path / "attrs.keras")
+    path = os.fspath(tmp_path / "attrs.nncore")
     model.save(path)
     loaded = nncore.load_model(path)
     np.testing.assert_array_equal(loaded.layers[0].kernel.numpy(), kernel.numpy())

@@ -180,7 +180,7 @@ def test_layer_config_save_load_and_cpp_load_keep_regularizers(tmp_path):
     assert layer_config["bias_regularizer"] == {"l1": pytest.approx(0.3), "l2": 0.0}
     again = L.Dense.from_config(layer_config)
     assert again.get_config()["kernel_regularizer"] == layer_config["kernel_regularizer"]
-    path = os.fspath(tmp_path / "reg.keras")
+    path = os.fspath(tmp_path / "reg.nncore")
     model.compile("sgd", "mse")
     model.save(path)
     loaded = nncore.load_model(path)

@@ -120,20 +120,24 @@ def _initializer_from_keras(value: Any, where: str) -> str:
         key = (key[0], key[1], "truncated_normal" if key[2] == "normal" else key[2])
         if key in _VARIANCE_SCALING:
             return _VARIANCE_SCALING[key]
-        raise _Unsupported(f"{where}: initializer VarianceScaling(scale={key[0]}, mode='{key[1]}', "
-                           f"distribution='{key[2]}') is not one nncore has")
-    if cls not in _INITIALIZERS:
-        raise _Unsupported(f"{where}: initializer {cls} is not one nncore has (nncore: {', '.join(_INITIALIZERS)})")
-    name, fixed = _INITIALIZERS[cls]
-    fixed = {k: v for k, v in fixed.items() if k not in _INITIALIZER_NEUTRAL}
-    if any(k not in fixed or not np.isclose(float(v), fixed[k]) for k, v in args.items()):
-        raise _Unsupported(f"{where}: initializer {cls}({', '.join(f'{k}={v!r}' for k, v in args.items())}) differs "
-                           f"from the one nncore has ({cls}({', '.join(f'{k}={v}' for k, v in fixed.items())}))")
-    return name
+    elif cls in _INITIALIZERS:
+        name, fixed = _INITIALIZERS[cls]
+        fixed = {k: v for k, v in fixed.items() if k not in _INITIALIZER_NEUTRAL}
+        if all(k in fixed and np.isclose(float(v), fixed[k]) for k, v in args.items()):
+            return name  # Keras's defaults: nncore's name for them
+    # Other arguments (or classes, registered ones included): nncore's initializer objects take Keras's config.
+    from . import initializers
+    try:
+        obj = initializers.deserialize({k: v for k, v in value.items() if k != "module"})
+    except (ValueError, TypeError, KeyError) as exc:
+        raise _Unsupported(f"{where}: initializer {cls} is not one nncore has ({exc})") from None
+    return initializers.serialize(obj)
 
 
-def _initializer_to_keras(name: str) -> Dict[str, Any]:
-    name = _INITIALIZER_ALIASES.get(name, name)
+def _initializer_to_keras(value: Any) -> Dict[str, Any]:
+    if isinstance(value, dict):  # an initializer with arguments: already Keras's serialized form
+        return value
+    name = _INITIALIZER_ALIASES.get(value, value)
     for cls, (nn_name, fixed) in _INITIALIZERS.items():
         if nn_name == name:
             return _keras_object("keras.initializers", cls, dict(fixed))
@@ -153,21 +157,24 @@ def _activation_from_keras(value: Any, where: str) -> str:
     return value
 
 
-def _regularizer_from_keras(value: Any, where: str) -> Optional[Dict[str, float]]:
+def _regularizer_from_keras(value: Any, where: str) -> Any:
+    """nncore's config form: {"l1", "l2"} for L1/L2/L1L2 (None when both are 0), Keras's dict for the others."""
     if value is None:
         return None
     from . import regularizers
-    if isinstance(value, str):
-        r = regularizers.get(value)
-        return {"l1": r.l1, "l2": r.l2}
-    cls = value.get("class_name") if isinstance(value, dict) else None
-    if cls not in ("L1", "L2", "L1L2", "l1", "l2", "l1_l2"):
-        raise _Unsupported(f"{where}: regularizer {cls or value!r} is not one nncore has (L1, L2, L1L2)")
-    cfg = value.get("config") or {}
-    return {"l1": float(cfg.get("l1", 0.0)), "l2": float(cfg.get("l2", 0.0))}
+    try:
+        r = regularizers.get({k: v for k, v in value.items() if k != "module"} if isinstance(value, dict) else value)
+    except (ValueError, TypeError, KeyError) as exc:
+        cls = value.get("class_name") if isinstance(value, dict) else value
+        raise _Unsupported(f"{where}: regularizer {cls!r} is not one nncore has ({exc})") from None
+    if isinstance(r, regularizers.Regularizer) and type(r) in (regularizers.L1, regularizers.L2, regularizers.L1L2):
+        return {"l1": r.l1, "l2": r.l2} if (r.l1 or r.l2) else None
+    return regularizers.serialize(r)
 
 
-def _regularizer_to_keras(value: Dict[str, float]) -> Dict[str, Any]:
+def _regularizer_to_keras(value: Dict[str, Any]) -> Dict[str, Any]:
+    if "class_name" in value:
+        return value
     return _keras_object("keras.regularizers", "L1L2", {"l1": float(value.get("l1", 0.0)),
                                                         "l2": float(value.get("l2", 0.0))})
 
@@ -316,7 +323,7 @@ def _layer_to_keras(layer: Any) -> Dict[str, Any]:
 def _config_to_keras(cls: str, cfg: Dict[str, Any]) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for key, value in cfg.items():
-        if key.endswith("_initializer") and isinstance(value, str):
+        if key.endswith("_initializer") and isinstance(value, (str, dict)):
             out[key] = _initializer_to_keras(value)
         elif key.endswith("_regularizer") and isinstance(value, dict):
             out[key] = _regularizer_to_keras(value)

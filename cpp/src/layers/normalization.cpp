@@ -233,10 +233,9 @@ Shape Normalization::do_build(const Shape& in) {
     kept_shape_.push_back(in[static_cast<size_t>(k)]);
   }
   if (!input_mean_) {
-    const int64_t K = shape_numel(kept_shape_);
-    add_weight("mean", kept_shape_, "zeros", K, K).trainable = false;
-    add_weight("variance", kept_shape_, "ones", K, K).trainable = false;
-    add_weight("count", {}, "zeros", 1, 1).trainable = false;
+    add_weight("mean", kept_shape_, "zeros").trainable = false;
+    add_weight("variance", kept_shape_, "ones").trainable = false;
+    add_weight("count", {}, "zeros").trainable = false;
     return in;
   }
   // The given values broadcast against the kept axes from the right (numpy's rule; a length 1 stretches).
