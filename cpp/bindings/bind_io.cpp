@@ -36,6 +36,13 @@ void bind_io(py::module_& m) {
         load_weights(s, path, by_name);
       },
       py::arg("model"), py::arg("path"), py::arg("by_name") = true);
+  m.def(
+      "load_optimizer_state",
+      [](Model& s, const std::string& path) {
+        py::gil_scoped_release nogil;
+        load_optimizer_state(s, path);
+      },
+      py::arg("model"), py::arg("path"));
   m.def("model_config", [](const Model& s) { return model_config(s).dump(); }, py::arg("model"));
   m.def(
       "model_from_config", [](const std::string& json) { return std::shared_ptr<Model>(model_from_config(Json::parse(json))); },

@@ -1276,29 +1276,7 @@ class BackupAndRestore(Callback):
 def _restore_optimizer_state(model: Any, path: str) -> None:
     """The optimizer's slots and iteration count from the model file ``path`` into ``model``'s optimizer."""
     from . import _core
-    load = getattr(_core, "load_optimizer_state", None)
-    if load is not None:
-        load(model._impl, path)
-        return
-    iterations, slots = _saved_optimizer_state(path)
-    optimizer = getattr(model, "optimizer", None)
-    schedule = getattr(optimizer, "learning_rate_schedule", None) is not None
-    if slots or (iterations > 0 and schedule):  # state that changes the next updates
-        warnings.warn("BackupAndRestore: this build of nncore cannot load an optimizer state into an existing model "
-                      "(nncore._core.load_optimizer_state is missing): the weights and the epoch are restored, the "
-                      "optimizer's slots and iteration count are not", stacklevel=3)
-
-
-def _saved_optimizer_state(path: str) -> Tuple[int, bool]:
-    """(optimizer_iterations, whether optimizer slots are stored) from a model file's safetensors header."""
-    try:
-        with open(path, "rb") as f:
-            n = int.from_bytes(f.read(8), "little")
-            header = json.loads(f.read(min(n, 1 << 26)))
-        iterations = int(header.get("__metadata__", {}).get("optimizer_iterations", 0))
-        return iterations, any(k.startswith("optimizer/") for k in header)
-    except (OSError, ValueError):
-        return 0, False
+    _core.load_optimizer_state(model._impl, path)
 
 
 # ---------------------------------------------------------------------------------------------------- TensorBoard

@@ -13,7 +13,7 @@ trained in the C++ loop; the batch loss is the mean of all values (Keras's ``sum
 """
 from __future__ import annotations
 
-from typing import Any, Tuple, Union
+from typing import Any, Tuple
 
 import numpy as np
 

@@ -88,6 +88,9 @@ std::unique_ptr<Model> load_model_from_memory(const std::string& bytes, bool com
 // them in model order), for a model of the same architecture whose layers are named differently.
 void save_weights(Model& model, const std::string& path);
 void load_weights(Model& model, const std::string& path, bool by_name = true);
+// The optimizer state (slots and iteration count) of a model file into a compiled model of the same architecture
+// whose weights were loaded from it: in file order, as load_weights(by_name=false). Resuming training from a backup.
+void load_optimizer_state(Model& model, const std::string& path);
 
 // The architecture alone and back. Sequential: {"class_name", "name", "input_shape" (null: unbuilt), "layers":
 // [specs]}; Functional: {"class_name", "name", "inputs": [{"name", "shape"}], "layers": [specs, each layer once],

@@ -140,6 +140,48 @@ Json compile_config(const Model& m) {
   return c;
 }
 
+// The optimizer's iteration count and slots from a model file into `opt`, the optimizer of m's trainable parameters:
+// matched by "optimizer/<layer>/<weight>/<slot>" name, or in file order (nncore writes them in model order) for a
+// model of the same architecture whose layers are named otherwise. A file without optimizer state leaves it as is.
+void restore_optimizer(Model& m, Optimizer& opt, const TensorFile& f, const std::string& source, bool by_name) {
+  const std::string* iters = f.meta("optimizer_iterations");
+  if (!iters) return;
+  int64_t iterations = 0;
+  try {
+    iterations = Json::parse(*iters).as_int("optimizer_iterations");
+  } catch (const std::invalid_argument& e) {
+    throw ModelFileError(str_cat(source, ": corrupt optimizer_iterations: ", e.what()));
+  }
+  std::vector<const NamedTensor*> saved;
+  for (const NamedTensor& nt : f.tensors)
+    if (nt.name.rfind(kOptimizerPrefix, 0) == 0) saved.push_back(&nt);
+  if (!saved.empty()) {
+    opt.build_state(m.trainable_params());
+    size_t k = 0;
+    for_each_slot(m, opt, [&](const std::string& key, Tensor* slot) {
+      const Tensor* t = nullptr;
+      if (by_name) {
+        t = f.find(key);
+        if (!t) throw ModelFileError(str_cat(source, ": optimizer state '", key, "' is missing from the file"));
+      } else {
+        if (k >= saved.size())
+          throw ModelFileError(str_cat(source, ": the file holds ", saved.size(), " optimizer state tensors, model '",
+                                       m.name(), "''s optimizer has more"));
+        t = &saved[k]->tensor;
+      }
+      if (t->shape() != slot->shape())
+        throw ModelFileError(str_cat(source, ": optimizer state '", by_name ? key : saved[k]->name, "' has shape ",
+                                     shape_str(t->shape()), ", expected ", shape_str(slot->shape()), " (", key, ")"));
+      slot->copy_from(*t);
+      ++k;
+    });
+    if (!by_name && k != saved.size())
+      throw ModelFileError(str_cat(source, ": the file holds ", saved.size(), " optimizer state tensors, model '",
+                                   m.name(), "''s optimizer has ", k));
+  }
+  opt.set_iterations(iterations);
+}
+
 void apply_compile_config(Model& m, const Json& c, const TensorFile& f, const std::string& source) {
   const Json& loss = c.at("loss", "compile_config");
   auto loss_from = [](const Json& l) {
@@ -193,29 +235,7 @@ void apply_compile_config(Model& m, const Json& c, const TensorFile& f, const st
     throw ModelFileError(str_cat(source, ": the saved compile settings are refused: ", e.what(),
                                  ". The architecture and weights are fine: load with compile=False and compile again"));
   }
-  const std::string* iters = f.meta("optimizer_iterations");
-  if (!iters) return;
-  int64_t iterations = 0;
-  try {
-    iterations = Json::parse(*iters).as_int("optimizer_iterations");
-  } catch (const std::invalid_argument& e) {
-    throw ModelFileError(str_cat(source, ": corrupt optimizer_iterations: ", e.what()));
-  }
-  const std::vector<Param*> params = m.trainable_params();
-  bool has_state = false;
-  for (const NamedTensor& nt : f.tensors) has_state = has_state || nt.name.rfind(kOptimizerPrefix, 0) == 0;
-  if (has_state) {
-    opt->build_state(params);
-    for_each_slot(m, *opt, [&](const std::string& key, Tensor* slot) {
-      const Tensor* t = f.find(key);
-      if (!t) throw ModelFileError(str_cat(source, ": optimizer state '", key, "' is missing from the file"));
-      if (t->shape() != slot->shape())
-        throw ModelFileError(str_cat(source, ": optimizer state '", key, "' has shape ", shape_str(t->shape()),
-                                     ", expected ", shape_str(slot->shape())));
-      slot->copy_from(*t);
-    });
-  }
-  opt->set_iterations(iterations);
+  restore_optimizer(m, *opt, f, source, true);
 }
 
 }  // namespace
@@ -461,6 +481,14 @@ void load_weights(Model& m, const std::string& path, bool by_name) {
                                    shape_str(params[i]->value.shape()), ", the file's '", file[i]->name, "' has ",
                                    shape_str(file[i]->tensor.shape())));
   for (size_t i = 0; i < params.size(); ++i) params[i]->value.copy_from(file[i]->tensor);
+}
+
+void load_optimizer_state(Model& m, const std::string& path) {
+  NNC_CHECK(m.compiled(), "load_optimizer_state: model '", m.name(), "' must be compiled (its optimizer receives the "
+            "state)");
+  NNC_CHECK(m.built(), "load_optimizer_state: model '", m.name(), "' is not built yet");
+  TensorFile f = read_safetensors(path);
+  restore_optimizer(m, *m.optimizer(), f, path, false);
 }
 
 }  // namespace nncore

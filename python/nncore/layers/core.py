@@ -6,7 +6,6 @@ from typing import Any, Callable, Dict, Optional, Sequence
 import numpy as np
 
 from .. import _core
-from .. import regularizers as _regularizers
 from .base import ActivationArg, Layer, WeightAttribute, _activation_name, _check_kwargs, _init_arg, _number, _positive
 
 __all__ = ["Dense", "Activation", "Embedding", "Masking", "Lambda"]
