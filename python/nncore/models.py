@@ -749,7 +749,8 @@ class Model(Layer):
                         ("class_weight", class_weight)):
             if v is not None:
                 raise ValueError(f"fit: {name} cannot be given when x is a generator or dataset (its batches carry "
-                                 f"x, y and sample weights); got {name}={type(v).__name__}")
+                                 f"x, y and sample weights); got {name}="
+                                 f"{repr(v) if isinstance(v, (int, float)) else type(v).__name__}")
         if validation_split:
             raise ValueError("fit: validation_split needs arrays; with a generator or dataset pass validation_data")
         epochs = _positive_int(epochs, "fit: epochs")
