@@ -109,6 +109,66 @@ void bind_ops(py::module_& m) {
       },
       py::arg("loss"), py::arg("pred"), py::arg("y"), py::arg("from_logits") = false, py::arg("label_smoothing") = 0.f);
   m.def("loss_names", &Loss::names);
+  // Attention on arrays: (out, lse[, probs]) forward, (dq, dk, dv) backward; mask/bias None or arrays broadcasting
+  // against (B, H, T, S).
+  m.def(
+      "dot_product_attention",
+      [](FloatArray q, FloatArray k, FloatArray v, std::optional<FloatArray> mask, std::optional<FloatArray> bias,
+         float scale, bool causal, float dropout, uint64_t seed, bool return_probs, bool reference) {
+        Tensor tq = view_of(q), tk = view_of(k), tv = view_of(v), tm, tb, out, lse, probs;
+        AttentionOptions o;
+        if (mask) {
+          tm = view_of(*mask);
+          o.mask = &tm;
+        }
+        if (bias) {
+          tb = view_of(*bias);
+          o.bias = &tb;
+        }
+        o.scale = scale;
+        o.causal = causal;
+        o.dropout = dropout;
+        o.seed = seed;
+        o.reference = reference;
+        {
+          py::gil_scoped_release nogil;
+          attention_forward(tq, tk, tv, o, out, lse, return_probs ? &probs : nullptr);
+        }
+        if (return_probs) return py::tuple(py::make_tuple(to_numpy(out), to_numpy(lse), to_numpy(probs)));
+        return py::tuple(py::make_tuple(to_numpy(out), to_numpy(lse)));
+      },
+      py::arg("query"), py::arg("key"), py::arg("value"), py::arg("mask") = py::none(), py::arg("bias") = py::none(),
+      py::arg("scale") = 0.f, py::arg("is_causal") = false, py::arg("dropout") = 0.f, py::arg("seed") = 0,
+      py::arg("return_probs") = false, py::arg("reference") = false);
+  m.def(
+      "dot_product_attention_backward",
+      [](FloatArray q, FloatArray k, FloatArray v, FloatArray lse, FloatArray dout, std::optional<FloatArray> mask,
+         std::optional<FloatArray> bias, float scale, bool causal, float dropout, uint64_t seed, bool reference) {
+        Tensor tq = view_of(q), tk = view_of(k), tv = view_of(v), tl = view_of(lse), tg = view_of(dout), tm, tb, dq,
+               dk, dv;
+        AttentionOptions o;
+        if (mask) {
+          tm = view_of(*mask);
+          o.mask = &tm;
+        }
+        if (bias) {
+          tb = view_of(*bias);
+          o.bias = &tb;
+        }
+        o.scale = scale;
+        o.causal = causal;
+        o.dropout = dropout;
+        o.seed = seed;
+        o.reference = reference;
+        {
+          py::gil_scoped_release nogil;
+          attention_backward(tq, tk, tv, tl, tg, o, dq, dk, dv);
+        }
+        return py::make_tuple(to_numpy(dq), to_numpy(dk), to_numpy(dv));
+      },
+      py::arg("query"), py::arg("key"), py::arg("value"), py::arg("lse"), py::arg("dout"), py::arg("mask") = py::none(),
+      py::arg("bias") = py::none(), py::arg("scale") = 0.f, py::arg("is_causal") = false, py::arg("dropout") = 0.f,
+      py::arg("seed") = 0, py::arg("reference") = false);
 }
 
 namespace {
@@ -158,6 +218,14 @@ void bind_graph_ops(py::module_& m) {
              return std::make_shared<MatMulOpLayer>(o[0], o[1], weights_of(ws), name);
            }),
            py::arg("operands"), py::arg("weights"), py::arg("name") = "");
+  py::class_<DotProductAttentionOp, OpLayer, std::shared_ptr<DotProductAttentionOp>>(m, "DotProductAttentionOp")
+      .def(py::init([](const Operands& ops, bool has_mask, bool has_bias, float scale, bool causal, const Weights& ws,
+                       const std::string& name) {
+             return std::make_shared<DotProductAttentionOp>(operands_of(ops), has_mask, has_bias, scale, causal,
+                                                            weights_of(ws), name);
+           }),
+           py::arg("operands"), py::arg("has_mask"), py::arg("has_bias"), py::arg("scale"), py::arg("is_causal"),
+           py::arg("weights"), py::arg("name") = "");
   py::class_<ReduceOpLayer, OpLayer, std::shared_ptr<ReduceOpLayer>>(m, "ReduceOp")
       .def(py::init<const std::string&, std::vector<int64_t>, bool, const std::string&>(), py::arg("op"),
            py::arg("axis"), py::arg("keepdims"), py::arg("name") = "");

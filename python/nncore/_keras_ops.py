@@ -23,7 +23,7 @@ __all__ = ["add", "subtract", "multiply", "divide", "true_divide", "negative", "
            "slice_along", "cast", "shape", "matmul_graph", "zeros", "ones", "full", "arange", "zeros_like", "ones_like",
            "full_like", "cumsum", "tile", "repeat", "where", "argmax", "argmin", "one_hot", "take", "einsum",
            "equal", "not_equal", "greater", "greater_equal", "less", "less_equal", "logical_not", "logical_and",
-           "logical_or", "floor", "ceil", "round", "trunc"]
+           "logical_or", "floor", "ceil", "round", "trunc", "dot_product_attention"]
 
 
 # ---- the op layers (Python faces of the C++ op layers, so loaded models wrap them) --------------------------------
@@ -59,6 +59,10 @@ class SliceOp(_OpLayer):
 
 
 class RandomOp(_OpLayer):
+    pass
+
+
+class DotProductAttentionOp(_OpLayer):
     pass
 
 
@@ -1046,3 +1050,44 @@ def _einsum_broadcast(ta: str, tb: str, out: str, a: Any, b: Any, contracted: Li
     prod = multiply(lay(a, ta), lay(b, tb))
     axes = [i for i, c in enumerate(full) if c not in out]
     return sum(prod, axis=axes) if axes else prod
+
+
+# ---- attention ------------------------------------------------------------------------------------------------------
+def dot_product_attention(query: Any, key: Any, value: Any, bias: Any = None, mask: Any = None, scale: Any = None,
+                          is_causal: bool = False, flash_attention: Any = None, attn_logits_soft_cap: Any = None) -> Any:
+    """Keras 3's ``ops.dot_product_attention``: ``softmax(scale * q k^T + bias) v`` per batch row and head, on
+    query ``(B, T, N, H)``, key ``(B, S, N, H)``, value ``(B, S, N, Hv)`` -> ``(B, T, N, Hv)``. ``mask`` (boolean,
+    True: may attend) and ``bias`` broadcast against ``(B, N, T, S)``; ``scale`` defaults to ``1 / sqrt(H)``;
+    ``is_causal``: query t sees keys s <= t. A query that may attend no key gives zeros. One fused C++ kernel,
+    forward and backward, on arrays and in models (never the ``(B, N, T, S)`` probabilities)."""
+    if attn_logits_soft_cap is not None:
+        raise ValueError("ops.dot_product_attention: attn_logits_soft_cap is not supported; leave it None")
+    if scale is not None and (not np.isfinite(float(scale)) or float(scale) <= 0):
+        raise ValueError(f"ops.dot_product_attention: scale must be a positive number, got {scale!r}")
+    s = 0.0 if scale is None else float(scale)
+    for name, v in (("query", query), ("key", key), ("value", value)):
+        if len(_shape_of(v)) != 4:
+            raise ValueError(f"ops.dot_product_attention: {name} must have 4 axes (batch, length, heads, dim), got "
+                             f"shape {tuple(_shape_of(v))}")
+    if _is_symbolic(bias):
+        raise ValueError("ops.dot_product_attention: bias must be a constant array (a bias computed in the model "
+                         "would get no gradient here); pass a mask, or add it to the query")
+    if not _any_symbolic(query, key, value, mask):
+        m = None if mask is None else _f32(np.asarray(mask) != 0 if np.asarray(mask).dtype == bool else mask)
+        return _core.dot_product_attention(_f32(query), _f32(key), _f32(value), m,
+                                           None if bias is None else _f32(bias), s, bool(is_causal))[0]
+    if not (_is_symbolic(query) and _is_symbolic(key) and _is_symbolic(value)):
+        raise ValueError("ops.dot_product_attention: in a model, query, key and value must all be KerasTensors")
+    o = _Operands()
+    for v in (query, key, value):
+        o.add(v)
+    if mask is not None:
+        o.add(mask if _is_symbolic(mask) else _f32(np.asarray(mask) != 0))
+    if bias is not None:
+        o.add(_f32(bias))
+    return o.call(DotProductAttentionOp, _core.DotProductAttentionOp(o.specs, mask is not None, bias is not None, s,
+                                                                    bool(is_causal), o.weights))
+
+
+def _shape_of(v: Any) -> tuple:
+    return tuple(v.shape) if hasattr(v, "shape") else np.shape(v)

@@ -11,6 +11,7 @@
 #include "nncore/layers/layer.hpp"
 #include "nncore/layers/normalization.hpp"
 #include "nncore/layers/ops.hpp"
+#include "nncore/layers/attention.hpp"
 #include "nncore/layers/traced.hpp"
 #include "nncore/layers/merge.hpp"
 #include "nncore/layers/sequence.hpp"

@@ -88,4 +88,25 @@ RnnGradients rnn_backward(const RnnOptions& options, const Tensor& dy, const std
                           const Tensor& mask, const std::vector<Tensor>& initial_states,
                           const Tensor& recurrent_mask = Tensor());
 
+// ---- scaled dot-product attention (kernels/attention.hpp) ------------------------------------------------------
+// query (B, T, H, D), key (B, S, H, D), value (B, S, H, Dv) -> (B, T, H, Dv): softmax(scale * q k^T + bias) v per
+// batch row and head over the keys the mask allows (a query with none gives zeros), without the (B, H, T, S) tensor.
+struct AttentionOptions {
+  const Tensor* mask = nullptr;  // broadcast numpy's way against (B, H, T, S); non-zero: may attend
+  const Tensor* bias = nullptr;  // added to the scores, broadcast the same way
+  float scale = 0.f;             // <= 0: 1 / sqrt(D)
+  bool causal = false;           // query t sees keys s <= t
+  float dropout = 0.f;           // on the probabilities (training), decided by a hash of (seed, b, h, t, s)
+  uint64_t seed = 0;
+  bool reference = false;        // the plain loops (test oracle)
+};
+// out receives the result (resized), lse each query row's log-sum-exp (B, H, T), what backward needs; probs
+// (B, H, T, S), when given, the probabilities before dropout (Keras's return_attention_scores).
+void attention_forward(const Tensor& query, const Tensor& key, const Tensor& value, const AttentionOptions& options,
+                       Tensor& out, Tensor& lse, Tensor* probs = nullptr);
+// The gradients of sum(dout * out) for query, key and value (resized, overwritten).
+void attention_backward(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& lse,
+                        const Tensor& dout, const AttentionOptions& options, Tensor& dquery, Tensor& dkey,
+                        Tensor& dvalue);
+
 }  // namespace nncore

@@ -5,6 +5,7 @@
 #include "nncore/check.hpp"
 #include "nncore/io.hpp"
 #include "nncore/layers/activation.hpp"
+#include "nncore/layers/attention.hpp"
 #include "nncore/layers/conv.hpp"
 #include "nncore/layers/core.hpp"
 #include "nncore/layers/merge.hpp"
@@ -90,6 +91,7 @@ const std::map<std::string, Factory>& registry() {
       {"TransposeOp", &TransposeOpLayer::from_config},
       {"SliceOp", &SliceOpLayer::from_config},
       {"RandomOp", &RandomOpLayer::from_config},
+      {"DotProductAttentionOp", &DotProductAttentionOp::from_config},
       // Custom layers traced from Python (their graphs of the layers and ops above).
       {"TracedLayer", &TracedLayer::from_config},
       // Models are layers too (nested models): their config is the model's architecture.
