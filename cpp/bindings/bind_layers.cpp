@@ -222,6 +222,35 @@ void bind_layers(py::module_& m) {
            py::arg("name") = "")
       .def_property_readonly("units", &Dense::units)
       .def_property_readonly("use_bias", &Dense::use_bias);
+  py::class_<MultiHeadAttention, Layer, std::shared_ptr<MultiHeadAttention>>(m, "MultiHeadAttention")
+      .def(py::init([](int64_t num_heads, int64_t key_dim, int64_t value_dim, float dropout, bool use_bias,
+                       int64_t output_dim, const Initializer& kernel_initializer, const Initializer& bias_initializer,
+                       int64_t seed, const std::string& name) {
+             MultiHeadAttention::Options o;
+             o.num_heads = num_heads;
+             o.key_dim = key_dim;
+             o.value_dim = value_dim;
+             o.dropout = dropout;
+             o.use_bias = use_bias;
+             o.output_dim = output_dim;
+             o.kernel_initializer = kernel_initializer;
+             o.bias_initializer = bias_initializer;
+             o.seed = seed;
+             return std::make_shared<MultiHeadAttention>(o, name);
+           }),
+           py::arg("num_heads"), py::arg("key_dim"), py::arg("value_dim") = 0, py::arg("dropout") = 0.f,
+           py::arg("use_bias") = true, py::arg("output_dim") = 0, py::arg("kernel_initializer") = "glorot_uniform",
+           py::arg("bias_initializer") = "zeros", py::arg("seed") = -1, py::arg("name") = "")
+      .def("set_call_options", &MultiHeadAttention::set_call_options, py::arg("use_causal_mask"),
+           py::arg("return_attention_scores"))
+      .def_property_readonly("use_causal_mask", &MultiHeadAttention::causal)
+      .def_property_readonly("return_attention_scores", &MultiHeadAttention::return_scores)
+      .def_property_readonly("num_heads", [](const MultiHeadAttention& l) { return l.options().num_heads; })
+      .def_property_readonly("key_dim", [](const MultiHeadAttention& l) { return l.options().key_dim; })
+      .def_property_readonly("value_dim", [](const MultiHeadAttention& l) {
+        return l.options().value_dim > 0 ? l.options().value_dim : l.options().key_dim;
+      })
+      .def_property_readonly("dropout", [](const MultiHeadAttention& l) { return l.options().dropout; });
   py::class_<ActivationLayer, Layer, std::shared_ptr<ActivationLayer>>(m, "Activation")
       .def(py::init<const std::string&, const std::string&>(), py::arg("activation"), py::arg("name") = "");
   py::class_<Reshape, Layer, std::shared_ptr<Reshape>>(m, "Reshape")

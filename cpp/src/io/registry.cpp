@@ -83,6 +83,7 @@ const std::map<std::string, Factory>& registry() {
       {"LSTM", &LSTM::from_config},
       {"GRU", &GRU::from_config},
       {"Bidirectional", &Bidirectional::from_config},
+      {"MultiHeadAttention", &MultiHeadAttention::from_config},
       // Ops on symbolic tensors (nncore.ops in a graph).
       {"BinaryOp", &BinaryOpLayer::from_config},
       {"UnaryOp", &UnaryOpLayer::from_config},

@@ -9,9 +9,10 @@ Example:
 """
 from __future__ import annotations
 
-from . import (activations, convolutional, core, input_layer, merging, normalization, pooling, preprocessing,
-               regularization, reshaping, rnn)
+from . import (activations, attention, convolutional, core, input_layer, merging, normalization, pooling,
+               preprocessing, regularization, reshaping, rnn)
 from .activations import *  # noqa: F401,F403
+from .attention import *  # noqa: F401,F403
 from .base import Layer, _python_classes, _wrap, snake_case_name  # noqa: F401
 from .convolutional import *  # noqa: F401,F403
 from .core import *  # noqa: F401,F403
