@@ -6,7 +6,8 @@ is imported only here. The batch axis is symbolic (``"batch"``); inputs and outp
 layout. ONNX's Conv and pooling want channels first: each tensor remembers its layout and is transposed only where
 a layer needs the other one (Dense, Flatten, Reshape and LayerNormalization work on channels-last data, so the
 flatten order stays nncore's). Recurrent layers become ONNX's RNN/LSTM/GRU ops, or a Scan over time when a mask
-from ``Embedding(mask_zero=True)`` reaches them (see "recurrent layers" below).
+from ``Embedding(mask_zero=True)`` reaches them (see "recurrent layers" below). MultiHeadAttention and
+``ops.dot_product_attention`` share one attention builder of MatMul, Softmax and Where (see "attention" below).
 
 Example:
     >>> model.export_onnx("model.onnx")
@@ -40,13 +41,15 @@ def _import_onnx() -> Any:
 # ---- the model as a graph ----------------------------------------------------------------------------------------
 @dataclass
 class GraphNode:
-    """One layer call: the layer object, the names of the tensors feeding it (in order) and its output's name."""
+    """One layer call: the layer object, the names of the tensors feeding it (in order) and its output's name
+    (and, for a layer with several outputs, the names of the others)."""
 
     layer: Any
     class_name: str
     config: Dict[str, Any]
     inputs: List[str]
     output: str
+    extra_outputs: Tuple[str, ...] = ()
 
 
 def _tensor_name(ref: Any) -> str:
@@ -82,10 +85,11 @@ def _inline_models(nodes: List[GraphNode]) -> List[GraphNode]:
                              f"called on {len(node.inputs)}")
         names = {name: outer for (name, _), outer in zip(inputs, node.inputs)}
         for n in inner:
-            renamed = node.output if n.output == outputs[0] else f"{node.output}/{n.output}"
-            out.append(GraphNode(n.layer, n.class_name, n.config, [names[i] for i in n.inputs], renamed))
-            names[n.output] = renamed
-        if outputs[0] not in {n.output for n in inner}:  # the nested model returns one of its inputs
+            renamed = [node.output if o == outputs[0] else f"{node.output}/{o}" for o in (n.output, *n.extra_outputs)]
+            out.append(GraphNode(n.layer, n.class_name, n.config, [names[i] for i in n.inputs], renamed[0],
+                                 tuple(renamed[1:])))
+            names.update(zip((n.output, *n.extra_outputs), renamed))
+        if outputs[0] not in {o for n in inner for o in (n.output, *n.extra_outputs)}:  # returns one of its inputs
             raise ValueError(f"export_onnx: nested model '{node.config.get('name')}' returns its input unchanged")
     return out
 
@@ -124,13 +128,14 @@ def model_graph(model: Any) -> Tuple[List[Tuple[str, Tuple[int, ...]]], List[Gra
             spec = specs[name]
             layer = model.get_layer(name)
             n_out = getattr(getattr(layer, "_impl", None), "num_outputs", 1)
-            if n_out != 1:
+            if n_out != 1 and spec["class_name"] not in _MULTI_OUTPUT:
                 raise ValueError(f"export_onnx: layer '{name}' ({spec['class_name']}) returns {n_out} tensors "
                                  "(return_state=True); the ONNX export supports layers with one output")
             k = calls.get(name, 0)
             calls[name] = k + 1
             nodes.append(GraphNode(layer, spec["class_name"], spec["config"],
-                                   [_tensor_name(r) for r in node["inbound"]], _tensor_name([name, k, 0])))
+                                   [_tensor_name(r) for r in node["inbound"]], _tensor_name([name, k, 0]),
+                                   tuple(_tensor_name([name, k, j]) for j in range(1, n_out))))
         known = {n for n, _ in inputs}
         ordered: List[GraphNode] = []
         pending = nodes
@@ -142,7 +147,7 @@ def model_graph(model: Any) -> Tuple[List[Tuple[str, Tuple[int, ...]]], List[Gra
                                  f"{', '.join(missing)}")
             for n in ready:
                 ordered.append(n)
-                known.add(n.output)
+                known.update((n.output, *n.extra_outputs))
             pending = [n for n in pending if n not in ready]
         outputs = [_tensor_name(r) for r in config["outputs"]]
         for o in outputs:
@@ -917,7 +922,8 @@ def _recurrent(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]
     return _T(y, _out_shape(n))
 
 
-_Converter = Callable[[_Builder, GraphNode, Dict[str, np.ndarray], List[_T]], _T]
+# A converter returns the node's output, or a list of its outputs for a layer with several (_MULTI_OUTPUT).
+_Converter = Callable[[_Builder, GraphNode, Dict[str, np.ndarray], List[_T]], Union[_T, List[_T]]]
 # ---- ops on symbolic tensors (nncore.ops) -------------------------------------------------------------------------
 _BINARY_ONNX = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "divide": "Div", "maximum": "Max",
                 "minimum": "Min", "power": "Pow"}
@@ -1016,6 +1022,147 @@ def _slice_op(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T])
     return _T(y, _out_shape(n))
 
 
+# ---- attention ---------------------------------------------------------------------------------------------------
+# nncore's fused kernel (cpp/src/kernels/attention.cpp: softmax_row): per batch row and head, query t may attend key s
+# where the mask is non-zero (and s <= t when causal); the scores scale * q_t . k_s + bias are softmaxed over the
+# allowed keys, and a query that may attend no key gets zeros. Here the scores not allowed become the lowest float
+# before Softmax (their exp is 0 beside any allowed score, so the others are the softmax over the allowed alone) and
+# the probabilities not allowed become 0 after it (Where), which turns a row with no key allowed, uniform after
+# Softmax, into zeros. Lengths are read from the tensors (Reshape's 0, Shape): the graph holds for any T and S.
+_LOWEST = float(np.finfo(np.float32).min)
+
+
+def _nonzero(b: _Builder, x: str, hint: str) -> str:
+    """A float mask as booleans, true where non-zero (NaN included), as nncore reads masks."""
+    return b.op("Not", [b.op("Equal", [x, b.const(f"{hint}/zero", np.float32(0))], f"{hint}/is_zero")],
+                f"{hint}/allowed")
+
+
+def _attention(b: _Builder, hint: str, q: str, k: str, v: str, scale: float, causal: bool = False,
+               allowed: Optional[str] = None, bias: Optional[str] = None) -> Tuple[str, str]:
+    """softmax(scale * q k^T + bias) v on q (B, T, H, D), k (B, S, H, D), v (B, S, H, Dv). ``allowed`` (boolean)
+    and ``bias`` broadcast against (B, H, T, S) by numpy's rule. Returns the output (B, T, H, Dv) and the
+    probabilities (B, H, T, S)."""
+    qh = b.op("Transpose", [q], f"{hint}/q_heads", perm=[0, 2, 1, 3])      # (B, H, T, D)
+    kt = b.op("Transpose", [k], f"{hint}/k_heads_t", perm=[0, 2, 3, 1])    # (B, H, D, S)
+    vh = b.op("Transpose", [v], f"{hint}/v_heads", perm=[0, 2, 1, 3])      # (B, H, S, Dv)
+    scores = b.op("MatMul", [qh, kt], f"{hint}/qk")
+    scores = b.op("Mul", [scores, b.const(f"{hint}/scale", np.float32(scale))], f"{hint}/scores")
+    if bias is not None:
+        scores = b.op("Add", [scores, bias], f"{hint}/scores_bias")
+    if causal:  # key s <= query t, as (T, S) from the scores' lengths
+        shape = b.op("Shape", [scores], f"{hint}/scores_shape")
+        lengths = [b.op("Gather", [shape, b.const(f"{hint}/axis{a}", a, np.int64)], f"{hint}/{n}_len", axis=0)
+                   for a, n in ((2, "T"), (3, "S"))]
+        zero, one = b.const(f"{hint}/start", 0, np.int64), b.const(f"{hint}/step", 1, np.int64)
+        rows = b.op("Unsqueeze", [b.op("Range", [zero, lengths[0], one], f"{hint}/t"),
+                                  b.const(f"{hint}/col_axis", [1], np.int64)], f"{hint}/t_col")
+        cols = b.op("Range", [zero, lengths[1], one], f"{hint}/s")
+        tri = b.op("LessOrEqual", [cols, rows], f"{hint}/causal")
+        allowed = tri if allowed is None else b.op("And", [allowed, tri], f"{hint}/allowed_causal")
+    if allowed is None:
+        probs = b.op("Softmax", [scores], f"{hint}/probs", axis=-1)
+    else:
+        scores = b.op("Where", [allowed, scores, b.const(f"{hint}/lowest", np.float32(_LOWEST))],
+                      f"{hint}/scores_masked")
+        p = b.op("Softmax", [scores], f"{hint}/Softmax", axis=-1)
+        probs = b.op("Where", [allowed, p, b.const(f"{hint}/zero_prob", np.float32(0))], f"{hint}/probs")
+    out = b.op("MatMul", [probs, vh], f"{hint}/attend")                    # (B, H, T, Dv)
+    return b.op("Transpose", [out], f"{hint}/attention", perm=[0, 2, 1, 3]), probs
+
+
+def _dot_product_attention_op(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    """ops.dot_product_attention: operands query, key, value, then the mask and the bias when the config has them;
+    a mask from the graph is (batch, heads, T, S) with 1 where it broadcasts, a constant one any shape that
+    broadcasts (numpy's rule) against that; the bias is a constant. scale <= 0 means 1 / sqrt(D)."""
+    h, config = n.output, n.config
+    ins = [b.native(x, h) for x in xs]
+    weights = n.layer.get_weights()
+    operands = list(config["operands"])
+
+    def operand(o: Dict[str, Any], what: str) -> Union[_T, np.ndarray]:
+        if "input" in o:
+            return ins[int(o["input"])]
+        if "weight" in o:
+            return np.asarray(weights[int(o["weight"])], np.float32)
+        raise ValueError(f"export_onnx: op 'dot_product_attention' ('{h}'): the {what} must be a tensor or a "
+                         f"constant array, got {o}")
+
+    q, k, v = (operand(o, what) for o, what in zip(operands[:3], ("query", "key", "value")))
+    if not all(isinstance(t, _T) for t in (q, k, v)):
+        raise ValueError(f"export_onnx: op 'dot_product_attention' ('{h}'): query, key and value must be tensors "
+                         "of the model")
+    rest = operands[3:]
+    allowed = bias = None
+    if config.get("has_mask"):
+        m = operand(rest.pop(0), "mask")
+        if isinstance(m, _T):
+            if m.rank != 4:
+                raise ValueError(f"export_onnx: op 'dot_product_attention' ('{h}'): a mask from the model must have "
+                                 f"4 axes (batch, heads, T, S), got (batch, {', '.join(map(str, m.shape))})")
+            allowed = _nonzero(b, m.name, f"{h}/mask")
+        else:
+            allowed = b.const(f"{h}/mask", m != 0, np.bool_)
+    if config.get("has_bias"):
+        c = operand(rest.pop(0), "bias")
+        bias = c.name if isinstance(c, _T) else b.const(f"{h}/bias", c)
+    scale = np.float32(config.get("scale") or 0.0)
+    if scale <= 0:  # as nncore, in float: 1 / sqrt(D)
+        scale = np.float32(1) / np.sqrt(np.float32(q.shape[-1]))
+    y, _ = _attention(b, h, q.name, k.name, v.name, float(scale), bool(config.get("is_causal")), allowed, bias)
+    return _T(y, _out_shape(n))
+
+
+def _multi_head_attention(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> List[_T]:
+    """Keras's MultiHeadAttention on inputs [query, value, key] (+ attention_mask (B, T, S)): the three projections
+    (kernels (d, H, dim) as (d, H * dim) matrices) reshaped to heads, attention scaled by 1 / sqrt(key_dim), the
+    heads' outputs (B, T, H * Dv) times the output kernel. May attend: the query's mask (B, T), the value's and
+    the key's (B, S) and attention_mask, combined with AND (MultiHeadAttention::call_mask). With
+    return_attention_scores, a second output: the probabilities (B, H, T, S)."""
+    h, config = n.output, n.config
+    query, value, key = (b.native(x, h) for x in xs[:3])
+    heads, key_dim = int(config["num_heads"]), int(config["key_dim"])
+    value_dim = int(w["value_kernel"].shape[2])
+
+    def project(x: _T, which: str, dim: int) -> str:
+        kernel = w[f"{which}_kernel"]
+        y = b.op("MatMul", [x.name, b.const(f"{h}/{which}_kernel", kernel.reshape(kernel.shape[0], -1))],
+                 f"{h}/{which}")
+        if f"{which}_bias" in w:
+            y = b.op("Add", [y, b.const(f"{h}/{which}_bias", w[f"{which}_bias"].reshape(-1))], f"{h}/{which}_b")
+        return b.op("Reshape", [y, b.const(f"{h}/{which}_heads_shape", [0, 0, heads, dim], np.int64)],
+                    f"{h}/{which}_heads")
+
+    q, k, v = project(query, "query", key_dim), project(key, "key", key_dim), project(value, "value", value_dim)
+    parts = []  # boolean masks broadcasting against (B, H, T, S)
+    for t, axes, what in ((xs[0], [1, 3], "query"), (xs[1], [1, 2], "value"), (xs[2], [1, 2], "key")):
+        if t.mask is not None and not (what == "key" and t.mask == xs[1].mask):   # a key that is the value: once
+            m = b.op("Unsqueeze", [t.mask, b.const(f"{h}/{what}_mask_axes", axes, np.int64)], f"{h}/{what}_mask")
+            parts.append(_nonzero(b, m, f"{h}/{what}_mask"))
+    if len(xs) > 3:
+        am = b.native(xs[3], h)
+        m = b.op("Unsqueeze", [am.name, b.const(f"{h}/attention_mask_axes", [1], np.int64)], f"{h}/attention_mask")
+        parts.append(_nonzero(b, m, f"{h}/attention_mask"))
+    allowed = parts[0] if parts else None
+    for other in parts[1:]:
+        allowed = b.op("And", [allowed, other], f"{h}/mask_and")
+    scale = np.float32(1) / np.sqrt(np.float32(key_dim))
+    o, probs = _attention(b, h, q, k, v, float(scale), bool(config.get("use_causal_mask")), allowed)
+    o = b.op("Reshape", [o, b.const(f"{h}/merge_heads_shape", [0, 0, heads * value_dim], np.int64)],
+             f"{h}/merge_heads")
+    kernel = w["output_kernel"]
+    d_out = int(kernel.shape[-1])
+    y = b.op("MatMul", [o, b.const(f"{h}/output_kernel", kernel.reshape(heads * value_dim, d_out))],
+             f"{h}/out_proj")
+    if "output_bias" in w:
+        y = b.op("Add", [y, b.const(f"{h}/output_bias", w["output_bias"])], f"{h}/out_proj_b")
+    T, S = query.shape[0], value.shape[0]
+    outs = [_T(y, (T, d_out))]
+    if config.get("return_attention_scores"):
+        outs.append(_T(probs, (heads, T, S)))
+    return outs
+
+
 def _inlined(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
     raise AssertionError(f"export_onnx: {n.class_name} '{n.output}' should have been inlined")
 
@@ -1079,6 +1226,8 @@ _CONVERTERS: Dict[str, _Converter] = {
     "ReduceOp": _reduce_op,
     "TransposeOp": _transpose_op,
     "SliceOp": _slice_op,
+    "DotProductAttentionOp": _dot_product_attention_op,
+    "MultiHeadAttention": _multi_head_attention,
     # Custom layers (and Lambda) export as their traced inference graph, inlined; so do nested models.
     "TracedLayer": _inlined,
     "Lambda": _inlined,
@@ -1086,6 +1235,8 @@ _CONVERTERS: Dict[str, _Converter] = {
 SUPPORTED_LAYERS: Tuple[str, ...] = tuple(sorted(_CONVERTERS))
 # nncore layer classes without an ONNX export yet (none at present).
 PENDING_LAYERS: Tuple[str, ...] = ()
+# Layers whose converter returns several outputs (MultiHeadAttention with return_attention_scores).
+_MULTI_OUTPUT = {"MultiHeadAttention"}
 
 # Layers that end the mask (nncore's output_mask overrides): no time axis left, or Keras drops it.
 _DROPS_MASK = {"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
@@ -1094,12 +1245,22 @@ _DROPS_MASK = {"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooli
 
 
 def _convert(b: _Builder, node: GraphNode, xs: List[_T]) -> _T:
+    return _convert_all(b, node, xs)[0]
+
+
+def _convert_all(b: _Builder, node: GraphNode, xs: List[_T]) -> List[_T]:
+    """The node's outputs: the first carries the mask on, the others none (as nncore's output_mask)."""
     conv = _CONVERTERS.get(node.class_name)
     if conv is None:
         raise ValueError(f"export_onnx: layer '{node.output}' ({node.class_name}) has no ONNX export"
                          f"{' yet' if node.class_name in PENDING_LAYERS else ''}; supported layers: "
                          f"{', '.join(SUPPORTED_LAYERS)}")
-    y = conv(b, node, _weights(node.layer), xs)
+    ys = conv(b, node, _weights(node.layer), xs)
+    ys = list(ys) if isinstance(ys, (list, tuple)) else [ys]
+    if len(ys) != 1 + len(node.extra_outputs):
+        raise ValueError(f"export_onnx: layer '{node.output}' ({node.class_name}) gives {len(ys)} output(s) in ONNX, "
+                         f"the model reads {1 + len(node.extra_outputs)}")
+    y = ys[0]
     # The mask, as nncore's Layer::output_mask: Embedding and Masking make their own; the layers in _DROPS_MASK end
     # it; any other layer passes its first input's mask on while it keeps the time axis.
     if node.class_name in ("Embedding", "Masking"):
@@ -1109,7 +1270,7 @@ def _convert(b: _Builder, node: GraphNode, xs: List[_T]) -> _T:
     else:
         keeps_time = len(xs[0].shape) >= 2 and len(y.shape) >= 2 and y.shape[0] == xs[0].shape[0]
         mask = xs[0].mask if keeps_time else None
-    return _T(y.name, y.shape, y.cf, mask)
+    return [_T(y.name, y.shape, y.cf, mask)] + [_T(e.name, e.shape, e.cf) for e in ys[1:]]
 
 
 # ---- export ----------------------------------------------------------------------------------------------------
@@ -1140,13 +1301,14 @@ def export_onnx(model: Any, path: Union[str, "os.PathLike[str]", None], opset: i
         tensors[name] = _T(name, shape)
         graph_inputs.append(h.make_tensor_value_info(name, onnx.TensorProto.FLOAT, ["batch", *shape]))
     for node in nodes:
-        b.used.add(node.output)  # the graph's output names stay free for the outputs
+        b.used.update((node.output, *node.extra_outputs))  # the graph's output names stay free for the outputs
     for node in nodes:
-        tensors[node.output] = _convert(b, node, [tensors[i] for i in node.inputs])
+        ys = _convert_all(b, node, [tensors[i] for i in node.inputs])
+        tensors.update(zip((node.output, *node.extra_outputs), ys))
     graph_outputs = []
     for name in outputs:
         t = b.native(tensors[name], name)
-        b.nodes.append(h.make_node("Identity", [t.name], [name], name=f"{name}/output"))
+        b.nodes.append(h.make_node("Identity", [t.name], [name], name=b.fresh(f"{name}/output")))
         graph_outputs.append(h.make_tensor_value_info(name, onnx.TensorProto.FLOAT, ["batch", *t.shape]))
     config_name = getattr(model, "name", None) or "nncore_model"
     graph = h.make_graph(b.nodes, str(config_name), graph_inputs, graph_outputs, initializer=b.inits)
