@@ -2,8 +2,9 @@
 
 Reference files in tests/data/keras were written by real Keras 3 (tools/make_keras_files.py, which also holds Keras's
 predictions); nncore must load them and predict the same (rel 1e-5). nncore's own files round-trip, and, where Keras is
-importable (KERAS_BACKEND=torch), Keras loads what nncore writes and predicts the same. Bad files raise
-nncore.ModelFileError naming the file and the problem.
+importable (KERAS_BACKEND=torch), Keras loads what nncore writes and predicts the same. Custom layers and subclassed
+models cross too: define_twins makes the same classes with nncore and with Keras (custom.keras and subclassed.keras
+were written from Keras's). Bad files raise nncore.ModelFileError naming the file and the problem.
 """
 import io
 import json
@@ -269,10 +270,10 @@ def test_truncated_h5_raises(tmp_path):
 
 def test_unknown_layer_class_is_named(tmp_path):
     def swap(cfg):
-        cfg["config"]["layers"][1]["class_name"] = "MultiHeadAttention"
+        cfg["config"]["layers"][1]["class_name"] = "EinsumDense"
         return cfg
-    path = rewrite_archive(DATA / "mlp.keras", tmp_path / "mha.keras", config=swap)
-    with pytest.raises(nncore.ModelFileError, match=r"mha.keras.*'dense' \(MultiHeadAttention\).*nncore does not"):
+    path = rewrite_archive(DATA / "mlp.keras", tmp_path / "einsum.keras", config=swap)
+    with pytest.raises(nncore.ModelFileError, match=r"einsum.keras.*'dense' \(EinsumDense\).*nncore does not"):
         nncore.load_model(path)
 
 
@@ -282,7 +283,7 @@ def test_unsupported_arguments_are_named(tmp_path):
             cfg["config"]["layers"][index]["config"][key] = value
             return cfg
         return f
-    cases = [("activation", "selu", "activation 'selu'"),
+    cases = [("activation", "celu", "activation 'celu'"),
              ("kernel_constraint", {"class_name": "MaxNorm", "config": {}}, "constraints"),
              ("kernel_initializer", {"class_name": "STFTInitializer", "config": {}}, "STFTInitializer"),
              ("groups", 2, "'groups' = 2")]
@@ -388,8 +389,272 @@ def test_saving_api(tmp_path):
     with saving.custom_object_scope({"cube": len}):
         assert saving.get_registered_object("cube") is len
     del saving.get_custom_objects()["test_keras_files>sq"]
-    with pytest.raises(ValueError, match="MultiHeadAttention"):
-        saving.deserialize_keras_object({"module": "keras.layers", "class_name": "MultiHeadAttention", "config": {}})
+    with pytest.raises(ValueError, match="EinsumDense"):
+        saving.deserialize_keras_object({"module": "keras.layers", "class_name": "EinsumDense", "config": {}})
+
+
+# ---- custom layers and subclassed models ---------------------------------------------------------------------------
+
+def define_twins(lib):
+    """Custom classes written once against the API nncore and Keras share, made with either (``lib`` is ``nncore`` or
+    ``keras``): the guide's CustomLayer (registered as "my_package>CustomLayer"), a Block holding it, sublayers in
+    an attribute and in a list, and a non-trainable weight (not registered: custom_objects), and a subclassed model
+    Net. tools/make_keras_files.py has the same function (it wrote custom.keras and subclassed.keras with Keras's)."""
+    layers, ops = lib.layers, lib.ops
+
+    @lib.saving.register_keras_serializable(package="my_package")
+    class CustomLayer(layers.Layer):
+        def __init__(self, units=32, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal", trainable=True)
+            self.b = self.add_weight(shape=(self.units,), initializer="random_normal", trainable=True)
+
+        def call(self, inputs):
+            return ops.matmul(inputs, self.w) + self.b
+
+        def get_config(self):
+            config = super().get_config()
+            config.update({"units": self.units})
+            return config
+
+    class Block(layers.Layer):
+        def __init__(self, units=4, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.inner = CustomLayer(units)
+            self.dense = layers.Dense(units, activation="relu")
+            self.heads = [layers.Dense(units), layers.Dense(units, activation="tanh")]
+
+        def build(self, input_shape):
+            self.scale = self.add_weight(shape=(self.units,), initializer="ones", trainable=False, name="scale")
+            self.shift = self.add_weight(shape=(self.units,), initializer="zeros", name="shift")
+
+        def call(self, inputs):
+            h = self.dense(inputs) + self.inner(inputs)
+            for head in self.heads:
+                h = head(h)
+            return h * self.scale + self.shift
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+
+    class Net(lib.Model):
+        def __init__(self, hidden=8, classes=3, **kwargs):
+            super().__init__(**kwargs)
+            self.hidden, self.classes = hidden, classes
+            self.encoder = layers.Dense(hidden, activation="relu")
+            self.block = Block(hidden)
+            self.head = layers.Dense(classes, activation="softmax")
+
+        def call(self, inputs):
+            return self.head(self.block(self.encoder(inputs)))
+
+        def get_config(self):
+            return {"hidden": self.hidden, "classes": self.classes}
+
+    return CustomLayer, Block, Net
+
+
+CustomLayer, Block, Net = define_twins(nncore)
+OBJECTS = {"Block": Block, "Net": Net}  # CustomLayer is registered
+X5 = RNG.normal(size=(6, 5)).astype(np.float32)
+
+
+def custom_model(lib=nncore, classes=(CustomLayer, Block)):
+    """The architecture of custom.keras."""
+    custom, block = classes
+    x = lib.Input((5,), name="x")
+    h = block(6, name="block")(custom(6, name="custom")(x))
+    return lib.Model(x, lib.layers.Dense(2)(lib.layers.Concatenate()([h, custom(3)(x)])), name="custom")
+
+
+def custom_sequential():
+    return nncore.Sequential([nncore.Input((5,)), CustomLayer(4), Block(3), L.Dense(2)], name="seq")
+
+
+def make_custom(kind):
+    if kind == "functional":
+        return custom_model()
+    if kind == "sequential":
+        return custom_sequential()
+    net = Net(7, 2)
+    net(X5)  # builds (traces) it
+    return net
+
+
+def fill(model, seed=3):
+    """Non-trivial values in every weight, custom layers' variables included."""
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        a = np.asarray(w)
+        a[...] = rng.normal(scale=0.5, size=a.shape)
+    return model
+
+
+def weight_paths(path):
+    """{dataset path: shape} of a .keras archive's model.weights.h5, but the optimizer's (nncore writes none)."""
+    with zipfile.ZipFile(path) as zf:
+        h5 = h5py.File(io.BytesIO(zf.read("model.weights.h5")), "r")
+    found = {}
+    h5.visititems(lambda n, o: found.__setitem__(n, o.shape) if isinstance(o, h5py.Dataset) else None)
+    return {n: shape for n, shape in found.items() if not n.startswith("optimizer/")}
+
+
+def test_keras_files_with_custom_layers_predict_as_keras():
+    model = nncore.load_model(DATA / "custom.keras", custom_objects={"Block": Block})
+    assert_close(predict(model, inputs("custom")), expected("custom"))
+    block = model.get_layer("block")
+    assert isinstance(block, Block) and isinstance(block.inner, CustomLayer) and block.units == 6
+    assert isinstance(model.get_layer("custom"), CustomLayer)  # found by its registered name, my_package>CustomLayer
+    net = nncore.load_model(DATA / "subclassed.keras", custom_objects=OBJECTS)
+    assert isinstance(net, Net) and (net.hidden, net.classes) == (8, 3) and isinstance(net.block, Block)
+    assert_close(predict(net, inputs("subclassed")), expected("subclassed"))
+    assert type(net.optimizer).__name__ == "Adam"  # its compile_config
+    x = inputs("subclassed")[0]
+    before = net.evaluate(x, np.zeros(len(x)), verbose=0)
+    net.fit(x, np.zeros(len(x)), epochs=5, verbose=0)  # training resumes
+    assert net.evaluate(x, np.zeros(len(x)), verbose=0) < before
+
+
+def test_unknown_custom_class_is_named(tmp_path):
+    with pytest.raises(nncore.ModelFileError, match=r"custom\.keras: the model has a custom layer 'block' of class "
+                                                    r"'Block' \(registered name 'Block'\), which is not known here: "
+                                                    r"decorate the class with @nncore\.saving\."
+                                                    r"register_keras_serializable\(\) or pass "
+                                                    r"custom_objects=\{'Block': Block\}"):
+        nncore.load_model(DATA / "custom.keras")
+    with pytest.raises(nncore.ModelFileError, match=r"the model is a subclassed model of class 'Net'"):
+        nncore.load_model(DATA / "subclassed.keras", custom_objects={"Block": Block})
+
+    def rename(cfg):
+        entry = cfg["config"]["layers"][1]
+        entry["class_name"], entry["registered_name"] = "Gone", "other_package>Gone"
+        return cfg
+    path = rewrite_archive(DATA / "custom.keras", tmp_path / "gone.keras", config=rename)
+    with pytest.raises(nncore.ModelFileError, match=r"'custom' of class 'Gone' \(registered name 'other_package>Gone'"
+                                                    r"\).*register_keras_serializable\(package='other_package'\)"):
+        nncore.load_model(path, custom_objects=OBJECTS)
+    with saving.custom_object_scope({"Block": Block}):  # the guide's third way
+        assert isinstance(nncore.load_model(DATA / "custom.keras").get_layer("block"), Block)
+
+
+@pytest.mark.parametrize("kind", ["functional", "sequential", "subclassed"])
+def test_custom_round_trip(tmp_path, kind):
+    model = fill(make_custom(kind))
+    model.compile("adam", "mse")
+    model.save(tmp_path / "m.keras")
+    again = nncore.load_model(tmp_path / "m.keras", custom_objects=OBJECTS)
+    assert type(again) is type(model)
+    np.testing.assert_array_equal(again.predict(X5), model.predict(X5))
+    assert type(again.optimizer).__name__ == "Adam"
+    again.fit(X5, np.zeros_like(model.predict(X5)), epochs=1, verbose=0)
+    # The weights file, into a model of fresh weights.
+    model.save_weights(tmp_path / "w.weights.h5")
+    other = fill(make_custom(kind), seed=4)
+    other.load_weights(tmp_path / "w.weights.h5")
+    np.testing.assert_array_equal(other.predict(X5), model.predict(X5))
+    other = fill(make_custom(kind), seed=5)
+    other.load_weights(tmp_path / "m.keras")
+    np.testing.assert_array_equal(other.predict(X5), model.predict(X5))
+
+
+def test_custom_layers_are_written_as_keras_writes_them(tmp_path):
+    model = custom_model()
+    model.save(tmp_path / "c.keras")
+    with zipfile.ZipFile(tmp_path / "c.keras") as zf:
+        config = json.loads(zf.read("config.json"))
+    entries = {e["name"]: e for e in config["config"]["layers"]}
+    assert entries["custom"] == {
+        "module": __name__, "class_name": "CustomLayer", "registered_name": "my_package>CustomLayer",
+        "config": {"name": "custom", "trainable": True, "dtype": "float32", "units": 6},
+        "build_config": {"input_shape": [None, 5]}, "name": "custom",
+        "inbound_nodes": entries["custom"]["inbound_nodes"]}
+    assert entries["block"]["registered_name"] == "Block" and entries["block"]["config"]["units"] == 6
+    # Keras's object paths, the same as in the file Keras wrote for this architecture: own variables trainable
+    # first (Block's shift, then its scale), sublayers by attribute (a list's items by class).
+    ours = weight_paths(tmp_path / "c.keras")
+    assert ours == weight_paths(DATA / "custom.keras")
+    assert ours["layers/block/vars/0"] == (6,) and "layers/block/heads/dense_1/vars/1" in ours
+    assert "layers/block/inner/vars/1" in ours and "layers/custom_layer_1/vars/0" in ours
+    # A subclassed model: its attributes at the root, as Keras writes them.
+    net = make_custom("subclassed")
+    net.save(tmp_path / "n.keras")
+    assert weight_paths(tmp_path / "n.keras").keys() == weight_paths(DATA / "subclassed.keras").keys()
+    with zipfile.ZipFile(tmp_path / "n.keras") as zf:
+        spec = json.loads(zf.read("config.json"))
+    assert (spec["class_name"], spec["config"], spec["registered_name"]) == ("Net", {"hidden": 7, "classes": 2}, "Net")
+    assert spec["build_config"] == {"input_shape": [None, 5]}
+
+
+def test_custom_layers_keras_files_cannot_hold_raise(tmp_path):
+    model = custom_model()
+    model.save(tmp_path / "c.nncore")
+    loaded = nncore.load_model(tmp_path / "c.nncore", custom_objects=OBJECTS)
+    # Loaded from .nncore, Block's sublayers have no Python objects to name their weights by.
+    with pytest.raises(ValueError, match=r"save: layer 'block' \(Block\): 8 of its weights are not reachable by "
+                                         r"Keras's object paths.*rebuild"):
+        loaded.save(tmp_path / "c.keras")
+    assert not (tmp_path / "c.keras").exists()
+    with pytest.raises(ValueError, match=r"layer 'custom' \(CustomLayer\) is a custom layer or model, which nncore "
+                                         r"does not read or write in the legacy \.h5 format; use \.keras"):
+        model.save(tmp_path / "c.h5")
+    x = nncore.Input((3,))
+    lam = nncore.Model(x, L.Lambda(lambda t: t * 2.0)(x))
+    with pytest.raises(ValueError, match=r"\(Lambda\) holds a Python function"):
+        lam.save(tmp_path / "lam.keras")
+
+
+@saving.register_keras_serializable(package="my_package", name="custom_fn")
+def custom_fn(x):  # the guide's
+    return x ** 2
+
+
+def test_function_activations_cross_both_ways(tmp_path):
+    """An activation that is a Python function (registered, or one of nncore.activations' that the C++ layers lack)
+    is written as Keras writes it (by registered name; Keras's name) and read back through the layer's class."""
+    x = nncore.Input((4,))
+    h = L.Dense(3, activation=custom_fn, name="fn")(x)
+    model = fill(nncore.Model(x, L.Dense(2, activation=nncore.activations.selu, name="selu")(h)))
+    model.save(tmp_path / "f.keras")
+    with zipfile.ZipFile(tmp_path / "f.keras") as zf:
+        layers = json.loads(zf.read("config.json"))["config"]["layers"]
+    assert layers[1]["config"]["activation"] == {"module": __name__, "class_name": "function",
+                                                 "config": "my_package>custom_fn",
+                                                 "registered_name": "my_package>custom_fn"}
+    assert layers[2]["config"]["activation"] == "selu"
+    again = nncore.load_model(tmp_path / "f.keras")
+    assert again.get_layer("fn").activation is custom_fn
+    np.testing.assert_array_equal(again.predict(X5[:, :4]), model.predict(X5[:, :4]))
+
+    def unknown(cfg):  # as Keras writes a function it loaded and saved again
+        cfg["config"]["layers"][1]["config"]["activation"] = {"module": "builtins", "class_name": "function",
+                                                              "config": "nowhere", "registered_name": "function"}
+        return cfg
+    path = rewrite_archive(tmp_path / "f.keras", tmp_path / "u.keras", config=unknown)
+    with pytest.raises(nncore.ModelFileError, match=r"layer 'fn' \(Dense\).*unknown activation 'nowhere'"):
+        nncore.load_model(path)
+
+
+def test_from_config_and_model_from_json_take_keras_configs():
+    for name in ("mlp", "graph", "custom"):
+        with zipfile.ZipFile(DATA / f"{name}.keras") as zf:
+            spec = json.loads(zf.read("config.json"))  # keras_model.to_json() and the compile and build configs
+        model = nncore.models.model_from_json(json.dumps(spec), custom_objects=OBJECTS)
+        model.load_weights(DATA / f"{name}.keras")
+        assert_close(predict(model, inputs(name)), expected(name))
+        inner = nncore.Model.from_config(spec["config"], custom_objects=OBJECTS)  # keras_model.get_config()
+        assert [type(l) for l in inner.layers] == [type(l) for l in model.layers]
+    assert isinstance(nncore.Sequential.from_config(json.loads(zipfile.ZipFile(DATA / "mlp.keras").read(
+        "config.json"))["config"]), nncore.Sequential)
+    with pytest.raises(ValueError, match=r"custom layer 'block' of class 'Block'.*custom_objects"):
+        nncore.Model.from_config(spec)
+    net = Net.from_config({"hidden": 4, "classes": 2})  # a subclassed model: cls(**config)
+    assert isinstance(net, Net) and (net.hidden, net.classes) == (4, 2)
+    again = nncore.Model.from_config(custom_model().get_config(), custom_objects=OBJECTS)  # nncore's own config
+    assert isinstance(again.get_layer("block"), nncore.layers.Layer)
 
 
 # ---- with Keras itself ------------------------------------------------------------------------------------------
@@ -441,3 +706,80 @@ def test_layers_keras_lacks_raise_on_save(tmp_path):
         model.save(tmp_path / "ops.keras")
     assert not (tmp_path / "ops.keras").exists()
     model.save(tmp_path / "ops.nncore")  # nncore's own format holds them
+
+
+@pytest.fixture(scope="module")
+def keras_twins(keras):
+    return define_twins(keras)
+
+
+@pytest.mark.parametrize("kind", ["functional", "sequential", "subclassed"])
+def test_keras_and_nncore_exchange_custom_models(tmp_path, keras, keras_twins, kind):
+    """The guide's workflow across the two libraries: the same custom classes defined (and CustomLayer registered as
+    "my_package>CustomLayer") on each side; either one saves, the other loads and predicts the same."""
+    k_custom, k_block, k_net = keras_twins
+    k_objects = {"Block": k_block, "Net": k_net}
+    model = fill(make_custom(kind))
+    model.compile("adam", "mse")
+    model.save(tmp_path / "n.keras")
+    theirs = keras.saving.load_model(tmp_path / "n.keras", custom_objects=k_objects)
+    np.testing.assert_allclose(theirs.predict(X5, verbose=0), model.predict(X5), rtol=1e-5, atol=1e-6)
+    if kind == "subclassed":
+        assert isinstance(theirs, k_net) and isinstance(theirs.block.inner, k_custom)
+    else:
+        assert any(isinstance(l, k_block) for l in theirs.layers)
+    theirs.fit(X5, np.zeros_like(model.predict(X5)), epochs=2, verbose=0)
+    theirs.save(tmp_path / "k.keras")
+    ours = nncore.load_model(tmp_path / "k.keras", custom_objects=OBJECTS)
+    np.testing.assert_allclose(ours.predict(X5), theirs.predict(X5, verbose=0), rtol=1e-5, atol=1e-6)
+    # Keras's own model from its classes, saved by Keras, read by nncore.
+    if kind == "functional":
+        km = custom_model(keras, (k_custom, k_block))
+        km.save(tmp_path / "k2.keras")
+        ours = nncore.load_model(tmp_path / "k2.keras", custom_objects=OBJECTS)
+        np.testing.assert_allclose(ours.predict(X5), km.predict(X5, verbose=0), rtol=1e-5, atol=1e-6)
+        fresh = nncore.models.model_from_json(km.to_json(), custom_objects=OBJECTS)
+        assert [type(l).__name__ for l in fresh.layers] == [type(l).__name__ for l in km.layers[1:]]
+
+
+def test_guide_custom_objects_cross_to_keras(tmp_path, keras):
+    """The guide's get_model(): its CustomLayer (registered in package MyLayers) and custom_fn as Dense's activation,
+    defined on both sides; each library loads what the other saved and predicts the same."""
+    def define(lib):
+        @lib.saving.register_keras_serializable(package="MyLayers")
+        class CustomLayer(lib.layers.Layer):
+            def __init__(self, factor):
+                super().__init__()
+                self.factor = factor
+
+            def call(self, x):
+                return x * self.factor
+
+            def get_config(self):
+                return {"factor": self.factor}
+        return CustomLayer
+
+    @keras.saving.register_keras_serializable(package="my_package", name="custom_fn")
+    def keras_custom_fn(x):
+        return x ** 2
+
+    def get_model(lib, layer_class, fn):
+        inputs = lib.Input(shape=(4,))
+        outputs = lib.layers.Dense(1, activation=fn)(layer_class(0.5)(inputs))
+        model = lib.Model(inputs, outputs)
+        model.compile(optimizer="rmsprop", loss="mean_squared_error")
+        return model
+
+    x = X5[:, :4]
+    ours_class, keras_class = define(nncore), define(keras)
+    ours = get_model(nncore, ours_class, custom_fn)
+    ours.fit(x, np.ones((6, 1)), verbose=0)
+    ours.save(tmp_path / "n.keras")
+    theirs = keras.saving.load_model(tmp_path / "n.keras")
+    np.testing.assert_allclose(theirs.predict(x, verbose=0), ours.predict(x), rtol=1e-5, atol=1e-6)
+    theirs = get_model(keras, keras_class, keras_custom_fn)
+    theirs.fit(x, np.ones((6, 1)), verbose=0)
+    theirs.save(tmp_path / "k.keras")
+    again = nncore.load_model(tmp_path / "k.keras")
+    assert again.layers[-1].activation is custom_fn
+    np.testing.assert_allclose(again.predict(x), theirs.predict(x, verbose=0), rtol=1e-5, atol=1e-6)

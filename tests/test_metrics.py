@@ -339,10 +339,12 @@ def test_metric_subclass_runs_in_fit_and_evaluate():
     y = rng.integers(0, 4, 90).astype(np.float32)
     model = nncore.Sequential([nncore.Input((5,)), Dense(4, activation="softmax")])
     model.compile("adam", "sparse_categorical_crossentropy", metrics=[CategoricalTruePositives()])
-    h = model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    # update_state sees y_true shaped as given, as in Keras: the metric compares it with a (batch, 1) column, so its
+    # labels go in as a column too (labels of shape (n,) broadcast to (batch, batch) there, in Keras as here).
+    h = model.fit(x, y.reshape(-1, 1), epochs=2, batch_size=32, verbose=0)
     assert len(h.history["categorical_true_positives"]) == 2
     assert all(0 <= v <= 90 for v in h.history["categorical_true_positives"])
-    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    logs = model.evaluate(x, y.reshape(-1, 1), verbose=0, return_dict=True)
     p = model.predict(x, verbose=0)
     assert logs["categorical_true_positives"] == np.sum(np.argmax(p, 1) == y)
     # A metric that fails names itself.

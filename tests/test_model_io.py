@@ -157,6 +157,16 @@ def masking_dot_norm_model():
     return nncore.Model(x, Dense(3, activation="softmax")(h))
 
 
+def attention_model():
+    """MultiHeadAttention (causal, value_dim) and ops.dot_product_attention on its projections."""
+    from nncore.layers import MultiHeadAttention, Reshape
+    x = nncore.Input((6, 4))
+    h = MultiHeadAttention(num_heads=2, key_dim=3, value_dim=2, output_shape=5)(x, x, use_causal_mask=True)
+    q = Reshape((6, 2, 3))(Dense(6)(h))
+    a = nncore.ops.dot_product_attention(q, q, q, is_causal=True)
+    return nncore.Model(x, Dense(3, activation="softmax")(Flatten()(a)))
+
+
 def random_model():
     """keras.random in a graph (draws differ per call, so no bit-identical round trip; see test_random_ops)."""
     x = nncore.Input((4,))
@@ -165,7 +175,7 @@ def random_model():
 
 def test_every_registered_layer_class_is_covered_here():
     models = [cnn_model(), *pooled_model(), decoder_model(), merge_model(), sequence_model(), recurrent_model(),
-              nested_model(), ops_model(), random_model(), utility_model(), masking_dot_norm_model()]
+              nested_model(), ops_model(), random_model(), utility_model(), masking_dot_norm_model(), attention_model()]
     covered = {l._impl.class_name for m in models for l in m.layers}
     missing = set(_core.layer_class_names()) - covered
     assert not missing, f"add these layer classes to the round-trip models: {sorted(missing)}"
@@ -173,7 +183,7 @@ def test_every_registered_layer_class_is_covered_here():
 
 @pytest.mark.parametrize("make", [cnn_model, lambda: pooled_model()[0], lambda: pooled_model()[1], decoder_model,
                                   merge_model, sequence_model, recurrent_model, nested_model, ops_model,
-                                  utility_model, masking_dot_norm_model])
+                                  utility_model, masking_dot_norm_model, attention_model])
 def test_save_load_round_trip_is_bit_identical(tmp_path, make):
     nncore.set_random_seed(3)
     model = make()

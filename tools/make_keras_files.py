@@ -1,14 +1,16 @@
 """Make the Keras reference files of tests/test_keras_files.py with real Keras (not a dependency of nncore).
 
     pip install keras==3.15.1 torch          # torch (CPU) serves as Keras's backend
-    KERAS_BACKEND=torch python tools/make_keras_files.py [--out tests/data/keras] [--check]
+    KERAS_BACKEND=torch python tools/make_keras_files.py [--out tests/data/keras] [--only NAME ...] [--check]
 
 Builds small models in Keras (an MLP, a CNN with BatchNormalization, a text model with Embedding(mask_zero) + LSTM +
 Bidirectional(GRU), a two-input functional model with most layers both libraries have, nested models and a shared
-layer, an LSTM passing its states to another), trains each a few steps, and writes ``<name>.keras`` (re-packed with
+layer, an LSTM passing its states to another; custom layers, registered and not, nested, in a functional model, and a
+subclassed model, made by ``define_twins`` which tests/test_keras_files.py shares), trains each a few steps, and
+writes ``<name>.keras`` (re-packed with
 zip's deflate to keep them small), one legacy ``mlp.h5``, one ``cnn.weights.h5`` and ``predictions.npz`` (each
-model's inputs ``<name>_x<i>`` and Keras's predictions ``<name>_y<j>``). The tests load these with nncore and compare
-predictions (rel 1e-5).
+model's inputs ``<name>_x<i>`` and Keras's predictions ``<name>_y<j>``; ``--only`` remakes the files of some models and
+updates their entries). The tests load these with nncore and compare predictions (rel 1e-5).
 
 ``--check`` is how the interop was checked both ways: each file is loaded in nncore and its predictions compared
 with Keras's; nncore then saves it again as .keras, .h5 and .weights.h5, Keras loads those and predicts the same.
@@ -21,7 +23,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Iterable, Tuple
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
@@ -103,7 +105,91 @@ def states(rng: np.random.Generator) -> Tuple[keras.Model, list, list]:
     return model, [rng.normal(size=(16, 7, 3))], [rng.normal(size=(16, 2))]
 
 
-MODELS: Dict[str, Callable] = {"mlp": mlp, "cnn": cnn, "text": text, "graph": graph, "states": states}
+def define_twins(lib: Any) -> Tuple[type, type, type]:
+    """Custom classes written once against the API nncore and Keras share, made with either (``lib`` is ``keras`` or
+    ``nncore``): the guide's CustomLayer (registered as "my_package>CustomLayer"), a Block holding it, sublayers in
+    an attribute and in a list, and a non-trainable weight (not registered: custom_objects), and a subclassed model
+    Net. tests/test_keras_files.py has the same function; keep the two in step."""
+    layers, ops = lib.layers, lib.ops
+
+    @lib.saving.register_keras_serializable(package="my_package")
+    class CustomLayer(layers.Layer):
+        def __init__(self, units=32, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal", trainable=True)
+            self.b = self.add_weight(shape=(self.units,), initializer="random_normal", trainable=True)
+
+        def call(self, inputs):
+            return ops.matmul(inputs, self.w) + self.b
+
+        def get_config(self):
+            config = super().get_config()
+            config.update({"units": self.units})
+            return config
+
+    class Block(layers.Layer):
+        def __init__(self, units=4, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.inner = CustomLayer(units)
+            self.dense = layers.Dense(units, activation="relu")
+            self.heads = [layers.Dense(units), layers.Dense(units, activation="tanh")]
+
+        def build(self, input_shape):
+            self.scale = self.add_weight(shape=(self.units,), initializer="ones", trainable=False, name="scale")
+            self.shift = self.add_weight(shape=(self.units,), initializer="zeros", name="shift")
+
+        def call(self, inputs):
+            h = self.dense(inputs) + self.inner(inputs)
+            for head in self.heads:
+                h = head(h)
+            return h * self.scale + self.shift
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+
+    class Net(lib.Model):
+        def __init__(self, hidden=8, classes=3, **kwargs):
+            super().__init__(**kwargs)
+            self.hidden, self.classes = hidden, classes
+            self.encoder = layers.Dense(hidden, activation="relu")
+            self.block = Block(hidden)
+            self.head = layers.Dense(classes, activation="softmax")
+
+        def call(self, inputs):
+            return self.head(self.block(self.encoder(inputs)))
+
+        def get_config(self):
+            return {"hidden": self.hidden, "classes": self.classes}
+
+    return CustomLayer, Block, Net
+
+
+CustomLayer, Block, Net = define_twins(keras)
+# What keras.saving.load_model needs for the files nncore writes from these models (CustomLayer is registered).
+CUSTOM_OBJECTS = {"Block": Block, "Net": Net}
+
+
+def custom(rng: np.random.Generator) -> Tuple[keras.Model, list, list]:
+    x = keras.Input((5,), name="x")
+    h = Block(6, name="block")(CustomLayer(6, name="custom")(x))
+    model = keras.Model(x, L.Dense(2)(L.Concatenate()([h, CustomLayer(3)(x)])), name="custom")
+    model.compile("adam", "mse")
+    return model, [rng.normal(size=(16, 5))], [rng.normal(size=(16, 2))]
+
+
+def subclassed(rng: np.random.Generator) -> Tuple[keras.Model, list, list]:
+    model = Net(8, 3)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    return model, [rng.normal(size=(16, 5))], [rng.integers(0, 3, 16)]
+
+
+MODELS: Dict[str, Callable] = {"mlp": mlp, "cnn": cnn, "text": text, "graph": graph, "states": states,
+                               "custom": custom, "subclassed": subclassed}
+CUSTOM_MODELS = ("custom", "subclassed")  # not in the legacy .h5 format, which nncore does not write for them
 
 
 def _deflate(path: Path) -> None:
@@ -120,13 +206,18 @@ def _list(v: object) -> list:
     return list(v) if isinstance(v, (list, tuple)) else [v]
 
 
-def make(out: Path) -> Dict[str, np.ndarray]:
+def make(out: Path, names: Iterable[str]) -> Dict[str, np.ndarray]:
     keras.utils.set_random_seed(1)
     rng = np.random.default_rng(1)
     out.mkdir(parents=True, exist_ok=True)
+    names = list(names)
+    old = out / "predictions.npz"
     arrays: Dict[str, np.ndarray] = {}
-    for name, build in MODELS.items():
-        model, xs, ys = build(rng)
+    if old.exists() and set(names) != set(MODELS):  # --only: keep the other models' entries
+        with np.load(old) as kept:
+            arrays = {k: kept[k] for k in kept.files if k.split("_")[0] not in names}
+    for name in names:
+        model, xs, ys = MODELS[name](rng)
         xs = [np.asarray(x, np.float32) for x in xs]
         model.fit(xs if len(xs) > 1 else xs[0], ys if len(ys) > 1 else ys[0], epochs=2, batch_size=8, verbose=0)
         model.save(out / f"{name}.keras")
@@ -138,8 +229,8 @@ def make(out: Path) -> Dict[str, np.ndarray]:
             model.save(out / "mlp.h5")  # Keras's legacy HDF5 model file
         if name == "cnn":
             model.save_weights(out / "cnn.weights.h5")
-    for archive in out.glob("*.keras"):
-        _deflate(archive)
+    for name in names:
+        _deflate(out / f"{name}.keras")
     np.savez_compressed(out / "predictions.npz", **arrays)
     total = sum(f.stat().st_size for f in out.iterdir())
     print(f"wrote {len(list(out.iterdir()))} files, {total / 1024:.0f} KB, to {out}")
@@ -153,6 +244,8 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
 def check(out: Path, arrays: Dict[str, np.ndarray]) -> int:
     """Keras -> nncore and nncore -> Keras for every file; prints the worst relative error of each step."""
     import nncore
+    _, nn_block, nn_net = define_twins(nncore)
+    nn_objects = {"Block": nn_block, "Net": nn_net}
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
         for name in MODELS:
@@ -160,18 +253,18 @@ def check(out: Path, arrays: Dict[str, np.ndarray]) -> int:
             want = [arrays[k] for k in sorted(arrays) if k.startswith(f"{name}_y")]
             sources = [f"{name}.keras"] + (["mlp.h5"] if name == "mlp" else [])
             for src in sources:
-                model = nncore.load_model(out / src)
+                model = nncore.load_model(out / src, custom_objects=nn_objects)
                 got = _list(model.predict(xs if len(xs) > 1 else xs[0]))
                 steps = [(f"Keras {src} -> nncore", max(_rel(w, g) for w, g in zip(want, got)))]
-                for suffix in (".keras", ".h5"):
+                for suffix in (".keras",) if name in CUSTOM_MODELS else (".keras", ".h5"):
                     path = os.path.join(tmp, f"{name}{suffix}")
                     model.save(path)
-                    back = keras.saving.load_model(path)
+                    back = keras.saving.load_model(path, custom_objects=CUSTOM_OBJECTS)
                     again = _list(back.predict(xs if len(xs) > 1 else xs[0], verbose=0))
                     steps.append((f"nncore -> Keras {suffix}", max(_rel(w, g) for w, g in zip(want, again))))
                 path = os.path.join(tmp, f"{name}.weights.h5")
                 model.save_weights(path)
-                fresh = keras.saving.load_model(out / f"{name}.keras")
+                fresh = keras.saving.load_model(out / f"{name}.keras", custom_objects=CUSTOM_OBJECTS)
                 for v in fresh.weights:
                     v.assign(np.zeros(v.shape, v.dtype))
                 fresh.load_weights(path)
@@ -187,9 +280,11 @@ def check(out: Path, arrays: Dict[str, np.ndarray]) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "tests" / "data" / "keras")
+    parser.add_argument("--only", nargs="+", choices=sorted(MODELS), default=list(MODELS),
+                        help="remake only these models' files (the others' predictions are kept)")
     parser.add_argument("--check", action="store_true", help="also check nncore against Keras both ways")
     args = parser.parse_args()
-    arrays = make(args.out)
+    arrays = make(args.out, args.only)
     return 1 if args.check and check(args.out, arrays) else 0
 
 

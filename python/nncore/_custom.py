@@ -33,6 +33,7 @@ def register_keras_serializable(package: str = "Custom", name: Optional[str] = N
     """Class decorator: registers a custom layer or model as ``"<package>><name>"`` so ``load_model`` finds it."""
     def decorate(cls: type) -> type:
         key = f"{package}>{name or cls.__name__}"
+        _REGISTRY.pop(key, None)  # the latest registration wins, also for lookups by the short name (as Keras)
         _REGISTRY[key] = cls
         cls._registered_name = key
         return cls
@@ -67,7 +68,7 @@ def lookup_custom(name: str) -> Any:
     found = find_class(name)
     if found is not None:
         return found
-    for key, obj in _REGISTRY.items():
+    for key, obj in reversed(list(_REGISTRY.items())):  # the latest registration first
         if key.split(">")[-1] == name:
             return obj
     return None
@@ -486,3 +487,18 @@ def __getattr__(name: str) -> Any:  # SubclassedModelCore is made on first use (
         globals()[name] = cls
         return cls
     raise AttributeError(name)
+
+
+def batch_constant(value: Any) -> Any:
+    """A constant array met by a layer call inside a traced call(): a graph tensor holding it for every sample of the
+    batch, so the layer runs in the graph and its weights train (``self.pos_emb(ops.arange(0, maxlen))`` in Keras's
+    TokenAndPositionEmbedding gives (batch, maxlen, dim), which broadcasts as Keras's (maxlen, dim) does)."""
+    from . import ops
+    from ._keras_ops import BatchDim
+    ins = _TRACING[-1].__dict__.get("_trace_inputs") if _TRACING else None
+    if not ins:
+        return value
+    a = np.asarray(value, np.float32)
+    t = ops.add(ops.zeros((BatchDim(ins[0]), *a.shape)), a)
+    t._batch_const = True
+    return t

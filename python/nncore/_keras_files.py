@@ -14,6 +14,15 @@ name; a recurrent layer's weights under ``cell``, a Bidirectional's under ``forw
 ``_variable_groups`` is the one place for that walk. Legacy ``.h5``: ``model_weights/<layer name>`` with a
 ``weight_names`` attribute listing the layer's weights in Keras's order.
 
+Custom layers and subclassed models (a user's classes, see nncore._custom) are written as Keras writes them:
+``{module, class_name, config: get_config(), registered_name: "package>Name" or the class name, build_config}``, their
+weights by Keras's object paths (``_object_groups``: own variables, trainable first, at ``<path>/vars``, sublayers at
+``<path>/<attribute>``, a list's items at ``<path>/<attribute>/<snake-case class>``; a subclassed model's at the
+root). Reading, a model with such entries is rebuilt through the Python API (``_python_model``: the class found by
+registered name, ``custom_objects`` or a ``custom_object_scope``, made by ``from_config``, traced by calling it); a
+layer whose activation is a Python function likewise (nncore.layers.callable_activations). The legacy ``.h5`` format
+holds neither.
+
 nncore never imports Keras; HDF5 is read and written with h5py (``pip install nncore[h5]``).
 """
 from __future__ import annotations
@@ -45,7 +54,8 @@ _MAX_JSON_BYTES = 16 << 20  # as nncore's kMaxConfigBytes: a larger config.json 
 _MODEL_CLASSES = ("Sequential", "Functional", "Model")
 _RNN_CLASSES = ("SimpleRNN", "LSTM", "GRU")
 # nncore's graph ops (nodes of nncore.ops on KerasTensors) and traced custom layers: no Keras layer class to write.
-_NNCORE_ONLY = ("UnaryOp", "BinaryOp", "MatMulOp", "ReduceOp", "SliceOp", "TransposeOp", "RandomOp", "TracedLayer")
+_NNCORE_ONLY = ("UnaryOp", "BinaryOp", "MatMulOp", "ReduceOp", "SliceOp", "TransposeOp", "RandomOp", "TracedLayer",
+                "DotProductAttentionOp")
 
 
 class _Unsupported(ValueError):
@@ -144,6 +154,31 @@ def _initializer_to_keras(value: Any) -> Dict[str, Any]:
     raise ValueError(f"initializer '{name}' has no Keras equivalent")  # every nncore initializer has one
 
 
+def _function_spec(value: Any) -> Any:
+    """Keras's serialized function names the function in "config" (its registered name); a function Keras saved
+    again after loading it has registered_name "function" (and module "builtins")."""
+    if isinstance(value, dict) and value.get("class_name") == "function" and isinstance(value.get("config"), str):
+        return {**value, "registered_name": value["config"]}
+    return value
+
+
+def _function_activation(cls: str, value: Any, where: str) -> bool:
+    """Whether a layer's activation is a function (Keras's serialized function, or the name of one of
+    nncore.activations' functions that the C++ layers do not compute) which the layer's Python class traces in
+    (layers/callable_activations.py). An unknown function raises, naming the layer."""
+    if value is None or (isinstance(value, str) and value in _core.activation_names()):
+        return False
+    from .layers import base, callable_activations
+    py_cls = base._python_classes().get(cls)
+    if py_cls is None or not callable_activations.takes_functions(py_cls) or not isinstance(value, (str, dict)):
+        return False
+    try:
+        callable_activations.resolve(_function_spec(value), where, names_of_functions=True)
+    except (ValueError, TypeError) as exc:
+        raise _Unsupported(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
+    return True
+
+
 def _activation_from_keras(value: Any, where: str) -> str:
     if value is None:
         return "linear"
@@ -222,19 +257,26 @@ def _layer_from_keras(spec: Dict[str, Any], where: str) -> Dict[str, Any]:
         raise _Unsupported(f"{where}: layer {cls} has no config dict")
     name = cfg.get("name", "?")
     here = f"layer '{name}' ({cls})"
+    if _is_custom_spec(spec):  # made by the Python API from its class (_python_model), not by C++
+        return {"class_name": _CUSTOM, "config": {"name": spec.get("name") or name}, "keras": spec}
     if cls in _MODEL_CLASSES:
         return {"class_name": "Functional" if cls == "Model" else cls,
                 "config": {**_model_from_keras(spec, here), "trainable": bool(cfg.get("trainable", True))}}
     if cls not in _core.layer_class_names() or cls in _NNCORE_ONLY:
         module = spec.get("module") or ""
-        what = "the Keras op" if module.startswith("keras.src.ops") else \
-            "a custom layer" if spec.get("registered_name") and not module.startswith("keras") else "a Keras layer"
+        what = "the Keras op" if module.startswith("keras.src.ops") else "a Keras layer"
+        hint = "" if module else (f"; if {cls} is a custom layer, register its nncore class with "
+                                  f"@nncore.saving.register_keras_serializable() or pass custom_objects={{'{cls}': "
+                                  f"{cls}}}")
         raise _Unsupported(f"{where}: {here} is {what} that nncore does not have (nncore's layers: "
-                           f"{', '.join(c for c in _core.layer_class_names() if c not in _NNCORE_ONLY)})")
+                           f"{', '.join(c for c in _core.layer_class_names() if c not in _NNCORE_ONLY)}){hint}")
     out: Dict[str, Any] = {}
+    function = None  # an activation that is a Python function: the layer is made by its Python class
     for key, value in cfg.items():
         arg = f"{here} argument '{key}'"
-        if key in ("activation", "recurrent_activation"):
+        if key == "activation" and _function_activation(cls, value, arg):
+            out[key], function = "linear", _function_spec(value)
+        elif key in ("activation", "recurrent_activation"):
             out[key] = _activation_from_keras(value, arg)
         elif key.endswith("_initializer"):
             out[key] = _initializer_from_keras(value, arg)
@@ -246,6 +288,9 @@ def _layer_from_keras(spec: Dict[str, Any], where: str) -> Dict[str, Any]:
                                    f"{value.get('class_name') if isinstance(value, dict) else value!r}")
         elif key == "layer":
             out[key] = _layer_from_keras(value, f"{where}: {here}")
+            if out[key]["class_name"] == _CUSTOM:
+                raise _Unsupported(f"{where}: {here} wraps the custom layer {_class_of(value, where)}; nncore's "
+                                   f"{cls} wraps its built-in layers only")
         elif key == "batch_input_shape" or key == "batch_shape":
             continue  # the model's input (Keras 2 puts it on the first layer)
         else:
@@ -256,7 +301,11 @@ def _layer_from_keras(spec: Dict[str, Any], where: str) -> Dict[str, Any]:
         out["axis"] = _last_axis(out.get("axis", -1), spec.get("build_config"), here)
     if cls == "Bidirectional":
         _check_mirror(out, cfg.get("backward_layer"), where, here)
-    return {"class_name": cls, "config": _drop_keras_only(cls, out, here)}
+    result = {"class_name": cls, "config": _drop_keras_only(cls, out, here)}
+    if function is not None:  # made by _python_layer: its class's from_config traces the function in
+        return {"class_name": _FUNCTION_ACTIVATION, "config": {"name": name},
+                "layer": {"class_name": cls, "config": {**result["config"], "activation": function}}}
+    return result
 
 
 def _last_axis(axis: Any, build_config: Any, here: str) -> int:
@@ -312,12 +361,27 @@ def _layer_to_keras(layer: Any) -> Dict[str, Any]:
     from .models import Model
     if isinstance(layer, Model):
         return _model_to_keras(layer)
-    spec = json.loads(_core.layer_config(layer._impl)) if not layer._is_custom else None
+    if _is_custom_object(layer):
+        return _custom_to_keras(layer)
+    if "_activation" in layer.__dict__ and layer._impl.class_name == "TracedLayer":
+        return _function_layer_to_keras(layer)
+    spec = json.loads(_core.layer_config(layer._impl))
     cls = type(layer).__name__
-    if spec is None or layer._impl.class_name in _NNCORE_ONLY:
-        raise _Unsupported(f"layer '{layer.name}' ({cls}) has no Keras equivalent that nncore can write (a custom "
-                           f"layer or an nncore.ops node); save it as .nncore")
+    if layer._impl.class_name in _NNCORE_ONLY:
+        raise _Unsupported(f"layer '{layer.name}' ({cls}) has no Keras equivalent that nncore can write (an "
+                           f"nncore.ops node); save it as .nncore, or write the computation as a custom layer class")
     return _config_to_keras(layer._impl.class_name, spec)
+
+
+def _function_layer_to_keras(layer: Any) -> Dict[str, Any]:
+    """A built-in layer whose activation is a Python function (its C++ handle a TracedLayer of the linear layer and
+    the function's ops): its Python config, the function as Keras serializes one (by registered name)."""
+    config = layer.get_config()
+    act = config.get("activation")
+    if isinstance(act, dict) and act.get("class_name") == "function":
+        module = act.get("module")
+        config["activation"] = {**act, "module": None if module == "__main__" else module}
+    return _config_to_keras(type(layer).__name__, config)
 
 
 def _config_to_keras(cls: str, cfg: Dict[str, Any]) -> Dict[str, Any]:
@@ -510,6 +574,8 @@ def _model_to_keras(model: Any) -> Dict[str, Any]:
     impl = model._impl
     if impl is None or not impl.built:
         raise _Unsupported(f"model '{model.name}' is not built yet; build it before saving in Keras's format")
+    if _is_custom_object(model):
+        return _custom_to_keras(model)
     if impl.class_name == "Sequential":
         shape = [None, *_keras_shape(impl.input_shape)]
         layers = [{"module": "keras.layers", "class_name": "InputLayer",
@@ -608,15 +674,357 @@ def _keras_layer_order(impl: Any) -> List[str]:
     return sorted(op_depth, key=lambda n: (-op_depth[n], first_seen[n]))
 
 
+# ---- custom layers and models -------------------------------------------------------------------------------------
+# Keras writes a custom layer (a user's subclass) or a subclassed model as {module, class_name, config (its
+# get_config()), registered_name ("package>Name" when registered, else the class name), build_config}. nncore writes
+# the same for its own subclasses, and reads such entries back through the Python API: the class is looked up by
+# registered name (register_keras_serializable, custom_objects, custom_object_scope), made with from_config and
+# traced by calling it, as Keras's functional_from_config does; its weights are then found by Keras's object paths
+# (_object_groups).
+
+_CUSTOM = "__custom__"  # the class_name of a custom layer's placeholder in an nncore config made from Keras's
+_FUNCTION_ACTIVATION = "__function_activation__"  # and of a built-in layer's whose activation is a function
+
+
+def _is_custom_spec(spec: Dict[str, Any]) -> bool:
+    """Whether a serialized layer or model is a user's class: Keras 3 writes the class's module (None for
+    ``__main__``), ``keras...`` for its own; Keras 2 writes no module, so there a class nncore has is built-in."""
+    cls = spec.get("class_name")
+    if "module" in spec:
+        module = spec.get("module")
+        return not (isinstance(module, str) and (module == "keras" or module.startswith("keras.")))
+    if cls in _MODEL_CLASSES or cls == "InputLayer" or cls in _core.layer_class_names():
+        return False
+    from . import _custom
+    return _custom.find_class(str(spec.get("registered_name") or cls)) is not None
+
+
+def _is_custom_object(obj: Any) -> bool:
+    """A custom layer (a subclass with call) or a subclassed model."""
+    return bool(obj.__dict__.get("_custom") or obj.__dict__.get("_subclassed"))
+
+
+def _contains_custom(model: Any) -> bool:
+    """Whether a model is, or holds (in nested models too), a custom layer or subclassed model."""
+    from .models import Model
+    return _is_custom_object(model) or any(
+        _is_custom_object(l) or (isinstance(l, Model) and _contains_custom(l)) for l in model._layers)
+
+
+def _has_custom(config: Any) -> bool:
+    if isinstance(config, dict):
+        return config.get("class_name") in (_CUSTOM, _FUNCTION_ACTIVATION) or any(_has_custom(v)
+                                                                                   for v in config.values())
+    if isinstance(config, list):
+        return any(_has_custom(v) for v in config)
+    return False
+
+
+def _plain(value: Any, where: str) -> Any:
+    """A get_config() value as JSON: numpy numbers and arrays as numbers and lists, tuples as lists, nncore objects
+    (layers, regularizers, initializers, registered functions) as Keras's serialized objects."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, where) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v, where) for k, v in value.items()}
+    from .saving import serialize_keras_object
+    try:
+        return serialize_keras_object(value)
+    except (TypeError, ValueError) as exc:
+        raise _Unsupported(f"{where}: get_config() holds {type(value).__name__} {value!r}, which has no Keras form "
+                           f"({exc})") from None
+
+
+def _registered_name(cls: type) -> str:
+    """Keras's registered_name: "package>Name" for a class registered itself (not inherited), else its name."""
+    return cls.__dict__.get("_registered_name") or cls.__name__
+
+
+def _custom_to_keras(obj: Any) -> Dict[str, Any]:
+    """A custom layer or subclassed model as Keras serializes it, with its build_config (the input shape(s) it was
+    traced for)."""
+    cls = type(obj)
+    here = f"layer '{obj.name}' ({cls.__name__})"
+    if cls.__module__.startswith("nncore."):
+        raise _Unsupported(f"{here} holds a Python function, which a Keras file cannot hold safely; save it as "
+                           ".nncore (which holds the traced graph), or write the computation as a custom layer class")
+    subclassed = bool(obj.__dict__.get("_subclassed"))
+    impl = obj._impl
+    if subclassed:
+        shapes = [impl.input_shape_of(i) for i in range(impl.num_inputs)]
+        loaded = "_model_class" in obj.__dict__["_core"].__dict__
+    else:
+        if not impl.traced:
+            raise _Unsupported(f"{here} has not been called yet; call it (in a model) before saving")
+        shapes = list(impl.input_shapes)
+        loaded = "_model_class" in obj.__dict__
+    # A layer loaded from an .nncore file did not run __init__ (its graph came from the file): the config it was
+    # saved with stands for get_config().
+    core = obj.__dict__["_core"] if subclassed else obj
+    config = json.loads(core._impl.user_config or "{}") if loaded else obj.get_config()
+    if not isinstance(config, dict):
+        raise _Unsupported(f"{here}: get_config() must return a dict, got {type(config).__name__}")
+    batch_shapes = [[None, *_keras_shape(s)] for s in shapes]
+    module = cls.__module__
+    return {"module": None if module == "__main__" else module, "class_name": cls.__name__,
+            "config": _plain(config, here), "registered_name": _registered_name(cls),
+            "build_config": {"input_shape": batch_shapes[0] if len(batch_shapes) == 1 else batch_shapes}}
+
+
+def _custom_class(spec: Dict[str, Any], model: bool = False) -> type:
+    """The class for a serialized custom layer or (``model``) the file's subclassed model: registered, in
+    custom_objects or in a custom_object_scope; otherwise an error naming it and how to register it."""
+    from . import _custom
+    from .layers import Layer
+    cls_name = str(spec.get("class_name"))
+    registered = str(spec.get("registered_name") or cls_name)
+    found = _custom.find_class(registered)
+    if found is None and registered != cls_name:
+        found = _custom.find_class(cls_name)
+    lname = spec.get("name") or (spec.get("config") or {}).get("name")
+    what = f"is a subclassed model of class '{cls_name}'" if model else \
+        f"has a custom layer {repr(lname) + ' ' if lname else ''}of class '{cls_name}'"
+    if found is None:
+        package, _, short = registered.rpartition(">")
+        args = ", ".join(([f"package='{package}'"] if package else []) +
+                         ([f"name='{short}'"] if short != cls_name else []))
+        module = spec.get("module")
+        origin = f" from module '{module}'" if module else ""
+        raise _Unsupported(f"the model {what}{origin} (registered name '{registered}'), which is not known "
+                           f"here: decorate the class with "
+                           f"@nncore.saving.register_keras_serializable({args}) or pass custom_objects="
+                           f"{{'{cls_name}': {cls_name}}} to load_model (or load inside "
+                           "nncore.saving.custom_object_scope)")
+    if not (isinstance(found, type) and issubclass(found, Layer)):
+        raise _Unsupported(f"the model {what}, registered here as {found!r}, which is not an nncore layer or "
+                           "model class")
+    return found
+
+
+def _custom_from_keras(spec: Dict[str, Any], where: str, model: bool = False) -> Any:
+    """A new custom layer or model from its serialized form: ``cls.from_config(config)``, as Keras does (the config
+    as written; a dtype policy as its name)."""
+    cls = _custom_class(spec, model)
+    config = spec.get("config")
+    config = dict(config) if isinstance(config, dict) else {}
+    if isinstance(config.get("dtype"), dict):  # Keras's DTypePolicy: nncore computes in float32 either way
+        config["dtype"] = (config["dtype"].get("config") or {}).get("name", "float32")
+    try:
+        return cls.from_config(config)
+    except Exception as exc:  # the user's from_config / __init__: any error, named with the class
+        raise _Unsupported(f"{where}: {cls.__name__}.from_config({config}) failed: {type(exc).__name__}: "
+                           f"{exc}") from exc
+
+
+def _batch_shapes(build_config: Any) -> Optional[List[tuple]]:
+    """The per-sample input shapes of Keras's build_config ([batch, ...] or a list of them), or None."""
+    shape = (build_config or {}).get("input_shape") if isinstance(build_config, dict) else None
+    if not isinstance(shape, (list, tuple)) or not shape:
+        return None
+    shapes = shape if isinstance(shape[0], (list, tuple)) else [shape]
+    return [tuple(None if d is None else int(d) for d in s[1:]) for s in shapes]
+
+
+def _subclassed_from_keras(spec: Dict[str, Any], where: str) -> Any:
+    """A subclassed model: its class from its config, traced for the input shape of its build_config."""
+    from .models import Model
+    model = _custom_from_keras(spec, where, model=True)
+    if not isinstance(model, Model):
+        raise _Unsupported(f"{where}: the file's model is of class {type(model).__name__}, a layer, not a Model")
+    if model._impl is None:
+        shapes = _batch_shapes(spec.get("build_config"))
+        if shapes is None:
+            raise _Unsupported(f"{where}: the subclassed model {type(model).__name__} has no build_config input "
+                               "shape (it was saved before it was built)")
+        model._build_subclassed(shapes)
+    return model
+
+
+def _python_layer(spec: Dict[str, Any], where: str) -> Any:
+    """The layer for one entry of an nncore config made by _model_from_keras (custom placeholders included)."""
+    from . import layers
+    cls = spec["class_name"]
+    if cls == _CUSTOM:
+        return _custom_from_keras(spec["keras"], where)
+    if cls == _FUNCTION_ACTIVATION:
+        from .layers import base
+        layer = spec["layer"]
+        return base._python_classes()[layer["class_name"]].from_config(layer["config"])
+    if cls in ("Sequential", "Functional"):
+        return _python_model(spec["config"], where)
+    return layers._wrap(_core.layer_from_config(json.dumps(spec)))
+
+
+def _call(layer: Any, args: List[Any]) -> Any:
+    """One recorded call of a layer on KerasTensors, through its __call__ (which traces custom layers and functions
+    given as activations); a built-in layer of several inputs as C++ calls it (an RNN's initial states after its
+    input)."""
+    from .models import Model, _symbolic_call
+    if len(args) == 1 or _is_custom_object(layer) or isinstance(layer, Model):
+        return layer(args[0] if len(args) == 1 else args)
+    return _symbolic_call(layer, args)
+
+
+def _python_model(config: Dict[str, Any], where: str) -> Any:
+    """An nncore model config with custom layers in it, built through the Python API (Keras's functional_from_config):
+    each layer made, then called in the order of the config's calls; without custom layers, by C++."""
+    from .models import Input, Model, Sequential, _wrap_model
+    trainable = config.get("trainable", True)
+    config = {k: v for k, v in config.items() if k != "trainable"}
+    if not _has_custom(config):
+        model = _wrap_model(_core.model_from_config(json.dumps(config)))
+    elif config["class_name"] == "Sequential":
+        shape = tuple(None if d < 0 else d for d in config["input_shape"])
+        model = Sequential([Input(shape), *[_python_layer(s, where) for s in config["layers"]]],
+                           name=config.get("name") or None)
+    else:
+        tensors: Dict[Tuple[str, int, int], Any] = {}
+        inputs = []
+        for spec in config["inputs"]:
+            t = Input(tuple(None if d < 0 else d for d in spec["shape"]), name=spec["name"])
+            tensors[(spec["name"], 0, 0)] = t
+            inputs.append(t)
+        objs = {s["config"]["name"]: _python_layer(s, where) for s in config["layers"]}
+        calls: Dict[str, int] = {}
+        for node in config["nodes"]:
+            lname = node["layer"]
+            out = _call(objs[lname], [tensors[tuple(r)] for r in node["inbound"]])
+            k = calls.get(lname, 0)
+            calls[lname] = k + 1
+            for j, t in enumerate(out if isinstance(out, list) else [out]):
+                tensors[(lname, k, j)] = t
+        outputs = [tensors[tuple(r)] for r in config["outputs"]]
+        model = Model(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0],
+                      name=config.get("name") or None)
+    if not trainable:
+        model.trainable = False
+    return model
+
+
+def build_from_keras(spec: Dict[str, Any], where: str) -> Any:
+    """The nncore model (fresh weights) for a serialized Keras model: Sequential and functional models of built-in
+    layers by C++; with custom layers, or a subclassed model, through the Python API. Raises _Unsupported."""
+    from .models import _wrap_model
+    if not isinstance(spec, dict):
+        raise _Unsupported(f"{where}: expected a serialized model {{'class_name': ..., 'config': {{...}}}}, got "
+                           f"{type(spec).__name__}")
+    if _is_custom_spec(spec):
+        return _subclassed_from_keras(spec, where)
+    config = _model_from_keras(spec, where)
+    if _has_custom(config):
+        return _python_model(config, where)
+    return _wrap_model(_core.model_from_config(json.dumps(config)))
+
+
+def keras_model_spec(config: Any) -> Optional[Dict[str, Any]]:
+    """Keras's serialized model for what ``keras_model.to_json()`` gives (``{"class_name", "config", ...}``) or
+    ``keras_model.get_config()`` (the inner dict of a Sequential or functional model); None for nncore's own
+    configs (``{"class_name": "Sequential" | "Functional", "layers": [...], ...}``, no "config")."""
+    if not isinstance(config, dict):
+        return None
+    if "class_name" in config and isinstance(config.get("config"), (dict, list)):
+        return config
+    layers = config.get("layers")
+    if "class_name" not in config and isinstance(layers, list) and all(
+            isinstance(l, dict) and "class_name" in l for l in layers):
+        return {"class_name": "Functional" if "input_layers" in config else "Sequential", "config": config}
+    return None
+
+
+_INTERNAL_ATTRS = frozenset({  # nncore's own attributes of layers and models (never a user's sublayer)
+    "_custom", "_variables", "_sublayers", "_graphs", "_py_built", "_impl", "_input_shape", "_inbound_calls",
+    "_weight_variables", "_eager_losses", "_trace_losses", "_trace_updates", "_trace_inputs", "_model_class",
+    "_owner", "_registered_name", "_core", "_subclassed", "_pending_compile", "_layers", "_symbolic", "_losses",
+    "_multi_in", "_multi_out", "_seq_input", "history"})
+_BASE_ATTRS: Dict[str, frozenset] = {}
+
+
+def _base_attrs(obj: Any) -> frozenset:
+    """What saving_lib's get_attr_skipset skips: the attributes every layer (or model) has."""
+    from .layers import Layer
+    from .models import Model
+    base = Model if obj.__dict__.get("_subclassed") else Layer
+    if base.__name__ not in _BASE_ATTRS:
+        _BASE_ATTRS[base.__name__] = frozenset(dir(base)) | _INTERNAL_ATTRS
+    return _BASE_ATTRS[base.__name__]
+
+
+def _name_key(name: str) -> str:
+    """saving_lib._name_key: private attributes last."""
+    return f"~{name}" if name.startswith("_") else name
+
+
+def _keras_class(layer: Any) -> str:
+    """The class name Keras gives the layer (snake-cased, it names the layer's group in a list of layers)."""
+    from .models import Model
+    if _is_custom_object(layer):
+        return type(layer).__name__
+    if isinstance(layer, Model):
+        return "Sequential" if layer._impl.class_name == "Sequential" else "Functional"
+    return layer._impl.class_name
+
+
+def _object_groups(obj: Any, path: str, visited: set) -> Iterator[Tuple[str, Any, List[Any]]]:
+    """saving_lib._save_state for a custom layer or subclassed model: its own variables (trainable ones first) at
+    ``<path>/vars``, then each attribute holding a layer, or a list / tuple / dict of them, in sorted order (private
+    ones last), at ``<path>/<attribute>`` (list items at ``<attribute>/<snake-case class>``). A layer met twice is
+    written where it was met first."""
+    core = obj.__dict__["_core"] if obj.__dict__.get("_subclassed") else obj
+    visited.update((id(obj), id(core)))
+    own = list(core.__dict__.get("_variables", []))
+    yield path, obj, [v.value for v in own if v.trainable] + [v.value for v in own if not v.trainable]
+    skip = _base_attrs(obj)
+    for attr in sorted(dir(obj), key=_name_key):
+        if attr.startswith("__") or attr in skip:
+            continue
+        try:
+            child = getattr(obj, attr)
+        except Exception:  # a property that cannot be read now: Keras skips it too
+            continue
+        yield from _child_groups(child, _join(path, attr), visited, set())
+
+
+def _child_groups(child: Any, path: str, visited: set, containers: set) -> Iterator[Tuple[str, Any, List[Any]]]:
+    from .layers import Layer
+    if isinstance(child, Layer):
+        if id(child) not in visited:
+            yield from _variable_groups(None, child, path, visited)
+    elif isinstance(child, (list, tuple, dict)) and id(child) not in containers:
+        containers.add(id(child))
+        used: Dict[str, int] = {}
+        for item in (child.values() if isinstance(child, dict) else child):
+            if isinstance(item, Layer):
+                yield from _child_groups(item, _join(path, _unique(_snake(_keras_class(item)), used)), visited,
+                                         containers)
+            elif isinstance(item, (list, tuple, dict)):
+                yield from _child_groups(item, _join(path, _unique("container", used)), visited, containers)
+
+
 # ---- weights ------------------------------------------------------------------------------------------------------
 
 def _join(*parts: str) -> str:
     return "/".join(p for p in parts if p)
 
 
-def _variable_groups(spec: Dict[str, Any], layer: Any, path: str = "") -> Iterator[Tuple[str, Any, List[Any]]]:
-    """(h5 path of the group, layer, its weights there) for the layer of Keras spec ``spec`` and its nncore layer,
-    as Keras's saving_lib walks them (see the module docs). The weights are views onto the layer's buffers."""
+def _variable_groups(spec: Optional[Dict[str, Any]], layer: Any, path: str = "",
+                     visited: Optional[set] = None) -> Iterator[Tuple[str, Any, List[Any]]]:
+    """(h5 path of the group, layer, its weights there) for the layer of Keras spec ``spec`` (None: the layer's
+    own) and its nncore layer, as Keras's saving_lib walks them (see the module docs); custom layers and subclassed
+    models by their attributes (_object_groups). The weights are views onto the layer's buffers."""
+    from .models import Model
+    visited = set() if visited is None else visited
+    if _is_custom_object(layer):
+        yield from _object_groups(layer, path, visited)
+        return
+    visited.add(id(layer))
+    if spec is None:
+        spec = _model_to_keras(layer) if isinstance(layer, Model) else {"class_name": layer._impl.class_name}
     cls = spec["class_name"]
     if cls in _MODEL_CLASSES:
         used: Dict[str, int] = {}
@@ -626,8 +1034,9 @@ def _variable_groups(spec: Dict[str, Any], layer: Any, path: str = "") -> Iterat
             key = _unique(_snake(sub["class_name"]), used)
             if sub["class_name"] == "InputLayer":
                 continue
-            name = sub.get("name") or sub["config"]["name"]
-            yield from _variable_groups(sub, layer.get_layer(name), _join(path, "layers", key))
+            sub_layer = layer.get_layer(sub.get("name") or sub["config"]["name"])
+            if id(sub_layer) not in visited:
+                yield from _variable_groups(sub, sub_layer, _join(path, "layers", key), visited)
     elif cls in _RNN_CLASSES:
         yield _join(path, "cell"), layer, layer.weights
     elif cls == "Bidirectional":
@@ -636,13 +1045,41 @@ def _variable_groups(spec: Dict[str, Any], layer: Any, path: str = "") -> Iterat
         yield _join(path, "forward_layer", "cell"), layer, weights[:half]
         yield _join(path, "backward_layer", "cell"), layer, weights[half:]
     elif cls == "TimeDistributed":
-        yield from _variable_groups(spec["config"]["layer"], layer.layer, _join(path, "layer"))
+        inner = spec["config"]["layer"] if "config" in spec else None
+        yield from _variable_groups(inner, layer.layer, _join(path, "layer"), visited)
     else:
         yield path, layer, layer.weights
 
 
+def _groups_covering(spec: Dict[str, Any], model: Any) -> List[Tuple[str, Any, List[Any]]]:
+    """_variable_groups of the model, checked to hold every weight of the model: a custom layer's weight that no
+    attribute leads to (a sublayer kept where Keras does not look, or a layer loaded from an .nncore file, whose
+    sublayers have no Python objects) would otherwise be left out silently."""
+    groups = list(_variable_groups(spec, model))
+    found = {_address(w) for _, _, ws in groups for w in ws}
+    for layer in [model] if _is_custom_object(model) else model._layers:
+        missing = [w for w in (layer._impl.weights if _is_custom_object(layer) else layer.weights)
+                   if _address(w) not in found and np.size(w)]
+        if missing:
+            raise _Unsupported(
+                f"layer '{layer.name}' ({type(layer).__name__}): {len(missing)} of its weights are not reachable "
+                "by Keras's object paths (the attributes of custom layers and models, as keras.saving walks them); "
+                "keep sublayers in public attributes (or lists of them)"
+                + (", and rebuild a model loaded from .nncore from its classes" if _loaded_custom(layer) else ""))
+    return groups
+
+
+def _address(w: Any) -> int:
+    return int(np.asarray(w).__array_interface__["data"][0])
+
+
+def _loaded_custom(layer: Any) -> bool:
+    core = layer.__dict__.get("_core", layer)
+    return "_model_class" in core.__dict__
+
+
 def _write_variables(h5: Any, spec: Dict[str, Any], model: Any) -> None:
-    for path, layer, weights in _variable_groups(spec, model):
+    for path, layer, weights in _groups_covering(spec, model):
         group = h5.require_group(_join(path, "vars"))
         group.attrs["name"] = layer.name
         for i, w in enumerate(weights):
@@ -670,7 +1107,7 @@ def _assign(views: List[Any], arrays: List[Any], where: str) -> None:
 
 
 def _read_variables(h5: Any, spec: Dict[str, Any], model: Any, src: str) -> None:
-    for path, layer, weights in _variable_groups(spec, model):
+    for path, layer, weights in _groups_covering(spec, model):
         if not weights:
             continue
         where = f"{src}: layer '{layer.name}' ({type(layer).__name__}), weights at '{_join(path, 'vars')}'"
@@ -768,6 +1205,8 @@ def _compile_from_keras(model: Any, cfg: Any, src: str) -> None:
     optimizer, loss and metrics; otherwise warns and leaves the model uncompiled (Keras does the same)."""
     if not isinstance(cfg, dict):
         return
+    if cfg.get("loss") is None and not cfg.get("metrics") and not _contains_add_loss(model):
+        return  # compiled without a loss (Keras writes that for a model it loaded uncompiled): nothing to train
     try:
         optimizer = _optimizer_from_keras(cfg.get("optimizer", cfg.get("optimizer_config", "rmsprop")))
         loss = _loss_from_keras(cfg.get("loss"))
@@ -776,6 +1215,13 @@ def _compile_from_keras(model: Any, cfg: Any, src: str) -> None:
     except (_Unsupported, ValueError, TypeError) as exc:
         warnings.warn(f"{src}: the model is loaded uncompiled: its compile settings could not be restored ({exc})",
                       stacklevel=6)
+
+
+def _contains_add_loss(model: Any) -> bool:
+    """Whether the model's layers add losses (custom layers' add_loss), so that it trains without a compiled loss."""
+    from .models import Model
+    return any(_contains_add_loss(l) if isinstance(l, Model) else getattr(l._impl, "num_losses", 0)
+               for l in model._layers)
 
 
 def _compile_to_keras(model: Any) -> Optional[Dict[str, Any]]:
@@ -846,6 +1292,11 @@ def deserialize_builtin(spec: Dict[str, Any]) -> Any:
     from . import layers, regularizers
     cls = spec["class_name"]
     module = str(spec.get("module") or "")
+    if _is_custom_spec(spec):
+        try:
+            _custom_class(spec)  # raises: a registered class would have been found
+        except _Unsupported as exc:
+            raise _Unsupported(f"deserialize_keras_object: {exc}") from None
     if cls in _MODEL_CLASSES:
         return _build(spec, "deserialize_keras_object")
     if module.startswith("keras.layers") or (not module and cls in _core.layer_class_names()):
@@ -919,8 +1370,11 @@ def _metadata() -> Dict[str, str]:
 
 
 def _spec_for_saving(model: Any, what: str) -> Dict[str, Any]:
+    """The model's Keras spec, checked (before anything is written) to reach every weight by Keras's paths."""
     try:
-        return _model_to_keras(model)
+        spec = _model_to_keras(model)
+        _groups_covering(spec, model)
+        return spec
     except _Unsupported as exc:
         raise ValueError(f"{what}: {exc}") from None
 
@@ -972,13 +1426,10 @@ def _open_h5(source: Any, src: str) -> Any:
 
 def _build(spec: Dict[str, Any], src: str) -> Any:
     """The nncore model (fresh weights) for a Keras model spec."""
-    from .models import Model
     try:
-        config = _model_from_keras(spec, "the model")
+        return build_from_keras(spec, "the model")
     except _Unsupported as exc:
         raise ModelFileError(f"{src}: {exc}") from None
-    try:
-        return Model.from_config(config)
     except (ValueError, TypeError, RuntimeError) as exc:
         raise ModelFileError(f"{src}: nncore cannot build the model: {exc}") from None
 
@@ -1009,8 +1460,11 @@ def load_keras(path: str, compile: bool = True) -> Any:
             spec = _json(_read_member(zf, _CONFIG, src, _MAX_JSON_BYTES), _CONFIG, src)
             weights = _read_member(zf, _WEIGHTS, src)
         model = _build(spec, src)
+        # Built through the Python API, the model is walked as Keras walks its own (custom layers' names may differ
+        # from the file's when their get_config() leaves the name out).
+        walk = _model_to_keras(model) if _contains_custom(model) else spec
         with _open_h5(io.BytesIO(weights), f"{src} ({_WEIGHTS})") as h5:
-            _read_variables(h5, spec, model, src)
+            _read_variables(h5, walk, model, src)
         if compile:
             _compile_from_keras(model, spec.get("compile_config"), src)
         return model
@@ -1046,6 +1500,7 @@ def load_weights_file(model: Any, path: str) -> None:
             return
         with _open_h5(src, src) as h5:
             if "layer_names" in h5.attrs or "model_weights" in h5:
+                _no_custom_in_legacy(model, src, ModelFileError)
                 _read_legacy_weights(h5.get("model_weights", h5), spec, model, src)
             else:
                 _read_variables(h5, spec, model, src)
@@ -1131,6 +1586,7 @@ def load_legacy_h5(path: str, compile: bool = True) -> Any:
                                      "model and use load_weights)")
             spec = _json(_text(h5.attrs["model_config"]), "model_config", src)
             model = _build(spec, src)
+            _no_custom_in_legacy(model, src, ModelFileError)
             _read_legacy_weights(h5.get("model_weights", h5), spec, model, src)
             training = h5.attrs.get("training_config")
         if compile and training is not None:
@@ -1140,9 +1596,22 @@ def load_legacy_h5(path: str, compile: bool = True) -> Any:
     return _guarded(src, run)
 
 
+def _no_custom_in_legacy(model: Any, where: str, error: type = ValueError) -> None:
+    """The legacy HDF5 format lists a layer's weights flat, in an order nncore does not reproduce for the nested
+    weights of custom layers: nncore reads and writes those in .keras (by object paths) and .nncore only."""
+    from .models import Model
+    found = model if _is_custom_object(model) else next(
+        (l for l in model._layers if _is_custom_object(l) or (isinstance(l, Model) and _contains_custom(l))), None)
+    if found is not None:
+        raise error(f"{where}: layer '{found.name}' ({type(found).__name__}) is a custom layer or model, which "
+                    "nncore does not read or write in the legacy .h5 format; use .keras (Keras 3's format) or "
+                    ".nncore")
+
+
 def save_legacy_h5(model: Any, path: str) -> None:
     """``model.save("m.h5")``: Keras's legacy HDF5 model file (Keras 3 and 2 load it)."""
     h5py = _h5py()
+    _no_custom_in_legacy(model, "save")
     spec = _spec_for_saving(model, "save")
     compile_config = _compile_to_keras(model)
 

@@ -1,13 +1,17 @@
 """Keras's ``keras.activations``: functions of ``nncore.ops``, so each works on numpy arrays (eagerly) and on
-KerasTensors (graph nodes of a model, inside custom layers too). The names the layers take as strings
-(``Dense(4, activation="relu")``) also work as these functions (``activation=nncore.activations.relu``).
+KerasTensors (graph nodes of a model, inside custom layers too). Layers take them, and any function of one
+tensor written with ``nncore.ops``, as ``activation=``: the ones the C++ layers compute (relu, sigmoid, tanh,
+softmax, leaky_relu, gelu, elu, linear) run fused in the layer; others are traced into op nodes (see
+``nncore.layers.callable_activations``). ``get`` / ``serialize`` / ``deserialize`` work as Keras's, finding a
+user's function by its registered name (``nncore.saving.register_keras_serializable``) or in ``custom_objects``.
 
 Example:
     >>> h = nncore.activations.relu(nncore.ops.matmul(x, w) + b)
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Union
+import inspect
+from typing import Any, Callable, Dict, Optional, Union
 
 import numpy as np
 
@@ -112,24 +116,98 @@ def linear(x: Any) -> Any:
 _BY_NAME = {name: globals()[name] for name in __all__ if name not in ("get", "serialize", "deserialize")}
 
 
-def get(identifier: Union[str, Callable[..., Any], None]) -> Callable[..., Any]:
-    """An activation function from its name (or the function itself; None is linear)."""
+def builtin_name(fn: Any) -> Optional[str]:
+    """The name of ``fn`` if it is one of these functions (``nncore.activations.relu``), or Keras's function of
+    a name these functions have (``keras.activations.gelu``: the same defaults); else None. A user's function that
+    happens to be called "relu" is not one of them."""
+    name = getattr(fn, "__name__", None)
+    if not isinstance(name, str) or name not in _BY_NAME:
+        return None
+    if _BY_NAME[name] is fn:
+        return name
+    module = getattr(fn, "__module__", None) or ""
+    if module == "keras" or module.startswith("keras."):
+        return name
+    return None
+
+
+def _lookup(name: str, custom_objects: Optional[Dict[str, Any]]) -> Any:
+    """A user's function (or class) by its registered name ("my_package>custom_fn") or short name, from
+    ``custom_objects``, an open ``custom_object_scope`` or ``register_keras_serializable``'s registry."""
+    from ._custom import find_class, lookup_custom
+    found = find_class(name, custom_objects)
+    if found is None and ">" not in name:
+        found = lookup_custom(name)
+    return found
+
+
+def _unknown(name: Any) -> ValueError:
+    short = str(name).split(">")[-1]
+    return ValueError(f"unknown activation {name!r}: not one of nncore.activations ({', '.join(sorted(_BY_NAME))}) "
+                      "and not a registered function; decorate yours with "
+                      f"@nncore.saving.register_keras_serializable() or pass custom_objects={{{short!r}: fn}}")
+
+
+def get(identifier: Union[str, Dict[str, Any], Callable[..., Any], None]) -> Callable[..., Any]:
+    """An activation function (Keras's ``keras.activations.get``): None is linear; a name of these functions or of
+    a registered function; a serialized function (``serialize``'s dict); a callable is returned as it is."""
     if identifier is None:
         return linear
+    if isinstance(identifier, (str, dict)):
+        return deserialize(identifier)
     if callable(identifier):
         return identifier
-    if isinstance(identifier, str) and identifier in _BY_NAME:
-        return _BY_NAME[identifier]
-    raise ValueError(f"unknown activation {identifier!r}; known: {', '.join(sorted(_BY_NAME))}")
+    raise ValueError(f"Could not interpret activation function identifier: {identifier!r} (expected a name such as "
+                     "'relu', a function, or a serialized function)")
 
 
-def serialize(activation: Callable[..., Any]) -> str:
-    name = getattr(activation, "__name__", None)
-    if name not in _BY_NAME:
-        raise ValueError(f"serialize: {activation!r} is not an nncore activation")
-    return name
+def serialize(activation: Callable[..., Any]) -> Union[str, Dict[str, Any]]:
+    """Keras's ``keras.activations.serialize``: these functions (and Keras's own) by name; another function as
+    ``{"module", "class_name": "function", "config", "registered_name"}`` where both names are its registered name
+    (``register_keras_serializable``) or its ``__name__``; a callable object with ``get_config`` as its class's
+    serialized form. ``deserialize`` (and layers' ``from_config``) find it again by that name."""
+    from ._custom import get_registered_name
+    if not callable(activation):
+        raise ValueError(f"serialize: {activation!r} is not an activation function")
+    name = builtin_name(activation)
+    if name is not None:
+        return name
+    module = getattr(activation, "__module__", None)
+    if not inspect.isfunction(activation) and not inspect.isbuiltin(activation) and hasattr(activation, "get_config"):
+        cls = type(activation)
+        return {"module": cls.__module__, "class_name": cls.__name__, "config": activation.get_config(),
+                "registered_name": get_registered_name(cls)}
+    fn_name = getattr(activation, "__name__", None) or type(activation).__name__
+    registered = getattr(activation, "_registered_name", None) or fn_name
+    return {"module": module, "class_name": "function", "config": registered, "registered_name": registered}
 
 
-def deserialize(name: str) -> Callable[..., Any]:
-    return get(name)
-
+def deserialize(config: Union[str, Dict[str, Any]], custom_objects: Optional[Dict[str, Any]] = None
+                ) -> Callable[..., Any]:
+    """The function ``serialize`` wrote (Keras's ``keras.activations.deserialize``): a name of these functions, or
+    a user's function or callable class found by its registered name in ``custom_objects``, a
+    ``custom_object_scope`` or the registry."""
+    if isinstance(config, str):
+        if config in _BY_NAME:
+            return _BY_NAME[config]
+        found = _lookup(config, custom_objects)
+        if found is None or inspect.isclass(found):
+            raise _unknown(config)
+        return found
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"Could not interpret activation function identifier: {config!r} (expected a name or a "
+                         "dict with 'class_name' and 'config')")
+    if config["class_name"] == "function":
+        name = config.get("registered_name") or config.get("config")
+        found = _lookup(str(name), custom_objects)
+        if found is None and name in _BY_NAME:
+            return _BY_NAME[name]
+        if found is None or inspect.isclass(found):
+            raise _unknown(name)
+        return found
+    name = config.get("registered_name") or config["class_name"]
+    cls = _lookup(str(name), custom_objects) or _lookup(str(config["class_name"]), custom_objects)
+    if not inspect.isclass(cls):
+        raise _unknown(name)
+    inner = dict(config.get("config") or {})
+    return cls.from_config(inner) if hasattr(cls, "from_config") else cls(**inner)

@@ -96,14 +96,16 @@ class Loss:
         return np.asarray(self.call(y_true, y_pred), np.float64)
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
-        """The loss of a batch, reduced as ``reduction`` says (per-sample values for None)."""
+        """The loss of a batch, reduced as ``reduction`` says (per-sample values for None). On KerasTensors (in a
+        custom layer's call, e.g. for ``add_loss``) it is a tensor of ops, reduced the same way."""
         if self.is_custom and self.call is None:
             raise TypeError(f"{type(self).__name__}: a Loss subclass defines call(self, y_true, y_pred)")
+        from ._keras_ops import _is_symbolic
+        if _is_symbolic(y_true) or _is_symbolic(y_pred):
+            v = self.call(y_true, y_pred) if self.is_custom else self._symbolic_per_sample(y_true, y_pred)
+            return self._reduce_symbolic(v, sample_weight)
         if self.is_custom:
-            from ._keras_ops import _is_symbolic
             v = self.call(y_true, y_pred)
-            if _is_symbolic(v):
-                return v
         v = self.per_sample(y_true, y_pred) if not self.is_custom else np.asarray(v, np.float64)
         w = None
         if sample_weight is not None:
@@ -120,6 +122,26 @@ class Loss:
         if self.reduction == "mean_with_sample_weight" and w is not None:
             return total / float(np.sum(w)) if np.sum(w) else 0.0
         return total / max(v.size, 1)
+
+    def _reduce_symbolic(self, v: Any, sample_weight: Any) -> Any:
+        """Keras's reduction of per-sample values ``v`` (a KerasTensor): over the batch when the value is used."""
+        o = _ops()
+        if sample_weight is not None:  # per sample: both as (batch, 1), the form ops broadcast per sample
+            w = sample_weight
+            if len(w.shape) == 1:
+                w = o.expand_dims(w, -1)
+            v = o.multiply(o.expand_dims(v, -1) if len(v.shape) == 1 else v, w)
+        if self.reduction == "none":
+            return v
+        if self.reduction == "sum":
+            return o.sum(v)
+        if self.reduction == "mean_with_sample_weight" and sample_weight is not None:
+            raise NotImplementedError(f"{self.name}: reduction='mean_with_sample_weight' with a sample_weight is not "
+                                      "supported on KerasTensors; use 'sum_over_batch_size' or 'sum'")
+        return o.mean(v)
+
+    def _symbolic_per_sample(self, y_true: Any, y_pred: Any) -> Any:
+        raise TypeError(f"{self.name}: this loss cannot be computed on KerasTensors")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(from_logits={self.from_logits})"
@@ -183,6 +205,40 @@ class _BuiltinLoss(Loss):
         if self.kernel_name in ("binary_crossentropy", "categorical_crossentropy"):
             config["label_smoothing"] = self.label_smoothing
         return config
+
+
+    def _symbolic_per_sample(self, y_true: Any, y_pred: Any) -> Any:
+        """Each sample's loss written with ops, as Keras computes it (for a loss taken inside a custom layer's
+        call); the C++ kernels compute the same in compile and fit."""
+        o = _ops()
+        k = self.kernel_name
+        if k == "mean_squared_error":
+            return o.mean(o.square(o.subtract(y_pred, y_true)), axis=-1)
+        if k == "mean_absolute_error":
+            return o.mean(o.abs(o.subtract(y_pred, y_true)), axis=-1)
+        ls = self.label_smoothing
+        if k == "binary_crossentropy":
+            if ls:
+                y_true = o.add(o.multiply(y_true, 1.0 - ls), 0.5 * ls)
+            if self.from_logits:  # log(1 + e^x) - x z, the stable form of -z log s(x) - (1 - z) log(1 - s(x))
+                v = o.subtract(o.softplus(y_pred), o.multiply(y_pred, y_true))
+            else:
+                v = _bce_values(y_true, y_pred)
+            return o.mean(v, axis=-1)
+        classes = int(y_pred.shape[-1])
+        if k == "sparse_categorical_crossentropy":
+            labels_as_column = len(y_true.shape) == len(y_pred.shape)  # (batch, 1): one-hot (batch, 1, classes)
+            y_true = o.one_hot(y_true, classes)
+            if labels_as_column:
+                y_true = o.sum(y_true, axis=-2)
+        elif ls:
+            y_true = o.add(o.multiply(y_true, 1.0 - ls), ls / classes)
+        if self.from_logits:
+            logp = o.log_softmax(y_pred)
+        else:  # Keras: normalized to sum 1, clipped to [1e-7, 1 - 1e-7]
+            p = o.divide(y_pred, o.sum(y_pred, axis=-1, keepdims=True))
+            logp = o.log(o.clip(p, _EPS, 1.0 - _EPS))
+        return o.negative(o.sum(o.multiply(y_true, logp), axis=-1))
 
 
 class MeanSquaredError(_BuiltinLoss):

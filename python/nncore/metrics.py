@@ -157,14 +157,26 @@ class Metric:
     # ---- the training loop's side ----
     def _core_metric(self, model: Any, output: int, weighted: bool) -> Any:
         """What compile hands the C++ core for this metric on a model output."""
+        import weakref
+        self._target_of = (weakref.ref(model), output)  # where update_state's y_true gets its shape
         return _core.Metric.external(self, self.name, json.dumps(_jsonable(self.get_config())), weighted)
 
     def _nncore_reset(self) -> None:
         self.reset_state()
 
     def _nncore_update(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: Optional[np.ndarray]) -> None:
-        # Targets shaped like the output, else one row per sample ((batch, 1) for integer labels).
-        y_true = y_true.reshape(y_pred.shape) if y_true.size == y_pred.size else y_true.reshape(len(y_pred), -1)
+        # Targets shaped as given to fit/evaluate (Keras: integer labels of shape (n,) give y_true (batch,)); else
+        # like the output, else one row per sample.
+        n = len(y_pred)
+        model, output = self.__dict__.get("_target_of", (lambda: None, 0))
+        shapes = getattr(model(), "_target_sample_shapes", None)
+        given = shapes[output] if shapes is not None and output < len(shapes) else None
+        if given is not None and y_true.size == n * int(np.prod(given)):
+            y_true = y_true.reshape((n, *given))
+        elif y_true.size == y_pred.size:
+            y_true = y_true.reshape(y_pred.shape)
+        else:
+            y_true = y_true.reshape(n, -1)
         self.update_state(y_true, y_pred, sample_weight=sample_weight)
 
     def _nncore_result(self) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -705,7 +706,13 @@ class Model(Layer):
         ``x`` may also be batches: an ``nncore.utils.PyDataset``, a generator or iterator, or an iterable with a
         length (a PyTorch DataLoader), each batch ``(x, y)`` or ``(x, y, sample_weight)``; ``steps_per_epoch``
         limits an epoch (a generator without it runs until exhausted). ``validation_data`` may be batches too.
-        Batches are fetched on a background thread while the C++ step runs."""
+        Batches are fetched on a background thread while the C++ step runs. ``batch_size`` is ignored then (as in
+        Keras: the data makes the batches).
+
+        With arrays, ``steps_per_epoch`` and ``validation_steps`` work as in Keras 3: an epoch is that many
+        batches, each epoch going on through the (shuffled) data where the last one stopped; when the data runs
+        out first, the epoch ends there (with a warning) and the next one starts a new pass. Without
+        ``batch_size`` a pass is ``steps_per_epoch`` batches."""
         self._require_compiled("fit")
         if x is None:
             raise ValueError("fit: x is required")
@@ -714,8 +721,9 @@ class Model(Layer):
                                   shuffle, class_weight, sample_weight, initial_epoch, steps_per_epoch,
                                   validation_steps)
         if steps_per_epoch is not None or validation_steps is not None:
-            raise ValueError("fit: steps_per_epoch and validation_steps apply to batches from a generator or "
-                             "dataset; with arrays, batch_size sets the steps")
+            return self._fit_array_steps(x, y, batch_size, epochs, verbose, callbacks, validation_split,
+                                         validation_data, shuffle, class_weight, sample_weight, initial_epoch,
+                                         steps_per_epoch, validation_steps)
         xs = self._xs(x, "fit: x")
         ys = self._ys(self._no_targets(xs, "fit") if y is None else y, "fit: y")
         weights = self._loss_weights(xs, ys, sample_weight, class_weight, "fit")
@@ -745,8 +753,7 @@ class Model(Layer):
     def _fit_feed(self, x: Any, y: Any, batch_size: Any, epochs: int, verbose: Any, callbacks: Any,
                   validation_split: float, validation_data: Any, shuffle: bool, class_weight: Any, sample_weight: Any,
                   initial_epoch: int, steps_per_epoch: Optional[int], validation_steps: Optional[int]) -> History:
-        for name, v in (("y", y), ("batch_size", batch_size), ("sample_weight", sample_weight),
-                        ("class_weight", class_weight)):
+        for name, v in (("y", y), ("sample_weight", sample_weight), ("class_weight", class_weight)):
             if v is not None:
                 raise ValueError(f"fit: {name} cannot be given when x is a generator or dataset (its batches carry "
                                  f"x, y and sample weights); got {name}="
@@ -782,6 +789,41 @@ class Model(Layer):
                                     "model.history holds the completed epochs")
         return self.history
 
+    def _fit_array_steps(self, x: Any, y: Any, batch_size: Optional[int], epochs: int, verbose: Any,
+                         callbacks: Any, validation_split: float, validation_data: Any, shuffle: bool,
+                         class_weight: Any, sample_weight: Any, initial_epoch: int, steps_per_epoch: Optional[int],
+                         validation_steps: Optional[int]) -> History:
+        """fit on arrays with ``steps_per_epoch`` / ``validation_steps``: the arrays become batches (``_ArraySteps``,
+        Keras 3's order) for the batch-source loop."""
+        xs = self._xs(x, "fit: x")
+        ys = self._ys(self._no_targets(xs, "fit") if y is None else y, "fit: y")
+        weights = self._loss_weights(xs, ys, sample_weight, class_weight, "fit")
+        if validation_split and validation_data is None:  # Keras: the last samples, before shuffling
+            if not 0.0 < float(validation_split) < 1.0:
+                raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
+            cut = int(len(xs[0]) * (1.0 - float(validation_split)))
+            validation_data = ([a[cut:] for a in xs], [a[cut:] for a in ys],
+                               None if weights is None else weights[cut:])
+            xs, ys = [a[:cut] for a in xs], [a[:cut] for a in ys]
+            weights = None if weights is None else weights[:cut]
+        if steps_per_epoch is not None:
+            steps_per_epoch = _positive_int(steps_per_epoch, "fit: steps_per_epoch")
+        if batch_size is None:  # Keras: a pass is steps_per_epoch batches
+            batch_size = max(1, -(-len(xs[0]) // steps_per_epoch)) if steps_per_epoch is not None else 32
+        batch_size = _positive_int(batch_size, "fit: batch_size")
+        val = None
+        if validation_data is not None:
+            if _feeds.is_feed(validation_data):
+                val = validation_data
+            else:
+                if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                    raise ValueError("fit: validation_data must be (x_val, y_val[, sample_weight]) or batches")
+                val = _feeds.ArrayBatches(validation_data[0], validation_data[1], batch_size,
+                                          validation_data[2] if len(validation_data) == 3 else None)
+        batches = _ArraySteps(xs, ys, weights, batch_size, steps_per_epoch, bool(shuffle), int(_core.next_seed()))
+        return self._fit_feed(batches, None, None, epochs, verbose, callbacks, 0.0, val, False, None, None,
+                              initial_epoch, batches.steps, validation_steps)
+
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None,
                  verbose: Union[int, str] = "auto", sample_weight: Any = None, steps: Optional[int] = None,
                  callbacks: Optional[Sequence[Callback]] = None,
@@ -793,7 +835,7 @@ class Model(Layer):
         if x is None:
             raise ValueError("evaluate: x is required")
         if _feeds.is_feed(x):
-            for name, v in (("y", y), ("batch_size", batch_size), ("sample_weight", sample_weight)):
+            for name, v in (("y", y), ("sample_weight", sample_weight)):  # batch_size: ignored, as in Keras
                 if v is not None:
                     raise ValueError(f"evaluate: {name} cannot be given when x is a generator or dataset")
             feed = _feeds._Feed(self, x, steps, "evaluate", True)
@@ -817,9 +859,7 @@ class Model(Layer):
                 steps: Optional[int] = None, callbacks: Optional[Sequence[Callback]] = None) -> Any:
         """The outputs for ``x`` in inference mode: an array, or a list of arrays for several outputs. ``x`` may be
         batches (a PyDataset, generator or iterable yielding x or (x, ...)); ``steps`` limits them."""
-        if _feeds.is_feed(x):
-            if batch_size is not None:
-                raise ValueError("predict: batch_size cannot be given when x is a generator or dataset")
+        if _feeds.is_feed(x):  # batch_size: ignored, as in Keras (the data makes the batches)
             feed = _feeds._Feed(self, x, steps, "predict", False)
             run = _callbacks._EvaluationRun(self, callbacks, "predict", _verbose(verbose, 0),
                                             feed.steps if feed.steps >= 0 else None)
@@ -915,6 +955,8 @@ class Model(Layer):
         items = self._named_list(y, self.output_names if self._impl.built else ["y"], what)
         ys = [as_float32(a, what if len(items) == 1 else f"{what}[{i}]") for i, a in enumerate(items)]
         self._fit_custom_losses(ys)
+        # The targets' per-sample shapes: a Metric subclass's update_state sees y_true shaped as given, as in Keras.
+        self.__dict__["_target_sample_shapes"] = [tuple(np.shape(a)[1:]) for a in items]
         return ys
 
     def _fill_lossless(self, y: Any) -> Any:
@@ -1060,10 +1102,20 @@ class Model(Layer):
 
     @classmethod
     def from_config(cls, config: Dict[str, Any], custom_objects: Optional[Dict[str, Any]] = None) -> "Model":
-        """A new model with fresh weights from ``get_config()``'s dictionary; custom layers are found by their
-        registered names or in ``custom_objects``."""
+        """A new model with fresh weights from ``get_config()``'s dictionary, nncore's or Keras's (what a Keras
+        model's ``get_config()`` or ``to_json()`` gives); custom layers are found by their registered names or in
+        ``custom_objects``. A subclassed model's class makes itself from its own config: ``cls(**config)``."""
+        from . import _keras_files
         from ._custom import custom_object_scope
         with custom_object_scope(custom_objects or {}):
+            if cls.call is not None:  # a subclassed model's class (Keras's default from_config)
+                return cls(**config)
+            spec = _keras_files.keras_model_spec(config)
+            if spec is not None:
+                try:
+                    return _keras_files.build_from_keras(spec, "from_config")
+                except _keras_files._Unsupported as exc:
+                    raise ValueError(str(exc)) from None
             return _wrap_model(_core.model_from_config(json.dumps(config)))
 
     def __repr__(self) -> str:
@@ -1115,16 +1167,53 @@ class Sequential(Model):
             raise ValueError(f"Sequential.add: layer '{layer.name}' ({type(layer).__name__}) has return_state=True, "
                              "which returns several tensors; a Sequential model passes one tensor from layer to "
                              "layer. Call the layer directly (layer(x) returns [output, *states]) instead.")
+        if _untraced(layer):  # a custom layer: traced for the stack's output shape, once that is known
+            shape = self._stack_output_shape()
+            if shape is not None:
+                _trace(layer, shape)
         self._impl.add(layer._impl)
         self._layers.append(layer)
         if len(self._layers) == 1 and not self.built:
             if self._seq_input is not None:
                 self._impl.build(list(self._input_shape))
             elif layer._input_shape is not None:
+                self._trace_custom_layers(layer._input_shape)
                 self._impl.build(list(layer._input_shape))
             elif isinstance(layer, Model) and layer.built:  # a built model first: the stack starts at its input
                 self._impl.build(list(layer._impl.input_shape))
+            elif not layer._is_custom and layer._impl is not None and layer._impl.built:  # another model's layer
+                self._impl.build(list(layer._impl.input_shape))
         self._extend_symbolic(layer)
+
+    def _stack_output_shape(self) -> Optional[tuple]:
+        """The per-sample shape the layers so far give (the Input's when there are none), or None if not known."""
+        if not self._layers:
+            return tuple(self._input_shape) if self._seq_input is not None else None
+        return py_shape(self._impl.output_shape) if self._impl.built else None
+
+    def _trace_custom_layers(self, shape: Sequence[Optional[int]]) -> None:
+        """Before the stack is built for per-sample ``shape``: traces its custom layers (Python ``call``) that are
+        not traced yet, each for the shape the layers before it give (building those), as C++ builds only traced
+        ones."""
+        if not any(_untraced(l) for l in self._layers):
+            return
+        shape = tuple(shape)
+        for layer in self._layers:
+            if _untraced(layer):
+                _trace(layer, shape)
+            if layer._impl is None:
+                return
+            if not layer._impl.built:
+                layer._impl.build(list(shape))
+            shape = py_shape(layer._impl.output_shape)
+
+    def _ensure_built_from(self, x: Any) -> None:
+        if not self.built and any(_untraced(l) for l in self._layers):
+            first = x[0] if isinstance(x, (list, tuple)) and x else x
+            first = first if isinstance(first, KerasTensor) else np.asarray(first)
+            if len(first.shape) >= 2:
+                self.build(tuple(first.shape[1:]))
+        super()._ensure_built_from(x)
 
     def _extend_symbolic(self, layer: Layer) -> None:
         """Keeps the model's KerasTensors (inputs, outputs, each layer's output) one call per added layer."""
@@ -1145,7 +1234,65 @@ class Sequential(Model):
         shape = tuple(input_shape)
         if len(shape) > 0 and shape[0] is None:
             shape = shape[1:]
-        self._impl.build(list(per_sample_shape(shape, "Sequential.build")))
+        shape = per_sample_shape(shape, "Sequential.build")
+        self._trace_custom_layers(shape)
+        self._impl.build(list(shape))
+
+
+class _ArraySteps:
+    """In-memory arrays as the batches of ``fit(steps_per_epoch=...)``, in Keras 3's order: each epoch takes
+    ``steps`` batches going on through the (shuffled) pass where the last epoch stopped. A pass that runs out in the
+    middle of an epoch ends that epoch (Keras warns "Your input ran out of data"); the next one starts a new pass.
+    An iterator, so the batch-source loop keeps it from epoch to epoch."""
+
+    def __init__(self, xs: List[np.ndarray], ys: List[np.ndarray], w: Optional[np.ndarray], batch_size: int,
+                 steps: Optional[int], shuffle: bool, seed: int) -> None:
+        self.xs, self.ys, self.w, self.batch_size, self.shuffle = xs, ys, w, batch_size, shuffle
+        self.n = len(xs[0])
+        self.batches = -(-self.n // batch_size)
+        if self.batches == 0:
+            raise ValueError("fit: x is empty (0 samples)")
+        self.steps = steps if steps is not None else self.batches
+        self.rng = np.random.default_rng(seed)
+        self.order: Optional[np.ndarray] = None
+        self.pos = 0       # the next batch of the pass
+        self.in_epoch = 0  # batches taken in this epoch
+
+    def __iter__(self) -> "_ArraySteps":
+        return self
+
+    def __next__(self) -> tuple:
+        if self.pos >= self.batches:  # the pass ran out
+            self.order, self.pos = None, 0
+            if self.in_epoch > 0:
+                taken, self.in_epoch = self.in_epoch, 0
+                warnings.warn(f"fit: the data ran out after {taken} of steps_per_epoch={self.steps} batches ({self.n} "
+                              f"samples in batches of {self.batch_size}); the epoch ends here and the next starts a "
+                              "new pass, as in Keras", stacklevel=2)
+                raise StopIteration
+        if self.order is None:
+            self.order = self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
+        take = self.order[self.pos * self.batch_size:(self.pos + 1) * self.batch_size]
+        self.pos += 1
+        self.in_epoch = (self.in_epoch + 1) % self.steps
+        return ([a[take] for a in self.xs], [a[take] for a in self.ys], None if self.w is None else self.w[take])
+
+
+def _untraced(layer: Layer) -> bool:
+    """A layer whose C++ graph is traced in Python for its input shape before a stack can build it, not traced yet:
+    a custom layer (Python ``call``), or one whose activation is a function (``Layer._shape_dependent``)."""
+    if hasattr(type(layer), "_shape_dependent"):
+        return bool(layer._shape_dependent)
+    return layer._is_custom and not layer._impl.traced
+
+
+def _trace(layer: Layer, shape: Sequence[Optional[int]]) -> None:
+    """Traces such a layer for per-sample input ``shape``."""
+    if hasattr(type(layer), "_prepare"):
+        layer._prepare([tuple(shape)])
+    else:
+        from . import _custom
+        _custom.trace(layer, [tuple(shape)])
 
 
 def _wrap_model(impl: Any) -> Model:
@@ -1173,7 +1320,7 @@ def _wrap_model(impl: Any) -> Model:
 
 
 def model_from_json(json_string: str, custom_objects: Optional[Dict[str, Any]] = None) -> Model:
-    """A new model (fresh weights) from ``model.to_json()``."""
+    """A new model (fresh weights) from ``model.to_json()``, nncore's or a Keras model's."""
     return Model.from_config(json.loads(json_string), custom_objects=custom_objects)
 
 
@@ -1201,8 +1348,10 @@ def load_model(filepath: Union[str, "os.PathLike[str]"], custom_objects: Optiona
                compile: bool = True, safe_mode: bool = True) -> Model:
     """Load a model saved by ``model.save`` (or C++ ``nncore::save_model``): architecture, weights and, unless
     ``compile=False``, the compile settings and optimizer state, so ``fit`` resumes where it stopped. A ``.keras``
-    archive or a legacy ``.h5`` model file written by Keras loads too (its layers must be ones nncore has; an
-    error names the first that is not), compiled when nncore has its optimizer, loss and metrics. A missing,
+    archive or a legacy ``.h5`` model file written by Keras loads too (its layers must be ones nncore has, or
+    custom layers / a subclassed model whose nncore classes are registered or in ``custom_objects``: they are made
+    by ``from_config`` and their weights found by Keras's object paths; an error names the first that is not),
+    compiled when nncore has its optimizer, loss and metrics. A missing,
     truncated or corrupted file raises ``nncore.ModelFileError`` (a ``ValueError``) naming the problem. Custom
     layers are found by their registered names (``nncore.saving.register_keras_serializable``) or in
     ``custom_objects``; their traced graphs come from the file."""

@@ -26,8 +26,28 @@ from .reshaping import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .rnn import _Recurrent  # noqa: F401
 
+
+def serialize(layer: Layer) -> dict:
+    """Keras's ``keras.layers.serialize``: the layer's serialized form (``{"module", "class_name", "config",
+    "registered_name"}``), as ``nncore.saving.serialize_keras_object``; ``deserialize`` makes a new layer of it."""
+    from ..saving import serialize_keras_object
+    if not isinstance(layer, Layer):
+        raise TypeError(f"layers.serialize: expected an nncore layer, got {type(layer).__name__}")
+    return serialize_keras_object(layer)
+
+
+def deserialize(config: dict, custom_objects: dict = None) -> Layer:
+    """Keras's ``keras.layers.deserialize``: a new (unbuilt) layer from ``serialize``'s form or Keras's; custom
+    layers are found by their registered names or in ``custom_objects``."""
+    from ..saving import deserialize_keras_object
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError("layers.deserialize: expected a layer's serialized form, a dict with 'class_name' and "
+                         f"'config', got {config!r}")
+    return deserialize_keras_object(config, custom_objects=custom_objects)
+
+
 # One family per module, mirroring cpp/src/layers/: base (Layer), core, activations, convolutional, pooling,
-# normalization, merging, reshaping, preprocessing, regularization, rnn.
-__all__ = ["Layer", *input_layer.__all__, *core.__all__, *activations.__all__, *convolutional.__all__, *pooling.__all__,
-           *normalization.__all__, *merging.__all__, *reshaping.__all__, *preprocessing.__all__, *regularization.__all__,
-           *rnn.__all__]
+# normalization, merging, reshaping, preprocessing, regularization, rnn, attention.
+__all__ = ["Layer", "serialize", "deserialize", *input_layer.__all__, *core.__all__, *activations.__all__,
+           *convolutional.__all__, *pooling.__all__, *normalization.__all__, *merging.__all__, *reshaping.__all__,
+           *preprocessing.__all__, *regularization.__all__, *rnn.__all__, *attention.__all__]

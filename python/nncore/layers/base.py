@@ -20,19 +20,8 @@ from .. import initializers as _initializers
 from .. import regularizers as _regularizers
 from .._convert import as_float32, per_sample_shape, py_shape
 
+# A layer's activation: a name, None (linear) or a function (see callable_activations).
 ActivationArg = Union[str, None, Callable[..., Any]]
-
-
-def _activation_name(activation: ActivationArg, where: str) -> str:
-    if activation is None:
-        return "linear"
-    if isinstance(activation, str):
-        return activation
-    name = getattr(activation, "__name__", None)
-    if name in _core.activation_names():
-        return name
-    raise TypeError(f"{where}: activation must be a name such as 'relu' (valid: "
-                    f"{', '.join(_core.activation_names())}), got {activation!r}")
 
 
 class Layer:
@@ -72,6 +61,34 @@ class Layer:
     @property
     def _is_custom(self) -> bool:
         return bool(self.__dict__.get("_custom"))
+
+    @property
+    def _config_impl(self) -> Any:
+        """The C++ layer holding this layer's own configuration and weights: ``_impl``, or for a layer whose
+        activation is a function, the linear layer at the head of its traced graph (callable_activations)."""
+        return self.__dict__.get("_linear") or self._impl
+
+    @property
+    def _shape_dependent(self) -> bool:
+        """True while the C++ layer cannot be built by itself: its graph is traced in Python for its input shape
+        first (a custom layer, or a layer whose activation is a function). ``_prepare`` does that."""
+        d = self.__dict__
+        return bool(d.get("_linear") is not None or d.get("_custom")) and not self._impl.traced
+
+    def _prepare(self, shapes: Sequence[Sequence[Optional[int]]]) -> None:
+        """Called before the C++ layer is built for per-sample input ``shapes`` (None: an unknown length): a layer
+        whose C++ graph depends on them is traced here (once). Containers call it before they build a layer (the
+        functional API, ``forward`` and ``build`` do it themselves); for other layers it does nothing."""
+        if not self._shape_dependent:
+            return
+        # Keras's form: None for an unknown length (the C++ shapes' -1 too)
+        shapes = [tuple(None if d is None or int(d) < 0 else int(d) for d in s) for s in shapes]
+        if self.__dict__.get("_linear") is not None:
+            from . import callable_activations
+            callable_activations.trace(self, shapes)
+        else:
+            from .. import _custom
+            _custom.trace(self, [tuple(s) for s in shapes])
 
     def add_loss(self, value: Any) -> None:
         """Keras's add_loss in a custom layer's call: ``self.add_loss(1e-2 * ops.mean(inputs))`` adds to the
@@ -122,7 +139,9 @@ class Layer:
         shape = tuple(input_shape)
         if len(shape) > 0 and shape[0] is None:
             shape = shape[1:]
-        self._impl.build(list(per_sample_shape(shape, f"{type(self).__name__}.build")))
+        dims = per_sample_shape(shape, f"{type(self).__name__}.build")
+        self._prepare([py_shape(dims)])
+        self._impl.build(list(dims))
 
     @property
     def input_shape(self) -> tuple:
@@ -157,11 +176,16 @@ class Layer:
     @trainable.setter
     def trainable(self, value: bool) -> None:
         self._impl.trainable = bool(value)
+        if self.__dict__.get("_linear") is not None:  # not traced yet: the graph does not reach it
+            self._linear.trainable = bool(value)
 
     # -- weights ----------------------------------------------------------------------------------------
     def _weights_and_flags(self) -> list:
-        """(array view, trainable) per weight. A custom layer not traced yet: its variables, then its sublayers'."""
-        pairs = list(zip(self._impl.weights, self._impl.weight_trainable))
+        """(array view, trainable) per weight. A custom layer not traced yet: its variables, then its sublayers'.
+        The views are ``WeightView``s: numpy views that also answer Keras's Variable API (``numpy()``, ``name``)."""
+        from .._weight_view import weight_view
+        pairs = [(weight_view(self, i, w), t) for i, (w, t) in enumerate(zip(self._impl.weights,
+                                                                            self._impl.weight_trainable))]
         if self._is_custom:  # its own weights as the Variables add_weight returned (Keras: layer.weights == [w, b])
             variables = self.__dict__["_variables"]
             pairs[:len(variables)] = [(v, v.trainable) for v in variables]
@@ -220,13 +244,19 @@ class Layer:
         config (name, trainable, dtype); override it to add its own arguments."""
         if self._is_custom:
             return {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
-        return json.loads(_core.layer_config(self._impl))
+        config = json.loads(_core.layer_config(self._config_impl))
+        if self.__dict__.get("_activation") is not None:  # a function: Keras's serialized form
+            config["activation"] = self._activation.config
+        return config
 
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "Layer":
         """A new, unbuilt layer of this class from ``get_config()``'s dictionary."""
         if getattr(cls, "call", None) is not None and cls.call is not Layer.call:
             return cls(**{k: v for k, v in config.items() if k != "dtype"})
+        from . import callable_activations
+        if callable_activations.needs_function(cls, config):
+            return callable_activations.from_config(cls, config)
         spec = json.dumps({"class_name": cls.__name__, "config": config})
         return _wrap(_core.layer_from_config(spec))
 
@@ -247,7 +277,7 @@ class Layer:
         a name, a config dict or a built-in regularizer object."""
         config = _regularizers.to_core(identifier, f"{type(self).__name__} {arg or weight + '_regularizer'}")
         if config is not None:
-            self._impl.set_regularizer_config(weight, json.dumps(config))
+            self._config_impl.set_regularizer_config(weight, json.dumps(config))
 
     # -- running the layer by itself -----------------------------------------------------------------------
     call = None  # a custom layer's computation (subclasses define it)
@@ -261,6 +291,7 @@ class Layer:
             if x.ndim < 2:
                 raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): expected input of shape "
                                  f"(batch, ...), got {x.shape}")
+            self._prepare([tuple(x.shape[1:])])
             self._impl.build(list(x.shape[1:]))
         return self._impl.forward(x, training)
 
@@ -276,7 +307,12 @@ class Layer:
             if _is_symbolic(x):
                 return _custom.symbolic_call(self, x, training)
             return _custom.eager_call(self, x, training, {})
+        if not _is_symbolic(x) and not isinstance(x, (list, tuple)):
+            from .. import _custom
+            if _custom.tracing():  # inside a custom layer's call(): a constant (positions) becomes a graph tensor
+                x = _custom.batch_constant(x)
         if _is_symbolic(x):
+            self._prepare([tuple(t.shape[1:]) for t in (x if isinstance(x, (list, tuple)) else [x])])
             return _symbolic_call(self, x, training)
         return self.forward(x, bool(training))
 
@@ -307,7 +343,7 @@ class WeightAttribute:
     def __get__(self, layer: Any, owner: Optional[type] = None) -> Any:
         if layer is None:
             return self
-        impl = layer._impl
+        impl = layer._config_impl  # its weights come first in a traced graph's, so the indices agree
         if not impl.built:
             raise AttributeError(f"Layer '{layer.name}' ({type(layer).__name__}) is not built yet, so it has no "
                                  f"'{self.name}': build it (layer.build(input_shape)) or call it on data first")
@@ -362,6 +398,10 @@ def _wrap(impl: Any) -> Layer:
         from ..models import _wrap_model
         return _wrap_model(impl)
     if impl.class_name == "TracedLayer":
+        from . import callable_activations
+        cls = callable_activations.layer_class(impl.user_class)
+        if cls is not None:  # a built-in layer with a function as activation
+            return callable_activations.wrap_loaded(cls, impl)
         from .. import _custom
         return _custom.wrap_loaded(impl)
     cls = _python_classes().get(impl.class_name)

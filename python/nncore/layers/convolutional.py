@@ -7,8 +7,8 @@ import numpy as np
 
 from .. import _core
 from .._convert import pair
-from .base import (ActivationArg, Layer, WeightAttribute, _activation_name, _channels_last, _check_kwargs, _init_arg,
-                   _single)
+from .base import ActivationArg, Layer, WeightAttribute, _channels_last, _check_kwargs, _init_arg, _single
+from .callable_activations import ActivationAttribute, attach, resolve
 
 __all__ = ["Conv2D", "Conv1D", "Conv2DTranspose", "Conv1DTranspose"]
 
@@ -33,32 +33,35 @@ class Conv2D(Layer):
             raise ValueError(f"Conv2D: only data_format='channels_last' is supported, got {data_format!r}")
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)):
             raise TypeError(f"Conv2D: filters must be a positive int, got {filters!r}")
+        act = resolve(activation, "Conv2D")
         ki = _init_arg(kernel_initializer, "Conv2D", "kernel_initializer")
         bi = _init_arg(bias_initializer, "Conv2D", "bias_initializer")
         impl = _core.Conv2D(int(filters), pair(kernel_size, "Conv2D kernel_size"), pair(strides, "Conv2D strides"),
                             str(padding).lower(), pair(dilation_rate, "Conv2D dilation_rate"),
-                            _activation_name(activation, "Conv2D"), bool(use_bias), ki, bi, name or "")
+                            act.builtin, bool(use_bias), ki, bi, name or "")
         super().__init__(impl, input_shape, trainable)
         self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
+        attach(self, act)
 
     kernel = WeightAttribute()
     bias = WeightAttribute()
+    activation = ActivationAttribute()
 
     @property
     def filters(self) -> int:
-        return self._impl.filters
+        return self._config_impl.filters
 
     @property
     def kernel_size(self) -> tuple:
-        return tuple(self._impl.kernel_size)
+        return tuple(self._config_impl.kernel_size)
 
     @property
     def strides(self) -> tuple:
-        return tuple(self._impl.strides)
+        return tuple(self._config_impl.strides)
 
     @property
     def padding(self) -> str:
-        return self._impl.padding
+        return self._config_impl.padding
 
 
 class Conv1D(Layer):
@@ -81,37 +84,40 @@ class Conv1D(Layer):
         _channels_last("Conv1D", data_format)
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)):
             raise TypeError(f"Conv1D: filters must be a positive int, got {filters!r}")
+        act = resolve(activation, "Conv1D")
         ki = _init_arg(kernel_initializer, "Conv1D", "kernel_initializer")
         bi = _init_arg(bias_initializer, "Conv1D", "bias_initializer")
         impl = _core.Conv1D(int(filters), _single(kernel_size, "Conv1D kernel_size"),
                             _single(strides, "Conv1D strides"), str(padding).lower(),
-                            _single(dilation_rate, "Conv1D dilation_rate"), _activation_name(activation, "Conv1D"),
+                            _single(dilation_rate, "Conv1D dilation_rate"), act.builtin,
                             bool(use_bias), ki, bi, name or "")
         super().__init__(impl, input_shape, trainable)
         self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
+        attach(self, act)
 
     kernel = WeightAttribute()
     bias = WeightAttribute()
+    activation = ActivationAttribute()
 
     @property
     def filters(self) -> int:
-        return self._impl.filters
+        return self._config_impl.filters
 
     @property
     def kernel_size(self) -> tuple:
-        return (self._impl.kernel_size,)
+        return (self._config_impl.kernel_size,)
 
     @property
     def strides(self) -> tuple:
-        return (self._impl.strides,)
+        return (self._config_impl.strides,)
 
     @property
     def dilation_rate(self) -> tuple:
-        return (self._impl.dilation_rate,)
+        return (self._config_impl.dilation_rate,)
 
     @property
     def padding(self) -> str:
-        return self._impl.padding
+        return self._config_impl.padding
 
 
 def _filters(cls: str, filters: Any) -> int:
@@ -153,41 +159,44 @@ class Conv2DTranspose(Layer):
         op = (-1, -1) if output_padding is None else pair(output_padding, f"{cls} output_padding")
         if output_padding is not None and min(op) < 0:
             raise ValueError(f"{cls} output_padding: expected ints >= 0 (or None), got {output_padding!r}")
+        act = resolve(activation, cls)
         ki = _init_arg(kernel_initializer, "Conv2DTranspose", "kernel_initializer")
         bi = _init_arg(bias_initializer, "Conv2DTranspose", "bias_initializer")
         impl = _core.Conv2DTranspose(_filters(cls, filters), pair(kernel_size, f"{cls} kernel_size"),
                                      pair(strides, f"{cls} strides"), _padding(cls, padding), op,
-                                     pair(dilation_rate, f"{cls} dilation_rate"), _activation_name(activation, cls),
+                                     pair(dilation_rate, f"{cls} dilation_rate"), act.builtin,
                                      bool(use_bias), ki, bi, name or "")
         super().__init__(impl, input_shape, trainable)
         self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
+        attach(self, act)
 
     kernel = WeightAttribute()
     bias = WeightAttribute()
+    activation = ActivationAttribute()
 
     @property
     def filters(self) -> int:
-        return self._impl.filters
+        return self._config_impl.filters
 
     @property
     def kernel_size(self) -> tuple:
-        return tuple(self._impl.kernel_size)
+        return tuple(self._config_impl.kernel_size)
 
     @property
     def strides(self) -> tuple:
-        return tuple(self._impl.strides)
+        return tuple(self._config_impl.strides)
 
     @property
     def padding(self) -> str:
-        return self._impl.padding
+        return self._config_impl.padding
 
     @property
     def output_padding(self) -> Optional[tuple]:
-        return self._impl.output_padding
+        return self._config_impl.output_padding
 
     @property
     def dilation_rate(self) -> tuple:
-        return tuple(self._impl.dilation_rate)
+        return tuple(self._config_impl.dilation_rate)
 
 
 class Conv1DTranspose(Layer):
@@ -216,39 +225,42 @@ class Conv1DTranspose(Layer):
                 raise ValueError(f"{cls} output_padding: expected an int >= 0 (or a 1-tuple, or None), "
                                  f"got {output_padding!r}")
             op = int(v)
+        act = resolve(activation, cls)
         ki = _init_arg(kernel_initializer, "Conv1DTranspose", "kernel_initializer")
         bi = _init_arg(bias_initializer, "Conv1DTranspose", "bias_initializer")
         impl = _core.Conv1DTranspose(_filters(cls, filters), _single(kernel_size, f"{cls} kernel_size"),
                                      _single(strides, f"{cls} strides"), _padding(cls, padding), op,
-                                     _single(dilation_rate, f"{cls} dilation_rate"), _activation_name(activation, cls),
+                                     _single(dilation_rate, f"{cls} dilation_rate"), act.builtin,
                                      bool(use_bias), ki, bi, name or "")
         super().__init__(impl, input_shape, trainable)
         self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
+        attach(self, act)
 
     kernel = WeightAttribute()
     bias = WeightAttribute()
+    activation = ActivationAttribute()
 
     @property
     def filters(self) -> int:
-        return self._impl.filters
+        return self._config_impl.filters
 
     @property
     def kernel_size(self) -> tuple:
-        return (self._impl.kernel_size,)
+        return (self._config_impl.kernel_size,)
 
     @property
     def strides(self) -> tuple:
-        return (self._impl.strides,)
+        return (self._config_impl.strides,)
 
     @property
     def padding(self) -> str:
-        return self._impl.padding
+        return self._config_impl.padding
 
     @property
     def output_padding(self) -> Optional[tuple]:
-        op = self._impl.output_padding
+        op = self._config_impl.output_padding
         return None if op is None else (op,)
 
     @property
     def dilation_rate(self) -> tuple:
-        return (self._impl.dilation_rate,)
+        return (self._config_impl.dilation_rate,)

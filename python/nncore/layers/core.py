@@ -6,16 +6,20 @@ from typing import Any, Callable, Dict, Optional, Sequence
 import numpy as np
 
 from .. import _core
-from .base import ActivationArg, Layer, WeightAttribute, _activation_name, _check_kwargs, _init_arg, _number, _positive
+from .base import ActivationArg, Layer, WeightAttribute, _check_kwargs, _init_arg, _number, _positive
+from .callable_activations import ActivationAttribute, attach, resolve
 
 __all__ = ["Dense", "Activation", "Embedding", "Masking", "Lambda"]
 
 
 class Dense(Layer):
     """Fully connected layer: ``y = activation(x @ kernel + bias)``; kernel ``(in, units)`` as in Keras.
+    ``activation``: a name, None, or a function of one tensor written with ``nncore.ops`` (traced into the graph;
+    see ``nncore.layers.callable_activations``).
 
     Example:
         >>> Dense(10, activation="softmax", input_shape=(784,))
+        >>> Dense(10, activation=lambda x: x * nncore.ops.sigmoid(1.702 * x))
     """
 
     def __init__(self, units: int, activation: ActivationArg = None, use_bias: bool = True,
@@ -26,27 +30,35 @@ class Dense(Layer):
         _check_kwargs("Dense", kwargs)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)):
             raise TypeError(f"Dense: units must be a positive int, got {units!r}")
-        impl = _core.Dense(int(units), _activation_name(activation, "Dense"), bool(use_bias),
+        act = resolve(activation, "Dense")
+        impl = _core.Dense(int(units), act.builtin, bool(use_bias),
                            _init_arg(kernel_initializer, "Dense", "kernel_initializer"),
                            _init_arg(bias_initializer, "Dense", "bias_initializer"), name or "")
         super().__init__(impl, input_shape, trainable)
         self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
+        attach(self, act)
 
     kernel = WeightAttribute()
     bias = WeightAttribute()
+    activation = ActivationAttribute()
 
     @property
     def units(self) -> int:
-        return self._impl.units
+        return self._config_impl.units
 
 
 class Activation(Layer):
-    """Applies an activation function: ``Activation('relu')``."""
+    """Applies an activation function: ``Activation('relu')``, or a function of one tensor written with
+    ``nncore.ops`` (``Activation(nncore.activations.mish)``, ``Activation(my_fn)``), traced into the graph."""
 
     def __init__(self, activation: ActivationArg, input_shape: Optional[Sequence[int]] = None,
                  name: Optional[str] = None, **kwargs: Any) -> None:
         _check_kwargs("Activation", kwargs)
-        super().__init__(_core.Activation(_activation_name(activation, "Activation"), name or ""), input_shape)
+        act = resolve(activation, "Activation")
+        super().__init__(_core.Activation(act.builtin, name or ""), input_shape)
+        attach(self, act)
+
+    activation = ActivationAttribute()
 
 
 class Embedding(Layer):

@@ -7,7 +7,8 @@ import numpy as np
 
 from .. import _core
 from .._convert import as_float32
-from .base import ActivationArg, Layer, WeightAttribute, _activation_name, _check_kwargs, _init_arg, _wrap
+from .base import ActivationArg, Layer, WeightAttribute, _check_kwargs, _init_arg, _wrap
+from .callable_activations import builtin_only
 
 __all__ = ["TimeDistributed", "SimpleRNN", "LSTM", "GRU", "Bidirectional"]
 
@@ -36,6 +37,15 @@ class TimeDistributed(Layer):
             self._layer = _wrap(self._impl.layer)
         return self._layer
 
+    @property
+    def _shape_dependent(self) -> bool:
+        return self.layer._shape_dependent
+
+    def _prepare(self, shapes: Sequence[Sequence[Optional[int]]]) -> None:
+        """The wrapped layer sees each time step: ``(time, ...)`` less the time axis."""
+        if self._shape_dependent and shapes and len(shapes[0]) >= 1:
+            self.layer._prepare([tuple(shapes[0][1:])])
+
 
 # ---- recurrent layers ------------------------------------------------------------------------------------------
 
@@ -47,9 +57,10 @@ def _positive_units(cls: str, units: Any) -> int:
 
 def _check_rnn_flags(cls: str, activation: ActivationArg, recurrent_activation: ActivationArg, kwargs: dict) -> None:
     # What the fused kernels compute; Keras's other choices would silently compute something else.
-    if activation is not None and _activation_name(activation, cls) != "tanh":
+    if activation is not None and builtin_only(activation, cls, "activation", "activation='tanh'") != "tanh":
         raise ValueError(f"{cls}: only activation='tanh' is supported, got {activation!r}")
-    if recurrent_activation is not None and _activation_name(recurrent_activation, cls) != "sigmoid":
+    if recurrent_activation is not None and builtin_only(recurrent_activation, cls, "recurrent_activation",
+                                                         "recurrent_activation='sigmoid'") != "sigmoid":
         raise ValueError(f"{cls}: only recurrent_activation='sigmoid' is supported, got {recurrent_activation!r}")
     for flag in ("stateful", "unroll", "time_major"):
         if kwargs.pop(flag, False):
@@ -195,7 +206,7 @@ class SimpleRNN(_RNNLayer):
                  input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
                  **kwargs: Any) -> None:
         _check_rnn_flags("SimpleRNN", None, None, kwargs)
-        act = _activation_name(activation, "SimpleRNN")
+        act = builtin_only(activation, "SimpleRNN", "activation", "one of 'tanh', 'relu', 'sigmoid', 'linear'")
         if act not in ("tanh", "relu", "sigmoid", "linear"):
             raise ValueError(f"SimpleRNN: activation must be one of tanh, relu, sigmoid, linear; got {activation!r}")
         ki, ri, bi = _init_args("SimpleRNN", kernel_initializer, recurrent_initializer, bias_initializer)
