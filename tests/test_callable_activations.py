@@ -282,7 +282,7 @@ def test_activations_get_serialize_deserialize():
     config = A.serialize(custom_fn)
     assert config["registered_name"] == "callable_tests>custom_fn" and config["class_name"] == "function"
     assert A.deserialize(config) is custom_fn and A.get(config) is custom_fn
-    assert A.deserialize("callable_tests>custom_fn") is custom_fn and A.get("custom_fn") is custom_fn
+    assert A.deserialize("callable_tests>custom_fn") is custom_fn and A.get("callable_tests>custom_fn") is custom_fn
     assert A.serialize(A.silu) == "silu" and A.get("silu") is A.silu and A.get(None) is A.linear
     assert A.get(shifted_softplus) is shifted_softplus
     unregistered = A.serialize(shifted_softplus)

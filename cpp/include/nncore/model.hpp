@@ -180,8 +180,10 @@ class Model : public Layer {
   const Loss& loss(size_t output = 0) const;
   // The metrics given to compile, per output.
   const std::vector<std::vector<Metric>>& metrics() const { return metrics_; }
-  // ["loss", metric names...]; with several outputs ["loss", "<out>_loss"..., "<out>_<metric>"...].
+  // ["loss", metric names...]; with several outputs ["loss", "<out>_loss"..., "<out>_<metric>"...], the per-output
+  // losses only for outputs with a loss and only when two or more have one (as Keras 3).
   std::vector<std::string> metrics_names() const;
+  std::vector<size_t> logged_losses() const;
 
   // Single-input, single-output forms.
   History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
@@ -299,7 +301,8 @@ class Model : public Layer {
   // The running values of one fit epoch or evaluation: the losses summed over the samples seen, and every
   // metric's state (Keras's metric variables), output by output.
   struct Running {
-    std::vector<double> loss;      // [total] or [total, output 0, output 1, ...]
+    std::vector<double> loss;      // [total, then the logged outputs' losses]
+    std::vector<int64_t> loss_slot;  // per output: its entry in `loss`, or -1 when not logged
     std::vector<double> state;     // the metrics' states back to back
     std::vector<size_t> offset;    // where each metric's state starts (output-major)
     std::vector<Shape> shapes;     // each output's per-sample shape the states were sized for

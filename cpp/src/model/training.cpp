@@ -174,6 +174,17 @@ const Loss& Model::loss(size_t output) const {
   return losses_[output];
 }
 
+// The outputs whose losses the logs show one by one ("<out>_loss"): those with a loss, when there are two or more
+// (Keras 3 logs only "loss" otherwise).
+std::vector<size_t> Model::logged_losses() const {
+  std::vector<size_t> j;
+  if (outputs_.size() <= 1) return j;
+  for (size_t k = 0; k < outputs_.size(); ++k)
+    if (k >= losses_.size() || losses_[k].kind() != LossKind::none) j.push_back(k);
+  if (j.size() < 2) j.clear();
+  return j;
+}
+
 std::vector<std::string> Model::metrics_names() const {
   std::vector<std::string> n{"loss"};
   if (outputs_.size() <= 1) {
@@ -181,7 +192,7 @@ std::vector<std::string> Model::metrics_names() const {
       for (const Metric& m : metrics_[0]) n.push_back(m.name());
     return n;
   }
-  for (size_t j = 0; j < outputs_.size(); ++j) n.push_back(output_name(j) + "_loss");
+  for (size_t j : logged_losses()) n.push_back(output_name(j) + "_loss");
   for (size_t j = 0; j < metrics_.size(); ++j)
     for (const Metric& m : metrics_[j]) n.push_back(output_name(j) + "_" + m.name());
   return n;
@@ -299,7 +310,10 @@ double Model::regularization(bool with_grad) {
 // ---- running values ---------------------------------------------------------------------------------------------
 void Model::reset_running(Running& r) const {
   const size_t n_out = outputs_.size();
-  r.loss.assign(n_out > 1 ? 1 + n_out : 1, 0.0);
+  r.loss_slot.assign(n_out, -1);
+  const std::vector<size_t> logged = logged_losses();
+  for (size_t k = 0; k < logged.size(); ++k) r.loss_slot[logged[k]] = static_cast<int64_t>(1 + k);
+  r.loss.assign(1 + logged.size(), 0.0);
   r.seen = 0;
   r.shapes.resize(metrics_.size());
   r.offset.clear();
@@ -356,7 +370,7 @@ double Model::losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, Runni
                                : losses_[j].compute(out.data(), losses_[j].from_logits(), yb[j], B, os, g, scale * w, wb);
     total += static_cast<double>(w) * l;
     if (r == nullptr) continue;
-    if (n_out > 1) r->loss[1 + j] += l;
+    if (r->loss_slot[j] > 0) r->loss[static_cast<size_t>(r->loss_slot[j])] += l;
     if (j < metrics_.size())
       for (const Metric& m : metrics_[j]) m.update(r->state.data() + r->offset[k++], out.data(), yb[j], B, os, wb);
   }
