@@ -9,12 +9,13 @@ Example:
 """
 from __future__ import annotations
 
-from . import (activations, attention, convolutional, core, input_layer, merging, normalization, pooling,
-               preprocessing, regularization, reshaping, rnn)
+from . import (activations, attention, convolutional, core, dense_attention, input_layer, merging, normalization,
+               pooling, preprocessing, regularization, reshaping, rnn)
 from .activations import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .base import Layer, _python_classes, _wrap, snake_case_name  # noqa: F401
 from .convolutional import *  # noqa: F401,F403
+from .dense_attention import *  # noqa: F401,F403
 from .core import *  # noqa: F401,F403
 from .input_layer import *  # noqa: F401,F403
 from .merging import *  # noqa: F401,F403
@@ -50,4 +51,4 @@ def deserialize(config: dict, custom_objects: dict = None) -> Layer:
 # normalization, merging, reshaping, preprocessing, regularization, rnn, attention.
 __all__ = ["Layer", "serialize", "deserialize", *input_layer.__all__, *core.__all__, *activations.__all__,
            *convolutional.__all__, *pooling.__all__, *normalization.__all__, *merging.__all__, *reshaping.__all__,
-           *preprocessing.__all__, *regularization.__all__, *rnn.__all__, *attention.__all__]
+           *preprocessing.__all__, *regularization.__all__, *rnn.__all__, *attention.__all__, *dense_attention.__all__]
