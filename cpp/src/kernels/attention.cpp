@@ -1,6 +1,7 @@
 // Scaled dot-product attention (see attention.hpp): blocks of queries against all keys as GEMMs on the calling
 // thread's scratch, (b, h) pairs over the threads; and the plain-loop twins the tests compare against.
 #include "kernels/attention.hpp"
+#include "kernels/attention_internal.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -57,31 +58,91 @@ void check(const AttentionArgs& a) {
     throw std::invalid_argument("attention: dropout must be in [0, 1), got " + std::to_string(a.dropout));
 }
 
-// Row x (the raw products q_t . k_s for s < n) becomes the probabilities of query t (0 where not allowed, and up
-// to the row's end S); returns the log-sum-exp of the allowed scores, -inf when there is none (a row of zeros).
-float softmax_row(const AttentionArgs& a, int64_t b, int64_t h, int64_t t, float* x, int64_t n) {
+// ---- the row loops: plain versions (the generic path and the reference twin) -------------------------------------
+float plain_max(const float* x, int64_t n) {
   float m = kNegInf;
-  for (int64_t s = 0; s < n; ++s) {
-    if (!allowed(a, b, h, t, s)) {
-      x[s] = kNegInf;
-      continue;
-    }
-    x[s] = a.scale * x[s] + bias_at(a, b, h, t, s);
-    m = std::max(m, x[s]);
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+  return m;
+}
+
+float plain_exp_sum(float* x, int64_t n, float shift) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = x[i] == kNegInf ? 0.f : std::exp(x[i] + shift);
+    sum += x[i];
   }
+  return static_cast<float>(sum);
+}
+
+float plain_dot(const float* x, const float* y, int64_t n) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * y[i];
+  return static_cast<float>(sum);
+}
+
+const AttentionRowKernel plain_row_kernel = {plain_max, plain_exp_sum, plain_dot, "generic"};
+
+const AttentionRowKernel& fast_row_kernel() {
+#if defined(NNCORE_X86)
+  if (active_isa() != Isa::generic) return attention_row_kernel_avx2;
+#endif
+  return plain_row_kernel;
+}
+
+// Row x (the raw products q_t . k_s for s < n) becomes the scores: scale * x + bias where query t may attend key s,
+// -inf where it may not.
+void score_row(const AttentionArgs& a, int64_t b, int64_t h, int64_t t, float* x, int64_t n) {
+  const int64_t lim = a.causal ? std::min(n, t + 1) : n;
+  if (a.mask == nullptr && a.bias == nullptr) {
+    for (int64_t s = 0; s < lim; ++s) x[s] *= a.scale;
+  } else {
+    const int64_t* ms = a.mask_stride;
+    const int64_t* bs = a.bias_stride;
+    const float* mrow = a.mask != nullptr ? a.mask + b * ms[0] + h * ms[1] + t * ms[2] : nullptr;
+    const float* brow = a.bias != nullptr ? a.bias + b * bs[0] + h * bs[1] + t * bs[2] : nullptr;
+    for (int64_t s = 0; s < lim; ++s) {
+      const float v = a.scale * x[s] + (brow != nullptr ? brow[s * bs[3]] : 0.f);
+      x[s] = mrow != nullptr && mrow[s * ms[3]] == 0.f ? kNegInf : v;
+    }
+  }
+  std::fill(x + lim, x + n, kNegInf);
+}
+
+// Row x (raw products) becomes query t's probabilities (0 where not allowed); returns the log-sum-exp of the allowed
+// scores, -inf when there is none (a row of zeros).
+float softmax_row(const AttentionArgs& a, const AttentionRowKernel& K, int64_t b, int64_t h, int64_t t, float* x,
+                  int64_t n) {
+  score_row(a, b, h, t, x, n);
+  const float m = K.max(x, n);
   if (m == kNegInf) {
     std::fill(x, x + n, 0.f);
     return kNegInf;
   }
-  double sum = 0.0;
-  for (int64_t s = 0; s < n; ++s) {
-    const float e = x[s] == kNegInf ? 0.f : std::exp(x[s] - m);
-    x[s] = e;
-    sum += e;
-  }
-  const float inv = static_cast<float>(1.0 / sum);
+  const float sum = K.exp_sum(x, n, -m);
+  const float inv = 1.f / sum;
   for (int64_t s = 0; s < n; ++s) x[s] *= inv;
-  return m + static_cast<float>(std::log(sum));
+  return m + std::log(sum);
+}
+
+// Backward of one row: x holds the raw products q_t . k_s, d the products dout_t . v_s. Afterwards d holds
+// d(loss)/d(q_t . k_s) (the scale folded in) and x the probabilities out used (after dropout).
+void backward_row(const AttentionArgs& a, const AttentionRowKernel& K, int64_t b, int64_t h, int64_t t, float L,
+                  float* x, float* d, int64_t n) {
+  if (L == kNegInf) {  // no key allowed: nothing flows
+    std::fill(x, x + n, 0.f);
+    std::fill(d, d + n, 0.f);
+    return;
+  }
+  score_row(a, b, h, t, x, n);
+  K.exp_sum(x, n, -L);  // p from the saved log-sum-exp
+  if (a.dropout > 0.f)
+    for (int64_t s = 0; s < n; ++s)
+      if (x[s] != 0.f) d[s] *= keep_factor(a, b, h, t, s);
+  const float D = K.dot(x, d, n);
+  for (int64_t s = 0; s < n; ++s) d[s] = a.scale * x[s] * (d[s] - D);
+  if (a.dropout > 0.f)
+    for (int64_t s = 0; s < n; ++s)
+      if (x[s] != 0.f) x[s] *= keep_factor(a, b, h, t, s);
 }
 
 double pair_flops(const AttentionArgs& a) {
@@ -96,6 +157,7 @@ void attention_forward(const AttentionArgs& a, const float* q, const float* k, c
   parallel_range(a.B * a.H, pair_flops(a), [&](int64_t p0, int64_t p1) {
     thread_local ThreadBuffer scratch;
     float* sc = scratch.get(kQueryBlock * std::max<int64_t>(S, 1));
+    const AttentionRowKernel& K = fast_row_kernel();
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t b = p / a.H, h = p % a.H;
       const float* qb = q + (b * T * a.H + h) * a.D;
@@ -109,7 +171,7 @@ void attention_forward(const AttentionArgs& a, const float* q, const float* k, c
         for (int64_t i = 0; i < nb; ++i) {
           const int64_t t = t0 + i;
           float* row = sc + i * S;
-          lse[(b * a.H + h) * T + t] = softmax_row(a, b, h, t, row, n);
+          lse[(b * a.H + h) * T + t] = softmax_row(a, K, b, h, t, row, n);
           if (probs != nullptr) {
             float* pr = probs + ((b * a.H + h) * T + t) * S;
             std::copy(row, row + n, pr);
@@ -136,6 +198,7 @@ void attention_backward(const AttentionArgs& a, const float* q, const float* k, 
     thread_local ThreadBuffer probs_buf, grad_buf;
     float* pr = probs_buf.get(kQueryBlock * std::max<int64_t>(S, 1));
     float* dp = grad_buf.get(kQueryBlock * std::max<int64_t>(S, 1));
+    const AttentionRowKernel& K = fast_row_kernel();
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t b = p / a.H, h = p % a.H;
       const float* qb = q + (b * T * a.H + h) * a.D;
@@ -158,27 +221,8 @@ void attention_backward(const AttentionArgs& a, const float* q, const float* k, 
         }
         gemm_serial(false, true, nb, n, a.D, qb + t0 * ldq, ldq, kb, ldq, 0.f, pr, S, GemmEpilogue{});
         gemm_serial(false, true, nb, n, a.Dv, gb + t0 * ldv, ldv, vb, ldv, 0.f, dp, S, GemmEpilogue{});
-        for (int64_t i = 0; i < nb; ++i) {
-          const int64_t t = t0 + i;
-          const float L = lse[(b * a.H + h) * T + t];
-          float* prow = pr + i * S;
-          float* drow = dp + i * S;
-          // p from the saved log-sum-exp; dp = dout_t . v_s through dropout's factor; D_t = sum_s p dp.
-          double dt = 0.0;
-          for (int64_t s = 0; s < n; ++s) {
-            const bool ok = L != kNegInf && allowed(a, b, h, t, s);
-            const float pv = ok ? std::exp(a.scale * prow[s] + bias_at(a, b, h, t, s) - L) : 0.f;
-            const float d = a.dropout > 0.f && pv != 0.f ? drow[s] * keep_factor(a, b, h, t, s) : drow[s];
-            prow[s] = pv;
-            drow[s] = d;
-            dt += static_cast<double>(pv) * d;
-          }
-          const float D = static_cast<float>(dt);
-          for (int64_t s = 0; s < n; ++s) {
-            drow[s] = a.scale * prow[s] * (drow[s] - D);  // d(score) with the scale of q.k folded in
-            if (a.dropout > 0.f && prow[s] != 0.f) prow[s] *= keep_factor(a, b, h, t, s);  // what out used
-          }
-        }
+        for (int64_t i = 0; i < nb; ++i)
+          backward_row(a, K, b, h, t0 + i, lse[(b * a.H + h) * T + t0 + i], pr + i * S, dp + i * S, n);
         gemm_serial(true, false, n, a.Dv, nb, pr, S, gb + t0 * ldv, ldv, 1.f, dvb, ldv, GemmEpilogue{});
         gemm_serial(false, false, nb, a.D, n, dp, S, kb, ldq, 0.f, dqb + t0 * ldq, ldq, GemmEpilogue{});
         gemm_serial(true, false, n, a.D, nb, dp, S, qb + t0 * ldq, ldq, 1.f, dkb, ldq, GemmEpilogue{});
@@ -203,7 +247,7 @@ void attention_forward_ref(const AttentionArgs& a, const float* q, const float* 
           for (int64_t d = 0; d < D; ++d) dot += qt[d] * ks[d];
           row[static_cast<size_t>(s)] = dot;
         }
-        const float L = softmax_row(a, b, h, t, row.data(), a.S);
+        const float L = softmax_row(a, plain_row_kernel, b, h, t, row.data(), a.S);
         lse[(b * H + h) * a.T + t] = L;
         if (probs != nullptr) std::copy(row.begin(), row.begin() + a.S, probs + ((b * H + h) * a.T + t) * a.S);
         float* ot = out + ((b * a.T + t) * H + h) * Dv;
