@@ -2,6 +2,28 @@
 
 namespace nncore::bindings {
 
+namespace {
+// Attention's options from the Python arguments; tm and tb receive views of the mask and bias arrays.
+AttentionOptions attention_options(std::optional<FloatArray>& mask, std::optional<FloatArray>& bias, Tensor& tm,
+                                   Tensor& tb, float scale, bool causal, float dropout, uint64_t seed, bool reference) {
+  AttentionOptions o;
+  if (mask) {
+    tm = view_of(*mask);
+    o.mask = &tm;
+  }
+  if (bias) {
+    tb = view_of(*bias);
+    o.bias = &tb;
+  }
+  o.scale = scale;
+  o.causal = causal;
+  o.dropout = dropout;
+  o.seed = seed;
+  o.reference = reference;
+  return o;
+}
+}  // namespace
+
 void bind_ops(py::module_& m) {
   m.def(
       "matmul",
@@ -116,20 +138,7 @@ void bind_ops(py::module_& m) {
       [](FloatArray q, FloatArray k, FloatArray v, std::optional<FloatArray> mask, std::optional<FloatArray> bias,
          float scale, bool causal, float dropout, uint64_t seed, bool return_probs, bool reference) {
         Tensor tq = view_of(q), tk = view_of(k), tv = view_of(v), tm, tb, out, lse, probs;
-        AttentionOptions o;
-        if (mask) {
-          tm = view_of(*mask);
-          o.mask = &tm;
-        }
-        if (bias) {
-          tb = view_of(*bias);
-          o.bias = &tb;
-        }
-        o.scale = scale;
-        o.causal = causal;
-        o.dropout = dropout;
-        o.seed = seed;
-        o.reference = reference;
+        const AttentionOptions o = attention_options(mask, bias, tm, tb, scale, causal, dropout, seed, reference);
         {
           py::gil_scoped_release nogil;
           attention_forward(tq, tk, tv, o, out, lse, return_probs ? &probs : nullptr);
@@ -146,20 +155,7 @@ void bind_ops(py::module_& m) {
          std::optional<FloatArray> bias, float scale, bool causal, float dropout, uint64_t seed, bool reference) {
         Tensor tq = view_of(q), tk = view_of(k), tv = view_of(v), tl = view_of(lse), tg = view_of(dout), tm, tb, dq,
                dk, dv;
-        AttentionOptions o;
-        if (mask) {
-          tm = view_of(*mask);
-          o.mask = &tm;
-        }
-        if (bias) {
-          tb = view_of(*bias);
-          o.bias = &tb;
-        }
-        o.scale = scale;
-        o.causal = causal;
-        o.dropout = dropout;
-        o.seed = seed;
-        o.reference = reference;
+        const AttentionOptions o = attention_options(mask, bias, tm, tb, scale, causal, dropout, seed, reference);
         {
           py::gil_scoped_release nogil;
           attention_backward(tq, tk, tv, tl, tg, o, dq, dk, dv);

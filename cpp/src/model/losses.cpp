@@ -9,15 +9,6 @@
 
 namespace nncore {
 
-namespace {
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-  return s;
-}
-
-}  // namespace
-
 const std::vector<std::string>& Loss::names() {
   static const std::vector<std::string> n{"mse", "mae", "binary_crossentropy", "categorical_crossentropy",
                                           "sparse_categorical_crossentropy", "mean_squared_error",

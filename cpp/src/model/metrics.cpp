@@ -10,11 +10,6 @@
 namespace nncore {
 
 namespace {
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-  return s;
-}
 
 constexpr double kEpsilon = 1e-7;  // Keras's backend epsilon
 

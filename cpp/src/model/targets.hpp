@@ -1,11 +1,19 @@
 #pragma once
-// What the losses and metrics share about targets: how many a sample has, and the error when a batch has others.
+// What the losses and metrics share: how many targets a sample has, the error when a batch has others, and the
+// list of valid names in their errors.
 #include <string>
+#include <vector>
 
 #include "nncore/check.hpp"
 #include "nncore/tensor.hpp"
 
 namespace nncore {
+
+inline std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
 
 // Target values per sample for an output of per-sample shape `out`: one integer label per row of classes (the sparse
 // layout) or one value per output element.
