@@ -380,3 +380,49 @@ def test_loss_only_model_from_an_endpoint_layer_trains():
     model.compile(optimizer="adam")
     h = model.fit({"inputs": x, "targets": t}, epochs=30, batch_size=16, verbose=0)
     assert h.history["loss"][-1] < h.history["loss"][0]
+
+
+def test_custom_layer_called_with_several_inputs_one_by_one():
+    """training_with_built_in_methods' LogisticEndpoint: call(self, targets, logits, sample_weights=None) called as
+    layer(targets, logits), in a model compiled without a loss, fit on a dict without y."""
+    import nncore as keras
+    from nncore import ops
+
+    class LogisticEndpoint(keras.layers.Layer):
+        def __init__(self, name=None):
+            super().__init__(name=name)
+            self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
+
+        def call(self, targets, logits, sample_weights=None):
+            loss = self.loss_fn(targets, logits, sample_weights)
+            self.add_loss(loss)
+            return ops.softmax(logits)
+
+    inputs = keras.Input(shape=(3,), name="inputs")
+    targets = keras.Input(shape=(10,), name="targets")
+    logits = keras.layers.Dense(10)(inputs)
+    predictions = LogisticEndpoint(name="predictions")(targets, logits)
+    model = keras.Model(inputs=[inputs, targets], outputs=predictions)
+    model.compile(optimizer="adam")
+    rng = np.random.default_rng(0)
+    data = {"inputs": rng.random((8, 3)), "targets": (rng.random((8, 10)) > 0.5).astype(np.float32)}
+    before = model.evaluate(data, verbose=0)
+    model.fit(data, epochs=20, verbose=0)
+    assert model.evaluate(data, verbose=0) < before
+    p = model.predict(data, verbose=0)
+    np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-5)
+    # On arrays the same call runs eagerly.
+    layer = LogisticEndpoint()
+    out = layer(np.zeros((2, 10), np.float32), np.ones((2, 10), np.float32))
+    np.testing.assert_allclose(out, np.full((2, 10), 0.1), rtol=1e-6)
+    assert len(layer.losses) == 1
+
+
+def test_positional_training_flag():
+    import nncore as keras
+    drop = keras.layers.Dropout(0.5)
+    x = np.ones((4, 100), np.float32)
+    assert np.array_equal(drop(x, False), x)
+    assert not np.array_equal(drop(x, True), x)
+    with pytest.raises(TypeError, match=r"takes one input, or a list of them; got 2 positional arguments"):
+        keras.layers.Dense(2)(x, x)

@@ -311,7 +311,8 @@ def trace(layer: Any, shapes: List[tuple], batch: Optional[int] = None) -> None:
         layer.__dict__["_trace_inputs"] = ins
         _TRACING.append(layer)
         try:
-            out = layer.call(args, training=mode) if mode is not None else layer.call(args)
+            spread = ins if layer.__dict__.get("_spread_call") else [args]  # call(self, a, b) or call(self, x)
+            out = layer.call(*spread, training=mode) if mode is not None else layer.call(*spread)
         except TypeError as e:
             if "has no value while the model is being built" in str(e):
                 raise TypeError(f"{cls} '{layer.name}': call() uses a tensor's value in Python control flow, which "
@@ -381,6 +382,8 @@ def eager_call(layer: Any, x: Any, training: Optional[bool], kwargs: Dict[str, A
         kwargs = dict(kwargs, training=training)
     _EAGER_DEPTH[0] += 1
     try:
+        if layer.__dict__.get("_spread_call") and isinstance(x, (list, tuple)):
+            return layer.call(*x, **kwargs)
         return layer.call(x, **kwargs)
     finally:
         _EAGER_DEPTH[0] -= 1

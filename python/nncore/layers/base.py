@@ -295,13 +295,23 @@ class Layer:
             self._impl.build(list(x.shape[1:]))
         return self._impl.forward(x, training)
 
-    def __call__(self, x: Any, training: Optional[bool] = None) -> Any:
+    def __call__(self, x: Any, *args: Any, training: Optional[bool] = None) -> Any:
         """On arrays: ``forward``. On KerasTensors (``nncore.Input`` or other layers' outputs): records the call
         for the functional API and returns the symbolic output (a list for a layer with several outputs). A layer
         may be called any number of times; its calls share its weights. ``training`` fixes the call's mode in a
         model (``False``: always inference, e.g. a frozen base model; ``True``: always training; ``None``: the
-        model's mode: training in ``fit``, inference in ``predict`` and ``evaluate``)."""
+        model's mode: training in ``fit``, inference in ``predict`` and ``evaluate``). A custom layer whose call()
+        takes several inputs one by one (``call(self, targets, logits)``) is called the same way."""
         from ..models import _is_symbolic, _symbolic_call
+        if args:
+            if len(args) == 1 and (args[0] is None or isinstance(args[0], bool)) and training is None:
+                training = args[0]  # layer(x, True): the positional training flag
+            elif self._is_custom:
+                self.__dict__["_spread_call"] = True  # call(self, a, b, ...): the inputs one by one
+                x = [x, *[a for a in args if a is not None]]
+            else:
+                raise TypeError(f"Layer '{self.name}' ({type(self).__name__}) takes one input, or a list of them; got "
+                                f"{1 + len(args)} positional arguments")
         if self._is_custom:
             from .. import _custom
             if _is_symbolic(x):
