@@ -255,19 +255,22 @@ class _CoreMetric(Metric):
                                                         f"{self.name}: sample_weight")
         self._impl.update(self._state, t, p, w)
 
+    _per_threshold = False  # one value per threshold (the confusion counts, Precision, Recall)
+
     def result(self) -> Any:
-        if self._state is None:
-            values = [0.0]
-            if isinstance(self, (TruePositives, FalsePositives, TrueNegatives, FalseNegatives, Precision, Recall)):
-                values = [0.0] * len(np.atleast_1d(self._config.get("thresholds") or [0.5]))
-        else:
+        if self._state is not None:
             values = self._impl.result(self._state, list(self._out))
+        elif self._per_threshold:
+            values = [0.0] * len(np.atleast_1d(self._config.get("thresholds") or [0.5]))
+        else:
+            values = [0.0]
         if len(values) == 1 and not self._vector_result():
             return np.float32(values[0])
         return np.asarray(values, np.float32)
 
     def _vector_result(self) -> bool:
-        return False
+        """Whether the result is an array even with one value (a list of thresholds was given)."""
+        return self._per_threshold and isinstance(self._config.get("thresholds"), list)
 
     def reset_state(self) -> None:
         if self._state is not None:
@@ -361,11 +364,10 @@ def _thresholds(t: Any) -> Any:
 
 
 class _Confusion(_CoreMetric):
+    _per_threshold = True
+
     def __init__(self, thresholds: Any = None, name: Optional[str] = None, dtype: Any = None) -> None:
         super().__init__(name=name, dtype=dtype, thresholds=_thresholds(thresholds))
-
-    def _vector_result(self) -> bool:
-        return isinstance(self._config.get("thresholds"), list)
 
 
 class TruePositives(_Confusion):
@@ -388,13 +390,12 @@ class Precision(_CoreMetric):
     """TP / (TP + FP) at ``thresholds`` (default 0.5); ``top_k``: only a row's k largest predictions count as
     positive; ``class_id``: the precision of that class alone."""
 
+    _per_threshold = True
+
     def __init__(self, thresholds: Any = None, top_k: Optional[int] = None, class_id: Optional[int] = None,
                  name: Optional[str] = None, dtype: Any = None) -> None:
         super().__init__(name=name, dtype=dtype, thresholds=_thresholds(thresholds),
                          top_k=None if top_k is None else int(top_k), class_id=None if class_id is None else int(class_id))
-
-    def _vector_result(self) -> bool:
-        return isinstance(self._config.get("thresholds"), list)
 
 
 class Recall(Precision):
