@@ -65,10 +65,10 @@ float plain_max(const float* x, int64_t n) {
   return m;
 }
 
-float plain_exp_sum(float* x, int64_t n, float shift) {
+float plain_exp_sum(float* x, int64_t n, float scale, float shift) {
   double sum = 0.0;
   for (int64_t i = 0; i < n; ++i) {
-    x[i] = x[i] == kNegInf ? 0.f : std::exp(x[i] + shift);
+    x[i] = x[i] == kNegInf ? 0.f : std::exp(scale * x[i] + shift);
     sum += x[i];
   }
   return static_cast<float>(sum);
@@ -108,19 +108,37 @@ void score_row(const AttentionArgs& a, int64_t b, int64_t h, int64_t t, float* x
   std::fill(x + lim, x + n, kNegInf);
 }
 
-// Row x (raw products) becomes query t's probabilities (0 where not allowed); returns the log-sum-exp of the allowed
-// scores, -inf when there is none (a row of zeros).
+// Whether the scores are the scaled products alone (no mask, bias or causal bound): then the scaling rides in the
+// exponential, and the row loops skip the pass that writes the scores.
+bool plain_scores(const AttentionArgs& a) {
+  return a.mask == nullptr && a.bias == nullptr && !a.causal && a.scale > 0.f;
+}
+
+// Row x (raw products) becomes query t's probabilities (0 where not allowed) times `sum`, which is returned through
+// *sum (1 when normalize, the exponentials' sum otherwise, for the caller to divide the weighted sum by); returns the
+// log-sum-exp of the allowed scores, -inf when there is none (a row of zeros, *sum = 1).
 float softmax_row(const AttentionArgs& a, const AttentionRowKernel& K, int64_t b, int64_t h, int64_t t, float* x,
-                  int64_t n) {
-  score_row(a, b, h, t, x, n);
-  const float m = K.max(x, n);
+                  int64_t n, bool normalize, float* sum_out) {
+  *sum_out = 1.f;
+  float m, sum, scale = 1.f;
+  if (plain_scores(a)) {  // max of the raw products, scaled: the same as the max of the scores for scale > 0
+    m = a.scale * K.max(x, n);
+    scale = a.scale;
+  } else {
+    score_row(a, b, h, t, x, n);
+    m = K.max(x, n);
+  }
   if (m == kNegInf) {
     std::fill(x, x + n, 0.f);
     return kNegInf;
   }
-  const float sum = K.exp_sum(x, n, -m);
-  const float inv = 1.f / sum;
-  for (int64_t s = 0; s < n; ++s) x[s] *= inv;
+  sum = K.exp_sum(x, n, scale, -m);
+  if (normalize) {
+    const float inv = 1.f / sum;
+    for (int64_t s = 0; s < n; ++s) x[s] *= inv;
+  } else {
+    *sum_out = sum;
+  }
   return m + std::log(sum);
 }
 
@@ -133,8 +151,12 @@ void backward_row(const AttentionArgs& a, const AttentionRowKernel& K, int64_t b
     std::fill(d, d + n, 0.f);
     return;
   }
-  score_row(a, b, h, t, x, n);
-  K.exp_sum(x, n, -L);  // p from the saved log-sum-exp
+  if (plain_scores(a)) {
+    K.exp_sum(x, n, a.scale, -L);  // p from the saved log-sum-exp
+  } else {
+    score_row(a, b, h, t, x, n);
+    K.exp_sum(x, n, 1.f, -L);
+  }
   if (a.dropout > 0.f)
     for (int64_t s = 0; s < n; ++s)
       if (x[s] != 0.f) d[s] *= keep_factor(a, b, h, t, s);
@@ -150,13 +172,47 @@ double pair_flops(const AttentionArgs& a) {
 }
 }  // namespace
 
+namespace {
+// The products of one (b, h) pair against its keys: op(B) packed once per pair and reused by every block of queries
+// (gemm would pack it again for each), except under the causal bound, where each block sees a different number of
+// keys. Packed or not, gemm gives the same bits.
+struct PairOperand {
+  bool trans;
+  int64_t K, N;
+  const float* B;
+  int64_t ldb;
+  GemmPackedB* packed;  // null: each product packs for itself
+  // C (M x N or its first n columns / rows of K when not packed) = beta * C + op(A) op(B)
+  void product(bool trans_a, int64_t M, int64_t N_used, int64_t K_used, const float* A, int64_t lda, float beta,
+               float* C, int64_t ldc) const {
+    if (packed != nullptr && N_used == N && K_used == K) {
+      gemm_packed_b_serial(trans_a, M, N, K, A, lda, *packed, beta, C, ldc);
+    } else {
+      gemm_serial(trans_a, trans, M, N_used, K_used, A, lda, B, ldb, beta, C, ldc, GemmEpilogue{});
+    }
+  }
+};
+
+PairOperand pair_operand(bool trans, int64_t K, int64_t N, const float* B, int64_t ldb, bool pack,
+                         GemmPackedB* buffer) {
+  if (pack) gemm_pack_b(trans, K, N, B, ldb, buffer);
+  return PairOperand{trans, K, N, B, ldb, pack ? buffer : nullptr};
+}
+}  // namespace
+
 void attention_forward(const AttentionArgs& a, const float* q, const float* k, const float* v, float* out,
                        float* lse, float* probs) {
   check(a);
   const int64_t ldq = a.H * a.D, ldv = a.H * a.Dv, T = a.T, S = a.S;
+  // Rows stay unnormalized (the weighted sum is divided by each row's sum afterwards, Dv values instead of S) unless
+  // the probabilities themselves are wanted or dropped out.
+  const bool normalize_rows = probs != nullptr || a.dropout > 0.f;
+  const bool pack = !a.causal && S > 0;
   parallel_range(a.B * a.H, pair_flops(a), [&](int64_t p0, int64_t p1) {
     thread_local ThreadBuffer scratch;
-    float* sc = scratch.get(kQueryBlock * std::max<int64_t>(S, 1));
+    thread_local GemmPackedB kt_buf, v_buf;
+    float* sc = scratch.get(kQueryBlock * (std::max<int64_t>(S, 1) + 1));
+    float* sums = sc + kQueryBlock * std::max<int64_t>(S, 1);
     const AttentionRowKernel& K = fast_row_kernel();
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t b = p / a.H, h = p % a.H;
@@ -164,14 +220,16 @@ void attention_forward(const AttentionArgs& a, const float* q, const float* k, c
       const float* kb = k + (b * S * a.H + h) * a.D;
       const float* vb = v + (b * S * a.H + h) * a.Dv;
       float* ob = out + (b * T * a.H + h) * a.Dv;
+      const PairOperand kt = pair_operand(true, a.D, S, kb, ldq, pack, &kt_buf);
+      const PairOperand vv = pair_operand(false, S, a.Dv, vb, ldv, pack, &v_buf);
       for (int64_t t0 = 0; t0 < T; t0 += kQueryBlock) {
         const int64_t nb = std::min(kQueryBlock, T - t0);
         const int64_t n = a.causal ? std::min(S, t0 + nb) : S;  // keys past the block's last query never count
-        if (n > 0) gemm_serial(false, true, nb, n, a.D, qb + t0 * ldq, ldq, kb, ldq, 0.f, sc, S, GemmEpilogue{});
+        if (n > 0) kt.product(false, nb, n, a.D, qb + t0 * ldq, ldq, 0.f, sc, S);
         for (int64_t i = 0; i < nb; ++i) {
           const int64_t t = t0 + i;
           float* row = sc + i * S;
-          lse[(b * a.H + h) * T + t] = softmax_row(a, K, b, h, t, row, n);
+          lse[(b * a.H + h) * T + t] = softmax_row(a, K, b, h, t, row, n, normalize_rows, sums + i);
           if (probs != nullptr) {
             float* pr = probs + ((b * a.H + h) * T + t) * S;
             std::copy(row, row + n, pr);
@@ -181,7 +239,13 @@ void attention_forward(const AttentionArgs& a, const float* q, const float* k, c
             for (int64_t s = 0; s < n; ++s) row[s] *= keep_factor(a, b, h, t, s);
         }
         if (n > 0) {
-          gemm_serial(false, false, nb, a.Dv, n, sc, S, vb, ldv, 0.f, ob + t0 * ldv, ldv, GemmEpilogue{});
+          vv.product(false, nb, a.Dv, n, sc, S, 0.f, ob + t0 * ldv, ldv);
+          if (!normalize_rows)
+            for (int64_t i = 0; i < nb; ++i) {
+              const float inv = 1.f / sums[i];
+              float* o = ob + (t0 + i) * ldv;
+              for (int64_t d = 0; d < a.Dv; ++d) o[d] *= inv;
+            }
         } else {
           for (int64_t i = 0; i < nb; ++i) std::fill(ob + (t0 + i) * ldv, ob + (t0 + i) * ldv + a.Dv, 0.f);
         }
@@ -194,8 +258,10 @@ void attention_backward(const AttentionArgs& a, const float* q, const float* k, 
                         const float* dout, float* dq, float* dk, float* dv) {
   check(a);
   const int64_t ldq = a.H * a.D, ldv = a.H * a.Dv, T = a.T, S = a.S;
+  const bool pack = !a.causal && S > 0;
   parallel_range(a.B * a.H, 2.0 * pair_flops(a), [&](int64_t p0, int64_t p1) {
     thread_local ThreadBuffer probs_buf, grad_buf;
+    thread_local GemmPackedB kt_buf, vt_buf, k_buf;
     float* pr = probs_buf.get(kQueryBlock * std::max<int64_t>(S, 1));
     float* dp = grad_buf.get(kQueryBlock * std::max<int64_t>(S, 1));
     const AttentionRowKernel& K = fast_row_kernel();
@@ -212,6 +278,9 @@ void attention_backward(const AttentionArgs& a, const float* q, const float* k, 
         std::fill(dkb + s * ldq, dkb + s * ldq + a.D, 0.f);
         std::fill(dvb + s * ldv, dvb + s * ldv + a.Dv, 0.f);
       }
+      const PairOperand kt = pair_operand(true, a.D, S, kb, ldq, pack, &kt_buf);
+      const PairOperand vt = pair_operand(true, a.Dv, S, vb, ldv, pack, &vt_buf);
+      const PairOperand kk = pair_operand(false, S, a.D, kb, ldq, pack, &k_buf);
       for (int64_t t0 = 0; t0 < T; t0 += kQueryBlock) {
         const int64_t nb = std::min(kQueryBlock, T - t0);
         const int64_t n = a.causal ? std::min(S, t0 + nb) : S;
@@ -219,12 +288,12 @@ void attention_backward(const AttentionArgs& a, const float* q, const float* k, 
           for (int64_t i = 0; i < nb; ++i) std::fill(dqb + (t0 + i) * ldq, dqb + (t0 + i) * ldq + a.D, 0.f);
           continue;
         }
-        gemm_serial(false, true, nb, n, a.D, qb + t0 * ldq, ldq, kb, ldq, 0.f, pr, S, GemmEpilogue{});
-        gemm_serial(false, true, nb, n, a.Dv, gb + t0 * ldv, ldv, vb, ldv, 0.f, dp, S, GemmEpilogue{});
+        kt.product(false, nb, n, a.D, qb + t0 * ldq, ldq, 0.f, pr, S);
+        vt.product(false, nb, n, a.Dv, gb + t0 * ldv, ldv, 0.f, dp, S);
         for (int64_t i = 0; i < nb; ++i)
           backward_row(a, K, b, h, t0 + i, lse[(b * a.H + h) * T + t0 + i], pr + i * S, dp + i * S, n);
         gemm_serial(true, false, n, a.Dv, nb, pr, S, gb + t0 * ldv, ldv, 1.f, dvb, ldv, GemmEpilogue{});
-        gemm_serial(false, false, nb, a.D, n, dp, S, kb, ldq, 0.f, dqb + t0 * ldq, ldq, GemmEpilogue{});
+        kk.product(false, nb, a.D, n, dp, S, 0.f, dqb + t0 * ldq, ldq);
         gemm_serial(true, false, n, a.D, nb, dp, S, qb + t0 * ldq, ldq, 1.f, dkb, ldq, GemmEpilogue{});
       }
     }
@@ -247,7 +316,8 @@ void attention_forward_ref(const AttentionArgs& a, const float* q, const float* 
           for (int64_t d = 0; d < D; ++d) dot += qt[d] * ks[d];
           row[static_cast<size_t>(s)] = dot;
         }
-        const float L = softmax_row(a, plain_row_kernel, b, h, t, row.data(), a.S);
+        float unused_sum;
+        const float L = softmax_row(a, plain_row_kernel, b, h, t, row.data(), a.S, true, &unused_sum);
         lse[(b * H + h) * a.T + t] = L;
         if (probs != nullptr) std::copy(row.begin(), row.begin() + a.S, probs + ((b * H + h) * a.T + t) * a.S);
         float* ot = out + ((b * a.T + t) * H + h) * Dv;

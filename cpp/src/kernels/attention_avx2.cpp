@@ -35,20 +35,20 @@ float row_max(const float* x, int64_t n) {
   return _mm_cvtss_f32(s);
 }
 
-float row_exp_sum(float* x, int64_t n, float shift) {
-  const __m256 sh = _mm256_set1_ps(shift), ninf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+float row_exp_sum(float* x, int64_t n, float scale, float shift) {
+  const __m256 sc = _mm256_set1_ps(scale), sh = _mm256_set1_ps(shift), ninf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
   __m256 sum = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 v = _mm256_loadu_ps(x + i);
-    const __m256 e = _mm256_andnot_ps(_mm256_cmp_ps(v, ninf, _CMP_EQ_OQ), exp_ps(_mm256_add_ps(v, sh)));
+    const __m256 e = _mm256_andnot_ps(_mm256_cmp_ps(v, ninf, _CMP_EQ_OQ), exp_ps(_mm256_fmadd_ps(v, sc, sh)));
     _mm256_storeu_ps(x + i, e);
     sum = _mm256_add_ps(sum, e);
   }
   if (i < n) {
     const __m256i k = avx2::lane_mask(n - i);
     const __m256 v = _mm256_maskload_ps(x + i, k);
-    __m256 e = _mm256_andnot_ps(_mm256_cmp_ps(v, ninf, _CMP_EQ_OQ), exp_ps(_mm256_add_ps(v, sh)));
+    __m256 e = _mm256_andnot_ps(_mm256_cmp_ps(v, ninf, _CMP_EQ_OQ), exp_ps(_mm256_fmadd_ps(v, sc, sh)));
     e = _mm256_and_ps(e, _mm256_castsi256_ps(k));
     _mm256_maskstore_ps(x + i, k, e);
     sum = _mm256_add_ps(sum, e);

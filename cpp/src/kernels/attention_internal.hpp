@@ -10,8 +10,9 @@ namespace nncore::kernels {
 struct AttentionRowKernel {
   // The largest of x[0..n) (-inf for n = 0).
   float (*max)(const float* x, int64_t n);
-  // x[i] = exp(x[i] + shift) for i < n, where x[i] = -inf gives exactly 0; returns the sum of the results.
-  float (*exp_sum)(float* x, int64_t n, float shift);
+  // x[i] = exp(scale * x[i] + shift) for i < n, where x[i] = -inf gives exactly 0; returns the sum of the results.
+  // (scale > 0: the score scaling rides in the exponential's FMA when no mask or bias needs the scores first.)
+  float (*exp_sum)(float* x, int64_t n, float scale, float shift);
   // sum of x[i] * y[i] for i < n.
   float (*dot)(const float* x, const float* y, int64_t n);
   const char* name;

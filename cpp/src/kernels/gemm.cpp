@@ -278,8 +278,7 @@ void choose_grid(const Problem& p, const GemmKernel& uk, int nt, int* tm_out, in
     const double cols = static_cast<double>(ceil_div(n_tiles, tn) * uk.NR);
     const double k = static_cast<double>(p.K);
     const double a_packs = static_cast<double>(ceil_div(static_cast<int64_t>(cols), uk.NC));
-    const double b_packs =
-        p.packed != nullptr ? 0.0 : static_cast<double>(ceil_div(static_cast<int64_t>(rows), uk.MC));
+    const double b_packs = p.packed != nullptr ? 0.0 : 1.0;  // each (jc, pc) block of B is packed once per thread
     const double cost = rows * cols * k + pack_cost * k * (rows * a_packs + cols * b_packs);
     if (best == 0.0 || cost < best) {
       best = cost;
