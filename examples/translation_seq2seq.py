@@ -250,10 +250,8 @@ Output will be the next target token.
 # Restore the model and construct the encoder and decoder.
 model = keras.models.load_model("s2s_model.keras")
 
-# nncore's model.layers leaves out the two InputLayers that Keras lists first: Keras's model.layers[2], [3], [4]
-# are model.layers[0], [1], [2] here.
 encoder_inputs = model.input[0]  # input_1
-encoder_outputs, state_h_enc, state_c_enc = model.layers[0].output  # lstm_1
+encoder_outputs, state_h_enc, state_c_enc = model.layers[2].output  # lstm_1
 encoder_states = [state_h_enc, state_c_enc]
 encoder_model = keras.Model(encoder_inputs, encoder_states)
 
@@ -261,12 +259,12 @@ decoder_inputs = model.input[1]  # input_2
 decoder_state_input_h = keras.Input(shape=(latent_dim,))
 decoder_state_input_c = keras.Input(shape=(latent_dim,))
 decoder_states_inputs = [decoder_state_input_h, decoder_state_input_c]
-decoder_lstm = model.layers[1]
+decoder_lstm = model.layers[3]
 decoder_outputs, state_h_dec, state_c_dec = decoder_lstm(
     decoder_inputs, initial_state=decoder_states_inputs
 )
 decoder_states = [state_h_dec, state_c_dec]
-decoder_dense = model.layers[2]
+decoder_dense = model.layers[4]
 decoder_outputs = decoder_dense(decoder_outputs)
 decoder_model = keras.Model(
     [decoder_inputs] + decoder_states_inputs, [decoder_outputs] + decoder_states

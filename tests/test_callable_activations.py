@@ -170,7 +170,7 @@ def test_unknown_lengths_and_time_distributed():
     model = nncore.Model(inp, out)
     for steps in (2, 7):
         x = _data(3, steps, 3, seed=steps)
-        dense, td = model.layers[0], model.layers[1].layer
+        dense, td = model.layers[1], model.layers[2].layer  # layers[0]: the InputLayer, as Keras
         z = (x.astype(np.float64) @ dense.kernel.numpy() + dense.bias.numpy()) ** 2
         z = z @ td.kernel.numpy() + td.bias.numpy()
         np.testing.assert_allclose(model.predict(x, verbose=0), FUNCTIONS["mish"][1](z), rtol=1e-4, atol=1e-5)
@@ -232,12 +232,12 @@ def test_save_load_in_python(tmp_path):
     model.save(path)
     loaded = nncore.load_model(path)  # shifted_softplus is not registered: its traced ops came with the file
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-    conv, shifted, head = loaded.layers[1], loaded.get_layer("shifted"), loaded.get_layer("head")
+    conv, shifted, head = loaded.layers[2], loaded.get_layer("shifted"), loaded.get_layer("head")
     assert isinstance(conv, Conv1D) and isinstance(shifted, Activation) and isinstance(head, Dense)
     assert conv.activation is custom_fn and head.activation is A.mish
     assert shifted.activation is None  # unknown here; the layer runs all the same
     assert shifted.get_config() == model.get_layer("shifted").get_config()
-    assert conv.get_config() == model.layers[1].get_config() and conv.kernel.shape == (2, 1, 3)
+    assert conv.get_config() == model.layers[2].get_config() and conv.kernel.shape == (2, 1, 3)
     with nncore.saving.custom_object_scope({"shifted_softplus": shifted_softplus}):
         assert nncore.load_model(path).get_layer("shifted").activation is shifted_softplus
     again = nncore.load_model(path, custom_objects={"shifted_softplus": shifted_softplus})
@@ -322,8 +322,8 @@ def test_model_from_config_and_clone_model():
         assert all(a is not b for a, b in zip(other.layers, model.layers))
         other.set_weights(model.get_weights())
         np.testing.assert_array_equal(other.predict(x, verbose=0), model.predict(x, verbose=0))
-    assert rebuilt.layers[0].activation is custom_fn and rebuilt.layers[1].activation is shifted_softplus
-    assert clone.layers[1].activation is None and clone.layers[1].get_config() == model.layers[1].get_config()
+    assert rebuilt.layers[1].activation is custom_fn and rebuilt.layers[2].activation is shifted_softplus
+    assert clone.layers[2].activation is None and clone.layers[2].get_config() == model.layers[2].get_config()
 
 
 # ---- Sequential ------------------------------------------------------------------------------------------------

@@ -374,7 +374,7 @@ def test_variable_updates_in_a_traced_call_run_once_per_step(tmp_path):
     model.save(path)
     loaded = nncore.load_model(path, custom_objects={"RunningMean": RunningMean})
     loaded.train_on_batch(batches[1], np.zeros((8, 1), np.float32))
-    got = loaded.layers[0].get_weights()[0]
+    got = loaded.layers[1].get_weights()[0]
     np.testing.assert_allclose(got, 0.8 * want + 0.2 * batches[1].astype(np.float64).mean(0), rtol=1e-5)
 
 

@@ -28,7 +28,8 @@ def test_shared_layer_gradient_is_the_sum_over_its_calls():
     y = rng.standard_normal((6, 1)).astype(np.float32)
     shared, tower, _ = two_tower_model(True)
     split, t1, t2 = two_tower_model(False)
-    assert len(shared.layers) == 3 and len(split.layers) == 4  # the shared layer is listed once
+    # the shared layer is listed once; the two InputLayers come first, as in Keras
+    assert len(shared.layers) == 5 and len(split.layers) == 6
     t1.set_weights(tower.get_weights())
     t2.set_weights(tower.get_weights())
     split.get_layer("head").set_weights(shared.get_layer("head").get_weights())
@@ -53,7 +54,7 @@ def test_same_layer_on_one_input_twice_and_on_two_branches():
     model.compile("sgd", "mse")
     xs, ys = rng.standard_normal((5, 3)).astype(np.float32), rng.standard_normal((5, 2)).astype(np.float32)
     W, b = [w.astype(np.float64) for w in d.get_weights()]
-    W2, b2 = [w.astype(np.float64) for w in model.layers[1].get_weights()]
+    W2, b2 = [w.astype(np.float64) for w in model.layers[-1].get_weights()]
     h = np.tanh(np.tanh(xs @ W + b) @ W + b)
     np.testing.assert_allclose(model.predict(xs), h @ W2 + b2, rtol=1e-5, atol=1e-6)
     errors = gradient_errors(model, xs, ys)
@@ -125,7 +126,7 @@ def test_shared_layers_save_load_summary(tmp_path):
     assert text.count("tower (Dense)") == 1
     assert "a, b" in text and "tower, tower[1][0]" in text
     clone = nncore.Model.from_config(config)
-    assert len(clone.layers) == 3 and clone.get_config()["nodes"] == config["nodes"]
+    assert len(clone.layers) == 5 and clone.get_config()["nodes"] == config["nodes"]
 
 
 def test_shared_layer_exports_to_onnx(tmp_path):
@@ -274,7 +275,7 @@ def test_frozen_base_model_trains_only_the_head():
     feats = base(inp, training=False)
     head = Dense(2, name="head")
     model = nncore.Model(inp, head(feats))
-    assert model.layers[0] is base
+    assert model.layers[1] is base
     model.compile("adam", "mse")
     before = base.get_weights()
     head_before = head.get_weights()
@@ -305,13 +306,13 @@ def test_nested_model_gradients_and_a_model_called_twice():
     model.compile("sgd", "mse")
     xs = [rng.standard_normal((5, 3)).astype(np.float32) for _ in range(2)]
     y = rng.standard_normal((5, 1)).astype(np.float32)
-    W, bias = tower.layers[0].get_weights()
+    W, bias = tower.layers[1].get_weights()
     W2, b2 = model.layers[-1].get_weights()
     ref = np.concatenate([np.tanh(xs[0] @ W + bias), np.tanh(xs[1] @ W + bias)], 1) @ W2 + b2
     np.testing.assert_allclose(model.predict(xs), ref, rtol=1e-5, atol=1e-6)
     errors = gradient_errors(model, xs, y)
     assert max(errors.values()) < 1e-2, errors
-    assert [l.name for l in model.layers][:1] == ["tower"] and len(model.weights) == 4
+    assert [l.name for l in model.layers][2:3] == ["tower"] and len(model.weights) == 4
 
 
 def test_sequential_inside_sequential_and_input_gradients():
@@ -354,7 +355,7 @@ def test_encoder_reused_in_an_autoencoder_and_alone(tmp_path):
     autoencoder.save(tmp_path / "ae.nncore")
     loaded = nncore.load_model(tmp_path / "ae.nncore")
     np.testing.assert_array_equal(loaded.predict(data), autoencoder.predict(data))
-    assert [type(l).__name__ for l in loaded.layers] == ["Model", "Model"]
+    assert [type(l).__name__ for l in loaded.layers] == ["InputLayer", "Model", "Model"]
     np.testing.assert_array_equal(loaded.get_layer("encoder").predict(data), encoder.predict(data))
 
 

@@ -21,6 +21,8 @@ def randomize(model, seed=0):
     """Random weights everywhere, with BatchNormalization statistics far from (0, 1)."""
     rng = np.random.default_rng(seed)
     for layer in model.layers:
+        if isinstance(layer, nncore.layers.InputLayer):
+            continue
         names = list(layer._impl.weight_names)
         new = []
         for name, w in zip(names, layer.get_weights()):

@@ -83,7 +83,7 @@ def test_functional_model_from_trained_layers_and_get_layer():
     inp = nncore.Input((4,))
     out = Dense(1, activation="sigmoid", name="new")(bn(f1(inp)))
     model = nncore.Model(inp, out)
-    assert [l.name for l in model.layers] == ["f1", "bn", "new"]
+    assert [l.name for l in model.layers] == [inp.name, "f1", "bn", "new"]
     assert model.get_layer("f1") is f1
     before = base.get_weights()[:6]
     model.compile("sgd", "binary_crossentropy")

@@ -39,7 +39,8 @@ def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-3, max_checks
     x = x if isinstance(x, (list, tuple, dict)) else as_float32(x, "gradient_check: x")
     y = y if isinstance(y, (list, tuple, dict)) else as_float32(y, "gradient_check: y")
     model.compute_gradients(x, y)
-    analytic = {layer.name: [g.copy() for g in layer.gradients] for layer in model.layers}
+    layers = model._layers  # the layers with weights (model.layers also lists a functional model's InputLayers)
+    analytic = {layer.name: [g.copy() for g in layer.gradients] for layer in layers}
 
     def loss() -> float:
         return model.compute_gradients(x, y)
@@ -47,7 +48,7 @@ def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-3, max_checks
     rng = np.random.default_rng(seed)
     worst: Dict[str, float] = {}
     rows = []
-    for layer in model.layers:
+    for layer in layers:
         names = list(layer._impl.weight_names)
         for i in _trainable_indices(layer):
             w = layer.weights[i]  # a view: writes reach the model

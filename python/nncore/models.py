@@ -372,7 +372,26 @@ class Model(Layer):
     def layers(self) -> List[Layer]:
         if self.__dict__.get("_subclassed"):  # Keras lists the layers a subclassed model assigned
             return list(self.__dict__["_core"].__dict__["_sublayers"])
-        return list(self._layers)
+        if isinstance(self, Sequential) or self._impl is None or not self._impl.built:
+            return list(self._layers)
+        return list(self._functional_layers())
+
+    def _functional_layers(self) -> List[Any]:
+        """A functional model's layers as Keras lists them: its InputLayers among them, all by decreasing depth
+        from the outputs (so ``model.layers[2]`` is the same layer in Keras's lstm_seq2seq and here)."""
+        cached = self.__dict__.get("_keras_layers")
+        if cached is not None and cached[0] is self._impl:
+            return cached[1]
+        from ._keras_files import _keras_layer_order
+        from .layers.input_layer import InputLayer
+        impl = self._impl
+        by_name: Dict[str, Any] = {l.name: l for l in self._layers}
+        for i, t in enumerate(self._symbolic_graph()[0]):
+            by_name[impl.input_name(i)] = InputLayer(input_tensor=t)
+        order = [by_name.pop(n) for n in _keras_layer_order(impl) if n in by_name]
+        order += [l for l in self._layers if l.name in by_name]  # layers no output depends on
+        self.__dict__["_keras_layers"] = (impl, order)
+        return order
 
     @property
     def input_names(self) -> List[str]:
@@ -427,12 +446,13 @@ class Model(Layer):
         return [self._impl.output_name(j) for j in range(self._impl.num_outputs)]
 
     def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
+        layers = self.layers
         if index is not None:
-            return self._layers[index]
-        for layer in self._layers:
+            return layers[index]
+        for layer in layers:
             if layer.name == name:
                 return layer
-        raise ValueError(f"no layer named '{name}'; layers: {', '.join(l.name for l in self._layers)}")
+        raise ValueError(f"no layer named '{name}'; layers: {', '.join(l.name for l in layers)}")
 
     @property
     def input_shape(self) -> Union[tuple, List[tuple]]:

@@ -34,6 +34,45 @@ class InputLayer:
             self.output = Input(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse,
                                 batch_shape=batch_shape, name=name, optional=optional)
         self.name = self.output.name
+        self.trainable = True  # nothing to train; kept settable for loops over model.layers (transfer learning)
+
+    # A layer without weights, as Keras's InputLayer: loops over ``model.layers`` (freezing, weight copies,
+    # count_params) meet it first in a functional model.
+    built = True
+    weights: list = []
+    trainable_weights: list = []
+    non_trainable_weights: list = []
+    losses: list = []
+    gradients: list = []
+
+    @property
+    def output_shape(self) -> tuple:
+        return self.output.shape
+
+    @property
+    def input_shape(self) -> tuple:
+        return self.output.shape
+
+    @property
+    def input(self) -> Any:
+        return self.output
+
+    def get_weights(self) -> list:
+        return []
+
+    def set_weights(self, weights: list) -> None:
+        if len(weights) != 0:
+            raise ValueError(f"InputLayer '{self.name}' has no weights; set_weights got {len(weights)} arrays")
+
+    def count_params(self) -> int:
+        return 0
+
+    def get_config(self) -> dict:
+        return {"batch_shape": self.batch_shape, "dtype": self.dtype, "sparse": False, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "InputLayer":
+        return cls(**config)
 
     @property
     def dtype(self) -> str:
