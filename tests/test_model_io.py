@@ -28,6 +28,8 @@ def cnn_model():
         SpatialDropout2D(0.1),
         MaxPooling2D(),
         Conv2D(3, (2, 1), padding="same", strides=(1, 1), dilation_rate=1, bias_regularizer=nncore.regularizers.l1(0.01)),
+        nncore.layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2, depthwise_regularizer="l2"),
+        nncore.layers.SeparableConv2D(3, (2, 1), padding="same", activation="relu", pointwise_regularizer="l1"),
         AveragePooling2D(pool_size=(2, 2), strides=1, padding="same"),
         Activation("tanh"),
         Flatten(),

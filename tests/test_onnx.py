@@ -139,6 +139,19 @@ def test_upsampling2d(tmp_path, interpolation):
     assert "Resize" in op_types(proto)
 
 
+@pytest.mark.parametrize("padding,strides,dilation", [("same", 1, 1), ("valid", 2, 1), ("same", 1, 2)])
+def test_depthwise_and_separable(tmp_path, padding, strides, dilation):
+    """DepthwiseConv2D as a grouped Conv (group = channels); SeparableConv2D adds a 1 x 1 Conv with the bias."""
+    model = randomize(nncore.Sequential([
+        L.DepthwiseConv2D(3, strides=strides, padding=padding, dilation_rate=dilation, depth_multiplier=2,
+                          activation="relu", input_shape=(9, 8, 3)),
+        L.SeparableConv2D(5, (3, 2), padding="same", depth_multiplier=2, activation="tanh"),
+        L.SeparableConv2D(4, 2, use_bias=False),
+        L.DepthwiseConv2D(1, use_bias=False)]))
+    proto = check(model, images((2, 9, 8, 3)), tmp_path)
+    assert sum(node.op_type == "Conv" for node in proto.graph.node) >= 6
+
+
 def test_conv1d_transpose_and_upsampling1d(tmp_path):
     model = randomize(nncore.Sequential([
         L.UpSampling1D(2, input_shape=(6, 3)),

@@ -41,6 +41,26 @@ void bind_conv(py::module_& m) {
                              })
       .def_property_readonly("dilation_rate", &Conv2DTranspose::dilation_rate)
       .def_property_readonly("use_bias", &Conv2DTranspose::use_bias);
+  py::class_<DepthwiseConv2D, Layer, std::shared_ptr<DepthwiseConv2D>>(m, "DepthwiseConv2D")
+      .def(py::init<Pair, Pair, const std::string&, int64_t, Pair, const std::string&, bool, const Initializer&,
+                    const Initializer&, const std::string&>(),
+           py::arg("kernel_size"), py::arg("strides"), py::arg("padding"), py::arg("depth_multiplier"),
+           py::arg("dilation_rate"), py::arg("activation"), py::arg("use_bias"), py::arg("depthwise_initializer"),
+           py::arg("bias_initializer"), py::arg("name"))
+      .def_property_readonly("kernel_size", &DepthwiseConv2D::kernel_size)
+      .def_property_readonly("strides", &DepthwiseConv2D::strides)
+      .def_property_readonly("padding", &DepthwiseConv2D::padding)
+      .def_property_readonly("depth_multiplier", &DepthwiseConv2D::depth_multiplier)
+      .def_property_readonly("dilation_rate", &DepthwiseConv2D::dilation_rate)
+      .def_property_readonly("use_bias", &DepthwiseConv2D::use_bias);
+  py::class_<SeparableConv2D, DepthwiseConv2D, std::shared_ptr<SeparableConv2D>>(m, "SeparableConv2D")
+      .def(py::init<int64_t, Pair, Pair, const std::string&, int64_t, Pair, const std::string&, bool,
+                    const Initializer&, const Initializer&, const Initializer&, const std::string&>(),
+           py::arg("filters"), py::arg("kernel_size"), py::arg("strides"), py::arg("padding"),
+           py::arg("depth_multiplier"), py::arg("dilation_rate"), py::arg("activation"), py::arg("use_bias"),
+           py::arg("depthwise_initializer"), py::arg("pointwise_initializer"), py::arg("bias_initializer"),
+           py::arg("name"))
+      .def_property_readonly("filters", &SeparableConv2D::filters);
   py::class_<Pooling2D, Layer, std::shared_ptr<Pooling2D>>(m, "Pooling2D")
       .def_property_readonly("pool_size", &Pooling2D::pool_size)
       .def_property_readonly("strides", &Pooling2D::strides)
@@ -94,6 +114,34 @@ void bind_conv(py::module_& m) {
           g = reference ? conv2d_backward_ref(tdy, tx, tw, o) : conv2d_backward(tdy, tx, tw, o);
         }
         return py::make_tuple(to_numpy(g.dx), to_numpy(g.dw), to_numpy(g.db));
+      },
+      py::arg("dy"), py::arg("x"), py::arg("w"), py::arg("strides"), py::arg("padding"), py::arg("dilation"),
+      py::arg("reference") = false);
+  m.def(
+      "depthwise_conv2d",
+      [](FloatArray x, FloatArray w, Pair strides, const std::string& padding, Pair dilation, bool reference) {
+        Tensor tx = view_of(x), tw = view_of(w), y;
+        const Conv2DOptions o = conv_options(strides, padding, dilation);
+        {
+          py::gil_scoped_release nogil;
+          y = depthwise_conv2d(tx, tw, o, reference);
+        }
+        return to_numpy(y);
+      },
+      py::arg("x"), py::arg("w"), py::arg("strides"), py::arg("padding"), py::arg("dilation"),
+      py::arg("reference") = false);
+  m.def(
+      "depthwise_conv2d_backward",
+      [](FloatArray dy, FloatArray x, FloatArray w, Pair strides, const std::string& padding, Pair dilation,
+         bool reference) {
+        Tensor tdy = view_of(dy), tx = view_of(x), tw = view_of(w);
+        const Conv2DOptions o = conv_options(strides, padding, dilation);
+        Conv2DGradients g;
+        {
+          py::gil_scoped_release nogil;
+          g = depthwise_conv2d_backward(tdy, tx, tw, o, reference);
+        }
+        return py::make_tuple(to_numpy(g.dx), to_numpy(g.dw));
       },
       py::arg("dy"), py::arg("x"), py::arg("w"), py::arg("strides"), py::arg("padding"), py::arg("dilation"),
       py::arg("reference") = false);

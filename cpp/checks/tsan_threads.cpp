@@ -80,11 +80,14 @@ int main() {
        {16, 16, 3}, 10},
       {"decoder",
        [] {
-         // Transposed convolution (the convolution's backward-data and forward kernels) and both upsampling
-         // kernels, each with enough work per batch to split over the threads.
+         // Transposed convolution (the convolution's backward-data and forward kernels), both upsampling kernels and
+         // the depthwise ones, each with enough work per batch to split over the threads.
          return std::vector<LayerPtr>{
              std::make_shared<Conv2DTranspose>(8, Pair{3, 3}, Pair{2, 2}, "same"),
              std::make_shared<UpSampling2D>(Pair{2, 2}, "bilinear"), std::make_shared<UpSampling2D>(Pair{2, 2}),
+             // The depthwise kernels: rows over the threads forward, batch chunks backward.
+             std::make_shared<DepthwiseConv2D>(Pair{3, 3}, Pair{1, 1}, "same", 2),
+             std::make_shared<SeparableConv2D>(8, Pair{3, 3}, Pair{1, 1}, "same"),
              std::make_shared<Conv2D>(8, Pair{3, 3}, Pair{4, 4}), std::make_shared<GlobalAveragePooling2D>(),
              std::make_shared<Dense>(10, "softmax")};
        },

@@ -341,6 +341,30 @@ def _conv(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> 
     return _layer_activation(b, n, _T(y, _out_shape(n), True))
 
 
+def _depthwise(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    """DepthwiseConv2D: a Conv with group = C (output channel c * M + m is group c's filter m); SeparableConv2D
+    adds the pointwise kernel as a 1 x 1 Conv, with the bias on it."""
+    kernel = w["depthwise_kernel"]  # (kh, kw, C, M)
+    kh, kw, C, M = kernel.shape
+    x = b.channels_first(xs[0], n.output)
+    strides, dilation = _ints(n.config.get("strides", 1), 2), _ints(n.config.get("dilation_rate", 1), 2)
+    pads = _conv_pads(n, x.shape[:2], [kh, kw], strides, dilation)
+    onnx_w = np.transpose(kernel, [2, 3, 0, 1]).reshape(C * M, 1, kh, kw)
+    separable = "pointwise_kernel" in w
+    ins = [x.name, b.const(f"{n.output}/depthwise_kernel", onnx_w)]
+    if "bias" in w and not separable:
+        ins.append(b.const(f"{n.output}/bias", w["bias"]))
+    y = b.op("Conv", ins, f"{n.output}/DepthwiseConv", kernel_shape=[kh, kw], strides=strides, dilations=dilation,
+             pads=pads, group=C)
+    if separable:
+        pw = w["pointwise_kernel"][0, 0]  # (C * M, filters)
+        ins = [y, b.const(f"{n.output}/pointwise_kernel", np.ascontiguousarray(pw.T)[:, :, None, None])]
+        if "bias" in w:
+            ins.append(b.const(f"{n.output}/bias", w["bias"]))
+        y = b.op("Conv", ins, f"{n.output}/PointwiseConv", kernel_shape=[1, 1])
+    return _layer_activation(b, n, _T(y, _out_shape(n), True))
+
+
 def _conv_transpose(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
     """ONNX's ConvTranspose is the same adjoint as nncore's: output pixel o collects input pixel i through tap t
     where o = i * stride - pad_begin + t * dilation. pad_begin is nncore's (cpp/src/ops/conv_geometry.hpp:
@@ -1192,6 +1216,8 @@ _CONVERTERS: Dict[str, _Converter] = {
     "Conv2D": _conv,
     "Conv1D": _conv,
     "Conv2DTranspose": _conv_transpose,
+    "DepthwiseConv2D": _depthwise,
+    "SeparableConv2D": _depthwise,
     "Conv1DTranspose": _conv_transpose,
     "UpSampling2D": _upsampling,
     "UpSampling1D": _upsampling,
@@ -1241,7 +1267,7 @@ _MULTI_OUTPUT = {"MultiHeadAttention"}
 # Layers that end the mask (nncore's output_mask overrides): no time axis left, or Keras drops it.
 _DROPS_MASK = {"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
                "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Conv2DTranspose", "Conv1DTranspose",
-               "UpSampling2D", "UpSampling1D", "RepeatVector", "Permute", "Cropping1D", "Cropping2D", "Dot"}
+               "DepthwiseConv2D", "SeparableConv2D", "UpSampling2D", "UpSampling1D", "RepeatVector", "Permute", "Cropping1D", "Cropping2D", "Dot"}
 
 
 def _convert(b: _Builder, node: GraphNode, xs: List[_T]) -> _T:

@@ -48,6 +48,11 @@ Conv2DGradients conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor&
 Tensor conv2d_ref(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2DOptions& options = {});
 Conv2DGradients conv2d_backward_ref(const Tensor& dy, const Tensor& x, const Tensor& w,
                                     const Conv2DOptions& options = {});
+// Depthwise: x (B, H, W, C), w (KH, KW, C, M) -> y (B, OH, OW, C * M), channel c * M + m from input channel c and
+// filter (.., c, m); no bias. backward gives dx and dw (db empty). reference: the plain-loop twin.
+Tensor depthwise_conv2d(const Tensor& x, const Tensor& w, const Conv2DOptions& options = {}, bool reference = false);
+Conv2DGradients depthwise_conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w,
+                                          const Conv2DOptions& options = {}, bool reference = false);
 
 }  // namespace nncore
 

@@ -526,6 +526,48 @@ LayerPtr Conv2DTranspose::from_config(const Json& c) {
                 c);
 }
 
+Json DepthwiseConv2D::config() const {
+  Json c = Layer::config();
+  if (filters_ > 0) c["filters"] = filters_;
+  c["kernel_size"] = pair_json(kernel_);
+  c["strides"] = pair_json(strides_);
+  c["padding"] = padding_;
+  c["depth_multiplier"] = multiplier_;
+  c["dilation_rate"] = pair_json(dilation_);
+  c["activation"] = activation_name(act_);
+  c["use_bias"] = use_bias_;
+  c["depthwise_initializer"] = depthwise_init_.to_json();
+  if (filters_ > 0) c["pointwise_initializer"] = pointwise_init_.to_json();
+  c["bias_initializer"] = bias_init_.to_json();
+  return c;
+}
+
+LayerPtr DepthwiseConv2D::from_config(const Json& c) {
+  c.at("kernel_size", "DepthwiseConv2D config");  // required
+  return finish(std::make_shared<DepthwiseConv2D>(
+                    get_pair(c, "kernel_size", {0, 0}), get_pair(c, "strides", {1, 1}), c.get("padding", "valid"),
+                    c.get("depth_multiplier", int64_t{1}), get_pair(c, "dilation_rate", {1, 1}),
+                    c.get("activation", "linear"), c.get("use_bias", true),
+                    init_arg(c, "depthwise_initializer", "glorot_uniform", "DepthwiseConv2D"),
+                    init_arg(c, "bias_initializer", "zeros", "DepthwiseConv2D"), name_of(c)),
+                c);
+}
+
+Json SeparableConv2D::config() const { return DepthwiseConv2D::config(); }
+
+LayerPtr SeparableConv2D::from_config(const Json& c) {
+  c.at("kernel_size", "SeparableConv2D config");  // required
+  return finish(std::make_shared<SeparableConv2D>(
+                    c.at("filters", "SeparableConv2D config").as_int("SeparableConv2D filters"),
+                    get_pair(c, "kernel_size", {0, 0}), get_pair(c, "strides", {1, 1}), c.get("padding", "valid"),
+                    c.get("depth_multiplier", int64_t{1}), get_pair(c, "dilation_rate", {1, 1}),
+                    c.get("activation", "linear"), c.get("use_bias", true),
+                    init_arg(c, "depthwise_initializer", "glorot_uniform", "SeparableConv2D"),
+                    init_arg(c, "pointwise_initializer", "glorot_uniform", "SeparableConv2D"),
+                    init_arg(c, "bias_initializer", "zeros", "SeparableConv2D"), name_of(c)),
+                c);
+}
+
 Json UpSampling2D::config() const {
   Json c = Layer::config();
   c["size"] = pair_json(size_);

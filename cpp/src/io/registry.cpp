@@ -42,6 +42,8 @@ const std::map<std::string, Factory>& registry() {
       {"GlobalMaxPooling2D", &GlobalMaxPooling2D::from_config},
       {"ZeroPadding2D", &ZeroPadding2D::from_config},
       {"Conv2DTranspose", &Conv2DTranspose::from_config},
+      {"DepthwiseConv2D", &DepthwiseConv2D::from_config},
+      {"SeparableConv2D", &SeparableConv2D::from_config},
       {"UpSampling2D", &UpSampling2D::from_config},
       {"BatchNormalization", &BatchNormalization::from_config},
       {"LayerNormalization", &LayerNormalization::from_config},

@@ -74,17 +74,23 @@ namespace {
 detail::ConvAxis axis_of(int64_t in, int64_t k, int64_t s, int64_t d, const std::string& padding) {
   return in < 0 ? detail::ConvAxis{-1, 0} : conv_axis(in, k, s, d, padding);
 }
-}  // namespace
 
-Conv2D::Image Conv2D::image(const Shape& in) const {
-  Image im;
-  im.in = rank_ == 1 ? Shape{1, in[0], in[1]} : in;
-  const detail::ConvAxis h = axis_of(im.in[0], kernel_[0], strides_[0], dilation_[0], padding_);
-  const detail::ConvAxis w = axis_of(im.in[1], kernel_[1], strides_[1], dilation_[1], padding_);
-  im.out = {h.out, w.out, filters_};
+// The images of a window over per-sample input `in` (a 1-D layer's (steps, C) as one row) with `channels` out.
+ConvImage conv_image(const Shape& in, int rank, Pair k, Pair s, Pair d, const std::string& padding,
+                     int64_t channels) {
+  ConvImage im;
+  im.in = rank == 1 ? Shape{1, in[0], in[1]} : in;
+  const detail::ConvAxis h = axis_of(im.in[0], k[0], s[0], d[0], padding);
+  const detail::ConvAxis w = axis_of(im.in[1], k[1], s[1], d[1], padding);
+  im.out = {h.out, w.out, channels};
   im.pad_top = h.pad_before;
   im.pad_left = w.pad_before;
   return im;
+}
+}  // namespace
+
+Conv2D::Image Conv2D::image(const Shape& in) const {
+  return conv_image(in, rank_, kernel_, strides_, dilation_, padding_, filters_);
 }
 
 Shape Conv2D::infer_shape(const Shape& in) const {
@@ -326,6 +332,135 @@ const Tensor& Conv2DTranspose::backward_preact_one(LayerCall& c, const Tensor& d
   return c.dx;
 }
 
+// ---- DepthwiseConv2D, SeparableConv2D ---------------------------------------------------------------------------
+DepthwiseConv2D::DepthwiseConv2D(Pair kernel_size, Pair strides, const std::string& padding, int64_t depth_multiplier,
+                                 Pair dilation_rate, const std::string& activation, bool use_bias,
+                                 const Initializer& depthwise_initializer, const Initializer& bias_initializer,
+                                 const std::string& name)
+    : DepthwiseConv2D(0, kernel_size, strides, padding, depth_multiplier, dilation_rate, activation, use_bias,
+                      depthwise_initializer, "glorot_uniform", bias_initializer, name) {}
+
+DepthwiseConv2D::DepthwiseConv2D(int64_t filters, Pair kernel_size, Pair strides, const std::string& padding,
+                                 int64_t depth_multiplier, Pair dilation_rate, const std::string& activation,
+                                 bool use_bias, const Initializer& depthwise_initializer,
+                                 const Initializer& pointwise_initializer, const Initializer& bias_initializer,
+                                 const std::string& name)
+    : Layer(layer_name(name, filters > 0 ? "SeparableConv2D" : "DepthwiseConv2D")),
+      filters_(filters),
+      kernel_(kernel_size),
+      strides_(strides),
+      dilation_(dilation_rate),
+      padding_(padding),
+      multiplier_(depth_multiplier),
+      act_(activation_from_name(activation)),
+      alpha_(activation_default_alpha(act_)),
+      use_bias_(use_bias),
+      depthwise_init_(depthwise_initializer),
+      pointwise_init_(pointwise_initializer),
+      bias_init_(bias_initializer) {
+  NNC_CHECK(filters >= 0, who(), ": filters must be >= 1, got ", filters);
+  NNC_CHECK(depth_multiplier >= 1, who(), ": depth_multiplier must be >= 1, got ", depth_multiplier);
+  check_pair(kernel_size, who(), "kernel_size");
+  check_pair(strides, who(), "strides");
+  check_pair(dilation_rate, who(), "dilation_rate");
+  NNC_CHECK((strides[0] == 1 && strides[1] == 1) || (dilation_rate[0] == 1 && dilation_rate[1] == 1), who(),
+            ": strides > 1 and dilation_rate > 1 cannot be combined (as in Keras), got strides (", strides[0], ", ",
+            strides[1], ") and dilation_rate (", dilation_rate[0], ", ", dilation_rate[1], ")");
+  check_padding(padding, who());
+  depthwise_initializer.check(who() + " depthwise_initializer");
+  pointwise_initializer.check(who() + " pointwise_initializer");
+  bias_initializer.check(who() + " bias_initializer");
+}
+
+SeparableConv2D::SeparableConv2D(int64_t filters, Pair kernel_size, Pair strides, const std::string& padding,
+                                 int64_t depth_multiplier, Pair dilation_rate, const std::string& activation,
+                                 bool use_bias, const Initializer& depthwise_initializer,
+                                 const Initializer& pointwise_initializer, const Initializer& bias_initializer,
+                                 const std::string& name)
+    : DepthwiseConv2D(filters, kernel_size, strides, padding, depth_multiplier, dilation_rate, activation, use_bias,
+                      depthwise_initializer, pointwise_initializer, bias_initializer, name) {
+  NNC_CHECK(filters >= 1, who(), ": filters must be >= 1, got ", filters);
+}
+
+ConvImage DepthwiseConv2D::image(const Shape& in) const {
+  return conv_image(in, 2, kernel_, strides_, dilation_, padding_, in.back() < 0 ? -1 : in.back() * multiplier_);
+}
+
+Shape DepthwiseConv2D::infer_shape(const Shape& in) const {
+  check_image_input(in, who());
+  const ConvImage im = image(in);
+  NNC_CHECK(im.out[0] != 0 && im.out[1] != 0, who(), ": kernel ", kernel_[0], "x", kernel_[1], " (dilation ",
+            dilation_[0], "x", dilation_[1], ") is larger than the ", padding_, "-padded input ", im.in[0], "x",
+            im.in[1]);
+  return filters_ > 0 ? Shape{im.out[0], im.out[1], filters_} : im.out;
+}
+
+Shape DepthwiseConv2D::do_build(const Shape& in) {
+  const Shape out = infer_shape(in);
+  require_known(in, -1, "the channel axis");
+  const int64_t C = in.back();
+  add_weight("depthwise_kernel", {kernel_[0], kernel_[1], C, multiplier_}, depthwise_init_);
+  if (filters_ > 0) add_weight("pointwise_kernel", {1, 1, C * multiplier_, filters_}, pointwise_init_);
+  if (use_bias_) add_weight("bias", {filters_ > 0 ? filters_ : C * multiplier_}, bias_init_);
+  return out;
+}
+
+kernels::ConvGeom DepthwiseConv2D::geometry_of(const LayerCall& c, int64_t batch) const {
+  const ConvImage im = image(c.input_shapes[0]);
+  return geometry(im.in, im.out, batch, kernel_, strides_, dilation_, im.pad_top, im.pad_left);
+}
+
+const Tensor& DepthwiseConv2D::pre_activation(LayerCall& c) const {
+  return act_ == Activation::linear ? c.y : as<Call>(c).preact;
+}
+
+// z = depthwise(x) (then z = z . pointwise for a separable layer) + bias; y = act(z).
+const Tensor& DepthwiseConv2D::forward_one(LayerCall& c, const Tensor& x, bool) {
+  Call& cc = as<Call>(c);
+  const kernels::ConvGeom g = geometry_of(c, x.dim(0));
+  const Shape out_shape = batch_shape(x.dim(0), c.output_shapes[0]);
+  Tensor& z = act_ == Activation::linear ? c.y : cc.preact;
+  z.resize(out_shape);
+  c.y.resize(out_shape);
+  const int64_t rows = g.B * g.OH * g.OW, cols = filters_ > 0 ? filters_ : g.OC;
+  if (filters_ > 0) {
+    cc.mid.resize({g.B, g.OH, g.OW, g.OC});
+    kernels::depthwise_conv2d_forward(cc.mid.data(), x.data(), params_[0].value.data(), g);
+    kernels::gemm(false, false, rows, filters_, g.OC, cc.mid.data(), g.OC, params_[1].value.data(), filters_, 0.f,
+                  z.data(), filters_);
+  } else {
+    kernels::depthwise_conv2d_forward(z.data(), x.data(), params_[0].value.data(), g);
+  }
+  if (use_bias_) kernels::add_rows_bias(z.data(), params_.back().value.data(), rows, cols);
+  if (act_ != Activation::linear) kernels::act_forward(to_kernel(act_), c.y.data(), z.data(), rows, cols, alpha_);
+  return c.y;
+}
+
+const Tensor& DepthwiseConv2D::backward_preact_one(LayerCall& c, const Tensor& dz, bool need_dx) {
+  Call& cc = as<Call>(c);
+  const Tensor& x = c.inputs[0];
+  const kernels::ConvGeom g = geometry_of(c, x.dim(0));
+  const int64_t rows = g.B * g.OH * g.OW, cols = filters_ > 0 ? filters_ : g.OC;
+  if (trainable_ && use_bias_) kernels::col_sum_accumulate(params_.back().grad.data(), dz.data(), rows, cols);
+  const float* dmid = dz.data();
+  if (filters_ > 0) {
+    if (trainable_)  // dpointwise += mid^T dz
+      kernels::gemm(true, false, g.OC, filters_, rows, cc.mid.data(), g.OC, dz.data(), filters_, 1.f,
+                    params_[1].grad.data(), filters_);
+    if (!need_dx && !trainable_) return c.dx;
+    cc.dmid.resize({g.B, g.OH, g.OW, g.OC});  // dmid = dz pointwise^T
+    kernels::gemm(false, true, rows, g.OC, filters_, dz.data(), filters_, params_[1].value.data(), filters_, 0.f,
+                  cc.dmid.data(), g.OC);
+    dmid = cc.dmid.data();
+  }
+  if (need_dx) c.dx.resize(x.shape());
+  cc.workspace.resize({kernels::depthwise_conv2d_workspace_size(g)});
+  kernels::depthwise_conv2d_backward(need_dx ? c.dx.data() : nullptr, trainable_ ? params_[0].grad.data() : nullptr,
+                                     dmid, x.data(), params_[0].value.data(), g, cc.workspace.data(),
+                                     cc.workspace.size());
+  return c.dx;
+}
+
 // ---- pooling -------------------------------------------------------------------------------------------------
 Pooling2D::Pooling2D(Mode mode, Pair pool_size, Pair strides, const std::string& padding, const std::string& name,
                      int rank)
@@ -349,14 +484,7 @@ std::string Pooling2D::class_name() const {
 Shape Pooling2D::do_build(const Shape& in) { return infer_shape(in); }
 
 Pooling2D::Image Pooling2D::image(const Shape& in) const {
-  Image im;
-  im.in = rank_ == 1 ? Shape{1, in[0], in[1]} : in;
-  const detail::ConvAxis h = axis_of(im.in[0], pool_[0], strides_[0], 1, padding_);
-  const detail::ConvAxis w = axis_of(im.in[1], pool_[1], strides_[1], 1, padding_);
-  im.out = {h.out, w.out, im.in[2]};
-  im.pad_top = h.pad_before;
-  im.pad_left = w.pad_before;
-  return im;
+  return conv_image(in, rank_, pool_, strides_, {1, 1}, padding_, in.back());
 }
 
 Shape Pooling2D::infer_shape(const Shape& in) const {

@@ -52,3 +52,36 @@ def deserialize(config: dict, custom_objects: dict = None) -> Layer:
 __all__ = ["Layer", "serialize", "deserialize", *input_layer.__all__, *core.__all__, *activations.__all__,
            *convolutional.__all__, *pooling.__all__, *normalization.__all__, *merging.__all__, *reshaping.__all__,
            *preprocessing.__all__, *regularization.__all__, *rnn.__all__, *attention.__all__, *dense_attention.__all__]
+
+# Keras's other names for the same layers.
+Convolution1D, Convolution2D = Conv1D, Conv2D  # noqa: F405
+Convolution1DTranspose, Convolution2DTranspose = Conv1DTranspose, Conv2DTranspose  # noqa: F405
+SeparableConvolution2D = SeparableConv2D  # noqa: F405
+MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D  # noqa
+GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D  # noqa: F405
+GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D  # noqa: F405
+
+# Keras 3 layers nncore does not have (yet): asking for one says so, rather than a bare AttributeError.
+_NOT_BUILT = {
+    "RandomFlip": "augmentation layers", "RandomRotation": "augmentation layers", "RandomZoom": "augmentation layers",
+    "RandomTranslation": "augmentation layers", "RandomCrop": "augmentation layers",
+    "RandomContrast": "augmentation layers", "RandomBrightness": "augmentation layers",
+    "Resizing": "image preprocessing layers", "CenterCrop": "image preprocessing layers",
+    "SeparableConv1D": "1-D separable convolution (use SeparableConv2D on (batch, 1, steps, channels))",
+    "SeparableConvolution1D": "1-D separable convolution (use SeparableConv2D on (batch, 1, steps, channels))",
+    "DepthwiseConv1D": "1-D depthwise convolution (use DepthwiseConv2D on (batch, 1, steps, channels))",
+    "Conv3D": "3-D convolutions", "Conv3DTranspose": "3-D convolutions", "MaxPooling3D": "3-D pooling",
+    "AveragePooling3D": "3-D pooling", "GroupNormalization": "GroupNormalization", "TextVectorization":
+    "text preprocessing layers", "StringLookup": "text preprocessing layers", "IntegerLookup": "lookup layers",
+    "ConvLSTM2D": "convolutional recurrent layers", "RNN": "the generic RNN wrapper (use SimpleRNN, LSTM or GRU)",
+    "LSTMCell": "RNN cells (use LSTM)", "GRUCell": "RNN cells (use GRU)", "SimpleRNNCell": "RNN cells (use SimpleRNN)",
+    "EinsumDense": "EinsumDense (use Dense, or nncore.ops.einsum in a custom layer)",
+}
+
+
+def __getattr__(name: str):
+    if name in _NOT_BUILT:
+        raise AttributeError(f"nncore.layers.{name}: Keras's {name} is not built in nncore yet "
+                             f"({_NOT_BUILT[name]})")
+    raise AttributeError(f"module 'nncore.layers' has no attribute '{name}'")
+

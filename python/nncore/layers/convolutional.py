@@ -1,4 +1,4 @@
-"""Convolutional layers: Conv2D, Conv1D, Conv2DTranspose, Conv1DTranspose."""
+"""Convolutional layers: Conv2D, Conv1D, Conv2DTranspose, Conv1DTranspose, DepthwiseConv2D, SeparableConv2D."""
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
@@ -10,7 +10,7 @@ from .._convert import pair
 from .base import ActivationArg, Layer, WeightAttribute, _channels_last, _check_kwargs, _init_arg, _single
 from .callable_activations import ActivationAttribute, attach, resolve
 
-__all__ = ["Conv2D", "Conv1D", "Conv2DTranspose", "Conv1DTranspose"]
+__all__ = ["Conv2D", "Conv1D", "Conv2DTranspose", "Conv1DTranspose", "DepthwiseConv2D", "SeparableConv2D"]
 
 
 class Conv2D(Layer):
@@ -264,3 +264,111 @@ class Conv1DTranspose(Layer):
     @property
     def dilation_rate(self) -> tuple:
         return (self._config_impl.dilation_rate,)
+
+
+def _depth_multiplier(cls: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
+        raise ValueError(f"{cls}: depth_multiplier must be a positive int, got {value!r}")
+    return int(value)
+
+
+class _DepthwiseBase(Layer):
+    """What DepthwiseConv2D and SeparableConv2D share: the depthwise kernel's arguments and attributes."""
+
+    depthwise_kernel = WeightAttribute()
+    bias = WeightAttribute()
+    activation = ActivationAttribute()
+
+    @property
+    def kernel_size(self) -> tuple:
+        return tuple(self._config_impl.kernel_size)
+
+    @property
+    def strides(self) -> tuple:
+        return tuple(self._config_impl.strides)
+
+    @property
+    def padding(self) -> str:
+        return self._config_impl.padding
+
+    @property
+    def dilation_rate(self) -> tuple:
+        return tuple(self._config_impl.dilation_rate)
+
+    @property
+    def depth_multiplier(self) -> int:
+        return self._config_impl.depth_multiplier
+
+
+class DepthwiseConv2D(_DepthwiseBase):
+    """Depthwise 2-D convolution on channels-last images: each input channel convolved with its own
+    ``depth_multiplier`` filters, output channel ``c * depth_multiplier + m``. Keras's weights:
+    ``depthwise_kernel`` ``(kernel_h, kernel_w, in_channels, depth_multiplier)`` and ``bias``
+    ``(in_channels * depth_multiplier,)``.
+
+    Example:
+        >>> DepthwiseConv2D(3, padding="same", activation="relu")
+    """
+
+    def __init__(self, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid", depth_multiplier: int = 1,
+                 data_format: Optional[str] = None, dilation_rate: Any = (1, 1), activation: ActivationArg = None,
+                 use_bias: bool = True, depthwise_initializer: Any = "glorot_uniform",
+                 bias_initializer: Any = "zeros", depthwise_regularizer: Any = None, bias_regularizer: Any = None,
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
+                 **kwargs: Any) -> None:
+        cls = "DepthwiseConv2D"
+        _check_kwargs(cls, kwargs)
+        _channels_last(cls, data_format)
+        act = resolve(activation, cls)
+        impl = _core.DepthwiseConv2D(pair(kernel_size, f"{cls} kernel_size"), pair(strides, f"{cls} strides"),
+                                     _padding(cls, padding), _depth_multiplier(cls, depth_multiplier),
+                                     pair(dilation_rate, f"{cls} dilation_rate"), act.builtin, bool(use_bias),
+                                     _init_arg(depthwise_initializer, cls, "depthwise_initializer"),
+                                     _init_arg(bias_initializer, cls, "bias_initializer"), name or "")
+        super().__init__(impl, input_shape, trainable)
+        self._regularize("depthwise_kernel", depthwise_regularizer, "depthwise_regularizer")
+        self._regularize("bias", bias_regularizer if use_bias else None)
+        attach(self, act)
+
+
+class SeparableConv2D(_DepthwiseBase):
+    """Depthwise separable 2-D convolution (Keras's SeparableConv2D): a depthwise convolution, then a pointwise
+    (1 x 1) convolution to ``filters`` channels, then the bias and activation. Weights ``depthwise_kernel``
+    ``(kernel_h, kernel_w, in_channels, depth_multiplier)``, ``pointwise_kernel``
+    ``(1, 1, in_channels * depth_multiplier, filters)``, ``bias`` ``(filters,)``.
+
+    Example:
+        >>> SeparableConv2D(64, 3, padding="same")   # the U-Net of keras-io's oxford_pets segmentation
+    """
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
+                 data_format: Optional[str] = None, dilation_rate: Any = (1, 1), depth_multiplier: int = 1,
+                 activation: ActivationArg = None, use_bias: bool = True,
+                 depthwise_initializer: Any = "glorot_uniform", pointwise_initializer: Any = "glorot_uniform",
+                 bias_initializer: Any = "zeros", depthwise_regularizer: Any = None,
+                 pointwise_regularizer: Any = None, bias_regularizer: Any = None,
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
+                 **kwargs: Any) -> None:
+        cls = "SeparableConv2D"
+        _check_kwargs(cls, kwargs)
+        _channels_last(cls, data_format)
+        act = resolve(activation, cls)
+        impl = _core.SeparableConv2D(_filters(cls, filters), pair(kernel_size, f"{cls} kernel_size"),
+                                     pair(strides, f"{cls} strides"), _padding(cls, padding),
+                                     _depth_multiplier(cls, depth_multiplier),
+                                     pair(dilation_rate, f"{cls} dilation_rate"), act.builtin, bool(use_bias),
+                                     _init_arg(depthwise_initializer, cls, "depthwise_initializer"),
+                                     _init_arg(pointwise_initializer, cls, "pointwise_initializer"),
+                                     _init_arg(bias_initializer, cls, "bias_initializer"), name or "")
+        super().__init__(impl, input_shape, trainable)
+        self._regularize("depthwise_kernel", depthwise_regularizer, "depthwise_regularizer")
+        self._regularize("pointwise_kernel", pointwise_regularizer, "pointwise_regularizer")
+        self._regularize("bias", bias_regularizer if use_bias else None)
+        attach(self, act)
+
+    pointwise_kernel = WeightAttribute()
+
+    @property
+    def filters(self) -> int:
+        return self._config_impl.filters
+

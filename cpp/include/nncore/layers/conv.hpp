@@ -12,6 +12,13 @@ struct PoolGeom;
 
 using Pair = std::array<int64_t, 2>;
 
+// A per-sample input ((H, W, C), or (steps, C) for a 1-D layer) as images: in (H, W, C) and out (OH, OW, channels),
+// with the padding before each axis. Unknown (-1) lengths stay unknown.
+struct ConvImage {
+  Shape in, out;
+  int64_t pad_top = 0, pad_left = 0;
+};
+
 // y = act(conv(x, kernel) + bias); kernel (KH, KW, C_in, filters). padding "valid" or "same" (TensorFlow's rule:
 // output ceil(H / stride), the odd padding pixel at the bottom/right).
 class Conv2D : public Layer {
@@ -56,12 +63,7 @@ class Conv2D : public Layer {
   std::string who() const;
 
  private:
-  // A per-sample input ((H, W, C), or (steps, C) for rank 1) as images in (H, W, C) and out (OH, OW, filters),
-  // with the padding before each axis. Unknown (-1) lengths stay unknown.
-  struct Image {
-    Shape in, out;
-    int64_t pad_top = 0, pad_left = 0;
-  };
+  using Image = ConvImage;  // out: (OH, OW, filters)
   Image image(const Shape& in) const;
   // The kernel geometry of a call's current shapes.
   kernels::ConvGeom geometry_of(const LayerCall& call, int64_t batch) const;
@@ -125,12 +127,8 @@ class Conv2DTranspose : public Layer {
   std::string who() const;
 
  private:
-  // A per-sample input ((H, W, C_in), or (steps, C_in) for rank 1) as images in (H, W, C_in) and out
-  // (OH, OW, filters), with the padding before each axis of the adjoint convolution. Unknown (-1) lengths stay so.
-  struct Image {
-    Shape in, out;
-    int64_t pad_top = 0, pad_left = 0;
-  };
+  // out: (OH, OW, filters); the padding is the adjoint convolution's.
+  using Image = ConvImage;
   Image image(const Shape& in) const;
   // The geometry of the Conv2D this call is the adjoint of (its input image: this call's output).
   kernels::ConvGeom geometry_of(const LayerCall& call, int64_t batch) const;
@@ -141,6 +139,73 @@ class Conv2DTranspose : public Layer {
   float alpha_;
   bool use_bias_;
   Initializer kernel_init_, bias_init_;
+};
+
+// Depthwise convolution: each input channel c convolved with its own depth_multiplier filters, output channel
+// c * depth_multiplier + m; depthwise_kernel (KH, KW, C, depth_multiplier) and bias (C * depth_multiplier) as in
+// Keras; padding and output sizes as Conv2D's. Runs on kernels::depthwise_conv2d_*.
+class DepthwiseConv2D : public Layer {
+ public:
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
+  DepthwiseConv2D(Pair kernel_size, Pair strides = {1, 1}, const std::string& padding = "valid",
+                  int64_t depth_multiplier = 1, Pair dilation_rate = {1, 1}, const std::string& activation = "linear",
+                  bool use_bias = true, const Initializer& depthwise_initializer = "glorot_uniform",
+                  const Initializer& bias_initializer = "zeros", const std::string& name = "");
+  std::string class_name() const override { return filters_ > 0 ? "SeparableConv2D" : "DepthwiseConv2D"; }
+  Activation output_activation() const override { return act_; }
+  const Tensor& pre_activation(LayerCall& call) const override;
+  float activation_alpha() const override { return alpha_; }
+  const Tensor* output_mask(const LayerCall&, size_t) const override { return nullptr; }
+  Pair kernel_size() const { return kernel_; }
+  Pair strides() const { return strides_; }
+  Pair dilation_rate() const { return dilation_; }
+  const std::string& padding() const { return padding_; }
+  int64_t depth_multiplier() const { return multiplier_; }
+  bool use_bias() const { return use_bias_; }
+
+ protected:
+  // filters > 0: SeparableConv2D, the depthwise convolution followed by a pointwise (1 x 1) one to `filters`
+  // channels, pointwise_kernel (1, 1, C * depth_multiplier, filters), the bias and activation after it.
+  DepthwiseConv2D(int64_t filters, Pair kernel_size, Pair strides, const std::string& padding,
+                  int64_t depth_multiplier, Pair dilation_rate, const std::string& activation, bool use_bias,
+                  const Initializer& depthwise_initializer, const Initializer& pointwise_initializer,
+                  const Initializer& bias_initializer, const std::string& name);
+  struct Call : LayerCall {
+    Tensor preact, mid, dmid, workspace;  // mid: the depthwise output of a separable layer; preact: act not linear
+  };
+  std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
+  Shape do_build(const Shape& input_shape) override;
+  Shape infer_shape(const Shape& in) const override;
+  const Tensor& forward_one(LayerCall& call, const Tensor& x, bool training) override;
+  const Tensor& backward_preact_one(LayerCall& call, const Tensor& dz, bool need_dx) override;
+  std::string who() const { return class_name() + " '" + name_ + "'"; }
+  int64_t filters_;  // 0: depthwise only
+  Pair kernel_, strides_, dilation_;
+  std::string padding_;
+  int64_t multiplier_;
+  Activation act_;
+  float alpha_;
+  bool use_bias_;
+  Initializer depthwise_init_, pointwise_init_, bias_init_;
+
+ private:
+  ConvImage image(const Shape& in) const;  // out: (OH, OW, C * depth_multiplier)
+  kernels::ConvGeom geometry_of(const LayerCall& call, int64_t batch) const;
+};
+
+// Depthwise then pointwise convolution (Keras's SeparableConv2D): depthwise_kernel (KH, KW, C, depth_multiplier),
+// pointwise_kernel (1, 1, C * depth_multiplier, filters), bias (filters).
+class SeparableConv2D : public DepthwiseConv2D {
+ public:
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
+  SeparableConv2D(int64_t filters, Pair kernel_size, Pair strides = {1, 1}, const std::string& padding = "valid",
+                  int64_t depth_multiplier = 1, Pair dilation_rate = {1, 1}, const std::string& activation = "linear",
+                  bool use_bias = true, const Initializer& depthwise_initializer = "glorot_uniform",
+                  const Initializer& pointwise_initializer = "glorot_uniform",
+                  const Initializer& bias_initializer = "zeros", const std::string& name = "");
+  int64_t filters() const { return filters_; }
 };
 
 // Max or average pooling over pool_size windows; strides default to pool_size.
@@ -171,10 +236,7 @@ class Pooling2D : public Layer {
   int rank_;
   Pair pool_, strides_;
   std::string padding_;
-  struct Image {  // as Conv2D's: (H, W, C) in, (OH, OW, C) out
-    Shape in, out;
-    int64_t pad_top = 0, pad_left = 0;
-  };
+  using Image = ConvImage;  // out: (OH, OW, C)
   Image image(const Shape& in) const;
   kernels::PoolGeom geometry_of(const LayerCall& call, int64_t batch) const;
 };
