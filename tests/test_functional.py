@@ -222,3 +222,21 @@ def test_graph_errors():
         add = Add(name="bad_add")
         add([x, x])
         add([x, x, x])
+
+
+def test_calling_a_model_on_arrays_in_training_mode():
+    """model(x, training=True) runs the training forward as Keras's does (BatchNormalization on the batch's
+    statistics, dropout on); model(x) and training=False are predict."""
+    from nncore import layers as L
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((16, 4)) * 3 + 1).astype(np.float32)
+    model = nncore.Sequential([nncore.Input((4,)), L.BatchNormalization()])
+    np.testing.assert_array_equal(model(x), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(model(x, training=False), model.predict(x, verbose=0))
+    trained = model(x, training=True)
+    want = (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-3)
+    np.testing.assert_allclose(trained, want, rtol=1e-4, atol=1e-4)
+    a, b = nncore.Input((2,)), nncore.Input((2,))
+    two = nncore.Model([a, b], L.add([a, b]))
+    with pytest.raises(NotImplementedError, match="one input and one output"):
+        two([x[:, :2], x[:, 2:]], training=True)

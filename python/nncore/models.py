@@ -905,10 +905,20 @@ class Model(Layer):
         if _is_symbolic(x):
             self._ensure_built_from(x)
             return _symbolic_call(self, x, training)
-        return self.predict(x)
+        return self.forward(x, bool(training))
 
     def forward(self, x: Any, training: bool = False) -> Any:
-        return self.predict(x)
+        """The outputs for arrays x; ``training=True`` runs the training-mode forward (dropout on, BatchNormalization
+        on the batch's statistics, which also moves its moving averages), as ``model(x, training=True)`` in Keras."""
+        if not training:
+            return self.predict(x)
+        self._require_built("model(x, training=True)")
+        if self._impl.num_inputs != 1 or self._impl.num_outputs != 1 or isinstance(x, (list, tuple, dict)):
+            raise NotImplementedError(
+                f"model(x, training=True) on arrays runs models with one input and one output; model "
+                f"'{self.name}' has {self._impl.num_inputs} inputs and {self._impl.num_outputs} outputs: use "
+                "train_on_batch, or call it on KerasTensors inside another model")
+        return self._impl.forward(as_float32(x, f"model '{self.name}' input"), True)
 
     @staticmethod
     def _one_or_list(arrays: list, n: int) -> Any:
