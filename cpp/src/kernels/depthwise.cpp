@@ -39,11 +39,11 @@ double row_cost(const ConvGeom& g) { return 2.0 * static_cast<double>(g.OW * g.O
 
 int64_t depthwise_conv2d_workspace_size(const ConvGeom& g) { return chunks_of(g) * g.KH * g.KW * g.OC; }
 
-void depthwise_conv2d_forward(float* y, const float* x, const float* w, const ConvGeom& g) {
+void depthwise_conv2d_forward(float* y, const float* x, const float* w, const float* bias, const ConvGeom& g) {
   check(g);
   const DepthwiseLoops& L = active_loops();
   parallel_range(g.B * g.OH, row_cost(g), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) L.row(y, x, w, g, r / g.OH, r % g.OH);
+    for (int64_t r = r0; r < r1; ++r) L.row(y, x, w, bias, g, r / g.OH, r % g.OH);
   });
 }
 
@@ -76,7 +76,7 @@ void depthwise_conv2d_backward(float* dx, float* dw, const float* dy, const floa
 }
 
 // ---- plain loops (the test oracle) ----------------------------------------------------------------------------
-void depthwise_conv2d_forward_ref(float* y, const float* x, const float* w, const ConvGeom& g) {
+void depthwise_conv2d_forward_ref(float* y, const float* x, const float* w, const float* bias, const ConvGeom& g) {
   check(g);
   const int64_t M = g.OC / g.C;
   for (int64_t b = 0; b < g.B; ++b)
@@ -84,7 +84,7 @@ void depthwise_conv2d_forward_ref(float* y, const float* x, const float* w, cons
       for (int64_t ow = 0; ow < g.OW; ++ow)
         for (int64_t c = 0; c < g.C; ++c)
           for (int64_t m = 0; m < M; ++m) {
-            double s = 0.0;
+            double s = bias != nullptr ? bias[c * M + m] : 0.0;
             for (int64_t kh = 0; kh < g.KH; ++kh)
               for (int64_t kw = 0; kw < g.KW; ++kw) {
                 const int64_t ih = oh * g.sh - g.pt + kh * g.dh, iw = ow * g.sw - g.pl + kw * g.dw;

@@ -18,11 +18,13 @@ inline void taps_madd(float* __restrict acc, const float* __restrict x, const fl
   }
 }
 
-// One output row (b, oh), all OW pixels: overwritten.
-inline void depthwise_row(float* y, const float* x, const float* w, const ConvGeom& g, int64_t b, int64_t oh) {
+// One output row (b, oh), all OW pixels: overwritten, starting from the bias (OC floats) when not null.
+inline void depthwise_row(float* y, const float* x, const float* w, const float* bias, const ConvGeom& g, int64_t b,
+                          int64_t oh) {
   const int64_t C = g.C, M = g.OC / g.C, OC = g.OC;
   float* yrow = y + (b * g.OH + oh) * g.OW * OC;
-  for (int64_t i = 0; i < g.OW * OC; ++i) yrow[i] = 0.f;
+  for (int64_t o = 0; o < g.OW; ++o)
+    for (int64_t i = 0; i < OC; ++i) yrow[o * OC + i] = bias != nullptr ? bias[i] : 0.f;
   for (int64_t kh = 0; kh < g.KH; ++kh) {
     const int64_t ih = oh * g.sh - g.pt + kh * g.dh;
     if (ih < 0 || ih >= g.H) continue;

@@ -8,8 +8,8 @@
 namespace nncore::kernels {
 
 struct DepthwiseLoops {
-  // Output row (b, oh), overwritten.
-  void (*row)(float* y, const float* x, const float* w, const ConvGeom& g, int64_t b, int64_t oh);
+  // Output row (b, oh), overwritten (the bias, when not null, added).
+  void (*row)(float* y, const float* x, const float* w, const float* bias, const ConvGeom& g, int64_t b, int64_t oh);
   // Image b: dx of that image overwritten (when not null), dw_part accumulated (when not null).
   void (*image_backward)(float* dx, float* dw_part, const float* dy, const float* x, const float* w,
                          const ConvGeom& g, int64_t b);

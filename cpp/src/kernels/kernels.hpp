@@ -288,14 +288,15 @@ void conv2d_backward_ref(float* dx, float* dw, float* db, const float* dy, const
 
 // ---- depthwise 2-D convolution, channels-last -------------------------------------------------------------
 // x (B, H, W, C), w (KH, KW, C, M) with M = OC / C (the depth multiplier), y (B, OH, OW, OC): output channel
-// c * M + m is input channel c convolved with filter (.., c, m); geometry as ConvGeom's. No bias, no activation.
-void depthwise_conv2d_forward(float* y, const float* x, const float* w, const ConvGeom& g);  // y overwritten
+// c * M + m is input channel c convolved with filter (.., c, m); geometry as ConvGeom's. No activation.
+// y overwritten; bias (OC floats) added when not null.
+void depthwise_conv2d_forward(float* y, const float* x, const float* w, const float* bias, const ConvGeom& g);
 // Floats of workspace backward wants for dw (per-chunk partial sums).
 int64_t depthwise_conv2d_workspace_size(const ConvGeom& g);
 // dx overwritten, dw accumulated (+=); either may be null.
 void depthwise_conv2d_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
                                const ConvGeom& g, float* ws, int64_t ws_size);
-void depthwise_conv2d_forward_ref(float* y, const float* x, const float* w, const ConvGeom& g);
+void depthwise_conv2d_forward_ref(float* y, const float* x, const float* w, const float* bias, const ConvGeom& g);
 void depthwise_conv2d_backward_ref(float* dx, float* dw, const float* dy, const float* x, const float* w,
                                    const ConvGeom& g);
 

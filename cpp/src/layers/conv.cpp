@@ -423,15 +423,17 @@ const Tensor& DepthwiseConv2D::forward_one(LayerCall& c, const Tensor& x, bool) 
   z.resize(out_shape);
   c.y.resize(out_shape);
   const int64_t rows = g.B * g.OH * g.OW, cols = filters_ > 0 ? filters_ : g.OC;
-  if (filters_ > 0) {
+  const float* bias = use_bias_ ? params_.back().value.data() : nullptr;
+  if (filters_ > 0) {  // the bias rides in the pointwise GEMM's epilogue
     cc.mid.resize({g.B, g.OH, g.OW, g.OC});
-    kernels::depthwise_conv2d_forward(cc.mid.data(), x.data(), params_[0].value.data(), g);
+    kernels::depthwise_conv2d_forward(cc.mid.data(), x.data(), params_[0].value.data(), nullptr, g);
+    kernels::GemmEpilogue ep;
+    ep.bias = bias;
     kernels::gemm(false, false, rows, filters_, g.OC, cc.mid.data(), g.OC, params_[1].value.data(), filters_, 0.f,
-                  z.data(), filters_);
-  } else {
-    kernels::depthwise_conv2d_forward(z.data(), x.data(), params_[0].value.data(), g);
+                  z.data(), filters_, ep);
+  } else {  // the rows start from the bias
+    kernels::depthwise_conv2d_forward(z.data(), x.data(), params_[0].value.data(), bias, g);
   }
-  if (use_bias_) kernels::add_rows_bias(z.data(), params_.back().value.data(), rows, cols);
   if (act_ != Activation::linear) kernels::act_forward(to_kernel(act_), c.y.data(), z.data(), rows, cols, alpha_);
   return c.y;
 }

@@ -86,8 +86,8 @@ Tensor depthwise_conv2d(const Tensor& x, const Tensor& w, const Conv2DOptions& o
   const kernels::ConvGeom g = depthwise_geometry(x, w, o);
   Tensor y;
   y.resize({g.B, g.OH, g.OW, g.OC});
-  if (reference) kernels::depthwise_conv2d_forward_ref(y.data(), x.data(), w.data(), g);
-  else kernels::depthwise_conv2d_forward(y.data(), x.data(), w.data(), g);
+  if (reference) kernels::depthwise_conv2d_forward_ref(y.data(), x.data(), w.data(), nullptr, g);
+  else kernels::depthwise_conv2d_forward(y.data(), x.data(), w.data(), nullptr, g);
   return y;
 }
 
