@@ -23,6 +23,10 @@ RNG = np.random.default_rng(0)
 def cnn_model():
     return nncore.Sequential([
         ZeroPadding2D(((1, 0), (0, 1)), input_shape=(9, 8, 2)),
+        nncore.layers.RandomFlip("horizontal", seed=1), nncore.layers.RandomRotation(0.1, fill_mode="nearest"),
+        nncore.layers.RandomZoom((-0.2, 0.1), (0.0, 0.2), interpolation="nearest"),
+        nncore.layers.RandomTranslation(0.1, 0.2, fill_mode="constant", fill_value=0.5),
+        nncore.layers.RandomContrast(0.2, value_range=(0, 1)), nncore.layers.RandomBrightness((-0.1, 0.3)),
         Conv2D(4, 3, activation="relu", kernel_regularizer="l2"),
         BatchNormalization(momentum=0.9),
         SpatialDropout2D(0.1),

@@ -55,7 +55,8 @@ default_tests=(
   # kernels and layers
   tests/test_gemm.py tests/test_gemm_packed.py tests/test_activations.py tests/test_dense.py tests/test_conv2d.py
   tests/test_pooling.py tests/test_normalization.py tests/test_spatial_dropout.py tests/test_recurrent.py
-  tests/test_sequence_layers.py tests/test_transposed_upsampling.py tests/test_separable_conv.py tests/test_runtime.py
+  tests/test_sequence_layers.py tests/test_transposed_upsampling.py tests/test_separable_conv.py
+  tests/test_augmentation.py tests/test_runtime.py
   # losses, metrics, optimizers and the model
   tests/test_losses.py tests/test_sample_weights.py tests/test_optimizers.py tests/test_regularizers.py
   tests/test_schedules.py tests/test_model.py tests/test_functional.py tests/test_gradients.py
@@ -67,6 +68,8 @@ default_tests=(
   tests/test_onnx.py tests/test_datasets.py
   # (building the C++ examples with CMake does not belong under the preloaded sanitizer runtime)
   --deselect tests/test_custom_layers.py::test_cpp_infer_runs_custom_layers
+  # (a 15-epoch learning claim: minutes under the sanitizers, and nothing the other cases do not run)
+  --deselect tests/test_augmentation.py::test_augmentation_helps_on_a_small_fashion_mnist_subset
 )
 
 rm -f "$BUILD/CMakeCache.txt"  # a cache from another compiler would drop the -D options below

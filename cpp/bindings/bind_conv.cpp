@@ -61,6 +61,8 @@ void bind_conv(py::module_& m) {
            py::arg("depthwise_initializer"), py::arg("pointwise_initializer"), py::arg("bias_initializer"),
            py::arg("name"))
       .def_property_readonly("filters", &SeparableConv2D::filters);
+  // Made through layer_from_config (the Keras config, which the C++ side validates and normalizes).
+  py::class_<RandomImageLayer, Layer, std::shared_ptr<RandomImageLayer>>(m, "RandomImageLayer");
   py::class_<Pooling2D, Layer, std::shared_ptr<Pooling2D>>(m, "Pooling2D")
       .def_property_readonly("pool_size", &Pooling2D::pool_size)
       .def_property_readonly("strides", &Pooling2D::strides)
@@ -145,6 +147,30 @@ void bind_conv(py::module_& m) {
       },
       py::arg("dy"), py::arg("x"), py::arg("w"), py::arg("strides"), py::arg("padding"), py::arg("dilation"),
       py::arg("reference") = false);
+  m.def(
+      "image_transform",
+      [](FloatArray x, FloatArray transforms, const std::string& interpolation, const std::string& fill_mode,
+         float fill_value) {
+        Tensor tx = view_of(x), tt = view_of(transforms), y;
+        {
+          py::gil_scoped_release nogil;
+          y = image_transform(tx, tt, interpolation, fill_mode, fill_value);
+        }
+        return to_numpy(y);
+      },
+      py::arg("x"), py::arg("transforms"), py::arg("interpolation"), py::arg("fill_mode"), py::arg("fill_value"));
+  m.def(
+      "image_transform_backward",
+      [](FloatArray dy, FloatArray transforms, const std::string& interpolation, const std::string& fill_mode) {
+        Tensor tdy = view_of(dy), tt = view_of(transforms), dx;
+        {
+          py::gil_scoped_release nogil;
+          dx = image_transform_backward(tdy, tt, interpolation, fill_mode);
+        }
+        return to_numpy(dx);
+      },
+      py::arg("dy"), py::arg("transforms"), py::arg("interpolation"), py::arg("fill_mode"));
 }
 
 }  // namespace nncore::bindings
+

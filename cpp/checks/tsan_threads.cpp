@@ -85,7 +85,12 @@ int main() {
          return std::vector<LayerPtr>{
              std::make_shared<Conv2DTranspose>(8, Pair{3, 3}, Pair{2, 2}, "same"),
              std::make_shared<UpSampling2D>(Pair{2, 2}, "bilinear"), std::make_shared<UpSampling2D>(Pair{2, 2}),
-             // The depthwise kernels: rows over the threads forward, batch chunks backward.
+             // The augmentation kernels (images over the threads), then the depthwise ones: rows over the
+             // threads forward, batch chunks backward.
+             std::make_shared<RandomImageLayer>(RandomImageLayer::Kind::rotation,
+                                                RandomImageLayer::Options{"", {-0.1f, 0.1f}}),
+             std::make_shared<RandomImageLayer>(RandomImageLayer::Kind::contrast,
+                                                RandomImageLayer::Options{"", {0.2f, 0.2f}}),
              std::make_shared<DepthwiseConv2D>(Pair{3, 3}, Pair{1, 1}, "same", 2),
              std::make_shared<SeparableConv2D>(8, Pair{3, 3}, Pair{1, 1}, "same"),
              std::make_shared<Conv2D>(8, Pair{3, 3}, Pair{4, 4}), std::make_shared<GlobalAveragePooling2D>(),

@@ -1197,6 +1197,12 @@ _CONVERTERS: Dict[str, _Converter] = {
     "Dropout": _identity,
     "SpatialDropout2D": _identity,
     "GaussianNoise": _identity,
+    "RandomFlip": _identity,  # augmentation: the identity at inference
+    "RandomRotation": _identity,  # augmentation: the identity at inference
+    "RandomZoom": _identity,  # augmentation: the identity at inference
+    "RandomTranslation": _identity,  # augmentation: the identity at inference
+    "RandomContrast": _identity,  # augmentation: the identity at inference
+    "RandomBrightness": _identity,  # augmentation: the identity at inference
     "GaussianDropout": _identity,
     "ActivityRegularization": _identity,
     "ReLU": _relu_layer,

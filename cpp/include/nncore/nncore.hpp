@@ -6,6 +6,7 @@
 #include "nncore/io.hpp"
 #include "nncore/json.hpp"
 #include "nncore/layers/activation.hpp"
+#include "nncore/layers/augment.hpp"
 #include "nncore/layers/conv.hpp"
 #include "nncore/layers/core.hpp"
 #include "nncore/layers/layer.hpp"

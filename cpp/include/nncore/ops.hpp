@@ -53,6 +53,14 @@ Conv2DGradients conv2d_backward_ref(const Tensor& dy, const Tensor& x, const Ten
 Tensor depthwise_conv2d(const Tensor& x, const Tensor& w, const Conv2DOptions& options = {}, bool reference = false);
 Conv2DGradients depthwise_conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w,
                                           const Conv2DOptions& options = {}, bool reference = false);
+// Affine resampling of images x (B, H, W, C) by transforms (B, 6) (TensorFlow's [a0 a1 a2 b0 b1 b2]: output pixel
+// (row i, column j) reads column a0 j + a1 i + a2, row b0 j + b1 i + b2), interpolation "nearest" / "bilinear",
+// fill_mode "reflect" / "wrap" / "nearest" / "constant" (fill_value): the augmentation layers' kernel. Its backward
+// is the adjoint (dy -> dx).
+Tensor image_transform(const Tensor& x, const Tensor& transforms, const std::string& interpolation,
+                       const std::string& fill_mode, float fill_value);
+Tensor image_transform_backward(const Tensor& dy, const Tensor& transforms, const std::string& interpolation,
+                                const std::string& fill_mode);
 
 }  // namespace nncore
 

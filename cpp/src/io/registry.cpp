@@ -6,6 +6,7 @@
 #include "nncore/io.hpp"
 #include "nncore/layers/activation.hpp"
 #include "nncore/layers/attention.hpp"
+#include "nncore/layers/augment.hpp"
 #include "nncore/layers/conv.hpp"
 #include "nncore/layers/core.hpp"
 #include "nncore/layers/merge.hpp"
@@ -43,6 +44,12 @@ const std::map<std::string, Factory>& registry() {
       {"ZeroPadding2D", &ZeroPadding2D::from_config},
       {"Conv2DTranspose", &Conv2DTranspose::from_config},
       {"DepthwiseConv2D", &DepthwiseConv2D::from_config},
+      {"RandomFlip", &RandomImageLayer::from_config<RandomImageLayer::Kind::flip>},
+      {"RandomRotation", &RandomImageLayer::from_config<RandomImageLayer::Kind::rotation>},
+      {"RandomZoom", &RandomImageLayer::from_config<RandomImageLayer::Kind::zoom>},
+      {"RandomTranslation", &RandomImageLayer::from_config<RandomImageLayer::Kind::translation>},
+      {"RandomContrast", &RandomImageLayer::from_config<RandomImageLayer::Kind::contrast>},
+      {"RandomBrightness", &RandomImageLayer::from_config<RandomImageLayer::Kind::brightness>},
       {"SeparableConv2D", &SeparableConv2D::from_config},
       {"UpSampling2D", &UpSampling2D::from_config},
       {"BatchNormalization", &BatchNormalization::from_config},

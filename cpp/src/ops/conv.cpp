@@ -109,4 +109,40 @@ Conv2DGradients depthwise_conv2d_backward(const Tensor& dy, const Tensor& x, con
   return grads;
 }
 
+namespace {
+kernels::ImageGeom image_geometry(const Tensor& x, const Tensor& t, const std::string& interpolation,
+                                  const std::string& fill_mode, kernels::ImageFill* fill) {
+  NNC_CHECK(x.ndim() == 4, "image_transform: expected images of shape (batch, height, width, channels), got ",
+            x.shape_str());
+  NNC_CHECK(t.shape() == Shape({x.dim(0), 6}), "image_transform: expected transforms of shape (", x.dim(0),
+            ", 6), got ", t.shape_str());
+  NNC_CHECK(interpolation == "nearest" || interpolation == "bilinear",
+            "image_transform: interpolation must be 'nearest' or 'bilinear', got '", interpolation, "'");
+  *fill = detail::image_fill(fill_mode, "image_transform");
+  return {x.dim(0), x.dim(1), x.dim(2), x.dim(3)};
+}
+}  // namespace
+
+Tensor image_transform(const Tensor& x, const Tensor& transforms, const std::string& interpolation,
+                       const std::string& fill_mode, float fill_value) {
+  kernels::ImageFill fill;
+  const kernels::ImageGeom g = image_geometry(x, transforms, interpolation, fill_mode, &fill);
+  Tensor y;
+  y.resize(x.shape());
+  kernels::image_transform_forward(y.data(), x.data(), g, transforms.data(), interpolation == "bilinear", fill,
+                                   fill_value);
+  return y;
+}
+
+Tensor image_transform_backward(const Tensor& dy, const Tensor& transforms, const std::string& interpolation,
+                                const std::string& fill_mode) {
+  kernels::ImageFill fill;
+  const kernels::ImageGeom g = image_geometry(dy, transforms, interpolation, fill_mode, &fill);
+  Tensor dx;
+  dx.resize(dy.shape());
+  kernels::image_transform_backward(dx.data(), dy.data(), g, transforms.data(), interpolation == "bilinear", fill);
+  return dx;
+}
+
 }  // namespace nncore
+

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "kernels/kernels.hpp"
 #include "nncore/check.hpp"
 
 namespace nncore::detail {
@@ -49,4 +50,15 @@ inline void check_padding(const std::string& padding, const std::string& who, bo
               "'");
 }
 
+// An image resampling's fill mode by its Keras name; `who` names the caller in the error.
+inline kernels::ImageFill image_fill(const std::string& mode, const std::string& who) {
+  if (mode == "reflect") return kernels::ImageFill::reflect;
+  if (mode == "wrap") return kernels::ImageFill::wrap;
+  if (mode == "nearest") return kernels::ImageFill::nearest;
+  NNC_CHECK(mode == "constant", who, ": fill_mode must be 'reflect', 'wrap', 'nearest' or 'constant', got '", mode,
+            "'");
+  return kernels::ImageFill::constant;
+}
+
 }  // namespace nncore::detail
+

@@ -9,10 +9,11 @@ Example:
 """
 from __future__ import annotations
 
-from . import (activations, attention, convolutional, core, dense_attention, input_layer, merging, normalization,
-               pooling, preprocessing, regularization, reshaping, rnn)
+from . import (activations, attention, augmentation, convolutional, core, dense_attention, input_layer, merging,
+               normalization, pooling, preprocessing, regularization, reshaping, rnn)
 from .activations import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
+from .augmentation import *  # noqa: F401,F403
 from .base import Layer, _python_classes, _wrap, snake_case_name  # noqa: F401
 from .convolutional import *  # noqa: F401,F403
 from .dense_attention import *  # noqa: F401,F403
@@ -51,7 +52,7 @@ def deserialize(config: dict, custom_objects: dict = None) -> Layer:
 # normalization, merging, reshaping, preprocessing, regularization, rnn, attention.
 __all__ = ["Layer", "serialize", "deserialize", *input_layer.__all__, *core.__all__, *activations.__all__,
            *convolutional.__all__, *pooling.__all__, *normalization.__all__, *merging.__all__, *reshaping.__all__,
-           *preprocessing.__all__, *regularization.__all__, *rnn.__all__, *attention.__all__, *dense_attention.__all__]
+           *preprocessing.__all__, *regularization.__all__, *rnn.__all__, *attention.__all__, *dense_attention.__all__, *augmentation.__all__]
 
 # Keras's other names for the same layers.
 Convolution1D, Convolution2D = Conv1D, Conv2D  # noqa: F405
@@ -63,9 +64,7 @@ GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2
 
 # Keras 3 layers nncore does not have (yet): asking for one says so, rather than a bare AttributeError.
 _NOT_BUILT = {
-    "RandomFlip": "augmentation layers", "RandomRotation": "augmentation layers", "RandomZoom": "augmentation layers",
-    "RandomTranslation": "augmentation layers", "RandomCrop": "augmentation layers",
-    "RandomContrast": "augmentation layers", "RandomBrightness": "augmentation layers",
+    "RandomCrop": "RandomCrop (use RandomTranslation or RandomZoom)",
     "Resizing": "image preprocessing layers", "CenterCrop": "image preprocessing layers",
     "SeparableConv1D": "1-D separable convolution (use SeparableConv2D on (batch, 1, steps, channels))",
     "SeparableConvolution1D": "1-D separable convolution (use SeparableConv2D on (batch, 1, steps, channels))",

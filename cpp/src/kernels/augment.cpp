@@ -1,0 +1,175 @@
+// Image augmentation kernels (kernels.hpp): affine resampling as TensorFlow's ImageProjectiveTransformV3 (which
+// Keras's RandomRotation / RandomZoom / RandomTranslation use) with its fill modes, and its adjoint; contrast and
+// brightness with clipping. Images are spread over the threads, each computed whole by one: results never depend on
+// the thread count.
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/kernels.hpp"
+#include "kernels/parallel.hpp"
+
+namespace nncore::kernels {
+
+namespace {
+// A sampling coordinate brought into [0, len - 1] as the fill mode says; constant leaves it (reads outside give
+// fill_value).
+float map_coord(float c, int64_t len, ImageFill fill) {
+  const float n = static_cast<float>(len), hi = n - 1.f;
+  switch (fill) {
+    case ImageFill::reflect: {  // (d c b a | a b c d | d c b a): period 2 len, mirrored about the edges
+      if (len <= 1) return 0.f;
+      float t = std::fmod(c, 2.f * n);
+      if (t < 0.f) t += 2.f * n;
+      if (t >= n) t = 2.f * n - 1.f - t;
+      return std::min(std::max(t, 0.f), hi);
+    }
+    case ImageFill::wrap: {  // (a b c d | a b c d | a b c d)
+      float t = std::fmod(c, n);
+      if (t < 0.f) t += n;
+      return std::min(std::max(t, 0.f), hi);
+    }
+    case ImageFill::nearest:
+      return std::min(std::max(c, 0.f), hi);
+    case ImageFill::constant:
+      return c;
+  }
+  return c;
+}
+
+// The taps output pixel (i, j) of image b reads: up to 4 (pixel index in the image, weight); a tap outside the image
+// reads fill_value with its weight (returned in *outside).
+struct Taps {
+  int n = 0;
+  int64_t index[4];
+  float weight[4];
+  float outside = 0.f;
+};
+
+Taps taps_of(const ImageGeom& g, const float* t, int64_t i, int64_t j, bool bilinear, ImageFill fill) {
+  const float x = static_cast<float>(j), y = static_cast<float>(i);
+  const float col = map_coord(t[0] * x + t[1] * y + t[2], g.W, fill);
+  const float row = map_coord(t[3] * x + t[4] * y + t[5], g.H, fill);
+  Taps k;
+  const auto add = [&](float r, float c, float w) {
+    if (w == 0.f) return;
+    if (r < 0.f || c < 0.f || r > static_cast<float>(g.H - 1) || c > static_cast<float>(g.W - 1)) {
+      k.outside += w;
+      return;
+    }
+    k.index[k.n] = static_cast<int64_t>(r) * g.W + static_cast<int64_t>(c);
+    k.weight[k.n++] = w;
+  };
+  if (!bilinear) {
+    add(std::round(row), std::round(col), 1.f);
+    return k;
+  }
+  const float r0 = std::floor(row), c0 = std::floor(col), fr = row - r0, fc = col - c0;
+  add(r0, c0, (1.f - fr) * (1.f - fc));
+  add(r0, c0 + 1.f, (1.f - fr) * fc);
+  add(r0 + 1.f, c0, fr * (1.f - fc));
+  add(r0 + 1.f, c0 + 1.f, fr * fc);
+  return k;
+}
+
+double image_cost(const ImageGeom& g) { return 10.0 * static_cast<double>(g.H * g.W * g.C); }
+}  // namespace
+
+void image_transform_forward(float* y, const float* x, const ImageGeom& g, const float* transforms, bool bilinear,
+                             ImageFill fill, float fill_value) {
+  const int64_t C = g.C, HW = g.H * g.W;
+  parallel_range(g.B, image_cost(g), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const float* xb = x + b * HW * C;
+      for (int64_t i = 0; i < g.H; ++i)
+        for (int64_t j = 0; j < g.W; ++j) {
+          const Taps k = taps_of(g, transforms + 6 * b, i, j, bilinear, fill);
+          float* out = y + ((b * g.H + i) * g.W + j) * C;
+          const float base = fill == ImageFill::constant ? k.outside * fill_value : 0.f;
+          for (int64_t c = 0; c < C; ++c) out[c] = base;
+          for (int t = 0; t < k.n; ++t) {
+            const float* src = xb + k.index[t] * C;
+            const float w = k.weight[t];
+            for (int64_t c = 0; c < C; ++c) out[c] += w * src[c];
+          }
+        }
+    }
+  });
+}
+
+void image_transform_backward(float* dx, const float* dy, const ImageGeom& g, const float* transforms, bool bilinear,
+                              ImageFill fill) {
+  const int64_t C = g.C, HW = g.H * g.W;
+  parallel_range(g.B, image_cost(g), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      float* dxb = dx + b * HW * C;
+      std::fill(dxb, dxb + HW * C, 0.f);
+      for (int64_t i = 0; i < g.H; ++i)
+        for (int64_t j = 0; j < g.W; ++j) {
+          const Taps k = taps_of(g, transforms + 6 * b, i, j, bilinear, fill);
+          const float* gy = dy + ((b * g.H + i) * g.W + j) * C;
+          for (int t = 0; t < k.n; ++t) {
+            float* dst = dxb + k.index[t] * C;
+            const float w = k.weight[t];
+            for (int64_t c = 0; c < C; ++c) dst[c] += w * gy[c];
+          }
+        }
+    }
+  });
+}
+
+void adjust_contrast_forward(float* y, const float* x, const ImageGeom& g, const float* factors, float lo, float hi) {
+  const int64_t C = g.C, HW = g.H * g.W;
+  parallel_range(g.B, image_cost(g), [&](int64_t b0, int64_t b1) {
+    std::vector<double> mean(static_cast<size_t>(C));
+    for (int64_t b = b0; b < b1; ++b) {
+      const float* xb = x + b * HW * C;
+      float* yb = y + b * HW * C;
+      std::fill(mean.begin(), mean.end(), 0.0);
+      for (int64_t p = 0; p < HW; ++p)
+        for (int64_t c = 0; c < C; ++c) mean[static_cast<size_t>(c)] += xb[p * C + c];
+      const float f = factors[b];
+      for (int64_t p = 0; p < HW; ++p)
+        for (int64_t c = 0; c < C; ++c) {
+          const float m = static_cast<float>(mean[static_cast<size_t>(c)] / static_cast<double>(HW));
+          yb[p * C + c] = std::min(std::max((xb[p * C + c] - m) * f + m, lo), hi);
+        }
+    }
+  });
+}
+
+void adjust_contrast_backward(float* dx, const float* dy, const float* y, const ImageGeom& g, const float* factors,
+                              float lo, float hi) {
+  const int64_t C = g.C, HW = g.H * g.W;
+  parallel_range(g.B, image_cost(g), [&](int64_t b0, int64_t b1) {
+    std::vector<double> sum(static_cast<size_t>(C));
+    for (int64_t b = b0; b < b1; ++b) {
+      const float* gy = dy + b * HW * C;
+      const float* yb = y + b * HW * C;
+      float* dxb = dx + b * HW * C;
+      std::fill(sum.begin(), sum.end(), 0.0);
+      for (int64_t p = 0; p < HW * C; ++p) {  // the gradient past the clipping, and its sum per channel
+        dxb[p] = yb[p] > lo && yb[p] < hi ? gy[p] : 0.f;
+        sum[static_cast<size_t>(p % C)] += dxb[p];
+      }
+      const float f = factors[b];
+      for (int64_t p = 0; p < HW; ++p)  // y = f x + (1 - f) mean(x): dx = f g + (1 - f) sum(g) / HW
+        for (int64_t c = 0; c < C; ++c)
+          dxb[p * C + c] = f * dxb[p * C + c] +
+                           (1.f - f) * static_cast<float>(sum[static_cast<size_t>(c)] / static_cast<double>(HW));
+    }
+  });
+}
+
+void adjust_brightness_forward(float* y, const float* x, const ImageGeom& g, const float* deltas, float lo, float hi) {
+  const int64_t n = g.H * g.W * g.C;
+  parallel_range(g.B, image_cost(g), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b)
+      for (int64_t p = b * n; p < (b + 1) * n; ++p) y[p] = std::min(std::max(x[p] + deltas[b], lo), hi);
+  });
+}
+
+void clipped_backward(float* dx, const float* dy, const float* y, int64_t n, float lo, float hi) {
+  for (int64_t p = 0; p < n; ++p) dx[p] = y[p] > lo && y[p] < hi ? dy[p] : 0.f;
+}
+
+}  // namespace nncore::kernels
