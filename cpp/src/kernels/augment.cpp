@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/augment_internal.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/parallel.hpp"
 
@@ -47,8 +48,8 @@ struct Taps {
 
 Taps taps_of(const ImageGeom& g, const float* t, int64_t i, int64_t j, bool bilinear, ImageFill fill) {
   const float x = static_cast<float>(j), y = static_cast<float>(i);
-  const float col = map_coord(t[0] * x + t[1] * y + t[2], g.W, fill);
-  const float row = map_coord(t[3] * x + t[4] * y + t[5], g.H, fill);
+  const float col = map_coord(t[0] * x + (t[1] * y + t[2]), g.W, fill);
+  const float row = map_coord(t[3] * x + (t[4] * y + t[5]), g.H, fill);
   Taps k;
   const auto add = [&](float r, float c, float w) {
     if (w == 0.f) return;
@@ -71,27 +72,74 @@ Taps taps_of(const ImageGeom& g, const float* t, int64_t i, int64_t j, bool bili
   return k;
 }
 
-double image_cost(const ImageGeom& g) { return 10.0 * static_cast<double>(g.H * g.W * g.C); }
+// About what a pixel costs in flop-equivalents (the mapping, up to four gathered taps, the scattered stores).
+double image_cost(const ImageGeom& g) { return 100.0 * static_cast<double>(g.H * g.W * g.C); }
+
+// Output pixel (i, j)'s sampling: calls tap(index, weight) for every in-image tap and outside(weight) for the weight
+// that falls outside. A pixel whose whole bilinear (or nearest) neighbourhood lies inside the image takes the fast
+// path without the fill mode's mapping (which is the identity there): most pixels of a small rotation, zoom or
+// shift, and all of a flip.
+template <class Tap, class Outside>
+void sample_pixel(const ImageGeom& g, const float* t, int64_t i, int64_t j, bool bilinear, ImageFill fill, Tap tap,
+                  Outside outside) {
+  const float x = static_cast<float>(j), y = static_cast<float>(i);
+  const float col = t[0] * x + (t[1] * y + t[2]), row = t[3] * x + (t[4] * y + t[5]);
+  const float h1 = static_cast<float>(g.H - 1), w1 = static_cast<float>(g.W - 1);
+  if (!bilinear) {
+    if (row >= 0.f && col >= 0.f && row <= h1 && col <= w1) {
+      tap(static_cast<int64_t>(std::round(row)) * g.W + static_cast<int64_t>(std::round(col)), 1.f);
+      return;
+    }
+  } else if (row >= 0.f && col >= 0.f && row < h1 && col < w1) {
+    const float r0 = std::floor(row), c0 = std::floor(col), fr = row - r0, fc = col - c0;
+    const int64_t p = static_cast<int64_t>(r0) * g.W + static_cast<int64_t>(c0);
+    tap(p, (1.f - fr) * (1.f - fc));
+    tap(p + 1, (1.f - fr) * fc);
+    tap(p + g.W, fr * (1.f - fc));
+    tap(p + g.W + 1, fr * fc);
+    return;
+  }
+  const Taps k = taps_of(g, t, i, j, bilinear, fill);
+  for (int n = 0; n < k.n; ++n) tap(k.index[n], k.weight[n]);
+  if (k.outside != 0.f) outside(k.outside);
+}
+
+ImageBlockKernel active_block() {
+#if defined(NNCORE_X86)
+  if (active_isa() != Isa::generic) return image_block_avx2;
+#endif
+  return nullptr;
+}
 }  // namespace
 
 void image_transform_forward(float* y, const float* x, const ImageGeom& g, const float* transforms, bool bilinear,
                              ImageFill fill, float fill_value) {
   const int64_t C = g.C, HW = g.H * g.W;
+  const float fv = fill == ImageFill::constant ? fill_value : 0.f;
+  const ImageBlockKernel block = active_block();
   parallel_range(g.B, image_cost(g), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       const float* xb = x + b * HW * C;
-      for (int64_t i = 0; i < g.H; ++i)
-        for (int64_t j = 0; j < g.W; ++j) {
-          const Taps k = taps_of(g, transforms + 6 * b, i, j, bilinear, fill);
-          float* out = y + ((b * g.H + i) * g.W + j) * C;
-          const float base = fill == ImageFill::constant ? k.outside * fill_value : 0.f;
-          for (int64_t c = 0; c < C; ++c) out[c] = base;
-          for (int t = 0; t < k.n; ++t) {
-            const float* src = xb + k.index[t] * C;
-            const float w = k.weight[t];
-            for (int64_t c = 0; c < C; ++c) out[c] += w * src[c];
+      const float* t = transforms + 6 * b;
+      for (int64_t i = 0; i < g.H; ++i) {
+        float* yrow = y + (b * g.H + i) * g.W * C;
+        for (int64_t j0 = 0; j0 < g.W; j0 += 8) {
+          if (block != nullptr && j0 + 8 <= g.W && block(yrow, xb, g, t, i, j0, bilinear)) continue;
+          for (int64_t j = j0; j < std::min(j0 + 8, g.W); ++j) {
+            float* out = yrow + j * C;
+            std::fill(out, out + C, 0.f);
+            sample_pixel(
+                g, t, i, j, bilinear, fill,
+                [&](int64_t p, float w) {
+                  const float* src = xb + p * C;
+                  for (int64_t c = 0; c < C; ++c) out[c] += w * src[c];
+                },
+                [&](float w) {
+                  for (int64_t c = 0; c < C; ++c) out[c] += w * fv;
+                });
           }
         }
+      }
     }
   });
 }
@@ -105,13 +153,14 @@ void image_transform_backward(float* dx, const float* dy, const ImageGeom& g, co
       std::fill(dxb, dxb + HW * C, 0.f);
       for (int64_t i = 0; i < g.H; ++i)
         for (int64_t j = 0; j < g.W; ++j) {
-          const Taps k = taps_of(g, transforms + 6 * b, i, j, bilinear, fill);
           const float* gy = dy + ((b * g.H + i) * g.W + j) * C;
-          for (int t = 0; t < k.n; ++t) {
-            float* dst = dxb + k.index[t] * C;
-            const float w = k.weight[t];
-            for (int64_t c = 0; c < C; ++c) dst[c] += w * gy[c];
-          }
+          sample_pixel(
+              g, transforms + 6 * b, i, j, bilinear, fill,
+              [&](int64_t p, float w) {
+                float* dst = dxb + p * C;
+                for (int64_t c = 0; c < C; ++c) dst[c] += w * gy[c];
+              },
+              [](float) {});
         }
     }
   });
