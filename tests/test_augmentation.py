@@ -317,8 +317,8 @@ def test_bad_arguments(make, match):
 def test_bad_inputs():
     with pytest.raises(ValueError, match="RandomRotation.*height, width, channels"):
         L.RandomRotation(0.1)(np.zeros((2, 5, 5), np.float32))
-    with pytest.raises(AttributeError, match="RandomCrop.*not built"):
-        L.RandomCrop  # noqa: B018
+    with pytest.raises(AttributeError, match="Conv3D.*not built"):
+        L.Conv3D  # noqa: B018
 
 
 def test_matches_keras_on_exact_draws():
@@ -335,3 +335,96 @@ def test_matches_keras_on_exact_draws():
         np.testing.assert_allclose(ours(x), keras.ops.convert_to_numpy(theirs(x, training=True)), atol=1e-5)
         again = getattr(L, cls).from_config(theirs.get_config())
         assert again.get_config()["fill_mode"] == theirs.get_config()["fill_mode"]
+
+
+# ---- Resizing, CenterCrop, RandomCrop --------------------------------------------------------------------------
+def resize_ref(x, oh, ow, interpolation="bilinear"):
+    """tf.image.resize (half-pixel centres, no antialiasing) by explicit sampling matrices, float64."""
+    def matrix(n_in, n_out):
+        m = np.zeros((n_out, n_in))
+        for o in range(n_out):
+            c = (o + 0.5) * n_in / n_out - 0.5
+            if interpolation == "nearest":
+                m[o, min(max(int(np.floor((o + 0.5) * n_in / n_out)), 0), n_in - 1)] = 1
+                continue
+            c = min(max(c, 0.0), n_in - 1.0)
+            lo = int(np.floor(c))
+            hi = min(lo + 1, n_in - 1)
+            m[o, lo] += 1 - (c - lo)
+            m[o, hi] += c - lo
+        return m
+    mh, mw = matrix(x.shape[1], oh), matrix(x.shape[2], ow)
+    return np.einsum("ih,bhwc,jw->bijc", mh, x.astype(np.float64), mw)
+
+
+@pytest.mark.parametrize("size", [(5, 7), (20, 9), (10, 14), (3, 30)])
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_resizing_matches_tf_resize(size, interpolation):
+    rng = np.random.default_rng(14)
+    x = rand(rng, 2, 10, 14, 3)
+    y = L.Resizing(*size, interpolation=interpolation)(x)
+    np.testing.assert_allclose(y, resize_ref(x, *size, interpolation), rtol=1e-5, atol=1e-5)
+    # Deterministic, the same at inference, and exported as such.
+    np.testing.assert_array_equal(L.Resizing(*size, interpolation=interpolation)(x, training=False), y)
+
+
+def test_crops():
+    rng = np.random.default_rng(15)
+    x = rand(rng, 3, 10, 14, 2)
+    np.testing.assert_array_equal(L.CenterCrop(6, 8)(x), x[:, 2:8, 3:11])
+    # Too small for the target: the largest centred window of the target's ratio, resized (as Keras).
+    np.testing.assert_allclose(L.CenterCrop(12, 16)(x), resize_ref(x[:, :, 0:13], 12, 16), atol=1e-5)
+    np.testing.assert_allclose(L.Resizing(8, 8, crop_to_aspect_ratio=True)(x), resize_ref(x[:, :, 2:12], 8, 8),
+                               atol=1e-5)
+    crop = L.RandomCrop(6, 8, seed=3)
+    ys = crop(np.repeat(x[:1], 200, axis=0))
+    starts = set()
+    for y in ys:
+        hits = [(i, j) for i in range(5) for j in range(7) if np.array_equal(y, x[0, i:i + 6, j:j + 8])]
+        assert len(hits) == 1
+        starts.add(hits[0])
+    assert len(starts) > 25                          # windows drawn all over the 5 x 7 possible starts
+    # At inference: the centred window of the target's ratio, resized (Keras's documented behaviour; Keras 3.15's
+    # code returns the input unchanged there, which changes the output shape between fit and predict).
+    np.testing.assert_allclose(crop(x, training=False), resize_ref(x[:, :, 0:13], 6, 8), atol=1e-5)
+
+
+def test_resizing_backward_is_the_adjoint():
+    rng = np.random.default_rng(16)
+    x = rand(rng, 2, 9, 11, 2)
+    for layer in (L.Resizing(5, 17), L.CenterCrop(12, 16), L.Resizing(6, 6, crop_to_aspect_ratio=True),
+                  L.Resizing(6, 3, pad_to_aspect_ratio=True)):
+        y = layer.forward(x, training=True)
+        g = rand(rng, *y.shape) - 0.5
+        dx = layer.backward(g)
+        np.testing.assert_allclose((y.astype(np.float64) * g).sum(), (x.astype(np.float64) * dx).sum(), rtol=1e-4)
+
+
+def test_resizing_in_a_model_and_files(tmp_path):
+    model = nncore.Sequential([nncore.Input((None, None, 3)), L.Resizing(16, 16), L.CenterCrop(12, 12),
+                               L.Conv2D(2, 3), L.GlobalAveragePooling2D()])
+    assert model.output_shape == (None, 2)
+    x = rand(np.random.default_rng(17), 2, 20, 30, 3)
+    want = model.predict(x, verbose=0)
+    model.save(tmp_path / "r.nncore")
+    np.testing.assert_array_equal(nncore.load_model(tmp_path / "r.nncore").predict(x, verbose=0), want)
+    for bad, match in ((lambda: L.Resizing(0, 5), "height"), (lambda: L.Resizing(5, 5, interpolation="bicubic"),
+                                                              "bicubic"),
+                       (lambda: L.Resizing(5, 5, antialias=True), "antialias"),
+                       (lambda: L.Resizing(5, 5, crop_to_aspect_ratio=True, pad_to_aspect_ratio=True), "both")):
+        with pytest.raises(ValueError, match=match):
+            bad()
+
+
+def test_resizing_matches_keras():
+    keras = pytest.importorskip("keras")
+    rng = np.random.default_rng(18)
+    x = (rng.random((2, 10, 14, 3)) * 255).astype(np.float32)
+    for kw in (dict(height=5, width=7), dict(height=20, width=9, interpolation="nearest"),
+               dict(height=8, width=8, crop_to_aspect_ratio=True), dict(height=7, width=30, crop_to_aspect_ratio=True),
+               dict(height=12, width=6, pad_to_aspect_ratio=True, fill_value=3.0)):
+        np.testing.assert_allclose(L.Resizing(**kw)(x), keras.ops.convert_to_numpy(keras.layers.Resizing(**kw)(x)),
+                                   atol=1e-3)
+    for kw in (dict(height=6, width=8), dict(height=12, width=16), dict(height=5, width=3)):
+        np.testing.assert_allclose(L.CenterCrop(**kw)(x), keras.ops.convert_to_numpy(keras.layers.CenterCrop(**kw)(x)),
+                                   atol=1e-3)

@@ -27,6 +27,7 @@ def cnn_model():
         nncore.layers.RandomZoom((-0.2, 0.1), (0.0, 0.2), interpolation="nearest"),
         nncore.layers.RandomTranslation(0.1, 0.2, fill_mode="constant", fill_value=0.5),
         nncore.layers.RandomContrast(0.2, value_range=(0, 1)), nncore.layers.RandomBrightness((-0.1, 0.3)),
+        nncore.layers.Resizing(12, 10), nncore.layers.CenterCrop(11, 9), nncore.layers.RandomCrop(10, 8),
         Conv2D(4, 3, activation="relu", kernel_regularizer="l2"),
         BatchNormalization(momentum=0.9),
         SpatialDropout2D(0.1),

@@ -152,6 +152,22 @@ def test_depthwise_and_separable(tmp_path, padding, strides, dilation):
     assert sum(node.op_type == "Conv" for node in proto.graph.node) >= 6
 
 
+@pytest.mark.parametrize("first", [
+    dict(kind="Resizing", height=7, width=12), dict(kind="Resizing", height=20, width=9, interpolation="nearest"),
+    dict(kind="Resizing", height=8, width=8, crop_to_aspect_ratio=True),
+    dict(kind="Resizing", height=12, width=6, pad_to_aspect_ratio=True, fill_value=0.5),
+    dict(kind="CenterCrop", height=6, width=8), dict(kind="CenterCrop", height=12, width=16),
+    dict(kind="RandomCrop", height=6, width=8)])
+def test_resizing_layers(tmp_path, first):
+    """Slice / Pad, then Resize with half-pixel centres: equal to nncore's resampling (the inference of RandomCrop;
+    the augmentation layers export as the identity)."""
+    kw = dict(first)
+    cls = getattr(L, kw.pop("kind"))
+    model = randomize(nncore.Sequential([nncore.Input((10, 14, 3)), L.RandomFlip(), cls(**kw),
+                                         L.Conv2D(2, 3, padding="same"), L.CenterCrop(4, 4)]))
+    check(model, images((2, 10, 14, 3)), tmp_path)
+
+
 def test_conv1d_transpose_and_upsampling1d(tmp_path):
     model = randomize(nncore.Sequential([
         L.UpSampling1D(2, input_shape=(6, 3)),

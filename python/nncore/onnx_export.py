@@ -411,6 +411,53 @@ def _upsampling(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T
     return _T(y, _out_shape(n), x.cf)
 
 
+def _resizing(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
+    """Resizing, CenterCrop and RandomCrop (its inference) as nncore computes them (cpp/src/layers/augment.cpp):
+    a Slice of the window (crops), a Pad with fill_value (pad_to_aspect_ratio), then a Resize to the output size
+    with half-pixel centres (tf.image.resize: linear, or nearest rounding halves up)."""
+    x, h, c = xs[0], n.output, n.config
+    H, W = (int(v) for v in x.shape[:2])
+    if H < 1 or W < 1:
+        raise ValueError(f"export_onnx: {n.class_name} '{h}' needs the image size to be known (the input's is "
+                         f"{x.shape}); give the model's Input a fixed height and width")
+    oh, ow = int(c["height"]), int(c["width"])
+    aspect = ow / oh
+    name, hax, wax = x.name, x.axis(1), x.axis(2)
+    exact_crop = n.class_name == "CenterCrop" and H >= oh and W >= ow
+    if exact_crop or n.class_name != "Resizing" or c.get("crop_to_aspect_ratio"):
+        if exact_crop:
+            ch, cw = oh, ow
+        else:
+            ch = max(min(H, int(W / aspect)), 1)
+            cw = max(min(W, int(H * aspect)), 1)
+        y0, x0 = (H - ch) // 2, (W - cw) // 2
+        name = b.op("Slice", [name, b.const(f"{h}/starts", [y0, x0], np.int64),
+                              b.const(f"{h}/ends", [y0 + ch, x0 + cw], np.int64),
+                              b.const(f"{h}/axes", [hax, wax], np.int64)], f"{h}/Slice")
+        if exact_crop:
+            return _T(name, _out_shape(n), x.cf)
+    elif c.get("pad_to_aspect_ratio"):
+        ph, pw = max(H, int(W / aspect)), max(W, int(H * aspect))
+        pads = [0] * (2 * x.rank)
+        pads[hax], pads[wax] = (ph - H) // 2, (pw - W) // 2
+        pads[x.rank + hax], pads[x.rank + wax] = ph - H - (ph - H) // 2, pw - W - (pw - W) // 2
+        name = b.op("Pad", [name, b.const(f"{h}/pads", pads, np.int64),
+                            b.const(f"{h}/fill", np.float32(c.get("fill_value", 0.0)))], f"{h}/Pad", mode="constant")
+    # The output size: the batch from the tensor, the rest known.
+    batch = b.op("Slice", [b.op("Shape", [name], f"{h}/Shape"), b.const(f"{h}/b0", [0], np.int64),
+                           b.const(f"{h}/b1", [1], np.int64)], f"{h}/Batch")
+    rest = [0] * (x.rank - 1)
+    rest[hax - 1], rest[wax - 1] = oh, ow
+    rest[x.axis(3) - 1] = int(x.shape[2])
+    sizes = b.op("Concat", [batch, b.const(f"{h}/rest", rest, np.int64)], f"{h}/Sizes", axis=0)
+    if c.get("interpolation", "bilinear") == "bilinear":
+        attrs = dict(mode="linear", coordinate_transformation_mode="half_pixel")
+    else:
+        attrs = dict(mode="nearest", coordinate_transformation_mode="half_pixel", nearest_mode="round_prefer_ceil")
+    y = b.op("Resize", [name, "", "", sizes], f"{h}/Resize", **attrs)
+    return _T(y, _out_shape(n), x.cf)
+
+
 def _pool(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
     rank = len(xs[0].shape) - 1
     x = b.channels_first(xs[0], n.output)
@@ -1203,6 +1250,9 @@ _CONVERTERS: Dict[str, _Converter] = {
     "RandomTranslation": _identity,  # augmentation: the identity at inference
     "RandomContrast": _identity,  # augmentation: the identity at inference
     "RandomBrightness": _identity,  # augmentation: the identity at inference
+    "RandomCrop": _resizing,
+    "Resizing": _resizing,
+    "CenterCrop": _resizing,
     "GaussianDropout": _identity,
     "ActivityRegularization": _identity,
     "ReLU": _relu_layer,

@@ -1,4 +1,6 @@
-"""Keras's ``keras.utils``: label and array helpers, sequence padding, seeding and drawing a model's graph.
+"""Keras's ``keras.utils``: label and array helpers, sequence padding, seeding, drawing a model's graph, and image
+files (``load_img``, ``img_to_array``, ``array_to_img``, ``save_img``, ``image_dataset_from_directory``; these need
+Pillow).
 
 Example:
     >>> y = nncore.utils.to_categorical([0, 2, 1], num_classes=3)
@@ -14,9 +16,12 @@ import numpy as np
 from ._convert import py_shape
 
 from ._feeds import PyDataset, Sequence  # noqa: E402,F401
+from ._images import (array_to_img, image_dataset_from_directory, img_to_array, load_img,  # noqa: E402,F401
+                      save_img)
 
 __all__ = ["to_categorical", "normalize", "pad_sequences", "set_random_seed", "plot_model", "model_to_dot",
-           "PyDataset", "Sequence", "split_dataset"]
+           "PyDataset", "Sequence", "split_dataset", "load_img", "img_to_array", "array_to_img", "save_img",
+           "image_dataset_from_directory"]
 
 
 def to_categorical(x: Any, num_classes: Optional[int] = None) -> np.ndarray:

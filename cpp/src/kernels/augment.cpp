@@ -73,7 +73,7 @@ Taps taps_of(const ImageGeom& g, const float* t, int64_t i, int64_t j, bool bili
 }
 
 // About what a pixel costs in flop-equivalents (the mapping, up to four gathered taps, the scattered stores).
-double image_cost(const ImageGeom& g) { return 100.0 * static_cast<double>(g.H * g.W * g.C); }
+double image_cost(const ImageGeom& g) { return 100.0 * static_cast<double>(g.OH * g.OW * g.C); }
 
 // Output pixel (i, j)'s sampling: calls tap(index, weight) for every in-image tap and outside(weight) for the weight
 // that falls outside. A pixel whose whole bilinear (or nearest) neighbourhood lies inside the image takes the fast
@@ -121,11 +121,11 @@ void image_transform_forward(float* y, const float* x, const ImageGeom& g, const
     for (int64_t b = b0; b < b1; ++b) {
       const float* xb = x + b * HW * C;
       const float* t = transforms + 6 * b;
-      for (int64_t i = 0; i < g.H; ++i) {
-        float* yrow = y + (b * g.H + i) * g.W * C;
-        for (int64_t j0 = 0; j0 < g.W; j0 += 8) {
-          if (block != nullptr && j0 + 8 <= g.W && block(yrow, xb, g, t, i, j0, bilinear)) continue;
-          for (int64_t j = j0; j < std::min(j0 + 8, g.W); ++j) {
+      for (int64_t i = 0; i < g.OH; ++i) {
+        float* yrow = y + (b * g.OH + i) * g.OW * C;
+        for (int64_t j0 = 0; j0 < g.OW; j0 += 8) {
+          if (block != nullptr && j0 + 8 <= g.OW && block(yrow, xb, g, t, i, j0, bilinear)) continue;
+          for (int64_t j = j0; j < std::min(j0 + 8, g.OW); ++j) {
             float* out = yrow + j * C;
             std::fill(out, out + C, 0.f);
             sample_pixel(
@@ -151,9 +151,9 @@ void image_transform_backward(float* dx, const float* dy, const ImageGeom& g, co
     for (int64_t b = b0; b < b1; ++b) {
       float* dxb = dx + b * HW * C;
       std::fill(dxb, dxb + HW * C, 0.f);
-      for (int64_t i = 0; i < g.H; ++i)
-        for (int64_t j = 0; j < g.W; ++j) {
-          const float* gy = dy + ((b * g.H + i) * g.W + j) * C;
+      for (int64_t i = 0; i < g.OH; ++i)
+        for (int64_t j = 0; j < g.OW; ++j) {
+          const float* gy = dy + ((b * g.OH + i) * g.OW + j) * C;
           sample_pixel(
               g, transforms + 6 * b, i, j, bilinear, fill,
               [&](int64_t p, float w) {

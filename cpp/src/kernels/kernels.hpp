@@ -302,18 +302,20 @@ void depthwise_conv2d_backward_ref(float* dx, float* dw, const float* dy, const 
 
 // ---- image augmentation, channels-last ------------------------------------------------------------------------
 struct ImageGeom {
-  int64_t B, H, W, C;
+  int64_t B, H, W, C;  // the input images
+  int64_t OH, OW;      // the output images' size (the resampling; H, W for the others)
 };
 // Where a sample outside the image reads (TensorFlow's fill modes): reflect (d c b a | a b c d | d c b a), wrap
 // (a b c d | a b c d), nearest (the edge pixel), constant (fill_value).
 enum class ImageFill { reflect, wrap, nearest, constant };
-// y (B, H, W, C): output pixel (row i, column j) of image b samples x at column t[0] j + t[1] i + t[2], row
+// y (B, OH, OW, C): output pixel (row i, column j) of image b samples x at column t[0] j + t[1] i + t[2], row
 // t[3] j + t[4] i + t[5], t = transforms + 6 b (TensorFlow's ImageProjectiveTransformV3 order, affine), by nearest
 // pixel (rounded) or bilinear interpolation; each tap outside the image after the fill mode's mapping reads
 // fill_value (constant) or nothing.
 void image_transform_forward(float* y, const float* x, const ImageGeom& g, const float* transforms, bool bilinear,
                              ImageFill fill, float fill_value);
-// Its adjoint: dx (overwritten) = the sum of dy over the taps that read each input pixel, by the same weights.
+// Its adjoint: dx (B, H, W, C, overwritten) = the sum of dy (B, OH, OW, C) over the taps that read each input pixel,
+// by the same weights.
 void image_transform_backward(float* dx, const float* dy, const ImageGeom& g, const float* transforms, bool bilinear,
                               ImageFill fill);
 // y = clip((x - mean) * factors[b] + mean, lo, hi), the mean over each image's pixels per channel.

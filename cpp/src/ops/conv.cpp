@@ -119,7 +119,7 @@ kernels::ImageGeom image_geometry(const Tensor& x, const Tensor& t, const std::s
   NNC_CHECK(interpolation == "nearest" || interpolation == "bilinear",
             "image_transform: interpolation must be 'nearest' or 'bilinear', got '", interpolation, "'");
   *fill = detail::image_fill(fill_mode, "image_transform");
-  return {x.dim(0), x.dim(1), x.dim(2), x.dim(3)};
+  return {x.dim(0), x.dim(1), x.dim(2), x.dim(3), x.dim(1), x.dim(2)};
 }
 }  // namespace
 

@@ -64,8 +64,6 @@ GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2
 
 # Keras 3 layers nncore does not have (yet): asking for one says so, rather than a bare AttributeError.
 _NOT_BUILT = {
-    "RandomCrop": "RandomCrop (use RandomTranslation or RandomZoom)",
-    "Resizing": "image preprocessing layers", "CenterCrop": "image preprocessing layers",
     "SeparableConv1D": "1-D separable convolution (use SeparableConv2D on (batch, 1, steps, channels))",
     "SeparableConvolution1D": "1-D separable convolution (use SeparableConv2D on (batch, 1, steps, channels))",
     "DepthwiseConv1D": "1-D depthwise convolution (use DepthwiseConv2D on (batch, 1, steps, channels))",

@@ -1,5 +1,6 @@
 """Keras's random image augmentation layers: RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast,
-RandomBrightness, on channels-last images ``(batch, height, width, channels)``.
+RandomBrightness, RandomCrop; and the resizing layers Resizing and CenterCrop (the same in training and inference);
+on channels-last images ``(batch, height, width, channels)``.
 
 In a model they augment in ``fit`` (training) and are the identity in ``predict`` and ``evaluate``; called by
 themselves on an array they augment, as Keras's do (``layer(x, training=False)`` gives ``x``). Each image gets its own
@@ -19,7 +20,8 @@ from typing import Any, Optional, Sequence
 from .. import _core
 from .base import Layer, _channels_last, _check_kwargs
 
-__all__ = ["RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness"]
+__all__ = ["RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness",
+           "RandomCrop", "Resizing", "CenterCrop"]
 
 
 def _factor(value: Any, cls: str, arg: str) -> Any:
@@ -173,3 +175,54 @@ class RandomBrightness(_RandomImage):
         config = {"factor": _factor(factor, "RandomBrightness", "factor"),
                   "value_range": [float(v) for v in value_range], "seed": _seed(seed, "RandomBrightness")}
         self._make(config, input_shape, name, trainable, None, kwargs)
+
+
+def _size(value: Any, cls: str, arg: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{cls}: {arg} must be a positive int, got {value!r}")
+    return value
+
+
+class RandomCrop(_RandomImage):
+    """A random ``height x width`` window of each image in training; at inference, and for an image smaller than the
+    target, the largest centred window of the target's aspect ratio, resized to it (bilinear), as Keras."""
+
+    def __init__(self, height: int, width: int, seed: Optional[int] = None, data_format: Optional[str] = None,
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
+                 **kwargs: Any) -> None:
+        self._make({"height": _size(height, "RandomCrop", "height"), "width": _size(width, "RandomCrop", "width"),
+                    "seed": _seed(seed, "RandomCrop")}, input_shape, name, trainable, data_format, kwargs)
+
+
+class Resizing(_RandomImage):
+    """Resizes images to ``height x width`` as tf.image.resize does (half-pixel centres, no antialiasing),
+    ``interpolation`` ``"bilinear"`` or ``"nearest"``; ``crop_to_aspect_ratio`` first takes the largest centred
+    window of the target's aspect ratio, ``pad_to_aspect_ratio`` pads the image to it with ``fill_value``. The same
+    in training and inference."""
+
+    def __init__(self, height: int, width: int, interpolation: str = "bilinear", crop_to_aspect_ratio: bool = False,
+                 pad_to_aspect_ratio: bool = False, fill_mode: str = "constant", fill_value: float = 0.0,
+                 antialias: bool = False, data_format: Optional[str] = None,
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
+                 **kwargs: Any) -> None:
+        if antialias:
+            raise ValueError("Resizing: antialias=True is not supported by nncore (its resampling has no "
+                             "antialiasing filter); use antialias=False")
+        if fill_mode != "constant":
+            raise ValueError(f"Resizing: fill_mode must be 'constant' (Keras's only mode), got {fill_mode!r}")
+        self._make({"height": _size(height, "Resizing", "height"), "width": _size(width, "Resizing", "width"),
+                    "interpolation": str(interpolation), "crop_to_aspect_ratio": bool(crop_to_aspect_ratio),
+                    "pad_to_aspect_ratio": bool(pad_to_aspect_ratio), "fill_value": float(fill_value)},
+                   input_shape, name, trainable, data_format, kwargs)
+
+
+class CenterCrop(_RandomImage):
+    """The centred ``height x width`` window of each image (an image smaller than that: its largest centred window
+    of the target's aspect ratio, resized to it), the same in training and inference."""
+
+    def __init__(self, height: int, width: int, data_format: Optional[str] = None,
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
+                 **kwargs: Any) -> None:
+        self._make({"height": _size(height, "CenterCrop", "height"), "width": _size(width, "CenterCrop", "width")},
+                   input_shape, name, trainable, data_format, kwargs)
+

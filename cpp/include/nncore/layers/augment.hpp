@@ -9,6 +9,13 @@
 //   RandomTranslation(height_factor, width_factor)  shift uniform in [lower, upper] * the image's height / width
 //   RandomContrast(factor)                 (x - mean) * uniform(1 - lower, 1 + upper) + mean, clipped to value_range
 //   RandomBrightness(factor)               x + uniform(lower, upper) * (value_range width), clipped to value_range
+//   RandomCrop(height, width)              a random height x width window in training; at inference (and for an
+//                                          image smaller than that) the largest centered window of the target's
+//                                          aspect ratio, resized to it (as Keras)
+// and two deterministic ones, the same in training and inference:
+//   Resizing(height, width, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio)   tf.image.resize's
+//                                          half-pixel-centred sampling (antialias off), as Keras
+//   CenterCrop(height, width)              the centered window (resized as RandomCrop's inference if too small)
 // The geometric ones resample with kernels::image_transform_* (nearest or bilinear, TensorFlow's fill modes).
 // Backward is exact (the resampling's adjoint; the clipping's mask), so they may sit anywhere in a model.
 #include <array>
@@ -18,10 +25,13 @@
 #include "nncore/layers/layer.hpp"
 
 namespace nncore {
+namespace kernels {
+enum class ImageFill;
+}  // namespace kernels
 
 class RandomImageLayer : public Layer {
  public:
-  enum class Kind { flip, rotation, zoom, translation, contrast, brightness };
+  enum class Kind { flip, rotation, zoom, translation, contrast, brightness, crop, resizing, center_crop };
   struct Options {
     std::string mode = "horizontal_and_vertical";  // flip: "horizontal", "vertical" or both
     std::array<float, 2> factor{0.f, 0.f};         // rotation, contrast, brightness; zoom / translation: height
@@ -31,6 +41,8 @@ class RandomImageLayer : public Layer {
     std::string interpolation = "bilinear";        // nearest, bilinear
     float fill_value = 0.f;
     std::array<float, 2> value_range{0.f, 255.f};  // contrast, brightness
+    int64_t height = 0, width = 0;                 // crop, resizing, center_crop: the output size
+    bool crop_to_aspect_ratio = false, pad_to_aspect_ratio = false;  // resizing
     int64_t seed = -1;                             // < 0: from the global seed stream
   };
   RandomImageLayer(Kind kind, const Options& options, const std::string& name = "");
@@ -44,8 +56,13 @@ class RandomImageLayer : public Layer {
 
  protected:
   struct Call : LayerCall {
-    bool active = false;        // the last forward augmented (training)
+    bool active = false;        // the last forward changed its input (training, or a resizing kind)
     std::vector<float> params;  // per image: 6 transform values, or the contrast factor / brightness delta
+    // A resized window smaller than the image is cut out first (window), so that its sampling clamps at the
+    // window's edges as tf.image.resize on the cropped image does: box = (top, bottom, left, right) cut off.
+    bool cropped = false;
+    std::array<int64_t, 4> box{0, 0, 0, 0};
+    Tensor window, dwindow;
   };
   std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
@@ -59,6 +76,10 @@ class RandomImageLayer : public Layer {
   std::string who() const { return class_name() + " '" + name_ + "'"; }
   float uniform(float lo, float hi);  // from the layer's generator
   void draw(Call& call, int64_t B, int64_t H, int64_t W);
+  // The resizing kinds' transforms (one per image, all alike but RandomCrop's in training) for input H x W.
+  void windows(Call& call, int64_t B, int64_t H, int64_t W, bool training);
+  bool sized() const { return kind_ == Kind::crop || kind_ == Kind::resizing || kind_ == Kind::center_crop; }
+  kernels::ImageFill resize_fill() const;
 };
 
 }  // namespace nncore
