@@ -6,32 +6,9 @@ noisy inputs were."""
 from __future__ import annotations
 
 import math
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-HAVE_FASHION = all((FASHION_DIR / f"{stem}.gz").is_file() for stem in (
-    "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
-
-needs_fashion = pytest.mark.skipif(not HAVE_FASHION, reason=f"Fashion-MNIST not found in {FASHION_DIR}")
-
-
-def run_example(name: str, cwd: Path) -> str:
-    env = dict(os.environ, NNCORE_EXAMPLE_QUICK="1")
-    result = subprocess.run([sys.executable, str(EXAMPLES / name)], cwd=cwd, env=env, capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
-
-
-def _squash(s: str) -> str:
-    return re.sub(r"\s+", "", s)
+from example_helpers import EXAMPLES, needs_fashion, run_example, squash  # noqa: F401
 
 
 @needs_fashion
@@ -49,7 +26,7 @@ def test_denoising_autoencoder_example(tmp_path):
 
 
 def test_denoising_autoencoder_example_is_the_keras_io_program():
-    body = _squash((EXAMPLES / "denoising_autoencoder.py").read_text(encoding="utf-8"))
+    body = squash((EXAMPLES / "denoising_autoencoder.py").read_text(encoding="utf-8"))
     for line in [
         'array = array.astype("float32") / 255.0',
         "array = np.reshape(array, (len(array), 28, 28, 1))",
@@ -69,4 +46,4 @@ def test_denoising_autoencoder_example_is_the_keras_io_program():
         "validation_data=(noisy_test_data, test_data),",
         "predictions = autoencoder.predict(noisy_test_data)",
     ]:
-        assert _squash(line) in body, f"examples/denoising_autoencoder.py lacks: {line}"
+        assert squash(line) in body, f"examples/denoising_autoencoder.py lacks: {line}"

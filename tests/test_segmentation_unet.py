@@ -8,25 +8,8 @@ everywhere."""
 from __future__ import annotations
 
 import math
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def run_example(name: str, cwd: Path) -> str:
-    env = dict(os.environ, NNCORE_EXAMPLE_QUICK="1")
-    result = subprocess.run([sys.executable, str(EXAMPLES / name)], cwd=cwd, env=env, capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
-
-
-def _squash(s: str) -> str:
-    return re.sub(r"\s+", "", s)
+from example_helpers import EXAMPLES, run_example, squash  # noqa: F401
 
 
 def test_segmentation_unet_example(tmp_path):
@@ -47,7 +30,7 @@ def test_segmentation_unet_example(tmp_path):
 
 
 def test_segmentation_unet_example_is_the_keras_io_program():
-    body = _squash((EXAMPLES / "segmentation_unet.py").read_text(encoding="utf-8"))
+    body = squash((EXAMPLES / "segmentation_unet.py").read_text(encoding="utf-8"))
     for line in [
         "import nncore as keras",
         "from nncore import layers",
@@ -76,7 +59,7 @@ def test_segmentation_unet_example_is_the_keras_io_program():
         'keras.callbacks.ModelCheckpoint("oxford_segmentation.keras", save_best_only=True)',
         "val_preds = model.predict(val_input_imgs)",
     ]:
-        assert _squash(line) in body, f"examples/segmentation_unet.py lacks: {line}"
+        assert squash(line) in body, f"examples/segmentation_unet.py lacks: {line}"
     # The model is keras-io's: its layer counts and parameter count (keras-io's summary: 2,058,979 parameters).
     source = (EXAMPLES / "segmentation_unet.py").read_text(encoding="utf-8")
     function = source[source.index("def get_model(img_size, num_classes):"):source.index("# Free up RAM")]

@@ -6,30 +6,13 @@ layers); both in their quick form (NNCORE_EXAMPLE_QUICK=1, a few seconds each). 
 Luong attention over the encoder's outputs (layers.Attention), masks from Embedding(mask_zero=True)."""
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
 import nncore
 from nncore import layers
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def run_example(name: str, cwd: Path) -> str:
-    env = dict(os.environ, NNCORE_EXAMPLE_QUICK="1")
-    result = subprocess.run([sys.executable, str(EXAMPLES / name)], cwd=cwd, env=env, capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
-
-
-def _squash(s: str) -> str:
-    return re.sub(r"\s+", "", s)
+from example_helpers import EXAMPLES, run_example, squash  # noqa: F401
 
 
 def test_lstm_seq2seq_example(tmp_path):
@@ -42,7 +25,7 @@ def test_lstm_seq2seq_example(tmp_path):
 
 
 def test_lstm_seq2seq_example_is_the_keras_io_program():
-    body = _squash((EXAMPLES / "translation_seq2seq.py").read_text(encoding="utf-8"))
+    body = squash((EXAMPLES / "translation_seq2seq.py").read_text(encoding="utf-8"))
     for line in [
         'encoder_inputs = keras.Input(shape=(None, num_encoder_tokens))',
         'encoder = keras.layers.LSTM(latent_dim, return_state=True)',
@@ -63,7 +46,7 @@ def test_lstm_seq2seq_example_is_the_keras_io_program():
         'output_tokens, h, c = decoder_model.predict([target_seq] + states_value, verbose=0)',
         'sampled_token_index = np.argmax(output_tokens[0, -1, :])',
     ]:
-        assert _squash(line) in body, f"examples/translation_seq2seq.py lacks: {line}"
+        assert squash(line) in body, f"examples/translation_seq2seq.py lacks: {line}"
 
 
 def test_text_transformer_example(tmp_path):
@@ -73,7 +56,7 @@ def test_text_transformer_example(tmp_path):
 
 
 def test_text_transformer_example_is_the_keras_io_program():
-    body = _squash((EXAMPLES / "text_transformer.py").read_text(encoding="utf-8"))
+    body = squash((EXAMPLES / "text_transformer.py").read_text(encoding="utf-8"))
     for line in [
         "self.att = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)",
         'self.ffn = keras.Sequential([layers.Dense(ff_dim, activation="relu"), layers.Dense(embed_dim),])',
@@ -89,7 +72,7 @@ def test_text_transformer_example_is_the_keras_io_program():
         'optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]',
         "x_train, y_train, batch_size=32, epochs=2, validation_data=(x_val, y_val)",
     ]:
-        assert _squash(line) in body, f"examples/text_transformer.py lacks: {line}"
+        assert squash(line) in body, f"examples/text_transformer.py lacks: {line}"
 
 
 def reversal_data(rng, n, max_len, vocab):
