@@ -286,7 +286,8 @@ def test_unsupported_arguments_are_named(tmp_path):
     cases = [("activation", "celu", "activation 'celu'"),
              ("kernel_constraint", {"class_name": "MaxNorm", "config": {}}, "constraints"),
              ("kernel_initializer", {"class_name": "STFTInitializer", "config": {}}, "STFTInitializer"),
-             ("groups", 2, "'groups' = 2")]
+             # groups is taken now: a config claiming 2 groups no longer fits the file's kernel, and says so
+             ("groups", 2, r"weight 0 has shape \(3, 3, 2, 4\) in the file, expected \(3, 3, 1, 4\)")]
     for key, value, message in cases:
         path = rewrite_archive(DATA / "cnn.keras", tmp_path / "c.keras", config=edit(key, value))
         with pytest.raises(nncore.ModelFileError, match=f"layer 'conv2d' \\(Conv2D\\).*{message}"):

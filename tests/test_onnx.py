@@ -168,6 +168,13 @@ def test_resizing_layers(tmp_path, first):
     check(model, images((2, 10, 14, 3)), tmp_path)
 
 
+def test_grouped_convolutions(tmp_path):
+    model = randomize(nncore.Sequential([
+        L.Conv2D(6, 3, padding="same", groups=3, activation="relu", input_shape=(7, 8, 6)),
+        L.Conv2D(4, (2, 3), strides=2, groups=2), L.Reshape((-1, 4)), L.Conv1D(4, 2, groups=4)]))
+    check(model, images((2, 7, 8, 6)), tmp_path)
+
+
 def test_conv1d_transpose_and_upsampling1d(tmp_path):
     model = randomize(nncore.Sequential([
         L.UpSampling1D(2, input_shape=(6, 3)),

@@ -15,10 +15,11 @@ Conv2DOptions conv_options(Pair strides, const std::string& padding, Pair dilati
 void bind_conv(py::module_& m) {
   py::class_<Conv2D, Layer, std::shared_ptr<Conv2D>>(m, "Conv2D")
       .def(py::init<int64_t, Pair, Pair, const std::string&, Pair, const std::string&, bool, const Initializer&,
-                    const Initializer&, const std::string&>(),
+                    const Initializer&, const std::string&, int64_t>(),
            py::arg("filters"), py::arg("kernel_size"), py::arg("strides"), py::arg("padding"), py::arg("dilation_rate"),
            py::arg("activation"), py::arg("use_bias"), py::arg("kernel_initializer"), py::arg("bias_initializer"),
-           py::arg("name"))
+           py::arg("name"), py::arg("groups") = 1)
+      .def_property_readonly("groups", &Conv2D::groups)
       .def_property_readonly("filters", &Conv2D::filters)
       .def_property_readonly("kernel_size", &Conv2D::kernel_size)
       .def_property_readonly("strides", &Conv2D::strides)

@@ -15,11 +15,12 @@ void bind_sequence(py::module_& m) {
                              [](const Embedding& l) { return l.embeddings_initializer().to_json().dump(); });
   py::class_<Conv1D, Layer, std::shared_ptr<Conv1D>>(m, "Conv1D")
       .def(py::init<int64_t, int64_t, int64_t, const std::string&, int64_t, const std::string&, bool,
-                    const Initializer&, const Initializer&, const std::string&>(),
+                    const Initializer&, const Initializer&, const std::string&, int64_t>(),
            py::arg("filters"), py::arg("kernel_size"), py::arg("strides") = 1, py::arg("padding") = "valid",
            py::arg("dilation_rate") = 1, py::arg("activation") = "linear", py::arg("use_bias") = true,
            py::arg("kernel_initializer") = "glorot_uniform", py::arg("bias_initializer") = "zeros",
-           py::arg("name") = "")
+           py::arg("name") = "", py::arg("groups") = 1)
+      .def_property_readonly("groups", &Conv1D::groups)
       .def_property_readonly("filters", &Conv1D::filters)
       .def_property_readonly("kernel_size", &Conv1D::kernel_size)
       .def_property_readonly("strides", &Conv1D::strides)

@@ -337,7 +337,8 @@ def _conv(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> 
     ins = [x.name, b.const(f"{n.output}/kernel", onnx_w)]
     if "bias" in w:
         ins.append(b.const(f"{n.output}/bias", w["bias"]))
-    y = b.op("Conv", ins, f"{n.output}/Conv", kernel_shape=ks, strides=strides, dilations=dilation, pads=pads)
+    y = b.op("Conv", ins, f"{n.output}/Conv", kernel_shape=ks, strides=strides, dilations=dilation, pads=pads,
+             group=int(n.config.get("groups", 1)))  # ONNX's grouped weight (filters, C_in / groups, k...) is ours
     return _layer_activation(b, n, _T(y, _out_shape(n), True))
 
 

@@ -485,6 +485,7 @@ Json Conv2D::config() const {
   c["use_bias"] = use_bias_;
   c["kernel_initializer"] = kernel_init_.to_json();
   c["bias_initializer"] = bias_init_.to_json();
+  c["groups"] = groups_;
   return c;
 }
 
@@ -495,7 +496,8 @@ LayerPtr Conv2D::from_config(const Json& c) {
                                          c.get("padding", "valid"), get_pair(c, "dilation_rate", {1, 1}),
                                          c.get("activation", "linear"), c.get("use_bias", true),
                                          init_arg(c, "kernel_initializer", "glorot_uniform", "Conv2D"),
-                                         init_arg(c, "bias_initializer", "zeros", "Conv2D"), name_of(c)),
+                                         init_arg(c, "bias_initializer", "zeros", "Conv2D"), name_of(c),
+                                         c.get("groups", int64_t{1})),
                 c);
 }
 
@@ -683,7 +685,8 @@ LayerPtr Conv1D::from_config(const Json& c) {
                                          c.get("padding", "valid"), get_single(c, "dilation_rate", 1),
                                          c.get("activation", "linear"), c.get("use_bias", true),
                                          init_arg(c, "kernel_initializer", "glorot_uniform", "Conv1D"),
-                                         init_arg(c, "bias_initializer", "zeros", "Conv1D"), name_of(c)),
+                                         init_arg(c, "bias_initializer", "zeros", "Conv1D"), name_of(c),
+                                         c.get("groups", int64_t{1})),
                 c);
 }
 

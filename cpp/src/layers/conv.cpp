@@ -1,5 +1,6 @@
 #include "nncore/layers/conv.hpp"
 
+#include "kernels/nd.hpp"
 #include "layers/common.hpp"
 #include "ops/conv_geometry.hpp"
 #include "nncore/check.hpp"
@@ -29,13 +30,13 @@ void check_image_input(const Shape& in, const std::string& who) {
 // ---- Conv2D ---------------------------------------------------------------------------------------------------
 Conv2D::Conv2D(int64_t filters, Pair kernel_size, Pair strides, const std::string& padding, Pair dilation_rate,
                const std::string& activation, bool use_bias, const Initializer& kernel_initializer,
-               const Initializer& bias_initializer, const std::string& name)
+               const Initializer& bias_initializer, const std::string& name, int64_t groups)
     : Conv2D(2, filters, kernel_size, strides, padding, dilation_rate, activation, use_bias, kernel_initializer,
-             bias_initializer, name) {}
+             bias_initializer, name, groups) {}
 
 Conv2D::Conv2D(int rank, int64_t filters, Pair kernel_size, Pair strides, const std::string& padding,
                Pair dilation_rate, const std::string& activation, bool use_bias, const Initializer& kernel_initializer,
-               const Initializer& bias_initializer, const std::string& name)
+               const Initializer& bias_initializer, const std::string& name, int64_t groups)
     : Layer(layer_name(name, rank == 1 ? "Conv1D" : "Conv2D")),
       rank_(rank),
       filters_(filters),
@@ -47,8 +48,11 @@ Conv2D::Conv2D(int rank, int64_t filters, Pair kernel_size, Pair strides, const 
       alpha_(activation_default_alpha(act_)),
       use_bias_(use_bias),
       kernel_init_(kernel_initializer),
-      bias_init_(bias_initializer) {
+      bias_init_(bias_initializer),
+      groups_(groups) {
   NNC_CHECK(filters >= 1, who(), ": filters must be >= 1, got ", filters);
+  NNC_CHECK(groups >= 1 && filters % groups == 0, who(), ": groups must be >= 1 and divide filters (", filters,
+            "), got ", groups);
   check_pair(kernel_size, who(), "kernel_size");
   check_pair(strides, who(), "strides");
   check_pair(dilation_rate, who(), "dilation_rate");
@@ -62,7 +66,9 @@ std::string Conv2D::who() const { return (rank_ == 1 ? "Conv1D '" : "Conv2D '") 
 Shape Conv2D::do_build(const Shape& in) {
   const Shape out = infer_shape(in);
   require_known(in, -1, "the channel axis");
-  const int64_t C = in.back(), taps = kernel_[0] * kernel_[1];
+  NNC_CHECK(in.back() % groups_ == 0, who(), ": the input's ", in.back(), " channels do not split into groups=",
+            groups_);
+  const int64_t C = in.back() / groups_;  // each filter sees its group's channels
   const Shape kernel_shape = rank_ == 1 ? Shape{kernel_[1], C, filters_} : Shape{kernel_[0], kernel_[1], C, filters_};
   add_weight("kernel", kernel_shape, kernel_init_);
   if (use_bias_) add_weight("bias", {filters_}, bias_init_);
@@ -125,6 +131,7 @@ kernels::ConvGeom Conv2D::geometry_of(const LayerCall& c, int64_t batch) const {
 const Tensor& Conv2D::forward_one(LayerCall& c, const Tensor& x, bool training) {
   Call& cc = as<Call>(c);
   const kernels::ConvGeom g = geometry_of(c, x.dim(0));
+  if (groups_ > 1) return forward_grouped(c, x, g);
   const Shape out_shape = batch_shape(x.dim(0), c.output_shapes[0]);  // the image output's memory, in the call's shape
   const kernels::Act act = to_kernel(act_);
   const bool keep_preact = !kernels::conv2d_fuses(act);
@@ -153,7 +160,7 @@ const Tensor& Conv2D::pre_activation(LayerCall& c) const {
 }
 
 const Tensor& Conv2D::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
-  if (act_ != Activation::relu) return Layer::backward_one(c, dy, need_dx);
+  if (act_ != Activation::relu || groups_ > 1) return Layer::backward_one(c, dy, need_dx);
   return run_backward(c, dy, act_, need_dx);
 }
 
@@ -167,12 +174,73 @@ const Tensor& Conv2D::run_backward(LayerCall& c, const Tensor& dy, Activation ac
   Call& cc = as<Call>(c);
   const Tensor& x = c.inputs[0];
   const kernels::ConvGeom g = geometry_of(c, x.dim(0));
+  if (groups_ > 1) return backward_grouped(c, dy, g, need_dx);  // act is linear here (Layer::backward_one)
   if (need_dx) c.dx.resize(x.shape());
   cc.workspace.resize({kernels::conv2d_workspace_size(g)});
   kernels::conv2d_backward(need_dx ? c.dx.data() : nullptr, trainable_ ? params_[0].grad.data() : nullptr,
                            trainable_ && use_bias_ ? params_[1].grad.data() : nullptr, dy.data(), c.y.data(),
                            to_kernel(act), x.data(), params_[0].value.data(), g, cc.workspace.data(),
                            cc.workspace.size());
+  return c.dx;
+}
+
+// Grouped: the channels of every pixel are [group 0 | group 1 | ...], so a (pixels, groups, per-group) permutation
+// to (groups, pixels, per-group) makes each group's input, kernel columns and output contiguous for conv2d.
+const Tensor& Conv2D::forward_grouped(LayerCall& c, const Tensor& x, const kernels::ConvGeom& g) {
+  Call& cc = as<Call>(c);
+  const int64_t G = groups_, Cg = g.C / G, Fg = g.OC / G, P = g.B * g.H * g.W, Q = g.B * g.OH * g.OW;
+  const int64_t KC = g.KH * g.KW * Cg;
+  kernels::ConvGeom gg = g;
+  gg.C = Cg;
+  gg.OC = Fg;
+  cc.xg.resize({G, P, Cg});
+  kernels::permute(cc.xg.data(), x.data(), {P, G, Cg}, {1, 0, 2});
+  cc.wg.resize({G, KC, Fg});
+  kernels::permute(cc.wg.data(), params_[0].value.data(), {KC, G, Fg}, {1, 0, 2});
+  cc.yg.resize({G, Q, Fg});
+  cc.workspace.resize({kernels::conv2d_workspace_size(gg)});
+  for (int64_t k = 0; k < G; ++k)
+    kernels::conv2d_forward(cc.yg.data() + k * Q * Fg, nullptr, cc.xg.data() + k * P * Cg,
+                            cc.wg.data() + k * KC * Fg, nullptr, kernels::Act::linear, 0.f, gg, cc.workspace.data(),
+                            cc.workspace.size());
+  const Shape out_shape = batch_shape(x.dim(0), c.output_shapes[0]);
+  Tensor& z = act_ == Activation::linear ? c.y : cc.preact;
+  z.resize(out_shape);
+  c.y.resize(out_shape);
+  kernels::permute(z.data(), cc.yg.data(), {G, Q, Fg}, {1, 0, 2});
+  if (use_bias_) kernels::add_rows_bias(z.data(), params_[1].value.data(), Q, g.OC);
+  if (act_ != Activation::linear) kernels::act_forward(to_kernel(act_), c.y.data(), z.data(), Q, g.OC, alpha_);
+  cc.preact_current = act_ != Activation::linear;
+  return c.y;
+}
+
+const Tensor& Conv2D::backward_grouped(LayerCall& c, const Tensor& dz, const kernels::ConvGeom& g, bool need_dx) {
+  Call& cc = as<Call>(c);
+  const int64_t G = groups_, Cg = g.C / G, Fg = g.OC / G, P = g.B * g.H * g.W, Q = g.B * g.OH * g.OW;
+  const int64_t KC = g.KH * g.KW * Cg;
+  kernels::ConvGeom gg = g;
+  gg.C = Cg;
+  gg.OC = Fg;
+  cc.dyg.resize({G, Q, Fg});
+  kernels::permute(cc.dyg.data(), dz.data(), {Q, G, Fg}, {1, 0, 2});
+  if (need_dx) cc.dxg.resize({G, P, Cg});
+  if (trainable_) cc.dwg = Tensor({G, KC, Fg});  // conv2d_backward accumulates into it
+  cc.workspace.resize({kernels::conv2d_workspace_size(gg)});
+  for (int64_t k = 0; k < G; ++k)
+    kernels::conv2d_backward(need_dx ? cc.dxg.data() + k * P * Cg : nullptr,
+                             trainable_ ? cc.dwg.data() + k * KC * Fg : nullptr, nullptr, cc.dyg.data() + k * Q * Fg,
+                             nullptr, kernels::Act::linear, cc.xg.data() + k * P * Cg, cc.wg.data() + k * KC * Fg,
+                             gg, cc.workspace.data(), cc.workspace.size());
+  if (trainable_) {
+    cc.dw_back.resize({KC, G, Fg});
+    kernels::permute(cc.dw_back.data(), cc.dwg.data(), {G, KC, Fg}, {1, 0, 2});
+    float* dw = params_[0].grad.data();
+    kernels::add(dw, dw, cc.dw_back.data(), cc.dw_back.size());
+    if (use_bias_) kernels::col_sum_accumulate(params_[1].grad.data(), dz.data(), Q, g.OC);
+  }
+  if (!need_dx) return c.dx;
+  c.dx.resize(c.inputs[0].shape());
+  kernels::permute(c.dx.data(), cc.dxg.data(), {G, P, Cg}, {1, 0, 2});
   return c.dx;
 }
 

@@ -74,9 +74,10 @@ const Tensor& Embedding::backward_one(LayerCall& c, const Tensor& dy, bool need_
 // ---- Conv1D ---------------------------------------------------------------------------------------------------
 Conv1D::Conv1D(int64_t filters, int64_t kernel_size, int64_t strides, const std::string& padding,
                int64_t dilation_rate, const std::string& activation, bool use_bias,
-               const Initializer& kernel_initializer, const Initializer& bias_initializer, const std::string& name)
+               const Initializer& kernel_initializer, const Initializer& bias_initializer, const std::string& name,
+               int64_t groups)
     : Conv2D(1, filters, {1, kernel_size}, {1, strides}, padding, {1, dilation_rate}, activation, use_bias,
-             kernel_initializer, bias_initializer, name) {}
+             kernel_initializer, bias_initializer, name, groups) {}
 
 // ---- Conv1DTranspose, UpSampling1D ----------------------------------------------------------------------------
 Conv1DTranspose::Conv1DTranspose(int64_t filters, int64_t kernel_size, int64_t strides, const std::string& padding,

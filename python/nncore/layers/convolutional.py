@@ -27,7 +27,7 @@ class Conv2D(Layer):
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
-                 data_format: Optional[str] = None, **kwargs: Any) -> None:
+                 data_format: Optional[str] = None, groups: int = 1, **kwargs: Any) -> None:
         _check_kwargs("Conv2D", kwargs)
         if data_format not in (None, "channels_last"):
             raise ValueError(f"Conv2D: only data_format='channels_last' is supported, got {data_format!r}")
@@ -38,7 +38,7 @@ class Conv2D(Layer):
         bi = _init_arg(bias_initializer, "Conv2D", "bias_initializer")
         impl = _core.Conv2D(int(filters), pair(kernel_size, "Conv2D kernel_size"), pair(strides, "Conv2D strides"),
                             str(padding).lower(), pair(dilation_rate, "Conv2D dilation_rate"),
-                            act.builtin, bool(use_bias), ki, bi, name or "")
+                            act.builtin, bool(use_bias), ki, bi, name or "", _groups("Conv2D", groups))
         super().__init__(impl, input_shape, trainable)
         self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
         attach(self, act)
@@ -50,6 +50,10 @@ class Conv2D(Layer):
     @property
     def filters(self) -> int:
         return self._config_impl.filters
+
+    @property
+    def groups(self) -> int:
+        return self._config_impl.groups
 
     @property
     def kernel_size(self) -> tuple:
@@ -79,7 +83,7 @@ class Conv1D(Layer):
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
-                 data_format: Optional[str] = None, **kwargs: Any) -> None:
+                 data_format: Optional[str] = None, groups: int = 1, **kwargs: Any) -> None:
         _check_kwargs("Conv1D", kwargs)
         _channels_last("Conv1D", data_format)
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)):
@@ -90,7 +94,7 @@ class Conv1D(Layer):
         impl = _core.Conv1D(int(filters), _single(kernel_size, "Conv1D kernel_size"),
                             _single(strides, "Conv1D strides"), str(padding).lower(),
                             _single(dilation_rate, "Conv1D dilation_rate"), act.builtin,
-                            bool(use_bias), ki, bi, name or "")
+                            bool(use_bias), ki, bi, name or "", _groups("Conv1D", groups))
         super().__init__(impl, input_shape, trainable)
         self._set_regularizers(kernel_regularizer, bias_regularizer if use_bias else None)
         attach(self, act)
@@ -118,6 +122,12 @@ class Conv1D(Layer):
     @property
     def padding(self) -> str:
         return self._config_impl.padding
+
+
+def _groups(cls: str, groups: Any) -> int:
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or int(groups) < 1:
+        raise ValueError(f"{cls}: groups must be a positive int, got {groups!r}")
+    return int(groups)
 
 
 def _filters(cls: str, filters: Any) -> int:

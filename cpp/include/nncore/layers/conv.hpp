@@ -19,8 +19,9 @@ struct ConvImage {
   int64_t pad_top = 0, pad_left = 0;
 };
 
-// y = act(conv(x, kernel) + bias); kernel (KH, KW, C_in, filters). padding "valid" or "same" (TensorFlow's rule:
-// output ceil(H / stride), the odd padding pixel at the bottom/right).
+// y = act(conv(x, kernel) + bias); kernel (KH, KW, C_in / groups, filters). padding "valid" or "same" (TensorFlow's
+// rule: output ceil(H / stride), the odd padding pixel at the bottom/right). groups > 1 (Keras's): input channels
+// and filters split into that many groups, filter group k seeing only input channel group k.
 class Conv2D : public Layer {
  public:
   Json config() const override;
@@ -28,7 +29,7 @@ class Conv2D : public Layer {
   Conv2D(int64_t filters, Pair kernel_size, Pair strides = {1, 1}, const std::string& padding = "valid",
          Pair dilation_rate = {1, 1}, const std::string& activation = "linear", bool use_bias = true,
          const Initializer& kernel_initializer = "glorot_uniform", const Initializer& bias_initializer = "zeros",
-         const std::string& name = "");
+         const std::string& name = "", int64_t groups = 1);
   std::string class_name() const override { return "Conv2D"; }
   Activation output_activation() const override { return act_; }
   // linear and relu keep no pre-activation (the kernels fuse them; relu's backward needs only the output):
@@ -41,15 +42,19 @@ class Conv2D : public Layer {
   Pair dilation_rate() const { return dilation_; }
   const std::string& padding() const { return padding_; }
   bool use_bias() const { return use_bias_; }
+  int64_t groups() const { return groups_; }
 
  protected:
   // rank 1: Conv1D, a convolution over one-row images (1, steps, channels) (padding may also be "causal").
   Conv2D(int rank, int64_t filters, Pair kernel_size, Pair strides, const std::string& padding, Pair dilation_rate,
          const std::string& activation, bool use_bias, const Initializer& kernel_initializer,
-         const Initializer& bias_initializer, const std::string& name);
+         const Initializer& bias_initializer, const std::string& name, int64_t groups = 1);
   struct Call : LayerCall {
     Tensor preact, workspace;
     bool preact_current = false;
+    // groups > 1: input, kernel and output with each group's channels contiguous (group-major), and backward's
+    // group-major gradients.
+    Tensor xg, wg, yg, dyg, dxg, dwg, dw_back;
   };
   std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
@@ -74,7 +79,11 @@ class Conv2D : public Layer {
   float alpha_;
   bool use_bias_;
   Initializer kernel_init_, bias_init_;
+  int64_t groups_ = 1;
   const Tensor& run_backward(LayerCall& call, const Tensor& dy, Activation act, bool need_dx);
+  // groups > 1: one convolution per group on group-major copies (kernels::permute), then bias and activation.
+  const Tensor& forward_grouped(LayerCall& call, const Tensor& x, const kernels::ConvGeom& g);
+  const Tensor& backward_grouped(LayerCall& call, const Tensor& dz, const kernels::ConvGeom& g, bool need_dx);
 };
 
 // y = act(conv_transpose(x, kernel) + bias) on channels-last images; kernel (KH, KW, filters, C_in) and bias

@@ -51,7 +51,7 @@ class Conv1D : public Conv2D {
   Conv1D(int64_t filters, int64_t kernel_size, int64_t strides = 1, const std::string& padding = "valid",
          int64_t dilation_rate = 1, const std::string& activation = "linear", bool use_bias = true,
          const Initializer& kernel_initializer = "glorot_uniform", const Initializer& bias_initializer = "zeros",
-         const std::string& name = "");
+         const std::string& name = "", int64_t groups = 1);
   std::string class_name() const override { return "Conv1D"; }
   Json config() const override;
   static LayerPtr from_config(const Json& config);
