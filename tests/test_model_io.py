@@ -90,6 +90,8 @@ def sequence_model():
         Conv1D(4, 2, padding="causal", dilation_rate=2, activation="tanh"),
         MaxPooling1D(2, padding="same"),
         Conv1D(3, (2,), strides=1),
+        nncore.layers.SeparableConv1D(4, 2, padding="same", depth_multiplier=2),
+        nncore.layers.DepthwiseConv1D(2, padding="causal", activation="relu"),
         AveragePooling1D(pool_size=1, strides=1),
         GlobalMaxPooling1D(),
         Dense(3, activation="softmax"),

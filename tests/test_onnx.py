@@ -152,6 +152,13 @@ def test_depthwise_and_separable(tmp_path, padding, strides, dilation):
     assert sum(node.op_type == "Conv" for node in proto.graph.node) >= 6
 
 
+def test_depthwise_and_separable_1d(tmp_path):
+    model = randomize(nncore.Sequential([
+        nncore.Input((12, 3)), L.SeparableConv1D(4, 3, padding="same", activation="relu", depth_multiplier=2),
+        L.DepthwiseConv1D(2, padding="causal", dilation_rate=2), L.DepthwiseConv1D(3, strides=2, use_bias=False)]))
+    check(model, np.random.default_rng(3).standard_normal((2, 12, 3)).astype(np.float32), tmp_path)
+
+
 @pytest.mark.parametrize("first", [
     dict(kind="Resizing", height=7, width=12), dict(kind="Resizing", height=20, width=9, interpolation="nearest"),
     dict(kind="Resizing", height=8, width=8, crop_to_aspect_ratio=True),

@@ -308,3 +308,56 @@ def test_matches_keras(tmp_path):
     km.save(tmp_path / "theirs.keras")
     again = nncore.load_model(tmp_path / "theirs.keras")
     np.testing.assert_allclose(again.predict(xm, verbose=0), model.predict(xm, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+# ---- the 1-D forms --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("k,s,padding,d,m", [(3, 1, "same", 1, 1), (3, 2, "valid", 1, 2), (2, 1, "causal", 2, 1),
+                                             (5, 1, "valid", 1, 3)])
+def test_1d_forms_match_float64(k, s, padding, d, m):
+    rng = np.random.default_rng(20)
+    x = rand(rng, 2, 11, 4)
+    dw = L.DepthwiseConv1D(k, strides=s, padding=padding, dilation_rate=d, depth_multiplier=m, activation="tanh")
+    sep = L.SeparableConv1D(5, k, strides=s, padding=padding, dilation_rate=d, depth_multiplier=m)
+    for layer in (dw, sep):
+        layer.build((None, 11, 4))
+        layer.set_weights([rand(rng, *w.shape, scale=0.5) for w in layer.get_weights()])
+        ws = layer.get_weights()
+        assert ws[0].shape == (k, 4, m)
+        xx = x[:, None]                                    # (B, 1, T, C): one-row images
+        if padding == "causal":                            # all the padding before: a valid conv on the padded input
+            xx = np.pad(xx, ((0, 0), (0, 0), (d * (k - 1), 0), (0, 0)))
+        z = depthwise_ref(xx, ws[0][None], (1, s), "valid" if padding == "causal" else padding, (1, d))[:, 0]
+        if layer is sep:
+            assert ws[1].shape == (1, 4 * m, 5)
+            z = z @ ws[1][0].astype(np.float64) + ws[2]
+            want = z
+        else:
+            want = np.tanh(z + ws[1])
+        np.testing.assert_allclose(layer.forward(x), want, rtol=1e-4, atol=1e-5)
+    assert dw.kernel_size == (k,) and sep.strides == (s,)
+
+
+def test_1d_forms_in_a_model_gradients_files_and_keras(tmp_path):
+    rng = np.random.default_rng(21)
+    inp = nncore.Input((12, 3))
+    h = L.SeparableConv1D(4, 3, padding="same", activation="tanh")(inp)
+    h = L.DepthwiseConv1D(2, padding="causal", depth_multiplier=2)(h)
+    model = nncore.Model(inp, L.Dense(2)(L.GlobalAveragePooling1D()(h)))
+    model.compile("sgd", "mse")
+    x, y = rand(rng, 3, 12, 3), rand(rng, 3, 2)
+    assert max(gradient_errors(model, x, y).values()) < 1e-2
+    for name in ("m.nncore", "m.keras"):
+        model.save(tmp_path / name)
+        np.testing.assert_array_equal(nncore.load_model(tmp_path / name).predict(x, verbose=0),
+                                      model.predict(x, verbose=0))
+    for layer in (L.DepthwiseConv1D(3, strides=2, depth_multiplier=2), L.SeparableConv1D(6, 2, dilation_rate=2)):
+        assert type(layer).from_config(layer.get_config()).get_config() == layer.get_config()
+    keras = pytest.importorskip("keras")
+    for cls, kw in (("DepthwiseConv1D", dict(kernel_size=3, padding="same", depth_multiplier=2)),
+                    ("SeparableConv1D", dict(filters=4, kernel_size=3, strides=2))):
+        ours = getattr(L, cls)(**kw)
+        ours.build((None, 12, 3))
+        theirs = getattr(keras.layers, cls)(**kw)
+        theirs.build((None, 12, 3))
+        theirs.set_weights(ours.get_weights())
+        np.testing.assert_allclose(ours.forward(x), keras.ops.convert_to_numpy(theirs(x)), rtol=1e-5, atol=1e-5)

@@ -62,6 +62,19 @@ void bind_conv(py::module_& m) {
            py::arg("depthwise_initializer"), py::arg("pointwise_initializer"), py::arg("bias_initializer"),
            py::arg("name"))
       .def_property_readonly("filters", &SeparableConv2D::filters);
+  py::class_<DepthwiseConv1D, DepthwiseConv2D, std::shared_ptr<DepthwiseConv1D>>(m, "DepthwiseConv1D")
+      .def(py::init<int64_t, int64_t, const std::string&, int64_t, int64_t, const std::string&, bool,
+                    const Initializer&, const Initializer&, const std::string&>(),
+           py::arg("kernel_size"), py::arg("strides"), py::arg("padding"), py::arg("depth_multiplier"),
+           py::arg("dilation_rate"), py::arg("activation"), py::arg("use_bias"), py::arg("depthwise_initializer"),
+           py::arg("bias_initializer"), py::arg("name"));
+  py::class_<SeparableConv1D, SeparableConv2D, std::shared_ptr<SeparableConv1D>>(m, "SeparableConv1D")
+      .def(py::init<int64_t, int64_t, int64_t, const std::string&, int64_t, int64_t, const std::string&, bool,
+                    const Initializer&, const Initializer&, const Initializer&, const std::string&>(),
+           py::arg("filters"), py::arg("kernel_size"), py::arg("strides"), py::arg("padding"),
+           py::arg("depth_multiplier"), py::arg("dilation_rate"), py::arg("activation"), py::arg("use_bias"),
+           py::arg("depthwise_initializer"), py::arg("pointwise_initializer"), py::arg("bias_initializer"),
+           py::arg("name"));
   // Made through layer_from_config (the Keras config, which the C++ side validates and normalizes).
   py::class_<RandomImageLayer, Layer, std::shared_ptr<RandomImageLayer>>(m, "RandomImageLayer");
   py::class_<Pooling2D, Layer, std::shared_ptr<Pooling2D>>(m, "Pooling2D")

@@ -343,26 +343,28 @@ def _conv(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> 
 
 
 def _depthwise(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
-    """DepthwiseConv2D: a Conv with group = C (output channel c * M + m is group c's filter m); SeparableConv2D
-    adds the pointwise kernel as a 1 x 1 Conv, with the bias on it."""
-    kernel = w["depthwise_kernel"]  # (kh, kw, C, M)
-    kh, kw, C, M = kernel.shape
+    """DepthwiseConv1D/2D: a Conv with group = C (output channel c * M + m is group c's filter m); the separable
+    ones add the pointwise kernel as a 1 x 1 Conv, with the bias on it."""
+    kernel = w["depthwise_kernel"]  # (k..., C, M)
+    rank = kernel.ndim - 2
+    ks, (C, M) = list(kernel.shape[:rank]), kernel.shape[rank:]
     x = b.channels_first(xs[0], n.output)
-    strides, dilation = _ints(n.config.get("strides", 1), 2), _ints(n.config.get("dilation_rate", 1), 2)
-    pads = _conv_pads(n, x.shape[:2], [kh, kw], strides, dilation)
-    onnx_w = np.transpose(kernel, [2, 3, 0, 1]).reshape(C * M, 1, kh, kw)
+    strides, dilation = _ints(n.config.get("strides", 1), rank), _ints(n.config.get("dilation_rate", 1), rank)
+    pads = _conv_pads(n, x.shape[:rank], ks, strides, dilation)
+    onnx_w = np.transpose(kernel, [rank, rank + 1] + list(range(rank))).reshape(C * M, 1, *ks)
     separable = "pointwise_kernel" in w
     ins = [x.name, b.const(f"{n.output}/depthwise_kernel", onnx_w)]
     if "bias" in w and not separable:
         ins.append(b.const(f"{n.output}/bias", w["bias"]))
-    y = b.op("Conv", ins, f"{n.output}/DepthwiseConv", kernel_shape=[kh, kw], strides=strides, dilations=dilation,
-             pads=pads, group=C)
+    y = b.op("Conv", ins, f"{n.output}/DepthwiseConv", kernel_shape=ks, strides=strides, dilations=dilation,
+             pads=pads, group=int(C))
     if separable:
-        pw = w["pointwise_kernel"][0, 0]  # (C * M, filters)
-        ins = [y, b.const(f"{n.output}/pointwise_kernel", np.ascontiguousarray(pw.T)[:, :, None, None])]
+        pw = w["pointwise_kernel"].reshape(C * M, -1)  # (C * M, filters)
+        ins = [y, b.const(f"{n.output}/pointwise_kernel", np.ascontiguousarray(pw.T).reshape(-1, C * M,
+                                                                                            *([1] * rank)))]
         if "bias" in w:
             ins.append(b.const(f"{n.output}/bias", w["bias"]))
-        y = b.op("Conv", ins, f"{n.output}/PointwiseConv", kernel_shape=[1, 1])
+        y = b.op("Conv", ins, f"{n.output}/PointwiseConv", kernel_shape=[1] * rank)
     return _layer_activation(b, n, _T(y, _out_shape(n), True))
 
 
@@ -1275,6 +1277,8 @@ _CONVERTERS: Dict[str, _Converter] = {
     "Conv2DTranspose": _conv_transpose,
     "DepthwiseConv2D": _depthwise,
     "SeparableConv2D": _depthwise,
+    "DepthwiseConv1D": _depthwise,
+    "SeparableConv1D": _depthwise,
     "Conv1DTranspose": _conv_transpose,
     "UpSampling2D": _upsampling,
     "UpSampling1D": _upsampling,
@@ -1324,7 +1328,8 @@ _MULTI_OUTPUT = {"MultiHeadAttention"}
 # Layers that end the mask (nncore's output_mask overrides): no time axis left, or Keras drops it.
 _DROPS_MASK = {"Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
                "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Conv2DTranspose", "Conv1DTranspose",
-               "DepthwiseConv2D", "SeparableConv2D", "UpSampling2D", "UpSampling1D", "RepeatVector", "Permute", "Cropping1D", "Cropping2D", "Dot"}
+               "DepthwiseConv2D", "SeparableConv2D", "DepthwiseConv1D", "SeparableConv1D", "UpSampling2D",
+               "UpSampling1D", "RepeatVector", "Permute", "Cropping1D", "Cropping2D", "Dot"}
 
 
 def _convert(b: _Builder, node: GraphNode, xs: List[_T]) -> _T:

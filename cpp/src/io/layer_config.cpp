@@ -557,6 +557,46 @@ LayerPtr DepthwiseConv2D::from_config(const Json& c) {
 
 Json SeparableConv2D::config() const { return DepthwiseConv2D::config(); }
 
+Json DepthwiseConv1D::config() const {
+  Json c = DepthwiseConv2D::config();
+  c["kernel_size"] = single_json(kernel_size()[1]);
+  c["strides"] = single_json(strides()[1]);
+  c["dilation_rate"] = single_json(dilation_rate()[1]);
+  return c;
+}
+
+LayerPtr DepthwiseConv1D::from_config(const Json& c) {
+  c.at("kernel_size", "DepthwiseConv1D config");  // required
+  return finish(std::make_shared<DepthwiseConv1D>(
+                    get_single(c, "kernel_size", 0), get_single(c, "strides", 1), c.get("padding", "valid"),
+                    c.get("depth_multiplier", int64_t{1}), get_single(c, "dilation_rate", 1),
+                    c.get("activation", "linear"), c.get("use_bias", true),
+                    init_arg(c, "depthwise_initializer", "glorot_uniform", "DepthwiseConv1D"),
+                    init_arg(c, "bias_initializer", "zeros", "DepthwiseConv1D"), name_of(c)),
+                c);
+}
+
+Json SeparableConv1D::config() const {
+  Json c = SeparableConv2D::config();
+  c["kernel_size"] = single_json(kernel_size()[1]);
+  c["strides"] = single_json(strides()[1]);
+  c["dilation_rate"] = single_json(dilation_rate()[1]);
+  return c;
+}
+
+LayerPtr SeparableConv1D::from_config(const Json& c) {
+  c.at("kernel_size", "SeparableConv1D config");  // required
+  return finish(std::make_shared<SeparableConv1D>(
+                    c.at("filters", "SeparableConv1D config").as_int("SeparableConv1D filters"),
+                    get_single(c, "kernel_size", 0), get_single(c, "strides", 1), c.get("padding", "valid"),
+                    c.get("depth_multiplier", int64_t{1}), get_single(c, "dilation_rate", 1),
+                    c.get("activation", "linear"), c.get("use_bias", true),
+                    init_arg(c, "depthwise_initializer", "glorot_uniform", "SeparableConv1D"),
+                    init_arg(c, "pointwise_initializer", "glorot_uniform", "SeparableConv1D"),
+                    init_arg(c, "bias_initializer", "zeros", "SeparableConv1D"), name_of(c)),
+                c);
+}
+
 LayerPtr SeparableConv2D::from_config(const Json& c) {
   c.at("kernel_size", "SeparableConv2D config");  // required
   return finish(std::make_shared<SeparableConv2D>(

@@ -54,6 +54,8 @@ const std::map<std::string, Factory>& registry() {
       {"Resizing", &RandomImageLayer::from_config<RandomImageLayer::Kind::resizing>},
       {"CenterCrop", &RandomImageLayer::from_config<RandomImageLayer::Kind::center_crop>},
       {"SeparableConv2D", &SeparableConv2D::from_config},
+      {"DepthwiseConv1D", &DepthwiseConv1D::from_config},
+      {"SeparableConv1D", &SeparableConv1D::from_config},
       {"UpSampling2D", &UpSampling2D::from_config},
       {"BatchNormalization", &BatchNormalization::from_config},
       {"LayerNormalization", &LayerNormalization::from_config},

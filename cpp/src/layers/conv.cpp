@@ -412,9 +412,11 @@ DepthwiseConv2D::DepthwiseConv2D(int64_t filters, Pair kernel_size, Pair strides
                                  int64_t depth_multiplier, Pair dilation_rate, const std::string& activation,
                                  bool use_bias, const Initializer& depthwise_initializer,
                                  const Initializer& pointwise_initializer, const Initializer& bias_initializer,
-                                 const std::string& name)
-    : Layer(layer_name(name, filters > 0 ? "SeparableConv2D" : "DepthwiseConv2D")),
+                                 const std::string& name, int rank)
+    : Layer(layer_name(name,
+                       std::string(filters > 0 ? "SeparableConv" : "DepthwiseConv") + (rank == 1 ? "1D" : "2D"))),
       filters_(filters),
+      rank_(rank),
       kernel_(kernel_size),
       strides_(strides),
       dilation_(dilation_rate),
@@ -434,7 +436,7 @@ DepthwiseConv2D::DepthwiseConv2D(int64_t filters, Pair kernel_size, Pair strides
   NNC_CHECK((strides[0] == 1 && strides[1] == 1) || (dilation_rate[0] == 1 && dilation_rate[1] == 1), who(),
             ": strides > 1 and dilation_rate > 1 cannot be combined (as in Keras), got strides (", strides[0], ", ",
             strides[1], ") and dilation_rate (", dilation_rate[0], ", ", dilation_rate[1], ")");
-  check_padding(padding, who());
+  check_padding(padding, who(), rank == 1);
   depthwise_initializer.check(who() + " depthwise_initializer");
   pointwise_initializer.check(who() + " pointwise_initializer");
   bias_initializer.check(who() + " bias_initializer");
@@ -445,30 +447,67 @@ SeparableConv2D::SeparableConv2D(int64_t filters, Pair kernel_size, Pair strides
                                  bool use_bias, const Initializer& depthwise_initializer,
                                  const Initializer& pointwise_initializer, const Initializer& bias_initializer,
                                  const std::string& name)
+    : SeparableConv2D(2, filters, kernel_size, strides, padding, depth_multiplier, dilation_rate, activation, use_bias,
+                      depthwise_initializer, pointwise_initializer, bias_initializer, name) {}
+
+SeparableConv2D::SeparableConv2D(int rank, int64_t filters, Pair kernel_size, Pair strides, const std::string& padding,
+                                 int64_t depth_multiplier, Pair dilation_rate, const std::string& activation,
+                                 bool use_bias, const Initializer& depthwise_initializer,
+                                 const Initializer& pointwise_initializer, const Initializer& bias_initializer,
+                                 const std::string& name)
     : DepthwiseConv2D(filters, kernel_size, strides, padding, depth_multiplier, dilation_rate, activation, use_bias,
-                      depthwise_initializer, pointwise_initializer, bias_initializer, name) {
+                      depthwise_initializer, pointwise_initializer, bias_initializer, name, rank) {
   NNC_CHECK(filters >= 1, who(), ": filters must be >= 1, got ", filters);
 }
 
+DepthwiseConv1D::DepthwiseConv1D(int64_t kernel_size, int64_t strides, const std::string& padding,
+                                 int64_t depth_multiplier, int64_t dilation_rate, const std::string& activation,
+                                 bool use_bias, const Initializer& depthwise_initializer,
+                                 const Initializer& bias_initializer, const std::string& name)
+    : DepthwiseConv2D(0, {1, kernel_size}, {1, strides}, padding, depth_multiplier, {1, dilation_rate}, activation,
+                      use_bias, depthwise_initializer, "glorot_uniform", bias_initializer, name, 1) {}
+
+SeparableConv1D::SeparableConv1D(int64_t filters, int64_t kernel_size, int64_t strides, const std::string& padding,
+                                 int64_t depth_multiplier, int64_t dilation_rate, const std::string& activation,
+                                 bool use_bias, const Initializer& depthwise_initializer,
+                                 const Initializer& pointwise_initializer, const Initializer& bias_initializer,
+                                 const std::string& name)
+    : SeparableConv2D(1, filters, {1, kernel_size}, {1, strides}, padding, depth_multiplier, {1, dilation_rate},
+                      activation, use_bias, depthwise_initializer, pointwise_initializer, bias_initializer, name) {}
+
+std::string DepthwiseConv2D::class_name() const {
+  return std::string(filters_ > 0 ? "SeparableConv" : "DepthwiseConv") + (rank_ == 1 ? "1D" : "2D");
+}
+
 ConvImage DepthwiseConv2D::image(const Shape& in) const {
-  return conv_image(in, 2, kernel_, strides_, dilation_, padding_, in.back() < 0 ? -1 : in.back() * multiplier_);
+  return conv_image(in, rank_, kernel_, strides_, dilation_, padding_,
+                    in.back() < 0 ? -1 : in.back() * multiplier_);
 }
 
 Shape DepthwiseConv2D::infer_shape(const Shape& in) const {
-  check_image_input(in, who());
+  if (rank_ == 1)
+    NNC_CHECK(in.size() == 2, who(), ": expected input of shape (batch, steps, channels), got ",
+              shape_str(batch_shape(-1, in)));
+  else
+    check_image_input(in, who());
   const ConvImage im = image(in);
   NNC_CHECK(im.out[0] != 0 && im.out[1] != 0, who(), ": kernel ", kernel_[0], "x", kernel_[1], " (dilation ",
             dilation_[0], "x", dilation_[1], ") is larger than the ", padding_, "-padded input ", im.in[0], "x",
             im.in[1]);
-  return filters_ > 0 ? Shape{im.out[0], im.out[1], filters_} : im.out;
+  const int64_t channels = filters_ > 0 ? filters_ : im.out[2];
+  return rank_ == 1 ? Shape{im.out[1], channels} : Shape{im.out[0], im.out[1], channels};
 }
 
 Shape DepthwiseConv2D::do_build(const Shape& in) {
   const Shape out = infer_shape(in);
   require_known(in, -1, "the channel axis");
   const int64_t C = in.back();
-  add_weight("depthwise_kernel", {kernel_[0], kernel_[1], C, multiplier_}, depthwise_init_);
-  if (filters_ > 0) add_weight("pointwise_kernel", {1, 1, C * multiplier_, filters_}, pointwise_init_);
+  add_weight("depthwise_kernel",
+             rank_ == 1 ? Shape{kernel_[1], C, multiplier_} : Shape{kernel_[0], kernel_[1], C, multiplier_},
+             depthwise_init_);
+  if (filters_ > 0)
+    add_weight("pointwise_kernel", rank_ == 1 ? Shape{1, C * multiplier_, filters_} : Shape{1, 1, C * multiplier_, filters_},
+               pointwise_init_);
   if (use_bias_) add_weight("bias", {filters_ > 0 ? filters_ : C * multiplier_}, bias_init_);
   return out;
 }

@@ -57,16 +57,13 @@ __all__ = ["Layer", "serialize", "deserialize", *input_layer.__all__, *core.__al
 # Keras's other names for the same layers.
 Convolution1D, Convolution2D = Conv1D, Conv2D  # noqa: F405
 Convolution1DTranspose, Convolution2DTranspose = Conv1DTranspose, Conv2DTranspose  # noqa: F405
-SeparableConvolution2D = SeparableConv2D  # noqa: F405
+SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D  # noqa: F405
 MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D  # noqa
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D  # noqa: F405
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D  # noqa: F405
 
 # Keras 3 layers nncore does not have (yet): asking for one says so, rather than a bare AttributeError.
 _NOT_BUILT = {
-    "SeparableConv1D": "1-D separable convolution (use SeparableConv2D on (batch, 1, steps, channels))",
-    "SeparableConvolution1D": "1-D separable convolution (use SeparableConv2D on (batch, 1, steps, channels))",
-    "DepthwiseConv1D": "1-D depthwise convolution (use DepthwiseConv2D on (batch, 1, steps, channels))",
     "Conv3D": "3-D convolutions", "Conv3DTranspose": "3-D convolutions", "MaxPooling3D": "3-D pooling",
     "AveragePooling3D": "3-D pooling", "GroupNormalization": "GroupNormalization", "TextVectorization":
     "text preprocessing layers", "StringLookup": "text preprocessing layers", "IntegerLookup": "lookup layers",

@@ -10,7 +10,8 @@ from .._convert import pair
 from .base import ActivationArg, Layer, WeightAttribute, _channels_last, _check_kwargs, _init_arg, _single
 from .callable_activations import ActivationAttribute, attach, resolve
 
-__all__ = ["Conv2D", "Conv1D", "Conv2DTranspose", "Conv1DTranspose", "DepthwiseConv2D", "SeparableConv2D"]
+__all__ = ["Conv2D", "Conv1D", "Conv2DTranspose", "Conv1DTranspose", "DepthwiseConv2D", "SeparableConv2D",
+           "DepthwiseConv1D", "SeparableConv1D"]
 
 
 class Conv2D(Layer):
@@ -367,6 +368,85 @@ class SeparableConv2D(_DepthwiseBase):
                                      pair(strides, f"{cls} strides"), _padding(cls, padding),
                                      _depth_multiplier(cls, depth_multiplier),
                                      pair(dilation_rate, f"{cls} dilation_rate"), act.builtin, bool(use_bias),
+                                     _init_arg(depthwise_initializer, cls, "depthwise_initializer"),
+                                     _init_arg(pointwise_initializer, cls, "pointwise_initializer"),
+                                     _init_arg(bias_initializer, cls, "bias_initializer"), name or "")
+        super().__init__(impl, input_shape, trainable)
+        self._regularize("depthwise_kernel", depthwise_regularizer, "depthwise_regularizer")
+        self._regularize("pointwise_kernel", pointwise_regularizer, "pointwise_regularizer")
+        self._regularize("bias", bias_regularizer if use_bias else None)
+        attach(self, act)
+
+    pointwise_kernel = WeightAttribute()
+
+    @property
+    def filters(self) -> int:
+        return self._config_impl.filters
+
+
+class _OneD:
+    """The 1-D forms' sizes as Keras reports them: 1-tuples."""
+
+    @property
+    def kernel_size(self) -> tuple:
+        return (self._config_impl.kernel_size[1],)
+
+    @property
+    def strides(self) -> tuple:
+        return (self._config_impl.strides[1],)
+
+    @property
+    def dilation_rate(self) -> tuple:
+        return (self._config_impl.dilation_rate[1],)
+
+
+class DepthwiseConv1D(_OneD, _DepthwiseBase):
+    """Depthwise convolution over ``(batch, steps, channels)`` (Keras's DepthwiseConv1D): ``depthwise_kernel``
+    ``(kernel_size, channels, depth_multiplier)``, ``bias`` ``(channels * depth_multiplier,)``; padding
+    ``'valid'``, ``'same'`` or ``'causal'``. Runs on DepthwiseConv2D's kernel (the sequence as a one-row image)."""
+
+    def __init__(self, kernel_size: Any, strides: Any = 1, padding: str = "valid", depth_multiplier: int = 1,
+                 data_format: Optional[str] = None, dilation_rate: Any = 1, activation: ActivationArg = None,
+                 use_bias: bool = True, depthwise_initializer: Any = "glorot_uniform",
+                 bias_initializer: Any = "zeros", depthwise_regularizer: Any = None, bias_regularizer: Any = None,
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
+                 **kwargs: Any) -> None:
+        cls = "DepthwiseConv1D"
+        _check_kwargs(cls, kwargs)
+        _channels_last(cls, data_format)
+        act = resolve(activation, cls)
+        impl = _core.DepthwiseConv1D(_single(kernel_size, f"{cls} kernel_size"), _single(strides, f"{cls} strides"),
+                                     str(padding).lower(), _depth_multiplier(cls, depth_multiplier),
+                                     _single(dilation_rate, f"{cls} dilation_rate"), act.builtin, bool(use_bias),
+                                     _init_arg(depthwise_initializer, cls, "depthwise_initializer"),
+                                     _init_arg(bias_initializer, cls, "bias_initializer"), name or "")
+        super().__init__(impl, input_shape, trainable)
+        self._regularize("depthwise_kernel", depthwise_regularizer, "depthwise_regularizer")
+        self._regularize("bias", bias_regularizer if use_bias else None)
+        attach(self, act)
+
+
+class SeparableConv1D(_OneD, _DepthwiseBase):
+    """Depthwise separable convolution over ``(batch, steps, channels)`` (Keras's SeparableConv1D):
+    ``depthwise_kernel`` ``(kernel_size, channels, depth_multiplier)``, ``pointwise_kernel``
+    ``(1, channels * depth_multiplier, filters)``, ``bias`` ``(filters,)``."""
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
+                 data_format: Optional[str] = None, dilation_rate: Any = 1, depth_multiplier: int = 1,
+                 activation: ActivationArg = None, use_bias: bool = True,
+                 depthwise_initializer: Any = "glorot_uniform", pointwise_initializer: Any = "glorot_uniform",
+                 bias_initializer: Any = "zeros", depthwise_regularizer: Any = None,
+                 pointwise_regularizer: Any = None, bias_regularizer: Any = None,
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None, trainable: bool = True,
+                 **kwargs: Any) -> None:
+        cls = "SeparableConv1D"
+        _check_kwargs(cls, kwargs)
+        _channels_last(cls, data_format)
+        act = resolve(activation, cls)
+        impl = _core.SeparableConv1D(_filters(cls, filters), _single(kernel_size, f"{cls} kernel_size"),
+                                     _single(strides, f"{cls} strides"), str(padding).lower(),
+                                     _depth_multiplier(cls, depth_multiplier),
+                                     _single(dilation_rate, f"{cls} dilation_rate"), act.builtin, bool(use_bias),
                                      _init_arg(depthwise_initializer, cls, "depthwise_initializer"),
                                      _init_arg(pointwise_initializer, cls, "pointwise_initializer"),
                                      _init_arg(bias_initializer, cls, "bias_initializer"), name or "")

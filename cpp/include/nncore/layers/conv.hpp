@@ -161,7 +161,7 @@ class DepthwiseConv2D : public Layer {
                   int64_t depth_multiplier = 1, Pair dilation_rate = {1, 1}, const std::string& activation = "linear",
                   bool use_bias = true, const Initializer& depthwise_initializer = "glorot_uniform",
                   const Initializer& bias_initializer = "zeros", const std::string& name = "");
-  std::string class_name() const override { return filters_ > 0 ? "SeparableConv2D" : "DepthwiseConv2D"; }
+  std::string class_name() const override;
   Activation output_activation() const override { return act_; }
   const Tensor& pre_activation(LayerCall& call) const override;
   float activation_alpha() const override { return alpha_; }
@@ -176,10 +176,12 @@ class DepthwiseConv2D : public Layer {
  protected:
   // filters > 0: SeparableConv2D, the depthwise convolution followed by a pointwise (1 x 1) one to `filters`
   // channels, pointwise_kernel (1, 1, C * depth_multiplier, filters), the bias and activation after it.
+  // rank 1: DepthwiseConv1D / SeparableConv1D on (batch, steps, channels), one-row images (padding may also be
+  // "causal"); kernels (k, C, depth_multiplier) and (1, C * depth_multiplier, filters).
   DepthwiseConv2D(int64_t filters, Pair kernel_size, Pair strides, const std::string& padding,
                   int64_t depth_multiplier, Pair dilation_rate, const std::string& activation, bool use_bias,
                   const Initializer& depthwise_initializer, const Initializer& pointwise_initializer,
-                  const Initializer& bias_initializer, const std::string& name);
+                  const Initializer& bias_initializer, const std::string& name, int rank = 2);
   struct Call : LayerCall {
     Tensor preact, mid, dmid, workspace;  // mid: the depthwise output of a separable layer; preact: act not linear
   };
@@ -190,6 +192,7 @@ class DepthwiseConv2D : public Layer {
   const Tensor& backward_preact_one(LayerCall& call, const Tensor& dz, bool need_dx) override;
   std::string who() const { return class_name() + " '" + name_ + "'"; }
   int64_t filters_;  // 0: depthwise only
+  int rank_;
   Pair kernel_, strides_, dilation_;
   std::string padding_;
   int64_t multiplier_;
@@ -215,6 +218,36 @@ class SeparableConv2D : public DepthwiseConv2D {
                   const Initializer& pointwise_initializer = "glorot_uniform",
                   const Initializer& bias_initializer = "zeros", const std::string& name = "");
   int64_t filters() const { return filters_; }
+
+ protected:
+  SeparableConv2D(int rank, int64_t filters, Pair kernel_size, Pair strides, const std::string& padding,
+                  int64_t depth_multiplier, Pair dilation_rate, const std::string& activation, bool use_bias,
+                  const Initializer& depthwise_initializer, const Initializer& pointwise_initializer,
+                  const Initializer& bias_initializer, const std::string& name);
+};
+
+// Keras's DepthwiseConv1D: depthwise_kernel (kernel_size, C, depth_multiplier), bias (C * depth_multiplier).
+class DepthwiseConv1D : public DepthwiseConv2D {
+ public:
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
+  DepthwiseConv1D(int64_t kernel_size, int64_t strides = 1, const std::string& padding = "valid",
+                  int64_t depth_multiplier = 1, int64_t dilation_rate = 1, const std::string& activation = "linear",
+                  bool use_bias = true, const Initializer& depthwise_initializer = "glorot_uniform",
+                  const Initializer& bias_initializer = "zeros", const std::string& name = "");
+};
+
+// Keras's SeparableConv1D: depthwise_kernel (kernel_size, C, depth_multiplier), pointwise_kernel
+// (1, C * depth_multiplier, filters), bias (filters).
+class SeparableConv1D : public SeparableConv2D {
+ public:
+  Json config() const override;
+  static LayerPtr from_config(const Json& config);
+  SeparableConv1D(int64_t filters, int64_t kernel_size, int64_t strides = 1, const std::string& padding = "valid",
+                  int64_t depth_multiplier = 1, int64_t dilation_rate = 1, const std::string& activation = "linear",
+                  bool use_bias = true, const Initializer& depthwise_initializer = "glorot_uniform",
+                  const Initializer& pointwise_initializer = "glorot_uniform",
+                  const Initializer& bias_initializer = "zeros", const std::string& name = "");
 };
 
 // Max or average pooling over pool_size windows; strides default to pool_size.
