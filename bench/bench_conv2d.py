@@ -5,6 +5,8 @@ against PyTorch in float64, or against NumPy and nncore's reference loops when P
 anything is timed. PyTorch runs in NCHW, its native layout, with inputs converted outside the timed region;
 it is timed both in contiguous NCHW and in channels_last memory format and the faster of the two is reported.
 GFLOP/s counts 2*B*OH*OW*OC*KH*KW*C per forward and three times that per forward + backward (dx, dw, db).
+The machine's GEMM rate (nncore.ops.matmul, 2048 x 2048 x 2048) is measured in the same run at each thread count,
+and each nncore rate is also given as a share of it.
 Run: python bench/bench_conv2d.py [--quick]
 """
 from __future__ import annotations
@@ -34,6 +36,8 @@ SHAPES = [
     (28, 28, 1, 32, 3, "valid", "MNIST conv1"),
     (14, 14, 32, 64, 3, "same", ""),
     (32, 32, 64, 64, 3, "same", ""),
+    (16, 16, 128, 128, 3, "same", ""),
+    (56, 56, 64, 64, 3, "same", ""),
     (8, 8, 128, 128, 3, "same", ""),
     (32, 32, 64, 64, 1, "same", "pointwise"),
 ]
@@ -156,14 +160,17 @@ def main() -> None:
     time.sleep(0.5)  # let the thread pools that computed the references go idle
 
     header = (f"{'batch 32, channels-last':>36} {'thr':>3} {'fwd nncore':>10} {'fwd torch':>9} {'ratio':>6} "
-              f"{'f+b nncore':>10} {'f+b torch':>9} {'ratio':>6}  torch format")
-    print("GFLOP/s (ratio = nncore speed / torch speed)")
+              f"{'f+b nncore':>10} {'f+b torch':>9} {'ratio':>6} {'fwd/GEMM':>8} {'f+b/GEMM':>8}  torch format")
+    print("GFLOP/s (ratio = nncore speed / torch speed; x/GEMM = nncore's rate / its GEMM rate in this run)")
     print(header)
     print("-" * len(header))
     for threads in (1, 2):
         # Each library is timed over all shapes in one stretch, with a pause between: a pool that has just
         # worked keeps spinning for a while and would steal the other's cores.
         nncore.set_num_threads(threads)
+        a = rng.standard_normal((2048, 2048), dtype=np.float32)
+        gemm = 2.0 * 2048 ** 3 / median_seconds(lambda: nncore.ops.matmul(a, a), reps)
+        print(f"GEMM 2048^3, {threads} thread(s): {gemm * 1e-9:.1f} GFLOP/s")
         t_nn = []
         for case in cases:
             x, w, b, dy, pad = case["x"], case["w"], case["b"], case["dy"], case["padding"]
@@ -185,7 +192,7 @@ def main() -> None:
             r_f = f"{pf / nf:>6.2f}" if pf else f"{'':>6}"
             r_fb = f"{pfb / nfb:>6.2f}" if pfb else f"{'':>6}"
             print(f"{case['label']:>36} {threads:>3} {fl / nf * 1e-9:>10.1f} {pf_s} {r_f} "
-                  f"{3 * fl / nfb * 1e-9:>10.1f} {pfb_s} {r_fb}  {fmt}")
+                  f"{3 * fl / nfb * 1e-9:>10.1f} {pfb_s} {r_fb} {fl / nf / gemm:>8.0%} {3 * fl / nfb / gemm:>8.0%}  {fmt}")
 
 
 if __name__ == "__main__":

@@ -533,6 +533,41 @@ def test_conv2d_every_isa_matches_numpy_and_generic(isa, C):
         np.testing.assert_allclose(g, o, rtol=1e-5, atol=5e-5, err_msg=f"{isa} vs generic {name}")
 
 
+@pytest.mark.parametrize("OC", [20, 64, 97])
+@pytest.mark.parametrize("padding,d", [("same", 1), ("valid", 2), ("uneven", 1)])
+def test_conv2d_implicit_gemm_every_isa(isa, restore_threads, OC, padding, d):
+    # Stride 1 with more than 4 input channels: the implicit GEMM (forward, and backward-data as the flipped
+    # convolution of dz). OC = 20, 64, 97 are a narrow masked panel, one full panel, and full + ragged panels on
+    # every tile shape (AVX-512 4x64 with an 8x32 last panel, AVX2 6x16, generic 4x16); OW = 13 and 9 end every
+    # output row in a ragged tile; 'uneven' is a (2, 3) kernel with 'same': 0 rows padded above, 1 below.
+    rng = np.random.default_rng(OC + d)
+    k = (2, 3) if padding == "uneven" else (3, 3)
+    pad = "same" if padding == "uneven" else padding
+    x, w, b = rand(rng, 2, 9, 13, 12), rand(rng, *k, 12, OC), rand(rng, OC)
+    y_ref = ref_conv2d(x, w, b, (1, 1), pad, (d, d))
+    dy = rand(rng, *y_ref.shape)
+    results = []
+    for threads in (1, 2):
+        nncore.set_num_threads(threads)
+        y = nncore.ops.conv2d(x, w, b, padding=pad, dilation=d)
+        grads = nncore.ops.conv2d_backward(dy, x, w, padding=pad, dilation=d)
+        layer = Conv2D(OC, k, padding=pad, dilation_rate=d, activation="relu")
+        layer.build((None, 9, 13, 12))
+        layer.set_weights([w, b])
+        ly = layer.forward(x, training=True)
+        ldx = layer.backward(dy)
+        results.append([y, *grads, ly, ldx, *[g.copy() for g in layer.gradients]])
+    terms = 12 * k[0] * k[1] + OC * k[0] * k[1]
+    dz = np.where(y_ref > 0, dy, 0.0)
+    want = [y_ref, *ref_conv2d_backward(dy, x, w, (1, 1), pad, (d, d)), np.maximum(y_ref, 0),
+            *ref_conv2d_backward(dz, x, w, (1, 1), pad, (d, d))]
+    names = ("y", "dx", "dw", "db", "relu y", "relu dx", "relu kernel", "relu bias")
+    for name, got, ref in zip(names, results[0], want):
+        assert_close(got, ref, terms if name != "db" else 2 * 9 * 13, f"{isa} OC={OC} {name}")
+    for name, one, two in zip(names, *results):
+        np.testing.assert_array_equal(one, two, err_msg=f"{isa} {name}: 1 vs 2 threads")
+
+
 # --------------------------------------------------------------- bad input
 
 

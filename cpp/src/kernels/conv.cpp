@@ -4,6 +4,10 @@
 //     tap-major) and a per-ISA kernel (conv_<isa>.cpp) computes the block with the output channels in vector
 //     registers, bias and relu fused into the stores; backward-weights keeps a tile of dW in registers over the
 //     block, with relu's derivative and the bias gradient folded into the same pass.
+//   implicit GEMM (stride 1, more channels): per block of output rows, the input rows it reads go zero-padded
+//     into a channels-last slab, and a per-ISA tile reads its A operand in place from the slab, tap after tap
+//     (conv_internal.hpp), against the weights packed once per call. Backward-data is the same convolution of
+//     dz (relu's mask applied while building the slab) with the kernel flipped and transposed.
 //   im2col + GEMM (everything else): y(rows, OC) = cols(rows, KH*KW*C) @ w(KH*KW*C, OC), rows = (b, oh, ow),
 //     with bias and relu as the GEMM's epilogue; backward-weights dw += cols^T @ dz, backward-data
 //     dcols = dz @ w^T, then col2im adds into dx. Rows go in blocks whose im2col stays in L2; a 1x1, stride-1,
@@ -483,6 +487,139 @@ void backward_data_gemm(float* dx, const float* dy, const float* ymask, const fl
   });
 }
 
+// ---- implicit-GEMM path ---------------------------------------------------------------------------------------
+
+// A stride-1 convolution out (B, OH, OW, OC) of src (B, H, W, C), zero-padded by pt, pl (any sign), dilation dh,
+// dw; src is read times (mask > 0) when mask is not null (backward-data: relu's derivative, taken from y).
+struct Implicit {
+  const float* src;
+  const float* mask;
+  int64_t B, H, W, C, OH, OW, OC, KH, KW, dh, dw, pt, pl;
+  int64_t taps() const { return KH * KW; }
+  int64_t grid_w() const { return OW + (KW - 1) * dw; }
+};
+
+bool is_implicit(const ConvGeom& g) { return g.sh == 1 && g.sw == 1 && !is_pointwise(g) && !is_direct(g); }
+
+constexpr int64_t kSlabFloats = int64_t{1} << 16;  // 256 KiB of input rows per block: L2, beside a weight panel
+
+thread_local ThreadBuffer tls_slab;
+thread_local ThreadBuffer tls_packed;
+
+// Panel p of a kernel's N columns starts at column p * NR and at p * K * NR in the packed weights; it is NR
+// wide, or narrow_nr for a last panel of that many columns or fewer (conv_internal.hpp), and its tiles have as
+// many pixels as the kernel's tile of that width.
+struct Panel {
+  int64_t cols, width, mr;
+};
+Panel panel(const ConvKernel& k, int64_t N, int64_t p) {
+  const int64_t cols = std::min<int64_t>(k.tile_nr, N - p * k.tile_nr);
+  if (cols <= k.narrow_nr) return {cols, k.narrow_nr, k.narrow_mr};
+  return {cols, k.tile_nr, k.tile_mr};
+}
+
+// The (K x N) matrix at(k, j) into panels, k-major, zero past N, in the calling thread's buffer; all threads of
+// the call read it.
+template <typename At>
+const float* pack_panels(int64_t K, int64_t N, At at) {
+  const ConvKernel& k = conv_active_kernel();
+  const int64_t panels = ceil_div(N, k.tile_nr);
+  float* dst = tls_packed.get(panels * K * k.tile_nr);
+  for (int64_t p = 0; p < panels; ++p) {
+    const Panel pn = panel(k, N, p);
+    for (int64_t r = 0; r < K; ++r) {
+      float* d = dst + p * K * k.tile_nr + r * pn.width;
+      for (int64_t j = 0; j < pn.width; ++j) d[j] = j < pn.cols ? at(r, p * k.tile_nr + j) : 0.f;
+    }
+  }
+  return dst;
+}
+
+// Slab rows [0, used) of image b for output rows from oh0: slab row r is src row oh0 - pt + r, slab column j is
+// src column j - pl, zero outside src; then `slack` zeros that the last tiles may read.
+void build_slab(float* s, const Implicit& c, int64_t b, int64_t oh0, int64_t used, int64_t slack) {
+  const int64_t gw = c.grid_w(), lo = std::clamp<int64_t>(c.pl, 0, gw), hi = std::clamp(c.W + c.pl, lo, gw);
+  for (int64_t r = 0; r < used; ++r) {
+    float* dst = s + r * gw * c.C;
+    const int64_t ih = oh0 - c.pt + r;
+    if (ih < 0 || ih >= c.H) {
+      fill_floats(dst, 0.f, gw * c.C);
+      continue;
+    }
+    fill_floats(dst, 0.f, lo * c.C);
+    const int64_t at = ((b * c.H + ih) * c.W + lo - c.pl) * c.C, n = (hi - lo) * c.C;
+    if (c.mask == nullptr) {
+      copy_floats(dst + lo * c.C, c.src + at, n);
+    } else {
+      float* __restrict d = dst + lo * c.C;
+      const float* __restrict v = c.src + at;
+      const float* __restrict m = c.mask + at;
+      for (int64_t i = 0; i < n; ++i) d[i] = m[i] > 0.f ? v[i] : 0.f;
+    }
+    fill_floats(dst + hi * c.C, 0.f, (gw - hi) * c.C);
+  }
+  fill_floats(s + used * gw * c.C, 0.f, slack);
+}
+
+// out (and z: the pre-activation, when not null) = the convolution with `packed` (pack_panels of the K x OC
+// kernel, K = taps * C, rows (kh, kw, c)), plus bias, relu'd. Parallel over (image, block of output rows); each
+// output element is one tile's fixed-order sum, whatever the blocks and threads.
+void run_implicit(float* out, float* z, const Implicit& c, const float* packed, const float* bias, bool relu) {
+  const ConvKernel& k = conv_active_kernel();
+  const int64_t taps = c.taps(), gw = c.grid_w(), K = taps * c.C, NR = k.tile_nr;
+  const int64_t panels = ceil_div(c.OC, NR), halo = (c.KH - 1) * c.dh;
+  tls_offsets.resize(static_cast<size_t>(taps));
+  int64_t* off = tls_offsets.data();
+  for (int64_t kh = 0; kh < c.KH; ++kh)
+    for (int64_t kw = 0; kw < c.KW; ++kw) off[kh * c.KW + kw] = (kh * c.dh * gw + kw * c.dw) * c.C;
+  // Blocks of output rows, evened; more of them when the batch alone leaves threads idle.
+  const double flops_per_row = 2.0 * static_cast<double>(c.OW * K * c.OC);
+  const int nt = threads_for(flops_per_row * static_cast<double>(c.B * c.OH));
+  int64_t per_image = ceil_div(c.OH, std::clamp<int64_t>(kSlabFloats / (gw * c.C) - halo, 1, c.OH));
+  if (c.B * per_image < nt) per_image = std::min(c.OH, ceil_div(nt, c.B));
+  const int64_t rows = ceil_div(c.OH, per_image);
+  per_image = ceil_div(c.OH, rows);
+  const int64_t slack = std::max(k.tile_mr, k.narrow_mr) * c.C;
+  parallel_range(c.B * per_image, flops_per_row * static_cast<double>(rows), [&](int64_t u0, int64_t u1) {
+    float* s = tls_slab.get((rows + halo) * gw * c.C + slack);
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t b = u / per_image, oh0 = (u % per_image) * rows, oh1 = std::min(c.OH, oh0 + rows);
+      build_slab(s, c, b, oh0, oh1 - oh0 + halo, slack);
+      for (int64_t p = 0; p < panels; ++p) {
+        const float* bp = packed + p * K * NR;
+        const Panel pn = panel(k, c.OC, p);
+        for (int64_t r = 0; r < oh1 - oh0; ++r)
+          for (int64_t ow = 0; ow < c.OW; ow += pn.mr) {
+            const int64_t at = ((b * c.OH + oh0 + r) * c.OW + ow) * c.OC + p * NR;
+            k.implicit(taps, off, c.C, s + (r * gw + ow) * c.C, bp, bias != nullptr ? bias + p * NR : nullptr, relu,
+                       std::min(pn.mr, c.OW - ow), pn.cols, out + at, z != nullptr ? z + at : nullptr, c.OC);
+          }
+      }
+    }
+  });
+}
+
+void forward_implicit(float* y, float* z, const float* x, const float* w, const float* bias, bool relu,
+                      const ConvGeom& g) {
+  const Implicit c{x, nullptr, g.B, g.H, g.W, g.C, g.OH, g.OW, g.OC, g.KH, g.KW, g.dh, g.dw, g.pt, g.pl};
+  const int64_t OC = g.OC;
+  const float* packed = pack_panels(g.taps(), OC, [&](int64_t k, int64_t j) { return w[k * OC + j]; });
+  run_implicit(y, z, c, packed, bias, relu);
+}
+
+// dx[ih][iw] = sum over taps of dz[ih + pt - kh*dh][iw + pl - kw*dw] . w[kh][kw]^T: a stride-1 convolution of dz,
+// padded by (KH-1)*dh - pt, (KW-1)*dw - pl, with the kernel flipped in both directions and (C, OC) transposed.
+void backward_data_implicit(float* dx, const float* dy, const float* ymask, const float* w, const ConvGeom& g) {
+  const Implicit c{dy, ymask, g.B, g.OH, g.OW, g.OC, g.H, g.W, g.C, g.KH, g.KW, g.dh, g.dw,
+                   (g.KH - 1) * g.dh - g.pt, (g.KW - 1) * g.dw - g.pl};
+  const int64_t KH = g.KH, KW = g.KW, C = g.C, OC = g.OC;
+  const float* packed = pack_panels(KH * KW * OC, C, [&](int64_t k, int64_t j) {
+    const int64_t t = k / OC, oc = k % OC, kh = KH - 1 - t / KW, kw = KW - 1 - t % KW;
+    return w[((kh * KW + kw) * C + j) * OC + oc];
+  });
+  run_implicit(dx, nullptr, c, packed, nullptr, false);
+}
+
 // Workspace: the partial sums of backward-weights, direct or GEMM path.
 int64_t workspace_floats(const ConvGeom& g) {
   const int64_t groups = gemm_groups(g);  // the direct path's bias-only gradient goes this way too
@@ -506,6 +643,7 @@ void conv2d_forward(float* y, float* z, const float* x, const float* w, const fl
   float* pre = fused ? z : nullptr;
   const bool relu = act == Act::relu;
   if (is_direct(g)) forward_direct(out, pre, x, w, bias, relu, g);
+  else if (is_implicit(g)) forward_implicit(out, pre, x, w, bias, relu, g);
   else forward_gemm(out, pre, x, w, bias, relu, g);
   if (!fused) act_forward(act, y, out, g.B * g.rows_per_image(), g.OC, alpha);
 }
@@ -516,7 +654,8 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   const float* ymask = act == Act::relu ? y : nullptr;  // dz = dy * relu'(z), from the output: y > 0 <=> z > 0
   if (dw != nullptr && is_direct(g)) backward_weights_direct(dw, db, dy, ymask, x, g, ws);
   else if (dw != nullptr || db != nullptr) backward_weights_gemm(dw, db, dy, ymask, x, g, ws);
-  if (dx != nullptr) backward_data_gemm(dx, dy, ymask, w, g);
+  if (dx != nullptr && is_implicit(g)) backward_data_implicit(dx, dy, ymask, w, g);
+  else if (dx != nullptr) backward_data_gemm(dx, dy, ymask, w, g);
 }
 
 // ---- reference (direct loops) ----------------------------------------------------------------------------

@@ -5,6 +5,8 @@
 //                     and the stores (skipping positions that are no output pixel) are the epilogue.
 //   backward-weights: a 5-tap x 16-channel tile of dW in 10 ymm over the whole block of pixels; per pixel one
 //                     row of dy masked by relu's derivative (compare + and), 5 broadcasts, 10 FMAs.
+//   implicit GEMM:    a tile of 6 pixels x 16 channels in 12 ymm; per input value 2 loads of b, 6 broadcasts of
+//                     a, 12 FMAs.
 // This TU is compiled with -mavx2 -mfma: it defines no inline function or template shared with baseline TUs
 // (the helpers below have internal linkage), hence plain loops and intrinsics only.
 #include <immintrin.h>
@@ -192,8 +194,66 @@ void backward_weights_avx2(int64_t rows, int64_t grid_w, int64_t OW, int64_t tap
   }
 }
 
+constexpr int IMR = 6;  // implicit GEMM: pixels per tile (16 channels)
+
+template <int R, bool Masked>
+void implicit_tile(int64_t taps, const int64_t* off, int64_t kc, const float* a, const float* b, const float* bias,
+                   bool relu, const __m256i* m, float* y, float* z, int64_t ldc) {
+  __m256 acc[R][2];
+#pragma GCC unroll 6
+  for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (int64_t t = 0; t < taps; ++t) {
+    const float* at = a + off[t];
+#pragma GCC unroll 2
+    for (int64_t k = 0; k < kc; ++k, b += 16) {
+      const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 6
+      for (int i = 0; i < R; ++i) {
+        const __m256 ai = _mm256_broadcast_ss(at + i * kc + k);
+        acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+        acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+      }
+    }
+  }
+  const __m256 c0 = bias != nullptr ? load<Masked>(bias, m[0]) : _mm256_setzero_ps();
+  const __m256 c1 = bias != nullptr ? load<Masked>(bias + 8, m[1]) : _mm256_setzero_ps();
+  const __m256 zero = _mm256_setzero_ps();
+  for (int i = 0; i < R; ++i) {
+    __m256 v0 = _mm256_add_ps(acc[i][0], c0), v1 = _mm256_add_ps(acc[i][1], c1);
+    if (z != nullptr) {
+      store<Masked>(z + i * ldc, m[0], v0);
+      store<Masked>(z + i * ldc + 8, m[1], v1);
+    }
+    if (relu) {
+      v0 = _mm256_max_ps(v0, zero);
+      v1 = _mm256_max_ps(v1, zero);
+    }
+    store<Masked>(y + i * ldc, m[0], v0);
+    store<Masked>(y + i * ldc + 8, m[1], v1);
+  }
+}
+
+// A tile of exactly `rows` <= R pixels: a ragged last tile of an output row costs its own rows only.
+template <int R, bool Masked>
+void implicit_rows(int64_t taps, const int64_t* off, int64_t kc, const float* a, const float* b, const float* bias,
+                   bool relu, int64_t rows, const __m256i* m, float* y, float* z, int64_t ldc) {
+  if constexpr (R > 1) {
+    if (rows < R) return implicit_rows<R - 1, Masked>(taps, off, kc, a, b, bias, relu, rows, m, y, z, ldc);
+  }
+  implicit_tile<R, Masked>(taps, off, kc, a, b, bias, relu, m, y, z, ldc);
+}
+
+void implicit_avx2(int64_t taps, const int64_t* off, int64_t kc, const float* a, const float* b, const float* bias,
+                   bool relu, int64_t rows, int64_t cols, float* y, float* z, int64_t ldc) {
+  __m256i m[2];
+  lane_masks(cols, m);
+  if (cols >= 16) implicit_rows<IMR, false>(taps, off, kc, a, b, bias, relu, rows, m, y, z, ldc);
+  else implicit_rows<IMR, true>(taps, off, kc, a, b, bias, relu, rows, m, y, z, ldc);
+}
+
 }  // namespace
 
-const ConvKernel conv_kernel_avx2 = {P, forward_avx2, backward_weights_avx2, "avx2 6x16 / 5x16"};
+const ConvKernel conv_kernel_avx2 = {P, forward_avx2, backward_weights_avx2, IMR, 16, 0, 0, implicit_avx2,
+                                     "avx2 6x16 / 5x16 / 6x16"};
 
 }  // namespace nncore::kernels

@@ -50,8 +50,30 @@ void backward_weights_generic(int64_t rows, int64_t grid_w, int64_t OW, int64_t 
     }
 }
 
+constexpr int IMR = 4, INR = 16;  // implicit GEMM tile
+
+void implicit_generic(int64_t taps, const int64_t* off, int64_t kc, const float* a, const float* b,
+                      const float* bias, bool relu, int64_t rows, int64_t cols, float* y, float* z, int64_t ldc) {
+  float acc[IMR][INR] = {};
+  for (int64_t t = 0; t < taps; ++t) {
+    const float* at = a + off[t];
+    for (int64_t k = 0; k < kc; ++k, b += INR)
+      for (int i = 0; i < IMR; ++i) {
+        const float ai = at[i * kc + k];
+        for (int j = 0; j < INR; ++j) acc[i][j] += ai * b[j];
+      }
+  }
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) {
+      const float v = acc[i][j] + (bias != nullptr ? bias[j] : 0.f);
+      if (z != nullptr) z[i * ldc + j] = v;
+      y[i * ldc + j] = relu && !(v > 0.f) ? 0.f : v;
+    }
+}
+
 }  // namespace
 
-const ConvKernel conv_kernel_generic = {1, forward_generic, backward_weights_generic, "generic"};
+const ConvKernel conv_kernel_generic = {1, forward_generic, backward_weights_generic, IMR, INR, 0, 0, implicit_generic,
+                                        "generic"};
 
 }  // namespace nncore::kernels

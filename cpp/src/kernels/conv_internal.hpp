@@ -1,6 +1,7 @@
 #pragma once
-// Direct-convolution internals shared by conv.cpp (blocking, the input buffer, threads, reductions) and the
-// per-ISA kernels. The direct path serves convolutions with few input channels (the first layer of an image
+// Convolution internals shared by conv.cpp (blocking, the input buffers, threads, reductions) and the per-ISA
+// kernels: the direct path below and the implicit-GEMM tile further down. The direct path serves convolutions
+// with few input channels (the first layer of an image
 // network), where im2col + GEMM would spend most of its time packing a K = KH*KW*C of 9 or 27.
 //
 // A block is `rows` whole output rows of one image. conv.cpp lays its input out so that input value t
@@ -30,10 +31,27 @@ using ConvBackwardWeightsBlock = void (*)(int64_t rows, int64_t grid_w, int64_t 
                                           const int64_t* off, const float* dy, const float* y, int64_t OC,
                                           float* acc);
 
+// Implicit GEMM (stride-1 convolutions with many input channels, and their backward-data): conv.cpp copies a block's
+// input rows, zero-padded, into a channels-last slab of width grid_w = OW + (KW-1)*dw, where tap t = (kh, kw) of
+// output pixel (r, ow) is the kc = C floats at slab + ((r + kh*dh) * grid_w + ow + kw*dw) * kc: a GEMM whose A
+// rows are read in place, tap after tap, with no im2col. A tile is MR consecutive pixels of one output row times
+// NR channels (narrow_mr x narrow_nr when cols <= narrow_nr: the last panel of a ragged OC, packed that wide);
+// a points at its first pixel, off[t] = (kh*dh * grid_w + kw*dw) * kc, and b is the weights packed in an
+// NR-column panel, k-major (b[(t * kc + k) * NR + j], zero past the last channel):
+//   acc[i][j] = sum_{t < taps} sum_{k < kc} a[off[t] + i * kc + k] * b[(t * kc + k) * NR + j]
+// for all MR x NR (rows past `rows` read slab memory that conv.cpp keeps readable), then for i < rows, j < cols:
+//   z[i * ldc + j] = acc + bias[j] (when z is not null; no bias when null), y[i * ldc + j] = relu ? max(z, 0) : z.
+using ConvImplicitTile = void (*)(int64_t taps, const int64_t* off, int64_t kc, const float* a, const float* b,
+                                  const float* bias, bool relu, int64_t rows, int64_t cols, float* y, float* z,
+                                  int64_t ldc);
+
 struct ConvKernel {
   int pix_tile;  // grid positions per forward register tile
   ConvForwardBlock forward;
   ConvBackwardWeightsBlock backward_weights;
+  int tile_mr, tile_nr;      // the implicit-GEMM tile: pixels x channels
+  int narrow_mr, narrow_nr;  // a narrower tile for a last panel of <= narrow_nr channels (0: none)
+  ConvImplicitTile implicit;
   const char* name;
 };
 
