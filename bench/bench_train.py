@@ -9,6 +9,8 @@ mlp:   784-256-256-10 ReLU MLP.
 cnn:   the classic tutorial CNN: Conv2D(32, 3x3, relu) -> MaxPooling2D(2x2) -> Flatten -> Dense(10, softmax).
 lenet: Conv2D(6, 5x5, relu, same) -> MaxPool -> Conv2D(16, 5x5, relu) -> MaxPool -> Flatten -> Dense(120, relu)
        -> Dropout(0.3) -> Dense(84, relu) -> Dense(10, softmax).
+convnet: the LeNet-style CNN with Keras's classic widths: Conv2D(32, 3x3, relu, same) -> MaxPool -> Conv2D(64, 3x3,
+       relu, same) -> MaxPool -> Flatten -> Dense(128, relu) -> Dropout(0.5) -> Dense(10, softmax).
 conv1d: a text CNN on a synthetic token task: Embedding(1000, 32) -> Conv1D(64, 5, relu) -> GlobalMaxPooling1D
        -> Dense(2, softmax). 20,000 training and 5,000 test sequences of 64 ids from a vocabulary of 1,000; the
        label is whether the bigram (3, 7) occurs (both tokens occur once in every sequence, adjacent or not).
@@ -17,7 +19,9 @@ lstm:  each image as a sequence of 28 rows of 28 pixels: LSTM(128) -> Dense(10, 
 gru:   the same with GRU(128) (PyTorch's nn.GRU is the reset_after=True form, as Keras's default).
 Each framework runs in its own process (so its peak resident memory is its own); each reports the median
 epoch time over the timed epochs (the first epoch is timed too but reported apart as warm-up), the test
-accuracy after training, and the peak RSS.
+accuracy after training, and the peak RSS. For the models made of Conv2D and Dense layers the training
+arithmetic of an epoch (forward, dx but for the first layer, dW: 2 FLOP per multiply-add) divided by the epoch
+time is given as a share of nncore's GEMM rate (2048^3) measured in the same run, at the same thread count.
 """
 from __future__ import annotations
 
@@ -90,6 +94,11 @@ def nncore_model(name: str):
     if name == "cnn":
         return Sequential([Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)), MaxPooling2D((2, 2)),
                            Flatten(), Dense(10, activation="softmax")]), (28, 28, 1)
+    if name == "convnet":
+        return Sequential([Conv2D(32, (3, 3), activation="relu", padding="same", input_shape=(28, 28, 1)),
+                           MaxPooling2D((2, 2)), Conv2D(64, (3, 3), activation="relu", padding="same"),
+                           MaxPooling2D((2, 2)), Flatten(), Dense(128, activation="relu"), Dropout(0.5),
+                           Dense(10, activation="softmax")]), (28, 28, 1)
     return Sequential([Conv2D(6, (5, 5), activation="relu", padding="same", input_shape=(28, 28, 1)),
                        MaxPooling2D((2, 2)), Conv2D(16, (5, 5), activation="relu"), MaxPooling2D((2, 2)), Flatten(),
                        Dense(120, activation="relu"), Dropout(0.3), Dense(84, activation="relu"),
@@ -129,9 +138,49 @@ def torch_model(name: str):
     if name == "cnn":
         return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                              nn.Linear(32 * 13 * 13, 10)), (1, 28, 28)
+    if name == "convnet":
+        return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1),
+                             nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(),
+                             nn.Dropout(0.5), nn.Linear(128, 10)), (1, 28, 28)
     return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Dropout(0.3),
                          nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10)), (1, 28, 28)
+
+
+def train_flops(model, n: int):
+    """FLOPs of one epoch of n samples for a model of Conv2D / Dense layers (else None): each layer's forward is
+    2 * outputs * (weights per output); training adds dW and, but for the first layer, dx: each as much again."""
+    from nncore.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+
+    total = 0.0
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, (Conv2D, Dense)):
+            kernel = layer.get_weights()[0]
+            per_output = kernel.size // kernel.shape[-1]  # multiply-adds per output value
+            outputs = 1
+            for d in layer.output_shape[1:]:
+                outputs *= d
+            total += 2.0 * outputs * per_output * (2 if i == 0 else 3)
+        elif not isinstance(layer, (Dropout, Flatten, MaxPooling2D)):
+            return None
+    return total * n
+
+
+def gemm_rate(threads: int) -> float:
+    """nncore's float32 GEMM rate (FLOP/s) on 2048^3 at `threads` threads, median of 5."""
+    import numpy as np
+
+    import nncore
+
+    nncore.set_num_threads(threads)
+    a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
+    nncore.ops.matmul(a, a)
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        nncore.ops.matmul(a, a)
+        times.append(time.perf_counter() - t0)
+    return 2.0 * 2048 ** 3 / median(times)
 
 
 def peak_rss_mb() -> float:
@@ -153,7 +202,7 @@ def child_nncore(model_name: str, epochs: int, quick: bool, threads: int, lr: fl
         model.fit(x, y, epochs=1, batch_size=32, verbose=0)
         times.append(time.perf_counter() - t0)
     acc = model.evaluate(xt, yt, verbose=0)[1]
-    return {"times": times, "accuracy": acc, "peak_rss_mb": peak_rss_mb()}
+    return {"times": times, "accuracy": acc, "peak_rss_mb": peak_rss_mb(), "flops": train_flops(model, len(x))}
 
 
 def child_torch(model_name: str, epochs: int, quick: bool, threads: int, lr: float) -> dict:
@@ -193,7 +242,7 @@ CHILDREN = {"nncore": child_nncore, "torch": child_torch}
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", choices=["mlp", "cnn", "lenet", "conv1d", "lstm", "gru"])
+    ap.add_argument("model", choices=["mlp", "cnn", "lenet", "convnet", "conv1d", "lstm", "gru"])
     ap.add_argument("--threads", type=int, nargs="+", default=[2])
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="6,000 training images, 1 epoch: a smoke run")
@@ -218,8 +267,10 @@ def main() -> None:
     print(f"bench_train {args.model}: {cpu_name()}, {time.strftime('%Y-%m-%d')}, epochs={epochs}, lr={args.lr}"
           f"{' (quick)' if args.quick else ''}")
     print(f"{'threads':>7} {'framework':>9} {'epoch s (median)':>17} {'first epoch s':>14} {'test acc':>9} "
-          f"{'peak RSS MB':>12} {'speedup':>8}")
+          f"{'peak RSS MB':>12} {'speedup':>8} {'of GEMM rate':>12}")
     for threads in args.threads:
+        gemm = gemm_rate(threads)
+        time.sleep(0.5)
         results = {}
         for fw in frameworks:
             r = run_child(os.path.abspath(__file__),
@@ -229,9 +280,13 @@ def main() -> None:
             timed = r["times"][1:] or r["times"]
             results[fw] = (median(timed), r)
         base = results.get("torch", results["nncore"])[0]
+        flops = results.get("nncore", (0, {}))[1].get("flops")
         for fw, (med, r) in results.items():
+            share = f"{flops / med / gemm:>12.0%}" if flops else f"{'n/a':>12}"
             print(f"{threads:>7} {fw:>9} {med:>17.3f} {r['times'][0]:>14.3f} {r['accuracy']:>9.4f} "
-                  f"{r['peak_rss_mb']:>12.0f} {base / med:>7.2f}x")
+                  f"{r['peak_rss_mb']:>12.0f} {base / med:>7.2f}x {share}")
+        print(f"{'':>7} GEMM 2048^3 at {threads} thread(s): {gemm * 1e-9:.1f} GFLOP/s"
+              + (f"; one epoch is {flops * 1e-12:.2f} TFLOP" if flops else ""))
 
 
 if __name__ == "__main__":

@@ -533,17 +533,19 @@ def test_conv2d_every_isa_matches_numpy_and_generic(isa, C):
         np.testing.assert_allclose(g, o, rtol=1e-5, atol=5e-5, err_msg=f"{isa} vs generic {name}")
 
 
-@pytest.mark.parametrize("OC", [20, 64, 97])
+@pytest.mark.parametrize("C,OC", [(20, 20), (20, 64), (40, 97)])
 @pytest.mark.parametrize("padding,d", [("same", 1), ("valid", 2), ("uneven", 1)])
-def test_conv2d_implicit_gemm_every_isa(isa, restore_threads, OC, padding, d):
-    # Stride 1 with more than 4 input channels: the implicit GEMM (forward, and backward-data as the flipped
-    # convolution of dz). OC = 20, 64, 97 are a narrow masked panel, one full panel, and full + ragged panels on
-    # every tile shape (AVX-512 4x64 with an 8x32 last panel, AVX2 6x16, generic 4x16); OW = 13 and 9 end every
-    # output row in a ragged tile; 'uneven' is a (2, 3) kernel with 'same': 0 rows padded above, 1 below.
-    rng = np.random.default_rng(OC + d)
+def test_conv2d_implicit_gemm_every_isa(isa, restore_threads, C, OC, padding, d):
+    # Stride 1 with more than 16 input and output channels and 128 or more grid positions per image: the implicit
+    # GEMM for the forward, backward-data (the flipped convolution of dz) and backward-weights (slab^T dz per tap
+    # through the GEMM micro-kernel). The channel counts make narrow, full and ragged panels of every tile shape
+    # (AVX-512 4x64 with an 8x32 last panel, AVX2 6x16, generic 4x16) and ragged micro-kernel rows (C = 20, 40
+    # over 8); OW = 15 and 11 end every output row in a ragged tile; 'uneven' is a (2, 3) kernel with 'same':
+    # 0 rows padded above, 1 below.
+    rng = np.random.default_rng(C + OC + d)
     k = (2, 3) if padding == "uneven" else (3, 3)
     pad = "same" if padding == "uneven" else padding
-    x, w, b = rand(rng, 2, 9, 13, 12), rand(rng, *k, 12, OC), rand(rng, OC)
+    x, w, b = rand(rng, 2, 14, 15, C), rand(rng, *k, C, OC), rand(rng, OC)
     y_ref = ref_conv2d(x, w, b, (1, 1), pad, (d, d))
     dy = rand(rng, *y_ref.shape)
     results = []
@@ -552,18 +554,18 @@ def test_conv2d_implicit_gemm_every_isa(isa, restore_threads, OC, padding, d):
         y = nncore.ops.conv2d(x, w, b, padding=pad, dilation=d)
         grads = nncore.ops.conv2d_backward(dy, x, w, padding=pad, dilation=d)
         layer = Conv2D(OC, k, padding=pad, dilation_rate=d, activation="relu")
-        layer.build((None, 9, 13, 12))
+        layer.build((None, 14, 15, C))
         layer.set_weights([w, b])
         ly = layer.forward(x, training=True)
         ldx = layer.backward(dy)
         results.append([y, *grads, ly, ldx, *[g.copy() for g in layer.gradients]])
-    terms = 12 * k[0] * k[1] + OC * k[0] * k[1]
+    terms = max((C + OC) * k[0] * k[1], 2 * 14 * 15)  # the longest sum: a pixel's taps or dw's pixels
     dz = np.where(y_ref > 0, dy, 0.0)
     want = [y_ref, *ref_conv2d_backward(dy, x, w, (1, 1), pad, (d, d)), np.maximum(y_ref, 0),
             *ref_conv2d_backward(dz, x, w, (1, 1), pad, (d, d))]
     names = ("y", "dx", "dw", "db", "relu y", "relu dx", "relu kernel", "relu bias")
     for name, got, ref in zip(names, results[0], want):
-        assert_close(got, ref, terms if name != "db" else 2 * 9 * 13, f"{isa} OC={OC} {name}")
+        assert_close(got, ref, terms, f"{isa} C={C} OC={OC} {name}")
     for name, one, two in zip(names, *results):
         np.testing.assert_array_equal(one, two, err_msg=f"{isa} {name}: 1 vs 2 threads")
 

@@ -7,7 +7,9 @@
 //   implicit GEMM (stride 1, more channels): per block of output rows, the input rows it reads go zero-padded
 //     into a channels-last slab, and a per-ISA tile reads its A operand in place from the slab, tap after tap
 //     (conv_internal.hpp), against the weights packed once per call. Backward-data is the same convolution of
-//     dz (relu's mask applied while building the slab) with the kernel flipped and transposed.
+//     dz (relu's mask applied while building the slab) with the kernel flipped and transposed; backward-weights
+//     is, per tap, slab^T dz over the slab's grid of positions (dz packed once per block with zeros between the
+//     output rows), through the GEMM micro-kernel reading the slab in place.
 //   im2col + GEMM (everything else): y(rows, OC) = cols(rows, KH*KW*C) @ w(KH*KW*C, OC), rows = (b, oh, ow),
 //     with bias and relu as the GEMM's epilogue; backward-weights dw += cols^T @ dz, backward-data
 //     dcols = dz @ w^T, then col2im adds into dx. Rows go in blocks whose im2col stays in L2; a 1x1, stride-1,
@@ -27,6 +29,7 @@
 #include <vector>
 
 #include "kernels/conv_internal.hpp"
+#include "kernels/gemm_internal.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/thread_buffer.hpp"
 #include "kernels/parallel.hpp"
@@ -402,9 +405,7 @@ void gemm_any(bool serial, bool trans_a, bool trans_b, int64_t M, int64_t N, int
 const float* block_dz(const float* dy, const float* ymask, int64_t at, int64_t npix, int64_t OC) {
   if (ymask == nullptr) return dy + at * OC;
   float* dz = tls_dz.get(npix * OC);
-  const float* __restrict d = dy + at * OC;
-  const float* __restrict yv = ymask + at * OC;
-  for (int64_t i = 0; i < npix * OC; ++i) dz[i] = yv[i] > 0.f ? d[i] : 0.f;
+  relu_backward_serial(dz, dy + at * OC, ymask + at * OC, npix * OC);
   return dz;
 }
 
@@ -499,7 +500,18 @@ struct Implicit {
   int64_t grid_w() const { return OW + (KW - 1) * dw; }
 };
 
-bool is_implicit(const ConvGeom& g) { return g.sh == 1 && g.sw == 1 && !is_pointwise(g) && !is_direct(g); }
+// Which passes take the implicit GEMM, by measurement (Zen 4, batch 32, against im2col + GEMM): its tiles are 32 or
+// 64 channels wide, so the channels a pass writes (forward OC, backward-data C) must be more than the GEMM
+// path's narrow kernel takes (16); backward-weights runs the GEMM micro-kernel over the positions of one image
+// at a time, which needs 16 or more input channels (its tile's rows) and 128 or more positions per image.
+bool implicit_geometry(const ConvGeom& g) {
+  return g.sh == 1 && g.sw == 1 && !is_pointwise(g) && !is_direct(g);
+}
+bool takes_implicit_forward(const ConvGeom& g) { return implicit_geometry(g) && g.OC > 16; }
+bool takes_implicit_backward_data(const ConvGeom& g) { return implicit_geometry(g) && g.C > 16; }
+bool takes_implicit_backward_weights(const ConvGeom& g) {
+  return takes_implicit_forward(g) && g.C >= 16 && g.OH * (g.OW + (g.KW - 1) * g.dw) >= 128;
+}
 
 constexpr int64_t kSlabFloats = int64_t{1} << 16;  // 256 KiB of input rows per block: L2, beside a weight panel
 
@@ -548,17 +560,26 @@ void build_slab(float* s, const Implicit& c, int64_t b, int64_t oh0, int64_t use
     }
     fill_floats(dst, 0.f, lo * c.C);
     const int64_t at = ((b * c.H + ih) * c.W + lo - c.pl) * c.C, n = (hi - lo) * c.C;
-    if (c.mask == nullptr) {
-      copy_floats(dst + lo * c.C, c.src + at, n);
-    } else {
-      float* __restrict d = dst + lo * c.C;
-      const float* __restrict v = c.src + at;
-      const float* __restrict m = c.mask + at;
-      for (int64_t i = 0; i < n; ++i) d[i] = m[i] > 0.f ? v[i] : 0.f;
-    }
+    if (c.mask == nullptr) copy_floats(dst + lo * c.C, c.src + at, n);
+    else relu_backward_serial(dst + lo * c.C, c.src + at, c.mask + at, n);
     fill_floats(dst + hi * c.C, 0.f, (gw - hi) * c.C);
   }
   fill_floats(s + used * gw * c.C, 0.f, slack);
+}
+
+// Blocks of output rows per image whose slab fits kSlabFloats (at least one row each).
+int64_t slab_blocks(const Implicit& c) {
+  const int64_t halo = (c.KH - 1) * c.dh;
+  return ceil_div(c.OH, std::clamp<int64_t>(kSlabFloats / (c.grid_w() * c.C) - halo, 1, c.OH));
+}
+
+// The taps' offsets into the slab (conv_internal.hpp), in the calling thread's tls_offsets.
+const int64_t* slab_offsets(const Implicit& c) {
+  tls_offsets.resize(static_cast<size_t>(c.taps()));
+  int64_t* off = tls_offsets.data();
+  for (int64_t kh = 0; kh < c.KH; ++kh)
+    for (int64_t kw = 0; kw < c.KW; ++kw) off[kh * c.KW + kw] = (kh * c.dh * c.grid_w() + kw * c.dw) * c.C;
+  return off;
 }
 
 // out (and z: the pre-activation, when not null) = the convolution with `packed` (pack_panels of the K x OC
@@ -568,14 +589,11 @@ void run_implicit(float* out, float* z, const Implicit& c, const float* packed, 
   const ConvKernel& k = conv_active_kernel();
   const int64_t taps = c.taps(), gw = c.grid_w(), K = taps * c.C, NR = k.tile_nr;
   const int64_t panels = ceil_div(c.OC, NR), halo = (c.KH - 1) * c.dh;
-  tls_offsets.resize(static_cast<size_t>(taps));
-  int64_t* off = tls_offsets.data();
-  for (int64_t kh = 0; kh < c.KH; ++kh)
-    for (int64_t kw = 0; kw < c.KW; ++kw) off[kh * c.KW + kw] = (kh * c.dh * gw + kw * c.dw) * c.C;
+  const int64_t* off = slab_offsets(c);
   // Blocks of output rows, evened; more of them when the batch alone leaves threads idle.
   const double flops_per_row = 2.0 * static_cast<double>(c.OW * K * c.OC);
   const int nt = threads_for(flops_per_row * static_cast<double>(c.B * c.OH));
-  int64_t per_image = ceil_div(c.OH, std::clamp<int64_t>(kSlabFloats / (gw * c.C) - halo, 1, c.OH));
+  int64_t per_image = slab_blocks(c);
   if (c.B * per_image < nt) per_image = std::min(c.OH, ceil_div(nt, c.B));
   const int64_t rows = ceil_div(c.OH, per_image);
   per_image = ceil_div(c.OH, rows);
@@ -620,11 +638,84 @@ void backward_data_implicit(float* dx, const float* dy, const float* ymask, cons
   run_implicit(dx, nullptr, c, packed, nullptr, false);
 }
 
+// Backward-weights: the (image, row block) units go in implicit_groups(g) fixed groups, each summed into its own
+// partial of dW, db on one thread, the partials then added in group order (as backward_weights_gemm): the sums'
+// order depends on the shapes alone, never on the thread count.
+int64_t implicit_groups(const ConvGeom& g) {
+  const Implicit c{nullptr, nullptr, g.B, g.H, g.W, g.C, g.OH, g.OW, g.OC, g.KH, g.KW, g.dh, g.dw, g.pt, g.pl};
+  return std::min(g.B * slab_blocks(c), kMaxGroups);
+}
+
+// dw += sum over the block's pixels of the patch^T dz, db += the sum of dz rows. Per unit: the input rows into
+// the slab; dz (dy, times relu's derivative when ymask is not null) packed into the GEMM's NR-column panels over
+// the slab's grid positions q = r * grid_w + ow (zero where ow >= OW, so the positions between output rows add
+// nothing); then for each tap t, dW_t (C x OC) += A_t^T dz with A_t the slab shifted by the tap, read in place by
+// the micro-kernel (row i of its tile = channel i, k = position q).
+void backward_weights_implicit(float* dw, float* db, const float* dy, const float* ymask, const float* x,
+                               const ConvGeom& g, float* partials) {
+  const Implicit c{x, nullptr, g.B, g.H, g.W, g.C, g.OH, g.OW, g.OC, g.KH, g.KW, g.dh, g.dw, g.pt, g.pl};
+  const GemmKernel& gk = gemm_active_kernel();
+  const int64_t MR = gk.MR, NR = gk.NR, taps = c.taps(), gw = c.grid_w(), halo = (c.KH - 1) * c.dh;
+  const int64_t per_image = slab_blocks(c), rows = ceil_div(c.OH, per_image);
+  const int64_t units = c.B * ceil_div(c.OH, rows), groups = implicit_groups(g), panels = ceil_div(c.OC, NR);
+  const int64_t part = (taps * c.C + 1) * c.OC;
+  // The micro-kernel's rows past C and the last taps' positions past the slab read this many zeros.
+  const int64_t slack = (c.KW * c.dw + 1) * c.C + MR;
+  const int64_t* off = slab_offsets(c);
+  const double flops_per_group = 2.0 * static_cast<double>(ceil_div(units, groups) * rows * c.OW * taps * c.C * c.OC);
+  parallel_range(groups, flops_per_group, [&](int64_t g0, int64_t g1) {
+    float* s = tls_slab.get((rows + halo) * gw * c.C + slack);
+    float* dzp = tls_dz.get(panels * rows * gw * NR);
+    float tile[16 * 64];  // a ragged tile (MR x NR <= 16 x 64 for every GEMM kernel)
+    for (int64_t gi = g0; gi < g1; ++gi) {
+      float* acc = partials + gi * part;
+      std::memset(acc, 0, sizeof(float) * static_cast<size_t>(part));
+      for (int64_t u = units * gi / groups; u < units * (gi + 1) / groups; ++u) {
+        const int64_t b = u / ceil_div(c.OH, rows), oh0 = (u % ceil_div(c.OH, rows)) * rows;
+        const int64_t nr = std::min(c.OH, oh0 + rows) - oh0, K = nr * gw;
+        build_slab(s, c, b, oh0, nr + halo, slack);
+        // dz over the grid positions into panels (k-major, NR wide), and its row sums into db.
+        for (int64_t r = 0; r < nr; ++r)
+          for (int64_t ow = 0; ow < gw; ++ow) {
+            const int64_t q = r * gw + ow, at = ((b * c.OH + oh0 + r) * c.OW + ow) * c.OC;
+            for (int64_t p = 0; p < panels; ++p) {
+              float* d = dzp + (p * K + q) * NR;
+              const int64_t n = ow < c.OW ? std::min(NR, c.OC - p * NR) : 0;
+              if (n > 0 && ymask != nullptr) relu_backward_serial(d, dy + at + p * NR, ymask + at + p * NR, n);
+              else if (n > 0) copy_floats(d, dy + at + p * NR, n);
+              fill_floats(d + n, 0.f, NR - n);
+              if (n > 0) add_floats(acc + taps * c.C * c.OC + p * NR, d, n);
+            }
+          }
+        for (int64_t t = 0; t < taps; ++t)
+          for (int64_t i0 = 0; i0 < c.C; i0 += MR)
+            for (int64_t p = 0; p < panels; ++p) {
+              const float* a = s + off[t] + i0;
+              float* dst = acc + (t * c.C + i0) * c.OC + p * NR;
+              const int64_t mi = std::min(MR, c.C - i0), nj = std::min(NR, c.OC - p * NR);
+              if (mi == MR && nj == NR) {
+                gk.fn(K, a, 1, c.C, dzp + p * K * NR, 1.f, dst, c.OC);
+                continue;
+              }
+              gk.fn(K, a, 1, c.C, dzp + p * K * NR, 0.f, tile, NR);
+              for (int64_t i = 0; i < mi; ++i) add_floats(dst + i * c.OC, tile + i * NR, nj);
+            }
+      }
+    }
+  });
+  for (int64_t gi = 0; gi < groups; ++gi) {
+    const float* pc = partials + gi * part;
+    add_floats(dw, pc, taps * c.C * c.OC);
+    if (db != nullptr) add_floats(db, pc + taps * c.C * c.OC, c.OC);
+  }
+}
+
 // Workspace: the partial sums of backward-weights, direct or GEMM path.
 int64_t workspace_floats(const ConvGeom& g) {
   const int64_t groups = gemm_groups(g);  // the direct path's bias-only gradient goes this way too
   const int64_t gemm_part = groups > 1 ? groups * (g.taps() + 1) * g.OC : 0;
-  return std::max(gemm_part, is_direct(g) ? direct_chunks(g) * (g.taps() + 1) * g.OC : 0);
+  const int64_t implicit_part = takes_implicit_backward_weights(g) ? implicit_groups(g) * (g.taps() + 1) * g.OC : 0;
+  return std::max({gemm_part, implicit_part, is_direct(g) ? direct_chunks(g) * (g.taps() + 1) * g.OC : 0});
 }
 
 }  // namespace
@@ -643,7 +734,7 @@ void conv2d_forward(float* y, float* z, const float* x, const float* w, const fl
   float* pre = fused ? z : nullptr;
   const bool relu = act == Act::relu;
   if (is_direct(g)) forward_direct(out, pre, x, w, bias, relu, g);
-  else if (is_implicit(g)) forward_implicit(out, pre, x, w, bias, relu, g);
+  else if (takes_implicit_forward(g)) forward_implicit(out, pre, x, w, bias, relu, g);
   else forward_gemm(out, pre, x, w, bias, relu, g);
   if (!fused) act_forward(act, y, out, g.B * g.rows_per_image(), g.OC, alpha);
 }
@@ -653,8 +744,9 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   if (g.B == 0) return;
   const float* ymask = act == Act::relu ? y : nullptr;  // dz = dy * relu'(z), from the output: y > 0 <=> z > 0
   if (dw != nullptr && is_direct(g)) backward_weights_direct(dw, db, dy, ymask, x, g, ws);
+  else if (dw != nullptr && takes_implicit_backward_weights(g)) backward_weights_implicit(dw, db, dy, ymask, x, g, ws);
   else if (dw != nullptr || db != nullptr) backward_weights_gemm(dw, db, dy, ymask, x, g, ws);
-  if (dx != nullptr && is_implicit(g)) backward_data_implicit(dx, dy, ymask, w, g);
+  if (dx != nullptr && takes_implicit_backward_data(g)) backward_data_implicit(dx, dy, ymask, w, g);
   else if (dx != nullptr) backward_data_gemm(dx, dy, ymask, w, g);
 }
 

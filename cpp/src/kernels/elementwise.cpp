@@ -17,13 +17,6 @@ void leaky_relu_fwd(float* __restrict y, const float* __restrict x, int64_t n, f
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.f ? x[i] : alpha * x[i];
 }
-void relu_bwd(float* __restrict dx, const float* __restrict dy, const float* __restrict y, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = dy[i];  // loaded unconditionally so the select vectorizes
-    dx[i] = y[i] > 0.f ? g : 0.f;
-  }
-}
 void leaky_relu_bwd(float* __restrict dx, const float* __restrict dy, const float* __restrict x, int64_t n,
                     float alpha) {
 #pragma omp simd
@@ -81,6 +74,14 @@ void softmax_rows(float* y, const float* x, int64_t r0, int64_t r1, int64_t cols
   }
 }
 }  // namespace
+
+void relu_backward_serial(float* __restrict dx, const float* __restrict dy, const float* __restrict y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = dy[i];  // loaded unconditionally so the select vectorizes
+    dx[i] = y[i] > 0.f ? g : 0.f;
+  }
+}
 
 void act_forward(Act act, float* y, const float* x, int64_t rows, int64_t cols, float alpha) {
   const int64_t n = rows * cols;
@@ -140,7 +141,7 @@ void act_backward(Act act, float* dx, const float* dy, const float* x, const flo
       });
       return;
     case Act::relu:  // from the output: y > 0 <=> x > 0
-      parallel_range(n, 1.0, [&](int64_t b, int64_t e) { relu_bwd(dx + b, dy + b, y + b, e - b); });
+      parallel_range(n, 1.0, [&](int64_t b, int64_t e) { relu_backward_serial(dx + b, dy + b, y + b, e - b); });
       return;
     case Act::leaky_relu:
       parallel_range(n, 1.0, [&](int64_t b, int64_t e) { leaky_relu_bwd(dx + b, dy + b, x + b, e - b, alpha); });

@@ -88,6 +88,8 @@ void act_forward(Act act, float* y, const float* x, int64_t rows, int64_t cols, 
 // dx may alias dy.
 void act_backward(Act act, float* dx, const float* dy, const float* x, const float* y, int64_t rows,
                   int64_t cols, float alpha);
+// dx = y > 0 ? dy : 0 for n floats on the calling thread: relu's derivative inside a kernel's own parallel loop.
+void relu_backward_serial(float* dx, const float* dy, const float* y, int64_t n);
 
 // ---- small reductions and broadcasts used by dense layers --------------------------------------------------
 void broadcast_rows(float* y, const float* b, int64_t rows, int64_t cols);        // y[r,:] = b
