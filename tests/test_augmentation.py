@@ -82,9 +82,12 @@ def random_transforms(rng, B, H, W):
 @pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
 def test_transform_matches_float64_reference_and_its_adjoint(mode, interpolation, isa):
     rng = np.random.default_rng(1)
+    # flips: copies (and their adjoint) without resampling; shifts along rows (t0 = 1, t3 = 0): contiguous loads
+    flips = np.array([[-1, 0, 18, 0, 1, 0], [1, 0, 0, 0, -1, 6], [-1, 0, 18, 0, -1, 6], [1, 0, 0, 0, 1, 0],
+                      [1, 0, 2.3, 0, 1, 1.6], [1, 0.1, 1.38, 0, 0.9, 0.23]], np.float32)
     for C in (1, 2):
-        x = rand(rng, 3, 7, 19, C)
-        t = random_transforms(rng, 3, 7, 19)
+        x = rand(rng, 9, 7, 19, C)
+        t = np.concatenate([random_transforms(rng, 3, 7, 19), flips])
         check_transform(x, t, interpolation, mode, rng)
 
 

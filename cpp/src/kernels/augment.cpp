@@ -78,7 +78,7 @@ double image_cost(const ImageGeom& g) { return 100.0 * static_cast<double>(g.OH 
 // Output pixel (i, j)'s sampling: calls tap(index, weight) for every in-image tap and outside(weight) for the weight
 // that falls outside. A pixel whose whole bilinear (or nearest) neighbourhood lies inside the image takes the fast
 // path without the fill mode's mapping (which is the identity there): most pixels of a small rotation, zoom or
-// shift, and all of a flip.
+// shift. The forward's AVX2 blocks (augment_avx2.cpp) compute the same, eight pixels at a time.
 template <class Tap, class Outside>
 void sample_pixel(const ImageGeom& g, const float* t, int64_t i, int64_t j, bool bilinear, ImageFill fill, Tap tap,
                   Outside outside) {
@@ -110,6 +110,30 @@ ImageBlockKernel active_block() {
 #endif
   return nullptr;
 }
+
+// A transform that is a flip (or the identity) of the whole image samples exactly one pixel per output, with
+// weight 1 (bilinear weights 1, 0, 0, 0): output row i is input row t4 i + t5, reversed when t0 = -1.
+bool is_flip(const ImageGeom& g, const float* t) {
+  const bool h = t[0] == 1.f ? t[2] == 0.f : t[0] == -1.f && t[2] == static_cast<float>(g.W - 1);
+  const bool v = t[4] == 1.f ? t[5] == 0.f : t[4] == -1.f && t[5] == static_cast<float>(g.H - 1);
+  return h && v && t[1] == 0.f && t[3] == 0.f && g.OH == g.H && g.OW == g.W;
+}
+
+// dst = src flipped by t (is_flip): dst pixel (i, j) = src pixel (r(i), c(j)); a flip is its own inverse, so this
+// serves the adjoint too.
+void flip_copy(float* dst, const float* src, const ImageGeom& g, const float* t) {
+  const int64_t row = g.W * g.C;
+  for (int64_t i = 0; i < g.H; ++i) {
+    const float* s = src + (t[4] == 1.f ? i : g.H - 1 - i) * row;
+    float* d = dst + i * row;
+    if (t[0] == 1.f) {
+      std::copy(s, s + row, d);
+    } else {
+      for (int64_t j = 0; j < g.W; ++j) std::copy(s + (g.W - 1 - j) * g.C, s + (g.W - j) * g.C, d + j * g.C);
+    }
+  }
+}
+
 }  // namespace
 
 void image_transform_forward(float* y, const float* x, const ImageGeom& g, const float* transforms, bool bilinear,
@@ -121,23 +145,29 @@ void image_transform_forward(float* y, const float* x, const ImageGeom& g, const
     for (int64_t b = b0; b < b1; ++b) {
       const float* xb = x + b * HW * C;
       const float* t = transforms + 6 * b;
+      float* yb = y + b * g.OH * g.OW * C;
+      if (is_flip(g, t)) {
+        flip_copy(yb, xb, g, t);
+        continue;
+      }
       for (int64_t i = 0; i < g.OH; ++i) {
-        float* yrow = y + (b * g.OH + i) * g.OW * C;
-        for (int64_t j0 = 0; j0 < g.OW; j0 += 8) {
-          if (block != nullptr && j0 + 8 <= g.OW && block(yrow, xb, g, t, i, j0, bilinear)) continue;
-          for (int64_t j = j0; j < std::min(j0 + 8, g.OW); ++j) {
-            float* out = yrow + j * C;
-            std::fill(out, out + C, 0.f);
-            sample_pixel(
-                g, t, i, j, bilinear, fill,
-                [&](int64_t p, float w) {
-                  const float* src = xb + p * C;
-                  for (int64_t c = 0; c < C; ++c) out[c] += w * src[c];
-                },
-                [&](float w) {
-                  for (int64_t c = 0; c < C; ++c) out[c] += w * fv;
-                });
-          }
+        float* yrow = yb + i * g.OW * C;
+        if (block != nullptr) {
+          for (int64_t j0 = 0; j0 < g.OW; j0 += 8) block(yrow, xb, g, t, i, j0, std::min<int64_t>(8, g.OW - j0), bilinear, fill, fv);
+          continue;
+        }
+        for (int64_t j = 0; j < g.OW; ++j) {
+          float* out = yrow + j * C;
+          std::fill(out, out + C, 0.f);
+          sample_pixel(
+              g, t, i, j, bilinear, fill,
+              [&](int64_t p, float w) {
+                const float* src = xb + p * C;
+                for (int64_t c = 0; c < C; ++c) out[c] += w * src[c];
+              },
+              [&](float w) {
+                for (int64_t c = 0; c < C; ++c) out[c] += w * fv;
+              });
         }
       }
     }
@@ -150,6 +180,11 @@ void image_transform_backward(float* dx, const float* dy, const ImageGeom& g, co
   parallel_range(g.B, image_cost(g), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       float* dxb = dx + b * HW * C;
+      const float* dyb = dy + b * g.OH * g.OW * C;
+      if (is_flip(g, transforms + 6 * b)) {  // a permutation: its adjoint is the inverse permutation
+        flip_copy(dxb, dyb, g, transforms + 6 * b);
+        continue;
+      }
       std::fill(dxb, dxb + HW * C, 0.f);
       for (int64_t i = 0; i < g.OH; ++i)
         for (int64_t j = 0; j < g.OW; ++j) {
