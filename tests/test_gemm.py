@@ -21,6 +21,9 @@ SHAPES = [
     # Around the AVX2 tile width (24), past one M block (MC = 192/256), past the in-place A limit (N > 512)
     # and past one N block (NC ~ 4096).
     (4, 9, 23), (9, 3, 25), (5, 7, 49), (193, 31, 47), (200, 40, 530), (3, 5, 4133),
+    # Few rows (the small-M kernel with row-major B): 1-4 rows in one group, ragged groups, strips of 64 / 256 /
+    # 96 columns with a ragged last one, and 64 rows (its largest M).
+    (1, 300, 257), (2, 64, 129), (3, 40, 300), (6, 100, 200), (11, 33, 97), (64, 50, 70),
 ]
 TRANSPOSES = [(False, False), (False, True), (True, False), (True, True)]
 
@@ -75,7 +78,9 @@ def test_matmul_small_exact_values(isa):
         np.testing.assert_array_equal(ops.matmul(a, b), (a.astype(np.int64) @ b.astype(np.int64)))
 
 
-@pytest.mark.parametrize("m,k,n", [(300, 257, 513), (257, 300, 97), (513, 129, 300), (31, 1000, 1025)])
+# The last three: few rows of C (the small-M kernel for row-major B: threads split the columns).
+@pytest.mark.parametrize("m,k,n", [(300, 257, 513), (257, 300, 97), (513, 129, 300), (31, 1000, 1025), (1, 784, 256),
+                                   (3, 700, 300), (40, 300, 200)])
 @pytest.mark.parametrize("ta,tb", TRANSPOSES, ids=["nn", "nt", "tn", "tt"])
 def test_matmul_one_and_two_threads_bit_identical(restore_threads, m, k, n, ta, tb):
     rng = np.random.default_rng(m + k + n)

@@ -892,6 +892,8 @@ class Model(Layer):
                 feed.close()
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "predict: batch_size")
         xs = self._xs(x, "predict: x")
+        if not callbacks and _verbose(verbose, 0) == 0:  # no callback, no bar: straight to the C++ loop
+            return self._one_or_list(self._impl.predict(xs, batch_size, None), self._impl.num_outputs)
         n = len(xs[0])
         run = _callbacks._EvaluationRun(self, callbacks, "predict", _verbose(verbose, 0), -(-n // batch_size))
         if run.per_batch_outputs and n > 0:  # a callback reads logs["outputs"]: one C++ call per batch
@@ -923,6 +925,12 @@ class Model(Layer):
     @staticmethod
     def _one_or_list(arrays: list, n: int) -> Any:
         return arrays[0] if n == 1 else list(arrays)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """The outputs for one batch ``x`` (all of it at once), in inference mode: Keras's call for serving
+        latency, without predict's batching and callbacks."""
+        xs = self._xs(x, "predict_on_batch: x")
+        return self._one_or_list(self._impl.predict(xs, max(1, len(xs[0])), None), self._impl.num_outputs)
 
     def train_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Union[float, list, Dict[str, float]]:
         self._require_compiled("train_on_batch")
@@ -975,6 +983,10 @@ class Model(Layer):
         return [v]
 
     def _xs(self, x: Any, what: str) -> List[np.ndarray]:
+        impl = self.__dict__.get("_impl")
+        if type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous and impl is not None and \
+                impl.built and impl.num_inputs == 1:  # the common case, at serving latency
+            return [x]
         self._ensure_built_from(x)
         names = [self._impl.input_name(i) for i in range(self._impl.num_inputs)] if self._impl.built else ["x"]
         items = self._named_list(x, names, what)

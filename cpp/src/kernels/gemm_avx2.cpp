@@ -6,6 +6,8 @@
 // TUs (the linker could keep this AVX copy for everyone), hence plain C-style code and intrinsics only.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/gemm_internal.hpp"
 
 namespace nncore::kernels {
@@ -130,11 +132,73 @@ void narrow_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, 
   else narrow_rows<2>(M, K, a, rs_a, cs_a, b, ldb, m, full, beta, c, ldc);
 }
 
+// ---- few rows of C (M <= 4 per tile), any N: R rows x V ymm of C in 12 registers, B row-major in place --------
+template <int R, int V>
+void small_m_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t ldb, int64_t n,
+                  float beta, float* c, int64_t ldc) {
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256i m[V];
+#pragma GCC unroll 12
+  for (int v = 0; v < V; ++v) m[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - 8 * v)), lanes);
+  __m256 acc[R][V];
+#pragma GCC unroll 4
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 12
+    for (int v = 0; v < V; ++v) acc[i][v] = _mm256_setzero_ps();
+  const bool full = n == 8 * V;
+  for (int64_t k = 0; k < K; ++k) {
+    const float* bk = b + k * ldb;
+    __m256 ak[R];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i) ak[i] = _mm256_broadcast_ss(a + i * rs_a + k * cs_a);
+#pragma GCC unroll 12
+    for (int v = 0; v < V; ++v) {
+      const __m256 bv = full ? _mm256_loadu_ps(bk + 8 * v) : _mm256_maskload_ps(bk + 8 * v, m[v]);
+#pragma GCC unroll 4
+      for (int i = 0; i < R; ++i) acc[i][v] = _mm256_fmadd_ps(ak[i], bv, acc[i][v]);
+    }
+  }
+  const __m256 vbeta = _mm256_set1_ps(beta);
+#pragma GCC unroll 4
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 12
+    for (int v = 0; v < V; ++v) {
+      float* ci = c + i * ldc + 8 * v;
+      __m256 r = acc[i][v];
+      if (beta == 1.0f) r = _mm256_add_ps(_mm256_maskload_ps(ci, m[v]), r);
+      else if (beta != 0.0f) r = _mm256_fmadd_ps(vbeta, _mm256_maskload_ps(ci, m[v]), r);
+      if (full) _mm256_storeu_ps(ci, r);
+      else _mm256_maskstore_ps(ci, m[v], r);
+    }
+}
+
+// R rows of C across all N, in column strips of 8 * V floats (12 accumulators).
+template <int R>
+void small_m_rows(int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t ldb,
+                  float beta, float* c, int64_t ldc) {
+  constexpr int V = 12 / R;
+  for (int64_t j = 0; j < N; j += 8 * V)
+    small_m_tile<R, V>(K, a, rs_a, cs_a, b + j, ldb, std::min<int64_t>(8 * V, N - j), beta, c + j, ldc);
+}
+
+constexpr int SMALL_M_MAX = 64;
+
+void small_m_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
+                  int64_t ldb, float beta, float* c, int64_t ldc) {
+  int64_t i = 0;
+  for (; i + 4 <= M; i += 4) small_m_rows<4>(N, K, a + i * rs_a, rs_a, cs_a, b, ldb, beta, c + i * ldc, ldc);
+  if (M - i >= 2) {
+    small_m_rows<2>(N, K, a + i * rs_a, rs_a, cs_a, b, ldb, beta, c + i * ldc, ldc);
+    i += 2;
+  }
+  if (M - i == 1) small_m_rows<1>(N, K, a + i * rs_a, rs_a, cs_a, b, ldb, beta, c + i * ldc, ldc);
+}
+
 }  // namespace
 
 // Blocking for Zen4-class caches (32 KiB L1d, 1 MiB L2): KC * NR * 4 B = 24 KiB of B per micro-panel in L1,
 // MC * KC * 4 B = 192 KiB of A in L2, a KC x NC block of B (4 MiB) in L3.
 const GemmKernel gemm_kernel_avx2 = {MR, NR, 192, 256, 4080, micro_kernel_avx2, 16, narrow_avx2,
-                                     NARROW_MR, "avx2 4x24"};
+                                     NARROW_MR, SMALL_M_MAX, small_m_avx2, "avx2 4x24"};
 
 }  // namespace nncore::kernels

@@ -6,6 +6,8 @@
 // baseline TUs (the linker could keep this AVX-512 copy for everyone), hence plain C-style code and intrinsics.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/gemm_internal.hpp"
 
 namespace nncore::kernels {
@@ -112,11 +114,76 @@ void narrow_avx512(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a
   }
 }
 
+// ---- few rows of C (M <= 4 per tile), any N: R rows x V zmm of C in registers, B row-major in place ------------
+template <int R, int V>
+void small_m_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t ldb, int64_t n,
+                  float beta, float* c, int64_t ldc) {
+  __mmask16 m[V];
+#pragma GCC unroll 16
+  for (int v = 0; v < V; ++v) {
+    const int64_t left = n - 16 * v;
+    m[v] = left >= 16 ? static_cast<__mmask16>(0xFFFF) : left <= 0 ? 0 : static_cast<__mmask16>((1u << left) - 1u);
+  }
+  __m512 acc[R][V];
+#pragma GCC unroll 4
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    const float* bk = b + k * ldb;
+    __m512 ak[R];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i) ak[i] = _mm512_set1_ps(a[i * rs_a + k * cs_a]);
+#pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) {
+      const __m512 bv = _mm512_maskz_loadu_ps(m[v], bk + 16 * v);
+#pragma GCC unroll 4
+      for (int i = 0; i < R; ++i) acc[i][v] = _mm512_fmadd_ps(ak[i], bv, acc[i][v]);
+    }
+  }
+  const __m512 vbeta = _mm512_set1_ps(beta);
+#pragma GCC unroll 4
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) {
+      float* ci = c + i * ldc + 16 * v;
+      __m512 r = acc[i][v];
+      if (beta == 1.0f) r = _mm512_add_ps(_mm512_maskz_loadu_ps(m[v], ci), r);
+      else if (beta != 0.0f) r = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m[v], ci), r);
+      _mm512_mask_storeu_ps(ci, m[v], r);
+    }
+}
+
+// R rows of C across all N: 16 zmm of accumulators, in column strips of 256 / R floats.
+template <int R>
+void small_m_rows(int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t ldb,
+                  float beta, float* c, int64_t ldc) {
+  constexpr int V = 16 / R;
+  for (int64_t j = 0; j < N; j += 16 * V) {
+    const int64_t n = std::min<int64_t>(16 * V, N - j);
+    if (n > 16 * (V / 2) || V == 1) small_m_tile<R, V>(K, a, rs_a, cs_a, b + j, ldb, n, beta, c + j, ldc);
+    else small_m_tile<R, (V > 1 ? V / 2 : 1)>(K, a, rs_a, cs_a, b + j, ldb, n, beta, c + j, ldc);
+  }
+}
+
+constexpr int SMALL_M_MAX = 64;
+
+void small_m_avx512(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
+                    int64_t ldb, float beta, float* c, int64_t ldc) {
+  int64_t i = 0;
+  for (; i + 4 <= M; i += 4) small_m_rows<4>(N, K, a + i * rs_a, rs_a, cs_a, b, ldb, beta, c + i * ldc, ldc);
+  if (M - i >= 2) {
+    small_m_rows<2>(N, K, a + i * rs_a, rs_a, cs_a, b, ldb, beta, c + i * ldc, ldc);
+    i += 2;
+  }
+  if (M - i == 1) small_m_rows<1>(N, K, a + i * rs_a, rs_a, cs_a, b, ldb, beta, c + i * ldc, ldc);
+}
+
 }  // namespace
 
 // Blocking for Zen4-class caches (32 KiB L1d, 1 MiB L2): KC * NR * 4 B = 32 KiB of B per micro-panel streams
 // through L1, MC * KC * 4 B = 192 KiB of A in L2, a KC x NC block of B (4 MiB) in L3.
 const GemmKernel gemm_kernel_avx512 = {MR, NR, 192, 256, 4096, micro_kernel_avx512, 16, narrow_avx512,
-                                       NARROW_MR, "avx512 8x32"};
+                                       NARROW_MR, SMALL_M_MAX, small_m_avx512, "avx512 8x32"};
 
 }  // namespace nncore::kernels
