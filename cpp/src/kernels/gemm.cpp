@@ -322,7 +322,8 @@ bool takes_narrow(const GemmKernel& uk, bool trans_b, int64_t N) {
 // The small-M kernel takes C of at most small_m_max rows (wider than the narrow kernel's) when B is row-major: for
 // up to 4 rows always (B is read once, packing would read and write it), for more while B stays in L2 (each group of
 // 4 rows reads it again). Measured on Zen 4 against the packed path: 32 x 784 x 256 at 98 vs 88 GFLOP/s on one
-// core, 200 vs 164 on two; 64 x 1024 x 1024 (4 MiB of B) 88 vs 95, so not taken. From the shapes alone, so that
+// core, 200 vs 164 on two; 256 x 784 x 256 114 vs 109 and 223 vs 209; 64 x 1024 x 1024 (4 MiB of B) 88 vs 95,
+// so not taken. From the shapes alone, so that
 // a product never changes its summation order with the thread count.
 constexpr int64_t kSmallMMaxB = int64_t{1} << 18;  // floats of B (1 MiB)
 bool takes_small_m(const GemmKernel& uk, bool trans_b, int64_t M, int64_t N, int64_t K) {
@@ -404,26 +405,32 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
     return;
   }
   if (takes_small_m(uk, trans_b, M, N, K)) {
-    // Few rows: threads take disjoint column ranges (multiples of 64 floats), each computed whole (all of K and
-    // all M rows) by one thread, so the split never changes a result.
+    // Few rows: threads take disjoint column ranges (multiples of 64 floats), or row ranges (multiples of 4) when
+    // the columns are too few to go round; every element of C is the same k-ordered sum whichever tile computes
+    // it, so the split never changes a result.
     const int64_t rs_a = trans_a ? 1 : lda, cs_a = trans_a ? lda : 1;
-    const auto cols = [&](int64_t n0, int64_t n1) {
-      uk.small_m(M, n1 - n0, K, A, rs_a, cs_a, B + n0, ldb, beta, C + n0, ldc);
-      if (ep != nullptr) apply_epilogue(p, 0, n0, M, n1 - n0);
+    const auto block = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+      uk.small_m(m1 - m0, n1 - n0, K, A + m0 * rs_a, rs_a, cs_a, B + n0, ldb, beta, C + m0 * ldc + n0, ldc);
+      if (ep != nullptr) apply_epilogue(p, m0, n0, m1 - m0, n1 - n0);
     };
-    const int nt = serial ? 1 : static_cast<int>(std::min<int64_t>(
-        ceil_div(N, 64), threads_for(2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K))));
+    // With one or two row groups the kernel waits on B's memory more than on its FMAs: a float of B read per
+    // group counts as 16 flops, so that a B of 256 KiB or more per thread is split (each core reading its part).
+    const double work = std::max(2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K),
+                                 16.0 * static_cast<double>(K * N) * static_cast<double>(ceil_div(M, 4)));
+    const int nt = serial ? 1 : static_cast<int>(std::min<int64_t>(std::max(ceil_div(N, 64), ceil_div(M, 4)),
+                                                                   threads_for(work)));
     if (nt <= 1) {
-      cols(0, N);
+      block(0, M, 0, N);
       return;
     }
+    const bool by_columns = ceil_div(N, 64) >= nt;
 #pragma omp parallel num_threads(nt)
     {
       const int granted = omp_get_num_threads();
       for (int r = omp_get_thread_num(); r < nt; r += granted) {
-        int64_t n0, n1;
-        split_range(N, 64, nt, r, &n0, &n1);
-        if (n0 < n1) cols(n0, n1);
+        int64_t b0, b1;
+        split_range(by_columns ? N : M, by_columns ? 64 : 4, nt, r, &b0, &b1);
+        if (b0 < b1) by_columns ? block(0, M, b0, b1) : block(b0, b1, 0, N);
       }
     }
     return;

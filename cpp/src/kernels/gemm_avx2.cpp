@@ -181,7 +181,7 @@ void small_m_rows(int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs
     small_m_tile<R, V>(K, a, rs_a, cs_a, b + j, ldb, std::min<int64_t>(8 * V, N - j), beta, c + j, ldc);
 }
 
-constexpr int SMALL_M_MAX = 64;
+constexpr int SMALL_M_MAX = 256;
 
 void small_m_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
                   int64_t ldb, float beta, float* c, int64_t ldc) {

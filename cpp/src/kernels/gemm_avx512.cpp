@@ -166,7 +166,7 @@ void small_m_rows(int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs
   }
 }
 
-constexpr int SMALL_M_MAX = 64;
+constexpr int SMALL_M_MAX = 256;
 
 void small_m_avx512(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
                     int64_t ldb, float beta, float* c, int64_t ldc) {
