@@ -81,6 +81,35 @@ def test_cpp_infer_loads_a_python_model_and_predicts_the_same(examples_build, tm
     assert result.returncode == 1 and "truncated" in result.stderr
 
 
+def test_cpp_serve_hammers_one_model_from_8_threads(examples_build, tmp_path):
+    """examples/cpp/serve.cpp: a pool of 8 workers, each with its own nncore::InferenceSession on one loaded model
+    (a CNN with BatchNormalization and Dropout, and an LSTM model), answers 3,000 batch-1 requests from a queue; the
+    program compares every answer bit for bit with the single-threaded one (exit code 1 on any difference) and prints
+    both throughputs."""
+    import numpy as np
+    from nncore.layers import LSTM, BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+
+    nncore.set_random_seed(3)
+    rng = np.random.default_rng(1)
+    models = {
+        "cnn": (nncore.Sequential([Conv2D(16, 3, activation="relu", input_shape=(14, 14, 1)), BatchNormalization(),
+                                   MaxPooling2D(), Flatten(), Dropout(0.3), Dense(10, activation="softmax")]),
+                (14, 14, 1)),
+        "lstm": (nncore.Sequential([LSTM(32, input_shape=(9, 6)), Dense(3)]), (9, 6)),
+    }
+    for name, (model, shape) in models.items():
+        model.save(tmp_path / f"{name}.nncore")
+        x = rng.random((40, *shape), dtype=np.float32)
+        x.tofile(tmp_path / f"{name}.f32")
+        result = subprocess.run([str(examples_build / "serve"), str(tmp_path / f"{name}.nncore"),
+                                 str(tmp_path / f"{name}.f32"), "8", "3000"], capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "answered: 3000, mismatches: 0" in result.stdout, result.stdout
+        assert re.search(r"single-threaded: \d+ requests/s", result.stdout), result.stdout
+        assert re.search(r"8 workers: \d+ requests/s", result.stdout), result.stdout
+
+
 def test_cpp_library_alone_installs_and_serves_find_package(tmp_path):
     """The README's Python-free path: configure the source tree with CMake, build, `cmake --install` to a prefix,
     then build examples/cpp against that prefix only (not the wheel) and train."""

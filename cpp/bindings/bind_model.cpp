@@ -266,6 +266,23 @@ void bind_model(py::module_& m) {
   // A layer called on symbolic tensors: its symbolic outputs (a list).
   m.def("call", &call_outputs, py::arg("layer"), py::arg("inputs"), py::arg("training") = -1);
 
+  // A run of the model's graph of its own (nncore/inference.hpp): Python's predict keeps one per thread.
+  py::class_<InferenceSession>(m, "InferenceSession")
+      .def(py::init<Model&>(), py::arg("model"), py::keep_alive<1, 2>())
+      .def(
+          "predict",
+          [](InferenceSession& s, std::vector<FloatArray> x, int64_t batch_size) {
+            std::vector<Tensor> tx = views_of(x), out;
+            {
+              py::gil_scoped_release nogil;
+              out = s.predict(tx, batch_size);
+            }
+            py::list result;
+            for (const Tensor& t : out) result.append(to_numpy(t));
+            return result;
+          },
+          py::arg("x"), py::arg("batch_size") = 0);
+
   py::class_<Model, Layer, std::shared_ptr<Model>>(m, "Model")
       .def(py::init<const std::vector<SymbolicTensor>&, const std::vector<SymbolicTensor>&, std::string>(),
            py::arg("inputs"), py::arg("outputs"), py::arg("name") = "")

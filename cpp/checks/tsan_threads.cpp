@@ -2,13 +2,15 @@
 // transposed convolution, pooling, upsampling, normalization, the recurrent batch split, optimizer updates) on 2
 // threads, and checks that the results equal the 1-thread ones bit for bit, under every SIMD path. Built by
 // NNCORE_BUILD_TSAN=ON with clang and -fsanitize=thread against LLVM OpenMP, run with Archer
-// (tools/sanitizer_tests.sh --thread): any data race is a report and a non-zero exit. A C++ program, as the
-// ThreadSanitizer runtime preloaded into Python crashes at start-up.
+// (tools/sanitizer_tests.sh --thread): any data race is a report and a non-zero exit. Then serves each trained model
+// from 4 threads at once, each with its own InferenceSession, and checks every answer against the single-threaded
+// one. A C++ program, as the ThreadSanitizer runtime preloaded into Python crashes at start-up.
 #include <cstdio>
 #include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "nncore/nncore.hpp"
@@ -63,6 +65,43 @@ std::vector<float> train(const Case& c, int threads) {
   const Tensor p = model.predict(x, 32);
   out.insert(out.end(), p.data(), p.data() + p.size());
   return out;
+}
+
+// The trained model answering from `workers` threads at once, each with its own InferenceSession (batches of 1
+// to 4 rows of x): the number of answers that differ from one session's on one thread.
+int serve(const Case& c, int workers) {
+  nncore::set_num_threads(2);
+  nncore::set_random_seed(7);
+  nncore::Sequential model(c.layers());
+  model.build(c.input);
+  nncore::Shape xs{16};
+  xs.insert(xs.end(), c.input.begin(), c.input.end());
+  const Tensor x = filled(xs, 5);
+  const int64_t row = x.size() / 16;
+  const auto request = [&](int k) {  // rows k .. k + k % 4 of x
+    nncore::Shape s = xs;
+    s[0] = 1 + k % 4;
+    return Tensor::view(const_cast<float*>(x.data()) + (k % 12) * row, s);
+  };
+  std::vector<Tensor> expected;
+  nncore::InferenceSession single(model);
+  for (int k = 0; k < 12; ++k) expected.push_back(single.predict(request(k)));
+  std::vector<int> wrong(static_cast<size_t>(workers), 0);
+  std::vector<std::thread> pool;
+  for (int w = 0; w < workers; ++w)
+    pool.emplace_back([&, w] {
+      nncore::InferenceSession session(model);
+      for (int k = w; k < w + 12; ++k) {
+        const Tensor y = session.predict(request(k % 12));
+        const Tensor& e = expected[static_cast<size_t>(k % 12)];
+        if (y.shape() != e.shape() || std::memcmp(y.data(), e.data(), sizeof(float) * static_cast<size_t>(y.size())))
+          ++wrong[static_cast<size_t>(w)];
+      }
+    });
+  for (std::thread& t : pool) t.join();
+  int total = 0;
+  for (int n : wrong) total += n;
+  return total;
 }
 
 }  // namespace
@@ -126,6 +165,9 @@ int main() {
       const bool same = one.size() == two.size() && std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0;
       std::printf("%-8s %-10s 1 vs 2 threads: %s\n", isa.c_str(), c.name.c_str(), same ? "bit-identical" : "DIFFERENT");
       failures += same ? 0 : 1;
+      const int wrong = serve(c, 4);
+      std::printf("%-8s %-10s 4 sessions at once: %d answers differ\n", isa.c_str(), c.name.c_str(), wrong);
+      failures += wrong == 0 ? 0 : 1;
     }
   }
   return failures == 0 ? 0 : 1;

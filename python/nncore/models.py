@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -893,7 +894,7 @@ class Model(Layer):
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "predict: batch_size")
         xs = self._xs(x, "predict: x")
         if not callbacks and _verbose(verbose, 0) == 0:  # no callback, no bar: straight to the C++ loop
-            return self._one_or_list(self._impl.predict(xs, batch_size, None), self._impl.num_outputs)
+            return self._one_or_list(self._predict_arrays(xs, batch_size), self._impl.num_outputs)
         n = len(xs[0])
         run = _callbacks._EvaluationRun(self, callbacks, "predict", _verbose(verbose, 0), -(-n // batch_size))
         if run.per_batch_outputs and n > 0:  # a callback reads logs["outputs"]: one C++ call per batch
@@ -930,7 +931,23 @@ class Model(Layer):
         """The outputs for one batch ``x`` (all of it at once), in inference mode: Keras's call for serving
         latency, without predict's batching and callbacks."""
         xs = self._xs(x, "predict_on_batch: x")
-        return self._one_or_list(self._impl.predict(xs, max(1, len(xs[0])), None), self._impl.num_outputs)
+        return self._one_or_list(self._predict_arrays(xs, 0), self._impl.num_outputs)
+
+    def _predict_arrays(self, xs: List[np.ndarray], batch_size: int) -> list:
+        """predict without callbacks: on this thread's InferenceSession (its own buffers, the model's weights), so
+        that threads predict on one model concurrently; batch_size 0 takes all samples at once. A model that is
+        not built yet builds on its own run first."""
+        impl = self._impl
+        if not impl.built:
+            return impl.predict(xs, batch_size if batch_size > 0 else max(1, len(xs[0])), None)
+        local = self.__dict__.get("_sessions")
+        if local is None:
+            local = self.__dict__.setdefault("_sessions", threading.local())
+        session = getattr(local, "session", None)
+        if session is None or local.impl is not impl:
+            local.session, local.impl = _core.InferenceSession(impl), impl
+            session = local.session
+        return session.predict(xs, batch_size)
 
     def train_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Union[float, list, Dict[str, float]]:
         self._require_compiled("train_on_batch")

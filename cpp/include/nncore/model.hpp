@@ -4,7 +4,9 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <shared_mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -353,8 +355,17 @@ class Model : public Layer {
   std::unique_ptr<GraphRun> run_;  // the model's own run (fit, evaluate, predict)
   std::vector<Tensor> xb_, yb_, dout_;  // batch buffers, grown once per batch size
   std::vector<const Tensor*> dout_ptrs_;
+  uint64_t graph_version_ = 0;  // bumped by graph_changed(): an InferenceSession's run is rebuilt after it
+
+  // Training (fit, train_on_batch) holds this exclusively on its thread; InferenceSession::predict on other threads
+  // holds it shared, so that no predict ever reads weights halfway through an optimizer step (see training.cpp's
+  // TrainingLock).
+  mutable std::shared_mutex weights_mutex_;
+  std::atomic<std::thread::id> training_thread_{};
 
   friend class Sequential;
+  friend class InferenceSession;
+  friend class TrainingLock;
 };
 
 // A linear stack of layers: a chain graph built from the first layer's input shape (or the first batch's).

@@ -141,6 +141,7 @@ Model::Model(const std::vector<SymbolicTensor>& inputs, const std::vector<Symbol
 }
 
 void Model::graph_changed() {
+  ++graph_version_;
   layers_.clear();
   std::set<const Layer*> seen;
   for (const Node& n : nodes_)

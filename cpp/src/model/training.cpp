@@ -6,10 +6,14 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <mutex>
 #include <set>
+#include <shared_mutex>
+#include <thread>
 
 #include "kernels/kernels.hpp"
 #include "model/graph_run.hpp"
+#include "model/rows.hpp"
 #include "model/progress.hpp"
 #include "nncore/check.hpp"
 #include "nncore/model.hpp"
@@ -21,6 +25,26 @@
 #endif
 
 namespace nncore {
+
+// fit and train_on_batch hold the model's weights exclusively on their thread (InferenceSession::predict on another
+// thread then refuses to read them mid-update); reentrant on that thread (a callback's train_on_batch).
+class TrainingLock {
+ public:
+  explicit TrainingLock(Model& m) : m_(m) {
+    if (m.training_thread_.load() == std::this_thread::get_id()) return;
+    lock_ = std::unique_lock<std::shared_mutex>(m.weights_mutex_);
+    m.training_thread_.store(std::this_thread::get_id());
+  }
+  ~TrainingLock() {
+    if (lock_.owns_lock()) m_.training_thread_.store(std::thread::id());
+  }
+  TrainingLock(const TrainingLock&) = delete;
+  TrainingLock& operator=(const TrainingLock&) = delete;
+
+ private:
+  Model& m_;
+  std::unique_lock<std::shared_mutex> lock_;
+};
 
 namespace {
 
@@ -56,20 +80,6 @@ class InterruptGuard {
 };
 
 Shape per_sample(const Tensor& x) { return Shape(x.shape().begin() + 1, x.shape().end()); }
-
-// Rows [begin, begin+n) of a (N, ...) tensor as a view (no copy).
-Tensor row_view(const Tensor& x, int64_t begin, int64_t n) {
-  Shape s = x.shape();
-  const int64_t row = x.dim(0) > 0 ? x.size() / x.dim(0) : 0;
-  s[0] = n;
-  return Tensor::view(const_cast<float*>(x.data()) + begin * row, s);
-}
-
-std::vector<Tensor> row_views(const std::vector<Tensor>& xs, int64_t begin, int64_t n) {
-  std::vector<Tensor> out;
-  for (const Tensor& x : xs) out.push_back(row_view(x, begin, n));
-  return out;
-}
 
 // dst rows = src rows idx[0..n)
 // The final values of a run as the logs Keras hands to on_*_end.
@@ -510,6 +520,7 @@ History Model::run_epochs(EpochSource& src, const FitOptions& opt,
 
   ProgressBar progress(opt.verbose, opt.print);
   InterruptGuard interrupt(opt.handle_sigint);
+  TrainingLock weights_lock(*this);
   const FitCallbacks& cb = opt.callbacks;
   if (cb.on_train_begin) cb.on_train_begin();
   Running running;
@@ -779,6 +790,7 @@ std::vector<double> Model::train_on_batch(const Tensor& x, const Tensor& y) {
 
 std::vector<double> Model::train_on_batch(const std::vector<Tensor>& x, const std::vector<Tensor>& y) {
   check_compiled("train_on_batch");
+  TrainingLock weights_lock(*this);
   check_targets(y, x[0].dim(0), check_inputs(x, "train_on_batch: x"), "train_on_batch: x", "y");
   prepare_training();
   Running running;
