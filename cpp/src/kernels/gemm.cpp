@@ -479,7 +479,8 @@ void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, co
 
 // ---- pre-packed B ---------------------------------------------------------------------------------------------
 
-void gemm_pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, GemmPackedB* packed) {
+void gemm_pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, GemmPackedB* packed,
+                 int64_t max_m) {
   const GemmKernel& uk = gemm_active_kernel();
   packed->trans_b = trans_b;
   packed->K = K;
@@ -488,8 +489,10 @@ void gemm_pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb
   packed->ldb = ldb;
   packed->kernel = nullptr;
   packed->KC = packed->NP = 0;
-  // gemm would pack nothing here: the narrow kernel reads B in place, and an empty product reads no B.
-  if (K <= 0 || N <= 0 || takes_narrow(uk, trans_b, N)) return;
+  // gemm would pack nothing here: the narrow kernel reads B in place, the small-M kernel too for every product
+  // of at most max_m rows (it takes all M below one it takes), and an empty product reads no B.
+  if (K <= 0 || N <= 0 || takes_narrow(uk, trans_b, N) || (max_m >= 0 && takes_small_m(uk, trans_b, max_m, N, K)))
+    return;
   const int64_t KC = slab_depth(K, uk), NP = ceil_div(N, uk.NR) * uk.NR;
   float* dst = packed->buffer.get(K * NP);
   for (int64_t pc = 0; pc < K; pc += KC)

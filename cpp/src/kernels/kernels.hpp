@@ -63,7 +63,10 @@ struct GemmPackedB {
   const float* data() const { return kernel != nullptr ? buffer.data() : nullptr; }
 };
 // Packs op(B) into `packed` (reusing its buffer), or returns it freshly packed. trans_b and ldb as in gemm.
-void gemm_pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, GemmPackedB* packed);
+// max_m >= 0 promises products of at most max_m rows: when gemm reads B in place for all of them (the narrow and
+// small-M kernels), nothing is packed.
+void gemm_pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, GemmPackedB* packed,
+                 int64_t max_m = -1);
 GemmPackedB gemm_pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb);
 // gemm with op(B) from `packed` (N and K must be its own; throws std::invalid_argument otherwise): the same
 // blocking, thread grid and micro-kernel, so the same result as gemm computing C (not C^T) would give, bit for

@@ -213,10 +213,11 @@ void rnn_forward(const RnnSpec& s, const RnnWeights& w, const RnnData& d) {
   GemmEpilogue rec_bias;
   rec_bias.bias = w.recurrent_bias;
   const float* gh = geo.gemm_h(d);
-  // U (U, GU) is the B operand of every step's GEMM: packed once here instead of in each of the T GEMMs. (The
-  // threads below read this thread's copy through the reference: naming a thread_local there would mean theirs.)
+  // U (U, GU) is the B operand of every step's GEMM: packed once here instead of in each of the T GEMMs, unless
+  // the steps' few rows read it in place (small batches). (The threads below read this thread's copy through the
+  // reference: naming a thread_local there would mean theirs.)
   thread_local GemmPackedB rec_packed_tls;
-  gemm_pack_b(false, U, GU, w.recurrent, GU, &rec_packed_tls);
+  gemm_pack_b(false, U, GU, w.recurrent, GU, &rec_packed_tls, B);
   const GemmPackedB& rec_packed = rec_packed_tls;
   const double row_cost = 20.0 * static_cast<double>(GU);
   const double flops = static_cast<double>(B * T) * (2.0 * static_cast<double>(U * GU) + row_cost);
