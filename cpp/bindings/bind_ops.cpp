@@ -37,6 +37,26 @@ void bind_ops(py::module_& m) {
       },
       py::arg("a"), py::arg("b"), py::arg("transpose_a") = false, py::arg("transpose_b") = false);
   m.def(
+      "matmul_int8",
+      [](py::array_t<int8_t, py::array::c_style | py::array::forcecast> a,
+         py::array_t<int8_t, py::array::c_style | py::array::forcecast> b, bool reference) {
+        if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0))
+          throw py::value_error("matmul_int8: expected a (M, K) and b (K, N) int8 matrices, got shapes " +
+                                std::string(py::str(py::make_tuple(a.shape(0), a.ndim() > 1 ? a.shape(1) : -1))) +
+                                " and " + std::string(py::str(py::make_tuple(b.shape(0), b.ndim() > 1 ? b.shape(1) : -1))));
+        const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
+        py::array_t<int32_t> c({M, N});
+        const int8_t* pa = a.data();
+        const int8_t* pb = b.data();
+        int32_t* pc = c.mutable_data();
+        {
+          py::gil_scoped_release nogil;
+          matmul_int8(pa, pb, pc, M, K, N, reference);
+        }
+        return c;
+      },
+      py::arg("a"), py::arg("b"), py::arg("reference") = false);
+  m.def(
       "matmul_ref",
       [](FloatArray a, FloatArray b, bool ta, bool tb) {
         Tensor ta_ = view_of(a), tb_ = view_of(b), out;

@@ -48,6 +48,23 @@ def matmul_reference(a: Any, b: Any, transpose_a: bool = False, transpose_b: boo
     return _core.matmul_ref(_matrix(a, "a"), _matrix(b, "b"), bool(transpose_a), bool(transpose_b))
 
 
+def matmul_int8(a: Any, b: Any, reference: bool = False) -> np.ndarray:
+    """``a @ b`` for int8 matrices a (M, K) and b (K, N), exactly, as int32 (K < 131072): the integer GEMM of
+    quantized inference, on AVX-512 VNNI where the CPU has it, else AVX2 or generic code. ``reference``: the
+    plain loop twin."""
+    def int8_matrix(x: Any, what: str) -> np.ndarray:
+        arr = np.asarray(x)
+        if arr.dtype != np.int8:
+            raise TypeError(f"matmul_int8: expected {what} of dtype int8, got {arr.dtype}")
+        if arr.ndim != 2:
+            raise ValueError(f"matmul_int8: expected {what} to be 2-D, got shape {arr.shape}")
+        return arr
+    a_, b_ = int8_matrix(a, "a"), int8_matrix(b, "b")
+    if a_.shape[1] != b_.shape[0]:
+        raise ValueError(f"matmul_int8: a {a_.shape} and b {b_.shape}: inner dimensions differ")
+    return _core.matmul_int8(a_, b_, bool(reference))
+
+
 def matmul_packed(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False, c: Any = None,
                   beta: float = 0.0, bias: Any = None) -> np.ndarray:
     """``beta * c[s] + op(a[s]) @ op(b) + bias`` for every slice ``s`` of a 3-D ``a``, with ``op(b)`` packed once

@@ -15,6 +15,9 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool t
 void matmul_into(Tensor& out, const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b, float beta);
 // The plain reference GEMM (test oracle).
 Tensor matmul_ref(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
+// int8 x int8 -> int32, exact: c (M x N) = a (M x K) b (K x N), all row-major (the kernel quantized layers run on;
+// reference: the plain loop twin).
+void matmul_int8(const int8_t* a, const int8_t* b, int32_t* c, int64_t M, int64_t K, int64_t N, bool reference = false);
 // One B for a stack of products: out[s] = beta * c[s] + op(a[s]) op(B) + bias, for a (S, M, K) (with transpose_a
 // (S, K, M)), out (S, M, N). op(B) is packed once and reused for every slice, as recurrent layers do per time
 // step. c (S, M, N) is read only when beta != 0; bias is (N) or empty.

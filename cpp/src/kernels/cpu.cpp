@@ -45,6 +45,20 @@ Isa detect() {
 #endif
 }
 
+}  // namespace
+
+bool cpu_has_avx512_vnni() {
+#if defined(NNCORE_X86)
+  unsigned a, b, c, d;
+  if (cpu_best_isa() != Isa::avx512 || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  return (c & (1u << 11)) != 0;  // CPUID.(EAX=7, ECX=0):ECX[11] AVX512_VNNI
+#else
+  return false;
+#endif
+}
+
+namespace {
+
 Isa parse(const std::string& s) {
   if (s == "generic") return Isa::generic;
   if (s == "avx2") return Isa::avx2;

@@ -78,6 +78,23 @@ void gemm_packed_b_serial(bool trans_a, int64_t M, int64_t N, int64_t K, const f
                           const GemmPackedB& packed, float beta, float* C, int64_t ldc,
                           const GemmEpilogue& epilogue = GemmEpilogue{});
 
+// ---- int8 GEMM (quantized inference: gemm_s8.cpp) ----------------------------------------------------------------
+// C (M x N, int32, row stride ldc) = A (M x K, int8, row stride lda) * B (K x N, int8), exact (int32 sums; K below
+// 2^17). B is packed once for the fastest path of the active ISA: AVX-512 VNNI where CPUID reports it, AVX2, else
+// generic; the packing remembers which, and gemm_s8 runs that path.
+struct Int8PackedB {
+  int64_t K = 0, N = 0;
+  int path = 0;                   // the kernel its layout is for (gemm_s8_internal.hpp)
+  std::vector<int8_t> data;       // that layout (int16 pairs, as bytes, for AVX2)
+  std::vector<int32_t> col_sums;  // sum over k of B[k][j]
+};
+void gemm_s8_pack_b(int64_t K, int64_t N, const int8_t* B, int64_t ldb, Int8PackedB* packed);
+void gemm_s8(int64_t M, const int8_t* A, int64_t lda, const Int8PackedB& packed, int32_t* C, int64_t ldc);
+void gemm_s8_ref(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const int8_t* B, int64_t ldb,
+                 int32_t* C, int64_t ldc);
+const char* gemm_s8_path_name(const Int8PackedB& packed);  // "avx512_vnni", "avx2" or "generic"
+bool cpu_has_avx512_vnni();
+
 }  // namespace nncore::kernels
 
 namespace nncore::kernels {

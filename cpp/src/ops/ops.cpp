@@ -92,4 +92,12 @@ Tensor activation_backward(Activation act, const Tensor& dy, const Tensor& x, co
   return dx;
 }
 
+void matmul_int8(const int8_t* a, const int8_t* b, int32_t* c, int64_t M, int64_t K, int64_t N, bool reference) {
+  NNC_CHECK(M >= 0 && K >= 0 && N >= 0, "matmul_int8: negative sizes (", M, ", ", K, ", ", N, ")");
+  if (reference) return kernels::gemm_s8_ref(M, N, K, a, K, b, N, c, N);
+  kernels::Int8PackedB packed;
+  kernels::gemm_s8_pack_b(K, N, b, N, &packed);
+  kernels::gemm_s8(M, a, K, packed, c, N);
+}
+
 }  // namespace nncore

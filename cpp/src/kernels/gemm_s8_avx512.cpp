@@ -1,0 +1,107 @@
+// int8 GEMM with AVX-512 VNNI (gemm_s8_internal.hpp): R <= 4 rows x V <= 4 panels of 16 int32 in registers; per
+// group of 4 k, V loads of B, R broadcasts of 4 bytes of A (+128, as unsigned), R x V vpdpbusd.
+// The VNNI instructions are enabled per function (target attribute): the file's flags are the AVX-512 base set,
+// and gemm_s8.cpp calls this only where CPUID reports AVX512_VNNI.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/gemm_s8_internal.hpp"
+
+namespace nncore::kernels {
+
+namespace {
+
+constexpr uint32_t kFlip = 0x80808080u;  // x ^ 0x80 = x + 128 for each byte: signed to unsigned
+
+// Bytes 4g .. 4g + 3 of a row (zero past K), each + 128.
+int32_t group(const int8_t* a, int64_t g, int64_t K) {
+  uint8_t b[4] = {0, 0, 0, 0};
+  for (int64_t t = 0; t < 4 && 4 * g + t < K; ++t) b[t] = static_cast<uint8_t>(a[4 * g + t]);
+  uint32_t v;
+  std::memcpy(&v, b, 4);
+  return static_cast<int32_t>(v ^ kFlip);
+}
+
+__mmask16 lanes(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1u);
+}
+
+template <int R, int V>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile(int64_t K, const int8_t* A, int64_t lda,
+                                                                  const int8_t* pb, int64_t panel_bytes,
+                                                                  const int32_t* cs, int64_t n, int32_t* C,
+                                                                  int64_t ldc) {
+  __m512i acc[R][V];
+#pragma GCC unroll 4
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_si512();
+  const int64_t full = K / 4, groups = (K + 3) / 4;
+  for (int64_t g = 0; g < groups; ++g) {
+    __m512i b[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) b[v] = _mm512_loadu_si512(pb + v * panel_bytes + g * 64);
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i) {
+      int32_t word;
+      if (g < full) {
+        std::memcpy(&word, A + i * lda + 4 * g, 4);
+        word = static_cast<int32_t>(static_cast<uint32_t>(word) ^ kFlip);
+      } else {
+        word = group(A + i * lda, g, K);
+      }
+      const __m512i a = _mm512_set1_epi32(word);
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], a, b[v]);
+    }
+  }
+  // sum (a + 128) b = sum a b + 128 sum b: take the second term off.
+#pragma GCC unroll 4
+  for (int v = 0; v < V; ++v) {
+    const __mmask16 m = lanes(n - 16 * v);
+    const __m512i c128 = _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(m, cs + 16 * v), _mm512_set1_epi32(128));
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i)
+      _mm512_mask_storeu_epi32(C + i * ldc + 16 * v, m, _mm512_sub_epi32(acc[i][v], c128));
+  }
+}
+
+template <int R>
+void row_group(int64_t K, const int8_t* A, int64_t lda, const int8_t* pb, int64_t panel_bytes, const int32_t* cs,
+               int64_t panels, int64_t n, int32_t* C, int64_t ldc) {
+  switch (panels) {
+    case 1: return tile<R, 1>(K, A, lda, pb, panel_bytes, cs, n, C, ldc);
+    case 2: return tile<R, 2>(K, A, lda, pb, panel_bytes, cs, n, C, ldc);
+    case 3: return tile<R, 3>(K, A, lda, pb, panel_bytes, cs, n, C, ldc);
+    default: return tile<R, 4>(K, A, lda, pb, panel_bytes, cs, n, C, ldc);
+  }
+}
+
+void vnni(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const void* packed, const int32_t* col_sums,
+          int64_t p0, int64_t p1, int32_t* C, int64_t ldc, int16_t*) {
+  const int64_t panel_bytes = (K + 3) / 4 * 64;
+  const int8_t* pb = static_cast<const int8_t*>(packed);
+  for (int64_t i0 = 0; i0 < M; i0 += 4) {
+    const int64_t rows = M - i0 < 4 ? M - i0 : 4;
+    for (int64_t p = p0; p < p1; p += 4) {
+      const int64_t panels = p1 - p < 4 ? p1 - p : 4, j0 = 16 * p;
+      const int64_t n = N - j0 < 16 * panels ? N - j0 : 16 * panels;
+      const int8_t* a = A + i0 * lda;
+      const int8_t* b = pb + p * panel_bytes;
+      int32_t* c = C + i0 * ldc + j0;
+      switch (rows) {
+        case 1: row_group<1>(K, a, lda, b, panel_bytes, col_sums + j0, panels, n, c, ldc); break;
+        case 2: row_group<2>(K, a, lda, b, panel_bytes, col_sums + j0, panels, n, c, ldc); break;
+        case 3: row_group<3>(K, a, lda, b, panel_bytes, col_sums + j0, panels, n, c, ldc); break;
+        default: row_group<4>(K, a, lda, b, panel_bytes, col_sums + j0, panels, n, c, ldc); break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const GemmS8Kernel gemm_s8_kernel_vnni = vnni;
+
+}  // namespace nncore::kernels

@@ -1,0 +1,28 @@
+#pragma once
+// int8 GEMM internals (gemm_s8.cpp: packing, dispatch, threads, the generic kernel and the reference; the per-ISA
+// kernels in gemm_s8_avx2.cpp and gemm_s8_avx512.cpp). The packed layouts of B (K x N, int8), zero past K and N:
+//   vnni:    16-column panels, k in groups of 4 bytes: byte ((p * K4 + g) * 16 + j) * 4 + t = B[4g + t][16p + j]
+//            (vpdpbusd multiplies 4 unsigned bytes of A by 4 signed bytes of B per int32 lane: A goes in as
+//            A + 128, and 128 * the column sums of B come off at the end)
+//   avx2:    8-column panels, k in pairs of int16: element ((p * K2 + g) * 8 + j) * 2 + t = B[2g + t][8p + j]
+//            (vpmaddwd on sign-extended values: exact, where vpmaddubsw would saturate its int16 sums)
+//   generic: B itself, row-major, in 16-column panels for the threads
+#include <cstdint>
+
+namespace nncore::kernels {
+
+enum class S8Path { generic = 0, avx2 = 1, vnni = 2 };
+
+// C rows [0, M) x columns of panels [p0, p1) (int32, row stride ldc) = A (M x K, int8, row stride lda) * B, exactly;
+// packed is the layout of the kernel's path, col_sums the column sums of B, scratch 4 * (K + 1) int16 of the
+// calling thread's (the per-ISA files allocate nothing: no library template may be instantiated there).
+using GemmS8Kernel = void (*)(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const void* packed,
+                              const int32_t* col_sums, int64_t p0, int64_t p1, int32_t* C, int64_t ldc,
+                              int16_t* scratch);
+
+#if defined(NNCORE_X86)
+extern const GemmS8Kernel gemm_s8_kernel_vnni;  // gemm_s8_avx512.cpp
+extern const GemmS8Kernel gemm_s8_kernel_avx2;  // gemm_s8_avx2.cpp
+#endif
+
+}  // namespace nncore::kernels
