@@ -56,3 +56,22 @@ def run_child(script: str, args: List[str], threads: int) -> Dict[str, Any]:
     if out.returncode != 0:
         raise RuntimeError(f"{script} {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def gemm_rate(threads: int) -> float:
+    """nncore's float32 GEMM rate (FLOP/s) on 2048 x 2048 x 2048 at `threads` threads (bench_gemm's figure), median
+    of 5 after a warm-up: the machine's practical peak that the benchmarks compare their rates with."""
+    import numpy as np
+
+    import nncore
+
+    nncore.set_num_threads(threads)
+    a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
+    nncore.ops.matmul(a, a)
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        nncore.ops.matmul(a, a)
+        times.append(time.perf_counter() - t0)
+    return 2.0 * 2048 ** 3 / median(times)
+

@@ -22,7 +22,7 @@ import numpy as np
 import nncore
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import median_seconds  # noqa: E402
+from _common import gemm_rate, median_seconds  # noqa: E402
 
 try:
     import torch
@@ -168,8 +168,7 @@ def main() -> None:
         # Each library is timed over all shapes in one stretch, with a pause between: a pool that has just
         # worked keeps spinning for a while and would steal the other's cores.
         nncore.set_num_threads(threads)
-        a = rng.standard_normal((2048, 2048), dtype=np.float32)
-        gemm = 2.0 * 2048 ** 3 / median_seconds(lambda: nncore.ops.matmul(a, a), reps)
+        gemm = gemm_rate(threads)
         print(f"GEMM 2048^3, {threads} thread(s): {gemm * 1e-9:.1f} GFLOP/s")
         t_nn = []
         for case in cases:

@@ -34,7 +34,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import cpu_name, median, run_child  # noqa: E402
+from _common import cpu_name, gemm_rate, median, run_child  # noqa: E402
 
 
 def load_fashion(quick: bool, shape: tuple):
@@ -164,23 +164,6 @@ def train_flops(model, n: int):
         elif not isinstance(layer, (Dropout, Flatten, MaxPooling2D)):
             return None
     return total * n
-
-
-def gemm_rate(threads: int) -> float:
-    """nncore's float32 GEMM rate (FLOP/s) on 2048^3 at `threads` threads, median of 5."""
-    import numpy as np
-
-    import nncore
-
-    nncore.set_num_threads(threads)
-    a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
-    nncore.ops.matmul(a, a)
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        nncore.ops.matmul(a, a)
-        times.append(time.perf_counter() - t0)
-    return 2.0 * 2048 ** 3 / median(times)
 
 
 def peak_rss_mb() -> float:

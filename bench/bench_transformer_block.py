@@ -78,14 +78,9 @@ def run_nncore_block(threads: int, steps: int) -> dict:
         t = time.perf_counter()
         model.train_on_batch(xs, ys)
         times.append(time.perf_counter() - t)
-    a = rng.standard_normal((2048, 2048)).astype(np.float32)
-    keras.ops.matmul(a, a)
-    gemm = []
-    for _ in range(5):
-        t = time.perf_counter()
-        keras.ops.matmul(a, a)
-        gemm.append(time.perf_counter() - t)
-    return {"seconds": float(np.median(times)), "gemm_gflops": 2.0 * 2048 ** 3 / float(np.median(gemm)) * 1e-9}
+    from _common import gemm_rate
+
+    return {"seconds": float(np.median(times)), "gemm_gflops": gemm_rate(threads) * 1e-9}
 
 
 def run_torch_block(threads: int, steps: int) -> dict:
