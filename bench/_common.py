@@ -75,3 +75,20 @@ def gemm_rate(threads: int) -> float:
         times.append(time.perf_counter() - t0)
     return 2.0 * 2048 ** 3 / median(times)
 
+
+def build_cpp_bench(build_dir: str, target: str) -> str:
+    """bench/cpp built against the installed nncore (find_package(nncore CONFIG)); the path of `target`."""
+    import shutil
+
+    import nncore
+
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        raise SystemExit("cmake is required (pip install cmake)")
+    gen = ["-G", "Ninja"] if shutil.which("ninja") else []
+    subprocess.run([cmake, "-S", os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpp"), "-B", build_dir,
+                    *gen, "-DCMAKE_BUILD_TYPE=Release", f"-Dnncore_DIR={nncore.get_cmake_dir()}"], check=True,
+                   capture_output=True)
+    subprocess.run([cmake, "--build", build_dir, "--target", target], check=True, capture_output=True)
+    return os.path.join(build_dir, target)
+

@@ -1,6 +1,7 @@
-"""Inference latency (issue 16): nncore's predict beside ONNX Runtime (on nncore's own ONNX export of the same
-model, the same weights) and PyTorch (the same architecture under no_grad), one model call per timing, batches 1,
-8, 32, 256, at 1 and 2 threads.
+"""Inference latency (issue 16): nncore's predict, and nncore from C++ (bench/cpp/bench_inference.cpp: an
+InferenceSession on the model file, built against the installed package), beside ONNX Runtime (on nncore's own
+ONNX export of the same model, the same weights) and PyTorch (the same architecture under no_grad), one model call
+per timing, batches 1, 8, 32, 256, at 1 and 2 threads.
 
     python bench/bench_inference.py [--models mlp,small,cnn,lstm] [--batches 1 8 32 256] [--threads 1 2] [--rounds 3]
 
@@ -8,12 +9,14 @@ nncore is timed through ``model.predict_on_batch(x)`` (Keras's call for one batc
 call); ``predict(x)`` costs the same for a batch of up to 32 (its default batch size) and splits larger ones.
 Every model's ONNX Runtime output is checked against nncore's before anything is timed. Each (model, threads)
 runs the three frameworks in turn for ``--rounds`` rounds; the table gives the median over rounds of each round's
-median latency (microseconds) and nncore's speed relative to each peer (> 1: nncore faster).
+median latency (microseconds) and nncore's (Python) speed relative to each peer (> 1: nncore faster); the C++
+column is the same model in a C++ process, without Python's call overhead.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +24,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import cpu_name, median, median_seconds  # noqa: E402
+from _common import build_cpp_bench, cpu_name, median, median_seconds  # noqa: E402
 
 import nncore  # noqa: E402
 from nncore import layers as L  # noqa: E402
@@ -101,15 +104,22 @@ def main() -> None:
         print("PyTorch not installed: its column says n/a")
     print(f"bench_inference: {cpu_name()}, {time.strftime('%Y-%m-%d')}, nncore ISA {nncore.get_isa()}"
           + (f", onnxruntime {ort.__version__}" if ort else "") + (f", torch {torch.__version__}" if torch else ""))
-    print(f"{'model':>20} {'batch':>5} {'thr':>3} {'nncore us':>10} {'ORT us':>9} {'torch us':>9} "
+    tmp = tempfile.mkdtemp()
+    try:
+        cpp = build_cpp_bench(os.path.join(tmp, "cpp"), "bench_inference")
+    except (SystemExit, subprocess.CalledProcessError) as e:
+        cpp = None
+        print(f"the C++ timing program did not build ({e}): its column says n/a")
+    print(f"{'model':>20} {'batch':>5} {'thr':>3} {'nncore us':>10} {'C++ us':>8} {'ORT us':>9} {'torch us':>9} "
           f"{'vs ORT':>7} {'vs torch':>8}")
     rng = np.random.default_rng(0)
-    tmp = tempfile.mkdtemp()
     for name in args.models.split(","):
         shape = MODELS[name][0]
         model = nncore_model(name)
         model.predict_on_batch(np.zeros((1, *shape), np.float32))
         session = None
+        model_file = os.path.join(tmp, f"{name}.nncore")
+        model.save(model_file)
         if ort is not None:
             path = os.path.join(tmp, f"{name}.onnx")
             model.export_onnx(path)
@@ -124,6 +134,14 @@ def main() -> None:
                 input_name = session.get_inputs()[0].name
             if torch is not None:
                 torch.set_num_threads(threads)
+            cpp_us = {}
+            if cpp is not None:  # C++ first, in its own process; its medians over rounds
+                runs = []
+                for _ in range(args.rounds):
+                    out = subprocess.run([cpp, model_file, str(threads), *map(str, args.batches)], check=True,
+                                         capture_output=True, text=True).stdout
+                    runs.append({int(b): float(us) for b, us in (line.split() for line in out.splitlines())})
+                cpp_us = {b: median([r[b] for r in runs]) for b in args.batches}
             for batch in args.batches:
                 x = rng.random((batch, *shape), dtype=np.float32)
                 if session is not None:  # the same model: the same outputs
@@ -141,8 +159,10 @@ def main() -> None:
                 t = {k: median(v) * 1e6 if v else None for k, v in times.items()}
                 col = lambda v: f"{v:>9.1f}" if v else f"{'n/a':>9}"  # noqa: E731
                 ratio = lambda v, w: f"{v / t['nncore']:>7.2f}x"[:w] if v else f"{'':>7}"  # noqa: E731
-                print(f"{MODELS[name][1][:20]:>20} {batch:>5} {threads:>3} {t['nncore']:>10.1f} {col(t['ort'])} "
-                      f"{col(t['torch'])} {ratio(t['ort'], 8):>7} {ratio(t['torch'], 8):>8}", flush=True)
+                c_us = f"{cpp_us[batch]:>8.1f}" if batch in cpp_us else f"{'n/a':>8}"
+                print(f"{MODELS[name][1][:20]:>20} {batch:>5} {threads:>3} {t['nncore']:>10.1f} {c_us} "
+                      f"{col(t['ort'])} {col(t['torch'])} {ratio(t['ort'], 8):>7} {ratio(t['torch'], 8):>8}",
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,18 +30,7 @@ import nncore  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import cpu_name, median  # noqa: E402
-
-
-def build_cpp_bench(build_dir: str) -> str:
-    cmake = shutil.which("cmake")
-    if cmake is None:
-        raise SystemExit("cmake is required (pip install cmake)")
-    gen = ["-G", "Ninja"] if shutil.which("ninja") else []
-    subprocess.run([cmake, "-S", os.path.join(HERE, "cpp"), "-B", build_dir, *gen, "-DCMAKE_BUILD_TYPE=Release",
-                    f"-Dnncore_DIR={nncore.get_cmake_dir()}"], check=True, capture_output=True)
-    subprocess.run([cmake, "--build", build_dir], check=True, capture_output=True)
-    return os.path.join(build_dir, "bench_optim")
+from _common import build_cpp_bench, cpu_name, median  # noqa: E402
 
 
 def copy_gbps(nbytes: float, reps: int = 21) -> float:
@@ -81,7 +69,7 @@ def main() -> None:
 
     adam_n, bn_rows, bn_c = (1 << 20, 8192, 64) if args.quick else (1 << 23, 32 * 26 * 26, 32)
     with tempfile.TemporaryDirectory() as tmp:
-        exe = build_cpp_bench(tmp)
+        exe = build_cpp_bench(tmp, "bench_optim")
         print(f"{'kernel':>32} {'thr':>3} {'GB/s':>8} {'copy GB/s':>10} {'ratio':>6}")
         rounds = 1 if args.quick else 3  # each a median of 21 timings; the machine is shared and noisy
         for threads in (1, 2):
