@@ -186,13 +186,29 @@ const Tensor& Conv2D::run_backward(LayerCall& c, const Tensor& dy, Activation ac
 
 // Grouped: the channels of every pixel are [group 0 | group 1 | ...], so a (pixels, groups, per-group) permutation
 // to (groups, pixels, per-group) makes each group's input, kernel columns and output contiguous for conv2d.
+namespace {
+
+// A grouped convolution's sizes: G groups of Cg input and Fg output channels, P input and Q output pixels, KC rows
+// of a group's kernel, and the per-group geometry conv2d runs.
+struct Groups {
+  int64_t G, Cg, Fg, P, Q, KC;
+  kernels::ConvGeom geom;
+};
+Groups groups_of(const kernels::ConvGeom& g, int64_t groups) {
+  Groups s{groups, g.C / groups, g.OC / groups, g.B * g.H * g.W, g.B * g.OH * g.OW, 0, g};
+  s.KC = g.KH * g.KW * s.Cg;
+  s.geom.C = s.Cg;
+  s.geom.OC = s.Fg;
+  return s;
+}
+
+}  // namespace
+
 const Tensor& Conv2D::forward_grouped(LayerCall& c, const Tensor& x, const kernels::ConvGeom& g) {
   Call& cc = as<Call>(c);
-  const int64_t G = groups_, Cg = g.C / G, Fg = g.OC / G, P = g.B * g.H * g.W, Q = g.B * g.OH * g.OW;
-  const int64_t KC = g.KH * g.KW * Cg;
-  kernels::ConvGeom gg = g;
-  gg.C = Cg;
-  gg.OC = Fg;
+  const Groups s = groups_of(g, groups_);
+  const int64_t G = s.G, Cg = s.Cg, Fg = s.Fg, P = s.P, Q = s.Q, KC = s.KC;
+  const kernels::ConvGeom& gg = s.geom;
   cc.xg.resize({G, P, Cg});
   kernels::permute(cc.xg.data(), x.data(), {P, G, Cg}, {1, 0, 2});
   cc.wg.resize({G, KC, Fg});
@@ -216,11 +232,9 @@ const Tensor& Conv2D::forward_grouped(LayerCall& c, const Tensor& x, const kerne
 
 const Tensor& Conv2D::backward_grouped(LayerCall& c, const Tensor& dz, const kernels::ConvGeom& g, bool need_dx) {
   Call& cc = as<Call>(c);
-  const int64_t G = groups_, Cg = g.C / G, Fg = g.OC / G, P = g.B * g.H * g.W, Q = g.B * g.OH * g.OW;
-  const int64_t KC = g.KH * g.KW * Cg;
-  kernels::ConvGeom gg = g;
-  gg.C = Cg;
-  gg.OC = Fg;
+  const Groups s = groups_of(g, groups_);
+  const int64_t G = s.G, Cg = s.Cg, Fg = s.Fg, P = s.P, Q = s.Q, KC = s.KC;
+  const kernels::ConvGeom& gg = s.geom;
   cc.dyg.resize({G, Q, Fg});
   kernels::permute(cc.dyg.data(), dz.data(), {Q, G, Fg}, {1, 0, 2});
   if (need_dx) cc.dxg.resize({G, P, Cg});

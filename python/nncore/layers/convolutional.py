@@ -310,6 +310,17 @@ class _DepthwiseBase(Layer):
     def depth_multiplier(self) -> int:
         return self._config_impl.depth_multiplier
 
+    def _finish(self, impl: Any, input_shape: Any, trainable: bool, act: Any, use_bias: bool,
+                depthwise_regularizer: Any, bias_regularizer: Any, pointwise_regularizer: Any = None) -> None:
+        """The constructors' common end (1-D and 2-D, depthwise and separable): the layer around ``impl``, the
+        weights' regularizers, the activation."""
+        super().__init__(impl, input_shape, trainable)
+        self._regularize("depthwise_kernel", depthwise_regularizer)
+        if pointwise_regularizer is not None:
+            self._regularize("pointwise_kernel", pointwise_regularizer)
+        self._regularize("bias", bias_regularizer if use_bias else None)
+        attach(self, act)
+
 
 class DepthwiseConv2D(_DepthwiseBase):
     """Depthwise 2-D convolution on channels-last images: each input channel convolved with its own
@@ -336,10 +347,7 @@ class DepthwiseConv2D(_DepthwiseBase):
                                      pair(dilation_rate, f"{cls} dilation_rate"), act.builtin, bool(use_bias),
                                      _init_arg(depthwise_initializer, cls, "depthwise_initializer"),
                                      _init_arg(bias_initializer, cls, "bias_initializer"), name or "")
-        super().__init__(impl, input_shape, trainable)
-        self._regularize("depthwise_kernel", depthwise_regularizer, "depthwise_regularizer")
-        self._regularize("bias", bias_regularizer if use_bias else None)
-        attach(self, act)
+        self._finish(impl, input_shape, trainable, act, use_bias, depthwise_regularizer, bias_regularizer)
 
 
 class SeparableConv2D(_DepthwiseBase):
@@ -371,11 +379,8 @@ class SeparableConv2D(_DepthwiseBase):
                                      _init_arg(depthwise_initializer, cls, "depthwise_initializer"),
                                      _init_arg(pointwise_initializer, cls, "pointwise_initializer"),
                                      _init_arg(bias_initializer, cls, "bias_initializer"), name or "")
-        super().__init__(impl, input_shape, trainable)
-        self._regularize("depthwise_kernel", depthwise_regularizer, "depthwise_regularizer")
-        self._regularize("pointwise_kernel", pointwise_regularizer, "pointwise_regularizer")
-        self._regularize("bias", bias_regularizer if use_bias else None)
-        attach(self, act)
+        self._finish(impl, input_shape, trainable, act, use_bias, depthwise_regularizer, bias_regularizer,
+                     pointwise_regularizer)
 
     pointwise_kernel = WeightAttribute()
 
@@ -420,10 +425,7 @@ class DepthwiseConv1D(_OneD, _DepthwiseBase):
                                      _single(dilation_rate, f"{cls} dilation_rate"), act.builtin, bool(use_bias),
                                      _init_arg(depthwise_initializer, cls, "depthwise_initializer"),
                                      _init_arg(bias_initializer, cls, "bias_initializer"), name or "")
-        super().__init__(impl, input_shape, trainable)
-        self._regularize("depthwise_kernel", depthwise_regularizer, "depthwise_regularizer")
-        self._regularize("bias", bias_regularizer if use_bias else None)
-        attach(self, act)
+        self._finish(impl, input_shape, trainable, act, use_bias, depthwise_regularizer, bias_regularizer)
 
 
 class SeparableConv1D(_OneD, _DepthwiseBase):
@@ -450,11 +452,8 @@ class SeparableConv1D(_OneD, _DepthwiseBase):
                                      _init_arg(depthwise_initializer, cls, "depthwise_initializer"),
                                      _init_arg(pointwise_initializer, cls, "pointwise_initializer"),
                                      _init_arg(bias_initializer, cls, "bias_initializer"), name or "")
-        super().__init__(impl, input_shape, trainable)
-        self._regularize("depthwise_kernel", depthwise_regularizer, "depthwise_regularizer")
-        self._regularize("pointwise_kernel", pointwise_regularizer, "pointwise_regularizer")
-        self._regularize("bias", bias_regularizer if use_bias else None)
-        attach(self, act)
+        self._finish(impl, input_shape, trainable, act, use_bias, depthwise_regularizer, bias_regularizer,
+                     pointwise_regularizer)
 
     pointwise_kernel = WeightAttribute()
 
