@@ -127,6 +127,16 @@ void bind_layers(py::module_& m) {
                                for (const Param& p : l.params()) t.push_back(p.trainable);
                                return t;
                              })
+      .def_property_readonly("weight_int8",
+                             [](Layer& l) {
+                               std::vector<bool> t;
+                               for (const Param& p : l.params()) t.push_back(p.int8);
+                               return t;
+                             })
+      .def("quantize", &Layer::quantize, py::arg("mode"), py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("quantized", &Layer::quantized)
+      .def_property_readonly("quantizable", &Layer::quantizable)
+      .def("refresh_quantized", &Layer::refresh_quantized)
       .def_property_readonly("weights", [](py::object self) { return param_views(self.cast<Layer&>(), self, false); })
       .def_property_readonly("gradients", [](py::object self) { return param_views(self.cast<Layer&>(), self, true); })
       .def_property_readonly("output_mask",

@@ -487,6 +487,7 @@ void bind_model(py::module_& m) {
       .def("node_call_index", &Model::node_call_index, py::arg("node"))
       .def("node_inputs", &Model::node_inputs, py::arg("node"))
       .def("output_ref", &Model::output_ref, py::arg("output"))
+      .def_property_readonly("has_quantized_layers", &Model::has_quantized_layers)
       .def("summary", &Model::summary, py::arg("line_length") = 65, py::arg("expand_nested") = false,
            py::arg("show_trainable") = false)
       .def("count_params", &Model::count_params);

@@ -496,7 +496,7 @@ class Model(Layer):
         return [w for layer in self._layers for w in layer.non_trainable_weights]
 
     def get_weights(self) -> list:
-        return [w.copy() for w in self.weights]
+        return [w for layer in self._layers for w in layer.get_weights()]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
         expected = sum(len(layer.weights) for layer in self._layers)
@@ -507,6 +507,43 @@ class Model(Layer):
             n = len(layer.weights)
             layer.set_weights(weights[i:i + n])
             i += n
+
+    # -- int8 quantization ------------------------------------------------------------------------------
+    def quantize(self, mode: str = None, config: Any = None, filters: Any = None, **kwargs: Any) -> None:
+        """Keras's ``model.quantize("int8")``: every layer that supports it (Dense, Embedding, Conv1D/Conv2D,
+        SimpleRNN/LSTM/GRU and Bidirectional/TimeDistributed around them; nested models' layers too) gets int8
+        weights with one absmax scale per output channel, its inputs are quantized per row (per sample for a
+        convolution) at each call, and its products run on the int8 GEMM; other layers stay float. ``filters``
+        (Keras's): a regex or list of regexes searched in layer names, or a callable ``layer -> bool``, choosing the
+        layers. The quantized model predicts, evaluates, saves (int8 weights) and exports to ONNX; fit and
+        train_on_batch raise (train the float model, then quantize)."""
+        from .layers.base import _check_quantize_args
+        kwargs.pop("type_check", None)
+        _check_quantize_args(mode, config, kwargs)
+        if self._impl is None or not self._impl.built:
+            raise ValueError(f"Cannot quantize a model that isn't yet built: model '{self.name}' is not built (start "
+                             "it with nncore.Input(shape), or call it on data, first)")
+        if filters is None:
+            self._impl.quantize(mode)
+            return
+        if self._impl.has_quantized_layers:
+            self._impl.quantize(mode)  # raises: already quantized
+        if isinstance(filters, str):
+            filters = [filters]
+        if isinstance(filters, (list, tuple)):
+            import re
+            patterns = [re.compile(f) for f in filters]
+            chosen = lambda layer: any(p.search(layer.name) for p in patterns)  # noqa: E731
+        elif callable(filters):
+            chosen = filters
+        else:
+            raise ValueError("The `filters` argument must be a regex string, a list of regex strings, or a callable. "
+                             f"Received: {type(filters)}")
+        targets = [l for l in _flat_layers(self) if l._impl.quantizable and chosen(l)]
+        if not targets:
+            raise ValueError(f"quantize: no quantizable layer of model '{self.name}' matches filters={filters!r}")
+        for layer in targets:
+            layer._impl.quantize(mode)
 
     # -- training configuration --------------------------------------------------------------------------
     # compile arguments of Keras that choose how the step is run, not what it computes: nncore's step always runs
@@ -1335,6 +1372,17 @@ class _ArraySteps:
         self.pos += 1
         self.in_epoch = (self.in_epoch + 1) % self.steps
         return ([a[take] for a in self.xs], [a[take] for a in self.ys], None if self.w is None else self.w[take])
+
+
+def _flat_layers(model: "Model") -> List[Layer]:
+    """The built-in layers of a model and of the models nested in it (what quantize walks)."""
+    out: List[Layer] = []
+    for layer in model._layers:
+        if isinstance(layer, Model):
+            out += _flat_layers(layer)
+        elif not layer._is_custom:
+            out.append(layer)
+    return out
 
 
 def _untraced(layer: Layer) -> bool:

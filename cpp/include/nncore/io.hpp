@@ -55,6 +55,14 @@ std::shared_ptr<Optimizer> optimizer_from_config(const Json& spec);
 struct NamedTensor {
   std::string name;
   Tensor tensor;
+  bool int8 = false;  // stored as I8 (a quantized weight; read into float32)
+};
+
+// A tensor to write: F32, or I8 for a quantized weight whose float32 values are integers in [-128, 127].
+struct TensorToWrite {
+  std::string name;
+  const Tensor* tensor;
+  bool int8 = false;
 };
 
 struct TensorFile {
@@ -66,10 +74,13 @@ struct TensorFile {
   const std::string* meta(const std::string& key) const;
 };
 
-// Writes float32 tensors, string metadata and the checksum atomically (see above).
+// Writes F32 (and I8) tensors, string metadata and the checksum atomically (see above).
+void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                       const std::vector<std::pair<std::string, std::string>>& metadata);
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Tensor*>>& tensors,
                        const std::vector<std::pair<std::string, std::string>>& metadata);
-// Reads and validates a safetensors file holding float32 tensors (F32 only); verifies nncore_checksum when present.
+// Reads and validates a safetensors file holding F32 and I8 tensors (I8 read into float32, NamedTensor::int8);
+// verifies nncore_checksum when present.
 TensorFile read_safetensors(const std::string& path);
 // The same from bytes in memory; `source` names them in errors.
 TensorFile parse_safetensors(const std::string& bytes, const std::string& source);

@@ -149,6 +149,13 @@ class Model : public Layer {
   LayerPtr get_layer(const std::string& name) const;
   void set_trainable(bool t) override;  // every layer of the model follows (Keras)
   int64_t count_trainable_params() const override;
+  // Keras's model.quantize("int8"): every quantizable layer (nested models' too; Layer::quantize) gets int8
+  // weights; the others stay float. From then on the model predicts and evaluates, and fit / train_on_batch raise.
+  // Errors: mode not "int8", the model not built, already quantized, no quantizable layer.
+  void quantize(const std::string& mode) override;
+  // Whether any layer (nested ones too) is quantized.
+  bool has_quantized_layers() const;
+  void refresh_quantized() override;  // every layer's
 
   size_t num_inputs() const { return inputs_.size(); }
   size_t num_outputs() const { return outputs_.size(); }

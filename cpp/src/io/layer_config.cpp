@@ -225,6 +225,12 @@ Regularizer Regularizer::from_json(const Json& j, const std::string& where) {
 }
 
 // ---- base -----------------------------------------------------------------------------------------------------
+namespace {
+const char* const kInt8Policy =
+    R"({"module": "keras.dtype_policies", "class_name": "QuantizedDTypePolicy", "config": {"mode": "int8", )"
+    R"("source_name": "float32"}, "registered_name": null})";
+}  // namespace
+
 Json Layer::config() const {
   Json c = Json::object();
   c["name"] = name_;
@@ -235,12 +241,28 @@ Json Layer::config() const {
   };
   for (const Param& p : params_) put(p.name, p.regularizer);
   for (const auto& nr : pending_regularizers_) put(nr.first, nr.second);
+  if (quantized_ || quantize_at_build_) c["dtype"] = Json::parse(kInt8Policy);
   return c;
 }
 
 void Layer::apply_base_config(const Json& c) {
   NNC_CHECK(c.is_object(), "layer config: expected an object");
   set_trainable(c.get("trainable", true));
+  // Keras's dtype policy: "float32" (or a DTypePolicy of it), or a quantized one, {"class_name":
+  // "QuantizedDTypePolicy", "config": {"mode": "int8", ...}} (older Keras: its name "int8_from_float32").
+  if (const Json* d = c.find("dtype"); d != nullptr && d->is_object()) {
+    const std::string cls = d->get("class_name", std::string());
+    const Json* dc = d->find("config");
+    const std::string mode = dc != nullptr && dc->is_object() ? dc->get("mode", std::string()) : std::string();
+    const std::string pname = dc != nullptr && dc->is_object() ? dc->get("name", std::string()) : std::string();
+    if (cls == "QuantizedDTypePolicy" || pname.rfind("int8_from_", 0) == 0 || !mode.empty()) {
+      const std::string m = !mode.empty() ? mode : pname.substr(0, pname.find('_'));
+      NNC_CHECK(m == "int8", "Layer '", name_, "': quantization mode '", m, "' is not supported (nncore runs 'int8')");
+      NNC_CHECK(quantizable(), "Layer '", name_, "' (", class_name(), "): its config says int8-quantized, but this "
+                "layer cannot be quantized");
+      set_quantize_at_build(true);
+    }
+  }
   const std::string suffix = "_regularizer";
   for (const auto& kv : c.items()) {
     const std::string& key = kv.first;

@@ -21,11 +21,30 @@ void check_unique_names(const Model& m, const std::string& what) {
               "', '", l->name(), "' appears more than once");
 }
 
-std::vector<std::pair<std::string, const Tensor*>> weight_tensors(Model& m) {
-  std::vector<std::pair<std::string, const Tensor*>> out;
+std::vector<TensorToWrite> weight_tensors(Model& m) {
+  std::vector<TensorToWrite> out;
   for (const auto& l : m.layers())
-    for (const Param& p : l->params()) out.emplace_back(weight_key(*l, p), &p.value);
+    for (const Param& p : l->params()) out.push_back({weight_key(*l, p), &p.value, p.int8});
   return out;
+}
+
+const char* dtype_name(bool int8) { return int8 ? "I8" : "F32"; }
+
+// Whether the file stores tensor `name` (which it holds) as I8.
+bool file_int8(const TensorFile& f, const std::string& name) {
+  for (const NamedTensor& nt : f.tensors)
+    if (nt.name == name) return nt.int8;
+  return false;
+}
+
+// After the weights were copied in: the quantized layers check their int8 weights and scales and re-pack them;
+// a bad value is a broken file.
+void refresh_loaded(Model& m, const std::string& source) {
+  try {
+    m.refresh_quantized();
+  } catch (const std::invalid_argument& e) {
+    throw ModelFileError(str_cat(source, ": ", e.what()));
+  }
 }
 
 std::string list(const std::vector<std::string>& names) {
@@ -38,7 +57,7 @@ std::string list(const std::vector<std::string>& names) {
 // Copies the file's weights into the model by name; every model weight must be in the file and every weight
 // tensor of the file (all but the optimizer's) must belong to the model.
 void assign_weights(Model& m, const TensorFile& f, const std::string& source) {
-  std::vector<std::string> missing, unexpected, mismatched;
+  std::vector<std::string> missing, unexpected, mismatched, retyped;
   std::set<std::string> used;
   for (const auto& l : m.layers())
     for (Param& p : l->params()) {
@@ -51,20 +70,25 @@ void assign_weights(Model& m, const TensorFile& f, const std::string& source) {
       used.insert(key);
       if (t->shape() != p.value.shape())
         mismatched.push_back(str_cat(key, " (model ", shape_str(p.value.shape()), ", file ", shape_str(t->shape()), ")"));
+      else if (file_int8(f, key) != p.int8)
+        retyped.push_back(str_cat(key, " (model ", dtype_name(p.int8), ", file ", dtype_name(!p.int8), ")"));
     }
   for (const NamedTensor& nt : f.tensors)
     if (nt.name.rfind(kOptimizerPrefix, 0) != 0 && !used.count(nt.name)) unexpected.push_back(nt.name);
-  if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
+  if (!missing.empty() || !unexpected.empty() || !mismatched.empty() || !retyped.empty()) {
     std::string msg = str_cat(source, ": the file's weights do not match model '", m.name(), "'");
     if (!missing.empty()) msg += str_cat("; missing from the file: ", list(missing));
     if (!unexpected.empty()) msg += str_cat("; unexpected in the file: ", list(unexpected));
     if (!mismatched.empty()) msg += str_cat("; shape mismatch: ", list(mismatched));
+    if (!retyped.empty()) msg += str_cat("; dtype mismatch (a quantized model's file? quantize the model first): ",
+                                         list(retyped));
     if (!missing.empty() && !unexpected.empty())
       msg += " (layers named differently? load_weights(..., by_name=false) takes the weights in file order)";
     throw ModelFileError(msg);
   }
   for (const auto& l : m.layers())
     for (Param& p : l->params()) p.value.copy_from(*f.find(weight_key(*l, p)));
+  refresh_loaded(m, source);
 }
 
 // Calls fn("optimizer/<layer>/<weight>/<slot>", slot) for every optimizer slot, walking the trainable parameters
@@ -398,7 +422,7 @@ void save_model(Model& m, const std::string& path, bool include_optimizer) {
       const std::vector<Param*> params = m.trainable_params();
       meta.emplace_back("optimizer_iterations", std::to_string(opt.iterations()));
       if (opt.bound_to(params))
-        for_each_slot(m, opt, [&](const std::string& key, Tensor* slot) { tensors.emplace_back(key, slot); });
+        for_each_slot(m, opt, [&](const std::string& key, Tensor* slot) { tensors.push_back({key, slot, false}); });
     }
   }
   write_safetensors(path, tensors, meta);
@@ -476,11 +500,13 @@ void load_weights(Model& m, const std::string& path, bool by_name) {
     throw ModelFileError(str_cat(path, ": the file holds ", file.size(), " weight tensors, model '", m.name(),
                                  "' has ", params.size()));
   for (size_t i = 0; i < params.size(); ++i)
-    if (file[i]->tensor.shape() != params[i]->value.shape())
+    if (file[i]->tensor.shape() != params[i]->value.shape() || file[i]->int8 != params[i]->int8)
       throw ModelFileError(str_cat(path, ": weight ", i, " of model '", m.name(), "' (", params[i]->name, ") has shape ",
-                                   shape_str(params[i]->value.shape()), ", the file's '", file[i]->name, "' has ",
-                                   shape_str(file[i]->tensor.shape())));
+                                   shape_str(params[i]->value.shape()), " ", dtype_name(params[i]->int8),
+                                   ", the file's '", file[i]->name, "' has ", shape_str(file[i]->tensor.shape()), " ",
+                                   dtype_name(file[i]->int8)));
   for (size_t i = 0; i < params.size(); ++i) params[i]->value.copy_from(file[i]->tensor);
+  refresh_loaded(m, path);
 }
 
 void load_optimizer_state(Model& m, const std::string& path) {

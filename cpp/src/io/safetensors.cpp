@@ -1,5 +1,6 @@
 // The safetensors container: writer (atomic) and a reader that validates before it trusts anything.
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -123,6 +124,13 @@ const std::string* TensorFile::meta(const std::string& key) const {
 
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Tensor*>>& tensors,
                        const std::vector<std::pair<std::string, std::string>>& metadata) {
+  std::vector<TensorToWrite> all;
+  for (const auto& nt : tensors) all.push_back({nt.first, nt.second, false});
+  write_safetensors(path, all, metadata);
+}
+
+void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                       const std::vector<std::pair<std::string, std::string>>& metadata) {
   Json header = Json::object();
   Json meta = Json::object();
   for (const auto& kv : metadata) {
@@ -133,17 +141,30 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
   header["__metadata__"] = meta;
   uint64_t offset = 0;
   std::unordered_set<std::string> names{"__metadata__"};
+  // I8 tensors as bytes (checked: integers in [-128, 127]).
+  std::vector<std::vector<int8_t>> bytes_of(tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (!tensors[i].int8) continue;
+    const Tensor& t = *tensors[i].tensor;
+    bytes_of[i].resize(static_cast<size_t>(t.size()));
+    for (int64_t j = 0; j < t.size(); ++j) {
+      const float v = t.data()[j];
+      NNC_CHECK(v >= -128.f && v <= 127.f && v == std::nearbyint(v), "save: int8 tensor '", tensors[i].name,
+                "' holds ", v, " at index ", j, " (expected integers in [-128, 127])");
+      bytes_of[i][static_cast<size_t>(j)] = static_cast<int8_t>(v);
+    }
+  }
   for (const auto& nt : tensors) {
-    NNC_CHECK(names.insert(nt.first).second, "save: duplicate tensor name '", nt.first, "'");
+    NNC_CHECK(names.insert(nt.name).second, "save: duplicate tensor name '", nt.name, "'");
     Json entry = Json::object();
-    entry["dtype"] = "F32";
-    entry["shape"] = nt.second->shape();
-    const uint64_t bytes = static_cast<uint64_t>(nt.second->size()) * sizeof(float);
+    entry["dtype"] = nt.int8 ? "I8" : "F32";
+    entry["shape"] = nt.tensor->shape();
+    const uint64_t bytes = static_cast<uint64_t>(nt.tensor->size()) * (nt.int8 ? 1 : sizeof(float));
     Json offsets = Json::array();
     offsets.push_back(static_cast<double>(offset));
     offsets.push_back(static_cast<double>(offset + bytes));
     entry["data_offsets"] = offsets;
-    header[nt.first] = entry;
+    header[nt.name] = entry;
     offset += bytes;
   }
   std::string text = header.dump();
@@ -153,9 +174,11 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
   std::vector<std::pair<const char*, size_t>> pieces;
   pieces.emplace_back(reinterpret_cast<const char*>(len), 8);
   pieces.emplace_back(text.data(), text.size());
-  for (const auto& nt : tensors)
-    pieces.emplace_back(reinterpret_cast<const char*>(nt.second->data()),
-                        static_cast<size_t>(nt.second->size()) * sizeof(float));
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (tensors[i].int8) pieces.emplace_back(reinterpret_cast<const char*>(bytes_of[i].data()), bytes_of[i].size());
+    else pieces.emplace_back(reinterpret_cast<const char*>(tensors[i].tensor->data()),
+                             static_cast<size_t>(tensors[i].tensor->size()) * sizeof(float));
+  }
   Fnv1a hash;
   for (const auto& p : pieces) hash.add(p.first, p.second);
   const std::string marker = str_cat("\"", kChecksumKey, "\": \"", kChecksumZero, "\"");
@@ -226,6 +249,7 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& source
     uint64_t begin, end;
     size_t index;
     Shape shape;
+    bool int8;
   };
   std::vector<Span> spans;
   try {
@@ -243,7 +267,10 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& source
       const std::string what = str_cat("tensor '", name, "'");
       if (!e.is_object()) fail(source, str_cat(what, ": entry is not an object"));
       const std::string& dtype = e.at("dtype", what).as_string(what + " dtype");
-      if (dtype != "F32") fail(source, str_cat(what, ": dtype ", dtype, " is not supported (expected F32)"));
+      if (dtype != "F32" && dtype != "I8")
+        fail(source, str_cat(what, ": dtype ", dtype, " is not supported (expected F32, or I8 for a quantized weight)"));
+      const bool int8 = dtype == "I8";
+      const uint64_t elem = int8 ? 1 : sizeof(float);
       const Shape shape = e.at("shape", what).as_shape(what + " shape");
       for (int64_t d : shape)
         if (d < 0) fail(source, str_cat(what, ": negative dimension in shape ", shape_str(shape)));
@@ -252,7 +279,7 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& source
         numel = 0;
       } else {
         for (int64_t d : shape)
-          if (__builtin_mul_overflow(numel, static_cast<uint64_t>(d), &numel) || numel > data_len / sizeof(float))
+          if (__builtin_mul_overflow(numel, static_cast<uint64_t>(d), &numel) || numel > data_len / elem)
             fail(source, str_cat(what, ": shape ", shape_str(shape), " is larger than the file's data"));
       }
       const Shape offs = e.at("data_offsets", what).as_shape(what + " data_offsets");
@@ -261,11 +288,11 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& source
       const uint64_t b = static_cast<uint64_t>(offs[0]), en = static_cast<uint64_t>(offs[1]);
       if (en > data_len)
         fail(source, str_cat(what, ": data_offsets [", b, ", ", en, "] run past the data (", data_len, " bytes)"));
-      if (en - b != numel * sizeof(float))
-        fail(source, str_cat(what, ": ", en - b, " bytes for shape ", shape_str(shape), " of F32 (expected ",
-                             numel * sizeof(float), ")"));
-      spans.push_back({b, en, out.tensors.size(), shape});
-      out.tensors.push_back({name, Tensor()});
+      if (en - b != numel * elem)
+        fail(source, str_cat(what, ": ", en - b, " bytes for shape ", shape_str(shape), " of ", dtype, " (expected ",
+                             numel * elem, ")"));
+      spans.push_back({b, en, out.tensors.size(), shape, int8});
+      out.tensors.push_back({name, Tensor(), int8});
     }
   } catch (const std::invalid_argument& e) {
     fail(source, str_cat("corrupt header: ", e.what()));
@@ -289,7 +316,12 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& source
   for (const Span& s : spans) {
     NamedTensor& nt = out.tensors[s.index];
     nt.tensor = Tensor(s.shape);
-    if (s.end > s.begin) std::memcpy(nt.tensor.data(), data + s.begin, static_cast<size_t>(s.end - s.begin));
+    if (s.int8) {
+      const int8_t* src = reinterpret_cast<const int8_t*>(data + s.begin);
+      for (int64_t j = 0; j < nt.tensor.size(); ++j) nt.tensor.data()[j] = src[j];
+    } else if (s.end > s.begin) {
+      std::memcpy(nt.tensor.data(), data + s.begin, static_cast<size_t>(s.end - s.begin));
+    }
   }
   return out;
 }

@@ -325,11 +325,17 @@ int64_t gemm_groups(const ConvGeom& g) {
 thread_local ThreadBuffer tls_cols;
 thread_local ThreadBuffer tls_dz;
 
+void copy_values(float* dst, const float* src, int64_t n) { copy_floats(dst, src, n); }
+void fill_zeros(float* dst, int64_t n) { fill_floats(dst, 0.f, n); }
+void copy_values(int8_t* dst, const int8_t* src, int64_t n) { std::memcpy(dst, src, static_cast<size_t>(n)); }
+void fill_zeros(int8_t* dst, int64_t n) { std::memset(dst, 0, static_cast<size_t>(n)); }
+
 // cols (npix x K) for output rows [oh0, oh1) of image xb: row (oh, ow) holds the KH x KW x C patch, zeros
-// where padded.
-void im2col_block(float* cols, const float* xb, const ConvGeom& g, int64_t oh0, int64_t oh1) {
+// where padded. T: float, or int8 for the quantized convolution.
+template <typename T>
+void im2col_block(T* cols, const T* xb, const ConvGeom& g, int64_t oh0, int64_t oh1) {
   const int64_t KWC = g.KW * g.C;
-  float* dst = cols;
+  T* dst = cols;
   for (int64_t oh = oh0; oh < oh1; ++oh)
     for (int64_t ow = 0; ow < g.OW; ++ow) {
       const int64_t iw0 = ow * g.sw - g.pl;
@@ -337,20 +343,20 @@ void im2col_block(float* cols, const float* xb, const ConvGeom& g, int64_t oh0, 
       for (int64_t kh = 0; kh < g.KH; ++kh) {
         const int64_t ih = oh * g.sh - g.pt + kh * g.dh;
         if (ih < 0 || ih >= g.H) {
-          fill_floats(dst, 0.f, KWC);
+          fill_zeros(dst, KWC);
           dst += KWC;
           continue;
         }
-        const float* xr = xb + ih * g.W * g.C;
+        const T* xr = xb + ih * g.W * g.C;
         if (row_inside && g.dw == 1) {  // the KW pixels are contiguous in x
-          copy_floats(dst, xr + iw0 * g.C, KWC);
+          copy_values(dst, xr + iw0 * g.C, KWC);
           dst += KWC;
           continue;
         }
         for (int64_t kw = 0; kw < g.KW; ++kw, dst += g.C) {
           const int64_t iw = iw0 + kw * g.dw;
-          if (iw < 0 || iw >= g.W) fill_floats(dst, 0.f, g.C);
-          else copy_floats(dst, xr + iw * g.C, g.C);
+          if (iw < 0 || iw >= g.W) fill_zeros(dst, g.C);
+          else copy_values(dst, xr + iw * g.C, g.C);
         }
       }
     }
@@ -718,7 +724,76 @@ int64_t workspace_floats(const ConvGeom& g) {
   return std::max({gemm_part, implicit_part, is_direct(g) ? direct_chunks(g) * (g.taps() + 1) * g.OC : 0});
 }
 
+thread_local ThreadBuffer tls_qx, tls_qcols;
+
 }  // namespace
+
+void conv2d_forward_s8(float* y, const float* x, const Int8PackedB& w, const float* w_scale, const float* bias,
+                       bool relu, const ConvGeom& g) {
+  if (g.B == 0) return;
+  const int64_t image = g.H * g.W * g.C, K = g.taps();
+  // Each image quantized whole (one scale per sample), on the threads.
+  float* xs = tls_qx.get(g.B + (g.B * image + 3) / 4);
+  int8_t* qx = reinterpret_cast<int8_t*>(xs + g.B);
+  parallel_range(g.B, static_cast<double>(image), [&](int64_t b0, int64_t b1) {
+    quantize_rows_s8(b1 - b0, image, x + b0 * image, image, qx + b0 * image, image, xs + b0);
+  });
+  GemmEpilogue ep;
+  ep.bias = bias;
+  ep.relu = relu;
+  const GemmBlocks blk = gemm_blocks(g);
+  const double flops = 2.0 * static_cast<double>(blk.images * blk.rows * g.OW * K * g.OC);
+  for_units(blk.units(g), flops, [&](int64_t u, bool serial) {
+    const BlockSpan sp = block_span(blk, g, u);
+    const int64_t per_image = (sp.oh1 - sp.oh0) * g.OW;
+    int8_t* cols = is_pointwise(g) ? nullptr : reinterpret_cast<int8_t*>(tls_qcols.get((per_image * K + 3) / 4));
+    for (int64_t i = 0; i < sp.nb; ++i) {
+      const int64_t b = sp.b0 + i;
+      const int8_t* a = qx + b * image + sp.oh0 * g.OW * g.C;  // pointwise: the pixels are the rows
+      if (cols != nullptr) {
+        im2col_block(cols, qx + b * image, g, sp.oh0, sp.oh1);
+        a = cols;
+      }
+      const int64_t at = (b * g.OH + sp.oh0) * g.OW;
+      gemm_s8_dequant(per_image, a, K, xs + b, 0, w, w_scale, 0.f, y + at * g.OC, g.OC, ep, serial);
+    }
+  });
+}
+
+void conv2d_forward_s8_ref(float* y, const float* x, const int8_t* w, const float* w_scale, const float* bias,
+                           bool relu, const ConvGeom& g) {
+  const int64_t image = g.H * g.W * g.C, K = g.taps(), P = g.OH * g.OW;
+  std::vector<int8_t> q(static_cast<size_t>(image));
+  std::vector<int8_t> cols(static_cast<size_t>(P * K));
+  std::vector<int32_t> acc(static_cast<size_t>(P * g.OC));
+  GemmEpilogue ep;
+  ep.bias = bias;
+  ep.relu = relu;
+  for (int64_t b = 0; b < g.B; ++b) {
+    float s;
+    quantize_rows_s8_ref(1, image, x + b * image, image, q.data(), image, &s);
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow)
+        for (int64_t kh = 0; kh < g.KH; ++kh)
+          for (int64_t kw = 0; kw < g.KW; ++kw)
+            for (int64_t c = 0; c < g.C; ++c) {
+              const int64_t ih = oh * g.sh - g.pt + kh * g.dh, iw = ow * g.sw - g.pl + kw * g.dw;
+              const bool in = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
+              cols[static_cast<size_t>((oh * g.OW + ow) * K + (kh * g.KW + kw) * g.C + c)] =
+                  in ? q[static_cast<size_t>((ih * g.W + iw) * g.C + c)] : int8_t{0};
+            }
+    gemm_s8_ref(P, g.OC, K, cols.data(), K, w, g.OC, acc.data(), g.OC);
+    const std::vector<float> rs(static_cast<size_t>(P), s);
+    for (int64_t p = 0; p < P; ++p) {
+      float* out = y + (b * P + p) * g.OC;
+      for (int64_t j = 0; j < g.OC; ++j) {
+        float v = static_cast<float>(acc[static_cast<size_t>(p * g.OC + j)]) / (s * w_scale[j]);
+        if (bias != nullptr) v += bias[j];
+        out[j] = relu && v < 0.f ? 0.f : v;
+      }
+    }
+  }
+}
 
 int64_t conv2d_workspace_size(const ConvGeom& g) { return workspace_floats(g); }
 

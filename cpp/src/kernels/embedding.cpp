@@ -18,11 +18,19 @@ int64_t embedding_first_invalid(const float* ids, int64_t n, int64_t V) {
 }
 
 // Parallel over rows: each writes its own output row.
-void embedding_forward(float* y, float* mask, const float* ids, const float* table, int64_t n, int64_t D) {
+void embedding_forward(float* y, float* mask, const float* ids, const float* table, int64_t n, int64_t D,
+                       const float* row_scale) {
   parallel_range(n, static_cast<double>(D), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t id = static_cast<int64_t>(ids[i]);
-      std::memcpy(y + i * D, table + id * D, sizeof(float) * static_cast<size_t>(D));
+      if (row_scale != nullptr) {
+        const float s = row_scale[id];
+        const float* __restrict t = table + id * D;
+        float* __restrict o = y + i * D;
+        for (int64_t d = 0; d < D; ++d) o[d] = t[d] / s;
+      } else {
+        std::memcpy(y + i * D, table + id * D, sizeof(float) * static_cast<size_t>(D));
+      }
       if (mask) mask[i] = id != 0 ? 1.f : 0.f;
     }
   });

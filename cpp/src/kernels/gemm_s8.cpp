@@ -2,6 +2,7 @@
 // AVX2, generic; gemm_s8_internal.hpp), A quantized by the caller. Integer sums are exact, so every path and every
 // thread split gives the same int32 result, equal to gemm_s8_ref.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -10,6 +11,7 @@
 #include "kernels/gemm_s8_internal.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/parallel.hpp"
+#include "kernels/thread_buffer.hpp"
 
 namespace nncore::kernels {
 
@@ -86,12 +88,23 @@ void gemm_s8_pack_b(int64_t K, int64_t N, const int8_t* B, int64_t ldb, Int8Pack
   }
 }
 
-void gemm_s8(int64_t M, const int8_t* A, int64_t lda, const Int8PackedB& packed, int32_t* C, int64_t ldc) {
+namespace {
+
+void run_s8(int64_t M, const int8_t* A, int64_t lda, const Int8PackedB& packed, int32_t* C, int64_t ldc, bool serial) {
   const int64_t N = packed.N, K = packed.K;
   if (M <= 0 || N <= 0) return;
   const S8Path path = static_cast<S8Path>(packed.path);
   const GemmS8Kernel kernel = kernel_for(path);
   const int64_t panels = (N + panel_width(path) - 1) / panel_width(path);
+  const auto scratch = [&]() {
+    std::vector<int16_t>& s = tls_scratch;
+    if (static_cast<int64_t>(s.size()) < 4 * (K + 1)) s.resize(static_cast<size_t>(4 * (K + 1)));
+    return s.data();
+  };
+  if (serial) {
+    kernel(M, N, K, A, lda, packed.data.data(), packed.col_sums.data(), 0, panels, C, ldc, scratch());
+    return;
+  }
   const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
   // Rows in groups of 4 over the threads when there are enough, else the panels (exact sums: any split gives the
   // same result).
@@ -99,16 +112,117 @@ void gemm_s8(int64_t M, const int8_t* A, int64_t lda, const Int8PackedB& packed,
   const bool by_rows = groups >= 2 * threads_for(flops) || groups >= panels;
   const int64_t units = by_rows ? groups : panels;
   parallel_range(units, flops / static_cast<double>(units), [&](int64_t u0, int64_t u1) {
-    std::vector<int16_t>& scratch = tls_scratch;
-    if (static_cast<int64_t>(scratch.size()) < 4 * (K + 1)) scratch.resize(static_cast<size_t>(4 * (K + 1)));
     if (by_rows) {
       const int64_t m0 = 4 * u0, m1 = std::min(M, 4 * u1);
       kernel(m1 - m0, N, K, A + m0 * lda, lda, packed.data.data(), packed.col_sums.data(), 0, panels, C + m0 * ldc,
-             ldc, scratch.data());
+             ldc, scratch());
     } else {
-      kernel(M, N, K, A, lda, packed.data.data(), packed.col_sums.data(), u0, u1, C, ldc, scratch.data());
+      kernel(M, N, K, A, lda, packed.data.data(), packed.col_sums.data(), u0, u1, C, ldc, scratch());
     }
   });
+}
+
+QuantizeRowsKernel quantize_rows_kernel() {
+#if defined(NNCORE_X86)
+  if (active_isa() == Isa::avx512) return quantize_rows_avx512;
+  if (active_isa() == Isa::avx2) return quantize_rows_avx2;
+#endif
+  return quantize_rows_s8_ref;
+}
+
+// One row of the dequantization: c = beta * c + acc / (rs * cs) + bias, relu.
+void dequant_row(int64_t N, const int32_t* __restrict acc, float rs, const float* __restrict cs, float beta,
+                 const float* __restrict bias, bool relu, float* __restrict c) {
+  for (int64_t j = 0; j < N; ++j) {
+    float v = static_cast<float>(acc[j]) / (rs * cs[j]);
+    if (bias != nullptr) v += bias[j];
+    if (beta != 0.f) v += beta * c[j];
+    c[j] = relu && v < 0.f ? 0.f : v;
+  }
+}
+
+thread_local ThreadBuffer tls_acc, tls_q;
+
+}  // namespace
+
+void gemm_s8(int64_t M, const int8_t* A, int64_t lda, const Int8PackedB& packed, int32_t* C, int64_t ldc) {
+  run_s8(M, A, lda, packed, C, ldc, false);
+}
+
+void gemm_s8_serial(int64_t M, const int8_t* A, int64_t lda, const Int8PackedB& packed, int32_t* C, int64_t ldc) {
+  run_s8(M, A, lda, packed, C, ldc, true);
+}
+
+void quantize_rows_s8_ref(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q, int64_t ldq, float* scale) {
+  for (int64_t i = 0; i < M; ++i) {
+    const float* a = A + i * lda;
+    float amax = 0.f;
+    for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(a[k]));
+    const float s = kQuantRange / (amax + kQuantEpsilon);
+    scale[i] = s;
+    for (int64_t k = 0; k < K; ++k)
+      Q[i * ldq + k] = static_cast<int8_t>(std::min(kQuantRange, std::max(-kQuantRange, std::nearbyint(a[k] * s))));
+  }
+}
+
+void quantize_rows_s8(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q, int64_t ldq, float* scale) {
+  quantize_rows_kernel()(M, K, A, lda, Q, ldq, scale);
+}
+
+void quantize_columns_s8(int64_t K, int64_t N, const float* W, int8_t* Q, float* scale) {
+  std::vector<float> amax(static_cast<size_t>(N), 0.f);
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t j = 0; j < N; ++j) amax[static_cast<size_t>(j)] = std::max(amax[static_cast<size_t>(j)], std::fabs(W[k * N + j]));
+  for (int64_t j = 0; j < N; ++j) scale[j] = kQuantRange / (amax[static_cast<size_t>(j)] + kQuantEpsilon);
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t j = 0; j < N; ++j)
+      Q[k * N + j] = static_cast<int8_t>(std::min(kQuantRange, std::max(-kQuantRange, std::nearbyint(W[k * N + j] * scale[j]))));
+}
+
+void gemm_s8_dequant(int64_t M, const int8_t* A, int64_t lda, const float* row_scale, int64_t row_scale_stride,
+                     const Int8PackedB& B, const float* col_scale, float beta, float* C, int64_t ldc,
+                     const GemmEpilogue& ep, bool serial) {
+  const int64_t N = B.N;
+  if (M <= 0 || N <= 0) return;
+  int32_t* acc = reinterpret_cast<int32_t*>(tls_acc.get(M * N));
+  run_s8(M, A, lda, B, acc, N, serial);
+  for (int64_t i = 0; i < M; ++i)
+    dequant_row(N, acc + i * N, row_scale[i * row_scale_stride], col_scale, beta, ep.bias, ep.relu, C + i * ldc);
+}
+
+void gemm_q8(int64_t M, const float* A, int64_t lda, const Int8PackedB& B, const float* col_scale, float beta,
+             float* C, int64_t ldc, const GemmEpilogue& ep, bool serial) {
+  const int64_t N = B.N, K = B.K;
+  if (M <= 0 || N <= 0) return;
+  // Blocks of rows small enough that their int8 rows and int32 products stay in L2 beside B.
+  constexpr int64_t kBlock = 64;
+  const auto block = [&](int64_t m0, int64_t m1, bool ser) {
+    const int64_t rows = m1 - m0;
+    float* q = tls_q.get((rows * K + 3) / 4 + rows);
+    int8_t* qa = reinterpret_cast<int8_t*>(q + rows);
+    quantize_rows_s8(rows, K, A + m0 * lda, lda, qa, K, q);
+    gemm_s8_dequant(rows, qa, K, q, 1, B, col_scale, beta, C + m0 * ldc, ldc, ep, ser);
+  };
+  const int64_t blocks = (M + kBlock - 1) / kBlock;
+  const double flops = 2.0 * static_cast<double>(kBlock) * static_cast<double>(N) * static_cast<double>(K);
+  if (serial || blocks < 2 || threads_for(flops * static_cast<double>(blocks)) < 2) {
+    for (int64_t b = 0; b < blocks; ++b) block(b * kBlock, std::min(M, (b + 1) * kBlock), serial);
+    return;
+  }
+  parallel_range(blocks, flops, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) block(b * kBlock, std::min(M, (b + 1) * kBlock), true);
+  });
+}
+
+void gemm_q8_ref(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const int8_t* B, int64_t ldb,
+                 const float* col_scale, float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
+  std::vector<int8_t> q(static_cast<size_t>(M * K));
+  std::vector<float> rs(static_cast<size_t>(M));
+  std::vector<int32_t> acc(static_cast<size_t>(M * N));
+  quantize_rows_s8_ref(M, K, A, lda, q.data(), K, rs.data());
+  gemm_s8_ref(M, N, K, q.data(), K, B, ldb, acc.data(), N);
+  for (int64_t i = 0; i < M; ++i)
+    dequant_row(N, acc.data() + i * N, rs[static_cast<size_t>(i)], col_scale, beta, ep.bias, ep.relu, C + i * ldc);
 }
 
 void gemm_s8_ref(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const int8_t* B, int64_t ldb,

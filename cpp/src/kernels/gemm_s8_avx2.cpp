@@ -3,7 +3,10 @@
 // int16 of A, R x V vpmaddwd + vpaddd. Exact: a pair's sum is at most 2 * 128 * 128.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/gemm_s8_internal.hpp"
 
@@ -75,8 +78,40 @@ void avx2(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const v
   }
 }
 
+void quantize_rows(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q, int64_t ldq, float* scale) {
+  const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+  const int64_t K8 = K - K % 8;
+  for (int64_t i = 0; i < M; ++i) {
+    const float* a = A + i * lda;
+    int8_t* q = Q + i * ldq;
+    __m256 m = _mm256_setzero_ps();
+    for (int64_t k = 0; k < K8; k += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(a + k), absmask));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+    float amax = _mm_cvtss_f32(m4);
+    for (int64_t k = K8; k < K; ++k) amax = std::max(amax, std::fabs(a[k]));
+    const float s = kQuantRange / (amax + kQuantEpsilon);
+    scale[i] = s;
+    const __m256 vs = _mm256_set1_ps(s);
+    // vcvtps2dq rounds to nearest even (the default MXCSR mode), as numpy's and Keras's round.
+    for (int64_t k = 0; k < K8; k += 8) {
+      __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(a + k), vs));
+      v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+      const __m256i w = _mm256_packs_epi16(_mm256_packs_epi32(v, v), _mm256_setzero_si256());  // per lane: 4 bytes
+      const int32_t b0 = _mm_cvtsi128_si32(_mm256_castsi256_si128(w)), b1 = _mm_cvtsi128_si32(_mm256_extracti128_si256(w, 1));
+      std::memcpy(q + k, &b0, 4);
+      std::memcpy(q + k + 4, &b1, 4);
+    }
+    for (int64_t k = K8; k < K; ++k)
+      q[k] = static_cast<int8_t>(std::min(127.f, std::max(-127.f, std::nearbyint(a[k] * s))));
+  }
+}
+
 }  // namespace
 
 const GemmS8Kernel gemm_s8_kernel_avx2 = avx2;
+const QuantizeRowsKernel quantize_rows_avx2 = quantize_rows;
 
 }  // namespace nncore::kernels

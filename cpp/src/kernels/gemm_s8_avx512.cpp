@@ -100,8 +100,34 @@ void vnni(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const v
   }
 }
 
+void quantize_rows(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q, int64_t ldq, float* scale) {
+  const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+  const int64_t tail = K % 16, K16 = K - tail;
+  const __mmask16 tm = lanes(tail);
+  for (int64_t i = 0; i < M; ++i) {
+    const float* a = A + i * lda;
+    int8_t* q = Q + i * ldq;
+    __m512 m = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K16; k += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(a + k)));
+    if (tail) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_maskz_loadu_ps(tm, a + K16)));
+    const float s = kQuantRange / (_mm512_reduce_max_ps(m) + kQuantEpsilon);
+    scale[i] = s;
+    const __m512 vs = _mm512_set1_ps(s);
+    // vcvtps2dq rounds to nearest even (the default MXCSR mode), as numpy's and Keras's round.
+    for (int64_t k = 0; k < K16; k += 16) {
+      const __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(a + k), vs));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + k), _mm512_cvtsepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi)));
+    }
+    if (tail) {
+      const __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(tm, a + K16), vs));
+      _mm512_mask_cvtsepi32_storeu_epi8(q + K16, tm, _mm512_min_epi32(_mm512_max_epi32(v, lo), hi));
+    }
+  }
+}
+
 }  // namespace
 
 const GemmS8Kernel gemm_s8_kernel_vnni = vnni;
+const QuantizeRowsKernel quantize_rows_avx512 = quantize_rows;
 
 }  // namespace nncore::kernels

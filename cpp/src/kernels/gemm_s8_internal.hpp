@@ -11,6 +11,10 @@
 
 namespace nncore::kernels {
 
+// Keras's "int8" quantization: symmetric, value_range (-127, 127), scale = 127 / (max |x| + 1e-7).
+constexpr float kQuantRange = 127.f;
+constexpr float kQuantEpsilon = 1e-7f;
+
 enum class S8Path { generic = 0, avx2 = 1, vnni = 2 };
 
 // C rows [0, M) x columns of panels [p0, p1) (int32, row stride ldc) = A (M x K, int8, row stride lda) * B, exactly;
@@ -20,9 +24,15 @@ using GemmS8Kernel = void (*)(int64_t M, int64_t N, int64_t K, const int8_t* A, 
                               const int32_t* col_sums, int64_t p0, int64_t p1, int32_t* C, int64_t ldc,
                               int16_t* scratch);
 
+// quantize_rows_s8 (kernels.hpp) on one path; every path gives the same bytes and scales.
+using QuantizeRowsKernel = void (*)(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q, int64_t ldq,
+                                    float* scale);
+
 #if defined(NNCORE_X86)
 extern const GemmS8Kernel gemm_s8_kernel_vnni;  // gemm_s8_avx512.cpp
 extern const GemmS8Kernel gemm_s8_kernel_avx2;  // gemm_s8_avx2.cpp
+extern const QuantizeRowsKernel quantize_rows_avx512;
+extern const QuantizeRowsKernel quantize_rows_avx2;
 #endif
 
 }  // namespace nncore::kernels

@@ -94,6 +94,31 @@ void gemm_s8_ref(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, 
                  int32_t* C, int64_t ldc);
 const char* gemm_s8_path_name(const Int8PackedB& packed);  // "avx512_vnni", "avx2" or "generic"
 bool cpu_has_avx512_vnni();
+// The same on the calling thread only (callers that spread independent products over the threads themselves).
+void gemm_s8_serial(int64_t M, const int8_t* A, int64_t lda, const Int8PackedB& packed, int32_t* C, int64_t ldc);
+
+// ---- int8 quantization (Keras's "int8" mode: symmetric absmax into [-127, 127], no zero point) ------------------
+// Per row i of A (M x K, row stride lda): scale[i] = 127 / (max_k |A[i][k]| + 1e-7) and Q[i][k] = A[i][k] * scale[i]
+// rounded half to even, clamped to [-127, 127]: float32 arithmetic exactly as Keras's abs_max_quantize, so every
+// ISA path gives the same bytes and scales.
+void quantize_rows_s8(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q, int64_t ldq, float* scale);
+void quantize_rows_s8_ref(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q, int64_t ldq, float* scale);
+// Per column j of W (K x N, row-major): the weights' form (Keras quantizes a kernel over its input axis, one scale
+// per output unit). Q is K x N.
+void quantize_columns_s8(int64_t K, int64_t N, const float* W, int8_t* Q, float* scale);
+// C (M x N) = beta * C + (A B) / (row_scale[i * row_scale_stride] * col_scale[j]) + bias[j], then relu when
+// ep.relu (ep.preact is not supported): the int32 products of int8 A (M x K) and packed B, dequantized as Keras's
+// quantized Dense does. row_scale_stride 0: one scale for every row (a per-sample scale over a block of its rows).
+void gemm_s8_dequant(int64_t M, const int8_t* A, int64_t lda, const float* row_scale, int64_t row_scale_stride,
+                     const Int8PackedB& B, const float* col_scale, float beta, float* C, int64_t ldc,
+                     const GemmEpilogue& ep, bool serial = false);
+// Float A (M x K) quantized per row (quantize_rows_s8), then gemm_s8_dequant: Keras's int8 Dense product. Blocks of
+// rows over the threads (serial: all on the calling thread); the result never depends on the thread count.
+void gemm_q8(int64_t M, const float* A, int64_t lda, const Int8PackedB& B, const float* col_scale, float beta,
+             float* C, int64_t ldc, const GemmEpilogue& ep = GemmEpilogue{}, bool serial = false);
+// Reference twin: quantize_rows_s8_ref, gemm_s8_ref on row-major int8 B (K x N), the same dequantization.
+void gemm_q8_ref(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const int8_t* B, int64_t ldb,
+                 const float* col_scale, float beta, float* C, int64_t ldc, const GemmEpilogue& ep = GemmEpilogue{});
 
 }  // namespace nncore::kernels
 
@@ -303,6 +328,14 @@ void conv2d_forward(float* y, float* z, const float* x, const float* w, const fl
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* y, Act act, const float* x,
                      const float* w, const ConvGeom& g, float* ws, int64_t ws_size);
 // Plain direct loops (test oracle), same contracts.
+// int8 convolution (a quantized Conv2D/Conv1D): each image quantized whole (one absmax scale per sample, so an
+// im2col of int8 values keeps one scale per row), the int8 GEMM against w packed as (KH*KW*C, OC), dequantized with
+// the image's scale and w's per-filter scales (as gemm_s8_dequant); bias and relu in the store. Groups 1 only.
+void conv2d_forward_s8(float* y, const float* x, const Int8PackedB& w, const float* w_scale, const float* bias,
+                       bool relu, const ConvGeom& g);
+// Reference twin: w row-major int8 (KH*KW*C, OC).
+void conv2d_forward_s8_ref(float* y, const float* x, const int8_t* w, const float* w_scale, const float* bias,
+                           bool relu, const ConvGeom& g);
 void conv2d_forward_ref(float* y, float* z, const float* x, const float* w, const float* bias, Act act,
                         float alpha, const ConvGeom& g);
 void conv2d_backward_ref(float* dx, float* dw, float* db, const float* dy, const float* y, Act act, const float* x,
@@ -397,7 +430,9 @@ namespace nncore::kernels {
 // Index of the first id that is not an integer in [0, V) (NaN included), or -1 when all are valid.
 int64_t embedding_first_invalid(const float* ids, int64_t n, int64_t V);
 // y (n, D) = table[ids] for table (V, D); ids valid (see above). mask, when not null, receives ids != 0 as 0/1.
-void embedding_forward(float* y, float* mask, const float* ids, const float* table, int64_t n, int64_t D);
+// row_scale (V), when not null: an int8-quantized table, each row read as table[id] / row_scale[id] (Keras).
+void embedding_forward(float* y, float* mask, const float* ids, const float* table, int64_t n, int64_t D,
+                       const float* row_scale = nullptr);
 // dtable[ids[i], :] += dy[i, :]. Parallel over column blocks, each row summed in the order of i: the result does
 // not depend on the thread count.
 void embedding_backward(float* dtable, const float* dy, const float* ids, int64_t n, int64_t D);

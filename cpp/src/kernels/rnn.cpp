@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
 #include "kernels/parallel.hpp"
@@ -207,7 +208,8 @@ void rnn_forward(const RnnSpec& s, const RnnWeights& w, const RnnData& d) {
   // All input projections at once: gates (B*T, GU) = x (B*T, I) W + b.
   GemmEpilogue in_bias;
   in_bias.bias = w.bias;
-  gemm(false, false, B * T, GU, s.I, d.x, s.I, w.kernel, GU, 0.f, d.gates, GU, in_bias);
+  if (w.kernel_q != nullptr) gemm_q8(B * T, d.x, s.I, *w.kernel_q, w.kernel_scale, 0.f, d.gates, GU, in_bias);
+  else gemm(false, false, B * T, GU, s.I, d.x, s.I, w.kernel, GU, 0.f, d.gates, GU, in_bias);
   // The state entering the first step.
   for (int64_t b = 0; b < B; ++b) copy_row(row(d.hprev, b, geo.tin(0), T, U), d.h0 != nullptr ? d.h0 + b * U : nullptr, U);
   GemmEpilogue rec_bias;
@@ -217,7 +219,8 @@ void rnn_forward(const RnnSpec& s, const RnnWeights& w, const RnnData& d) {
   // the steps' few rows read it in place (small batches). (The threads below read this thread's copy through the
   // reference: naming a thread_local there would mean theirs.)
   thread_local GemmPackedB rec_packed_tls;
-  gemm_pack_b(false, U, GU, w.recurrent, GU, &rec_packed_tls, B);
+  const bool q8 = w.recurrent_q != nullptr;
+  if (!q8) gemm_pack_b(false, U, GU, w.recurrent, GU, &rec_packed_tls, B);
   const GemmPackedB& rec_packed = rec_packed_tls;
   const double row_cost = 20.0 * static_cast<double>(GU);
   const double flops = static_cast<double>(B * T) * (2.0 * static_cast<double>(U * GU) + row_cost);
@@ -233,7 +236,10 @@ void rnn_forward(const RnnSpec& s, const RnnWeights& w, const RnnData& d) {
           for (int64_t j = 0; j < U; ++j) hd[j] = h[j] * d.recurrent_mask[b * U + j];
         }
       // The rows of step t are T*GU apart in the (B, T, GU) arrays.
-      if (gru)
+      if (q8)
+        gemm_q8(nb, row(gh, b0, t, T, U), T * U, *w.recurrent_q, w.recurrent_scale, gru ? 0.f : 1.f,
+                row(gru ? d.rec : d.gates, b0, t, T, GU), T * GU, gru ? rec_bias : GemmEpilogue{}, serial);
+      else if (gru)
         rec_gemm(false, nb, GU, U, row(gh, b0, t, T, U), T * U, rec_packed, 0.f, row(d.rec, b0, t, T, GU), T * GU,
                  rec_bias);
       else
@@ -347,6 +353,8 @@ void ref_gemm_rows(float* out, int64_t ldo, const float* a, int64_t lda, const f
 }  // namespace
 
 void rnn_forward_ref(const RnnSpec& s, const RnnWeights& w, const RnnData& d) {
+  if (w.kernel_q != nullptr || w.recurrent_q != nullptr)
+    throw std::invalid_argument("rnn_forward_ref: int8-quantized weights have no reference form here");
   const Geometry geo(s);
   const int64_t B = s.B, T = s.T, U = s.U, GU = geo.GU;
   if (B == 0 || T == 0) return;

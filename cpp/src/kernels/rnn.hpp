@@ -35,6 +35,12 @@ struct RnnWeights {
   const float* recurrent;       // (U, G*U)
   const float* bias;            // (G*U) or null
   const float* recurrent_bias;  // GRU: (G*U) or null
+  // An int8-quantized layer (forward only, not the reference): the kernels packed for the int8 GEMM and their
+  // per-column scales; the projections then run as gemm_q8 (inputs and states quantized per row).
+  const Int8PackedB* kernel_q = nullptr;
+  const float* kernel_scale = nullptr;
+  const Int8PackedB* recurrent_q = nullptr;
+  const float* recurrent_scale = nullptr;
 };
 
 // Inputs, outputs and what forward saves for backward. Pointers marked "or null" may be null.

@@ -133,6 +133,16 @@ const Tensor& Conv2D::forward_one(LayerCall& c, const Tensor& x, bool training) 
   const kernels::ConvGeom g = geometry_of(c, x.dim(0));
   if (groups_ > 1) return forward_grouped(c, x, g);
   const Shape out_shape = batch_shape(x.dim(0), c.output_shapes[0]);  // the image output's memory, in the call's shape
+  if (quantized_) {  // weights: [bias], kernel (int8), kernel_scale; the pre-activation kept for any activation
+    const bool keep_preact = act_ != Activation::linear;
+    if (keep_preact) cc.preact.resize(out_shape);
+    cc.preact_current = keep_preact;
+    c.y.resize(out_shape);
+    kernels::conv2d_forward_s8(keep_preact ? cc.preact.data() : c.y.data(), x.data(), int8_packed(0),
+                               params_.back().value.data(), use_bias_ ? params_[0].value.data() : nullptr, false, g);
+    if (keep_preact) kernels::act_forward(to_kernel(act_), c.y.data(), cc.preact.data(), g.B * g.OH * g.OW, g.OC, alpha_);
+    return c.y;
+  }
   const kernels::Act act = to_kernel(act_);
   const bool keep_preact = !kernels::conv2d_fuses(act);
   if (keep_preact) cc.preact.resize(out_shape);

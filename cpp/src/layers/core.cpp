@@ -52,6 +52,13 @@ const Tensor& Dense::forward_one(LayerCall& c, const Tensor& x, bool training) {
   Tensor& z = act_ == Activation::linear ? c.y : as<Call>(c).preact;
   z.resize(out_shape);
   c.y.resize(out_shape);
+  if (quantized_) {  // weights: [bias], kernel (int8), kernel_scale
+    kernels::GemmEpilogue ep;
+    ep.bias = use_bias_ ? params_[0].value.data() : nullptr;
+    kernels::gemm_q8(R, x.data(), in, int8_packed(0), params_.back().value.data(), 0.f, z.data(), units_, ep);
+    if (act_ != Activation::linear) kernels::act_forward(to_kernel(act_), c.y.data(), z.data(), R, units_, alpha_);
+    return c.y;
+  }
   const float beta = use_bias_ ? 1.f : 0.f;
   if (use_bias_) kernels::broadcast_rows(z.data(), params_[1].value.data(), R, units_);
   kernels::gemm(false, false, R, units_, in, x.data(), in, params_[0].value.data(), units_, beta, z.data(), units_);

@@ -94,6 +94,7 @@ void Layer::build(const std::vector<Shape>& input_shapes) {
   own_call_.reset();
   for (const auto& nr : pending_regularizers_) set_regularizer(nr.first, nr.second);
   pending_regularizers_.clear();
+  if (quantize_at_build_ && !quantized_) quantize("int8");
 }
 
 std::vector<Shape> Layer::output_shapes_for(const std::vector<Shape>& input_shapes) {
@@ -206,6 +207,7 @@ void Layer::forward(LayerCall& c, const std::vector<const Tensor*>& xs, const st
 }
 
 void Layer::backward(LayerCall& c, const std::vector<const Tensor*>& dys, bool need_dx) {
+  check_not_quantized("backward (training)");
   NNC_CHECK(c.has_forward(), "Layer '", name_, "' (", class_name(), "): backward called before forward");
   NNC_CHECK(dys.size() == c.outputs.size(), who(), ": backward expected ", c.outputs.size(),
             " output gradient(s), got ", dys.size());
@@ -233,6 +235,7 @@ void Layer::backward(LayerCall& c, const std::vector<const Tensor*>& dys, bool n
 }
 
 void Layer::backward_from_preact(LayerCall& c, const Tensor& dz, bool need_dx) {
+  check_not_quantized("backward (training)");
   NNC_CHECK(c.has_forward(), "Layer '", name_, "' (", class_name(), "): backward called before forward");
   NNC_CHECK(c.outputs.size() == 1, who(), ": backward_from_preact needs a layer with one output");
   NNC_CHECK(dz.shape() == c.outputs[0]->shape(), "Layer '", name_, "' (", class_name(),

@@ -144,6 +144,22 @@ kernels::RnnWeights weights_of(const std::vector<Param>& p, bool gru) {
 }
 }  // namespace
 
+kernels::RnnWeights Recurrent::rnn_weights() const {
+  const bool gru = cell_ == RecurrentCell::gru;
+  if (!quantized_) return weights_of(params_, gru);
+  // [bias], kernel (int8), kernel_scale, recurrent_kernel (int8), recurrent_kernel_scale
+  const size_t k = opt_.use_bias ? 1 : 0;
+  const float* bias = opt_.use_bias ? params_[0].value.data() : nullptr;
+  const int64_t GU = params_[k].value.dim(1);
+  kernels::RnnWeights w{params_[k].value.data(), params_[k + 2].value.data(), bias,
+                        gru && bias != nullptr ? bias + GU : nullptr};
+  w.kernel_q = &int8_packed(0);
+  w.kernel_scale = params_[k + 1].value.data();
+  w.recurrent_q = &int8_packed(1);
+  w.recurrent_scale = params_[k + 3].value.data();
+  return w;
+}
+
 void Recurrent::forward_list(LayerCall& c, bool training) {
   Call& rc = as<Call>(c);
   const Tensor& x = c.inputs[0];
@@ -169,8 +185,7 @@ void Recurrent::forward_list(LayerCall& c, bool training) {
   const float* h0 = c.inputs.size() > 1 ? c.inputs[1].data() : nullptr;
   const float* c0 = c.inputs.size() > 2 ? c.inputs[2].data() : nullptr;
   rc.runner.forward(*xin, mask != nullptr ? mask->data() : nullptr, h0, c0,
-                    rc.recurrent_dropout ? rc.r_mask.data() : nullptr, weights_of(params_, cell_ == RecurrentCell::gru),
-                    false);
+                    rc.recurrent_dropout ? rc.r_mask.data() : nullptr, rnn_weights(), false);
   c.outputs.assign(1, &rc.runner.y);
   if (opt_.return_state) {
     c.outputs.push_back(&rc.runner.h_last);
@@ -229,6 +244,7 @@ void Recurrent::copy_settings_to(Recurrent& other) const {
     if (p.regularizer.active()) other.set_regularizer(p.name, p.regularizer);
   other.set_zero_output_for_mask(zero_output_for_mask_);
   other.set_trainable(trainable_);
+  other.set_quantize_at_build(quantize_at_build_ || quantized_);
 }
 
 namespace {
@@ -330,13 +346,30 @@ std::vector<Shape> Bidirectional::build_shapes(const std::vector<Shape>& in) {
   bwd_->build(in[0]);
   fwd_->set_trainable(trainable_);
   bwd_->set_trainable(trainable_);
+  adopt_params();
+  return out;
+}
+
+void Bidirectional::adopt_params() {
+  params_.clear();
   for (const auto& half : {std::make_pair(fwd_, "forward_"), std::make_pair(bwd_, "backward_")})
     for (const Param& p : half.first->params()) {
       Param q = p;  // shares the value and gradient storage of the sub-layer's weight
       q.name = std::string(half.second) + p.name;
       params_.push_back(q);
     }
-  return out;
+  quantized_ = fwd_->quantized();  // a quantized model's file: the halves quantized as they built
+}
+
+void Bidirectional::do_quantize() {
+  fwd_->quantize("int8");
+  bwd_->quantize("int8");
+  adopt_params();
+}
+
+void Bidirectional::refresh_quantized() {
+  fwd_->refresh_quantized();
+  bwd_->refresh_quantized();
 }
 
 std::vector<Shape> Bidirectional::call_shapes(const std::vector<Shape>& in) const {

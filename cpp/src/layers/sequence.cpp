@@ -57,7 +57,9 @@ const Tensor& Embedding::forward_one(LayerCall& c, const Tensor& x, bool trainin
   Tensor& mask = as<Call>(c).mask;
   c.y.resize(batch_shape(x.dim(0), c.output_shapes[0]));
   if (mask_zero_) mask.resize(x.shape());
-  kernels::embedding_forward(c.y.data(), mask_zero_ ? mask.data() : nullptr, x.data(), params_[0].value.data(), n, D);
+  // Quantized: embeddings (int8), embeddings_scale (one per row).
+  kernels::embedding_forward(c.y.data(), mask_zero_ ? mask.data() : nullptr, x.data(), params_[0].value.data(), n, D,
+                             quantized_ ? params_[1].value.data() : nullptr);
   return c.y;
 }
 
@@ -118,8 +120,16 @@ Shape TimeDistributed::do_build(const Shape& in) {
   inner_->build(Shape(in.begin() + 1, in.end()));
   inner_->set_trainable(trainable_);
   params_ = inner_->params();  // copies of the Params share the inner layer's value and grad storage
+  quantized_ = inner_->quantized();
   return infer_shape(in);
 }
+
+void TimeDistributed::do_quantize() {
+  inner_->quantize("int8");
+  params_ = inner_->params();
+}
+
+void TimeDistributed::refresh_quantized() { inner_->refresh_quantized(); }
 
 Shape TimeDistributed::infer_shape(const Shape& in) const {
   Shape out{in[0]};

@@ -227,6 +227,48 @@ void Model::set_trainable(bool t) {
   for (const auto& l : layers_) l->set_trainable(t);
 }
 
+namespace {
+// The layers of m that quantization reaches: its own, and those of the models nested in it.
+void quantization_targets(const Model& m, std::vector<Layer*>& out, std::vector<Model*>& models) {
+  for (const auto& l : m.layers()) {
+    if (auto* inner = dynamic_cast<Model*>(l.get())) {
+      models.push_back(inner);
+      quantization_targets(*inner, out, models);
+    } else if (l->quantizable()) {
+      out.push_back(l.get());
+    }
+  }
+}
+}  // namespace
+
+void Model::quantize(const std::string& mode) {
+  NNC_CHECK(mode == "int8", "Invalid quantization mode: expected 'int8' (Keras's 'float8', 'int4', 'gptq' and 'awq' "
+            "modes are not supported by nncore), got '", mode, "'");
+  NNC_CHECK(built(), "Cannot quantize a model that isn't yet built: model '", name(), "' is not built (give it an "
+            "Input, or call it on data, first)");
+  NNC_CHECK(!has_quantized_layers(), "model '", name(), "' is already quantized with dtype_policy="
+            "'int8_from_float32': quantize the float model once");
+  std::vector<Layer*> layers;
+  std::vector<Model*> models;
+  quantization_targets(*this, layers, models);
+  NNC_CHECK(!layers.empty(), "model '", name(), "' has no layer that int8 quantization applies to (Dense, Embedding, "
+            "Conv1D, Conv2D, SimpleRNN, LSTM, GRU, or Bidirectional / TimeDistributed around them)");
+  for (Layer* l : layers) l->quantize(mode);
+}
+
+bool Model::has_quantized_layers() const {
+  std::vector<Layer*> layers;
+  std::vector<Model*> models;
+  quantization_targets(*this, layers, models);
+  for (const Layer* l : layers)
+    if (l->quantized()) return true;
+  return false;
+}
+
+void Model::refresh_quantized() {
+  for (const auto& l : layers_) l->refresh_quantized();
+}
+
 int64_t Model::count_trainable_params() const {
   if (!trainable_) return 0;
   int64_t n = 0;

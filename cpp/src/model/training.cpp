@@ -31,6 +31,8 @@ namespace nncore {
 class TrainingLock {
  public:
   explicit TrainingLock(Model& m) : m_(m) {
+    NNC_CHECK(!m.has_quantized_layers(), "model '", m.name(), "' is quantized (int8) and can only predict and "
+              "evaluate: train the float model (before model.quantize('int8')) and quantize it again");
     if (m.training_thread_.load() == std::this_thread::get_id()) return;
     lock_ = std::unique_lock<std::shared_mutex>(m.weights_mutex_);
     m.training_thread_.store(std::this_thread::get_id());

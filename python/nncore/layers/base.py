@@ -11,7 +11,7 @@ Example:
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Dict, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -186,6 +186,9 @@ class Layer:
         from .._weight_view import weight_view
         pairs = [(weight_view(self, i, w), t) for i, (w, t) in enumerate(zip(self._impl.weights,
                                                                             self._impl.weight_trainable))]
+        for (view, _), int8 in zip(pairs, self._int8_flags()):
+            if int8:  # the packed int8 kernels follow set_weights, not writes into a view
+                view.flags.writeable = False
         if self._is_custom:  # its own weights as the Variables add_weight returned (Keras: layer.weights == [w, b])
             variables = self.__dict__["_variables"]
             pairs[:len(variables)] = [(v, v.trainable) for v in variables]
@@ -216,7 +219,32 @@ class Layer:
         return self._impl.gradients
 
     def get_weights(self) -> list:
-        return [w.copy() for w in self.weights]
+        """Copies of the weights; a quantized layer's int8 weights as int8 arrays (as Keras)."""
+        int8 = {i for i, q in enumerate(self._int8_flags()) if q}
+        return [w.astype(np.int8) if i in int8 else w.copy() for i, w in enumerate(self.weights)]
+
+    def _int8_flags(self) -> List[bool]:
+        """Per weight of a built-in layer: whether it is a quantized int8 weight (empty for custom layers)."""
+        impl = self.__dict__.get("_impl")
+        return [] if impl is None or self._is_custom else list(impl.weight_int8)
+
+    # -- int8 quantization --------------------------------------------------------------------------------
+    @property
+    def quantization_mode(self) -> Optional[str]:
+        """``"int8"`` once the layer is quantized (``quantize``), else None (Keras's ``layer.quantization_mode``)."""
+        impl = self.__dict__.get("_impl")
+        return "int8" if impl is not None and not self._is_custom and impl.quantized else None
+
+    def quantize(self, mode: str = None, config: Any = None, **kwargs: Any) -> None:
+        """Keras's ``layer.quantize("int8")``: the kernel becomes int8 with one absmax scale per output channel
+        (``kernel``, ``kernel_scale``), inputs are quantized per row at each call, and the product runs on the int8
+        GEMM. Dense, Embedding, Conv1D/Conv2D, SimpleRNN/LSTM/GRU (input and recurrent kernels) and wrappers of
+        them. The layer then predicts and evaluates only."""
+        _check_quantize_args(mode, config, kwargs)
+        if self._is_custom:
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) is a custom layer: quantize the model, "
+                             "whose traced layers are quantized one by one")
+        self._impl.quantize(mode)
 
     def set_weights(self, weights: Sequence[Any]) -> None:
         views = self.weights
@@ -232,8 +260,23 @@ class Layer:
                                  f"{view.shape}, got {w.shape}")
             if not np.all(np.isfinite(w)):
                 raise ValueError(f"Layer '{self.name}': weight '{wname}' contains NaN or inf")
-        for view, w in zip(views, new):
+        if self.quantization_mode is None:
+            for view, w in zip(views, new):
+                view[...] = w
+            return
+        # Quantized: write through fresh (writable) views, then re-pack; values the int8 kernels cannot take
+        # (not integers in [-127, 127], scales not positive) put the old weights back and raise.
+        old = [np.array(v) for v in self._impl.weights]
+        raw = self._impl.weights
+        for view, w in zip(raw, new):
             view[...] = w
+        try:
+            self._impl.refresh_quantized()
+        except ValueError:
+            for view, w in zip(raw, old):
+                view[...] = w
+            self._impl.refresh_quantized()
+            raise
 
     def count_params(self) -> int:
         return self._impl.count_params()
@@ -481,3 +524,15 @@ def _pair_arg(v: Any, cls: str, arg: str) -> tuple:
             isinstance(a, (int, np.integer)) and not isinstance(a, bool) and int(a) >= 0 for a in v):
         return (int(v[0]), int(v[1]))
     raise ValueError(f"{cls}: {arg} must be an int or a pair of ints >= 0, got {v!r}")
+
+
+def _check_quantize_args(mode: Any, config: Any, kwargs: Dict[str, Any]) -> None:
+    """Keras's quantize(mode, config, ...) arguments that nncore runs: mode "int8", no config."""
+    if kwargs:
+        raise TypeError(f"quantize: unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+    if mode != "int8":
+        raise ValueError("Invalid quantization mode. Expected 'int8' (Keras's 'float8', 'int4', 'gptq' and 'awq' "
+                         f"modes are not supported by nncore). Received: mode={mode!r}")
+    if config is not None:
+        raise ValueError("quantize: a quantization config is not supported: nncore's int8 mode is Keras's default "
+                         "(absmax per output channel for weights, per row for inputs); leave config=None")

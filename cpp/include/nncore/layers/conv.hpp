@@ -43,6 +43,10 @@ class Conv2D : public Layer {
   const std::string& padding() const { return padding_; }
   bool use_bias() const { return use_bias_; }
   int64_t groups() const { return groups_; }
+  // Grouped convolutions stay float under quantization.
+  std::vector<Int8Weight> int8_weights() const override {
+    return groups_ == 1 ? std::vector<Int8Weight>{{"kernel", false}} : std::vector<Int8Weight>{};
+  }
 
  protected:
   // rank 1: Conv1D, a convolution over one-row images (1, steps, channels) (padding may also be "causal").

@@ -19,6 +19,7 @@ class Dense : public Layer {
   float activation_alpha() const override { return alpha_; }
   int64_t units() const { return units_; }
   bool use_bias() const { return use_bias_; }
+  std::vector<Int8Weight> int8_weights() const override { return {{"kernel", false}}; }
 
  protected:
   struct Call : LayerCall {

@@ -52,6 +52,10 @@
 
 namespace nncore {
 
+namespace kernels {
+struct Int8PackedB;
+}
+
 // Weight penalty added to the training loss: l1 * sum|w| + l2 * sum w^2 (Keras's L1, L2, L1L2), plus Keras's
 // OrthogonalRegularizer: orthogonal * mean over pairs i != j of |n_i . n_j|, n_i the rows of a 2-D weight (or its
 // columns) scaled to unit length.
@@ -76,6 +80,16 @@ struct Param {
   Tensor grad;
   Regularizer regularizer;
   bool trainable = true;
+  // An int8 weight of a quantized layer: integers in [-127, 127] held in `value` (exact in float32), saved as I8
+  // and handed to Python as an int8 array.
+  bool int8 = false;
+};
+
+// A weight that int8 quantization turns into int8 values and a float32 scale (Keras's abs_max_quantize):
+// per output column (the last axis) for a GEMM kernel, or per row (the first axis) for an embedding table.
+struct Int8Weight {
+  std::string name;
+  bool per_row = false;
 };
 
 // What one call of a layer owns. Layers that save more for backward derive from it (see Layer::new_call).
@@ -172,6 +186,24 @@ class Layer {
   // layer does not create is an error.
   void set_regularizer(const std::string& weight_name, Regularizer r);
 
+  // ---- int8 quantization (Keras's layer.quantize("int8")) -----------------------------------------------------
+  // The weights a quantizable layer turns into int8 (empty: the layer is not quantizable).
+  virtual std::vector<Int8Weight> int8_weights() const { return {}; }
+  bool quantizable() const { return !int8_weights().empty(); }
+  bool quantized() const { return quantized_; }
+  // Replaces each of int8_weights() by its int8 values ("kernel", int8) and scales ("kernel_scale", float32), as
+  // Keras does; the weights are then the layer's other weights in their order, followed by each int8 weight and
+  // its scale (Dense: bias, kernel, kernel_scale). Inputs are quantized per row at each call. A quantized layer
+  // predicts and evaluates; backward (training) raises. mode must be "int8"; the layer must be built and not
+  // quantized yet. Models quantize every quantizable layer they hold (Model::quantize).
+  virtual void quantize(const std::string& mode);
+  // After the int8 weights were written (load_weights, set_weights): checks them (integers in [-127, 127],
+  // finite positive scales; naming the layer and weight) and re-packs the kernels for the int8 GEMM.
+  virtual void refresh_quantized();
+  // Marks an unbuilt layer to be quantized as it builds (a config whose dtype policy is int8: a quantized model's
+  // file); the file's int8 weights replace the ones quantized from the initializers.
+  void set_quantize_at_build(bool q) { quantize_at_build_ = q; }
+
  protected:
   // A fresh call object; layers that save more for backward return their LayerCall subclass.
   virtual std::unique_ptr<LayerCall> new_call() const { return std::make_unique<LayerCall>(); }
@@ -217,6 +249,21 @@ class Layer {
   std::vector<Param> params_;
   std::vector<std::pair<std::string, Regularizer>> pending_regularizers_;
   std::mt19937_64 rng_;
+  // Quantization state: the packed int8 GEMM form of each per-column int8 weight, in int8_weights() order (null for
+  // per-row ones), kept in step with the weights by refresh_quantized.
+  bool quantized_ = false;
+  bool quantize_at_build_ = false;
+  std::vector<std::shared_ptr<kernels::Int8PackedB>> int8_packed_;
+  // Quantizes int8_weights() (Layer::quantize after its checks; wrappers override it to quantize their inner
+  // layers).
+  virtual void do_quantize();
+  // For a quantized layer's forward: the packed kernel and the scales of int8 weight i (int8_weights() order), and
+  // a weight by name (its value).
+  const kernels::Int8PackedB& int8_packed(size_t i) const { return *int8_packed_.at(i); }
+  const float* int8_scale(size_t i) const;
+  const Tensor& weight(const std::string& name) const;
+  // Throws naming the layer: a quantized layer cannot train (called by backward).
+  void check_not_quantized(const char* what) const;
 
  private:
   std::unique_ptr<LayerCall> own_call_;

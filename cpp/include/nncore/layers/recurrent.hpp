@@ -20,6 +20,7 @@ namespace nncore {
 
 namespace kernels {
 struct RnnSpec;
+struct RnnWeights;
 }
 
 struct RecurrentOptions {
@@ -62,6 +63,7 @@ class Recurrent : public Layer {
   // Keras's keys: units, use_bias, the three initializers, dropout, recurrent_dropout, return_sequences,
   // return_state, go_backwards, and "recurrent_regularizer" for the recurrent kernel's penalty.
   Json config() const override;
+  std::vector<Int8Weight> int8_weights() const override { return {{"kernel", false}, {"recurrent_kernel", false}}; }
 
  protected:
   Recurrent(const std::string& name, RecurrentCell cell, int64_t units, Activation activation,
@@ -81,6 +83,8 @@ class Recurrent : public Layer {
   static std::string name_from_config(const Json& config);
   void apply_recurrent_config(const Json& config);
   Activation activation_;
+  // The kernels' view of the weights (float, or int8 when quantized).
+  kernels::RnnWeights rnn_weights() const;
 
  private:
   std::string class_name_for_errors() const;  // usable in the constructor, unlike class_name()
@@ -161,8 +165,11 @@ class Bidirectional : public Layer {
   // The own call's final states (forward layer's, then backward layer's).
   const Tensor& state(int i);
   void set_trainable(bool t) override;  // the halves' weights are this layer's: they follow
+  std::vector<Int8Weight> int8_weights() const override { return fwd_->int8_weights(); }
+  void refresh_quantized() override;
 
  protected:
+  void do_quantize() override;  // quantizes both halves
   struct Call : LayerCall {
     std::unique_ptr<LayerCall> f, b;  // the halves' calls
     Tensor dyf, dyb;
@@ -176,6 +183,7 @@ class Bidirectional : public Layer {
 
  private:
   std::vector<Shape> shapes_for(const std::vector<Shape>& in) const;
+  void adopt_params();  // params_: the halves' weights, prefixed "forward_" / "backward_"
   std::shared_ptr<Recurrent> fwd_, bwd_;
   std::string merge_mode_;
   int mode_;

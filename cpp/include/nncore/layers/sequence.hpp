@@ -24,6 +24,7 @@ class Embedding : public Layer {
   bool mask_zero() const { return mask_zero_; }
   int64_t input_length() const { return input_length_; }  // 0: not given
   const Initializer& embeddings_initializer() const { return init_; }
+  std::vector<Int8Weight> int8_weights() const override { return {{"embeddings", true}}; }
 
  protected:
   struct Call : LayerCall {
@@ -151,8 +152,11 @@ class TimeDistributed : public Layer {
   float activation_alpha() const override { return inner_->activation_alpha(); }
   const LayerPtr& layer() const { return inner_; }
   void set_trainable(bool t) override;  // the inner layer's weights are this layer's: it follows
+  std::vector<Int8Weight> int8_weights() const override { return inner_->int8_weights(); }
+  void refresh_quantized() override;
 
  protected:
+  void do_quantize() override;  // quantizes the inner layer
   struct Call : LayerCall {
     std::unique_ptr<LayerCall> inner;  // the inner layer's call on the folded batch
     Tensor folded, preact;
