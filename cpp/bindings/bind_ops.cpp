@@ -57,6 +57,44 @@ void bind_ops(py::module_& m) {
       },
       py::arg("a"), py::arg("b"), py::arg("reference") = false);
   m.def(
+      "quantize_rows_int8",
+      [](FloatArray x, bool reference) {
+        if (x.ndim() != 2) throw py::value_error("quantize_rows_int8: expected a 2-D array");
+        const int64_t M = x.shape(0), K = x.shape(1);
+        py::array_t<int8_t> q({M, K});
+        py::array_t<float> s(M);
+        const float* px = x.data();
+        int8_t* pq = q.mutable_data();
+        float* ps = s.mutable_data();
+        {
+          py::gil_scoped_release nogil;
+          quantize_rows_int8(px, M, K, pq, ps, reference);
+        }
+        return py::make_tuple(q, s);
+      },
+      py::arg("x"), py::arg("reference") = false);
+  m.def(
+      "matmul_q8",
+      [](FloatArray a, py::array_t<int8_t, py::array::c_style | py::array::forcecast> b, FloatArray col_scale,
+         std::optional<FloatArray> bias, bool reference) {
+        if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0) || col_scale.ndim() != 1 ||
+            col_scale.shape(0) != b.shape(1) || (bias && (bias->ndim() != 1 || bias->shape(0) != b.shape(1))))
+          throw py::value_error("matmul_q8: expected a (M, K) float32, b (K, N) int8, col_scale (N,) and bias (N,)");
+        const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
+        py::array_t<float> c({M, N});
+        const float* pa = a.data();
+        const int8_t* pb = b.data();
+        const float* ps = col_scale.data();
+        const float* pbias = bias ? bias->data() : nullptr;
+        float* pc = c.mutable_data();
+        {
+          py::gil_scoped_release nogil;
+          matmul_q8(pa, M, K, pb, N, ps, pbias, pc, reference);
+        }
+        return c;
+      },
+      py::arg("a"), py::arg("b"), py::arg("col_scale"), py::arg("bias") = py::none(), py::arg("reference") = false);
+  m.def(
       "matmul_ref",
       [](FloatArray a, FloatArray b, bool ta, bool tb) {
         Tensor ta_ = view_of(a), tb_ = view_of(b), out;

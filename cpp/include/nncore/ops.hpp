@@ -18,6 +18,13 @@ Tensor matmul_ref(const Tensor& a, const Tensor& b, bool transpose_a = false, bo
 // int8 x int8 -> int32, exact: c (M x N) = a (M x K) b (K x N), all row-major (the kernel quantized layers run on;
 // reference: the plain loop twin).
 void matmul_int8(const int8_t* a, const int8_t* b, int32_t* c, int64_t M, int64_t K, int64_t N, bool reference = false);
+// Keras's abs_max_quantize over the last axis of x (M x K): q (M x K) int8 and scale (M), q = round(x * scale)
+// with scale = 127 / (max |x| + 1e-7) per row.
+void quantize_rows_int8(const float* x, int64_t M, int64_t K, int8_t* q, float* scale, bool reference = false);
+// The quantized Dense product (Keras's int8 Dense): a (M x K) float quantized per row, times int8 b (K x N), the
+// int32 sums divided by (row scale * col_scale[j]), plus bias (N, or null), into c (M x N).
+void matmul_q8(const float* a, int64_t M, int64_t K, const int8_t* b, int64_t N, const float* col_scale,
+               const float* bias, float* c, bool reference = false);
 // One B for a stack of products: out[s] = beta * c[s] + op(a[s]) op(B) + bias, for a (S, M, K) (with transpose_a
 // (S, K, M)), out (S, M, N). op(B) is packed once and reused for every slice, as recurrent layers do per time
 // step. c (S, M, N) is read only when beta != 0; bias is (N) or empty.

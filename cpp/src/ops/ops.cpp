@@ -100,4 +100,21 @@ void matmul_int8(const int8_t* a, const int8_t* b, int32_t* c, int64_t M, int64_
   kernels::gemm_s8(M, a, K, packed, c, N);
 }
 
+void quantize_rows_int8(const float* x, int64_t M, int64_t K, int8_t* q, float* scale, bool reference) {
+  NNC_CHECK(M >= 0 && K >= 0, "quantize_rows_int8: negative sizes (", M, ", ", K, ")");
+  if (reference) kernels::quantize_rows_s8_ref(M, K, x, K, q, K, scale);
+  else kernels::quantize_rows_s8(M, K, x, K, q, K, scale);
+}
+
+void matmul_q8(const float* a, int64_t M, int64_t K, const int8_t* b, int64_t N, const float* col_scale,
+               const float* bias, float* c, bool reference) {
+  NNC_CHECK(M >= 0 && K >= 0 && N >= 0, "matmul_q8: negative sizes (", M, ", ", K, ", ", N, ")");
+  kernels::GemmEpilogue ep;
+  ep.bias = bias;
+  if (reference) return kernels::gemm_q8_ref(M, N, K, a, K, b, N, col_scale, 0.f, c, N, ep);
+  kernels::Int8PackedB packed;
+  kernels::gemm_s8_pack_b(K, N, b, N, &packed);
+  kernels::gemm_q8(M, a, K, packed, col_scale, 0.f, c, N, ep);
+}
+
 }  // namespace nncore
