@@ -75,6 +75,16 @@ def test_cpp_infer_loads_a_python_model_and_predicts_the_same(examples_build, tm
     np.testing.assert_array_equal(got, model.predict(x[:7]))  # bit-identical: %.9g round-trips float32
     assert "Total params:" in result.stdout
 
+    # The int8-quantized model: its file's I8 weights load in C++ and predict the same as in Python.
+    model.quantize("int8")
+    model.save(tmp_path / "q.nncore")
+    result = subprocess.run([str(examples_build / "infer"), str(tmp_path / "q.nncore"), str(tmp_path / "x.f32")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [l for l in result.stdout.splitlines() if re.fullmatch(r"[-0-9.e ]+", l.strip() or "x")]
+    got = np.array([[np.float32(v) for v in l.split()] for l in lines], dtype=np.float32)
+    np.testing.assert_array_equal(got, model.predict(x[:7]))
+
     (tmp_path / "bad.nncore").write_bytes((tmp_path / "m.nncore").read_bytes()[:100])
     result = subprocess.run([str(examples_build / "infer"), str(tmp_path / "bad.nncore"), str(tmp_path / "x.f32")],
                             capture_output=True, text=True, timeout=60)

@@ -314,6 +314,40 @@ def _write_raw(path, model, tensors) -> None:
     open(path, "wb").write(forge(new, b"".join(blobs)))
 
 
+# ---- ONNX ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["cnn", "embedding", "recurrent"])
+def test_onnx_export_runs_the_same_in_onnx_runtime(tmp_path, kind):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(10)
+    if kind == "cnn":
+        model = nncore.Sequential([nncore.Input((12, 12, 3)), layers.Conv2D(16, 3, activation="relu"),
+                                   layers.Conv2D(8, 3, padding="same", strides=2), layers.Flatten(),
+                                   layers.Dense(256, activation="relu"), layers.Dense(5, activation="softmax")])
+        x = rng.standard_normal((8, 12, 12, 3)).astype(np.float32)
+    elif kind == "embedding":
+        model = nncore.Sequential([nncore.Input((10,)), layers.Embedding(50, 8, mask_zero=True), layers.GRU(6),
+                                   layers.Dense(3)])
+        x = rng.integers(0, 50, (6, 10)).astype(np.float32)
+        x[:, 7:] = 0
+    else:
+        model = nncore.Sequential([nncore.Input((10, 4)), layers.Conv1D(6, 3, padding="causal"),
+                                   layers.Bidirectional(layers.LSTM(5, return_sequences=True)),
+                                   layers.SimpleRNN(4, go_backwards=True), layers.Dense(2)])
+        x = rng.standard_normal((5, 10, 4)).astype(np.float32)
+    float_size = None
+    if kind == "cnn":
+        model.export_onnx(tmp_path / "f.onnx")
+        float_size = os.path.getsize(tmp_path / "f.onnx")
+    model.quantize("int8")
+    model.export_onnx(tmp_path / "q.onnx")
+    session = ort.InferenceSession(str(tmp_path / "q.onnx"))
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    if float_size is not None:  # the kernels stay int8 in the file
+        assert float_size / os.path.getsize(tmp_path / "q.onnx") > 3.5
+
+
 # ---- behaviour ------------------------------------------------------------------------------------------------------
 def test_errors():
     x = np.zeros((2, 4), np.float32)

@@ -8,6 +8,8 @@ a layer needs the other one (Dense, Flatten, Reshape and LayerNormalization work
 flatten order stays nncore's). Recurrent layers become ONNX's RNN/LSTM/GRU ops, or a Scan over time when a mask
 from ``Embedding(mask_zero=True)`` reaches them (see "recurrent layers" below). MultiHeadAttention and
 ``ops.dot_product_attention`` share one attention builder of MatMul, Softmax and Where (see "attention" below).
+An int8-quantized model (``model.quantize("int8")``) keeps its kernels int8 in the file and quantizes its inputs
+in the graph exactly as nncore does (see "int8-quantized layers"); its recurrent layers run as a Scan.
 
 Example:
     >>> model.export_onnx("model.onnx")
@@ -289,9 +291,50 @@ def _layer_activation(b: _Builder, n: GraphNode, t: _T) -> _T:
     return _activation(b, t, n.config.get("activation"), n.output, n.config.get("alpha"))
 
 
+# ---- int8-quantized layers (model.quantize("int8")) ---------------------------------------------------------------
+# The inputs are quantized as nncore does at each call, in float32 ops whose results are nncore's: per row (Dense) or
+# per sample (convolution) scale s = 127 / (max |x| + 1e-7), q = Clip(Round(x * s), -127, 127) (Round is half to
+# even in both); Dense then runs MatMulInteger on int8 q and the int8 kernel (exact int32 sums) and divides by
+# (s * kernel_scale); a convolution runs ONNX's Conv on q and the int8 kernel as floats (integer products, exact
+# while a filter's sums stay below 2^24) and divides likewise. The file keeps the kernels int8.
+def _quantize_input(b: _Builder, x: str, axes: List[int], hint: str) -> Tuple[str, str]:
+    """(q as float, s) for x with the max over `axes` (kept)."""
+    a = b.op("Abs", [x], f"{hint}/abs")
+    if b.opset >= 18:
+        m = b.op("ReduceMax", [a, b.const(f"{hint}/axes", axes, np.int64)], f"{hint}/absmax", keepdims=1)
+    else:
+        m = b.op("ReduceMax", [a], f"{hint}/absmax", axes=axes, keepdims=1)
+    s = b.op("Div", [b.const(f"{hint}/range", 127.0), b.op("Add", [m, b.const(f"{hint}/eps", 1e-7)], f"{hint}/den")],
+             f"{hint}/scale")
+    r = b.op("Round", [b.op("Mul", [x, s], f"{hint}/scaled")], f"{hint}/round")
+    q = b.op("Clip", [r, b.const(f"{hint}/lo", -127.0), b.const(f"{hint}/hi", 127.0)], f"{hint}/q")
+    return q, s
+
+
+def _int8(w: Dict[str, np.ndarray], name: str) -> bool:
+    return w.get(name) is not None and w[name].dtype == np.int8
+
+
+def _matmul_int8(b: _Builder, x: str, rank: int, kernel: np.ndarray, scale: np.ndarray, hint: str) -> str:
+    """x's rows (its last axis) quantized, times the int8 kernel, dequantized: nncore's gemm_q8."""
+    q, s = _quantize_input(b, x, [rank - 1], f"{hint}/quantize")
+    qi = b.op("Cast", [q], f"{hint}/q_int8", to=b.onnx.TensorProto.INT8)
+    acc = b.op("MatMulInteger", [qi, b.const(f"{hint}/kernel", kernel, np.int8)], f"{hint}/MatMulInteger")
+    accf = b.op("Cast", [acc], f"{hint}/acc", to=b.onnx.TensorProto.FLOAT)
+    den = b.op("Mul", [s, b.const(f"{hint}/kernel_scale", scale)], f"{hint}/scales")
+    return b.op("Div", [accf, den], f"{hint}/dequantize")
+
+
+def _dense_int8(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], x: _T) -> str:
+    return _matmul_int8(b, x.name, x.rank, w["kernel"], w["kernel_scale"], n.output)
+
+
 def _dense(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
     x = b.native(xs[0], n.output)
-    y = b.op("MatMul", [x.name, b.const(f"{n.output}/kernel", w["kernel"])], f"{n.output}/MatMul")
+    if _int8(w, "kernel"):
+        y = _dense_int8(b, n, w, x)
+    else:
+        y = b.op("MatMul", [x.name, b.const(f"{n.output}/kernel", w["kernel"])], f"{n.output}/MatMul")
     if "bias" in w:
         y = b.op("Add", [y, b.const(f"{n.output}/bias", w["bias"])], f"{n.output}/BiasAdd")
     # Its own shape, not the layer's: inside TimeDistributed the layer was built per step.
@@ -334,6 +377,19 @@ def _conv(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> 
     strides, dilation = _ints(n.config.get("strides", 1), rank), _ints(n.config.get("dilation_rate", 1), rank)
     pads = _conv_pads(n, x.shape[:rank], ks, strides, dilation)
     onnx_w = np.transpose(kernel, [rank + 1, rank] + list(range(rank)))  # (filters, C_in, k...)
+    if _int8(w, "kernel"):  # per sample, as nncore (see "int8-quantized layers")
+        q, sx = _quantize_input(b, x.name, list(range(1, rank + 2)), f"{n.output}/quantize")
+        wf = b.op("Cast", [b.const(f"{n.output}/kernel", onnx_w, np.int8)], f"{n.output}/kernel_f",
+                  to=b.onnx.TensorProto.FLOAT)
+        acc = b.op("Conv", [q, wf], f"{n.output}/Conv", kernel_shape=ks, strides=strides, dilations=dilation,
+                   pads=pads)
+        ks_cf = np.asarray(w["kernel_scale"], np.float32).reshape([-1] + [1] * rank)  # per filter, channels first
+        den = b.op("Mul", [sx, b.const(f"{n.output}/kernel_scale", ks_cf)], f"{n.output}/scales")
+        y = b.op("Div", [acc, den], f"{n.output}/dequantize")
+        if "bias" in w:
+            y = b.op("Add", [y, b.const(f"{n.output}/bias", np.asarray(w["bias"]).reshape([-1] + [1] * rank))],
+                     f"{n.output}/BiasAdd")
+        return _layer_activation(b, n, _T(y, _out_shape(n), True))
     ins = [x.name, b.const(f"{n.output}/kernel", onnx_w)]
     if "bias" in w:
         ins.append(b.const(f"{n.output}/bias", w["bias"]))
@@ -711,7 +767,15 @@ def _merge(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) ->
 def _embedding(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> _T:
     x = b.native(xs[0], n.output)  # float ids, as nncore takes them
     ids = b.op("Cast", [x.name], f"{n.output}/ids", to=b.onnx.TensorProto.INT64)
-    y = b.op("Gather", [b.const(f"{n.output}/embeddings", w["embeddings"]), ids], f"{n.output}/Gather", axis=0)
+    if _int8(w, "embeddings"):  # int8 rows divided by their scales (Keras's quantized Embedding)
+        rows = b.op("Gather", [b.const(f"{n.output}/embeddings", w["embeddings"], np.int8), ids], f"{n.output}/Gather",
+                    axis=0)
+        rows = b.op("Cast", [rows], f"{n.output}/rows", to=b.onnx.TensorProto.FLOAT)
+        scale = b.op("Gather", [b.const(f"{n.output}/embeddings_scale", w["embeddings_scale"].reshape(-1, 1)), ids],
+                     f"{n.output}/row_scale", axis=0)
+        y = b.op("Div", [rows, scale], f"{n.output}/dequantize")
+    else:
+        y = b.op("Gather", [b.const(f"{n.output}/embeddings", w["embeddings"]), ids], f"{n.output}/Gather", axis=0)
     mask = None
     if n.config.get("mask_zero"):
         zero = b.op("Equal", [x.name, b.const(f"{n.output}/zero", 0.0)], f"{n.output}/is_pad")
@@ -765,6 +829,10 @@ class _Rnn:
     go_backwards: bool
     return_sequences: bool
     zero_output_for_mask: bool
+    # int8-quantized (kernel and recurrent int8): their per-column scales; the layer then runs as a Scan whose
+    # products quantize their rows as nncore does.
+    kernel_scale: Optional[np.ndarray] = None
+    recurrent_scale: Optional[np.ndarray] = None
 
 
 def _rnn_spec(where: str, cls: str, config: Dict[str, Any], w: Dict[str, np.ndarray], zero_output_for_mask: bool,
@@ -799,7 +867,8 @@ def _rnn_spec(where: str, cls: str, config: Dict[str, Any], w: Dict[str, np.ndar
                          f"{'' if bias is None else ', ' + str(bias.shape)} do not fit {cls}({units})")
     backwards = bool(config.get("go_backwards", False)) if go_backwards is None else go_backwards
     return _Rnn(cls, units, act, kernel, recurrent, bias, backwards, bool(config.get("return_sequences")),
-                bool(zero_output_for_mask))
+                bool(zero_output_for_mask), w.get("kernel_scale") if _int8(w, "kernel") else None,
+                w.get("recurrent_kernel_scale") if _int8(w, "kernel") else None)
 
 
 def _lstm_iofc(a: np.ndarray) -> np.ndarray:
@@ -870,7 +939,10 @@ def _rnn_body(b: _Builder, hint: str, d: _Rnn) -> Any:
     h_in = s.fresh(f"{hint}/h_prev")
     c_in = s.fresh(f"{hint}/c_prev") if lstm else ""
     xw_in, m_in = s.fresh(f"{hint}/xw_t"), s.fresh(f"{hint}/mask_t")
-    rec = s.op("MatMul", [h_in, s.const(f"{hint}/recurrent_kernel", d.recurrent)], f"{hint}/rec")
+    if d.recurrent_scale is not None:
+        rec = _matmul_int8(s, h_in, 2, d.recurrent, d.recurrent_scale, f"{hint}/rec")
+    else:
+        rec = s.op("MatMul", [h_in, s.const(f"{hint}/recurrent_kernel", d.recurrent)], f"{hint}/rec")
     c_new = None
     if d.cls == "SimpleRNN":
         a = s.op("Add", [xw_in, rec], f"{hint}/preact")
@@ -918,7 +990,10 @@ def _rnn_scan(b: _Builder, hint: str, d: _Rnn, x: str, mask: str, mask_bool: str
     """One direction under a mask as a Scan over time on x (batch, T, I) with mask (batch, T) (and mask_bool, its
     (batch, T, 1) boolean form). go_backwards scans the steps from the end; reverse_output stores the sequence
     reversed (a Bidirectional's backward half). Returns (batch, T, U) or the last step's (batch, U)."""
-    xw = b.op("MatMul", [x, b.const(f"{hint}/kernel", d.kernel)], f"{hint}/xw")
+    if d.kernel_scale is not None:
+        xw = _matmul_int8(b, x, 3, d.kernel, d.kernel_scale, f"{hint}/xw")
+    else:
+        xw = b.op("MatMul", [x, b.const(f"{hint}/kernel", d.kernel)], f"{hint}/xw")
     if d.bias is not None:
         xw = b.op("Add", [xw, b.const(f"{hint}/bias", d.bias[0] if d.cls == "GRU" else d.bias)], f"{hint}/xw_b")
     lstm = d.cls == "LSTM"
@@ -979,9 +1054,15 @@ def _recurrent(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]
             dirs.append(_rnn_spec(f"{where}, {half} {cls}", cls, config, hw, zero, backwards))
     else:
         dirs = [_rnn_spec(where, n.class_name, n.config, w, _zero_output_for_mask(impl, False))]
-    if x.mask is None:
+    if x.mask is None and dirs[0].kernel_scale is None:
         ys = _rnn_native(b, n.output, dirs, x.name)
-    else:
+    else:  # masked or int8-quantized: a Scan over the steps
+        mask = x.mask
+        if mask is None:  # every step valid
+            bt = b.op("Shape", [x.name], f"{n.output}/batch_time", start=0, end=2)
+            mask = b.op("ConstantOfShape", [bt], f"{n.output}/all_valid",
+                        value=b.onnx.helper.make_tensor("one", b.onnx.TensorProto.FLOAT, [1], [1.0]))
+            x = _T(x.name, x.shape, x.cf, mask)
         mask3 = b.op("Unsqueeze", [x.mask, b.const(f"{n.output}/axis2", [2], np.int64)], f"{n.output}/mask3")
         mask_bool = b.op("Cast", [mask3], f"{n.output}/mask_bool", to=b.onnx.TensorProto.BOOL)
         batch = b.op("Shape", [x.name], f"{n.output}/batch", start=0, end=1)
