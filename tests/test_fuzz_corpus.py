@@ -32,7 +32,8 @@ def resign(blob: bytes) -> bytes:
 
 def test_the_corpus_has_seeds_of_every_family():
     names = {p.name for p in FILES}
-    for family in ("mlp_adam", "cnn_sgd", "cnn_global", "text_lstm", "seq_gru_rnn", "functional_two_outputs"):
+    for family in ("mlp_adam", "cnn_sgd", "cnn_global", "text_lstm", "seq_gru_rnn", "functional_two_outputs",
+                   "int8_quantized"):
         assert f"seed_{family}.nncore" in names and f"seed_{family}.weights.nncore" in names
 
 

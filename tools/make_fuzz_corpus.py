@@ -50,6 +50,11 @@ def models():
     yield "functional_two_outputs", two, \
         ("adagrad", ["sparse_categorical_crossentropy", "mae"], [rng.random((4, 3)), rng.random((4, 3))],
          [rng.integers(0, 2, 4), rng.random((4, 1))])
+    # Quantized with model.quantize("int8") after the fit (main): I8 kernels and float scales in the file.
+    yield "int8_quantized", Sequential([Embedding(10, 3, input_shape=(6,)), Bidirectional(LSTM(2, return_sequences=True)),
+                                        Conv1D(2, 2), Reshape((5, 2, 1)), Conv2D(2, 2, padding="same"), Flatten(),
+                                        Dense(2)]), \
+        ("adam", "mse", rng.integers(0, 10, (4, 6)), rng.random((4, 2)))
 
 
 def main() -> None:
@@ -63,6 +68,8 @@ def main() -> None:
             opt, loss, x, y = fit
             model.compile(opt, loss)
             model.fit(x, y, epochs=1, verbose=0)
+        if name.startswith("int8"):
+            model.quantize("int8")
         model.save(args.out / f"seed_{name}.nncore")
         model.save_weights(args.out / f"seed_{name}.weights.nncore")
     for p in sorted(args.out.glob("seed_*")):
