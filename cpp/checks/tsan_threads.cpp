@@ -3,8 +3,8 @@
 // threads, and checks that the results equal the 1-thread ones bit for bit, under every SIMD path. Built by
 // NNCORE_BUILD_TSAN=ON with clang and -fsanitize=thread against LLVM OpenMP, run with Archer
 // (tools/sanitizer_tests.sh --thread): any data race is a report and a non-zero exit. Then serves each trained model
-// from 4 threads at once, each with its own InferenceSession, and checks every answer against the single-threaded
-// one. A C++ program, as the ThreadSanitizer runtime preloaded into Python crashes at start-up.
+// from 4 threads at once, each with its own InferenceSession (float, then quantized to int8), and checks every
+// answer against the single-threaded one. A C++ program, as the ThreadSanitizer runtime preloaded into Python crashes at start-up.
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -67,13 +67,14 @@ std::vector<float> train(const Case& c, int threads) {
   return out;
 }
 
-// The trained model answering from `workers` threads at once, each with its own InferenceSession (batches of 1
-// to 4 rows of x): the number of answers that differ from one session's on one thread.
-int serve(const Case& c, int workers) {
+// The trained model (int8: quantized) answering from `workers` threads at once, each with its own InferenceSession
+// (batches of 1 to 4 rows of x): the number of answers that differ from one session's on one thread.
+int serve(const Case& c, int workers, bool int8) {
   nncore::set_num_threads(2);
   nncore::set_random_seed(7);
   nncore::Sequential model(c.layers());
   model.build(c.input);
+  if (int8) model.quantize("int8");
   nncore::Shape xs{16};
   xs.insert(xs.end(), c.input.begin(), c.input.end());
   const Tensor x = filled(xs, 5);
@@ -165,9 +166,12 @@ int main() {
       const bool same = one.size() == two.size() && std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0;
       std::printf("%-8s %-10s 1 vs 2 threads: %s\n", isa.c_str(), c.name.c_str(), same ? "bit-identical" : "DIFFERENT");
       failures += same ? 0 : 1;
-      const int wrong = serve(c, 4);
-      std::printf("%-8s %-10s 4 sessions at once: %d answers differ\n", isa.c_str(), c.name.c_str(), wrong);
-      failures += wrong == 0 ? 0 : 1;
+      for (const bool int8 : {false, true}) {
+        const int wrong = serve(c, 4, int8);
+        std::printf("%-8s %-10s 4 sessions at once%s: %d answers differ\n", isa.c_str(), c.name.c_str(),
+                    int8 ? " (int8)" : "", wrong);
+        failures += wrong == 0 ? 0 : 1;
+      }
     }
   }
   return failures == 0 ? 0 : 1;
