@@ -294,9 +294,9 @@ def _layer_activation(b: _Builder, n: GraphNode, t: _T) -> _T:
 # ---- int8-quantized layers (model.quantize("int8")) ---------------------------------------------------------------
 # The inputs are quantized as nncore does at each call, in float32 ops whose results are nncore's: per row (Dense) or
 # per sample (convolution) scale s = 127 / (max |x| + 1e-7), q = Clip(Round(x * s), -127, 127) (Round is half to
-# even in both); Dense then runs MatMulInteger on int8 q and the int8 kernel (exact int32 sums) and divides by
-# (s * kernel_scale); a convolution runs ONNX's Conv on q and the int8 kernel as floats (integer products, exact
-# while a filter's sums stay below 2^24) and divides likewise. The file keeps the kernels int8.
+# even in both); Dense then runs MatMulInteger on int8 q and the int8 kernel (exact int32 sums) and multiplies by
+# 1 / s and 1 / kernel_scale; a convolution runs ONNX's Conv on q and the int8 kernel as floats (integer products,
+# exact while a filter's sums stay below 2^24) and rescales likewise. The file keeps the kernels int8.
 def _quantize_input(b: _Builder, x: str, axes: List[int], hint: str) -> Tuple[str, str]:
     """(q as float, s) for x with the max over `axes` (kept)."""
     a = b.op("Abs", [x], f"{hint}/abs")
@@ -321,8 +321,15 @@ def _matmul_int8(b: _Builder, x: str, rank: int, kernel: np.ndarray, scale: np.n
     qi = b.op("Cast", [q], f"{hint}/q_int8", to=b.onnx.TensorProto.INT8)
     acc = b.op("MatMulInteger", [qi, b.const(f"{hint}/kernel", kernel, np.int8)], f"{hint}/MatMulInteger")
     accf = b.op("Cast", [acc], f"{hint}/acc", to=b.onnx.TensorProto.FLOAT)
-    den = b.op("Mul", [s, b.const(f"{hint}/kernel_scale", scale)], f"{hint}/scales")
-    return b.op("Div", [accf, den], f"{hint}/dequantize")
+    return _dequantize(b, accf, s, scale, hint)
+
+
+def _dequantize(b: _Builder, acc: str, s: str, kernel_scale: np.ndarray, hint: str) -> str:
+    """acc * (1 / s) * (1 / kernel_scale), in nncore's order (kernels/gemm_s8.cpp: dequant_rows)."""
+    inv_s = b.op("Div", [b.const(f"{hint}/one", 1.0), s], f"{hint}/inv_scale")
+    inv_k = np.float32(1) / np.asarray(kernel_scale, np.float32)
+    return b.op("Mul", [b.op("Mul", [acc, inv_s], f"{hint}/rescaled"), b.const(f"{hint}/inv_kernel_scale", inv_k)],
+                f"{hint}/dequantize")
 
 
 def _dense_int8(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], x: _T) -> str:
@@ -384,8 +391,7 @@ def _conv(b: _Builder, n: GraphNode, w: Dict[str, np.ndarray], xs: List[_T]) -> 
         acc = b.op("Conv", [q, wf], f"{n.output}/Conv", kernel_shape=ks, strides=strides, dilations=dilation,
                    pads=pads)
         ks_cf = np.asarray(w["kernel_scale"], np.float32).reshape([-1] + [1] * rank)  # per filter, channels first
-        den = b.op("Mul", [sx, b.const(f"{n.output}/kernel_scale", ks_cf)], f"{n.output}/scales")
-        y = b.op("Div", [acc, den], f"{n.output}/dequantize")
+        y = _dequantize(b, acc, sx, ks_cf, n.output)
         if "bias" in w:
             y = b.op("Add", [y, b.const(f"{n.output}/bias", np.asarray(w["bias"]).reshape([-1] + [1] * rank))],
                      f"{n.output}/BiasAdd")

@@ -783,11 +783,11 @@ void conv2d_forward_s8_ref(float* y, const float* x, const int8_t* w, const floa
                   in ? q[static_cast<size_t>((ih * g.W + iw) * g.C + c)] : int8_t{0};
             }
     gemm_s8_ref(P, g.OC, K, cols.data(), K, w, g.OC, acc.data(), g.OC);
-    const std::vector<float> rs(static_cast<size_t>(P), s);
+    const float inv_s = 1.f / s;
     for (int64_t p = 0; p < P; ++p) {
       float* out = y + (b * P + p) * g.OC;
       for (int64_t j = 0; j < g.OC; ++j) {
-        float v = static_cast<float>(acc[static_cast<size_t>(p * g.OC + j)]) / (s * w_scale[j]);
+        float v = static_cast<float>(acc[static_cast<size_t>(p * g.OC + j)]) * inv_s * (1.f / w_scale[j]);
         if (bias != nullptr) v += bias[j];
         out[j] = relu && v < 0.f ? 0.f : v;
       }

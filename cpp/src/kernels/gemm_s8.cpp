@@ -130,18 +130,31 @@ QuantizeRowsKernel quantize_rows_kernel() {
   return quantize_rows_s8_ref;
 }
 
-// One row of the dequantization: c = beta * c + acc / (rs * cs) + bias, relu.
-void dequant_row(int64_t N, const int32_t* __restrict acc, float rs, const float* __restrict cs, float beta,
-                 const float* __restrict bias, bool relu, float* __restrict c) {
-  for (int64_t j = 0; j < N; ++j) {
-    float v = static_cast<float>(acc[j]) / (rs * cs[j]);
-    if (bias != nullptr) v += bias[j];
-    if (beta != 0.f) v += beta * c[j];
-    c[j] = relu && v < 0.f ? 0.f : v;
+void dequant_rows_generic(int64_t M, int64_t N, const int32_t* acc, int64_t ldacc, const float* inv_rs,
+                          int64_t rs_stride, const float* inv_cs, const float* bias, bool add_c, bool relu, float* C,
+                          int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    const float r = inv_rs[i * rs_stride];
+    const int32_t* __restrict a = acc + i * ldacc;
+    float* __restrict c = C + i * ldc;
+    for (int64_t j = 0; j < N; ++j) {
+      float v = static_cast<float>(a[j]) * r * inv_cs[j];
+      if (bias != nullptr) v += bias[j];
+      if (add_c) v += c[j];
+      c[j] = relu && v < 0.f ? 0.f : v;
+    }
   }
 }
 
-thread_local ThreadBuffer tls_acc, tls_q;
+DequantRowsKernel dequant_rows_kernel() {
+#if defined(NNCORE_X86)
+  if (active_isa() == Isa::avx512) return dequant_rows_avx512;
+  if (active_isa() == Isa::avx2) return dequant_rows_avx2;
+#endif
+  return dequant_rows_generic;
+}
+
+thread_local ThreadBuffer tls_acc, tls_q, tls_inv;
 
 }  // namespace
 
@@ -184,10 +197,15 @@ void gemm_s8_dequant(int64_t M, const int8_t* A, int64_t lda, const float* row_s
                      const GemmEpilogue& ep, bool serial) {
   const int64_t N = B.N;
   if (M <= 0 || N <= 0) return;
+  if (beta != 0.f && beta != 1.f) throw std::invalid_argument("gemm_s8_dequant: beta must be 0 or 1");
+  const int64_t rows = row_scale_stride == 0 ? 1 : M;
+  float* inv = tls_inv.get(N + rows);  // the scales' reciprocals: columns, then rows
+  for (int64_t j = 0; j < N; ++j) inv[j] = 1.f / col_scale[j];
+  for (int64_t i = 0; i < rows; ++i) inv[N + i] = 1.f / row_scale[i * row_scale_stride];
   int32_t* acc = reinterpret_cast<int32_t*>(tls_acc.get(M * N));
   run_s8(M, A, lda, B, acc, N, serial);
-  for (int64_t i = 0; i < M; ++i)
-    dequant_row(N, acc + i * N, row_scale[i * row_scale_stride], col_scale, beta, ep.bias, ep.relu, C + i * ldc);
+  dequant_rows_kernel()(M, N, acc, N, inv + N, row_scale_stride == 0 ? 0 : 1, inv, ep.bias, beta != 0.f, ep.relu, C,
+                        ldc);
 }
 
 void gemm_q8(int64_t M, const float* A, int64_t lda, const Int8PackedB& B, const float* col_scale, float beta,
@@ -221,8 +239,10 @@ void gemm_q8_ref(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, c
   std::vector<int32_t> acc(static_cast<size_t>(M * N));
   quantize_rows_s8_ref(M, K, A, lda, q.data(), K, rs.data());
   gemm_s8_ref(M, N, K, q.data(), K, B, ldb, acc.data(), N);
-  for (int64_t i = 0; i < M; ++i)
-    dequant_row(N, acc.data() + i * N, rs[static_cast<size_t>(i)], col_scale, beta, ep.bias, ep.relu, C + i * ldc);
+  std::vector<float> inv_r(static_cast<size_t>(M)), inv_c(static_cast<size_t>(N));
+  for (int64_t i = 0; i < M; ++i) inv_r[static_cast<size_t>(i)] = 1.f / rs[static_cast<size_t>(i)];
+  for (int64_t j = 0; j < N; ++j) inv_c[static_cast<size_t>(j)] = 1.f / col_scale[j];
+  dequant_rows_generic(M, N, acc.data(), N, inv_r.data(), 1, inv_c.data(), ep.bias, beta != 0.f, ep.relu, C, ldc);
 }
 
 void gemm_s8_ref(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const int8_t* B, int64_t ldb,

@@ -109,8 +109,36 @@ void quantize_rows(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q,
   }
 }
 
+void dequant_rows(int64_t M, int64_t N, const int32_t* acc, int64_t ldacc, const float* inv_rs, int64_t rs_stride,
+                  const float* inv_cs, const float* bias, bool add_c, bool relu, float* C, int64_t ldc) {
+  const __m256 zero = _mm256_setzero_ps();
+  const int64_t N8 = N - N % 8;
+  for (int64_t i = 0; i < M; ++i) {
+    const float rs = inv_rs[i * rs_stride];
+    const __m256 r = _mm256_set1_ps(rs);
+    const int32_t* a = acc + i * ldacc;
+    float* c = C + i * ldc;
+    for (int64_t j = 0; j < N8; j += 8) {
+      __m256 v = _mm256_mul_ps(
+          _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + j))), r),
+          _mm256_loadu_ps(inv_cs + j));
+      if (bias != nullptr) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + j));
+      if (add_c) v = _mm256_add_ps(v, _mm256_loadu_ps(c + j));
+      if (relu) v = _mm256_max_ps(v, zero);
+      _mm256_storeu_ps(c + j, v);
+    }
+    for (int64_t j = N8; j < N; ++j) {
+      float v = static_cast<float>(a[j]) * rs * inv_cs[j];
+      if (bias != nullptr) v += bias[j];
+      if (add_c) v += c[j];
+      c[j] = relu && v < 0.f ? 0.f : v;
+    }
+  }
+}
+
 }  // namespace
 
+const DequantRowsKernel dequant_rows_avx2 = dequant_rows;
 const GemmS8Kernel gemm_s8_kernel_avx2 = avx2;
 const QuantizeRowsKernel quantize_rows_avx2 = quantize_rows;
 

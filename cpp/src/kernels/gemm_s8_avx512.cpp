@@ -125,8 +125,28 @@ void quantize_rows(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q,
   }
 }
 
+void dequant_rows(int64_t M, int64_t N, const int32_t* acc, int64_t ldacc, const float* inv_rs, int64_t rs_stride,
+                  const float* inv_cs, const float* bias, bool add_c, bool relu, float* C, int64_t ldc) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t i = 0; i < M; ++i) {
+    const __m512 r = _mm512_set1_ps(inv_rs[i * rs_stride]);
+    const int32_t* a = acc + i * ldacc;
+    float* c = C + i * ldc;
+    for (int64_t j = 0; j < N; j += 16) {
+      const __mmask16 m = lanes(N - j);
+      __m512 v = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, a + j)), r),
+                               _mm512_maskz_loadu_ps(m, inv_cs + j));
+      if (bias != nullptr) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + j));
+      if (add_c) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, c + j));
+      if (relu) v = _mm512_max_ps(v, zero);
+      _mm512_mask_storeu_ps(c + j, m, v);
+    }
+  }
+}
+
 }  // namespace
 
+const DequantRowsKernel dequant_rows_avx512 = dequant_rows;
 const GemmS8Kernel gemm_s8_kernel_vnni = vnni;
 const QuantizeRowsKernel quantize_rows_avx512 = quantize_rows;
 

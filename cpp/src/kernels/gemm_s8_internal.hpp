@@ -28,7 +28,15 @@ using GemmS8Kernel = void (*)(int64_t M, int64_t N, int64_t K, const int8_t* A, 
 using QuantizeRowsKernel = void (*)(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q, int64_t ldq,
                                     float* scale);
 
+// The dequantization of int32 products (gemm_s8_dequant): C[i][j] = (acc[i][j] * inv_rs[i * rs_stride]) *
+// inv_cs[j] (+ bias[j]) (+ C[i][j] when add_c), then max(0, .) when relu; inv_* are the reciprocals of the scales.
+using DequantRowsKernel = void (*)(int64_t M, int64_t N, const int32_t* acc, int64_t ldacc, const float* inv_rs,
+                                   int64_t rs_stride, const float* inv_cs, const float* bias, bool add_c, bool relu,
+                                   float* C, int64_t ldc);
+
 #if defined(NNCORE_X86)
+extern const DequantRowsKernel dequant_rows_avx512;
+extern const DequantRowsKernel dequant_rows_avx2;
 extern const GemmS8Kernel gemm_s8_kernel_vnni;  // gemm_s8_avx512.cpp
 extern const GemmS8Kernel gemm_s8_kernel_avx2;  // gemm_s8_avx2.cpp
 extern const QuantizeRowsKernel quantize_rows_avx512;

@@ -106,9 +106,10 @@ void quantize_rows_s8_ref(int64_t M, int64_t K, const float* A, int64_t lda, int
 // Per column j of W (K x N, row-major): the weights' form (Keras quantizes a kernel over its input axis, one scale
 // per output unit). Q is K x N.
 void quantize_columns_s8(int64_t K, int64_t N, const float* W, int8_t* Q, float* scale);
-// C (M x N) = beta * C + (A B) / (row_scale[i * row_scale_stride] * col_scale[j]) + bias[j], then relu when
-// ep.relu (ep.preact is not supported): the int32 products of int8 A (M x K) and packed B, dequantized as Keras's
-// quantized Dense does. row_scale_stride 0: one scale for every row (a per-sample scale over a block of its rows).
+// C (M x N) = beta * C + (A B) * (1 / row_scale[i * row_scale_stride]) * (1 / col_scale[j]) + bias[j], then relu
+// when ep.relu (ep.preact is not supported): the int32 products of int8 A (M x K) and packed B, dequantized as
+// Keras's quantized Dense does (its (A B) / (row scale * col scale), within float rounding: the reciprocals make it
+// two multiplies). beta is 0 or 1. row_scale_stride 0: one scale for every row (a per-sample scale).
 void gemm_s8_dequant(int64_t M, const int8_t* A, int64_t lda, const float* row_scale, int64_t row_scale_stride,
                      const Int8PackedB& B, const float* col_scale, float beta, float* C, int64_t ldc,
                      const GemmEpilogue& ep, bool serial = false);
