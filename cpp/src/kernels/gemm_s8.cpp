@@ -27,17 +27,29 @@ S8Path best_path() {
   return S8Path::generic;
 }
 
+void dequant_rows_generic(int64_t M, int64_t N, const int32_t* acc, int64_t ldacc, const float* inv_rs,
+                          int64_t rs_stride, const float* inv_cs, const float* bias, bool add_c, bool relu, float* C,
+                          int64_t ldc);
+
 void generic(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const void* packed, const int32_t*,
-             int64_t p0, int64_t p1, int32_t* C, int64_t ldc, int16_t*) {
+             int64_t p0, int64_t p1, int32_t* C, int64_t ldc, int16_t*, const S8Dequant* dq) {
   const int8_t* B = static_cast<const int8_t*>(packed);
   const int64_t j0 = 16 * p0, j1 = std::min(N, 16 * p1);
+  int32_t row[16];  // with dq: one row's products, 16 columns at a time
   for (int64_t i = 0; i < M; ++i) {
-    int32_t* __restrict c = C + i * ldc;
-    for (int64_t j = j0; j < j1; ++j) c[j] = 0;
-    for (int64_t k = 0; k < K; ++k) {
-      const int32_t a = A[i * lda + k];
-      const int8_t* __restrict b = B + k * N;
-      for (int64_t j = j0; j < j1; ++j) c[j] += a * b[j];
+    for (int64_t c0 = j0; c0 < j1; c0 += dq != nullptr ? 16 : j1 - j0) {
+      const int64_t c1 = dq != nullptr ? std::min(j1, c0 + 16) : j1;
+      int32_t* __restrict c = dq != nullptr ? row : C + i * ldc + c0;  // column c0 at c[0]
+      for (int64_t j = 0; j < c1 - c0; ++j) c[j] = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const int32_t a = A[i * lda + k];
+        const int8_t* __restrict b = B + k * N + c0;
+        for (int64_t j = 0; j < c1 - c0; ++j) c[j] += a * b[j];
+      }
+      if (dq != nullptr) {
+        const S8Dequant d = dq->at(i, c0);
+        dequant_rows_generic(1, c1 - c0, row, 16, d.inv_rs, 0, d.inv_cs, d.bias, d.add_c, d.relu, d.F, d.ldf);
+      }
     }
   }
 }
@@ -90,7 +102,9 @@ void gemm_s8_pack_b(int64_t K, int64_t N, const int8_t* B, int64_t ldb, Int8Pack
 
 namespace {
 
-void run_s8(int64_t M, const int8_t* A, int64_t lda, const Int8PackedB& packed, int32_t* C, int64_t ldc, bool serial) {
+// C = A B (int32), or with dq the products dequantized into dq->F.
+void run_s8(int64_t M, const int8_t* A, int64_t lda, const Int8PackedB& packed, int32_t* C, int64_t ldc, bool serial,
+            const S8Dequant* dq = nullptr) {
   const int64_t N = packed.N, K = packed.K;
   if (M <= 0 || N <= 0) return;
   const S8Path path = static_cast<S8Path>(packed.path);
@@ -102,7 +116,7 @@ void run_s8(int64_t M, const int8_t* A, int64_t lda, const Int8PackedB& packed, 
     return s.data();
   };
   if (serial) {
-    kernel(M, N, K, A, lda, packed.data.data(), packed.col_sums.data(), 0, panels, C, ldc, scratch());
+    kernel(M, N, K, A, lda, packed.data.data(), packed.col_sums.data(), 0, panels, C, ldc, scratch(), dq);
     return;
   }
   const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
@@ -114,10 +128,12 @@ void run_s8(int64_t M, const int8_t* A, int64_t lda, const Int8PackedB& packed, 
   parallel_range(units, flops / static_cast<double>(units), [&](int64_t u0, int64_t u1) {
     if (by_rows) {
       const int64_t m0 = 4 * u0, m1 = std::min(M, 4 * u1);
-      kernel(m1 - m0, N, K, A + m0 * lda, lda, packed.data.data(), packed.col_sums.data(), 0, panels, C + m0 * ldc,
-             ldc, scratch());
+      S8Dequant d;
+      if (dq != nullptr) d = dq->at(m0, 0);
+      kernel(m1 - m0, N, K, A + m0 * lda, lda, packed.data.data(), packed.col_sums.data(), 0, panels,
+             C != nullptr ? C + m0 * ldc : nullptr, ldc, scratch(), dq != nullptr ? &d : nullptr);
     } else {
-      kernel(M, N, K, A, lda, packed.data.data(), packed.col_sums.data(), u0, u1, C, ldc, scratch());
+      kernel(M, N, K, A, lda, packed.data.data(), packed.col_sums.data(), u0, u1, C, ldc, scratch(), dq);
     }
   });
 }
@@ -146,15 +162,8 @@ void dequant_rows_generic(int64_t M, int64_t N, const int32_t* acc, int64_t ldac
   }
 }
 
-DequantRowsKernel dequant_rows_kernel() {
-#if defined(NNCORE_X86)
-  if (active_isa() == Isa::avx512) return dequant_rows_avx512;
-  if (active_isa() == Isa::avx2) return dequant_rows_avx2;
-#endif
-  return dequant_rows_generic;
-}
 
-thread_local ThreadBuffer tls_acc, tls_q, tls_inv;
+thread_local ThreadBuffer tls_q, tls_inv;
 
 }  // namespace
 
@@ -202,10 +211,8 @@ void gemm_s8_dequant(int64_t M, const int8_t* A, int64_t lda, const float* row_s
   float* inv = tls_inv.get(N + rows);  // the scales' reciprocals: columns, then rows
   for (int64_t j = 0; j < N; ++j) inv[j] = 1.f / col_scale[j];
   for (int64_t i = 0; i < rows; ++i) inv[N + i] = 1.f / row_scale[i * row_scale_stride];
-  int32_t* acc = reinterpret_cast<int32_t*>(tls_acc.get(M * N));
-  run_s8(M, A, lda, B, acc, N, serial);
-  dequant_rows_kernel()(M, N, acc, N, inv + N, row_scale_stride == 0 ? 0 : 1, inv, ep.bias, beta != 0.f, ep.relu, C,
-                        ldc);
+  const S8Dequant dq{inv + N, row_scale_stride == 0 ? 0 : 1, inv, ep.bias, beta != 0.f, ep.relu, C, ldc};
+  run_s8(M, A, lda, B, nullptr, 0, serial, &dq);
 }
 
 void gemm_q8(int64_t M, const float* A, int64_t lda, const Int8PackedB& B, const float* col_scale, float beta,

@@ -16,7 +16,7 @@ namespace {
 
 template <int R, int V>
 void tile(int64_t K2, const int16_t* a16, int64_t a_stride, const int16_t* pb, int64_t panel_elems, int64_t n,
-          int32_t* C, int64_t ldc) {
+          int32_t* C, int64_t ldc, const S8Dequant* dq) {
   __m256i acc[R][V];
 #pragma GCC unroll 4
   for (int i = 0; i < R; ++i)
@@ -40,6 +40,21 @@ void tile(int64_t K2, const int16_t* a16, int64_t a_stride, const int16_t* pb, i
 #pragma GCC unroll 2
   for (int v = 0; v < V; ++v) {
     const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - 8 * v)), lane);
+    if (dq != nullptr) {  // dequantized into floats (S8Dequant)
+      const __m256 ic = _mm256_maskload_ps(dq->inv_cs + 8 * v, m);
+      const __m256 b = dq->bias != nullptr ? _mm256_maskload_ps(dq->bias + 8 * v, m) : _mm256_setzero_ps();
+#pragma GCC unroll 4
+      for (int i = 0; i < R; ++i) {
+        float* f = dq->F + i * dq->ldf + 8 * v;
+        __m256 x = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[i][v]),
+                                               _mm256_set1_ps(dq->inv_rs[i * dq->rs_stride])), ic);
+        if (dq->bias != nullptr) x = _mm256_add_ps(x, b);
+        if (dq->add_c) x = _mm256_add_ps(x, _mm256_maskload_ps(f, m));
+        if (dq->relu) x = _mm256_max_ps(x, _mm256_setzero_ps());
+        _mm256_maskstore_ps(f, m, x);
+      }
+      continue;
+    }
 #pragma GCC unroll 4
     for (int i = 0; i < R; ++i) _mm256_maskstore_epi32(C + i * ldc + 8 * v, m, acc[i][v]);
   }
@@ -47,13 +62,13 @@ void tile(int64_t K2, const int16_t* a16, int64_t a_stride, const int16_t* pb, i
 
 template <int R>
 void row_group(int64_t K2, const int16_t* a16, int64_t a_stride, const int16_t* pb, int64_t panel_elems,
-               int64_t panels, int64_t n, int32_t* C, int64_t ldc) {
-  if (panels >= 2) tile<R, 2>(K2, a16, a_stride, pb, panel_elems, n, C, ldc);
-  else tile<R, 1>(K2, a16, a_stride, pb, panel_elems, n, C, ldc);
+               int64_t panels, int64_t n, int32_t* C, int64_t ldc, const S8Dequant* dq) {
+  if (panels >= 2) tile<R, 2>(K2, a16, a_stride, pb, panel_elems, n, C, ldc, dq);
+  else tile<R, 1>(K2, a16, a_stride, pb, panel_elems, n, C, ldc, dq);
 }
 
 void avx2(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const void* packed, const int32_t*,
-          int64_t p0, int64_t p1, int32_t* C, int64_t ldc, int16_t* a16) {
+          int64_t p0, int64_t p1, int32_t* C, int64_t ldc, int16_t* a16, const S8Dequant* dq) {
   const int64_t K2 = (K + 1) / 2, stride = 2 * K2, panel_elems = K2 * 16;
   const int16_t* pb = static_cast<const int16_t*>(packed);
   for (int64_t i0 = 0; i0 < M; i0 += 4) {
@@ -67,12 +82,15 @@ void avx2(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const v
       const int64_t panels = p1 - p < 2 ? p1 - p : 2, j0 = 8 * p;
       const int64_t n = N - j0 < 8 * panels ? N - j0 : 8 * panels;
       const int16_t* b = pb + p * panel_elems;
-      int32_t* c = C + i0 * ldc + j0;
+      int32_t* c = dq != nullptr ? nullptr : C + i0 * ldc + j0;
+      S8Dequant d;
+      if (dq != nullptr) d = dq->at(i0, j0);
+      const S8Dequant* dp = dq != nullptr ? &d : nullptr;
       switch (rows) {
-        case 1: row_group<1>(K2, a16, stride, b, panel_elems, panels, n, c, ldc); break;
-        case 2: row_group<2>(K2, a16, stride, b, panel_elems, panels, n, c, ldc); break;
-        case 3: row_group<3>(K2, a16, stride, b, panel_elems, panels, n, c, ldc); break;
-        default: row_group<4>(K2, a16, stride, b, panel_elems, panels, n, c, ldc); break;
+        case 1: row_group<1>(K2, a16, stride, b, panel_elems, panels, n, c, ldc, dp); break;
+        case 2: row_group<2>(K2, a16, stride, b, panel_elems, panels, n, c, ldc, dp); break;
+        case 3: row_group<3>(K2, a16, stride, b, panel_elems, panels, n, c, ldc, dp); break;
+        default: row_group<4>(K2, a16, stride, b, panel_elems, panels, n, c, ldc, dp); break;
       }
     }
   }
@@ -109,36 +127,8 @@ void quantize_rows(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q,
   }
 }
 
-void dequant_rows(int64_t M, int64_t N, const int32_t* acc, int64_t ldacc, const float* inv_rs, int64_t rs_stride,
-                  const float* inv_cs, const float* bias, bool add_c, bool relu, float* C, int64_t ldc) {
-  const __m256 zero = _mm256_setzero_ps();
-  const int64_t N8 = N - N % 8;
-  for (int64_t i = 0; i < M; ++i) {
-    const float rs = inv_rs[i * rs_stride];
-    const __m256 r = _mm256_set1_ps(rs);
-    const int32_t* a = acc + i * ldacc;
-    float* c = C + i * ldc;
-    for (int64_t j = 0; j < N8; j += 8) {
-      __m256 v = _mm256_mul_ps(
-          _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + j))), r),
-          _mm256_loadu_ps(inv_cs + j));
-      if (bias != nullptr) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + j));
-      if (add_c) v = _mm256_add_ps(v, _mm256_loadu_ps(c + j));
-      if (relu) v = _mm256_max_ps(v, zero);
-      _mm256_storeu_ps(c + j, v);
-    }
-    for (int64_t j = N8; j < N; ++j) {
-      float v = static_cast<float>(a[j]) * rs * inv_cs[j];
-      if (bias != nullptr) v += bias[j];
-      if (add_c) v += c[j];
-      c[j] = relu && v < 0.f ? 0.f : v;
-    }
-  }
-}
-
 }  // namespace
 
-const DequantRowsKernel dequant_rows_avx2 = dequant_rows;
 const GemmS8Kernel gemm_s8_kernel_avx2 = avx2;
 const QuantizeRowsKernel quantize_rows_avx2 = quantize_rows;
 

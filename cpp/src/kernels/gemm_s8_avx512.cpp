@@ -27,11 +27,25 @@ __mmask16 lanes(int64_t n) {
   return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1u);
 }
 
+// Masked (maskz) intrinsics below where an unmasked form exists: GCC 12 warns, wrongly, that the unmasked forms'
+// undefined pass-through operand may be used uninitialized.
+
+// Row i, columns j .. j + 15 (mask m) of a dequantized store (S8Dequant).
+inline void dequant_store(__m512i p, __mmask16 m, const S8Dequant& dq, int64_t i, int64_t j) {
+  float* f = dq.F + i * dq.ldf + j;
+  __m512 x = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_cvtepi32_ps(m, p), _mm512_set1_ps(dq.inv_rs[i * dq.rs_stride])),
+                           _mm512_maskz_loadu_ps(m, dq.inv_cs + j));
+  if (dq.bias != nullptr) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, dq.bias + j));
+  if (dq.add_c) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, f));
+  if (dq.relu) x = _mm512_maskz_max_ps(m, x, _mm512_setzero_ps());
+  _mm512_mask_storeu_ps(f, m, x);
+}
+
 template <int R, int V>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile(int64_t K, const int8_t* A, int64_t lda,
                                                                   const int8_t* pb, int64_t panel_bytes,
                                                                   const int32_t* cs, int64_t n, int32_t* C,
-                                                                  int64_t ldc) {
+                                                                  int64_t ldc, const S8Dequant* dq) {
   __m512i acc[R][V];
 #pragma GCC unroll 4
   for (int i = 0; i < R; ++i)
@@ -61,6 +75,11 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile(int64_t K, cons
   for (int v = 0; v < V; ++v) {
     const __mmask16 m = lanes(n - 16 * v);
     const __m512i c128 = _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(m, cs + 16 * v), _mm512_set1_epi32(128));
+    if (dq != nullptr) {  // dequantized into floats (S8Dequant)
+#pragma GCC unroll 4
+      for (int i = 0; i < R; ++i) dequant_store(_mm512_sub_epi32(acc[i][v], c128), m, *dq, i, 16 * v);
+      continue;
+    }
 #pragma GCC unroll 4
     for (int i = 0; i < R; ++i)
       _mm512_mask_storeu_epi32(C + i * ldc + 16 * v, m, _mm512_sub_epi32(acc[i][v], c128));
@@ -69,17 +88,17 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile(int64_t K, cons
 
 template <int R>
 void row_group(int64_t K, const int8_t* A, int64_t lda, const int8_t* pb, int64_t panel_bytes, const int32_t* cs,
-               int64_t panels, int64_t n, int32_t* C, int64_t ldc) {
+               int64_t panels, int64_t n, int32_t* C, int64_t ldc, const S8Dequant* dq) {
   switch (panels) {
-    case 1: return tile<R, 1>(K, A, lda, pb, panel_bytes, cs, n, C, ldc);
-    case 2: return tile<R, 2>(K, A, lda, pb, panel_bytes, cs, n, C, ldc);
-    case 3: return tile<R, 3>(K, A, lda, pb, panel_bytes, cs, n, C, ldc);
-    default: return tile<R, 4>(K, A, lda, pb, panel_bytes, cs, n, C, ldc);
+    case 1: return tile<R, 1>(K, A, lda, pb, panel_bytes, cs, n, C, ldc, dq);
+    case 2: return tile<R, 2>(K, A, lda, pb, panel_bytes, cs, n, C, ldc, dq);
+    case 3: return tile<R, 3>(K, A, lda, pb, panel_bytes, cs, n, C, ldc, dq);
+    default: return tile<R, 4>(K, A, lda, pb, panel_bytes, cs, n, C, ldc, dq);
   }
 }
 
 void vnni(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const void* packed, const int32_t* col_sums,
-          int64_t p0, int64_t p1, int32_t* C, int64_t ldc, int16_t*) {
+          int64_t p0, int64_t p1, int32_t* C, int64_t ldc, int16_t*, const S8Dequant* dq) {
   const int64_t panel_bytes = (K + 3) / 4 * 64;
   const int8_t* pb = static_cast<const int8_t*>(packed);
   for (int64_t i0 = 0; i0 < M; i0 += 4) {
@@ -89,12 +108,15 @@ void vnni(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const v
       const int64_t n = N - j0 < 16 * panels ? N - j0 : 16 * panels;
       const int8_t* a = A + i0 * lda;
       const int8_t* b = pb + p * panel_bytes;
-      int32_t* c = C + i0 * ldc + j0;
+      int32_t* c = dq != nullptr ? nullptr : C + i0 * ldc + j0;
+      S8Dequant d;
+      if (dq != nullptr) d = dq->at(i0, j0);
+      const S8Dequant* dp = dq != nullptr ? &d : nullptr;
       switch (rows) {
-        case 1: row_group<1>(K, a, lda, b, panel_bytes, col_sums + j0, panels, n, c, ldc); break;
-        case 2: row_group<2>(K, a, lda, b, panel_bytes, col_sums + j0, panels, n, c, ldc); break;
-        case 3: row_group<3>(K, a, lda, b, panel_bytes, col_sums + j0, panels, n, c, ldc); break;
-        default: row_group<4>(K, a, lda, b, panel_bytes, col_sums + j0, panels, n, c, ldc); break;
+        case 1: row_group<1>(K, a, lda, b, panel_bytes, col_sums + j0, panels, n, c, ldc, dp); break;
+        case 2: row_group<2>(K, a, lda, b, panel_bytes, col_sums + j0, panels, n, c, ldc, dp); break;
+        case 3: row_group<3>(K, a, lda, b, panel_bytes, col_sums + j0, panels, n, c, ldc, dp); break;
+        default: row_group<4>(K, a, lda, b, panel_bytes, col_sums + j0, panels, n, c, ldc, dp); break;
       }
     }
   }
@@ -108,45 +130,29 @@ void quantize_rows(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q,
     const float* a = A + i * lda;
     int8_t* q = Q + i * ldq;
     __m512 m = _mm512_setzero_ps();
-    for (int64_t k = 0; k < K16; k += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(a + k)));
-    if (tail) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_maskz_loadu_ps(tm, a + K16)));
-    const float s = kQuantRange / (_mm512_reduce_max_ps(m) + kQuantEpsilon);
+    for (int64_t k = 0; k < K16; k += 16) m = _mm512_maskz_max_ps(0xFFFF, m, _mm512_abs_ps(_mm512_loadu_ps(a + k)));
+    if (tail) m = _mm512_maskz_max_ps(0xFFFF, m, _mm512_abs_ps(_mm512_maskz_loadu_ps(tm, a + K16)));
+    float lanes_max[16];
+    _mm512_storeu_ps(lanes_max, m);
+    float amax = 0.f;
+    for (float v : lanes_max) amax = amax < v ? v : amax;
+    const float s = kQuantRange / (amax + kQuantEpsilon);
     scale[i] = s;
     const __m512 vs = _mm512_set1_ps(s);
     // vcvtps2dq rounds to nearest even (the default MXCSR mode), as numpy's and Keras's round.
     for (int64_t k = 0; k < K16; k += 16) {
-      const __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(a + k), vs));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + k), _mm512_cvtsepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi)));
+      const __m512i v = _mm512_maskz_cvtps_epi32(0xFFFF, _mm512_mul_ps(_mm512_loadu_ps(a + k), vs));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + k), _mm512_maskz_cvtsepi32_epi8(0xFFFF, _mm512_maskz_min_epi32(0xFFFF, _mm512_maskz_max_epi32(0xFFFF, v, lo), hi)));
     }
     if (tail) {
-      const __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(tm, a + K16), vs));
-      _mm512_mask_cvtsepi32_storeu_epi8(q + K16, tm, _mm512_min_epi32(_mm512_max_epi32(v, lo), hi));
-    }
-  }
-}
-
-void dequant_rows(int64_t M, int64_t N, const int32_t* acc, int64_t ldacc, const float* inv_rs, int64_t rs_stride,
-                  const float* inv_cs, const float* bias, bool add_c, bool relu, float* C, int64_t ldc) {
-  const __m512 zero = _mm512_setzero_ps();
-  for (int64_t i = 0; i < M; ++i) {
-    const __m512 r = _mm512_set1_ps(inv_rs[i * rs_stride]);
-    const int32_t* a = acc + i * ldacc;
-    float* c = C + i * ldc;
-    for (int64_t j = 0; j < N; j += 16) {
-      const __mmask16 m = lanes(N - j);
-      __m512 v = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, a + j)), r),
-                               _mm512_maskz_loadu_ps(m, inv_cs + j));
-      if (bias != nullptr) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + j));
-      if (add_c) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, c + j));
-      if (relu) v = _mm512_max_ps(v, zero);
-      _mm512_mask_storeu_ps(c + j, m, v);
+      const __m512i v = _mm512_maskz_cvtps_epi32(0xFFFF, _mm512_mul_ps(_mm512_maskz_loadu_ps(tm, a + K16), vs));
+      _mm512_mask_cvtsepi32_storeu_epi8(q + K16, tm, _mm512_maskz_min_epi32(0xFFFF, _mm512_maskz_max_epi32(0xFFFF, v, lo), hi));
     }
   }
 }
 
 }  // namespace
 
-const DequantRowsKernel dequant_rows_avx512 = dequant_rows;
 const GemmS8Kernel gemm_s8_kernel_vnni = vnni;
 const QuantizeRowsKernel quantize_rows_avx512 = quantize_rows;
 

@@ -17,26 +17,38 @@ constexpr float kQuantEpsilon = 1e-7f;
 
 enum class S8Path { generic = 0, avx2 = 1, vnni = 2 };
 
+// Dequantization fused into a kernel's store (gemm_s8_dequant): the float result
+// F[i][j] = (P[i][j] * inv_rs[i * rs_stride]) * inv_cs[j] (+ bias[j]) (+ F[i][j] when add_c), then max(0, .) when
+// relu, of the int32 product P, with inv_* the reciprocals of the row and column scales. Pointers are at row 0 and
+// column 0 of the kernel's C.
+struct S8Dequant {
+  const float* inv_rs;
+  int64_t rs_stride;
+  const float* inv_cs;
+  const float* bias;
+  bool add_c, relu;
+  float* F;
+  int64_t ldf;
+  // The same at row i0 and column j0.
+  S8Dequant at(int64_t i0, int64_t j0) const {
+    return {inv_rs + i0 * rs_stride, rs_stride, inv_cs + j0, bias != nullptr ? bias + j0 : nullptr, add_c, relu,
+            F + i0 * ldf + j0, ldf};
+  }
+};
+
 // C rows [0, M) x columns of panels [p0, p1) (int32, row stride ldc) = A (M x K, int8, row stride lda) * B, exactly;
 // packed is the layout of the kernel's path, col_sums the column sums of B, scratch 4 * (K + 1) int16 of the
-// calling thread's (the per-ISA files allocate nothing: no library template may be instantiated there).
+// calling thread's (the per-ISA files allocate nothing: no library template may be instantiated there). With dq,
+// the products are dequantized into dq->F instead (C unused).
 using GemmS8Kernel = void (*)(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const void* packed,
                               const int32_t* col_sums, int64_t p0, int64_t p1, int32_t* C, int64_t ldc,
-                              int16_t* scratch);
+                              int16_t* scratch, const S8Dequant* dq);
 
 // quantize_rows_s8 (kernels.hpp) on one path; every path gives the same bytes and scales.
 using QuantizeRowsKernel = void (*)(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q, int64_t ldq,
                                     float* scale);
 
-// The dequantization of int32 products (gemm_s8_dequant): C[i][j] = (acc[i][j] * inv_rs[i * rs_stride]) *
-// inv_cs[j] (+ bias[j]) (+ C[i][j] when add_c), then max(0, .) when relu; inv_* are the reciprocals of the scales.
-using DequantRowsKernel = void (*)(int64_t M, int64_t N, const int32_t* acc, int64_t ldacc, const float* inv_rs,
-                                   int64_t rs_stride, const float* inv_cs, const float* bias, bool add_c, bool relu,
-                                   float* C, int64_t ldc);
-
 #if defined(NNCORE_X86)
-extern const DequantRowsKernel dequant_rows_avx512;
-extern const DequantRowsKernel dequant_rows_avx2;
 extern const GemmS8Kernel gemm_s8_kernel_vnni;  // gemm_s8_avx512.cpp
 extern const GemmS8Kernel gemm_s8_kernel_avx2;  // gemm_s8_avx2.cpp
 extern const QuantizeRowsKernel quantize_rows_avx512;
