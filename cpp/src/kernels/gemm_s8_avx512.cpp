@@ -129,9 +129,18 @@ void quantize_rows(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q,
   for (int64_t i = 0; i < M; ++i) {
     const float* a = A + i * lda;
     int8_t* q = Q + i * ldq;
-    __m512 m = _mm512_setzero_ps();
-    for (int64_t k = 0; k < K16; k += 16) m = _mm512_maskz_max_ps(0xFFFF, m, _mm512_abs_ps(_mm512_loadu_ps(a + k)));
+    // Four running maxima (max is exact: any order gives the same), so the loop is not one dependency chain.
+    __m512 m = _mm512_setzero_ps(), m1 = m, m2 = m, m3 = m;
+    int64_t k = 0;
+    for (; k + 64 <= K16; k += 64) {
+      m = _mm512_maskz_max_ps(0xFFFF, m, _mm512_abs_ps(_mm512_loadu_ps(a + k)));
+      m1 = _mm512_maskz_max_ps(0xFFFF, m1, _mm512_abs_ps(_mm512_loadu_ps(a + k + 16)));
+      m2 = _mm512_maskz_max_ps(0xFFFF, m2, _mm512_abs_ps(_mm512_loadu_ps(a + k + 32)));
+      m3 = _mm512_maskz_max_ps(0xFFFF, m3, _mm512_abs_ps(_mm512_loadu_ps(a + k + 48)));
+    }
+    for (; k < K16; k += 16) m = _mm512_maskz_max_ps(0xFFFF, m, _mm512_abs_ps(_mm512_loadu_ps(a + k)));
     if (tail) m = _mm512_maskz_max_ps(0xFFFF, m, _mm512_abs_ps(_mm512_maskz_loadu_ps(tm, a + K16)));
+    m = _mm512_maskz_max_ps(0xFFFF, _mm512_maskz_max_ps(0xFFFF, m, m1), _mm512_maskz_max_ps(0xFFFF, m2, m3));
     float lanes_max[16];
     _mm512_storeu_ps(lanes_max, m);
     float amax = 0.f;
