@@ -293,6 +293,30 @@ def test_quantized_file_is_smaller_and_loads_the_same(tmp_path):
         plain.load_weights(tmp_path / "w.safetensors", by_name=False)
 
 
+def test_keras_files_of_quantized_models_are_refused_clearly(tmp_path):
+    pytest.importorskip("h5py")
+    model = nncore.Sequential([nncore.Input((5,)), layers.Dense(4)])
+    model.save(tmp_path / "float.keras")
+    model.quantize("int8")
+    with pytest.raises(ValueError, match="int8-quantized.*save it as .nncore"):
+        model.save(tmp_path / "q.keras")
+    # A Keras archive whose layer carries Keras's quantized dtype policy.
+    import json
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "float.keras") as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    config = json.loads(members["config.json"])
+    config["config"]["layers"][-1]["config"]["dtype"] = {
+        "module": "keras.dtype_policies", "class_name": "QuantizedDTypePolicy",
+        "config": {"mode": "int8", "source_name": "float32"}, "registered_name": None}
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(tmp_path / "q.keras", "w") as zf:
+        for n, data in members.items():
+            zf.writestr(n, data)
+    with pytest.raises(ValueError, match="is quantized \\(int8\\): nncore does not read Keras's quantized weights"):
+        nncore.load_model(tmp_path / "q.keras")
+
+
 def test_corrupt_quantized_files_raise_model_file_error(tmp_path):
     model = nncore.Sequential([nncore.Input((5,)), layers.Dense(4, name="d")])
     model.quantize("int8")

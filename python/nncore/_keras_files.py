@@ -257,6 +257,13 @@ def _layer_from_keras(spec: Dict[str, Any], where: str) -> Dict[str, Any]:
         raise _Unsupported(f"{where}: layer {cls} has no config dict")
     name = cfg.get("name", "?")
     here = f"layer '{name}' ({cls})"
+    dtype = cfg.get("dtype")
+    if isinstance(dtype, dict) and (dtype.get("class_name") == "QuantizedDTypePolicy" or
+                                    str((dtype.get("config") or {}).get("name", "")).startswith(("int8", "int4",
+                                                                                                 "float8"))):
+        raise _Unsupported(f"{where}: {here} is quantized ({(dtype.get('config') or {}).get('mode') or 'int8'}): "
+                           "nncore does not read Keras's quantized weights; load the float model and call "
+                           "model.quantize('int8')")
     if _is_custom_spec(spec):  # made by the Python API from its class (_python_model), not by C++
         return {"class_name": _CUSTOM, "config": {"name": spec.get("name") or name}, "keras": spec}
     if cls in _MODEL_CLASSES:
@@ -1371,6 +1378,11 @@ def _metadata() -> Dict[str, str]:
 
 def _spec_for_saving(model: Any, what: str) -> Dict[str, Any]:
     """The model's Keras spec, checked (before anything is written) to reach every weight by Keras's paths."""
+    impl = getattr(model, "_impl", None)
+    if impl is not None and impl.has_quantized_layers:
+        raise ValueError(f"{what}: model '{model.name}' is int8-quantized, and nncore writes Keras files of float "
+                         "models only: save it as .nncore (int8 weights, read by Python and C++) or export_onnx, or "
+                         "save the float model before quantize")
     try:
         spec = _model_to_keras(model)
         _groups_covering(spec, model)
