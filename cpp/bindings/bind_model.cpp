@@ -345,11 +345,14 @@ void bind_model(py::module_& m) {
              bool shuffle, int verbose, double validation_split, std::vector<FloatArray> val_x,
              std::vector<FloatArray> val_y, int64_t initial_epoch, py::object print, py::object on_train_begin,
              py::object on_train_end, py::object on_epoch_begin, py::object on_epoch_end, py::object on_batch_end,
-             std::optional<FloatArray> sample_weight, py::object on_batch_begin, py::object validation_hooks) {
+             std::optional<FloatArray> sample_weight, py::object on_batch_begin, py::object validation_hooks,
+             std::shared_ptr<GradientReducer> reducer, bool local_data) {
             std::vector<Tensor> tx = views_of(x), ty = views_of(y), tvx = views_of(val_x), tvy = views_of(val_y);
             Tensor tw;
             FitOptions o = fit_options(epochs, verbose, initial_epoch, print, on_train_begin, on_train_end,
                                        on_epoch_begin, on_epoch_end, on_batch_end, on_batch_begin, validation_hooks);
+            o.reducer = std::move(reducer);
+            o.sharding = local_data ? DataSharding::local : DataSharding::global;
             if (sample_weight) {
               tw = view_of(*sample_weight);
               o.sample_weight = &tw;
@@ -368,7 +371,8 @@ void bind_model(py::module_& m) {
           py::arg("validation_split"), py::arg("validation_x"), py::arg("validation_y"), py::arg("initial_epoch"),
           py::arg("print"), py::arg("on_train_begin"), py::arg("on_train_end"), py::arg("on_epoch_begin"),
           py::arg("on_epoch_end"), py::arg("on_batch_end"), py::arg("sample_weight") = py::none(),
-          py::arg("on_batch_begin") = py::none(), py::arg("validation_hooks") = py::none())
+          py::arg("on_batch_begin") = py::none(), py::arg("validation_hooks") = py::none(),
+          py::arg("reducer") = nullptr, py::arg("local_data") = false)
       // Batches from a Python feed (nncore.models._Feed: steps, next(step), begin_epoch, end_epoch).
       .def(
           "fit_feed",

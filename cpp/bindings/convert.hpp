@@ -74,6 +74,7 @@ void bind_merge(py::module_& m);
 void bind_graph_ops(py::module_& m);
 void bind_traced(py::module_& m);
 void bind_metrics(py::module_& m);
+void bind_distributed(py::module_& m);
 // A loss given from Python: (name, from_logits), (None,) for none, or (graph, name, batch_sum) for a traced function.
 Loss loss_from_tuple(const py::tuple& l);
 

@@ -16,4 +16,5 @@ PYBIND11_MODULE(_core, m) {
   nncore::bindings::bind_traced(m);
   nncore::bindings::bind_io(m);
   nncore::bindings::bind_metrics(m);
+  nncore::bindings::bind_distributed(m);
 }

@@ -22,12 +22,12 @@ from ._core import get_isa, get_num_threads, set_isa, set_num_threads, set_rando
 from . import callbacks, datasets, initializers, layers, losses, metrics, ops, optimizers, regularizers
 from .models import Input, Model, ModelFileError, Sequential, load_model
 from .gradcheck import gradient_check
-from . import activations, backend, preprocessing, random, saving, utils
+from . import activations, backend, distributed, preprocessing, random, saving, utils
 from .plotting import plot_history
 
 __version__ = _core.__version__
 
-__all__ = ["Sequential", "Model", "Input", "load_model", "ModelFileError", "layers", "losses", "metrics", "optimizers", "callbacks", "datasets", "ops", "regularizers", "initializers",
+__all__ = ["Sequential", "Model", "Input", "load_model", "ModelFileError", "layers", "losses", "metrics", "optimizers", "callbacks", "datasets", "ops", "regularizers", "initializers", "distributed",
            "set_num_threads", "get_num_threads", "set_random_seed", "get_isa", "set_isa", "get_cmake_dir",
            "get_include_dir", "gradient_check", "plot_history", "__version__"]
 

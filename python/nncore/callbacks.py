@@ -295,6 +295,9 @@ def _callback_list(model: Any, callbacks: Any, what: str, *, add_history: bool, 
     for cb in _flatten(callbacks):
         if not isinstance(cb, Callback):
             raise TypeError(f"{what}: callbacks must be nncore.callbacks.Callback instances, got {type(cb).__name__}")
+    from . import distributed
+    if not distributed._writes():  # data-parallel: the callbacks that only write files run on rank 0
+        callbacks = [cb for cb in _flatten(callbacks) if not isinstance(cb, _RANK0_ONLY)]
     return CallbackList(callbacks, add_history=add_history, add_progbar=add_progbar, model=model,
                         verbose=verbose, epochs=epochs, steps=steps)
 
@@ -1236,6 +1239,9 @@ class BackupAndRestore(Callback):
             self._save_model(batch=batch)
 
     def _save_model(self, batch: Optional[int]) -> None:
+        from . import distributed
+        if not distributed._writes():  # data-parallel: rank 0 writes, every rank restores
+            return
         os.makedirs(self.backup_dir, exist_ok=True)
         try:
             previous = self._read_metadata()
@@ -1261,7 +1267,8 @@ class BackupAndRestore(Callback):
         return name.startswith("backup-") or name.startswith(self._METADATA)
 
     def on_train_end(self, logs: Optional[dict] = None) -> None:
-        if not self.delete_checkpoint or not os.path.isdir(self.backup_dir):
+        from . import distributed
+        if not self.delete_checkpoint or not os.path.isdir(self.backup_dir) or not distributed._writes():
             return
         # Only what this callback wrote; the directory goes when that leaves it empty.
         for f in os.listdir(self.backup_dir):
@@ -1651,3 +1658,7 @@ def _check_resolved_address(hostname: str) -> None:
         if ip.is_link_local:
             raise ValueError(f"RemoteMonitor: requests to link-local addresses are not allowed: '{ip}' resolved "
                              f"from '{hostname}'")
+
+
+# Under data-parallel training these write files and nothing else: rank 0 runs them (nncore.distributed).
+_RANK0_ONLY = (ModelCheckpoint, CSVLogger, TensorBoard, RemoteMonitor)

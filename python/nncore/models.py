@@ -19,6 +19,7 @@ from . import metrics as _metrics
 from . import optimizers as _optimizers
 from ._convert import as_float32, per_sample_shape, py_shape
 from . import callbacks as _callbacks
+from . import distributed as _distributed
 from .callbacks import Callback, History
 from .layers import Layer, _wrap as _wrap_layer
 
@@ -774,6 +775,14 @@ class Model(Layer):
         self._require_compiled("fit")
         if x is None:
             raise ValueError("fit: x is required")
+        parallel = _distributed._fit_args()
+        if parallel:  # data-parallel (nncore.distributed): rank 0 prints
+            if _feeds.is_feed(x) or steps_per_epoch is not None or validation_steps is not None:
+                raise ValueError("fit: data-parallel training (nncore.distributed.init()) takes arrays x and y "
+                                 "without steps_per_epoch / validation_steps; pass the arrays (each rank takes its "
+                                 "share), or load each rank's own arrays with init(data='local')")
+            if not _distributed.is_main():
+                verbose = 0
         if _feeds.is_feed(x):
             return self._fit_feed(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
                                   shuffle, class_weight, sample_weight, initial_epoch, steps_per_epoch,
@@ -801,7 +810,8 @@ class Model(Layer):
             hooks = run.hooks()
             _, _, interrupted = self._impl.fit(
                 xs, ys, epochs, batch_size, bool(shuffle), run.loop_verbose, float(validation_split), val_x, val_y,
-                start, _write, *hooks[:5], sample_weight=weights, on_batch_begin=hooks[5], validation_hooks=hooks[6])
+                start, _write, *hooks[:5], sample_weight=weights, on_batch_begin=hooks[5], validation_hooks=hooks[6],
+                **parallel)
         run.end(interrupted)
         if interrupted:
             raise KeyboardInterrupt("fit interrupted: the weights of the last completed batch are kept; "
@@ -1133,7 +1143,8 @@ class Model(Layer):
         half-written file at ``filepath``). The name's ending picks the format: ``.nncore`` (or ``.safetensors``):
         nncore's own, with the optimizer state (``include_optimizer``), loaded by ``nncore.load_model`` in Python
         or ``nncore::load_model`` in C++; ``.keras``: a Keras 3 archive that ``keras.saving.load_model`` opens;
-        ``.h5``: Keras's legacy HDF5 model file. Any other ending raises ``ValueError``.
+        ``.h5``: Keras's legacy HDF5 model file. Any other ending raises ``ValueError``. Under data-parallel
+        training (``nncore.distributed.init()``) only rank 0 writes.
 
         Example:
             >>> model.save("fashion.nncore")
@@ -1144,6 +1155,8 @@ class Model(Layer):
         self._require_built("save")
         path = os.fspath(filepath)
         fmt = _keras_files.file_format(path, "save")
+        if not _distributed._writes():  # data-parallel: rank 0 writes (every rank holds the same weights)
+            return
         if not overwrite and os.path.exists(path):
             raise FileExistsError(f"save: '{path}' exists and overwrite=False")
         if fmt == "nncore":
@@ -1159,6 +1172,8 @@ class Model(Layer):
         from . import _keras_files
         path = os.fspath(filepath)
         fmt = _keras_files.file_format(path, "save_weights", weights=True)
+        if not _distributed._writes():  # data-parallel: rank 0 writes
+            return
         if not overwrite and os.path.exists(path):
             raise FileExistsError(f"save_weights: '{path}' exists and overwrite=False")
         if fmt == "keras":

@@ -10,12 +10,17 @@
 #include <utility>
 #include <vector>
 
+#include "nncore/distributed.hpp"
 #include "nncore/layers/layer.hpp"
 #include "nncore/losses.hpp"
 #include "nncore/metrics.hpp"
 #include "nncore/optimizers.hpp"
 
 namespace nncore {
+
+namespace detail {
+class DataParallel;
+}
 
 using Logs = std::vector<std::pair<std::string, double>>;
 
@@ -60,6 +65,10 @@ struct FitOptions {
   bool handle_sigint = true;  // Ctrl-C stops cleanly between batches (History::interrupted)
   std::function<void(const std::string&)> print;  // progress output; default: stdout
   FitCallbacks callbacks;
+  // Data-parallel training over several processes (nncore/distributed.hpp): null, or a reducer of size 1, trains
+  // here alone. Arrays only (not a BatchSource).
+  std::shared_ptr<GradientReducer> reducer;
+  DataSharding sharding = DataSharding::global;
 };
 
 // Batches from the caller instead of arrays (a Python generator or PyDataset, a C++ reader): next(step, xs, ys, w)
@@ -301,6 +310,7 @@ class Model : public Layer {
     int64_t steps = -1;
     std::function<bool(int64_t step, const float*& w)> next;
     std::function<void(int64_t epoch)> begin_epoch, end_epoch;
+    double share = 1.0;  // data-parallel: the last batch's samples over its global batch's (set by next)
   };
   History run_epochs(EpochSource& src, const FitOptions& options,
                      const std::function<std::vector<double>()>& validate);
@@ -322,8 +332,10 @@ class Model : public Layer {
   // The values in metrics_names() order: losses per sample seen, then each metric's result.
   void running_values(const Running& r, std::vector<double>& values) const;
   void running_logs(const Running& r, Logs& logs) const;
-  // One optimization step on the batch in xb_/yb_; adds the batch's loss and metrics to `r`.
-  void train_step(Running& r, const float* wb);
+  // One optimization step on the batch in xb_/yb_; adds the batch's loss and metrics to `r`. Under data-parallel
+  // fit (data_parallel_ set) the batch is this rank's part (possibly empty) of a global batch of which it holds
+  // `share`; returns whether any rank asked to stop (`stop`: this one does).
+  bool train_step(Running& r, const float* wb, double share = 1.0, bool stop = false);
   // Forward in inference mode + loss and metrics (no gradient) on batch views.
   void test_step(const std::vector<Tensor>& xb, const std::vector<Tensor>& yb, Running& r, const float* wb);
   // Loss of every output (+ its gradient when `grad`) and the metrics (when r is given), added to r; returns the
@@ -358,6 +370,8 @@ class Model : public Layer {
   std::vector<char> need_dx_;     // per node: does anything upstream need a gradient?
   std::vector<size_t> consumers_; // per value: how many node inputs read it (+1 per output use)
   std::vector<Param*> train_params_;  // what the optimizer updates (prepare_training)
+  std::vector<Param*> moving_state_;  // trainable layers' non-trainable weights (moving statistics), for data-parallel fit
+  detail::DataParallel* data_parallel_ = nullptr;  // during a data-parallel fit
   std::vector<float> reg_scratch_;    // the OrthogonalRegularizer's work space
   std::unique_ptr<GraphRun> run_;  // the model's own run (fit, evaluate, predict)
   std::vector<Tensor> xb_, yb_, dout_;  // batch buffers, grown once per batch size

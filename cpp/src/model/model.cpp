@@ -228,15 +228,11 @@ void Model::set_trainable(bool t) {
 }
 
 namespace {
-// The layers of m that quantization reaches: its own, and those of the models nested in it.
-void quantization_targets(const Model& m, std::vector<Layer*>& out, std::vector<Model*>& models) {
+// The layers of m that quantization reaches (all: every layer), its own and those of the models nested in it.
+void quantization_targets(const Model& m, std::vector<Layer*>& out, bool all) {
   for (const auto& l : m.layers()) {
-    if (auto* inner = dynamic_cast<Model*>(l.get())) {
-      models.push_back(inner);
-      quantization_targets(*inner, out, models);
-    } else if (l->quantizable()) {
-      out.push_back(l.get());
-    }
+    if (auto* inner = dynamic_cast<Model*>(l.get())) quantization_targets(*inner, out, all);
+    else if (all || (l->quantizable() && l->quantize_by_default())) out.push_back(l.get());
   }
 }
 }  // namespace
@@ -249,8 +245,7 @@ void Model::quantize(const std::string& mode) {
   NNC_CHECK(!has_quantized_layers(), "model '", name(), "' is already quantized with dtype_policy="
             "'int8_from_float32': quantize the float model once");
   std::vector<Layer*> layers;
-  std::vector<Model*> models;
-  quantization_targets(*this, layers, models);
+  quantization_targets(*this, layers, false);
   NNC_CHECK(!layers.empty(), "model '", name(), "' has no layer that int8 quantization applies to (Dense, Embedding, "
             "Conv1D, Conv2D, SimpleRNN, LSTM, GRU, or Bidirectional / TimeDistributed around them)");
   for (Layer* l : layers) l->quantize(mode);
@@ -258,8 +253,7 @@ void Model::quantize(const std::string& mode) {
 
 bool Model::has_quantized_layers() const {
   std::vector<Layer*> layers;
-  std::vector<Model*> models;
-  quantization_targets(*this, layers, models);
+  quantization_targets(*this, layers, true);
   for (const Layer* l : layers)
     if (l->quantized()) return true;
   return false;

@@ -14,6 +14,7 @@
 #include "kernels/kernels.hpp"
 #include "model/graph_run.hpp"
 #include "model/rows.hpp"
+#include "model/data_parallel.hpp"
 #include "model/progress.hpp"
 #include "nncore/check.hpp"
 #include "nncore/model.hpp"
@@ -294,6 +295,18 @@ void Model::prepare_training() {
                                   [&](Param* p) { return !seen.insert(p->value.data()).second; }),
                    train_params_.end());
   if (dout_.size() != outputs_.size()) dout_.resize(outputs_.size());
+  moving_state_.clear();
+  std::function<void(const Model&)> state_of = [&](const Model& m) {
+    for (const auto& l : m.layers()) {
+      if (const auto* inner = dynamic_cast<const Model*>(l.get())) {
+        state_of(*inner);
+      } else if (l->trainable()) {
+        for (Param& p : l->params())
+          if (!p.trainable && !p.int8 && seen.insert(p.value.data()).second) moving_state_.push_back(&p);
+      }
+    }
+  };
+  state_of(*this);
 }
 
 std::vector<Param*> Model::trainable_params() {
@@ -395,16 +408,21 @@ double Model::losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, Runni
   return total + aux;
 }
 
-void Model::train_step(Running& r, const float* wb) {
+bool Model::train_step(Running& r, const float* wb, double share, bool stop) {
   const int64_t B = xb_[0].dim(0);
-  std::vector<const Tensor*> xs;
-  for (const Tensor& x : xb_) xs.push_back(&x);
-  forward(xs, true);
-  losses_and_metrics(yb_, B, &r, true, wb);
   for (Param* p : train_params_) p->grad.zero();
-  backward(false);
-  r.loss[0] += regularization(true) * static_cast<double>(B);  // the reported loss includes the penalty (Keras)
+  if (B > 0) {  // a rank of a data-parallel fit may have no samples in a step: it still takes part in the average
+    std::vector<const Tensor*> xs;
+    for (const Tensor& x : xb_) xs.push_back(&x);
+    forward(xs, true);
+    losses_and_metrics(yb_, B, &r, true, wb);
+    backward(false);
+    r.loss[0] += regularization(true) * static_cast<double>(B);  // the reported loss includes the penalty (Keras)
+  }
+  if (data_parallel_ != nullptr) stop = data_parallel_->average_gradients(train_params_, share, stop);
   optimizer_->apply(train_params_);
+  if (data_parallel_ != nullptr) data_parallel_->average_state(moving_state_);
+  return stop;
 }
 
 void Model::test_step(const std::vector<Tensor>& xb, const std::vector<Tensor>& yb, Running& r, const float* wb) {
@@ -464,12 +482,38 @@ History Model::fit(const std::vector<Tensor>& x, const std::vector<Tensor>& y, c
   }
 
   prepare_training();
-  const int64_t B = std::min(opt.batch_size, N), steps = (N + B - 1) / B;
+  // Data-parallel (nncore/distributed.hpp): this rank's part of every global batch, the same order everywhere.
+  std::unique_ptr<detail::DataParallel> dp;
+  if (opt.reducer != nullptr && opt.reducer->size() > 1) dp = std::make_unique<detail::DataParallel>(*opt.reducer);
+  const bool local_data = dp != nullptr && opt.sharding == DataSharding::local;
+  const bool global_data = dp != nullptr && !local_data;
+  int64_t B = std::min(opt.batch_size, N), steps = (N + B - 1) / B;
+  std::vector<int64_t> rank_samples;  // local data: every rank's N
+  if (dp != nullptr) {
+    dp->check_same({global_data ? N_all : 0, opt.batch_size, opt.epochs, opt.initial_epoch, opt.shuffle ? 1 : 0,
+                    static_cast<int64_t>(opt.sharding), static_cast<int64_t>(train_params_.size()),
+                    static_cast<int64_t>(opt.validation_split * 1e6), has_val ? 1 : 0},
+                   {"samples", "batch_size", "epochs", "initial_epoch", "shuffle", "sharding", "trainable weights",
+                    "validation_split (x 1e6)", "validation data"},
+                   "fit");
+    dp->broadcast_weights(*this);
+    B = opt.batch_size;
+    if (local_data) {
+      rank_samples = dp->gather(N);
+      steps = 0;
+      for (int64_t n : rank_samples) steps = std::max(steps, (n + B - 1) / B);
+    } else {
+      steps = (N + B * dp->size() - 1) / (B * dp->size());
+    }
+  }
   std::vector<int64_t> order(static_cast<size_t>(N));
   std::iota(order.begin(), order.end(), int64_t{0});
   // Each epoch's order depends only on (this fit's seed, the epoch number), so fit(epochs=2) equals fit(epochs=1)
   // then fit(epochs=2, initial_epoch=1) under the same set_random_seed: training resumes exactly from a file.
-  const uint64_t shuffle_seed = next_seed();
+  // Data-parallel: rank 0's seed (local data: each rank's own order from it).
+  uint64_t shuffle_seed = next_seed();
+  if (dp != nullptr) shuffle_seed = dp->broadcast_seed(shuffle_seed);
+  if (local_data) shuffle_seed ^= 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(dp->rank() + 1);
   std::vector<float> wb(opt.sample_weight != nullptr ? static_cast<size_t>(B) : 0);
   EpochSource src;
   src.steps = steps;
@@ -482,7 +526,20 @@ History Model::fit(const std::vector<Tensor>& x, const std::vector<Tensor>& y, c
     std::shuffle(order.begin(), order.end(), shuffle_rng);
   };
   src.next = [&](int64_t step, const float*& w) {
-    const int64_t b0 = step * B, nb = std::min(B, N - b0);
+    int64_t b0 = step * B, nb = std::min(B, N - b0);
+    if (global_data) {  // part rank() of global batch `step`
+      const int64_t g = B * dp->size(), g0 = step * g, gn = std::min(g, N - g0);
+      const detail::Part part = detail::part_of(gn, dp->rank(), dp->size());
+      b0 = g0 + part.offset;
+      nb = part.count;
+      src.share = static_cast<double>(nb) / static_cast<double>(gn);
+    } else if (local_data) {  // this rank's batch `step`, maybe past its data (no samples)
+      nb = std::max<int64_t>(0, std::min(B, N - b0));
+      int64_t all = 0;
+      for (int64_t n : rank_samples) all += std::max<int64_t>(0, std::min(B, n - b0));
+      src.share = static_cast<double>(nb) / static_cast<double>(all);
+      b0 = std::min(b0, N);
+    }
     xb_.resize(x.size());
     yb_.resize(y.size());
     for (size_t i = 0; i < x.size(); ++i) {
@@ -501,10 +558,28 @@ History Model::fit(const std::vector<Tensor>& x, const std::vector<Tensor>& y, c
     return true;
   };
   std::function<std::vector<double>()> validate;
-  if (has_val)
+  if (has_val && dp == nullptr)
     validate = [&] {
       return evaluate(val_x, val_y, B, 0, nullptr, val_w.size() > 0 ? &val_w : nullptr, opt.callbacks.validation);
     };
+  else if (has_val)  // each rank its part of the validation data (local data: its own), averaged by samples
+    validate = [&] {
+      const int64_t V = val_x[0].dim(0);
+      const detail::Part part = local_data ? detail::Part{0, V} : detail::part_of(V, dp->rank(), dp->size());
+      std::vector<double> v(metrics_names().size(), 0.0);
+      if (part.count > 0) {
+        Tensor w = val_w.size() > 0 ? row_view(val_w, part.offset, part.count) : Tensor();
+        v = evaluate(row_views(val_x, part.offset, part.count), row_views(val_y, part.offset, part.count), B, 0,
+                     nullptr, w.size() > 0 ? &w : nullptr, opt.callbacks.validation);
+      }
+      dp->average_values(v, part.count);
+      return v;
+    };
+  data_parallel_ = dp.get();
+  struct Reset {
+    Model& m;
+    ~Reset() { m.data_parallel_ = nullptr; }
+  } reset{*this};
   return run_epochs(src, opt, validate);
 }
 
@@ -520,7 +595,8 @@ History Model::run_epochs(EpochSource& src, const FitOptions& opt,
     for (const auto& k : names) keys.push_back("val_" + k);
   for (const auto& k : keys) hist.values.push_back({k, {}});
 
-  ProgressBar progress(opt.verbose, opt.print);
+  detail::DataParallel* dp = data_parallel_;
+  ProgressBar progress(dp != nullptr && dp->rank() != 0 ? 0 : opt.verbose, opt.print);
   InterruptGuard interrupt(opt.handle_sigint);
   TrainingLock weights_lock(*this);
   const FitCallbacks& cb = opt.callbacks;
@@ -535,19 +611,31 @@ History Model::run_epochs(EpochSource& src, const FitOptions& opt,
     progress.begin_epoch(epoch, opt.epochs, src.steps);
     reset_running(running);
     int64_t seen = 0, step = 0;
+    bool stop_all = false;  // data-parallel: some rank asked to stop (known to all after a step's average)
     for (; src.steps < 0 || step < src.steps; ++step) {
       const float* w = nullptr;
       if (!src.next(step, w)) break;
       const int64_t nb = xb_[0].dim(0);
       if (cb.on_batch_begin) cb.on_batch_begin(step);
-      train_step(running, w);
+      stop_all = train_step(running, w, src.share, interrupt.interrupted() || stop_training.load());
       seen += nb;
-      running_logs(running, logs);
+      if (nb > 0) running_logs(running, logs);
       progress.update(step + 1, logs);
       if (cb.on_batch_end) cb.on_batch_end(step, logs);
-      if (interrupt.interrupted() || stop_training.load()) break;
+      if (dp != nullptr ? stop_all : interrupt.interrupted() || stop_training.load()) break;
     }
-    if (interrupt.interrupted()) {
+    bool interrupted = interrupt.interrupted();
+    if (dp != nullptr) {  // every rank the same: the epoch's averaged logs, and whether to stop
+      std::vector<double> v;
+      for (const auto& kv : logs) v.push_back(kv.second);
+      dp->average_values(v, seen);
+      for (size_t k = 0; k < v.size(); ++k) logs[k].second = v[k];
+      const std::vector<bool> any = dp->any({interrupted, stop_all || stop_training.load()});
+      interrupted = any[0];
+      if (any[1]) stop_training.store(true);
+      seen = std::max<int64_t>(seen, 1);  // arrays never run dry; a rank may have had no samples
+    }
+    if (interrupted) {
       hist.interrupted = true;
       if (opt.verbose > 0) progress.print_line("\nTraining interrupted (Ctrl-C): the weights of the last completed batch are kept.\n");
       break;
@@ -601,6 +689,9 @@ bool Model::fetch(BatchSource& data, int64_t step, const std::string& what, bool
 }
 
 History Model::fit(BatchSource& data, const FitOptions& opt, BatchSource* validation) {
+  NNC_CHECK(opt.reducer == nullptr || opt.reducer->size() <= 1, "fit: data-parallel training takes arrays (x, y), "
+            "not batches from a generator or dataset: pass the arrays (each rank shards them), or give each rank its "
+            "own arrays with the local sharding");
   check_compiled("fit");
   NNC_CHECK(opt.epochs >= 1, "fit: epochs must be >= 1, got ", opt.epochs);
   NNC_CHECK(opt.initial_epoch >= 0 && opt.initial_epoch < opt.epochs, "fit: initial_epoch must be in [0, epochs), got ",

@@ -43,12 +43,14 @@ class Conv2D : public Layer {
   const std::string& padding() const { return padding_; }
   bool use_bias() const { return use_bias_; }
   int64_t groups() const { return groups_; }
-  // Stay float under quantization: grouped convolutions, and those on at most 4 input channels (an image model's
-  // first layer: a kernel of a few hundred weights whose im2col rows are too short for the int8 GEMM to beat the
-  // direct float kernel).
+  // Grouped convolutions stay float under quantization.
   std::vector<Int8Weight> int8_weights() const override {
-    const bool few_channels = built_ && !input_shapes_.empty() && input_shapes_[0].back() <= 4;
-    return groups_ == 1 && !few_channels ? std::vector<Int8Weight>{{"kernel", false}} : std::vector<Int8Weight>{};
+    return groups_ == 1 ? std::vector<Int8Weight>{{"kernel", false}} : std::vector<Int8Weight>{};
+  }
+  // Model::quantize leaves convolutions on at most 4 input channels float (an image model's first layer: a kernel of
+  // a few hundred weights whose im2col rows are too short for the int8 GEMM to beat the direct float kernel).
+  bool quantize_by_default() const override {
+    return !(built_ && !input_shapes_.empty() && input_shapes_[0].back() <= 4);
   }
 
  protected:

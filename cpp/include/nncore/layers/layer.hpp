@@ -190,6 +190,8 @@ class Layer {
   // The weights a quantizable layer turns into int8 (empty: the layer is not quantizable).
   virtual std::vector<Int8Weight> int8_weights() const { return {}; }
   bool quantizable() const { return !int8_weights().empty(); }
+  // Whether Model::quantize quantizes this quantizable layer (layer.quantize() always does).
+  virtual bool quantize_by_default() const { return true; }
   bool quantized() const { return quantized_; }
   // Replaces each of int8_weights() by its int8 values ("kernel", int8) and scales ("kernel_scale", float32), as
   // Keras does; the weights are then the layer's other weights in their order, followed by each int8 weight and

@@ -153,6 +153,7 @@ class TimeDistributed : public Layer {
   const LayerPtr& layer() const { return inner_; }
   void set_trainable(bool t) override;  // the inner layer's weights are this layer's: it follows
   std::vector<Int8Weight> int8_weights() const override { return inner_->int8_weights(); }
+  bool quantize_by_default() const override { return inner_->quantize_by_default(); }
   void refresh_quantized() override;
 
  protected:
