@@ -91,6 +91,26 @@ def test_cpp_infer_loads_a_python_model_and_predicts_the_same(examples_build, tm
     assert result.returncode == 1 and "truncated" in result.stderr
 
 
+def test_cpp_train_mpi_trains_on_two_ranks(examples_build, tmp_path):
+    import numpy as np
+
+    exe = examples_build / "train_mpi"
+    if not exe.exists():
+        pytest.skip("CMake found no MPI, so examples/cpp/train_mpi was not built (pip install mpich)")
+    mpiexec = Path(sys.executable).with_name("mpiexec")
+    mpiexec = str(mpiexec) if mpiexec.exists() else shutil.which("mpiexec")
+    if mpiexec is None:
+        pytest.skip("no mpiexec")
+    out = tmp_path / "m.nncore"
+    result = subprocess.run([mpiexec, "-n", "2", str(exe), "60", str(out)], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ranks: 2" in result.stdout and "accuracy: " in result.stdout
+    m0, m1 = nncore.load_model(f"{out}.0"), nncore.load_model(f"{out}.1")
+    for a, b in zip(m0.get_weights(), m1.get_weights()):  # the ranks' weights, bit for bit
+        np.testing.assert_array_equal(a, b)
+
+
 def test_cpp_serve_hammers_one_model_from_8_threads(examples_build, tmp_path):
     """examples/cpp/serve.cpp: a pool of 8 workers, each with its own nncore::InferenceSession on one loaded model
     (a CNN with BatchNormalization and Dropout, and an LSTM model), answers 3,000 batch-1 requests from a queue; the

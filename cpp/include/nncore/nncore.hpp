@@ -2,6 +2,7 @@
 // Everything a C++ program needs to build, train, save, load and run a model.
 #include "nncore/activations.hpp"
 #include "nncore/check.hpp"
+#include "nncore/distributed.hpp"
 #include "nncore/inference.hpp"
 #include "nncore/initializers.hpp"
 #include "nncore/io.hpp"
