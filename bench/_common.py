@@ -45,6 +45,16 @@ def median_seconds(fn: Callable[[], object], reps: int) -> float:
     return statistics.median(samples)
 
 
+def ort_session(path: str, threads: int) -> Any:
+    """An ONNX Runtime CPU session on `threads` intra-op threads (one inter-op), as the inference benchmarks time it."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
 def run_child(script: str, args: List[str], threads: int) -> Dict[str, Any]:
     """Run ``script args`` in a fresh process (so peak memory is its own) and parse its last JSON line."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-VOCAB, MAXLEN, EMBED, HEADS, FF = 20000, 200, 32, 2, 32
+from _transformer import MAXLEN, VOCAB, nncore_classifier, torch_classifier  # noqa: E402
 
 
 def data(n: int, seed: int = 0):
@@ -35,51 +35,10 @@ def data(n: int, seed: int = 0):
 
 def run_nncore(n: int, threads: int) -> dict:
     import nncore as keras
-    from nncore import layers, ops
 
     keras.set_num_threads(threads)
-
-    class TransformerBlock(layers.Layer):
-        def __init__(self, embed_dim, num_heads, ff_dim, rate=0.1):
-            super().__init__()
-            self.att = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
-            self.ffn = keras.Sequential([layers.Dense(ff_dim, activation="relu"), layers.Dense(embed_dim)])
-            self.layernorm1 = layers.LayerNormalization(epsilon=1e-6)
-            self.layernorm2 = layers.LayerNormalization(epsilon=1e-6)
-            self.dropout1 = layers.Dropout(rate)
-            self.dropout2 = layers.Dropout(rate)
-
-        def call(self, inputs):
-            attn_output = self.att(inputs, inputs)
-            attn_output = self.dropout1(attn_output)
-            out1 = self.layernorm1(inputs + attn_output)
-            ffn_output = self.ffn(out1)
-            ffn_output = self.dropout2(ffn_output)
-            return self.layernorm2(out1 + ffn_output)
-
-    class TokenAndPositionEmbedding(layers.Layer):
-        def __init__(self, maxlen, vocab_size, embed_dim):
-            super().__init__()
-            self.token_emb = layers.Embedding(input_dim=vocab_size, output_dim=embed_dim)
-            self.pos_emb = layers.Embedding(input_dim=maxlen, output_dim=embed_dim)
-
-        def call(self, x):
-            maxlen = ops.shape(x)[-1]
-            positions = ops.arange(start=0, stop=maxlen, step=1)
-            positions = self.pos_emb(positions)
-            x = self.token_emb(x)
-            return x + positions
-
     keras.utils.set_random_seed(0)
-    inputs = layers.Input(shape=(MAXLEN,))
-    x = TokenAndPositionEmbedding(MAXLEN, VOCAB, EMBED)(inputs)
-    x = TransformerBlock(EMBED, HEADS, FF)(x)
-    x = layers.GlobalAveragePooling1D()(x)
-    x = layers.Dropout(0.1)(x)
-    x = layers.Dense(20, activation="relu")(x)
-    x = layers.Dropout(0.1)(x)
-    outputs = layers.Dense(2, activation="softmax")(x)
-    model = keras.Model(inputs=inputs, outputs=outputs)
+    model = nncore_classifier()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     xs, ys = data(n)
     xs, ys = xs.astype(np.float32), ys.astype(np.float32)
@@ -92,41 +51,10 @@ def run_nncore(n: int, threads: int) -> dict:
 def run_torch(n: int, threads: int) -> dict:
     import torch
     import torch.nn.functional as F
-    from torch import nn
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-
-    class MHA(nn.Module):  # Keras's layout: key_dim per head, projections to heads * key_dim
-        def __init__(self):
-            super().__init__()
-            self.q, self.k, self.v = (nn.Linear(EMBED, HEADS * EMBED) for _ in range(3))
-            self.o = nn.Linear(HEADS * EMBED, EMBED)
-
-        def forward(self, x):
-            B, T, _ = x.shape
-            split = lambda t: t.view(B, T, HEADS, EMBED).transpose(1, 2)  # noqa: E731
-            a = F.scaled_dot_product_attention(split(self.q(x)), split(self.k(x)), split(self.v(x)))
-            return self.o(a.transpose(1, 2).reshape(B, T, HEADS * EMBED))
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.tok, self.pos = nn.Embedding(VOCAB, EMBED), nn.Embedding(MAXLEN, EMBED)
-            self.att = MHA()
-            self.ffn = nn.Sequential(nn.Linear(EMBED, FF), nn.ReLU(), nn.Linear(FF, EMBED))
-            self.ln1, self.ln2 = nn.LayerNorm(EMBED, eps=1e-6), nn.LayerNorm(EMBED, eps=1e-6)
-            self.drop = nn.Dropout(0.1)
-            self.head = nn.Sequential(nn.Dropout(0.1), nn.Linear(EMBED, 20), nn.ReLU(), nn.Dropout(0.1),
-                                      nn.Linear(20, 2))
-
-        def forward(self, ids):
-            x = self.tok(ids) + self.pos(torch.arange(ids.shape[1]))
-            out1 = self.ln1(x + self.drop(self.att(x)))
-            x = self.ln2(out1 + self.drop(self.ffn(out1)))
-            return self.head(x.mean(1))
-
-    model = Net()
+    model = torch_classifier()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     xs, ys = data(n)
     xs, ys = torch.from_numpy(xs), torch.from_numpy(ys)

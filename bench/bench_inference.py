@@ -3,7 +3,8 @@ InferenceSession on the model file, built against the installed package), beside
 ONNX export of the same model, the same weights) and PyTorch (the same architecture under no_grad), one model call
 per timing, batches 1, 8, 32, 256, at 1 and 2 threads.
 
-    python bench/bench_inference.py [--models mlp,small,cnn,lstm] [--batches 1 8 32 256] [--threads 1 2] [--rounds 3]
+    python bench/bench_inference.py [--models small,mlp,cnn,lstm,transformer] [--batches 1 8 32 256] [--threads 1 2]
+                                    [--rounds 3]
 
 nncore is timed through ``model.predict_on_batch(x)`` (Keras's call for one batch: the whole batch in one C++
 call); ``predict(x)`` costs the same for a batch of up to 32 (its default batch size) and splits larger ones.
@@ -24,7 +25,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import build_cpp_bench, cpu_name, median, median_seconds  # noqa: E402
+from _common import build_cpp_bench, cpu_name, median, median_seconds, ort_session  # noqa: E402
+from _transformer import MAXLEN, VOCAB, nncore_classifier, torch_classifier  # noqa: E402
 
 import nncore  # noqa: E402
 from nncore import layers as L  # noqa: E402
@@ -35,11 +37,16 @@ MODELS = {
     "mlp": ((784,), "MLP 784-256-256-10"),
     "cnn": ((28, 28, 1), "classic CNN (Conv2D(32) -> MaxPool -> Dense(10))"),
     "lstm": ((28, 28), "LSTM(128) over 28 steps -> Dense(10)"),
+    "transformer": ((MAXLEN,), "keras-io Transformer classifier (ids 200)"),
 }
 
 
 def nncore_model(name: str) -> nncore.Model:
     shape = MODELS[name][0]
+    if name == "transformer":
+        model = nncore_classifier()
+        model.compile("adam", "sparse_categorical_crossentropy")
+        return model
     if name == "small":
         body = [L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)]
     elif name == "mlp":
@@ -56,6 +63,8 @@ def nncore_model(name: str) -> nncore.Model:
 def torch_model(name: str):
     import torch.nn as nn
 
+    if name == "transformer":
+        return torch_classifier()
     if name == "small":
         return nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1))
     if name == "mlp":
@@ -82,12 +91,14 @@ def torch_input(name: str, x: np.ndarray):
     import torch
 
     t = torch.from_numpy(x)
+    if name == "transformer":
+        return t.long()
     return t.permute(0, 3, 1, 2).contiguous() if name == "cnn" else t
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default="small,mlp,cnn,lstm")
+    p.add_argument("--models", default="small,mlp,cnn,lstm,transformer")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 256])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--rounds", type=int, default=3)
@@ -127,10 +138,7 @@ def main() -> None:
         for threads in args.threads:
             nncore.set_num_threads(threads)
             if ort is not None:
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads = threads
-                opts.inter_op_num_threads = 1
-                session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+                session = ort_session(path, threads)
                 input_name = session.get_inputs()[0].name
             if torch is not None:
                 torch.set_num_threads(threads)
@@ -138,12 +146,14 @@ def main() -> None:
             if cpp is not None:  # C++ first, in its own process; its medians over rounds
                 runs = []
                 for _ in range(args.rounds):
-                    out = subprocess.run([cpp, model_file, str(threads), *map(str, args.batches)], check=True,
+                    ids = [f"--ids={VOCAB}"] if name == "transformer" else []
+                    out = subprocess.run([cpp, model_file, str(threads), *ids, *map(str, args.batches)], check=True,
                                          capture_output=True, text=True).stdout
                     runs.append({int(b): float(us) for b, us in (line.split() for line in out.splitlines())})
                 cpp_us = {b: median([r[b] for r in runs]) for b in args.batches}
             for batch in args.batches:
-                x = rng.random((batch, *shape), dtype=np.float32)
+                x = rng.integers(0, VOCAB, (batch, *shape)).astype(np.float32) if name == "transformer" else \
+                    rng.random((batch, *shape), dtype=np.float32)
                 if session is not None:  # the same model: the same outputs
                     np.testing.assert_allclose(session.run(None, {input_name: x})[0], model.predict_on_batch(x),
                                                rtol=1e-3, atol=1e-4)

@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import cpu_name, median, median_seconds  # noqa: E402
+from _common import cpu_name, median, median_seconds, ort_session  # noqa: E402
 from bench_inference import MODELS, nncore_model  # noqa: E402
 
 import nncore  # noqa: E402
@@ -94,11 +94,7 @@ def main() -> None:
         for threads in args.threads:
             nncore.set_num_threads(threads)
             if ort is not None:
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads = threads
-                opts.inter_op_num_threads = 1
-                sessions = {k: ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-                            for k, path in (("ort", fpath), ("ort_i8", qpath))}
+                sessions = {k: ort_session(path, threads) for k, path in (("ort", fpath), ("ort_i8", qpath))}
             for batch in args.batches:
                 x = rng.random((batch, *shape), dtype=np.float32)
                 feeds = {k: {s.get_inputs()[0].name: x} for k, s in sessions.items()}

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <string>
 #include <vector>
@@ -22,19 +23,24 @@ double seconds(const std::chrono::steady_clock::time_point& t0) {
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s MODEL.nncore THREADS BATCH [BATCH ...]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s MODEL.nncore THREADS [--ids=VOCAB] BATCH [BATCH ...]\n", argv[0]);
     return 2;
   }
+  // --ids=V: the inputs are token ids in [0, V) (an Embedding first), else values in [0, 1).
+  int first = 3;
+  int64_t vocab = 0;
+  if (std::strncmp(argv[3], "--ids=", 6) == 0) vocab = std::atoll(argv[first++] + 6);
   try {
     std::unique_ptr<nncore::Model> model = nncore::load_model(argv[1], /*compile=*/false);
     nncore::set_num_threads(std::atoi(argv[2]));
     nncore::InferenceSession session(*model);
-    for (int a = 3; a < argc; ++a) {
+    for (int a = first; a < argc; ++a) {
       const int64_t batch = std::atoll(argv[a]);
       nncore::Shape shape{batch};
       for (int64_t d : model->input_shape()) shape.push_back(d);
       nncore::Tensor x(shape), y;
-      for (int64_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>((i * 7919) % 1000) / 1000.f;
+      for (int64_t i = 0; i < x.size(); ++i)
+        x.data()[i] = vocab > 0 ? static_cast<float>((i * 7919) % vocab) : static_cast<float>((i * 7919) % 1000) / 1000.f;
       session.predict_into(x, y);  // warm-up: buffers, thread pool
       auto t0 = std::chrono::steady_clock::now();
       session.predict_into(x, y);
