@@ -99,8 +99,10 @@ elif scenario == "callbacks":
            callbacks.CSVLogger(os.path.join(folder, "log.csv"))]
     h = m.fit(x, y, batch_size=8, epochs=20, verbose=0, validation_split=0.25, callbacks=cbs)
     m.save(os.path.join(folder, "final.nncore"))
+    warm = nncore.distributed.scaled_learning_rate(0.1, warmup_steps=10)
     save("callbacks", epochs=np.array(len(h.history["loss"])), loss=np.array(h.history["loss"]),
-         val_loss=np.array(h.history["val_loss"]))
+         val_loss=np.array(h.history["val_loss"]),
+         lr=np.array([nncore.distributed.scaled_learning_rate(0.1), warm(0), warm(5), warm(10), warm(100)]))
 elif scenario == "mismatch":
     x, y = data()
     m = mlp()

@@ -95,6 +95,8 @@ def test_metrics_are_averaged_and_early_stopping_stops_every_rank(tmp_path, mpie
     assert int(c0["epochs"]) == int(c1["epochs"]) < 20
     np.testing.assert_array_equal(c0["loss"], c1["loss"])
     np.testing.assert_array_equal(c0["val_loss"], c1["val_loss"])
+    # Goyal et al.'s rule on 2 ranks: twice the rate, reached by a linear warm-up.
+    np.testing.assert_allclose(c0["lr"], [0.2, 0.1, 0.15, 0.2, 0.2], rtol=1e-6)
     # Files: rank 0's folder has them all, rank 1's none.
     assert sorted(os.listdir(tmp_path / "files_0")) == ["ckpt.nncore", "final.nncore", "log.csv"]
     assert os.listdir(tmp_path / "files_1") == []
