@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/kernels.hpp"
+#include "kernels/optim_internal.hpp"
 #include "kernels/parallel.hpp"
 
 namespace nncore::kernels {
@@ -30,27 +31,7 @@ void sgd_momentum(float* __restrict w, float* __restrict v, const float* __restr
     }
   }
 }
-void adam_range(float* __restrict w, float* __restrict m, float* __restrict v, const float* __restrict g, int64_t n,
-                float lr_t, float b1, float b2, float eps) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    const float gi = g[i];
-    m[i] = b1 * m[i] + (1.f - b1) * gi;
-    v[i] = b2 * v[i] + (1.f - b2) * gi * gi;
-    w[i] -= lr_t * m[i] / (std::sqrt(v[i]) + eps);
-  }
-}
-void amsgrad_range(float* __restrict w, float* __restrict m, float* __restrict v, float* __restrict v_hat,
-                   const float* __restrict g, int64_t n, float lr_t, float b1, float b2, float eps) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    const float gi = g[i];
-    m[i] = b1 * m[i] + (1.f - b1) * gi;
-    v[i] = b2 * v[i] + (1.f - b2) * gi * gi;
-    v_hat[i] = std::max(v_hat[i], v[i]);
-    w[i] -= lr_t * m[i] / (std::sqrt(v_hat[i]) + eps);
-  }
-}
+#include "kernels/optim_body.hpp"
 void adagrad_range(float* __restrict w, float* __restrict acc, const float* __restrict g, int64_t n, float lr,
                    float eps) {
 #pragma omp simd
@@ -117,11 +98,18 @@ constexpr double kSqrtDivCost = 40.0;
 
 void adam_update(float* w, float* m, float* v, float* v_hat, const float* g, int64_t n, float lr_t, float b1,
                  float b2, float eps_hat) {
+  // Adam's square root and division per weight make its loop compute-bound at the baseline's 4 lanes: the AVX2 and
+  // AVX-512 builds of the same loop (optim_body.hpp) where the CPU has them.
+  AdamLoops loops{adam_range, amsgrad_range};
+#if defined(NNCORE_X86)
+  if (active_isa() == Isa::avx512) loops = adam_loops_avx512;
+  else if (active_isa() == Isa::avx2) loops = adam_loops_avx2;
+#endif
   parallel_range(n, kSqrtDivCost, [&](int64_t b, int64_t e) {
     if (v_hat == nullptr)
-      adam_range(w + b, m + b, v + b, g + b, e - b, lr_t, b1, b2, eps_hat);
+      loops.adam(w + b, m + b, v + b, g + b, e - b, lr_t, b1, b2, eps_hat);
     else
-      amsgrad_range(w + b, m + b, v + b, v_hat + b, g + b, e - b, lr_t, b1, b2, eps_hat);
+      loops.amsgrad(w + b, m + b, v + b, v_hat + b, g + b, e - b, lr_t, b1, b2, eps_hat);
   });
 }
 
