@@ -56,9 +56,9 @@ _state: Optional["_State"] = None
 def _mpi() -> Any:
     try:
         from mpi4py import MPI
-    except ImportError as exc:
+    except (ImportError, RuntimeError, OSError) as exc:  # no mpi4py, or mpi4py without an MPI library to load
         raise ImportError("nncore.distributed needs mpi4py and an MPI runtime: pip install \"nncore[mpi]\" (mpi4py "
-                          "and the MPICH wheel), or on a cluster mpi4py built against the site's MPI") from exc
+                          f"and the MPICH wheel), or on a cluster mpi4py built against the site's MPI ({exc})") from exc
     return MPI
 
 
@@ -93,6 +93,9 @@ class _Watchdog:
         self.what = None
 
 
+_watchdogs: dict = {}  # one per communicator, for the process's life (init may be called again)
+
+
 class _MpiReducer(_core.GradientReducer):
     """nncore's GradientReducer over an MPI communicator: the C++ fit calls these with views of its buffers."""
 
@@ -101,7 +104,10 @@ class _MpiReducer(_core.GradientReducer):
         self._MPI = _mpi()
         self.comm = comm
         self._rank, self._size = comm.Get_rank(), comm.Get_size()
-        self._watch = _Watchdog(comm, timeout)
+        if id(comm) not in _watchdogs:
+            _watchdogs[id(comm)] = _Watchdog(comm, timeout)
+        self._watch = _watchdogs[id(comm)]
+        self._watch.timeout = timeout
         self.seconds = 0.0  # time spent in allreduce (for benchmarks)
         self.calls = 0
 
