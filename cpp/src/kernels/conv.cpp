@@ -760,41 +760,6 @@ void conv2d_forward_s8(float* y, const float* x, const Int8PackedB& w, const flo
   });
 }
 
-void conv2d_forward_s8_ref(float* y, const float* x, const int8_t* w, const float* w_scale, const float* bias,
-                           bool relu, const ConvGeom& g) {
-  const int64_t image = g.H * g.W * g.C, K = g.taps(), P = g.OH * g.OW;
-  std::vector<int8_t> q(static_cast<size_t>(image));
-  std::vector<int8_t> cols(static_cast<size_t>(P * K));
-  std::vector<int32_t> acc(static_cast<size_t>(P * g.OC));
-  GemmEpilogue ep;
-  ep.bias = bias;
-  ep.relu = relu;
-  for (int64_t b = 0; b < g.B; ++b) {
-    float s;
-    quantize_rows_s8_ref(1, image, x + b * image, image, q.data(), image, &s);
-    for (int64_t oh = 0; oh < g.OH; ++oh)
-      for (int64_t ow = 0; ow < g.OW; ++ow)
-        for (int64_t kh = 0; kh < g.KH; ++kh)
-          for (int64_t kw = 0; kw < g.KW; ++kw)
-            for (int64_t c = 0; c < g.C; ++c) {
-              const int64_t ih = oh * g.sh - g.pt + kh * g.dh, iw = ow * g.sw - g.pl + kw * g.dw;
-              const bool in = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
-              cols[static_cast<size_t>((oh * g.OW + ow) * K + (kh * g.KW + kw) * g.C + c)] =
-                  in ? q[static_cast<size_t>((ih * g.W + iw) * g.C + c)] : int8_t{0};
-            }
-    gemm_s8_ref(P, g.OC, K, cols.data(), K, w, g.OC, acc.data(), g.OC);
-    const float inv_s = 1.f / s;
-    for (int64_t p = 0; p < P; ++p) {
-      float* out = y + (b * P + p) * g.OC;
-      for (int64_t j = 0; j < g.OC; ++j) {
-        float v = static_cast<float>(acc[static_cast<size_t>(p * g.OC + j)]) * inv_s * (1.f / w_scale[j]);
-        if (bias != nullptr) v += bias[j];
-        out[j] = relu && v < 0.f ? 0.f : v;
-      }
-    }
-  }
-}
-
 int64_t conv2d_workspace_size(const ConvGeom& g) { return workspace_floats(g); }
 
 bool conv2d_fuses(Act act) { return act == Act::linear || act == Act::relu; }

@@ -171,10 +171,6 @@ void gemm_s8(int64_t M, const int8_t* A, int64_t lda, const Int8PackedB& packed,
   run_s8(M, A, lda, packed, C, ldc, false);
 }
 
-void gemm_s8_serial(int64_t M, const int8_t* A, int64_t lda, const Int8PackedB& packed, int32_t* C, int64_t ldc) {
-  run_s8(M, A, lda, packed, C, ldc, true);
-}
-
 void quantize_rows_s8_ref(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q, int64_t ldq, float* scale) {
   for (int64_t i = 0; i < M; ++i) {
     const float* a = A + i * lda;

@@ -94,8 +94,6 @@ void gemm_s8_ref(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, 
                  int32_t* C, int64_t ldc);
 const char* gemm_s8_path_name(const Int8PackedB& packed);  // "avx512_vnni", "avx2" or "generic"
 bool cpu_has_avx512_vnni();
-// The same on the calling thread only (callers that spread independent products over the threads themselves).
-void gemm_s8_serial(int64_t M, const int8_t* A, int64_t lda, const Int8PackedB& packed, int32_t* C, int64_t ldc);
 
 // ---- int8 quantization (Keras's "int8" mode: symmetric absmax into [-127, 127], no zero point) ------------------
 // Per row i of A (M x K, row stride lda): scale[i] = 127 / (max_k |A[i][k]| + 1e-7) and Q[i][k] = A[i][k] * scale[i]
@@ -334,9 +332,6 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
 // the image's scale and w's per-filter scales (as gemm_s8_dequant); bias and relu in the store. Groups 1 only.
 void conv2d_forward_s8(float* y, const float* x, const Int8PackedB& w, const float* w_scale, const float* bias,
                        bool relu, const ConvGeom& g);
-// Reference twin: w row-major int8 (KH*KW*C, OC).
-void conv2d_forward_s8_ref(float* y, const float* x, const int8_t* w, const float* w_scale, const float* bias,
-                           bool relu, const ConvGeom& g);
 void conv2d_forward_ref(float* y, float* z, const float* x, const float* w, const float* bias, Act act,
                         float alpha, const ConvGeom& g);
 void conv2d_backward_ref(float* dx, float* dw, float* db, const float* dy, const float* y, Act act, const float* x,

@@ -91,8 +91,6 @@ void Layer::refresh_quantized() {
   }
 }
 
-const float* Layer::int8_scale(size_t i) const { return weight(int8_weights().at(i).name + "_scale").data(); }
-
 const Tensor& Layer::weight(const std::string& name) const {
   for (const Param& p : params_)
     if (p.name == name) return p.value;

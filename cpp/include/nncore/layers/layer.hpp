@@ -259,10 +259,8 @@ class Layer {
   // Quantizes int8_weights() (Layer::quantize after its checks; wrappers override it to quantize their inner
   // layers).
   virtual void do_quantize();
-  // For a quantized layer's forward: the packed kernel and the scales of int8 weight i (int8_weights() order), and
-  // a weight by name (its value).
+  // For a quantized layer's forward: the packed kernel of int8 weight i (int8_weights() order); a weight by name.
   const kernels::Int8PackedB& int8_packed(size_t i) const { return *int8_packed_.at(i); }
-  const float* int8_scale(size_t i) const;
   const Tensor& weight(const std::string& name) const;
   // Throws naming the layer: a quantized layer cannot train (called by backward).
   void check_not_quantized(const char* what) const;
