@@ -168,6 +168,20 @@ void act_backward(Act act, float* dx, const float* dy, const float* x, const flo
   }
 }
 
+void gather_rows(float* dst, const float* src, const int64_t* idx, int64_t n, int64_t row) {
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(dst + i * row, src + idx[i] * row, sizeof(float) * static_cast<size_t>(row));
+}
+
+void prefetch_rows(const float* src, const int64_t* idx, int64_t n, int64_t row) {
+  constexpr int64_t kLine = 64 / sizeof(float);
+  for (int64_t i = 0; i < n; ++i) {
+    const float* r = src + idx[i] * row;
+    for (int64_t k = 0; k < row; k += kLine) __builtin_prefetch(r + k, 0, 2);  // read, into L2
+    __builtin_prefetch(r + row - 1, 0, 2);  // a row need not start on a cache line
+  }
+}
+
 void broadcast_rows(float* y, const float* b, int64_t rows, int64_t cols) {
   parallel_range(rows, static_cast<double>(cols), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) std::memcpy(y + r * cols, b, sizeof(float) * static_cast<size_t>(cols));

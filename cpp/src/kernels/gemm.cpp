@@ -174,8 +174,8 @@ void apply_epilogue(const Problem& p, int64_t i0, int64_t j0, int64_t mr, int64_
       for (int64_t k = 0; k < inner; ++k) c[k] += bias[k];
     if (z != nullptr)
       for (int64_t k = 0; k < inner; ++k) z[k] = c[k];
-    if (ep.relu)
-      for (int64_t k = 0; k < inner; ++k) c[k] = c[k] > 0.f ? c[k] : 0.f;
+    if (ep.relu)  // NaN stays NaN, as in act_forward: a diverged weight must not turn into a quiet 0
+      for (int64_t k = 0; k < inner; ++k) c[k] = c[k] < 0.f ? 0.f : c[k];
   }
 }
 

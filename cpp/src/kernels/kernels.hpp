@@ -135,6 +135,13 @@ void act_backward(Act act, float* dx, const float* dy, const float* x, const flo
 // dx = y > 0 ? dy : 0 for n floats on the calling thread: relu's derivative inside a kernel's own parallel loop.
 void relu_backward_serial(float* dx, const float* dy, const float* y, int64_t n);
 
+// ---- batches of a shuffled epoch ----------------------------------------------------------------------------
+// dst row i = src row idx[i] (rows of `row` floats), i < n.
+void gather_rows(float* dst, const float* src, const int64_t* idx, int64_t n, int64_t row);
+// A hint to the caches that src rows idx[0..n) are read soon (the next batch, while this one trains): a data set
+// larger than the caches otherwise costs a trip to memory per row of every batch. No effect on any result.
+void prefetch_rows(const float* src, const int64_t* idx, int64_t n, int64_t row);
+
 // ---- small reductions and broadcasts used by dense layers --------------------------------------------------
 void broadcast_rows(float* y, const float* b, int64_t rows, int64_t cols);        // y[r,:] = b
 void col_sum_accumulate(float* db, const float* dz, int64_t rows, int64_t cols);  // db += sum_r dz[r,:]

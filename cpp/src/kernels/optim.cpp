@@ -1,5 +1,9 @@
 // Optimizer update loops: one pass over (w, state, g), memory-bound; split statically over threads.
 // Each range runs in a function over restrict-qualified pointers so the loop vectorizes.
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -11,6 +15,34 @@
 namespace nncore::kernels {
 
 namespace {
+
+// Decaying optimizer state (Adam's m and v, momentum, RMSprop's mean square) reaches the subnormal range wherever the
+// gradient stays exactly 0 (pixels that are always blank, units that never fire), and stays there: 0.9 times the
+// smallest subnormal rounds back to it. x86 cores take a slow path per subnormal operand or result (Adam's loop 1.7x
+// slower on Zen 4 once m got there), so the update loops run with flush-to-zero and denormals-are-zero, as
+// TensorFlow's CPU kernels do: a state or weight under 1.2e-38 counts as 0, far below any step's effect on a weight.
+// MXCSR is per thread: each thread sets it around its own part and puts the caller's mode back.
+class FlushSubnormals {
+ public:
+#if defined(__SSE__)
+  FlushSubnormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | kFtzDaz); }
+  ~FlushSubnormals() { _mm_setcsr(saved_); }
+
+ private:
+  static constexpr unsigned kFtzDaz = 0x8040;  // FTZ (bit 15) | DAZ (bit 6)
+  unsigned saved_;
+#endif
+};
+
+// parallel_range for an update loop: each thread's part under FlushSubnormals.
+template <typename F>
+void update_range(int64_t n, double cost_per_item, F&& f) {
+  parallel_range(n, cost_per_item, [&](int64_t b, int64_t e) {
+    const FlushSubnormals flush;
+    f(b, e);
+  });
+}
+
 void sgd_plain(float* __restrict w, const float* __restrict g, int64_t n, float lr) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) w[i] -= lr * g[i];
@@ -86,14 +118,14 @@ void clip_range(float* __restrict y, const float* __restrict x, int64_t n, float
 
 void sgd_update(float* w, float* v, const float* g, int64_t n, float lr, float momentum, bool nesterov) {
   if (v == nullptr) {
-    parallel_range(n, 2.0, [&](int64_t b, int64_t e) { sgd_plain(w + b, g + b, e - b, lr); });
+    update_range(n, 2.0, [&](int64_t b, int64_t e) { sgd_plain(w + b, g + b, e - b, lr); });
     return;
   }
-  parallel_range(n, 4.0, [&](int64_t b, int64_t e) { sgd_momentum(w + b, v + b, g + b, e - b, lr, momentum, nesterov); });
+  update_range(n, 4.0, [&](int64_t b, int64_t e) { sgd_momentum(w + b, v + b, g + b, e - b, lr, momentum, nesterov); });
 }
 
-// A square root and a division per element cost about as much as 40 flops (~0.7 ns at the x86-64 baseline,
-// twice that once m decays into subnormals), so a 5408 x 10 Dense kernel is worth both cores.
+// A square root and a division per element cost about as much as 40 flops (~0.7 ns at the x86-64 baseline), so a
+// 5408 x 10 Dense kernel is worth both cores.
 constexpr double kSqrtDivCost = 40.0;
 
 void adam_update(float* w, float* m, float* v, float* v_hat, const float* g, int64_t n, float lr_t, float b1,
@@ -105,7 +137,7 @@ void adam_update(float* w, float* m, float* v, float* v_hat, const float* g, int
   if (active_isa() == Isa::avx512) loops = adam_loops_avx512;
   else if (active_isa() == Isa::avx2) loops = adam_loops_avx2;
 #endif
-  parallel_range(n, kSqrtDivCost, [&](int64_t b, int64_t e) {
+  update_range(n, kSqrtDivCost, [&](int64_t b, int64_t e) {
     if (v_hat == nullptr)
       loops.adam(w + b, m + b, v + b, g + b, e - b, lr_t, b1, b2, eps_hat);
     else
@@ -114,20 +146,20 @@ void adam_update(float* w, float* m, float* v, float* v_hat, const float* g, int
 }
 
 void adagrad_update(float* w, float* acc, const float* g, int64_t n, float lr, float eps) {
-  parallel_range(n, kSqrtDivCost, [&](int64_t b, int64_t e) { adagrad_range(w + b, acc + b, g + b, e - b, lr, eps); });
+  update_range(n, kSqrtDivCost, [&](int64_t b, int64_t e) { adagrad_range(w + b, acc + b, g + b, e - b, lr, eps); });
 }
 
 void rmsprop_update(float* w, float* ms, float* mg, float* vel, const float* g, int64_t n, float lr, float rho,
                     float momentum, float eps) {
   const bool centered = mg != nullptr, with_momentum = vel != nullptr;
-  parallel_range(n, kSqrtDivCost, [&](int64_t b, int64_t e) {
+  update_range(n, kSqrtDivCost, [&](int64_t b, int64_t e) {
     rmsprop_range(w + b, ms + b, centered ? mg + b : nullptr, with_momentum ? vel + b : nullptr, g + b, e - b, lr,
                   rho, momentum, eps, centered, with_momentum);
   });
 }
 
 void weight_decay_update(float* w, int64_t n, float wd, float lr) {
-  parallel_range(n, 2.0, [&](int64_t b, int64_t e) { weight_decay_range(w + b, e - b, wd, lr); });
+  update_range(n, 2.0, [&](int64_t b, int64_t e) { weight_decay_range(w + b, e - b, wd, lr); });
 }
 
 double sum_squares(const float* g, int64_t n) {

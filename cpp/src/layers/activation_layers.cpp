@@ -138,7 +138,7 @@ const Tensor& PReLU::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) 
   const int64_t B = x.dim(0), E = B > 0 ? x.size() / B : 0;
   if (need_dx) c.dx.resize(x.shape());
   const bool mapped = !pc.amap.empty();
-  kernels::prelu_backward(need_dx ? c.dx.data() : nullptr, trainable_ ? params_[0].grad.data() : nullptr, dy.data(),
+  kernels::prelu_backward(need_dx ? c.dx.data() : nullptr, trainable_ ? params_[0].grad_accumulator() : nullptr, dy.data(),
                           x.data(), params_[0].value.data(), mapped ? pc.amap.data() : nullptr,
                           mapped ? pc.order.data() : nullptr, mapped ? pc.starts.data() : nullptr, B, E,
                           params_[0].value.size());

@@ -201,8 +201,9 @@ void project(const float* x, int64_t R, int64_t d, const Param& w, const Param* 
 void project_backward(const float* x, int64_t R, int64_t d, Param& w, Param* b, int64_t n, const float* dy,
                       bool trainable, float* dx, float dx_beta) {
   if (trainable) {
-    kernels::gemm(true, false, d, n, R, x, d, dy, n, 1.f, w.grad.data(), n);
-    if (b != nullptr) kernels::col_sum_accumulate(b->grad.data(), dy, R, n);
+    const float beta = w.grad_beta();
+    kernels::gemm(true, false, d, n, R, x, d, dy, n, beta, w.grad.data(), n);
+    if (b != nullptr) kernels::col_sum_accumulate(b->grad_accumulator(), dy, R, n);
   }
   if (dx != nullptr) kernels::gemm(false, true, R, d, n, dy, n, w.value.data(), n, dx_beta, dx, d);
 }

@@ -187,8 +187,8 @@ const Tensor& Conv2D::run_backward(LayerCall& c, const Tensor& dy, Activation ac
   if (groups_ > 1) return backward_grouped(c, dy, g, need_dx);  // act is linear here (Layer::backward_one)
   if (need_dx) c.dx.resize(x.shape());
   cc.workspace.resize({kernels::conv2d_workspace_size(g)});
-  kernels::conv2d_backward(need_dx ? c.dx.data() : nullptr, trainable_ ? params_[0].grad.data() : nullptr,
-                           trainable_ && use_bias_ ? params_[1].grad.data() : nullptr, dy.data(), c.y.data(),
+  kernels::conv2d_backward(need_dx ? c.dx.data() : nullptr, trainable_ ? params_[0].grad_accumulator() : nullptr,
+                           trainable_ && use_bias_ ? params_[1].grad_accumulator() : nullptr, dy.data(), c.y.data(),
                            to_kernel(act), x.data(), params_[0].value.data(), g, cc.workspace.data(),
                            cc.workspace.size());
   return c.dx;
@@ -258,9 +258,9 @@ const Tensor& Conv2D::backward_grouped(LayerCall& c, const Tensor& dz, const ker
   if (trainable_) {
     cc.dw_back.resize({KC, G, Fg});
     kernels::permute(cc.dw_back.data(), cc.dwg.data(), {G, KC, Fg}, {1, 0, 2});
-    float* dw = params_[0].grad.data();
+    float* dw = params_[0].grad_accumulator();
     kernels::add(dw, dw, cc.dw_back.data(), cc.dw_back.size());
-    if (use_bias_) kernels::col_sum_accumulate(params_[1].grad.data(), dz.data(), Q, g.OC);
+    if (use_bias_) kernels::col_sum_accumulate(params_[1].grad_accumulator(), dz.data(), Q, g.OC);
   }
   if (!need_dx) return c.dx;
   c.dx.resize(c.inputs[0].shape());
@@ -413,9 +413,9 @@ const Tensor& Conv2DTranspose::backward_preact_one(LayerCall& c, const Tensor& d
   const kernels::ConvGeom g = geometry_of(c, x.dim(0));
   cc.workspace.resize({kernels::conv2d_workspace_size(g)});
   if (trainable_) {
-    kernels::conv2d_backward(nullptr, params_[0].grad.data(), nullptr, x.data(), nullptr, kernels::Act::linear,
+    kernels::conv2d_backward(nullptr, params_[0].grad_accumulator(), nullptr, x.data(), nullptr, kernels::Act::linear,
                              dz.data(), params_[0].value.data(), g, cc.workspace.data(), cc.workspace.size());
-    if (use_bias_) kernels::col_sum_accumulate(params_[1].grad.data(), dz.data(), dz.size() / filters_, filters_);
+    if (use_bias_) kernels::col_sum_accumulate(params_[1].grad_accumulator(), dz.data(), dz.size() / filters_, filters_);
   }
   if (!need_dx) return c.dx;
   c.dx.resize(x.shape());
@@ -574,12 +574,12 @@ const Tensor& DepthwiseConv2D::backward_preact_one(LayerCall& c, const Tensor& d
   const Tensor& x = c.inputs[0];
   const kernels::ConvGeom g = geometry_of(c, x.dim(0));
   const int64_t rows = g.B * g.OH * g.OW, cols = filters_ > 0 ? filters_ : g.OC;
-  if (trainable_ && use_bias_) kernels::col_sum_accumulate(params_.back().grad.data(), dz.data(), rows, cols);
+  if (trainable_ && use_bias_) kernels::col_sum_accumulate(params_.back().grad_accumulator(), dz.data(), rows, cols);
   const float* dmid = dz.data();
   if (filters_ > 0) {
     if (trainable_)  // dpointwise += mid^T dz
       kernels::gemm(true, false, g.OC, filters_, rows, cc.mid.data(), g.OC, dz.data(), filters_, 1.f,
-                    params_[1].grad.data(), filters_);
+                    params_[1].grad_accumulator(), filters_);
     if (!need_dx && !trainable_) return c.dx;
     cc.dmid.resize({g.B, g.OH, g.OW, g.OC});  // dmid = dz pointwise^T
     kernels::gemm(false, true, rows, g.OC, filters_, dz.data(), filters_, params_[1].value.data(), filters_, 0.f,
@@ -588,7 +588,7 @@ const Tensor& DepthwiseConv2D::backward_preact_one(LayerCall& c, const Tensor& d
   }
   if (need_dx) c.dx.resize(x.shape());
   cc.workspace.resize({kernels::depthwise_conv2d_workspace_size(g)});
-  kernels::depthwise_conv2d_backward(need_dx ? c.dx.data() : nullptr, trainable_ ? params_[0].grad.data() : nullptr,
+  kernels::depthwise_conv2d_backward(need_dx ? c.dx.data() : nullptr, trainable_ ? params_[0].grad_accumulator() : nullptr,
                                      dmid, x.data(), params_[0].value.data(), g, cc.workspace.data(),
                                      cc.workspace.size());
   return c.dx;

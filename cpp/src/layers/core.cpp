@@ -55,13 +55,23 @@ const Tensor& Dense::forward_one(LayerCall& c, const Tensor& x, bool training) {
   if (quantized_) {  // weights: [bias], kernel (int8), kernel_scale
     kernels::GemmEpilogue ep;
     ep.bias = use_bias_ ? params_[0].value.data() : nullptr;
-    kernels::gemm_q8(R, x.data(), in, int8_packed(0), params_.back().value.data(), 0.f, z.data(), units_, ep);
-    if (act_ != Activation::linear) kernels::act_forward(to_kernel(act_), c.y.data(), z.data(), R, units_, alpha_);
+    ep.relu = act_ == Activation::relu;  // quantized layers never train: z is not kept
+    kernels::gemm_q8(R, x.data(), in, int8_packed(0), params_.back().value.data(), 0.f, ep.relu ? c.y.data() : z.data(),
+                     units_, ep);
+    if (act_ != Activation::linear && !ep.relu) kernels::act_forward(to_kernel(act_), c.y.data(), z.data(), R, units_, alpha_);
     return c.y;
   }
-  const float beta = use_bias_ ? 1.f : 0.f;
-  if (use_bias_) kernels::broadcast_rows(z.data(), params_[1].value.data(), R, units_);
-  kernels::gemm(false, false, R, units_, in, x.data(), in, params_[0].value.data(), units_, beta, z.data(), units_);
+  // The bias, and relu with z kept for backward, are applied to each tile of the product while it is in L1.
+  kernels::GemmEpilogue ep;
+  ep.bias = use_bias_ ? params_[1].value.data() : nullptr;
+  if (act_ == Activation::relu) {
+    ep.relu = true;
+    ep.preact = training ? z.data() : nullptr;  // backward's relu' reads y; z only for what reads pre_activation
+    kernels::gemm(false, false, R, units_, in, x.data(), in, params_[0].value.data(), units_, 0.f, c.y.data(), units_,
+                  ep);
+    return c.y;
+  }
+  kernels::gemm(false, false, R, units_, in, x.data(), in, params_[0].value.data(), units_, 0.f, z.data(), units_, ep);
   if (act_ != Activation::linear) kernels::act_forward(to_kernel(act_), c.y.data(), z.data(), R, units_, alpha_);
   return c.y;
 }
@@ -71,9 +81,9 @@ const Tensor& Dense::backward_preact_one(LayerCall& c, const Tensor& dz, bool ne
   const Tensor& x = c.inputs[0];
   const int64_t in = x.dim(-1), R = x.size() / in;
   if (trainable_) {
-    kernels::gemm(true, false, in, units_, R, x.data(), in, dz.data(), units_, 1.f, params_[0].grad.data(),
-                  units_);
-    if (use_bias_) kernels::col_sum_accumulate(params_[1].grad.data(), dz.data(), R, units_);
+    const float beta = params_[0].grad_beta();
+    kernels::gemm(true, false, in, units_, R, x.data(), in, dz.data(), units_, beta, params_[0].grad.data(), units_);
+    if (use_bias_) kernels::col_sum_accumulate(params_[1].grad_accumulator(), dz.data(), R, units_);
   }
   if (!need_dx) return c.dx;
   c.dx.resize(x.shape());

@@ -404,7 +404,10 @@ Param& Layer::add_weight(const std::string& name, const Shape& shape, const Init
 }
 
 void Layer::zero_grad() {
-  for (Param& p : params_) p.grad.zero();
+  for (Param& p : params_) {
+    p.grad.zero();
+    *p.grad_stale = false;
+  }
 }
 
 int64_t Layer::count_params() const {

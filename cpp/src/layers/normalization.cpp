@@ -67,10 +67,10 @@ const float* AffineNormalization::beta() const {
   return center_ ? params_[static_cast<size_t>(beta_)].value.data() : zeros_.data();
 }
 float* AffineNormalization::dgamma() {
-  return trainable_ && scale_ ? params_[static_cast<size_t>(gamma_)].grad.data() : nullptr;
+  return trainable_ && scale_ ? params_[static_cast<size_t>(gamma_)].grad_accumulator() : nullptr;
 }
 float* AffineNormalization::dbeta() {
-  return trainable_ && center_ ? params_[static_cast<size_t>(beta_)].grad.data() : nullptr;
+  return trainable_ && center_ ? params_[static_cast<size_t>(beta_)].grad_accumulator() : nullptr;
 }
 float* AffineNormalization::dx_buffer(LayerCall& c, bool need_dx) {
   if (!need_dx) return nullptr;

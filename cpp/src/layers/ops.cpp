@@ -298,7 +298,7 @@ void BinaryOpLayer::backward_list(LayerCall& c, const std::vector<const Tensor*>
       c.dxs[static_cast<size_t>(k.index)] = &d;
     } else if (k.kind == OpOperand::Kind::weight && trainable_) {
       Param& p = params_[static_cast<size_t>(k.index)];
-      if (p.trainable) grads[j] = p.grad.data();
+      if (p.trainable) grads[j] = p.grad_accumulator();
     }
   }
   if (grads[0] == nullptr && grads[1] == nullptr) return;
@@ -432,8 +432,10 @@ void MatMulOpLayer::backward_list(LayerCall& c, const std::vector<const Tensor*>
     const int64_t R = a.size() / K;
     const float* w = operand_data(c, operands_[1]);
     Param& p = params_[static_cast<size_t>(operands_[1].index)];
-    if (trainable_ && p.trainable)
-      kernels::gemm(true, false, K, N, R, a.data(), K, dy.data(), N, 1.f, p.grad.data(), N);
+    if (trainable_ && p.trainable) {
+      const float beta = p.grad_beta();
+      kernels::gemm(true, false, K, N, R, a.data(), K, dy.data(), N, beta, p.grad.data(), N);
+    }
     if (!need_dx) return;
     c.dx.resize(a.shape());
     kernels::gemm(false, true, R, K, N, dy.data(), N, w, N, 0.f, c.dx.data(), K);

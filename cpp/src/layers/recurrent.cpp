@@ -198,9 +198,9 @@ void Recurrent::backward_list(LayerCall& c, const std::vector<const Tensor*>& dy
   const Tensor& x = c.inputs[0];
   const int64_t B = x.dim(0), T = x.dim(1), I = x.dim(2);
   const bool gru = cell_ == RecurrentCell::gru;
-  float* dk = trainable_ ? params_[0].grad.data() : nullptr;
-  float* dr = trainable_ ? params_[1].grad.data() : nullptr;
-  float* db = trainable_ && opt_.use_bias ? params_[2].grad.data() : nullptr;
+  float* dk = trainable_ ? params_[0].grad_accumulator() : nullptr;
+  float* dr = trainable_ ? params_[1].grad_accumulator() : nullptr;
+  float* db = trainable_ && opt_.use_bias ? params_[2].grad_accumulator() : nullptr;
   float* drb = db != nullptr && gru ? db + rc.runner.spec.gates() * units_ : nullptr;
   const float* dh = dys.size() > 1 ? dys[1]->data() : nullptr;
   const float* dc = dys.size() > 2 ? dys[2]->data() : nullptr;

@@ -66,7 +66,7 @@ const Tensor& Embedding::forward_one(LayerCall& c, const Tensor& x, bool trainin
 // Backward of y = E[x]: dE[x[i]] += dy[i] (scatter-add). The ids have no gradient (piecewise constant): zeros.
 const Tensor& Embedding::backward_one(LayerCall& c, const Tensor& dy, bool need_dx) {
   const Tensor& x = c.inputs[0];
-  if (trainable_) kernels::embedding_backward(params_[0].grad.data(), dy.data(), x.data(), x.size(), output_dim_);
+  if (trainable_) kernels::embedding_backward(params_[0].grad_accumulator(), dy.data(), x.data(), x.size(), output_dim_);
   if (!need_dx) return c.dx;
   c.dx.resize(x.shape());
   c.dx.zero();

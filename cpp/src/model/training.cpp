@@ -84,17 +84,11 @@ class InterruptGuard {
 
 Shape per_sample(const Tensor& x) { return Shape(x.shape().begin() + 1, x.shape().end()); }
 
-// dst rows = src rows idx[0..n)
 // The final values of a run as the logs Keras hands to on_*_end.
 Logs results_logs(const std::vector<std::string>& names, const std::vector<double>& values) {
   Logs logs;
   for (size_t k = 0; k < names.size() && k < values.size(); ++k) logs.push_back({names[k], values[k]});
   return logs;
-}
-
-void gather_rows(float* dst, const float* src, const int64_t* idx, int64_t n, int64_t row) {
-  for (int64_t i = 0; i < n; ++i)
-    std::memcpy(dst + i * row, src + idx[i] * row, sizeof(float) * static_cast<size_t>(row));
 }
 
 int64_t samples(const Tensor& t) { return t.ndim() >= 1 ? t.dim(0) : 0; }
@@ -319,7 +313,7 @@ double Model::regularization(bool with_grad) {
   for (Param* p : train_params_) {
     const Regularizer& r = p->regularizer;
     if (!r.active()) continue;
-    float* grad = with_grad ? p->grad.data() : nullptr;
+    float* grad = with_grad ? p->grad_accumulator() : nullptr;
     if (r.l1 != 0.f || r.l2 != 0.f) penalty += kernels::regularize(grad, p->value.data(), p->value.size(), r.l1, r.l2);
     if (r.orthogonal != 0.f && p->value.ndim() == 2) {  // 2-D: checked when the regularizer was set
       const int64_t rows = p->value.dim(0), cols = p->value.dim(1);
@@ -410,7 +404,7 @@ double Model::losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, Runni
 
 bool Model::train_step(Running& r, const float* wb, double share, bool stop) {
   const int64_t B = xb_[0].dim(0);
-  for (Param* p : train_params_) p->grad.zero();
+  for (Param* p : train_params_) p->mark_grad_stale();  // zero without a pass over memory (Param::grad_stale)
   if (B > 0) {  // a rank of a data-parallel fit may have no samples in a step: it still takes part in the average
     std::vector<const Tensor*> xs;
     for (const Tensor& x : xb_) xs.push_back(&x);
@@ -419,6 +413,7 @@ bool Model::train_step(Running& r, const float* wb, double share, bool stop) {
     backward(false);
     r.loss[0] += regularization(true) * static_cast<double>(B);  // the reported loss includes the penalty (Keras)
   }
+  for (Param* p : train_params_) p->settle_grad();  // the gradients no layer wrote are 0
   if (data_parallel_ != nullptr) stop = data_parallel_->average_gradients(train_params_, share, stop);
   optimizer_->apply(train_params_);
   if (data_parallel_ != nullptr) data_parallel_->average_state(moving_state_);
@@ -546,14 +541,17 @@ History Model::fit(const std::vector<Tensor>& x, const std::vector<Tensor>& y, c
       Shape s = x[i].shape();
       s[0] = nb;
       xb_[i].resize(s);
-      gather_rows(xb_[i].data(), x[i].data(), order.data() + b0, nb, x[i].size() / N_all);
+      kernels::gather_rows(xb_[i].data(), x[i].data(), order.data() + b0, nb, x[i].size() / N_all);
     }
     for (size_t j = 0; j < y.size(); ++j) {
       const int64_t row = y[j].size() / N_all;
       yb_[j].resize({nb, row});
-      gather_rows(yb_[j].data(), y[j].data(), order.data() + b0, nb, row);
+      kernels::gather_rows(yb_[j].data(), y[j].data(), order.data() + b0, nb, row);
     }
-    if (!wb.empty()) gather_rows(wb.data(), opt.sample_weight->data(), order.data() + b0, nb, 1);
+    if (!wb.empty()) kernels::gather_rows(wb.data(), opt.sample_weight->data(), order.data() + b0, nb, 1);
+    if (dp == nullptr && b0 + nb < N)  // the next batch's rows, while this one trains
+      for (size_t i = 0; i < x.size(); ++i)
+        kernels::prefetch_rows(x[i].data(), order.data() + b0 + nb, std::min(B, N - b0 - nb), x[i].size() / N_all);
     w = wb.empty() ? nullptr : wb.data();
     return true;
   };
@@ -929,7 +927,7 @@ double Model::compute_gradients(const std::vector<Tensor>& x, const std::vector<
   for (const Tensor& t : x) xs.push_back(&t);
   forward(xs, false);
   const double loss = losses_and_metrics(y, B, nullptr, true, nullptr) / static_cast<double>(B);
-  for (Param* p : train_params_) p->grad.zero();
+  for (Param* p : train_params_) p->mark_grad_stale();
   const std::vector<const Tensor*> g = backward(dxs != nullptr);
   if (dxs) {
     dxs->assign(x.size(), Tensor());
@@ -938,7 +936,9 @@ double Model::compute_gradients(const std::vector<Tensor>& x, const std::vector<
       if (g[i]) (*dxs)[i].copy_from(*g[i]);  // g may be a layer buffer: copy before the next forward
     }
   }
-  return loss + regularization(true);
+  const double penalty = regularization(true);
+  for (Param* p : train_params_) p->settle_grad();
+  return loss + penalty;
 }
 
 Tensor Model::input_gradient(const Tensor& x, const Tensor& y) {

@@ -83,6 +83,31 @@ struct Param {
   // An int8 weight of a quantized layer: integers in [-127, 127] held in `value` (exact in float32), saved as I8
   // and handed to Python as an int8 array.
   bool int8 = false;
+  // Gradients start each step at zero without a pass over memory: a training step marks them stale instead of
+  // clearing them (mark_grad_stale), and the first layer to write one this step either overwrites all of it
+  // (grad_beta() returns 0: a GEMM computing the weight gradient with beta 0, which also spares reading the old
+  // values) or asks for it cleared (grad_accumulator()); gradients no layer wrote are cleared at the end of the
+  // backward pass (settle_grad()). Layers add into `grad` only through these two. The flag is shared by the
+  // copies of a Param, as its storage is (wrappers such as Bidirectional hold copies of their halves' weights).
+  std::shared_ptr<bool> grad_stale = std::make_shared<bool>(false);
+  void mark_grad_stale() { *grad_stale = true; }
+  // The gradient to add into: cleared first when stale.
+  float* grad_accumulator() {
+    settle_grad();
+    return grad.data();
+  }
+  // The beta for a writer that writes every element of the gradient as beta * grad + its contribution: 0 when stale
+  // (the old values are garbage), else 1; either way the gradient is current afterwards.
+  float grad_beta() {
+    const bool stale = *grad_stale;
+    *grad_stale = false;
+    return stale ? 0.f : 1.f;
+  }
+  void settle_grad() {
+    if (!*grad_stale) return;
+    grad.zero();
+    *grad_stale = false;
+  }
 };
 
 // A weight that int8 quantization turns into int8 values and a float32 scale (Keras's abs_max_quantize):
