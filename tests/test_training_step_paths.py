@@ -94,3 +94,47 @@ def test_optimizer_updates_flush_subnormals_and_restore_the_callers_mode():
     np.testing.assert_allclose(w, -lr_t * m / (np.sqrt(v) + 1e-7), rtol=1e-5)
     tiny = np.float32(1e-38) * np.float32(1e-3)  # NumPy on this thread still produces subnormals
     assert 0 < tiny < np.finfo(np.float32).tiny
+
+
+OPTIMIZERS = {
+    "adam": lambda **kw: nncore.optimizers.Adam(1e-2, **kw),
+    "amsgrad": lambda **kw: nncore.optimizers.Adam(1e-2, amsgrad=True, **kw),
+    "adamw": lambda **kw: nncore.optimizers.AdamW(1e-2, weight_decay=0.05, **kw),
+    "sgd_nesterov": lambda **kw: nncore.optimizers.SGD(0.05, momentum=0.9, nesterov=True, **kw),
+    "rmsprop": lambda **kw: nncore.optimizers.RMSprop(1e-2, momentum=0.5, centered=True, **kw),
+    "adagrad": lambda **kw: nncore.optimizers.Adagrad(0.05, **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_step_in_parts_is_bit_identical_to_the_whole_step(name, threads):
+    """Dense kernels updated block by block inside their weight-gradient product (each thread the block it
+    computed) give the same weights, bit for bit, as the optimizer's step after backward. clipvalue (here too
+    large to clip anything) needs all gradients first, so it takes the whole step. The model mixes kernels
+    that qualify with ones that do not: a shared Dense (two calls), a penalized one, biases, an embedding."""
+    rng = np.random.default_rng(5)
+    ids = rng.integers(0, 20, (64, 4)).astype(np.float32)
+    feats = rng.standard_normal((64, 37)).astype(np.float32)
+    y = rng.integers(0, 3, 64).astype(np.float32)
+
+    def build(clip):
+        nncore.set_random_seed(11)
+        a, b = nncore.Input((4,)), nncore.Input((37,))
+        e = nncore.layers.Flatten()(nncore.layers.Embedding(20, 5)(a))
+        shared = Dense(37, activation="relu")
+        h = nncore.layers.Concatenate()([e, shared(b), shared(Dense(37)(b))])
+        h = Dense(70, activation="relu", kernel_regularizer=nncore.regularizers.L2(1e-3))(h)
+        h = Dense(130, activation="tanh")(h)
+        model = nncore.Model([a, b], Dense(3, activation="softmax")(h))
+        model.compile(OPTIMIZERS[name](**({"clipvalue": 1e30} if clip else {})), "sparse_categorical_crossentropy")
+        return model
+
+    whole, parts = build(True), build(False)
+    for w1, w2 in zip(whole.get_weights(), parts.get_weights()):
+        np.testing.assert_array_equal(w1, w2)
+    for model in (whole, parts):
+        model.fit([ids, feats], y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+        model.train_on_batch([ids[:7], feats[:7]], y[:7])  # a ragged batch
+    for w1, w2 in zip(whole.get_weights(), parts.get_weights()):
+        np.testing.assert_array_equal(w1, w2)
+    assert whole.optimizer.iterations == parts.optimizer.iterations == 9

@@ -370,6 +370,9 @@ class Model : public Layer {
   std::vector<char> need_dx_;     // per node: does anything upstream need a gradient?
   std::vector<size_t> consumers_; // per value: how many node inputs read it (+1 per output use)
   std::vector<Param*> train_params_;  // what the optimizer updates (prepare_training)
+  // Per train_params_ entry: a weight whose layer may take the optimizer's step on it during backward (the kernel
+  // of a Dense called once, written by nothing else, without a penalty; see Param::step_optimizer).
+  std::vector<char> step_in_backward_;
   std::vector<Param*> moving_state_;  // trainable layers' non-trainable weights (moving statistics), for data-parallel fit
   detail::DataParallel* data_parallel_ = nullptr;  // during a data-parallel fit
   std::vector<float> reg_scratch_;    // the OrthogonalRegularizer's work space

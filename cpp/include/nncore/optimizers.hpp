@@ -97,6 +97,17 @@ class Optimizer {
   // State is created on the first call, and again (with iterations() back to 0) if the list of parameters
   // changes.
   void apply(const std::vector<Param*>& params);
+
+  // The same step taken part by part, for a training loop that updates a weight block by block as its gradient is
+  // computed (Dense's weight-gradient GEMM: each thread updates the block it just computed, while the block is in
+  // its cache): begin_step(params) does what apply does before the updates; update_part(p, i, begin, n) updates
+  // elements [begin, begin + n) of params[i] == &p from p.grad, bit-identical to apply (safe from several threads
+  // on disjoint parts); finish_step(params, done) updates every parameter whose done[i] is 0. Only where no
+  // clipping needs all gradients first: steps_in_parts().
+  bool steps_in_parts() const { return !clipnorm_ && !global_clipnorm_ && !clipvalue_; }
+  void begin_step(const std::vector<Param*>& params);
+  void update_part(Param& p, size_t index, int64_t begin, int64_t n);
+  void finish_step(const std::vector<Param*>& params, const std::vector<char>& done);
   // The learning rate the next apply() will use: the schedule at iterations(), or the constant.
   float learning_rate() const;
   void set_learning_rate(float lr);  // replaces any schedule
@@ -129,11 +140,16 @@ class Optimizer {
 
  protected:
   virtual void create_state(const std::vector<Param*>& params) = 0;
-  // One parameter's update: w and g hold n floats; iterations_ already counts this step (1 on the first).
-  virtual void update(size_t index, float* w, const float* g, int64_t n, float lr) = 0;
+  // Per-step constants (Adam's bias-corrected rate), once before a step's updates; iterations_ already counts
+  // this step (1 on the first).
+  virtual void prepare_step(float lr) {}
+  // Elements [begin, begin + n) of parameter `index`: w and g point at element `begin`. Called from several
+  // threads at once on disjoint parts.
+  virtual void update(size_t index, int64_t begin, float* w, const float* g, int64_t n, float lr) = 0;
   int64_t iterations_ = 0;
 
  private:
+  void start_step(const std::vector<Param*>& params);
   // Returns the gradient each parameter's update reads: its own, or the clipped copy in clipped_.
   std::vector<const float*> clip_gradients(const std::vector<Param*>& params);
 
@@ -142,6 +158,7 @@ class Optimizer {
   std::optional<float> weight_decay_, clipnorm_, clipvalue_, global_clipnorm_;
   std::vector<const float*> bound_;  // which parameters the state belongs to
   std::vector<Tensor> clipped_;      // scratch for clipped gradients
+  float step_lr_ = 0.f;              // the open step's learning rate
 };
 
 // Stochastic gradient descent with optional (Nesterov) momentum (Sutskever et al., 2013), Keras's form:
@@ -157,7 +174,7 @@ class SGD : public Optimizer {
 
  protected:
   void create_state(const std::vector<Param*>& params) override;
-  void update(size_t index, float* w, const float* g, int64_t n, float lr) override;
+  void update(size_t index, int64_t begin, float* w, const float* g, int64_t n, float lr) override;
 
  private:
   float momentum_;
@@ -182,11 +199,13 @@ class Adam : public Optimizer {
 
  protected:
   void create_state(const std::vector<Param*>& params) override;
-  void update(size_t index, float* w, const float* g, int64_t n, float lr) override;
+  void prepare_step(float lr) override;
+  void update(size_t index, int64_t begin, float* w, const float* g, int64_t n, float lr) override;
 
  private:
   float b1_, b2_, eps_;
   bool amsgrad_;
+  float lr_t_ = 0.f;  // this step's bias-corrected rate
   std::vector<Tensor> m_, v_, v_hat_;
 };
 
@@ -212,7 +231,7 @@ class Adagrad : public Optimizer {
 
  protected:
   void create_state(const std::vector<Param*>& params) override;
-  void update(size_t index, float* w, const float* g, int64_t n, float lr) override;
+  void update(size_t index, int64_t begin, float* w, const float* g, int64_t n, float lr) override;
 
  private:
   float initial_accumulator_, eps_;
@@ -236,7 +255,7 @@ class RMSprop : public Optimizer {
 
  protected:
   void create_state(const std::vector<Param*>& params) override;
-  void update(size_t index, float* w, const float* g, int64_t n, float lr) override;
+  void update(size_t index, int64_t begin, float* w, const float* g, int64_t n, float lr) override;
 
  private:
   float rho_, momentum_, eps_;

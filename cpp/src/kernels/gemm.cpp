@@ -163,6 +163,7 @@ struct Problem {
 // which are this problem's rows when it is swapped; either way the inner loop walks contiguous memory.
 void apply_epilogue(const Problem& p, int64_t i0, int64_t j0, int64_t mr, int64_t nr) {
   const GemmEpilogue& ep = *p.ep;
+  if (ep.bias == nullptr && !ep.relu && ep.preact == nullptr) return;  // only the block hook
   float* const c0 = p.C + i0 * p.rs_c + j0 * p.cs_c;
   float* const z0 = ep.preact != nullptr ? ep.preact + (c0 - p.C) : nullptr;
   const int64_t outer = p.swapped ? nr : mr, inner = p.swapped ? mr : nr, ld = p.swapped ? p.cs_c : p.rs_c;
@@ -332,7 +333,15 @@ bool takes_small_m(const GemmKernel& uk, bool trans_b, int64_t M, int64_t N, int
 }
 
 const GemmEpilogue* epilogue_or_null(const GemmEpilogue& ep) {
-  return ep.bias != nullptr || ep.relu || ep.preact != nullptr ? &ep : nullptr;
+  return ep.bias != nullptr || ep.relu || ep.preact != nullptr || ep.on_block != nullptr ? &ep : nullptr;
+}
+
+// The epilogue's block hook on rows [m0, m1) x columns [n0, n1) of problem p (the caller's columns and rows when p
+// is the swapped problem).
+void finish_block(const Problem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  if (p.ep == nullptr || p.ep->on_block == nullptr) return;
+  if (p.swapped) p.ep->on_block(p.ep->on_block_ctx, n0, n1, m0, m1);
+  else p.ep->on_block(p.ep->on_block_ctx, m0, m1, n0, n1);
 }
 
 // Runs problem p (K > 0) on the threads that its size is worth (one when serial): each thread owns a rectangle of
@@ -343,10 +352,19 @@ void run_grid(const Problem& p, const GemmKernel& uk, bool serial) {
   int tm = 1, tn = 1;
   if (nt > 1) {
     choose_grid(p, uk, nt, &tm, &tn);
+    // A block hook gets whole rows of the caller's C when they go round: one contiguous part per thread (an
+    // optimizer step on it is one call, not one per row).
+    const bool rows_are_m = !p.swapped;
+    if (p.ep != nullptr && p.ep->on_block != nullptr &&
+        ceil_div(rows_are_m ? p.M : p.N, rows_are_m ? uk.MR : uk.NR) >= nt) {
+      tm = rows_are_m ? nt : 1;
+      tn = rows_are_m ? 1 : nt;
+    }
     nt = tm * tn;  // 1 when the problem is too small to split along M or N
   }
   if (nt == 1) {
     gemm_block(p, uk, 0, p.M, 0, p.N);
+    finish_block(p, 0, p.M, 0, p.N);
     return;
   }
   // Threads write disjoint rectangles of C and only read A and B: no race. Rectangles are dealt round-robin
@@ -358,7 +376,10 @@ void run_grid(const Problem& p, const GemmKernel& uk, bool serial) {
       int64_t m0, m1, n0, n1;
       split_range(p.M, uk.MR, tm, r / tn, &m0, &m1);
       split_range(p.N, uk.NR, tn, r % tn, &n0, &n1);
-      if (m0 < m1 && n0 < n1) gemm_block(p, uk, m0, m1, n0, n1);
+      if (m0 < m1 && n0 < n1) {
+        gemm_block(p, uk, m0, m1, n0, n1);
+        finish_block(p, m0, m1, n0, n1);
+      }
     }
   }
 }
@@ -374,6 +395,7 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
     if (ep != nullptr) {
       const Problem whole{trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, 1, false, ep};
       apply_epilogue(whole, 0, 0, M, N);
+      finish_block(whole, 0, M, 0, N);
     }
     return;
   }
@@ -385,6 +407,7 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
     const auto rows = [&](int64_t m0, int64_t m1) {
       uk.narrow(m1 - m0, N, K, A + m0 * rs_a, rs_a, cs_a, B, ldb, beta, C + m0 * ldc, ldc);
       if (ep != nullptr) apply_epilogue(p, m0, 0, m1 - m0, N);
+      finish_block(p, m0, m1, 0, N);
     };
     const int64_t tiles = ceil_div(M, uk.narrow_mr);
     const int nt = serial ? 1 : static_cast<int>(std::min<int64_t>(
@@ -412,6 +435,7 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
     const auto block = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
       uk.small_m(m1 - m0, n1 - n0, K, A + m0 * rs_a, rs_a, cs_a, B + n0, ldb, beta, C + m0 * ldc + n0, ldc);
       if (ep != nullptr) apply_epilogue(p, m0, n0, m1 - m0, n1 - n0);
+      finish_block(p, m0, m1, n0, n1);
     };
     // With one or two row groups the kernel waits on B's memory more than on its FMAs: a float of B read per
     // group counts as 16 flops, so that a B of 256 KiB or more per thread is split (each core reading its part).
@@ -423,7 +447,9 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
       block(0, M, 0, N);
       return;
     }
-    const bool by_columns = ceil_div(N, 64) >= nt;
+    // (A block hook gets whole rows when they go round, as in run_grid.)
+    const bool rows_for_hook = ep != nullptr && ep->on_block != nullptr && ceil_div(M, 4) >= nt;
+    const bool by_columns = ceil_div(N, 64) >= nt && !rows_for_hook;
 #pragma omp parallel num_threads(nt)
     {
       const int granted = omp_get_num_threads();

@@ -33,6 +33,12 @@ struct GemmEpilogue {
   const float* bias = nullptr;  // N floats added to every row, or none
   bool relu = false;            // act: relu, else identity
   float* preact = nullptr;
+  // Called once per finished rectangle of C (rows [r0, r1) x columns [c0, c1) of the caller's C), after the
+  // above, by the thread that computed it while the rectangle is still in its cache; the rectangles tile C.
+  // For an optimizer step fused into a weight-gradient product (the update reads each gradient block once, where
+  // it was computed). Must be safe to call from several threads at once on disjoint rectangles.
+  void (*on_block)(const void* ctx, int64_t r0, int64_t r1, int64_t c0, int64_t c1) = nullptr;
+  const void* on_block_ctx = nullptr;
 };
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue);

@@ -12,7 +12,7 @@ namespace nncore::kernels {
 template <typename F>
 void parallel_range(int64_t n, double cost_per_item, F&& f) {
   const int nt = threads_for(static_cast<double>(n) * cost_per_item);
-  if (nt <= 1 || n < 2) {
+  if (nt <= 1 || n < 2 || omp_in_parallel()) {  // inside a parallel region (a GEMM's block hook): this thread
     f(int64_t{0}, n);
     return;
   }

@@ -6,6 +6,7 @@
 #include "layers/common.hpp"
 #include "nncore/check.hpp"
 #include "nncore/initializers.hpp"
+#include "nncore/optimizers.hpp"
 
 namespace nncore {
 
@@ -76,18 +77,49 @@ const Tensor& Dense::forward_one(LayerCall& c, const Tensor& x, bool training) {
   return c.y;
 }
 
-// Backward of z = x W + b: dW += x^T dz, db += sum_rows dz, dx = dz W^T.
+namespace {
+// The optimizer's step on the finished blocks of a Dense kernel's gradient (Param::step_optimizer), from the
+// thread that computed each block.
+struct KernelStep {
+  Param* kernel;
+  int64_t units;
+};
+void update_kernel_block(const void* ctx, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+  const KernelStep& s = *static_cast<const KernelStep*>(ctx);
+  Param& p = *s.kernel;
+  if (c0 == 0 && c1 == s.units) {  // whole rows: one contiguous part
+    p.step_optimizer->update_part(p, p.step_index, r0 * s.units, (r1 - r0) * s.units);
+    return;
+  }
+  for (int64_t r = r0; r < r1; ++r) p.step_optimizer->update_part(p, p.step_index, r * s.units + c0, c1 - c0);
+}
+}  // namespace
+
+// Backward of z = x W + b: dx = dz W^T, dW += x^T dz, db += sum_rows dz. dx comes first: when the training step
+// lets this layer take the optimizer's step on W (its only call, the first to write W's gradient), each thread of
+// the dW product updates the block of W it has just computed, while the block is in its cache.
 const Tensor& Dense::backward_preact_one(LayerCall& c, const Tensor& dz, bool need_dx) {
   const Tensor& x = c.inputs[0];
   const int64_t in = x.dim(-1), R = x.size() / in;
+  if (need_dx) {
+    c.dx.resize(x.shape());
+    kernels::gemm(false, true, R, in, units_, dz.data(), units_, params_[0].value.data(), units_, 0.f, c.dx.data(),
+                  in);
+  }
   if (trainable_) {
-    const float beta = params_[0].grad_beta();
-    kernels::gemm(true, false, in, units_, R, x.data(), in, dz.data(), units_, beta, params_[0].grad.data(), units_);
+    Param& kernel = params_[0];
+    const bool step_here = kernel.step_optimizer != nullptr && *kernel.grad_stale;
+    const KernelStep step{&kernel, units_};
+    kernels::GemmEpilogue ep;
+    if (step_here) {
+      ep.on_block = update_kernel_block;
+      ep.on_block_ctx = &step;
+    }
+    const float beta = kernel.grad_beta();
+    kernels::gemm(true, false, in, units_, R, x.data(), in, dz.data(), units_, beta, kernel.grad.data(), units_, ep);
+    kernel.step_updated = step_here;
     if (use_bias_) kernels::col_sum_accumulate(params_[1].grad_accumulator(), dz.data(), R, units_);
   }
-  if (!need_dx) return c.dx;
-  c.dx.resize(x.shape());
-  kernels::gemm(false, true, R, in, units_, dz.data(), units_, params_[0].value.data(), units_, 0.f, c.dx.data(), in);
   return c.dx;
 }
 

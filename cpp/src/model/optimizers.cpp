@@ -164,18 +164,44 @@ void Optimizer::set_iterations(int64_t iterations) {
   iterations_ = iterations;
 }
 
-void Optimizer::apply(const std::vector<Param*>& params) {
+void Optimizer::start_step(const std::vector<Param*>& params) {
   if (identities(params) != bound_) {
     // New variables start from fresh state, and so from step 1 (Adam's bias correction counts from it).
     build_state(params);
     iterations_ = 0;
   }
+  step_lr_ = learning_rate();  // the schedule sees the steps already taken
+}
+
+void Optimizer::apply(const std::vector<Param*>& params) {
+  start_step(params);
   const std::vector<const float*> grads = clip_gradients(params);
-  const float lr = learning_rate();  // the schedule sees the steps already taken
   if (weight_decay_ && *weight_decay_ > 0.f)
-    for (Param* p : params) kernels::weight_decay_update(p->value.data(), p->value.size(), *weight_decay_, lr);
+    for (Param* p : params) kernels::weight_decay_update(p->value.data(), p->value.size(), *weight_decay_, step_lr_);
   ++iterations_;
-  for (size_t i = 0; i < params.size(); ++i) update(i, params[i]->value.data(), grads[i], params[i]->value.size(), lr);
+  prepare_step(step_lr_);
+  for (size_t i = 0; i < params.size(); ++i)
+    update(i, 0, params[i]->value.data(), grads[i], params[i]->value.size(), step_lr_);
+}
+
+void Optimizer::begin_step(const std::vector<Param*>& params) {
+  NNC_CHECK(steps_in_parts(), "optimizer: a step in parts cannot clip gradients (clipping needs all of them first)");
+  start_step(params);
+  ++iterations_;
+  prepare_step(step_lr_);
+}
+
+// Decay then update, element by element: what apply does to these elements (it decays every weight before any
+// update, but each element's result depends on that element alone).
+void Optimizer::update_part(Param& p, size_t index, int64_t begin, int64_t n) {
+  float* w = p.value.data() + begin;
+  if (weight_decay_ && *weight_decay_ > 0.f) kernels::weight_decay_update(w, n, *weight_decay_, step_lr_);
+  update(index, begin, w, p.grad.data() + begin, n, step_lr_);
+}
+
+void Optimizer::finish_step(const std::vector<Param*>& params, const std::vector<char>& done) {
+  for (size_t i = 0; i < params.size(); ++i)
+    if (!done[i]) update_part(*params[i], i, 0, params[i]->value.size());
 }
 
 namespace {
@@ -195,8 +221,8 @@ SGD::SGD(float lr, float momentum, bool nesterov) : Optimizer(lr), momentum_(mom
 void SGD::create_state(const std::vector<Param*>& params) {
   velocity_ = momentum_ > 0.f ? zeros_like(params) : std::vector<Tensor>(params.size());
 }
-void SGD::update(size_t i, float* w, const float* g, int64_t n, float lr) {
-  kernels::sgd_update(w, momentum_ > 0.f ? velocity_[i].data() : nullptr, g, n, lr, momentum_, nesterov_);
+void SGD::update(size_t i, int64_t begin, float* w, const float* g, int64_t n, float lr) {
+  kernels::sgd_update(w, momentum_ > 0.f ? velocity_[i].data() + begin : nullptr, g, n, lr, momentum_, nesterov_);
 }
 
 // ---- Adam, AdamW --------------------------------------------------------------------------------------------
@@ -212,11 +238,13 @@ void Adam::create_state(const std::vector<Param*>& params) {
   v_ = zeros_like(params);
   v_hat_ = amsgrad_ ? zeros_like(params) : std::vector<Tensor>(params.size());
 }
-void Adam::update(size_t i, float* w, const float* g, int64_t n, float lr) {
+void Adam::prepare_step(float lr) {
   const double t = static_cast<double>(iterations_);
-  const float lr_t = static_cast<float>(lr * std::sqrt(1.0 - std::pow(b2_, t)) / (1.0 - std::pow(b1_, t)));
-  kernels::adam_update(w, m_[i].data(), v_[i].data(), amsgrad_ ? v_hat_[i].data() : nullptr, g, n, lr_t, b1_, b2_,
-                       eps_);
+  lr_t_ = static_cast<float>(lr * std::sqrt(1.0 - std::pow(b2_, t)) / (1.0 - std::pow(b1_, t)));
+}
+void Adam::update(size_t i, int64_t begin, float* w, const float* g, int64_t n, float) {
+  kernels::adam_update(w, m_[i].data() + begin, v_[i].data() + begin, amsgrad_ ? v_hat_[i].data() + begin : nullptr,
+                       g, n, lr_t_, b1_, b2_, eps_);
 }
 
 AdamW::AdamW(float lr, float weight_decay, float b1, float b2, float eps, bool amsgrad)
@@ -236,8 +264,8 @@ void Adagrad::create_state(const std::vector<Param*>& params) {
   acc_ = zeros_like(params);
   for (Tensor& a : acc_) a.fill(initial_accumulator_);
 }
-void Adagrad::update(size_t i, float* w, const float* g, int64_t n, float lr) {
-  kernels::adagrad_update(w, acc_[i].data(), g, n, lr, eps_);
+void Adagrad::update(size_t i, int64_t begin, float* w, const float* g, int64_t n, float lr) {
+  kernels::adagrad_update(w, acc_[i].data() + begin, g, n, lr, eps_);
 }
 
 // ---- RMSprop ------------------------------------------------------------------------------------------------
@@ -253,9 +281,9 @@ void RMSprop::create_state(const std::vector<Param*>& params) {
   mg_ = centered_ ? zeros_like(params) : std::vector<Tensor>(params.size());
   velocity_ = momentum_ > 0.f ? zeros_like(params) : std::vector<Tensor>(params.size());
 }
-void RMSprop::update(size_t i, float* w, const float* g, int64_t n, float lr) {
-  kernels::rmsprop_update(w, ms_[i].data(), centered_ ? mg_[i].data() : nullptr,
-                          momentum_ > 0.f ? velocity_[i].data() : nullptr, g, n, lr, rho_, momentum_, eps_);
+void RMSprop::update(size_t i, int64_t begin, float* w, const float* g, int64_t n, float lr) {
+  kernels::rmsprop_update(w, ms_[i].data() + begin, centered_ ? mg_[i].data() + begin : nullptr,
+                          momentum_ > 0.f ? velocity_[i].data() + begin : nullptr, g, n, lr, rho_, momentum_, eps_);
 }
 
 std::shared_ptr<Optimizer> make_optimizer(const std::string& name) {

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <numeric>
 #include <random>
 #include <mutex>
@@ -17,7 +18,9 @@
 #include "model/data_parallel.hpp"
 #include "model/progress.hpp"
 #include "nncore/check.hpp"
+#include "nncore/layers/core.hpp"
 #include "nncore/model.hpp"
+#include "nncore/optimizers.hpp"
 #include "nncore/runtime.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -284,10 +287,23 @@ void Model::prepare_training() {
   // Each weight once, even when a layer is reachable twice (directly and inside a nested model).
   train_params_.clear();
   for (auto& l : layers_) l->collect_trainable(train_params_);
+  std::map<const float*, int> listed;  // a weight listed twice is reached twice (directly and in a nested model)
+  for (const Param* p : train_params_) ++listed[p->value.data()];
   std::set<const float*> seen;
   train_params_.erase(std::remove_if(train_params_.begin(), train_params_.end(),
                                   [&](Param* p) { return !seen.insert(p->value.data()).second; }),
                    train_params_.end());
+  std::map<const Layer*, int> calls;
+  for (const Node& n : nodes_) ++calls[n.layer.get()];
+  step_in_backward_.assign(train_params_.size(), 0);
+  for (const Node& n : nodes_) {
+    auto* dense = dynamic_cast<Dense*>(n.layer.get());
+    if (dense == nullptr || calls[dense] != 1 || dense->quantized() || dense->params().empty()) continue;
+    Param& kernel = dense->params()[0];
+    if (listed[kernel.value.data()] != 1 || kernel.regularizer.active()) continue;
+    for (size_t i = 0; i < train_params_.size(); ++i)
+      if (train_params_[i] == &kernel) step_in_backward_[i] = 1;
+  }
   if (dout_.size() != outputs_.size()) dout_.resize(outputs_.size());
   moving_state_.clear();
   std::function<void(const Model&)> state_of = [&](const Model& m) {
@@ -405,15 +421,44 @@ double Model::losses_and_metrics(const std::vector<Tensor>& yb, int64_t B, Runni
 bool Model::train_step(Running& r, const float* wb, double share, bool stop) {
   const int64_t B = xb_[0].dim(0);
   for (Param* p : train_params_) p->mark_grad_stale();  // zero without a pass over memory (Param::grad_stale)
+  // The step in parts: Dense kernels are updated where their gradients are computed (Param::step_optimizer); the
+  // optimizer then updates the rest. Not with clipping (it needs every gradient first) nor across processes.
+  const bool in_parts = data_parallel_ == nullptr && optimizer_->steps_in_parts();
+  struct Unhook {  // no weight stays hooked to the optimizer past this step, whatever happens in it
+    const std::vector<Param*>& params;
+    ~Unhook() {
+      for (Param* p : params) p->step_optimizer = nullptr;
+    }
+  } unhook{train_params_};
   if (B > 0) {  // a rank of a data-parallel fit may have no samples in a step: it still takes part in the average
     std::vector<const Tensor*> xs;
     for (const Tensor& x : xb_) xs.push_back(&x);
     forward(xs, true);
     losses_and_metrics(yb_, B, &r, true, wb);
+    if (in_parts) {
+      optimizer_->begin_step(train_params_);
+      for (size_t i = 0; i < train_params_.size(); ++i) {
+        Param& p = *train_params_[i];
+        p.step_updated = false;
+        if (step_in_backward_[i]) {
+          p.step_optimizer = optimizer_.get();
+          p.step_index = i;
+        }
+      }
+    }
     backward(false);
     r.loss[0] += regularization(true) * static_cast<double>(B);  // the reported loss includes the penalty (Keras)
+  } else if (in_parts) {
+    optimizer_->begin_step(train_params_);
   }
   for (Param* p : train_params_) p->settle_grad();  // the gradients no layer wrote are 0
+  if (in_parts) {
+    std::vector<char> done(train_params_.size(), 0);
+    for (size_t i = 0; i < train_params_.size(); ++i) done[i] = train_params_[i]->step_optimizer != nullptr &&
+                                                                  train_params_[i]->step_updated;
+    optimizer_->finish_step(train_params_, done);
+    return stop;
+  }
   if (data_parallel_ != nullptr) stop = data_parallel_->average_gradients(train_params_, share, stop);
   optimizer_->apply(train_params_);
   if (data_parallel_ != nullptr) data_parallel_->average_state(moving_state_);

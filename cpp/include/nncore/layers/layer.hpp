@@ -72,6 +72,7 @@ struct Regularizer {
 };
 
 class Layer;
+class Optimizer;
 using LayerPtr = std::shared_ptr<Layer>;
 
 struct Param {
@@ -108,6 +109,12 @@ struct Param {
     grad.zero();
     *grad_stale = false;
   }
+  // Set by a training step whose optimizer can take the step in parts (Optimizer::update_part) on this weight as
+  // the optimizer's parameter step_index: a layer that computes the whole gradient in one product (and reads the
+  // weight no more this step) may update each finished block of it there, and then sets step_updated.
+  Optimizer* step_optimizer = nullptr;
+  size_t step_index = 0;
+  bool step_updated = false;
 };
 
 // A weight that int8 quantization turns into int8 values and a float32 scale (Keras's abs_max_quantize):
