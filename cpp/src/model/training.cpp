@@ -423,7 +423,7 @@ bool Model::train_step(Running& r, const float* wb, double share, bool stop) {
   for (Param* p : train_params_) p->mark_grad_stale();  // zero without a pass over memory (Param::grad_stale)
   // The step in parts: Dense kernels are updated where their gradients are computed (Param::step_optimizer); the
   // optimizer then updates the rest. Not with clipping (it needs every gradient first) nor across processes.
-  const bool in_parts = data_parallel_ == nullptr && optimizer_->steps_in_parts();
+  const bool in_parts = B > 0 && data_parallel_ == nullptr && optimizer_->steps_in_parts();
   struct Unhook {  // no weight stays hooked to the optimizer past this step, whatever happens in it
     const std::vector<Param*>& params;
     ~Unhook() {
@@ -448,8 +448,6 @@ bool Model::train_step(Running& r, const float* wb, double share, bool stop) {
     }
     backward(false);
     r.loss[0] += regularization(true) * static_cast<double>(B);  // the reported loss includes the penalty (Keras)
-  } else if (in_parts) {
-    optimizer_->begin_step(train_params_);
   }
   for (Param* p : train_params_) p->settle_grad();  // the gradients no layer wrote are 0
   if (in_parts) {
