@@ -241,10 +241,12 @@ def test_fast_matches_reference_on_ragged_sizes(isa, cell):
             np.testing.assert_allclose(got, want, atol=2e-5 * max(1.0, np.abs(want).max()), rtol=0)
 
 
-# (B, T, I, U): each thread running the whole sequence on its own batch rows (B >= 16), including ragged row
-# ranges (B = 37, 250) and the Fashion-MNIST benchmark's shape; and B = 12, too few rows to split, where the
-# per-step GEMMs and row passes split over the threads instead (U = 200: big enough to).
-THREAD_SHAPES = [(256, 3, 16, 128), (32, 28, 28, 128), (37, 6, 5, 40), (250, 4, 9, 33), (12, 5, 7, 200)]
+# (B, T, I, U): each thread running the whole sequence on its own batch rows (ranges at multiples of 8 rows, of 4
+# under 16 rows), including ragged row ranges (B = 37, 250, 12: 8 + 4) and the Fashion-MNIST benchmark's shape;
+# and B = 6, too few rows to split, where the per-step GEMMs and row passes split over the threads instead
+# (U = 200: big enough to).
+THREAD_SHAPES = [(256, 3, 16, 128), (32, 28, 28, 128), (37, 6, 5, 40), (250, 4, 9, 33), (12, 5, 7, 200),
+                 (6, 5, 7, 200)]
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])

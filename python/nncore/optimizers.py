@@ -6,6 +6,12 @@ the update), ``clipnorm`` (per-variable L2 norm), ``global_clipnorm`` (all gradi
 the gradients passed in are not modified. ``learning_rate`` is a float or a schedule from
 ``nncore.optimizers.schedules``.
 
+Updates treat subnormal numbers (below 1.2e-38) as zero, as TensorFlow's CPU kernels do: state that decays
+geometrically where a gradient stays 0 would otherwise take the CPU's slow path for subnormals on every step.
+In ``fit``, a Dense kernel's update runs inside the computation of its gradient (each thread updates the block it
+has just computed) when nothing needs all gradients first (no clipping, one process): the results are the same,
+bit for bit.
+
 Example:
     >>> model.compile(optimizer=nncore.optimizers.Adam(learning_rate=1e-3, clipnorm=1.0), loss="mse")
     >>> lr = nncore.optimizers.schedules.CosineDecay(1e-3, decay_steps=1000)

@@ -176,8 +176,9 @@ void copy_row(float* dst, const float* src, int64_t n) {
 // thread count.
 template <typename F>
 void over_batch_rows(int64_t B, double flops, F&& f) {
-  // Ranges are cut at multiples of 8 rows, a multiple of every micro-kernel's MR: none adds a ragged tile.
-  constexpr int64_t step = 8;
+  // Ranges are cut at multiples of 8 rows, a multiple of every micro-kernel's MR: none adds a ragged tile; a batch
+  // of under 16 rows at multiples of 4, the small-M kernel's row group (it takes every product of so few rows).
+  const int64_t step = B >= 16 ? 8 : 4;
   const int parts = static_cast<int>(std::min<int64_t>(threads_for(flops), B / step));
   if (parts <= 1) {
     f(int64_t{0}, B, false);
