@@ -244,9 +244,10 @@ def test_fast_matches_reference_on_ragged_sizes(isa, cell):
 # (B, T, I, U): each thread running the whole sequence on its own batch rows (ranges at multiples of 8 rows, of 4
 # under 16 rows), including ragged row ranges (B = 37, 250, 12: 8 + 4) and the Fashion-MNIST benchmark's shape;
 # and B = 6, too few rows to split, where the per-step GEMMs and row passes split over the threads instead
-# (U = 200: big enough to).
+# (U = 200: big enough to); B = 12 with U = 300, whose 12-row step products leave the small-M kernel (LSTM, GRU):
+# ranges of 8, not 4.
 THREAD_SHAPES = [(256, 3, 16, 128), (32, 28, 28, 128), (37, 6, 5, 40), (250, 4, 9, 33), (12, 5, 7, 200),
-                 (6, 5, 7, 200)]
+                 (6, 5, 7, 200), (12, 3, 5, 300)]
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])

@@ -138,3 +138,32 @@ def test_step_in_parts_is_bit_identical_to_the_whole_step(name, threads):
     for w1, w2 in zip(whole.get_weights(), parts.get_weights()):
         np.testing.assert_array_equal(w1, w2)
     assert whole.optimizer.iterations == parts.optimizer.iterations == 9
+
+
+@pytest.mark.parametrize("frozen_op", [False, True])
+def test_a_kernel_another_layer_reads_later_is_stepped_after_backward(frozen_op):
+    """A Dense kernel that an op layer also multiplies by, before the Dense in the graph (so the op's backward,
+    which reads the kernel and adds to its gradient, runs after the Dense's): the step must wait for it, whether
+    the op layer trains or not."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((32, 6)).astype(np.float32)
+    y = rng.standard_normal((32, 6)).astype(np.float32)
+
+    def build(clip):
+        nncore.set_random_seed(12)
+        a = nncore.Input((6,))
+        h = Dense(6, activation="tanh")(a)
+        d = Dense(6)
+        d.build((None, 6))
+        t = nncore.ops.matmul(h, d.kernel)  # the shared kernel, read before d's own call
+        model = nncore.Model(a, d(t))
+        if frozen_op:
+            next(layer for layer in model.layers if type(layer).__name__ == "MatMulOp").trainable = False
+        model.compile(nncore.optimizers.Adam(1e-2, **({"clipvalue": 1e30} if clip else {})), "mse")
+        return model
+
+    whole, parts = build(True), build(False)
+    for model in (whole, parts):
+        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    for w1, w2 in zip(whole.get_weights(), parts.get_weights()):
+        np.testing.assert_array_equal(w1, w2)

@@ -124,8 +124,12 @@ if [ "$#" -gt 0 ]; then
 else
   tests=("${default_tests[@]}")
 fi
+# Two worker processes when pytest-xdist is there (CI installs it; the test extra does not need it): the sanitized
+# tests are mostly single-threaded, and a file's tests stay together in one worker.
+jobs=()
+if "$PY" -c "import xdist" >/dev/null 2>&1; then jobs=(-n 2 --dist loadfile); fi
 set +e
-"$PY" -m pytest -q -p no:cacheprovider "${tests[@]}"
+"$PY" -m pytest -q -p no:cacheprovider "${jobs[@]}" "${tests[@]}"
 rc=$?
 set -e
 # A request that cannot be met (the MemoryError tests ask for terabytes) leaves a warning, not a report.

@@ -50,7 +50,7 @@ void tile(int64_t K2, const int16_t* a16, int64_t a_stride, const int16_t* pb, i
                                                _mm256_set1_ps(dq->inv_rs[i * dq->rs_stride])), ic);
         if (dq->bias != nullptr) x = _mm256_add_ps(x, b);
         if (dq->add_c) x = _mm256_add_ps(x, _mm256_maskload_ps(f, m));
-        if (dq->relu) x = _mm256_max_ps(x, _mm256_setzero_ps());
+        if (dq->relu) x = _mm256_max_ps(_mm256_setzero_ps(), x);  // max returns its second operand for NaN: kept
         _mm256_maskstore_ps(f, m, x);
       }
       continue;

@@ -37,7 +37,7 @@ inline void dequant_store(__m512i p, __mmask16 m, const S8Dequant& dq, int64_t i
                            _mm512_maskz_loadu_ps(m, dq.inv_cs + j));
   if (dq.bias != nullptr) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, dq.bias + j));
   if (dq.add_c) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, f));
-  if (dq.relu) x = _mm512_maskz_max_ps(m, x, _mm512_setzero_ps());
+  if (dq.relu) x = _mm512_maskz_max_ps(m, _mm512_setzero_ps(), x);  // max returns its second operand for NaN: kept
   _mm512_mask_storeu_ps(f, m, x);
 }
 

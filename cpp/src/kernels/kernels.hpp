@@ -42,6 +42,10 @@ struct GemmEpilogue {
 };
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue);
+// Whether gemm computes an M x N x K product with row-major B in its small-M kernel (few rows, B read in place),
+// which then takes every product of fewer rows too and sums each element of C over all of K in one order: the rows
+// of such a product may be split into groups of 4 without changing any result.
+bool gemm_small_m_rows(int64_t M, int64_t N, int64_t K);
 // The same on the calling thread only, for callers that spread independent GEMMs over the threads themselves.
 // Bit-identical to gemm: its result never depends on the thread split.
 void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,

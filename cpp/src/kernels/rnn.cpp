@@ -175,10 +175,11 @@ void copy_row(float* dst, const float* src, int64_t n) {
 // in any range (every GEMM element sums the same products in the same order), so results do not depend on the
 // thread count.
 template <typename F>
-void over_batch_rows(int64_t B, double flops, F&& f) {
-  // Ranges are cut at multiples of 8 rows, a multiple of every micro-kernel's MR: none adds a ragged tile; a batch
-  // of under 16 rows at multiples of 4, the small-M kernel's row group (it takes every product of so few rows).
-  const int64_t step = B >= 16 ? 8 : 4;
+void over_batch_rows(int64_t B, int64_t GU, int64_t U, double flops, F&& f) {
+  // Ranges are cut at multiples of 8 rows, a multiple of every micro-kernel's MR: none adds a ragged tile. A batch
+  // of under 16 rows whose step products (B x U times U x GU) all take the small-M kernel is cut at multiples of
+  // 4, that kernel's row group: a packed product of all B rows would sum K in slabs, and so round differently.
+  const int64_t step = B < 16 && gemm_small_m_rows(B, GU, U) ? 4 : 8;
   const int parts = static_cast<int>(std::min<int64_t>(threads_for(flops), B / step));
   if (parts <= 1) {
     f(int64_t{0}, B, false);
@@ -225,7 +226,7 @@ void rnn_forward(const RnnSpec& s, const RnnWeights& w, const RnnData& d) {
   const GemmPackedB& rec_packed = rec_packed_tls;
   const double row_cost = 20.0 * static_cast<double>(GU);
   const double flops = static_cast<double>(B * T) * (2.0 * static_cast<double>(U * GU) + row_cost);
-  over_batch_rows(B, flops, [&](int64_t b0, int64_t b1, bool serial) {
+  over_batch_rows(B, GU, U, flops, [&](int64_t b0, int64_t b1, bool serial) {
     const int64_t nb = b1 - b0;
     const auto rec_gemm = serial ? gemm_packed_b_serial : gemm_packed_b;
     for (int64_t step = 0; step < T; ++step) {
@@ -292,7 +293,7 @@ void rnn_backward(const RnnSpec& s, const RnnWeights& w, const RnnData& d, const
   const GemmPackedB& rec_t_packed = rec_t_packed_tls;
   const double row_cost = 12.0 * static_cast<double>(GU);
   const double flops = static_cast<double>(B * T) * (2.0 * static_cast<double>(U * GU) + row_cost);
-  over_batch_rows(B, flops, [&](int64_t b0, int64_t b1, bool serial) {
+  over_batch_rows(B, GU, U, flops, [&](int64_t b0, int64_t b1, bool serial) {
     const int64_t nb = b1 - b0;
     const auto rec_gemm = serial ? gemm_packed_b_serial : gemm_packed_b;
     for (int64_t step = T - 1; step >= 0; --step) {

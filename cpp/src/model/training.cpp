@@ -287,8 +287,11 @@ void Model::prepare_training() {
   // Each weight once, even when a layer is reachable twice (directly and inside a nested model).
   train_params_.clear();
   for (auto& l : layers_) l->collect_trainable(train_params_);
-  std::map<const float*, int> listed;  // a weight listed twice is reached twice (directly and in a nested model)
-  for (const Param* p : train_params_) ++listed[p->value.data()];
+  // How many layers hold each weight, trainable or not: one held twice (in a nested model, a wrapper, an op layer
+  // sharing it) may be read or written by another call after its own layer's backward.
+  std::map<const float*, int> holders;
+  for (auto& l : layers_)
+    for (const Param& p : l->params()) ++holders[p.value.data()];
   std::set<const float*> seen;
   train_params_.erase(std::remove_if(train_params_.begin(), train_params_.end(),
                                   [&](Param* p) { return !seen.insert(p->value.data()).second; }),
@@ -300,7 +303,7 @@ void Model::prepare_training() {
     auto* dense = dynamic_cast<Dense*>(n.layer.get());
     if (dense == nullptr || calls[dense] != 1 || dense->quantized() || dense->params().empty()) continue;
     Param& kernel = dense->params()[0];
-    if (listed[kernel.value.data()] != 1 || kernel.regularizer.active()) continue;
+    if (holders[kernel.value.data()] != 1 || kernel.regularizer.active()) continue;
     for (size_t i = 0; i < train_params_.size(); ++i)
       if (train_params_[i] == &kernel) step_in_backward_[i] = 1;
   }
@@ -422,7 +425,8 @@ bool Model::train_step(Running& r, const float* wb, double share, bool stop) {
   const int64_t B = xb_[0].dim(0);
   for (Param* p : train_params_) p->mark_grad_stale();  // zero without a pass over memory (Param::grad_stale)
   // The step in parts: Dense kernels are updated where their gradients are computed (Param::step_optimizer); the
-  // optimizer then updates the rest. Not with clipping (it needs every gradient first) nor across processes.
+  // optimizer then updates the rest. Not with clipping (it needs every gradient first) nor across processes. (A
+  // layer whose backward threw after such an update leaves that kernel stepped and the rest not.)
   const bool in_parts = B > 0 && data_parallel_ == nullptr && optimizer_->steps_in_parts();
   struct Unhook {  // no weight stays hooked to the optimizer past this step, whatever happens in it
     const std::vector<Param*>& params;
