@@ -26,14 +26,14 @@ struct Lanes {
 };
 
 // 1 / (1 + e^-x), with a true division: no cancellation on either tail.
-__m256 sigmoid_ps(__m256 x) {
+inline __attribute__((always_inline)) __m256 sigmoid_ps(__m256 x) {
   const __m256 one = _mm256_set1_ps(1.f);
   return _mm256_div_ps(one, _mm256_add_ps(one, exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), x))));
 }
 
 // tanh: an odd polynomial for |x| < 0.625 (Cephes's tanhf), where 1 - 2/(e^2|x| + 1) would cancel; that form
 // with the sign restored elsewhere (it saturates to exactly 1 past |x| ~ 9).
-__m256 tanh_ps(__m256 x) {
+inline __attribute__((always_inline)) __m256 tanh_ps(__m256 x) {
   const __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.f));
   const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.f), x);
   const __m256 one = _mm256_set1_ps(1.f);
@@ -58,16 +58,25 @@ __m256 load_or_zero(const Lanes& l, const float* p) { return p != nullptr ? l.lo
 
 Lanes lanes_at(int64_t U, int64_t j) { return Lanes{U - j >= 8, lane_mask(U - j)}; }
 
+// v[0 .. n) = act(v[0 .. n)). Each vector's chain (exp, division, polynomial: ~60 cycles of latency) depends on
+// its own input alone, so the core overlaps the chains of several iterations; a loop computing a unit's gates
+// and then its state waits on each unit's longer chain instead (1.4x slower for LSTM(128)).
+template <__m256 (*act)(__m256)>
+void act_in_place(float* v, int64_t n) {
+  for (int64_t j = 0; j < n; j += 8) {
+    const Lanes l = lanes_at(n, j);
+    l.store(v + j, act(l.load(v + j)));
+  }
+}
+
 void lstm_forward_avx2(int64_t U, float* g, const float* c_prev, float* c, float* h) {
+  act_in_place<sigmoid_ps>(g, 2 * U);  // i, f
+  act_in_place<tanh_ps>(g + 2 * U, U);
+  act_in_place<sigmoid_ps>(g + 3 * U, U);
   for (int64_t j = 0; j < U; j += 8) {
     const Lanes l = lanes_at(U, j);
-    const __m256 i = sigmoid_ps(l.load(g + j)), f = sigmoid_ps(l.load(g + U + j));
-    const __m256 cc = tanh_ps(l.load(g + 2 * U + j)), o = sigmoid_ps(l.load(g + 3 * U + j));
+    const __m256 i = l.load(g + j), f = l.load(g + U + j), cc = l.load(g + 2 * U + j), o = l.load(g + 3 * U + j);
     const __m256 ct = _mm256_fmadd_ps(f, load_or_zero(l, c_prev != nullptr ? c_prev + j : nullptr), _mm256_mul_ps(i, cc));
-    l.store(g + j, i);
-    l.store(g + U + j, f);
-    l.store(g + 2 * U + j, cc);
-    l.store(g + 3 * U + j, o);
     l.store(c + j, ct);
     l.store(h + j, _mm256_mul_ps(o, tanh_ps(ct)));
   }
