@@ -22,8 +22,10 @@ SHAPES = [
     # and past one N block (NC ~ 4096).
     (4, 9, 23), (9, 3, 25), (5, 7, 49), (193, 31, 47), (200, 40, 530), (3, 5, 4133),
     # Few rows (the small-M kernel with row-major B): 1-4 rows in one group, ragged groups, strips of 64 / 256 /
-    # 96 columns with a ragged last one, and 64 rows (its largest M).
+    # 96 columns with a ragged last one, and 64 rows (its largest M). AVX-512's groups of 8 rows and strips of 48
+    # columns: 8+4+1 and 8+4+2+1 rows, last strips of 34, 4, 40 and 16 columns.
     (1, 300, 257), (2, 64, 129), (3, 40, 300), (6, 100, 200), (11, 33, 97), (64, 50, 70),
+    (13, 50, 130), (15, 33, 100), (10, 20, 40), (9, 17, 16),
 ]
 TRANSPOSES = [(False, False), (False, True), (True, False), (True, True)]
 

@@ -322,7 +322,7 @@ bool takes_narrow(const GemmKernel& uk, bool trans_b, int64_t N) {
 
 // The small-M kernel takes C of at most small_m_max rows (wider than the narrow kernel's) when B is row-major: for
 // up to 4 rows always (B is read once, packing would read and write it), for more while B stays in L2 (each group of
-// 4 rows reads it again). Measured on Zen 4 against the packed path: 32 x 784 x 256 at 98 vs 88 GFLOP/s on one
+// 4 or 8 rows reads it again). Measured on Zen 4 against the packed path: 32 x 784 x 256 at 98 vs 88 GFLOP/s on one
 // core, 200 vs 164 on two; 256 x 784 x 256 114 vs 109 and 223 vs 209; 64 x 1024 x 1024 (4 MiB of B) 88 vs 95,
 // so not taken. From the shapes alone, so that
 // a product never changes its summation order with the thread count.

@@ -25,8 +25,8 @@ using GemmNarrowKernel = void (*)(int64_t M, int64_t N, int64_t K, const float* 
 
 // Few rows of C (M <= small_m_max: a batch of one to a few samples through a dense layer) with row-major B: the
 // same signature and contract as the narrow kernel, for any N. B is read in place, row k once per group of up to
-// four rows of C, with as many vectors of C per row in registers as the register file holds; packing B (all of a
-// layer's weights) would cost more than the product.
+// four rows of C (eight on AVX-512), with as many vectors of C per row in registers as the register file holds;
+// packing B (all of a layer's weights) would cost more than the product.
 
 // A micro-kernel and the blocking tuned for it. MC is a multiple of MR and NC of NR; an A block (MC x KC)
 // is meant to stay in L2 and a B micro-panel (KC x NR) in L1.
