@@ -17,7 +17,7 @@ import nncore
 from nncore import ops
 from nncore.layers import GRU, LSTM, Bidirectional, Dense, Embedding, SimpleRNN
 
-from conftest import numeric_grad
+from conftest import ISAS, numeric_grad
 
 GATES = {"lstm": 4, "gru": 3, "simple_rnn": 1}
 ACTS = {"tanh": np.tanh, "relu": lambda v: np.maximum(v, 0.0), "sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)),
@@ -155,15 +155,19 @@ def test_no_bias_and_recurrent_mask(isa, cell):
     np.testing.assert_allclose(y, want, atol=FWD_TOL, rtol=0)
 
 
-def test_fast_sigmoid_tanh_accuracy():
-    # The AVX2 gates against float64 over the whole useful range, through an LSTM step with identity-like weights:
-    # the preactivations are the inputs themselves, so i, f, o and tanh(c~) are evaluated at every x.
-    if "avx2" not in nncore._core.best_isa() and nncore._core.best_isa() != "avx512":
-        pytest.skip("no AVX2 on this CPU")
+SIMD_ISAS = [i for i in ("avx2", "avx512") if i in ISAS]
+
+
+@pytest.mark.parametrize("simd", ["avx2", "avx512"])
+def test_fast_sigmoid_tanh_accuracy(simd):
+    # The SIMD gates against float64 over the whole useful range, through a SimpleRNN step with identity-like
+    # weights: the preactivations are the inputs themselves.
+    if simd not in SIMD_ISAS:
+        pytest.skip(f"no {simd} on this CPU")
     xs = np.linspace(-30, 30, 4001).astype(np.float32)
     before = nncore.get_isa()
     try:
-        nncore.set_isa("avx2")
+        nncore.set_isa(simd)
         for act, f in (("tanh", np.tanh), ("sigmoid", sig)):
             x = xs.reshape(1, -1, 1)
             y, _ = ops.simple_rnn(x, np.ones((1, 1), np.float32), np.zeros((1, 1), np.float32), activation=act)
@@ -306,6 +310,35 @@ def test_generic_and_avx2_agree():
     np.testing.assert_allclose(out["generic"][0], out["avx2"][0], atol=2e-6, rtol=0)
     for a, c in zip(out["generic"][1], out["avx2"][1]):
         np.testing.assert_allclose(a, c, atol=1e-5 * max(1.0, np.abs(a).max()), rtol=0)
+
+
+@pytest.mark.parametrize("cell,activation", [("lstm", "tanh"), ("gru", "tanh"), ("simple_rnn", "tanh"),
+                                             ("simple_rnn", "sigmoid"), ("simple_rnn", "relu")])
+def test_avx2_and_avx512_rows_bit_identical(cell, activation):
+    # One row-kernel body (rnn_rows_body.hpp) over 8- and 16-float registers: the same operations lane by lane,
+    # so the same bits, ragged last vectors included (U = 37: 2 x 16 + 5, 4 x 8 + 5). The products here (K <= 37)
+    # sum in order on both ISAs, so any difference would come from the rows.
+    if SIMD_ISAS != ["avx2", "avx512"]:
+        pytest.skip("needs AVX2 and AVX-512")
+    rng = np.random.default_rng(12)
+    B, T, I, U = 5, 7, 6, 37
+    x, kernel, rk, b = make_args(cell, B, T, I, U, rng)
+    x *= 3.0  # reach both branches of tanh and the tails of the sigmoid
+    kw = dict(mask=random_mask(B, T, rng), initial_state=states_for(cell, B, U, rng))
+    if cell == "simple_rnn":
+        kw["activation"] = activation
+    before = nncore.get_isa()
+    out = {}
+    try:
+        for simd in SIMD_ISAS:
+            nncore.set_isa(simd)
+            y, states = run_op(cell, x, kernel, rk, b, **kw)
+            dy = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+            out[simd] = [y, *states, *run_op_backward(cell, dy, x, kernel, rk, b, **kw)]
+    finally:
+        nncore.set_isa(before)
+    for a, c in zip(out["avx2"], out["avx512"]):
+        np.testing.assert_array_equal(a, c)
 
 
 # ---- layers -------------------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "kernels/simd_exp.hpp"
+
 namespace nncore::kernels::avx2 {
 
 // The first n lanes of a vector of 8 (all for n >= 8).
@@ -12,24 +14,40 @@ inline __m256i lane_mask(int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n < 8 ? n : 8)), lanes);
 }
 
-// e^x: x = n ln2 + r with |r| <= ln2/2 (ln2 split in two for an exact product), e^r by a degree-6 minimax
-// polynomial (Cephes's expf coefficients), 2^n through the exponent bits. x is clamped to [-87.3, 88.3], where
-// 2^n stays a normal number. About 2 ulp (relative error < 3e-7 against double precision).
-inline __m256 exp_ps(__m256 x) {
-  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.f)));
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
+// 8 floats per register, for the kernels written once over a vector type (simd_exp.hpp, rnn_rows_body.hpp).
+struct Ymm {
+  using reg = __m256;
+  static constexpr int L = 8;
+  static reg zero() { return _mm256_setzero_ps(); }
+  static reg set1(float a) { return _mm256_set1_ps(a); }
+  static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+  static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
+  static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
+  static reg div(reg a, reg b) { return _mm256_div_ps(a, b); }
+  static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+  static reg fnmadd(reg a, reg b, reg c) { return _mm256_fnmadd_ps(a, b, c); }
+  static reg min(reg a, reg b) { return _mm256_min_ps(a, b); }
+  static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
+  static reg and_(reg a, reg b) { return _mm256_and_ps(a, b); }
+  static reg andnot(reg a, reg b) { return _mm256_andnot_ps(a, b); }  // ~a & b
+  static reg or_(reg a, reg b) { return _mm256_or_ps(a, b); }
+  static reg round(reg a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // p * 2^n through the exponent bits (n integral, 2^n normal).
+  static reg scale2n(reg p, reg n) {
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+  }
+  // Lanes where a < b (ordered: false for NaN) take t, the others f.
+  static reg select_lt(reg a, reg b, reg t, reg f) { return _mm256_blendv_ps(f, t, _mm256_cmp_ps(a, b, _CMP_LT_OQ)); }
+  // k floats (all L for k >= L; 0 < k).
+  static reg load_n(const float* p, int64_t k) { return k >= L ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lane_mask(k)); }
+  static void store_n(float* p, reg v, int64_t k) {
+    if (k >= L) _mm256_storeu_ps(p, v);
+    else _mm256_maskstore_ps(p, lane_mask(k), v);
+  }
+};
+
+// e^x to about 2 ulp (simd_exp.hpp).
+inline __m256 exp_ps(__m256 x) { return simd::exp<Ymm>(x); }
 
 }  // namespace nncore::kernels::avx2

@@ -122,7 +122,8 @@ namespace {
 
 const RnnRowKernels& rows_active() {
 #if defined(NNCORE_X86)
-  if (active_isa() != Isa::generic) return rnn_rows_avx2;
+  if (active_isa() == Isa::avx512) return rnn_rows_avx512;
+  if (active_isa() == Isa::avx2) return rnn_rows_avx2;
 #endif
   return rnn_rows_generic;
 }

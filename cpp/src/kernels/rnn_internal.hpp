@@ -31,7 +31,8 @@ struct RnnRowKernels {
 
 extern const RnnRowKernels rnn_rows_generic;  // defined in rnn.cpp
 #if defined(NNCORE_X86)
-extern const RnnRowKernels rnn_rows_avx2;     // also used on AVX-512 machines
+extern const RnnRowKernels rnn_rows_avx2;
+extern const RnnRowKernels rnn_rows_avx512;
 #endif
 
 }  // namespace nncore::kernels
