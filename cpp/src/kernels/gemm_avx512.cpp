@@ -154,17 +154,34 @@ void small_m_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const f
     }
 }
 
-// R rows of C across all N, in column strips of 16 V floats (R V zmm of accumulators); a last strip of at most 32
-// columns in one or two vectors.
+// A strip of n <= 16 V columns in as few vectors as cover it (at most V).
+template <int R, int V>
+void small_m_strip(int64_t n, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t ldb,
+                   float beta, float* c, int64_t ldc) {
+  if constexpr (V > 1) {
+    constexpr int H = V > 4 ? V / 2 : V - 1;  // 16 -> 8 -> 4 -> 3 -> 2 -> 1
+    if (n <= 16 * H) return small_m_strip<R, H>(n, K, a, rs_a, cs_a, b, ldb, beta, c, ldc);
+  }
+  small_m_tile<R, V>(K, a, rs_a, cs_a, b, ldb, n, beta, c, ldc);
+}
+
+// R rows of C across all N, in column strips of 16 V floats (R V zmm of accumulators). A last part of 16 columns or
+// fewer after a whole strip is merged with it into two strips of 32 and the rest (256 = 4 x 48 + 2 x 32): a strip of
+// one vector does a third of the FMAs per broadcast of A.
 template <int R, int V>
 void small_m_rows(int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t ldb,
                   float beta, float* c, int64_t ldc) {
-  for (int64_t j = 0; j < N; j += 16 * V) {
-    const int64_t n = std::min<int64_t>(16 * V, N - j);
-    if (n <= 16) small_m_tile<R, 1>(K, a, rs_a, cs_a, b + j, ldb, n, beta, c + j, ldc);
-    else if (n <= 32 && V > 2) small_m_tile<R, 2>(K, a, rs_a, cs_a, b + j, ldb, n, beta, c + j, ldc);
-    else small_m_tile<R, V>(K, a, rs_a, cs_a, b + j, ldb, n, beta, c + j, ldc);
+  constexpr int64_t W = 16 * V;
+  int64_t j = 0;
+  for (; N - j > W + 16; j += W) small_m_tile<R, V>(K, a, rs_a, cs_a, b + j, ldb, W, beta, c + j, ldc);
+  int64_t left = N - j;  // 1 .. W + 16
+  if (left > W && V > 2) {
+    small_m_tile<R, 2>(K, a, rs_a, cs_a, b + j, ldb, 32, beta, c + j, ldc);
+    j += 32;
+    left -= 32;
   }
+  for (; left > 0; j += W, left -= W)
+    small_m_strip<R, V>(std::min(left, W), K, a, rs_a, cs_a, b + j, ldb, beta, c + j, ldc);
 }
 
 constexpr int SMALL_M_MAX = 256;
