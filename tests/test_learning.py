@@ -6,7 +6,6 @@ two-spirals benchmark (>= 97% training accuracy) and an MLP on Fashion-MNIST (>=
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +13,8 @@ import pytest
 import nncore
 from nncore.layers import Dense
 
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-HAVE_FASHION = all((FASHION_DIR / f"{stem}.gz").is_file() for stem in (
-    "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+from example_helpers import FASHION_DIR, HAVE_FASHION
+
 
 
 def test_xor_reaches_100_percent():

@@ -17,11 +17,9 @@ import pytest
 import nncore
 from nncore.layers import LSTM, Dense, Embedding, GlobalAveragePooling1D
 
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-HAVE_FASHION = all((FASHION_DIR / f"{stem}.gz").is_file() for stem in (
-    "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+from example_helpers import needs_fashion
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sequence_classification.py"
-needs_fashion = pytest.mark.skipif(not HAVE_FASHION, reason=f"Fashion-MNIST not found in {FASHION_DIR}")
 
 
 def adding_problem(n: int, T: int, rng: np.random.Generator):
