@@ -117,6 +117,28 @@ def test_max_pooling_matches_numpy(B, H, W, C, pool, stride, padding):
     np.testing.assert_allclose(layer.backward(dy), want_dx, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_max_pooling_inference_forward_keeps_no_argmax_and_agrees(isa, padding):
+    # An inference forward computes the maxima alone (max(v, best): v > best ? v : best lane by lane); a training
+    # forward also keeps the argmax. Same maxima for NaN, signed zeros, ties and ragged channel vectors (C = 20:
+    # 16 + 4, 8 + 8 + 4); a backward after an inference forward finds the argmax then, with the same gradient.
+    rng = np.random.default_rng(5)
+    x = rng.integers(-2, 3, size=(2, 7, 9, 20)).astype(np.float32)
+    x[0, 0, 0, :5] = np.nan
+    x[1, 2, 3, 3:9] = -0.0
+    x[1, 4, 4, 7] = np.nan
+    dy = None
+    out = {}
+    for training in (False, True):
+        layer = MaxPooling2D(3, strides=2, padding=padding)
+        y = layer.forward(x, training=training)
+        dy = rand(rng, *y.shape) if dy is None else dy
+        out[training] = (y, layer.backward(dy))
+    np.testing.assert_array_equal(out[False][0], out[True][0])  # NaN positions and zero signs alike
+    assert np.array_equal(np.signbit(out[False][0]), np.signbit(out[True][0]))
+    np.testing.assert_array_equal(out[False][1], out[True][1])
+
+
 @pytest.mark.parametrize("B,H,W,C,pool,stride,padding", GRID)
 def test_average_pooling_matches_numpy(B, H, W, C, pool, stride, padding):
     rng = np.random.default_rng(1 + B * 100 + H * 10 + C)

@@ -400,7 +400,8 @@ void clipped_backward(float* dx, const float* dy, const float* y, int64_t n, flo
 struct PoolGeom {
   int64_t B, H, W, C, PH, PW, OH, OW, sh, sw, pt, pl;
 };
-// Max pooling; argmax[o] = flat input index (within the image) of the max, for backward. Padding never wins.
+// Max pooling; argmax[o] = flat input index (within the image) of the max, for backward (null: not kept). Padding
+// never wins.
 void maxpool2d_forward(float* y, int32_t* argmax, const float* x, const PoolGeom& g);
 void maxpool2d_backward(float* dx, const float* dy, const int32_t* argmax, const PoolGeom& g);  // dx overwritten
 void maxpool2d_forward_ref(float* y, int32_t* argmax, const float* x, const PoolGeom& g);

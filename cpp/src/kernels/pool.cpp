@@ -18,7 +18,7 @@ namespace {
 
 void max_forward_generic(float* y, int32_t* arg, const float* xb, int64_t C, int64_t n, int64_t step,
                          const int32_t* off, int npos) {
-  for (int64_t o = 0; o < n; ++o, y += C, arg += C) {
+  for (int64_t o = 0; o < n; ++o, y += C) {
     const int64_t base = o * step;
     for (int64_t c = 0; c < C; ++c) {
       int32_t at = static_cast<int32_t>(off[0] + base + c);
@@ -31,7 +31,7 @@ void max_forward_generic(float* y, int32_t* arg, const float* xb, int64_t C, int
         }
       }
       y[c] = best;
-      arg[c] = at;
+      if (arg != nullptr) arg[o * C + c] = at;
     }
   }
 }
@@ -116,8 +116,8 @@ void maxpool2d_forward(float* y, int32_t* argmax, const float* x, const PoolGeom
       const float* xb = x + b * g.H * g.W * g.C;
       const auto run = [&](int64_t ow0, int64_t n) {
         const int npos = window_offsets(g, oh, ow0, off.data());
-        k.max_forward(y + (r * g.OW + ow0) * g.C, argmax + (r * g.OW + ow0) * g.C, xb, g.C, n, g.sw * g.C, off.data(),
-                      npos);
+        k.max_forward(y + (r * g.OW + ow0) * g.C, argmax != nullptr ? argmax + (r * g.OW + ow0) * g.C : nullptr, xb,
+                      g.C, n, g.sw * g.C, off.data(), npos);
       };
       for (int64_t ow = 0; ow < ow_lo; ++ow) run(ow, 1);
       if (ow_hi > ow_lo) run(ow_lo, ow_hi - ow_lo);

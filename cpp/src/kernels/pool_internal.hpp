@@ -8,7 +8,8 @@
 
 namespace nncore::kernels {
 
-// y = max over the window, arg = flat index of the first maximum (a later position wins only when greater).
+// y = max over the window, arg = flat index of the first maximum (a later position wins only when greater); arg
+// null: the maxima alone (inference).
 using MaxPoolForwardRun = void (*)(float* y, int32_t* arg, const float* xb, int64_t C, int64_t n, int64_t step,
                                    const int32_t* off, int npos);
 // Windows that tile the input exactly (each input element in exactly one window): every element of the run's

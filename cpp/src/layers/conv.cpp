@@ -652,9 +652,11 @@ const Tensor& Pooling2D::forward_one(LayerCall& c, const Tensor& x, bool trainin
   const kernels::PoolGeom g = geometry_of(c, x.dim(0));
   c.y.resize(batch_shape(x.dim(0), c.output_shapes[0]));
   if (mode_ == Mode::max) {
-    std::vector<int32_t>& argmax = as<Call>(c).argmax;
-    argmax.resize(static_cast<size_t>(c.y.size()));
-    kernels::maxpool2d_forward(c.y.data(), argmax.data(), x.data(), g);
+    // The argmax only for backward: an inference forward writes the maxima alone (a third less memory traffic).
+    Call& pc = as<Call>(c);
+    pc.argmax_kept = training;
+    if (training) pc.argmax.resize(static_cast<size_t>(c.y.size()));
+    kernels::maxpool2d_forward(c.y.data(), training ? pc.argmax.data() : nullptr, x.data(), g);
   } else {
     kernels::avgpool2d_forward(c.y.data(), x.data(), g);
   }
@@ -666,8 +668,18 @@ const Tensor& Pooling2D::backward_one(LayerCall& c, const Tensor& dy, bool need_
   const Tensor& x = c.inputs[0];
   const kernels::PoolGeom g = geometry_of(c, x.dim(0));
   c.dx.resize(x.shape());
-  if (mode_ == Mode::max) kernels::maxpool2d_backward(c.dx.data(), dy.data(), as<Call>(c).argmax.data(), g);
-  else kernels::avgpool2d_backward(c.dx.data(), dy.data(), g);
+  if (mode_ == Mode::max) {
+    Call& pc = as<Call>(c);
+    if (!pc.argmax_kept) {  // the forward ran in inference mode (a gradient through a model called training=False)
+      pc.argmax.resize(static_cast<size_t>(dy.size()));
+      Tensor y(dy.shape());
+      kernels::maxpool2d_forward(y.data(), pc.argmax.data(), x.data(), g);
+      pc.argmax_kept = true;
+    }
+    kernels::maxpool2d_backward(c.dx.data(), dy.data(), pc.argmax.data(), g);
+  } else {
+    kernels::avgpool2d_backward(c.dx.data(), dy.data(), g);
+  }
   return c.dx;
 }
 

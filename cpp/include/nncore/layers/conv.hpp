@@ -275,6 +275,7 @@ class Pooling2D : public Layer {
  protected:
   struct Call : LayerCall {
     std::vector<int32_t> argmax;
+    bool argmax_kept = false;  // an inference forward keeps none; a backward after one computes it then
   };
   std::unique_ptr<LayerCall> new_call() const override { return std::make_unique<Call>(); }
   Shape do_build(const Shape& input_shape) override;
