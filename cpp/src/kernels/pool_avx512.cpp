@@ -4,6 +4,7 @@
 // baseline TUs, only intrinsics and internal helpers.
 #include <immintrin.h>
 
+#include "kernels/avx512_math.hpp"  // also silences GCC 12's false -Wmaybe-uninitialized on _mm512_max_ps
 #include "kernels/pool_internal.hpp"
 
 namespace nncore::kernels {
