@@ -291,6 +291,8 @@ void bind_model(py::module_& m) {
       .def_property_readonly("layers", &Model::layers)
       .def("get_layer", &Model::get_layer, py::arg("name"))
       .def_property_readonly("built", &Model::built)
+      .def("inference_part_rows", &Model::inference_part_rows, py::arg("n"),
+           "Rows per part when predict_on_batch runs n samples (n: all at once)")
       .def_property_readonly("num_inputs", &Model::num_inputs)
       .def_property_readonly("num_outputs", &Model::num_outputs)
       .def("input_shape_of", &Model::input_shape, py::arg("index") = 0)

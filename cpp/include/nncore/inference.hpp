@@ -32,7 +32,8 @@ class InferenceSession {
   InferenceSession& operator=(const InferenceSession&) = delete;
 
   // The outputs for inputs xs[i] of shape (N, *input_shape(i)), in inference mode, batch_size samples per forward
-  // (0: all N at once). One array per output.
+  // (0: all N at once; or, when one layer call on all N would need more than ~2 MB and every layer computes each
+  // sample alone (Layer::rows_independent), in parts of at least 32 that stay in cache). One array per output.
   std::vector<Tensor> predict(const std::vector<Tensor>& xs, int64_t batch_size = 0);
   // Single input and output.
   Tensor predict(const Tensor& x, int64_t batch_size = 0);

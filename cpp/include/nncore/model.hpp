@@ -165,6 +165,11 @@ class Model : public Layer {
   // Whether any layer (nested ones too) is quantized.
   bool has_quantized_layers() const;
   void refresh_quantized() override;  // every layer's
+  bool rows_independent() const override;  // every layer's
+  // The largest working set of one layer call (inputs, outputs, scratch) per sample, in floats.
+  int64_t inference_scratch_per_sample(const std::vector<Shape>& in) const override;
+  // Rows per part when an inference session runs a batch of n in parts (see InferenceSession::predict).
+  int64_t inference_part_rows(int64_t n) const;
 
   size_t num_inputs() const { return inputs_.size(); }
   size_t num_outputs() const { return outputs_.size(); }

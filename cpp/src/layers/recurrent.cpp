@@ -160,6 +160,14 @@ kernels::RnnWeights Recurrent::rnn_weights() const {
   return w;
 }
 
+// The sequence's buffers: the gates (T x gates*U; GRU also its recurrent projections) and the states over the steps
+// (h, and c for an LSTM).
+int64_t Recurrent::inference_scratch_per_sample(const std::vector<Shape>& in) const {
+  if (in.empty() || in[0].empty() || in[0][0] < 0) return 0;  // steps unknown until the call
+  const int64_t gates = cell_ == RecurrentCell::lstm ? 4 : cell_ == RecurrentCell::gru ? 6 : 1;
+  return in[0][0] * (gates + num_states() + 1) * units_;
+}
+
 void Recurrent::forward_list(LayerCall& c, bool training) {
   Call& rc = as<Call>(c);
   const Tensor& x = c.inputs[0];

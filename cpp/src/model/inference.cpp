@@ -38,7 +38,8 @@ void InferenceSession::run(const std::vector<Tensor>& xs, int64_t batch_size, st
     graph_version_ = m.graph_version_;
   }
   const std::vector<Shape> out_shapes = m.check_inputs(xs, "InferenceSession.predict: x");
-  const int64_t N = xs[0].dim(0), B = batch_size == 0 ? std::max<int64_t>(N, 1) : std::min(batch_size, N);
+  const int64_t N = xs[0].dim(0);
+  const int64_t B = batch_size == 0 ? m.inference_part_rows(std::max<int64_t>(N, 1)) : std::min(batch_size, N);
   for (size_t j = 0; j < m.outputs_.size(); ++j) {
     Shape s{N};
     s.insert(s.end(), out_shapes[j].begin(), out_shapes[j].end());

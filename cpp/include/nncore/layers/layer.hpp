@@ -186,6 +186,15 @@ class Layer {
   // Whether any call of the layer adds such losses (a model may then be compiled without a loss).
   virtual bool adds_losses() const { return false; }
 
+  // At inference, whether each sample's outputs depend on that sample's inputs (and the weights) alone, so that a
+  // batch may run in parts (InferenceSession does, to keep activations in cache). True for Keras's layers; false
+  // where a call may mix samples (op layers and traced functions, which may reduce or slice the batch axis).
+  virtual bool rows_independent() const { return true; }
+  // Floats of working memory a sample needs during an inference call besides the layer's inputs and outputs (a
+  // recurrent layer's gate buffers, over the steps), for sizing those parts. in: per-sample input shapes, with -1
+  // for a length unknown until the call.
+  virtual int64_t inference_scratch_per_sample(const std::vector<Shape>& in) const { return 0; }
+
   // The activation the layer ends with, and a call's pre-activation (for loss fusion).
   virtual Activation output_activation() const { return Activation::linear; }
   virtual const Tensor& pre_activation(LayerCall& call) const { return *call.outputs.at(0); }

@@ -26,6 +26,7 @@ struct OpOperand {
 // with a custom layer's variables), and the config that records them.
 class OpLayer : public Layer {
  public:
+  bool rows_independent() const override { return false; }  // an op may reduce, slice or move the batch axis
   // The op's weights: name, shape, trainable. Created at build (zeros) unless bound to a shared Param first.
   struct WeightSpec {
     std::string name;

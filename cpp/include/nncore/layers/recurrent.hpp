@@ -50,6 +50,7 @@ class Recurrent : public Layer {
   int64_t units() const { return units_; }
   const RecurrentOptions& options() const { return opt_; }
   int num_states() const { return cell_ == RecurrentCell::lstm ? 2 : 1; }
+  int64_t inference_scratch_per_sample(const std::vector<Shape>& in) const override;
   // Final states of a call's last forward: h, then c for the LSTM; (batch, units). Without a call: the own call's.
   const Tensor& state(const LayerCall& call, int i) const;
   const Tensor& state(int i);
@@ -152,6 +153,9 @@ class Bidirectional : public Layer {
   explicit Bidirectional(std::shared_ptr<Recurrent> layer, const std::string& merge_mode = "concat",
                          const std::string& name = "");
   std::string class_name() const override { return "Bidirectional"; }
+  int64_t inference_scratch_per_sample(const std::vector<Shape>& in) const override {
+    return fwd_->inference_scratch_per_sample(in) + bwd_->inference_scratch_per_sample(in);
+  }
   // {"layer": {"class_name": ..., "config": ...}, "merge_mode": ...} as Keras.
   Json config() const override;
   static LayerPtr from_config(const Json& config);

@@ -145,6 +145,7 @@ class TimeDistributed : public Layer {
  public:
   explicit TimeDistributed(LayerPtr layer, const std::string& name = "");
   std::string class_name() const override { return "TimeDistributed"; }
+  bool rows_independent() const override { return inner_->rows_independent(); }
   Json config() const override;  // "layer": the inner layer's {"class_name", "config"}, as Keras
   static LayerPtr from_config(const Json& config);
   Activation output_activation() const override { return inner_->output_activation(); }

@@ -27,6 +27,7 @@ class TracedLayer : public Layer {
   // user_class: the Python class's registered name ("package>Class"), user_config: its get_config().
   TracedLayer(const std::string& name, std::string user_class, Json user_config);
   std::string class_name() const override { return "TracedLayer"; }
+  bool rows_independent() const override { return false; }  // a traced function may reduce over the batch axis
   const std::string& user_class() const { return user_class_; }
   const Json& user_config() const { return user_config_; }
   void set_user_config(Json c) { user_config_ = std::move(c); }
