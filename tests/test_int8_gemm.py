@@ -9,7 +9,9 @@ import nncore
 from nncore import ops
 
 SHAPES = [(1, 1, 1), (1, 3, 5), (2, 4, 16), (3, 5, 17), (4, 7, 33), (5, 8, 64), (6, 9, 65), (7, 130, 70),
-          (9, 255, 129), (1, 784, 256), (32, 784, 256), (33, 1, 100), (64, 63, 15), (17, 1000, 7)]
+          (9, 255, 129), (1, 784, 256), (32, 784, 256), (33, 1, 100), (64, 63, 15), (17, 1000, 7),
+          # AVX-512's groups of 8 rows x 3 panels, then 4: 8+4+1 rows over 40 columns, 8+4 over 13 panels
+          (13, 70, 40), (12, 33, 200)]
 
 
 def product(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -1,5 +1,7 @@
-// int8 GEMM with AVX-512 VNNI (gemm_s8_internal.hpp): R <= 4 rows x V <= 4 panels of 16 int32 in registers; per
-// group of 4 k, V loads of B, R broadcasts of 4 bytes of A (+128, as unsigned), R x V vpdpbusd.
+// int8 GEMM with AVX-512 VNNI (gemm_s8_internal.hpp): R rows x V panels of 16 int32 in registers (8 x 3, then 4 x 4
+// for the last rows); per group of 4 k, V loads of B, R broadcasts of 4 bytes of A (+128, as unsigned), R x V
+// vpdpbusd. Groups of 8 rows read each group of B once for twice the rows of groups of 4: B comes from L2 here (a
+// layer's weights), and on a core with two 512-bit vpdpbusd units per cycle L2 could not feed groups of 4.
 // The VNNI instructions are enabled per function (target attribute): the file's flags are the AVX-512 base set,
 // and gemm_s8.cpp calls this only where CPUID reports AVX512_VNNI.
 #include <immintrin.h>
@@ -47,7 +49,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile(int64_t K, cons
                                                                   const int32_t* cs, int64_t n, int32_t* C,
                                                                   int64_t ldc, const S8Dequant* dq) {
   __m512i acc[R][V];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_si512();
@@ -56,7 +58,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile(int64_t K, cons
     __m512i b[V];
 #pragma GCC unroll 4
     for (int v = 0; v < V; ++v) b[v] = _mm512_loadu_si512(pb + v * panel_bytes + g * 64);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int i = 0; i < R; ++i) {
       int32_t word;
       if (g < full) {
@@ -76,24 +78,40 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void tile(int64_t K, cons
     const __mmask16 m = lanes(n - 16 * v);
     const __m512i c128 = _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(m, cs + 16 * v), _mm512_set1_epi32(128));
     if (dq != nullptr) {  // dequantized into floats (S8Dequant)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int i = 0; i < R; ++i) dequant_store(_mm512_sub_epi32(acc[i][v], c128), m, *dq, i, 16 * v);
       continue;
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int i = 0; i < R; ++i)
       _mm512_mask_storeu_epi32(C + i * ldc + 16 * v, m, _mm512_sub_epi32(acc[i][v], c128));
   }
 }
 
-template <int R>
-void row_group(int64_t K, const int8_t* A, int64_t lda, const int8_t* pb, int64_t panel_bytes, const int32_t* cs,
-               int64_t panels, int64_t n, int32_t* C, int64_t ldc, const S8Dequant* dq) {
-  switch (panels) {
-    case 1: return tile<R, 1>(K, A, lda, pb, panel_bytes, cs, n, C, ldc, dq);
-    case 2: return tile<R, 2>(K, A, lda, pb, panel_bytes, cs, n, C, ldc, dq);
-    case 3: return tile<R, 3>(K, A, lda, pb, panel_bytes, cs, n, C, ldc, dq);
-    default: return tile<R, 4>(K, A, lda, pb, panel_bytes, cs, n, C, ldc, dq);
+// Rows i0 .. i0 + R of C over the panels [p0, p1), V panels per tile; V + 1 left are taken as two tiles of about
+// half (16 panels of groups of 3: 4 x 3 + 2 x 2, not 5 x 3 + a tile of one panel that does a third of the work
+// per broadcast of A).
+template <int R, int V>
+void row_group(int64_t N, int64_t K, const int8_t* A, int64_t lda, const int8_t* pb, int64_t panel_bytes,
+               const int32_t* col_sums, int64_t p0, int64_t p1, int64_t i0, int32_t* C, int64_t ldc,
+               const S8Dequant* dq) {
+  for (int64_t p = p0, panels = 0; p < p1; p += panels) {
+    const int64_t left = p1 - p;
+    panels = left == V + 1 ? (V + 1) / 2 : left < V ? left : V;
+    const int64_t j0 = 16 * p;
+    const int64_t n = N - j0 < 16 * panels ? N - j0 : 16 * panels;
+    const int8_t* a = A + i0 * lda;
+    const int8_t* b = pb + p * panel_bytes;
+    int32_t* c = dq != nullptr ? nullptr : C + i0 * ldc + j0;
+    S8Dequant d;
+    if (dq != nullptr) d = dq->at(i0, j0);
+    const S8Dequant* dp = dq != nullptr ? &d : nullptr;
+    switch (panels) {
+      case 1: tile<R, 1>(K, a, lda, b, panel_bytes, col_sums + j0, n, c, ldc, dp); break;
+      case 2: tile<R, 2>(K, a, lda, b, panel_bytes, col_sums + j0, n, c, ldc, dp); break;
+      case 3: tile<R, (V >= 3 ? 3 : V)>(K, a, lda, b, panel_bytes, col_sums + j0, n, c, ldc, dp); break;
+      default: tile<R, V>(K, a, lda, b, panel_bytes, col_sums + j0, n, c, ldc, dp); break;
+    }
   }
 }
 
@@ -101,23 +119,14 @@ void vnni(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const v
           int64_t p0, int64_t p1, int32_t* C, int64_t ldc, int16_t*, const S8Dequant* dq) {
   const int64_t panel_bytes = (K + 3) / 4 * 64;
   const int8_t* pb = static_cast<const int8_t*>(packed);
-  for (int64_t i0 = 0; i0 < M; i0 += 4) {
-    const int64_t rows = M - i0 < 4 ? M - i0 : 4;
-    for (int64_t p = p0; p < p1; p += 4) {
-      const int64_t panels = p1 - p < 4 ? p1 - p : 4, j0 = 16 * p;
-      const int64_t n = N - j0 < 16 * panels ? N - j0 : 16 * panels;
-      const int8_t* a = A + i0 * lda;
-      const int8_t* b = pb + p * panel_bytes;
-      int32_t* c = dq != nullptr ? nullptr : C + i0 * ldc + j0;
-      S8Dequant d;
-      if (dq != nullptr) d = dq->at(i0, j0);
-      const S8Dequant* dp = dq != nullptr ? &d : nullptr;
-      switch (rows) {
-        case 1: row_group<1>(K, a, lda, b, panel_bytes, col_sums + j0, panels, n, c, ldc, dp); break;
-        case 2: row_group<2>(K, a, lda, b, panel_bytes, col_sums + j0, panels, n, c, ldc, dp); break;
-        case 3: row_group<3>(K, a, lda, b, panel_bytes, col_sums + j0, panels, n, c, ldc, dp); break;
-        default: row_group<4>(K, a, lda, b, panel_bytes, col_sums + j0, panels, n, c, ldc, dp); break;
-      }
+  int64_t i0 = 0;
+  for (; i0 + 8 <= M; i0 += 8) row_group<8, 3>(N, K, A, lda, pb, panel_bytes, col_sums, p0, p1, i0, C, ldc, dq);
+  for (; i0 < M; i0 += 4) {
+    switch (M - i0) {
+      case 1: row_group<1, 4>(N, K, A, lda, pb, panel_bytes, col_sums, p0, p1, i0, C, ldc, dq); break;
+      case 2: row_group<2, 4>(N, K, A, lda, pb, panel_bytes, col_sums, p0, p1, i0, C, ldc, dq); break;
+      case 3: row_group<3, 4>(N, K, A, lda, pb, panel_bytes, col_sums, p0, p1, i0, C, ldc, dq); break;
+      default: row_group<4, 4>(N, K, A, lda, pb, panel_bytes, col_sums, p0, p1, i0, C, ldc, dq); break;
     }
   }
 }
