@@ -150,6 +150,9 @@ class Optimizer {
 
  private:
   void start_step(const std::vector<Param*>& params);
+  void advance();  // counts the step and runs prepare_step: after start_step and clipping, before any update
+  // Weight decay then the update of n elements of parameter `index` from `begin` (each depends on itself alone).
+  void decay_and_update(size_t index, int64_t begin, float* w, const float* g, int64_t n);
   // Returns the gradient each parameter's update reads: its own, or the clipped copy in clipped_.
   std::vector<const float*> clip_gradients(const std::vector<Param*>& params);
 

@@ -344,6 +344,12 @@ void finish_block(const Problem& p, int64_t m0, int64_t m1, int64_t n0, int64_t 
   else p.ep->on_block(p.ep->on_block_ctx, m0, m1, n0, n1);
 }
 
+// A block hook gets whole rows of the caller's C when they go round (at least one split unit of `unit` rows per
+// thread): one contiguous part per thread, so that an optimizer step on it is one call, not one per row.
+bool hook_takes_rows(const GemmEpilogue* ep, int64_t rows, int64_t unit, int nt) {
+  return ep != nullptr && ep->on_block != nullptr && ceil_div(rows, unit) >= nt;
+}
+
 // Runs problem p (K > 0) on the threads that its size is worth (one when serial): each thread owns a rectangle of
 // a tm x tn grid over C (see choose_grid) and runs the five loops on it.
 void run_grid(const Problem& p, const GemmKernel& uk, bool serial) {
@@ -352,11 +358,8 @@ void run_grid(const Problem& p, const GemmKernel& uk, bool serial) {
   int tm = 1, tn = 1;
   if (nt > 1) {
     choose_grid(p, uk, nt, &tm, &tn);
-    // A block hook gets whole rows of the caller's C when they go round: one contiguous part per thread (an
-    // optimizer step on it is one call, not one per row).
-    const bool rows_are_m = !p.swapped;
-    if (p.ep != nullptr && p.ep->on_block != nullptr &&
-        ceil_div(rows_are_m ? p.M : p.N, rows_are_m ? uk.MR : uk.NR) >= nt) {
+    const bool rows_are_m = !p.swapped;  // the caller's rows: M, or N of the swapped problem
+    if (hook_takes_rows(p.ep, rows_are_m ? p.M : p.N, rows_are_m ? uk.MR : uk.NR, nt)) {
       tm = rows_are_m ? nt : 1;
       tn = rows_are_m ? 1 : nt;
     }
@@ -447,8 +450,7 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
       block(0, M, 0, N);
       return;
     }
-    // (A block hook gets whole rows when they go round, as in run_grid.)
-    const bool rows_for_hook = ep != nullptr && ep->on_block != nullptr && ceil_div(M, 4) >= nt;
+    const bool rows_for_hook = hook_takes_rows(ep, M, 4, nt);
     const bool by_columns = ceil_div(N, 64) >= nt && !rows_for_hook;
 #pragma omp parallel num_threads(nt)
     {

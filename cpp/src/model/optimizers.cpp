@@ -173,30 +173,33 @@ void Optimizer::start_step(const std::vector<Param*>& params) {
   step_lr_ = learning_rate();  // the schedule sees the steps already taken
 }
 
+void Optimizer::advance() {
+  ++iterations_;
+  prepare_step(step_lr_);
+}
+
+void Optimizer::decay_and_update(size_t index, int64_t begin, float* w, const float* g, int64_t n) {
+  if (weight_decay_ && *weight_decay_ > 0.f) kernels::weight_decay_update(w, n, *weight_decay_, step_lr_);
+  update(index, begin, w, g, n, step_lr_);
+}
+
 void Optimizer::apply(const std::vector<Param*>& params) {
   start_step(params);
   const std::vector<const float*> grads = clip_gradients(params);
-  if (weight_decay_ && *weight_decay_ > 0.f)
-    for (Param* p : params) kernels::weight_decay_update(p->value.data(), p->value.size(), *weight_decay_, step_lr_);
-  ++iterations_;
-  prepare_step(step_lr_);
+  advance();
   for (size_t i = 0; i < params.size(); ++i)
-    update(i, 0, params[i]->value.data(), grads[i], params[i]->value.size(), step_lr_);
+    decay_and_update(i, 0, params[i]->value.data(), grads[i], params[i]->value.size());
 }
 
+// A step in parts runs what apply does, each part of a weight when its gradient is ready.
 void Optimizer::begin_step(const std::vector<Param*>& params) {
   NNC_CHECK(steps_in_parts(), "optimizer: a step in parts cannot clip gradients (clipping needs all of them first)");
   start_step(params);
-  ++iterations_;
-  prepare_step(step_lr_);
+  advance();
 }
 
-// Decay then update, element by element: what apply does to these elements (it decays every weight before any
-// update, but each element's result depends on that element alone).
 void Optimizer::update_part(Param& p, size_t index, int64_t begin, int64_t n) {
-  float* w = p.value.data() + begin;
-  if (weight_decay_ && *weight_decay_ > 0.f) kernels::weight_decay_update(w, n, *weight_decay_, step_lr_);
-  update(index, begin, w, p.grad.data() + begin, n, step_lr_);
+  decay_and_update(index, begin, p.value.data() + begin, p.grad.data() + begin, n);
 }
 
 void Optimizer::finish_step(const std::vector<Param*>& params, const std::vector<char>& done) {

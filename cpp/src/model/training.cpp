@@ -456,8 +456,7 @@ bool Model::train_step(Running& r, const float* wb, double share, bool stop) {
   for (Param* p : train_params_) p->settle_grad();  // the gradients no layer wrote are 0
   if (in_parts) {
     std::vector<char> done(train_params_.size(), 0);
-    for (size_t i = 0; i < train_params_.size(); ++i) done[i] = train_params_[i]->step_optimizer != nullptr &&
-                                                                  train_params_[i]->step_updated;
+    for (size_t i = 0; i < train_params_.size(); ++i) done[i] = train_params_[i]->step_updated;  // set this step
     optimizer_->finish_step(train_params_, done);
     return stop;
   }
