@@ -188,7 +188,8 @@ class Layer {
 
   // At inference, whether each sample's outputs depend on that sample's inputs (and the weights) alone, so that a
   // batch may run in parts (InferenceSession does, to keep activations in cache). True for Keras's layers; false
-  // where a call may mix samples (op layers and traced functions, which may reduce or slice the batch axis).
+  // where a call may mix samples (op layers and traced functions, which may reduce or slice the batch axis). A
+  // custom C++ layer whose inference call mixes samples must override it to return false.
   virtual bool rows_independent() const { return true; }
   // Floats of working memory a sample needs during an inference call besides the layer's inputs and outputs (a
   // recurrent layer's gate buffers, over the steps), for sizing those parts. in: per-sample input shapes, with -1
