@@ -975,15 +975,16 @@ class Model(Layer):
         return arrays[0] if n == 1 else list(arrays)
 
     def predict_on_batch(self, x: Any) -> Any:
-        """The outputs for one batch ``x`` (all of it at once), in inference mode: Keras's call for serving
-        latency, without predict's batching and callbacks."""
+        """The outputs for one batch ``x`` (the results of one forward over all of it), in inference mode: Keras's
+        call for serving latency, without predict's batching and callbacks. A batch too large for the cache runs in
+        parts of at least 32 samples when every layer computes each sample alone: the same results, faster."""
         xs = self._xs(x, "predict_on_batch: x")
         return self._one_or_list(self._predict_arrays(xs, 0), self._impl.num_outputs)
 
     def _predict_arrays(self, xs: List[np.ndarray], batch_size: int) -> list:
         """predict without callbacks: on this thread's InferenceSession (its own buffers, the model's weights), so
-        that threads predict on one model concurrently; batch_size 0 takes all samples at once. A model that is
-        not built yet builds on its own run first."""
+        that threads predict on one model concurrently; batch_size 0 takes all samples at once (or in cache-sized
+        parts: Model::inference_part_rows). A model that is not built yet builds on its own run first."""
         impl = self._impl
         if not impl.built:
             return impl.predict(xs, batch_size if batch_size > 0 else max(1, len(xs[0])), None)
