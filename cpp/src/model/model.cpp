@@ -297,7 +297,8 @@ int64_t Model::inference_scratch_per_sample(const std::vector<Shape>&) const {
 // -> 2.5 ms on a Xeon at one thread, 1.6 -> 1.1 ms at two). LSTM(128) over 28 steps: 12.6 -> 10.6 ms.
 int64_t Model::inference_part_rows(int64_t n) const {
   constexpr int64_t kPartBytes = int64_t{2} << 20;
-  if (value_shapes_.empty() || !rows_independent()) return n;
+  // Parts have at least 32 rows: a batch of up to 32 (serving latency) is whole without walking the graph.
+  if (n <= 32 || value_shapes_.empty() || !rows_independent()) return n;
   const int64_t per_sample = 4 * std::max<int64_t>(inference_scratch_per_sample({}), 1);
   if (n * per_sample <= kPartBytes) return n;
   return std::min(n, std::max<int64_t>(32, kPartBytes / per_sample / 8 * 8));
