@@ -95,6 +95,25 @@ def test_matmul_q8_matches_reference_and_numpy(isa, restore_threads):
         np.testing.assert_allclose(one, want, rtol=1e-6, atol=1e-6, err_msg=f"isa={isa} {m}x{k}x{n}")
 
 
+def test_matmul_q8_the_same_with_and_without_amx():
+    # The AMX and VNNI kernels give the same int32 sums and share the dequantizing store: the same bits.
+    if not _core.has_amx():
+        pytest.skip("AMX-INT8 is not available on this CPU or operating system")
+    rng = np.random.default_rng(3)
+    before = _core.get_amx()
+    try:
+        for m, k, n in [(8, 33, 17), (40, 100, 48), (130, 784, 256)]:
+            a = rng.standard_normal((m, k)).astype(np.float32)
+            qb, sb = absmax(rng.standard_normal((k, n)).astype(np.float32), 0)
+            bias = rng.standard_normal(n).astype(np.float32)
+            _core.set_amx(True)
+            on = _core.matmul_q8(a, qb, sb, bias, False)
+            _core.set_amx(False)
+            np.testing.assert_array_equal(_core.matmul_q8(a, qb, sb, bias, False), on, err_msg=f"{m}x{k}x{n}")
+    finally:
+        _core.set_amx(before)
+
+
 # ---- layers ---------------------------------------------------------------------------------------------------------
 def quantized_copy(model: nncore.Model) -> nncore.Model:
     """The float model's weights into a fresh model of its architecture, then quantized (the float one kept)."""

@@ -46,6 +46,9 @@ int get_num_threads() { return thread_count().load(); }
 std::string get_isa() { return kernels::isa_name(kernels::active_isa()); }
 void set_isa(const std::string& isa) { kernels::set_active_isa(kernels::isa_from_name(isa)); }
 std::string best_isa() { return kernels::isa_name(kernels::cpu_best_isa()); }
+bool has_amx() { return kernels::cpu_has_amx_int8(); }
+bool get_amx() { return kernels::amx_int8_enabled(); }
+void set_amx(bool on) { kernels::set_amx_int8(on); }
 
 void set_random_seed(uint64_t seed) {
   std::lock_guard<std::mutex> lock(seeds().mu);

@@ -50,8 +50,8 @@ def matmul_reference(a: Any, b: Any, transpose_a: bool = False, transpose_b: boo
 
 def matmul_int8(a: Any, b: Any, reference: bool = False) -> np.ndarray:
     """``a @ b`` for int8 matrices a (M, K) and b (K, N), exactly, as int32 (K < 131072): the integer GEMM of
-    quantized inference, on AVX-512 VNNI where the CPU has it, else AVX2 or generic code. ``reference``: the
-    plain loop twin."""
+    quantized inference, on AMX tiles (8 rows or more) or AVX-512 VNNI where the CPU has them, else AVX2 or
+    generic code. ``reference``: the plain loop twin."""
     def int8_matrix(x: Any, what: str) -> np.ndarray:
         arr = np.asarray(x)
         if arr.dtype != np.int8:

@@ -10,6 +10,10 @@
 
 #if defined(NNCORE_X86)
 #include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #endif
 
 namespace nncore::kernels {
@@ -55,6 +59,49 @@ bool cpu_has_avx512_vnni() {
 #else
   return false;
 #endif
+}
+
+namespace {
+
+// AMX's tile data is off until the process asks Linux for it (arch_prctl ARCH_REQ_XCOMP_PERM, XTILEDATA); the kernel
+// refuses when a thread's signal stack is too small for the larger signal frame, and then the tiles stay unused.
+bool amx_int8_usable() {
+#if defined(NNCORE_X86) && defined(__linux__) && defined(SYS_arch_prctl)
+  unsigned a, b, c, d;
+  if (cpu_best_isa() != Isa::avx512 || !cpu_has_avx512_vnni() || !__get_cpuid_count(7, 0, &a, &b, &c, &d))
+    return false;
+  const bool tile = d & (1u << 24), int8 = d & (1u << 25);  // CPUID.(EAX=7, ECX=0):EDX[24] AMX-TILE, [25] AMX-INT8
+  if (!tile || !int8 || (xgetbv0() & (3u << 17)) != (3u << 17)) return false;  // XTILECFG, XTILEDATA state
+  constexpr long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
+
+std::atomic<bool>& amx_on() {
+  static std::atomic<bool> on{[] {
+    const char* env = std::getenv("NNCORE_AMX");
+    return cpu_has_amx_int8() && !(env != nullptr && std::string(env) == "0");
+  }()};
+  return on;
+}
+
+}  // namespace
+
+bool cpu_has_amx_int8() {
+  static const bool usable = amx_int8_usable();
+  return usable;
+}
+
+bool amx_int8_enabled() { return amx_on().load(std::memory_order_relaxed); }
+
+bool amx_int8_active() { return amx_int8_enabled() && active_isa() == Isa::avx512; }
+
+void set_amx_int8(bool on) {
+  if (on && !cpu_has_amx_int8())
+    throw std::invalid_argument("set_amx: this CPU (or its operating system) does not offer AMX-INT8 tiles");
+  amx_on().store(on);
 }
 
 namespace {

@@ -81,7 +81,7 @@ void gemm_s8_pack_b(int64_t K, int64_t N, const int8_t* B, int64_t ldb, Int8Pack
   std::vector<int8_t>& d = packed->data;
   if (path == S8Path::vnni) {
     const int64_t K4 = (K + 3) / 4;
-    d.assign(static_cast<size_t>(panels * K4 * 64), 0);
+    d.assign(static_cast<size_t>(panels * K4 * 64 + 1024), 0);
     for (int64_t p = 0; p < panels; ++p)
       for (int64_t g = 0; g < K4; ++g)
         for (int64_t j = 0; j < 16; ++j)
@@ -108,11 +108,18 @@ void run_s8(int64_t M, const int8_t* A, int64_t lda, const Int8PackedB& packed, 
   const int64_t N = packed.N, K = packed.K;
   if (M <= 0 || N <= 0) return;
   const S8Path path = static_cast<S8Path>(packed.path);
+#if defined(NNCORE_X86)
+  const bool amx = path == S8Path::vnni && M >= kAmxMinRows && amx_int8_active();
+  const GemmS8Kernel kernel = amx ? gemm_s8_kernel_amx : kernel_for(path);
+#else
+  const bool amx = false;
   const GemmS8Kernel kernel = kernel_for(path);
+#endif
   const int64_t panels = (N + panel_width(path) - 1) / panel_width(path);
-  const auto scratch = [&]() {
+  const auto scratch = [&]() {  // 4 (K + 1) int16 for AVX2, kAmxBlockRows x K rounded up to 64 bytes for AMX
+    const int64_t need = std::max(4 * (K + 1), kAmxBlockRows * (K + 63) / 2);
     std::vector<int16_t>& s = tls_scratch;
-    if (static_cast<int64_t>(s.size()) < 4 * (K + 1)) s.resize(static_cast<size_t>(4 * (K + 1)));
+    if (static_cast<int64_t>(s.size()) < need) s.resize(static_cast<size_t>(need));
     return s.data();
   };
   if (serial) {
@@ -120,14 +127,15 @@ void run_s8(int64_t M, const int8_t* A, int64_t lda, const Int8PackedB& packed, 
     return;
   }
   const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  // Rows in groups of 4 over the threads when there are enough, else the panels (exact sums: any split gives the
-  // same result).
-  const int64_t groups = (M + 3) / 4;
+  // Rows in groups of 4 (AMX: its blocks) over the threads when there are enough, else the panels (exact sums: any
+  // split gives the same result).
+  const int64_t rows = amx ? kAmxBlockRows : 4;
+  const int64_t groups = (M + rows - 1) / rows;
   const bool by_rows = groups >= 2 * threads_for(flops) || groups >= panels;
   const int64_t units = by_rows ? groups : panels;
   parallel_range(units, flops / static_cast<double>(units), [&](int64_t u0, int64_t u1) {
     if (by_rows) {
-      const int64_t m0 = 4 * u0, m1 = std::min(M, 4 * u1);
+      const int64_t m0 = rows * u0, m1 = std::min(M, rows * u1);
       S8Dequant d;
       if (dq != nullptr) d = dq->at(m0, 0);
       kernel(m1 - m0, N, K, A + m0 * lda, lda, packed.data.data(), packed.col_sums.data(), 0, panels,

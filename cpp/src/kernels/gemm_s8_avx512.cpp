@@ -2,8 +2,9 @@
 // for the last rows); per group of 4 k, V loads of B, R broadcasts of 4 bytes of A (+128, as unsigned), R x V
 // vpdpbusd. Groups of 8 rows read each group of B once for twice the rows of groups of 4: B comes from L2 here (a
 // layer's weights), and on a core with two 512-bit vpdpbusd units per cycle L2 could not feed groups of 4.
-// The VNNI instructions are enabled per function (target attribute): the file's flags are the AVX-512 base set,
-// and gemm_s8.cpp calls this only where CPUID reports AVX512_VNNI.
+// The AMX kernel (below) runs blocks of 32 rows on AMX-INT8 tiles over the same packing.
+// The VNNI and AMX instructions are enabled per function (target attribute): the file's flags are the AVX-512 base
+// set, and gemm_s8.cpp calls these only where CPUID reports AVX512_VNNI (and AMX-INT8, granted by the OS).
 #include <immintrin.h>
 
 #include <cstring>
@@ -131,6 +132,94 @@ void vnni(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const v
   }
 }
 
+// ---- AMX ---------------------------------------------------------------------------------------------------------
+// Blocks of 32 rows x 2 panels: C in tiles 0-3 (16 rows x 16 int32 each: rows 0-15 x panels 0, 1, then rows 16-31),
+// A in tiles 4, 5 (16 rows x 64 bytes: 64 k), B in tiles 6, 7 (16 groups of 4 k x 16 columns: 1 KiB of a VNNI
+// panel, so one packing serves both kernels). tdpbssd multiplies signed bytes by signed bytes: neither the +128 nor
+// the column sums. Every tile is 16 x 64 bytes; a block with fewer rows, or K not a multiple of 64, is copied into
+// scratch with zeros past its rows and K, so a tile reads nothing undefined from A; past K4 in the last chunk B reads
+// the next panel (or the packing's 1 KiB of zeros past the last), which meets only those zeros of A.
+struct alignas(64) TileConfig {
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+__attribute__((target("amx-tile,amx-int8,avx512f,avx512bw"))) void amx(
+    int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const void* packed, const int32_t*, int64_t p0,
+    int64_t p1, int32_t* C, int64_t ldc, int16_t* scratch, const S8Dequant* dq) {
+  TileConfig cfg;
+  for (int t = 0; t < 8; ++t) {
+    cfg.rows[t] = 16;
+    cfg.colsb[t] = 64;
+  }
+  // The tile intrinsics are asm statements that take their memory operands as addresses: these barriers make the
+  // stores they read (cfg, the copied rows) happen before them, and the loads of their stores (out) after.
+  __asm__ volatile("" : : "r"(&cfg) : "memory");
+  _tile_loadconfig(&cfg);
+  const int64_t K4 = (K + 3) / 4, chunks = (K4 + 15) / 16, panel_bytes = K4 * 64, K64 = 64 * chunks;
+  const int8_t* pb = static_cast<const int8_t*>(packed);
+  int8_t* pad = reinterpret_cast<int8_t*>(scratch);  // kAmxBlockRows x K64 bytes
+  alignas(64) int32_t out[4][256];
+  for (int64_t i0 = 0; i0 < M; i0 += kAmxBlockRows) {
+    const int64_t r = M - i0 < kAmxBlockRows ? M - i0 : kAmxBlockRows;
+    const int8_t* a = A + i0 * lda;
+    int64_t la = lda;
+    if (r < kAmxBlockRows || K != K64) {
+      for (int64_t i = 0; i < kAmxBlockRows; ++i) {
+        int8_t* d = pad + i * K64;
+        const int64_t n = i < r ? K : 0;
+        if (n > 0) std::memcpy(d, a + i * lda, static_cast<size_t>(n));
+        std::memset(d + n, 0, static_cast<size_t>(K64 - n));
+      }
+      a = pad;
+      la = K64;
+      __asm__ volatile("" : : : "memory");
+    }
+    const bool two = r > 16;
+    for (int64_t p = p0; p < p1; p += 2) {
+      const bool pair = p + 1 < p1;
+      const int8_t* b0 = pb + p * panel_bytes;
+      const int8_t* b1 = b0 + panel_bytes;
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      for (int64_t c = 0; c < chunks; ++c) {
+        _tile_loadd(4, a + 64 * c, la);
+        _tile_loadd(6, b0 + 1024 * c, 64);
+        _tile_dpbssd(0, 4, 6);
+        if (pair) {
+          _tile_loadd(7, b1 + 1024 * c, 64);
+          _tile_dpbssd(1, 4, 7);
+        }
+        if (two) {
+          _tile_loadd(5, a + 16 * la + 64 * c, la);
+          _tile_dpbssd(2, 5, 6);
+          if (pair) _tile_dpbssd(3, 5, 7);
+        }
+      }
+      _tile_stored(0, out[0], 64);
+      _tile_stored(1, out[1], 64);
+      _tile_stored(2, out[2], 64);
+      _tile_stored(3, out[3], 64);
+      __asm__ volatile("" : : : "memory");
+      for (int t = 0; t < (pair ? 2 : 1); ++t) {
+        const int64_t j0 = 16 * (p + t);
+        const __mmask16 m = lanes(N - j0);
+        for (int64_t i = 0; i < r; ++i) {
+          const __m512i v = _mm512_load_si512(out[(i >= 16 ? 2 : 0) + t] + 16 * (i & 15));
+          if (dq != nullptr)
+            dequant_store(v, m, *dq, i0 + i, j0);
+          else
+            _mm512_mask_storeu_epi32(C + (i0 + i) * ldc + j0, m, v);
+        }
+      }
+    }
+  }
+  _tile_release();
+}
+
 void quantize_rows(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q, int64_t ldq, float* scale) {
   const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
   const int64_t tail = K % 16, K16 = K - tail;
@@ -172,6 +261,7 @@ void quantize_rows(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q,
 }  // namespace
 
 const GemmS8Kernel gemm_s8_kernel_vnni = vnni;
+const GemmS8Kernel gemm_s8_kernel_amx = amx;
 const QuantizeRowsKernel quantize_rows_avx512 = quantize_rows;
 
 }  // namespace nncore::kernels

@@ -3,7 +3,8 @@
 // kernels in gemm_s8_avx2.cpp and gemm_s8_avx512.cpp). The packed layouts of B (K x N, int8), zero past K and N:
 //   vnni:    16-column panels, k in groups of 4 bytes: byte ((p * K4 + g) * 16 + j) * 4 + t = B[4g + t][16p + j]
 //            (vpdpbusd multiplies 4 unsigned bytes of A by 4 signed bytes of B per int32 lane: A goes in as
-//            A + 128, and 128 * the column sums of B come off at the end)
+//            A + 128, and 128 * the column sums of B come off at the end; AMX's tdpbssd reads 16 groups of a
+//            panel as one tile), followed by 1 KiB of zeros (a tile's reach past the last panel)
 //   avx2:    8-column panels, k in pairs of int16: element ((p * K2 + g) * 8 + j) * 2 + t = B[2g + t][8p + j]
 //            (vpmaddwd on sign-extended values: exact, where vpmaddubsw would saturate its int16 sums)
 //   generic: B itself, row-major, in 16-column panels for the threads
@@ -48,8 +49,14 @@ using GemmS8Kernel = void (*)(int64_t M, int64_t N, int64_t K, const int8_t* A, 
 using QuantizeRowsKernel = void (*)(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q, int64_t ldq,
                                     float* scale);
 
+// The AMX kernel's rows per block (its scratch: kAmxBlockRows x K rounded up to 64 bytes), and the fewest rows it
+// takes: below, a 16-row tile does more work than the VNNI kernel's rows.
+constexpr int64_t kAmxBlockRows = 32;
+constexpr int64_t kAmxMinRows = 8;
+
 #if defined(NNCORE_X86)
 extern const GemmS8Kernel gemm_s8_kernel_vnni;  // gemm_s8_avx512.cpp
+extern const GemmS8Kernel gemm_s8_kernel_amx;   // the same packing (vnni), on AMX-INT8 tiles
 extern const GemmS8Kernel gemm_s8_kernel_avx2;  // gemm_s8_avx2.cpp
 extern const QuantizeRowsKernel quantize_rows_avx512;
 extern const QuantizeRowsKernel quantize_rows_avx2;

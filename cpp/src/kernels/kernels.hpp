@@ -104,6 +104,14 @@ void gemm_s8_ref(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, 
                  int32_t* C, int64_t ldc);
 const char* gemm_s8_path_name(const Int8PackedB& packed);  // "avx512_vnni", "avx2" or "generic"
 bool cpu_has_avx512_vnni();
+// AMX-INT8 tiles (Intel since Sapphire Rapids) where the CPU has them and Linux grants the process their state: the
+// VNNI-packed int8 GEMM runs blocks of 16 rows on them (same exact sums). On by default where usable; NNCORE_AMX=0
+// or set_amx_int8(false) keeps the AVX-512 VNNI kernel (set_amx_int8(true) throws without AMX). Only while the
+// active ISA is avx512 (amx_int8_active: enabled and avx512 active).
+bool cpu_has_amx_int8();
+bool amx_int8_enabled();
+bool amx_int8_active();
+void set_amx_int8(bool on);
 
 // ---- int8 quantization (Keras's "int8" mode: symmetric absmax into [-127, 127], no zero point) ------------------
 // Per row i of A (M x K, row stride lda): scale[i] = 127 / (max_k |A[i][k]| + 1e-7) and Q[i][k] = A[i][k] * scale[i]
