@@ -58,6 +58,22 @@ def test_dense_forward_matches_numpy_float64(activation, isa):
                                        err_msg=f"{activation} units={units} x={x_shape}")
 
 
+def test_dense_bias_and_relu_in_the_small_m_store_give_the_blocked_gemms_bits(isa):
+    # Up to 256 rows a dense product runs in the small-M kernel with bias and relu in its store; 300 rows take the
+    # blocked GEMM and a pass over C after it: the same float operations in the same order, so the same bits (and a
+    # NaN stays NaN through relu in both).
+    rng = np.random.default_rng(7)
+    for units in (5, 17, 48, 70, 256, 300):
+        for activation, use_bias in (("relu", True), ("relu", False), ("linear", True)):
+            layer = dense_with_random_weights(units, 40, rng, activation, use_bias=use_bias)
+            x = rng.standard_normal((300, 40)).astype(np.float32)
+            x[3, 5] = np.nan
+            whole = layer.forward(x)
+            parts = np.concatenate([layer.forward(x[i:i + 100]) for i in range(0, 300, 100)])
+            np.testing.assert_array_equal(parts, whole, err_msg=f"{activation} bias={use_bias} units={units}")
+            assert np.isnan(whole[3]).all()
+
+
 @pytest.mark.parametrize("activation", ["linear", "relu", "softmax"])
 def test_dense_forward_without_bias(activation):
     rng = np.random.default_rng(2)

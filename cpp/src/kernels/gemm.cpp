@@ -435,9 +435,13 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
     // the columns are too few to go round; every element of C is the same k-ordered sum whichever tile computes
     // it, so the split never changes a result.
     const int64_t rs_a = trans_a ? 1 : lda, cs_a = trans_a ? lda : 1;
+    // Bias and relu go into the kernel's store, unless the pre-activation is kept too.
+    const bool fused = ep != nullptr && ep->preact == nullptr;
+    const SmallMStore store{fused ? ep->bias : nullptr, fused && ep->relu};
     const auto block = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-      uk.small_m(m1 - m0, n1 - n0, K, A + m0 * rs_a, rs_a, cs_a, B + n0, ldb, beta, C + m0 * ldc + n0, ldc);
-      if (ep != nullptr) apply_epilogue(p, m0, n0, m1 - m0, n1 - n0);
+      uk.small_m(m1 - m0, n1 - n0, K, A + m0 * rs_a, rs_a, cs_a, B + n0, ldb, beta, C + m0 * ldc + n0, ldc,
+                 store.from(n0));
+      if (ep != nullptr && !fused) apply_epilogue(p, m0, n0, m1 - m0, n1 - n0);
       finish_block(p, m0, m1, n0, n1);
     };
     // With one or two row groups the kernel waits on B's memory more than on its FMAs: a float of B read per

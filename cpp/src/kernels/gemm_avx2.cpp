@@ -135,7 +135,7 @@ void narrow_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, 
 // ---- few rows of C (M <= 4 per tile), any N: R rows x V ymm of C in 12 registers, B row-major in place --------
 template <int R, int V>
 void small_m_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t ldb, int64_t n,
-                  float beta, float* c, int64_t ldc) {
+                  float beta, float* c, int64_t ldc, SmallMStore st) {
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   __m256i m[V];
 #pragma GCC unroll 12
@@ -167,6 +167,8 @@ void small_m_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const f
       __m256 r = acc[i][v];
       if (beta == 1.0f) r = _mm256_add_ps(_mm256_maskload_ps(ci, m[v]), r);
       else if (beta != 0.0f) r = _mm256_fmadd_ps(vbeta, _mm256_maskload_ps(ci, m[v]), r);
+      if (st.bias != nullptr) r = _mm256_add_ps(r, _mm256_maskload_ps(st.bias + 8 * v, m[v]));
+      if (st.relu) r = _mm256_max_ps(_mm256_setzero_ps(), r);  // max(0, NaN) and max(0, -0): the second operand
       if (full) _mm256_storeu_ps(ci, r);
       else _mm256_maskstore_ps(ci, m[v], r);
     }
@@ -175,23 +177,23 @@ void small_m_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const f
 // R rows of C across all N, in column strips of 8 * V floats (12 accumulators).
 template <int R>
 void small_m_rows(int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t ldb,
-                  float beta, float* c, int64_t ldc) {
+                  float beta, float* c, int64_t ldc, SmallMStore st) {
   constexpr int V = 12 / R;
   for (int64_t j = 0; j < N; j += 8 * V)
-    small_m_tile<R, V>(K, a, rs_a, cs_a, b + j, ldb, std::min<int64_t>(8 * V, N - j), beta, c + j, ldc);
+    small_m_tile<R, V>(K, a, rs_a, cs_a, b + j, ldb, std::min<int64_t>(8 * V, N - j), beta, c + j, ldc, st.from(j));
 }
 
 constexpr int SMALL_M_MAX = 256;
 
 void small_m_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
-                  int64_t ldb, float beta, float* c, int64_t ldc) {
+                  int64_t ldb, float beta, float* c, int64_t ldc, SmallMStore st) {
   int64_t i = 0;
-  for (; i + 4 <= M; i += 4) small_m_rows<4>(N, K, a + i * rs_a, rs_a, cs_a, b, ldb, beta, c + i * ldc, ldc);
+  for (; i + 4 <= M; i += 4) small_m_rows<4>(N, K, a + i * rs_a, rs_a, cs_a, b, ldb, beta, c + i * ldc, ldc, st);
   if (M - i >= 2) {
-    small_m_rows<2>(N, K, a + i * rs_a, rs_a, cs_a, b, ldb, beta, c + i * ldc, ldc);
+    small_m_rows<2>(N, K, a + i * rs_a, rs_a, cs_a, b, ldb, beta, c + i * ldc, ldc, st);
     i += 2;
   }
-  if (M - i == 1) small_m_rows<1>(N, K, a + i * rs_a, rs_a, cs_a, b, ldb, beta, c + i * ldc, ldc);
+  if (M - i == 1) small_m_rows<1>(N, K, a + i * rs_a, rs_a, cs_a, b, ldb, beta, c + i * ldc, ldc, st);
 }
 
 }  // namespace

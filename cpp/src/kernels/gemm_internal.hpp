@@ -24,9 +24,17 @@ using GemmNarrowKernel = void (*)(int64_t M, int64_t N, int64_t K, const float* 
                                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
 // Few rows of C (M <= small_m_max: a batch of one to a few samples through a dense layer) with row-major B: the
-// same signature and contract as the narrow kernel, for any N. B is read in place, row k once per group of up to
-// four rows of C (eight on AVX-512), with as many vectors of C per row in registers as the register file holds;
-// packing B (all of a layer's weights) would cost more than the product.
+// narrow kernel's contract, for any N. B is read in place, row k once per group of up to four rows of C (eight on
+// AVX-512), with as many vectors of C per row in registers as the register file holds; packing B (all of a layer's
+// weights) would cost more than the product. A Dense layer's epilogue goes into the store (no pass over C after):
+// C += bias[j] when bias is not null, then max(0, C) when relu (NaN and -0 kept), as gemm's apply_epilogue does.
+struct SmallMStore {
+  const float* bias;  // at the kernel's column 0
+  bool relu;
+  SmallMStore from(int64_t j) const { return {bias != nullptr ? bias + j : nullptr, relu}; }
+};
+using GemmSmallMKernel = void (*)(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a,
+                                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc, SmallMStore st);
 
 // A micro-kernel and the blocking tuned for it. MC is a multiple of MR and NC of NR; an A block (MC x KC)
 // is meant to stay in L2 and a B micro-panel (KC x NR) in L1.
@@ -41,7 +49,7 @@ struct GemmKernel {
   GemmNarrowKernel narrow;  // null: none
   int narrow_mr;            // rows per narrow tile (threads split M at multiples of it)
   int small_m_max;          // most rows of C the small-M kernel takes; 0: none
-  GemmNarrowKernel small_m; // null: none
+  GemmSmallMKernel small_m; // null: none
   const char* name;
 };
 
