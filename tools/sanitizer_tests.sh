@@ -6,11 +6,11 @@
 #   bash tools/sanitizer_tests.sh              # gcc, AddressSanitizer + UndefinedBehaviorSanitizer: the kernel,
 #                                              # layer, model, loss/metric, file and fuzz tests (the CI subset)
 #   bash tools/sanitizer_tests.sh tests/test_dense.py -k backward    # any pytest arguments instead
-#   bash tools/sanitizer_tests.sh --thread     # clang + LLVM OpenMP with Archer, ThreadSanitizer: trains models whose
-#                                              # layers take every multi-threaded path on 1 and 2 threads, every
+#   bash tools/sanitizer_tests.sh --thread     # clang, ThreadSanitizer: trains models whose layers take every
+#                                              # multi-threaded path of the worker pool on 1 and 2 threads, every
 #                                              # SIMD path (cpp/checks/tsan_threads.cpp; apt-get install clang
-#                                              # libomp-dev). A C++ program: the TSan runtime preloaded
-#                                              # into Python (LLVM 14) crashes at start-up.
+#                                              # libomp-dev, for OpenMP's simd pragmas). A C++ program: the TSan
+#                                              # runtime preloaded into Python (LLVM 14) crashes at start-up.
 #
 # The learning tests stay out: they would take most of the time and add no code path the others miss; so does
 # test_soak.py, as ASan's quarantine holds freed memory on purpose and resident memory measures nothing under it.
@@ -28,19 +28,13 @@ if [ "$mode" = thread ]; then
   BUILD=${NNCORE_SANITIZER_BUILD:-build-tsan}
   CXX_BIN=${CXX:-$(command -v clang++ || command -v clang++-14 || true)}
   [ -n "$CXX_BIN" ] || { echo "sanitizer_tests.sh --thread: clang++ not found" >&2; exit 1; }
-  # Archer tells ThreadSanitizer what LLVM OpenMP's barriers and tasks order; without it every parallel region
-  # would be reported.
-  archer="$(dirname "$("$CXX_BIN" -print-file-name=libomp.so)")/libarcher.so"
-  [ -e "$archer" ] || archer="$(ls /usr/lib/llvm-*/lib/libarcher.so 2>/dev/null | head -n 1)"
-  [ -e "$archer" ] || { echo "sanitizer_tests.sh --thread: libarcher.so (LLVM OpenMP) not found" >&2; exit 1; }
   rm -f "$BUILD/CMakeCache.txt"  # a cache from another compiler would drop the -D options below
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_COMPILER="$CXX_BIN" \
     -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer -g -O1 -Wno-pass-failed" \
     -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" -DNNCORE_BUILD_THREAD_CHECK=ON > "$BUILD.configure.log" 2>&1 \
     || { cat "$BUILD.configure.log"; exit 1; }
   cmake --build "$BUILD" --target tsan_threads
-  OMP_TOOL_LIBRARIES="$archer" ARCHER_OPTIONS=verbose=0 \
-    TSAN_OPTIONS="ignore_noninstrumented_modules=1:halt_on_error=1:exitcode=99:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}" \
+  TSAN_OPTIONS="ignore_noninstrumented_modules=1:halt_on_error=1:exitcode=99:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}" \
     "$BUILD/tsan_threads"
   exit 0
 fi

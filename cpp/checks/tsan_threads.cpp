@@ -1,9 +1,9 @@
 // ThreadSanitizer driver: trains and runs models whose layers all take their multi-threaded paths (GEMM, convolution,
 // transposed convolution, pooling, upsampling, normalization, the recurrent batch split, optimizer updates) on 2
 // threads, and checks that the results equal the 1-thread ones bit for bit, under every SIMD path. Built by
-// NNCORE_BUILD_TSAN=ON with clang and -fsanitize=thread against LLVM OpenMP, run with Archer
-// (tools/sanitizer_tests.sh --thread): any data race is a report and a non-zero exit. Then serves each trained model
-// from 4 threads at once, each with its own InferenceSession (float, then quantized to int8), and checks every
+// NNCORE_BUILD_THREAD_CHECK=ON with clang and -fsanitize=thread (tools/sanitizer_tests.sh --thread; the worker
+// pool's threads and atomics are all ThreadSanitizer needs to see): any data race is a report and a non-zero exit.
+// Then serves each trained model from 4 threads at once, each with its own InferenceSession (float, then quantized to int8), and checks every
 // answer against the single-threaded one. A C++ program, as the ThreadSanitizer runtime preloaded into Python crashes at start-up.
 #include <cstdio>
 #include <cstring>

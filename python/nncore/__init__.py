@@ -11,14 +11,6 @@ from __future__ import annotations
 
 import os as _os
 
-# OpenMP threads that spin-wait between parallel regions steal the core that the training loop needs whenever
-# another process is busy: with libgomp's default (300,000 spins) an epoch on 2 cores took 10-20x longer. Too short a
-# spin lets workers fall asleep between the regions of one step or one predict call, and each region then waits for
-# a wake-up. 3,000 spins (~50-150 us: a pause instruction is 40-140 cycles) measured best on the whole (bench/RESULTS.md,
-# notes on method). libgomp reads this when it loads (with nncore._core, just below); a value set by the user wins.
-if "GOMP_SPINCOUNT" not in _os.environ and "OMP_WAIT_POLICY" not in _os.environ:
-    _os.environ["GOMP_SPINCOUNT"] = "3000"
-
 from . import _core
 from ._core import get_isa, get_num_threads, set_isa, set_num_threads, set_random_seed
 from . import callbacks, datasets, initializers, layers, losses, metrics, ops, optimizers, regularizers

@@ -1,7 +1,6 @@
 // C (M x N) = beta * C + op(A) (M x K) * op(B) (K x N), float32, row-major.
 // BLIS-style: five loops (JC over N by NC, PC over K by KC, IC over M by MC, JR by NR, IR by MR) around an
 // MR x NR micro-kernel of the active ISA, on A and B panels packed into reused, 64-byte aligned buffers.
-#include <omp.h>
 #if defined(__SSE__)
 #include <xmmintrin.h>
 #endif
@@ -17,6 +16,7 @@
 #include "kernels/gemm_internal.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/thread_buffer.hpp"
+#include "kernels/thread_pool.hpp"
 
 namespace nncore::kernels {
 
@@ -371,11 +371,9 @@ void run_grid(const Problem& p, const GemmKernel& uk, bool serial) {
     return;
   }
   // Threads write disjoint rectangles of C and only read A and B: no race. Rectangles are dealt round-robin
-  // so that all are computed even if the runtime grants fewer threads than asked (nested regions).
-#pragma omp parallel num_threads(nt)
-  {
-    const int granted = omp_get_num_threads();
-    for (int r = omp_get_thread_num(); r < tm * tn; r += granted) {
+  // so that all are computed when the pool grants fewer threads than asked (nested regions, a busy pool).
+  parallel_run(nt, [&](int t, int granted) {
+    for (int r = t; r < tm * tn; r += granted) {
       int64_t m0, m1, n0, n1;
       split_range(p.M, uk.MR, tm, r / tn, &m0, &m1);
       split_range(p.N, uk.NR, tn, r % tn, &n0, &n1);
@@ -384,7 +382,7 @@ void run_grid(const Problem& p, const GemmKernel& uk, bool serial) {
         finish_block(p, m0, m1, n0, n1);
       }
     }
-  }
+  });
 }
 
 void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
@@ -419,15 +417,13 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
       rows(0, M);
       return;
     }
-#pragma omp parallel num_threads(nt)
-    {
-      const int granted = omp_get_num_threads();
-      for (int r = omp_get_thread_num(); r < nt; r += granted) {
+    parallel_run(nt, [&](int t, int granted) {
+      for (int r = t; r < nt; r += granted) {
         int64_t m0, m1;
         split_range(M, uk.narrow_mr, nt, r, &m0, &m1);
         if (m0 < m1) rows(m0, m1);
       }
-    }
+    });
     return;
   }
   if (takes_small_m(uk, trans_b, M, N, K)) {
@@ -456,15 +452,13 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
     }
     const bool rows_for_hook = hook_takes_rows(ep, M, 4, nt);
     const bool by_columns = ceil_div(N, 64) >= nt && !rows_for_hook;
-#pragma omp parallel num_threads(nt)
-    {
-      const int granted = omp_get_num_threads();
-      for (int r = omp_get_thread_num(); r < nt; r += granted) {
+    parallel_run(nt, [&](int t, int granted) {
+      for (int r = t; r < nt; r += granted) {
         int64_t b0, b1;
         split_range(by_columns ? N : M, by_columns ? 64 : 4, nt, r, &b0, &b1);
         if (b0 < b1) by_columns ? block(0, M, b0, b1) : block(b0, b1, 0, N);
       }
-    }
+    });
     return;
   }
   // C^T = op(B)^T op(A)^T is the same product with the roles of M and N swapped. Computing it instead pays when

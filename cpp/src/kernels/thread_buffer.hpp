@@ -1,6 +1,6 @@
 #pragma once
-// A grow-only, 64-byte aligned scratch buffer. Kernels keep them thread_local: OpenMP reuses its worker
-// threads, so in steady state a kernel call allocates nothing.
+// A grow-only, 64-byte aligned scratch buffer. Kernels keep them thread_local: the pool (thread_pool.hpp) keeps its
+// workers, so in steady state a kernel call allocates nothing.
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
