@@ -28,7 +28,10 @@ def median(xs: List[float]) -> float:
 
 def median_seconds(fn: Callable[[], object], reps: int) -> float:
     """Median seconds per call of fn, over reps samples of enough calls (~20 ms) that timer resolution and call
-    overhead stay small, after a warm-up (caches, thread pools, packing buffers and workspaces)."""
+    overhead stay small, after a warm-up (caches, thread pools, packing buffers and workspaces). First a 50 ms pause:
+    the worker threads of what ran before (another library's, whose OpenMP workers spin for milliseconds after each
+    call) go to sleep instead of competing with fn's for the cores."""
+    time.sleep(0.05)
     fn()
     t0 = time.perf_counter()
     fn()

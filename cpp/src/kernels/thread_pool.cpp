@@ -5,6 +5,7 @@
 // either the master sees the sleeper or the sleeper sees the post).
 #include "kernels/thread_pool.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -25,6 +26,7 @@
 
 #if defined(__unix__)
 #include <pthread.h>
+#include <sys/resource.h>
 #endif
 
 namespace nncore::kernels {
@@ -69,13 +71,44 @@ Clock::duration spin_time() {
 // When another process wants these cores, a spinning thread is worse than useless: it burns its share of the core
 // and loses the scheduler's preference for threads that wake from sleep, so the thread a region waits for runs
 // late (an MLP epoch at 2 threads beside a busy process: 1.3 s sleeping at once, 3-4 s spinning 30-300 us). A spin
-// that finds itself descheduled (a gap between two of its clock reads) marks the cores contended for a second:
-// meanwhile nobody spins, workers and the master sleep at once.
-constexpr auto kPreempted = std::chrono::microseconds(1000);
-constexpr auto kContendedFor = std::chrono::seconds(1);
+// that finds itself descheduled for over 1 ms (between two of its clock reads) while the kernel counts an involuntary
+// context switch of its thread (another task took the core: a virtual machine's pauses count none) marks the cores
+// contended for a while: meanwhile nobody spins, workers and the master sleep at once. 100 ms at first (another
+// library's threads in this process, busy for a moment after their own call, cost one short window), growing by
+// 100 ms up to a second while each window is followed at once by the next (a busy machine).
+constexpr auto kPreempted = std::chrono::milliseconds(1);
+constexpr int64_t kWindowMs = 100, kMaxWindows = 10;
 std::atomic<int64_t> contended_until{0};  // Clock ticks since its epoch
+std::atomic<int64_t> streak{0};           // windows in a row
 
-bool contended(Clock::time_point now) { return now.time_since_epoch().count() < contended_until.load(std::memory_order_relaxed); }
+void mark_contended(Clock::time_point now) {
+  const int64_t t = now.time_since_epoch().count();
+  const int64_t window = std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(kWindowMs)).count();
+  const int64_t n = t - contended_until.load(std::memory_order_relaxed) < 2 * window
+                        ? std::min(streak.load(std::memory_order_relaxed) + 1, kMaxWindows)
+                        : 1;
+  streak.store(n, std::memory_order_relaxed);
+  contended_until.store(t + n * window, std::memory_order_relaxed);
+}
+
+bool contended(Clock::time_point now) {
+  return now.time_since_epoch().count() < contended_until.load(std::memory_order_relaxed);
+}
+
+long involuntary_switches() {
+#if defined(RUSAGE_THREAD)
+  rusage u;
+  if (getrusage(RUSAGE_THREAD, &u) == 0) return u.ru_nivcsw;
+#endif
+  return -1;
+}
+
+void note_gap(Clock::time_point now) {
+  thread_local long seen = -1;
+  const long n = involuntary_switches();
+  if (n < 0 || (seen >= 0 && n > seen)) mark_contended(now);
+  seen = n;
+}
 
 // Spins until done() (yielding the core every ~1024 pauses), for at most `limit` and while the cores are not
 // contended; whether done() became true.
@@ -90,7 +123,7 @@ bool spin_until(Done&& done, Clock::duration limit) {
     if (i % 64 == 0) {
       const Clock::time_point now = Clock::now();
       if (now - last > kPreempted) {
-        contended_until.store((now + kContendedFor).time_since_epoch().count(), std::memory_order_relaxed);
+        note_gap(now);
         return done();
       }
       last = now;
