@@ -734,6 +734,23 @@ def test_non_finite_inputs(value):
         model.fit(np.zeros((4, 784)), y_bad, verbose=0)
 
 
+def test_non_finite_inputs_are_counted():
+    # The input scan counts NaN, inf and -inf and passes the largest finite values, wherever they are.
+    rng = np.random.default_rng(4)
+    for n in (1, 7, 8, 9, 15, 16, 17, 33, 100):
+        model = nncore.Sequential([Dense(2, input_shape=(n,))])
+        x = rng.standard_normal((3, n)).astype(np.float32)
+        x[0, 0] = np.finfo(np.float32).max
+        x[1, -1] = -np.finfo(np.float32).max
+        model.predict(x, verbose=0)  # finite: no error
+        flat = x.reshape(-1)
+        spots = sorted({0, 7, 8, 15, 16, flat.size - 1, flat.size // 2} & set(range(flat.size)))
+        for k, i in enumerate(spots):
+            flat[i] = (np.nan, np.inf, -np.inf)[k % 3]
+        with pytest.raises(ValueError, match=rf"predict: x contains {len(spots)} non-finite"):
+            model.predict(x, verbose=0)
+
+
 @pytest.mark.parametrize("label", [10, -1, 1.5, 100])
 def test_sparse_labels_out_of_range(label):
     model = _fmnist_shaped()
