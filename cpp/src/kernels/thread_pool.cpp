@@ -14,6 +14,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -186,9 +187,21 @@ void parallel_run_fn(int nt, ParallelFn fn, const void* ctx) {
     fn(ctx, 0, 1);
     return;
   }
+  pool->slots.reserve(static_cast<size_t>(nt - 1));  // so that push_back below cannot throw after a thread started
   while (static_cast<int>(pool->slots.size()) < nt - 1) {
-    pool->slots.push_back(std::make_unique<Slot>());
-    std::thread(worker_main, pool, pool->slots.back().get()).detach();
+    auto slot = std::make_unique<Slot>();
+    try {
+      std::thread(worker_main, pool, slot.get()).detach();
+    } catch (const std::system_error&) {  // no more threads (a process limit): the region takes fewer
+      break;
+    }
+    pool->slots.push_back(std::move(slot));
+  }
+  nt = std::min(nt, static_cast<int>(pool->slots.size()) + 1);
+  if (nt <= 1) {
+    claim.unlock();
+    fn(ctx, 0, 1);
+    return;
   }
   pool->pending.store(nt - 1, std::memory_order_relaxed);
   for (int t = 1; t < nt; ++t) {
