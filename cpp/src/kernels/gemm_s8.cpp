@@ -117,7 +117,7 @@ void run_s8(int64_t M, const int8_t* A, int64_t lda, const Int8PackedB& packed, 
 #endif
   const int64_t panels = (N + panel_width(path) - 1) / panel_width(path);
   const auto scratch = [&]() {  // 4 (K + 1) int16 for AVX2, kAmxBlockRows x K rounded up to 64 bytes for AMX
-    const int64_t need = std::max(4 * (K + 1), kAmxBlockRows * (K + 63) / 2);
+    const int64_t need = amx ? kAmxBlockRows * (K + 63) / 2 : 4 * (K + 1);
     std::vector<int16_t>& s = tls_scratch;
     if (static_cast<int64_t>(s.size()) < need) s.resize(static_cast<size_t>(need));
     return s.data();
@@ -137,9 +137,8 @@ void run_s8(int64_t M, const int8_t* A, int64_t lda, const Int8PackedB& packed, 
     if (by_rows) {
       const int64_t m0 = rows * u0, m1 = std::min(M, rows * u1);
       S8Dequant d;
-      if (dq != nullptr) d = dq->at(m0, 0);
       kernel(m1 - m0, N, K, A + m0 * lda, lda, packed.data.data(), packed.col_sums.data(), 0, panels,
-             C != nullptr ? C + m0 * ldc : nullptr, ldc, scratch(), dq != nullptr ? &d : nullptr);
+             C != nullptr ? C + m0 * ldc : nullptr, ldc, scratch(), S8Dequant::at_or_null(dq, m0, 0, &d));
     } else {
       kernel(M, N, K, A, lda, packed.data.data(), packed.col_sums.data(), u0, u1, C, ldc, scratch(), dq);
     }

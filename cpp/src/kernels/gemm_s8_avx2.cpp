@@ -84,8 +84,7 @@ void avx2(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const v
       const int16_t* b = pb + p * panel_elems;
       int32_t* c = dq != nullptr ? nullptr : C + i0 * ldc + j0;
       S8Dequant d;
-      if (dq != nullptr) d = dq->at(i0, j0);
-      const S8Dequant* dp = dq != nullptr ? &d : nullptr;
+      const S8Dequant* dp = S8Dequant::at_or_null(dq, i0, j0, &d);
       switch (rows) {
         case 1: row_group<1>(K2, a16, stride, b, panel_elems, panels, n, c, ldc, dp); break;
         case 2: row_group<2>(K2, a16, stride, b, panel_elems, panels, n, c, ldc, dp); break;

@@ -105,8 +105,7 @@ void row_group(int64_t N, int64_t K, const int8_t* A, int64_t lda, const int8_t*
     const int8_t* b = pb + p * panel_bytes;
     int32_t* c = dq != nullptr ? nullptr : C + i0 * ldc + j0;
     S8Dequant d;
-    if (dq != nullptr) d = dq->at(i0, j0);
-    const S8Dequant* dp = dq != nullptr ? &d : nullptr;
+    const S8Dequant* dp = S8Dequant::at_or_null(dq, i0, j0, &d);
     switch (panels) {
       case 1: tile<R, 1>(K, a, lda, b, panel_bytes, col_sums + j0, n, c, ldc, dp); break;
       case 2: tile<R, 2>(K, a, lda, b, panel_bytes, col_sums + j0, n, c, ldc, dp); break;

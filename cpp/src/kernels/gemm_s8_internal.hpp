@@ -35,6 +35,12 @@ struct S8Dequant {
     return {inv_rs + i0 * rs_stride, rs_stride, inv_cs + j0, bias != nullptr ? bias + j0 : nullptr, add_c, relu,
             F + i0 * ldf + j0, ldf};
   }
+  // dq->at(i0, j0) kept in *storage, or null without dq (a kernel's pointer for a part of its C).
+  static const S8Dequant* at_or_null(const S8Dequant* dq, int64_t i0, int64_t j0, S8Dequant* storage) {
+    if (dq == nullptr) return nullptr;
+    *storage = dq->at(i0, j0);
+    return storage;
+  }
 };
 
 // C rows [0, M) x columns of panels [p0, p1) (int32, row stride ldc) = A (M x K, int8, row stride lda) * B, exactly;

@@ -11,10 +11,11 @@ namespace nncore::kernels {
 template <typename F>
 void parallel_range(int64_t n, double cost_per_item, F&& f) {
   const int nt = threads_for(static_cast<double>(n) * cost_per_item);
-  if (nt <= 1 || n < 2 || in_parallel_region()) {  // inside a region (a GEMM's block hook): this thread alone
+  if (nt <= 1 || n < 2) {
     f(int64_t{0}, n);
     return;
   }
+  // Inside a region (a GEMM's block hook) the pool gives T = 1: this thread alone.
   parallel_run(nt, [&](int t, int T) {
     const int64_t begin = n * t / T, end = n * (t + 1) / T;
     if (begin < end) f(begin, end);

@@ -174,8 +174,6 @@ Pool* new_pool() {
 
 }  // namespace
 
-bool in_parallel_region() { return tls_in_region; }
-
 void parallel_run_fn(int nt, ParallelFn fn, const void* ctx) {
   if (nt <= 1 || tls_in_region) {
     fn(ctx, 0, 1);

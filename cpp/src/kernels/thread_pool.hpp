@@ -16,9 +16,6 @@ using ParallelFn = void (*)(const void* ctx, int t, int T);
 // caller's part is rethrown after the workers finish; the workers' parts must not throw.
 void parallel_run_fn(int nt, ParallelFn fn, const void* ctx);
 
-// Whether the calling thread is running a part of a region.
-bool in_parallel_region();
-
 template <typename F>
 void parallel_run(int nt, F&& f) {
   using Fn = std::remove_reference_t<F>;
