@@ -17,7 +17,10 @@ CLANGXX=${CLANGXX:-$(command -v clang++ || command -v clang++-14 || true)}
 [ -n "$CLANGXX" ] || { echo "fuzz_model_file.sh: clang++ not found (Debian: apt-get install clang libomp-dev)" >&2; exit 1; }
 
 # -Wno-pass-failed: at -O1 clang reports every "omp simd" loop it leaves unvectorized; noise here.
-flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1 -Wno-pass-failed"
+# -fsanitize-address-outline-instrumentation: a call per checked access instead of inline code. Clang 14 took 122 s
+# over conv_avx512.cpp with the checks inline (the whole build 173 s in CI), 21-34 s outlined; the fuzzer ran no
+# slower (5,800 inputs/s against 5,100).
+flags="-fsanitize=address,undefined -fsanitize-address-outline-instrumentation -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1 -Wno-pass-failed"
 rm -f "$BUILD/CMakeCache.txt"  # a cache from another compiler would drop the -D options below
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_COMPILER="$CLANGXX" \
   -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \

@@ -41,7 +41,9 @@ fi
 
 BUILD=${NNCORE_SANITIZER_BUILD:-build-asan}
 CXX_BIN=${CXX:-g++}
-flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1"
+# -g1: line tables and functions, all that a report's stack needs; -g made compiles ~40% longer (layer_config.cpp
+# 16.4 s against 11.9 s) and the extension's link-time optimized link longer still.
+flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g1 -O1"
 # libstdc++ is preloaded too: Python itself does not link it, and ASan's __cxa_throw interceptor must find the
 # real one at start-up or the first C++ exception aborts the process.
 preload="$("$CXX_BIN" -print-file-name=libasan.so) $("$CXX_BIN" -print-file-name=libstdc++.so)"
@@ -67,6 +69,12 @@ default_tests=(
   --deselect tests/test_augmentation.py::test_augmentation_helps_on_a_small_fashion_mnist_subset
   # (training three Fashion-MNIST models for an accuracy claim: the quantized kernels' cases run above)
   --deselect "tests/test_quantize.py::test_quantized_accuracy_within_half_a_point"
+  # (kill a writer subprocess at 50 points: 100 interpreters started under the sanitizers, 50 s each test, and a
+  # killed process reports nothing; the writers' code runs in the other file tests)
+  --deselect tests/test_checkpoint.py::test_killed_at_50_points_while_checkpointing_leaves_the_old_or_the_new_file
+  --deselect tests/test_model_io.py::test_killing_a_writer_at_50_points_leaves_the_old_or_the_new_file
+  # (a Fashion-MNIST learning claim, 47 s here: frozen layers in new models run in the file's other test)
+  --deselect tests/test_transfer.py::test_pretrained_frozen_features_beat_training_from_scratch
 )
 
 rm -f "$BUILD/CMakeCache.txt"  # a cache from another compiler would drop the -D options below
