@@ -59,7 +59,8 @@ def test_dense_forward_matches_numpy_float64(activation, isa):
 
 
 def test_dense_bias_and_relu_in_the_small_m_store_give_the_blocked_gemms_bits(isa):
-    # Up to 256 rows a dense product runs in the small-M kernel with bias and relu in its store; 300 rows take the
+    # Up to 256 rows a dense product runs in the small-M kernel with bias and relu in its store (from 64 rows with
+    # B packed and C holding partial sums between K blocks); 300 rows take the
     # blocked GEMM and a pass over C after it: the same float operations in the same order, so the same bits (and a
     # NaN stays NaN through relu in both).
     rng = np.random.default_rng(7)
@@ -69,8 +70,10 @@ def test_dense_bias_and_relu_in_the_small_m_store_give_the_blocked_gemms_bits(is
             x = rng.standard_normal((300, 40)).astype(np.float32)
             x[3, 5] = np.nan
             whole = layer.forward(x)
-            parts = np.concatenate([layer.forward(x[i:i + 100]) for i in range(0, 300, 100)])
-            np.testing.assert_array_equal(parts, whole, err_msg=f"{activation} bias={use_bias} units={units}")
+            for part in (100, 30):  # the small-M kernel with B packed (64 rows or more) and in place
+                parts = np.concatenate([layer.forward(x[i:i + part]) for i in range(0, 300, part)])
+                np.testing.assert_array_equal(parts, whole,
+                                              err_msg=f"{activation} bias={use_bias} units={units} part={part}")
             assert np.isnan(whole[3]).all()
 
 

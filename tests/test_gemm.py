@@ -26,6 +26,9 @@ SHAPES = [
     # columns: 8+4+1 and 8+4+2+1 rows, last strips of 34, 4, 40 and 16 columns.
     (1, 300, 257), (2, 64, 129), (3, 40, 300), (6, 100, 200), (11, 33, 97), (64, 50, 70),
     (13, 50, 130), (15, 33, 100), (10, 20, 40), (9, 17, 16),
+    # 64 rows or more (AVX2 and AVX-512: B packed per strip, K in blocks of up to 256, C keeping the partial sums):
+    # 8+4+1 row groups, three and two K blocks, last strips of 34, 29 and 17 columns.
+    (100, 600, 130), (77, 257, 61), (200, 300, 17), (256, 1000, 200),
 ]
 TRANSPOSES = [(False, False), (False, True), (True, False), (True, True)]
 
@@ -93,6 +96,20 @@ def test_matmul_one_and_two_threads_bit_identical(restore_threads, m, k, n, ta, 
     two = ops.matmul(a, b, ta, tb)
     assert np.array_equal(one, two)
     np.testing.assert_allclose(two, want, rtol=0, atol=gemm_tol(k))
+
+
+@pytest.mark.parametrize("ta", [False, True], ids=["n", "t"])
+def test_matmul_small_m_rows_are_the_same_sums_packed_or_in_place(isa, ta):
+    # From 64 rows on, the small-M kernel packs B and keeps partial sums in C between K blocks; below, it reads B
+    # in place over the whole of K. Each element is the same k-ordered sum either way: the first 24 rows of a
+    # product are bit-identical to the product of those 24 rows alone.
+    rng = np.random.default_rng(13)
+    for m, k, n in [(100, 600, 130), (256, 784, 256), (77, 257, 61), (64, 32, 256)]:
+        a, b, want = operands(rng, m, k, n, ta, False)
+        whole = ops.matmul(a, b, transpose_a=ta)
+        head = ops.matmul(a[:, :24] if ta else a[:24], b, transpose_a=ta)
+        assert np.array_equal(whole[:24], head), f"isa={isa} M,K,N={m},{k},{n} ta={ta}"
+        np.testing.assert_allclose(whole, want, rtol=0, atol=gemm_tol(k))
 
 
 def test_matmul_repeated_calls_identical():

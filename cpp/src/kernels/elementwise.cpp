@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/elementwise_internal.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/parallel.hpp"
 
@@ -283,6 +284,19 @@ double orthogonal_regularize(float* grad, const float* w, int64_t rows, int64_t 
 }
 
 int64_t count_nonfinite(const float* x, int64_t n) {
+  // Inputs are scanned at every fit, evaluate and predict (800 KB at a batch of 256 MNIST images: ~30 us in plain
+  // SSE code, ~3% of the MLP's predict): the active ISA answers whether anything is to count.
+#if defined(NNCORE_X86)
+  switch (active_isa()) {
+    case Isa::avx512:
+      if (!any_nonfinite_avx512(x, n)) return 0;
+      break;
+    case Isa::avx2:
+      if (!any_nonfinite_avx2(x, n)) return 0;
+      break;
+    default: break;
+  }
+#endif
   // x - x is 0 for a finite x and NaN for inf or NaN (no -ffast-math: not folded), and NaN != NaN: a test the
   // compiler vectorizes, unlike std::isfinite, counted in int32 over blocks.
   int64_t bad = 0;

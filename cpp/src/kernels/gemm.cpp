@@ -57,6 +57,7 @@ namespace {
 
 thread_local ThreadBuffer tls_pack_a;
 thread_local ThreadBuffer tls_pack_b;
+thread_local ThreadBuffer tls_small_m;  // the small-M kernel's panels
 
 // ---- packing --------------------------------------------------------------------------------------------------
 
@@ -435,8 +436,9 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
     const bool fused = ep != nullptr && ep->preact == nullptr;
     const SmallMStore store{fused ? ep->bias : nullptr, fused && ep->relu};
     const auto block = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+      float* scratch = uk.small_m_scratch > 0 ? tls_small_m.get(uk.small_m_scratch) : nullptr;
       uk.small_m(m1 - m0, n1 - n0, K, A + m0 * rs_a, rs_a, cs_a, B + n0, ldb, beta, C + m0 * ldc + n0, ldc,
-                 store.from(n0));
+                 store.from(n0), scratch);
       if (ep != nullptr && !fused) apply_epilogue(p, m0, n0, m1 - m0, n1 - n0);
       finish_block(p, m0, m1, n0, n1);
     };

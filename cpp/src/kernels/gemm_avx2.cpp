@@ -132,20 +132,22 @@ void narrow_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, 
   else narrow_rows<2>(M, K, a, rs_a, cs_a, b, ldb, m, full, beta, c, ldc);
 }
 
-// ---- few rows of C (M <= 4 per tile), any N: R rows x V ymm of C in 12 registers, B row-major in place --------
-template <int R, int V>
+// ---- few rows of C (M <= 4 per tile), any N: R rows x V ymm of C in 12 registers --------------------------------
+// B is read in place (row k of the strip at b + k * ldb) or, Packed, from a panel of kc x 8 V floats (row k at
+// b + 8 V k, 32-byte aligned, the columns past n zero); resume and finish as in gemm_avx512.cpp's small_m_tile.
+template <int R, int V, bool Packed = false>
 void small_m_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t ldb, int64_t n,
-                  float beta, float* c, int64_t ldc, SmallMStore st) {
+                  float beta, float* c, int64_t ldc, SmallMStore st, bool resume = false, bool finish = true) {
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   __m256i m[V];
 #pragma GCC unroll 12
   for (int v = 0; v < V; ++v) m[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - 8 * v)), lanes);
+  const bool full = n == 8 * V;
   __m256 acc[R][V];
 #pragma GCC unroll 4
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 12
-    for (int v = 0; v < V; ++v) acc[i][v] = _mm256_setzero_ps();
-  const bool full = n == 8 * V;
+    for (int v = 0; v < V; ++v) acc[i][v] = resume ? _mm256_maskload_ps(c + i * ldc + 8 * v, m[v]) : _mm256_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     const float* bk = b + k * ldb;
     __m256 ak[R];
@@ -153,7 +155,8 @@ void small_m_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const f
     for (int i = 0; i < R; ++i) ak[i] = _mm256_broadcast_ss(a + i * rs_a + k * cs_a);
 #pragma GCC unroll 12
     for (int v = 0; v < V; ++v) {
-      const __m256 bv = full ? _mm256_loadu_ps(bk + 8 * v) : _mm256_maskload_ps(bk + 8 * v, m[v]);
+      const __m256 bv = Packed ? _mm256_load_ps(bk + 8 * v)
+                               : full ? _mm256_loadu_ps(bk + 8 * v) : _mm256_maskload_ps(bk + 8 * v, m[v]);
 #pragma GCC unroll 4
       for (int i = 0; i < R; ++i) acc[i][v] = _mm256_fmadd_ps(ak[i], bv, acc[i][v]);
     }
@@ -165,10 +168,12 @@ void small_m_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const f
     for (int v = 0; v < V; ++v) {
       float* ci = c + i * ldc + 8 * v;
       __m256 r = acc[i][v];
-      if (beta == 1.0f) r = _mm256_add_ps(_mm256_maskload_ps(ci, m[v]), r);
-      else if (beta != 0.0f) r = _mm256_fmadd_ps(vbeta, _mm256_maskload_ps(ci, m[v]), r);
-      if (st.bias != nullptr) r = _mm256_add_ps(r, _mm256_maskload_ps(st.bias + 8 * v, m[v]));
-      if (st.relu) r = _mm256_max_ps(_mm256_setzero_ps(), r);  // max(0, NaN) and max(0, -0): the second operand
+      if (finish) {
+        if (beta == 1.0f) r = _mm256_add_ps(_mm256_maskload_ps(ci, m[v]), r);
+        else if (beta != 0.0f) r = _mm256_fmadd_ps(vbeta, _mm256_maskload_ps(ci, m[v]), r);
+        if (st.bias != nullptr) r = _mm256_add_ps(r, _mm256_maskload_ps(st.bias + 8 * v, m[v]));
+        if (st.relu) r = _mm256_max_ps(_mm256_setzero_ps(), r);  // max(0, NaN) and max(0, -0): the second operand
+      }
       if (full) _mm256_storeu_ps(ci, r);
       else _mm256_maskstore_ps(ci, m[v], r);
     }
@@ -183,10 +188,50 @@ void small_m_rows(int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs
     small_m_tile<R, V>(K, a, rs_a, cs_a, b + j, ldb, std::min<int64_t>(8 * V, N - j), beta, c + j, ldc, st.from(j));
 }
 
+// ---- many rows (kPackedMinRows or more) with beta 0: each strip of B packed, kPanelK rows at a time --------------
+// As in gemm_avx512.cpp (B's rows ldb floats apart crowd a few of L1's sets; packed, every group of 4 rows reads
+// them from L1, C keeping the partial sums between K blocks: the same sums, bit for bit). The Xeon's AVX2 path, one
+// core, alternating: 256 x 784 x 256 1,520-1,640 -> 1,480-1,585 us, 256 x 256 x 256 490-530 -> 460-510 us,
+// 64 x 784 x 256 400-430 -> 360-405 us (what bounds this kernel at ~60% of the ymm FMA rate is not B's traffic).
+constexpr int64_t kPackedMinRows = 64;
+constexpr int64_t kPanelK = 256;
+constexpr int64_t kPanelFloats = kPanelK * 24;
+
+void pack_panel(int64_t kc, const float* b, int64_t ldb, int64_t n, float* dst) {
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256i m[3];
+  for (int v = 0; v < 3; ++v) m[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - 8 * v)), lanes);
+  for (int64_t k = 0; k < kc; ++k, dst += 24)
+    for (int v = 0; v < 3; ++v) _mm256_store_ps(dst + 8 * v, _mm256_maskload_ps(b + k * ldb + 8 * v, m[v]));
+}
+
+void packed_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
+                 int64_t ldb, float* c, int64_t ldc, SmallMStore st, float* panel) {
+  const int64_t blocks = (K + kPanelK - 1) / kPanelK;
+  for (int64_t j = 0; j < N; j += 24) {
+    const int64_t n = std::min<int64_t>(24, N - j);
+    for (int64_t q = 0; q < blocks; ++q) {
+      const int64_t k0 = K * q / blocks, kc = K * (q + 1) / blocks - k0;
+      const bool resume = q > 0, finish = q + 1 == blocks;
+      const float* ak = a + k0 * cs_a;
+      pack_panel(kc, b + k0 * ldb + j, ldb, n, panel);
+      int64_t i = 0;
+      for (; i + 4 <= M; i += 4)
+        small_m_tile<4, 3, true>(kc, ak + i * rs_a, rs_a, cs_a, panel, 24, n, 0.0f, c + i * ldc + j, ldc, st.from(j),
+                                 resume, finish);
+      for (; i < M; ++i)
+        small_m_tile<1, 3, true>(kc, ak + i * rs_a, rs_a, cs_a, panel, 24, n, 0.0f, c + i * ldc + j, ldc, st.from(j),
+                                 resume, finish);
+    }
+  }
+}
+
 constexpr int SMALL_M_MAX = 256;
 
 void small_m_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
-                  int64_t ldb, float beta, float* c, int64_t ldc, SmallMStore st) {
+                  int64_t ldb, float beta, float* c, int64_t ldc, SmallMStore st, float* scratch) {
+  if (M >= kPackedMinRows && beta == 0.0f && scratch != nullptr)
+    return packed_rows(M, N, K, a, rs_a, cs_a, b, ldb, c, ldc, st, scratch);
   int64_t i = 0;
   for (; i + 4 <= M; i += 4) small_m_rows<4>(N, K, a + i * rs_a, rs_a, cs_a, b, ldb, beta, c + i * ldc, ldc, st);
   if (M - i >= 2) {
@@ -201,6 +246,6 @@ void small_m_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a,
 // Blocking for Zen4-class caches (32 KiB L1d, 1 MiB L2): KC * NR * 4 B = 24 KiB of B per micro-panel in L1,
 // MC * KC * 4 B = 192 KiB of A in L2, a KC x NC block of B (4 MiB) in L3.
 const GemmKernel gemm_kernel_avx2 = {MR, NR, 192, 256, 4080, micro_kernel_avx2, 16, narrow_avx2,
-                                     NARROW_MR, SMALL_M_MAX, small_m_avx2, "avx2 4x24"};
+                                     NARROW_MR, SMALL_M_MAX, small_m_avx2, kPanelFloats, "avx2 4x24"};
 
 }  // namespace nncore::kernels

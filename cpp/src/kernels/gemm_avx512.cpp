@@ -114,16 +114,19 @@ void narrow_avx512(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a
   }
 }
 
-// ---- few rows of C (M <= 8 per tile), any N: R rows x V zmm of C in registers, B row-major in place ------------
-// Row k + kSmallMPrefetch of B is asked into L1 while row k is used: the strip's rows lie ldb floats apart (one or a
-// few lines each, a page holding only a handful), which the hardware prefetchers follow late. On the Xeon, 784 x 256
-// B alone: 32 rows 70-75 -> 64-69 us, 256 rows 540-610 -> 500 us (8 rows ahead; 4 was slower, 12-16 no faster); in
-// MLP predict 2-5%. Groups of 1 or 2 rows (batch 1) read B sequentially and were slower with it.
+// ---- few rows of C (M <= 8 per tile), any N: R rows x V zmm of C in registers ----------------------------------
+// B is read in place (row k of the strip at b + k * ldb), or, Packed, from a panel of kc x 16 V floats (row k at
+// b + 16 V k, 64-byte aligned, the columns past n zero). resume: the accumulators start from C's values, the partial
+// sums of the K block before (beta is then 0); finish: beta, the bias and relu go into the store (else the raw sums).
+// In place, row k + kSmallMPrefetch of B is asked into L1 while row k is used: the strip's rows lie ldb floats apart
+// (one or a few lines each, a page holding only a handful), which the hardware prefetchers follow late. On the Xeon,
+// 784 x 256 B alone: 32 rows 70-75 -> 64-69 us, 256 rows 540-610 -> 500 us (8 rows ahead; 4 was slower, 12-16 no
+// faster); in MLP predict 2-5%. Groups of 1 or 2 rows (batch 1) read B sequentially and were slower with it.
 constexpr int64_t kSmallMPrefetch = 8;
 
-template <int R, int V>
+template <int R, int V, bool Packed = false>
 void small_m_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t ldb, int64_t n,
-                  float beta, float* c, int64_t ldc, SmallMStore st) {
+                  float beta, float* c, int64_t ldc, SmallMStore st, bool resume = false, bool finish = true) {
   __mmask16 m[V];
 #pragma GCC unroll 16
   for (int v = 0; v < V; ++v) {
@@ -134,14 +137,15 @@ void small_m_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const f
 #pragma GCC unroll 8
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 16
-    for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
+    for (int v = 0; v < V; ++v)
+      acc[i][v] = resume ? _mm512_maskz_loadu_ps(m[v], c + i * ldc + 16 * v) : _mm512_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     const float* bk = b + k * ldb;
     __m512 bv[V];
 #pragma GCC unroll 16
-    for (int v = 0; v < V; ++v) bv[v] = _mm512_maskz_loadu_ps(m[v], bk + 16 * v);
+    for (int v = 0; v < V; ++v) bv[v] = Packed ? _mm512_load_ps(bk + 16 * v) : _mm512_maskz_loadu_ps(m[v], bk + 16 * v);
     // (a prefetch never faults: rows past B's last are harmless)
-    if constexpr (R >= 4) {
+    if constexpr (!Packed && R >= 4) {
 #pragma GCC unroll 16
       for (int v = 0; v < V; ++v)
         _mm_prefetch(reinterpret_cast<const char*>(bk + kSmallMPrefetch * ldb + 16 * v), _MM_HINT_T0);
@@ -160,10 +164,12 @@ void small_m_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const f
     for (int v = 0; v < V; ++v) {
       float* ci = c + i * ldc + 16 * v;
       __m512 r = acc[i][v];
-      if (beta == 1.0f) r = _mm512_add_ps(_mm512_maskz_loadu_ps(m[v], ci), r);
-      else if (beta != 0.0f) r = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m[v], ci), r);
-      if (st.bias != nullptr) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m[v], st.bias + 16 * v));
-      if (st.relu) r = _mm512_maskz_max_ps(m[v], _mm512_setzero_ps(), r);  // max(0, NaN) and max(0, -0): the second
+      if (finish) {
+        if (beta == 1.0f) r = _mm512_add_ps(_mm512_maskz_loadu_ps(m[v], ci), r);
+        else if (beta != 0.0f) r = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m[v], ci), r);
+        if (st.bias != nullptr) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m[v], st.bias + 16 * v));
+        if (st.relu) r = _mm512_maskz_max_ps(m[v], _mm512_setzero_ps(), r);  // max(0, NaN), max(0, -0): the second
+      }
       _mm512_mask_storeu_ps(ci, m[v], r);
     }
 }
@@ -198,10 +204,80 @@ void small_m_rows(int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs
     small_m_strip<R, V>(std::min(left, W), K, a, rs_a, cs_a, b + j, ldb, beta, c + j, ldc, st.from(j));
 }
 
+// ---- many rows (kPackedMinRows or more) with beta 0: each strip of B packed, kPanelK rows at a time --------------
+// Every group of 8 rows reads the whole strip of B again. In place, its rows lie ldb floats apart: with ldb = 256
+// (1 KiB) they fall into a quarter of L1's sets and come from L2 each time. Packed into a contiguous panel (at most
+// kPanelK x 48 floats, 48 KiB) they are read once from L2 and by every group from L1; C keeps the partial sums
+// between the K blocks. Each element of C is still the same k-ordered sum (the accumulator goes to C and back
+// unrounded), so the result is the in-place kernel's, bit for bit. The Xeon, one core: 256 x 784 x 256 650 -> 585
+// us, 256 x 256 x 256 205 -> 174 us, 64 x 784 x 256 164 -> 152 us; 32 rows were 3-5% slower (the packing is
+// shared by too few groups), hence the threshold.
+constexpr int64_t kPackedMinRows = 64;
+constexpr int64_t kPanelK = 256;
+constexpr int64_t kPanelFloats = kPanelK * 48;
+
+template <int V>
+void pack_panel(int64_t kc, const float* b, int64_t ldb, int64_t n, float* dst) {
+  __mmask16 m[V];
+#pragma GCC unroll 16
+  for (int v = 0; v < V; ++v) {
+    const int64_t left = n - 16 * v;
+    m[v] = left >= 16 ? static_cast<__mmask16>(0xFFFF) : left <= 0 ? 0 : static_cast<__mmask16>((1u << left) - 1u);
+  }
+  for (int64_t k = 0; k < kc; ++k, dst += 16 * V) {
+#pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) {
+      _mm_prefetch(reinterpret_cast<const char*>(b + (k + kSmallMPrefetch) * ldb + 16 * v), _MM_HINT_T0);
+      _mm512_store_ps(dst + 16 * v, _mm512_maskz_loadu_ps(m[v], b + k * ldb + 16 * v));
+    }
+  }
+}
+
+// All M rows of a strip of n <= 16 V columns: per K block, its panel packed, then every row group over it.
+template <int V>
+void packed_strip(int64_t M, int64_t n, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
+                  int64_t ldb, float* c, int64_t ldc, SmallMStore st, float* panel) {
+  const int64_t blocks = (K + kPanelK - 1) / kPanelK;
+  for (int64_t q = 0; q < blocks; ++q) {
+    const int64_t k0 = K * q / blocks, kc = K * (q + 1) / blocks - k0;
+    const bool resume = q > 0, finish = q + 1 == blocks;
+    const float* ak = a + k0 * cs_a;
+    pack_panel<V>(kc, b + k0 * ldb, ldb, n, panel);
+    int64_t i = 0;
+    for (; i + 8 <= M; i += 8)
+      small_m_tile<8, V, true>(kc, ak + i * rs_a, rs_a, cs_a, panel, 16 * V, n, 0.0f, c + i * ldc, ldc, st, resume,
+                               finish);
+    for (; i + 4 <= M; i += 4)
+      small_m_tile<4, V, true>(kc, ak + i * rs_a, rs_a, cs_a, panel, 16 * V, n, 0.0f, c + i * ldc, ldc, st, resume,
+                               finish);
+    for (; i < M; ++i)
+      small_m_tile<1, V, true>(kc, ak + i * rs_a, rs_a, cs_a, panel, 16 * V, n, 0.0f, c + i * ldc, ldc, st, resume,
+                               finish);
+  }
+}
+
+// The strips of small_m_rows<8, 3>, each packed.
+void packed_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
+                 int64_t ldb, float* c, int64_t ldc, SmallMStore st, float* panel) {
+  int64_t j = 0;
+  for (; N - j > 64; j += 48) packed_strip<3>(M, 48, K, a, rs_a, cs_a, b + j, ldb, c + j, ldc, st.from(j), panel);
+  int64_t left = N - j;  // 1 .. 64
+  if (left > 48) {
+    packed_strip<2>(M, 32, K, a, rs_a, cs_a, b + j, ldb, c + j, ldc, st.from(j), panel);
+    j += 32;
+    left -= 32;
+  }
+  if (left > 32) packed_strip<3>(M, left, K, a, rs_a, cs_a, b + j, ldb, c + j, ldc, st.from(j), panel);
+  else if (left > 16) packed_strip<2>(M, left, K, a, rs_a, cs_a, b + j, ldb, c + j, ldc, st.from(j), panel);
+  else packed_strip<1>(M, left, K, a, rs_a, cs_a, b + j, ldb, c + j, ldc, st.from(j), panel);
+}
+
 constexpr int SMALL_M_MAX = 256;
 
 void small_m_avx512(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
-                    int64_t ldb, float beta, float* c, int64_t ldc, SmallMStore st) {
+                    int64_t ldb, float beta, float* c, int64_t ldc, SmallMStore st, float* scratch) {
+  if (M >= kPackedMinRows && beta == 0.0f && scratch != nullptr)
+    return packed_rows(M, N, K, a, rs_a, cs_a, b, ldb, c, ldc, st, scratch);
   // Groups of 8 rows read each row of B once for 48 columns of C in 24 accumulators: half the B traffic of groups of
   // 4 (B comes from L2 here). On a Xeon with two 512-bit FMA units, 32 x 784 x 256 in 125 instead of 145 us
   // (MLP predict at batch 32), 256 rows 1,030 instead of 1,135 us. Each element of C sums K in order whatever the
@@ -221,6 +297,7 @@ void small_m_avx512(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_
 // Blocking for Zen4-class caches (32 KiB L1d, 1 MiB L2): KC * NR * 4 B = 32 KiB of B per micro-panel streams
 // through L1, MC * KC * 4 B = 192 KiB of A in L2, a KC x NC block of B (4 MiB) in L3.
 const GemmKernel gemm_kernel_avx512 = {MR, NR, 192, 256, 4096, micro_kernel_avx512, 16, narrow_avx512,
-                                       NARROW_MR, SMALL_M_MAX, small_m_avx512, "avx512 8x32"};
+                                       NARROW_MR, SMALL_M_MAX, small_m_avx512, kPanelFloats,
+                                       "avx512 8x32"};
 
 }  // namespace nncore::kernels

@@ -25,16 +25,20 @@ using GemmNarrowKernel = void (*)(int64_t M, int64_t N, int64_t K, const float* 
 
 // Few rows of C (M <= small_m_max: a batch of one to a few samples through a dense layer) with row-major B: the
 // narrow kernel's contract, for any N. B is read in place, row k once per group of up to four rows of C (eight on
-// AVX-512), with as many vectors of C per row in registers as the register file holds; packing B (all of a layer's
-// weights) would cost more than the product. A Dense layer's epilogue goes into the store (no pass over C after):
+// AVX-512), with as many vectors of C per row in registers as the register file holds; packing all of B (a layer's
+// weights) ahead would cost more than the product. From 64 rows with beta 0 the SIMD kernels copy B a panel at a time
+// (a strip of columns, up to 256 rows of it) into the thread's scratch, which every row group then reads from L1,
+// C holding the partial sums between panels: the same sums as in place. A Dense layer's epilogue goes into the store (no pass over C after):
 // C += bias[j] when bias is not null, then max(0, C) when relu (NaN and -0 kept), as gemm's apply_epilogue does.
 struct SmallMStore {
   const float* bias;  // at the kernel's column 0
   bool relu;
   SmallMStore from(int64_t j) const { return {bias != nullptr ? bias + j : nullptr, relu}; }
 };
+// scratch: the calling thread's small_m_scratch floats, 64-byte aligned (null when the kernel asks for none).
 using GemmSmallMKernel = void (*)(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a,
-                                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc, SmallMStore st);
+                                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc, SmallMStore st,
+                                  float* scratch);
 
 // A micro-kernel and the blocking tuned for it. MC is a multiple of MR and NC of NR; an A block (MC x KC)
 // is meant to stay in L2 and a B micro-panel (KC x NR) in L1.
@@ -50,6 +54,7 @@ struct GemmKernel {
   int narrow_mr;            // rows per narrow tile (threads split M at multiples of it)
   int small_m_max;          // most rows of C the small-M kernel takes; 0: none
   GemmSmallMKernel small_m; // null: none
+  int64_t small_m_scratch;  // floats of per-thread scratch the small-M kernel takes; 0: none
   const char* name;
 };
 
