@@ -83,9 +83,10 @@ def test_matmul_small_exact_values(isa):
         np.testing.assert_array_equal(ops.matmul(a, b), (a.astype(np.int64) @ b.astype(np.int64)))
 
 
-# The last three: few rows of C (the small-M kernel for row-major B: threads split the columns).
+# The last four: few rows of C (the small-M kernel for row-major B: threads split the columns, or the rows when each
+# thread gets 64 or more).
 @pytest.mark.parametrize("m,k,n", [(300, 257, 513), (257, 300, 97), (513, 129, 300), (31, 1000, 1025), (1, 784, 256),
-                                   (3, 700, 300), (40, 300, 200)])
+                                   (3, 700, 300), (40, 300, 200), (200, 700, 300)])
 @pytest.mark.parametrize("ta,tb", TRANSPOSES, ids=["nn", "nt", "tn", "tt"])
 def test_matmul_one_and_two_threads_bit_identical(restore_threads, m, k, n, ta, tb):
     rng = np.random.default_rng(m + k + n)

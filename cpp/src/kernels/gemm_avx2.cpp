@@ -188,12 +188,11 @@ void small_m_rows(int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs
     small_m_tile<R, V>(K, a, rs_a, cs_a, b + j, ldb, std::min<int64_t>(8 * V, N - j), beta, c + j, ldc, st.from(j));
 }
 
-// ---- many rows (kPackedMinRows or more) with beta 0: each strip of B packed, kPanelK rows at a time --------------
+// ---- many rows (kSmallMPackedRows or more) with beta 0: each strip of B packed, kPanelK rows at a time -----
 // As in gemm_avx512.cpp (B's rows ldb floats apart crowd a few of L1's sets; packed, every group of 4 rows reads
 // them from L1, C keeping the partial sums between K blocks: the same sums, bit for bit). The Xeon's AVX2 path, one
 // core, alternating: 256 x 784 x 256 1,520-1,640 -> 1,480-1,585 us, 256 x 256 x 256 490-530 -> 460-510 us,
 // 64 x 784 x 256 400-430 -> 360-405 us (what bounds this kernel at ~60% of the ymm FMA rate is not B's traffic).
-constexpr int64_t kPackedMinRows = 64;
 constexpr int64_t kPanelK = 256;
 constexpr int64_t kPanelFloats = kPanelK * 24;
 
@@ -230,7 +229,7 @@ constexpr int SMALL_M_MAX = 256;
 
 void small_m_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
                   int64_t ldb, float beta, float* c, int64_t ldc, SmallMStore st, float* scratch) {
-  if (M >= kPackedMinRows && beta == 0.0f && scratch != nullptr)
+  if (M >= kSmallMPackedRows && beta == 0.0f && scratch != nullptr)
     return packed_rows(M, N, K, a, rs_a, cs_a, b, ldb, c, ldc, st, scratch);
   int64_t i = 0;
   for (; i + 4 <= M; i += 4) small_m_rows<4>(N, K, a + i * rs_a, rs_a, cs_a, b, ldb, beta, c + i * ldc, ldc, st);

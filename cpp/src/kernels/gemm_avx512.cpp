@@ -204,7 +204,7 @@ void small_m_rows(int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs
     small_m_strip<R, V>(std::min(left, W), K, a, rs_a, cs_a, b + j, ldb, beta, c + j, ldc, st.from(j));
 }
 
-// ---- many rows (kPackedMinRows or more) with beta 0: each strip of B packed, kPanelK rows at a time --------------
+// ---- many rows (kSmallMPackedRows or more) with beta 0: each strip of B packed, kPanelK rows at a time -----
 // Every group of 8 rows reads the whole strip of B again. In place, its rows lie ldb floats apart: with ldb = 256
 // (1 KiB) they fall into a quarter of L1's sets and come from L2 each time. Packed into a contiguous panel (at most
 // kPanelK x 48 floats, 48 KiB) they are read once from L2 and by every group from L1; C keeps the partial sums
@@ -212,7 +212,6 @@ void small_m_rows(int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs
 // unrounded), so the result is the in-place kernel's, bit for bit. The Xeon, one core: 256 x 784 x 256 650 -> 585
 // us, 256 x 256 x 256 205 -> 174 us, 64 x 784 x 256 164 -> 152 us; 32 rows were 3-5% slower (the packing is
 // shared by too few groups), hence the threshold.
-constexpr int64_t kPackedMinRows = 64;
 constexpr int64_t kPanelK = 256;
 constexpr int64_t kPanelFloats = kPanelK * 48;
 
@@ -276,7 +275,7 @@ constexpr int SMALL_M_MAX = 256;
 
 void small_m_avx512(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
                     int64_t ldb, float beta, float* c, int64_t ldc, SmallMStore st, float* scratch) {
-  if (M >= kPackedMinRows && beta == 0.0f && scratch != nullptr)
+  if (M >= kSmallMPackedRows && beta == 0.0f && scratch != nullptr)
     return packed_rows(M, N, K, a, rs_a, cs_a, b, ldb, c, ldc, st, scratch);
   // Groups of 8 rows read each row of B once for 48 columns of C in 24 accumulators: half the B traffic of groups of
   // 4 (B comes from L2 here). On a Xeon with two 512-bit FMA units, 32 x 784 x 256 in 125 instead of 145 us
