@@ -52,9 +52,11 @@ def test_matmul_int8_one_and_two_threads_identical(restore_threads):
         np.testing.assert_array_equal(one, product(a, b))
 
 
-# Around AMX's blocks: 8 rows (its fewest), 16-row tiles, 32-row blocks, an odd panel count, K around chunks of 64.
+# Around AMX's blocks: 8 rows (its fewest), 16-row tiles, 32-row blocks, an odd panel count, K around chunks of 64;
+# blocks of up to 16 rows drain groups of 8 panels (32 panels; 13 = 8 + 5; a 16-row block after a 32-row one).
 AMX_SHAPES = [(8, 1, 1), (8, 784, 256), (15, 64, 16), (16, 65, 17), (17, 63, 33), (31, 128, 48), (32, 784, 256),
-              (33, 70, 40), (47, 200, 80), (64, 4000, 20), (100, 130, 17), (256, 784, 256)]
+              (33, 70, 40), (47, 200, 80), (64, 4000, 20), (100, 130, 17), (256, 784, 256),
+              (16, 128, 512), (12, 64, 200), (48, 100, 300)]
 
 
 @pytest.fixture(params=[False, True], ids=["vnni", "amx"])

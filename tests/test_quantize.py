@@ -102,7 +102,7 @@ def test_matmul_q8_the_same_with_and_without_amx():
     rng = np.random.default_rng(3)
     before = _core.get_amx()
     try:
-        for m, k, n in [(8, 33, 17), (40, 100, 48), (130, 784, 256)]:
+        for m, k, n in [(8, 33, 17), (40, 100, 48), (130, 784, 256), (16, 128, 512), (48, 128, 200)]:
             a = rng.standard_normal((m, k)).astype(np.float32)
             qb, sb = absmax(rng.standard_normal((k, n)).astype(np.float32), 0)
             bias = rng.standard_normal(n).astype(np.float32)
