@@ -174,7 +174,8 @@ __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw"))) void amx(
     const int64_t r = M - i0 < kAmxBlockRows ? M - i0 : kAmxBlockRows;
     const int8_t* a = A + i0 * lda;
     int64_t la = lda;
-    if (r < kAmxBlockRows || K != K64) {
+    // (A block of exactly 16 rows reads only its own rows: tile 4 alone.)
+    if ((r < kAmxBlockRows && r != 16) || K != K64) {
       for (int64_t i = 0; i < kAmxBlockRows; ++i) {
         int8_t* d = pad + i * K64;
         const int64_t n = i < r ? K : 0;
