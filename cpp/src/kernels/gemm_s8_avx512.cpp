@@ -153,6 +153,46 @@ struct alignas(64) TileConfig {
 // 4-8% slower in the LSTM at one thread, for no reason found; they keep the pair at a time.)
 constexpr int kAmxGroupPairs = 4;
 
+// Row i, columns j0 .. j0 + 15 (mask m) of the products v: into C, or dequantized.
+inline void put_row(__m512i v, __mmask16 m, const S8Dequant* dq, int32_t* C, int64_t ldc, int64_t i, int64_t j0) {
+  if (dq != nullptr)
+    dequant_store(v, m, *dq, i, j0);
+  else
+    _mm512_mask_storeu_epi32(C + i * ldc + j0, m, v);
+}
+
+// Rows 0-15 (and 16-31 when two) of A times panels b0 (and b1 when pair), K in chunks of 64 bytes, into tiles 0-3
+// and out to o0 (rows 0-15 x b0), o1 (x b1), o2, o3 (rows 16-31): 16 x 16 int32 each. Only what is computed is
+// stored.
+__attribute__((target("amx-tile,amx-int8,avx512f,avx512bw"), always_inline)) inline void amx_pair(
+    const int8_t* a, int64_t la, const int8_t* b0, const int8_t* b1, int64_t chunks, bool pair, bool two,
+    int32_t* o0, int32_t* o1, int32_t* o2, int32_t* o3) {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (int64_t c = 0; c < chunks; ++c) {
+    _tile_loadd(4, a + 64 * c, la);
+    _tile_loadd(6, b0 + 1024 * c, 64);
+    _tile_dpbssd(0, 4, 6);
+    if (pair) {
+      _tile_loadd(7, b1 + 1024 * c, 64);
+      _tile_dpbssd(1, 4, 7);
+    }
+    if (two) {
+      _tile_loadd(5, a + 16 * la + 64 * c, la);
+      _tile_dpbssd(2, 5, 6);
+      if (pair) _tile_dpbssd(3, 5, 7);
+    }
+  }
+  _tile_stored(0, o0, 64);
+  if (pair) _tile_stored(1, o1, 64);
+  if (two) {
+    _tile_stored(2, o2, 64);
+    if (pair) _tile_stored(3, o3, 64);
+  }
+}
+
 __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw"))) void amx(
     int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const void* packed, const int32_t*, int64_t p0,
     int64_t p1, int32_t* C, int64_t ldc, int16_t* scratch, const S8Dequant* dq) {
@@ -168,8 +208,7 @@ __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw"))) void amx(
   const int64_t K4 = (K + 3) / 4, chunks = (K4 + 15) / 16, panel_bytes = K4 * 64, K64 = 64 * chunks;
   const int8_t* pb = static_cast<const int8_t*>(packed);
   int8_t* pad = reinterpret_cast<int8_t*>(scratch);  // kAmxBlockRows x K64 bytes
-  alignas(64) int32_t out[4][256];
-  alignas(64) int32_t group[2 * kAmxGroupPairs][256];
+  alignas(64) int32_t out[2 * kAmxGroupPairs][256];
   for (int64_t i0 = 0; i0 < M; i0 += kAmxBlockRows) {
     const int64_t r = M - i0 < kAmxBlockRows ? M - i0 : kAmxBlockRows;
     const int8_t* a = A + i0 * lda;
@@ -186,79 +225,29 @@ __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw"))) void amx(
       la = K64;
       __asm__ volatile("" : : : "memory");
     }
-    const bool two = r > 16;
-    if (!two) {
+    if (r <= 16) {  // groups of 4 pairs, drained row by row across their panels (out[t]: panel g0 + t)
       for (int64_t g0 = p0; g0 < p1; g0 += 2 * kAmxGroupPairs) {
         const int64_t g1 = p1 - g0 < 2 * kAmxGroupPairs ? p1 : g0 + 2 * kAmxGroupPairs;
-        for (int64_t p = g0; p < g1; p += 2) {
-          const bool pair = p + 1 < g1;
-          const int8_t* b0 = pb + p * panel_bytes;
-          const int8_t* b1 = b0 + panel_bytes;
-          _tile_zero(0);
-          _tile_zero(1);
-          for (int64_t c = 0; c < chunks; ++c) {
-            _tile_loadd(4, a + 64 * c, la);
-            _tile_loadd(6, b0 + 1024 * c, 64);
-            _tile_dpbssd(0, 4, 6);
-            if (pair) {
-              _tile_loadd(7, b1 + 1024 * c, 64);
-              _tile_dpbssd(1, 4, 7);
-            }
-          }
-          _tile_stored(0, group[p - g0], 64);
-          if (pair) _tile_stored(1, group[p - g0 + 1], 64);
-        }
+        for (int64_t p = g0; p < g1; p += 2)
+          amx_pair(a, la, pb + p * panel_bytes, pb + (p + 1) * panel_bytes, chunks, p + 1 < g1, false, out[p - g0],
+                   out[p - g0 + 1], nullptr, nullptr);
         __asm__ volatile("" : : : "memory");
         for (int64_t i = 0; i < r; ++i)
-          for (int64_t p = g0; p < g1; ++p) {
-            const int64_t j0 = 16 * p;
-            const __m512i v = _mm512_load_si512(group[p - g0] + 16 * i);
-            const __mmask16 m = lanes(N - j0);
-            if (dq != nullptr)
-              dequant_store(v, m, *dq, i0 + i, j0);
-            else
-              _mm512_mask_storeu_epi32(C + (i0 + i) * ldc + j0, m, v);
-          }
+          for (int64_t p = g0; p < g1; ++p)
+            put_row(_mm512_load_si512(out[p - g0] + 16 * i), lanes(N - 16 * p), dq, C, ldc, i0 + i, 16 * p);
       }
       continue;
     }
-    for (int64_t p = p0; p < p1; p += 2) {
+    for (int64_t p = p0; p < p1; p += 2) {  // a pair at a time (out[0], out[1]: rows 0-15; out[2], out[3]: 16-31)
       const bool pair = p + 1 < p1;
-      const int8_t* b0 = pb + p * panel_bytes;
-      const int8_t* b1 = b0 + panel_bytes;
-      _tile_zero(0);
-      _tile_zero(1);
-      _tile_zero(2);
-      _tile_zero(3);
-      for (int64_t c = 0; c < chunks; ++c) {
-        _tile_loadd(4, a + 64 * c, la);
-        _tile_loadd(6, b0 + 1024 * c, 64);
-        _tile_dpbssd(0, 4, 6);
-        if (pair) {
-          _tile_loadd(7, b1 + 1024 * c, 64);
-          _tile_dpbssd(1, 4, 7);
-        }
-        if (two) {
-          _tile_loadd(5, a + 16 * la + 64 * c, la);
-          _tile_dpbssd(2, 5, 6);
-          if (pair) _tile_dpbssd(3, 5, 7);
-        }
-      }
-      _tile_stored(0, out[0], 64);
-      _tile_stored(1, out[1], 64);
-      _tile_stored(2, out[2], 64);
-      _tile_stored(3, out[3], 64);
+      amx_pair(a, la, pb + p * panel_bytes, pb + (p + 1) * panel_bytes, chunks, pair, true, out[0], out[1], out[2],
+               out[3]);
       __asm__ volatile("" : : : "memory");
       for (int t = 0; t < (pair ? 2 : 1); ++t) {
         const int64_t j0 = 16 * (p + t);
         const __mmask16 m = lanes(N - j0);
-        for (int64_t i = 0; i < r; ++i) {
-          const __m512i v = _mm512_load_si512(out[(i >= 16 ? 2 : 0) + t] + 16 * (i & 15));
-          if (dq != nullptr)
-            dequant_store(v, m, *dq, i0 + i, j0);
-          else
-            _mm512_mask_storeu_epi32(C + (i0 + i) * ldc + j0, m, v);
-        }
+        for (int64_t i = 0; i < r; ++i)
+          put_row(_mm512_load_si512(out[(i >= 16 ? 2 : 0) + t] + 16 * (i & 15)), m, dq, C, ldc, i0 + i, j0);
       }
     }
   }
