@@ -70,6 +70,22 @@ def test_quantize_rows_matches_numpy_on_every_isa(isa):
             np.testing.assert_array_equal(s, want_s)
 
 
+def test_quantize_rows_leave_nan_out_of_the_scale_on_every_isa(isa):
+    # A NaN does not count toward a row's absmax (the reference's amax < v), wherever it falls in the vector lanes:
+    # after a larger value in its lane (positions 8 and 16 apart), in the tail, or filling the row.
+    x = np.linspace(-3, 3, 5 * 100, dtype=np.float32).reshape(5, 100)
+    x[0, 5] = 40.0
+    x[0, 5 + 16] = x[0, 5 + 8] = x[0, 5 + 64] = np.nan
+    x[1, 99] = np.nan
+    x[2] = np.nan
+    x[3, 0] = np.inf
+    want_q, want_s = _core.quantize_rows_int8(x, True)
+    assert want_s[0] == np.float32(127) / (np.float32(40) + np.float32(1e-7)) and want_s[3] == 0.0
+    q, s = _core.quantize_rows_int8(x, False)
+    np.testing.assert_array_equal(s, want_s, err_msg=f"isa={isa}")
+    np.testing.assert_array_equal(q, want_q, err_msg=f"isa={isa}")
+
+
 def test_quantize_rows_rounds_half_to_even(isa):
     # Row max 127 makes the scale 127 / (127 + 1e-7) == 1 in float32: the values themselves are rounded.
     x = np.array([[127.0, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.5] * 3], np.float32)

@@ -103,7 +103,9 @@ void quantize_rows(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q,
     const float* a = A + i * lda;
     int8_t* q = Q + i * ldq;
     __m256 m = _mm256_setzero_ps();
-    for (int64_t k = 0; k < K8; k += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(a + k), absmask));
+    // max returns its second operand when either is NaN: the running maximum goes second, so a NaN of A is left
+    // out (as the reference's amax < v does).
+    for (int64_t k = 0; k < K8; k += 8) m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(a + k), absmask), m);
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
     m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));

@@ -261,22 +261,23 @@ void quantize_rows(int64_t M, int64_t K, const float* A, int64_t lda, int8_t* Q,
   for (int64_t i = 0; i < M; ++i) {
     const float* a = A + i * lda;
     int8_t* q = Q + i * ldq;
-    // Four running maxima (max is exact: any order gives the same), so the loop is not one dependency chain.
+    // Four running maxima (max is exact: any order gives the same), so the loop is not one dependency chain. max
+    // returns its second operand when either is NaN: the running maximum goes second, so a NaN of A is left out
+    // (as the reference's amax < v does) and the maxima never become NaN.
     __m512 m = _mm512_setzero_ps(), m1 = m, m2 = m, m3 = m;
     int64_t k = 0;
     for (; k + 64 <= K16; k += 64) {
-      m = _mm512_maskz_max_ps(0xFFFF, m, _mm512_abs_ps(_mm512_loadu_ps(a + k)));
-      m1 = _mm512_maskz_max_ps(0xFFFF, m1, _mm512_abs_ps(_mm512_loadu_ps(a + k + 16)));
-      m2 = _mm512_maskz_max_ps(0xFFFF, m2, _mm512_abs_ps(_mm512_loadu_ps(a + k + 32)));
-      m3 = _mm512_maskz_max_ps(0xFFFF, m3, _mm512_abs_ps(_mm512_loadu_ps(a + k + 48)));
+      m = _mm512_maskz_max_ps(0xFFFF, _mm512_abs_ps(_mm512_loadu_ps(a + k)), m);
+      m1 = _mm512_maskz_max_ps(0xFFFF, _mm512_abs_ps(_mm512_loadu_ps(a + k + 16)), m1);
+      m2 = _mm512_maskz_max_ps(0xFFFF, _mm512_abs_ps(_mm512_loadu_ps(a + k + 32)), m2);
+      m3 = _mm512_maskz_max_ps(0xFFFF, _mm512_abs_ps(_mm512_loadu_ps(a + k + 48)), m3);
     }
-    for (; k < K16; k += 16) m = _mm512_maskz_max_ps(0xFFFF, m, _mm512_abs_ps(_mm512_loadu_ps(a + k)));
-    if (tail) m = _mm512_maskz_max_ps(0xFFFF, m, _mm512_abs_ps(_mm512_maskz_loadu_ps(tm, a + K16)));
+    for (; k < K16; k += 16) m = _mm512_maskz_max_ps(0xFFFF, _mm512_abs_ps(_mm512_loadu_ps(a + k)), m);
+    if (tail) m = _mm512_maskz_max_ps(0xFFFF, _mm512_abs_ps(_mm512_maskz_loadu_ps(tm, a + K16)), m);
     m = _mm512_maskz_max_ps(0xFFFF, _mm512_maskz_max_ps(0xFFFF, m, m1), _mm512_maskz_max_ps(0xFFFF, m2, m3));
-    float lanes_max[16];
-    _mm512_storeu_ps(lanes_max, m);
-    float amax = 0.f;
-    for (float v : lanes_max) amax = amax < v ? v : amax;
+    // The largest lane by a shuffle tree, not a loop over the 16 lanes through memory (a chain of 16 compares: a
+    // third of this function's time on rows of 128).
+    const float amax = _mm512_reduce_max_ps(m);
     const float s = kQuantRange / (amax + kQuantEpsilon);
     scale[i] = s;
     const __m512 vs = _mm512_set1_ps(s);
