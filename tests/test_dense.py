@@ -60,9 +60,9 @@ def test_dense_forward_matches_numpy_float64(activation, isa):
 
 def test_dense_bias_and_relu_in_the_small_m_store_give_the_blocked_gemms_bits(isa):
     # Up to 256 rows a dense product runs in the small-M kernel with bias and relu in its store (from 64 rows with
-    # B packed and C holding partial sums between K blocks); 300 rows take the
-    # blocked GEMM and a pass over C after it: the same float operations in the same order, so the same bits (and a
-    # NaN stays NaN through relu in both).
+    # B packed and C holding partial sums between K blocks); 300 rows take the blocked GEMM and a pass over C after
+    # it: with K in one slab, the same float operations in the same order, so the same bits (and a NaN stays NaN
+    # through relu in both).
     rng = np.random.default_rng(7)
     for units in (5, 17, 48, 70, 256, 300):
         for activation, use_bias in (("relu", True), ("relu", False), ("linear", True)):
@@ -75,6 +75,22 @@ def test_dense_bias_and_relu_in_the_small_m_store_give_the_blocked_gemms_bits(is
                 np.testing.assert_array_equal(parts, whole,
                                               err_msg=f"{activation} bias={use_bias} units={units} part={part}")
             assert np.isnan(whole[3]).all()
+
+
+def test_dense_bias_and_relu_wait_for_the_last_k_block_of_the_packed_small_m_kernel(isa):
+    # 300 inputs: the packed small-M kernel (parts of 100 rows) sums K in two blocks, C holding the partial sums;
+    # bias and relu belong after the last. Parts of 30 rows sum K in place: the same k-ordered sums, the same bits.
+    rng = np.random.default_rng(8)
+    for units in (17, 70, 130):
+        for activation, use_bias in (("relu", True), ("linear", True), ("relu", False)):
+            layer = dense_with_random_weights(units, 300, rng, activation, use_bias=use_bias)
+            x = rng.standard_normal((200, 300)).astype(np.float32)
+            packed = np.concatenate([layer.forward(x[i:i + 100]) for i in range(0, 200, 100)])
+            in_place = np.concatenate([layer.forward(x[i:i + 25]) for i in range(0, 200, 25)])
+            np.testing.assert_array_equal(packed, in_place, err_msg=f"{activation} bias={use_bias} units={units}")
+            kernel, *rest = layer.get_weights()
+            _, want = np_dense_forward(x, kernel, rest[0] if rest else None, activation)
+            np.testing.assert_allclose(packed, want, rtol=1e-5, atol=gemm_tol(300))
 
 
 @pytest.mark.parametrize("activation", ["linear", "relu", "softmax"])

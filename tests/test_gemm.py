@@ -113,6 +113,21 @@ def test_matmul_small_m_rows_are_the_same_sums_packed_or_in_place(isa, ta):
         np.testing.assert_allclose(whole, want, rtol=0, atol=gemm_tol(k))
 
 
+@pytest.mark.parametrize("ta", [False, True], ids=["n", "t"])
+def test_matmul_small_m_split_over_threads_bit_identical_on_every_isa(isa, restore_threads, ta):
+    # Two threads split the small-M kernel's columns, or its rows when each gets 64 or more (then packed): the same
+    # bits as one thread on every SIMD path.
+    rng = np.random.default_rng(17)
+    for m, k, n in [(200, 700, 300), (130, 300, 100), (64, 50, 200), (40, 300, 200)]:
+        a, b, want = operands(rng, m, k, n, ta, False)
+        restore_threads(1)
+        one = ops.matmul(a, b, transpose_a=ta)
+        restore_threads(2)
+        two = ops.matmul(a, b, transpose_a=ta)
+        assert np.array_equal(one, two), f"isa={isa} M,K,N={m},{k},{n} ta={ta}"
+        np.testing.assert_allclose(two, want, rtol=0, atol=gemm_tol(k))
+
+
 def test_matmul_repeated_calls_identical():
     # Reused per-thread packing buffers must not leak state between calls of different shapes.
     rng = np.random.default_rng(5)

@@ -752,6 +752,19 @@ def test_non_finite_inputs_are_counted(isa):
             model.predict(x, verbose=0)
 
 
+def test_a_single_non_finite_input_is_found_anywhere(isa):
+    # One NaN or inf at a time, at every position of 200 floats (three 64-float steps of the AVX-512 scan, eight
+    # rounds of 32 on AVX2, and their tails): the vectorized scan must see each one by itself.
+    model = nncore.Sequential([Dense(1, input_shape=(200,))])
+    x = np.zeros((1, 200), np.float32)
+    model.predict(x, verbose=0)
+    for i in range(200):
+        x[0, i] = (np.nan, np.inf, -np.inf)[i % 3]
+        with pytest.raises(ValueError, match=r"predict: x contains 1 non-finite"):
+            model.predict(x, verbose=0)
+        x[0, i] = 0.0
+
+
 @pytest.mark.parametrize("label", [10, -1, 1.5, 100])
 def test_sparse_labels_out_of_range(label):
     model = _fmnist_shaped()

@@ -453,10 +453,12 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
       return;
     }
     const bool rows_for_hook = hook_takes_rows(ep, M, 4, nt);
-    // Row ranges also when every thread gets kSmallMPackedRows rows or more: each then packs all of B's strips but
-    // reads only its part of A, where by columns each reads all of A once per strip. MLP predict, 256 x 784 x 256
-    // and 256 x 256 x 256 at two threads: 509 -> 475 us (128 rows: 273 -> 267 us).
-    const bool by_columns = ceil_div(N, 64) >= nt && !rows_for_hook && M < kSmallMPackedRows * nt;
+    // Two threads take row ranges also when each gets kSmallMPackedRows rows or more (both then pack all of B's
+    // strips, each reading its half of A): MLP predict, 256 x 784 x 256 and 256 x 256 x 256, 509 -> 475 us (128
+    // rows: 273 -> 267 us). Measured on two cores only: with more threads each would pack all of B for a smaller
+    // share of the product, so they keep the columns.
+    const bool rows_packed = nt == 2 && M >= kSmallMPackedRows * nt;
+    const bool by_columns = ceil_div(N, 64) >= nt && !rows_for_hook && !rows_packed;
     parallel_run(nt, [&](int t, int granted) {
       for (int r = t; r < nt; r += granted) {
         int64_t b0, b1;

@@ -26,18 +26,21 @@ using GemmNarrowKernel = void (*)(int64_t M, int64_t N, int64_t K, const float* 
 // Few rows of C (M <= small_m_max: a batch of one to a few samples through a dense layer) with row-major B: the
 // narrow kernel's contract, for any N. B is read in place, row k once per group of up to four rows of C (eight on
 // AVX-512), with as many vectors of C per row in registers as the register file holds; packing all of B (a layer's
-// weights) ahead would cost more than the product. From kSmallMPackedRows rows with beta 0 the SIMD kernels copy B a
-// panel at a time
-// (a strip of columns, up to 256 rows of it) into the thread's scratch, which every row group then reads from L1,
-// C holding the partial sums between panels: the same sums as in place. A Dense layer's epilogue goes into the store (no pass over C after):
-// C += bias[j] when bias is not null, then max(0, C) when relu (NaN and -0 kept), as gemm's apply_epilogue does.
-// From this many rows of C (with beta 0) the SIMD small-M kernels pack B into their scratch, panel by panel.
+// weights) ahead would cost more than the product. From kSmallMPackedRows rows of C with beta 0, the SIMD kernels
+// copy B a panel at a time (a strip of columns, up to 256 rows of it) into the thread's scratch, which every row
+// group then reads from L1, C holding the partial sums between panels: the same sums as in place. A Dense layer's
+// epilogue goes into the store (no pass over C after): C += bias[j] when bias is not null, then max(0, C) when relu
+// (NaN and -0 kept), as gemm's apply_epilogue does.
 constexpr int64_t kSmallMPackedRows = 64;
 
+// The ISA translation units call from(): always inlined, so that no out-of-line copy compiled for one ISA can be
+// the one the linker keeps for all.
 struct SmallMStore {
   const float* bias;  // at the kernel's column 0
   bool relu;
-  SmallMStore from(int64_t j) const { return {bias != nullptr ? bias + j : nullptr, relu}; }
+  __attribute__((always_inline)) SmallMStore from(int64_t j) const {
+    return {bias != nullptr ? bias + j : nullptr, relu};
+  }
 };
 // scratch: the calling thread's small_m_scratch floats, 64-byte aligned (null when the kernel asks for none).
 using GemmSmallMKernel = void (*)(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a,
