@@ -122,11 +122,14 @@ void narrow_rows(int64_t M, int64_t K, const float* a, int64_t rs_a, int64_t cs_
   for (; i < M; ++i) narrow_tile<1, V>(K, a + i * rs_a, rs_a, cs_a, b, ldb, m, full, beta, c + i * ldc, ldc);
 }
 
+// All ones in the first n of 8 lanes (none for n <= 0): a maskload / maskstore mask.
+__m256i lanes8(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 void narrow_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
                  int64_t ldb, float beta, float* c, int64_t ldc) {
-  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i m[2] = {_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(N)), lanes),
-                        _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(N - 8)), lanes)};
+  const __m256i m[2] = {lanes8(N), lanes8(N - 8)};
   const bool full[2] = {N >= 8, N >= 16};
   if (N <= 8) narrow_rows<1>(M, K, a, rs_a, cs_a, b, ldb, m, full, beta, c, ldc);
   else narrow_rows<2>(M, K, a, rs_a, cs_a, b, ldb, m, full, beta, c, ldc);
@@ -138,10 +141,9 @@ void narrow_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, 
 template <int R, int V, bool Packed = false>
 void small_m_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t ldb, int64_t n,
                   float beta, float* c, int64_t ldc, SmallMStore st, bool resume = false, bool finish = true) {
-  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   __m256i m[V];
 #pragma GCC unroll 12
-  for (int v = 0; v < V; ++v) m[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - 8 * v)), lanes);
+  for (int v = 0; v < V; ++v) m[v] = lanes8(n - 8 * v);
   const bool full = n == 8 * V;
   __m256 acc[R][V];
 #pragma GCC unroll 4
@@ -197,9 +199,7 @@ constexpr int64_t kPanelK = 256;
 constexpr int64_t kPanelFloats = kPanelK * 24;
 
 void pack_panel(int64_t kc, const float* b, int64_t ldb, int64_t n, float* dst) {
-  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  __m256i m[3];
-  for (int v = 0; v < 3; ++v) m[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - 8 * v)), lanes);
+  const __m256i m[3] = {lanes8(n), lanes8(n - 8), lanes8(n - 16)};
   for (int64_t k = 0; k < kc; ++k, dst += 24)
     for (int v = 0; v < 3; ++v) _mm256_store_ps(dst + 8 * v, _mm256_maskload_ps(b + k * ldb + 8 * v, m[v]));
 }
