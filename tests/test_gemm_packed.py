@@ -112,3 +112,44 @@ def test_matmul_packed_rejects_bad_shapes():
         ops.matmul_packed(np.ones((1, 2, 3)), np.ones((3, 5)), c=np.ones((2, 5)), beta=1.0)
     with pytest.raises(ValueError, match=r"expected bias of shape \(5,\), got \(4,\)"):
         ops.matmul_packed(np.ones((1, 2, 3)), np.ones((3, 5)), bias=np.ones(4))
+
+
+# The small-M layout (gemm_pack_b_small_m: a Dense kernel kept packed for inference): rows around the kernel's
+# groups (4 and fewer read B in place; 8-row groups; 64 and more split K into blocks), N ragged around the 16- and
+# 8-column units and the 48/32-column strips, K past one and two blocks of 256.
+SMALL_M_SHAPES = [
+    (1, 7, 40), (4, 300, 100), (5, 7, 17), (6, 5, 100), (8, 784, 256), (9, 17, 17), (13, 257, 33), (32, 300, 47),
+    (33, 600, 130), (64, 784, 256), (100, 513, 130), (128, 256, 256), (200, 1000, 200), (256, 784, 256),
+    (77, 40, 300),
+]
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("with_bias", [False, True], ids=["nobias", "bias"])
+def test_matmul_packed_small_m_layout_equals_plain_gemm_bit_for_bit(isa, threads, beta, with_bias):
+    rng = np.random.default_rng(7)
+    for m, k, n in SMALL_M_SHAPES:
+        a, b, c, bias = operands(rng, 2, m, k, n, False, False)
+        kw = dict(c=c, beta=beta, bias=bias if with_bias else None)
+        got = ops.matmul_packed(a, b, **kw, small_m=True)
+        np.testing.assert_array_equal(got, ops.matmul_packed(a, b, **kw),
+                                      err_msg=f"isa={isa} threads={threads} M,K,N={m},{k},{n}")
+        np.testing.assert_allclose(got, want(a, b, c, bias, False, False, beta, with_bias), rtol=0,
+                                   atol=gemm_tol(k) + (1e-5 if beta or with_bias else 0),
+                                   err_msg=f"isa={isa} threads={threads} M,K,N={m},{k},{n}")
+
+
+def test_matmul_packed_small_m_layout_one_and_two_threads_bit_identical(restore_threads):
+    # Two threads split 256 columns (fewer than 128 rows) or the rows (128 and more) of the packed product.
+    rng = np.random.default_rng(8)
+    for m, k, n in [(32, 784, 256), (64, 784, 256), (256, 784, 256), (200, 300, 130)]:
+        a, b, _, bias = operands(rng, 1, m, k, n, False, False)
+        restore_threads(1)
+        one = ops.matmul_packed(a, b, bias=bias, small_m=True)
+        restore_threads(2)
+        assert np.array_equal(one, ops.matmul_packed(a, b, bias=bias, small_m=True)), (m, k, n)
+
+
+def test_matmul_packed_small_m_layout_rejects_transposed_b():
+    with pytest.raises(ValueError, match=r"small-M layout packs a row-major b"):
+        ops.matmul_packed(np.ones((1, 2, 3)), np.ones((5, 3)), transpose_b=True, small_m=True)

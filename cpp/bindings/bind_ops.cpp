@@ -108,18 +108,18 @@ void bind_ops(py::module_& m) {
   m.def(
       "matmul_packed",
       [](FloatArray a, FloatArray b, bool ta, bool tb, std::optional<FloatArray> c, float beta,
-         std::optional<FloatArray> bias) {
+         std::optional<FloatArray> bias, bool small_m) {
         Tensor ta_ = view_of(a), tb_ = view_of(b), tc, tbias, out;
         if (c) tc = view_of(*c);
         if (bias) tbias = view_of(*bias);
         {
           py::gil_scoped_release nogil;
-          out = matmul_packed(ta_, tb_, ta, tb, tc, beta, tbias);
+          out = matmul_packed(ta_, tb_, ta, tb, tc, beta, tbias, small_m);
         }
         return to_numpy(out);
       },
       py::arg("a"), py::arg("b"), py::arg("transpose_a"), py::arg("transpose_b"), py::arg("c"), py::arg("beta"),
-      py::arg("bias"));
+      py::arg("bias"), py::arg("small_m") = false);
   m.def(
       "activation_forward",
       [](const std::string& name, FloatArray x, py::object alpha) {

@@ -66,12 +66,15 @@ def matmul_int8(a: Any, b: Any, reference: bool = False) -> np.ndarray:
 
 
 def matmul_packed(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False, c: Any = None,
-                  beta: float = 0.0, bias: Any = None) -> np.ndarray:
+                  beta: float = 0.0, bias: Any = None, small_m: bool = False) -> np.ndarray:
     """``beta * c[s] + op(a[s]) @ op(b) + bias`` for every slice ``s`` of a 3-D ``a``, with ``op(b)`` packed once
-    for the GEMM and reused by every slice (as recurrent layers do at each time step)."""
+    for the GEMM and reused by every slice (as recurrent layers do at each time step). ``small_m``: ``b`` (not
+    transposed) packed in the layout of the kernel for products of few rows, as a Dense layer keeps its kernel for
+    inference."""
     return _core.matmul_packed(as_float32(a, "matmul_packed: a"), _matrix(b, "b"), bool(transpose_a),
                                bool(transpose_b), None if c is None else as_float32(c, "matmul_packed: c"),
-                               float(beta), None if bias is None else as_float32(bias, "matmul_packed: bias"))
+                               float(beta), None if bias is None else as_float32(bias, "matmul_packed: bias"),
+                               bool(small_m))
 
 
 def activation(name: str, x: Any, alpha: Optional[float] = None) -> np.ndarray:

@@ -27,9 +27,10 @@ void matmul_q8(const float* a, int64_t M, int64_t K, const int8_t* b, int64_t N,
                const float* bias, float* c, bool reference = false);
 // One B for a stack of products: out[s] = beta * c[s] + op(a[s]) op(B) + bias, for a (S, M, K) (with transpose_a
 // (S, K, M)), out (S, M, N). op(B) is packed once and reused for every slice, as recurrent layers do per time
-// step. c (S, M, N) is read only when beta != 0; bias is (N) or empty.
+// step. c (S, M, N) is read only when beta != 0; bias is (N) or empty. small_m: op(B) (not transposed) packed in the
+// small-M kernel's layout instead, as a dense layer keeps its kernel for inference.
 Tensor matmul_packed(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b, const Tensor& c, float beta,
-                     const Tensor& bias);
+                     const Tensor& bias, bool small_m = false);
 
 // y = act(x) (softmax over the last axis).
 Tensor activation_forward(Activation act, const Tensor& x, float alpha);

@@ -386,9 +386,10 @@ void run_grid(const Problem& p, const GemmKernel& uk, bool serial) {
   });
 }
 
+// small_m_packed: B packed once for the small-M kernel (gemm_pack_b_small_m), or null.
 void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue,
-               bool serial) {
+               bool serial, const float* small_m_packed = nullptr) {
   if (M <= 0 || N <= 0) return;
   const GemmEpilogue* ep = epilogue_or_null(epilogue);
   if (K <= 0) {  // op(A) * op(B) is all zeros: C = beta * C, without reading C when beta == 0
@@ -437,8 +438,9 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
     const SmallMStore store{fused ? ep->bias : nullptr, fused && ep->relu};
     const auto block = [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
       float* scratch = uk.small_m_scratch > 0 ? tls_small_m.get(uk.small_m_scratch) : nullptr;
+      // (n0 is a multiple of 64 columns, so of the packed unit: that unit starts at n0 K)
       uk.small_m(m1 - m0, n1 - n0, K, A + m0 * rs_a, rs_a, cs_a, B + n0, ldb, beta, C + m0 * ldc + n0, ldc,
-                 store.from(n0), scratch);
+                 store.from(n0), scratch, small_m_packed != nullptr ? small_m_packed + n0 * K : nullptr);
       if (ep != nullptr && !fused) apply_epilogue(p, m0, n0, m1 - m0, n1 - n0);
       finish_block(p, m0, m1, n0, n1);
     };
@@ -485,10 +487,13 @@ void gemm_packed_b_impl(bool trans_a, int64_t M, int64_t N, int64_t K, const flo
                                 std::to_string(packed.K) + " (the packed B's), got " + std::to_string(N) + ", " +
                                 std::to_string(K));
   const GemmKernel& uk = gemm_active_kernel();
-  // Nothing packed (narrow or empty), packed for a kernel no longer active, or few rows: the small-M kernel reads
-  // the original B, exactly as gemm would (the same sums for the same shapes, packed or not).
-  if (packed.kernel != &uk || takes_small_m(uk, packed.trans_b, M, N, K)) {
-    gemm_impl(trans_a, packed.trans_b, M, N, K, A, lda, packed.B, packed.ldb, beta, C, ldc, epilogue, serial);
+  // Nothing packed (narrow or empty), packed for a kernel no longer active, few rows, or laid out for the small-M
+  // kernel: gemm on the original B, exactly as gemm would compute it (the same sums for the same shapes, packed or
+  // not), the small-M kernel reading its packed layout when there is one.
+  if (packed.kernel != &uk || takes_small_m(uk, packed.trans_b, M, N, K) || packed.small_m) {
+    const float* small_m_packed = packed.kernel == &uk && packed.small_m ? packed.data() : nullptr;
+    gemm_impl(trans_a, packed.trans_b, M, N, K, A, lda, packed.B, packed.ldb, beta, C, ldc, epilogue, serial,
+              small_m_packed);
     return;
   }
   if (M <= 0) return;
@@ -525,6 +530,7 @@ void gemm_pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb
   packed->B = B;
   packed->ldb = ldb;
   packed->kernel = nullptr;
+  packed->small_m = false;
   packed->KC = packed->NP = 0;
   // gemm would pack nothing here: the narrow kernel reads B in place, the small-M kernel too for every product
   // of at most max_m rows (it takes all M below one it takes), and an empty product reads no B.
@@ -543,6 +549,33 @@ GemmPackedB gemm_pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int6
   GemmPackedB packed;
   gemm_pack_b(trans_b, K, N, B, ldb, &packed);
   return packed;
+}
+
+void gemm_pack_b_small_m(int64_t K, int64_t N, const float* B, int64_t ldb, GemmPackedB* packed) {
+  const GemmKernel& uk = gemm_active_kernel();
+  packed->trans_b = false;
+  packed->K = K;
+  packed->N = N;
+  packed->B = B;
+  packed->ldb = ldb;
+  packed->kernel = nullptr;
+  packed->small_m = true;
+  packed->KC = packed->NP = 0;
+  if (K <= 0 || N <= 0 || uk.small_m_unit == 0 || takes_narrow(uk, false, N)) return;
+  // Unit u (columns [u U, u U + U)) holds rows 0..K-1 of U floats, zero past N, at u U K.
+  const int64_t U = uk.small_m_unit, NP = ceil_div(N, U) * U;
+  float* dst = packed->buffer.get(K * NP);
+  for (int64_t u0 = 0; u0 < N; u0 += U) {
+    const int64_t w = std::min(U, N - u0);
+    float* d = dst + u0 * K;
+    for (int64_t k = 0; k < K; ++k, d += U) {
+      const float* src = B + k * ldb + u0;
+      for (int64_t j = 0; j < w; ++j) d[j] = src[j];
+      for (int64_t j = w; j < U; ++j) d[j] = 0.0f;
+    }
+  }
+  packed->NP = NP;
+  packed->kernel = &uk;
 }
 
 void gemm_packed_b(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,

@@ -136,11 +136,13 @@ void narrow_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, 
 }
 
 // ---- few rows of C (M <= 4 per tile), any N: R rows x V ymm of C in 12 registers --------------------------------
-// B is read in place (row k of the strip at b + k * ldb) or, Packed, from a panel of kc x 8 V floats (row k at
-// b + 8 V k, 32-byte aligned, the columns past n zero); resume and finish as in gemm_avx512.cpp's small_m_tile.
+// B is read in place (row k of the strip at b + k * ldb) or, Packed, vector v of row k at b + k ldb + v vs, 32-byte
+// aligned, the columns past n zero (a panel: ldb = 8 V, vs = 8; B packed once in units of 8 columns: ldb = 8,
+// vs = 8 K); resume and finish as in gemm_avx512.cpp's small_m_tile.
 template <int R, int V, bool Packed = false>
 void small_m_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t ldb, int64_t n,
-                  float beta, float* c, int64_t ldc, SmallMStore st, bool resume = false, bool finish = true) {
+                  float beta, float* c, int64_t ldc, SmallMStore st, bool resume = false, bool finish = true,
+                  int64_t vs = 8) {
   __m256i m[V];
 #pragma GCC unroll 12
   for (int v = 0; v < V; ++v) m[v] = lanes8(n - 8 * v);
@@ -157,7 +159,7 @@ void small_m_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const f
     for (int i = 0; i < R; ++i) ak[i] = _mm256_broadcast_ss(a + i * rs_a + k * cs_a);
 #pragma GCC unroll 12
     for (int v = 0; v < V; ++v) {
-      const __m256 bv = Packed ? _mm256_load_ps(bk + 8 * v)
+      const __m256 bv = Packed ? _mm256_load_ps(bk + vs * v)
                                : full ? _mm256_loadu_ps(bk + 8 * v) : _mm256_maskload_ps(bk + 8 * v, m[v]);
 #pragma GCC unroll 4
       for (int i = 0; i < R; ++i) acc[i][v] = _mm256_fmadd_ps(ak[i], bv, acc[i][v]);
@@ -225,10 +227,45 @@ void packed_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, 
   }
 }
 
+// B packed once (gemm_pack_b_small_m): units of 8 columns, each all K rows (the unit of column j at
+// packed + j K), read in strips of 24 as packed_rows reads its panels (the last strip in as many units as cover it:
+// there are no more): the same K blocks with beta 0 and more than one group of 4 rows, else one. The same k-ordered
+// sums as in place.
+template <int V>
+void prepacked_strip(int64_t M, int64_t n, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* pb,
+                     float beta, float* c, int64_t ldc, SmallMStore st) {
+  const int64_t blocks = beta == 0.0f && M > 4 ? (K + kPanelK - 1) / kPanelK : 1;
+  const int64_t vs = 8 * K;
+  for (int64_t q = 0; q < blocks; ++q) {
+    const int64_t k0 = K * q / blocks, kc = K * (q + 1) / blocks - k0;
+    const bool resume = q > 0, finish = q + 1 == blocks;
+    const float* ak = a + k0 * cs_a;
+    const float* bq = pb + 8 * k0;
+    int64_t i = 0;
+    for (; i + 4 <= M; i += 4)
+      small_m_tile<4, V, true>(kc, ak + i * rs_a, rs_a, cs_a, bq, 8, n, beta, c + i * ldc, ldc, st, resume, finish, vs);
+    for (; i < M; ++i)
+      small_m_tile<1, V, true>(kc, ak + i * rs_a, rs_a, cs_a, bq, 8, n, beta, c + i * ldc, ldc, st, resume, finish, vs);
+  }
+}
+
+void prepacked_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* packed,
+                    float beta, float* c, int64_t ldc, SmallMStore st) {
+  for (int64_t j = 0; j < N; j += 24) {
+    const int64_t n = std::min<int64_t>(24, N - j);
+    const float* pb = packed + j * K;  // j is a multiple of 8: unit j / 8
+    if (n > 16) prepacked_strip<3>(M, n, K, a, rs_a, cs_a, pb, beta, c + j, ldc, st.from(j));
+    else if (n > 8) prepacked_strip<2>(M, n, K, a, rs_a, cs_a, pb, beta, c + j, ldc, st.from(j));
+    else prepacked_strip<1>(M, n, K, a, rs_a, cs_a, pb, beta, c + j, ldc, st.from(j));
+  }
+}
+
 constexpr int SMALL_M_MAX = 256;
 
 void small_m_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
-                  int64_t ldb, float beta, float* c, int64_t ldc, SmallMStore st, float* scratch) {
+                  int64_t ldb, float beta, float* c, int64_t ldc, SmallMStore st, float* scratch,
+                  const float* packed) {
+  if (packed != nullptr && M > 4) return prepacked_rows(M, N, K, a, rs_a, cs_a, packed, beta, c, ldc, st);
   if (M >= kSmallMPackedRows && beta == 0.0f && scratch != nullptr)
     return packed_rows(M, N, K, a, rs_a, cs_a, b, ldb, c, ldc, st, scratch);
   int64_t i = 0;
@@ -245,6 +282,6 @@ void small_m_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a,
 // Blocking for Zen4-class caches (32 KiB L1d, 1 MiB L2): KC * NR * 4 B = 24 KiB of B per micro-panel in L1,
 // MC * KC * 4 B = 192 KiB of A in L2, a KC x NC block of B (4 MiB) in L3.
 const GemmKernel gemm_kernel_avx2 = {MR, NR, 192, 256, 4080, micro_kernel_avx2, 16, narrow_avx2,
-                                     NARROW_MR, SMALL_M_MAX, small_m_avx2, kPanelFloats, "avx2 4x24"};
+                                     NARROW_MR, SMALL_M_MAX, small_m_avx2, kPanelFloats, 8, "avx2 4x24"};
 
 }  // namespace nncore::kernels

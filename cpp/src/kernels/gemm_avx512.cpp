@@ -129,9 +129,12 @@ void narrow_avx512(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a
 // faster); in MLP predict 2-5%. Groups of 1 or 2 rows (batch 1) read B sequentially and were slower with it.
 constexpr int64_t kSmallMPrefetch = 8;
 
+// Packed: B's vector v of row k at b + k ldb + v vs, 64-byte aligned, the columns past n zero (a panel: ldb = 16 V,
+// vs = 16; B packed once in units of 16 columns: ldb = 16, vs = 16 K).
 template <int R, int V, bool Packed = false>
 void small_m_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b, int64_t ldb, int64_t n,
-                  float beta, float* c, int64_t ldc, SmallMStore st, bool resume = false, bool finish = true) {
+                  float beta, float* c, int64_t ldc, SmallMStore st, bool resume = false, bool finish = true,
+                  int64_t vs = 16) {
   __mmask16 m[V];
 #pragma GCC unroll 16
   for (int v = 0; v < V; ++v) m[v] = lanes16(n - 16 * v);
@@ -145,7 +148,7 @@ void small_m_tile(int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const f
     const float* bk = b + k * ldb;
     __m512 bv[V];
 #pragma GCC unroll 16
-    for (int v = 0; v < V; ++v) bv[v] = Packed ? _mm512_load_ps(bk + 16 * v) : _mm512_maskz_loadu_ps(m[v], bk + 16 * v);
+    for (int v = 0; v < V; ++v) bv[v] = Packed ? _mm512_load_ps(bk + vs * v) : _mm512_maskz_loadu_ps(m[v], bk + 16 * v);
     // (a prefetch never faults: rows past B's last are harmless)
     if constexpr (!Packed && R >= 4) {
 #pragma GCC unroll 16
@@ -272,10 +275,46 @@ void packed_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, 
   });
 }
 
+// ---- B packed once (gemm_pack_b_small_m: a layer's weights kept for inference) ----------------------------------
+// Units of 16 columns, each all K rows (the unit of column j at packed + (j / 16) 16 K), read by the strips of
+// packed_rows without copying; beta 0 with more than one group of 8 rows: the same K blocks as packed_rows (the panel
+// of a block, 48 KiB at most, read by the groups from L1), else one block. The same k-ordered sums as in place.
+template <int V>
+void prepacked_strip(int64_t M, int64_t n, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* pb,
+                     float beta, float* c, int64_t ldc, SmallMStore st) {
+  const int64_t blocks = beta == 0.0f && M > 8 ? (K + kPanelK - 1) / kPanelK : 1;
+  const int64_t vs = 16 * K;
+  for (int64_t q = 0; q < blocks; ++q) {
+    const int64_t k0 = K * q / blocks, kc = K * (q + 1) / blocks - k0;
+    const bool resume = q > 0, finish = q + 1 == blocks;
+    const float* ak = a + k0 * cs_a;
+    const float* bq = pb + 16 * k0;
+    int64_t i = 0;
+    for (; i + 8 <= M; i += 8)
+      small_m_tile<8, V, true>(kc, ak + i * rs_a, rs_a, cs_a, bq, 16, n, beta, c + i * ldc, ldc, st, resume, finish, vs);
+    for (; i + 4 <= M; i += 4)
+      small_m_tile<4, V, true>(kc, ak + i * rs_a, rs_a, cs_a, bq, 16, n, beta, c + i * ldc, ldc, st, resume, finish, vs);
+    for (; i < M; ++i)
+      small_m_tile<1, V, true>(kc, ak + i * rs_a, rs_a, cs_a, bq, 16, n, beta, c + i * ldc, ldc, st, resume, finish, vs);
+  }
+}
+
+void prepacked_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* packed,
+                    float beta, float* c, int64_t ldc, SmallMStore st) {
+  for_each_strip(N, 48, [&](int64_t j, int64_t n) {
+    const float* pb = packed + j * K;  // j is a multiple of 16: unit j / 16
+    if (n > 32) prepacked_strip<3>(M, n, K, a, rs_a, cs_a, pb, beta, c + j, ldc, st.from(j));
+    else if (n > 16) prepacked_strip<2>(M, n, K, a, rs_a, cs_a, pb, beta, c + j, ldc, st.from(j));
+    else prepacked_strip<1>(M, n, K, a, rs_a, cs_a, pb, beta, c + j, ldc, st.from(j));
+  });
+}
+
 constexpr int SMALL_M_MAX = 256;
 
 void small_m_avx512(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
-                    int64_t ldb, float beta, float* c, int64_t ldc, SmallMStore st, float* scratch) {
+                    int64_t ldb, float beta, float* c, int64_t ldc, SmallMStore st, float* scratch,
+                    const float* packed) {
+  if (packed != nullptr && M > 4) return prepacked_rows(M, N, K, a, rs_a, cs_a, packed, beta, c, ldc, st);
   if (M >= kSmallMPackedRows && beta == 0.0f && scratch != nullptr)
     return packed_rows(M, N, K, a, rs_a, cs_a, b, ldb, c, ldc, st, scratch);
   // Groups of 8 rows read each row of B once for 48 columns of C in 24 accumulators: half the B traffic of groups of
@@ -297,7 +336,7 @@ void small_m_avx512(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_
 // Blocking for Zen4-class caches (32 KiB L1d, 1 MiB L2): KC * NR * 4 B = 32 KiB of B per micro-panel streams
 // through L1, MC * KC * 4 B = 192 KiB of A in L2, a KC x NC block of B (4 MiB) in L3.
 const GemmKernel gemm_kernel_avx512 = {MR, NR, 192, 256, 4096, micro_kernel_avx512, 16, narrow_avx512,
-                                       NARROW_MR, SMALL_M_MAX, small_m_avx512, kPanelFloats,
+                                       NARROW_MR, SMALL_M_MAX, small_m_avx512, kPanelFloats, 16,
                                        "avx512 8x32"};
 
 }  // namespace nncore::kernels

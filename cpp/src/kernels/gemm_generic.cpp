@@ -38,6 +38,6 @@ void micro_kernel_generic(int64_t kc, const float* a, int64_t rs_a, int64_t cs_a
 
 // KC * NR * 4 B = 8 KiB of B per micro-panel in L1; MC * KC * 4 B = 256 KiB of A in L2.
 const GemmKernel gemm_kernel_generic = {MR,      NR, 256, 256, 4096, micro_kernel_generic, 0, nullptr, 1, 0, nullptr,
-                                        0,       "generic 4x8"};
+                                        0,       0,  "generic 4x8"};
 
 }  // namespace nncore::kernels

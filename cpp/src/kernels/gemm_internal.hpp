@@ -43,9 +43,11 @@ struct SmallMStore {
   }
 };
 // scratch: the calling thread's small_m_scratch floats, 64-byte aligned (null when the kernel asks for none).
+// packed: null, or B packed once in the kernel's layout (gemm_pack_b_small_m: units of small_m_unit columns, each all
+// K rows, 64-byte aligned, zero past N; the unit of column 0 here), read instead of b for more than 4 rows.
 using GemmSmallMKernel = void (*)(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a,
                                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc, SmallMStore st,
-                                  float* scratch);
+                                  float* scratch, const float* packed);
 
 // A micro-kernel and the blocking tuned for it. MC is a multiple of MR and NC of NR; an A block (MC x KC)
 // is meant to stay in L2 and a B micro-panel (KC x NR) in L1.
@@ -62,6 +64,7 @@ struct GemmKernel {
   int small_m_max;          // most rows of C the small-M kernel takes; 0: none
   GemmSmallMKernel small_m; // null: none
   int64_t small_m_scratch;  // floats of per-thread scratch the small-M kernel takes; 0: none
+  int small_m_unit;         // columns per unit of B packed once for the small-M kernel; 0: it reads B in place only
   const char* name;
 };
 

@@ -67,6 +67,7 @@ struct GemmPackedB {
   const float* B = nullptr;
   int64_t ldb = 0;
   const GemmKernel* kernel = nullptr;  // the kernel the strips are laid out for; null: not packed (use B)
+  bool small_m = false;                // laid out for the small-M kernel instead (gemm_pack_b_small_m)
   int64_t KC = 0;                      // slab depth
   int64_t NP = 0;                      // N rounded up to a multiple of NR: slab p0 starts at p0 * NP
   ThreadBuffer buffer;                 // grow-only: packing into the same object again allocates only to grow
@@ -78,6 +79,11 @@ struct GemmPackedB {
 void gemm_pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, GemmPackedB* packed,
                  int64_t max_m = -1);
 GemmPackedB gemm_pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb);
+// Row-major B (K x N) packed for the small-M kernel (products of at most 256 rows: a dense layer's weights at
+// inference), which otherwise reads B in place or copies it a panel at a time on every call. gemm_packed_b with it:
+// the small-M kernel reads the packed units for more than 4 rows, bit for bit what gemm computes; any other product
+// (more rows, a kernel without the layout, or one changed since) runs the ordinary gemm on B.
+void gemm_pack_b_small_m(int64_t K, int64_t N, const float* B, int64_t ldb, GemmPackedB* packed);
 // gemm with op(B) from `packed` (N and K must be its own; throws std::invalid_argument otherwise): the same
 // blocking, thread grid and micro-kernel, so the same result as gemm computing C (not C^T) would give, bit for
 // bit, and the same for every thread count. The _serial form runs on the calling thread only.

@@ -50,7 +50,7 @@ Tensor matmul_ref(const Tensor& a, const Tensor& b, bool ta, bool tb) {
 }
 
 Tensor matmul_packed(const Tensor& a, const Tensor& b, bool ta, bool tb, const Tensor& c, float beta,
-                     const Tensor& bias) {
+                     const Tensor& bias, bool small_m) {
   NNC_CHECK(a.ndim() == 3, "matmul_packed: expected a to be 3-D (slices, rows, columns), got shape ", a.shape_str());
   NNC_CHECK(b.ndim() == 2, "matmul_packed: expected b to be 2-D, got shape ", b.shape_str());
   const int64_t S = a.dim(0), M = ta ? a.dim(2) : a.dim(1), Ka = ta ? a.dim(1) : a.dim(2);
@@ -61,11 +61,14 @@ Tensor matmul_packed(const Tensor& a, const Tensor& b, bool ta, bool tb, const T
             shape_str({S, M, N}), ", got ", c.shape_str());
   NNC_CHECK(bias.size() == 0 || bias.shape() == Shape({N}), "matmul_packed: expected bias of shape ", shape_str({N}),
             ", got ", bias.shape_str());
+  NNC_CHECK(!small_m || !tb, "matmul_packed: the small-M layout packs a row-major b (transpose_b false)");
   Tensor out({S, M, N});
   if (beta != 0.f) out.copy_from(c);
   kernels::GemmEpilogue ep;
   ep.bias = bias.size() > 0 ? bias.data() : nullptr;
-  const kernels::GemmPackedB packed = kernels::gemm_pack_b(tb, K, N, b.data(), b.dim(1));
+  kernels::GemmPackedB packed;
+  if (small_m) kernels::gemm_pack_b_small_m(K, N, b.data(), b.dim(1), &packed);
+  else kernels::gemm_pack_b(tb, K, N, b.data(), b.dim(1), &packed);
   for (int64_t s = 0; s < S; ++s)
     kernels::gemm_packed_b(ta, M, N, K, a.data() + s * a.dim(1) * a.dim(2), a.dim(2), packed, beta,
                            out.data() + s * M * N, N, ep);
