@@ -15,12 +15,17 @@ Helpers (import with ``from conftest import ...``):
 from __future__ import annotations
 
 import math
+import os
 from typing import Callable, Optional
 
 import numpy as np
 import pytest
 
-import nncore
+# Every inference that reads a Dense kernel's packed copy first checks it against the kernel (a writer that forgot
+# Param::changed() then fails here instead of predicting with old weights). Before nncore loads: read once.
+os.environ["NNCORE_CHECK_PACKED"] = "1"
+
+import nncore  # noqa: E402
 
 
 def _isas() -> list:

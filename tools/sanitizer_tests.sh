@@ -53,7 +53,7 @@ default_tests=(
   tests/test_pooling.py tests/test_normalization.py tests/test_spatial_dropout.py tests/test_recurrent.py
   tests/test_sequence_layers.py tests/test_transposed_upsampling.py tests/test_separable_conv.py
   tests/test_augmentation.py tests/test_conv_groups.py tests/test_runtime.py tests/test_int8_gemm.py
-  tests/test_quantize.py
+  tests/test_quantize.py tests/test_inference_packed.py
   # losses, metrics, optimizers and the model
   tests/test_losses.py tests/test_sample_weights.py tests/test_optimizers.py tests/test_regularizers.py
   tests/test_schedules.py tests/test_model.py tests/test_functional.py tests/test_gradients.py

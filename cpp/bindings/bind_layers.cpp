@@ -7,9 +7,32 @@
 namespace nncore::bindings {
 
 namespace {
+// Keeps a weight's numpy view's layer alive and counts the view in the weight's watch: while any is alive, inference
+// reads the weight itself (anything may be written through a view at any time), and when the last goes, what
+// inference derived from the weight is derived again (it may have been written).
+struct ViewGuard {
+  std::shared_ptr<WeightWatch> watch;
+  py::object owner;
+  ViewGuard(std::shared_ptr<WeightWatch> w, py::object o) : watch(std::move(w)), owner(std::move(o)) {
+    watch->views.fetch_add(1, std::memory_order_acq_rel);
+  }
+  ~ViewGuard() {
+    watch->version.store(next_weight_version(), std::memory_order_release);
+    watch->views.fetch_sub(1, std::memory_order_acq_rel);
+  }
+};
+
 py::list param_views(Layer& l, py::handle self, bool grads) {
   py::list out;
-  for (Param& p : l.params()) out.append(view_numpy(grads ? p.grad : p.value, self));
+  for (Param& p : l.params()) {
+    if (grads) {
+      out.append(view_numpy(p.grad, self));
+      continue;
+    }
+    auto* guard = new ViewGuard(p.watch, py::reinterpret_borrow<py::object>(self));
+    py::capsule base(guard, [](void* g) { delete static_cast<ViewGuard*>(g); });
+    out.append(view_numpy(p.value, base));
+  }
   return out;
 }
 
@@ -139,6 +162,13 @@ void bind_layers(py::module_& m) {
       .def("refresh_quantized", &Layer::refresh_quantized)
       .def_property_readonly("weights", [](py::object self) { return param_views(self.cast<Layer&>(), self, false); })
       .def_property_readonly("gradients", [](py::object self) { return param_views(self.cast<Layer&>(), self, true); })
+      .def("weight_copies",
+           [](Layer& l) {
+             // Copies without views: reading the weights leaves what inference derived from them in place.
+             py::list out;
+             for (const Param& p : l.params()) out.append(to_numpy(p.value.clone()));
+             return out;
+           })
       .def_property_readonly("output_mask",
                              [](Layer& l) -> py::object {
                                // The mask after the last forward on the layer's own call (a copy), or None.
@@ -231,7 +261,8 @@ void bind_layers(py::module_& m) {
            py::arg("kernel_initializer") = "glorot_uniform", py::arg("bias_initializer") = "zeros",
            py::arg("name") = "")
       .def_property_readonly("units", &Dense::units)
-      .def_property_readonly("use_bias", &Dense::use_bias);
+      .def_property_readonly("use_bias", &Dense::use_bias)
+      .def_property_readonly("inference_packs", &Dense::inference_packs);
   py::class_<MultiHeadAttention, Layer, std::shared_ptr<MultiHeadAttention>>(m, "MultiHeadAttention")
       .def(py::init([](int64_t num_heads, int64_t key_dim, int64_t value_dim, float dropout, bool use_bias,
                        int64_t output_dim, const Initializer& kernel_initializer, const Initializer& bias_initializer,

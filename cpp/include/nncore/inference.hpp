@@ -13,6 +13,8 @@
 // The model must be built and outlive its sessions. While fit or train_on_batch runs on another thread, predict
 // throws (it would read weights halfway through an optimizer step); fit's own callbacks may predict. Changing the
 // weights otherwise (set_weights, load_weights) while sessions predict is not guarded: do it between requests.
+// A Dense layer keeps its kernel packed for inference, shared by the sessions, and packs it again after a change
+// (Param::changed(): the optimizers and load_weights call it; code writing Param::value itself must too).
 // A session used by one thread at a time allocates nothing after its first call of a given batch size.
 #include <cstdint>
 #include <memory>

@@ -87,7 +87,10 @@ void assign_weights(Model& m, const TensorFile& f, const std::string& source) {
     throw ModelFileError(msg);
   }
   for (const auto& l : m.layers())
-    for (Param& p : l->params()) p.value.copy_from(*f.find(weight_key(*l, p)));
+    for (Param& p : l->params()) {
+      p.value.copy_from(*f.find(weight_key(*l, p)));
+      p.changed();
+    }
   refresh_loaded(m, source);
 }
 
@@ -505,7 +508,10 @@ void load_weights(Model& m, const std::string& path, bool by_name) {
                                    shape_str(params[i]->value.shape()), " ", dtype_name(params[i]->int8),
                                    ", the file's '", file[i]->name, "' has ", shape_str(file[i]->tensor.shape()), " ",
                                    dtype_name(file[i]->int8)));
-  for (size_t i = 0; i < params.size(); ++i) params[i]->value.copy_from(file[i]->tensor);
+  for (size_t i = 0; i < params.size(); ++i) {
+    params[i]->value.copy_from(file[i]->tensor);
+    params[i]->changed();
+  }
   refresh_loaded(m, path);
 }
 

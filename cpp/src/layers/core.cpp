@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "layers/common.hpp"
+#include "layers/packed_kernel.hpp"
 #include "nncore/check.hpp"
 #include "nncore/initializers.hpp"
 #include "nncore/optimizers.hpp"
@@ -22,7 +23,8 @@ Dense::Dense(int64_t units, const std::string& activation, bool use_bias, const 
       alpha_(activation_default_alpha(act_)),
       use_bias_(use_bias),
       kernel_init_(kernel_initializer),
-      bias_init_(bias_initializer) {
+      bias_init_(bias_initializer),
+      packed_(std::make_shared<detail::PackedKernel>()) {
   NNC_CHECK(units >= 1, "Dense '", name_, "': units must be >= 1, got ", units);
   kernel_initializer.check("Dense '" + name_ + "' kernel_initializer");
   bias_initializer.check("Dense '" + name_ + "' bias_initializer");
@@ -62,20 +64,27 @@ const Tensor& Dense::forward_one(LayerCall& c, const Tensor& x, bool training) {
     if (act_ != Activation::linear && !ep.relu) kernels::act_forward(to_kernel(act_), c.y.data(), z.data(), R, units_, alpha_);
     return c.y;
   }
-  // The bias, and relu with z kept for backward, are applied to each tile of the product while it is in L1.
+  // The bias, and relu with z kept for backward, are applied to each tile of the product while it is in L1. At
+  // inference the kernel is read packed (the same sums) where the layer keeps it so.
   kernels::GemmEpilogue ep;
   ep.bias = use_bias_ ? params_[1].value.data() : nullptr;
+  const std::shared_ptr<const kernels::GemmPackedB> packed = training ? nullptr : packed_->get(params_[0], R);
+  const auto product = [&](float* out) {
+    if (packed) kernels::gemm_packed_b(false, R, units_, in, x.data(), in, *packed, 0.f, out, units_, ep);
+    else kernels::gemm(false, false, R, units_, in, x.data(), in, params_[0].value.data(), units_, 0.f, out, units_, ep);
+  };
   if (act_ == Activation::relu) {
     ep.relu = true;
     ep.preact = training ? z.data() : nullptr;  // backward's relu' reads y; z only for what reads pre_activation
-    kernels::gemm(false, false, R, units_, in, x.data(), in, params_[0].value.data(), units_, 0.f, c.y.data(), units_,
-                  ep);
+    product(c.y.data());
     return c.y;
   }
-  kernels::gemm(false, false, R, units_, in, x.data(), in, params_[0].value.data(), units_, 0.f, z.data(), units_, ep);
+  product(z.data());
   if (act_ != Activation::linear) kernels::act_forward(to_kernel(act_), c.y.data(), z.data(), R, units_, alpha_);
   return c.y;
 }
+
+int64_t Dense::inference_packs() const { return packed_->packs(); }
 
 namespace {
 // The optimizer's step on the finished blocks of a Dense kernel's gradient (Param::step_optimizer), from the

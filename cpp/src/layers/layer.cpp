@@ -50,6 +50,13 @@ void reset_layer_names() {
   name_counts().clear();
 }
 
+uint64_t next_weight_version() {
+  static std::atomic<uint64_t> counter{0};
+  return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+WeightWatch::WeightWatch() : version(next_weight_version()) {}
+
 Layer::Layer(std::string name) : name_(std::move(name)), rng_(next_seed()) {}
 
 Layer::~Layer() = default;

@@ -166,6 +166,7 @@ void TracedLayer::apply_updates(const LayerCall& run, bool training) {
       float& w = var.data()[i];
       w = ups[k].op == "assign" ? r : ups[k].op == "add" ? w + r : w - r;
     }
+    params_[ups[k].variable].changed();
   }
 }
 

@@ -52,7 +52,10 @@ uint64_t DataParallel::broadcast_seed(uint64_t seed) {
 
 void DataParallel::broadcast_weights(Model& model) {
   for (const auto& layer : model.layers())
-    for (Param& p : layer->params()) reducer_.broadcast(p.value.data(), p.value.size(), 0);
+    for (Param& p : layer->params()) {
+      reducer_.broadcast(p.value.data(), p.value.size(), 0);
+      p.changed();
+    }
   model.refresh_quantized();
 }
 
@@ -104,6 +107,7 @@ void DataParallel::average_state(const std::vector<Param*>& state) {
   at = buf_.data();
   for (Param* p : state) {
     for (int64_t i = 0; i < p->value.size(); ++i) p->value.data()[i] = at[i] * inv;
+    p->changed();
     at += p->value.size();
   }
 }

@@ -187,8 +187,10 @@ void Optimizer::apply(const std::vector<Param*>& params) {
   start_step(params);
   const std::vector<const float*> grads = clip_gradients(params);
   advance();
-  for (size_t i = 0; i < params.size(); ++i)
+  for (size_t i = 0; i < params.size(); ++i) {
     decay_and_update(i, 0, params[i]->value.data(), grads[i], params[i]->value.size());
+    params[i]->changed();
+  }
 }
 
 // A step in parts runs what apply does, each part of a weight when its gradient is ready.
@@ -200,6 +202,7 @@ void Optimizer::begin_step(const std::vector<Param*>& params) {
 
 void Optimizer::update_part(Param& p, size_t index, int64_t begin, int64_t n) {
   decay_and_update(index, begin, p.value.data() + begin, p.grad.data() + begin, n);
+  p.changed();
 }
 
 void Optimizer::finish_step(const std::vector<Param*>& params, const std::vector<char>& done) {

@@ -221,7 +221,10 @@ class Layer:
     def get_weights(self) -> list:
         """Copies of the weights; a quantized layer's int8 weights as int8 arrays (as Keras)."""
         int8 = {i for i, q in enumerate(self._int8_flags()) if q}
-        return [w.astype(np.int8) if i in int8 else w.copy() for i, w in enumerate(self.weights)]
+        if self._is_custom:  # a custom layer's variables and sublayers
+            return [w.astype(np.int8) if i in int8 else w.copy() for i, w in enumerate(self.weights)]
+        # Copied in C++: views (self.weights) would make the layer pack its kernel again for inference.
+        return [w.astype(np.int8) if i in int8 else w for i, w in enumerate(self._impl.weight_copies())]
 
     def _int8_flags(self) -> List[bool]:
         """Per weight of a built-in layer: whether it is a quantized int8 weight (empty for custom layers)."""

@@ -4,6 +4,9 @@
 #include "nncore/layers/layer.hpp"
 
 namespace nncore {
+namespace detail {
+class PackedKernel;
+}
 
 // y = act(x W + b) over the last axis. x is (B, ..., in), W is (in, units), b is (units).
 class Dense : public Layer {
@@ -20,6 +23,8 @@ class Dense : public Layer {
   int64_t units() const { return units_; }
   bool use_bias() const { return use_bias_; }
   std::vector<Int8Weight> int8_weights() const override { return {{"kernel", false}}; }
+  // How many times inference packed the kernel for the GEMM (kept between calls while the kernel stays the same).
+  int64_t inference_packs() const;
 
  protected:
   struct Call : LayerCall {
@@ -37,6 +42,7 @@ class Dense : public Layer {
   float alpha_;
   bool use_bias_;
   Initializer kernel_init_, bias_init_;
+  std::shared_ptr<detail::PackedKernel> packed_;  // the kernel packed for inference (layers/packed_kernel.hpp)
 };
 
 class ActivationLayer : public Layer {

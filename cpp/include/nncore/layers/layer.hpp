@@ -40,6 +40,7 @@
 //
 // For running a layer by itself (tests, Python's layer.forward(x)), forward(x, training) and backward(dy) use a
 // call the layer keeps for that purpose (own_call()).
+#include <atomic>
 #include <memory>
 #include <random>
 #include <string>
@@ -75,9 +76,24 @@ class Layer;
 class Optimizer;
 using LayerPtr = std::shared_ptr<Layer>;
 
+// Inference keeps what it derives from a weight (a Dense kernel packed once for the GEMM) while the weight's
+// version is the one it was derived from and no numpy view of the weight is alive. Versions are drawn from one
+// counter, so that no two states of any weights share one.
+struct WeightWatch {
+  std::atomic<uint64_t> version;
+  std::atomic<int> views{0};  // numpy views alive (Python's layer.weights): any may be written at any time
+  WeightWatch();
+};
+uint64_t next_weight_version();
+
 struct Param {
   std::string name;
   Tensor value;
+  // Shared by the copies of a Param, as its storage is. Whatever writes `value` calls changed() afterwards: the
+  // optimizers, load_weights, quantize, the data-parallel broadcasts and a custom layer's variable updates do; C++
+  // code that writes `value` itself must too, before the next predict.
+  std::shared_ptr<WeightWatch> watch = std::make_shared<WeightWatch>();
+  void changed() { watch->version.store(next_weight_version(), std::memory_order_release); }
   Tensor grad;
   Regularizer regularizer;
   bool trainable = true;
