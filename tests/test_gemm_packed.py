@@ -114,13 +114,13 @@ def test_matmul_packed_rejects_bad_shapes():
         ops.matmul_packed(np.ones((1, 2, 3)), np.ones((3, 5)), bias=np.ones(4))
 
 
-# The small-M layout (gemm_pack_b_small_m: a Dense kernel kept packed for inference): rows around the kernel's
-# groups (4 and fewer read B in place; 8-row groups; 64 and more split K into blocks), N ragged around the 16- and
+# The small-M layout (gemm_pack_b_small_m: a Dense kernel kept packed for inference): fewer than 64 rows read B in
+# place, from 64 the packed units; rows around the groups of 8 and 4 and single rows, N ragged around the 16- and
 # 8-column units and the 48/32-column strips, K past one and two blocks of 256.
 SMALL_M_SHAPES = [
-    (1, 7, 40), (4, 300, 100), (5, 7, 17), (6, 5, 100), (8, 784, 256), (9, 17, 17), (13, 257, 33), (32, 300, 47),
-    (33, 600, 130), (64, 784, 256), (100, 513, 130), (128, 256, 256), (200, 1000, 200), (256, 784, 256),
-    (77, 40, 300),
+    (1, 7, 40), (5, 7, 17), (32, 300, 47), (63, 600, 130), (64, 7, 17), (64, 784, 256), (65, 300, 47),
+    (70, 33, 100), (77, 40, 300), (96, 257, 33), (100, 513, 130), (128, 256, 256), (130, 600, 130),
+    (200, 1000, 200), (256, 784, 256), (255, 9, 20), (67, 5, 36),
 ]
 
 

@@ -514,6 +514,11 @@ bool gemm_small_m_rows(int64_t M, int64_t N, int64_t K) {
   return takes_small_m(gemm_active_kernel(), false, M, N, K);
 }
 
+bool gemm_small_m_reads_packed(int64_t M, int64_t N, int64_t K) {
+  const GemmKernel& uk = gemm_active_kernel();
+  return uk.small_m_unit > 0 && M >= kSmallMPackedRows && takes_small_m(uk, false, M, N, K);
+}
+
 void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& epilogue) {
   gemm_impl(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, epilogue, true);

@@ -314,7 +314,7 @@ constexpr int SMALL_M_MAX = 256;
 void small_m_avx512(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
                     int64_t ldb, float beta, float* c, int64_t ldc, SmallMStore st, float* scratch,
                     const float* packed) {
-  if (packed != nullptr && M > 4) return prepacked_rows(M, N, K, a, rs_a, cs_a, packed, beta, c, ldc, st);
+  if (packed != nullptr && M >= kSmallMPackedRows) return prepacked_rows(M, N, K, a, rs_a, cs_a, packed, beta, c, ldc, st);
   if (M >= kSmallMPackedRows && beta == 0.0f && scratch != nullptr)
     return packed_rows(M, N, K, a, rs_a, cs_a, b, ldb, c, ldc, st, scratch);
   // Groups of 8 rows read each row of B once for 48 columns of C in 24 accumulators: half the B traffic of groups of

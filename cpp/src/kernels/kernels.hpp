@@ -81,9 +81,11 @@ void gemm_pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb
 GemmPackedB gemm_pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb);
 // Row-major B (K x N) packed for the small-M kernel (products of at most 256 rows: a dense layer's weights at
 // inference), which otherwise reads B in place or copies it a panel at a time on every call. gemm_packed_b with it:
-// the small-M kernel reads the packed units for more than 4 rows, bit for bit what gemm computes; any other product
-// (more rows, a kernel without the layout, or one changed since) runs the ordinary gemm on B.
+// the small-M kernel reads the packed units for M x N x K products where gemm_small_m_reads_packed says so (from 64
+// rows: where it would copy B a panel at a time on every call), bit for bit what gemm computes; any other product
+// (fewer or more rows, a kernel without the layout, or one changed since) runs the ordinary gemm on B.
 void gemm_pack_b_small_m(int64_t K, int64_t N, const float* B, int64_t ldb, GemmPackedB* packed);
+bool gemm_small_m_reads_packed(int64_t M, int64_t N, int64_t K);
 // gemm with op(B) from `packed` (N and K must be its own; throws std::invalid_argument otherwise): the same
 // blocking, thread grid and micro-kernel, so the same result as gemm computing C (not C^T) would give, bit for
 // bit, and the same for every thread count. The _serial form runs on the calling thread only.

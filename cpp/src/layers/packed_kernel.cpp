@@ -35,7 +35,7 @@ bool PackedKernel::current(const Entry* e, const Param& w, uint64_t version) con
 
 std::shared_ptr<const kernels::GemmPackedB> PackedKernel::get(const Param& w, int64_t R) {
   const int64_t K = w.value.dim(0), N = w.value.dim(1);
-  if (R <= 4 || !kernels::gemm_small_m_rows(R, N, K)) return nullptr;
+  if (!kernels::gemm_small_m_reads_packed(R, N, K)) return nullptr;
   const WeightWatch& watch = *w.watch;
   if (watch.views.load(std::memory_order_acquire) != 0) return nullptr;
   const uint64_t version = watch.version.load(std::memory_order_acquire);
@@ -48,12 +48,11 @@ std::shared_ptr<const kernels::GemmPackedB> PackedKernel::get(const Param& w, in
       fresh->version = version;
       fresh->isa = kernels::active_isa();
       kernels::gemm_pack_b_small_m(K, N, w.value.data(), N, &fresh->packed);
-      if (fresh->packed.data() != nullptr) packs_.fetch_add(1, std::memory_order_relaxed);
+      packs_.fetch_add(1, std::memory_order_relaxed);
       e = std::move(fresh);
       std::atomic_store(&entry_, e);
     }
   }
-  if (e->packed.data() == nullptr) return nullptr;  // nothing to pack on this CPU path
   if (check_packed()) check_current(e->packed, w);
   return std::shared_ptr<const kernels::GemmPackedB>(e, &e->packed);
 }
