@@ -361,3 +361,20 @@ def test_einsum_attention_on_sequences_of_any_length():
         p /= p.sum(-1, keepdims=True)
         np.testing.assert_allclose(m.predict([a, b], verbose=0), np.einsum("bhqk,bkhd->bqhd", p, b), rtol=1e-4,
                                    atol=1e-5)
+
+
+@pytest.mark.parametrize("shapes", [((50, 40, 30), (1, 40, 1)), ((50, 40, 30), (50, 40, 30)), ((60, 1, 64), (1, 30, 64))],
+                         ids=["bcast_col", "same", "outer"])
+def test_large_binary_ops_split_over_threads_give_numpys_answer(restore_threads, shapes):
+    # 60,000+ elements a sample, 4 samples: the rows of the broadcast op are split over the threads (each starting
+    # from its first row's index), the results those of one thread and numpy's, element for element.
+    rng = np.random.default_rng(3)
+    ins = [nncore.Input(s) for s in shapes]
+    model = nncore.Model(ins, ops.subtract(ops.multiply(ins[0], ins[1]), ins[1]))
+    xs = [rng.standard_normal((4, *s)).astype(np.float32) for s in shapes]
+    want = xs[0] * xs[1] - xs[1]
+    outs = []
+    for t in (1, 2):
+        restore_threads(t)
+        outs.append(model.predict_on_batch(xs))
+        np.testing.assert_array_equal(outs[-1], want)

@@ -191,10 +191,12 @@ std::vector<Shape> MultiHeadAttention::build_shapes(const std::vector<Shape>& in
 std::vector<Shape> MultiHeadAttention::call_shapes(const std::vector<Shape>& in) const { return shapes_for(in); }
 
 namespace {
-// y (R, n) = x (R, d) W (d, n) + b (b may be null).
+// y (R, n) = x (R, d) W (d, n) + b (b may be null): the bias added to each tile of the product while it is in L1
+// (a pass of copies of b before, and the GEMM reading them back: 2.4% of the Transformer's predict, all on one thread).
 void project(const float* x, int64_t R, int64_t d, const Param& w, const Param* b, int64_t n, float* y) {
-  if (b != nullptr) kernels::broadcast_rows(y, b->value.data(), R, n);
-  kernels::gemm(false, false, R, n, d, x, d, w.value.data(), n, b != nullptr ? 1.f : 0.f, y, n);
+  kernels::GemmEpilogue ep;
+  ep.bias = b != nullptr ? b->value.data() : nullptr;
+  kernels::gemm(false, false, R, n, d, x, d, w.value.data(), n, 0.f, y, n, ep);
 }
 
 // The backward of project for dy (R, n): dW += x^T dy, db += sum dy (when trainable), dx = dy W^T (when dx).
