@@ -378,3 +378,11 @@ def test_large_binary_ops_split_over_threads_give_numpys_answer(restore_threads,
         restore_threads(t)
         outs.append(model.predict_on_batch(xs))
         np.testing.assert_array_equal(outs[-1], want)
+
+
+def test_broadcast_binary_op_on_an_empty_batch():
+    # No rows to split over the threads (an index computed modulo an axis of length 0 would be a crash).
+    x = nncore.Input((3, 5))
+    model = nncore.Model(x, ops.multiply(x, np.arange(5, dtype=np.float32)))
+    model.predict_on_batch(np.ones((2, 3, 5), np.float32))
+    assert model.layers[-1].forward(np.ones((0, 3, 5), np.float32)).shape == (0, 3, 5)

@@ -526,17 +526,24 @@ void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, co
 
 // ---- pre-packed B ---------------------------------------------------------------------------------------------
 
-void gemm_pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, GemmPackedB* packed,
-                 int64_t max_m) {
-  const GemmKernel& uk = gemm_active_kernel();
+namespace {
+// What packed describes, nothing packed yet (its buffer kept for reuse).
+void describe(GemmPackedB* packed, bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, bool small_m) {
   packed->trans_b = trans_b;
   packed->K = K;
   packed->N = N;
   packed->B = B;
   packed->ldb = ldb;
   packed->kernel = nullptr;
-  packed->small_m = false;
+  packed->small_m = small_m;
   packed->KC = packed->NP = 0;
+}
+}  // namespace
+
+void gemm_pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, GemmPackedB* packed,
+                 int64_t max_m) {
+  const GemmKernel& uk = gemm_active_kernel();
+  describe(packed, trans_b, K, N, B, ldb, false);
   // gemm would pack nothing here: the narrow kernel reads B in place, the small-M kernel too for every product
   // of at most max_m rows (it takes all M below one it takes), and an empty product reads no B.
   if (K <= 0 || N <= 0 || takes_narrow(uk, trans_b, N) || (max_m >= 0 && takes_small_m(uk, trans_b, max_m, N, K)))
@@ -558,14 +565,7 @@ GemmPackedB gemm_pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int6
 
 void gemm_pack_b_small_m(int64_t K, int64_t N, const float* B, int64_t ldb, GemmPackedB* packed) {
   const GemmKernel& uk = gemm_active_kernel();
-  packed->trans_b = false;
-  packed->K = K;
-  packed->N = N;
-  packed->B = B;
-  packed->ldb = ldb;
-  packed->kernel = nullptr;
-  packed->small_m = true;
-  packed->KC = packed->NP = 0;
+  describe(packed, false, K, N, B, ldb, true);
   if (K <= 0 || N <= 0 || uk.small_m_unit == 0 || takes_narrow(uk, false, N)) return;
   // Unit u (columns [u U, u U + U)) holds rows 0..K-1 of U floats, zero past N, at u U K.
   const int64_t U = uk.small_m_unit, NP = ceil_div(N, U) * U;

@@ -101,6 +101,7 @@ void for_each_row(const NdGeom& g, double cost_per_element, F&& f) {
   const int64_t n = g.dims[last], sa = g.strides[0][last], sb = g.strides[1][last];
   int64_t rows = 1;
   for (int i = 0; i < last; ++i) rows *= g.dims[i];
+  if (rows == 0 || n == 0) return;  // an empty batch (and no axis of length 0 to divide by below)
   const auto range = [&](int64_t r0, int64_t r1) {
     int64_t idx[kMaxRank] = {};
     for (int64_t i = last - 1, rest = r0; i >= 0; --i) {  // row r0's index

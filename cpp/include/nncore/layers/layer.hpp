@@ -89,9 +89,11 @@ uint64_t next_weight_version();
 struct Param {
   std::string name;
   Tensor value;
-  // Shared by the copies of a Param, as its storage is. Whatever writes `value` calls changed() afterwards: the
-  // optimizers, load_weights, quantize, the data-parallel broadcasts and a custom layer's variable updates do; C++
-  // code that writes `value` itself must too, before the next predict.
+  // Shared by the copies of a Param, as its storage is. Whatever writes a trainable weight's `value` calls changed()
+  // afterwards: the optimizers, load_weights, the data-parallel broadcasts and a custom layer's variable updates do
+  // (Python writes through numpy views, counted); C++ code that writes `value` itself must too, before the next
+  // predict. (Statistics that layers update themselves, a BatchNormalization's moving mean, do not: inference keeps
+  // nothing derived from them.)
   std::shared_ptr<WeightWatch> watch = std::make_shared<WeightWatch>();
   void changed() { watch->version.store(next_weight_version(), std::memory_order_release); }
   Tensor grad;
