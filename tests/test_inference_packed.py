@@ -151,3 +151,21 @@ def test_quantized_layers_read_their_int8_kernel_not_the_packed_float_one():
     model.quantize("int8")
     np.testing.assert_allclose(model.predict_on_batch(x), want, atol=0.02)
     assert packs(model) == [1, 1, 0]  # packed once before quantize, never since
+
+
+def test_reading_other_weights_or_a_held_view_again_keeps_the_packed_kernel():
+    model = mlp()
+    x, _ = data()
+    check(model, x)
+    dense = model.layers[0]
+    assert dense.bias.numpy().shape == (130,) and dense.bias.shape == (130,)  # the bias alone gets a view
+    check(model, x)
+    assert packs(model)[0] == 1
+    kernel = dense.weights[0]
+    for _ in range(3):  # the held view is handed out again: no new view, nothing counted as written
+        assert dense.weights[0] is kernel and dense.trainable_weights[0] is kernel
+    del kernel
+    check(model, x)
+    assert packs(model)[0] == 2  # the one view released: packed again
+    check(model, x)
+    assert packs(model)[0] == 2

@@ -22,17 +22,15 @@ struct ViewGuard {
   }
 };
 
+py::array value_view(Param& p, py::handle self) {
+  auto* guard = new ViewGuard(p.watch, py::reinterpret_borrow<py::object>(self));
+  py::capsule base(guard, [](void* g) { delete static_cast<ViewGuard*>(g); });
+  return view_numpy(p.value, base);
+}
+
 py::list param_views(Layer& l, py::handle self, bool grads) {
   py::list out;
-  for (Param& p : l.params()) {
-    if (grads) {
-      out.append(view_numpy(p.grad, self));
-      continue;
-    }
-    auto* guard = new ViewGuard(p.watch, py::reinterpret_borrow<py::object>(self));
-    py::capsule base(guard, [](void* g) { delete static_cast<ViewGuard*>(g); });
-    out.append(view_numpy(p.value, base));
-  }
+  for (Param& p : l.params()) out.append(grads ? view_numpy(p.grad, self) : value_view(p, self));
   return out;
 }
 
@@ -162,6 +160,24 @@ void bind_layers(py::module_& m) {
       .def("refresh_quantized", &Layer::refresh_quantized)
       .def_property_readonly("weights", [](py::object self) { return param_views(self.cast<Layer&>(), self, false); })
       .def_property_readonly("gradients", [](py::object self) { return param_views(self.cast<Layer&>(), self, true); })
+      .def("weight_view",
+           [](py::object self, size_t i) {
+             // One weight's view (weights makes them all, and the ones then dropped count as written).
+             Layer& l = self.cast<Layer&>();
+             if (i >= l.params().size()) throw py::index_error("weight " + std::to_string(i) + " out of range");
+             return value_view(l.params()[i], self);
+           })
+      .def_property_readonly("weight_keys",
+                             [](Layer& l) {
+                               // (address, shape) per weight, without views: what a cached view is checked against.
+                               py::list out;
+                               for (const Param& p : l.params()) {
+                                 py::tuple shape(static_cast<size_t>(p.value.ndim()));
+                                 for (int64_t d = 0; d < p.value.ndim(); ++d) shape[static_cast<size_t>(d)] = p.value.dim(d);
+                                 out.append(py::make_tuple(reinterpret_cast<uintptr_t>(p.value.data()), shape));
+                               }
+                               return out;
+                             })
       .def("weight_copies",
            [](Layer& l) {
              // Copies without views: reading the weights leaves what inference derived from them in place.

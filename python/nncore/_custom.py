@@ -91,7 +91,7 @@ class Variable:
 
     @property
     def value(self) -> np.ndarray:
-        return self._layer._impl.weights[self._index]
+        return self._layer._impl.weight_view(self._index)
 
     @property
     def path(self) -> str:

@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 import weakref
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -92,19 +92,20 @@ class WeightView(np.ndarray):
         return self.copy()
 
 
-def weight_view(layer: Any, index: int, array: np.ndarray) -> WeightView:
-    """The ``WeightView`` of ``layer``'s weight ``index`` (``array``: the C++ buffer's numpy view). The same object
-    while the buffer stays where it is and the view is held anywhere, so ``layer.weights[0] is
-    layer.trainable_weights[0]`` as in Keras. Held weakly: while a view of a weight is alive, inference reads the
-    weight itself instead of the packed copy it keeps (a write through the view could come at any time)."""
+def weight_view(layer: Any, index: int, key: Tuple[int, tuple]) -> WeightView:
+    """The ``WeightView`` of ``layer``'s weight ``index`` (``key``: the C++ buffer's address and shape, from
+    ``weight_keys``). The same object while the buffer stays where it is and the view is held anywhere, so
+    ``layer.weights[0] is layer.trainable_weights[0]`` as in Keras. Held weakly: while a view of a weight is alive,
+    inference reads the weight itself instead of the packed copy it keeps (a write through the view could come at any
+    time), and a new view is made only when none is (each one released counts as a write)."""
     cache: List[Any] = layer.__dict__.setdefault("_weight_views", [])
     while len(cache) <= index:
         cache.append(None)
     old = cache[index]() if cache[index] is not None else None
-    if old is not None and old.shape == array.shape and \
-            old.__array_interface__["data"][0] == array.__array_interface__["data"][0]:
+    address, shape = key
+    if old is not None and old.shape == tuple(shape) and old.__array_interface__["data"][0] == address:
         return old
-    view = array.view(WeightView)
+    view = layer._impl.weight_view(index).view(WeightView)
     view._layer, view._index, view._key = layer, index, str(layer._impl.weight_names[index])
     cache[index] = weakref.ref(view)
     return view

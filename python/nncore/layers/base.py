@@ -184,7 +184,7 @@ class Layer:
         """(array view, trainable) per weight. A custom layer not traced yet: its variables, then its sublayers'.
         The views are ``WeightView``s: numpy views that also answer Keras's Variable API (``numpy()``, ``name``)."""
         from .._weight_view import weight_view
-        pairs = [(weight_view(self, i, w), t) for i, (w, t) in enumerate(zip(self._impl.weights,
+        pairs = [(weight_view(self, i, k), t) for i, (k, t) in enumerate(zip(self._impl.weight_keys,
                                                                             self._impl.weight_trainable))]
         for (view, _), int8 in zip(pairs, self._int8_flags()):
             if int8:  # the packed int8 kernels follow set_weights, not writes into a view
