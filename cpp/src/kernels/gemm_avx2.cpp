@@ -206,57 +206,40 @@ void pack_panel(int64_t kc, const float* b, int64_t ldb, int64_t n, float* dst) 
     for (int v = 0; v < 3; ++v) _mm256_store_ps(dst + 8 * v, _mm256_maskload_ps(b + k * ldb + 8 * v, m[v]));
 }
 
-void packed_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
-                 int64_t ldb, float* c, int64_t ldc, SmallMStore st, float* panel) {
-  const int64_t blocks = (K + kPanelK - 1) / kPanelK;
-  for (int64_t j = 0; j < N; j += 24) {
-    const int64_t n = std::min<int64_t>(24, N - j);
-    for (int64_t q = 0; q < blocks; ++q) {
-      const int64_t k0 = K * q / blocks, kc = K * (q + 1) / blocks - k0;
-      const bool resume = q > 0, finish = q + 1 == blocks;
-      const float* ak = a + k0 * cs_a;
-      pack_panel(kc, b + k0 * ldb + j, ldb, n, panel);
-      int64_t i = 0;
-      for (; i + 4 <= M; i += 4)
-        small_m_tile<4, 3, true>(kc, ak + i * rs_a, rs_a, cs_a, panel, 24, n, 0.0f, c + i * ldc + j, ldc, st.from(j),
-                                 resume, finish);
-      for (; i < M; ++i)
-        small_m_tile<1, 3, true>(kc, ak + i * rs_a, rs_a, cs_a, panel, 24, n, 0.0f, c + i * ldc + j, ldc, st.from(j),
-                                 resume, finish);
-    }
-  }
-}
-
-// B packed once (gemm_pack_b_small_m): units of 8 columns, each all K rows (the unit of column j at
-// packed + j K), read in strips of 24 as packed_rows reads its panels (the last strip in as many units as cover it:
-// there are no more): the same K blocks with beta 0 and more than one group of 4 rows, else one. The same k-ordered
-// sums as in place.
+// All M rows of a strip of n <= 8 V columns, K in blocks of up to kPanelK rows with beta 0 (else one block), every
+// row group over the block's panel of B: packed now into `panel` (24 floats a row), or, when B was packed once
+// (gemm_pack_b_small_m: units of 8 columns, each all K rows; pb: the strip's first unit), read there (ldb 8, vs 8 K)
+// without copying. C keeps the partial sums between the blocks.
 template <int V>
-void prepacked_strip(int64_t M, int64_t n, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* pb,
-                     float beta, float* c, int64_t ldc, SmallMStore st) {
-  const int64_t blocks = beta == 0.0f && M > 4 ? (K + kPanelK - 1) / kPanelK : 1;
-  const int64_t vs = 8 * K;
+void panel_strip(int64_t M, int64_t n, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
+                 int64_t ldb, const float* pb, float beta, float* c, int64_t ldc, SmallMStore st, float* panel) {
+  const int64_t blocks = beta == 0.0f ? (K + kPanelK - 1) / kPanelK : 1;
+  const int64_t lp = pb != nullptr ? 8 : 24, vs = pb != nullptr ? 8 * K : 8;
   for (int64_t q = 0; q < blocks; ++q) {
     const int64_t k0 = K * q / blocks, kc = K * (q + 1) / blocks - k0;
     const bool resume = q > 0, finish = q + 1 == blocks;
     const float* ak = a + k0 * cs_a;
-    const float* bq = pb + 8 * k0;
+    const float* bq = pb != nullptr ? pb + 8 * k0 : panel;
+    if (pb == nullptr) pack_panel(kc, b + k0 * ldb, ldb, n, panel);
     int64_t i = 0;
     for (; i + 4 <= M; i += 4)
-      small_m_tile<4, V, true>(kc, ak + i * rs_a, rs_a, cs_a, bq, 8, n, beta, c + i * ldc, ldc, st, resume, finish, vs);
+      small_m_tile<4, V, true>(kc, ak + i * rs_a, rs_a, cs_a, bq, lp, n, beta, c + i * ldc, ldc, st, resume, finish, vs);
     for (; i < M; ++i)
-      small_m_tile<1, V, true>(kc, ak + i * rs_a, rs_a, cs_a, bq, 8, n, beta, c + i * ldc, ldc, st, resume, finish, vs);
+      small_m_tile<1, V, true>(kc, ak + i * rs_a, rs_a, cs_a, bq, lp, n, beta, c + i * ldc, ldc, st, resume, finish, vs);
   }
 }
 
-void prepacked_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* packed,
-                    float beta, float* c, int64_t ldc, SmallMStore st) {
+// Strips of 24 columns over panels of B: packed per call (packed null: beta 0), or packed once (the unit of column j
+// at packed + j K; j is a multiple of 8), the last strip in as many vectors as cover it (a packing once has no more
+// units). The same k-ordered sums as in place, bit for bit.
+void panel_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
+                int64_t ldb, const float* packed, float beta, float* c, int64_t ldc, SmallMStore st, float* panel) {
   for (int64_t j = 0; j < N; j += 24) {
     const int64_t n = std::min<int64_t>(24, N - j);
-    const float* pb = packed + j * K;  // j is a multiple of 8: unit j / 8
-    if (n > 16) prepacked_strip<3>(M, n, K, a, rs_a, cs_a, pb, beta, c + j, ldc, st.from(j));
-    else if (n > 8) prepacked_strip<2>(M, n, K, a, rs_a, cs_a, pb, beta, c + j, ldc, st.from(j));
-    else prepacked_strip<1>(M, n, K, a, rs_a, cs_a, pb, beta, c + j, ldc, st.from(j));
+    const float* pb = packed != nullptr ? packed + j * K : nullptr;
+    if (n > 16) panel_strip<3>(M, n, K, a, rs_a, cs_a, b + j, ldb, pb, beta, c + j, ldc, st.from(j), panel);
+    else if (n > 8) panel_strip<2>(M, n, K, a, rs_a, cs_a, b + j, ldb, pb, beta, c + j, ldc, st.from(j), panel);
+    else panel_strip<1>(M, n, K, a, rs_a, cs_a, b + j, ldb, pb, beta, c + j, ldc, st.from(j), panel);
   }
 }
 
@@ -265,9 +248,8 @@ constexpr int SMALL_M_MAX = 256;
 void small_m_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
                   int64_t ldb, float beta, float* c, int64_t ldc, SmallMStore st, float* scratch,
                   const float* packed) {
-  if (packed != nullptr && M >= kSmallMPackedRows) return prepacked_rows(M, N, K, a, rs_a, cs_a, packed, beta, c, ldc, st);
-  if (M >= kSmallMPackedRows && beta == 0.0f && scratch != nullptr)
-    return packed_rows(M, N, K, a, rs_a, cs_a, b, ldb, c, ldc, st, scratch);
+  if (M >= kSmallMPackedRows && (packed != nullptr || (beta == 0.0f && scratch != nullptr)))
+    return panel_rows(M, N, K, a, rs_a, cs_a, b, ldb, packed, beta, c, ldc, st, scratch);
   int64_t i = 0;
   for (; i + 4 <= M; i += 4) small_m_rows<4>(N, K, a + i * rs_a, rs_a, cs_a, b, ldb, beta, c + i * ldc, ldc, st);
   if (M - i >= 2) {

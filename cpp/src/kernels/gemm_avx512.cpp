@@ -242,70 +242,40 @@ void pack_panel(int64_t kc, const float* b, int64_t ldb, int64_t n, float* dst) 
   }
 }
 
-// All M rows of a strip of n <= 16 V columns: per K block, its panel packed, then every row group over it.
+// All M rows of a strip of n <= 16 V columns, K in blocks of up to kPanelK rows with beta 0 (else one block), every
+// row group over the block's panel of B: packed now into `panel` (ldb 16 V), or, when B was packed once
+// (gemm_pack_b_small_m: units of 16 columns, each all K rows; pb: the strip's first unit), read there (ldb 16,
+// vs 16 K) without copying. C keeps the partial sums between the blocks.
 template <int V>
-void packed_strip(int64_t M, int64_t n, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
-                  int64_t ldb, float* c, int64_t ldc, SmallMStore st, float* panel) {
-  const int64_t blocks = (K + kPanelK - 1) / kPanelK;
+void panel_strip(int64_t M, int64_t n, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
+                 int64_t ldb, const float* pb, float beta, float* c, int64_t ldc, SmallMStore st, float* panel) {
+  const int64_t blocks = beta == 0.0f ? (K + kPanelK - 1) / kPanelK : 1;
+  const int64_t lp = pb != nullptr ? 16 : 16 * V, vs = pb != nullptr ? 16 * K : 16;
   for (int64_t q = 0; q < blocks; ++q) {
     const int64_t k0 = K * q / blocks, kc = K * (q + 1) / blocks - k0;
     const bool resume = q > 0, finish = q + 1 == blocks;
     const float* ak = a + k0 * cs_a;
-    pack_panel<V>(kc, b + k0 * ldb, ldb, n, panel);
+    const float* bq = pb != nullptr ? pb + 16 * k0 : panel;
+    if (pb == nullptr) pack_panel<V>(kc, b + k0 * ldb, ldb, n, panel);
     int64_t i = 0;
     for (; i + 8 <= M; i += 8)
-      small_m_tile<8, V, true>(kc, ak + i * rs_a, rs_a, cs_a, panel, 16 * V, n, 0.0f, c + i * ldc, ldc, st, resume,
-                               finish);
+      small_m_tile<8, V, true>(kc, ak + i * rs_a, rs_a, cs_a, bq, lp, n, beta, c + i * ldc, ldc, st, resume, finish, vs);
     for (; i + 4 <= M; i += 4)
-      small_m_tile<4, V, true>(kc, ak + i * rs_a, rs_a, cs_a, panel, 16 * V, n, 0.0f, c + i * ldc, ldc, st, resume,
-                               finish);
+      small_m_tile<4, V, true>(kc, ak + i * rs_a, rs_a, cs_a, bq, lp, n, beta, c + i * ldc, ldc, st, resume, finish, vs);
     for (; i < M; ++i)
-      small_m_tile<1, V, true>(kc, ak + i * rs_a, rs_a, cs_a, panel, 16 * V, n, 0.0f, c + i * ldc, ldc, st, resume,
-                               finish);
+      small_m_tile<1, V, true>(kc, ak + i * rs_a, rs_a, cs_a, bq, lp, n, beta, c + i * ldc, ldc, st, resume, finish, vs);
   }
 }
 
-// The strips of small_m_rows<8, 3>, each packed.
-void packed_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
-                 int64_t ldb, float* c, int64_t ldc, SmallMStore st, float* panel) {
+// The strips of small_m_rows<8, 3> over panels of B: packed per call (packed null: beta 0), or packed once (the
+// unit of column j at packed + j K; j is a multiple of 16). The same k-ordered sums as in place, bit for bit.
+void panel_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
+                int64_t ldb, const float* packed, float beta, float* c, int64_t ldc, SmallMStore st, float* panel) {
   for_each_strip(N, 48, [&](int64_t j, int64_t n) {
-    if (n > 32) packed_strip<3>(M, n, K, a, rs_a, cs_a, b + j, ldb, c + j, ldc, st.from(j), panel);
-    else if (n > 16) packed_strip<2>(M, n, K, a, rs_a, cs_a, b + j, ldb, c + j, ldc, st.from(j), panel);
-    else packed_strip<1>(M, n, K, a, rs_a, cs_a, b + j, ldb, c + j, ldc, st.from(j), panel);
-  });
-}
-
-// ---- B packed once (gemm_pack_b_small_m: a layer's weights kept for inference) ----------------------------------
-// Units of 16 columns, each all K rows (the unit of column j at packed + (j / 16) 16 K), read by the strips of
-// packed_rows without copying; beta 0 with more than one group of 8 rows: the same K blocks as packed_rows (the panel
-// of a block, 48 KiB at most, read by the groups from L1), else one block. The same k-ordered sums as in place.
-template <int V>
-void prepacked_strip(int64_t M, int64_t n, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* pb,
-                     float beta, float* c, int64_t ldc, SmallMStore st) {
-  const int64_t blocks = beta == 0.0f && M > 8 ? (K + kPanelK - 1) / kPanelK : 1;
-  const int64_t vs = 16 * K;
-  for (int64_t q = 0; q < blocks; ++q) {
-    const int64_t k0 = K * q / blocks, kc = K * (q + 1) / blocks - k0;
-    const bool resume = q > 0, finish = q + 1 == blocks;
-    const float* ak = a + k0 * cs_a;
-    const float* bq = pb + 16 * k0;
-    int64_t i = 0;
-    for (; i + 8 <= M; i += 8)
-      small_m_tile<8, V, true>(kc, ak + i * rs_a, rs_a, cs_a, bq, 16, n, beta, c + i * ldc, ldc, st, resume, finish, vs);
-    for (; i + 4 <= M; i += 4)
-      small_m_tile<4, V, true>(kc, ak + i * rs_a, rs_a, cs_a, bq, 16, n, beta, c + i * ldc, ldc, st, resume, finish, vs);
-    for (; i < M; ++i)
-      small_m_tile<1, V, true>(kc, ak + i * rs_a, rs_a, cs_a, bq, 16, n, beta, c + i * ldc, ldc, st, resume, finish, vs);
-  }
-}
-
-void prepacked_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* packed,
-                    float beta, float* c, int64_t ldc, SmallMStore st) {
-  for_each_strip(N, 48, [&](int64_t j, int64_t n) {
-    const float* pb = packed + j * K;  // j is a multiple of 16: unit j / 16
-    if (n > 32) prepacked_strip<3>(M, n, K, a, rs_a, cs_a, pb, beta, c + j, ldc, st.from(j));
-    else if (n > 16) prepacked_strip<2>(M, n, K, a, rs_a, cs_a, pb, beta, c + j, ldc, st.from(j));
-    else prepacked_strip<1>(M, n, K, a, rs_a, cs_a, pb, beta, c + j, ldc, st.from(j));
+    const float* pb = packed != nullptr ? packed + j * K : nullptr;
+    if (n > 32) panel_strip<3>(M, n, K, a, rs_a, cs_a, b + j, ldb, pb, beta, c + j, ldc, st.from(j), panel);
+    else if (n > 16) panel_strip<2>(M, n, K, a, rs_a, cs_a, b + j, ldb, pb, beta, c + j, ldc, st.from(j), panel);
+    else panel_strip<1>(M, n, K, a, rs_a, cs_a, b + j, ldb, pb, beta, c + j, ldc, st.from(j), panel);
   });
 }
 
@@ -314,9 +284,8 @@ constexpr int SMALL_M_MAX = 256;
 void small_m_avx512(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
                     int64_t ldb, float beta, float* c, int64_t ldc, SmallMStore st, float* scratch,
                     const float* packed) {
-  if (packed != nullptr && M >= kSmallMPackedRows) return prepacked_rows(M, N, K, a, rs_a, cs_a, packed, beta, c, ldc, st);
-  if (M >= kSmallMPackedRows && beta == 0.0f && scratch != nullptr)
-    return packed_rows(M, N, K, a, rs_a, cs_a, b, ldb, c, ldc, st, scratch);
+  if (M >= kSmallMPackedRows && (packed != nullptr || (beta == 0.0f && scratch != nullptr)))
+    return panel_rows(M, N, K, a, rs_a, cs_a, b, ldb, packed, beta, c, ldc, st, scratch);
   // Groups of 8 rows read each row of B once for 48 columns of C in 24 accumulators: half the B traffic of groups of
   // 4 (B comes from L2 here). On a Xeon with two 512-bit FMA units, 32 x 784 x 256 in 125 instead of 145 us
   // (MLP predict at batch 32), 256 rows 1,030 instead of 1,135 us. Each element of C sums K in order whatever the
