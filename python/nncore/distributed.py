@@ -80,6 +80,9 @@ class _Watchdog:
                 sys.stderr.write(f"nncore.distributed: rank {self.comm.Get_rank()} waited {self.timeout:g} s in "
                                  f"{what} for the other ranks (one died or left fit early?); aborting the job\n")
                 sys.stderr.flush()
+                # MPI_Abort makes the launcher kill every process at once; a line still in the pipe to it is lost
+                # (MPICH's mpiexec: ~1 run in 12 printed nothing). Give it a moment to pass the message on first.
+                time.sleep(0.5)
                 self.comm.Abort(1)
 
     def __call__(self, what: str) -> "_Watchdog":
