@@ -397,6 +397,7 @@ def test_onnx_export_runs_the_same_in_onnx_runtime(tmp_path, kind):
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     rng = np.random.default_rng(10)
+    nncore.utils.set_random_seed(10)
     if kind == "cnn":
         model = nncore.Sequential([nncore.Input((12, 12, 3)), layers.Conv2D(16, 3, activation="relu"),
                                    layers.Conv2D(8, 3, padding="same", strides=2), layers.Flatten(),
@@ -420,7 +421,15 @@ def test_onnx_export_runs_the_same_in_onnx_runtime(tmp_path, kind):
     model.export_onnx(tmp_path / "q.onnx")
     session = ort.InferenceSession(str(tmp_path / "q.onnx"))
     got = session.run(None, {session.get_inputs()[0].name: x})[0]
-    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    want = model.predict(x, verbose=0)
+    # A float layer's sums (the CNN's first Conv2D stays float) run in other orders in ONNX Runtime and in nncore, so
+    # their last bits may differ; where such a value meets the next layer's quantization at a rounding boundary (x * s
+    # within an ulp of k + 1/2), that int8 value rounds the other way, and its sample's outputs move by a fraction of
+    # one quantization step (at most 0.0025 seen). One sample in 8 did in ~1 of 20 random initializations of this
+    # CNN. Every other sample agrees to float rounding; a wrong scale, order or layout would miss in every sample.
+    same = np.isclose(got, want, rtol=1e-5, atol=1e-6).reshape(len(x), -1).all(axis=1)
+    assert same.sum() >= len(x) - 1, (f"{len(x) - same.sum()} of {len(x)} samples differ", np.abs(got - want).max())
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-2)
     if float_size is not None:  # the kernels stay int8 in the file (beside the graph and the float first layer)
         assert float_size / os.path.getsize(tmp_path / "q.onnx") > 3
 
